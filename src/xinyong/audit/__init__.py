@@ -1,0 +1,1 @@
+"""Hash-chained, tamper-evident audit log."""

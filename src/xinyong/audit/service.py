@@ -1,0 +1,334 @@
+"""Recording, sealing and verifying the audit log.
+
+* :func:`record` adds an entry to the caller's session: it commits with the change or not at all,
+  and if the insert fails the change fails.
+* :func:`seal_pending` (``xinyong audit seal`` and a background task in the server) gives committed
+  entries a sequence number and chains them: ``entry_hash = SHA-256(canonical(entry) )`` where the
+  canonical encoding includes ``seq`` and ``prev_hash``. One sealer at a time (a lock row).
+* :func:`verify` walks the chain in ``seq`` order and names the first entry altered, removed,
+  inserted or reordered; with a signed checkpoint it also catches a truncated tail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from xinyong.audit.models import AuditCheckpoint, AuditEntry
+from xinyong.context import client_ip_var, request_id_var
+from xinyong.db import utcnow
+from xinyong.privacy.keys import KeyRing
+from xinyong.privacy.masking import mask_id_number
+
+GENESIS = "0" * 64
+_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who did it. Built by ``auth`` from a user, an API key, or the system (CLI, scheduler)."""
+
+    type: str  # user | apikey | system | anonymous
+    id: str | None = None
+    label: str | None = None
+    department_id: int | None = None
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(type="system", id=None, label=label)
+
+
+def _scrub(value: Any) -> Any:
+    """Defence in depth: mask anything shaped like an ID number that a caller put in details."""
+    if isinstance(value, str):
+        return _ID_LIKE.sub(lambda m: mask_id_number(m.group(0)), value)
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, details: Mapping[str, Any] | None,
+         outcome: str) -> dict[str, Any]:
+    return {
+        "occurred_at": utcnow(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": _scrub(actor.label) if actor.label else None,
+        "department_id": actor.department_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "outcome": outcome,
+        "request_id": request_id_var.get(),
+        "ip": client_ip_var.get(),
+        "details": _scrub(dict(details or {})),
+    }
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str | None = None,
+    object_id: Any = None,
+    details: Mapping[str, Any] | None = None,
+    outcome: str = "ok",
+) -> AuditEntry:
+    entry = AuditEntry(**_row(actor, action, object_type, object_id, details, outcome))
+    session.add(entry)
+    return entry
+
+
+def record_many(session: Session, *, actor: Actor, action: str, object_type: str | None,
+                items: Iterable[tuple[Any, Mapping[str, Any] | None]], outcome: str = "ok") -> int:
+    """Bulk form for ingestion paths: one INSERT … executemany for many entries."""
+    rows = [_row(actor, action, object_type, oid, det, outcome) for oid, det in items]
+    if rows:
+        session.execute(insert(AuditEntry), rows)
+    return len(rows)
+
+
+# ---- the chain ---------------------------------------------------------------------------
+
+def _ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(entry: AuditEntry, seq: int, prev_hash: str) -> bytes:
+    body = {
+        "seq": seq,
+        "prev": prev_hash,
+        "id": entry.id,
+        "at": _ts(entry.occurred_at),
+        "actor": [entry.actor_type, entry.actor_id, entry.actor_label, entry.department_id],
+        "action": entry.action,
+        "object": [entry.object_type, entry.object_id],
+        "outcome": entry.outcome,
+        "request": entry.request_id,
+        "ip": entry.ip,
+        "details": entry.details,
+    }
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def entry_hash(entry: AuditEntry, seq: int, prev_hash: str) -> str:
+    return hashlib.sha256(canonical(entry, seq, prev_hash)).hexdigest()
+
+
+def _head(session: Session) -> tuple[int, str]:
+    row = session.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash).where(AuditEntry.seq.is_not(None))
+        .order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+def seal_pending(session: Session, *, batch_size: int = 2000, max_batches: int | None = None) -> int:
+    """Seal committed, unsealed entries in id order. Returns how many were sealed.
+
+    Takes the sealer lock first (a write to ``audit_seal_lock``), so concurrent sealers queue up
+    on both engines instead of racing for the same sequence numbers.
+    """
+    session.execute(text("UPDATE audit_seal_lock SET sealed_runs = sealed_runs + 1 WHERE id = 1"))
+    seq, prev = _head(session)
+    total = 0
+    batches = 0
+    now = utcnow()
+    while max_batches is None or batches < max_batches:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id).limit(batch_size)
+        ).all()
+        if not entries:
+            break
+        updates = []
+        for entry in entries:
+            seq += 1
+            h = entry_hash(entry, seq, prev)
+            updates.append({"_id": entry.id, "seq": seq, "prev_hash": prev, "entry_hash": h, "sealed_at": now})
+            prev = h
+        for entry in entries:
+            session.expunge(entry)
+        session.connection().execute(
+            update(AuditEntry.__table__)
+            .where(AuditEntry.__table__.c.id == _bindparam("_id"))
+            .values(seq=_bindparam("seq"), prev_hash=_bindparam("prev_hash"),
+                    entry_hash=_bindparam("entry_hash"), sealed_at=_bindparam("sealed_at")),
+            updates,
+        )
+        total += len(entries)
+        batches += 1
+    return total
+
+
+def _bindparam(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def pending_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0)
+
+
+# ---- checkpoints ------------------------------------------------------------------------
+
+def _checkpoint_message(seq: int, head_hash: str, created_at: str) -> bytes:
+    return f"xinyong-audit-checkpoint/1|{seq}|{head_hash}|{created_at}".encode()
+
+
+def write_checkpoint(session: Session, *, ring: KeyRing, directory: Path | None) -> dict[str, Any]:
+    """Sign the current head; store it in the database and, if given, as a file in ``directory``."""
+    seq, head = _head(session)
+    created = _ts(utcnow()) or ""
+    signature = base64.b64encode(ring.audit_signing_key.sign(_checkpoint_message(seq, head, created))).decode()
+    doc = {
+        "format": "xinyong-audit-checkpoint/1",
+        "seq": seq,
+        "head_hash": head,
+        "created_at": created,
+        "public_key": ring.audit_public_key_b64(),
+        "signature": signature,
+    }
+    session.add(AuditCheckpoint(seq=seq, head_hash=head, signature=signature, public_key=doc["public_key"],
+                                created_at=datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)))
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"checkpoint-{seq:012d}.json"
+        path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        doc["path"] = str(path)
+    return doc
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def load_checkpoint(path: Path, *, ring: KeyRing | None = None) -> dict[str, Any]:
+    """Read and check a checkpoint file's signature (against the key file's key when given)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        seq, head, created = int(doc["seq"]), str(doc["head_hash"]), str(doc["created_at"])
+        public_b64, sig_b64 = str(doc["public_key"]), str(doc["signature"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"检查点文件无法读取 / unreadable checkpoint {path}: {exc}") from exc
+    if ring is not None and public_b64 != ring.audit_public_key_b64():
+        raise CheckpointError("检查点不是由本平台的密钥签署 / checkpoint was not signed by this platform's key")
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64)).verify(
+            base64.b64decode(sig_b64), _checkpoint_message(seq, head, created)
+        )
+    except (InvalidSignature, ValueError) as exc:
+        raise CheckpointError("检查点签名无效 / checkpoint signature is invalid") from exc
+    return doc
+
+
+def latest_checkpoint_file(directory: Path) -> Path | None:
+    files = sorted(directory.glob("checkpoint-*.json")) if directory.exists() else []
+    return files[-1] if files else None
+
+
+# ---- verification -----------------------------------------------------------------------
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    pending: int = 0
+    problem: str | None = None  # altered | removed | inserted | reordered | truncated | broken
+    seq: int | None = None
+    entry_id: int | None = None
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _original_seq(entry: AuditEntry, seq: int, window: int = 1000) -> int | None:
+    """If an untouched entry was moved to another seq, find the seq its own hash was sealed at."""
+    for delta in range(1, window + 1):
+        for cand in (seq - delta, seq + delta):
+            if cand > 0 and entry_hash(entry, cand, entry.prev_hash or "") == entry.entry_hash:
+                return cand
+    return None
+
+
+def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None, chunk: int = 5000) -> VerifyResult:
+    result = VerifyResult(ok=True)
+    expected_seq = 1
+    prev = GENESIS
+    hash_to_seq: dict[str, int] = {GENESIS: 0}
+    last_id_seen: int | None = None
+
+    def fail(problem: str, seq: int | None, entry_id: int | None, message: str) -> VerifyResult:
+        result.ok = False
+        result.problem, result.seq, result.entry_id, result.message = problem, seq, entry_id, message
+        return result
+
+    after = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq.is_not(None), AuditEntry.seq > after)
+            .order_by(AuditEntry.seq).limit(chunk)
+        ).all()
+        if not rows:
+            break
+        for e in rows:
+            s = int(e.seq or 0)
+            recomputed = entry_hash(e, s, e.prev_hash or "")
+            if recomputed != e.entry_hash:
+                home = _original_seq(e, s)
+                if home is not None:
+                    return fail("reordered", s, e.id,
+                                f"第 {s} 条审计记录被移动（原为第 {home} 条） / entry id {e.id} was moved from seq {home} to seq {s}: reordered")
+                return fail("altered", s, e.id, f"第 {s} 条审计记录（id {e.id}）内容被修改 / entry seq {s} (id {e.id}) was altered")
+            if s != expected_seq:
+                if s > expected_seq and e.prev_hash == prev:
+                    return fail("inserted", s, e.id,
+                                f"第 {expected_seq} 条之前的审计记录被删除或重新编号 / sequence jumps from {expected_seq - 1} to {s}")
+                return fail("removed", expected_seq, e.id,
+                            f"第 {expected_seq} 条审计记录缺失 / entry seq {expected_seq} was removed (next present is seq {s})")
+            if e.prev_hash != prev:
+                if e.prev_hash in hash_to_seq and hash_to_seq[e.prev_hash] < s - 1:
+                    return fail("inserted", s - 1, None,
+                                f"第 {s - 1} 条审计记录是插入的 / entry seq {s - 1} was inserted (seq {s} follows seq {hash_to_seq[e.prev_hash]})")
+                return fail("reordered", s, e.id,
+                            f"第 {s} 条审计记录的位置被改变或其前一条被替换 / entry seq {s} (id {e.id}) does not follow seq {s - 1}: reordered or replaced")
+            if last_id_seen is not None and e.id is not None and e.id < last_id_seen:
+                result.notes.append(f"seq {s}: sealed after a later id (late commit), which is normal")
+            last_id_seen = e.id
+            hash_to_seq[e.entry_hash or ""] = s
+            prev = e.entry_hash or ""
+            if checkpoint is not None and s == int(checkpoint["seq"]) and prev != checkpoint["head_hash"]:
+                return fail("broken", s, e.id,
+                            f"第 {s} 条与检查点不一致 / chain differs from the signed checkpoint at seq {s}")
+            expected_seq += 1
+            result.checked += 1
+            after = s
+    result.head_seq, result.head_hash = expected_seq - 1, prev
+    if checkpoint is not None and int(checkpoint["seq"]) > result.head_seq:
+        return fail("truncated", result.head_seq + 1, None,
+                    f"审计链在第 {result.head_seq} 条结束，但签名检查点记录到第 {checkpoint['seq']} 条 / "
+                    f"chain ends at seq {result.head_seq} but the signed checkpoint covers seq {checkpoint['seq']}: "
+                    f"the tail was truncated")
+    result.pending = pending_count(session)
+    result.message = f"审计链完整 / audit chain intact: {result.checked} entries, head seq {result.head_seq}"
+    return result

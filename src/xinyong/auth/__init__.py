@@ -1,0 +1,1 @@
+"""Departments, users, roles, API keys, web sessions and permission dependencies."""

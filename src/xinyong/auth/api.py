@@ -1,0 +1,145 @@
+"""Thin routes over auth.service. Permissions are declared once per route group."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import select
+
+from xinyong.auth import service
+from xinyong.auth.deps import require
+from xinyong.auth.models import ApiKey, Department, User
+from xinyong.auth.permissions import allowed
+from xinyong.auth.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    DepartmentIn,
+    DepartmentOut,
+    Me,
+    UserIn,
+    UserOut,
+)
+from xinyong.auth.service import AuthError, Principal
+from xinyong.deps import DbSession, VaultDep
+from xinyong.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+Authenticated = Annotated[Principal, Depends(require("catalog.read"))]
+ManageDepartments = Annotated[Principal, Depends(require("departments.manage"))]
+ManageUsers = Annotated[Principal, Depends(require("users.manage"))]
+ManageOwnKeys = Annotated[Principal, Depends(require("apikeys.manage_own"))]
+
+
+def _refuse(exc: AuthError, status: int = 422) -> ApiError:
+    return ApiError(status, exc.code, exc.message,
+                    [{"field": exc.field or "body", "code": exc.code, "message": exc.message}])
+
+
+@router.get("/me", response_model=Me, summary="Who am I")
+def me(principal: Authenticated, session: DbSession) -> Me:
+    code = None
+    if principal.department_id is not None:
+        code = session.scalar(select(Department.code).where(Department.id == principal.department_id))
+    return Me(kind=principal.kind, id=principal.id, role=principal.role, label=principal.label,
+              department_id=principal.department_id, department_code=code)
+
+
+@router.get("/departments", response_model=list[DepartmentOut], summary="List departments")
+def list_departments(principal: Authenticated, session: DbSession) -> list[Department]:
+    return service.list_departments(session)
+
+
+@router.post("/departments", response_model=DepartmentOut, status_code=201, summary="Add a department (admin)")
+def add_department(body: DepartmentIn, principal: ManageDepartments, session: DbSession) -> Department:
+    try:
+        return service.add_department(session, code=body.code, name=body.name, name_en=body.name_en,
+                                      kind=body.kind, actor=principal.actor)
+    except AuthError as exc:
+        raise _refuse(exc, 409 if exc.code == "duplicate_department" else 422) from exc
+
+
+def _readable_keys(principal: Principal):  # type: ignore[no-untyped-def]
+    stmt = select(ApiKey).order_by(ApiKey.id)
+    if not allowed(principal.role, "apikeys.manage"):
+        stmt = stmt.where(ApiKey.department_id == principal.department_id)
+    return stmt
+
+
+@router.get("/apikeys", response_model=list[ApiKeyOut], summary="API keys (admin: all; officer: own department)")
+def list_keys(principal: ManageOwnKeys, session: DbSession) -> list[ApiKey]:
+    return list(session.scalars(_readable_keys(principal)))
+
+
+@router.post("/apikeys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key (shown once)")
+def create_key(body: ApiKeyIn, principal: ManageOwnKeys, session: DbSession) -> ApiKeyCreated:
+    if allowed(principal.role, "apikeys.manage") and body.department:
+        try:
+            dept = service.get_department(session, body.department)
+        except AuthError as exc:
+            raise _refuse(exc) from exc
+    else:
+        if body.department and principal.department_id is not None:
+            own = session.get(Department, principal.department_id)
+            if own is None or own.code != body.department:
+                raise ApiError(403, "forbidden", "只能为本部门创建密钥 / you can create keys only for your department")
+        dept = session.get(Department, principal.department_id) if principal.department_id else None
+        if dept is None:
+            raise ApiError(422, "department_required", "请指定部门 / department is required",
+                           [{"field": "department", "code": "required", "message": "请指定部门 / department is required"}])
+    try:
+        secret, key = service.create_api_key(session, department=dept, name=body.name, actor=principal.actor)
+    except AuthError as exc:
+        raise _refuse(exc) from exc
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@router.post("/apikeys/{key_id}/revoke", response_model=ApiKeyOut, summary="Revoke an API key")
+def revoke_key(key_id: int, principal: ManageOwnKeys, session: DbSession) -> ApiKey:
+    key = session.scalar(_readable_keys(principal).where(ApiKey.id == key_id))
+    if key is None:
+        raise ApiError(404, "not_found", "密钥不存在 / key not found")
+    try:
+        service.revoke_api_key(session, key=key, actor=principal.actor)
+    except AuthError as exc:
+        raise _refuse(exc, 409) from exc
+    return key
+
+
+@router.get("/users", response_model=list[UserOut], summary="Users (admin)")
+def list_users(principal: ManageUsers, session: DbSession) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+@router.post("/users", response_model=UserOut, status_code=201, summary="Add a user (admin)")
+def add_user(body: UserIn, principal: ManageUsers, session: DbSession, vault: VaultDep) -> User:
+    from xinyong.privacy.identity import InvalidIdNumber
+    from xinyong.subjects.service import find_by_id_number
+
+    dept_id = None
+    try:
+        if body.department:
+            dept_id = service.get_department(session, body.department).id
+        subject_id = None
+        if body.role == "citizen":
+            if not body.id_number:
+                raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
+                                "a citizen account must be bound to an ID number", "id_number")
+            from xinyong.privacy import identity
+
+            identity.check(body.id_number)
+            subj = find_by_id_number(session, vault=vault, id_number=body.id_number)
+            if subj is None:
+                raise AuthError("unknown_subject", "平台中没有该身份证号码的信用主体",
+                                "no credit subject with this ID number", "id_number")
+            subject_id = subj.id
+        return service.add_user(session, username=body.username, password=body.password, role=body.role,
+                                department_id=dept_id, subject_id=subject_id, display_name=body.display_name,
+                                actor=principal.actor)
+    except InvalidIdNumber as exc:
+        raise ApiError(422, exc.code, exc.message,
+                       [{"field": "id_number", "code": exc.code, "message": exc.message}]) from exc
+    except AuthError as exc:
+        raise _refuse(exc, 409 if exc.code.startswith("duplicate") else 422) from exc

@@ -1,0 +1,29 @@
+"""Permissions as data: which role may perform which action. One table, read by ``require()``."""
+
+from __future__ import annotations
+
+# Actions are "<area>.<verb>". Department-scoped roles are further restricted to their own
+# department's objects by each service's readable-statement function.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({
+        "departments.manage", "users.manage", "apikeys.manage", "apikeys.manage_own",
+        "subjects.read", "subjects.write", "audit.read", "audit.seal", "console.admin",
+        "records.read_all", "records.push", "records.read", "catalog.manage", "catalog.read",
+        "workspace.use", "imports.use", "quality.read",
+    }),
+    "officer": frozenset({
+        "subjects.read", "subjects.write", "apikeys.manage_own", "records.push", "records.read", "catalog.read",
+        "workspace.use", "imports.use",
+    }),
+    # A department's business system, authenticated by an API key.
+    "system": frozenset({
+        "subjects.read", "subjects.write", "records.push", "records.read", "catalog.read", "imports.use",
+    }),
+    "institution": frozenset({"catalog.read"}),
+    "citizen": frozenset({"self.read", "catalog.read"}),
+    "auditor": frozenset({"audit.read", "subjects.read", "catalog.read", "quality.read"}),
+}
+
+
+def allowed(role: str, action: str) -> bool:
+    return action in ROLE_PERMISSIONS.get(role, frozenset())

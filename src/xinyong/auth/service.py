@@ -1,0 +1,317 @@
+"""Departments, users, passwords, API keys, web sessions and login throttling.
+
+Plain functions on a ``Session`` (keyword-only); no commits; every change audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import Actor, record
+from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
+from xinyong.db import utcnow
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+_DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
+_CODE = re.compile(r"^[A-Za-z0-9_\-]{2,32}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
+API_KEY_PREFIX = "xy"
+
+
+class AuthError(ValueError):
+    """A refusal with a stable code and a bilingual message."""
+
+    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
+        self.code, self.zh, self.en, self.field = code, zh, en, field
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a logged-in user or a department system's API key."""
+
+    kind: str  # user | apikey
+    id: int
+    role: str
+    label: str
+    department_id: int | None = None
+    subject_id: int | None = None
+    session_id: int | None = None
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(type=self.kind, id=str(self.id), label=self.label, department_id=self.department_id)
+
+
+# ---- passwords -------------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < 10:
+        raise AuthError("weak_password", "密码至少10个字符", "password must have at least 10 characters",
+                        "password")
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# ---- departments -----------------------------------------------------------------------
+
+def add_department(session: Session, *, code: str, name: str, name_en: str | None = None,
+                   kind: str = "department", actor: Actor) -> Department:
+    code = code.strip()
+    if not _CODE.match(code):
+        raise AuthError("invalid_code", "部门代码只能包含字母、数字、-、_，长度2至32",
+                        "department code must be 2-32 letters, digits, '-' or '_'", "code")
+    if not name.strip():
+        raise AuthError("invalid_name", "部门名称不能为空", "department name is required", "name")
+    if kind not in ("department", "institution"):
+        raise AuthError("invalid_kind", "类型应为 department 或 institution",
+                        "kind must be department or institution", "kind")
+    if session.scalar(select(Department.id).where(Department.code == code)) is not None:
+        raise AuthError("duplicate_department", f"部门代码 {code} 已存在", f"department code {code} already exists",
+                        "code")
+    dept = Department(code=code, name=name.strip(), name_en=(name_en or "").strip() or None, kind=kind)
+    session.add(dept)
+    session.flush()
+    record(session, actor=actor, action="department.create", object_type="department", object_id=dept.id,
+           details={"code": code, "name": dept.name, "kind": kind})
+    return dept
+
+
+def get_department(session: Session, code: str) -> Department:
+    dept = session.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise AuthError("unknown_department", f"部门 {code} 不存在", f"department {code} does not exist", "dept")
+    return dept
+
+
+def list_departments(session: Session) -> list[Department]:
+    return list(session.scalars(select(Department).order_by(Department.code)))
+
+
+# ---- users -----------------------------------------------------------------------------
+
+def add_user(session: Session, *, username: str, password: str, role: str, actor: Actor,
+             department_id: int | None = None, subject_id: int | None = None,
+             display_name: str | None = None) -> User:
+    username = username.strip()
+    if not _USERNAME.match(username):
+        raise AuthError("invalid_username", "用户名为3至64个字母、数字或 . _ - @",
+                        "username must be 3-64 letters, digits or . _ - @", "username")
+    if role not in ROLES:
+        raise AuthError("invalid_role", f"角色必须是 {', '.join(ROLES)} 之一",
+                        f"role must be one of {', '.join(ROLES)}", "role")
+    if role == "officer" and department_id is None:
+        raise AuthError("department_required", "部门工作人员必须指定部门", "an officer needs a department", "dept")
+    if role == "institution" and department_id is None:
+        raise AuthError("department_required", "机构用户必须指定所属机构", "an institution user needs its institution",
+                        "dept")
+    if role == "citizen" and subject_id is None:
+        raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
+                        "a citizen account must be bound to an ID number", "id_number")
+    if role != "citizen" and subject_id is not None:
+        subject_id = None
+    check_password_strength(password)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
+                        "username")
+    if subject_id is not None and session.scalar(select(User.id).where(User.subject_id == subject_id)):
+        raise AuthError("duplicate_citizen", "该身份证号码已绑定其他账户",
+                        "this ID number is already bound to another account", "id_number")
+    user = User(username=username, password_hash=hash_password(password), role=role,
+                department_id=department_id, subject_id=subject_id, display_name=display_name)
+    session.add(user)
+    session.flush()
+    record(session, actor=actor, action="user.create", object_type="user", object_id=user.id,
+           details={"username": username, "role": role, "department_id": department_id})
+    return user
+
+
+def set_user_active(session: Session, *, user: User, active: bool, actor: Actor) -> None:
+    user.active = active
+    if not active:
+        end_user_sessions(session, user_id=user.id)
+    record(session, actor=actor, action="user.enable" if active else "user.disable", object_type="user",
+           object_id=user.id, details={"username": user.username})
+
+
+def set_password(session: Session, *, user: User, password: str, actor: Actor) -> None:
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    end_user_sessions(session, user_id=user.id)
+    record(session, actor=actor, action="user.password", object_type="user", object_id=user.id)
+
+
+# ---- login -----------------------------------------------------------------------------
+
+def authenticate(session: Session, *, username: str, password: str, lockout_after: int = 5,
+                 lockout_minutes: int = 15, now: datetime | None = None) -> User:
+    """Check a username and password. Failures are counted, throttled and audited.
+
+    The caller must commit even when this raises, so the failure is registered.
+    """
+    now = now or utcnow()
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    anonymous = Actor(type="anonymous", label=username.strip()[:64] or None)
+    if user is None:
+        verify_password(_DUMMY_HASH, password)  # same work whether or not the user exists
+        record(session, actor=anonymous, action="auth.login", outcome="denied", details={"reason": "unknown_user"})
+        raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
+    who = Actor(type="user", id=str(user.id), label=user.username, department_id=user.department_id)
+    if user.locked_until is not None and user.locked_until > now:
+        record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
+               details={"reason": "locked"})
+        raise AuthError("locked", "登录失败次数过多，请稍后再试", "too many failed logins; try again later")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        reason = "bad_password"
+        if user.failed_logins >= lockout_after:
+            user.locked_until = now + timedelta(minutes=lockout_minutes)
+            user.failed_logins = 0
+            reason = "bad_password_locked"
+        record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
+               details={"reason": reason})
+        raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
+    if not user.active:
+        record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
+               details={"reason": "disabled"})
+        raise AuthError("disabled", "账户已停用", "account is disabled")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, *, user: User, hours: int, old_token: str | None = None) -> tuple[str, WebSession]:
+    """Rotate: end any session the browser had, issue a fresh token and CSRF token."""
+    if old_token:
+        end_session(session, token=old_token)
+    token = secrets.token_urlsafe(32)
+    ws = WebSession(token_hash=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
+                    expires_at=utcnow() + timedelta(hours=hours))
+    session.add(ws)
+    session.flush()
+    record(session, actor=Actor(type="user", id=str(user.id), label=user.username, department_id=user.department_id),
+           action="auth.login", object_type="user", object_id=user.id, details={"session": ws.id})
+    return token, ws
+
+
+def end_session(session: Session, *, token: str) -> WebSession | None:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == _sha(token)))
+    if ws is not None and ws.ended_at is None:
+        ws.ended_at = utcnow()
+    return ws
+
+
+def end_user_sessions(session: Session, *, user_id: int) -> int:
+    live = session.scalars(select(WebSession).where(WebSession.user_id == user_id, WebSession.ended_at.is_(None)))
+    n = 0
+    for ws in live:
+        ws.ended_at = utcnow()
+        n += 1
+    return n
+
+
+def principal_for_session(session: Session, *, token: str, now: datetime | None = None) -> Principal | None:
+    now = now or utcnow()
+    row = session.execute(
+        select(WebSession, User).join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == _sha(token))
+    ).first()
+    if row is None:
+        return None
+    ws, user = row
+    if ws.ended_at is not None or ws.expires_at <= now or not user.active:
+        return None
+    return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
+                     subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token)
+
+
+# ---- API keys --------------------------------------------------------------------------
+
+def create_api_key(session: Session, *, department: Department, name: str, actor: Actor) -> tuple[str, ApiKey]:
+    """Returns the secret (shown once) and the stored row (only a hash of the secret)."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise AuthError("invalid_name", "密钥名称为1至128个字符", "key name must have 1-128 characters", "name")
+    if not department.active:
+        raise AuthError("department_inactive", "部门已停用", "department is inactive", "dept")
+    prefix = secrets.token_hex(6)
+    secret = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(department_id=department.id, name=name, prefix=prefix, key_hash=_sha(secret),
+                 created_by=actor.label)
+    session.add(key)
+    session.flush()
+    record(session, actor=actor, action="apikey.create", object_type="apikey", object_id=key.id,
+           details={"department": department.code, "name": name, "prefix": prefix})
+    return secret, key
+
+
+def revoke_api_key(session: Session, *, key: ApiKey, actor: Actor) -> None:
+    if key.revoked_at is not None:
+        raise AuthError("already_revoked", "密钥已吊销", "key is already revoked")
+    key.revoked_at = utcnow()
+    record(session, actor=actor, action="apikey.revoke", object_type="apikey", object_id=key.id,
+           details={"prefix": key.prefix})
+
+
+def parse_api_key(secret: str) -> str | None:
+    parts = secret.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:
+        return None
+    return parts[1]
+
+
+_LAST_USED_EVERY = timedelta(seconds=60)
+
+
+def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal | None, ApiKey | None]:
+    """Returns (principal, key). The key is returned even when refused (revoked) so it can be audited."""
+    prefix = parse_api_key(secret)
+    if prefix is None:
+        return None, None
+    row = session.execute(
+        select(ApiKey, Department).join(Department, Department.id == ApiKey.department_id)
+        .where(ApiKey.prefix == prefix)
+    ).first()
+    if row is None:
+        return None, None
+    key, dept = row
+    if not hmac.compare_digest(key.key_hash, _sha(secret)):
+        return None, None
+    if key.revoked_at is not None or not dept.active:
+        return None, key
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_EVERY:
+        key.last_used_at = now  # written with the request's transaction, at most once a minute
+    return Principal(kind="apikey", id=key.id, role="system", label=f"{dept.code}:{key.name}",
+                     department_id=dept.id), key

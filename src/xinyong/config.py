@@ -1,0 +1,56 @@
+"""Settings, read from the environment (prefix ``XINYONG_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XINYONG_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./var/xinyong.db",
+        description="SQLAlchemy URL. SQLite (embedded) or postgresql+psycopg://…",
+    )
+    key_file: Path = Field(default=Path("./var/keys.json"), description="Keys for encryption and indexes")
+    checkpoint_dir: Path = Field(
+        default=Path("./var/checkpoints"),
+        description="Where signed audit checkpoints are written; keep a copy outside the database host",
+    )
+    timezone: str = "Asia/Shanghai"
+    environment: str = Field(default="development", description="development | production")
+    district_code: str = Field(default="120101", description="GB/T 2260 code of the district (和平区)")
+    district_name: str = "和平区"
+    session_hours: int = 8
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    audit_seal_interval_seconds: float = Field(
+        default=2.0, description="How often the server seals pending audit entries; 0 disables"
+    )
+    max_request_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.environment != "development"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,33 @@
+"""Shared FastAPI dependencies: the request's unit of work and the vault."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from xinyong.privacy.vault import Vault
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the endpoint returns (before the response is
+    sent, so a failed commit is a failed request), rolled back on any error."""
+    session = request.app.state.db.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _vault(request: Request) -> Vault:
+    return request.app.state.vault
+
+
+DbSession = Annotated[Session, Depends(_session, scope="function")]
+VaultDep = Annotated[Vault, Depends(_vault)]

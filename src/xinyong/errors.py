@@ -1,0 +1,149 @@
+"""One error shape for the API: ``{"code", "message", "errors": [{"field","code","message"}], "request_id"}``.
+
+Pages get a friendly error page instead. Unexpected errors never show a stack trace, only a
+correlation id that matches the server log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xinyong.context import request_id_var
+
+log = logging.getLogger("xinyong")
+
+STATUS_TEXT = {
+    400: ("请求有误", "bad request"),
+    401: ("需要登录", "authentication required"),
+    403: ("无权访问", "forbidden"),
+    404: ("未找到", "not found"),
+    405: ("不支持的请求方法", "method not allowed"),
+    409: ("冲突", "conflict"),
+    413: ("请求内容过大", "request body too large"),
+    422: ("数据校验失败", "validation failed"),
+    429: ("请求过于频繁", "too many requests"),
+    503: ("服务暂不可用，请稍后重试", "service temporarily unavailable; retry shortly"),
+}
+
+
+class ApiError(Exception):
+    """Raise from an endpoint to answer with the standard error shape."""
+
+    def __init__(self, status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.errors, self.headers = status, code, message, errors, headers
+
+
+def wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/healthz" or "application/json" in request.headers.get("accept", "")
+
+
+def _body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id_var.get()}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+_PYDANTIC_ZH = {
+    "missing": "必填字段缺失",
+    "extra_forbidden": "不允许的字段",
+    "string_type": "应为字符串",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "json_invalid": "JSON 格式错误",
+    "list_type": "应为数组",
+    "dict_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "too_short": "数量或长度过少",
+    "too_long": "数量或长度过多",
+    "string_too_short": "长度过短",
+    "string_too_long": "长度过长",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "literal_error": "取值不在允许范围内",
+    "bool_parsing": "应为布尔值",
+    "bool_type": "应为布尔值",
+    "value_error": "取值无效",
+}
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        typ = str(err.get("type", "invalid"))
+        msg = str(err.get("msg", "invalid"))
+        if typ == "value_error" and msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+            zh = ""
+        else:
+            zh = _PYDANTIC_ZH.get(typ, "取值无效")
+        out.append({"field": _loc_to_field(tuple(err.get("loc", ()))), "code": typ,
+                    "message": f"{zh} / {msg}" if zh else msg})
+    return out
+
+
+def install(app: Any, render_error_page: Any) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return JSONResponse(_body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = validation_errors(exc)
+        if not wants_json(request):
+            return render_error_page(request, 422, errors)
+        zh, en = STATUS_TEXT[422]
+        return JSONResponse(_body("validation_error", f"{zh} / {en}", errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = getattr(exc, "headers", None)
+        if isinstance(exc.detail, dict):
+            code, message = exc.detail.get("code", "error"), exc.detail.get("message", "")
+        else:
+            zh, en = STATUS_TEXT.get(exc.status_code, ("错误", "error"))
+            code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                    413: "too_large"}.get(exc.status_code, "error")
+            message = f"{zh} / {en}" if exc.detail in (None, "", "Not Found", "Method Not Allowed") else str(exc.detail)
+        if not wants_json(request):
+            if exc.status_code == 401:
+                from fastapi.responses import RedirectResponse
+
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return render_error_page(request, exc.status_code, None, message)
+        return JSONResponse(_body(code, message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _db_down(request: Request, exc: Exception) -> Response:
+        log.error("database unavailable: %s request_id=%s", type(exc).__name__, request_id_var.get())
+        zh, en = STATUS_TEXT[503]
+        if not wants_json(request):
+            return render_error_page(request, 503, None, f"{zh} / {en}")
+        return JSONResponse(_body("database_unavailable", f"{zh} / {en}"), status_code=503,
+                            headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return await _db_down(request, exc)
+        log.exception("unhandled error request_id=%s", request_id_var.get())
+        message = "服务器内部错误，请联系管理员并提供请求编号 / internal error; quote the request id to the administrator"
+        if not wants_json(request):
+            return render_error_page(request, 500, None, message)
+        return JSONResponse(_body("internal_error", message), status_code=500)

@@ -1,0 +1,40 @@
+"""Masking for display: ``120101********123X`` and ``张*`` / ``欧阳**``."""
+
+from __future__ import annotations
+
+# Two-character compound surnames (复姓) keep both characters.
+COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 令狐 夏侯 轩辕 端木 独孤 南宫 西门 "
+    "百里 呼延 闻人 申屠 太史 澹台 公冶 宗政 濮阳 单于 钟离 万俟 赫连 淳于 仲孙 东郭 拓跋 羊舌 第五".split()
+)
+
+
+def mask_id_number(value: str) -> str:
+    """Keep the 6-digit region code and the last 4 characters; mask the rest.
+
+    Any input is accepted; short or odd values are masked entirely rather than leaked.
+    """
+    if not isinstance(value, str):
+        return "*" * 4
+    s = value.strip().upper()
+    if len(s) == 18:
+        return s[:6] + "*" * 8 + s[-4:]
+    if len(s) == 15:  # first-generation ID card
+        return s[:6] + "*" * 6 + s[-3:]
+    return "*" * max(len(s), 4)
+
+
+def mask_name(value: str) -> str:
+    """Show the surname, mask the given name: ``张*``, ``欧阳**``, ``王**``.
+
+    A one-character name becomes ``*``; Latin names show only the first letter.
+    """
+    if not isinstance(value, str):
+        return "*"
+    s = value.strip()
+    if not s:
+        return ""
+    if len(s) == 1:
+        return "*"
+    keep = 2 if s[:2] in COMPOUND_SURNAMES and len(s) > 2 else 1
+    return s[:keep] + "*" * (len(s) - keep)

@@ -1,0 +1,97 @@
+"""The vault: the one object through which raw ID numbers and names are sealed and revealed.
+
+Subjects store ``id_bidx`` (keyed HMAC of the normalised ID number), ``id_cipher`` and
+``name_cipher`` (AES-GCM, associated data = table, column and the row's blind index) and
+``key_id``. Other modules call :meth:`Vault.lookup_key` to find a subject and never keep the
+raw number longer than the call that received it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xinyong.privacy import identity
+from xinyong.privacy.crypto import Cipher, aad_for
+from xinyong.privacy.keys import KeyRing
+from xinyong.privacy.masking import mask_id_number, mask_name
+
+SUBJECT_TABLE = "subjects"
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    id_bidx: str
+    id_cipher: bytes
+    name_cipher: bytes
+    key_id: str
+
+
+class Vault:
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.cipher = Cipher(ring)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Vault:
+        return cls(KeyRing.load(path))
+
+    # ---- blind index ----------------------------------------------------------------
+    def lookup_key(self, id_number: str) -> str:
+        """Blind index of a (validated or not) ID number, on its normalised form."""
+        return self.cipher.blind_index(identity.normalise(id_number), "id_number")
+
+    # ---- sealing ---------------------------------------------------------------------
+    def seal_subject(self, id_number: str, name: str) -> Sealed:
+        number = identity.normalise(id_number)
+        bidx = self.cipher.blind_index(number, "id_number")
+        kid = self.cipher.active_key_id
+        return Sealed(
+            id_bidx=bidx,
+            id_cipher=self.cipher.encrypt(number, aad_for(SUBJECT_TABLE, "id_number", bidx), kid),
+            name_cipher=self.cipher.encrypt(name, aad_for(SUBJECT_TABLE, "name", bidx), kid),
+            key_id=kid,
+        )
+
+    def seal_name(self, bidx: str, name: str, kid: str) -> bytes:
+        return self.cipher.encrypt(name, aad_for(SUBJECT_TABLE, "name", bidx), kid)
+
+    def reveal_id(self, bidx: str, id_cipher: bytes, kid: str) -> str:
+        return self.cipher.decrypt(id_cipher, aad_for(SUBJECT_TABLE, "id_number", bidx), kid)
+
+    def reveal_name(self, bidx: str, name_cipher: bytes, kid: str) -> str:
+        return self.cipher.decrypt(name_cipher, aad_for(SUBJECT_TABLE, "name", bidx), kid)
+
+    def masked_id(self, bidx: str, id_cipher: bytes, kid: str) -> str:
+        return mask_id_number(self.reveal_id(bidx, id_cipher, kid))
+
+    def masked_name(self, bidx: str, name_cipher: bytes, kid: str) -> str:
+        return mask_name(self.reveal_name(bidx, name_cipher, kid))
+
+    # ---- rotation ------------------------------------------------------------------
+    def reseal(self, bidx: str, id_cipher: bytes, name_cipher: bytes, kid: str) -> Sealed:
+        """Decrypt under the old key and encrypt under the active one (key rotation)."""
+        number = self.reveal_id(bidx, id_cipher, kid)
+        name = self.reveal_name(bidx, name_cipher, kid)
+        new_kid = self.cipher.active_key_id
+        return Sealed(
+            id_bidx=bidx,
+            id_cipher=self.cipher.encrypt(number, aad_for(SUBJECT_TABLE, "id_number", bidx), new_kid),
+            name_cipher=self.cipher.encrypt(name, aad_for(SUBJECT_TABLE, "name", bidx), new_kid),
+            key_id=new_kid,
+        )
+
+
+_vault: Vault | None = None
+
+
+def set_vault(vault: Vault | None) -> None:
+    global _vault
+    _vault = vault
+
+
+def get_vault() -> Vault:
+    """The process's vault (set by the app factory or the CLI)."""
+    if _vault is None:
+        raise RuntimeError("vault not configured")
+    return _vault

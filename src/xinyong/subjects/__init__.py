@@ -1,0 +1,1 @@
+"""Credit subjects: citizens, key occupational groups, adult students."""

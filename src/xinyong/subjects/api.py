@@ -1,0 +1,126 @@
+"""Subjects API. ID numbers travel only in request bodies, never in paths or query strings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import current_principal
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.deps import DbSession, VaultDep
+from xinyong.errors import ApiError
+from xinyong.privacy import identity
+from xinyong.subjects import service
+from xinyong.subjects.groups import KEY_GROUPS
+from xinyong.subjects.models import Subject
+from xinyong.subjects.schemas import (
+    LookupIn,
+    LookupOut,
+    MembershipIn,
+    MembershipOut,
+    StudentIn,
+    StudentOut,
+    SubjectOut,
+)
+
+router = APIRouter(prefix="/api/v1/subjects", tags=["subjects"])
+
+
+async def _subject_reader(principal: Principal | None = Depends(current_principal)) -> Principal:
+    """Staff with ``subjects.read``, or a citizen (for themself only, checked per object)."""
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "请先登录或提供 API 密钥 / authentication required")
+    if not (allowed(principal.role, "subjects.read") or allowed(principal.role, "self.read")):
+        raise ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+    return principal
+
+
+SubjectReader = Annotated[Principal, Depends(_subject_reader)]
+
+
+async def _subject_writer(principal: Principal | None = Depends(current_principal)) -> Principal:
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "请先登录或提供 API 密钥 / authentication required")
+    if not allowed(principal.role, "subjects.write"):
+        raise ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+    return principal
+
+
+SubjectWriter = Annotated[Principal, Depends(_subject_writer)]
+
+
+def _readable(session: Session, principal: Principal, subject_id: int) -> Subject:
+    subject = session.get(Subject, subject_id)
+    is_self = principal.role == "citizen" and principal.subject_id == subject_id
+    if subject is None or (not allowed(principal.role, "subjects.read") and not is_self):
+        raise ApiError(404, "not_found", "信用主体不存在 / subject not found")
+    return subject
+
+
+@router.post("/lookup", response_model=LookupOut, summary="Find a subject's id by ID number (in the body)")
+def lookup(body: LookupIn, principal: SubjectReader, session: DbSession, vault: VaultDep) -> LookupOut:
+    try:
+        identity.check(body.id_number)
+    except identity.InvalidIdNumber as exc:
+        record(session, actor=principal.actor, action="subject.lookup", outcome="failed",
+               details={"reason": exc.code})
+        session.commit()
+        raise ApiError(422, exc.code, exc.message,
+                       [{"field": "id_number", "code": exc.code, "message": exc.message}]) from exc
+    subject = service.find_by_id_number(session, vault=vault, id_number=body.id_number)
+    is_self = subject is not None and principal.role == "citizen" and principal.subject_id == subject.id
+    if subject is None or (not allowed(principal.role, "subjects.read") and not is_self):
+        record(session, actor=principal.actor, action="subject.lookup", outcome="failed",
+               details={"reason": "not_found"})
+        session.commit()
+        raise ApiError(404, "not_found", "平台中没有该身份证号码的信用主体 / no credit subject with this ID number")
+    record(session, actor=principal.actor, action="subject.lookup", object_type="subject", object_id=subject.id)
+    return LookupOut(subject_id=subject.id)
+
+
+@router.get("/{subject_id}", response_model=SubjectOut, summary="A subject, masked")
+def get_subject(subject_id: int, principal: SubjectReader, session: DbSession, vault: VaultDep) -> SubjectOut:
+    subject = _readable(session, principal, subject_id)
+    v = service.view(subject, vault=vault)
+    groups = [MembershipOut.model_validate(m).model_copy(update={"group_name": KEY_GROUPS[m.group_code][0]})
+              for m in service.memberships(session, subject_id=subject.id)]
+    students = [StudentOut.model_validate(s) for s in service.student_statuses(session, subject_id=subject.id)]
+    record(session, actor=principal.actor, action="subject.read", object_type="subject", object_id=subject.id)
+    return SubjectOut(id=v.id, id_number_masked=v.id_number_masked, name_masked=v.name_masked,
+                      birth_date=v.birth_date, gender=v.gender, region_code=v.region_code,
+                      groups=groups, students=students)
+
+
+def _refuse(exc: service.SubjectError) -> ApiError:
+    return ApiError(422, exc.code, exc.message, [{"field": exc.field or "body", "code": exc.code, "message": exc.message}])
+
+
+@router.post("/{subject_id}/groups", response_model=MembershipOut, status_code=201,
+             summary="Record a key-group membership (重点人群)")
+def add_group(subject_id: int, body: MembershipIn, principal: SubjectWriter, session: DbSession) -> MembershipOut:
+    subject = _readable(session, principal, subject_id)
+    try:
+        m = service.add_group_membership(session, subject=subject, group_code=body.group_code,
+                                         qualification_no=body.qualification_no, employer=body.employer,
+                                         valid_from=body.valid_from, valid_to=body.valid_to,
+                                         department_id=principal.department_id, actor=principal.actor)
+    except service.SubjectError as exc:
+        raise _refuse(exc) from exc
+    return MembershipOut.model_validate(m).model_copy(update={"group_name": KEY_GROUPS[m.group_code][0]})
+
+
+@router.post("/{subject_id}/students", response_model=StudentOut, status_code=201,
+             summary="Record an adult student's enrolment (成年学生诚信档案)")
+def add_student(subject_id: int, body: StudentIn, principal: SubjectWriter, session: DbSession) -> StudentOut:
+    subject = _readable(session, principal, subject_id)
+    try:
+        s = service.add_student_status(session, subject=subject, school=body.school, enrolled_on=body.enrolled_on,
+                                       student_no=body.student_no, level=body.level,
+                                       department_id=principal.department_id, actor=principal.actor)
+    except service.SubjectError as exc:
+        raise _refuse(exc) from exc
+    return StudentOut.model_validate(s)

@@ -1,0 +1,156 @@
+"""Credit subjects: registration and lookup by ID number, key-group memberships, adult students.
+
+ID numbers enter here and leave at once for the vault: this module keeps only the blind index,
+ciphertexts and the derived facts (birth date, gender, region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import Actor, record
+from xinyong.privacy import identity
+from xinyong.privacy.masking import mask_name
+from xinyong.privacy.vault import Vault
+from xinyong.subjects.groups import KEY_GROUPS
+from xinyong.subjects.models import GroupMembership, StudentStatus, Subject
+
+ADULT_AGE = 18
+
+
+class SubjectError(ValueError):
+    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
+        self.code, self.zh, self.en, self.field = code, zh, en, field
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+def names_match(a: str, b: str) -> bool:
+    """Names compare after trimming and removing inner spaces and the middle dot variants."""
+    def norm(s: str) -> str:
+        return "".join(s.split()).replace("•", "·").replace("．", "·").replace(".", "·")
+    return norm(a) == norm(b)
+
+
+def _validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise SubjectError("name_missing", "姓名不能为空", "name is required", "name")
+    if len(name) > 64:
+        raise SubjectError("name_too_long", "姓名不能超过64个字符", "name must not exceed 64 characters", "name")
+    if any(ord(c) < 32 for c in name):
+        raise SubjectError("name_invalid", "姓名包含控制字符", "name contains control characters", "name")
+    return name
+
+
+def find_by_id_number(session: Session, *, vault: Vault, id_number: str) -> Subject | None:
+    return session.scalar(select(Subject).where(Subject.id_bidx == vault.lookup_key(id_number)))
+
+
+def register(session: Session, *, vault: Vault, id_number: str, name: str, actor: Actor) -> tuple[Subject, bool]:
+    """Find the subject with this ID number or create it. Returns (subject, created).
+
+    Raises :class:`identity.InvalidIdNumber` for an invalid number and :class:`SubjectError`
+    (``name_mismatch``) if the subject exists under another name.
+    """
+    facts = identity.check(id_number)
+    name = _validate_name(name)
+    existing = session.scalar(select(Subject).where(Subject.id_bidx == vault.lookup_key(facts.number)))
+    if existing is not None:
+        if not names_match(vault.reveal_name(existing.id_bidx, existing.name_cipher, existing.key_id), name):
+            raise SubjectError("name_mismatch", "姓名与该身份证号码已登记的姓名不一致",
+                               "name does not match the name registered for this ID number", "name")
+        return existing, False
+    sealed = vault.seal_subject(facts.number, name)
+    subject = Subject(id_bidx=sealed.id_bidx, id_cipher=sealed.id_cipher, name_cipher=sealed.name_cipher,
+                      key_id=sealed.key_id, birth_date=facts.birth_date, gender=facts.gender,
+                      region_code=facts.region_code)
+    session.add(subject)
+    session.flush()
+    record(session, actor=actor, action="subject.create", object_type="subject", object_id=subject.id,
+           details={"name": mask_name(name), "region": facts.region_code})
+    return subject, True
+
+
+@dataclass(frozen=True)
+class SubjectView:
+    """What a screen or an API may show: masked identity plus derived facts."""
+
+    id: int
+    id_number_masked: str
+    name_masked: str
+    birth_date: date
+    gender: str
+    region_code: str
+
+
+def view(subject: Subject, *, vault: Vault) -> SubjectView:
+    return SubjectView(
+        id=subject.id,
+        id_number_masked=vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id),
+        name_masked=vault.masked_name(subject.id_bidx, subject.name_cipher, subject.key_id),
+        birth_date=subject.birth_date,
+        gender=subject.gender,
+        region_code=subject.region_code,
+    )
+
+
+def age_on(subject: Subject, day: date) -> int:
+    b = subject.birth_date
+    return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+def add_group_membership(session: Session, *, subject: Subject, group_code: str, actor: Actor,
+                         qualification_no: str | None = None, employer: str | None = None,
+                         valid_from: date | None = None, valid_to: date | None = None,
+                         department_id: int | None = None) -> GroupMembership:
+    if group_code not in KEY_GROUPS:
+        raise SubjectError("unknown_group", f"未知的重点人群代码 {group_code}", f"unknown key group {group_code}",
+                           "group_code")
+    if valid_from and valid_to and valid_to < valid_from:
+        raise SubjectError("invalid_dates", "有效期结束早于开始", "valid_to is before valid_from", "valid_to")
+    m = GroupMembership(subject_id=subject.id, group_code=group_code, qualification_no=qualification_no,
+                        employer=employer, valid_from=valid_from, valid_to=valid_to, department_id=department_id)
+    session.add(m)
+    session.flush()
+    record(session, actor=actor, action="subject.group_add", object_type="subject", object_id=subject.id,
+           details={"group": group_code, "membership": m.id})
+    return m
+
+
+def add_student_status(session: Session, *, subject: Subject, school: str, enrolled_on: date, actor: Actor,
+                       student_no: str | None = None, level: str | None = None,
+                       department_id: int | None = None, today: date | None = None) -> StudentStatus:
+    """An integrity file is kept only for adult students (18 or older)."""
+    today = today or date.today()
+    if not (school or "").strip():
+        raise SubjectError("school_missing", "学校名称不能为空", "school is required", "school")
+    if age_on(subject, today) < ADULT_AGE:
+        raise SubjectError("not_adult", "仅为18周岁以上成年学生建立诚信档案",
+                           "integrity files are kept only for students aged 18 or older", "id_number")
+    if enrolled_on > today:
+        raise SubjectError("future_date", "入学日期不能晚于今天", "enrolment date is in the future", "enrolled_on")
+    s = StudentStatus(subject_id=subject.id, school=school.strip(), enrolled_on=enrolled_on, student_no=student_no,
+                      level=level, department_id=department_id)
+    session.add(s)
+    session.flush()
+    record(session, actor=actor, action="subject.student_add", object_type="subject", object_id=subject.id,
+           details={"school": s.school, "status": s.id})
+    return s
+
+
+def memberships(session: Session, *, subject_id: int) -> list[GroupMembership]:
+    return list(session.scalars(select(GroupMembership).where(GroupMembership.subject_id == subject_id)
+                                .order_by(GroupMembership.id)))
+
+
+def student_statuses(session: Session, *, subject_id: int) -> list[StudentStatus]:
+    return list(session.scalars(select(StudentStatus).where(StudentStatus.subject_id == subject_id)
+                                .order_by(StudentStatus.id)))
