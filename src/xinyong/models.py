@@ -2,7 +2,9 @@
 
 from xinyong.audit import models as audit_models  # noqa: F401
 from xinyong.auth import models as auth_models  # noqa: F401
+from xinyong.catalog import models as catalog_models  # noqa: F401
 from xinyong.db import Base
+from xinyong.records import models as records_models  # noqa: F401
 from xinyong.subjects import models as subject_models  # noqa: F401
 
 metadata = Base.metadata

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.db import Base, BigId, UTCDateTime, utcnow
@@ -54,3 +54,12 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     signature: Mapped[str] = mapped_column(Text, nullable=False)
     public_key: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditSealLock(Base):
+    """One row; the sealer updates it first so that sealers queue instead of racing."""
+
+    __tablename__ = "audit_seal_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed_runs: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")

@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from xinyong.audit.models import AuditCheckpoint, AuditEntry
@@ -97,9 +97,10 @@ def record(
 def record_many(session: Session, *, actor: Actor, action: str, object_type: str | None,
                 items: Iterable[tuple[Any, Mapping[str, Any] | None]], outcome: str = "ok") -> int:
     """Bulk form for ingestion paths: one INSERT … executemany for many entries."""
+    from xinyong.bulk import insert_rows
+
     rows = [_row(actor, action, object_type, oid, det, outcome) for oid, det in items]
-    if rows:
-        session.execute(insert(AuditEntry), rows)
+    insert_rows(session, AuditEntry.__table__, rows)
     return len(rows)
 
 
@@ -271,6 +272,13 @@ def _original_seq(entry: AuditEntry, seq: int, window: int = 1000) -> int | None
     return None
 
 
+def _belongs_here(session: Session, seq_now: int, seq_sealed: int, prev_hash: str) -> bool:
+    """Whether the entry now at ``seq_now`` is intact and was sealed at ``seq_sealed`` after ``prev_hash``."""
+    nxt = session.scalar(select(AuditEntry).where(AuditEntry.seq == seq_now))
+    return (nxt is not None and nxt.prev_hash == prev_hash
+            and entry_hash(nxt, seq_sealed, prev_hash) == nxt.entry_hash)
+
+
 def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None, chunk: int = 5000) -> VerifyResult:
     result = VerifyResult(ok=True)
     expected_seq = 1
@@ -297,8 +305,18 @@ def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None, chu
             if recomputed != e.entry_hash:
                 home = _original_seq(e, s)
                 if home is not None:
+                    if home < s and hash_to_seq.get(e.prev_hash or "") == home - 1:
+                        # An untouched entry pushed down, still chained to the entry before its old
+                        # place: the rows now at seq home .. s-1 were slipped in.
+                        return fail("inserted", home, None,
+                                    f"第 {home} 条审计记录是插入的 / entry seq {home} was inserted "
+                                    f"(entry id {e.id}, sealed at seq {home}, now sits at seq {s})")
                     return fail("reordered", s, e.id,
                                 f"第 {s} 条审计记录被移动（原为第 {home} 条） / entry id {e.id} was moved from seq {home} to seq {s}: reordered")
+                if _belongs_here(session, s + 1, s, prev):
+                    # The next row is untouched and was sealed at this very place: this row was added.
+                    return fail("inserted", s, e.id,
+                                f"第 {s} 条审计记录是插入的 / entry seq {s} (id {e.id}) was inserted")
                 return fail("altered", s, e.id, f"第 {s} 条审计记录（id {e.id}）内容被修改 / entry seq {s} (id {e.id}) was altered")
             if s != expected_seq:
                 if s > expected_seq and e.prev_hash == prev:

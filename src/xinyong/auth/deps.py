@@ -5,7 +5,7 @@
 API callers present ``Authorization: Bearer <key>``; browsers a session cookie, and for any
 state-changing request also the CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``).
 Refusals: 401 (who are you?) and 403 (not allowed), as JSON for ``/api`` paths, pages otherwise.
-Refusals where the caller is known are audited in their own transaction (the request's rolls back).
+Refusals where the caller is known are audited and committed before the error is raised.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.auth.permissions import allowed
@@ -31,12 +32,16 @@ class AuthFailure(HTTPException):
         self.code = code
 
 
-def audit_out_of_band(request: Request, *, actor: Actor, action: str, details: dict[str, Any],
-                      object_type: str | None = None, object_id: Any = None) -> None:
-    """Record a refusal in a transaction of its own, since the request's is rolled back."""
-    with request.app.state.db.session() as s:
-        record(s, actor=actor, action=action, object_type=object_type, object_id=object_id,
-               outcome="denied", details=details)
+def audit_refusal(session: Session, *, actor: Actor, action: str, details: dict[str, Any],
+                  object_type: str | None = None, object_id: Any = None) -> None:
+    """Register a refusal durably: drop whatever the request did so far, write the entry, commit.
+
+    The request's transaction would otherwise roll the entry back with the refused request.
+    """
+    session.rollback()
+    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id,
+           outcome="denied", details=details)
+    session.commit()
 
 
 async def _csrf_ok(request: Request, principal: Principal) -> bool:
@@ -64,7 +69,7 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
         principal, key = principal_for_api_key(session, secret=secret.strip())
         if principal is None:
             if key is not None:
-                audit_out_of_band(request, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
+                audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
                                                        department_id=key.department_id),
                                   action="auth.apikey", object_type="apikey", object_id=key.id,
                                   details={"reason": "revoked", "path": request.url.path})
@@ -75,7 +80,7 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
         if token:
             principal = principal_for_session(session, token=token)
             if principal is not None and request.method not in SAFE_METHODS and not await _csrf_ok(request, principal):
-                audit_out_of_band(request, actor=principal.actor, action="auth.csrf",
+                audit_refusal(session, actor=principal.actor, action="auth.csrf",
                                   details={"path": request.url.path, "method": request.method})
                 raise AuthFailure(403, "csrf", "缺少或错误的 CSRF 令牌，请刷新页面后重试",
                                   "missing or wrong CSRF token; reload the page and retry")
@@ -86,11 +91,12 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
 def require(action: str) -> Callable[..., Any]:
     """Dependency factory: the caller must be authenticated and allowed ``action``."""
 
-    async def _dep(request: Request, principal: Principal | None = Depends(current_principal)) -> Principal:
+    async def _dep(request: Request, session: DbSession,
+                   principal: Principal | None = Depends(current_principal)) -> Principal:
         if principal is None:
             raise AuthFailure(401, "unauthenticated", "请先登录或提供 API 密钥", "authentication required")
         if not allowed(principal.role, action):
-            audit_out_of_band(request, actor=principal.actor, action="auth.forbidden",
+            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
                               details={"path": request.url.path, "permission": action})
             raise AuthFailure(403, "forbidden", "无权执行此操作", "you are not allowed to do this")
         return principal

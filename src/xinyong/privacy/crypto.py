@@ -7,7 +7,6 @@ value copied to another row or column fails to decrypt.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -62,5 +61,4 @@ class Cipher:
             raise DecryptionError("ciphertext does not authenticate (wrong key, row or column)") from exc
 
     def blind_index(self, normalised: str, index: str = "id_number") -> str:
-        key = self._index_keys[index]
-        return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._index_keys[index], normalised.encode("utf-8"), "sha256").hex()

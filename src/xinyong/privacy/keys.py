@@ -73,7 +73,7 @@ class KeyRing:
     def from_json(cls, text: str, path: Path | None = None) -> KeyRing:
         try:
             data = json.loads(text)
-            if data.get("format") != "xinyong-keys/1":
+            if not isinstance(data, dict) or data.get("format") != "xinyong-keys/1":
                 raise KeyFileError("unknown key file format")
             enc = data["encryption"]
             keys = {k: _unb64(v) for k, v in enc["keys"].items()}
@@ -90,7 +90,8 @@ class KeyRing:
             )
         except KeyFileError:
             raise
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            # AttributeError: a list, number or null where an object or a string belongs
             raise KeyFileError(f"malformed key file: {type(exc).__name__}") from exc
         for name, key in {**ring.encryption_keys, **ring.index_keys}.items():
             if len(key) != 32:
@@ -108,6 +109,8 @@ class KeyRing:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise KeyFileError(f"密钥文件无法读取 / cannot read key file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise KeyFileError(f"密钥文件不是 UTF-8 文本 / key file {path} is not UTF-8 text") from exc
         return cls.from_json(text, path=path)
 
     def save(self, path: Path) -> None:

@@ -1,0 +1,58 @@
+"""Catalog API: list items with their fields; the credit office edits them (new versions)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from xinyong.auth.deps import require
+from xinyong.auth.service import Principal
+from xinyong.catalog import service
+from xinyong.catalog.schemas import FieldOut, ItemOut, ItemUpdateIn, PeriodOut
+from xinyong.catalog.service import Item
+from xinyong.deps import DbSession
+from xinyong.errors import ApiError
+
+router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
+CatalogRead = Annotated[Principal, Depends(require("catalog.read"))]
+CatalogManage = Annotated[Principal, Depends(require("catalog.manage"))]
+
+
+def item_out(item: Item) -> ItemOut:
+    s = item.spec
+    return ItemOut(
+        code=s.code, version=item.version, name=s.name, name_en=s.name_en, category=s.category,
+        visibility=s.visibility, key_field=s.key_field, legal_basis=s.legal_basis, departments=list(s.departments),
+        severities=list(s.severities) if s.severities else None,
+        fields=[FieldOut(name=f.name, name_zh=f.name_zh, type=f.type, required=f.required,
+                         allowed=list(f.allowed) if f.allowed else None, max_length=f.max_length, min=f.min, max=f.max)
+                for f in s.fields],
+        display={k: PeriodOut(publish=p.publish, min_months=p.min_months, max_months=p.max_months)
+                 for k, p in s.display.items()},
+        retention_years=s.retention_years,
+    )
+
+
+@router.get("/items", response_model=list[ItemOut], summary="Catalog items with their fields (current versions)")
+def list_items(principal: CatalogRead, session: DbSession) -> list[ItemOut]:
+    return [item_out(i) for i in service.current_items(session).values()]
+
+
+@router.get("/items/{code}", response_model=ItemOut, summary="One catalog item (current version)")
+def get_item(code: str, principal: CatalogRead, session: DbSession) -> ItemOut:
+    item = service.get_current(session, code)
+    if item is None:
+        raise ApiError(404, "unknown_item", f"目录中没有事项 {code} / no catalog item {code}")
+    return item_out(item)
+
+
+@router.put("/items/{code}", response_model=ItemOut, summary="Edit an item: adds a new version (credit office)")
+def put_item(code: str, body: ItemUpdateIn, principal: CatalogManage, session: DbSession) -> ItemOut:
+    try:
+        item = service.update_item(session, code=code, data=body.spec, actor=principal.actor, note=body.note)
+    except service.CatalogError as exc:
+        status = 404 if exc.code == "unknown_item" else 422
+        raise ApiError(status, exc.code, exc.message,
+                       [{"field": exc.field or "spec", "code": exc.code, "message": exc.message}]) from exc
+    return item_out(item)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FieldOut(BaseModel):
+    name: str
+    name_zh: str
+    type: str
+    required: bool
+    allowed: list[str] | None = None
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class PeriodOut(BaseModel):
+    publish: bool
+    min_months: int
+    max_months: int
+
+
+class ItemOut(BaseModel):
+    code: str
+    version: int
+    name: str
+    name_en: str
+    category: str
+    visibility: str
+    key_field: str | None
+    legal_basis: str | None
+    departments: list[str]
+    severities: list[str] | None
+    fields: list[FieldOut]
+    display: dict[str, PeriodOut] = Field(description="Display period per severity, or 'default'")
+    retention_years: int | None
+
+
+class ItemUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spec: dict[str, Any] = Field(description="The item's full definition (same shape as the YAML)")
+    note: str | None = Field(default=None, max_length=500)

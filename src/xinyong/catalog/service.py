@@ -1,0 +1,142 @@
+"""Catalog rules: load the shipped default, read current items, edit an item (a new version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import Actor, record
+from xinyong.catalog.models import CatalogItem
+from xinyong.catalog.spec import ItemSpec, SpecError, parse_item, to_data
+
+DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A catalog item version: its row id, version and compiled spec."""
+
+    id: int
+    version: int
+    spec: ItemSpec
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+
+class CatalogError(ValueError):
+    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
+        self.code, self.zh, self.en, self.field = code, zh, en, field
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+def read_yaml(path: Path = DEFAULT_CATALOG) -> list[ItemSpec]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise SpecError("items", "目录文件应包含 items 列表", "catalog file must hold a list 'items'")
+    specs = [parse_item(d, f"items[{i}]") for i, d in enumerate(data["items"])]
+    codes = [s.code for s in specs]
+    dupes = {c for c in codes if codes.count(c) > 1}
+    if dupes:
+        raise SpecError("items", f"事项代码重复：{sorted(dupes)}", f"duplicate item codes: {sorted(dupes)}")
+    return specs
+
+
+@lru_cache(maxsize=1024)
+def _compiled(item_id: int, spec_key: str) -> ItemSpec:
+    import json
+
+    return parse_item(json.loads(spec_key))
+
+
+def _to_item(row: CatalogItem) -> Item:
+    import json
+
+    return Item(id=row.id, version=row.version,
+                spec=_compiled(row.id, json.dumps(row.spec, sort_keys=True, ensure_ascii=False)))
+
+
+def _insert_version(session: Session, spec: ItemSpec, version: int, actor: Actor, note: str | None) -> CatalogItem:
+    row = CatalogItem(code=spec.code, version=version, is_current=True, name=spec.name, name_en=spec.name_en,
+                      category=spec.category, visibility=spec.visibility, key_field=spec.key_field,
+                      legal_basis=spec.legal_basis, spec=to_data(spec), created_by=actor.label, change_note=note)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_specs(session: Session, specs: list[ItemSpec], *, actor: Actor, update_existing: bool = False) -> dict[str, str]:
+    """Insert items not yet in the catalog; with ``update_existing``, add a new version for items
+    whose data differs. Returns {code: 'created'|'updated'|'unchanged'}. Safe to run twice."""
+    outcome: dict[str, str] = {}
+    current = {r.code: r for r in session.scalars(select(CatalogItem).where(CatalogItem.is_current.is_(True)))}
+    for spec in specs:
+        row = current.get(spec.code)
+        if row is None:
+            new = _insert_version(session, spec, 1, actor, "default catalog")
+            outcome[spec.code] = "created"
+            record(session, actor=actor, action="catalog.create", object_type="catalog_item", object_id=new.id,
+                   details={"code": spec.code, "version": 1})
+        elif update_existing and row.spec != to_data(spec):
+            _new_version(session, row, spec, actor, "default catalog update")
+            outcome[spec.code] = "updated"
+        else:
+            outcome[spec.code] = "unchanged"
+    return outcome
+
+
+def load_default(session: Session, *, actor: Actor, update_existing: bool = False) -> dict[str, str]:
+    return load_specs(session, read_yaml(), actor=actor, update_existing=update_existing)
+
+
+def _new_version(session: Session, row: CatalogItem, spec: ItemSpec, actor: Actor, note: str | None) -> CatalogItem:
+    session.execute(update(CatalogItem).where(CatalogItem.code == row.code).values(is_current=False))
+    new = _insert_version(session, spec, row.version + 1, actor, note)
+    record(session, actor=actor, action="catalog.update", object_type="catalog_item", object_id=new.id,
+           details={"code": spec.code, "version": new.version, "previous": row.version, "note": note})
+    return new
+
+
+def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Actor, note: str | None = None) -> Item:
+    """Replace an item's definition with ``data`` as a new version (the old one stays for its records)."""
+    row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True)))
+    if row is None:
+        raise CatalogError("unknown_item", f"目录中没有事项 {code}", f"no catalog item {code}", "code")
+    data = {**data, "code": code}
+    try:
+        spec = parse_item(data, code)
+    except SpecError as exc:
+        raise CatalogError("invalid_spec", str(exc), str(exc), exc.path) from exc
+    if to_data(spec) == row.spec:
+        return _to_item(row)
+    return _to_item(_new_version(session, row, spec, actor, note))
+
+
+def current_items(session: Session) -> dict[str, Item]:
+    rows = session.scalars(select(CatalogItem).where(CatalogItem.is_current.is_(True)).order_by(CatalogItem.code))
+    return {r.code: _to_item(r) for r in rows}
+
+
+def get_current(session: Session, code: str) -> Item | None:
+    row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True)))
+    return None if row is None else _to_item(row)
+
+
+def get_version(session: Session, item_id: int) -> Item | None:
+    row = session.get(CatalogItem, item_id)
+    return None if row is None else _to_item(row)
+
+
+def history(session: Session, code: str) -> list[CatalogItem]:
+    return list(session.scalars(select(CatalogItem).where(CatalogItem.code == code).order_by(CatalogItem.version)))

@@ -1,0 +1,364 @@
+"""An information item as data: parsing with precise errors, and the compiled record validator.
+
+The spec is what the YAML and the admin console hold; :func:`parse_item` checks it and names the
+path of any mistake (``items[3].fields[1].type: unknown type 'strnig'``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+CATEGORIES = ("basic", "good", "bad", "serious")
+VISIBILITIES = ("public", "authorized", "government")
+SEVERITIES = ("minor", "general", "serious")
+FIELD_TYPES = ("string", "text", "integer", "number", "date", "boolean", "enum")
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+# Names reserved for the record envelope; an item's fields may not use them.
+ENVELOPE = ("item", "id_number", "name", "source_id", "decided_at", "severity", "fields")
+
+
+class SpecError(ValueError):
+    def __init__(self, path: str, message_zh: str, message_en: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message_zh} / {message_en}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    name_zh: str
+    type: str
+    required: bool = False
+    allowed: tuple[Any, ...] | None = None
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Period:
+    publish: bool
+    min_months: int
+    max_months: int
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    code: str
+    name: str
+    name_en: str
+    category: str
+    visibility: str
+    departments: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    severities: tuple[str, ...] | None
+    display: dict[str, Period]  # key: severity, or "default"
+    retention_years: int | None
+    key_field: str | None = None
+    legal_basis: str | None = None
+    arrival_working_days: int | None = None
+    field_index: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
+    # (name, required, checker, error when missing), compiled once per item version
+    checkers: list[tuple[str, bool, Any, dict[str, str]]] = field(default_factory=list, compare=False, repr=False)
+
+    def period(self, severity: str | None) -> Period:
+        if severity is not None and severity in self.display:
+            return self.display[severity]
+        return self.display.get("default", Period(publish=True, min_months=0, max_months=36))
+
+    def allows_department(self, code: str) -> bool:
+        return "*" in self.departments or code in self.departments
+
+    def header_aliases(self) -> dict[str, str]:
+        """Column header (code or Chinese name) -> field name, for bulk files."""
+        out = {f.name: f.name for f in self.fields}
+        out.update({f.name_zh: f.name for f in self.fields})
+        return out
+
+
+def _req(d: dict[str, Any], key: str, path: str, typ: type | tuple[type, ...]) -> Any:
+    if key not in d:
+        raise SpecError(f"{path}.{key}", "缺少必填项", "is required")
+    value = d[key]
+    if not isinstance(value, typ) or isinstance(value, bool) and typ is int:
+        raise SpecError(f"{path}.{key}", "类型错误", f"must be {getattr(typ, '__name__', typ)}")
+    return value
+
+
+def _num(v: Any, path: str) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise SpecError(path, "应为数字", "must be a number")
+    return float(v)
+
+
+def _period(d: Any, path: str) -> Period:
+    if not isinstance(d, dict):
+        raise SpecError(path, "应为对象", "must be a mapping")
+    publish = d.get("publish", True)
+    if not isinstance(publish, bool):
+        raise SpecError(f"{path}.publish", "应为 true 或 false", "must be true or false")
+    lo, hi = d.get("min_months", 0), d.get("max_months")
+    for k, v in (("min_months", lo), ("max_months", hi)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 1200:
+            raise SpecError(f"{path}.{k}", "应为0至1200之间的整数（月）", "must be a whole number of months, 0-1200")
+    if lo > hi:
+        raise SpecError(path, "最短展示期不能长于最长展示期", "min_months must not exceed max_months")
+    return Period(publish=publish, min_months=lo, max_months=hi)
+
+
+def parse_field(d: Any, path: str) -> FieldSpec:
+    if not isinstance(d, dict):
+        raise SpecError(path, "应为对象", "must be a mapping")
+    name = _req(d, "name", path, str)
+    if not CODE_RE.match(name) or name in ENVELOPE:
+        raise SpecError(f"{path}.name", "字段名应为小写字母、数字和下划线，且不能使用保留名",
+                        "field name must be lower-case letters, digits and '_', and not a reserved name")
+    typ = _req(d, "type", path, str)
+    if typ not in FIELD_TYPES:
+        raise SpecError(f"{path}.type", f"未知类型 {typ!r}", f"unknown type {typ!r}; one of {', '.join(FIELD_TYPES)}")
+    allowed = d.get("allowed")
+    if typ == "enum":
+        if not isinstance(allowed, list) or not allowed:
+            raise SpecError(f"{path}.allowed", "枚举字段必须列出允许值", "an enum field must list its allowed values")
+        allowed = tuple(str(a) for a in allowed)
+    elif allowed is not None:
+        raise SpecError(f"{path}.allowed", "只有枚举字段可以设置允许值", "only enum fields take allowed values")
+    max_length = d.get("max_length")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise SpecError(f"{path}.max_length", "应为正整数", "must be a positive integer")
+    required = d.get("required", False)
+    if not isinstance(required, bool):
+        raise SpecError(f"{path}.required", "应为 true 或 false", "must be true or false")
+    name_zh = d.get("name_zh") or name
+    if not isinstance(name_zh, str):
+        raise SpecError(f"{path}.name_zh", "应为字符串", "must be a string")
+    return FieldSpec(name=name, name_zh=name_zh, type=typ, required=required, allowed=allowed,
+                     max_length=max_length, min=_num(d.get("min"), f"{path}.min"), max=_num(d.get("max"), f"{path}.max"))
+
+
+def parse_item(d: Any, path: str = "item") -> ItemSpec:
+    if not isinstance(d, dict):
+        raise SpecError(path, "应为对象", "must be a mapping")
+    code = _req(d, "code", path, str)
+    if not CODE_RE.match(code):
+        raise SpecError(f"{path}.code", "代码应为小写字母开头的字母、数字、下划线", "code must be lower-case snake_case")
+    category = _req(d, "category", path, str)
+    if category not in CATEGORIES:
+        raise SpecError(f"{path}.category", f"类别应为 {'/'.join(CATEGORIES)}", f"category must be one of {', '.join(CATEGORIES)}")
+    visibility = d.get("visibility", "authorized")
+    if visibility not in VISIBILITIES:
+        raise SpecError(f"{path}.visibility", f"可见范围应为 {'/'.join(VISIBILITIES)}",
+                        f"visibility must be one of {', '.join(VISIBILITIES)}")
+    depts = d.get("departments", ["*"])
+    if not isinstance(depts, list) or not all(isinstance(x, str) and x for x in depts) or not depts:
+        raise SpecError(f"{path}.departments", "应为部门代码列表", "must be a non-empty list of department codes")
+    raw_fields = _req(d, "fields", path, list)
+    fields = tuple(parse_field(f, f"{path}.fields[{i}]") for i, f in enumerate(raw_fields))
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{path}.fields", "字段名重复", "duplicate field names")
+    sev = d.get("severities")
+    if sev is not None:
+        if not isinstance(sev, list) or not sev or any(s not in SEVERITIES for s in sev):
+            raise SpecError(f"{path}.severities", f"严重程度应取自 {'/'.join(SEVERITIES)}",
+                            f"severities must be taken from {', '.join(SEVERITIES)}")
+        sev = tuple(sev)
+    disp = d.get("display") or {}
+    if not isinstance(disp, dict):
+        raise SpecError(f"{path}.display", "应为对象", "must be a mapping")
+    periods: dict[str, Period] = {}
+    if "default" in disp:
+        periods["default"] = _period(disp["default"], f"{path}.display.default")
+    by_sev = disp.get("by_severity") or {}
+    if not isinstance(by_sev, dict):
+        raise SpecError(f"{path}.display.by_severity", "应为对象", "must be a mapping")
+    for s, p in by_sev.items():
+        if sev is None or s not in sev:
+            raise SpecError(f"{path}.display.by_severity.{s}", "该事项没有此严重程度", "the item has no such severity")
+        periods[s] = _period(p, f"{path}.display.by_severity.{s}")
+    if sev is not None and "default" not in periods:
+        missing = [s for s in sev if s not in periods]
+        if missing:
+            raise SpecError(f"{path}.display", f"缺少严重程度 {missing} 的展示期限", f"no display period for {missing}")
+    if not periods:
+        raise SpecError(f"{path}.display", "必须设置展示期限", "a display period is required")
+    retention = d.get("retention") or {}
+    years = retention.get("years") if isinstance(retention, dict) else None
+    if years is not None and (isinstance(years, bool) or not isinstance(years, int) or not 0 < years <= 100):
+        raise SpecError(f"{path}.retention.years", "保存年限应为1至100的整数", "retention years must be 1-100")
+    awd = d.get("arrival_working_days")
+    if awd is not None and (isinstance(awd, bool) or not isinstance(awd, int) or awd < 0):
+        raise SpecError(f"{path}.arrival_working_days", "应为非负整数", "must be a non-negative integer")
+    name = _req(d, "name", path, str)
+    item = ItemSpec(code=code, name=name, name_en=str(d.get("name_en") or code), category=category,
+                    visibility=visibility, departments=tuple(depts), fields=fields, severities=sev, display=periods,
+                    retention_years=years, key_field=d.get("key_field"), legal_basis=d.get("legal_basis"),
+                    arrival_working_days=awd)
+    item.field_index.update({f.name: f for f in fields})
+    item.checkers.extend(
+        (f.name, f.required, compile_field(f),
+         _err(f"fields.{f.name}", "missing", f"缺少必填字段“{f.name_zh}”", f"required field {f.name} is missing"))
+        for f in fields
+    )
+    return item
+
+
+def to_data(item: ItemSpec) -> dict[str, Any]:
+    """The canonical data form (stored in ``catalog_items.spec`` and shown by the API)."""
+    def f(x: FieldSpec) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": x.name, "name_zh": x.name_zh, "type": x.type, "required": x.required}
+        for k in ("allowed", "max_length", "min", "max"):
+            v = getattr(x, k)
+            if v is not None:
+                d[k] = list(v) if k == "allowed" else v
+        return d
+
+    display: dict[str, Any] = {}
+    if "default" in item.display:
+        p = item.display["default"]
+        display["default"] = {"publish": p.publish, "min_months": p.min_months, "max_months": p.max_months}
+    by = {s: {"publish": p.publish, "min_months": p.min_months, "max_months": p.max_months}
+          for s, p in item.display.items() if s != "default"}
+    if by:
+        display["by_severity"] = by
+    out: dict[str, Any] = {
+        "code": item.code, "name": item.name, "name_en": item.name_en, "category": item.category,
+        "visibility": item.visibility, "departments": list(item.departments), "key_field": item.key_field,
+        "legal_basis": item.legal_basis, "fields": [f(x) for x in item.fields], "display": display,
+    }
+    if item.severities:
+        out["severities"] = list(item.severities)
+    if item.retention_years:
+        out["retention"] = {"years": item.retention_years}
+    if item.arrival_working_days is not None:
+        out["arrival_working_days"] = item.arrival_working_days
+    return out
+
+
+# ---- record field validation (hot path: plain Python, no Pydantic) -------------------------
+
+def _err(field_name: str, code: str, zh: str, en: str) -> dict[str, str]:
+    return {"field": field_name, "code": code, "message": f"{zh} / {en}"}
+
+
+def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, str] | None]:
+    """Check one field value; returns (normalised value, error or None). Accepts strings from files."""
+    t = f.type
+    if t in ("string", "text"):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return None, _err(path, "wrong_type", "应为文本", "must be text")
+        value = value.strip()
+        if f.max_length is not None and len(value) > f.max_length:
+            return None, _err(path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
+        return value, None
+    if t == "enum":
+        s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if s is None or s not in (f.allowed or ()):
+            allowed = "、".join(map(str, f.allowed or ()))
+            return None, _err(path, "not_allowed", f"取值不在允许范围内（{allowed}）",
+                              f"value not allowed; allowed: {', '.join(map(str, f.allowed or ()))}")
+        return s, None
+    if t in ("integer", "number"):
+        if isinstance(value, bool):
+            return None, _err(path, "wrong_type", "应为数字", "must be a number")
+        if isinstance(value, str):
+            s = value.strip().replace(",", "")
+            try:
+                value = int(s) if t == "integer" else float(s)
+            except ValueError:
+                return None, _err(path, "wrong_type", "应为整数" if t == "integer" else "应为数字",
+                                  "must be an integer" if t == "integer" else "must be a number")
+        if t == "integer":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                return None, _err(path, "wrong_type", "应为整数", "must be an integer")
+        elif not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
+            return None, _err(path, "wrong_type", "应为数字", "must be a number")
+        if f.min is not None and value < f.min:
+            return None, _err(path, "out_of_range", f"不能小于{f.min:g}", f"must be at least {f.min:g}")
+        if f.max is not None and value > f.max:
+            return None, _err(path, "out_of_range", f"不能大于{f.max:g}", f"must be at most {f.max:g}")
+        return value, None
+    if t == "boolean":
+        if isinstance(value, bool):
+            return value, None
+        s = str(value).strip().lower() if isinstance(value, str | int) else ""
+        if s in ("true", "1", "yes", "是", "y"):
+            return True, None
+        if s in ("false", "0", "no", "否", "n"):
+            return False, None
+        return None, _err(path, "wrong_type", "应为是/否", "must be true or false")
+    if t == "date":
+        d = parse_date(value)
+        if d is None:
+            return None, _err(path, "wrong_type", "日期格式应为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+        return d.isoformat(), None
+    return None, _err(path, "wrong_type", "未知类型", "unknown type")  # pragma: no cover
+
+
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        return None
+    m = _DATE_RE.match(value.strip())
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+# ---- compiled validators: one closure per field, built once per item version -----------------
+
+_CTRL = re.compile(r"[\x00-\x1f\x7f]")
+Checker = Any  # Callable[[Any], tuple[Any, dict[str, str] | None]]
+
+
+def compile_field(f: FieldSpec) -> Checker:
+    path = f"fields.{f.name}"
+    if f.type in ("string", "text"):
+        limit = f.max_length
+        too_long = _err(path, "too_long", f"长度不能超过{limit}", f"must not exceed {limit} characters") if limit else None
+        wrong = _err(path, "wrong_type", "应为文本", "must be text")
+
+        def check_text(v: Any) -> tuple[Any, dict[str, str] | None]:
+            if type(v) is not str:
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    v = str(v)
+                else:
+                    return None, wrong
+            v = v.strip()
+            if limit is not None and len(v) > limit:
+                return None, too_long
+            return v, None
+
+        return check_text
+    if f.type == "enum":
+        allowed = frozenset(f.allowed or ())
+
+        def check_enum(v: Any) -> tuple[Any, dict[str, str] | None]:
+            if type(v) is str:
+                s = v.strip()
+                if s in allowed:
+                    return s, None
+            return coerce_field(f, v, path)
+
+        return check_enum
+
+    def check_other(v: Any) -> tuple[Any, dict[str, str] | None]:
+        return coerce_field(f, v, path)
+
+    return check_other

@@ -1,0 +1,830 @@
+"""The ``xinyong`` command line (Typer). Thin: every change goes through a service function and is
+audited there, inside one unit of work per command (``Database.session()`` commits at the end or
+rolls back on any error).
+
+Errors the operator can act on (an invalid ID number, a duplicate department, a missing key file, an
+unreachable database …) end as one bilingual line on stderr and exit status 1, never a traceback;
+usage errors exit 2 (Click's convention). Nothing here prints a raw ID number: output shows masked
+values only, and every error message passes through :func:`xinyong.logging_setup.sanitize`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
+from typer.core import TyperGroup
+
+from xinyong import __version__, migrate
+from xinyong.audit.service import Actor, record
+from xinyong.config import Settings, get_settings
+from xinyong.db import Database
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+class CliError(Exception):
+    """A refusal the operator can act on: printed as one bilingual line, exit status 1."""
+
+    def __init__(self, zh: str, en: str, code: int = 1) -> None:
+        self.zh, self.en, self.code = zh, en, code
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+def _has_cjk(text_: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text_)
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never let a bad URL leak or crash the message
+        return "(无效的地址 / invalid URL)"
+
+
+def _db_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = [ln.strip() for ln in str(orig).strip().splitlines() if ln.strip()]
+    reason = lines[0] if lines else type(orig).__name__
+    return reason[:240]
+
+
+def describe_error(exc: BaseException) -> str:
+    """One bilingual line for any error a command can raise (already free of ID numbers)."""
+    from pydantic import ValidationError
+
+    from xinyong.audit.service import CheckpointError
+    from xinyong.logging_setup import sanitize
+    from xinyong.privacy.crypto import DecryptionError
+    from xinyong.privacy.keys import KeyFileError
+
+    try:
+        url = _safe_url(get_settings().database_url)
+    except Exception:  # noqa: BLE001 - the settings themselves may be what is wrong
+        url = "(XINYONG_DATABASE_URL)"
+    if isinstance(exc, CliError):
+        msg = exc.message
+    elif hasattr(exc, "zh") and hasattr(exc, "en"):  # AuthError, SubjectError and their kind
+        msg = f"{exc.zh} / {exc.en}"
+    elif hasattr(exc, "message_zh") and hasattr(exc, "message_en"):  # InvalidIdNumber
+        msg = f"{exc.message_zh} / {exc.message_en}"
+    elif isinstance(exc, ValidationError):
+        fields = "; ".join(f"XINYONG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                           for e in exc.errors())
+        msg = f"配置无效 / invalid configuration: {fields}"
+    elif isinstance(exc, KeyFileError):
+        msg = str(exc) if _has_cjk(str(exc)) else f"密钥文件无效 / invalid key file: {exc}"
+    elif isinstance(exc, CheckpointError):
+        msg = str(exc)
+    elif isinstance(exc, DecryptionError):
+        msg = (f"解密失败：密钥文件与数据库不匹配？ / decryption failed: does the key file belong to this "
+               f"database? ({exc})")
+    elif isinstance(exc, ArgumentError | NoSuchModuleError):
+        msg = f"数据库地址无效 / invalid database URL (XINYONG_DATABASE_URL): {url}"
+    elif isinstance(exc, DBAPIError):
+        reason = _db_reason(exc)
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            msg = ("数据库尚未初始化或未升级，请运行 `xinyong init` / "
+                   f"the database is not initialised or not upgraded: run `xinyong init` ({reason})")
+        else:
+            msg = f"无法连接数据库或数据库出错 / cannot reach the database {url}: {reason}"
+    elif isinstance(exc, SQLAlchemyError):
+        msg = f"数据库出错 / database error ({url}): {type(exc).__name__}: {_db_reason(exc)}"
+    elif isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        msg = f"文件或网络操作失败 / file or network error{where}: {exc.strerror or exc}"
+    else:
+        msg = (f"内部错误 / unexpected error: {type(exc).__name__}: {exc} "
+               f"(设置 XINYONG_CLI_TRACEBACK=1 查看详情 / set XINYONG_CLI_TRACEBACK=1 for the traceback)")
+    return sanitize(msg)
+
+
+class _Group(TyperGroup):
+    """The root group: turns any error raised below it into one clean line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if os.environ.get("XINYONG_CLI_TRACEBACK") == "1":
+                raise
+            click.echo(f"错误 / error: {describe_error(exc)}", err=True)
+            raise typer.Exit(getattr(exc, "code", 1) if isinstance(exc, CliError) else 1) from None
+
+
+# ---- the app ----------------------------------------------------------------------------------
+
+app = typer.Typer(
+    cls=_Group,
+    name="xinyong",
+    help="xinyong 个人公共信用信息共享服务平台 — personal public credit information platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+db_app = typer.Typer(help="数据库迁移 / database migrations", no_args_is_help=True)
+dept_app = typer.Typer(help="部门与机构 / departments and institutions", no_args_is_help=True)
+apikey_app = typer.Typer(help="部门业务系统的 API 密钥 / departments' API keys", no_args_is_help=True)
+user_app = typer.Typer(help="用户账户 / user accounts", no_args_is_help=True)
+keys_app = typer.Typer(help="密钥文件 / the key file", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dept_app, name="dept")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
+app.add_typer(keys_app, name="keys")
+
+
+def _version(value: bool) -> None:
+    if value:
+        click.echo(f"xinyong {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="显示版本 / show the version")] = False,
+) -> None:
+    """xinyong 个人公共信用信息共享服务平台 — personal public credit information platform."""
+
+
+def main() -> None:
+    """Console-script entry point (``xinyong``)."""
+    app(prog_name="xinyong")
+
+
+# ---- shared helpers (also used by xinyong.audit.cli) ---------------------------------------------
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def cli_actor() -> Actor:
+    """The audit actor of a CLI change: ``system`` with the operating-system user's name."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        who = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return Actor.system(f"cli:{who}"[:64])
+
+
+def echo(message: str = "") -> None:
+    click.echo(message)
+
+
+def warn(message: str) -> None:
+    click.echo(f"注意 / warning: {message}", err=True)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _ping(db: Database) -> None:
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def revisions(db: Database) -> tuple[set[str], set[str]]:
+    """(current revisions of the database, head revisions shipped with this version)."""
+    with db.engine.connect() as conn:
+        current = migrate.current_heads(conn)
+    return current, migrate.script_heads()
+
+
+def check_revision(db: Database) -> None:
+    current, head = revisions(db)
+    if not current:
+        raise CliError("数据库尚未初始化，请先运行 `xinyong init`",
+                       "the database is not initialised: run `xinyong init` first")
+    if current != head:
+        cur, hd = ", ".join(sorted(current)), ", ".join(sorted(head))
+        raise CliError(f"数据库版本 {cur} 不是最新版本 {hd}，请运行 `xinyong db upgrade`",
+                       f"the database is at revision {cur}, not at head {hd}: run `xinyong db upgrade`")
+
+
+@contextmanager
+def database(cfg: Settings, *, require_head: bool = True) -> Iterator[Database]:
+    """A Database for one command: reachable (and migrated to head unless told otherwise), disposed after."""
+    import xinyong.models  # noqa: F401 - every model, so relationships and foreign keys resolve
+    if require_head:
+        path = _sqlite_file(cfg.database_url)
+        if path is not None and not path.exists():  # don't leave an empty file behind
+            raise CliError(f"数据库文件 {path} 不存在，请先运行 `xinyong init`",
+                           f"database file {path} does not exist: run `xinyong init` first")
+    db = Database(cfg.database_url)
+    try:
+        if require_head:
+            check_revision(db)
+        else:
+            _ping(db)
+        yield db
+    finally:
+        db.dispose()
+
+
+def load_ring(cfg: Settings) -> Any:
+    """The key ring from ``cfg.key_file`` (``KeyFileError`` with a bilingual message if missing)."""
+    from xinyong.privacy.keys import KeyRing
+
+    return KeyRing.load(cfg.key_file)
+
+
+def _file_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def _check_key_file_mode(path: Path) -> None:
+    if os.name == "posix" and path.exists() and _file_mode(path) & 0o077:
+        mode = f"{_file_mode(path):o}"
+        warn(f"密钥文件 {path} 的权限为 {mode}，应为 600（chmod 600） / "
+             f"key file {path} has mode {mode}; it should be 600 (chmod 600)")
+
+
+def read_stdin_lines(count: int, zh: str, en: str) -> list[str]:
+    """Read ``count`` lines from standard input (line endings removed, nothing else)."""
+    stream = click.get_text_stream("stdin")
+    lines: list[str] = []
+    for _ in range(count):
+        line = stream.readline()
+        if not line:
+            raise CliError(f"标准输入中缺少{zh}", f"standard input ended before the {en}")
+        lines.append(line.rstrip("\r\n"))
+    return lines
+
+
+def _prompt_secret(zh: str, en: str, *, flag: str, confirm: bool) -> str:
+    """Ask on the terminal (hidden); without a terminal, ask for the ``--…-stdin`` flag instead."""
+    if not sys.stdin.isatty():
+        raise CliError(f"请使用 {flag} 从标准输入提供{zh}", f"give the {en} on standard input with {flag}")
+    value: str = typer.prompt(f"{zh} / {en}", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        echo("  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(r)).rstrip())
+
+
+def _width(cell: str) -> int:
+    return sum(2 if "\u2e80" <= c <= "\uffef" else 1 for c in cell)
+
+
+def _fmt_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+# ---- init and db --------------------------------------------------------------------------------
+
+@app.command()
+def init(
+    admin_user: Annotated[str, typer.Option(
+        "--admin-user", help="首个管理员用户名 / first admin's username")] = "admin",
+    admin_password_stdin: Annotated[bool, typer.Option(
+        "--admin-password-stdin", help="从标准输入读取管理员密码 / read the admin password from stdin")
+    ] = False,
+) -> None:
+    """创建密钥、升级数据库、创建首个管理员（可重复运行） / keys, migrations, first admin (safe to re-run)."""
+    from xinyong.auth.models import User
+    from xinyong.auth.service import add_user, check_password_strength
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.subjects.models import Subject
+
+    cfg = settings()
+    password: str | None = None
+    if admin_password_stdin:
+        password = read_stdin_lines(1, "密码", "password")[0]
+        check_password_strength(password)
+    db = Database(cfg.database_url)
+    try:
+        _ping(db)
+        current, head = revisions(db)
+        if not cfg.key_file.exists() and current:
+            with db.session() as s:
+                if s.scalar(select(func.count()).select_from(Subject)):
+                    raise CliError(
+                        f"数据库已有数据，但密钥文件 {cfg.key_file} 不存在；"
+                        "请从备份恢复密钥文件（新建密钥将使数据无法解密）",
+                        f"the database holds data but the key file {cfg.key_file} is missing: "
+                        "restore it from its backup (a new key file could not decrypt the data)",
+                    )
+        ring, created = KeyRing.load_or_create(cfg.key_file)
+        if created:
+            echo(f"已创建密钥文件 / key file created: {cfg.key_file} (mode 600)")
+            echo("请将密钥文件与数据库分开备份 / back the key file up separately from the database")
+        else:
+            echo(f"密钥文件已存在，保持不变 / key file exists, kept: {cfg.key_file}")
+            _check_key_file_mode(cfg.key_file)
+        migrate.upgrade(cfg.database_url)
+        after, _ = revisions(db)
+        if current == after:
+            echo(f"数据库已是最新版本 / database already at head: {', '.join(sorted(after))}")
+        else:
+            echo(f"数据库已升级 / database upgraded: {', '.join(sorted(current)) or '(empty)'} -> "
+                 f"{', '.join(sorted(after))}")
+        generated = created_admin = False
+        with db.session() as s:
+            existing = s.scalars(select(User.username).where(User.role == "admin").order_by(User.id)).first()
+            if existing is not None:
+                echo(f"已有管理员账户 {existing}，未新建 / "
+                     f"an administrator already exists ({existing}); none created")
+                if admin_password_stdin:
+                    warn("未使用标准输入中的密码 / the password on standard input was not used")
+            else:
+                if password is None:
+                    password, generated = secrets.token_urlsafe(18), True
+                add_user(s, username=admin_user, password=password, role="admin", actor=cli_actor(),
+                         display_name="平台管理员 / administrator")
+                created_admin = True
+        if created_admin:  # after the commit
+            echo(f"已创建管理员 / administrator created: {admin_user}")
+            if generated:
+                echo("初始密码只显示这一次，请妥善保管 / the initial password is shown only this once:")
+                echo(password or "")
+    finally:
+        db.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """把数据库升级到最新版本 / migrate the database to the head revision."""
+    cfg = settings()
+    with database(cfg, require_head=False) as db:
+        before, head = revisions(db)
+        migrate.upgrade(cfg.database_url)
+        after, _ = revisions(db)
+    if before == after:
+        echo(f"数据库已是最新版本 / database already at head: {', '.join(sorted(after))}")
+    else:
+        echo(f"数据库已升级 / database upgraded: {', '.join(sorted(before)) or '(empty)'} -> "
+             f"{', '.join(sorted(after))}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """显示数据库当前版本与最新版本（落后时退出码为 1） / show current vs head revision (exit 1 if behind)."""
+    cfg = settings()
+    with database(cfg, require_head=False) as db:
+        current, head = revisions(db)
+    echo(f"数据库 / database: {_safe_url(cfg.database_url)}")
+    echo(f"当前版本 / current: {', '.join(sorted(current)) or '(none / 未初始化)'}")
+    echo(f"最新版本 / head:    {', '.join(sorted(head))}")
+    if current == head:
+        echo("数据库已是最新版本 / up to date")
+    else:
+        echo("数据库需要升级，请运行 `xinyong db upgrade` / the database needs `xinyong db upgrade`")
+        raise typer.Exit(1)
+
+
+# ---- serve --------------------------------------------------------------------------------------
+
+def create_served_app() -> Any:
+    """The uvicorn factory: configure logging in *this* process (each worker), then ``create_app()``."""
+    from xinyong import logging_setup
+    from xinyong.app import create_app
+
+    logging_setup.configure()
+    return create_app()
+
+
+def run_server(cfg: Settings, *, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from xinyong import logging_setup
+
+    logging_setup.configure()
+    load_ring(cfg)  # refuses with a clear message if the key file is missing or malformed
+    _check_key_file_mode(cfg.key_file)
+    with database(cfg):  # refuses unless reachable and migrated to head
+        pass
+    if host not in ("127.0.0.1", "localhost", "::1") and not cfg.secure_cookies:
+        warn("开发模式下 Cookie 不带 Secure 标志；对外服务请设 XINYONG_ENVIRONMENT=production 并使用 HTTPS"
+             " / in development mode cookies are not Secure: set XINYONG_ENVIRONMENT=production behind HTTPS")
+    echo(f"xinyong {__version__} 正在监听 / listening on http://{host}:{port}/ (workers: {workers})")
+    uvicorn.run("xinyong.cli:create_served_app", factory=True, host=host, port=port, workers=workers,
+                log_config=None, server_header=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="监听地址 / address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="工作进程数 / worker processes")] = 1,
+) -> None:
+    """启动网站与 API（uvicorn） / serve the web pages and the API (uvicorn)."""
+    run_server(settings(), host=host, port=port, workers=workers)
+
+
+# ---- departments ---------------------------------------------------------------------------------
+
+@dept_app.command("add")
+def dept_add(
+    code: Annotated[str, typer.Argument(help="简短代码，如 scjg / short code, e.g. scjg")],
+    name: Annotated[str, typer.Argument(help="中文名称 / name, e.g. 区市场监管局")],
+    name_en: Annotated[str | None, typer.Option("--name-en", help="英文名称 / English name")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="department | institution")] = "department",
+) -> None:
+    """新增部门或机构 / add a department or an institution."""
+    from xinyong.auth.service import add_department
+
+    with database(settings()) as db, db.session() as s:
+        dept = add_department(s, code=code, name=name, name_en=name_en, kind=kind, actor=cli_actor())
+        dept_id, dept_code, dept_name = dept.id, dept.code, dept.name
+    echo(f"已新增 / added: #{dept_id} {dept_code} {dept_name} ({kind})")
+
+
+@dept_app.command("list")
+def dept_list() -> None:
+    """列出部门与机构 / list departments and institutions."""
+    from xinyong.auth.service import list_departments
+
+    with database(settings()) as db, db.session() as s:
+        rows = [[str(d.id), d.code, d.kind, "active" if d.active else "inactive", d.name, d.name_en or ""]
+                for d in list_departments(s)]
+    if not rows:
+        echo("尚无部门 / no departments yet")
+        return
+    _table(rows, ["id", "code", "kind", "status", "名称", "name"])
+
+
+# ---- API keys ---------------------------------------------------------------------------------------
+
+@apikey_app.command("create")
+def apikey_create(
+    dept: Annotated[str, typer.Option("--dept", help="部门代码 / department code")],
+    name: Annotated[str, typer.Option("--name", help="密钥名称（业务系统名） / key name (its system)")],
+) -> None:
+    """创建 API 密钥，只显示一次，单独占最后一行 / create a key: printed once, alone on the last line."""
+    from xinyong.auth.service import create_api_key, get_department
+
+    with database(settings()) as db, db.session() as s:
+        department = get_department(s, dept)
+        secret, key = create_api_key(s, department=department, name=name, actor=cli_actor())
+        key_id, prefix = key.id, key.prefix
+    echo(f"已为 {dept} 创建 API 密钥 #{key_id}（前缀 {prefix}），只显示这一次 / "
+         f"API key #{key_id} (prefix {prefix}) created for {dept}; shown only this once:")
+    echo(secret)
+
+
+@apikey_app.command("list")
+def apikey_list(
+    dept: Annotated[str | None, typer.Option("--dept", help="只列出该部门 / only this department")] = None,
+) -> None:
+    """列出 API 密钥（不含密钥本身） / list API keys (never the secrets)."""
+    from xinyong.auth.models import ApiKey, Department
+    from xinyong.auth.service import get_department
+
+    with database(settings()) as db, db.session() as s:
+        stmt = (select(ApiKey, Department.code).join(Department, Department.id == ApiKey.department_id)
+                .order_by(ApiKey.id))
+        if dept:
+            stmt = stmt.where(ApiKey.department_id == get_department(s, dept).id)
+        rows = [[str(k.id), code, k.prefix, "revoked" if k.revoked_at else "active", _fmt_time(k.created_at),
+                 _fmt_time(k.last_used_at), k.name] for k, code in s.execute(stmt)]
+    if not rows:
+        echo("没有 API 密钥 / no API keys")
+        return
+    _table(rows, ["id", "dept", "prefix", "status", "created (UTC)", "last used", "name"])
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="密钥编号 / key id")]) -> None:
+    """吊销 API 密钥（下一次请求即生效） / revoke an API key (effective on the next request)."""
+    from xinyong.auth.models import ApiKey
+    from xinyong.auth.service import revoke_api_key
+
+    with database(settings()) as db, db.session() as s:
+        key = s.get(ApiKey, key_id)
+        if key is None:
+            raise CliError(f"API 密钥 #{key_id} 不存在", f"API key #{key_id} does not exist")
+        revoke_api_key(s, key=key, actor=cli_actor())
+        prefix = key.prefix
+    echo(f"已吊销 / revoked: API key #{key_id} (prefix {prefix})")
+
+
+# ---- users ----------------------------------------------------------------------------------------
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="用户名 / username")],
+    role: Annotated[str, typer.Option("--role", help="admin | officer | institution | citizen | auditor")],
+    dept: Annotated[str | None, typer.Option(
+        "--dept", help="部门或机构代码（officer、institution 必填） / department code")] = None,
+    id_number_stdin: Annotated[bool, typer.Option(
+        "--id-number-stdin", help="公民：身份证号码在标准输入第一行 / citizen: ID number, first stdin line")
+    ] = False,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="密码在标准输入（身份证号码之后） / password on stdin (after the ID number)")
+    ] = False,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="公民姓名（主体尚未登记时必填） / citizen's name, if not yet registered")] = None,
+    display_name: Annotated[str | None, typer.Option(
+        "--display-name", help="显示名称 / display name")] = None,
+) -> None:
+    """新增用户；公民账户绑定身份证号码 / add a user; a citizen account is bound to an ID number."""
+    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from xinyong.privacy import identity
+    from xinyong.privacy.vault import Vault
+    from xinyong.subjects.service import find_by_id_number, register
+
+    cfg = settings()
+    if role != "citizen" and (id_number_stdin or name):
+        raise CliError("只有公民账户绑定身份证号码和姓名",
+                       "only citizen accounts take an ID number and a name")
+    id_number: str | None = None
+    if role == "citizen" and id_number_stdin and password_stdin:
+        id_number, password = read_stdin_lines(2, "身份证号码和密码", "ID number and the password")
+    else:
+        if role == "citizen":
+            id_number = (
+                read_stdin_lines(1, "身份证号码", "ID number")[0] if id_number_stdin
+                else _prompt_secret("身份证号码", "ID number", flag="--id-number-stdin", confirm=False))
+        password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
+                    else _prompt_secret("密码", "password", flag="--password-stdin", confirm=True))
+    vault = Vault(load_ring(cfg)) if role == "citizen" else None
+    if id_number is not None:
+        identity.check(id_number)  # refuse an invalid number before touching anything
+    check_password_strength(password)
+    actor = cli_actor()
+    masked: str | None = None
+    with database(cfg) as db, db.session() as s:
+        department_id = get_department(s, dept).id if dept else None
+        subject_id: int | None = None
+        if id_number is not None and vault is not None:
+            subject = find_by_id_number(s, vault=vault, id_number=id_number)
+            if subject is None or name:
+                if not name:
+                    raise CliError("平台中没有该身份证号码的信用主体；请用 --name 提供姓名以登记",
+                                   "no credit subject has this ID number: give --name to register one")
+                subject, created = register(s, vault=vault, id_number=id_number, name=name, actor=actor)
+                if created:
+                    echo("已登记信用主体 / credit subject registered")
+            subject_id = subject.id
+            masked = vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id)
+        user = add_user(s, username=username, password=password, role=role, actor=actor,
+                        department_id=department_id, subject_id=subject_id, display_name=display_name)
+        user_id = user.id
+    bound = f", 绑定 / bound to {masked}" if masked else ""
+    echo(f"已新增用户 / user added: #{user_id} {username} ({role}{', ' + dept if dept else ''}{bound})")
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="用户名 / username")]) -> None:
+    """停用账户并结束其所有会话 / disable an account and end its sessions."""
+    from xinyong.auth.models import User
+    from xinyong.auth.service import set_user_active
+
+    with database(settings()) as db, db.session() as s:
+        user = s.scalar(select(User).where(User.username == username.strip()))
+        if user is None:
+            raise CliError(f"用户 {username} 不存在", f"user {username} does not exist")
+        if not user.active:
+            echo(f"账户已是停用状态 / already disabled: {username}")
+            return
+        set_user_active(s, user=user, active=False, actor=cli_actor())
+    echo(f"已停用 / disabled: {username}")
+
+
+# ---- keys -------------------------------------------------------------------------------------------
+
+def _reseal_subjects(session: Session, *, vault: Any, batch_size: int) -> dict[str, int]:
+    """Re-encrypt every subject not under the active key, in batches. Returns counts per old key id."""
+    from xinyong.subjects.models import Subject
+
+    table = Subject.__table__
+    stmt = (update(table).where(table.c.id == bindparam("_id"))
+            .values(id_cipher=bindparam("_id_cipher"), name_cipher=bindparam("_name_cipher"),
+                    key_id=bindparam("_key_id"), updated_at=table.c.updated_at))  # not a content change
+    active = vault.cipher.active_key_id
+    counts: dict[str, int] = {}
+    after = 0
+    while True:
+        rows = session.execute(
+            select(Subject.id, Subject.id_bidx, Subject.id_cipher, Subject.name_cipher, Subject.key_id)
+            .where(Subject.key_id != active, Subject.id > after).order_by(Subject.id).limit(batch_size)
+        ).all()
+        if not rows:
+            return counts
+        params = []
+        for sid, bidx, id_cipher, name_cipher, kid in rows:
+            sealed = vault.reseal(bidx, id_cipher, name_cipher, kid)
+            params.append({"_id": sid, "_id_cipher": sealed.id_cipher, "_name_cipher": sealed.name_cipher,
+                           "_key_id": sealed.key_id})
+            counts[kid] = counts.get(kid, 0) + 1
+        session.connection().execute(stmt, params)
+        after = rows[-1][0]
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="每批重新加密的行数 / rows per batch")] = 1000,
+) -> None:
+    """新增加密密钥，重新加密全部数据，提交成功后再从密钥文件中删除旧密钥 / rotate the encryption key."""
+    from xinyong.privacy.vault import Vault
+    from xinyong.subjects.models import Subject
+
+    cfg = settings()
+    ring = load_ring(cfg)
+    with database(cfg) as db:
+        old = sorted(ring.encryption_keys)
+        new_kid = ring.add_encryption_key()
+        ring.save(cfg.key_file)  # the new key is on disk before anything is encrypted with it
+        echo(f"新密钥已写入密钥文件 / new key written to the key file: {new_kid} "
+             f"(previous: {', '.join(old)})")
+        vault = Vault(ring)
+        total = 0
+        still: dict[str, int] = {}
+        for attempt in range(1, 4):
+            with db.session() as s:
+                counts = _reseal_subjects(s, vault=vault, batch_size=batch_size)
+                total += sum(counts.values())
+                if attempt == 1 or counts:
+                    record(s, actor=cli_actor(), action="keys.rotate", object_type="keyring",
+                           object_id=new_kid,
+                           details={"new_key": new_kid, "previous_keys": old, "pass": attempt,
+                                    "subjects": sum(counts.values()), "by_key": counts})
+            # Committed. Anything still under an old key was written meanwhile by another process.
+            with db.session() as s:
+                still = {kid: n for kid, n in s.execute(
+                    select(Subject.key_id, func.count()).where(Subject.key_id != new_kid)
+                    .group_by(Subject.key_id))}
+            if not still:
+                break
+        retired = [kid for kid in old if kid not in still]
+        for kid in retired:
+            ring.retire_encryption_key(kid)
+        ring.save(cfg.key_file)
+    echo(f"已重新加密 / re-encrypted: {total} subjects")
+    echo(f"已从密钥文件删除旧密钥 / retired from the key file: {', '.join(retired) or '-'}")
+    if still:
+        warn(f"仍有数据使用旧密钥，已保留这些密钥 / rows still use old keys, which were kept: {still}")
+    echo("请重启正在运行的服务并备份新的密钥文件；旧的数据库备份需要旧的密钥文件 /")
+    echo("restart running servers and back up the new key file; older database backups need the older one")
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """显示密钥编号（从不显示密钥内容） / show key ids (never key material)."""
+    cfg = settings()
+    ring = load_ring(cfg)
+    echo(f"密钥文件 / key file: {cfg.key_file} (mode {_file_mode(cfg.key_file):o})")
+    echo("加密密钥 / encryption keys:")
+    for kid in sorted(ring.encryption_keys):
+        echo(f"  {kid}{'  (当前 / active)' if kid == ring.active_encryption_key else ''}")
+    echo(f"盲索引密钥 / blind-index keys: {', '.join(sorted(ring.index_keys))}")
+    fingerprint = hashlib.sha256(ring.audit_public_key_b64().encode()).hexdigest()[:16]
+    echo(f"审计检查点签名公钥指纹 / audit checkpoint public key fingerprint: {fingerprint}")
+    _check_key_file_mode(cfg.key_file)
+
+
+# ---- demo -------------------------------------------------------------------------------------------
+
+def _demo_credentials_file(cfg: Settings) -> Path:
+    return cfg.key_file.parent / "demo-credentials.txt"
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(content)
+    os.chmod(path, 0o600)
+
+
+def _reset_demo(cfg: Settings) -> None:
+    path = _sqlite_file(cfg.database_url)
+    if path is None:
+        raise CliError("--reset 只能删除 SQLite 演示数据库；请手工清空其他数据库",
+                       "--reset deletes only a SQLite demo database; empty other databases by hand")
+    removed = []
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), _demo_credentials_file(cfg),
+              *(sorted(cfg.checkpoint_dir.glob("checkpoint-*.json")) if cfg.checkpoint_dir.exists() else [])):
+        if p.exists():
+            p.unlink()
+            removed.append(p.name)
+    if removed:
+        echo(f"已删除旧的演示数据 / removed the previous demo: {', '.join(removed[:6])}"
+             f"{' …' if len(removed) > 6 else ''}")
+
+
+def _demo_text(info: Any, cfg: Settings, host: str, port: int) -> str:
+    from xinyong.demo import HEPING_DEPARTMENTS
+
+    names = {code: name for code, name, _ in HEPING_DEPARTMENTS}
+    lines = [
+        f"演示账户 / demo accounts — http://{host}:{port}/",
+        "",
+    ]
+    rows = [[u.username, u.password, u.role, u.department or "-", u.note] for u in info.users]
+    header = ["username", "password", "role", "dept", "note"]
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(4)]
+    for r in [header, *rows]:
+        lines.append("  ".join(c + " " * (w - _width(c)) for c, w in zip(r[:4], widths, strict=True))
+                     + "  " + r[4])
+    code = info.api_key_department
+    lines += [
+        "",
+        f"{names.get(code, code)} ({code}) 的 API 密钥 / API key (Authorization: Bearer …):",
+        info.api_key,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option("--people", min=1, help="合成公民人数 / synthetic citizens")] = 2000,
+    no_serve: Annotated[bool, typer.Option(
+        "--no-serve", help="只建数据，不启动服务 / build only, don't serve")] = False,
+    host: Annotated[str, typer.Option(help="监听地址 / address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
+    reset: Annotated[bool, typer.Option(
+        "--reset", help="删除并重建演示数据库 / delete and rebuild the demo database")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子 / random seed")] = 20180519,  # = DEFAULT_SEED
+) -> None:
+    """建立和平区演示数据并启动服务 / build a demo district (departments, users, people) and serve it."""
+    from xinyong.audit.service import seal_pending, write_checkpoint
+    from xinyong.auth.models import Department
+    from xinyong.demo import build_demo
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+    from xinyong.subjects.models import Subject
+
+    cfg = settings()
+    if reset:
+        _reset_demo(cfg)
+    with database(cfg, require_head=False) as db:
+        migrate.upgrade(cfg.database_url)
+        with db.session() as s:
+            has_data = bool(s.scalar(select(func.count()).select_from(Department))
+                            or s.scalar(select(func.count()).select_from(Subject)))
+        if has_data and not cfg.key_file.exists():
+            raise CliError(f"数据库已有数据，但密钥文件 {cfg.key_file} 不存在；请恢复密钥文件或使用 --reset",
+                           f"the database holds data but the key file {cfg.key_file} is missing: "
+                           "restore it or use --reset")
+        ring, created = KeyRing.load_or_create(cfg.key_file)
+        if created:
+            echo(f"已创建密钥文件 / key file created: {cfg.key_file}")
+        creds = _demo_credentials_file(cfg)
+        if has_data:
+            echo("数据库已有数据，沿用现有数据（--reset 可重建） / "
+                 f"the database already holds data: reusing it (--reset rebuilds): "
+                 f"{_safe_url(cfg.database_url)}")
+            if creds.exists():
+                echo(f"演示账户见 / demo accounts are in {creds}")
+        else:
+            with db.session() as s:
+                info = build_demo(s, vault=Vault(ring), people=people, seed=seed)
+            _write_private(creds, _demo_text(info, cfg, host, port))
+            echo(f"演示数据已建立 / demo built in {info.seconds:.1f}s: {len(info.departments)} departments, "
+                 f"{info.subjects} citizens, {info.memberships} key-group memberships, "
+                 f"{info.students} adult students")
+            echo(f"（账户与密钥另存于 / accounts and key also saved to {creds}, mode 600）")
+            echo("")
+            echo(_demo_text(info, cfg, host, port).rstrip("\n"))
+        with db.session() as s:
+            sealed = seal_pending(s)
+        with db.session() as s:
+            doc = write_checkpoint(s, ring=ring, directory=cfg.checkpoint_dir)
+        echo(f"审计日志已封存 / audit log sealed: {sealed} new entries, head seq {doc['seq']}")
+    if not no_serve:
+        run_server(cfg, host=host, port=port, workers=1)
+
+
+# ---- sub-apps of other domains ------------------------------------------------------------------
+
+def _add_domain_apps() -> None:
+    from xinyong.audit.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+_add_domain_apps()

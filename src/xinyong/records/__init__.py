@@ -1,0 +1,1 @@
+"""Record ingestion (归集): validation, idempotency, revisions, revocation, display periods."""

@@ -1,0 +1,157 @@
+"""Records API: push (1-1,000 records), read with revisions, revoke, list own, recompute display."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import require
+from xinyong.auth.models import Department
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.catalog.service import get_version
+from xinyong.deps import DbSession, VaultDep
+from xinyong.errors import ApiError
+from xinyong.privacy.vault import Vault
+from xinyong.records import service
+from xinyong.records.models import Record
+from xinyong.records.schemas import (
+    PushIn,
+    PushOut,
+    RecomputeIn,
+    RecomputeOut,
+    RecordListOut,
+    RecordOut,
+    ResultOut,
+    RevisionOut,
+    RevokeIn,
+)
+from xinyong.subjects.models import Subject
+
+router = APIRouter(prefix="/api/v1/records", tags=["records"])
+Pusher = Annotated[Principal, Depends(require("records.push"))]
+Reader = Annotated[Principal, Depends(require("records.read"))]
+CatalogAdmin = Annotated[Principal, Depends(require("catalog.manage"))]
+
+
+def department_of(session: Session, principal: Principal) -> service.DepartmentRef:
+    if principal.department_id is None:
+        raise ApiError(403, "department_required", "只有部门账户或部门密钥可以报送记录 / only a department's account or key may push records")
+    dept = session.get(Department, principal.department_id)
+    if dept is None or not dept.active:
+        raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
+    return service.DepartmentRef(id=dept.id, code=dept.code)
+
+
+@router.post("", response_model=PushOut, summary="Push 1 to 1,000 records (idempotent by source_id)")
+def push(body: PushIn, principal: Pusher, session: DbSession, vault: VaultDep) -> PushOut:
+    n = len(body.records)
+    if n == 0 or n > service.MAX_BATCH:
+        msg = f"每批1至{service.MAX_BATCH}条记录，本批{n}条 / a batch holds 1 to {service.MAX_BATCH} records; got {n}"
+        raise ApiError(422, "batch_too_large" if n else "batch_empty", msg,
+                       [{"field": "records", "code": "batch_too_large" if n else "batch_empty", "message": msg}])
+    dept = department_of(session, principal)
+    outcomes = service.ingest(session, vault=vault, department=dept, records=body.records, actor=principal.actor)
+    return PushOut(results=[ResultOut(index=o.index, status=o.status, record_id=o.record_id, errors=o.errors)
+                            for o in outcomes])
+
+
+def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: bool) -> RecordOut:
+    subj = session.get(Subject, rec.subject_id)
+    assert subj is not None
+    dept_code = session.scalar(select(Department.code).where(Department.id == rec.department_id)) or ""
+    item = get_version(session, rec.item_id)
+    revs: list[RevisionOut] = []
+    if with_revisions:
+        versions: dict[int, int] = {}
+        for r in service.revisions_of(session, rec.id):
+            if r.item_id not in versions:
+                iv = get_version(session, r.item_id)
+                versions[r.item_id] = iv.version if iv else 0
+            revs.append(RevisionOut.model_validate(r).model_copy(update={"item_version": versions[r.item_id]}))
+        revs.append(RevisionOut(revision=rec.revision, kind=rec.change_kind, item_version=item.version if item else 0,
+                                severity=rec.severity, decided_at=rec.decided_at, fields=rec.fields,
+                                status=rec.status, reason=rec.status_reason, created_at=rec.updated_at,
+                                actor_label=rec.changed_by))
+    return RecordOut(
+        id=rec.id, item=rec.item_code, item_version=item.version if item else 0, department=dept_code,
+        source_id=rec.source_id, subject_id=rec.subject_id,
+        id_number_masked=vault.masked_id(subj.id_bidx, subj.id_cipher, subj.key_id),
+        name_masked=vault.masked_name(subj.id_bidx, subj.name_cipher, subj.key_id),
+        category=rec.category, severity=rec.severity, decided_at=rec.decided_at, fields=rec.fields,
+        revision=rec.revision, status=rec.status, status_reason=rec.status_reason, publish=rec.publish,
+        min_display_until=rec.min_display_until, display_until=rec.display_until, retain_until=rec.retain_until,
+        received_at=rec.received_at, updated_at=rec.updated_at, revisions=revs,
+    )
+
+
+def _get(session: Session, principal: Principal, record_id: int) -> Record:
+    try:
+        return service.get_for_department(session, record_id=record_id, department_id=principal.department_id,
+                                          any_department=allowed(principal.role, "records.read_all"))
+    except service.RecordError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+
+
+@router.get("", response_model=RecordListOut, summary="My department's records, newest first")
+def list_records(principal: Reader, session: DbSession, vault: VaultDep,
+                 item: str | None = Query(default=None, max_length=64),
+                 status: str | None = Query(default=None, pattern="^(active|expired|revoked|archived)$"),
+                 decided_from: date | None = None, decided_to: date | None = None,
+                 before_id: int | None = Query(default=None, ge=1),
+                 limit: int = Query(default=50, ge=1, le=200)) -> RecordListOut:
+    stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
+    if not allowed(principal.role, "records.read_all"):
+        stmt = stmt.where(Record.department_id == principal.department_id)
+    if item:
+        stmt = stmt.where(Record.item_code == item)
+    if status:
+        stmt = stmt.where(Record.status == status)
+    if decided_from:
+        stmt = stmt.where(Record.decided_at >= decided_from)
+    if decided_to:
+        stmt = stmt.where(Record.decided_at <= decided_to)
+    if before_id:
+        stmt = stmt.where(Record.id < before_id)
+    rows = list(session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    record(session, actor=principal.actor, action="records.list",
+           details={"item": item, "status": status, "count": len(rows)})
+    return RecordListOut(items=[record_out(session, vault, r, with_revisions=False) for r in rows],
+                         next_before_id=rows[-1].id if more and rows else None)
+
+
+@router.get("/{record_id}", response_model=RecordOut, summary="A record with its revisions and display dates")
+def get_record(record_id: int, principal: Reader, session: DbSession, vault: VaultDep) -> RecordOut:
+    rec = _get(session, principal, record_id)
+    record(session, actor=principal.actor, action="record.read", object_type="record", object_id=rec.id)
+    return record_out(session, vault, rec, with_revisions=True)
+
+
+@router.post("/{record_id}/revoke", response_model=RecordOut, summary="Revoke a record (kept, no longer shown)")
+def revoke(record_id: int, body: RevokeIn, principal: Pusher, session: DbSession, vault: VaultDep) -> RecordOut:
+    rec = _get(session, principal, record_id)
+    if rec.department_id != principal.department_id:
+        raise ApiError(404, "not_found", "记录不存在 / record not found")
+    try:
+        service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
+    except service.RecordError as exc:
+        raise ApiError(exc.status, exc.code, exc.message,
+                       [{"field": exc.field or "reason", "code": exc.code, "message": exc.message}]) from exc
+    return record_out(session, vault, rec, with_revisions=True)
+
+
+@router.post("/recompute-display", response_model=RecomputeOut,
+             summary="Apply an item's current display rule to its existing records (credit office)")
+def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) -> RecomputeOut:
+    try:
+        n = service.recompute_display(session, item_code=body.item, actor=principal.actor)
+    except service.RecordError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return RecomputeOut(item=body.item, changed=n)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorOut(BaseModel):
+    field: str
+    code: str
+    message: str
+    reason: str | None = None
+
+
+class ResultOut(BaseModel):
+    index: int
+    status: str = Field(description="created | updated | unchanged | rejected")
+    record_id: int | None
+    errors: list[ErrorOut]
+
+
+class PushOut(BaseModel):
+    results: list[ResultOut]
+
+
+class PushIn(BaseModel):
+    """1 to 1,000 records. Each record is checked on its own (see docs/integration.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    records: list[Any] = Field(description="Records: item, id_number, name, source_id, decided_at, severity, fields")
+
+
+class RevisionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    revision: int
+    kind: str
+    item_version: int | None = None
+    severity: str | None
+    decided_at: date
+    fields: dict[str, Any]
+    status: str
+    reason: str | None
+    created_at: datetime
+    actor_label: str | None
+
+
+class RecordOut(BaseModel):
+    id: int
+    item: str
+    item_version: int
+    department: str
+    source_id: str
+    subject_id: int
+    id_number_masked: str
+    name_masked: str
+    category: str
+    severity: str | None
+    decided_at: date
+    fields: dict[str, Any]
+    revision: int
+    status: str
+    status_reason: str | None
+    publish: bool
+    min_display_until: date
+    display_until: date
+    retain_until: date | None
+    received_at: datetime
+    updated_at: datetime
+    revisions: list[RevisionOut] = []
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class RecomputeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: str = Field(max_length=64)
+
+
+class RecomputeOut(BaseModel):
+    item: str
+    changed: int
+
+
+class RecordListOut(BaseModel):
+    items: list[RecordOut]
+    next_before_id: int | None

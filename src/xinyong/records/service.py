@@ -1,0 +1,585 @@
+"""Record ingestion, revision, revocation and display maintenance.
+
+The hot path (:func:`ingest`) checks every record in plain Python against the compiled catalog
+item, then works set-based: one query for the batch's subjects, one for its existing records,
+one INSERT … RETURNING each for new subjects and records, one executemany each for revisions,
+updates and audit entries. A bad record never blocks the good ones; an error in the database
+fails the whole batch (the caller's transaction), so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from xinyong import bulk, events
+from xinyong.audit.service import Actor, record, record_many
+from xinyong.catalog.service import Item, current_items, get_version
+from xinyong.catalog.spec import coerce_field, parse_date
+from xinyong.db import utcnow
+from xinyong.privacy import identity
+from xinyong.privacy.masking import mask_name
+from xinyong.privacy.vault import Vault
+from xinyong.records import display
+from xinyong.records.models import Record, RecordRevision, Rejection
+from xinyong.subjects.models import Subject
+from xinyong.subjects.service import names_match
+from xinyong.workdays import working_days_between
+
+MAX_BATCH = 1000
+ENVELOPE_KEYS = frozenset({"item", "id_number", "name", "source_id", "decided_at", "severity", "fields"})
+EARLIEST_DECISION = date(1949, 10, 1)
+TZ = ZoneInfo("Asia/Shanghai")
+_IN_CHUNK = 900
+
+_R = Record.__table__
+_REV = RecordRevision.__table__
+_S = Subject.__table__
+_REJ = Rejection.__table__
+
+
+def local_today() -> date:
+    return datetime.now(TZ).date()
+
+
+def _e(field_name: str, code: str, zh: str, en: str) -> dict[str, str]:
+    return {"field": field_name, "code": code, "message": f"{zh} / {en}"}
+
+
+@dataclass
+class Outcome:
+    index: int
+    status: str  # created | updated | unchanged | rejected
+    record_id: int | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DepartmentRef:
+    id: int
+    code: str
+
+
+@dataclass
+class _Prepared:
+    index: int
+    item: Item
+    facts: identity.IdFacts
+    bidx: str
+    name: str
+    source_id: str
+    decided_at: date
+    severity: str | None
+    fields: dict[str, Any]
+    subject_id: int | None = None
+
+
+_CTRL = re.compile(r"[\x00-\x1f\x7f]")
+_E_SOURCE_MISSING = _e("source_id", "missing", "缺少来源编号", "source_id is required")
+_E_SOURCE_BAD = _e("source_id", "wrong_type", "来源编号应为1至64个可见字符", "source_id must be 1-64 printable characters")
+_E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
+_E_ID_TYPE = _e("id_number", "invalid_id_number", "身份证号码应为文本", "id_number must be a string")
+_E_NAME_MISSING = _e("name", "missing", "缺少姓名", "name is required")
+_E_NAME_BAD = _e("name", "wrong_type", "姓名应为1至64个字符", "name must be 1-64 characters")
+_E_DATE_MISSING = _e("decided_at", "missing", "缺少决定日期", "decided_at is required")
+_E_DATE_BAD = _e("decided_at", "wrong_type", "日期格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD")
+_E_DATE_FUTURE = _e("decided_at", "future_date", "决定日期不能晚于今天", "decided_at is in the future")
+_E_DATE_EARLY = _e("decided_at", "out_of_range", "决定日期过早", "decided_at is too early")
+_E_ITEM_MISSING = _e("item", "missing", "缺少信息事项代码", "item is required")
+_E_FIELDS_TYPE = _e("fields", "wrong_type", "fields 应为对象", "fields must be an object")
+_E_NO_SEVERITY = _e("severity", "not_allowed", "该事项没有严重程度", "this item has no severity")
+
+
+def _check_source_id(value: Any) -> str | None:
+    if type(value) is int:
+        value = str(value)
+    if type(value) is not str:
+        return None
+    s = value.strip()
+    if not s or len(s) > 64 or _CTRL.search(s):
+        return None
+    return s
+
+
+def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentRef, today: date,
+                 ) -> tuple[_Prepared | None, list[dict[str, str]], str | None, str | None]:
+    """Validate one record's envelope and fields. Returns (prepared, errors, item_code, source_id)."""
+    if not isinstance(raw, Mapping):
+        return None, [_e("record", "wrong_type", "每条记录应为对象", "each record must be an object")], None, None
+    errors: list[dict[str, str]] = []
+    extra = raw.keys() - ENVELOPE_KEYS
+    for k in extra:
+        errors.append(_e(str(k)[:64], "unknown_field", "不允许的字段", "field is not allowed here"))
+    code = raw.get("item")
+    item = items.get(code) if type(code) is str else None
+    item_code = code if type(code) is str else None
+    if code is None:
+        errors.append(_E_ITEM_MISSING)
+    elif item is None:
+        errors.append(_e("item", "unknown_item", f"目录中没有事项 {str(code)[:64]}", f"unknown catalog item {str(code)[:64]}"))
+    elif not item.spec.allows_department(department.code):
+        errors.append(_e("item", "item_not_allowed", f"本部门无权报送事项 {code}",
+                         f"this department may not push item {code}"))
+        item = None
+    raw_source = raw.get("source_id")
+    source_id = _check_source_id(raw_source)
+    if raw_source is None:
+        errors.append(_E_SOURCE_MISSING)
+    elif source_id is None:
+        errors.append(_E_SOURCE_BAD)
+    facts = None
+    idn = raw.get("id_number")
+    if idn is None:
+        errors.append(_E_ID_MISSING)
+    elif type(idn) is not str:
+        errors.append(_E_ID_TYPE)
+    else:
+        try:
+            facts = identity.check(idn, today=today)
+        except identity.InvalidIdNumber as exc:
+            errors.append({"field": "id_number", "code": "invalid_id_number", "reason": exc.code, "message": exc.message})
+    name = raw.get("name")
+    if name is None:
+        errors.append(_E_NAME_MISSING)
+    elif type(name) is not str or not (name := name.strip()) or len(name) > 64 or _CTRL.search(name):
+        errors.append(_E_NAME_BAD)
+    decided = None
+    raw_date = raw.get("decided_at")
+    if raw_date is None:
+        errors.append(_E_DATE_MISSING)
+    else:
+        decided = parse_date(raw_date) if type(raw_date) is str else None
+        if decided is None:
+            errors.append(_E_DATE_BAD)
+        elif decided > today:
+            errors.append(_E_DATE_FUTURE)
+            decided = None
+        elif decided < EARLIEST_DECISION:
+            errors.append(_E_DATE_EARLY)
+            decided = None
+    severity = raw.get("severity")
+    out_fields: dict[str, Any] = {}
+    if item is not None:
+        spec = item.spec
+        sevs = spec.severities
+        if sevs:
+            if severity is None or severity == "":
+                errors.append(_e("severity", "missing", f"该事项须填写严重程度（{'/'.join(sevs)}）",
+                                 f"severity is required: one of {', '.join(sevs)}"))
+            elif severity not in sevs:
+                errors.append(_e("severity", "not_allowed", f"严重程度应为 {'/'.join(sevs)}",
+                                 f"severity must be one of {', '.join(sevs)}"))
+        elif severity is not None and severity != "":
+            errors.append(_E_NO_SEVERITY)
+        else:
+            severity = None
+        raw_fields = raw.get("fields")
+        if raw_fields is None:
+            raw_fields = {}
+        if not isinstance(raw_fields, Mapping):
+            errors.append(_E_FIELDS_TYPE)
+        else:
+            index = spec.field_index
+            for k in raw_fields:
+                if k not in index:
+                    errors.append(_e(f"fields.{str(k)[:64]}", "unknown_field", "目录中没有此字段",
+                                     "no such field in the catalog item"))
+            for fname, required, checker, missing in spec.checkers:
+                v = raw_fields.get(fname)
+                if v is None or v == "":
+                    if required:
+                        errors.append(missing)
+                    continue
+                value, err = checker(v)
+                if err is not None:
+                    errors.append(err)
+                else:
+                    out_fields[fname] = value
+    elif raw.get("fields") is not None and not isinstance(raw.get("fields"), Mapping):
+        errors.append(_E_FIELDS_TYPE)
+    if errors or item is None or facts is None or decided is None or source_id is None or type(name) is not str:
+        return None, errors, item_code, source_id
+    return _Prepared(index=-1, item=item, facts=facts, bidx="", name=name, source_id=source_id,
+                     decided_at=decided, severity=severity, fields=out_fields), [], item_code, source_id
+
+
+def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
+    blob = orjson.dumps([item_code, subject_id, severity, decided_at.isoformat(), fields], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared], outcomes: list[Outcome],
+                      created_subjects: list[int]) -> list[_Prepared]:
+    """Find or create each record's subject; reject name mismatches. Returns the records still good."""
+    conn = session.connection()
+    bidxs = list({p.bidx for p in prepared})
+    known: dict[str, tuple[int, bytes, str]] = {}
+    for chunk in _chunks(bidxs):
+        for sid, b, nc, kid in conn.execute(select(_S.c.id, _S.c.id_bidx, _S.c.name_cipher, _S.c.key_id)
+                                            .where(_S.c.id_bidx.in_(chunk))):
+            known[b] = (sid, nc, kid)
+    names: dict[str, str] = {}
+    new_rows: dict[str, dict[str, Any]] = {}
+    good: list[_Prepared] = []
+    now = utcnow()
+    for p in prepared:
+        if p.bidx in known:
+            sid, nc, kid = known[p.bidx]
+            registered = names.get(p.bidx)
+            if registered is None:
+                registered = names[p.bidx] = vault.reveal_name(p.bidx, nc, kid)
+            if registered != p.name and not names_match(registered, p.name):
+                outcomes[p.index].errors = [_e("name", "name_mismatch", "姓名与该身份证号码已登记的姓名不一致",
+                                               "name does not match the name registered for this ID number")]
+                continue
+            p.subject_id = sid
+        elif p.bidx in new_rows:
+            if names[p.bidx] != p.name and not names_match(names[p.bidx], p.name):
+                outcomes[p.index].errors = [_e("name", "name_mismatch", "同一批次中同一身份证号码的姓名不一致",
+                                               "the same ID number carries different names in this batch")]
+                continue
+        else:
+            facts = p.facts
+            sealed = vault.seal_subject(facts.number, p.name)
+            names[p.bidx] = p.name
+            new_rows[p.bidx] = {"id_bidx": sealed.id_bidx, "id_cipher": sealed.id_cipher,
+                                "name_cipher": sealed.name_cipher, "key_id": sealed.key_id,
+                                "birth_date": facts.birth_date, "gender": facts.gender,
+                                "region_code": facts.region_code, "created_at": now, "updated_at": now}
+        good.append(p)
+    if new_rows:
+        created = dict((b, sid) for sid, b in bulk.insert_rows(session, _S, list(new_rows.values()),
+                                                                returning=("id", "id_bidx"), ignore_conflicts=True))
+        created_subjects.extend(created.values())
+        missing = [b for b in new_rows if b not in created]
+        for chunk in _chunks(missing):  # created meanwhile by a concurrent transaction
+            for sid, b in conn.execute(select(_S.c.id, _S.c.id_bidx).where(_S.c.id_bidx.in_(chunk))):
+                created[b] = sid
+        for p in good:
+            if p.subject_id is None:
+                p.subject_id = created[p.bidx]
+    return good
+
+
+_SNAPSHOT_COLS = ("id", "revision", "change_kind", "subject_id", "item_id", "severity", "decided_at", "fields",
+                  "content_hash", "status", "publish", "display_until", "status_reason", "updated_at", "changed_by")
+
+
+def _snapshot_rows(session: Session, record_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """History rows for the current revisions of ``record_ids`` (before they are superseded)."""
+    conn = session.connection()
+    out = []
+    now = utcnow()
+    for chunk in _chunks(list(record_ids)):
+        for r in conn.execute(select(*(_R.c[c] for c in _SNAPSHOT_COLS)).where(_R.c.id.in_(chunk))):
+            m = r._mapping
+            out.append({"record_id": m["id"], "revision": m["revision"], "kind": m["change_kind"],
+                        "subject_id": m["subject_id"], "item_id": m["item_id"], "severity": m["severity"],
+                        "decided_at": m["decided_at"], "fields": m["fields"], "content_hash": m["content_hash"],
+                        "status": m["status"], "publish": m["publish"], "display_until": m["display_until"],
+                        "reason": m["status_reason"], "created_at": m["updated_at"], "actor_label": m["changed_by"],
+                        "superseded_at": now})
+    return out
+
+
+_display_cache: dict[tuple[int, str | None, date], display.DisplayDates] = {}
+
+
+def _dates(item: Item, severity: str | None, decided: date) -> display.DisplayDates:
+    key = (item.id, severity, decided)
+    got = _display_cache.get(key)
+    if got is None:
+        if len(_display_cache) > 100_000:
+            _display_cache.clear()
+        got = _display_cache[key] = display.compute(item.spec, severity, decided)
+    return got
+
+
+def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
+           channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None) -> list[Outcome]:
+    """Validate and store a batch. Returns one outcome per input record, in order.
+
+    Written in the caller's transaction: the records, new subjects, superseded revisions, the
+    rejection log and one audit entry listing every change; then the after-change handlers run.
+    """
+    today = today or local_today()
+    items = items if items is not None else current_items(session)
+    outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
+    prepared: list[_Prepared] = []
+    now = utcnow()
+    for i, raw in enumerate(records):
+        p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today)
+        if p is None:
+            outcomes[i].errors = errs
+            continue
+        p.index = i
+        p.bidx = vault.lookup_key(p.facts.number)
+        prepared.append(p)
+
+    created_subjects: list[int] = []
+    good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []
+    conn = session.connection()
+
+    existing: dict[str, dict[str, Any]] = {}
+    sids = list({p.source_id for p in good})
+    for chunk in _chunks(sids):
+        for row in conn.execute(select(_R.c.id, _R.c.source_id, _R.c.content_hash, _R.c.revision, _R.c.status,
+                                       _R.c.subject_id)
+                                .where(_R.c.department_id == department.id, _R.c.source_id.in_(chunk))):
+            existing[row.source_id] = dict(row._mapping)
+
+    new_records: list[dict[str, Any]] = []
+    new_index: dict[str, list[int]] = {}
+    updates: dict[int, dict[str, Any]] = {}
+    changed_subjects: set[int] = set()
+    pending_new: dict[str, dict[str, Any]] = {}  # source_id -> row, for repeats inside the batch
+
+    for p in good:
+        assert p.subject_id is not None
+        h = content_hash(p.item.code, p.subject_id, p.severity, p.decided_at, p.fields)
+        cur = existing.get(p.source_id)
+        if cur is None and p.source_id in pending_new:
+            if pending_new[p.source_id]["content_hash"] == h:
+                new_index[p.source_id].append(p.index)
+                outcomes[p.index].status = "unchanged"
+            else:
+                outcomes[p.index].errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                                               "source_id repeats in this batch with different content")]
+            continue
+        if cur is not None and cur["content_hash"] == h:
+            outcomes[p.index].status = "unchanged"
+            outcomes[p.index].record_id = cur["id"]
+            continue
+        if cur is not None and cur["status"] == "revoked":
+            outcomes[p.index].errors = [_e("source_id", "revoked", "该记录已撤销，不能再更新；请使用新的来源编号",
+                                           "this record was revoked and cannot be updated; use a new source_id")]
+            continue
+        dates = _dates(p.item, p.severity, p.decided_at)
+        status = display.status_on(dates, today)
+        row = {"subject_id": p.subject_id, "item_id": p.item.id, "category": p.item.spec.category,
+               "severity": p.severity, "decided_at": p.decided_at, "fields": p.fields, "content_hash": h,
+               "publish": dates.publish, "min_display_until": dates.min_display_until,
+               "display_until": dates.display_until, "retain_until": dates.retain_until, "updated_at": now,
+               "status": status, "change_kind": "push", "changed_by": actor.label}
+        if cur is None:
+            row.update(department_id=department.id, source_id=p.source_id, item_code=p.item.code, revision=1,
+                       received_at=now, status_changed_at=now,
+                       arrival_working_days=working_days_between(p.decided_at, today))
+            new_records.append(row)
+            pending_new[p.source_id] = row
+            new_index[p.source_id] = [p.index]
+            outcomes[p.index].status = "created"
+            changed_subjects.add(p.subject_id)
+        else:
+            if cur["id"] in updates:  # a second change to the same record in one batch
+                outcomes[p.index].errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                                               "source_id repeats in this batch with different content")]
+                continue
+            row.update(_id=cur["id"], revision=cur["revision"] + 1, item_code=p.item.code,
+                       status_changed_at=now if status != cur["status"] else None)
+            updates[cur["id"]] = row
+            outcomes[p.index].status = "updated"
+            outcomes[p.index].record_id = cur["id"]
+            changed_subjects.update((p.subject_id, cur["subject_id"]))
+
+    for o in outcomes:
+        if o.errors:
+            o.status = "rejected"
+    changes: list[list[Any]] = []
+    if new_records:
+        ids = dict((sid, rid) for rid, sid in bulk.insert_rows(session, _R, new_records, returning=("id", "source_id")))
+        for r in new_records:
+            rid = ids[r["source_id"]]
+            for idx in new_index[r["source_id"]]:
+                outcomes[idx].record_id = rid
+            changes.append([rid, 1, r["item_code"], r["status"]])
+    if updates:
+        bulk.insert_rows(session, _REV, _snapshot_rows(session, list(updates)))
+        conn.execute(
+            update(_R).where(_R.c.id == bindparam("_id")).values(
+                {c: bindparam(c) for c in ("subject_id", "item_id", "category", "severity", "decided_at", "fields",
+                                           "content_hash", "publish", "min_display_until", "display_until",
+                                           "retain_until", "updated_at", "status", "revision", "change_kind",
+                                           "changed_by")}),
+            [{k: v for k, v in u.items() if k not in ("item_code", "status_changed_at")} for u in updates.values()],
+        )
+        changes.extend([u["_id"], u["revision"], u["item_code"], u["status"]] for u in updates.values())
+    rejections = [{"department_id": department.id, "item_code": _item_code_of(records[o.index]),
+                   "source_id": _source_of(records[o.index]), "channel": channel, "code": e["code"],
+                   "field": e["field"][:64], "created_at": now}
+                  for o in outcomes if o.errors for e in o.errors[:5]]
+    if rejections:
+        bulk.insert_rows(session, _REJ, rejections)
+    counts = {s: 0 for s in ("created", "updated", "unchanged", "rejected")}
+    for o in outcomes:
+        counts[o.status] += 1
+    # One entry per batch, naming every record written ([id, revision, item, status]) and every
+    # subject created: the batch is one act by one actor, and this keeps ingestion set-based.
+    record(session, actor=actor, action="records.push", object_type="department", object_id=department.id,
+           details={"channel": channel, "size": len(records), **counts, "records": changes,
+                    "subjects_created": created_subjects,
+                    "rejected": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
+    if changed_subjects:
+        events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push")
+    return outcomes
+
+
+def _item_code_of(raw: Any) -> str | None:
+    code = raw.get("item") if isinstance(raw, Mapping) else None
+    return code[:64] if isinstance(code, str) and code else None
+
+
+def _source_of(raw: Any) -> str | None:
+    if not isinstance(raw, Mapping):
+        return None
+    v = raw.get("source_id")
+    return str(v)[:64] if isinstance(v, str | int) and not isinstance(v, bool) else None
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+class RecordError(ValueError):
+    def __init__(self, code: str, zh: str, en: str, status: int = 422, field: str | None = None) -> None:
+        self.code, self.zh, self.en, self.status, self.field = code, zh, en, status, field
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+def get_for_department(session: Session, *, record_id: int, department_id: int | None, any_department: bool = False
+                       ) -> Record:
+    rec = session.get(Record, record_id)
+    if rec is None or (not any_department and rec.department_id != department_id):
+        raise RecordError("not_found", "记录不存在", "record not found", 404)
+    return rec
+
+
+def revisions_of(session: Session, record_id: int) -> list[RecordRevision]:
+    return list(session.scalars(select(RecordRevision).where(RecordRevision.record_id == record_id)
+                                .order_by(RecordRevision.revision)))
+
+
+def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Record:
+    """Revoke (撤销): kept with a new revision, no longer shown or used."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RecordError("missing", "请填写撤销原因", "a reason is required", 422, "reason")
+    if len(reason) > 1000:
+        raise RecordError("too_long", "撤销原因不能超过1000字", "reason must not exceed 1000 characters", 422, "reason")
+    if rec.status == "revoked":
+        raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
+    session.flush()
+    bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
+    now = utcnow()
+    previous = rec.status
+    rec.revision += 1
+    rec.status, rec.status_changed_at, rec.status_reason, rec.updated_at = "revoked", now, reason, now
+    rec.change_kind, rec.changed_by = "revoke", actor.label
+    record(session, actor=actor, action="record.revoke", object_type="record", object_id=rec.id,
+           details={"reason": reason[:200], "previous_status": previous, "revision": rec.revision})
+    session.flush()
+    events.records_changed(session, [rec.subject_id], [rec.id], reason="revoke")
+    return rec
+
+
+# ---- maintenance -----------------------------------------------------------------------------
+
+@dataclass
+class MaintainResult:
+    expired: int = 0
+    archived: int = 0
+
+
+def maintain(session: Session, *, actor: Actor, today: date | None = None, batch: int = 5000) -> MaintainResult:
+    """End display of records past ``display_until``; archive records past ``retain_until``.
+    Idempotent: a second run on the same day changes nothing."""
+    today = today or local_today()
+    res = MaintainResult()
+    conn = session.connection()
+    now = utcnow()
+    for target, cond, reason in (
+        ("archived", and_(_R.c.status.in_(("active", "expired")), _R.c.retain_until.is_not(None),
+                          _R.c.retain_until <= today), "retention ended"),
+        ("expired", and_(_R.c.status == "active", _R.c.display_until <= today), "display period ended"),
+    ):
+        while True:
+            rows = conn.execute(select(_R.c.id, _R.c.subject_id, _R.c.status).where(cond).order_by(_R.c.id)
+                                .limit(batch)).all()
+            if not rows:
+                break
+            conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
+                         .values(status=target, status_changed_at=now, status_reason=reason),
+                         [{"_id": r.id} for r in rows])
+            record_many(session, actor=actor, action=f"record.{'archive' if target == 'archived' else 'expire'}",
+                        object_type="record",
+                        items=[(r.id, {"from": r.status, "to": target, "on": today.isoformat()}) for r in rows])
+            if target == "archived":
+                res.archived += len(rows)
+            else:
+                res.expired += len(rows)
+            events.records_changed(session, {r.subject_id for r in rows}, [r.id for r in rows],
+                                   reason="archive" if target == "archived" else "expire")
+    return res
+
+
+def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None) -> int:
+    """Apply the item's current display rule to its existing records (on request, after a catalog change).
+    Revoked records are left alone. Returns how many records changed."""
+    from xinyong.catalog.service import get_current
+
+    today = today or local_today()
+    item = get_current(session, item_code)
+    if item is None:
+        raise RecordError("unknown_item", f"目录中没有事项 {item_code}", f"no catalog item {item_code}", 404, "item")
+    changed = 0
+    subjects: set[int] = set()
+    recs = session.scalars(select(Record).where(Record.item_code == item_code, Record.status != "revoked"))
+    now = utcnow()
+    for rec in recs:
+        dates = display.compute(item.spec, rec.severity, rec.decided_at)
+        status = display.status_on(dates, today)
+        if status == "active" and rec.status == "archived":
+            status = "archived"  # archiving is final
+        new = (dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, status)
+        old = (rec.publish, rec.min_display_until, rec.display_until, rec.retain_until, rec.status)
+        if new == old:
+            continue
+        session.flush()
+        bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
+        rec.publish, rec.min_display_until, rec.display_until, rec.retain_until = new[:4]
+        if status != rec.status:
+            rec.status, rec.status_changed_at, rec.status_reason = status, now, "display rule changed"
+        rec.item_id, rec.updated_at, rec.revision = item.id, now, rec.revision + 1
+        rec.change_kind, rec.changed_by = "recompute", actor.label
+        record(session, actor=actor, action="record.recompute", object_type="record", object_id=rec.id,
+               details={"item_version": item.version, "display_until": dates.display_until.isoformat(),
+                        "status": status, "revision": rec.revision})
+        subjects.add(rec.subject_id)
+        changed += 1
+    if subjects:
+        events.records_changed(session, subjects, reason="recompute")
+    return changed
+
+
+def item_version(session: Session, item_id: int) -> Item | None:
+    return get_version(session, item_id)
+
+
+def as_utc(d: datetime) -> datetime:
+    return d.astimezone(UTC)

@@ -1,0 +1,132 @@
+"""The key file."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xinyong.privacy.keys import KeyFileError, KeyRing
+
+
+def test_save_writes_mode_0600_and_loads_back(tmp_path):
+    ring = KeyRing.generate()
+    path = tmp_path / "sub" / "keys.json"
+    old = os.umask(0o000)  # even with a permissive umask
+    try:
+        ring.save(path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not path.with_name("keys.json.tmp").exists()
+    loaded = KeyRing.load(path)
+    assert loaded.to_json() == ring.to_json()
+    assert loaded.path == path
+    assert loaded.audit_public_key_b64() == ring.audit_public_key_b64()
+    assert json.loads(path.read_text())["format"] == "xinyong-keys/1"
+
+
+def test_save_over_an_existing_file_keeps_0600(tmp_path):
+    path = tmp_path / "keys.json"
+    path.write_text("old")
+    path.chmod(0o644)
+    KeyRing.generate().save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    KeyRing.load(path)
+
+
+def test_load_or_create(tmp_path):
+    path = tmp_path / "keys.json"
+    ring, created = KeyRing.load_or_create(path)
+    assert created and path.exists()
+    again, created = KeyRing.load_or_create(path)
+    assert not created and again.to_json() == ring.to_json()
+
+
+def test_missing_file_names_xinyong_init(tmp_path):
+    with pytest.raises(KeyFileError, match="xinyong init"):
+        KeyRing.load(tmp_path / "absent.json")
+
+
+def _valid_doc() -> dict:
+    return json.loads(KeyRing.generate().to_json())
+
+
+def _mutations():
+    def drop(*path):
+        def f(d):
+            cur = d
+            for p in path[:-1]:
+                cur = cur[p]
+            del cur[path[-1]]
+            return d
+        return f
+
+    def setv(value, *path):
+        def f(d):
+            cur = d
+            for p in path[:-1]:
+                cur = cur[p]
+            cur[path[-1]] = value
+            return d
+        return f
+
+    return [
+        setv("xinyong-keys/0", "format"),
+        drop("encryption"),
+        drop("index"),
+        drop("session_secret"),
+        drop("audit_signing_key"),
+        setv("nope", "encryption", "active"),
+        setv([], "encryption"),
+        setv("!!!not base64!!!", "session_secret"),
+        setv(5, "receipt_key"),
+        setv({"a": 5}, "encryption", "keys"),
+        setv("AAAA", "audit_signing_key"),  # wrong length for Ed25519
+        setv({"id_number": "AAAA"}, "index"),  # 3-byte index key
+        setv(None, "index"),
+    ]
+
+
+@pytest.mark.parametrize("mutate", _mutations())
+def test_malformed_documents_raise_key_file_error(tmp_path, mutate):
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(mutate(_valid_doc())))
+    with pytest.raises(KeyFileError):
+        KeyRing.load(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b"[]", b"null", b'"keys"', b"42", b"\xff\xfe\x00garbage"])
+def test_malformed_files_raise_key_file_error(tmp_path, content):
+    path = tmp_path / "keys.json"
+    path.write_bytes(content)
+    with pytest.raises(KeyFileError):
+        KeyRing.load(path)
+
+
+def test_unreadable_file_raises_key_file_error(tmp_path):
+    path = tmp_path / "keys.json"
+    path.mkdir()  # a directory where the file should be
+    with pytest.raises(KeyFileError):
+        KeyRing.load(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+                    max_leaves=10))
+def test_any_json_raises_only_key_file_error(doc):
+    try:
+        KeyRing.from_json(json.dumps(doc))
+    except KeyFileError:
+        pass
+
+
+def test_cannot_retire_the_active_key():
+    ring = KeyRing.generate()
+    with pytest.raises(KeyFileError):
+        ring.retire_encryption_key(ring.active_encryption_key)

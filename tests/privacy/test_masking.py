@@ -1,0 +1,74 @@
+"""Masking for display."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xinyong.privacy.identity import make_id_number
+from xinyong.privacy.masking import mask_id_number, mask_name
+
+
+def test_valid_number_keeps_region_and_last_four():
+    assert mask_id_number("11010519491231002X") == "110105********002X"
+    assert mask_id_number("11010519491231002x") == "110105********002X"
+    assert mask_id_number(" 120101198503091234 ") == "120101********1234"
+
+
+@pytest.mark.parametrize("value", ["", "123", "12010119850309123", "1201011985030912345", None, 12345])
+def test_odd_values_are_masked_entirely(value):
+    out = mask_id_number(value)  # type: ignore[arg-type]
+    assert set(out) == {"*"}
+    assert len(out) >= 4
+
+
+def test_first_generation_number():
+    assert mask_id_number("120101850309123") == "120101******123"
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [("张三", "张*"), ("张三丰", "张**"), ("欧阳娜娜", "欧阳**"), ("司马光", "司马*"), ("王", "*"),
+     ("欧阳", "欧*"), ("  李四 ", "李*"), ("", ""), ("Alice", "A****")],
+)
+def test_names(name, masked):
+    assert mask_name(name) == masked
+
+
+def test_non_string_name():
+    assert mask_name(None) == "*"  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30) | st.from_regex(r"\A[0-9X]{18}\Z"))
+def test_mask_id_number_never_raises_nor_keeps_the_middle(value):
+    out = mask_id_number(value)
+    assert isinstance(out, str) and out
+    if len(value) == 18 and value[6:14] != "*" * 8:
+        assert out[6:14] != value[6:14]
+        assert value[6:14] not in out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dates(date(1900, 1, 1), date.today()), st.integers(0, 999), st.sampled_from(["120101", "110105", "310104", "440305"]))
+def test_valid_numbers_mask_to_the_pattern(born, seq, region):
+    number = make_id_number(region, born, seq)
+    out = mask_id_number(number)
+    assert out == number[:6] + "********" + number[-4:]
+    assert number[6:14] not in out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_mask_name_never_raises_and_hides_the_given_name(value):
+    out = mask_name(value)
+    s = value.strip()
+    assert len(out) == len(s)
+    if len(s) >= 2:
+        assert out[-1] == "*"
+        assert out.count("*") >= len(s) - 2
+    if len(s) == 1:
+        assert out == "*"

@@ -1,0 +1,202 @@
+"""Sign-in, sign-out, session rotation, lockout, login CSRF and local-only redirects."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD, login
+from tests.web.conftest import audit, hidden
+from xinyong.app import create_app
+from xinyong.auth.deps import SESSION_COOKIE
+from xinyong.auth.models import User
+from xinyong.config import Settings
+
+
+def _login_form(client):  # type: ignore[no-untyped-def]
+    page = client.get("/login")
+    assert page.status_code == 200
+    return page, client.cookies.get("xy_login_csrf")
+
+
+def _post_login(client, username: str, password: str = PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
+    _, csrf = _login_form(client)
+    data = {"username": username, "password": password, "csrf_token": csrf or "", **extra}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def _set_cookie_headers(response) -> list[str]:  # type: ignore[no-untyped-def]
+    return [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie"]
+
+
+def test_login_page_sets_a_login_csrf_cookie_matching_the_form(client):
+    page, csrf = _login_form(client)
+    assert csrf and len(csrf) >= 32
+    assert hidden(page.text, "csrf_token") == csrf
+    cookie = next(c for c in _set_cookie_headers(page) if c.startswith("xy_login_csrf="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # development
+    assert 'name="password"' in page.text and 'type="password"' in page.text
+
+
+def test_login_success_sets_a_hardened_session_cookie_and_redirects(client, world, db):
+    r = _post_login(client, "admin")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = next(c for c in _set_cookie_headers(r) if c.startswith(f"{SESSION_COOKIE}="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    me = client.get("/api/v1/session").json()
+    assert me["username"] == "admin" and me["role"] == "admin" and me["department_id"] is None
+    assert me["csrf_token"]
+    ok = audit(db, "auth.login", outcome="ok", object_id=str(world.users["admin"].id))
+    assert len(ok) == 1
+
+
+def test_cookies_are_secure_outside_development(db, vault, settings, world):
+    from fastapi.testclient import TestClient
+
+    prod = Settings(**{**settings.model_dump(), "environment": "production"})
+    app = create_app(prod, database=db, vault=vault)  # type: ignore[arg-type]
+    with TestClient(app, base_url="https://testserver") as c:
+        page = c.get("/login")
+        assert all("Secure" in h for h in _set_cookie_headers(page))
+        r = _post_login(c, "admin")
+        assert r.status_code == 303
+        assert all("Secure" in h for h in _set_cookie_headers(r))
+
+
+def test_wrong_password_is_refused_and_registered(client, world, db):
+    r = _post_login(client, "admin", "not-the-password")
+    assert r.status_code == 401
+    assert "用户名或密码错误" in r.text
+    assert client.cookies.get(SESSION_COOKIE) is None
+    assert hidden(r.text, "username") == "admin"
+    assert "not-the-password" not in r.text
+    denied = audit(db, "auth.login", outcome="denied", object_id=str(world.users["admin"].id))
+    assert len(denied) == 1 and denied[0].details["reason"] == "bad_password"
+    with db.session() as s:
+        assert s.scalar(select(User.failed_logins).where(User.username == "admin")) == 1
+    assert client.get("/api/v1/session").status_code == 401
+
+
+def test_unknown_user_and_wrong_password_look_the_same(client, world, db):
+    wrong = _post_login(client, "admin", "not-the-password")
+    unknown = _post_login(client, "nobody-here", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+
+    def alert(html: str) -> str:
+        return html.split('role="alert">', 1)[1].split("<", 1)[0]
+
+    assert alert(wrong.text) == alert(unknown.text)
+    assert audit(db, "auth.login", outcome="denied", actor_type="anonymous")[-1].details["reason"] == "unknown_user"
+
+
+def test_lockout_after_repeated_failures(client, world, db, settings):
+    settings.login_max_failures = 3
+    for _ in range(3):
+        assert _post_login(client, "officer_a", "wrong-password!").status_code == 401
+    # Now even the right password is refused, with the same message (no enumeration).
+    r = _post_login(client, "officer_a")
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+    assert client.cookies.get(SESSION_COOKIE) is None
+    reasons = [e.details["reason"] for e in audit(db, "auth.login", outcome="denied",
+                                                   object_id=str(world.users["officer"].id))]
+    assert reasons == ["bad_password", "bad_password", "bad_password_locked", "locked"]
+    # Other accounts are unaffected.
+    assert _post_login(client, "officer_b").status_code == 303
+
+
+def test_login_without_or_with_a_wrong_csrf_token_is_refused(client, world, db):
+    _login_form(client)
+    r = client.post("/login", data={"username": "admin", "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": "x" * 43},
+                    follow_redirects=False)
+    assert r.status_code == 403
+    assert client.cookies.get(SESSION_COOKIE) is None
+    assert len(audit(db, "auth.csrf", outcome="denied")) == 2
+    assert audit(db, "auth.login", outcome="ok") == []
+
+
+def test_session_is_rotated_at_login(client, world):
+    login(client, "admin")
+    first = client.cookies.get(SESSION_COOKIE)
+    login(client, "admin")
+    second = client.cookies.get(SESSION_COOKIE)
+    assert first and second and first != second
+    client.cookies.set(SESSION_COOKIE, first)
+    assert client.get("/api/v1/session").status_code == 401
+    client.cookies.set(SESSION_COOKIE, second)
+    assert client.get("/api/v1/session").status_code == 200
+
+
+def test_logout_ends_the_session(client, world, db):
+    csrf = login(client, "officer_a")
+    token = client.cookies.get(SESSION_COOKIE)
+    r = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert client.cookies.get(SESSION_COOKIE) is None
+    assert len(audit(db, "auth.logout", object_id=str(world.users["officer"].id))) == 1
+    # The old cookie is dead, even if a browser (or a thief) presents it again.
+    client.cookies.set(SESSION_COOKIE, token)
+    assert client.get("/api/v1/session").status_code == 401
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"].startswith("/login")
+    page = client.get("/workspace/apikeys", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/workspace/apikeys"
+
+
+def test_logout_needs_the_csrf_token(client, world, db):
+    login(client, "admin")
+    r = client.post("/logout", follow_redirects=False)
+    assert r.status_code == 403
+    assert "CSRF" in r.text
+    assert client.get("/api/v1/session").status_code == 200  # still signed in
+    assert len(audit(db, "auth.csrf", outcome="denied", actor_label="admin")) == 1
+
+
+def test_disabled_users_session_dies(client, other_client, world, db):
+    login(other_client, "officer_a")
+    assert other_client.get("/").status_code == 200
+    csrf = login(client, "admin")
+    officer_id = world.users["officer"].id
+    r = client.post(f"/admin/users/{officer_id}/disable", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert other_client.get("/api/v1/session").status_code == 401
+    home = other_client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"].startswith("/login")
+    # Signing in again says the account is disabled (only after the right password).
+    again = _post_login(other_client, "officer_a")
+    assert again.status_code == 401 and "已停用" in again.text
+    wrong = _post_login(other_client, "officer_a", "wrong-password!")
+    assert "已停用" not in wrong.text
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)",
+    "http:/evil.example", " /admin", "/%0d%0aSet-Cookie:x=1", "", "evil.example",
+])
+def test_login_refuses_foreign_redirect_targets(client, world, target):
+    r = _post_login(client, "admin", next=target)
+    assert r.status_code == 303
+    location = r.headers["location"]
+    assert location == "/" or (location.startswith("/") and not location.startswith("//")
+                               and "\\" not in location and "evil" not in location)
+
+
+def test_login_redirects_to_a_local_next(client, world):
+    page = client.get("/login?next=/admin/users")
+    assert hidden(page.text, "next") == "/admin/users"
+    r = _post_login(client, "admin", next="/admin/users")
+    assert r.status_code == 303 and r.headers["location"] == "/admin/users"
+
+
+def test_login_page_drops_a_foreign_next(client):
+    page = client.get("/login?next=//evil.example")
+    assert hidden(page.text, "next") == "/"
+
+
+def test_session_endpoint_is_for_browser_sessions_only(client, world):
+    r = client.get("/api/v1/session")
+    assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    r = client.get("/api/v1/session", headers=world.bearer(world.key_a))
+    assert r.status_code == 401
