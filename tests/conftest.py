@@ -34,13 +34,19 @@ from xinyong.privacy.identity import make_id_number
 from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
 
-PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL")
-SYSTEM = Actor.system("tests")
-PASSWORD = "correct-horse-battery"
+from tests.support import PASSWORD, PG_URL, SYSTEM, new_id_number  # noqa: E402,F401  (re-exported)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"xinyong database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> None:
+    """argon2 with production parameters costs ~0.1-0.5 s a hash here; tests hash dozens."""
+    from argon2 import PasswordHasher
+
+    auth_service.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture(scope="session")
@@ -140,15 +146,6 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 
 # ---- data helpers ---------------------------------------------------------------------
-
-_seq = iter(range(1, 10**6))
-
-
-def new_id_number(region: str = "120101", born: date | None = None) -> str:
-    n = next(_seq)
-    born = born or date(1960 + n % 40, 1 + n % 12, 1 + n % 28)
-    return make_id_number(region, born, n % 1000)
-
 
 @dataclass
 class World:

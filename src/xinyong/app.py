@@ -112,7 +112,8 @@ def _domain_routers() -> list:  # type: ignore[type-arg]
     import importlib
 
     routers = []
-    for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views"):
+    for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
+                   "xinyong.imports.api"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -120,4 +121,5 @@ def _domain_routers() -> list:  # type: ignore[type-arg]
                 raise
             continue
         routers.append(mod.router)
+        routers.extend(getattr(mod, "extra_routers", ()))
     return routers

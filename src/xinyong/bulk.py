@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from xinyong.db import UTCDateTime
 Adapter = Callable[[Any], Any]
 
 
+@lru_cache(maxsize=256)
 def _sqlite_dt(v: datetime | None) -> str | None:
     if v is None:
         return None
@@ -30,6 +32,7 @@ def _sqlite_dt(v: datetime | None) -> str | None:
             f".{v.microsecond:06d}")
 
 
+@lru_cache(maxsize=8192)
 def _sqlite_date(v: date | None) -> str | None:
     return None if v is None else v.isoformat()
 
@@ -89,7 +92,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     dialect = conn.dialect.name
     cols = tuple(rows[0].keys())
     adapters = _adapters(dialect, table, cols)
-    tuples = [tuple(a(r[c]) for a, c in zip(adapters, cols, strict=True)) for r in rows]
+    columns = []
+    for a, c in zip(adapters, cols, strict=True):
+        values = [r[c] for r in rows]
+        columns.append(values if a is _identity else list(map(a, values)))
+    tuples = list(zip(*columns, strict=True))
     ph = "?" if dialect == "sqlite" else "%s"
     col_sql = ", ".join(f'"{c}"' for c in cols)
     one = "(" + ", ".join([ph] * len(cols)) + ")"

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import make_url
@@ -28,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
-from xinyong import __version__, migrate
+from xinyong import __version__
 from xinyong.audit.service import Actor, record
 from xinyong.config import Settings, get_settings
 from xinyong.db import Database
@@ -119,15 +118,17 @@ def describe_error(exc: BaseException) -> str:
 class _Group(TyperGroup):
     """The root group: turns any error raised below it into one clean line on stderr."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # Typer's own: usage errors exit 2
             raise
+        except BrokenPipeError:  # `xinyong … | head`: the reader left; say nothing more
+            raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("XINYONG_CLI_TRACEBACK") == "1":
                 raise
-            click.echo(f"错误 / error: {describe_error(exc)}", err=True)
+            typer.echo(f"错误 / error: {describe_error(exc)}", err=True)
             raise typer.Exit(getattr(exc, "code", 1) if isinstance(exc, CliError) else 1) from None
 
 
@@ -156,7 +157,7 @@ app.add_typer(keys_app, name="keys")
 
 def _version(value: bool) -> None:
     if value:
-        click.echo(f"xinyong {__version__}")
+        typer.echo(f"xinyong {__version__}")
         raise typer.Exit(0)
 
 
@@ -189,11 +190,11 @@ def cli_actor() -> Actor:
 
 
 def echo(message: str = "") -> None:
-    click.echo(message)
+    typer.echo(message)
 
 
 def warn(message: str) -> None:
-    click.echo(f"注意 / warning: {message}", err=True)
+    typer.echo(f"注意 / warning: {message}", err=True)
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -211,11 +212,17 @@ def _ping(db: Database) -> None:
         conn.execute(text("SELECT 1"))
 
 
+def _migrate() -> Any:
+    from xinyong import migrate  # Alembic is imported only by the commands that need it
+
+    return migrate
+
+
 def revisions(db: Database) -> tuple[set[str], set[str]]:
     """(current revisions of the database, head revisions shipped with this version)."""
     with db.engine.connect() as conn:
-        current = migrate.current_heads(conn)
-    return current, migrate.script_heads()
+        current = _migrate().current_heads(conn)
+    return current, _migrate().script_heads()
 
 
 def check_revision(db: Database) -> None:
@@ -256,6 +263,32 @@ def load_ring(cfg: Settings) -> Any:
     return KeyRing.load(cfg.key_file)
 
 
+def load_default_catalog(db: Database) -> dict[str, int] | None:
+    """Load the catalog shipped with xinyong (items not yet present; safe to repeat). Counts by outcome."""
+    catalog = _optional("xinyong.catalog.service")
+    if catalog is None:
+        return None
+    with db.session() as s:
+        outcome: dict[str, str] = catalog.load_default(s, actor=cli_actor())
+    counts: dict[str, int] = {}
+    for what in outcome.values():
+        counts[what] = counts.get(what, 0) + 1
+    return counts
+
+
+def _protect_new_sqlite_file(cfg: Settings, existed: bool) -> None:
+    """A SQLite file this command created is readable by its owner only (SQLite gives its -wal and
+    -shm files the same mode)."""
+    path = _sqlite_file(cfg.database_url)
+    if path is not None and not existed and path.exists() and os.name == "posix":
+        os.chmod(path, 0o600)
+
+
+def _sqlite_exists(cfg: Settings) -> bool:
+    path = _sqlite_file(cfg.database_url)
+    return path is not None and path.exists()
+
+
 def _file_mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
@@ -269,10 +302,9 @@ def _check_key_file_mode(path: Path) -> None:
 
 def read_stdin_lines(count: int, zh: str, en: str) -> list[str]:
     """Read ``count`` lines from standard input (line endings removed, nothing else)."""
-    stream = click.get_text_stream("stdin")
     lines: list[str] = []
     for _ in range(count):
-        line = stream.readline()
+        line = sys.stdin.readline()
         if not line:
             raise CliError(f"标准输入中缺少{zh}", f"standard input ended before the {en}")
         lines.append(line.rstrip("\r\n"))
@@ -311,7 +343,11 @@ def init(
         "--admin-password-stdin", help="从标准输入读取管理员密码 / read the admin password from stdin")
     ] = False,
 ) -> None:
-    """创建密钥、升级数据库、创建首个管理员（可重复运行） / keys, migrations, first admin (safe to re-run)."""
+    """初始化：密钥、数据库、目录、首个管理员 / set up keys, database, catalog, first admin.
+
+    可重复运行：已有的密钥与管理员保持不变，数据库升级到最新版本。
+    Safe to run again: existing keys and admin are kept; the database is upgraded to head.
+    """
     from xinyong.auth.models import User
     from xinyong.auth.service import add_user, check_password_strength
     from xinyong.privacy.keys import KeyRing
@@ -322,9 +358,11 @@ def init(
     if admin_password_stdin:
         password = read_stdin_lines(1, "密码", "password")[0]
         check_password_strength(password)
+    existed = _sqlite_exists(cfg)
     db = Database(cfg.database_url)
     try:
         _ping(db)
+        _protect_new_sqlite_file(cfg, existed)
         current, head = revisions(db)
         if not cfg.key_file.exists() and current:
             with db.session() as s:
@@ -342,7 +380,7 @@ def init(
         else:
             echo(f"密钥文件已存在，保持不变 / key file exists, kept: {cfg.key_file}")
             _check_key_file_mode(cfg.key_file)
-        migrate.upgrade(cfg.database_url)
+        _migrate().upgrade(cfg.database_url)
         after, _ = revisions(db)
         if current == after:
             echo(f"数据库已是最新版本 / database already at head: {', '.join(sorted(after))}")
@@ -363,6 +401,10 @@ def init(
                 add_user(s, username=admin_user, password=password, role="admin", actor=cli_actor(),
                          display_name="平台管理员 / administrator")
                 created_admin = True
+        catalog = load_default_catalog(db)
+        if catalog is not None:
+            echo(f"信息目录 / catalog: {catalog.get('created', 0)} items added, "
+                 f"{catalog.get('unchanged', 0)} unchanged")
         if created_admin:  # after the commit
             echo(f"已创建管理员 / administrator created: {admin_user}")
             if generated:
@@ -378,7 +420,7 @@ def db_upgrade() -> None:
     cfg = settings()
     with database(cfg, require_head=False) as db:
         before, head = revisions(db)
-        migrate.upgrade(cfg.database_url)
+        _migrate().upgrade(cfg.database_url)
         after, _ = revisions(db)
     if before == after:
         echo(f"数据库已是最新版本 / database already at head: {', '.join(sorted(after))}")
@@ -405,25 +447,35 @@ def db_current() -> None:
 
 # ---- serve --------------------------------------------------------------------------------------
 
+_logging_configured = False
+
+
+def _configure_logging() -> None:
+    global _logging_configured
+    if not _logging_configured:
+        from xinyong import logging_setup
+
+        logging_setup.configure()
+        _logging_configured = True
+
+
 def create_served_app() -> Any:
-    """The uvicorn factory: configure logging in *this* process (each worker), then ``create_app()``."""
-    from xinyong import logging_setup
+    """The uvicorn factory: ``xinyong.app.create_app()`` after configuring logging in *this* process,
+    so that every worker (a separate process when ``--workers`` > 1) logs through the safe formatter."""
     from xinyong.app import create_app
 
-    logging_setup.configure()
+    _configure_logging()
     return create_app()
 
 
 def run_server(cfg: Settings, *, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from xinyong import logging_setup
-
-    logging_setup.configure()
     load_ring(cfg)  # refuses with a clear message if the key file is missing or malformed
     _check_key_file_mode(cfg.key_file)
     with database(cfg):  # refuses unless reachable and migrated to head
         pass
+    _configure_logging()
     if host not in ("127.0.0.1", "localhost", "::1") and not cfg.secure_cookies:
         warn("开发模式下 Cookie 不带 Secure 标志；对外服务请设 XINYONG_ENVIRONMENT=production 并使用 HTTPS"
              " / in development mode cookies are not Secure: set XINYONG_ENVIRONMENT=production behind HTTPS")
@@ -770,7 +822,11 @@ def demo(
         "--reset", help="删除并重建演示数据库 / delete and rebuild the demo database")] = False,
     seed: Annotated[int, typer.Option("--seed", help="随机种子 / random seed")] = 20180519,  # = DEFAULT_SEED
 ) -> None:
-    """建立和平区演示数据并启动服务 / build a demo district (departments, users, people) and serve it."""
+    """建立演示辖区并启动服务 / build a demo district and serve it.
+
+    和平区的部门、各角色用户、区市场监管局的 API 密钥、合成公民（SQLite 默认数据库）。
+    Heping District's departments, a user per role, an API key, synthetic citizens.
+    """
     from xinyong.audit.service import seal_pending, write_checkpoint
     from xinyong.auth.models import Department
     from xinyong.demo import build_demo
@@ -781,8 +837,10 @@ def demo(
     cfg = settings()
     if reset:
         _reset_demo(cfg)
+    existed = _sqlite_exists(cfg)
     with database(cfg, require_head=False) as db:
-        migrate.upgrade(cfg.database_url)
+        _protect_new_sqlite_file(cfg, existed)
+        _migrate().upgrade(cfg.database_url)
         with db.session() as s:
             has_data = bool(s.scalar(select(func.count()).select_from(Department))
                             or s.scalar(select(func.count()).select_from(Subject)))
@@ -821,10 +879,30 @@ def demo(
 
 # ---- sub-apps of other domains ------------------------------------------------------------------
 
+def _optional(module: str) -> Any:
+    """A domain's CLI module, or None while that domain is not part of this build."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
 def _add_domain_apps() -> None:
     from xinyong.audit.cli import app as audit_app
 
     app.add_typer(audit_app, name="audit")
+    if (catalog := _optional("xinyong.catalog.cli")) is not None:
+        app.add_typer(catalog.app, name="catalog")
+    if (records := _optional("xinyong.records.cli")) is not None:
+        app.command("maintain")(records.maintain)
+        app.add_typer(records.app, name="records")
+    if (imports := _optional("xinyong.imports.cli")) is not None:
+        app.command("import")(imports.import_command)
+        app.add_typer(imports.app, name="imports")
 
 
 _add_domain_apps()

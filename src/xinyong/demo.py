@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth import service as auth_service
-from xinyong.auth.models import Department
+from xinyong.auth.models import Department, User
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_name
 from xinyong.privacy.vault import Vault
@@ -113,6 +113,7 @@ GROUP_DEPARTMENT: dict[str, str] = {
 
 SCHOOLS = ["天津医科大学", "天津外国语大学", "天津职业大学", "天津开放大学和平分校"]
 
+UNCHANGED = "(unchanged)"  # reported instead of a password for an account that existed already
 SUBJECT_BATCH = 1000
 GROUP_SHARE = 0.12  # share of working-age people in a key group
 STUDENT_EVERY = 20  # one person in 20 is an adult student (18-23)
@@ -141,11 +142,19 @@ class DemoInfo:
     citizen_subject_id: int
     memberships: int
     students: int
+    catalog_items: int = 0  # catalog items this build loaded (0 if the catalog was there already)
     seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)  # for later steps (records, scores …)
 
 
 # ---- steps ---------------------------------------------------------------------------------
+
+def load_catalog(session: Session, *, actor: Actor = DEMO_ACTOR) -> int:
+    """The catalog shipped with xinyong (what ``xinyong init`` loads too). Returns items added."""
+    from xinyong.catalog.service import load_default
+
+    return sum(1 for what in load_default(session, actor=actor).values() if what == "created")
+
 
 def add_departments(session: Session, *, actor: Actor = DEMO_ACTOR) -> dict[str, int]:
     """Heping District's departments and the demo institution (skips codes that already exist)."""
@@ -268,9 +277,18 @@ def add_students(session: Session, *, student_ids: list[int], departments: dict[
 
 def add_users(session: Session, *, departments: dict[str, int], citizen_subject_id: int,
               actor: Actor = DEMO_ACTOR) -> list[DemoUser]:
-    """One account per role, each with a fresh random password (shown once by the caller)."""
+    """One account per role, each with a fresh random password (shown once by the caller).
+
+    A username that exists already (``admin`` after ``xinyong init``) is left alone: its password is
+    reported as :data:`UNCHANGED`.
+    """
+    taken = set(session.scalars(select(User.username).where(User.username.in_([u[0] for u in DEMO_USERS]))))
     out: list[DemoUser] = []
     for username, role, dept_code, note in DEMO_USERS:
+        if username in taken:
+            out.append(DemoUser(username=username, password=UNCHANGED, role=role, department=dept_code,
+                                note=note))
+            continue
         password = secrets.token_urlsafe(12)
         auth_service.add_user(
             session, username=username, password=password, role=role, actor=actor,
@@ -287,6 +305,7 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     if people < 1:
         raise ValueError("people must be at least 1")
     started = time.perf_counter()
+    catalog_items = load_catalog(session)
     departments = add_departments(session)
     subject_ids, student_ids = add_people(session, vault=vault, people=people, seed=seed, today=today)
     if not subject_ids:
@@ -309,5 +328,6 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     return DemoInfo(departments=departments, users=users, api_key=api_key,
                     api_key_department=API_KEY_DEPARTMENT, subjects=len(subject_ids),
                     subject_ids=subject_ids, citizen_subject_id=citizen_id,
-                    memberships=memberships, students=students, seconds=time.perf_counter() - started,
+                    memberships=memberships, students=students, catalog_items=catalog_items,
+                    seconds=time.perf_counter() - started,
                     extras={"api_key_id": key_row.id})

@@ -140,10 +140,28 @@ def install(app: Any, render_error_page: Any) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers this one from its outermost middleware, outside SecurityMiddleware, so
+        # the response gets its headers here.
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            return await _db_down(request, exc)
+            return _hardened(await _db_down(request, exc))
         log.exception("unhandled error request_id=%s", request_id_var.get())
         message = "服务器内部错误，请联系管理员并提供请求编号 / internal error; quote the request id to the administrator"
         if not wants_json(request):
-            return render_error_page(request, 500, None, message)
-        return JSONResponse(_body("internal_error", message), status_code=500)
+            return _hardened(render_error_page(request, 500, None, message))
+        return _hardened(JSONResponse(_body("internal_error", message), status_code=500))
+
+
+def _hardened(response: Response) -> Response:
+    from xinyong.middleware import CSP
+
+    rid = request_id_var.get()
+    extra = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+             "Referrer-Policy": "same-origin"}
+    if rid:
+        extra["X-Request-ID"] = rid
+    if response.headers.get("content-type", "").startswith("text/html"):
+        extra["Content-Security-Policy"] = CSP
+    for name, value in extra.items():
+        if name not in response.headers:
+            response.headers[name] = value
+    return response

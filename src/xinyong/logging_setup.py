@@ -6,26 +6,42 @@ from __future__ import annotations
 import logging
 import re
 
-from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.masking import mask_id_numbers_in
 
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# C0 controls, DEL, C1 controls (U+0085 NEL is a line break to many readers) and the Unicode line
+# and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group(0))
+    return "\\x%02x" % c if c < 256 else "\\u%04x" % c
 
 
 def sanitize(text: str) -> str:
-    text = _ID_LIKE.sub(lambda m: mask_id_number(m.group(0)), text)
-    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group(0)) if ord(m.group(0)) < 256 else "\\u%04x" % ord(m.group(0)), text)
+    """Mask ID numbers and escape control characters, so one value stays on one line."""
+    return _CONTROL.sub(_escape, mask_id_numbers_in(text))
 
 
 class SafeFormatter(logging.Formatter):
+    """The record's line (message and all) is sanitised as a whole: a CR/LF inside a message is
+    escaped, never a new line. A traceback or stack that follows keeps its line breaks, each of its
+    lines prefixed with ``    | `` so that it cannot pass for a record of its own."""
+
     def format(self, record: logging.LogRecord) -> str:
-        message = super().format(record)
-        # Escape within the message, keep the newline that separates a traceback's lines readable
-        # but prefixed so it cannot pass for a new record.
-        head, sep, trace = message.partition("\n")
-        out = sanitize(head)
-        if sep:
-            out += "\n" + "\n".join("    | " + sanitize(line) for line in trace.split("\n"))
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        out = sanitize(self.formatMessage(record))
+        blocks = []
+        if record.exc_info:
+            blocks.append(self.formatException(record.exc_info))  # not the cached exc_text: ours only
+        elif record.exc_text:
+            blocks.append(record.exc_text)
+        if record.stack_info:
+            blocks.append(self.formatStack(record.stack_info))
+        for block in blocks:
+            out += "\n" + "\n".join("    | " + sanitize(line) for line in block.splitlines())
         return out
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from xinyong.context import client_ip_var, new_request_id, request_id_var
 
 CSP = (
@@ -59,8 +61,12 @@ class SecurityMiddleware:
                     raise _BodyTooLarge
             return message
 
+        started = False
+
         async def send_with_headers(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 names = {h[0].lower() for h in headers}
                 extra = [
@@ -82,22 +88,33 @@ class SecurityMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
+            if started:
+                raise
             await _too_large(send, rid)
-        finally:
-            request_id_var.reset(t1)
-            client_ip_var.reset(t2)
+        # Not in a ``finally``: when an exception escapes, the request id must stay set for the
+        # outermost error handler (Starlette's ServerErrorMiddleware, outside this middleware), which
+        # renders the 500 after we return and quotes the id. The context ends with the request's task.
+        request_id_var.reset(t1)
+        client_ip_var.reset(t2)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once the body passes the limit. An HTTPException, so that FastAPI's
+    body parsing re-raises it (anything else it turns into a 400) and the app's handler answers 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, {"code": "too_large", "message": TOO_LARGE})
+
+
+TOO_LARGE = "请求内容过大 / request body too large"
 
 
 async def _too_large(send: Any, rid: str) -> None:
     import json
 
-    body = json.dumps({"code": "too_large", "message": "请求内容过大 / request body too large",
-                       "request_id": rid}, ensure_ascii=False).encode()
+    body = json.dumps({"code": "too_large", "message": TOO_LARGE, "request_id": rid}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"x-request-id", rid.encode()), (b"cache-control", b"no-store")]})
+                            (b"x-request-id", rid.encode()), (b"cache-control", b"no-store"),
+                            (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]})
     await send({"type": "http.response.body", "body": body})

@@ -44,15 +44,33 @@ def add_working_days(start: date, n: int) -> date:
     return day
 
 
-@lru_cache(maxsize=65536)
+_INDEX_START = date(2004, 1, 1)  # chinesecalendar starts in 2004
+_index: list[int] = []  # _index[k] = working days in (_INDEX_START, _INDEX_START + k days]
+
+
+def _count_to(day: date) -> int:
+    """Working days after _INDEX_START up to and including ``day`` (grown lazily, O(1) after)."""
+    k = (day - _INDEX_START).days
+    if k < 0:
+        raise ValueError("dates before 2004 are not indexed")
+    if k >= len(_index):
+        start = len(_index)
+        running = _index[-1] if _index else 0
+        for j in range(start, k + 366):
+            if j > 0 and is_working_day(_INDEX_START + timedelta(days=j)):
+                running += 1
+            _index.append(running)
+    return _index[k]
+
+
 def working_days_between(start: date, end: date) -> int:
     """Working days after ``start`` up to and including ``end`` (0 if end <= start)."""
     if end <= start:
         return 0
-    n = 0
-    day = start
-    while day < end:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            n += 1
-    return n
+    if start < _INDEX_START:
+        n, day = 0, start
+        while day < min(end, _INDEX_START):
+            day += timedelta(days=1)
+            n += is_working_day(day)
+        return n + (working_days_between(_INDEX_START, end) if end > _INDEX_START else 0)
+    return _count_to(end) - _count_to(start)

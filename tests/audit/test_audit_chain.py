@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
+from tests.support import SYSTEM
 
-from conftest import SYSTEM
 from xinyong.audit import service
 from xinyong.audit.models import AuditEntry
-from xinyong.audit.service import GENESIS, record, seal_pending, verify
+from xinyong.audit.service import GENESIS, Actor, record, seal_pending, verify
 
 T = AuditEntry.__table__
 
@@ -49,7 +49,6 @@ def test_rolled_back_unit_of_work_leaves_no_entry(db):
 
 
 def test_record_fills_who_what_and_context(session):
-    from xinyong.audit.service import Actor
     from xinyong.context import client_ip_var, request_id_var
 
     t1, t2 = request_id_var.set("req-123"), client_ip_var.set("10.0.0.9")

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from tests.support import SYSTEM
 
 from xinyong.audit import service
+from xinyong.audit.models import AuditCheckpoint
 from xinyong.audit.service import CheckpointError, load_checkpoint, write_checkpoint
 from xinyong.privacy.keys import KeyRing
 
 
 @pytest.fixture
 def checkpoint(session, keyring, tmp_path):
-    from conftest import SYSTEM
-
     for i in range(3):
         service.record(session, actor=SYSTEM, action="test.cp", details={"i": i})
     session.commit()
@@ -25,12 +27,8 @@ def checkpoint(session, keyring, tmp_path):
     return doc
 
 
-def test_checkpoint_is_written_signed_and_loaded(checkpoint, keyring, session):
-    from sqlalchemy import select
-
-    from xinyong.audit.models import AuditCheckpoint
-
-    path = service.latest_checkpoint_file(checkpoint["path"] and __import__("pathlib").Path(checkpoint["path"]).parent)
+def test_checkpoint_is_written_signed_and_loaded(checkpoint, keyring, session, tmp_path):
+    path = service.latest_checkpoint_file(tmp_path)
     assert str(path) == checkpoint["path"]
     doc = load_checkpoint(path, ring=keyring)
     assert doc["seq"] == 3 and doc["head_hash"] == service._head(session)[1]
@@ -46,8 +44,6 @@ def _rewrite(path, **changes):
 
 
 def test_bad_signature(checkpoint, keyring):
-    from pathlib import Path
-
     path = Path(checkpoint["path"])
     sig = bytearray(base64.b64decode(checkpoint["signature"]))
     sig[0] ^= 1
@@ -62,8 +58,6 @@ def test_bad_signature(checkpoint, keyring):
                                          ("created_at", "2000-01-01T00:00:00.000000Z"),
                                          ("signature", "not base64!"), ("public_key", "AAAA")])
 def test_edited_checkpoint_is_refused(checkpoint, keyring, field, value):
-    from pathlib import Path
-
     path = Path(checkpoint["path"])
     _rewrite(path, **{field: value})
     with pytest.raises(CheckpointError):
@@ -73,8 +67,6 @@ def test_edited_checkpoint_is_refused(checkpoint, keyring, field, value):
 def test_checkpoint_signed_by_another_key(session, tmp_path, keyring):
     other = KeyRing.generate()
     doc = write_checkpoint(session, ring=other, directory=tmp_path)
-    from pathlib import Path
-
     with pytest.raises(CheckpointError, match="key"):
         load_checkpoint(Path(doc["path"]), ring=keyring)
     # a forger who swaps in their own public key is caught only against our key — hence ring=

@@ -91,10 +91,24 @@ def _refusal(value: str, today: date | None = None) -> str:
         (build("999999", "19850309", "123"), "id_region"),
         (build("110001", "19850309", "123"), "id_region"),  # a prefix that is no county
         (build("000000", "19850309", "123"), "id_region"),
+        (build("110110", "19900101", "123"), "id_region"),  # 燕山区, code retired in 1986
+        (build("130103", "20160101", "123"), "id_region"),  # 桥东区 (石家庄), retired in 2014
     ],
 )
 def test_refusals_name_the_reason(value, code):
     assert _refusal(value) == code
+
+
+@pytest.mark.parametrize(("region", "born", "name"), [
+    ("440305", "19700101", "南山区"),  # code in use from 1983; people born earlier hold it too
+    ("440305", "19830101", "南山区"),
+    ("110110", "19800101", "燕山区"),  # born while the (since retired) code was in use
+    ("130103", "20100101", "桥东区"),
+])
+def test_region_is_the_code_at_issuance_not_at_birth(region, born, name):
+    facts = check(build(region, born, "123"))
+    assert facts.region_code == region
+    assert name in facts.region_name
 
 
 def test_future_birth_date_is_refused():

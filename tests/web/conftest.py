@@ -1,38 +1,36 @@
-"""Helpers for the web-shell and admin-console tests."""
+"""Fixtures for the web-shell and admin-console tests.
+
+``login`` is the root conftest's helper, reached through pytest's plugin manager: conftest
+modules are never imported by name (several share the name ``conftest``). Plain helpers live in
+``tests.support`` and ``tests.web.web_support``.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from xinyong.audit.models import AuditEntry
-
-ROLE_USERS = {
-    "admin": "admin",
-    "officer": "officer_a",
-    "institution": "bank",
-    "citizen": "zhangsan",
-    "auditor": "auditor",
-}
+ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 
-def audit(db: Any, action: str, **where: Any) -> list[AuditEntry]:
-    """Committed audit entries with this action (and column filters), oldest first."""
-    with db.session() as s:
-        stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-        for column, value in where.items():
-            stmt = stmt.where(getattr(AuditEntry, column) == value)
-        return list(s.scalars(stmt))
+@pytest.fixture(scope="session")
+def root_conftest(pytestconfig: pytest.Config) -> ModuleType:
+    for plugin in pytestconfig.pluginmanager.get_plugins():
+        file = getattr(plugin, "__file__", None)
+        if file and Path(file).resolve() == ROOT_CONFTEST:
+            return plugin  # type: ignore[no-any-return]
+    raise RuntimeError("tests/conftest.py is not loaded")
 
 
-def hidden(html: str, name: str) -> str | None:
-    m = re.search(rf'name="{name}" value="([^"]*)"', html)
-    return m.group(1) if m else None
+@pytest.fixture(scope="session")
+def login(root_conftest: ModuleType) -> Callable[..., str]:
+    """``login(client, username)`` through the real form; returns the session's CSRF token."""
+    return root_conftest.login  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -44,6 +42,6 @@ def other_client(app: Any) -> Iterator[TestClient]:
 
 @pytest.fixture
 def loose_client(app: Any) -> Iterator[TestClient]:
-    """A browser that sees the 500 page instead of the server's exception."""
+    """A browser that gets the 500 page instead of the server's exception."""
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
         yield c

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.support import PASSWORD
+from tests.web.web_support import audit, hidden, set_cookies
 
-from tests.conftest import PASSWORD, login
-from tests.web.conftest import audit, hidden
 from xinyong.app import create_app
 from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.auth.models import User
@@ -25,15 +25,11 @@ def _post_login(client, username: str, password: str = PASSWORD, **extra: str): 
     return client.post("/login", data=data, follow_redirects=False)
 
 
-def _set_cookie_headers(response) -> list[str]:  # type: ignore[no-untyped-def]
-    return [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie"]
-
-
 def test_login_page_sets_a_login_csrf_cookie_matching_the_form(client):
     page, csrf = _login_form(client)
     assert csrf and len(csrf) >= 32
     assert hidden(page.text, "csrf_token") == csrf
-    cookie = next(c for c in _set_cookie_headers(page) if c.startswith("xy_login_csrf="))
+    cookie = next(c for c in set_cookies(page) if c.startswith("xy_login_csrf="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # development
     assert 'name="password"' in page.text and 'type="password"' in page.text
@@ -42,7 +38,7 @@ def test_login_page_sets_a_login_csrf_cookie_matching_the_form(client):
 def test_login_success_sets_a_hardened_session_cookie_and_redirects(client, world, db):
     r = _post_login(client, "admin")
     assert r.status_code == 303 and r.headers["location"] == "/"
-    cookie = next(c for c in _set_cookie_headers(r) if c.startswith(f"{SESSION_COOKIE}="))
+    cookie = next(c for c in set_cookies(r) if c.startswith(f"{SESSION_COOKIE}="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     me = client.get("/api/v1/session").json()
     assert me["username"] == "admin" and me["role"] == "admin" and me["department_id"] is None
@@ -58,10 +54,10 @@ def test_cookies_are_secure_outside_development(db, vault, settings, world):
     app = create_app(prod, database=db, vault=vault)  # type: ignore[arg-type]
     with TestClient(app, base_url="https://testserver") as c:
         page = c.get("/login")
-        assert all("Secure" in h for h in _set_cookie_headers(page))
+        assert all("Secure" in h for h in set_cookies(page))
         r = _post_login(c, "admin")
         assert r.status_code == 303
-        assert all("Secure" in h for h in _set_cookie_headers(r))
+        assert all("Secure" in h for h in set_cookies(r))
 
 
 def test_wrong_password_is_refused_and_registered(client, world, db):
@@ -87,7 +83,8 @@ def test_unknown_user_and_wrong_password_look_the_same(client, world, db):
         return html.split('role="alert">', 1)[1].split("<", 1)[0]
 
     assert alert(wrong.text) == alert(unknown.text)
-    assert audit(db, "auth.login", outcome="denied", actor_type="anonymous")[-1].details["reason"] == "unknown_user"
+    anonymous = audit(db, "auth.login", outcome="denied", actor_type="anonymous")
+    assert anonymous[-1].details["reason"] == "unknown_user"
 
 
 def test_lockout_after_repeated_failures(client, world, db, settings):
@@ -117,7 +114,7 @@ def test_login_without_or_with_a_wrong_csrf_token_is_refused(client, world, db):
     assert audit(db, "auth.login", outcome="ok") == []
 
 
-def test_session_is_rotated_at_login(client, world):
+def test_session_is_rotated_at_login(client, world, login):
     login(client, "admin")
     first = client.cookies.get(SESSION_COOKIE)
     login(client, "admin")
@@ -129,7 +126,7 @@ def test_session_is_rotated_at_login(client, world):
     assert client.get("/api/v1/session").status_code == 200
 
 
-def test_logout_ends_the_session(client, world, db):
+def test_logout_ends_the_session(client, world, db, login):
     csrf = login(client, "officer_a")
     token = client.cookies.get(SESSION_COOKIE)
     r = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
@@ -145,7 +142,7 @@ def test_logout_ends_the_session(client, world, db):
     assert page.status_code == 303 and page.headers["location"] == "/login?next=/workspace/apikeys"
 
 
-def test_logout_needs_the_csrf_token(client, world, db):
+def test_logout_needs_the_csrf_token(client, world, db, login):
     login(client, "admin")
     r = client.post("/logout", follow_redirects=False)
     assert r.status_code == 403
@@ -154,7 +151,7 @@ def test_logout_needs_the_csrf_token(client, world, db):
     assert len(audit(db, "auth.csrf", outcome="denied", actor_label="admin")) == 1
 
 
-def test_disabled_users_session_dies(client, other_client, world, db):
+def test_disabled_users_session_dies(client, other_client, world, db, login):
     login(other_client, "officer_a")
     assert other_client.get("/").status_code == 200
     csrf = login(client, "admin")

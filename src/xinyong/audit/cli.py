@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 app = typer.Typer(help="审计日志：封存与校验 / audit log: seal and verify", no_args_is_help=True)
@@ -70,6 +69,6 @@ def verify(
         return
     where = f" seq={result.seq}" if result.seq is not None else ""
     entry = f" id={result.entry_id}" if result.entry_id is not None else ""
-    click.echo(f"审计链不完整 / audit chain NOT intact: {result.problem}{where}{entry}", err=True)
-    click.echo(result.message, err=True)
+    typer.echo(f"审计链不完整 / audit chain NOT intact: {result.problem}{where}{entry}", err=True)
+    typer.echo(result.message, err=True)
     raise typer.Exit(1)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text, update
@@ -30,10 +31,9 @@ from xinyong.audit.models import AuditCheckpoint, AuditEntry
 from xinyong.context import client_ip_var, request_id_var
 from xinyong.db import utcnow
 from xinyong.privacy.keys import KeyRing
-from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.masking import mask_id_numbers_in
 
 GENESIS = "0" * 64
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +51,36 @@ class Actor:
 
 
 def _scrub(value: Any) -> Any:
-    """Defence in depth: mask anything shaped like an ID number that a caller put in details."""
+    """Defence in depth: mask anything shaped like an ID number that a caller put in an entry,
+    in strings, in mapping keys, and in 18-digit integers."""
     if isinstance(value, str):
-        return _ID_LIKE.sub(lambda m: mask_id_number(m.group(0)), value)
+        return mask_id_numbers_in(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and 10**17 <= abs(value) < 10**18:
+        return mask_id_numbers_in(str(value))
     if isinstance(value, Mapping):
-        return {str(k): _scrub(v) for k, v in value.items()}
+        return {_scrub(str(k)): _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
+
+
+_DIGITS_17 = re.compile(r"[0-9]{17}")
+
+
+def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
+    """Scan the serialised details once (cheap for the large batch entries of ingestion) and walk
+    them with :func:`_scrub` only when 17 consecutive digits appear anywhere."""
+    try:
+        blob = orjson.dumps(details, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return _scrub(details)
+    return _scrub(details) if _DIGITS_17.search(blob.decode("utf-8")) else details
+
+
+def _scrub_text(value: Any) -> str | None:
+    return None if value is None else _scrub(str(value))
 
 
 def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, details: Mapping[str, Any] | None,
@@ -66,16 +88,16 @@ def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, det
     return {
         "occurred_at": utcnow(),
         "actor_type": actor.type,
-        "actor_id": actor.id,
-        "actor_label": _scrub(actor.label) if actor.label else None,
+        "actor_id": _scrub_text(actor.id),
+        "actor_label": _scrub_text(actor.label) if actor.label else None,
         "department_id": actor.department_id,
-        "action": action,
-        "object_type": object_type,
-        "object_id": None if object_id is None else str(object_id),
+        "action": _scrub_text(action),
+        "object_type": _scrub_text(object_type),
+        "object_id": _scrub_text(object_id),
         "outcome": outcome,
         "request_id": request_id_var.get(),
         "ip": client_ip_var.get(),
-        "details": _scrub(dict(details or {})),
+        "details": _scrub_details(dict(details or {})),
     }
 
 

@@ -33,9 +33,13 @@ ManageUsers = Annotated[Principal, Depends(require("users.manage"))]
 ManageOwnKeys = Annotated[Principal, Depends(require("apikeys.manage_own"))]
 
 
+# The service names a few fields as the web forms do; the API reports the request body's names.
+_API_FIELD = {"dept": "department"}
+
+
 def _refuse(exc: AuthError, status: int = 422) -> ApiError:
-    return ApiError(status, exc.code, exc.message,
-                    [{"field": exc.field or "body", "code": exc.code, "message": exc.message}])
+    field = _API_FIELD.get(exc.field or "", exc.field) or "body"
+    return ApiError(status, exc.code, exc.message, [{"field": field, "code": exc.code, "message": exc.message}])
 
 
 @router.get("/me", response_model=Me, summary="Who am I")

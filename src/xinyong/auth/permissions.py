@@ -21,7 +21,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     }),
     "institution": frozenset({"catalog.read"}),
     "citizen": frozenset({"self.read", "catalog.read"}),
-    "auditor": frozenset({"audit.read", "subjects.read", "catalog.read", "quality.read"}),
+    "auditor": frozenset({"audit.read", "subjects.read", "catalog.read", "quality.read", "records.read", "records.read_all"}),
 }
 
 

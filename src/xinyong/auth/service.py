@@ -23,6 +23,13 @@ from xinyong.db import utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
+
+
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Replace the argon2 parameters (tests use cheap ones; hashes carry their own parameters)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("xinyong-timing-equaliser")
 _CODE = re.compile(r"^[A-Za-z0-9_\-]{2,32}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
 API_KEY_PREFIX = "xy"

@@ -60,5 +60,18 @@ class Cipher:
         except InvalidTag as exc:
             raise DecryptionError("ciphertext does not authenticate (wrong key, row or column)") from exc
 
+    def encrypt_bytes(self, plaintext: bytes, aad: bytes, kid: str | None = None) -> bytes:
+        kid = kid or self.ring.active_encryption_key
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._get(kid).encrypt(nonce, plaintext, aad)
+
+    def decrypt_bytes(self, blob: bytes, aad: bytes, kid: str) -> bytes:
+        if len(blob) < NONCE_BYTES + 16:
+            raise DecryptionError("ciphertext too short")
+        try:
+            return self._get(kid).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+        except InvalidTag as exc:
+            raise DecryptionError("ciphertext does not authenticate (wrong key, row or column)") from exc
+
     def blind_index(self, normalised: str, index: str = "id_number") -> str:
         return hmac.digest(self._index_keys[index], normalised.encode("utf-8"), "sha256").hex()

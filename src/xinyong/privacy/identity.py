@@ -12,10 +12,9 @@ from datetime import date
 from functools import lru_cache
 
 from stdnum.cn import ric
-from stdnum.exceptions import InvalidComponent
 
 # stdnum's ric.validate() does the same checks in one call; we run them step by step (birth date
-# parsed here, region via ric.get_birth_place, check digit via ric.calc_check_digit) to say which
+# parsed here, region from stdnum's cn/loc table, check digit via ric.calc_check_digit) to say which
 # part is wrong and to avoid its per-call clean-up on the bulk path.
 
 _SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
@@ -62,14 +61,46 @@ def normalise(value: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _region(region_code: str, year: int) -> str | None:
-    probe = region_code + f"{year:04d}0101" + "0000"
+def _region_periods(region_code: str) -> tuple[tuple[int | None, int | None, str], ...]:
+    """(first year, last year, name) of each period in which a county-level code was in use."""
+    from stdnum import numdb
+
     try:
-        info = ric.get_birth_place(probe)
-    except (InvalidComponent, KeyError, ValueError):
-        # python-stdnum raises KeyError for prefixes known only above county level (e.g. 110001)
-        return None
-    return "".join(info.get(k, "") for k in ("province", "prefecture", "county")) or region_code
+        results = numdb.get("cn/loc").info(region_code)
+    except (LookupError, ValueError):
+        return ()
+    info = {k: v for _part, props in results for k, v in props.items()}
+    county = info.get("county")
+    if not county:  # unknown, or known only above county level (e.g. 110001)
+        return ()
+    prefix = info.get("province", "") + info.get("prefecture", "")
+    periods = []
+    for item in county.split(","):
+        start = end = None
+        name = item
+        if item.startswith("[") and "]" in item:
+            span, name = item[1:].split("]", 1)
+            first, _, last = span.partition("-")
+            start, end = (int(first) if first else None), (int(last) if last else None)
+        periods.append((start, end, prefix + name))
+    return tuple(periods)
+
+
+def _region(region_code: str, year: int, until: int | None = None) -> str | None:
+    """The region's name if its code was in use at some time from ``year`` (birth) to ``until``.
+
+    The address code is that of the holder's registered residence when the number was issued,
+    not of the birthplace: someone born in 1970 in what became 南山区 (code 440305, in use from
+    1983) holds a 440305 number. A code retired before the birth year cannot appear.
+    """
+    return _region_in(region_code, year, until or date.today().year)
+
+
+@lru_cache(maxsize=16384)
+def _region_in(region_code: str, year: int, until: int) -> str | None:
+    fits = [name for start, end, name in _region_periods(region_code)
+            if (start is None or start <= until) and (end is None or end >= year)]
+    return fits[-1] if fits else None
 
 
 def check(value: str, today: date | None = None) -> IdFacts:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from xinyong.privacy import identity
+
 # Two-character compound surnames (复姓) keep both characters.
 COMPOUND_SURNAMES = frozenset(
     "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 令狐 夏侯 轩辕 端木 独孤 南宫 西门 "
@@ -38,3 +42,25 @@ def mask_name(value: str) -> str:
         return "*"
     keep = 2 if s[:2] in COMPOUND_SURNAMES and len(s) > 2 else 1
     return s[:keep] + "*" * (len(s) - keep)
+
+
+# An ID-number-shaped run standing on its own (not part of a longer word or number) ...
+_ID_ALONE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+# ... and any 18-character window inside text, masked only when it is a valid ID number, so
+# "sfz120101198503091234" is caught while a hex digest that happens to hold 18 digits is left alone.
+_ID_WINDOW = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
+_DIGITS_17 = re.compile(r"[0-9]{17}")
+
+
+def mask_id_numbers_in(text: str) -> str:
+    """Mask every ID number inside free text (logs, audit details) as ``120101********1234``."""
+    if not _DIGITS_17.search(text):
+        return text
+    text = _ID_ALONE.sub(lambda m: mask_id_number(m.group(0)), text)
+    starts = [m.start() for m in _ID_WINDOW.finditer(text) if identity.is_valid(m.group(1))]
+    if not starts:
+        return text
+    chars = list(text)
+    for start in starts:
+        chars[start + 6:start + 14] = "*" * 8
+    return "".join(chars)

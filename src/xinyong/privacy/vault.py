@@ -68,6 +68,15 @@ class Vault:
     def masked_name(self, bidx: str, name_cipher: bytes, kid: str) -> str:
         return mask_name(self.reveal_name(bidx, name_cipher, kid))
 
+    # ---- other sealed content (uploaded files hold raw ID numbers) --------------------
+    def seal_blob(self, data: bytes, table: str, column: str, row: str) -> tuple[bytes, str]:
+        """Encrypt arbitrary bytes bound to (table, column, row); returns (ciphertext, key id)."""
+        kid = self.cipher.active_key_id
+        return self.cipher.encrypt_bytes(data, aad_for(table, column, row), kid), kid
+
+    def reveal_blob(self, blob: bytes, table: str, column: str, row: str, kid: str) -> bytes:
+        return self.cipher.decrypt_bytes(blob, aad_for(table, column, row), kid)
+
     # ---- rotation ------------------------------------------------------------------
     def reseal(self, bidx: str, id_cipher: bytes, name_cipher: bytes, kid: str) -> Sealed:
         """Decrypt under the old key and encrypt under the active one (key rotation)."""

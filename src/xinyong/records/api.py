@@ -23,6 +23,7 @@ from xinyong.records.models import Record
 from xinyong.records.schemas import (
     PushIn,
     PushOut,
+    QualityOut,
     RecomputeIn,
     RecomputeOut,
     RecordListOut,
@@ -34,6 +35,7 @@ from xinyong.records.schemas import (
 from xinyong.subjects.models import Subject
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
+quality_router = APIRouter(prefix="/api/v1/quality", tags=["records"])
 Pusher = Annotated[Principal, Depends(require("records.push"))]
 Reader = Annotated[Principal, Depends(require("records.read"))]
 CatalogAdmin = Annotated[Principal, Depends(require("catalog.manage"))]
@@ -155,3 +157,24 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
     except service.RecordError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return RecomputeOut(item=body.item, changed=n)
+
+
+QualityReader = Annotated[Principal, Depends(require("records.read"))]
+
+
+@quality_router.get("", response_model=list[QualityOut],
+                    summary="Data quality per department: pushed, rejected by reason, arrival delay")
+def quality(principal: QualityReader, session: DbSession, since: date | None = None,
+            until: date | None = None) -> list[QualityOut]:
+    from xinyong.records.quality import department_quality
+
+    scope = None if allowed(principal.role, "quality.read") else principal.department_id
+    if scope is None and not allowed(principal.role, "quality.read"):
+        raise ApiError(403, "forbidden", "无权查看 / not allowed")
+    rows = department_quality(session, since=since, until=until, department_id=scope)
+    record(session, actor=principal.actor, action="quality.read",
+           details={"since": since.isoformat() if since else None, "until": until.isoformat() if until else None})
+    return [QualityOut(**q.as_dict()) for q in rows]
+
+
+extra_routers = (quality_router,)

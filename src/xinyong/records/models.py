@@ -80,7 +80,8 @@ class RecordRevision(Base):
 
 
 class Rejection(Base):
-    """A refused record (API or file row), kept for data-quality statistics."""
+    """A refused record (API call or file row), one row each, for data-quality statistics:
+    the first error's code and field, and every distinct error code of the record."""
 
     __tablename__ = "record_rejections"
 
@@ -91,6 +92,7 @@ class Rejection(Base):
     channel: Mapped[str] = mapped_column(String(8), nullable=False)  # api | file
     code: Mapped[str] = mapped_column(String(32), nullable=False)
     field: Mapped[str | None] = mapped_column(String(64))
+    codes: Mapped[str] = mapped_column(String(255), nullable=False)  # comma-separated, distinct
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
     __table_args__ = (Index("ix_record_rejections_dept", "department_id", "created_at"),)

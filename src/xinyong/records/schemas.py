@@ -88,3 +88,19 @@ class RecomputeOut(BaseModel):
 class RecordListOut(BaseModel):
     items: list[RecordOut]
     next_before_id: int | None
+
+
+class QualityOut(BaseModel):
+    department_id: int
+    code: str
+    name: str
+    pushed: int
+    by_item: dict[str, int]
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    rejection_rate: float | None
+    with_deadline: int = Field(description="Records of items with an arrival rule (licences, penalties: 7 working days)")
+    late: int
+    on_time_rate: float | None
+    avg_delay_working_days: float | None
+    max_delay_working_days: int | None

@@ -18,16 +18,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, events
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.catalog.service import Item, current_items, get_version
-from xinyong.catalog.spec import coerce_field, parse_date
+from xinyong.catalog.spec import parse_date
 from xinyong.db import utcnow
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_name
 from xinyong.privacy.vault import Vault
 from xinyong.records import display
 from xinyong.records.models import Record, RecordRevision, Rejection
@@ -419,9 +418,10 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         )
         changes.extend([u["_id"], u["revision"], u["item_code"], u["status"]] for u in updates.values())
     rejections = [{"department_id": department.id, "item_code": _item_code_of(records[o.index]),
-                   "source_id": _source_of(records[o.index]), "channel": channel, "code": e["code"],
-                   "field": e["field"][:64], "created_at": now}
-                  for o in outcomes if o.errors for e in o.errors[:5]]
+                   "source_id": _source_of(records[o.index]), "channel": channel, "code": o.errors[0]["code"],
+                   "field": o.errors[0]["field"][:64],
+                   "codes": ",".join(dict.fromkeys(e["code"] for e in o.errors))[:255], "created_at": now}
+                  for o in outcomes if o.errors]
     if rejections:
         bulk.insert_rows(session, _REJ, rejections)
     counts = {s: 0 for s in ("created", "updated", "unchanged", "rejected")}
@@ -432,7 +432,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     record(session, actor=actor, action="records.push", object_type="department", object_id=department.id,
            details={"channel": channel, "size": len(records), **counts, "records": changes,
                     "subjects_created": created_subjects,
-                    "rejected": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
+                    "rejections": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
     if changed_subjects:
         events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push")
     return outcomes
@@ -572,6 +572,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
                         "status": status, "revision": rec.revision})
         subjects.add(rec.subject_id)
         changed += 1
+    session.flush()
     if subjects:
         events.records_changed(session, subjects, reason="recompute")
     return changed

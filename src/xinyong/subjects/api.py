@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record
-from xinyong.auth.deps import current_principal
+from xinyong.auth.deps import audit_refusal, current_principal
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, VaultDep
@@ -30,33 +30,46 @@ from xinyong.subjects.schemas import (
 router = APIRouter(prefix="/api/v1/subjects", tags=["subjects"])
 
 
-async def _subject_reader(principal: Principal | None = Depends(current_principal)) -> Principal:
+def _forbidden(request: Request, session: Session, principal: Principal, permission: str) -> ApiError:
+    """Register the refusal (committed, like ``require``'s) and build the 403."""
+    audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                  details={"path": request.url.path, "permission": permission})
+    return ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+
+
+async def _subject_reader(request: Request, session: DbSession,
+                          principal: Principal | None = Depends(current_principal)) -> Principal:
     """Staff with ``subjects.read``, or a citizen (for themself only, checked per object)."""
     if principal is None:
         raise ApiError(401, "unauthenticated", "请先登录或提供 API 密钥 / authentication required")
     if not (allowed(principal.role, "subjects.read") or allowed(principal.role, "self.read")):
-        raise ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+        raise _forbidden(request, session, principal, "subjects.read")
     return principal
 
 
 SubjectReader = Annotated[Principal, Depends(_subject_reader)]
 
 
-async def _subject_writer(principal: Principal | None = Depends(current_principal)) -> Principal:
+async def _subject_writer(request: Request, session: DbSession,
+                          principal: Principal | None = Depends(current_principal)) -> Principal:
     if principal is None:
         raise ApiError(401, "unauthenticated", "请先登录或提供 API 密钥 / authentication required")
     if not allowed(principal.role, "subjects.write"):
-        raise ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+        raise _forbidden(request, session, principal, "subjects.write")
     return principal
 
 
 SubjectWriter = Annotated[Principal, Depends(_subject_writer)]
 
 
-def _readable(session: Session, principal: Principal, subject_id: int) -> Subject:
+def _readable(session: Session, principal: Principal, subject_id: int, action: str = "subject.read") -> Subject:
+    """The subject if the caller may see it; otherwise a 404 (the same whether it exists or not),
+    registered as a denied ``action``."""
     subject = session.get(Subject, subject_id)
     is_self = principal.role == "citizen" and principal.subject_id == subject_id
     if subject is None or (not allowed(principal.role, "subjects.read") and not is_self):
+        audit_refusal(session, actor=principal.actor, action=action, object_type="subject", object_id=subject_id,
+                      details={"reason": "not_found" if subject is None else "not_own"})
         raise ApiError(404, "not_found", "信用主体不存在 / subject not found")
     return subject
 
@@ -102,7 +115,7 @@ def _refuse(exc: service.SubjectError) -> ApiError:
 @router.post("/{subject_id}/groups", response_model=MembershipOut, status_code=201,
              summary="Record a key-group membership (重点人群)")
 def add_group(subject_id: int, body: MembershipIn, principal: SubjectWriter, session: DbSession) -> MembershipOut:
-    subject = _readable(session, principal, subject_id)
+    subject = _readable(session, principal, subject_id, "subject.group_add")
     try:
         m = service.add_group_membership(session, subject=subject, group_code=body.group_code,
                                          qualification_no=body.qualification_no, employer=body.employer,
@@ -116,7 +129,7 @@ def add_group(subject_id: int, body: MembershipIn, principal: SubjectWriter, ses
 @router.post("/{subject_id}/students", response_model=StudentOut, status_code=201,
              summary="Record an adult student's enrolment (成年学生诚信档案)")
 def add_student(subject_id: int, body: StudentIn, principal: SubjectWriter, session: DbSession) -> StudentOut:
-    subject = _readable(session, principal, subject_id)
+    subject = _readable(session, principal, subject_id, "subject.student_add")
     try:
         s = service.add_student_status(session, subject=subject, school=body.school, enrolled_on=body.enrolled_on,
                                        student_no=body.student_no, level=body.level,

@@ -22,7 +22,7 @@ from xinyong.auth.deps import SESSION_COOKIE, optional_principal
 from xinyong.auth.service import AuthError, Principal
 from xinyong.context import request_id_var
 from xinyong.deps import DbSession, VaultDep
-from xinyong.errors import ApiError
+from xinyong.errors import STATUS_TEXT, ApiError
 from xinyong.web.home import home_for
 from xinyong.web.i18n import LANG_COOKIE, LANGS, MESSAGES, lang_of
 from xinyong.web.security import delete_cookie, safe_next, same_secret, set_cookie
@@ -48,6 +48,8 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 def render_error_page(request: Request, status: int, errors: list[dict[str, Any]] | None = None,
                       message: str | None = None) -> HTMLResponse:
     """A friendly bilingual page with the request id; never a stack trace."""
+    if message is not None and message == " / ".join(STATUS_TEXT.get(status, ())):
+        message = None  # the title already says it
     title_key = f"error.{status}" if f"error.{status}" in MESSAGES else "error.other"
     hint_key = f"error.hint.{status}" if f"error.hint.{status}" in MESSAGES else None
     context = {"status": status, "errors": errors or [], "message": message, "title_key": title_key,

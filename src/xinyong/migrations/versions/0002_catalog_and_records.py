@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('field', sa.String(length=64), nullable=True),
+    sa.Column('codes', sa.String(length=255), nullable=False),
     sa.Column('created_at', xinyong.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_record_rejections_department_id_departments')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_record_rejections'))

@@ -1,0 +1,59 @@
+"""Shared benchmark data: deterministic synthetic subjects and records (no Faker: it is slow at 10^5)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from xinyong.privacy.identity import make_id_number
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国志文斌宇浩凯"
+
+
+def subjects(n: int, seed: int = 7) -> list[tuple[str, str]]:
+    rnd = random.Random(seed)
+    out, seen = [], set()
+    base = date(1950, 1, 1)
+    while len(out) < n:
+        born = base + timedelta(days=rnd.randrange(0, 365 * 55))
+        number = make_id_number("120101", born, rnd.randrange(0, 1000))
+        if number in seen:
+            continue
+        seen.add(number)
+        out.append((number, rnd.choice(SURNAMES) + "".join(rnd.choice(GIVEN) for _ in range(rnd.choice((1, 2))))))
+    return out
+
+
+def records(people: list[tuple[str, str]], n: int, seed: int = 11, prefix: str = "R") -> list[dict]:
+    """A realistic mix: penalties (all severities), licences, honours, volunteering, debtors."""
+    rnd = random.Random(seed)
+    out = []
+    today = date(2026, 11, 1)
+    for i in range(n):
+        number, name = people[i % len(people)]
+        decided = (today - timedelta(days=rnd.randrange(0, 365 * 4))).isoformat()
+        kind = rnd.random()
+        if kind < 0.45:
+            rec = {"item": "admin_penalty", "severity": rnd.choice(("minor", "general", "serious")),
+                   "fields": {"decision_no": f"和市监罚〔2025〕{i}号", "violation": "未按规定公示信息",
+                              "penalty_type": rnd.choice(("警告", "罚款", "通报批评")), "amount": rnd.randrange(0, 50000)}}
+        elif kind < 0.75:
+            rec = {"item": "admin_license", "fields": {"license_no": f"JY{i:010d}", "license_type": "普通",
+                                                        "content": "食品经营许可"}}
+        elif kind < 0.88:
+            rec = {"item": "honor", "fields": {"title": "优秀志愿者", "level": rnd.choice(("district", "city", "street")),
+                                                "awarded_by": "和平区文明办"}}
+        elif kind < 0.97:
+            rec = {"item": "volunteer_service", "fields": {"organisation": "和平区志愿者协会",
+                                                            "hours": rnd.randrange(1, 2000)}}
+        else:
+            rec = {"item": "dishonest_debtor", "fields": {"case_no": f"(2025)津0101执{i}号", "court": "和平区人民法院",
+                                                           "obligation": "给付货款", "circumstance": "有履行能力而拒不履行"}}
+        rec.update(id_number=number, name=name, source_id=f"{prefix}{i:08d}", decided_at=decided)
+        out.append(rec)
+    return out
+
+
+def fmt_rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f}/s ({n:,} in {seconds:.2f} s)"

@@ -1,0 +1,1 @@
+"""Bulk-file imports (CSV, XLSX) as resumable jobs: parsing, job runner, report, templates."""

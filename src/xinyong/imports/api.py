@@ -1,0 +1,202 @@
+"""Bulk-file imports API: upload (202, processed in a background thread), progress, report, resume,
+templates. Department-scoped: a department sees only its own jobs (404 otherwise)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from xinyong.auth.deps import require
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.catalog.service import get_current
+from xinyong.catalog.spec import ItemSpec
+from xinyong.deps import DbSession, VaultDep
+from xinyong.errors import ApiError
+from xinyong.imports import service
+from xinyong.imports.models import ImportJob
+from xinyong.imports.parsers import FileError
+from xinyong.imports.runner import run_job
+from xinyong.imports.schemas import CountsOut, FileErrorOut, JobListOut, JobOut, RowErrorOut
+from xinyong.records.api import department_of
+
+log = logging.getLogger("xinyong.imports")
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+Importer = Annotated[Principal, Depends(require("imports.use"))]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Import job id")]
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# ---- the background runner -----------------------------------------------------------------------
+
+class ThreadRunner:
+    """Runs jobs in daemon threads of this process, each with its own units of work. If the process
+    dies, the job's heartbeat goes stale and it shows as ``interrupted``, ready to be resumed."""
+
+    def __init__(self, db: Any, vault: Any) -> None:
+        self.db, self.vault = db, vault
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, job_id: int) -> None:
+        ctx = contextvars.copy_context()  # keeps the request id for the audit entries
+        t = threading.Thread(target=ctx.run, args=(self._run, job_id), name=f"import-{job_id}", daemon=True)
+        with self._lock:
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+
+    def _run(self, job_id: int) -> None:
+        try:
+            run_job(self.db, self.vault, job_id)
+        except Exception:  # noqa: BLE001 - a thread must not die silently
+            log.exception("import job %s: runner failed", job_id)
+
+    def wait(self, timeout: float | None = 120) -> None:
+        """Join the running jobs' threads (tests; orderly shutdown)."""
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout)
+
+
+_runner_lock = threading.Lock()
+
+
+def runner_of(app: Any) -> ThreadRunner:
+    with _runner_lock:
+        runner = getattr(app.state, "import_runner", None)
+        if runner is None:
+            runner = app.state.import_runner = ThreadRunner(app.state.db, app.state.vault)
+        return runner
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+def job_out(session: Session, job: ImportJob, *, with_errors: bool = True) -> JobOut:
+    first = service.row_errors(session, job_id=job.id, limit=10) if with_errors else []
+    error = FileErrorOut(code=job.error_code, message=job.error_message or "") if job.error_code else None
+    status = service.effective_status(job)
+    if status == "interrupted" and error is None:
+        error = FileErrorOut(code="stalled", message="任务已中断（进程停止），可以继续导入 / the job stopped "
+                                                     "(its process ended); resume it")
+    counts = CountsOut(created=job.created, updated=job.updated, unchanged=job.unchanged,
+                       rejected=job.rejected)
+    return JobOut(
+        id=job.id, item=job.item_code, filename=job.filename, sha256=job.sha256, size=job.size,
+        format=job.format, encoding=job.encoding, status=status, rows_total=job.rows_total,
+        rows_done=job.rows_done, counts=counts, error=error,
+        first_errors=[RowErrorOut(row=e.row_number, column=e.header, field=e.field, code=e.code,
+                                  message=e.message) for e in first],
+        created_by=job.created_by, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at, heartbeat_at=job.heartbeat_at,
+        report_url=f"/api/v1/imports/{job.id}/errors.csv", resume_url=f"/api/v1/imports/{job.id}/resume",
+    )
+
+
+def _api_error(exc: FileError | service.ImportsError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.errors)
+
+
+def _job(session: Session, principal: Principal, job_id: int, *, own: bool = False) -> ImportJob:
+    try:
+        return service.get_job(session, job_id=job_id, department_id=principal.department_id,
+                               any_department=not own and allowed(principal.role, "records.read_all"))
+    except service.ImportsError as exc:
+        raise _api_error(exc) from exc
+
+
+# ---- routes --------------------------------------------------------------------------------------
+
+@router.post("", status_code=202, response_model=JobOut,
+             summary="Upload a CSV or XLSX file of one catalog item; processed in the background")
+def create(request: Request, background: BackgroundTasks, principal: Importer, session: DbSession,
+           vault: VaultDep,
+           file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK) or XLSX; one catalog item")],
+           item: Annotated[str, Form(min_length=1, max_length=64, description="Catalog item code")],
+           ) -> JobOut:
+    dept = department_of(session, principal)
+    limit = request.app.state.settings.max_request_bytes
+    data = file.file.read(limit + 1)
+    try:
+        job = service.create_job(session, vault=vault, department=dept, item_code=item,
+                                 filename=file.filename, data=data, actor=principal.actor, max_bytes=limit)
+    except (FileError, service.ImportsError) as exc:
+        session.rollback()  # nothing of the refused upload is kept but the audit entry
+        service.record_refusal(session, actor=principal.actor, item_code=item, filename=file.filename,
+                               size=len(data), error=exc)
+        session.commit()
+        raise _api_error(exc) from exc
+    background.add_task(runner_of(request.app).start, job.id)  # after the commit: the thread sees the job
+    return job_out(session, job, with_errors=False)
+
+
+@router.get("", response_model=JobListOut, summary="My department's import jobs, newest first")
+def list_jobs(principal: Importer, session: DbSession,
+              before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobListOut:
+    jobs = service.list_jobs(session, department_id=principal.department_id,
+                             any_department=allowed(principal.role, "records.read_all"),
+                             before_id=before_id, limit=limit + 1)
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return JobListOut(items=[job_out(session, j, with_errors=False) for j in jobs],
+                      next_before_id=jobs[-1].id if more and jobs else None)
+
+
+def _template_spec(session: Session, item: str) -> ItemSpec:
+    found = get_current(session, item) if len(item) <= 64 else None
+    if found is None:
+        raise ApiError(404, "unknown_item",
+                       f"目录中没有事项 {item[:64]} / unknown catalog item {item[:64]!r}")
+    return found.spec
+
+
+@router.get("/templates/{item}.csv", summary="CSV template of a catalog item (header row, UTF-8 with BOM)",
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def template_csv(item: str, principal: Importer, session: DbSession) -> Response:
+    spec = _template_spec(session, item)
+    return Response(service.template_csv(spec), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{spec.code}-template.csv"'})
+
+
+@router.get("/templates/{item}.xlsx", summary="XLSX template of a catalog item (header row, column notes)",
+            response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}})
+def template_xlsx(item: str, principal: Importer, session: DbSession) -> Response:
+    spec = _template_spec(session, item)
+    return Response(service.template_xlsx(spec), media_type=XLSX_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{spec.code}-template.xlsx"'})
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="A job: status, progress, counts, file error")
+def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
+    return job_out(session, _job(session, principal, job_id))
+
+
+@router.get("/{job_id}/errors.csv",
+            summary="The report: every rejected row (row, column, field, code, message)",
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Response:
+    job = _job(session, principal, job_id)
+    body = service.report_csv(session, job=job, actor=principal.actor)
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})
+
+
+@router.post("/{job_id}/resume", status_code=202, response_model=JobOut,
+             summary="Continue an interrupted job from the rows already done")
+def resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Importer,
+           session: DbSession) -> JobOut:
+    department_of(session, principal)
+    job = _job(session, principal, job_id, own=True)
+    try:
+        service.resume_job(session, job=job, actor=principal.actor)
+    except service.ImportsError as exc:
+        raise _api_error(exc) from exc
+    background.add_task(runner_of(request.app).start, job.id)
+    return job_out(session, job)

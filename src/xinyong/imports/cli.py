@@ -1,0 +1,218 @@
+"""``xinyong import FILE --item CODE --dept CODE [--resume JOB_ID]``; ``xinyong imports list|resume|report``.
+
+Thin: the job is created and run by the same service and runner the API uses, in this process.
+Wiring (in ``xinyong/cli.py``)::
+
+    from xinyong.imports.cli import app as imports_app, import_command
+    app.command("import")(import_command)
+    app.add_typer(imports_app, name="imports")
+
+Exit status: 0 when the job is done (rejected rows are in its report), 1 on a file-level error or
+an interrupted job (the message says how to resume), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from xinyong.imports.runner import CHUNK_SIZE, Progress
+
+app = typer.Typer(help="批量文件导入 / bulk-file imports", no_args_is_help=True)
+
+
+def _fail(zh: str, en: str, details: list[dict[str, str]] | None = None) -> NoReturn:
+    from xinyong.logging_setup import sanitize
+
+    typer.echo(f"错误 / error: {sanitize(f'{zh} / {en}')}", err=True)
+    for e in (details or [])[:20]:
+        if e.get("field") != "file":
+            typer.echo(f"  {sanitize(e.get('field', ''))}: {sanitize(e.get('message', ''))}", err=True)
+    raise typer.Exit(1)
+
+
+def _context() -> tuple[Any, Any, Any]:
+    from xinyong.cli import cli_actor, load_ring, settings
+    from xinyong.privacy.vault import Vault, set_vault
+
+    cfg = settings()
+    vault = Vault(load_ring(cfg))
+    set_vault(vault)
+    return cfg, vault, cli_actor()
+
+
+def _department(session: Any, code: str) -> Any:
+    from sqlalchemy import select
+
+    from xinyong.auth.models import Department
+    from xinyong.records.service import DepartmentRef
+
+    dept = session.scalar(select(Department).where(Department.code == code))
+    if dept is None or not dept.active:
+        _fail(f"部门 {code} 不存在或已停用", f"department {code!r} does not exist or is inactive")
+    return DepartmentRef(id=dept.id, code=dept.code)
+
+
+def _printer() -> Any:
+    last = [0.0]
+
+    def show(p: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] < 1.0 and p.rows_done != p.rows_total:
+            return
+        last[0] = now
+        total = p.rows_total or 0
+        pct = f" ({100 * p.rows_done // total}%)" if total else ""
+        typer.echo(f"已处理 / processed {p.rows_done}/{total}{pct}")
+
+    return show
+
+
+def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
+    from xinyong.imports import service
+    from xinyong.imports.runner import run_job
+
+    started = time.monotonic()
+    result = run_job(db, vault, job_id, chunk_size=chunk_size, on_progress=_printer())
+    elapsed = time.monotonic() - started
+    if result is None:
+        _fail(f"导入任务 {job_id} 正由其他进程处理或已结束",
+              f"import job {job_id} is held by another process or finished")
+    typer.echo(f"导入任务 / import job {job_id}: {result.status}")
+    rate = result.rows_done / elapsed if elapsed > 0 else 0
+    speed = f"  ({rate:,.0f} 行每秒 / rows/s)" if rate else ""
+    typer.echo(f"行数 / rows: {result.rows_done}/{result.rows_total or 0}{speed}")
+    typer.echo(f"新增 created {result.created}  更新 updated {result.updated}  "
+               f"未变 unchanged {result.unchanged}  拒绝 rejected {result.rejected}")
+    if result.rejected:
+        with db.session() as s:
+            first = service.row_errors(s, job_id=job_id, limit=10)
+        typer.echo("被拒绝的行（前10条） / first rejected rows:")
+        for e in first:
+            col = f"{e.header} " if e.header else ""
+            typer.echo(f"  第{e.row_number}行 row {e.row_number}  {col}({e.field}) {e.code}: {e.message}")
+        typer.echo(f"完整报告 / full report: xinyong imports report {job_id} --output report.csv "
+                   f"(API: GET /api/v1/imports/{job_id}/errors.csv)")
+    if result.status == "failed":
+        _fail(f"文件无法导入：{result.error_message or result.error_code}",
+              f"the file cannot be imported ({result.error_code})")
+    if result.status != "done":
+        _fail(f"导入中断：{result.error_message or ''} 可用 `xinyong imports resume {job_id}` 继续",
+              f"the import stopped; continue it with `xinyong imports resume {job_id}`")
+
+
+def import_command(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV（UTF-8 或 GBK）或 XLSX 文件 / "
+                                                             "CSV (UTF-8 or GBK) or XLSX file")],
+    item: Annotated[str, typer.Option("--item", metavar="CODE", help="信息事项代码 / catalog item code")],
+    dept: Annotated[str, typer.Option("--dept", metavar="CODE", help="报送部门代码 / department code")],
+    resume: Annotated[int | None, typer.Option(
+        "--resume", metavar="JOB_ID", help="继续一个中断的导入任务 / resume an interrupted job")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=20_000, hidden=True)] = CHUNK_SIZE,
+) -> None:
+    """导入一个批量文件（一个信息事项） / import a bulk file of one catalog item."""
+    from xinyong.cli import database
+    from xinyong.imports import service
+    from xinyong.imports.parsers import FileError
+
+    cfg, vault, actor = _context()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        _fail(f"无法读取文件 {file}：{exc.strerror or exc}", f"cannot read {file}: {exc.strerror or exc}")
+    with database(cfg) as db:
+        try:
+            with db.session() as s:
+                department = _department(s, dept)
+                if resume is None:
+                    job = service.create_job(s, vault=vault, department=department, item_code=item,
+                                             filename=file.name, data=data, actor=actor,
+                                             max_bytes=cfg.max_request_bytes)
+                else:
+                    job = service.get_job(s, job_id=resume, department_id=department.id)
+                    if job.item_code != item:
+                        _fail(f"任务 {resume} 的事项是 {job.item_code}",
+                              f"job {resume} imports item {job.item_code}")
+                    if job.sha256 != hashlib.sha256(data).hexdigest():
+                        _fail(f"文件与任务 {resume} 上传的文件不同",
+                              f"the file differs from the one job {resume} imports")
+                    service.resume_job(s, job=job, actor=actor)
+                job_id = job.id
+        except (FileError, service.ImportsError) as exc:
+            _fail(exc.zh, exc.en, exc.errors)
+        fmt = f"{job.format}" + (f", {job.encoding}" if job.encoding else "")
+        typer.echo(f"导入任务 / import job {job_id}: {job.filename} ({fmt}, {job.size} bytes) "
+                   f"→ {job.item_code}")
+        _run_and_report(db, vault, job_id, chunk_size)
+
+
+@app.command("list")
+def list_command(
+    dept: Annotated[str | None, typer.Option("--dept", metavar="CODE",
+                                             help="只看某部门 / one department")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+) -> None:
+    """列出导入任务 / list import jobs, newest first."""
+    from xinyong.cli import database, settings
+    from xinyong.imports import service
+
+    with database(settings()) as db, db.session() as s:
+        dept_id = _department(s, dept).id if dept else None
+        jobs = service.list_jobs(s, department_id=dept_id, any_department=dept is None, limit=limit)
+        for j in jobs:
+            typer.echo(f"{j.id}\t{service.effective_status(j)}\t{j.item_code}\t"
+                       f"{j.rows_done}/{j.rows_total or '?'}\t"
+                       f"+{j.created} ~{j.updated} ={j.unchanged} x{j.rejected}\t{j.filename}\t"
+                       f"{j.created_at:%Y-%m-%d %H:%M}")
+        if not jobs:
+            typer.echo("没有导入任务 / no import jobs")
+
+
+@app.command("resume")
+def resume_command(
+    job_id: Annotated[int, typer.Argument(metavar="JOB_ID")],
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=20_000, hidden=True)] = CHUNK_SIZE,
+) -> None:
+    """继续一个中断的导入任务 / resume an interrupted import job."""
+    from xinyong.cli import database
+    from xinyong.imports import service
+
+    cfg, vault, actor = _context()
+    with database(cfg) as db:
+        try:
+            with db.session() as s:
+                job = service.get_job(s, job_id=job_id, department_id=None, any_department=True)
+                service.resume_job(s, job=job, actor=actor)
+        except service.ImportsError as exc:
+            _fail(exc.zh, exc.en)
+        _run_and_report(db, vault, job_id, chunk_size)
+
+
+@app.command("report")
+def report_command(
+    job_id: Annotated[int, typer.Argument(metavar="JOB_ID")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="写入文件（默认标准输出） / write to a file (default: stdout)")] = None,
+) -> None:
+    """导出被拒绝行的报告（CSV） / write the report of rejected rows (CSV)."""
+    from xinyong.cli import cli_actor, database, settings
+    from xinyong.imports import service
+
+    with database(settings()) as db:
+        try:
+            with db.session() as s:
+                job = service.get_job(s, job_id=job_id, department_id=None, any_department=True)
+                body = service.report_csv(s, job=job, actor=cli_actor())
+        except service.ImportsError as exc:
+            _fail(exc.zh, exc.en)
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(body)
+        typer.echo(f"报告已写入 / report written: {output}")

@@ -1,0 +1,568 @@
+"""Reading bulk files: type by content, encoding, header, rows. Pure functions, no database.
+
+* :func:`sniff` decides what the bytes are: an XLSX workbook (a zip holding ``[Content_Types].xml``
+  and ``xl/workbook.xml``, checked against zip bombs) or CSV text (UTF-8 with or without BOM, else
+  GB18030, a superset of GBK). Anything else is refused with :class:`FileError`.
+* :func:`read_header` reads only the header (and looks for one data row): the quick check an upload
+  gets before a job is created. :func:`parse` reads every row.
+* :class:`RowMapper` turns a row's cells into the record dict that
+  :func:`xinyong.records.service.ingest` takes, plus the row's own errors (an ID number stored as a
+  number, a value in a column without a header).
+
+Row numbers are the spreadsheet's own: the header is row 1 (for a file that starts with it), the
+first data row row 2. For CSV a row is a CSV record (a quoted value may span lines). Blank rows are
+skipped but keep their numbers, so a reported row number is what the user sees in Excel.
+
+Every failure is a :class:`FileError` (the whole file) or a row error; nothing else escapes
+(``tests/imports/test_fuzz.py`` throws random bytes and random CSV text at these functions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from xinyong.catalog.spec import ItemSpec
+
+MAX_UNCOMPRESSED = 200 * 1024 * 1024  # sum of the uncompressed sizes in an XLSX's zip directory
+MAX_RATIO = 100  # uncompressed / compressed
+MAX_ZIP_ENTRIES = 10_000
+MAX_ROWS = 500_000
+MAX_COLUMNS = 256
+MAX_REPORTED = 50  # header problems listed in one file error
+
+FORMAT_CSV, FORMAT_XLSX = "csv", "xlsx"
+
+# Envelope columns: (record key, code header, Chinese headers)
+ENVELOPE_COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("id_number", "id_number", ("身份证号码", "身份证号")),
+    ("name", "name", ("姓名",)),
+    ("source_id", "source_id", ("来源编号",)),
+    ("decided_at", "decided_at", ("决定日期",)),
+    ("severity", "severity", ("严重程度",)),
+)
+ENVELOPE_ZH = {key: zh[0] for key, _code, zh in ENVELOPE_COLUMNS}
+SEVERITY_ZH = {"轻微": "minor", "一般": "general", "严重": "serious"}
+SEVERITY_LABEL = {v: k for k, v in SEVERITY_ZH.items()}
+
+
+class FileError(Exception):
+    """The file as a whole is refused: ``code`` is stable, the message bilingual, ``errors`` lists
+    the details (one per missing or unknown column …) in the API's error shape."""
+
+    def __init__(self, code: str, zh: str, en: str, errors: list[dict[str, str]] | None = None,
+                 status: int = 422) -> None:
+        self.code, self.zh, self.en, self.status = code, zh, en, status
+        self.errors = errors if errors is not None else [
+            {"field": "file", "code": code, "message": f"{zh} / {en}"}]
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+def _unsupported(hint_zh: str = "", hint_en: str = "") -> FileError:
+    return FileError("unsupported_file", f"只支持 CSV 或 XLSX 文件{hint_zh}",
+                     f"only CSV or XLSX files are accepted{hint_en}")
+
+
+# ---- what are these bytes? -----------------------------------------------------------------------
+
+_CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xd0\xcf\x11\xe0", "；旧版 Excel（.xls）文件请另存为 .xlsx",
+     "; save an old Excel (.xls) file as .xlsx"),
+    (b"%PDF", "", ""),
+    (b"\x89PNG", "", ""),
+    (b"\xff\xd8\xff", "", ""),
+    (b"GIF8", "", ""),
+    (b"\x1f\x8b", "", ""),
+    (b"7z\xbc\xaf", "", ""),
+    (b"Rar!", "", ""),
+)
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    format: str  # csv | xlsx
+    encoding: str | None = None  # CSV: utf-8 | utf-8-sig | gb18030
+    text: str | None = None  # CSV: the decoded text
+
+
+def _control_ratio(data: bytes) -> float:
+    sample = data[: 1 << 20]
+    return (len(sample) - len(sample.translate(None, _CONTROL))) / max(1, len(sample))
+
+
+def check_zip(data: bytes) -> None:
+    """An XLSX must be a zip holding the workbook parts, and not a zip bomb (sizes from the directory;
+    Python's zip reader stops at the declared size, so a directory that lies fails its CRC check)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            NotImplementedError) as exc:
+        raise _unsupported("（压缩包已损坏）", " (the zip archive is damaged)") from exc
+    names = {i.filename for i in infos}
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        raise _unsupported("（这是一个压缩包，但不是 Excel 工作簿）",
+                           " (this is a zip archive but not an Excel workbook)")
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos)
+    worst = max((i.file_size / max(1, i.compress_size) for i in infos if i.file_size > 1 << 20), default=0.0)
+    if len(infos) > MAX_ZIP_ENTRIES or total > MAX_UNCOMPRESSED or total / max(1, packed) > MAX_RATIO \
+            or worst > MAX_RATIO:
+        raise FileError("zip_bomb", f"工作簿解压后过大（{total // (1024 * 1024)} MB）或压缩比异常，已拒绝",
+                        f"the workbook expands to {total // (1024 * 1024)} MB or is compressed suspiciously "
+                        f"well (limits: {MAX_UNCOMPRESSED // (1024 * 1024)} MB, ratio {MAX_RATIO}); refused")
+
+
+def sniff(data: bytes) -> Sniffed:
+    """Type by content (never by file name), and for CSV the encoding."""
+    if not data or not data.strip():
+        raise FileError("empty_file", "文件为空", "the file is empty")
+    if data[:2] == b"PK":
+        check_zip(data)
+        return Sniffed(FORMAT_XLSX)
+    for magic, zh, en in _MAGIC:
+        if data.startswith(magic):
+            raise _unsupported(zh, en)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise FileError("wrong_encoding", "文件是 UTF-16 编码，请另存为“CSV UTF-8”或 GBK 编码的 CSV",
+                        "the file is UTF-16 encoded: save it as 'CSV UTF-8' or as GBK-encoded CSV")
+    if b"\x00" in data or _control_ratio(data) > 0.01:
+        raise _unsupported()
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return Sniffed(FORMAT_CSV, "utf-8-sig", data[3:].decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    else:
+        try:
+            return Sniffed(FORMAT_CSV, "utf-8", data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    try:
+        return Sniffed(FORMAT_CSV, "gb18030", data.decode("gb18030"))
+    except UnicodeDecodeError:
+        raise FileError("wrong_encoding", "无法识别文件编码：CSV 文件应为 UTF-8 或 GBK 编码",
+                        "cannot decode the file: a CSV file must be UTF-8 or GBK encoded") from None
+
+
+# ---- headers ---------------------------------------------------------------------------------------
+
+def _norm(header: str) -> str:
+    """Header matching ignores width (（元） = (元)), case, spaces and a required-marker ``*``."""
+    h = unicodedata.normalize("NFKC", header)
+    return "".join(h.split()).strip("*").casefold()
+
+
+ENVELOPE, FIELD = "envelope", "field"
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int
+    header: str  # as written in the file
+    kind: str | None  # envelope | field | None (a column without a header)
+    key: str | None  # record key (envelope) or field name
+
+
+@dataclass
+class Header:
+    row_number: int
+    columns: list[Column]
+
+    def header_of(self, key: str) -> str | None:
+        for c in self.columns:
+            if c.key == key:
+                return c.header
+        return None
+
+
+def required_columns(spec: ItemSpec) -> list[tuple[str, str, str]]:
+    """(kind, key, Chinese name) of the columns a file for ``spec`` must have."""
+    out = [(ENVELOPE, k, ENVELOPE_ZH[k]) for k in ("id_number", "name", "source_id", "decided_at")]
+    if spec.severities:
+        out.append((ENVELOPE, "severity", ENVELOPE_ZH["severity"]))
+    out.extend((FIELD, f.name, f.name_zh) for f in spec.fields if f.required)
+    return out
+
+
+def template_headers(spec: ItemSpec) -> list[str]:
+    """The header row of an item's template: Chinese names, envelope first."""
+    heads = [ENVELOPE_ZH[k] for k in ("id_number", "name", "source_id", "decided_at")]
+    if spec.severities:
+        heads.append(ENVELOPE_ZH["severity"])
+    heads.extend(f.name_zh for f in spec.fields)
+    return heads
+
+
+def _cell_text(v: Any) -> str:
+    if v is None:
+        return ""
+    return v if isinstance(v, str) else str(v)
+
+
+def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Header:
+    """Match header cells to the record envelope and the item's fields; refuse unknown, duplicate and
+    missing columns, listing all of them at once."""
+    aliases: dict[str, tuple[str, str]] = {}
+    for alias, fname in spec.header_aliases().items():
+        aliases[_norm(alias)] = (FIELD, fname)
+    for key, code, zhs in ENVELOPE_COLUMNS:
+        if key == "severity" and not spec.severities:
+            continue
+        for a in (code, *zhs):
+            aliases[_norm(a)] = (ENVELOPE, key)
+    if len(cells) > MAX_COLUMNS:
+        raise FileError("too_many_columns", f"列数过多（{len(cells)}列）", f"too many columns ({len(cells)})")
+    columns: list[Column] = []
+    unknown: list[dict[str, str]] = []
+    dupes: list[dict[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for i, raw in enumerate(cells):
+        text = _cell_text(raw).strip()
+        if not text:
+            columns.append(Column(i, "", None, None))
+            continue
+        shown = text[:64]
+        target = aliases.get(_norm(text))
+        if target is None:
+            if _norm(text) == "severity" or _norm(text) == _norm(ENVELOPE_ZH["severity"]):
+                zh, en = "该事项没有严重程度，请删除此列", "this item has no severity; remove the column"
+            else:
+                zh, en = "目录中没有此列", "no such column for this catalog item"
+            unknown.append({"field": shown, "code": "unknown_column", "message": f"未知的列“{shown}”：{zh} / "
+                            f"unknown column '{shown}': {en}"})
+            columns.append(Column(i, text, None, None))
+            continue
+        if target in seen:
+            dupes.append({"field": shown, "code": "duplicate_column",
+                          "message": f"列“{shown}”与“{seen[target][:64]}”重复 / column '{shown}' repeats "
+                                     f"'{seen[target][:64]}'"})
+            continue
+        seen[target] = text
+        columns.append(Column(i, text, target[0], target[1]))
+    missing = [{"field": key, "code": "missing_header",
+                "message": f"缺少必需的列“{zh}”（{key}） / missing required column '{zh}' ({key})"}
+               for kind, key, zh in required_columns(spec) if (kind, key) not in seen]
+    problems = (unknown + dupes + missing)[:MAX_REPORTED]
+    if problems:
+        if unknown:
+            names = [e["field"] for e in unknown[:10]]
+            raise FileError("unknown_column", f"第{row_number}行表头中有未知的列：{'、'.join(names)}",
+                            f"the header (row {row_number}) has unknown columns: {', '.join(names)}",
+                            problems)
+        if dupes:
+            raise FileError("duplicate_column", "表头中有重复的列", "the header repeats a column", problems)
+        names_zh = "、".join(zh for kind, key, zh in required_columns(spec) if (kind, key) not in seen)
+        names_en = ", ".join(key for kind, key, _zh in required_columns(spec) if (kind, key) not in seen)
+        raise FileError("missing_header", f"缺少必需的列：{names_zh}",
+                        f"missing required columns: {names_en}", problems)
+    return Header(row_number, columns)
+
+
+# ---- reading rows ----------------------------------------------------------------------------------
+
+Row = tuple[int, Sequence[Any]]  # (spreadsheet row number, cells)
+
+
+def _blank(cells: Sequence[Any]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _csv_reader(text: str) -> Iterator[list[str]]:
+    first = text[: text.find("\n")] if "\n" in text else text
+    delimiter = "\t" if "," not in first and "\t" in first else ","
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+
+def _csv_rows(text: str) -> Iterator[Row]:
+    reader = _csv_reader(text)
+    n = 0
+    try:
+        for n, cells in enumerate(reader, start=1):  # noqa: B007 - n is read in the except clause
+            yield n, cells
+    except csv.Error as exc:
+        raise FileError("malformed_csv", f"CSV 格式错误（第{n + 1}行附近）：{str(exc)[:100]}",
+                        f"malformed CSV near row {n + 1}: {str(exc)[:100]}") from None
+
+
+class _Workbook:
+    """The first worksheet of an XLSX, read-only and values only (openpyxl parses its XML with
+    defusedxml: no entity expansion, no external entities)."""
+
+    def __init__(self, data: bytes) -> None:
+        import openpyxl
+
+        check_zip(data)
+        try:
+            self.wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                             keep_links=False)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged workbook
+            raise _xlsx_error(exc) from None
+        sheets = self.wb.worksheets
+        if not sheets:
+            self.close()
+            raise FileError("empty_file", "工作簿中没有工作表", "the workbook has no worksheet")
+        self.ws = sheets[0]
+
+    def rows(self) -> Iterator[Row]:
+        try:
+            reset = getattr(self.ws, "reset_dimensions", None)
+            if reset is not None:
+                reset()  # don't trust the stored dimension: read what is there
+            yield from enumerate(self.ws.iter_rows(values_only=True), start=1)
+        except FileError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _xlsx_error(exc) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a damaged workbook must not hide the real error
+            self.wb.close()
+
+
+def _xlsx_error(exc: BaseException) -> FileError:
+    try:
+        from defusedxml import DefusedXmlException
+    except ImportError:  # pragma: no cover
+        DefusedXmlException = ()  # type: ignore[assignment]  # noqa: N806
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 10:  # openpyxl wraps the parser's error in a ValueError
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    if any(isinstance(e, DefusedXmlException) for e in chain):
+        return FileError("unsafe_xlsx", "工作簿含有不安全的 XML 内容（实体或 DTD），已拒绝",
+                         "the workbook contains unsafe XML (entities or a DTD); refused")
+    if isinstance(exc, zipfile.BadZipFile):
+        return FileError("bad_xlsx", "工作簿已损坏，无法读取", "the workbook is damaged and cannot be read")
+    return FileError("bad_xlsx", "工作簿无法读取，请用 Excel 另存为 .xlsx 后重试",
+                     "the workbook cannot be read; save it again as .xlsx in Excel and retry")
+
+
+def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None]]:
+    if sniffed.format == FORMAT_CSV:
+        assert sniffed.text is not None
+        return _csv_rows(sniffed.text), lambda: None
+    wb = _Workbook(data)
+    return wb.rows(), wb.close
+
+
+def _header_and_rows(rows: Iterator[Row], spec: ItemSpec) -> tuple[Header, Iterator[Row]]:
+    for n, cells in rows:
+        if not _blank(cells):
+            return map_header(cells, spec, n), rows
+    raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
+
+
+_NO_ROWS = FileError("empty_file", "文件中没有数据行（只有表头）",
+                     "the file has no data rows (only a header)")
+
+
+def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None) -> tuple[Sniffed, Header]:
+    """The quick check before a job is created: type, encoding, header, at least one data row."""
+    sniffed = sniffed or sniff(data)
+    rows, close = _rows_of(sniffed, data)
+    try:
+        header, rest = _header_and_rows(rows, spec)
+        for _n, cells in rest:
+            if not _blank(cells):
+                return sniffed, header
+        raise _NO_ROWS
+    finally:
+        close()
+
+
+@dataclass
+class ParsedFile:
+    format: str
+    encoding: str | None
+    header: Header
+    rows: list[Row] = field(repr=False)  # non-blank data rows, in order
+
+
+def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
+          tick: Callable[[int], None] | None = None) -> ParsedFile:
+    """Read every non-blank data row (cells as read: text for CSV, typed values for XLSX)."""
+    max_rows = MAX_ROWS if max_rows is None else max_rows
+    sniffed = sniff(data)
+    rows, close = _rows_of(sniffed, data)
+    try:
+        header, rest = _header_and_rows(rows, spec)
+        out: list[Row] = []
+        if sniffed.format == FORMAT_CSV:
+            for n, cells in rest:
+                if "".join(cells).strip():
+                    out.append((n, cells))
+                    if len(out) > max_rows:
+                        break
+        else:
+            for n, cells in rest:
+                if not _blank(cells):
+                    out.append((n, cells))
+                    if len(out) > max_rows:
+                        break
+                    if tick is not None and not len(out) % 5000:
+                        tick(len(out))
+    finally:
+        close()
+    if len(out) > max_rows:
+        raise FileError("too_many_rows", f"数据行过多：一个文件最多 {max_rows} 行，请拆分文件",
+                        f"too many rows: at most {max_rows} data rows per file; split the file")
+    if not out:
+        raise _NO_ROWS
+    return ParsedFile(sniffed.format, sniffed.encoding, header, out)
+
+
+# ---- cells to records ------------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+                      r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_SCI_RE = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
+
+
+def norm_date(s: str) -> str:
+    """``2024/3/5``, ``2024.3.5``, ``2024年3月5日``, ``2024-03-05 00:00:00`` → ``2024-03-05``;
+    anything else unchanged (the records service then says what is wrong)."""
+    if len(s) == 10 and s[4] == "-" and s[7] == "-":
+        return s
+    m = _DATE_RE.match(s)
+    if m is None:
+        return s
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
+
+
+def _num_text(v: int | float) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return str(v)
+
+
+def _as_text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, int | float):
+        return _num_text(v)
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == time(0) else v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, time | timedelta):
+        return str(v)
+    return str(v)
+
+
+def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dict[str, str]:
+    return {"column": column or "", "field": fld, "code": code, "message": f"{zh} / {en}"}
+
+
+_K_ID, _K_TEXT, _K_DATE, _K_SEV, _K_FIELD_TEXT, _K_FIELD_DATE, _K_FIELD_RAW, _K_NONE = range(8)
+
+
+class RowMapper:
+    """Turns rows into record dicts for :func:`xinyong.records.service.ingest`, plus each row's own
+    errors. Built once per file; :meth:`convert` is the per-row hot path."""
+
+    def __init__(self, item_code: str, spec: ItemSpec, header: Header) -> None:
+        self.item_code = item_code
+        self.header = header
+        self.width = len(header.columns)
+        plan: list[tuple[int, int, str, str]] = []
+        self.column_of: dict[str, str] = {}  # record error field -> header as written
+        for c in header.columns:
+            if c.kind is None or c.key is None:
+                plan.append((c.index, _K_NONE, "", c.header))
+                continue
+            if c.kind == ENVELOPE:
+                kind = {"id_number": _K_ID, "decided_at": _K_DATE, "severity": _K_SEV}.get(c.key, _K_TEXT)
+                self.column_of[c.key] = c.header
+            else:
+                ftype = spec.field_index[c.key].type
+                kind = (_K_FIELD_DATE if ftype == "date" else
+                        _K_FIELD_RAW if ftype in ("integer", "number", "boolean") else _K_FIELD_TEXT)
+                self.column_of[f"fields.{c.key}"] = c.header
+            plan.append((c.index, kind, c.key, c.header))
+        self.plan = plan
+
+    def convert(self, cells: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        record: dict[str, Any] = {"item": self.item_code}
+        fields: dict[str, Any] = {}
+        errors: list[dict[str, str]] = []
+        n = len(cells)
+        for idx, kind, key, head in self.plan:
+            if idx >= n:
+                break
+            v = cells[idx]
+            if v is None:
+                continue
+            if type(v) is str:
+                v = v.strip()
+                if not v:
+                    continue
+                if kind in (_K_FIELD_TEXT, _K_FIELD_RAW):
+                    fields[key] = v
+                elif kind == _K_TEXT:
+                    record[key] = v
+                elif kind == _K_ID:
+                    if _SCI_RE.match(v):
+                        errors.append(_ID_AS_NUMBER(head))
+                    record[key] = v
+                elif kind == _K_DATE:
+                    record[key] = norm_date(v)
+                elif kind == _K_FIELD_DATE:
+                    fields[key] = norm_date(v)
+                elif kind == _K_SEV:
+                    record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
+                else:
+                    errors.append(_row_error(None, "row", "extra_value", f"第{idx + 1}列没有表头却有内容",
+                                             f"column {idx + 1} has a value but no header"))
+                continue
+            # typed cells (XLSX)
+            if kind == _K_NONE:
+                errors.append(_row_error(None, "row", "extra_value", f"第{idx + 1}列没有表头却有内容",
+                                         f"column {idx + 1} has a value but no header"))
+            elif kind == _K_ID:
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    errors.append(_ID_AS_NUMBER(head))
+                else:
+                    record[key] = _as_text(v)
+            elif kind == _K_FIELD_RAW:
+                fields[key] = v
+            elif kind == _K_FIELD_DATE:
+                fields[key] = norm_date(_as_text(v))
+            elif kind == _K_DATE:
+                record[key] = norm_date(_as_text(v))
+            elif kind == _K_FIELD_TEXT:
+                fields[key] = _as_text(v).strip()
+            else:
+                record[key] = _as_text(v).strip()
+        if n > self.width:
+            for extra in range(self.width, n):
+                v = cells[extra]
+                if v is not None and (not isinstance(v, str) or v.strip()):
+                    errors.append(_row_error(None, "row", "extra_value", f"第{extra + 1}列没有表头却有内容",
+                                             f"column {extra + 1} has a value but no header"))
+                    break
+        record["fields"] = fields
+        return record, errors
+
+
+def _ID_AS_NUMBER(column: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    return _row_error(column, "id_number", "id_stored_as_number",
+                      "身份证号码以数字格式保存，18位号码会丢失末尾数字：请将该列设置为“文本”格式后重新填写",
+                      "the ID number is stored as a number, which loses the last digits of an 18-digit "
+                      "number: format the column as text and enter the numbers again")

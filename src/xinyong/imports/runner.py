@@ -1,0 +1,259 @@
+"""The job runner: reads a job's file and ingests it chunk by chunk. It owns its transactions.
+
+Each chunk is ONE transaction: :func:`xinyong.records.service.ingest` (``channel="file"``) writes the
+chunk's records, subjects, revisions, rejections and audit entry; the runner adds the chunk's row
+errors and advances ``rows_done`` and the counts, then commits. A crash or a ``kill -9`` therefore
+leaves whole chunks or nothing, and ``rows_done`` always says exactly how far the committed work
+goes. Resuming continues from ``rows_done`` (and re-processing a row would be harmless anyway:
+records are idempotent by (department, source id)).
+
+A job is held by one runner at a time: claiming sets a random ``runner`` token, and every chunk's
+update is guarded by ``runner = token AND rows_done = <where this chunk starts>``. If a job was
+taken over (the holder looked dead and was resumed), the old holder's next chunk rolls back and it
+stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from xinyong import bulk
+from xinyong.audit.service import Actor, record
+from xinyong.auth.models import Department
+from xinyong.catalog.service import get_current
+from xinyong.db import utcnow
+from xinyong.imports import parsers
+from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
+from xinyong.imports.parsers import FileError, RowMapper
+from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, load_file
+from xinyong.privacy.vault import Vault
+from xinyong.records.service import DepartmentRef, ingest
+
+log = logging.getLogger("xinyong.imports")
+
+CHUNK_SIZE = 2000
+HEARTBEAT_SECONDS = 10.0
+_J = ImportJob.__table__
+_E = ImportRowError.__table__
+
+
+class UnitOfWork(Protocol):
+    def session(self) -> Any: ...  # a context manager yielding a Session, committing at its end
+
+
+class LostJob(RuntimeError):
+    """Another runner holds the job now (or it was reset): stop without writing."""
+
+
+@dataclass
+class Progress:
+    job_id: int
+    status: str
+    rows_total: int | None
+    rows_done: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def _progress(job: ImportJob) -> Progress:
+    return Progress(job.id, job.status, job.rows_total, job.rows_done, job.created, job.updated,
+                    job.unchanged, job.rejected, job.error_code, job.error_message)
+
+
+def _guard(job_id: int, token: str) -> Any:
+    return and_(_J.c.id == job_id, _J.c.runner == token, _J.c.status == "running")
+
+
+def _touch(session: Session, job_id: int, token: str, **values: Any) -> None:
+    res = session.execute(update(_J).where(_guard(job_id, token)).values(heartbeat_at=utcnow(), **values))
+    if res.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostJob(job_id)
+
+
+def _actor(job: ImportJob) -> Actor:
+    return Actor(type=job.actor_type, id=job.actor_id, label=job.created_by, department_id=job.department_id)
+
+
+def claim(db: UnitOfWork, job_id: int, *, stale_after: float = STALE_SECONDS) -> str | None:
+    """Take the job if it is pending, interrupted, or running with a stale heartbeat. Returns the token."""
+    token = secrets.token_hex(8)
+    now = utcnow()
+    with db.session() as s:
+        res = s.execute(
+            update(_J).where(_J.c.id == job_id, or_(
+                _J.c.status.in_(("pending", "interrupted")),
+                and_(_J.c.status == "running", _J.c.heartbeat_at < now - timedelta(seconds=stale_after)),
+            )).values(status="running", runner=token, heartbeat_at=now, attempts=_J.c.attempts + 1,
+                      error_code=None, error_message=None))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        s.execute(update(_J).where(_J.c.id == job_id, _J.c.started_at.is_(None)).values(started_at=now))
+    return token
+
+
+def _finish(db: UnitOfWork, job_id: int, token: str, *, status: str, error: tuple[str, str] | None = None,
+            drop_file: bool) -> None:
+    with db.session() as s:
+        values: dict[str, Any] = {"status": status, "runner": None}
+        if status in ("done", "failed"):
+            values["finished_at"] = utcnow()
+        if error is not None:
+            values["error_code"], values["error_message"] = error
+        _touch(s, job_id, token, **values)
+        if drop_file:  # the bytes hold raw ID numbers: keep them no longer than a resume may need them
+            s.execute(delete(ImportFile).where(ImportFile.job_id == job_id))
+        job = s.get(ImportJob, job_id)
+        assert job is not None
+        s.refresh(job)
+        action = {"done": "imports.finish", "failed": "imports.fail"}.get(status, "imports.interrupt")
+        record(s, actor=_actor(job), action=action, object_type="import_job", object_id=job_id,
+               outcome="ok" if status == "done" else "error",
+               details={"rows_total": job.rows_total, "rows_done": job.rows_done, "created": job.created,
+                        "updated": job.updated, "unchanged": job.unchanged, "rejected": job.rejected,
+                        "error": job.error_code})
+
+
+def run_job(db: UnitOfWork, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE,
+            today: date | None = None, on_progress: Callable[[Progress], None] | None = None,
+            stale_after: float = STALE_SECONDS) -> Progress | None:
+    """Process a job to the end (or until an error). Returns the final progress, or None if the job
+    could not be claimed (finished, or held by a live runner)."""
+    token = claim(db, job_id, stale_after=stale_after)
+    if token is None:
+        return None
+    try:
+        return _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress)
+    except LostJob:
+        log.warning("import job %s was taken over by another runner; this one stops", job_id)
+        return None
+    except FileError as exc:
+        try:
+            _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]), drop_file=True)
+        except LostJob:
+            return None
+    except Exception as exc:  # noqa: BLE001 - recorded on the job, which can be resumed
+        log.exception("import job %s stopped by an unexpected error", job_id)
+        try:
+            _finish(db, job_id, token, status="interrupted", drop_file=False, error=(
+                "processing_error", f"处理时出错（{type(exc).__name__}），可以继续导入 / "
+                                    f"processing stopped ({type(exc).__name__}); the job can be resumed"))
+        except Exception:  # noqa: BLE001 - the database may be down: the heartbeat will go stale
+            log.exception("import job %s: could not record the interruption", job_id)
+    with db.session() as s:
+        job = s.get(ImportJob, job_id)
+        return _progress(job) if job is not None else None
+
+
+def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: int, today: date | None,
+         on_progress: Callable[[Progress], None] | None) -> Progress:
+    with db.session() as s:
+        job = s.get(ImportJob, job_id)
+        assert job is not None
+        dept = s.get(Department, job.department_id)
+        if dept is None or not dept.active:
+            raise FileError("department_inactive", "部门不存在或已停用",
+                            "the department is missing or inactive")
+        department = DepartmentRef(id=dept.id, code=dept.code)
+        item = get_current(s, job.item_code)
+        if item is None or not item.spec.allows_department(dept.code):
+            raise FileError("unknown_item", f"目录中没有事项 {job.item_code} 或本部门无权报送",
+                            f"catalog item {job.item_code} is gone or not allowed for this department")
+        data = load_file(s, vault=vault, job_id=job_id)
+        actor = _actor(job)
+        pos = job.rows_done
+        counts = {"created": job.created, "updated": job.updated, "unchanged": job.unchanged,
+                  "rejected": job.rejected}
+    if data is None:
+        raise FileError("file_missing", "找不到该任务的文件，请重新上传",
+                        "the job's file is gone; upload it again")
+
+    last_beat = time.monotonic()
+
+    def tick(_rows: int) -> None:  # a long XLSX read must not look like a dead runner
+        nonlocal last_beat
+        if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+            with db.session() as s2:
+                _touch(s2, job_id, token)
+            last_beat = time.monotonic()
+
+    parsed = parsers.parse(data, item.spec, tick=tick)
+    del data
+    total = len(parsed.rows)
+    with db.session() as s:
+        _touch(s, job_id, token, rows_total=total)
+    mapper = RowMapper(item.code, item.spec, parsed.header)
+    items = {item.code: item}
+    rows = parsed.rows
+    while pos < total:
+        chunk = rows[pos : pos + chunk_size]
+        with db.session() as s:
+            delta = _chunk(s, chunk, mapper=mapper, vault=vault, department=department, actor=actor,
+                           items=items, today=today, job_id=job_id)
+            res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
+                rows_done=pos + len(chunk), heartbeat_at=utcnow(),
+                **{k: _J.c[k] + v for k, v in delta.items()}))
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                raise LostJob(job_id)
+        pos += len(chunk)
+        for k, v in delta.items():
+            counts[k] += v
+        if on_progress is not None:
+            on_progress(Progress(job_id, "running", total, pos, **counts))
+    _finish(db, job_id, token, status="done", drop_file=True)
+    return Progress(job_id, "done", total, pos, **counts)
+
+
+def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, vault: Vault,
+           department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
+           job_id: int) -> dict[str, int]:
+    records: list[dict[str, Any]] = []
+    numbers: list[int] = []
+    errors: list[dict[str, Any]] = []
+    rejected = 0
+    for n, cells in chunk:
+        rec, errs = mapper.convert(cells)
+        if errs:
+            rejected += 1
+            errors.extend({"job_id": job_id, "row_number": n, "header": (e.get("column") or None),
+                           "field": e["field"], "code": e["code"], "message": e["message"]}
+                          for e in errs[:MAX_ERRORS_PER_ROW])
+        else:
+            records.append(rec)
+            numbers.append(n)
+    delta = {"created": 0, "updated": 0, "unchanged": 0, "rejected": rejected}
+    if records:
+        column_of = mapper.column_of
+        for o in ingest(session, vault=vault, department=department, records=records, actor=actor,
+                        channel="file", today=today, items=items):
+            delta[o.status] += 1
+            if o.errors:
+                n = numbers[o.index]
+                for e in o.errors[:MAX_ERRORS_PER_ROW]:
+                    fld = str(e.get("field") or "row")
+                    errors.append({"job_id": job_id, "row_number": n, "header": column_of.get(fld),
+                                   "field": fld[:64], "code": str(e.get("code") or "invalid")[:32],
+                                   "message": str(e.get("message") or "")})
+    if errors:
+        for e in errors:
+            if e["header"] is not None:
+                e["header"] = e["header"][:128]
+        bulk.insert_rows(session, _E, errors)
+    return delta
+
+
+def job_progress(session: Session, job_id: int) -> Progress | None:
+    job = session.scalar(select(ImportJob).where(ImportJob.id == job_id))
+    return None if job is None else _progress(job)

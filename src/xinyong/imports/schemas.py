@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class CountsOut(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+class FileErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class RowErrorOut(BaseModel):
+    row: int = Field(description="Spreadsheet row number (the header is row 1)")
+    column: str | None
+    field: str
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: int
+    item: str
+    filename: str
+    sha256: str
+    size: int
+    format: str = Field(description="csv | xlsx")
+    encoding: str | None = Field(description="CSV: utf-8 | utf-8-sig | gb18030")
+    status: str = Field(description="pending | running | done | failed | interrupted")
+    rows_total: int | None = Field(description="Data rows in the file; null until the file has been read")
+    rows_done: int
+    counts: CountsOut
+    error: FileErrorOut | None = Field(
+        description="File-level error (failed) or why the job stopped (interrupted)")
+    first_errors: list[RowErrorOut] = Field(
+        description="The first rejected rows (the full report is errors.csv)")
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    report_url: str
+    resume_url: str
+
+
+class JobListOut(BaseModel):
+    items: list[JobOut]
+    next_before_id: int | None

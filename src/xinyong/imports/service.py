@@ -1,0 +1,320 @@
+"""Import jobs: create (quick file check, sealed copy of the bytes), read, resume, report, templates.
+
+Services take a ``Session`` and never commit; the caller (a request, a CLI command) owns the unit of
+work. The one exception lives next door: :mod:`xinyong.imports.runner` processes a job in chunks and
+commits each chunk itself (it is the unit-of-work owner, like a request).
+
+Status of a job: ``pending`` (created or resumed, waiting for a runner), ``running``, ``done``,
+``failed`` (a file-level error: nothing more can be done with this file) and ``interrupted`` (the
+process stopped or an unexpected error: resume it). A ``running`` job whose heartbeat is older than
+:data:`STALE_SECONDS` is reported, and may be resumed, as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import Actor, record
+from xinyong.catalog.service import get_current
+from xinyong.catalog.spec import ItemSpec
+from xinyong.db import utcnow
+from xinyong.imports import parsers
+from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
+from xinyong.imports.parsers import FileError
+from xinyong.privacy.vault import Vault
+from xinyong.records.service import DepartmentRef
+
+STALE_SECONDS = 60
+FILE_TABLE, FILE_COLUMN = "import_files", "content"
+MAX_ERRORS_PER_ROW = 20
+
+
+class ImportsError(Exception):
+    """A refusal that is not about the file's content (unknown job, not resumable …)."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str, field: str | None = None) -> None:
+        self.status, self.code, self.zh, self.en, self.field = status, code, zh, en, field
+        super().__init__(f"{zh} / {en}")
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+    @property
+    def errors(self) -> list[dict[str, str]] | None:
+        return [{"field": self.field, "code": self.code, "message": self.message}] if self.field else None
+
+
+# ---- creating a job -----------------------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u2028\u2029<>:\"|?*]")
+
+
+def sanitise_filename(name: str | None) -> str:
+    """The file's own name only: no directories, no control or shell-special characters, ≤ 200 chars."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = re.split(r"[/\\]", name)[-1]
+    name = _UNSAFE_NAME.sub("_", name).strip().strip(".")
+    return name[:200] or "upload"
+
+
+def too_large(size: int, limit: int) -> FileError:
+    mb = limit / (1024 * 1024)
+    return FileError("too_large", f"文件过大（上限 {mb:g} MB），请拆分后分别导入",
+                     f"the file is too large (limit {mb:g} MB); split it and import the parts", status=413)
+
+
+def item_for(session: Session, *, item_code: str, department: DepartmentRef) -> Any:
+    """The current catalog item, if this department may push it."""
+    item = get_current(session, item_code) if item_code else None
+    if item is None:
+        shown = (item_code or "")[:64]
+        raise ImportsError(422, "unknown_item", f"目录中没有事项 {shown}", f"unknown catalog item {shown!r}",
+                           "item")
+    if not item.spec.allows_department(department.code):
+        raise ImportsError(403, "item_not_allowed", f"本部门无权报送事项 {item_code}",
+                           f"this department may not push item {item_code}", "item")
+    return item
+
+
+def create_job(session: Session, *, vault: Vault, department: DepartmentRef, item_code: str,
+               filename: str | None, data: bytes, actor: Actor, max_bytes: int | None = None) -> ImportJob:
+    """Check the file (type, size, encoding, header, at least one row) and register a pending job with
+    a sealed copy of the bytes. Raises :class:`FileError` or :class:`ImportsError`; writes nothing then."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise too_large(len(data), max_bytes)
+    item = item_for(session, item_code=item_code, department=department)
+    sniffed, _header = parsers.read_header(data, item.spec)
+    now = utcnow()
+    job = ImportJob(department_id=department.id, item_code=item.code, filename=sanitise_filename(filename),
+                    sha256=hashlib.sha256(data).hexdigest(), size=len(data), format=sniffed.format,
+                    encoding=sniffed.encoding, status="pending", rows_done=0, created=0, updated=0,
+                    unchanged=0, rejected=0, actor_type=actor.type, actor_id=actor.id, created_by=actor.label,
+                    attempts=0, created_at=now, heartbeat_at=now)
+    session.add(job)
+    session.flush()
+    blob, kid = vault.seal_blob(data, FILE_TABLE, FILE_COLUMN, str(job.id))
+    session.add(ImportFile(job_id=job.id, key_id=kid, content=blob))
+    record(session, actor=actor, action="imports.create", object_type="import_job", object_id=job.id,
+           details={"item": job.item_code, "filename": job.filename, "sha256": job.sha256, "size": job.size,
+                    "format": job.format, "encoding": job.encoding})
+    session.flush()
+    return job
+
+
+def record_refusal(session: Session, *, actor: Actor, item_code: str | None, filename: str | None, size: int,
+                   error: FileError | ImportsError) -> None:
+    """Audit a refused upload (the caller rolls its work back first and commits this entry)."""
+    record(session, actor=actor, action="imports.create", object_type="import_job", outcome="denied",
+           details={"item": (item_code or "")[:64], "filename": sanitise_filename(filename), "size": size,
+                    "code": error.code})
+
+
+def load_file(session: Session, *, vault: Vault, job_id: int) -> bytes | None:
+    row = session.get(ImportFile, job_id)
+    if row is None:
+        return None
+    return vault.reveal_blob(row.content, FILE_TABLE, FILE_COLUMN, str(job_id), row.key_id)
+
+
+def reseal_files(session: Session, *, vault: Vault) -> int:
+    """Key rotation: re-encrypt the kept files of unfinished jobs under the active key."""
+    active = vault.cipher.active_key_id
+    n = 0
+    for row in session.scalars(select(ImportFile).where(ImportFile.key_id != active)):
+        data = vault.reveal_blob(row.content, FILE_TABLE, FILE_COLUMN, str(row.job_id), row.key_id)
+        row.content, row.key_id = vault.seal_blob(data, FILE_TABLE, FILE_COLUMN, str(row.job_id))
+        n += 1
+    session.flush()
+    return n
+
+
+# ---- reading jobs -------------------------------------------------------------------------------
+
+def effective_status(job: ImportJob, now: datetime | None = None, stale_after: float = STALE_SECONDS) -> str:
+    """``running`` or ``pending`` with a heartbeat older than ``stale_after`` seconds → ``interrupted``."""
+    if job.status in ("running", "pending"):
+        beat = job.heartbeat_at or job.created_at
+        if beat is not None and (now or utcnow()) - beat > timedelta(seconds=stale_after):
+            return "interrupted"
+    return job.status
+
+
+def get_job(session: Session, *, job_id: int, department_id: int | None,
+            any_department: bool = False) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None or (not any_department and job.department_id != department_id):
+        raise ImportsError(404, "not_found", "导入任务不存在", "import job not found")
+    return job
+
+
+def list_jobs(session: Session, *, department_id: int | None, any_department: bool = False,
+              before_id: int | None = None, limit: int = 50) -> list[ImportJob]:
+    stmt = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)
+    if not any_department:
+        stmt = stmt.where(ImportJob.department_id == department_id)
+    if before_id is not None:
+        stmt = stmt.where(ImportJob.id < before_id)
+    return list(session.scalars(stmt))
+
+
+def row_errors(session: Session, *, job_id: int, limit: int | None = None,
+               after_id: int = 0) -> list[ImportRowError]:
+    stmt = (select(ImportRowError).where(ImportRowError.job_id == job_id, ImportRowError.id > after_id)
+            .order_by(ImportRowError.row_number, ImportRowError.id))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+# ---- resuming -----------------------------------------------------------------------------------
+
+def resume_job(session: Session, *, job: ImportJob, actor: Actor,
+               stale_after: float = STALE_SECONDS) -> ImportJob:
+    """Make an interrupted job (or a stalled one) pending again; a runner then continues from
+    ``rows_done``. Re-processing rows is harmless anyway: records are idempotent by source id."""
+    status = effective_status(job, stale_after=stale_after)
+    if status == "done":
+        raise ImportsError(409, "already_done", "该导入任务已完成", "this import job is already done")
+    if status == "failed":
+        raise ImportsError(409, "not_resumable", "文件有错误，无法继续导入：请修改文件后重新上传",
+                           "the file was refused and cannot be resumed: correct it and upload it again")
+    if status == "running":
+        raise ImportsError(409, "job_running", "该导入任务正在进行中", "this import job is running")
+    if session.get(ImportFile, job.id) is None:
+        raise ImportsError(409, "file_missing", "已找不到该任务的文件，请重新上传",
+                           "the job's file is gone; upload it again")
+    previous = job.status
+    job.status, job.runner, job.heartbeat_at = "pending", None, utcnow()
+    job.error_code = job.error_message = None
+    record(session, actor=actor, action="imports.resume", object_type="import_job", object_id=job.id,
+           details={"from_status": status, "stored_status": previous, "rows_done": job.rows_done,
+                    "rows_total": job.rows_total})
+    session.flush()
+    return job
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+REPORT_HEADER = ("行号 row", "列 column", "字段 field", "错误代码 code", "说明 message")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell for a CSV export that a spreadsheet will not run as a formula."""
+    s = "" if value is None else str(value)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def csv_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
+    """UTF-8 with BOM (so Excel detects the encoding), CRLF, every cell formula-escaped."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerows([csv_cell(c) for c in r] for r in rows)
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+
+
+def report_csv(session: Session, *, job: ImportJob, actor: Actor) -> bytes:
+    """Every rejected row's errors: row, column, field, code, message. Audited."""
+    rows: list[Sequence[Any]] = [REPORT_HEADER]
+    rows.extend((e.row_number, e.header or "", e.field, e.code, e.message)
+                for e in row_errors(session, job_id=job.id))
+    record(session, actor=actor, action="imports.report", object_type="import_job", object_id=job.id,
+           details={"rows": len(rows) - 1})
+    return csv_bytes(rows)
+
+
+# ---- templates ----------------------------------------------------------------------------------
+
+def template_csv(spec: ItemSpec) -> bytes:
+    """The header row only (no example row that could be imported by mistake)."""
+    return csv_bytes([parsers.template_headers(spec)])
+
+
+def _describe(spec: ItemSpec) -> list[tuple[str, str, str, str, str]]:
+    env: list[tuple[str, str, str, str, str]] = [
+        (parsers.ENVELOPE_ZH["id_number"], "id_number", "文本 text", "是 yes",
+         "18位身份证号码；Excel 中请设置为文本格式 / 18-digit ID number; keep the column formatted as text"),
+        (parsers.ENVELOPE_ZH["name"], "name", "文本 text", "是 yes",
+         "与身份证一致的姓名 / name as on the ID card"),
+        (parsers.ENVELOPE_ZH["source_id"], "source_id", "文本 text", "是 yes",
+         "本部门系统中的唯一编号；同一编号再次导入即为更新 / "
+         "your system's unique id; the same id again updates the record"),
+        (parsers.ENVELOPE_ZH["decided_at"], "decided_at", "日期 date", "是 yes", "YYYY-MM-DD"),
+    ]
+    if spec.severities:
+        env.append((parsers.ENVELOPE_ZH["severity"], "severity", "枚举 enum", "是 yes",
+                    "、".join(f"{parsers.SEVERITY_LABEL[s]}({s})" for s in spec.severities)))
+    types = {"string": "文本 text", "text": "文本 text", "integer": "整数 integer", "number": "数字 number",
+             "date": "日期 date", "boolean": "是/否 yes/no", "enum": "枚举 enum"}
+    for f in spec.fields:
+        note = "、".join(map(str, f.allowed)) if f.allowed else ""
+        if f.type == "date":
+            note = "YYYY-MM-DD"
+        if f.max_length:
+            note = (note + "；" if note else "") + f"最多{f.max_length}字 / at most {f.max_length} characters"
+        env.append((f.name_zh, f.name, types.get(f.type, f.type), "是 yes" if f.required else "否 no", note))
+    return env
+
+
+def template_xlsx(spec: ItemSpec) -> bytes:
+    """Sheet 1 (read by the import): the header row; the ID number and source-id columns are formatted
+    as text and date columns as dates. Sheet 2 describes every column."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "数据"
+    heads = parsers.template_headers(spec)
+    ws.append(heads)
+    date_cols = {parsers.ENVELOPE_ZH["decided_at"], *(f.name_zh for f in spec.fields if f.type == "date")}
+    text_cols = {parsers.ENVELOPE_ZH["id_number"], parsers.ENVELOPE_ZH["source_id"],
+                 *(f.name_zh for f in spec.fields if f.type in ("string", "text"))}
+    for i, h in enumerate(heads, start=1):
+        letter = get_column_letter(i)
+        ws.cell(row=1, column=i).font = Font(bold=True)
+        dim = ws.column_dimensions[letter]
+        dim.width = max(12, min(40, 2 * len(h) + 4))
+        if h in text_cols:
+            dim.number_format = "@"
+        elif h in date_cols:
+            dim.number_format = "yyyy-mm-dd"
+    ws.freeze_panes = "A2"
+    notes = wb.create_sheet("说明")
+    notes.append(["列 column", "代码 code", "类型 type", "必填 required", "说明 notes"])
+    for row in _describe(spec):
+        notes.append(list(row))
+    notes.append([])
+    notes.append(["只导入第一个工作表；表头用中文名或代码均可 / "
+                  "only the first sheet is imported; headers may be the Chinese names or the codes"])
+    for c in notes[1]:
+        c.font = Font(bold=True)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+def counts_of(job: ImportJob) -> Counts:
+    return Counts(job.created, job.updated, job.unchanged, job.rejected)

@@ -1,0 +1,112 @@
+"""Data quality per department: records pushed, rejected (by reason), and arrival delay against
+the rule (licences and penalties published within 7 working days of the decision, 双公示)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Integer, case, func, select
+from sqlalchemy.orm import Session
+
+from xinyong.auth.models import Department
+from xinyong.catalog.service import current_items
+from xinyong.records.models import Record, Rejection
+from xinyong.records.service import TZ
+
+
+@dataclass
+class DepartmentQuality:
+    department_id: int
+    code: str
+    name: str
+    pushed: int = 0
+    by_item: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    with_deadline: int = 0  # records of items that have an arrival rule
+    late: int = 0  # arrived after the item's working-day limit
+    avg_delay_working_days: float | None = None
+    max_delay_working_days: int | None = None
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return None if not self.with_deadline else round(1 - self.late / self.with_deadline, 4)
+
+    @property
+    def rejection_rate(self) -> float | None:
+        total = self.pushed + self.rejected
+        return None if not total else round(self.rejected / total, 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "on_time_rate": self.on_time_rate, "rejection_rate": self.rejection_rate}
+
+
+def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
+    lo = datetime.combine(since, time.min, TZ) if since else None
+    hi = datetime.combine(until, time.max, TZ) if until else None
+    return lo, hi
+
+
+def department_quality(session: Session, *, since: date | None = None, until: date | None = None,
+                       department_id: int | None = None) -> list[DepartmentQuality]:
+    """Set-based statistics over arrivals in [since, until] (local dates, by ``received_at``)."""
+    lo, hi = _bounds(since, until)
+    depts = {d.id: d for d in session.scalars(select(Department).where(Department.kind == "department"))}
+    out = {i: DepartmentQuality(i, d.code, d.name) for i, d in depts.items()
+           if department_id is None or i == department_id}
+    limits = {code: item.spec.arrival_working_days for code, item in current_items(session).items()
+              if item.spec.arrival_working_days is not None}
+
+    conds = []
+    if lo:
+        conds.append(Record.received_at >= lo)
+    if hi:
+        conds.append(Record.received_at <= hi)
+    if department_id is not None:
+        conds.append(Record.department_id == department_id)
+    for dept_id, item, n in session.execute(
+        select(Record.department_id, Record.item_code, func.count()).where(*conds)
+        .group_by(Record.department_id, Record.item_code)
+    ):
+        q = out.get(dept_id)
+        if q is None:
+            continue
+        q.pushed += n
+        q.by_item[item] = n
+    if limits:
+        late_expr = case(*((Record.item_code == code, Record.arrival_working_days > lim) for code, lim in limits.items()),
+                         else_=False)
+        for dept_id, n, late, avg, mx in session.execute(
+            select(Record.department_id, func.count(), func.sum(func.cast(late_expr, Integer)),
+                   func.avg(Record.arrival_working_days), func.max(Record.arrival_working_days))
+            .where(*conds, Record.item_code.in_(list(limits)))
+            .group_by(Record.department_id)
+        ):
+            q = out.get(dept_id)
+            if q is None:
+                continue
+            q.with_deadline, q.late = n, int(late or 0)
+            q.avg_delay_working_days = round(float(avg), 2) if avg is not None else None
+            q.max_delay_working_days = int(mx) if mx is not None else None
+
+    rconds = []
+    if lo:
+        rconds.append(Rejection.created_at >= lo)
+    if hi:
+        rconds.append(Rejection.created_at <= hi)
+    if department_id is not None:
+        rconds.append(Rejection.department_id == department_id)
+    for dept_id, codes, n in session.execute(
+        select(Rejection.department_id, Rejection.codes, func.count()).where(*rconds)
+        .group_by(Rejection.department_id, Rejection.codes)
+    ):
+        q = out.get(dept_id)
+        if q is None:
+            continue
+        q.rejected += n
+        for code in codes.split(","):
+            q.rejected_by_reason[code] = q.rejected_by_reason.get(code, 0) + n
+    return sorted(out.values(), key=lambda q: q.code)
+

@@ -1,0 +1,395 @@
+"""Authentication and authorization over the API: keys, sessions, admin routes, users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+from tests.support import PASSWORD, SYSTEM
+
+from xinyong.audit.models import AuditEntry
+from xinyong.auth import service as auth_service
+from xinyong.auth.deps import SESSION_COOKIE
+from xinyong.auth.models import ApiKey, Department, User, WebSession
+from xinyong.db import utcnow
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(monkeypatch):
+    """Argon2 at its production cost takes ~0.5 s per hash here; these tests are not about that."""
+    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def sign_in(client: TestClient, db, user: User) -> dict[str, str]:
+    """A real web session for ``user`` (as the login page would start it); returns the CSRF header."""
+    with db.session() as s:
+        token, ws = auth_service.start_session(s, user=s.get(User, user.id), hours=1)
+    client.cookies.set(SESSION_COOKIE, token)
+    return {"X-CSRF-Token": ws.csrf_token}
+
+
+def entries(db, **where) -> list[AuditEntry]:
+    with db.session() as s:
+        stmt = select(AuditEntry).order_by(AuditEntry.id)
+        for k, v in where.items():
+            stmt = stmt.where(getattr(AuditEntry, k) == v)
+        return list(s.scalars(stmt))
+
+
+def audit_total(db) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def assert_error(r, status: int, code: str | None = None) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["message"] and body["request_id"] == r.headers["x-request-id"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+# ---- 401 ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/departments", "/api/v1/apikeys", "/api/v1/users",
+                                  "/api/v1/audit/entries"])
+def test_no_credentials(client, world, path):
+    assert_error(client.get(path), 401, "unauthenticated")
+
+
+def test_no_credentials_on_a_write(client, world, db):
+    assert_error(client.post("/api/v1/departments", json={"code": "x1", "name": "x"}), 401)
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "x1")) is None
+
+
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token xy_abc", "xy_abc_def",
+                                    "bearer"])
+def test_malformed_authorization_header(client, world, header):
+    assert_error(client.get("/api/v1/me", headers={"Authorization": header}), 401, "bad_authorization")
+
+
+@pytest.mark.parametrize("secret", ["xy_000000000000_nope", "nonsense", "xy_short_x", "xy__"])
+def test_unknown_key(client, world, secret):
+    body = assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401,
+                        "key_invalid")
+    assert secret not in str(body)
+
+
+def test_known_prefix_with_a_wrong_secret_is_refused(client, world):
+    forged = world.key_a[: world.key_a.rindex("_") + 1] + "A" * 43
+    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401, "key_invalid")
+
+
+def test_revoked_key_is_refused_and_audited(client, world, db):
+    with db.session() as s:
+        auth_service.revoke_api_key(s, key=s.get(ApiKey, world.key_b_row.id), actor=SYSTEM)
+    before = audit_total(db)
+    assert_error(client.get("/api/v1/me", headers=world.bearer(world.key_b)), 401, "key_revoked")
+    assert audit_total(db) == before + 1
+    (e,) = entries(db, action="auth.apikey")
+    assert (e.outcome, e.actor_type, e.actor_id) == ("denied", "apikey", str(world.key_b_row.id))
+    assert e.department_id == world.dept_b.id
+    assert (e.object_type, e.object_id) == ("apikey", str(world.key_b_row.id))
+    assert e.details["reason"] == "revoked" and e.details["path"] == "/api/v1/me"
+    # another department's key is unaffected
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 200
+
+
+def test_key_of_a_deactivated_department_is_refused(client, world, db):
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(active=False))
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 401
+
+
+# ---- a valid key ---------------------------------------------------------------------------
+
+def test_valid_key_shows_its_department_and_is_marked_used(client, world, db):
+    with db.session() as s:
+        assert s.scalar(select(ApiKey.last_used_at).where(ApiKey.id == world.key_b_row.id)) is None
+    r = client.get("/api/v1/me", headers=world.bearer(world.key_b))
+    assert r.status_code == 200, r.text
+    me = r.json()
+    assert me["kind"] == "apikey" and me["role"] == "system"
+    assert me["department_id"] == world.dept_b.id and me["department_code"] == "gaj"
+    assert world.key_b not in r.text
+    with db.session() as s:
+        used = s.scalar(select(ApiKey.last_used_at).where(ApiKey.id == world.key_b_row.id))
+    assert used is not None and utcnow() - used < timedelta(minutes=1)
+
+
+def test_key_is_forbidden_on_admin_routes_and_the_refusal_is_audited(client, world, db):
+    before = audit_total(db)
+    body = assert_error(client.post("/api/v1/departments", json={"code": "byk", "name": "密钥建的"},
+                                    headers=world.bearer(world.key_a)), 403, "forbidden")
+    assert "not allowed" in body["message"]
+    assert audit_total(db) == before + 1
+    (e,) = entries(db, action="auth.forbidden")
+    assert (e.outcome, e.actor_type, e.department_id) == ("denied", "apikey", world.dept_a.id)
+    assert e.details == {"path": "/api/v1/departments", "permission": "departments.manage"}
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "byk")) is None
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/users"), ("GET", "/api/v1/apikeys"),
+                                              ("POST", "/api/v1/audit/verify")])
+def test_key_is_forbidden_elsewhere_too(client, world, method, path):
+    assert_error(client.request(method, path, headers=world.bearer(world.key_a)), 403, "forbidden")
+
+
+# ---- departments -----------------------------------------------------------------------------
+
+def test_admin_creates_a_department_and_duplicates_conflict(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    r = client.post("/api/v1/departments", json={"code": "rsj", "name": "区人社局", "name_en": "HR bureau"},
+                    headers=h)
+    assert r.status_code == 201, r.text
+    dept = r.json()
+    assert dept["code"] == "rsj" and dept["name"] == "区人社局" and dept["kind"] == "department" and dept["active"]
+    (e,) = entries(db, action="department.create", object_id=str(dept["id"]))
+    assert (e.actor_type, e.actor_id) == ("user", str(world.users["admin"].id))
+    body = assert_error(client.post("/api/v1/departments", json={"code": "rsj", "name": "重复"}, headers=h),
+                        409, "duplicate_department")
+    assert "rsj" in body["message"]
+    assert body["errors"][0]["field"] == "code"
+    listed = client.get("/api/v1/departments", headers=h).json()
+    assert [d["code"] for d in listed].count("rsj") == 1
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"code": "a b", "name": "x"}, "code"),
+    ({"code": "x", "name": "x"}, "code"),
+    ({"code": "okcode", "name": ""}, "name"),
+    ({"code": "okcode", "name": "x", "kind": "club"}, "kind"),
+    ({"code": "okcode", "name": "x", "active": False}, "active"),
+    ({"code": "okcode", "name": "x", "id": 99}, "id"),
+    ({"name": "x"}, "code"),
+])
+def test_department_body_is_validated(client, world, db, body, field):
+    h = sign_in(client, db, world.users["admin"])
+    err = assert_error(client.post("/api/v1/departments", json=body, headers=h), 422)
+    assert field in [e["field"] for e in err["errors"]]
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "okcode")) is None
+
+
+def test_department_list_for_any_authenticated_caller(client, world):
+    r = client.get("/api/v1/departments", headers=world.bearer(world.key_a))
+    assert r.status_code == 200
+    assert {"scjgj", "gaj", "bank1"} <= {d["code"] for d in r.json()}
+
+
+# ---- API keys --------------------------------------------------------------------------------
+
+def test_key_is_shown_once_and_revocation_works_on_the_next_request(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    r = client.post("/api/v1/apikeys", json={"name": "社保系统", "department": "gaj"}, headers=h)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    secret = created["key"]
+    assert secret.startswith("xy_") and created["department_id"] == world.dept_b.id
+    assert created["prefix"] in secret and created["revoked_at"] is None
+    listing = client.get("/api/v1/apikeys", headers=h)
+    assert listing.status_code == 200
+    assert secret not in listing.text and secret.rsplit("_", 1)[1] not in listing.text
+    assert all("key" not in k and "key_hash" not in k for k in listing.json())
+    assert created["prefix"] in [k["prefix"] for k in listing.json()]
+    with db.session() as s:  # only a hash is stored
+        row = s.get(ApiKey, created["id"])
+        assert row.key_hash != secret and secret not in row.key_hash
+
+    key_client = TestClient(client.app, base_url="https://testserver")
+    me = key_client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200 and me.json()["department_code"] == "gaj"
+
+    r = client.post(f"/api/v1/apikeys/{created['id']}/revoke", headers=h)
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    assert_error(key_client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401, "key_revoked")
+    assert_error(client.post(f"/api/v1/apikeys/{created['id']}/revoke", headers=h), 409, "already_revoked")
+    assert [e.action for e in entries(db, object_type="apikey", object_id=str(created["id"]))] == [
+        "apikey.create", "apikey.revoke", "auth.apikey"]
+
+
+def test_admin_key_for_unknown_department(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    body = assert_error(client.post("/api/v1/apikeys", json={"name": "x", "department": "nope"}, headers=h), 422,
+                        "unknown_department")
+    assert body["errors"][0]["field"] == "department"
+
+
+def test_officer_manages_only_own_department_keys(client, world, db):
+    h = sign_in(client, db, world.users["officer"])  # department A
+    r = client.post("/api/v1/apikeys", json={"name": "自己的"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["department_id"] == world.dept_a.id
+    assert_error(client.post("/api/v1/apikeys", json={"name": "别人的", "department": "gaj"}, headers=h), 403)
+    listed = client.get("/api/v1/apikeys", headers=h).json()
+    assert {k["department_id"] for k in listed} == {world.dept_a.id}
+    assert_error(client.post(f"/api/v1/apikeys/{world.key_b_row.id}/revoke", headers=h), 404, "not_found")
+    with db.session() as s:
+        assert s.get(ApiKey, world.key_b_row.id).revoked_at is None
+
+
+@pytest.mark.parametrize("body", [{"name": ""}, {"name": "x", "department_id": 1}, {"name": "x", "revoked": True},
+                                  {}])
+def test_key_body_is_validated(client, world, db, body):
+    h = sign_in(client, db, world.users["admin"])
+    assert_error(client.post("/api/v1/apikeys", json=body, headers=h), 422)
+
+
+# ---- sessions and CSRF -----------------------------------------------------------------------
+
+def test_session_principal(client, world, db):
+    sign_in(client, db, world.users["admin"])
+    me = client.get("/api/v1/me").json()
+    assert (me["kind"], me["role"], me["label"]) == ("user", "admin", "admin")
+
+
+def test_state_change_without_csrf_token_is_refused_and_audited(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    before = audit_total(db)
+    assert_error(client.post("/api/v1/departments", json={"code": "nocsrf", "name": "x"}), 403, "csrf")
+    assert_error(client.post("/api/v1/departments", json={"code": "nocsrf", "name": "x"},
+                             headers={"X-CSRF-Token": h["X-CSRF-Token"] + "x"}), 403, "csrf")
+    assert audit_total(db) == before + 2
+    e = entries(db, action="auth.csrf")[-1]
+    assert (e.outcome, e.actor_id) == ("denied", str(world.users["admin"].id))
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "nocsrf")) is None
+    assert client.post("/api/v1/departments", json={"code": "nocsrf", "name": "x"}, headers=h).status_code == 201
+
+
+def test_another_sessions_csrf_token_does_not_work(client, world, db):
+    other = sign_in(TestClient(client.app), db, world.users["officer"])
+    sign_in(client, db, world.users["admin"])
+    assert_error(client.post("/api/v1/departments", json={"code": "cross", "name": "x"}, headers=other), 403,
+                 "csrf")
+
+
+def test_disabled_user_and_ended_or_expired_sessions_stop_at_once(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    assert client.get("/api/v1/me").status_code == 200
+    with db.session() as s:
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_error(client.get("/api/v1/me"), 401, "unauthenticated")
+
+    h = sign_in(client, db, world.users["officer"])
+    assert client.get("/api/v1/me").status_code == 200
+    with db.session() as s:
+        auth_service.set_user_active(s, user=s.get(User, world.users["officer"].id), active=False, actor=SYSTEM)
+    assert_error(client.get("/api/v1/me"), 401)
+    assert_error(client.post("/api/v1/apikeys", json={"name": "x"}, headers=h), 401)
+
+
+def test_unknown_session_cookie_is_unauthenticated(client, world):
+    client.cookies.set(SESSION_COOKIE, "forged-token")
+    assert_error(client.get("/api/v1/me"), 401, "unauthenticated")
+
+
+# ---- users -----------------------------------------------------------------------------------
+
+def test_admin_creates_a_citizen_bound_to_an_existing_subject(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    r = client.post("/api/v1/users", json={"username": "ouyang", "password": PASSWORD, "role": "citizen",
+                                           "id_number": world.other_id_number.lower()}, headers=h)
+    assert r.status_code == 201, r.text
+    assert world.other_id_number not in r.text and world.other_id_number.lower() not in r.text
+    out = r.json()
+    assert out["role"] == "citizen" and out["username"] == "ouyang" and "password" not in str(out)
+    with db.session() as s:
+        user = s.get(User, out["id"])
+        assert user.subject_id == world.other_subject.id
+        assert PASSWORD not in user.password_hash
+    (e,) = entries(db, action="user.create", object_id=str(out["id"]))
+    assert world.other_id_number not in str(e.details)
+    # the same person cannot get a second account
+    body = assert_error(client.post("/api/v1/users", json={"username": "ouyang2", "password": PASSWORD,
+                                                           "role": "citizen", "id_number": world.other_id_number},
+                                    headers=h), 409, "duplicate_citizen")
+    assert body["errors"][0]["field"] == "id_number"
+
+
+@pytest.mark.parametrize(("make_number", "code"), [
+    (lambda w: w.other_id_number[:-1] + ("0" if w.other_id_number[-1] != "0" else "1"), "id_checksum"),
+    (lambda w: w.other_id_number[:17], "id_length"),
+    (lambda w: "999999" + w.other_id_number[6:], "id_region"),
+])
+def test_invalid_id_number_names_the_field(client, world, db, make_number, code):
+    h = sign_in(client, db, world.users["admin"])
+    number = make_number(world)
+    r = client.post("/api/v1/users", json={"username": "badid", "password": PASSWORD, "role": "citizen",
+                                           "id_number": number}, headers=h)
+    body = assert_error(r, 422, code)
+    assert body["errors"] == [{"field": "id_number", "code": code, "message": body["message"]}]
+    assert number not in r.text
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "badid")) is None
+
+
+def test_citizen_needs_a_registered_id_number(client, world, db):
+    from datetime import date
+
+    from xinyong.privacy.identity import make_id_number
+
+    h = sign_in(client, db, world.users["admin"])
+    unknown = make_id_number("310104", date(1999, 9, 9), 998)
+    body = assert_error(client.post("/api/v1/users", json={"username": "nobody", "password": PASSWORD,
+                                                           "role": "citizen", "id_number": unknown}, headers=h),
+                        422, "unknown_subject")
+    assert body["errors"][0]["field"] == "id_number" and unknown not in str(body)
+    body = assert_error(client.post("/api/v1/users", json={"username": "nobody", "password": PASSWORD,
+                                                           "role": "citizen"}, headers=h), 422, "id_number_required")
+    assert body["errors"][0]["field"] == "id_number"
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"username": "u1", "password": PASSWORD, "role": "officer"}, 422, "username"),
+    ({"username": "user1", "password": "short", "role": "officer", "department": "scjgj"}, 422, "password"),
+    ({"username": "user1", "password": PASSWORD, "role": "officer"}, 422, "department"),
+    ({"username": "user1", "password": PASSWORD, "role": "emperor"}, 422, "role"),
+    ({"username": "user1", "password": PASSWORD, "role": "officer", "department": "nope"}, 422, "department"),
+    ({"username": "admin", "password": PASSWORD, "role": "auditor"}, 409, "username"),
+    ({"username": "user1", "password": PASSWORD, "role": "auditor", "status": "active"}, 422, "status"),
+    ({"username": "user1", "password": PASSWORD, "role": "auditor", "subject_id": 1}, 422, "subject_id"),
+    ({"username": "user1", "password": PASSWORD, "role": "auditor", "active": True}, 422, "active"),
+])
+def test_user_body_is_validated(client, world, db, body, status, field):
+    h = sign_in(client, db, world.users["admin"])
+    err = assert_error(client.post("/api/v1/users", json=body, headers=h), status)
+    assert field in [e["field"] for e in err["errors"]], err
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "user1")) is None
+
+
+def test_officer_with_department(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    r = client.post("/api/v1/users", json={"username": "officer_c", "password": PASSWORD, "role": "officer",
+                                           "department": "gaj", "id_number": world.other_id_number}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["department_id"] == world.dept_b.id
+    with db.session() as s:
+        assert s.get(User, r.json()["id"]).subject_id is None  # only citizens are bound to a person
+
+
+@pytest.mark.parametrize("role", ["officer", "auditor", "citizen", "institution"])
+def test_non_admins_cannot_manage_users(client, world, db, role):
+    h = sign_in(client, db, world.users[role])
+    assert_error(client.post("/api/v1/users", json={"username": "sneaky", "password": PASSWORD,
+                                                    "role": "admin"}, headers=h), 403, "forbidden")
+    assert_error(client.get("/api/v1/users", headers=h), 403)
+    assert_error(client.post("/api/v1/departments", json={"code": "sneaky", "name": "x"}, headers=h), 403)
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "sneaky")) is None
+
+
+def test_user_list_never_shows_password_hashes(client, world, db):
+    h = sign_in(client, db, world.users["admin"])
+    r = client.get("/api/v1/users", headers=h)
+    assert r.status_code == 200
+    assert "argon2" not in r.text and "password" not in r.text
+    assert {"admin", "officer_a", "zhangsan"} <= {u["username"] for u in r.json()}

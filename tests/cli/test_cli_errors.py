@@ -1,0 +1,97 @@
+"""Operator-facing failures: one bilingual line on stderr, non-zero exit, no traceback, nothing changed.
+Also the installed ``xinyong`` console script, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import CliEnv
+
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/x"
+
+
+@pytest.mark.parametrize("args", [
+    ("dept", "list"),
+    ("dept", "add", "scjg", "区市场监管局"),
+    ("apikey", "list"),
+    ("db", "current"),
+    ("db", "upgrade"),
+    ("audit", "verify"),
+    ("init",),
+])
+def test_unreachable_database(initialised: CliEnv, monkeypatch: pytest.MonkeyPatch,
+                              args: tuple[str, ...]) -> None:
+    monkeypatch.setenv("XINYONG_DATABASE_URL", UNREACHABLE)
+    result = initialised.fails(*args)
+    assert result.exit_code == 1
+    assert "无法连接数据库" in result.stderr and "cannot reach the database" in result.stderr
+    assert "127.0.0.1:1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_password_in_the_database_url_is_not_printed(cli: CliEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XINYONG_DATABASE_URL", "postgresql://someone:s3cret-pw@127.0.0.1:1/x")
+    result = cli.fails("db", "current")
+    assert "s3cret-pw" not in result.output and "***" in result.stderr
+
+
+def test_invalid_database_url_and_settings(cli: CliEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XINYONG_DATABASE_URL", "nonsense://")
+    assert "invalid database URL" in cli.fails("dept", "list").stderr
+    monkeypatch.setenv("XINYONG_DATABASE_URL", cli.url)
+    monkeypatch.setenv("XINYONG_SESSION_HOURS", "many")
+    assert "XINYONG_SESSION_HOURS" in cli.fails("dept", "list").stderr
+
+
+def test_malformed_key_file(initialised: CliEnv) -> None:
+    initialised.key_file.write_text("{not json")
+    result = initialised.fails("keys", "show")
+    assert "invalid key file" in result.stderr
+
+
+def test_usage_errors_exit_2(cli: CliEnv) -> None:
+    for args in (("dept", "add"), ("no-such-command",), ("user", "add", "x", "--role")):
+        result = cli.run(*args)
+        assert result.exit_code == 2, result.output
+        assert "unexpected error" not in result.output
+
+
+def _script() -> Path:
+    return Path(sys.executable).parent / "xinyong"
+
+
+def _run(cli: CliEnv, *args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "XINYONG_DATABASE_URL": cli.url, "XINYONG_KEY_FILE": str(cli.key_file),
+               "XINYONG_CHECKPOINT_DIR": str(cli.checkpoint_dir), **env}
+    return subprocess.run([str(_script()), *args], input=input, capture_output=True, text=True, env=environ,
+                          cwd=cli.root, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not _script().exists(), reason="console script not installed")
+def test_console_script(cli: CliEnv) -> None:
+    init = _run(cli, "init", "--admin-password-stdin", input=cli.password + "\n")
+    assert init.returncode == 0, init.stderr
+    assert "administrator created: admin" in init.stdout
+    key = _run(cli, "dept", "add", "scjg", "区市场监管局")
+    assert key.returncode == 0, key.stderr
+    created = _run(cli, "apikey", "create", "--dept", "scjg", "--name", "系统")
+    assert created.returncode == 0 and created.stdout.rstrip("\n").splitlines()[-1].startswith("xy_")
+
+    dup = _run(cli, "dept", "add", "scjg", "区市场监管局")
+    assert dup.returncode == 1
+    assert dup.stderr.strip() == "错误 / error: 部门代码 scjg 已存在 / department code scjg already exists"
+
+    down = _run(cli, "dept", "list", XINYONG_DATABASE_URL=UNREACHABLE)
+    assert down.returncode == 1
+    assert "Traceback" not in down.stderr and "cannot reach the database" in down.stderr
+
+    nokey = _run(cli, "serve", "--port", "1", XINYONG_KEY_FILE=str(cli.root / "missing.json"))
+    assert nokey.returncode == 1 and "key file not found" in nokey.stderr and "Traceback" not in nokey.stderr

@@ -1,0 +1,109 @@
+"""xinyong keys rotate / show."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from typing import TYPE_CHECKING
+
+import pytest
+
+from xinyong.db import Database
+from xinyong.privacy.keys import KeyRing
+from xinyong.privacy.vault import Vault
+from xinyong.subjects.service import find_by_id_number
+
+if TYPE_CHECKING:
+    from conftest import CliEnv
+
+
+def _plaintexts(cli: CliEnv, vault: Vault) -> dict[int, tuple[str, str]]:
+    rows = cli.sql("SELECT id, id_bidx, id_cipher, name_cipher, key_id FROM subjects ORDER BY id")
+    return {sid: (vault.reveal_id(bidx, ic, kid), vault.reveal_name(bidx, nc, kid))
+            for sid, bidx, ic, nc, kid in rows}
+
+
+def test_rotate_reencrypts_everything_and_retires_the_old_key(initialised: CliEnv) -> None:
+    cli = initialised
+    cli.ok("demo", "--no-serve", "--people", "40")
+    old_ring = cli.ring()
+    old_kid = old_ring.active_encryption_key
+    old_material = base64.b64encode(old_ring.encryption_keys[old_kid]).decode()
+    before = _plaintexts(cli, Vault(old_ring))
+    assert len(before) == 40
+    updated_before = cli.sql("SELECT id, updated_at FROM subjects ORDER BY id")
+
+    result = cli.ok("keys", "rotate", "--batch-size", "7")
+    assert "re-encrypted: 40 subjects" in result.stdout
+    assert f"retired from the key file: {old_kid}" in result.stdout
+
+    new_ring = cli.ring()
+    assert old_kid not in new_ring.encryption_keys
+    assert list(new_ring.encryption_keys) == [new_ring.active_encryption_key]
+    assert old_material not in cli.key_file.read_text()
+    assert stat.S_IMODE(cli.key_file.stat().st_mode) == 0o600
+    # Index keys and the audit signing key are unchanged: lookups and checkpoints keep working.
+    assert new_ring.index_keys == old_ring.index_keys
+    assert new_ring.audit_public_key_b64() == old_ring.audit_public_key_b64()
+
+    used = {kid for (kid,) in cli.sql("SELECT DISTINCT key_id FROM subjects")}
+    assert used == {new_ring.active_encryption_key}
+    assert _plaintexts(cli, Vault(new_ring)) == before
+    # A key rotation is not a change of content: updated_at stays.
+    assert cli.sql("SELECT id, updated_at FROM subjects ORDER BY id") == updated_before
+    db = Database(cli.url)
+    try:
+        with db.session() as s:
+            some_id = next(iter(before.values()))[0]
+            assert find_by_id_number(s, vault=Vault(new_ring), id_number=some_id) is not None
+    finally:
+        db.dispose()
+
+    (details,) = cli.sql("SELECT details FROM audit_entries WHERE action = 'keys.rotate'")[0]
+    details = json.loads(details)
+    assert details["subjects"] == 40 and details["by_key"] == {old_kid: 40}
+    assert details["new_key"] == new_ring.active_encryption_key
+
+    # Everything else still works with the rotated file.
+    cli.ok("audit", "seal")
+    cli.ok("audit", "verify")
+
+
+def test_rotate_on_an_empty_platform_and_twice(initialised: CliEnv) -> None:
+    cli = initialised
+    first = cli.ok("keys", "rotate")
+    assert "re-encrypted: 0 subjects" in first.stdout
+    kid1 = cli.ring().active_encryption_key
+    cli.ok("keys", "rotate")
+    ring = cli.ring()
+    assert list(ring.encryption_keys) == [ring.active_encryption_key] != [kid1]
+    assert cli.count("audit_entries", "action = 'keys.rotate'") == 2
+
+
+def test_rotate_with_an_unreachable_database_leaves_the_key_file_alone(
+        initialised: CliEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli = initialised
+    before = cli.key_file.read_bytes()
+    monkeypatch.setenv("XINYONG_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/x")
+    result = cli.fails("keys", "rotate")
+    assert "cannot reach the database" in result.stderr
+    assert cli.key_file.read_bytes() == before
+
+
+def test_keys_show_prints_ids_never_material(initialised: CliEnv) -> None:
+    cli = initialised
+    ring: KeyRing = cli.ring()
+    out = cli.ok("keys", "show").stdout
+    assert ring.active_encryption_key in out and "active" in out
+    assert "id_number" in out and "name" in out
+    secrets = [*ring.encryption_keys.values(), *ring.index_keys.values(), ring.session_secret,
+               ring.receipt_key]
+    for raw in secrets:
+        assert base64.b64encode(raw).decode() not in out
+    assert ring.audit_public_key_b64() not in out  # only a fingerprint of the public key
+
+
+def test_keys_show_without_a_key_file(cli: CliEnv) -> None:
+    result = cli.fails("keys", "show")
+    assert "密钥文件不存在" in result.stderr and "key file not found" in result.stderr

@@ -1,0 +1,53 @@
+"""Builders for the imports tests: valid penalty rows, CSV and XLSX bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from tests.support import new_id_number
+
+ZH_HEADER = ["身份证号码", "姓名", "来源编号", "决定日期", "严重程度", "处罚决定书文号", "违法行为类型", "处罚类别",
+             "罚款金额（元）"]
+CODE_HEADER = ["id_number", "name", "source_id", "decided_at", "severity", "decision_no", "violation", "penalty_type",
+               "amount"]
+SEVERITIES_ZH = ["轻微", "一般", "严重"]
+
+
+def penalty_rows(n: int, *, prefix: str = "F", start: int = 0) -> list[list[Any]]:
+    """``n`` valid admin_penalty rows (one person each), in ZH_HEADER order."""
+    return [[new_id_number(), "王小明", f"{prefix}{start + i}", "2026-03-02", SEVERITIES_ZH[i % 3],
+             f"和市监罚〔2026〕{start + i}号", "未按规定公示", "罚款", str(100 + i)] for i in range(n)]
+
+
+def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]], *, encoding: str = "utf-8",
+              delimiter: str = ",") -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode(encoding)
+
+
+def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]], *, gap_before: dict[int, int] | None = None,
+               ) -> bytes:
+    """An XLSX workbook; ``gap_before`` = {data row index: blank rows inserted before it}."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(list(header))
+    for i, r in enumerate(rows):
+        for _ in range((gap_before or {}).get(i, 0)):
+            ws.append([])
+        ws.append(list(r))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def as_date(s: str) -> date:
+    return date.fromisoformat(s)

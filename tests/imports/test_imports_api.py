@@ -1,0 +1,412 @@
+"""Bulk-file imports over the API: formats, encodings, headers, file errors, row errors, idempotency,
+isolation, report, resume, templates, limits."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+from xinyong.audit.models import AuditEntry
+from xinyong.db import utcnow
+from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
+from xinyong.records.models import Record
+from xinyong.subjects.models import Subject
+
+
+def count(session, model) -> int:  # type: ignore[no-untyped-def]
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def read_report(client, world, job_id: int, key: str | None = None) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    r = client.get(f"/api/v1/imports/{job_id}/errors.csv", headers=world.bearer(key or world.key_a))
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(r.content[3:].decode("utf-8"))))
+
+
+@pytest.mark.parametrize(("encoding", "bom"), [("utf-8", False), ("utf-8", True), ("gbk", False),
+                                               ("gb18030", False)])
+def test_csv_encodings(upload, session, encoding, bom):  # type: ignore[no-untyped-def]
+    rows = penalty_rows(25)
+    data = csv_bytes(ZH_HEADER, rows, encoding=encoding)
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    job = upload(data, filename="处罚.csv")
+    assert job["status"] == "done", job
+    assert job["format"] == "csv"
+    assert job["encoding"] == {"utf-8": "utf-8-sig" if bom else "utf-8", "gbk": "gb18030",
+                               "gb18030": "gb18030"}[encoding]
+    assert job["rows_total"] == job["rows_done"] == 25
+    assert job["counts"] == {"created": 25, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert job["error"] is None and job["filename"] == "处罚.csv"
+    recs = session.scalars(select(Record).where(Record.source_id.like("F%"))).all()
+    assert len(recs) == 25
+    by_source = {r.source_id: r for r in recs}
+    assert by_source["F0"].severity == "minor" and by_source["F1"].severity == "general"
+    assert by_source["F2"].severity == "serious"
+    assert by_source["F3"].fields["amount"] == 103 and by_source["F3"].fields["penalty_type"] == "罚款"
+    # the file's bytes are dropped once the job is done (they hold raw ID numbers)
+    assert session.get(ImportFile, job["id"]) is None
+
+
+def test_code_headers_tab_delimited_and_mixed_width(upload, session):  # type: ignore[no-untyped-def]
+    header = list(CODE_HEADER)
+    header[8] = "罚款金额(元)"  # half-width brackets match the catalog's full-width ones
+    job = upload(csv_bytes(header, penalty_rows(5), delimiter="\t"), filename="codes.tsv")
+    assert job["counts"]["created"] == 5, job
+
+
+def test_xlsx_with_dates_blank_rows_and_row_numbers(upload, session):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    rows = penalty_rows(4)
+    rows[0][3] = datetime(2026, 3, 2)  # a real date cell
+    rows[1][8] = 250.5  # a number cell for a number field
+    rows[2][0] = 120101198001010000  # an ID number stored as a number
+    rows[3][4] = "严重"
+    data = xlsx_bytes(ZH_HEADER, rows, gap_before={2: 2})  # two blank rows before the third data row
+    job = upload(data, filename="罚单.xlsx")
+    assert job["format"] == "xlsx" and job["encoding"] is None
+    assert job["status"] == "done", job
+    assert job["rows_total"] == 4
+    assert job["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "rejected": 1}
+    [err] = job["first_errors"]
+    assert err["row"] == 6  # header 1, rows 2-3, blank 4-5, the rejected row is row 6 in Excel
+    assert err["field"] == "id_number" and err["code"] == "id_stored_as_number"
+    assert err["column"] == "身份证号码" and "文本" in err["message"] and "text" in err["message"]
+    rec = session.scalar(select(Record).where(Record.source_id == "F0"))
+    assert rec.decided_at.isoformat() == "2026-03-02"
+    assert session.scalar(select(Record).where(Record.source_id == "F1")).fields["amount"] == 250.5
+
+
+def test_row_errors_have_row_numbers_and_report(upload, client, world, session):  # type: ignore[no-untyped-def]
+    rows = penalty_rows(6)
+    rows[1][0] = "120101198001010001"  # bad check digit → row 3
+    rows[3][2] = ""  # no source id → row 5
+    rows[4][7] = "鞭刑"  # not an allowed penalty type → row 6
+    rows[5][3] = "2026/13/40"  # not a date → row 7
+    job = upload(csv_bytes(ZH_HEADER, rows))
+    assert job["status"] == "done"
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 4}
+    report = read_report(client, world, job["id"])
+    assert report[0] == ["行号 row", "列 column", "字段 field", "错误代码 code", "说明 message"]
+    got = {(int(r[0]), r[2], r[3]) for r in report[1:]}
+    assert (3, "id_number", "invalid_id_number") in got
+    assert (5, "source_id", "missing") in got
+    assert (6, "fields.penalty_type", "not_allowed") in got
+    assert (7, "decided_at", "wrong_type") in got
+    assert {r[0] for r in report[1:]} == {"3", "5", "6", "7"}
+    by_row = {int(r[0]): r for r in report[1:]}
+    assert by_row[6][1] == "处罚类别"  # the column as written in the file
+    assert all(" / " in r[4] for r in report[1:])  # bilingual messages
+    assert session.scalar(select(func.count()).select_from(AuditEntry)
+                          .where(AuditEntry.action == "imports.report")) == 1
+
+
+def test_same_file_twice_changes_nothing(upload, session):  # type: ignore[no-untyped-def]
+    data = csv_bytes(ZH_HEADER, penalty_rows(30))
+    first = upload(data)
+    assert first["counts"]["created"] == 30
+    before = (count(session, Record), count(session, Subject))
+    second = upload(data)
+    assert second["id"] != first["id"] and second["sha256"] == first["sha256"]
+    assert second["status"] == "done"
+    assert second["counts"] == {"created": 0, "updated": 0, "unchanged": 30, "rejected": 0}
+    assert (count(session, Record), count(session, Subject)) == before
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b"", "empty_file"),
+    (b"   \r\n\r\n", "empty_file"),
+    (csv_bytes(ZH_HEADER, []), "empty_file"),
+    (csv_bytes(ZH_HEADER, [[""] * 9, [" "] * 9]), "empty_file"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(200), "unsupported_file"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "unsupported_file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500), "unsupported_file"),
+    (bytes(range(256)) * 4, "unsupported_file"),
+    (b"id_number,name\n\x80\x80\xff\xff,x\n", "wrong_encoding"),
+    ("身份证号码,姓名\n".encode("utf-16"), "wrong_encoding"),
+    (csv_bytes(ZH_HEADER[:2] + ZH_HEADER[3:], penalty_rows(1)), "missing_header"),
+    (csv_bytes([*ZH_HEADER, "颜色"], [[*r, "红"] for r in penalty_rows(1)]), "unknown_column"),
+    (csv_bytes([*ZH_HEADER, "name"], [[*r, "x"] for r in penalty_rows(1)]), "duplicate_column"),
+    (b'a,"b\n', "malformed_csv"),
+])
+def test_file_errors(upload, session, client, world, data, code):  # type: ignore[no-untyped-def]
+    jobs = count(session, ImportJob)
+    r = upload(data, expect=422)
+    body = r.json()
+    assert body["code"] == code, body
+    assert " / " in body["message"] and body["request_id"]
+    assert body["errors"] and all({"field", "code", "message"} <= e.keys() for e in body["errors"])
+    assert count(session, ImportJob) == jobs  # nothing is created for a refused file
+    denied = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.create",
+                                                      AuditEntry.outcome == "denied")).all()
+    assert denied and denied[-1].details["code"] == code
+
+
+def test_missing_header_names_every_missing_column(upload):  # type: ignore[no-untyped-def]
+    header = ["姓名", "来源编号", "决定日期", "处罚决定书文号", "违法行为类型"]
+    body = upload(csv_bytes(header, [["张三", "S", "2026-01-01", "X", "Y"]]), expect=422).json()
+    missing = {e["field"] for e in body["errors"] if e["code"] == "missing_header"}
+    assert missing == {"id_number", "severity", "penalty_type"}
+    assert "身份证号码" in body["message"] and "严重程度" in body["message"] and "处罚类别" in body["message"]
+
+
+def test_severity_column_for_an_item_without_severity_is_unknown(upload):  # type: ignore[no-untyped-def]
+    header = ["身份证号码", "姓名", "来源编号", "决定日期", "严重程度", "荣誉名称", "授予级别", "授予单位"]
+    body = upload(csv_bytes(header, [["x", "y", "z", "2026-01-01", "一般", "a", "city", "c"]]), item="honor",
+                  expect=422).json()
+    assert body["code"] == "unknown_column" and body["errors"][0]["field"] == "严重程度"
+
+
+def test_unknown_item_and_bad_item(upload):  # type: ignore[no-untyped-def]
+    data = csv_bytes(ZH_HEADER, penalty_rows(1))
+    body = upload(data, item="no_such_item", expect=422).json()
+    assert body["code"] == "unknown_item" and body["errors"][0]["field"] == "item"
+
+
+def test_zip_that_is_not_a_workbook(upload):  # type: ignore[no-untyped-def]
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("hello.txt", "hi")
+    body = upload(buf.getvalue(), filename="data.xlsx", expect=422).json()
+    assert body["code"] == "unsupported_file"
+
+
+def test_department_isolation(upload, client, world):  # type: ignore[no-untyped-def]
+    job = upload(csv_bytes(ZH_HEADER, penalty_rows(3)))
+    jid = job["id"]
+    other = world.bearer(world.key_b)
+    assert client.get(f"/api/v1/imports/{jid}", headers=other).status_code == 404
+    assert client.get(f"/api/v1/imports/{jid}/errors.csv", headers=other).status_code == 404
+    assert client.post(f"/api/v1/imports/{jid}/resume", headers=other).status_code == 404
+    assert client.get(f"/api/v1/imports/{jid}", headers=other).json()["code"] == "not_found"
+    assert [j["id"] for j in client.get("/api/v1/imports", headers=other).json()["items"]] == []
+    mine = client.get("/api/v1/imports", headers=world.bearer(world.key_a)).json()["items"]
+    assert [j["id"] for j in mine] == [jid]
+    assert client.get("/api/v1/imports/999999999", headers=world.bearer(world.key_a)).status_code == 404
+
+
+def test_permissions(client, world, catalog_loaded):  # type: ignore[no-untyped-def]
+    from tests.support import PASSWORD
+
+    assert client.get("/api/v1/imports").status_code == 401
+    client.get("/login")
+    r = client.post("/login", data={"username": "bank", "password": PASSWORD,
+                                    "csrf_token": client.cookies.get("xy_login_csrf") or ""},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    r = client.get("/api/v1/imports")  # an institution's user may not use imports
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert client.get("/api/v1/imports/templates/admin_penalty.csv").status_code == 403
+
+
+def test_formula_injection_is_escaped_in_the_report(upload, client, world, db):  # type: ignore[no-untyped-def]
+    rows = penalty_rows(2)
+    rows[1][0] = "bad"
+    job = upload(csv_bytes(ZH_HEADER, rows))
+    with db.session() as s:  # whatever ends up in a report must not run as a formula in Excel
+        for i, bad in enumerate(["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]):
+            s.add(ImportRowError(job_id=job["id"], row_number=100 + i, header=bad, field="f", code="c",
+                                 message=bad))
+    report = read_report(client, world, job["id"])
+    injected = [r for r in report[1:] if int(r[0]) >= 100]
+    assert len(injected) == 6
+    for r in injected:
+        assert r[1].startswith("'") and r[4].startswith("'"), r
+    for r in report:
+        assert not r[1].startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+def test_csv_cell_escaping_unit() -> None:
+    from xinyong.imports.service import csv_bytes as export, csv_cell
+
+    assert csv_cell("=1+1") == "'=1+1" and csv_cell("-1") == "'-1" and csv_cell("ok") == "ok"
+    assert csv_cell(None) == "" and csv_cell(3) == "3"
+    body = export([["=a", "b,c", 'd"e']])
+    assert body.startswith(b"\xef\xbb\xbf")
+    assert list(csv.reader(io.StringIO(body[3:].decode()))) == [["'=a", "b,c", 'd"e']]
+
+
+def test_upload_too_large_is_413(app, upload, client, world):  # type: ignore[no-untyped-def]
+    app.state.settings.max_request_bytes = 4096
+    big = csv_bytes(ZH_HEADER, penalty_rows(200))
+    assert len(big) > 4096
+    r = upload(big, expect=413)
+    assert r.json()["code"] == "too_large"
+
+
+def test_service_refuses_a_file_over_the_limit(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+    from xinyong.imports import service
+    from xinyong.imports.parsers import FileError
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    with pytest.raises(FileError) as exc:
+        service.create_job(session, vault=vault, department=dept, item_code="admin_penalty", filename="x.csv",
+                           data=csv_bytes(ZH_HEADER, penalty_rows(50)), actor=SYSTEM, max_bytes=1000)
+    assert exc.value.status == 413 and exc.value.code == "too_large"
+
+
+def test_progress_fields_and_audit(upload, client, world, session):  # type: ignore[no-untyped-def]
+    job = upload(csv_bytes(ZH_HEADER, penalty_rows(4)), filename="../../etc/pa\x1bss wd.csv")
+    assert job["filename"] == "pa_ss wd.csv"  # directories and control characters removed
+    for k in ("rows_total", "rows_done", "counts", "error", "created_at", "started_at", "finished_at",
+              "heartbeat_at", "report_url", "sha256"):
+        assert k in job
+    assert job["started_at"] and job["finished_at"]
+    actions = [a for (a,) in session.execute(select(AuditEntry.action).where(
+        AuditEntry.object_type == "import_job", AuditEntry.object_id == str(job["id"])))]
+    assert "imports.create" in actions and "imports.finish" in actions
+    pushes = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.push")).all()
+    assert pushes and pushes[-1].details["channel"] == "file"
+
+
+def test_failed_job_is_not_resumable(upload, client, world, session, monkeypatch):  # type: ignore[no-untyped-def]
+    from xinyong.imports import parsers
+
+    monkeypatch.setattr(parsers, "MAX_ROWS", 5)  # found by the runner, after the quick header check
+    job = upload(csv_bytes(ZH_HEADER, penalty_rows(8)))
+    assert job["status"] == "failed" and job["error"]["code"] == "too_many_rows", job
+    assert " / " in job["error"]["message"] and job["rows_done"] == 0 and job["finished_at"]
+    assert session.get(ImportFile, job["id"]) is None
+    r = client.post(f"/api/v1/imports/{job['id']}/resume", headers=world.bearer(world.key_a))
+    assert r.status_code == 409 and r.json()["code"] == "not_resumable"
+
+
+def test_an_error_mid_import_keeps_whole_chunks_and_resumes(db, vault, world, session, catalog_loaded,
+                                                            monkeypatch):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(25, prefix="C")
+    rows[13][0] = "bad"  # a rejected row in the chunk that fails, then in the one that succeeds
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="c.csv",
+                                 data=csv_bytes(ZH_HEADER, rows), actor=SYSTEM).id
+    real_ingest = runner.ingest
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        out = real_ingest(*args, **kwargs)  # writes this chunk's records …
+        if calls["n"] == 2:
+            raise RuntimeError("database went away")  # … which must then be rolled back with the chunk
+        return out
+
+    monkeypatch.setattr(runner, "ingest", flaky)
+    p = runner.run_job(db, vault, jid, chunk_size=10)
+    assert p is not None and p.status == "interrupted" and p.error_code == "processing_error"
+    assert p.rows_done == 10 and p.created == 10 and p.rejected == 0
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("C%"))) == 10
+    assert session.scalar(select(func.count()).select_from(ImportRowError).where(ImportRowError.job_id == jid)) == 0
+    assert session.get(ImportFile, jid) is not None  # kept for the resume
+    monkeypatch.setattr(runner, "ingest", real_ingest)
+    with db.session() as s:
+        service.resume_job(s, job=service.get_job(s, job_id=jid, department_id=dept.id), actor=SYSTEM)
+    p = runner.run_job(db, vault, jid, chunk_size=10)
+    assert p is not None and p.status == "done"
+    assert (p.rows_total, p.rows_done, p.created, p.rejected) == (25, 25, 24, 1)
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("C%"))) == 24
+    [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+    assert err.row_number == 15 and err.field == "id_number"
+
+
+def test_resume_continues_from_rows_done(upload, client, world, db, session, vault, wait):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+    from xinyong.imports import service
+    from xinyong.imports.runner import claim
+    from xinyong.records.service import DepartmentRef
+
+    rows = penalty_rows(12)
+    data = csv_bytes(ZH_HEADER, rows)
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    with db.session() as s:
+        job = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="r.csv",
+                                 data=data, actor=SYSTEM)
+        jid = job.id
+    assert claim(db, jid) is not None  # a runner took it … and died: heartbeat fresh, status running
+    h = world.bearer(world.key_a)
+    r = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "job_running"
+    assert client.get(f"/api/v1/imports/{jid}", headers=h).json()["status"] == "running"
+    with db.session() as s:  # a minute passes without a heartbeat
+        s.execute(update(ImportJob).where(ImportJob.id == jid)
+                  .values(heartbeat_at=utcnow() - timedelta(seconds=120)))
+    got = client.get(f"/api/v1/imports/{jid}", headers=h).json()
+    assert got["status"] == "interrupted" and got["error"]["code"] == "stalled"
+    r = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
+    assert r.status_code == 202, r.text
+    wait()
+    done = client.get(f"/api/v1/imports/{jid}", headers=h).json()
+    assert done["status"] == "done" and done["counts"]["created"] == 12 and done["rows_done"] == 12
+    assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "imports.resume", AuditEntry.object_id == str(jid))) == 1
+    again = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
+    assert again.status_code == 409 and again.json()["code"] == "already_done"
+
+
+def test_templates(client, world, catalog_loaded, upload):  # type: ignore[no-untyped-def]
+    from openpyxl import load_workbook
+
+    h = world.bearer(world.key_a)
+    r = client.get("/api/v1/imports/templates/admin_penalty.csv", headers=h)
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+    header = next(csv.reader(io.StringIO(r.content[3:].decode())))
+    assert header == ["身份证号码", "姓名", "来源编号", "决定日期", "严重程度", "处罚决定书文号", "违法行为类型",
+                      "处罚类别", "罚款金额（元）", "处罚依据"]
+    r = client.get("/api/v1/imports/templates/honor.csv", headers=h)
+    assert "严重程度" not in r.content.decode("utf-8-sig")
+    r = client.get("/api/v1/imports/templates/admin_penalty.xlsx", headers=h)
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    wb = load_workbook(io.BytesIO(r.content))
+    ws = wb.worksheets[0]
+    assert [c.value for c in ws[1]] == header
+    assert ws.column_dimensions["A"].number_format == "@"  # ID numbers stay text in Excel
+    assert wb.sheetnames[1] == "说明"
+    # a filled-in template imports as it is
+    for row in penalty_rows(3, prefix="T"):
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    job = upload(buf.getvalue(), filename="filled.xlsx")
+    assert job["counts"]["created"] == 3, job
+    assert client.get("/api/v1/imports/templates/nope.csv", headers=h).status_code == 404
+    # the empty template itself is refused as empty, not as broken
+    empty = client.get("/api/v1/imports/templates/admin_penalty.xlsx", headers=h).content
+    assert upload(empty, filename="t.xlsx", expect=422).json()["code"] == "empty_file"
+
+
+def test_list_pagination(upload, client, world):  # type: ignore[no-untyped-def]
+    ids = [upload(csv_bytes(ZH_HEADER, penalty_rows(1, prefix=f"L{i}-")))["id"] for i in range(3)]
+    h = world.bearer(world.key_a)
+    page = client.get("/api/v1/imports?limit=2", headers=h).json()
+    assert [j["id"] for j in page["items"]] == ids[::-1][:2] and page["next_before_id"] == ids[1]
+    rest = client.get(f"/api/v1/imports?limit=2&before_id={page['next_before_id']}", headers=h).json()
+    assert [j["id"] for j in rest["items"]] == [ids[0]] and rest["next_before_id"] is None
+
+
+def test_uploaded_file_is_sealed_until_the_job_ends(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+    from xinyong.imports import service
+    from xinyong.records.service import DepartmentRef
+
+    rows = penalty_rows(2)
+    data = csv_bytes(ZH_HEADER, rows)
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    job = service.create_job(session, vault=vault, department=dept, item_code="admin_penalty", filename="s.csv",
+                             data=data, actor=SYSTEM)
+    stored = session.get(ImportFile, job.id)
+    assert rows[0][0].encode() not in stored.content  # no raw ID number at rest
+    assert service.load_file(session, vault=vault, job_id=job.id) == data

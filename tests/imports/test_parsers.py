@@ -1,0 +1,243 @@
+"""The file readers on their own: type by content, encodings, headers, XLSX cells and safety."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, datetime
+
+import pytest
+
+from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+from xinyong.catalog.service import read_yaml
+from xinyong.imports import parsers
+from xinyong.imports.parsers import FileError, RowMapper
+
+SPECS = {s.code: s for s in read_yaml()}
+PENALTY = SPECS["admin_penalty"]
+
+
+def records_of(data: bytes, spec=PENALTY, item: str = "admin_penalty"):  # type: ignore[no-untyped-def]
+    pf = parsers.parse(data, spec)
+    m = RowMapper(item, spec, pf.header)
+    return pf, [(n, *m.convert(cells)) for n, cells in pf.rows]
+
+
+def test_openpyxl_parses_xml_with_defusedxml() -> None:
+    import defusedxml.ElementTree as defused
+    import openpyxl.reader.excel
+    import openpyxl.worksheet._reader
+    import openpyxl.xml
+    import openpyxl.xml.functions
+
+    assert openpyxl.xml.DEFUSEDXML is True
+    assert openpyxl.xml.functions.iterparse is defused.iterparse  # worksheets, shared strings
+    assert openpyxl.xml.functions.fromstring is defused.fromstring  # workbook, styles, relations
+    assert openpyxl.worksheet._reader.iterparse is defused.iterparse
+    assert openpyxl.reader.excel.fromstring is defused.fromstring
+
+
+@pytest.mark.parametrize(("encoding", "bom", "expected"), [
+    ("utf-8", False, "utf-8"), ("utf-8", True, "utf-8-sig"), ("gbk", False, "gb18030"),
+    ("gb18030", False, "gb18030"),
+])
+def test_csv_encodings(encoding, bom, expected) -> None:  # type: ignore[no-untyped-def]
+    data = csv_bytes(ZH_HEADER, penalty_rows(3), encoding=encoding)
+    if bom:
+        data = b"\xef\xbb\xbf" + data
+    s = parsers.sniff(data)
+    assert (s.format, s.encoding) == ("csv", expected)
+    pf, recs = records_of(data)
+    assert [r[0] for r in recs] == [2, 3, 4]
+    assert recs[0][1]["name"] == "王小明" and recs[0][1]["severity"] == "minor" and recs[0][2] == []
+    assert recs[1][1]["fields"]["penalty_type"] == "罚款"
+
+
+def test_chinese_and_code_headers_give_the_same_records() -> None:
+    rows = penalty_rows(2)
+    _, zh = records_of(csv_bytes(ZH_HEADER, rows))
+    _, code = records_of(csv_bytes(CODE_HEADER, rows))
+    mixed_header = ZH_HEADER[:4] + CODE_HEADER[4:]
+    _, mixed = records_of(csv_bytes(mixed_header, rows))
+    assert zh == code == mixed
+
+
+def test_header_matching_ignores_width_spaces_case_and_required_marker() -> None:
+    header = ["*身份证号码", " 姓名 ", "来源 编号", "DECIDED_AT", "Severity", "处罚决定书文号", "违法行为类型", "处罚类别",
+              "罚款金额(元)"]
+    _, recs = records_of(csv_bytes(header, penalty_rows(1)))
+    assert recs[0][2] == [] and recs[0][1]["fields"]["amount"] == "100"
+
+
+def test_severity_values_chinese_and_code() -> None:
+    rows = penalty_rows(4)
+    rows[0][4], rows[1][4], rows[2][4], rows[3][4] = "轻微", "General", "严重", "extreme"
+    _, recs = records_of(csv_bytes(ZH_HEADER, rows))
+    assert [r[1]["severity"] for r in recs] == ["minor", "general", "serious", "extreme"]  # the service rejects
+
+
+@pytest.mark.parametrize(("raw", "norm"), [
+    ("2024-03-05", "2024-03-05"), ("2024/3/5", "2024-03-05"), ("2024.03.05", "2024-03-05"),
+    ("2024年3月5日", "2024-03-05"), ("2024-03-05 00:00:00", "2024-03-05"), ("2024/3/5 8:30", "2024-03-05"),
+    ("5/3/2024", "5/3/2024"), ("yesterday", "yesterday"), ("2024-3-5", "2024-03-05"),
+])
+def test_dates_are_normalised(raw, norm) -> None:  # type: ignore[no-untyped-def]
+    assert parsers.norm_date(raw) == norm
+
+
+def test_blank_rows_skipped_but_counted_and_quoted_newlines() -> None:
+    rows = penalty_rows(3)
+    rows[0][5] = "第一行\n第二行"  # a quoted value spanning lines is one row
+    text = csv_bytes(ZH_HEADER, rows).decode()
+    lines = text.split("\r\n")
+    text = "\r\n".join([lines[0], "", ",,,,", *lines[1:]])
+    _, recs = records_of(text.encode())
+    assert [r[0] for r in recs] == [4, 5, 6]
+    assert recs[0][1]["fields"]["decision_no"] == "第一行\n第二行"
+
+
+def test_scientific_id_number_in_csv_is_a_row_error() -> None:
+    rows = penalty_rows(2)
+    rows[1][0] = "1.20101E+17"
+    _, recs = records_of(csv_bytes(ZH_HEADER, rows))
+    assert recs[0][2] == []
+    assert [e["code"] for e in recs[1][2]] == ["id_stored_as_number"]
+
+
+def test_values_without_a_header_are_row_errors() -> None:
+    header = [*ZH_HEADER, ""]
+    rows = [[*r, ""] for r in penalty_rows(2)]
+    rows[1][9] = "stray"
+    rows.append([*penalty_rows(1)[0], "", "beyond"])
+    _, recs = records_of(csv_bytes(header, rows))
+    assert recs[0][2] == []
+    assert [e["code"] for e in recs[1][2]] == ["extra_value"]
+    assert [e["code"] for e in recs[2][2]] == ["extra_value"]
+
+
+@pytest.mark.parametrize(("header", "code", "fields"), [
+    (ZH_HEADER[1:], "missing_header", {"id_number"}),
+    ([*ZH_HEADER, "备注"], "unknown_column", {"备注"}),
+    ([*ZH_HEADER, "身份证号"], "duplicate_column", {"身份证号"}),
+])
+def test_header_errors(header, code, fields) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FileError) as exc:
+        parsers.parse(csv_bytes(header, [["x"] * len(header)]), PENALTY)
+    assert exc.value.code == code and exc.value.status == 422
+    assert {e["field"] for e in exc.value.errors} == fields
+
+
+def test_optional_columns_may_be_left_out() -> None:
+    header = [h for h in ZH_HEADER if h != "罚款金额（元）"]
+    rows = [r[:8] for r in penalty_rows(1)]
+    _, recs = records_of(csv_bytes(header, rows))
+    assert recs[0][2] == [] and "amount" not in recs[0][1]["fields"]
+
+
+def test_xlsx_cells() -> None:
+    rows = penalty_rows(5)
+    rows[0][3] = datetime(2026, 3, 2, 0, 0)
+    rows[1][3] = date(2026, 3, 1)
+    rows[2][0] = 120101198001010000  # int
+    rows[3][0] = 1.201011980010100e17  # float
+    rows[4][2] = 77  # a numeric source id
+    rows[4][8] = 1234.5
+    data = xlsx_bytes(ZH_HEADER, rows, gap_before={3: 1})
+    assert parsers.sniff(data).format == "xlsx"
+    pf, recs = records_of(data)
+    assert pf.format == "xlsx" and pf.encoding is None
+    assert [r[0] for r in recs] == [2, 3, 4, 6, 7]
+    assert recs[0][1]["decided_at"] == "2026-03-02" and recs[1][1]["decided_at"] == "2026-03-01"
+    for i in (2, 3):
+        [err] = recs[i][2]
+        assert err["code"] == "id_stored_as_number" and err["field"] == "id_number"
+        assert "文本" in err["message"] and "text" in err["message"]
+    assert recs[4][1]["source_id"] == "77" and recs[4][1]["fields"]["amount"] == 1234.5
+
+
+def test_xlsx_reads_only_the_first_sheet() -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(ZH_HEADER)
+    ws.append(penalty_rows(1)[0])
+    other = wb.create_sheet("other")
+    other.append(["nonsense"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    _, recs = records_of(buf.getvalue())
+    assert len(recs) == 1 and recs[0][2] == []
+
+
+def _rezip(data: bytes, replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, (replace or {}).get(info.filename, src.read(info.filename)))
+        for name, content in (add or {}).items():
+            z.writestr(name, content)
+    return out.getvalue()
+
+
+def test_zip_bomb_by_ratio() -> None:
+    good = xlsx_bytes(ZH_HEADER, penalty_rows(1))
+    bomb = _rezip(good, add={"xl/media/padding.bin": bytes(5 * 1024 * 1024)})
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(bomb)
+    assert exc.value.code == "zip_bomb"
+
+
+def test_zip_bomb_by_size(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(parsers, "MAX_UNCOMPRESSED", 1000)
+    with pytest.raises(FileError) as exc:
+        parsers.parse(xlsx_bytes(ZH_HEADER, penalty_rows(1)), PENALTY)
+    assert exc.value.code == "zip_bomb"
+
+
+def test_xml_entity_expansion_is_refused() -> None:
+    good = xlsx_bytes(ZH_HEADER, penalty_rows(1))
+    lol = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+           b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+           b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+           b'<row r="1"><c r="A1" t="inlineStr"><is><t>&lol2;</t></is></c></row></sheetData></worksheet>')
+    bad = _rezip(good, replace={"xl/worksheets/sheet1.xml": lol})
+    with pytest.raises(FileError) as exc:
+        parsers.parse(bad, PENALTY)
+    assert exc.value.code == "unsafe_xlsx"
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+           b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+           b'<row r="1"><c r="A1" t="inlineStr"><is><t>&e;</t></is></c></row></sheetData></worksheet>')
+    with pytest.raises(FileError) as exc:
+        parsers.parse(_rezip(good, replace={"xl/worksheets/sheet1.xml": xxe}), PENALTY)
+    assert exc.value.code == "unsafe_xlsx"
+
+
+def test_damaged_workbook() -> None:
+    good = xlsx_bytes(ZH_HEADER, penalty_rows(1))
+    bad = _rezip(good, replace={"xl/workbook.xml": b"<not-xml"})
+    with pytest.raises(FileError) as exc:
+        parsers.parse(bad, PENALTY)
+    assert exc.value.code == "bad_xlsx"
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n", b"GIF89a....", b"\x00\x01\x02\x03" * 10, b"\xff\xd8\xff\xe0"])
+def test_binary_is_unsupported(data) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(data)
+    assert exc.value.code == "unsupported_file"
+    assert exc.value.message.startswith("只支持 CSV 或 XLSX 文件") and "only CSV or XLSX files are accepted" in \
+        exc.value.message
+
+
+def test_type_is_by_content_not_name() -> None:
+    # an XLSX named .csv is read as XLSX, a CSV named .xlsx as CSV: the name is never consulted
+    assert parsers.sniff(xlsx_bytes(ZH_HEADER, penalty_rows(1))).format == "xlsx"
+    assert parsers.sniff(csv_bytes(ZH_HEADER, penalty_rows(1))).format == "csv"
+
+
+def test_too_many_rows() -> None:
+    with pytest.raises(FileError) as exc:
+        parsers.parse(csv_bytes(ZH_HEADER, penalty_rows(6)), PENALTY, max_rows=5)
+    assert exc.value.code == "too_many_rows"

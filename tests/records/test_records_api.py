@@ -1,0 +1,225 @@
+"""Records API: every status and error, idempotency, revisions, revocation, isolation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from tests.records.records_support import penalty
+
+from xinyong.audit.models import AuditEntry
+from xinyong.records.models import Record, RecordRevision, Rejection
+from xinyong.subjects.models import Subject
+
+pytestmark = pytest.mark.usefixtures("catalog_loaded")
+
+
+def push(client, world, records, key=None):  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/records", json={"records": records}, headers=world.bearer(key or world.key_a))
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+def test_created_unchanged_updated(client, world, person, session):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    assert r["status"] == "created" and r["errors"] == [] and r["record_id"]
+    [again] = push(client, world, [penalty(idn, name)])
+    assert again == {**r, "status": "unchanged"}
+    [upd] = push(client, world, [penalty(idn, name, amount=5000)])
+    assert upd["status"] == "updated" and upd["record_id"] == r["record_id"]
+    rec = session.get(Record, r["record_id"])
+    assert rec.revision == 2 and rec.fields["amount"] == 5000
+    history = session.scalars(select(RecordRevision).where(RecordRevision.record_id == rec.id)).all()
+    assert [(h.revision, h.fields["amount"]) for h in history] == [(1, 2000)]
+    body = client.get(f"/api/v1/records/{rec.id}", headers=world.bearer(world.key_a)).json()
+    assert [(v["revision"], v["fields"]["amount"]) for v in body["revisions"]] == [(1, 2000), (2, 5000)]
+
+
+def test_same_batch_twice_changes_nothing(client, world, session):  # type: ignore[no-untyped-def]
+    from tests.support import new_id_number
+
+    batch = [penalty(new_id_number(), "王五", source_id=f"B{i}") for i in range(20)]
+    first = push(client, world, batch)
+    assert {r["status"] for r in first} == {"created"}
+    counts = [session.scalar(select(func.count()).select_from(t)) for t in (Record, RecordRevision, Subject)]
+    second = push(client, world, batch)
+    assert {r["status"] for r in second} == {"unchanged"}
+    assert [r["record_id"] for r in second] == [r["record_id"] for r in first]
+    assert [session.scalar(select(func.count()).select_from(t)) for t in (Record, RecordRevision, Subject)] == counts
+
+
+@pytest.mark.parametrize(("mutate", "field", "code"), [
+    (lambda r: r.update(item="no_such_item"), "item", "unknown_item"),
+    (lambda r: r.pop("item"), "item", "missing"),
+    (lambda r: r["fields"].pop("decision_no"), "fields.decision_no", "missing"),
+    (lambda r: r["fields"].update(amount="lots"), "fields.amount", "wrong_type"),
+    (lambda r: r["fields"].update(amount=-1), "fields.amount", "out_of_range"),
+    (lambda r: r["fields"].update(penalty_type="鞭刑"), "fields.penalty_type", "not_allowed"),
+    (lambda r: r["fields"].update(colour="red"), "fields.colour", "unknown_field"),
+    (lambda r: r.update(severity="apocalyptic"), "severity", "not_allowed"),
+    (lambda r: r.pop("severity"), "severity", "missing"),
+    (lambda r: r.update(id_number="12010119800506123"), "id_number", "invalid_id_number"),
+    (lambda r: r.update(decided_at="2999-01-01"), "decided_at", "future_date"),
+    (lambda r: r.update(decided_at="02/03/2026"), "decided_at", "wrong_type"),
+    (lambda r: r.update(source_id=""), "source_id", "wrong_type"),
+    (lambda r: r.pop("name"), "name", "missing"),
+    (lambda r: r.update(status="active"), "status", "unknown_field"),
+    (lambda r: r.update(department="gaj"), "department", "unknown_field"),
+])
+def test_rejections_name_field_and_reason(client, world, person, session, mutate, field, code):  # type: ignore[no-untyped-def]
+    idn, name = person
+    good = penalty(idn, name, source_id="GOOD")
+    bad = penalty(idn, name, source_id="BAD")
+    mutate(bad)
+    results = push(client, world, [bad, good])
+    assert results[1]["status"] == "created"  # a bad record never blocks a good one
+    assert results[0]["status"] == "rejected" and results[0]["record_id"] is None
+    errors = {(e["field"], e["code"]) for e in results[0]["errors"]}
+    assert (field, code) in errors
+    assert all(" / " in e["message"] for e in results[0]["errors"])  # Chinese / English
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id == "BAD")) == 0
+    assert session.scalar(select(func.count()).select_from(Rejection).where(Rejection.code.is_not(None))) >= 1
+
+
+def test_invalid_id_number_says_why(client, world):  # type: ignore[no-untyped-def]
+    [r] = push(client, world, [penalty("120101199902301234", "赵六")])
+    [err] = [e for e in r["errors"] if e["field"] == "id_number"]
+    assert err["reason"] == "id_birth_date"
+
+
+def test_name_mismatch(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    push(client, world, [penalty(idn, name)])
+    [r] = push(client, world, [penalty(idn, "另一个人", source_id="P-2")])
+    assert r["status"] == "rejected" and r["errors"][0]["code"] == "name_mismatch"
+
+
+def test_item_not_allowed_for_department(client, world, person, db):  # type: ignore[no-untyped-def]
+    from xinyong.audit.service import Actor
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "tax_violation").spec)
+        spec["departments"] = ["gaj"]
+        update_item(s, code="tax_violation", data=spec, actor=Actor.system("t"))
+    idn, name = person
+    rec = {"item": "tax_violation", "id_number": idn, "name": name, "source_id": "T1", "decided_at": "2026-01-05",
+           "severity": "general", "fields": {"case_no": "T-1", "violation": "偷税"}}
+    [r] = push(client, world, [rec])
+    assert r["errors"][0]["code"] == "item_not_allowed"
+    [ok] = push(client, world, [rec], key=world.key_b)
+    assert ok["status"] == "created"
+
+
+def test_batch_limits_and_malformed_body(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    h = world.bearer(world.key_a)
+    too_many = client.post("/api/v1/records", json={"records": [penalty(idn, name)] * 1001}, headers=h)
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["code"] == "batch_too_large"
+    empty = client.post("/api/v1/records", json={"records": []}, headers=h)
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "records"
+    bad_json = client.post("/api/v1/records", content=b"{nope", headers={**h, "content-type": "application/json"})
+    assert bad_json.status_code == 422 and bad_json.json()["errors"]
+    not_list = client.post("/api/v1/records", json={"records": "x"}, headers=h)
+    assert not_list.status_code == 422 and not_list.json()["errors"][0]["field"] == "records"
+    junk = push(client, world, ["not an object", 7, None])
+    assert [r["status"] for r in junk] == ["rejected"] * 3
+
+
+def test_duplicate_source_id_in_one_batch(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    results = push(client, world, [penalty(idn, name), penalty(idn, name), penalty(idn, name, amount=1)])
+    assert [r["status"] for r in results] == ["created", "unchanged", "rejected"]
+    assert results[0]["record_id"] == results[1]["record_id"]
+    assert results[2]["errors"][0]["code"] == "duplicate_in_batch"
+
+
+def test_revoke_keeps_record_and_adds_revision(client, world, person, session):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    rv = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "处罚决定被依法撤销"}, headers=h)
+    assert rv.status_code == 200
+    body = rv.json()
+    assert body["status"] == "revoked" and body["revision"] == 2
+    assert [v["kind"] for v in body["revisions"]] == ["push", "revoke"]
+    again = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "x"}, headers=h)
+    assert again.status_code == 409
+    no_reason = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": ""}, headers=h)
+    assert no_reason.status_code == 422
+    # re-sending the same content is harmless; changed content for a revoked record is refused
+    [same] = push(client, world, [penalty(idn, name)])
+    assert same["status"] == "unchanged"
+    [changed] = push(client, world, [penalty(idn, name, amount=9)])
+    assert changed["status"] == "rejected" and changed["errors"][0]["code"] == "revoked"
+    assert session.get(Record, r["record_id"]).status == "revoked"
+
+
+def test_department_isolation(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    hb = world.bearer(world.key_b)
+    assert client.get(f"/api/v1/records/{r['record_id']}", headers=hb).status_code == 404
+    assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "x"}, headers=hb).status_code == 404
+    listed = client.get("/api/v1/records", headers=hb).json()["items"]
+    assert all(i["department"] == "gaj" for i in listed)
+    # the same source_id in another department is another record
+    [other] = push(client, world, [penalty(idn, name)], key=world.key_b)
+    assert other["status"] == "created" and other["record_id"] != r["record_id"]
+
+
+def test_responses_mask_identity(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    body = client.get(f"/api/v1/records/{r['record_id']}", headers=world.bearer(world.key_a)).text
+    assert idn not in body and name not in body
+    assert idn[:6] + "********" + idn[-4:] in body
+
+
+def test_push_needs_a_department_and_permission(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    assert client.post("/api/v1/records", json={"records": [penalty(idn, name)]}).status_code == 401
+
+
+def test_every_push_is_audited_once(client, world, person, session):  # type: ignore[no-untyped-def]
+    idn, name = person
+    before = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "records.push"))
+    [r] = push(client, world, [penalty(idn, name), penalty(idn, "错名", source_id="X")])[:1]
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.push")
+                              .order_by(AuditEntry.id.desc())).all()
+    assert len(entries) == before + 1
+    details = entries[0].details
+    assert details["created"] == 1 and details["rejected"] == 1
+    assert details["records"][0][0] == r["record_id"]
+    assert idn not in str(details)
+
+
+def test_catalog_lists_items_with_fields(client, world):  # type: ignore[no-untyped-def]
+    items = client.get("/api/v1/catalog/items", headers=world.bearer(world.key_a)).json()
+    codes = {i["code"] for i in items}
+    assert {"admin_license", "admin_penalty", "dishonest_debtor", "tax_violation", "traffic_violation",
+            "credit_commitment", "professional_qualification", "student_misconduct", "honor", "moral_model",
+            "volunteer_service", "blood_donation", "charity_donation"} <= codes
+    penalty_item = next(i for i in items if i["code"] == "admin_penalty")
+    assert penalty_item["severities"] == ["minor", "general", "serious"]
+    assert {f["name"] for f in penalty_item["fields"]} >= {"decision_no", "penalty_type"}
+    honor = next(i for i in items if i["code"] == "honor")
+    level = next(f for f in honor["fields"] if f["name"] == "level")
+    assert level["allowed"] == ["national", "provincial", "city", "district", "street", "community"]
+
+
+def test_quality_statistics(client, world, person, db):  # type: ignore[no-untyped-def]
+    idn, name = person
+    push(client, world, [penalty(idn, name, decided_at="2026-01-05"), penalty(idn, "错名", source_id="Z")])
+    login_as_admin = world.users["admin"]
+    from xinyong.records.quality import department_quality
+
+    with db.session() as s:
+        rows = {q.code: q for q in department_quality(s)}
+    q = rows["scjgj"]
+    assert q.pushed == 1 and q.rejected == 1 and q.rejected_by_reason == {"name_mismatch": 1}
+    assert q.with_deadline == 1 and q.late == 1 and q.max_delay_working_days > 7
+    assert login_as_admin is not None
+    mine = client.get("/api/v1/quality", headers=world.bearer(world.key_a)).json()
+    assert [m["code"] for m in mine] == ["scjgj"]

@@ -1,0 +1,138 @@
+"""Display periods for each severity, maintenance (twice), recomputation after a rule change."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from tests.records.records_support import penalty
+from tests.support import SYSTEM
+
+from xinyong.audit.models import AuditEntry
+from xinyong.catalog.service import current_items, get_current, update_item
+from xinyong.catalog.spec import to_data
+from xinyong.records import service
+from xinyong.records.display import add_months
+from xinyong.records.models import Record
+
+pytestmark = pytest.mark.usefixtures("catalog_loaded")
+TODAY = date(2026, 11, 26)
+
+
+def ingest(session, vault, world, records, today=TODAY):  # type: ignore[no-untyped-def]
+    dept = service.DepartmentRef(world.dept_a.id, world.dept_a.code)
+    return service.ingest(session, vault=vault, department=dept, records=records, actor=SYSTEM, today=today)
+
+
+@pytest.mark.parametrize(("severity", "publish", "min_until", "until"), [
+    ("minor", False, date(2026, 3, 2), date(2026, 6, 2)),
+    ("general", True, date(2026, 6, 2), date(2027, 3, 2)),
+    ("serious", True, date(2027, 3, 2), date(2029, 3, 2)),
+])
+def test_penalty_display_dates(session, vault, world, person, severity, publish, min_until, until):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, severity=severity, decided_at="2026-03-02")])
+    rec = session.get(Record, o.record_id)
+    assert (rec.publish, rec.min_display_until, rec.display_until) == (publish, min_until, until)
+    assert rec.retain_until == date(2031, 3, 2)  # 5 years for bad records
+    assert rec.status == ("expired" if until <= TODAY else "active")
+
+
+def test_dishonest_debtor_two_years_and_good_records_no_retention(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    debtor = {"item": "dishonest_debtor", "id_number": idn, "name": name, "source_id": "D1", "decided_at": "2025-06-30",
+              "fields": {"case_no": "(2025)津0101执1号", "court": "和平区人民法院", "obligation": "给付", "circumstance": "拒不履行"}}
+    honor = {"item": "honor", "id_number": idn, "name": name, "source_id": "H1", "decided_at": "2025-06-30",
+             "fields": {"title": "优秀志愿者", "level": "district", "awarded_by": "区文明办"}}
+    d, h = ingest(session, vault, world, [debtor, honor])
+    assert session.get(Record, d.record_id).display_until == date(2027, 6, 30)
+    assert session.get(Record, h.record_id).retain_until is None
+
+
+def test_maintain_expires_and_archives_once(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    outs = ingest(session, vault, world, [
+        penalty(idn, name, source_id="A", severity="general", decided_at="2026-01-10"),  # until 2027-01-10
+        penalty(idn, name, source_id="B", severity="serious", decided_at="2026-01-10"),  # until 2029-01-10
+    ], today=date(2026, 2, 1))
+    assert [session.get(Record, o.record_id).status for o in outs] == ["active", "active"]
+    first = service.maintain(session, actor=SYSTEM, today=date(2027, 1, 10))
+    second = service.maintain(session, actor=SYSTEM, today=date(2027, 1, 10))
+    assert (first.expired, first.archived) == (1, 0)
+    assert (second.expired, second.archived) == (0, 0)
+    assert [session.get(Record, o.record_id).status for o in outs] == ["expired", "active"]
+    later = service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10))
+    assert (later.expired, later.archived) == (0, 2)
+    again = service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10))
+    assert (again.expired, again.archived) == (0, 0)
+    assert session.scalar(select(func.count()).select_from(AuditEntry)
+                          .where(AuditEntry.action.in_(("record.expire", "record.archive")))) == 3
+
+
+def test_revoked_records_are_left_alone_by_maintain(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-01-10")], today=date(2026, 2, 1))
+    service.revoke(session, rec=session.get(Record, o.record_id), reason="撤销", actor=SYSTEM)
+    res = service.maintain(session, actor=SYSTEM, today=date(2027, 6, 1))
+    assert res.expired == 0 and session.get(Record, o.record_id).status == "revoked"
+
+
+def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [old] = ingest(session, vault, world, [penalty(idn, name, source_id="OLD", decided_at="2026-03-02")])
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    spec["display"]["by_severity"]["general"]["max_months"] = 6
+    item = update_item(session, code="admin_penalty", data=spec, actor=SYSTEM, note="shorter")
+    assert item.version == 2
+    [new] = ingest(session, vault, world, [penalty(idn, name, source_id="NEW", decided_at="2026-03-02")],
+                   today=date(2026, 4, 1))
+    assert session.get(Record, new.record_id).display_until == date(2026, 9, 2)
+    old_rec = session.get(Record, old.record_id)
+    assert old_rec.display_until == date(2027, 3, 2)  # untouched until asked
+    assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 1
+    session.refresh(old_rec)
+    assert old_rec.display_until == date(2026, 9, 2) and old_rec.revision == 2
+    assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 0
+
+
+def test_arrival_delay_in_working_days_across_national_day(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    # decided on Sep 30 2026, arriving Oct 9 2026: Oct 1-7 are the National Day holiday; Oct 9 (Fri)
+    # is a working day, and Sep 27 / Oct 10 are the adjusted working weekend days around it.
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30")], today=date(2026, 10, 9))
+    assert session.get(Record, o.record_id).arrival_working_days == 2  # Oct 8, Oct 9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)), st.integers(0, 120))
+def test_add_months_properties(d, n):  # type: ignore[no-untyped-def]
+    r = add_months(d, n)
+    assert (r.year - d.year) * 12 + r.month - d.month == n
+    assert r.day <= d.day
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(_json, st.fixed_dictionaries(
+    {"item": st.sampled_from(["admin_penalty", "honor", "x", ""]), "id_number": st.text(max_size=20),
+     "name": st.text(max_size=5), "source_id": st.text(max_size=5) | st.integers(),
+     "decided_at": st.text(max_size=12), "severity": st.text(max_size=8),
+     "fields": st.dictionaries(st.sampled_from(["amount", "level", "title", "zzz"]), _json, max_size=3)})),
+    min_size=1, max_size=5))
+def test_random_records_never_crash_and_nothing_invalid_stored(db, vault, world, recs):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        items = current_items(s)
+        out = service.ingest(s, vault=vault, department=service.DepartmentRef(world.dept_a.id, world.dept_a.code),
+                             records=recs, actor=SYSTEM, items=items)
+        assert len(out) == len(recs)
+        for o in out:
+            assert o.status in ("created", "updated", "unchanged", "rejected")
+            assert (o.status == "rejected") == bool(o.errors)
+            assert o.status == "rejected"  # random text is never a valid ID number here

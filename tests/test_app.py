@@ -1,0 +1,263 @@
+"""The application shell: health, security headers, size limit, error shapes, database outage, logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from xinyong.app import create_app
+from xinyong.auth import service as auth_service
+from xinyong.config import Settings
+from xinyong.db import Database
+from xinyong.logging_setup import SafeFilter, SafeFormatter, sanitize
+from xinyong.middleware import CSP
+
+RID = re.compile(r"^[0-9a-f]{32}$")
+ID_NUMBER = "11010519491231002X"
+GENERIC_500 = "internal error; quote the request id"
+
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(monkeypatch):
+    """Production-cost argon2 takes ~0.5 s a hash here; the world fixture makes six."""
+    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+def _settings(tmp_path, **kw) -> Settings:
+    return Settings(database_url="sqlite:///unused.db", key_file=tmp_path / "keys.json",
+                    checkpoint_dir=tmp_path / "cp", audit_seal_interval_seconds=0, **kw)
+
+
+def assert_api_headers(r) -> None:
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert RID.match(r.headers["x-request-id"])
+
+
+# ---- health and headers ----------------------------------------------------------------------
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["version"]
+    assert_api_headers(r)
+
+
+def test_security_headers_on_api_responses(client, world):
+    ok = client.get("/api/v1/me", headers=world.bearer(world.key_a))
+    refused = client.get("/api/v1/me")
+    missing = client.get("/api/v1/no-such-thing", headers=world.bearer(world.key_a))
+    for r in (ok, refused, missing):
+        assert_api_headers(r)
+        assert r.headers["referrer-policy"] == "same-origin"
+    assert (ok.status_code, refused.status_code, missing.status_code) == (200, 401, 404)
+    assert missing.json()["code"] == "not_found" and missing.json()["request_id"] == missing.headers["x-request-id"]
+    assert len({r.headers["x-request-id"] for r in (ok, refused, missing)}) == 3
+
+
+def test_pages_get_a_csp(client):
+    r = client.get("/api/docs")
+    assert r.status_code == 200 and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    r = client.get("/login")
+    if r.headers.get("content-type", "").startswith("text/html"):
+        assert r.headers["content-security-policy"] == CSP
+        assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_id_numbers_never_travel_in_paths_or_query_strings(client):
+    """The OpenAPI contract: no path or query parameter carries an ID number."""
+    spec = client.get("/api/openapi.json").json()
+    for path, ops in spec["paths"].items():
+        assert "id_number" not in path
+        for op in ops.values():
+            for p in op.get("parameters", []):
+                assert "id_number" not in p["name"] and "idcard" not in p["name"].lower(), (path, p)
+
+
+# ---- request validation ----------------------------------------------------------------------
+
+def test_malformed_json_is_a_422_with_fields(client, world):
+    r = client.post("/api/v1/subjects/lookup", content=b"{not json", headers={
+        "content-type": "application/json", **world.bearer(world.key_a)})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == "validation_error" and body["errors"][0]["code"] == "json_invalid"
+    assert_api_headers(r)
+
+
+# ---- body size -------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_app(db, vault, tmp_path):
+    return create_app(_settings(tmp_path, max_request_bytes=200), database=db, vault=vault)
+
+
+def test_declared_body_over_the_limit_is_413(small_app, world):
+    with TestClient(small_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/subjects/lookup", content=b"x" * 201,
+                   headers={"content-type": "application/json", **world.bearer(world.key_a)})
+        assert r.status_code == 413
+        assert r.json()["code"] == "too_large" and r.json()["request_id"] == r.headers["x-request-id"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+        r = c.post("/api/v1/subjects/lookup", content=b"x", headers={
+            "content-type": "application/json", "content-length": "-1", **world.bearer(world.key_a)})
+        assert r.status_code in (400, 413)
+
+
+def test_streamed_body_over_the_limit_is_413(small_app, world):
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 50
+
+    with TestClient(small_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/subjects/lookup", content=chunks(),
+                   headers={"content-type": "application/json", **world.bearer(world.key_a)})
+    assert r.status_code == 413, r.text
+    assert r.json()["code"] == "too_large"
+    assert_api_headers(r)
+
+
+def test_body_at_the_limit_is_accepted(small_app, world):
+    body = ('{"id_number": "%s"}' % world.other_id_number).encode()
+    body += b" " * (200 - len(body))
+    with TestClient(small_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/subjects/lookup", content=body,
+                   headers={"content-type": "application/json", **world.bearer(world.key_a)})
+    assert r.status_code == 200, r.text
+
+
+# ---- unexpected errors -----------------------------------------------------------------------
+
+def test_unexpected_exception_is_a_generic_500_with_a_request_id(app, world, caplog):
+    def boom() -> None:
+        raise RuntimeError(f"secret internals of {ID_NUMBER}")
+
+    app.add_api_route("/api/v1/test-boom", boom)
+    with caplog.at_level(logging.ERROR, logger="xinyong"), \
+            TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/test-boom")
+    assert r.status_code == 500
+    body = r.json()
+    assert body["code"] == "internal_error" and GENERIC_500 in body["message"]
+    assert RID.match(body["request_id"]) and body["request_id"] == r.headers["x-request-id"]
+    for leak in ("Traceback", "RuntimeError", "secret internals", ID_NUMBER, "test_app.py"):
+        assert leak not in r.text
+    assert_api_headers(r)
+    logged = [rec for rec in caplog.records if rec.exc_info]
+    assert logged and body["request_id"] in logged[-1].getMessage()
+    text = SafeFormatter("%(message)s").format(logged[-1])
+    assert "secret internals" in text and ID_NUMBER not in text
+
+
+def test_unexpected_exception_on_a_page_is_a_page_without_a_trace(app):
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/test-boom-page", boom)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        r = c.get("/test-boom-page", headers={"accept": "text/html"})
+    assert r.status_code == 500
+    assert "secret internals" not in r.text and "Traceback" not in r.text
+    assert r.headers["cache-control"] == "no-store" and RID.match(r.headers["x-request-id"])
+
+
+# ---- database outage ---------------------------------------------------------------------------
+
+def test_database_unreachable_fails_fast_with_503(vault, tmp_path, world):
+    app = create_app(_settings(tmp_path), database=Database("postgresql+psycopg://nobody@127.0.0.1:1/x"),
+                     vault=vault)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        for path, headers in (("/api/v1/me", world.bearer(world.key_a)), ("/healthz", {}),
+                              ("/api/v1/departments", world.bearer(world.key_a))):
+            t = time.monotonic()
+            r = c.get(path, headers=headers)
+            assert time.monotonic() - t < 3, path
+            assert r.status_code == 503, (path, r.text)
+            assert r.json()["code"] == "database_unavailable"
+            assert r.headers["retry-after"]
+            assert "psycopg" not in r.text and "127.0.0.1" not in r.text and "nobody" not in r.text
+
+
+def test_service_recovers_by_itself_when_the_database_returns(fresh_db_url, vault, tmp_path):
+    import sqlite3
+
+    database = Database(fresh_db_url)
+    state = {"down": True}
+
+    @event.listens_for(database.engine, "do_connect")
+    def _maybe_refuse(*_args):  # noqa: ANN202
+        if state["down"]:
+            raise sqlite3.OperationalError("unable to open database file")
+
+    app = create_app(_settings(tmp_path), database=database, vault=vault)
+    with TestClient(app, base_url="https://testserver") as c:
+        assert c.get("/healthz").status_code == 503
+        r = c.get("/api/v1/me", headers={"Authorization": "Bearer xy_000000000000_x"})
+        assert r.status_code == 503 and r.json()["code"] == "database_unavailable"
+        state["down"] = False
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/api/v1/me", headers={"Authorization": "Bearer xy_000000000000_x"}).status_code == 401
+    database.dispose()
+
+
+# ---- logging -------------------------------------------------------------------------------------
+
+def _record(msg: str, *args, exc_info=None) -> logging.LogRecord:
+    return logging.LogRecord("xinyong", logging.INFO, __file__, 1, msg, args, exc_info)
+
+
+def test_safe_formatter_masks_id_numbers():
+    fmt = SafeFormatter("%(levelname)s %(message)s")
+    out = fmt.format(_record("lookup for %s and %s", ID_NUMBER, ID_NUMBER.lower()))
+    assert ID_NUMBER not in out and ID_NUMBER.lower() not in out
+    assert out == "INFO lookup for 110105********002X and 110105********002X"
+    out = fmt.format(_record(f"sfz{ID_NUMBER}abc"))
+    assert ID_NUMBER not in out
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r\n", "\r", "\x85", "\u2028", "\x0b", "\x0c"])
+def test_safe_formatter_keeps_a_message_on_one_line(breaker):
+    fmt = SafeFormatter("%(levelname)s %(message)s")
+    out = fmt.format(_record("user %s logged in", f"bob{breaker}INFO admin logged in"))
+    assert len(out.splitlines()) == 1
+    assert out.startswith("INFO user bob\\x") or out.startswith("INFO user bob\\u")
+    out = fmt.format(_record(f"literal{breaker}INFO forged"))
+    assert len(out.splitlines()) == 1
+
+
+def test_safe_formatter_escapes_terminal_escapes():
+    out = SafeFormatter("%(message)s").format(_record("\x1b[2J\x1b[31mred\x00"))
+    assert "\x1b" not in out and "\x00" not in out and "\\x1b[31mred" in out
+
+
+def test_traceback_lines_cannot_pass_for_records():
+    try:
+        raise ValueError(f"bad\nINFO forged record {ID_NUMBER}")
+    except ValueError:
+        import sys
+
+        rec = _record("failed", exc_info=sys.exc_info())
+    out = SafeFormatter("%(levelname)s %(message)s").format(rec)
+    first, *rest = out.split("\n")
+    assert first == "INFO failed"
+    assert rest and all(line.startswith("    | ") for line in rest)
+    assert ID_NUMBER not in out
+
+
+def test_safe_filter_for_foreign_handlers():
+    rec = _record('%s - "GET %s HTTP/1.1" 200', "10.0.0.1", f"/x?q={ID_NUMBER}\r\nforged")
+    assert SafeFilter().filter(rec)
+    msg = rec.getMessage()
+    assert ID_NUMBER not in msg and "\r" not in msg and "\n" not in msg
+
+
+def test_sanitize_is_idempotent_on_plain_text():
+    assert sanitize("普通的一行 plain line 12345") == "普通的一行 plain line 12345"

@@ -1,0 +1,243 @@
+"""The admin console and the officer's workspace: forms, CSRF, HTMX partials, object scoping."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from tests.support import PASSWORD
+from tests.web.web_support import audit, hidden
+
+from xinyong.auth.models import ApiKey, Department, User
+
+KEY_SHAPE = re.compile(r"xy_[0-9a-f]{12}_[A-Za-z0-9_\-]{20,}")
+HTMX = {"HX-Request": "true"}
+
+
+def _secret(html: str) -> str:
+    m = KEY_SHAPE.search(html)
+    assert m, "no key on the page"
+    return m.group(0)
+
+
+# ---- departments ---------------------------------------------------------------------------
+
+def test_admin_adds_a_department(client, world, login, db):
+    csrf = login(client, "admin")
+    page = client.get("/admin/departments")
+    assert page.status_code == 200 and "区市场监管局" in page.text and "某银行" in page.text
+    assert hidden(page.text, "csrf_token") == csrf
+    r = client.post("/admin/departments", data={"csrf_token": csrf, "code": "rsj", "name": "区人社局",
+                                                "name_en": "HR Bureau", "kind": "department"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/admin/departments"
+    assert "区人社局" in client.get("/admin/departments").text
+    assert len(audit(db, "department.create", actor_label="admin")) == 1
+
+
+def test_department_refusals_are_shown_in_the_form(client, world, login, db):
+    csrf = login(client, "admin")
+    r = client.post("/admin/departments", data={"csrf_token": csrf, "code": "scjgj", "name": "重复"})
+    assert r.status_code == 422
+    assert "部门代码 scjgj 已存在" in r.text and 'aria-invalid="true"' in r.text
+    assert hidden(r.text, "name") == "重复"
+    r = client.post("/admin/departments", data={"csrf_token": csrf, "code": "bad code!", "name": "x"})
+    assert r.status_code == 422 and "部门代码只能包含" in r.text
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.name == "重复")) is None
+
+
+def test_console_forms_need_the_csrf_token(client, world, login, db):
+    csrf = login(client, "admin")
+    for data in ({}, {"csrf_token": "wrong-token-wrong-token-wrong-token"}):
+        r = client.post("/admin/departments", data={**data, "code": "nocsrf", "name": "无令牌"})
+        assert r.status_code == 403 and "CSRF" in r.text
+    r = client.post(f"/admin/users/{world.users['officer'].id}/disable", headers=HTMX)
+    assert r.status_code == 403
+    r = client.post("/admin/apikeys", data={"name": "k", "department": "scjgj"})
+    assert r.status_code == 403
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "nocsrf")) is None
+        assert s.get(User, world.users["officer"].id).active
+    assert len(audit(db, "auth.csrf", outcome="denied")) == 4
+    # The header form (what HTMX sends) is accepted.
+    r = client.post("/admin/departments", data={"code": "hdr", "name": "头部令牌"},
+                    headers={"X-CSRF-Token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+
+
+# ---- users -----------------------------------------------------------------------------------
+
+def test_admin_adds_an_officer(client, world, login):
+    csrf = login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "officer_new", "password": PASSWORD,
+                                          "role": "officer", "department": "gaj", "display_name": "新警官"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get("/admin/users")
+    assert "officer_new" in page.text and "新警官" in page.text
+    client.cookies.clear()
+    login(client, "officer_new")
+    assert "公安和平分局" in client.get("/").text
+
+
+def test_user_refusals_never_echo_the_password_or_id_number(client, world, login):
+    csrf = login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "weakling", "password": "short-pw",
+                                          "role": "officer", "department": "gaj"})
+    assert r.status_code == 422 and "密码至少10个字符" in r.text
+    assert "short-pw" not in r.text and hidden(r.text, "username") == "weakling"
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "nodept",
+                                          "password": "long-enough-pw", "role": "officer"})
+    assert r.status_code == 422 and "部门工作人员必须指定部门" in r.text
+    bad_id = world.other_id_number[:-1] + ("0" if world.other_id_number[-1] != "0" else "1")
+    data = {"csrf_token": csrf, "username": "citizen2", "password": "long-enough-pw", "role": "citizen",
+            "id_number": bad_id}
+    r = client.post("/admin/users", data=data)
+    assert r.status_code == 422 and "身份证号码校验位错误" in r.text
+    assert bad_id not in r.text and "long-enough-pw" not in r.text
+
+
+def test_admin_binds_a_citizen_account_without_showing_the_id_number(client, world, login, db):
+    csrf = login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "ouyang", "password": PASSWORD,
+                                          "role": "citizen", "id_number": world.other_id_number},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert world.other_id_number not in r.headers["location"]
+    assert world.other_id_number not in client.get("/admin/users").text
+    with db.session() as s:
+        assert s.scalar(select(User.subject_id).where(User.username == "ouyang")) == world.other_subject.id
+    client.cookies.clear()
+    login(client, "ouyang")
+    home = client.get("/").text
+    assert "欧阳**" in home and world.other_id_number not in home
+
+
+def test_htmx_disable_and_enable_swap_just_the_row(client, other_client, world, login, db):
+    login(other_client, "auditor")
+    csrf = login(client, "admin")
+    uid = world.users["auditor"].id
+    r = client.post(f"/admin/users/{uid}/disable", data={"csrf_token": csrf}, headers=HTMX)
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith(f'<tr id="user-{uid}">') and "<html" not in r.text
+    assert "已停用" in r.text and f"/admin/users/{uid}/enable" in r.text
+    assert other_client.get("/api/v1/session").status_code == 401
+    assert len(audit(db, "user.disable", object_id=str(uid))) == 1
+    r = client.post(f"/admin/users/{uid}/enable", headers={**HTMX, "X-CSRF-Token": csrf})
+    assert r.status_code == 200 and f"/admin/users/{uid}/disable" in r.text
+    login(other_client, "auditor")
+    assert other_client.get("/").status_code == 200
+
+
+def test_admin_cannot_disable_themself(client, world, login, db):
+    csrf = login(client, "admin")
+    uid = world.users["admin"].id
+    assert f"/admin/users/{uid}/disable" not in client.get("/admin/users").text
+    r = client.post(f"/admin/users/{uid}/disable", data={"csrf_token": csrf})
+    assert r.status_code == 409 and "不能停用自己的账户" in r.text
+    assert client.get("/api/v1/session").status_code == 200
+
+
+def test_unknown_user_is_404(client, world, login):
+    csrf = login(client, "admin")
+    assert client.post("/admin/users/999999/disable", data={"csrf_token": csrf}).status_code == 404
+
+
+# ---- API keys: admin ---------------------------------------------------------------------------
+
+def test_admin_key_list_shows_every_department(client, world, login):
+    login(client, "admin")
+    page = client.get("/admin/apikeys")
+    assert page.status_code == 200
+    assert "业务系统A" in page.text and "业务系统B" in page.text
+    assert "区市场监管局" in page.text and "公安和平分局" in page.text
+    assert not KEY_SHAPE.search(page.text)
+
+
+def test_key_created_on_the_page_is_shown_once_and_works(client, other_client, world, login, db):
+    csrf = login(client, "admin")
+    r = client.post("/admin/apikeys", data={"csrf_token": csrf, "department": "gaj", "name": "治安系统"})
+    assert r.status_code == 200 and "只显示这一次" in r.text
+    assert r.headers["cache-control"] == "no-store"
+    secret = _secret(r.text)
+    me = other_client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200 and me.json()["department_code"] == "gaj" and me.json()["role"] == "system"
+    listing = client.get("/admin/apikeys").text
+    assert "治安系统" in listing and secret not in listing and not KEY_SHAPE.search(listing)
+    with db.session() as s:
+        row = s.scalar(select(ApiKey).where(ApiKey.name == "治安系统"))
+        assert row is not None and secret not in (row.key_hash, row.prefix)
+    assert len(audit(db, "apikey.create", actor_label="admin")) == 1
+
+
+def test_key_creation_refusals_are_shown(client, world, login):
+    csrf = login(client, "admin")
+    r = client.post("/admin/apikeys", data={"csrf_token": csrf, "department": "nosuch", "name": "x"})
+    assert r.status_code == 422 and "部门 nosuch 不存在" in r.text
+    r = client.post("/admin/apikeys", data={"csrf_token": csrf, "department": "gaj", "name": "   "})
+    assert r.status_code == 422 and "密钥名称为1至128个字符" in r.text
+    assert not KEY_SHAPE.search(r.text)
+
+
+def test_admin_revokes_a_key_with_htmx(client, world, login, db):
+    csrf = login(client, "admin")
+    kid = world.key_b_row.id
+    r = client.post(f"/admin/apikeys/{kid}/revoke", headers={**HTMX, "X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith(f'<tr id="key-{kid}">') and "<html" not in r.text and "已吊销" in r.text
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_b)).status_code == 401
+    assert len(audit(db, "apikey.revoke", object_id=str(kid))) == 1
+    # Revoking again changes nothing and is not an error for the page.
+    r = client.post(f"/admin/apikeys/{kid}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert len(audit(db, "apikey.revoke", object_id=str(kid))) == 1
+
+
+# ---- API keys: the officer's workspace ---------------------------------------------------------
+
+def test_officer_sees_only_their_departments_keys(client, world, login):
+    login(client, "officer_a")
+    page = client.get("/workspace/apikeys")
+    assert page.status_code == 200
+    assert "业务系统A" in page.text and "业务系统B" not in page.text
+    assert 'name="department"' not in page.text
+
+
+def test_officer_creates_a_key_for_their_department_only(client, world, login, db):
+    csrf = login(client, "officer_a")
+    r = client.post("/workspace/apikeys", data={"csrf_token": csrf, "name": "抽查系统", "department": "gaj"})
+    assert r.status_code == 200
+    secret = _secret(r.text)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert me["department_code"] == "scjgj"
+
+
+def test_officer_cannot_revoke_another_departments_key(client, world, login, db):
+    csrf = login(client, "officer_a")
+    r = client.post(f"/workspace/apikeys/{world.key_b_row.id}/revoke", data={"csrf_token": csrf})
+    assert r.status_code == 404
+    r = client.post(f"/workspace/apikeys/{world.key_b_row.id}/revoke", headers={**HTMX, "X-CSRF-Token": csrf})
+    assert r.status_code == 404
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_b)).status_code == 200
+    assert audit(db, "apikey.revoke") == []
+
+
+def test_officer_revokes_their_own_key(client, world, login, db):
+    csrf = login(client, "officer_a")
+    with db.session() as s:
+        kid = s.scalar(select(ApiKey.id).where(ApiKey.department_id == world.dept_a.id))
+    r = client.post(f"/workspace/apikeys/{kid}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/workspace/apikeys"
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 401
+    assert "已吊销" in client.get("/workspace/apikeys").text
+
+
+def test_admin_workspace_without_a_department_offers_no_form(client, world, login):
+    csrf = login(client, "admin")
+    page = client.get("/workspace/apikeys")
+    assert page.status_code == 200 and "尚未关联部门" in page.text and "业务系统A" not in page.text
+    r = client.post("/workspace/apikeys", data={"csrf_token": csrf, "name": "x"})
+    assert r.status_code == 422 and not KEY_SHAPE.search(r.text)
+    assert client.post(f"/workspace/apikeys/{world.key_b_row.id}/revoke",
+                       data={"csrf_token": csrf}).status_code == 404
