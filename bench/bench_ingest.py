@@ -90,7 +90,12 @@ def bench_bare(db: Database) -> tuple[int, float]:
         c.execute(text("CREATE TABLE bare_records AS SELECT * FROM records WHERE 1 = 0"))
     ph = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(cols))
     sql = f"INSERT INTO bare_records ({', '.join(cols)}) VALUES ({ph})"
-    params = [tuple(r) for r in rows]
+    if dialect == "sqlite":
+        params = [tuple(r) for r in rows]
+    else:
+        from psycopg.types.json import Json
+
+        params = [tuple(Json(v) if isinstance(v, dict) else v for v in r) for r in rows]
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()

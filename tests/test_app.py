@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from xinyong.app import create_app
-from xinyong.auth import service as auth_service
 from xinyong.config import Settings
 from xinyong.db import Database
 from xinyong.logging_setup import SafeFilter, SafeFormatter, sanitize
@@ -21,13 +20,6 @@ from xinyong.middleware import CSP
 RID = re.compile(r"^[0-9a-f]{32}$")
 ID_NUMBER = "11010519491231002X"
 GENERIC_500 = "internal error; quote the request id"
-
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch):
-    """Production-cost argon2 takes ~0.5 s a hash here; the world fixture makes six."""
-    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def _settings(tmp_path, **kw) -> Settings:
@@ -126,7 +118,7 @@ def test_streamed_body_over_the_limit_is_413(small_app, world):
 
 
 def test_body_at_the_limit_is_accepted(small_app, world):
-    body = ('{"id_number": "%s"}' % world.other_id_number).encode()
+    body = json.dumps({"id_number": world.other_id_number}).encode()
     body += b" " * (200 - len(body))
     with TestClient(small_app, base_url="https://testserver") as c:
         r = c.post("/api/v1/subjects/lookup", content=body,

@@ -80,6 +80,33 @@ def _adapters(dialect: str, table: Table, cols: tuple[str, ...]) -> list[Adapter
     return got
 
 
+COPY_THRESHOLD = 100  # rows; below this a multi-row INSERT is as fast as COPY + INSERT … SELECT
+
+
+def _pg_copy_insert(conn: Any, table: Table, cols: tuple[str, ...], tuples: list[tuple[Any, ...]],
+                    returning: Sequence[str], ignore_conflicts: bool) -> list[tuple[Any, ...]]:
+    """PostgreSQL: COPY into a temporary staging table (one per table and connection, emptied after
+    each use), then one INSERT … SELECT … [ON CONFLICT DO NOTHING] [RETURNING …]."""
+    import hashlib
+
+    raw = conn.connection.driver_connection
+    stage = f'"_xy_stage_{table.name}_{hashlib.sha1(",".join(cols).encode()).hexdigest()[:8]}"'
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur:
+        # Only the inserted columns, no constraints or defaults (no sequence values are consumed).
+        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS '
+                    f'SELECT {col_sql} FROM "{table.name}" WITH NO DATA')
+        with cur.copy(f"COPY {stage} ({col_sql}) FROM STDIN") as copy:
+            for t in tuples:
+                copy.write_row(t)
+        tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        ret = (" RETURNING " + ", ".join(f'"{c}"' for c in returning)) if returning else ""
+        cur.execute(f'INSERT INTO "{table.name}" ({col_sql}) SELECT {col_sql} FROM {stage}{tail}{ret}')
+        out = [tuple(r) for r in cur.fetchall()] if returning else []
+        cur.execute(f"TRUNCATE {stage}")
+    return out
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
                 returning: Sequence[str] = (), ignore_conflicts: bool = False) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (dicts with the same keys) into ``table``; return the ``returning`` columns.
@@ -101,6 +128,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     col_sql = ", ".join(f'"{c}"' for c in cols)
     one = "(" + ", ".join([ph] * len(cols)) + ")"
     name = f'"{table.name}"'
+    if dialect == "postgresql" and len(tuples) >= COPY_THRESHOLD:
+        return _pg_copy_insert(conn, table, cols, tuples, returning, ignore_conflicts)
     verb = "INSERT OR IGNORE INTO" if ignore_conflicts and dialect == "sqlite" else "INSERT INTO"
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts and dialect != "sqlite" else ""
     if not returning:

@@ -237,10 +237,12 @@ def check_revision(db: Database) -> None:
 
 
 @contextmanager
-def database(cfg: Settings, *, require_head: bool = True) -> Iterator[Database]:
-    """A Database for one command: reachable (and migrated to head unless told otherwise), disposed after."""
+def database(cfg: Settings, *, require_head: bool = True, create: bool = False) -> Iterator[Database]:
+    """A Database for one command, disposed after: reachable, migrated to head unless
+    ``require_head`` is false, and (for SQLite) an existing file unless ``create`` is true."""
     import xinyong.models  # noqa: F401 - every model, so relationships and foreign keys resolve
-    if require_head:
+
+    if not create:
         path = _sqlite_file(cfg.database_url)
         if path is not None and not path.exists():  # don't leave an empty file behind
             raise CliError(f"数据库文件 {path} 不存在，请先运行 `xinyong init`",
@@ -418,7 +420,7 @@ def init(
 def db_upgrade() -> None:
     """把数据库升级到最新版本 / migrate the database to the head revision."""
     cfg = settings()
-    with database(cfg, require_head=False) as db:
+    with database(cfg, require_head=False, create=True) as db:
         before, head = revisions(db)
         _migrate().upgrade(cfg.database_url)
         after, _ = revisions(db)
@@ -838,7 +840,7 @@ def demo(
     if reset:
         _reset_demo(cfg)
     existed = _sqlite_exists(cfg)
-    with database(cfg, require_head=False) as db:
+    with database(cfg, require_head=False, create=True) as db:
         _protect_new_sqlite_file(cfg, existed)
         _migrate().upgrade(cfg.database_url)
         with db.session() as s:

@@ -15,7 +15,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def _escape(m: re.Match[str]) -> str:
     c = ord(m.group(0))
-    return "\\x%02x" % c if c < 256 else "\\u%04x" % c
+    return f"\\x{c:02x}" if c < 256 else f"\\u{c:04x}"
 
 
 def sanitize(text: str) -> str:

@@ -6,7 +6,6 @@ import json
 from datetime import date
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,13 +23,6 @@ from xinyong.privacy.identity import make_id_number
 
 RAW = make_id_number("120101", date(1985, 3, 9), 123)
 RAW_X = next(n for n in (make_id_number("110105", date(1949, 12, 31), i) for i in range(1000)) if n.endswith("X"))
-
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch):
-    """Production-cost argon2 takes ~0.5 s a hash here; the world fixture makes six."""
-    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def _all_text(session, entry_id: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from tests.support import PASSWORD, SYSTEM
@@ -15,12 +14,6 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.auth.models import ApiKey, Department, User, WebSession
 from xinyong.db import utcnow
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch):
-    """Argon2 at its production cost takes ~0.5 s per hash here; these tests are not about that."""
-    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def sign_in(client: TestClient, db, user: User) -> dict[str, str]:

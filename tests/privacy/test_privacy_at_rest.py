@@ -6,9 +6,8 @@ import logging
 from datetime import date
 from pathlib import Path
 
-import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from tests.support import PASSWORD, SYSTEM
 
 from xinyong.app import create_app
 from xinyong.audit.service import seal_pending, verify
@@ -20,7 +19,6 @@ from xinyong.privacy.identity import make_id_number
 from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import register
-from tests.support import PASSWORD, SYSTEM
 
 PEOPLE = {  # ID number -> full name
     make_id_number("120101", date(1975, 6, 30), 417): "司马相如",
@@ -36,11 +34,6 @@ def _needles() -> list[bytes]:
         out += [number.encode(), number.lower().encode(), name.encode("utf-8"), name.encode("utf-16-le"),
                 number[6:14].encode()]  # the birth-date-and-sequence middle alone is identifying too
     return out
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch):
-    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def test_nothing_identifying_is_stored_in_plain_or_returned_to_others(fresh_db_url, tmp_path, caplog):

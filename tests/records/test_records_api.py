@@ -65,6 +65,8 @@ def test_same_batch_twice_changes_nothing(client, world, session):  # type: igno
     (lambda r: r.pop("name"), "name", "missing"),
     (lambda r: r.update(status="active"), "status", "unknown_field"),
     (lambda r: r.update(department="gaj"), "department", "unknown_field"),
+    (lambda r: r["fields"].update(violation="a\x00b"), "fields.violation", "invalid_characters"),
+    (lambda r: r.update({"bad\x00key": 1}), "bad?key", "unknown_field"),
 ])
 def test_rejections_name_field_and_reason(client, world, person, session, mutate, field, code):  # type: ignore[no-untyped-def]
     idn, name = person
@@ -223,3 +225,22 @@ def test_quality_statistics(client, world, person, db):  # type: ignore[no-untyp
     assert login_as_admin is not None
     mine = client.get("/api/v1/quality", headers=world.bearer(world.key_a)).json()
     assert [m["code"] for m in mine] == ["scjgj"]
+
+
+def test_large_batches_take_the_bulk_path_and_stay_idempotent(client, world, session):  # type: ignore[no-untyped-def]
+    """1,000 records (the PostgreSQL COPY path starts at 100 rows), half of them on new subjects,
+    then the same batch again, then every record changed."""
+    from tests.support import new_id_number
+
+    people = [(new_id_number(), f"张{i}") for i in range(500)]
+    batch = [penalty(people[i % 500][0], people[i % 500][1], source_id=f"L{i}") for i in range(1000)]
+    first = push(client, world, batch)
+    assert [r["status"] for r in first] == ["created"] * 1000
+    assert len({r["record_id"] for r in first}) == 1000
+    ids = sorted(r["record_id"] for r in first)
+    assert ids[-1] - ids[0] == 999  # no id skipped: the staging table consumes no sequence values
+    assert [r["status"] for r in push(client, world, batch)] == ["unchanged"] * 1000
+    changed = [{**b, "fields": {**b["fields"], "amount": 1}} for b in batch]
+    assert [r["status"] for r in push(client, world, changed)] == ["updated"] * 1000
+    assert session.scalar(select(func.count()).select_from(RecordRevision)) == 1000
+    assert session.scalar(select(func.count()).select_from(Subject)) == 500 + 2  # + the world's citizens

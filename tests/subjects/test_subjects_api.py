@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.support import SYSTEM
@@ -16,11 +15,6 @@ from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.auth.models import User
 from xinyong.privacy.identity import make_id_number
 from xinyong.subjects.service import register
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(monkeypatch):
-    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 def sign_in(client: TestClient, db, user: User) -> dict[str, str]:

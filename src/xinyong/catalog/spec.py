@@ -257,6 +257,8 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
         value = value.strip()
         if f.max_length is not None and len(value) > f.max_length:
             return None, _err(path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
+        if (_CTRL_TEXT if t == "text" else _CTRL).search(value):
+            return None, _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
         return value, None
     if t == "enum":
         s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
@@ -324,6 +326,7 @@ def parse_date(value: Any) -> date | None:
 # ---- compiled validators: one closure per field, built once per item version -----------------
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
+_CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks
 Checker = Any  # Callable[[Any], tuple[Any, dict[str, str] | None]]
 
 
@@ -333,6 +336,8 @@ def compile_field(f: FieldSpec) -> Checker:
         limit = f.max_length
         too_long = _err(path, "too_long", f"长度不能超过{limit}", f"must not exceed {limit} characters") if limit else None
         wrong = _err(path, "wrong_type", "应为文本", "must be text")
+        bad_chars = _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
+        multiline = f.type == "text"
 
         def check_text(v: Any) -> tuple[Any, dict[str, str] | None]:
             if type(v) is not str:
@@ -343,6 +348,8 @@ def compile_field(f: FieldSpec) -> Checker:
             v = v.strip()
             if limit is not None and len(v) > limit:
                 return None, too_long
+            if (_CTRL_TEXT if multiline else _CTRL).search(v):
+                return None, bad_chars
             return v, None
 
         return check_text

@@ -98,6 +98,12 @@ _E_FIELDS_TYPE = _e("fields", "wrong_type", "fields 应为对象", "fields must 
 _E_NO_SEVERITY = _e("severity", "not_allowed", "该事项没有严重程度", "this item has no severity")
 
 
+def _clean(value: Any, limit: int = 64) -> str:
+    """A user-supplied name echoed back (unknown field names, item codes): control characters
+    (including NUL, which PostgreSQL text refuses) replaced, length capped."""
+    return _CTRL.sub("?", str(value))[:limit]
+
+
 def _check_source_id(value: Any) -> str | None:
     if type(value) is int:
         value = str(value)
@@ -117,14 +123,14 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     errors: list[dict[str, str]] = []
     extra = raw.keys() - ENVELOPE_KEYS
     for k in extra:
-        errors.append(_e(str(k)[:64], "unknown_field", "不允许的字段", "field is not allowed here"))
+        errors.append(_e(_clean(k), "unknown_field", "不允许的字段", "field is not allowed here"))
     code = raw.get("item")
     item = items.get(code) if type(code) is str else None
     item_code = code if type(code) is str else None
     if code is None:
         errors.append(_E_ITEM_MISSING)
     elif item is None:
-        errors.append(_e("item", "unknown_item", f"目录中没有事项 {str(code)[:64]}", f"unknown catalog item {str(code)[:64]}"))
+        errors.append(_e("item", "unknown_item", f"目录中没有事项 {_clean(code)}", f"unknown catalog item {_clean(code)}"))
     elif not item.spec.allows_department(department.code):
         errors.append(_e("item", "item_not_allowed", f"本部门无权报送事项 {code}",
                          f"this department may not push item {code}"))
@@ -190,7 +196,7 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             index = spec.field_index
             for k in raw_fields:
                 if k not in index:
-                    errors.append(_e(f"fields.{str(k)[:64]}", "unknown_field", "目录中没有此字段",
+                    errors.append(_e(f"fields.{_clean(k)}", "unknown_field", "目录中没有此字段",
                                      "no such field in the catalog item"))
             for fname, required, checker, missing in spec.checkers:
                 v = raw_fields.get(fname)
@@ -440,14 +446,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
 
 def _item_code_of(raw: Any) -> str | None:
     code = raw.get("item") if isinstance(raw, Mapping) else None
-    return code[:64] if isinstance(code, str) and code else None
+    return _clean(code) if isinstance(code, str) and code else None
 
 
 def _source_of(raw: Any) -> str | None:
     if not isinstance(raw, Mapping):
         return None
     v = raw.get("source_id")
-    return str(v)[:64] if isinstance(v, str | int) and not isinstance(v, bool) else None
+    return _clean(v) if isinstance(v, str | int) and not isinstance(v, bool) else None
 
 
 # ---- reading ---------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""``xinyong import FILE --item CODE --dept CODE [--resume JOB_ID]`` and ``xinyong imports …``, wired into
+a Typer app here the way the root CLI wires them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from tests.imports.imports_support import ZH_HEADER, csv_bytes, penalty_rows
+from tests.support import SYSTEM
+from xinyong.auth import service as auth_service
+from xinyong.catalog.service import load_default
+from xinyong.config import reset_settings_cache
+from xinyong.db import Database, utcnow
+from xinyong.imports.cli import app as imports_app, import_command
+from xinyong.imports.models import ImportJob
+from xinyong.privacy.keys import KeyRing
+from xinyong.records.models import Record
+
+cli = typer.Typer()
+cli.command("import")(import_command)
+cli.add_typer(imports_app, name="imports")
+
+
+@pytest.fixture
+def env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    key_file = tmp_path / "keys.json"
+    KeyRing.generate().save(key_file)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("XINYONG_KEY_FILE", str(key_file))
+    reset_settings_cache()
+    db = Database(fresh_db_url)
+    with db.session() as s:
+        load_default(s, actor=SYSTEM)
+        auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+    yield db
+    db.dispose()
+    reset_settings_cache()
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    reset_settings_cache()
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_import_prints_progress_and_summary(env: Database, tmp_path: Path) -> None:
+    rows = penalty_rows(30)
+    rows[4][0] = "bad"
+    f = tmp_path / "罚款.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, rows, encoding="gbk"))
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 0, r.output
+    assert "已处理 / processed 30/30 (100%)" in r.output
+    assert "新增 created 29" in r.output and "拒绝 rejected 1" in r.output
+    assert "第6行 row 6" in r.output and "invalid_id_number" in r.output
+    assert "xinyong imports report" in r.output
+    with env.session() as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 29
+    again = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert again.exit_code == 0 and "未变 unchanged 29" in again.output
+
+    listing = run("imports", "list")
+    assert listing.exit_code == 0 and listing.output.count("\tdone\t") == 2
+    out = tmp_path / "report.csv"
+    rep = run("imports", "report", "1", "--output", str(out))
+    assert rep.exit_code == 0, rep.output
+    body = out.read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf")
+    report = list(csv.reader(io.StringIO(body[3:].decode())))
+    assert report[1][:4] == ["6", "身份证号码", "id_number", "invalid_id_number"]
+
+
+@pytest.mark.parametrize(("content", "code_zh"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "只支持 CSV 或 XLSX 文件"),
+    (csv_bytes(ZH_HEADER[1:], [r[1:] for r in penalty_rows(1)]), "缺少必需的列"),
+    (b"", "文件为空"),
+])
+def test_file_errors_exit_non_zero_with_a_bilingual_message(env, tmp_path, content, code_zh) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "x.csv"
+    f.write_bytes(content)
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 1
+    assert code_zh in r.output and " / " in r.output and "Traceback" not in r.output
+
+
+def test_unknown_department_item_and_missing_file(env: Database, tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(1)))
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "nope")
+    assert r.exit_code == 1 and "nope" in r.output
+    r = run("import", str(f), "--item", "nope", "--dept", "scjgj")
+    assert r.exit_code == 1 and "unknown catalog item" in r.output
+    r = run("import", str(tmp_path / "missing.csv"), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 1 and "cannot read" in r.output
+    r = run("import", str(f), "--item", "admin_penalty")
+    assert r.exit_code == 2  # usage error
+
+
+def test_resume_option(env: Database, tmp_path: Path) -> None:
+    f = tmp_path / "r.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(10)))
+    assert run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj").exit_code == 0
+    with env.session() as s:  # pretend the process died before its last chunk
+        s.execute(update(ImportJob).where(ImportJob.id == 1).values(
+            status="running", rows_done=0, created=0, heartbeat_at=utcnow() - timedelta(minutes=5)))
+        from xinyong.imports.models import ImportFile
+        from xinyong.privacy.vault import Vault
+
+        vault = Vault(KeyRing.load(tmp_path / "keys.json"))
+        blob, kid = vault.seal_blob(f.read_bytes(), "import_files", "content", "1")
+        s.add(ImportFile(job_id=1, key_id=kid, content=blob))
+    other = tmp_path / "other.csv"
+    other.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(2)))
+    r = run("import", str(other), "--item", "admin_penalty", "--dept", "scjgj", "--resume", "1")
+    assert r.exit_code == 1 and "differs" in r.output
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj", "--resume", "1")
+    assert r.exit_code == 0, r.output
+    assert "未变 unchanged 10" in r.output  # the rows were already there: nothing doubled
+    r = run("imports", "resume", "1")
+    assert r.exit_code == 1 and "already done" in r.output
