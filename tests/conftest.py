@@ -82,9 +82,10 @@ class TestDatabase:
         self.url = str(connection.engine.url)
         self.sessionmaker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
                                          expire_on_commit=False)
+        self.write_sessionmaker = self.sessionmaker
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, write: bool = True) -> Iterator[Session]:
         s = self.sessionmaker()
         try:
             yield s

@@ -35,10 +35,13 @@ class AuditSealer:
             self._thread.start()
 
     def _run(self) -> None:
-        from xinyong.audit.service import seal_pending
+        from xinyong.audit.service import pending_count, seal_pending
 
         while not self._stop.wait(self.interval):
             try:
+                with self.db.session(write=False) as s:  # a cheap look first: no write lock when idle
+                    if not pending_count(s, limit=1):
+                        continue
                 with self.db.session() as s:
                     seal_pending(s, max_batches=20)
             except Exception:  # noqa: BLE001 - the next round retries; never kill the thread

@@ -789,7 +789,7 @@ def _reset_demo(cfg: Settings) -> None:
              f"{' …' if len(removed) > 6 else ''}")
 
 
-def _demo_text(info: Any, cfg: Settings, host: str, port: int) -> str:
+def _demo_text(info: Any, host: str, port: int) -> str:
     from xinyong.demo import HEPING_DEPARTMENTS
 
     names = {code: name for code, name, _ in HEPING_DEPARTMENTS}
@@ -863,13 +863,13 @@ def demo(
         else:
             with db.session() as s:
                 info = build_demo(s, vault=Vault(ring), people=people, seed=seed)
-            _write_private(creds, _demo_text(info, cfg, host, port))
+            _write_private(creds, _demo_text(info, host, port))
             echo(f"演示数据已建立 / demo built in {info.seconds:.1f}s: {len(info.departments)} departments, "
                  f"{info.subjects} citizens, {info.memberships} key-group memberships, "
                  f"{info.students} adult students")
             echo(f"（账户与密钥另存于 / accounts and key also saved to {creds}, mode 600）")
             echo("")
-            echo(_demo_text(info, cfg, host, port).rstrip("\n"))
+            echo(_demo_text(info, host, port).rstrip("\n"))
         with db.session() as s:
             sealed = seal_pending(s)
         with db.session() as s:

@@ -74,7 +74,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:  # pragma: no cover - trivial
-        conn.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads and then writes fails at once with "database is
+        # locked" if another connection committed in between (WAL cannot upgrade an old read
+        # snapshot; busy_timeout does not apply). Writers therefore take the write lock up front.
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _json_dumps(value: Any) -> str:
@@ -105,18 +109,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
+WRITE_OPTION = "xinyong_write"
+
+
 class Database:
-    """Holds one engine and its session factory; the app and the CLI each make one."""
+    """Holds one engine and its session factories; the app and the CLI each make one.
+
+    ``sessionmaker`` is for reads; ``write_sessionmaker`` for units of work that change data (on
+    SQLite they begin with ``BEGIN IMMEDIATE``; on PostgreSQL the two are the same)."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self.write_sessionmaker = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
+                                               expire_on_commit=False, autoflush=True)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, write: bool = True) -> Iterator[Session]:
         """A unit of work: commit on success, roll back on any error."""
-        session = self.sessionmaker()
+        session = (self.write_sessionmaker if write else self.sessionmaker)()
         try:
             yield session
             session.commit()

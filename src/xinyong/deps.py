@@ -14,7 +14,9 @@ from xinyong.privacy.vault import Vault
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint returns (before the response is
     sent, so a failed commit is a failed request), rolled back on any error."""
-    session = request.app.state.db.sessionmaker()
+    db = request.app.state.db
+    writes = request.method not in ("GET", "HEAD", "OPTIONS")
+    session = (db.write_sessionmaker if writes else db.sessionmaker)()
     try:
         yield session
         session.commit()

@@ -307,8 +307,13 @@ def test_record_many_is_sealed_like_single_entries(db, session):
     assert _verify(db).ok
 
 
-def test_sealing_lock_row_is_taken(session):
-    before = session.execute(text("SELECT sealed_runs FROM audit_seal_lock WHERE id = 1")).scalar_one()
+def test_sealing_lock_row_is_taken_only_when_there_is_work(session):
+    def runs() -> int:
+        return session.execute(text("SELECT sealed_runs FROM audit_seal_lock WHERE id = 1")).scalar_one()
+
     seal_pending(session)
-    after = session.execute(text("SELECT sealed_runs FROM audit_seal_lock WHERE id = 1")).scalar_one()
-    assert after == before + 1
+    idle = runs()
+    assert seal_pending(session) == 0 and runs() == idle  # nothing pending: no lock, no write
+    record(session, actor=SYSTEM, action="test.lock")
+    session.flush()
+    assert seal_pending(session) == 1 and runs() == idle + 1

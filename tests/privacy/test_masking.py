@@ -42,7 +42,7 @@ def test_non_string_name():
     assert mask_name(None) == "*"  # type: ignore[arg-type]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=30) | st.from_regex(r"\A[0-9X]{18}\Z"))
 def test_mask_id_number_never_raises_nor_keeps_the_middle(value):
     out = mask_id_number(value)
@@ -61,7 +61,7 @@ def test_valid_numbers_mask_to_the_pattern(born, seq, region):
     assert number[6:14] not in out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=30))
 def test_mask_name_never_raises_and_hides_the_given_name(value):
     out = mask_name(value)

@@ -171,6 +171,8 @@ def seal_pending(session: Session, *, batch_size: int = 2000, max_batches: int |
     Takes the sealer lock first (a write to ``audit_seal_lock``), so concurrent sealers queue up
     on both engines instead of racing for the same sequence numbers.
     """
+    if session.scalar(select(AuditEntry.id).where(AuditEntry.seq.is_(None)).limit(1)) is None:
+        return 0  # nothing to seal: take no lock, write nothing
     session.execute(text("UPDATE audit_seal_lock SET sealed_runs = sealed_runs + 1 WHERE id = 1"))
     seq, prev = _head(session)
     total = 0
@@ -208,8 +210,12 @@ def _bindparam(name: str) -> Any:
     return bindparam(name)
 
 
-def pending_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0)
+def pending_count(session: Session, limit: int | None = None) -> int:
+    """Entries not sealed yet (at most ``limit`` counted, when given)."""
+    stmt = select(AuditEntry.id).where(AuditEntry.seq.is_(None))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 
 # ---- checkpoints ------------------------------------------------------------------------

@@ -189,6 +189,7 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
         raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
     who = Actor(type="user", id=str(user.id), label=user.username, department_id=user.department_id)
     if user.locked_until is not None and user.locked_until > now:
+        verify_password(_DUMMY_HASH, password)  # same work as any other attempt: don't reveal the lock by timing
         record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
                details={"reason": "locked"})
         raise AuthError("locked", "登录失败次数过多，请稍后再试", "too many failed logins; try again later")

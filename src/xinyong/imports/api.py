@@ -23,11 +23,11 @@ from xinyong.imports import service
 from xinyong.imports.models import ImportJob
 from xinyong.imports.parsers import FileError
 from xinyong.imports.runner import run_job
-from xinyong.imports.schemas import CountsOut, FileErrorOut, JobListOut, JobOut, RowErrorOut
+from xinyong.imports.schemas import CountsOut, FileErrorOut, JobListOut, JobOut, RowErrorOut, error_responses
 from xinyong.records.api import department_of
 
 log = logging.getLogger("xinyong.imports")
-router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=error_responses(401, 403, 422))
 Importer = Annotated[Principal, Depends(require("imports.use"))]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Import job id")]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -113,7 +113,7 @@ def _job(session: Session, principal: Principal, job_id: int, *, own: bool = Fal
 
 # ---- routes --------------------------------------------------------------------------------------
 
-@router.post("", status_code=202, response_model=JobOut,
+@router.post("", status_code=202, response_model=JobOut, responses=error_responses(413),
              summary="Upload a CSV or XLSX file of one catalog item; processed in the background")
 def create(request: Request, background: BackgroundTasks, principal: Importer, session: DbSession,
            vault: VaultDep,
@@ -158,7 +158,7 @@ def _template_spec(session: Session, item: str) -> ItemSpec:
 
 
 @router.get("/templates/{item}.csv", summary="CSV template of a catalog item (header row, UTF-8 with BOM)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(404)})
 def template_csv(item: str, principal: Importer, session: DbSession) -> Response:
     spec = _template_spec(session, item)
     return Response(service.template_csv(spec), media_type="text/csv; charset=utf-8",
@@ -166,21 +166,21 @@ def template_csv(item: str, principal: Importer, session: DbSession) -> Response
 
 
 @router.get("/templates/{item}.xlsx", summary="XLSX template of a catalog item (header row, column notes)",
-            response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}})
+            response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}, **error_responses(404)})
 def template_xlsx(item: str, principal: Importer, session: DbSession) -> Response:
     spec = _template_spec(session, item)
     return Response(service.template_xlsx(spec), media_type=XLSX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{spec.code}-template.xlsx"'})
 
 
-@router.get("/{job_id}", response_model=JobOut, summary="A job: status, progress, counts, file error")
+@router.get("/{job_id}", response_model=JobOut, responses=error_responses(404), summary="A job: status, progress, counts, file error")
 def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
     return job_out(session, _job(session, principal, job_id))
 
 
 @router.get("/{job_id}/errors.csv",
             summary="The report: every rejected row (row, column, field, code, message)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(404)})
 def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Response:
     job = _job(session, principal, job_id)
     body = service.report_csv(session, job=job, actor=principal.actor)
@@ -188,7 +188,7 @@ def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Respon
                     headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})
 
 
-@router.post("/{job_id}/resume", status_code=202, response_model=JobOut,
+@router.post("/{job_id}/resume", status_code=202, response_model=JobOut, responses=error_responses(404, 409),
              summary="Continue an interrupted job from the rows already done")
 def resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Importer,
            session: DbSession) -> JobOut:

@@ -470,7 +470,13 @@ def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dic
     return {"column": column or "", "field": fld, "code": code, "message": f"{zh} / {en}"}
 
 
-_K_ID, _K_TEXT, _K_DATE, _K_SEV, _K_FIELD_TEXT, _K_FIELD_DATE, _K_FIELD_RAW, _K_NONE = range(8)
+# column kinds, the common ones first (compared by the per-row loop)
+_K_FIELD_TEXT, _K_FIELD_RAW, _K_TEXT, _K_ID, _K_DATE, _K_FIELD_DATE, _K_SEV, _K_NONE = range(8)
+
+
+def _extra_value(idx: int) -> dict[str, str]:
+    return _row_error(None, "row", "extra_value", f"第{idx + 1}列没有表头却有内容",
+                      f"column {idx + 1} has a value but no header")
 
 
 class RowMapper:
@@ -481,11 +487,12 @@ class RowMapper:
         self.item_code = item_code
         self.header = header
         self.width = len(header.columns)
-        plan: list[tuple[int, int, str, str]] = []
+        plan: list[tuple[int, str, str]] = []  # one per column, in column order
         self.column_of: dict[str, str] = {}  # record error field -> header as written
-        for c in header.columns:
+        for i, c in enumerate(header.columns):
+            assert c.index == i
             if c.kind is None or c.key is None:
-                plan.append((c.index, _K_NONE, "", c.header))
+                plan.append((_K_NONE, str(i), c.header))
                 continue
             if c.kind == ENVELOPE:
                 kind = {"id_number": _K_ID, "decided_at": _K_DATE, "severity": _K_SEV}.get(c.key, _K_TEXT)
@@ -495,25 +502,18 @@ class RowMapper:
                 kind = (_K_FIELD_DATE if ftype == "date" else
                         _K_FIELD_RAW if ftype in ("integer", "number", "boolean") else _K_FIELD_TEXT)
                 self.column_of[f"fields.{c.key}"] = c.header
-            plan.append((c.index, kind, c.key, c.header))
+            plan.append((kind, c.key, c.header))
         self.plan = plan
 
     def convert(self, cells: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
         record: dict[str, Any] = {"item": self.item_code}
         fields: dict[str, Any] = {}
         errors: list[dict[str, str]] = []
-        n = len(cells)
-        for idx, kind, key, head in self.plan:
-            if idx >= n:
-                break
-            v = cells[idx]
-            if v is None:
-                continue
+        for (kind, key, head), v in zip(self.plan, cells, strict=False):
             if type(v) is str:
-                v = v.strip()
-                if not v:
+                if not v or not (v := v.strip()):
                     continue
-                if kind in (_K_FIELD_TEXT, _K_FIELD_RAW):
+                if kind < _K_TEXT:
                     fields[key] = v
                 elif kind == _K_TEXT:
                     record[key] = v
@@ -522,40 +522,36 @@ class RowMapper:
                         errors.append(_ID_AS_NUMBER(head))
                     record[key] = v
                 elif kind == _K_DATE:
-                    record[key] = norm_date(v)
+                    record[key] = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
                 elif kind == _K_FIELD_DATE:
                     fields[key] = norm_date(v)
                 elif kind == _K_SEV:
                     record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
                 else:
-                    errors.append(_row_error(None, "row", "extra_value", f"第{idx + 1}列没有表头却有内容",
-                                             f"column {idx + 1} has a value but no header"))
-                continue
-            # typed cells (XLSX)
-            if kind == _K_NONE:
-                errors.append(_row_error(None, "row", "extra_value", f"第{idx + 1}列没有表头却有内容",
-                                         f"column {idx + 1} has a value but no header"))
-            elif kind == _K_ID:
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    errors.append(_ID_AS_NUMBER(head))
+                    errors.append(_extra_value(int(key)))
+            elif v is not None:  # typed cells (XLSX)
+                if kind == _K_NONE:
+                    errors.append(_extra_value(int(key)))
+                elif kind == _K_ID:
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        errors.append(_ID_AS_NUMBER(head))
+                    else:
+                        record[key] = _as_text(v)
+                elif kind == _K_FIELD_RAW:
+                    fields[key] = v
+                elif kind == _K_FIELD_DATE:
+                    fields[key] = norm_date(_as_text(v))
+                elif kind == _K_DATE:
+                    record[key] = norm_date(_as_text(v))
+                elif kind == _K_FIELD_TEXT:
+                    fields[key] = _as_text(v).strip()
                 else:
-                    record[key] = _as_text(v)
-            elif kind == _K_FIELD_RAW:
-                fields[key] = v
-            elif kind == _K_FIELD_DATE:
-                fields[key] = norm_date(_as_text(v))
-            elif kind == _K_DATE:
-                record[key] = norm_date(_as_text(v))
-            elif kind == _K_FIELD_TEXT:
-                fields[key] = _as_text(v).strip()
-            else:
-                record[key] = _as_text(v).strip()
-        if n > self.width:
-            for extra in range(self.width, n):
+                    record[key] = _as_text(v).strip()
+        if len(cells) > self.width:
+            for extra in range(self.width, len(cells)):
                 v = cells[extra]
                 if v is not None and (not isinstance(v, str) or v.strip()):
-                    errors.append(_row_error(None, "row", "extra_value", f"第{extra + 1}列没有表头却有内容",
-                                             f"column {extra + 1} has a value but no header"))
+                    errors.append(_extra_value(extra))
                     break
         record["fields"] = fields
         return record, errors

@@ -53,3 +53,25 @@ class JobOut(BaseModel):
 class JobListOut(BaseModel):
     items: list[JobOut]
     next_before_id: int | None
+
+
+class ErrorDetailOut(BaseModel):
+    field: str | None
+    code: str
+    message: str
+
+
+class ApiErrorOut(BaseModel):
+    """The standard error shape (xinyong.errors)."""
+
+    code: str
+    message: str
+    request_id: str | None
+    errors: list[ErrorDetailOut] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    text = {401: "Not authenticated", 403: "Not allowed", 404: "No such job (or not your department's)",
+            409: "The job cannot be resumed in its present state",
+            413: "File too large", 422: "File or form refused (code and details in the body)"}
+    return {s: {"model": ApiErrorOut, "description": text.get(s, "Error")} for s in statuses}
