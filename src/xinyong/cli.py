@@ -519,7 +519,7 @@ def dept_list() -> None:
     """列出部门与机构 / list departments and institutions."""
     from xinyong.auth.service import list_departments
 
-    with database(settings()) as db, db.session() as s:
+    with database(settings()) as db, db.session(write=False) as s:
         rows = [[str(d.id), d.code, d.kind, "active" if d.active else "inactive", d.name, d.name_en or ""]
                 for d in list_departments(s)]
     if not rows:
@@ -555,7 +555,7 @@ def apikey_list(
     from xinyong.auth.models import ApiKey, Department
     from xinyong.auth.service import get_department
 
-    with database(settings()) as db, db.session() as s:
+    with database(settings()) as db, db.session(write=False) as s:
         stmt = (select(ApiKey, Department.code).join(Department, Department.id == ApiKey.department_id)
                 .order_by(ApiKey.id))
         if dept:
@@ -843,7 +843,7 @@ def demo(
     with database(cfg, require_head=False, create=True) as db:
         _protect_new_sqlite_file(cfg, existed)
         _migrate().upgrade(cfg.database_url)
-        with db.session() as s:
+        with db.session(write=False) as s:
             has_data = bool(s.scalar(select(func.count()).select_from(Department))
                             or s.scalar(select(func.count()).select_from(Subject)))
         if has_data and not cfg.key_file.exists():
@@ -867,6 +867,10 @@ def demo(
             echo(f"演示数据已建立 / demo built in {info.seconds:.1f}s: {len(info.departments)} departments, "
                  f"{info.subjects} citizens, {info.memberships} key-group memberships, "
                  f"{info.students} adult students")
+            rc = info.extras.get("records") or {}
+            if rc:
+                echo(f"信用记录 / credit records: {rc.get('created', 0)} created, {rc.get('revoked', 0)} revoked, "
+                     f"{rc.get('rejected', 0)} rejected")
             echo(f"（账户与密钥另存于 / accounts and key also saved to {creds}, mode 600）")
             echo("")
             echo(_demo_text(info, host, port).rstrip("\n"))

@@ -1,23 +1,30 @@
-"""Small helpers shared by the domains' CLI commands (the root CLI is xinyong.cli)."""
+"""Helpers for the domains' CLI commands: the same database checks as the root CLI."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 
-from xinyong.config import get_settings
 from xinyong.db import Database
 
 
-def open_database() -> Database:
-    return Database(get_settings().database_url)
+@contextmanager
+def open_database() -> Iterator[Database]:
+    """The configured database, reachable and migrated to head (see :func:`xinyong.cli.database`)."""
+    from xinyong.cli import database, settings
+
+    with database(settings()) as db:
+        yield db
 
 
 def open_vault():  # type: ignore[no-untyped-def]
+    from xinyong.cli import load_ring, settings
     from xinyong.privacy.vault import Vault, set_vault
 
-    vault = Vault.from_file(get_settings().key_file)
+    vault = Vault(load_ring(settings()))
     set_vault(vault)
     return vault
 

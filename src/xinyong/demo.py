@@ -70,6 +70,7 @@ HEPING_DEPARTMENTS: list[tuple[str, str, str]] = [
     ("xcb", "区委宣传部", "Publicity Department of the District Committee"),
     ("wmb", "区文明办", "District Civilization Office"),
     ("zfb", "区政府办公室", "General Office of the District Government"),
+    ("fy", "和平区人民法院", "Heping District People's Court (dishonest judgment debtors)"),
 ]
 
 # Institutions (kind "institution"): they query reports only with a person's authorization.
@@ -179,10 +180,13 @@ def _birth(rng: random.Random, today: date, min_age: int, max_age: int) -> date:
 
 
 def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor: Actor = DEMO_ACTOR,
-               today: date | None = None) -> tuple[list[int], list[int]]:
+               today: date | None = None, collect: list[tuple[str, str]] | None = None,
+               ) -> tuple[list[int], list[int]]:
     """Insert ``people`` synthetic citizens in batches (seal, bulk INSERT, bulk audit entries).
 
-    Returns (all subject ids in creation order, ids of the adult students-to-be).
+    Returns (all subject ids in creation order, ids of the adult students-to-be). With ``collect``,
+    the adults' (ID number, name) pairs are appended to it, in memory only, so that the demo can
+    push records for them through the ingestion service as a department would.
     """
     today = today or date.today()
     rng = random.Random(seed)
@@ -216,6 +220,8 @@ def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor:
                          "birth_date": facts.birth_date, "gender": facts.gender,
                          "region_code": facts.region_code})
             notes.append({"name": mask_name(name), "region": facts.region_code, "source": "demo"})
+            if collect is not None and lo >= 18:
+                collect.append((facts.number, name))
             students_in_batch.append(student)
             i += 1
         # Skip anyone already registered (a demo built on a database that holds people).
@@ -299,6 +305,41 @@ def add_users(session: Session, *, departments: dict[str, int], citizen_subject_
     return out
 
 
+def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]], departments: dict[str, int],
+                seed: int, today: date | None = None) -> dict[str, int]:
+    """Push a realistic mix of records (every item and severity, some old, some later revoked)
+    through the same ingestion service departments use, in batches of 1,000."""
+    from xinyong.records import demo as record_demo
+    from xinyong.records import service as records
+
+    today = today or date.today()
+    mix = record_demo.build(people, today=today, seed=seed)
+    counts: dict[str, int] = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "revoked": 0}
+    items = None
+    for code, recs in mix.by_department.items():
+        dept = records.DepartmentRef(departments[code], code)
+        actor = Actor(type="system", label=f"demo:{code}", department_id=dept.id)
+        ids: dict[str, int] = {}
+        for i in range(0, len(recs), 1000):
+            if items is None:
+                from xinyong.catalog.service import current_items
+
+                items = current_items(session)
+            chunk = recs[i:i + 1000]
+            for rec, out in zip(chunk, records.ingest(session, vault=vault, department=dept, records=chunk,
+                                                       actor=actor, today=today, items=items), strict=True):
+                counts[out.status] += 1
+                if out.record_id is not None:
+                    ids[rec["source_id"]] = out.record_id
+        for source_id in mix.to_revoke.get(code, []):
+            rec_row = session.get(records.Record, ids[source_id])
+            if rec_row is not None and rec_row.status != "revoked":
+                records.revoke(session, rec=rec_row, reason="原处罚决定已被依法撤销（演示） / decision revoked (demo)",
+                               actor=actor)
+                counts["revoked"] += 1
+    return counts
+
+
 def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int = DEFAULT_SEED,
                today: date | None = None) -> DemoInfo:
     """Build the demo district in ``session`` (not committed). ``people`` must be at least 1."""
@@ -307,7 +348,9 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     started = time.perf_counter()
     catalog_items = load_catalog(session)
     departments = add_departments(session)
-    subject_ids, student_ids = add_people(session, vault=vault, people=people, seed=seed, today=today)
+    adults: list[tuple[str, str]] = []
+    subject_ids, student_ids = add_people(session, vault=vault, people=people, seed=seed, today=today,
+                                          collect=adults)
     if not subject_ids:
         raise ValueError("the demo people are all registered already")
     # The demo citizen: the first adult who is not a student.
@@ -318,6 +361,9 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     students = add_students(session, student_ids=student_ids, departments=departments, seed=seed,
                             today=today)
     users = add_users(session, departments=departments, citizen_subject_id=citizen_id)
+    record_counts = add_records(session, vault=vault, people=adults, departments=departments, seed=seed,
+                                today=today) if adults else {}
+    adults.clear()
     api_key, key_row = auth_service.create_api_key(
         session, department=session.get_one(Department, departments[API_KEY_DEPARTMENT]),
         name="市场监管业务系统（演示） / market regulation system (demo)", actor=DEMO_ACTOR)
@@ -330,4 +376,4 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
                     subject_ids=subject_ids, citizen_subject_id=citizen_id,
                     memberships=memberships, students=students, catalog_items=catalog_items,
                     seconds=time.perf_counter() - started,
-                    extras={"api_key_id": key_row.id})
+                    extras={"api_key_id": key_row.id, "records": record_counts})

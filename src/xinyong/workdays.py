@@ -56,7 +56,7 @@ def _count_to(day: date) -> int:
     if k >= len(_index):
         start = len(_index)
         running = _index[-1] if _index else 0
-        for j in range(start, k + 366):
+        for j in range(start, k + 32):
             if j > 0 and is_working_day(_INDEX_START + timedelta(days=j)):
                 running += 1
             _index.append(running)

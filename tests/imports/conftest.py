@@ -4,8 +4,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from tests.support import SYSTEM
+
 from xinyong.catalog.service import load_default
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-
 from tests.imports.imports_support import ZH_HEADER, csv_bytes, penalty_rows
 from tests.support import SYSTEM
+
 from xinyong.auth import service as auth_service
 from xinyong.catalog.service import load_default
 from xinyong.db import Database, utcnow

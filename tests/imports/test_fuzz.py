@@ -11,8 +11,8 @@ from datetime import date, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, penalty_rows, xlsx_bytes
+
 from xinyong.catalog.service import Item, read_yaml
 from xinyong.imports import parsers
 from xinyong.imports.parsers import FileError, RowMapper

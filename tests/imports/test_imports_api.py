@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-
 from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+
 from xinyong.audit.models import AuditEntry
 from xinyong.db import utcnow
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
@@ -227,7 +227,8 @@ def test_formula_injection_is_escaped_in_the_report(upload, client, world, db): 
 
 
 def test_csv_cell_escaping_unit() -> None:
-    from xinyong.imports.service import csv_bytes as export, csv_cell
+    from xinyong.imports.service import csv_bytes as export
+    from xinyong.imports.service import csv_cell
 
     assert csv_cell("=1+1") == "'=1+1" and csv_cell("-1") == "'-1" and csv_cell("ok") == "ok"
     assert csv_cell(None) == "" and csv_cell(3) == "3"
@@ -246,6 +247,7 @@ def test_upload_too_large_is_413(app, upload, client, world):  # type: ignore[no
 
 def test_service_refuses_a_file_over_the_limit(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
+
     from xinyong.imports import service
     from xinyong.imports.parsers import FileError
     from xinyong.records.service import DepartmentRef
@@ -286,6 +288,7 @@ def test_failed_job_is_not_resumable(upload, client, world, session, monkeypatch
 def test_an_error_mid_import_keeps_whole_chunks_and_resumes(db, vault, world, session, catalog_loaded,
                                                             monkeypatch):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
+
     from xinyong.imports import runner, service
     from xinyong.records.service import DepartmentRef
 
@@ -325,6 +328,7 @@ def test_an_error_mid_import_keeps_whole_chunks_and_resumes(db, vault, world, se
 
 def test_resume_continues_from_rows_done(upload, client, world, db, session, vault, wait):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
+
     from xinyong.imports import service
     from xinyong.imports.runner import claim
     from xinyong.records.service import DepartmentRef
@@ -399,6 +403,7 @@ def test_list_pagination(upload, client, world):  # type: ignore[no-untyped-def]
 
 def test_uploaded_file_is_sealed_until_the_job_ends(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
+
     from xinyong.imports import service
     from xinyong.records.service import DepartmentRef
 

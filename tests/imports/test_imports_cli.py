@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 import typer
 from sqlalchemy import func, select, update
-from typer.testing import CliRunner
-
 from tests.imports.imports_support import ZH_HEADER, csv_bytes, penalty_rows
 from tests.support import SYSTEM
+from typer.testing import CliRunner
+
 from xinyong.auth import service as auth_service
 from xinyong.catalog.service import load_default
 from xinyong.config import reset_settings_cache
 from xinyong.db import Database, utcnow
-from xinyong.imports.cli import app as imports_app, import_command
+from xinyong.imports.cli import app as imports_app
+from xinyong.imports.cli import import_command
 from xinyong.imports.models import ImportJob
 from xinyong.privacy.keys import KeyRing
 from xinyong.records.models import Record

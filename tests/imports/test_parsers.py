@@ -7,8 +7,8 @@ import zipfile
 from datetime import date, datetime
 
 import pytest
-
 from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+
 from xinyong.catalog.service import read_yaml
 from xinyong.imports import parsers
 from xinyong.imports.parsers import FileError, RowMapper

@@ -52,7 +52,7 @@ def verify(
     path = checkpoint or service.latest_checkpoint_file(cfg.checkpoint_dir)
     doc = service.load_checkpoint(path, ring=ring) if path is not None else None
     # Any schema revision will do: verifying must work on a restored backup without upgrading it.
-    with database(cfg, require_head=False) as db, db.session() as s:
+    with database(cfg, require_head=False) as db, db.session(write=False) as s:
         result = service.verify(s, checkpoint=doc)
     if doc is not None:
         echo(f"检查点 / checkpoint: {path} (seq {doc['seq']}, {doc['created_at']}), "

@@ -20,8 +20,7 @@ def load(update: bool = typer.Option(False, "--update", help="Add new versions f
     """Load the default catalog shipped with xinyong (safe to run twice)."""
     from xinyong.catalog.service import load_default
 
-    db = _db()
-    with db.session() as s:
+    with _db() as db, db.session() as s:
         outcome = load_default(s, actor=Actor.system("cli"), update_existing=update)
     for code, what in outcome.items():
         typer.echo(f"{code}\t{what}")
@@ -32,8 +31,7 @@ def list_items() -> None:
     """List the current catalog items."""
     from xinyong.catalog.service import current_items
 
-    db = _db()
-    with db.session() as s:
+    with _db() as db, db.session() as s:
         for code, item in current_items(s).items():
             sev = ",".join(item.spec.severities or ())
             typer.echo(f"{code}\tv{item.version}\t{item.spec.category}\t{item.spec.visibility}\t{item.spec.name}\t{sev}")

@@ -19,8 +19,7 @@ def maintain(today: str = typer.Option(None, "--today", help="Run as of this dat
     from xinyong.records.service import maintain as run
 
     day = date.fromisoformat(today) if today else None
-    db = open_database()
-    with db.session() as s:
+    with open_database() as db, db.session() as s:
         res = run(s, actor=Actor.system("maintain"), today=day)
     typer.echo(f"展示期满 / display ended: {res.expired}")
     typer.echo(f"已归档 / archived: {res.archived}")
@@ -33,9 +32,8 @@ def recompute_display(item: str = typer.Argument(..., help="Catalog item code"))
     from xinyong.records.service import RecordError
     from xinyong.records.service import recompute_display as run
 
-    db = open_database()
     try:
-        with db.session() as s:
+        with open_database() as db, db.session() as s:
             n = run(s, item_code=item, actor=Actor.system("cli"))
     except RecordError as exc:
         fail(exc.message)

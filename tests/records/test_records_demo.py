@@ -1,0 +1,26 @@
+"""The demo pushes a realistic mix through the ingestion service (issue 3, point 7)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from xinyong.catalog.service import current_items
+from xinyong.demo import build_demo
+from xinyong.records.models import Record
+
+
+def test_demo_records_cover_every_item_severity_and_status(db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        info = build_demo(s, vault=vault, people=300, seed=5, today=date(2026, 11, 26))
+        counts = info.extras["records"]
+        assert counts["created"] > 300 and counts["rejected"] == 0 and counts["revoked"] >= 1
+        items = set(s.scalars(select(Record.item_code).distinct()))
+        assert items == set(current_items(s))
+        severities = set(s.execute(select(Record.item_code, Record.severity)
+                                   .where(Record.item_code == "admin_penalty").distinct()))
+        assert {sev for _, sev in severities} == {"minor", "general", "serious"}
+        statuses = dict(s.execute(select(Record.status, func.count()).group_by(Record.status)).all())
+        assert statuses.get("revoked", 0) == counts["revoked"]
+        assert statuses.get("expired", 0) > 0 and statuses.get("active", 0) > 0
