@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,6 @@ from xinyong.records.schemas import (
     RecomputeOut,
     RecordListOut,
     RecordOut,
-    ResultOut,
     RevisionOut,
     RevokeIn,
 )
@@ -59,8 +59,10 @@ def push(body: PushIn, principal: Pusher, session: DbSession, vault: VaultDep) -
                        [{"field": "records", "code": "batch_too_large" if n else "batch_empty", "message": msg}])
     dept = department_of(session, principal)
     outcomes = service.ingest(session, vault=vault, department=dept, records=body.records, actor=principal.actor)
-    return PushOut(results=[ResultOut(index=o.index, status=o.status, record_id=o.record_id, errors=o.errors)
-                            for o in outcomes])
+    # Serialised directly (the shape is PushOut's): validating 1,000 results again costs more than the JSON.
+    payload = {"results": [{"index": o.index, "status": o.status, "record_id": o.record_id, "errors": o.errors}
+                           for o in outcomes]}
+    return Response(orjson.dumps(payload), media_type="application/json")  # type: ignore[return-value]
 
 
 def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: bool) -> RecordOut:

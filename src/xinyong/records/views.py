@@ -1,0 +1,375 @@
+"""Department workspace pages for records, and the credit office's data-quality page.
+
+Thin: reads and changes go through :mod:`xinyong.records.service` and
+:mod:`xinyong.records.quality`; identities are shown masked only (``120101********123X``,
+``张*``). ID numbers never travel in a URL: filters are GET query parameters, and "find by ID
+number" is a POST form whose result is rendered in place. Every list view is audited
+(``records.list``), every record view too (``record.read``).
+
+Also here, because catalog/ may not import records/: ``POST /admin/catalog/{code}/recompute``,
+which applies an item's current display rule to its existing records (the catalog edit form's
+"apply to existing records" box forwards to it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Select, false, select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import require
+from xinyong.auth.models import Department
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.catalog.service import Item, current_items, get_version
+from xinyong.catalog.spec import CODE_RE, parse_date
+from xinyong.deps import DbSession, VaultDep
+from xinyong.privacy import identity
+from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.vault import Vault
+from xinyong.records import service
+from xinyong.records.api import record_out
+from xinyong.records.models import RECORD_STATUSES, Record
+from xinyong.records.quality import DepartmentQuality, department_quality
+from xinyong.subjects.models import Subject
+from xinyong.subjects.service import find_by_id_number
+from xinyong.web.i18n import MESSAGES, lang_of, translate
+from xinyong.web.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+Reader = Annotated[Principal, Depends(require("records.read"))]
+Pusher = Annotated[Principal, Depends(require("records.push"))]
+QualityReader = Annotated[Principal, Depends(require("quality.read"))]
+CatalogAdmin = Annotated[Principal, Depends(require("catalog.manage"))]
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemCode = Annotated[str, Path(max_length=64)]
+Param = Annotated[str, Query(max_length=64)]
+
+PAGE_SIZE = 50
+LIST_PATH = "/workspace/records"
+
+
+def label(lang: str, prefix: str, code: str | None) -> str:
+    """A coded value's label from the message catalog (``status.active`` …), else the code itself."""
+    if not code:
+        return ""
+    entry = MESSAGES.get(f"{prefix}.{code}")
+    return (entry.get(lang) or entry["zh"]) if entry else code
+
+
+def item_name(lang: str, item: Item | None, code: str) -> str:
+    if item is None:
+        return code
+    return item.spec.name if lang == "zh" else item.spec.name_en
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status_code=404)
+
+
+# ---- filters -------------------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    """The list's filters as the query string carries them (never an ID number)."""
+
+    item: str = ""
+    status: str = ""
+    decided_from: date | None = None
+    decided_to: date | None = None
+    department: str = ""  # a department code; only for callers who read every department
+    subject: int | None = None  # an internal subject id, set by "find by ID number"
+    before_id: int | None = None
+    errors: list[str] = field(default_factory=list)  # message keys of refused filter values
+
+    def query(self, **changes: Any) -> str:
+        f = replace(self, **changes)
+        params = {"item": f.item, "status": f.status,
+                  "decided_from": f.decided_from.isoformat() if f.decided_from else "",
+                  "decided_to": f.decided_to.isoformat() if f.decided_to else "",
+                  "department": f.department, "subject": str(f.subject) if f.subject else "",
+                  "before_id": str(f.before_id) if f.before_id else ""}
+        return urlencode({k: v for k, v in params.items() if v})
+
+    @property
+    def active(self) -> bool:
+        return bool(self.item or self.status or self.decided_from or self.decided_to or self.department
+                    or self.subject)
+
+    def audit_details(self) -> dict[str, Any]:
+        return {"item": self.item or None, "status": self.status or None,
+                "decided_from": self.decided_from.isoformat() if self.decided_from else None,
+                "decided_to": self.decided_to.isoformat() if self.decided_to else None,
+                "department": self.department or None, "subject_id": self.subject, "before_id": self.before_id}
+
+
+def _positive_int(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() and 0 < len(value) <= 18 else None
+
+
+def parse_filters(*, item: str, status: str, decided_from: str, decided_to: str, department: str,
+                  subject: str, before_id: str, read_all: bool) -> Filters:
+    f = Filters()
+    item = item.strip()
+    if item:
+        if CODE_RE.match(item):
+            f.item = item
+        else:
+            f.errors.append("records.filter.bad_item")
+    status = status.strip()
+    if status:
+        if status in RECORD_STATUSES:
+            f.status = status
+        else:
+            f.errors.append("records.filter.bad_status")
+    for name, raw in (("decided_from", decided_from), ("decided_to", decided_to)):
+        if raw.strip():
+            day = parse_date(raw.strip())
+            if day is None:
+                f.errors.append("records.filter.bad_date")
+            else:
+                setattr(f, name, day)
+    if f.decided_from and f.decided_to and f.decided_from > f.decided_to:
+        f.errors.append("records.filter.bad_range")
+    if read_all and department.strip():
+        f.department = department.strip()
+    f.subject = _positive_int(subject) if subject.strip() else None
+    f.before_id = _positive_int(before_id) if before_id.strip() else None
+    return f
+
+
+# ---- the list ----------------------------------------------------------------------------------
+
+def readable(principal: Principal, stmt: Select[Any]) -> Select[Any]:
+    """Row-level scope: a department reads its own records; the credit office and auditors all."""
+    if allowed(principal.role, "records.read_all"):
+        return stmt
+    if principal.department_id is None:
+        return stmt.where(false())
+    return stmt.where(Record.department_id == principal.department_id)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    id_masked: str
+    name_masked: str
+    item: str
+    item_name: str
+    severity: str | None
+    decided_at: date
+    status: str
+    publish: bool
+    display_until: date
+    department: str
+    source_id: str
+
+
+def _rows(session: Session, vault: Vault, principal: Principal, f: Filters, lang: str,
+          items: dict[str, Item]) -> tuple[list[Row], int | None]:
+    stmt = (select(Record, Subject, Department.code)
+            .join(Subject, Subject.id == Record.subject_id)
+            .join(Department, Department.id == Record.department_id)
+            .order_by(Record.id.desc()).limit(PAGE_SIZE + 1))
+    stmt = readable(principal, stmt)
+    if f.item:
+        stmt = stmt.where(Record.item_code == f.item)
+    if f.status:
+        stmt = stmt.where(Record.status == f.status)
+    if f.decided_from:
+        stmt = stmt.where(Record.decided_at >= f.decided_from)
+    if f.decided_to:
+        stmt = stmt.where(Record.decided_at <= f.decided_to)
+    if f.department:
+        stmt = stmt.where(Department.code == f.department)
+    if f.subject is not None:
+        stmt = stmt.where(Record.subject_id == f.subject)
+    if f.before_id is not None:
+        stmt = stmt.where(Record.id < f.before_id)
+    found = session.execute(stmt).all()
+    more = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
+    rows = [Row(id=r.id, id_masked=vault.masked_id(s.id_bidx, s.id_cipher, s.key_id),
+                name_masked=vault.masked_name(s.id_bidx, s.name_cipher, s.key_id), item=r.item_code,
+                item_name=item_name(lang, items.get(r.item_code), r.item_code), severity=r.severity,
+                decided_at=r.decided_at, status=r.status, publish=r.publish, display_until=r.display_until,
+                department=code, source_id=r.source_id)
+            for r, s, code in found]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def _list_page(request: Request, session: Session, vault: Vault, principal: Principal, f: Filters, *,
+               searched: str | None = None, search_error: str | None = None, via: str = "page",
+               status_code: int = 200) -> HTMLResponse:
+    lang = lang_of(request)
+    items = current_items(session)
+    read_all = allowed(principal.role, "records.read_all")
+    rows, next_before = _rows(session, vault, principal, f, lang, items)
+    record(session, actor=principal.actor, action="records.list",
+           details={**f.audit_details(), "count": len(rows), "via": via})
+    context = {
+        "rows": rows, "filters": f, "next_before": next_before, "items": items, "read_all": read_all,
+        "departments": [d for d in _departments(session)] if read_all else [],
+        "statuses": RECORD_STATUSES, "label": lambda prefix, code: label(lang, prefix, code),
+        "searched": searched, "search_error": search_error, "list_path": LIST_PATH,
+        "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
+    }
+    template = "records/_table.html" if is_htmx(request) and not _history_restore(request) else "records/list.html"
+    return render(request, template, context, status_code=status_code)
+
+
+def _history_restore(request: Request) -> bool:
+    return request.headers.get("hx-history-restore-request") == "true"
+
+
+def _departments(session: Session) -> list[Department]:
+    return list(session.scalars(select(Department).where(Department.kind == "department").order_by(Department.code)))
+
+
+@router.get(LIST_PATH, response_class=HTMLResponse)
+def records_list(request: Request, principal: Reader, session: DbSession, vault: VaultDep,
+                 item: Param = "", status: Param = "", decided_from: Param = "", decided_to: Param = "",
+                 department: Param = "", subject: Param = "", before_id: Param = "") -> HTMLResponse:
+    f = parse_filters(item=item, status=status, decided_from=decided_from, decided_to=decided_to,
+                      department=department, subject=subject, before_id=before_id,
+                      read_all=allowed(principal.role, "records.read_all"))
+    return _list_page(request, session, vault, principal, f)
+
+
+@router.post(f"{LIST_PATH}/find", response_class=HTMLResponse)
+def records_find(request: Request, principal: Reader, session: DbSession, vault: VaultDep,
+                 id_number: Annotated[str, Form(max_length=32)] = "") -> HTMLResponse:
+    """Find by ID number: the number arrives in the body and is used once (blind index); the page
+    shows it masked. Whether the person exists elsewhere in the platform is not revealed: the
+    result is the caller's own readable records, possibly none."""
+    f = Filters()
+    try:
+        facts = identity.check(id_number)
+    except identity.InvalidIdNumber:
+        return _list_page(request, session, vault, principal, f, search_error="records.find.invalid",
+                          via="find", status_code=422)
+    subject = find_by_id_number(session, vault=vault, id_number=facts.number)
+    f.subject = subject.id if subject is not None else 0
+    return _list_page(request, session, vault, principal, f, searched=mask_id_number(facts.number), via="find")
+
+
+# ---- one record -------------------------------------------------------------------------------
+
+def _detail_page(request: Request, session: Session, vault: Vault, principal: Principal, rec: Record, *,
+                 error: dict[str, Any] | None = None, form: dict[str, str] | None = None,
+                 status_code: int = 200) -> HTMLResponse:
+    lang = lang_of(request)
+    out = record_out(session, vault, rec, with_revisions=True)
+    record(session, actor=principal.actor, action="record.read", object_type="record", object_id=rec.id,
+           details={"via": "page"})
+    version = get_version(session, rec.item_id)
+    fields = []
+    if version is not None:
+        index = version.spec.field_index
+        for name, value in out.fields.items():
+            spec = index.get(name)
+            fields.append((spec.name_zh if spec is not None and lang == "zh" else name, value))
+    else:
+        fields = list(out.fields.items())
+    can_revoke = (allowed(principal.role, "records.push") and principal.department_id is not None
+                  and rec.department_id == principal.department_id and rec.status != "revoked")
+    return render(request, "records/detail.html", {
+        "r": out, "fields": fields, "item_title": item_name(lang, version, rec.item_code),
+        "can_revoke": can_revoke, "error": error, "form": form or {}, "list_path": LIST_PATH,
+        "label": lambda prefix, code: label(lang, prefix, code),
+    }, status_code=status_code)
+
+
+@router.get(LIST_PATH + "/{record_id}", response_class=HTMLResponse)
+def record_detail(request: Request, record_id: RecordId, principal: Reader, session: DbSession,
+                  vault: VaultDep) -> HTMLResponse:
+    try:
+        rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id,
+                                         any_department=allowed(principal.role, "records.read_all"))
+    except service.RecordError as exc:
+        raise _not_found() from exc
+    return _detail_page(request, session, vault, principal, rec)
+
+
+@router.post(LIST_PATH + "/{record_id}/revoke", response_model=None)
+def record_revoke(request: Request, record_id: RecordId, principal: Pusher, session: DbSession, vault: VaultDep,
+                  reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    """Only the owning department revokes (another department's record is 404, even for admins)."""
+    try:
+        rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
+    except service.RecordError as exc:
+        raise _not_found() from exc
+    try:
+        service.revoke(session, rec=rec, reason=reason, actor=principal.actor)
+    except service.RecordError as exc:
+        session.rollback()
+        rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
+        error = {"message": exc.message, "field": exc.field or "reason"}
+        return _detail_page(request, session, vault, principal, rec, error=error, form={"reason": reason},
+                            status_code=exc.status)
+    return RedirectResponse(f"{LIST_PATH}/{rec.id}", status_code=303)
+
+
+# ---- applying a changed display rule to existing records (from the catalog's edit page) ---------
+
+@router.post("/admin/catalog/{code}/recompute", response_model=None)
+def catalog_recompute(request: Request, code: ItemCode, principal: CatalogAdmin, session: DbSession,
+                      saved: Param = "") -> Response:
+    try:
+        changed = service.recompute_display(session, item_code=code, actor=principal.actor)
+    except service.RecordError as exc:
+        raise _not_found() from exc
+    params = {"recomputed": str(changed)}
+    if _positive_int(saved):
+        params["saved"] = saved
+    return RedirectResponse(f"/admin/catalog/{code}?{urlencode(params)}", status_code=303)
+
+
+# ---- data quality ---------------------------------------------------------------------------------
+
+def _chart_data(rows: list[DepartmentQuality], lang: str) -> str:
+    """What the bar chart draws (read by static/charts.js from a data- attribute: no inline script)."""
+    series = [(key, [getattr(q, key) for q in rows]) for key in ("pushed", "rejected", "late")]
+    return json.dumps({"categories": [q.name for q in rows],
+                       "series": [{"name": translate(lang, f"quality.{key}"), "data": data} for key, data in series]},
+                      ensure_ascii=False)
+
+
+@router.get("/admin/quality", response_class=HTMLResponse)
+def quality_page(request: Request, principal: QualityReader, session: DbSession, since: Param = "",
+                 until: Param = "") -> HTMLResponse:
+    lang = lang_of(request)
+    errors: list[str] = []
+    lo = parse_date(since.strip()) if since.strip() else None
+    hi = parse_date(until.strip()) if until.strip() else None
+    if (since.strip() and lo is None) or (until.strip() and hi is None):
+        errors.append("records.filter.bad_date")
+    if lo and hi and lo > hi:
+        errors.append("records.filter.bad_range")
+        lo = hi = None
+    rows = department_quality(session, since=lo, until=hi)
+    record(session, actor=principal.actor, action="quality.read",
+           details={"since": lo.isoformat() if lo else None, "until": hi.isoformat() if hi else None,
+                    "via": "page"})
+    totals = DepartmentQuality(0, "", "")
+    for q in rows:
+        totals.pushed += q.pushed
+        totals.rejected += q.rejected
+        totals.with_deadline += q.with_deadline
+        totals.late += q.late
+        for code, n in q.rejected_by_reason.items():
+            totals.rejected_by_reason[code] = totals.rejected_by_reason.get(code, 0) + n
+    return render(request, "records/quality.html", {
+        "rows": rows, "totals": totals, "since": lo, "until": hi, "errors": errors,
+        "chart": _chart_data(rows, lang), "label": lambda prefix, code: label(lang, prefix, code),
+    })
