@@ -253,3 +253,15 @@ def test_safe_filter_for_foreign_handlers():
 
 def test_sanitize_is_idempotent_on_plain_text():
     assert sanitize("普通的一行 plain line 12345") == "普通的一行 plain line 12345"
+
+
+def test_a_missing_table_is_a_500_not_a_503(app, world, db):
+    """503 means "retry later" (connection trouble, a locked database); a broken schema is a bug."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    db.connection.execute(text("ALTER TABLE departments RENAME TO departments_gone"))
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/api/v1/departments", headers={"Authorization": f"Bearer {world.key_a}"})
+    assert r.status_code == 500
+    assert r.json()["code"] == "internal_error" and "Traceback" not in r.text

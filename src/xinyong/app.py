@@ -116,7 +116,7 @@ def _domain_routers() -> list:  # type: ignore[type-arg]
 
     routers = []
     for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
-                   "xinyong.imports.api"):
+                   "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -98,6 +98,20 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full",
+                       "readonly database")
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    """Connection-level trouble (retry later) as opposed to a bug (a missing table, bad SQL)."""
+    orig = getattr(exc, "orig", None)
+    module = type(orig).__module__ if orig is not None else ""
+    if module.startswith("sqlite3"):
+        text = str(orig).lower()
+        return any(marker in text for marker in _SQLITE_UNAVAILABLE)
+    return True
+
+
 def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -132,6 +146,8 @@ def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> Response:
+        if not _is_unavailable(exc):
+            return await _unexpected(request, exc)
         log.error("database unavailable: %s request_id=%s", type(exc).__name__, request_id_var.get())
         zh, en = STATUS_TEXT[503]
         if not wants_json(request):

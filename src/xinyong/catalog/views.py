@@ -136,7 +136,7 @@ def _error_field(exc: CatalogError, code: str) -> str | None:
 
 
 def _detail_page(request: Request, session: Session, item: Item, *, form: dict[str, Any] | None = None,
-                 error: dict[str, Any] | None = None, notices: list[str] | None = None,
+                 error: dict[str, Any] | None = None, notices: list[tuple[str, dict[str, Any]]] | None = None,
                  status_code: int = 200) -> HTMLResponse:
     lang = lang_of(request)
     versions = service.history(session, item.code)
@@ -165,14 +165,14 @@ def _count(value: str) -> int | None:
 def catalog_detail(request: Request, code: ItemCode, principal: CatalogAdmin, session: DbSession,
                    saved: Flag = "", unchanged: Flag = "", recomputed: Flag = "") -> HTMLResponse:
     item = _current(session, code)
-    notices = []
+    notices: list[tuple[str, dict[str, Any]]] = []
     if _count(saved) is not None:
         notices.append(("catalog.saved", {"version": _count(saved)}))
     if unchanged:
         notices.append(("catalog.unchanged", {}))
     if _count(recomputed) is not None:
         notices.append(("catalog.recomputed", {"count": _count(recomputed)}))
-    return _detail_page(request, session, item, notices=notices)  # type: ignore[arg-type]
+    return _detail_page(request, session, item, notices=notices)
 
 
 def _text(form: FormData, name: str) -> str:

@@ -33,6 +33,11 @@ def audit_href(request: Request) -> str:
     return AUDIT_PAGE if has_page(request, AUDIT_PAGE) else AUDIT_API
 
 
+RECORDS_PAGE = "/workspace/records"
+UPLOAD_PAGE = "/workspace/upload"
+IMPORTS_PAGE = "/workspace/imports"
+OWN_KEYS_PAGE = "/workspace/apikeys"
+
 # (permission, href or None for the audit link, label, hint), in display order.
 _ITEMS: tuple[tuple[str, str | None, str, str | None], ...] = (
     ("departments.manage", "/admin/departments", "nav.departments", "home.admin.departments"),
@@ -40,15 +45,33 @@ _ITEMS: tuple[tuple[str, str | None, str, str | None], ...] = (
     ("apikeys.manage", "/admin/apikeys", "nav.apikeys", "home.admin.apikeys"),
     ("audit.read", None, "nav.audit", "home.audit"),
 )
+# The credit office's data pages, after the workspace's.
+_DATA_ITEMS: tuple[tuple[str, str, str, str], ...] = (
+    ("catalog.manage", "/admin/catalog", "nav.catalog", "home.catalog"),
+    ("quality.read", "/admin/quality", "nav.quality", "home.quality"),
+)
 
 
 def nav_items(request: Request, principal: Principal | None) -> list[NavItem]:
     if principal is None or principal.kind != "user":
         return []
+    role = principal.role
     items = [NavItem("/", "nav.home")]
     for permission, href, label, hint in _ITEMS:
-        if allowed(principal.role, permission):
+        if allowed(role, permission):
             items.append(NavItem(href or audit_href(request), label, hint))
-    if principal.role == "officer":
-        items.append(NavItem("/workspace/apikeys", "nav.workspace_keys", "home.officer.manage_keys"))
+    # The department workspace: records (every department's for those who read them all), files, keys.
+    if allowed(role, "records.read"):
+        every = allowed(role, "records.read_all")
+        items.append(NavItem(RECORDS_PAGE, "nav.records_all" if every else "nav.records",
+                             "home.records_all" if every else "home.records"))
+    if allowed(role, "imports.use"):
+        if principal.department_id is not None:
+            items.append(NavItem(UPLOAD_PAGE, "nav.upload", "home.upload"))
+        items.append(NavItem(IMPORTS_PAGE, "nav.imports", "home.imports"))
+    if role == "officer":
+        items.append(NavItem(OWN_KEYS_PAGE, "nav.apikeys", "home.officer.manage_keys"))
+    for permission, href, label, hint in _DATA_ITEMS:
+        if allowed(role, permission):
+            items.append(NavItem(href, label, hint))
     return items

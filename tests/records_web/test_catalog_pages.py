@@ -1,0 +1,164 @@
+"""The admin console's catalog pages: list, detail, edit (a new version), refusals shown in the
+form without changing anything, "apply to existing records", and who may see them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+from tests.web.web_support import audit
+
+from xinyong.catalog.models import CatalogItem
+from xinyong.catalog.service import get_current
+from xinyong.records.models import Record
+
+BASE = "/admin/catalog"
+
+
+def _form(page_html: str, **changes: object) -> dict[str, object]:
+    """The admin_penalty edit form as the page fills it in, with ``changes`` applied."""
+    import re
+
+    data: dict[str, object] = {}
+    for name, value in re.findall(r'<input type="(?:hidden|text|number)" name="([^"]+)" value="([^"]*)"', page_html):
+        data[name] = value
+    for name in re.findall(r'<input type="checkbox"[^>]*name="(display\.[^"]+)"[^>]*checked', page_html):
+        data[name] = "on"
+    data["departments"] = re.findall(r'name="departments" value="([^"]+)" checked', page_html)
+    m = re.search(r'<select name="visibility"[^>]*>.*?<option value="([^"]+)" selected', page_html, re.S)
+    data["visibility"] = m.group(1) if m else ""
+    m = re.search(r'<textarea name="legal_basis"[^>]*>(.*?)</textarea>', page_html, re.S)
+    data["legal_basis"] = (m.group(1) if m else "").replace("&lt;", "<").replace("&gt;", ">")
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def _versions(db, code: str = "admin_penalty") -> list[int]:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return list(s.scalars(select(CatalogItem.version).where(CatalogItem.code == code).order_by(CatalogItem.version)))
+
+
+def test_the_catalog_list(client, world, catalog_loaded, login):
+    login(client, "admin")
+    page = client.get(BASE)
+    assert page.status_code == 200
+    for needle in ("admin_penalty", "行政处罚信息", "失信信息", "社会公开", "轻微", "一般", "严重", "3–12 个月",
+                   "12–36 个月", "不公示", "dishonest_debtor", "0–24 个月", "honor", "v1",
+                   f'href="{BASE}/admin_penalty"'):
+        assert needle in page.text, needle
+
+
+def test_the_item_page_shows_definition_history_and_form(client, world, catalog_loaded, login):
+    csrf = login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    assert page.status_code == 200
+    for needle in ("处罚决定书文号", "版本历史", "作出决定后 7 个工作日内", "5 年", 'name="display.general.max_months"',
+                   'name="display.minor.publish"', 'name="visibility"', 'name="departments" value="*" checked',
+                   'name="legal_basis"', 'name="recompute"', f'value="{csrf}"', "区市场监管局"):
+        assert needle in page.text, needle
+    assert client.get(f"{BASE}/no_such_item").status_code == 404
+
+
+def test_an_edit_makes_a_new_version(client, world, catalog_loaded, login, db):
+    login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    data = _form(page.text, **{"display.general.max_months": "24", "visibility": "authorized",
+                               "note": "按新规延长一般处罚展示期", "legal_basis": "新依据"})
+    data["departments"] = ["scjgj", "gaj"]
+    r = client.post(f"{BASE}/admin_penalty", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"{BASE}/admin_penalty?saved=2"
+    assert _versions(db) == [1, 2]
+    with db.session() as s:
+        item = get_current(s, "admin_penalty")
+        assert item.version == 2
+        assert item.spec.display["general"].max_months == 24 and item.spec.display["general"].min_months == 3
+        assert item.spec.display["serious"].max_months == 36 and not item.spec.display["minor"].publish
+        assert item.spec.visibility == "authorized" and item.spec.departments == ("scjgj", "gaj")
+        assert item.spec.legal_basis == "新依据"
+        assert [f.name for f in item.spec.fields][:2] == ["decision_no", "violation"]  # fields kept
+    page = client.get(r.headers["location"])
+    assert "已保存为第 2 版" in page.text and "按新规延长一般处罚展示期" in page.text
+    assert "display.by_severity.general.max_months" in page.text  # the history names what changed
+    assert len(audit(db, "catalog.update", actor_label="admin")) == 1
+    # the same form again changes nothing
+    page = client.get(f"{BASE}/admin_penalty")
+    r = client.post(f"{BASE}/admin_penalty", data={**_form(page.text), "departments": ["scjgj", "gaj"]},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("unchanged=1")
+    assert _versions(db) == [1, 2]
+
+
+@pytest.mark.parametrize(("changes", "message", "path"), [
+    ({"display.general.min_months": "60"}, "最短展示期不能长于最长展示期", "admin_penalty.display.by_severity.general"),
+    ({"display.serious.max_months": "abc"}, "应为0至1200之间的整数", "admin_penalty.display.by_severity.serious.max_months"),
+    ({"display.minor.max_months": "5000"}, "应为0至1200之间的整数", "admin_penalty.display.by_severity.minor.max_months"),
+    ({"visibility": "everyone"}, "可见范围应为", "admin_penalty.visibility"),
+    ({"departments": []}, "应为部门代码列表", "admin_penalty.departments"),
+    ({"departments": ["nosuchdept"]}, "未知部门", "departments"),
+    ({"version": "0"}, "请刷新页面后重新编辑", "version"),
+])
+def test_a_refused_edit_shows_the_error_and_changes_nothing(client, world, catalog_loaded, login, db, changes,
+                                                           message, path):
+    login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    data = _form(page.text, **{"display.general.max_months": "48"}, **changes)
+    r = client.post(f"{BASE}/admin_penalty", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    assert message in r.text and f"<code>{path}</code>" in r.text and 'aria-invalid="true"' in r.text
+    assert 'value="48"' in r.text  # the form keeps what was typed
+    assert _versions(db) == [1]
+    assert audit(db, "catalog.update") == []
+
+
+def test_apply_to_existing_records(client, world, sample, login, db):
+    login(client, "admin")
+    rid = sample.ids["A-P1"]  # general, decided 2026-04-01: shown until 2027-04-01
+    with db.session() as s:
+        assert s.get(Record, rid).display_until == date(2027, 4, 1)
+    page = client.get(f"{BASE}/admin_penalty")
+    data = _form(page.text, **{"display.general.max_months": "6", "recompute": "1"})
+    r = client.post(f"{BASE}/admin_penalty", data=data, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == f"{BASE}/admin_penalty/recompute?saved=2"
+    r = client.post(r.headers["location"], data=data, follow_redirects=False)  # what the browser does
+    assert r.status_code == 303
+    assert r.headers["location"].startswith(f"{BASE}/admin_penalty?") and "recomputed=" in r.headers["location"]
+    with db.session() as s:
+        rec = s.get(Record, rid)
+        assert rec.display_until == date(2026, 10, 1) and rec.status == "expired" and rec.revision == 2
+        assert s.get(Record, sample.ids["B-P1"]).display_until == date(2026, 11, 6)
+    page = client.get(r.headers["location"])
+    assert "已保存为第 2 版" in page.text and "已重算已有记录" in page.text
+    assert len(audit(db, "record.recompute")) >= 2
+
+
+def test_the_recompute_button_alone(client, world, sample, login, db):
+    csrf = login(client, "admin")
+    r = client.post(f"{BASE}/admin_penalty/recompute", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{BASE}/admin_penalty?recomputed=0"
+    assert client.post(f"{BASE}/admin_penalty/recompute", data={}).status_code == 403
+    assert client.post(f"{BASE}/nothing/recompute", data={"csrf_token": csrf}).status_code == 404
+
+
+def test_catalog_edit_needs_the_csrf_token(client, world, catalog_loaded, login, db):
+    login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    data = _form(page.text, **{"display.general.max_months": "24"})
+    data.pop("csrf_token")
+    assert client.post(f"{BASE}/admin_penalty", data=data).status_code == 403
+    assert _versions(db) == [1]
+
+
+@pytest.mark.parametrize("user", ["officer_a", "bank", "zhangsan", "auditor"])
+def test_the_catalog_console_is_for_the_credit_office(client, world, catalog_loaded, login, db, user):
+    csrf = login(client, user)
+    for path in (BASE, f"{BASE}/admin_penalty"):
+        r = client.get(path)
+        assert r.status_code == 403 and "无权访问" in r.text
+    r = client.post(f"{BASE}/admin_penalty", data={"csrf_token": csrf, "visibility": "public"})
+    assert r.status_code == 403
+    assert client.post(f"{BASE}/admin_penalty/recompute", data={"csrf_token": csrf}).status_code == 403
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CatalogItem).where(CatalogItem.version > 1)) == 0
+    assert len(audit(db, "auth.forbidden", actor_label=user)) == 4

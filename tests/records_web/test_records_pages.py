@@ -1,0 +1,227 @@
+"""Workspace records pages: department scope, masked identities, filters, paging, find by ID
+number (POST only), the record page and revocation (CSRF, reason), audit entries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+from tests.records_web.records_web_support import HTMX, row_ids
+from tests.web.web_support import audit, hidden
+
+from xinyong.records import views
+from xinyong.records.models import Record, RecordRevision
+
+LIST = "/workspace/records"
+
+
+def _raw_identities(sample) -> list[str]:  # type: ignore[no-untyped-def]
+    out = []
+    for p in (sample.li, sample.ouyang, sample.wang):
+        out += [p.id_number, p.id_number.lower(), p.name]
+    return out
+
+
+def test_officer_sees_only_own_departments_records(client, world, sample, login):
+    login(client, "officer_a")
+    page = client.get(LIST)
+    assert page.status_code == 200
+    a_ids = {sample.ids[s] for s in ("A-P1", "A-P2", "A-LIC", "A-OLD")}
+    assert set(row_ids(page.text)) == a_ids
+    assert "B-P1" not in page.text and sample.wang.masked_id not in page.text
+    # newest first
+    assert row_ids(page.text) == sorted(a_ids, reverse=True)
+    # Another department's record is not found: reading, revoking, even naming its department.
+    other = sample.ids["B-P1"]
+    assert client.get(f"{LIST}/{other}").status_code == 404
+    csrf = hidden(page.text, "csrf_token")
+    r = client.post(f"{LIST}/{other}/revoke", data={"csrf_token": csrf, "reason": "不是我的"})
+    assert r.status_code == 404
+    assert set(row_ids(client.get(LIST, params={"department": "gaj"}).text)) == a_ids
+    assert client.get(f"{LIST}/999999999").status_code == 404
+
+
+def test_only_masked_identities_reach_the_page(client, world, sample, login):
+    login(client, "admin")
+    pages = [client.get(LIST), client.get(f"{LIST}/{sample.ids['A-P1']}"), client.get(f"{LIST}/{sample.ids['B-P1']}")]
+    for page in pages:
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        for raw in _raw_identities(sample):
+            assert raw not in page.text, raw
+    listing = pages[0].text
+    for p in (sample.li, sample.ouyang, sample.wang):
+        assert p.masked_id in listing and p.masked_name in listing
+    assert re.search(r"\d{6}\*{8}[0-9X]{4}", listing)
+    assert "欧阳**" in listing and "李**" in listing
+    assert sample.li.masked_id in pages[1].text and "50000" not in pages[1].text
+
+
+def test_the_admin_sees_every_department_and_filters_by_department(client, world, sample, login):
+    login(client, "admin")
+    page = client.get(LIST)
+    assert set(row_ids(page.text)) == set(sample.ids.values())
+    assert "<th>报送部门</th>" in page.text and '<option value="gaj">' in page.text
+    only_b = client.get(LIST, params={"department": "gaj"})
+    assert row_ids(only_b.text) == [sample.ids["B-P1"]]
+    # the admin reads the record but may not revoke another department's
+    detail = client.get(f"{LIST}/{sample.ids['B-P1']}")
+    assert detail.status_code == 200 and "/revoke" not in detail.text
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"item": "admin_license"}, ["A-LIC"]),
+    ({"item": "admin_penalty"}, ["A-P1", "A-P2", "A-OLD"]),
+    ({"status": "expired"}, ["A-OLD"]),
+    ({"status": "active"}, ["A-P1", "A-P2", "A-LIC"]),
+    ({"decided_from": "2026-03-01"}, ["A-P1", "A-P2"]),
+    ({"decided_to": "2026-03-31"}, ["A-P2", "A-LIC", "A-OLD"]),
+    ({"decided_from": "2026-03-01", "decided_to": "2026-03-31", "item": "admin_penalty"}, ["A-P2"]),
+    ({"item": "admin_penalty", "status": "revoked"}, []),
+])
+def test_filters(client, world, sample, login, params, expected):
+    login(client, "officer_a")
+    page = client.get(LIST, params=params)
+    assert page.status_code == 200
+    assert set(row_ids(page.text)) == {sample.ids[s] for s in expected}
+    for key, value in params.items():  # the form shows the filter it applied
+        assert f'value="{value}"' in page.text
+
+
+def test_bad_filter_values_are_ignored_with_a_message(client, world, sample, login):
+    login(client, "officer_a")
+    page = client.get(LIST, params={"decided_from": "yesterday", "status": "deleted", "item": "DROP TABLE"})
+    assert page.status_code == 200
+    assert "日期格式应为 YYYY-MM-DD" in page.text and "状态无效" in page.text and "信息事项代码无效" in page.text
+    assert len(row_ids(page.text)) == 4
+    page = client.get(LIST, params={"decided_from": "2026-05-01", "decided_to": "2026-01-01"})
+    assert "起始日期晚于结束日期" in page.text
+
+
+def test_htmx_gets_just_the_table_and_every_view_is_audited(client, world, sample, login, db):
+    login(client, "officer_a")
+    full = client.get(LIST)
+    assert "<html" in full.text and 'id="records-results"' in full.text
+    part = client.get(LIST, params={"item": "admin_license"}, headers=HTMX)
+    assert part.status_code == 200
+    assert "<html" not in part.text and part.text.lstrip().startswith('<div id="records-results">')
+    assert row_ids(part.text) == [sample.ids["A-LIC"]]
+    # a history restore (back button) needs the whole page
+    restore = client.get(LIST, headers={**HTMX, "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.text
+    entries = audit(db, "records.list", actor_label="officer_a")
+    assert len(entries) == 3
+    assert entries[1].details["item"] == "admin_license" and entries[1].details["count"] == 1
+    client.get(f"{LIST}/{sample.ids['A-P1']}")
+    reads = audit(db, "record.read", object_id=str(sample.ids["A-P1"]))
+    assert len(reads) == 1 and reads[0].actor_label == "officer_a"
+
+
+def test_paging_with_before_id(client, world, sample, login, monkeypatch):
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+    login(client, "officer_a")
+    ordered = sorted((sample.ids[s] for s in ("A-P1", "A-P2", "A-LIC", "A-OLD")), reverse=True)
+    first = client.get(LIST, params={"item": "", "status": ""})
+    assert row_ids(first.text) == ordered[:3]
+    link = re.search(r'href="(/workspace/records\?[^"]*before_id=(\d+))"', first.text)
+    assert link and int(link.group(2)) == ordered[2]
+    second = client.get(link.group(1).replace("&amp;", "&"))
+    assert row_ids(second.text) == ordered[3:]
+    assert 'rel="next"' not in second.text and "第一页" in second.text
+    # paging keeps the filters
+    filtered = client.get(LIST, params={"item": "admin_penalty"})
+    assert "item=admin_penalty&amp;before_id=" not in filtered.text  # only 3 penalties: one page
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    filtered = client.get(LIST, params={"item": "admin_penalty"})
+    assert "item=admin_penalty&amp;before_id=" in filtered.text
+
+
+def test_find_by_id_number_is_a_post_and_shows_only_the_callers_records(client, world, sample, login, db):
+    csrf = login(client, "officer_a")
+    page = client.get(LIST)
+    assert 'action="/workspace/records/find"' in page.text and 'method="post"' in page.text
+    r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": sample.li.id_number.lower()})
+    assert r.status_code == 200
+    assert set(row_ids(r.text)) == {sample.ids[s] for s in ("A-P1", "A-P2", "A-LIC")}
+    assert sample.li.id_number not in r.text and sample.li.masked_id in r.text
+    assert str(r.url).endswith("/workspace/records/find")  # nothing in the address
+    # a person with records in another department only: nothing, and no hint that they exist
+    r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": sample.wang.id_number})
+    assert r.status_code == 200 and row_ids(r.text) == [] and "暂无记录" in r.text
+    assert sample.wang.id_number not in r.text
+    r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": "123456"})
+    assert r.status_code == 422 and "身份证号码无效" in r.text and "123456" not in r.text
+    # without the CSRF token: refused
+    assert client.post(f"{LIST}/find", data={"id_number": sample.li.id_number}).status_code == 403
+    finds = [e for e in audit(db, "records.list", actor_label="officer_a") if e.details.get("via") == "find"]
+    assert len(finds) == 3
+    for e in finds:
+        assert sample.li.id_number not in str(e.details) and sample.wang.id_number not in str(e.details)
+
+
+def test_the_record_page_shows_revisions_and_display_dates(client, world, sample, login):
+    login(client, "officer_a")
+    page = client.get(f"{LIST}/{sample.ids['A-P2']}")
+    assert page.status_code == 200
+    text = page.text
+    for needle in ("行政处罚信息", "严重", "2026-03-31", "2027-03-31", "2029-03-31", "修订历史", "报送",
+                   "处罚决定书文号", "50000", "A-P2", "scjgj", "撤销原因"):
+        assert needle in text, needle
+    assert 'id="revisions"' in text and text.count("<tr>") >= 2
+
+
+def test_revoke_needs_csrf_and_a_reason(client, world, sample, login, db):
+    csrf = login(client, "officer_a")
+    rid = sample.ids["A-P1"]
+    url = f"{LIST}/{rid}/revoke"
+    page = client.get(f"{LIST}/{rid}")
+    assert f'action="{url}"' in page.text and hidden(page.text, "csrf_token") == csrf
+    for data in ({"reason": "录入错误"}, {"reason": "录入错误", "csrf_token": "forged-forged-forged-forged-forged"}):
+        r = client.post(url, data=data)
+        assert r.status_code == 403 and "CSRF" in r.text
+    r = client.post(url, data={"csrf_token": csrf, "reason": "   "})
+    assert r.status_code == 422
+    assert "请填写撤销原因" in r.text and 'aria-invalid="true"' in r.text and 'name="reason"' in r.text
+    with db.session() as s:
+        rec = s.get(Record, rid)
+        assert rec.status == "active" and rec.revision == 1
+    r = client.post(url, data={"csrf_token": csrf, "reason": "决定已被复议撤销"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{LIST}/{rid}"
+    with db.session() as s:
+        rec = s.get(Record, rid)
+        assert rec.status == "revoked" and rec.revision == 2 and rec.status_reason == "决定已被复议撤销"
+        assert s.scalars(select(RecordRevision.revision).where(RecordRevision.record_id == rid)).all() == [1]
+    page = client.get(f"{LIST}/{rid}")
+    assert "已撤销" in page.text and "决定已被复议撤销" in page.text and url not in page.text
+    again = client.post(url, data={"csrf_token": csrf, "reason": "again"})
+    assert again.status_code == 409 and "记录已撤销" in again.text
+    assert len(audit(db, "record.revoke", object_id=str(rid))) == 1
+    assert len(audit(db, "auth.csrf", outcome="denied")) == 2
+
+
+def test_revoke_is_for_the_owning_departments_officers(client, world, sample, login):
+    csrf = login(client, "officer_b")
+    r = client.post(f"{LIST}/{sample.ids['A-P1']}/revoke", data={"csrf_token": csrf, "reason": "x"})
+    assert r.status_code == 404
+    client.cookies.clear()
+    csrf = login(client, "auditor")
+    assert client.get(f"{LIST}/{sample.ids['A-P1']}").status_code == 200
+    r = client.post(f"{LIST}/{sample.ids['A-P1']}/revoke", data={"csrf_token": csrf, "reason": "x"})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("user", ["bank", "zhangsan"])
+def test_records_pages_need_records_read(client, world, sample, login, user):
+    login(client, user)
+    assert client.get(LIST).status_code == 403
+    assert client.get(f"{LIST}/{sample.ids['A-P1']}").status_code == 403
+
+
+def test_english(client, world, sample, login):
+    login(client, "officer_a")
+    client.cookies.set("lang", "en")
+    page = client.get(LIST)
+    assert "My records" in page.text and "Administrative penalty" in page.text and "Shown" in page.text
+    detail = client.get(f"{LIST}/{sample.ids['A-P2']}")
+    assert "Revisions" in detail.text and "Serious" in detail.text and "Revoke this record" in detail.text
