@@ -1,6 +1,7 @@
 """CSV/XLSX import benchmark (issue 3: CSV import ≥ 20,000 rows/s on SQLite).
 
-    .venv/bin/python bench/bench_imports.py [--rows 50000] [--subjects 25000] [--chunk 2000] [--pg URL] [--xlsx]
+    .venv/bin/python bench/bench_imports.py [--rows 50000] [--subjects 25000] [--chunk 2000] [--rounds 2]
+                                            [--pg URL] [--xlsx]
 
 Measures, on the same admin_penalty file:
   1. parsing alone: type sniffing, decoding, CSV reading, header check (rows/s);
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--pg", default=os.environ.get("XINYONG_BENCH_PG"))
     ap.add_argument("--xlsx", action="store_true", help="also time reading the same rows from an XLSX file")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of 3 and 4 (best kept)")
     args = ap.parse_args()
     vault = Vault(KeyRing.generate())
     data, rows = penalty_file(args.rows, args.subjects)
@@ -102,34 +104,36 @@ def main() -> None:
     targets = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
     with tempfile.TemporaryDirectory() as tmp:
         for label, base in targets:
-            _url, db, drop = fresh(base, Path(tmp))
-            try:
-                dept = setup(db)
-                items = catalog.current_items(db.sessionmaker())
-                t = time.perf_counter()
-                for i in range(0, len(recs), args.chunk):
+            best_ingest = best_all = float("inf")
+            for _round in range(args.rounds):  # alternate, keep the best of each (a shared machine is noisy)
+                _url, db, drop = fresh(base, Path(tmp))
+                try:
+                    dept = setup(db)
+                    items = catalog.current_items(db.sessionmaker())
+                    t = time.perf_counter()
+                    for i in range(0, len(recs), args.chunk):
+                        with db.session() as s:
+                            rsvc.ingest(s, vault=vault, department=dept, records=recs[i : i + args.chunk],
+                                        actor=ACTOR, channel="file", items=items)
+                    best_ingest = min(best_ingest, time.perf_counter() - t)
+                finally:
+                    drop()
+                _url, db, drop = fresh(base, Path(tmp))
+                try:
+                    dept = setup(db)
+                    t = time.perf_counter()
                     with db.session() as s:
-                        rsvc.ingest(s, vault=vault, department=dept, records=recs[i : i + args.chunk], actor=ACTOR,
-                                    channel="file", items=items)
-                t_ingest = time.perf_counter() - t
-                print(f"3. [{label}] ingest alone, chunks of {args.chunk}:   {fmt_rate(len(recs), t_ingest)}")
-            finally:
-                drop()
-            _url, db, drop = fresh(base, Path(tmp))
-            try:
-                dept = setup(db)
-                t = time.perf_counter()
-                with db.session() as s:
-                    job_id = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty",
-                                                filename="bench.csv", data=data, actor=ACTOR).id
-                p = run_job(db, vault, job_id, chunk_size=args.chunk)
-                t_all = time.perf_counter() - t
-                assert p is not None and p.status == "done" and p.created == args.rows, p
-                print(f"4. [{label}] whole import (end to end):      {fmt_rate(args.rows, t_all)}"
-                      f"  — import overhead over ingest: {t_all - t_ingest:+.2f} s "
-                      f"({100 * (t_all - t_ingest) / t_all:.0f}% of the import)")
-            finally:
-                drop()
+                        job_id = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty",
+                                                    filename="bench.csv", data=data, actor=ACTOR).id
+                    p = run_job(db, vault, job_id, chunk_size=args.chunk)
+                    best_all = min(best_all, time.perf_counter() - t)
+                    assert p is not None and p.status == "done" and p.created == args.rows, p
+                finally:
+                    drop()
+            print(f"3. [{label}] ingest alone, chunks of {args.chunk}:   {fmt_rate(len(recs), best_ingest)}")
+            print(f"4. [{label}] whole import (end to end):      {fmt_rate(args.rows, best_all)}"
+                  f"  — overhead over ingest: {best_all - best_ingest:+.2f} s "
+                  f"({100 * (best_all - best_ingest) / best_all:.0f}% of the import)")
 
 
 if __name__ == "__main__":

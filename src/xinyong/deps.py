@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from xinyong.privacy.vault import Vault
@@ -33,3 +33,8 @@ def _vault(request: Request) -> Vault:
 
 DbSession = Annotated[Session, Depends(_session, scope="function")]
 VaultDep = Annotated[Vault, Depends(_vault)]
+
+
+# Every integer id in a path: bounded to the database's BIGINT range (a larger number is a 422,
+# not an overflow inside the driver).
+ObjectId = Annotated[int, Path(ge=1, le=9_223_372_036_854_775_807, description="Object id")]

@@ -106,8 +106,11 @@ def test_a_refused_edit_shows_the_error_and_changes_nothing(client, world, catal
     data = _form(page.text, **{"display.general.max_months": "48"}, **changes)
     r = client.post(f"{BASE}/admin_penalty", data=data, follow_redirects=False)
     assert r.status_code == 422
-    assert message in r.text and f"<code>{path}</code>" in r.text and 'aria-invalid="true"' in r.text
-    assert 'value="48"' in r.text  # the form keeps what was typed
+    assert message in r.text and f"<code>{path}</code>" in r.text
+    if path == "version":  # a stale form comes back with the current version's values
+        assert 'name="version" value="1"' in r.text and 'value="48"' not in r.text
+    else:
+        assert 'aria-invalid="true"' in r.text and 'value="48"' in r.text  # the form keeps what was typed
     assert _versions(db) == [1]
     assert audit(db, "catalog.update") == []
 

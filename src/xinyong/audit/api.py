@@ -53,7 +53,7 @@ def entries(principal: AuditRead, session: DbSession,
             action: str | None = Query(default=None, max_length=64),
             object_type: str | None = Query(default=None, max_length=32),
             object_id: str | None = Query(default=None, max_length=64),
-            before_id: int | None = Query(default=None, ge=1),
+            before_id: int | None = Query(default=None, ge=1, le=9_223_372_036_854_775_807),
             limit: int = Query(default=100, ge=1, le=500)) -> list[AuditEntry]:
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:

@@ -22,7 +22,7 @@ from xinyong.auth.schemas import (
     UserOut,
 )
 from xinyong.auth.service import AuthError, Principal
-from xinyong.deps import DbSession, VaultDep
+from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -101,7 +101,7 @@ def create_key(body: ApiKeyIn, principal: ManageOwnKeys, session: DbSession) -> 
 
 
 @router.post("/apikeys/{key_id}/revoke", response_model=ApiKeyOut, summary="Revoke an API key")
-def revoke_key(key_id: int, principal: ManageOwnKeys, session: DbSession) -> ApiKey:
+def revoke_key(key_id: ObjectId, principal: ManageOwnKeys, session: DbSession) -> ApiKey:
     key = session.scalar(_readable_keys(principal).where(ApiKey.id == key_id))
     if key is None:
         raise ApiError(404, "not_found", "密钥不存在 / key not found")

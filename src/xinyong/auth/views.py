@@ -19,7 +19,7 @@ from xinyong.auth import service
 from xinyong.auth.deps import require
 from xinyong.auth.models import ROLES, ApiKey, Department, User
 from xinyong.auth.service import AuthError, Principal
-from xinyong.deps import DbSession, VaultDep
+from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
@@ -144,7 +144,7 @@ def add_user(request: Request, principal: ManageUsers, session: DbSession, vault
     return _see_other("/admin/users")
 
 
-def _set_active(request: Request, session: Session, principal: Principal, user_id: int,
+def _set_active(request: Request, session: Session, principal: Principal, user_id: ObjectId,
                 active: bool) -> Response:
     user = session.get(User, user_id)
     if user is None:
@@ -159,12 +159,12 @@ def _set_active(request: Request, session: Session, principal: Principal, user_i
 
 
 @router.post("/admin/users/{user_id}/disable", response_model=None)
-def disable_user(request: Request, user_id: int, principal: ManageUsers, session: DbSession) -> Response:
+def disable_user(request: Request, user_id: ObjectId, principal: ManageUsers, session: DbSession) -> Response:
     return _set_active(request, session, principal, user_id, False)
 
 
 @router.post("/admin/users/{user_id}/enable", response_model=None)
-def enable_user(request: Request, user_id: int, principal: ManageUsers, session: DbSession) -> Response:
+def enable_user(request: Request, user_id: ObjectId, principal: ManageUsers, session: DbSession) -> Response:
     return _set_active(request, session, principal, user_id, True)
 
 
@@ -235,7 +235,7 @@ def _create_key(request: Request, session: Session, principal: Principal, scope:
 
 
 def _revoke_key(request: Request, session: Session, principal: Principal, scope: KeyScope,
-                key_id: int) -> Response:
+                key_id: ObjectId) -> Response:
     key = session.scalar(scope.restrict(select(ApiKey)).where(ApiKey.id == key_id))
     if key is None:
         raise _not_found()
@@ -259,7 +259,7 @@ def admin_create_key(request: Request, principal: ManageKeys, session: DbSession
 
 
 @router.post("/admin/apikeys/{key_id}/revoke", response_model=None)
-def admin_revoke_key(request: Request, key_id: int, principal: ManageKeys, session: DbSession) -> Response:
+def admin_revoke_key(request: Request, key_id: ObjectId, principal: ManageKeys, session: DbSession) -> Response:
     return _revoke_key(request, session, principal, _admin_scope(principal), key_id)
 
 
@@ -275,5 +275,5 @@ def own_create_key(request: Request, principal: ManageOwnKeys, session: DbSessio
 
 
 @router.post("/workspace/apikeys/{key_id}/revoke", response_model=None)
-def own_revoke_key(request: Request, key_id: int, principal: ManageOwnKeys, session: DbSession) -> Response:
+def own_revoke_key(request: Request, key_id: ObjectId, principal: ManageOwnKeys, session: DbSession) -> Response:
     return _revoke_key(request, session, principal, _own_scope(principal), key_id)

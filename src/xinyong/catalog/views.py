@@ -255,7 +255,9 @@ def catalog_edit(request: Request, code: ItemCode, principal: CatalogAdmin, sess
     except CatalogError as exc:
         session.rollback()
         item = _current(session, code)
-        return _detail_page(request, session, item, form=sent, error=_error(exc, code), status_code=422)
+        # A stale form is shown afresh (the current version's values); any other refusal keeps what was typed.
+        form = None if exc.code == "stale_form" else sent
+        return _detail_page(request, session, item, form=form, error=_error(exc, code), status_code=422)
     new_version = saved.version != item.version
     if sent["recompute"]:
         # The same form (and CSRF token) is posted again to the records domain's recompute action.

@@ -393,22 +393,37 @@ class ParsedFile:
     rows: list[Row] = field(repr=False)  # non-blank data rows, in order
 
 
+def _csv_records(text: str) -> list[list[str]]:
+    reader = _csv_reader(text)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        n = getattr(reader, "line_num", 0)
+        raise FileError("malformed_csv", f"CSV 格式错误（第{n}行附近）：{str(exc)[:100]}",
+                        f"malformed CSV near line {n}: {str(exc)[:100]}") from None
+
+
 def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
           tick: Callable[[int], None] | None = None) -> ParsedFile:
     """Read every non-blank data row (cells as read: text for CSV, typed values for XLSX)."""
     max_rows = MAX_ROWS if max_rows is None else max_rows
     sniffed = sniff(data)
-    rows, close = _rows_of(sniffed, data)
-    try:
-        header, rest = _header_and_rows(rows, spec)
-        out: list[Row] = []
-        if sniffed.format == FORMAT_CSV:
-            for n, cells in rest:
-                if "".join(cells).strip():
-                    out.append((n, cells))
-                    if len(out) > max_rows:
-                        break
-        else:
+    out: list[Row]
+    if sniffed.format == FORMAT_CSV:
+        assert sniffed.text is not None
+        records = _csv_records(sniffed.text)
+        h = next((i for i, cells in enumerate(records) if "".join(cells).strip()), None)
+        if h is None:
+            raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
+        header = map_header(records[h], spec, h + 1)
+        out = [(n, cells) for n, cells in enumerate(records[h + 1 :], start=h + 2)
+               if any(cells) and (cells[0].strip() or "".join(cells).strip())]
+        del records
+    else:
+        rows, close = _rows_of(sniffed, data)
+        try:
+            header, rest = _header_and_rows(rows, spec)
+            out = []
             for n, cells in rest:
                 if not _blank(cells):
                     out.append((n, cells))
@@ -416,8 +431,8 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
                         break
                     if tick is not None and not len(out) % 5000:
                         tick(len(out))
-    finally:
-        close()
+        finally:
+            close()
     if len(out) > max_rows:
         raise FileError("too_many_rows", f"数据行过多：一个文件最多 {max_rows} 行，请拆分文件",
                         f"too many rows: at most {max_rows} data rows per file; split the file")
@@ -504,6 +519,56 @@ class RowMapper:
                 self.column_of[f"fields.{c.key}"] = c.header
             plan.append((kind, c.key, c.header))
         self.plan = plan
+        # the text fast path (CSV): plain columns by index, the few special ones apart
+        self._env_text = [(i, key) for i, (kind, key, _h) in enumerate(plan) if kind == _K_TEXT]
+        self._field_text = [(i, key) for i, (kind, key, _h) in enumerate(plan) if kind < _K_TEXT]
+        self._special = [(i, kind, key, head) for i, (kind, key, head) in enumerate(plan) if kind > _K_TEXT]
+        self._pad = [""] * self.width
+
+    def converter(self, fmt: str) -> Callable[[Sequence[Any]], tuple[dict[str, Any], list[dict[str, str]]]]:
+        """The conversion for rows of a file of this format (CSV rows are all text)."""
+        return self.convert_text if fmt == FORMAT_CSV else self.convert
+
+    def convert_text(self, cells: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """:meth:`convert` for rows whose cells are all strings (CSV), about twice as fast."""
+        errors: list[dict[str, str]] = []
+        n = len(cells)
+        if n != self.width:
+            if n > self.width:
+                for extra in range(self.width, n):
+                    if cells[extra].strip():
+                        errors.append(_extra_value(extra))
+                        break
+            else:
+                cells = [*cells, *self._pad[n:]]
+        record: dict[str, Any] = {"item": self.item_code}
+        for i, key in self._env_text:
+            v = cells[i].strip()
+            if v:
+                record[key] = v
+        fields: dict[str, Any] = {}
+        for i, key in self._field_text:
+            v = cells[i].strip()
+            if v:
+                fields[key] = v
+        for i, kind, key, head in self._special:
+            v = cells[i].strip()
+            if not v:
+                continue
+            if kind == _K_ID:
+                if _SCI_RE.match(v):
+                    errors.append(_ID_AS_NUMBER(head))
+                record[key] = v
+            elif kind == _K_DATE:
+                record[key] = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
+            elif kind == _K_SEV:
+                record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
+            elif kind == _K_FIELD_DATE:
+                fields[key] = norm_date(v)
+            else:
+                errors.append(_extra_value(i))
+        record["fields"] = fields
+        return record, errors
 
     def convert(self, cells: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
         record: dict[str, Any] = {"item": self.item_code}

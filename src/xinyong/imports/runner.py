@@ -200,7 +200,8 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     while pos < total:
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
-            delta = _chunk(s, chunk, mapper=mapper, vault=vault, department=department, actor=actor,
+            delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
+                           actor=actor,
                            items=items, today=today, job_id=job_id)
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
@@ -216,15 +217,16 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     return Progress(job_id, "done", total, pos, **counts)
 
 
-def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, vault: Vault,
+def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt: str, vault: Vault,
            department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
            job_id: int) -> dict[str, int]:
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
     errors: list[dict[str, Any]] = []
     rejected = 0
+    convert = mapper.converter(fmt)
     for n, cells in chunk:
-        rec, errs = mapper.convert(cells)
+        rec, errs = convert(cells)
         if errs:
             rejected += 1
             errors.extend({"job_id": job_id, "row_number": n, "header": (e.get("column") or None),

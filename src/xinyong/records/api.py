@@ -16,7 +16,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_version
-from xinyong.deps import DbSession, VaultDep
+from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
@@ -94,7 +94,7 @@ def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: b
     )
 
 
-def _get(session: Session, principal: Principal, record_id: int) -> Record:
+def _get(session: Session, principal: Principal, record_id: ObjectId) -> Record:
     try:
         return service.get_for_department(session, record_id=record_id, department_id=principal.department_id,
                                           any_department=allowed(principal.role, "records.read_all"))
@@ -107,7 +107,7 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
                  item: str | None = Query(default=None, max_length=64),
                  status: str | None = Query(default=None, pattern="^(active|expired|revoked|archived)$"),
                  decided_from: date | None = None, decided_to: date | None = None,
-                 before_id: int | None = Query(default=None, ge=1),
+                 before_id: int | None = Query(default=None, ge=1, le=9_223_372_036_854_775_807),
                  limit: int = Query(default=50, ge=1, le=200)) -> RecordListOut:
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
@@ -132,14 +132,14 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
 
 
 @router.get("/{record_id}", response_model=RecordOut, summary="A record with its revisions and display dates")
-def get_record(record_id: int, principal: Reader, session: DbSession, vault: VaultDep) -> RecordOut:
+def get_record(record_id: ObjectId, principal: Reader, session: DbSession, vault: VaultDep) -> RecordOut:
     rec = _get(session, principal, record_id)
     record(session, actor=principal.actor, action="record.read", object_type="record", object_id=rec.id)
     return record_out(session, vault, rec, with_revisions=True)
 
 
 @router.post("/{record_id}/revoke", response_model=RecordOut, summary="Revoke a record (kept, no longer shown)")
-def revoke(record_id: int, body: RevokeIn, principal: Pusher, session: DbSession, vault: VaultDep) -> RecordOut:
+def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSession, vault: VaultDep) -> RecordOut:
     rec = _get(session, principal, record_id)
     if rec.department_id != principal.department_id:
         raise ApiError(404, "not_found", "记录不存在 / record not found")

@@ -11,7 +11,7 @@ from xinyong.audit.service import record
 from xinyong.auth.deps import audit_refusal, current_principal
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
-from xinyong.deps import DbSession, VaultDep
+from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
 from xinyong.privacy import identity
 from xinyong.subjects import service
@@ -62,7 +62,7 @@ async def _subject_writer(request: Request, session: DbSession,
 SubjectWriter = Annotated[Principal, Depends(_subject_writer)]
 
 
-def _readable(session: Session, principal: Principal, subject_id: int, action: str = "subject.read") -> Subject:
+def _readable(session: Session, principal: Principal, subject_id: ObjectId, action: str = "subject.read") -> Subject:
     """The subject if the caller may see it; otherwise a 404 (the same whether it exists or not),
     registered as a denied ``action``."""
     subject = session.get(Subject, subject_id)
@@ -96,7 +96,7 @@ def lookup(body: LookupIn, principal: SubjectReader, session: DbSession, vault: 
 
 
 @router.get("/{subject_id}", response_model=SubjectOut, summary="A subject, masked")
-def get_subject(subject_id: int, principal: SubjectReader, session: DbSession, vault: VaultDep) -> SubjectOut:
+def get_subject(subject_id: ObjectId, principal: SubjectReader, session: DbSession, vault: VaultDep) -> SubjectOut:
     subject = _readable(session, principal, subject_id)
     v = service.view(subject, vault=vault)
     groups = [MembershipOut.model_validate(m).model_copy(update={"group_name": KEY_GROUPS[m.group_code][0]})
@@ -114,7 +114,7 @@ def _refuse(exc: service.SubjectError) -> ApiError:
 
 @router.post("/{subject_id}/groups", response_model=MembershipOut, status_code=201,
              summary="Record a key-group membership (重点人群)")
-def add_group(subject_id: int, body: MembershipIn, principal: SubjectWriter, session: DbSession) -> MembershipOut:
+def add_group(subject_id: ObjectId, body: MembershipIn, principal: SubjectWriter, session: DbSession) -> MembershipOut:
     subject = _readable(session, principal, subject_id, "subject.group_add")
     try:
         m = service.add_group_membership(session, subject=subject, group_code=body.group_code,
@@ -128,7 +128,7 @@ def add_group(subject_id: int, body: MembershipIn, principal: SubjectWriter, ses
 
 @router.post("/{subject_id}/students", response_model=StudentOut, status_code=201,
              summary="Record an adult student's enrolment (成年学生诚信档案)")
-def add_student(subject_id: int, body: StudentIn, principal: SubjectWriter, session: DbSession) -> StudentOut:
+def add_student(subject_id: ObjectId, body: StudentIn, principal: SubjectWriter, session: DbSession) -> StudentOut:
     subject = _readable(session, principal, subject_id, "subject.student_add")
     try:
         s = service.add_student_status(session, subject=subject, school=body.school, enrolled_on=body.enrolled_on,

@@ -1,0 +1,81 @@
+"""The data-quality page: per department pushed, rejected (by reason), timeliness; date range;
+the chart's data attribute; who may see it."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from html import unescape
+
+import pytest
+from tests.records_web.records_web_support import cell
+from tests.web.web_support import audit
+
+from xinyong.records.quality import department_quality
+
+PAGE = "/admin/quality"
+
+
+def test_the_quality_page_shows_the_numbers(client, world, sample, login, db):
+    login(client, "admin")
+    page = client.get(PAGE)
+    assert page.status_code == 200
+    html = page.text
+    a = "dept-scjgj"
+    assert cell(html, a, "pushed") == "4" and cell(html, a, "rejected") == "1"
+    assert cell(html, a, "rejection-rate") == "20.0%"
+    assert cell(html, a, "with-deadline") == "4" and cell(html, a, "late") == "2"
+    assert cell(html, a, "on-time-rate") == "50.0%"
+    with db.session() as s:
+        q = {r.code: r for r in department_quality(s)}["scjgj"]
+    assert cell(html, a, "avg-delay") == str(q.avg_delay_working_days)
+    assert cell(html, a, "max-delay") == str(q.max_delay_working_days)
+    row = re.search(r'<tr id="dept-scjgj">(.*?)</tr>', html, re.S).group(1)
+    assert "身份证号码无效" in row and "invalid_id_number" in row
+    assert cell(html, "dept-gaj", "pushed") == "1" and cell(html, "dept-gaj", "rejected") == "0"
+    assert cell(html, "dept-gaj", "rejection-rate") == "0.0%"
+    assert 'id="dept-total"' in html  # two departments: a total row
+    chart = json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
+    assert chart["categories"] == ["公安和平分局", "区市场监管局"]
+    assert [s["data"] for s in chart["series"]] == [[1, 4], [0, 1], [0, 2]]
+    assert chart["series"][0]["name"] == "报送记录"
+    assert '<script src="/static/charts.js"' in html or "charts.js" in html
+    assert len(audit(db, "quality.read", actor_label="admin")) == 1
+
+
+def test_the_date_range(client, world, sample, login):
+    login(client, "admin")
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    page = client.get(PAGE, params={"since": tomorrow})
+    assert cell(page.text, "dept-scjgj", "pushed") == "0" and cell(page.text, "dept-scjgj", "rejection-rate") == "—"
+    assert f'value="{tomorrow}"' in page.text
+    page = client.get(PAGE, params={"until": "2020-01-01", "since": "2019-01-01"})
+    assert cell(page.text, "dept-scjgj", "pushed") == "0"
+    page = client.get(PAGE, params={"since": "2020-02-30"})
+    assert page.status_code == 200 and "日期格式应为 YYYY-MM-DD" in page.text
+    assert cell(page.text, "dept-scjgj", "pushed") == "4"
+    page = client.get(PAGE, params={"since": "2026-05-01", "until": "2026-01-01"})
+    assert "起始日期晚于结束日期" in page.text
+
+
+def test_the_auditor_reads_it_too(client, world, sample, login):
+    login(client, "auditor")
+    page = client.get(PAGE)
+    assert page.status_code == 200 and cell(page.text, "dept-scjgj", "pushed") == "4"
+
+
+@pytest.mark.parametrize("user", ["officer_a", "bank", "zhangsan"])
+def test_the_quality_page_is_not_for_departments(client, world, sample, login, user):
+    login(client, user)
+    r = client.get(PAGE)
+    assert r.status_code == 403 and "无权访问" in r.text
+
+
+def test_english(client, world, sample, login):
+    login(client, "admin")
+    client.cookies.set("lang", "en")
+    page = client.get(PAGE)
+    assert "Data quality" in page.text and "Rejection rate" in page.text and "Invalid ID number" in page.text
+    chart = json.loads(unescape(re.search(r'data-chart="([^"]*)"', page.text).group(1)))
+    assert chart["series"][0]["name"] == "Pushed"

@@ -1,0 +1,200 @@
+"""Workspace upload pages: the form with its items and templates, the upload, the progress view
+(HTMX polling while the job runs), the report, resume, and the department's list of jobs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from tests.records_web.records_web_support import HTMX
+from tests.support import SYSTEM, new_id_number
+from tests.web.web_support import audit, hidden
+
+from xinyong.audit.service import Actor
+from xinyong.db import utcnow
+from xinyong.imports import service as imports_service
+from xinyong.imports.api import runner_of
+from xinyong.imports.models import ImportJob
+from xinyong.imports.runner import run_job
+from xinyong.records.models import Record
+from xinyong.records.service import DepartmentRef
+
+pytestmark = pytest.mark.usefixtures("catalog_loaded")
+
+UPLOAD = "/workspace/upload"
+JOBS = "/workspace/imports"
+HEADER = ["身份证号码", "姓名", "来源编号", "决定日期", "严重程度", "处罚决定书文号", "违法行为类型", "处罚类别",
+          "罚款金额（元）"]
+
+
+def penalty_csv(n: int = 3, bad: int = 1, prefix: str = "U") -> tuple[bytes, list[str]]:
+    """``n`` valid penalty rows and ``bad`` rows with an invalid ID number (last); UTF-8 with BOM."""
+    people = [new_id_number(born=date(1970, 1, 1) + timedelta(days=400 * i)) for i in range(n)]
+    rows = [[p, "赵六", f"{prefix}{i}", "2026-03-02", "一般", f"和市监罚〔2026〕{i}号", "未按规定公示", "罚款", "100"]
+            for i, p in enumerate(people)]
+    rows += [["12345", "钱七", f"{prefix}X{i}", "2026-03-02", "一般", "和市监罚〔2026〕X号", "未按规定公示", "罚款", "1"]
+             for i in range(bad)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(HEADER)
+    w.writerows(rows)
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"), people
+
+
+def _upload(client, csrf: str, data: bytes, item: str = "admin_penalty", name: str = "处罚.csv"):  # type: ignore[no-untyped-def]
+    return client.post(UPLOAD, data={"csrf_token": csrf, "item": item},
+                       files={"file": (name, data, "text/csv")}, follow_redirects=False)
+
+
+def _job_id(location: str) -> int:
+    m = re.fullmatch(rf"{JOBS}/(\d+)", location)
+    assert m, location
+    return int(m.group(1))
+
+
+def test_the_upload_page(client, world, login):
+    csrf = login(client, "officer_a")
+    page = client.get(UPLOAD)
+    assert page.status_code == 200
+    assert 'enctype="multipart/form-data"' in page.text and hidden(page.text, "csrf_token") == csrf
+    assert '<option value="admin_penalty">' in page.text and "行政处罚信息" in page.text
+    assert 'href="/api/v1/imports/templates/admin_penalty.csv"' in page.text
+    assert 'href="/api/v1/imports/templates/admin_license.xlsx"' in page.text
+    # the template links work with the browser's session
+    tpl = client.get("/api/v1/imports/templates/admin_penalty.csv")
+    assert tpl.status_code == 200 and tpl.headers["content-type"].startswith("text/csv")
+    assert "处罚决定书文号" in tpl.content.decode("utf-8-sig")
+    assert client.get(f"{UPLOAD}?item=admin_license").text.count('<option value="admin_license" selected>') == 1
+
+
+def test_upload_progress_and_report(client, app, world, login, db):
+    csrf = login(client, "officer_a")
+    data, people = penalty_csv(3, bad=1)
+    r = _upload(client, csrf, data)
+    assert r.status_code == 303, r.text
+    job_id = _job_id(r.headers["location"])
+    runner_of(app).wait()
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200
+    html = page.text
+    assert "已完成" in html and "处罚.csv" in html
+    assert re.search(r'class="rows-done">4<', html) and re.search(r'class="rows-total">4<', html)
+    for cls, n in (("created", 3), ("updated", 0), ("unchanged", 0), ("rejected", 1)):
+        assert re.search(rf'class="count-{cls}">{n}<', html), cls
+    assert 'hx-trigger="every 1s"' not in html  # finished: no more polling
+    assert f'href="/api/v1/imports/{job_id}/errors.csv"' in html
+    errors = re.search(r'<table class="striped" id="row-errors">(.*?)</table>', html, re.S).group(1)
+    assert ">5<" in errors and "invalid_id_number" in errors and "身份证号码" in errors
+    for p in people:
+        assert p not in html
+    report = client.get(f"/api/v1/imports/{job_id}/errors.csv")
+    assert report.status_code == 200 and "invalid_id_number" in report.content.decode("utf-8-sig")
+    # the HTMX poll gets just the state block
+    part = client.get(r.headers["location"], headers=HTMX)
+    assert "<html" not in part.text and part.text.lstrip().startswith('<section id="job-state"')
+    # the job is listed, and its records are in "my records"
+    jobs = client.get(JOBS)
+    assert f'href="{JOBS}/{job_id}"' in jobs.text and "已完成" in jobs.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("U%"))) == 3
+    assert "U0" in client.get("/workspace/records").text
+    assert len(audit(db, "imports.create", actor_label="officer_a")) == 1
+    # the same file again adds nothing
+    r = _upload(client, csrf, data)
+    runner_of(app).wait()
+    again = client.get(r.headers["location"]).text
+    assert re.search(r'class="count-unchanged">3<', again) and re.search(r'class="count-created">0<', again)
+
+
+def test_the_progress_view_polls_while_the_job_runs(client, world, login, db, vault):
+    login(client, "officer_a")
+    data, _ = penalty_csv(2, bad=0, prefix="Q")
+    actor = Actor(type="user", id=str(world.users["officer"].id), label="officer_a", department_id=world.dept_a.id)
+    with db.session() as s:
+        job = imports_service.create_job(s, vault=vault, department=DepartmentRef(world.dept_a.id, "scjgj"),
+                                         item_code="admin_penalty", filename="q.csv", data=data, actor=actor)
+        job_id = job.id
+    page = client.get(f"{JOBS}/{job_id}")
+    assert page.status_code == 200
+    assert 'hx-get="/workspace/imports/%d" hx-trigger="every 1s" hx-swap="outerHTML"' % job_id in page.text
+    assert "排队中" in page.text and re.search(r'class="rows-total">…<', page.text)
+    part = client.get(f"{JOBS}/{job_id}", headers=HTMX)
+    assert 'hx-trigger="every 1s"' in part.text and "<html" not in part.text
+    run_job(db, vault, job_id)
+    part = client.get(f"{JOBS}/{job_id}", headers=HTMX)
+    assert 'hx-trigger' not in part.text and "已完成" in part.text and "没有错误" in part.text
+    assert re.search(r'class="count-created">2<', part.text)
+
+
+def test_an_interrupted_job_can_be_resumed_from_the_page(client, app, world, login, db, vault):
+    csrf = login(client, "officer_a")
+    data, _ = penalty_csv(2, bad=0, prefix="R")
+    actor = Actor(type="user", id=str(world.users["officer"].id), label="officer_a", department_id=world.dept_a.id)
+    with db.session() as s:
+        job_id = imports_service.create_job(s, vault=vault, department=DepartmentRef(world.dept_a.id, "scjgj"),
+                                            item_code="admin_penalty", filename="r.csv", data=data, actor=actor).id
+        s.execute(update(ImportJob).where(ImportJob.id == job_id)
+                  .values(heartbeat_at=utcnow() - timedelta(minutes=10)))
+    page = client.get(f"{JOBS}/{job_id}")
+    assert "已中断" in page.text and f'action="{JOBS}/{job_id}/resume"' in page.text
+    assert client.post(f"{JOBS}/{job_id}/resume").status_code == 403  # no CSRF token
+    r = client.post(f"{JOBS}/{job_id}/resume", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"{JOBS}/{job_id}"
+    runner_of(app).wait()
+    page = client.get(f"{JOBS}/{job_id}")
+    assert "已完成" in page.text and re.search(r'class="count-created">2<', page.text)
+    again = client.post(f"{JOBS}/{job_id}/resume", data={"csrf_token": csrf})
+    assert again.status_code == 409 and "已完成" in again.text
+
+
+@pytest.mark.parametrize(("data", "name", "item", "status", "message"), [
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "photo.png", "admin_penalty", 422, "只支持 CSV 或 XLSX 文件"),
+    ("姓名,来源编号\r\n张三,1\r\n".encode(), "a.csv", "admin_penalty", 422, "missing_header"),
+    (b"", "empty.csv", "admin_penalty", 422, ""),
+    (b"a,b\r\n1,2\r\n", "a.csv", "no_such_item", 422, "目录中没有事项"),
+])
+def test_refused_uploads_are_explained_and_leave_no_job(client, world, login, db, data, name, item, status, message):
+    csrf = login(client, "officer_a")
+    r = _upload(client, csrf, data, item=item, name=name)
+    assert r.status_code == status, r.text
+    assert "未能保存" in r.text and message in r.text and 'aria-invalid="true"' in r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
+    assert len(audit(db, "imports.create", outcome="denied")) == 1
+
+
+def test_upload_needs_a_file_and_the_csrf_token(client, world, login, db):
+    csrf = login(client, "officer_a")
+    r = client.post(UPLOAD, data={"csrf_token": csrf, "item": "admin_penalty"})
+    assert r.status_code == 422 and "请选择要上传的文件" in r.text
+    data, _ = penalty_csv(1, bad=0)
+    r = client.post(UPLOAD, data={"item": "admin_penalty"}, files={"file": ("a.csv", data, "text/csv")})
+    assert r.status_code == 403 and "CSRF" in r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
+
+
+def test_jobs_are_the_departments_own(client, app, world, login, db, vault):
+    data, _ = penalty_csv(1, bad=0, prefix="S")
+    with db.session() as s:
+        job_id = imports_service.create_job(s, vault=vault, department=DepartmentRef(world.dept_a.id, "scjgj"),
+                                            item_code="admin_penalty", filename="s.csv", data=data,
+                                            actor=SYSTEM).id
+    csrf = login(client, "officer_b")
+    assert client.get(f"{JOBS}/{job_id}").status_code == 404
+    assert client.post(f"{JOBS}/{job_id}/resume", data={"csrf_token": csrf}).status_code == 404
+    assert f"{JOBS}/{job_id}" not in client.get(JOBS).text
+    client.cookies.clear()
+    login(client, "admin")  # the credit office sees every department's jobs, and has no upload form
+    listing = client.get(JOBS)
+    assert f'href="{JOBS}/{job_id}"' in listing.text and "<code>scjgj</code>" in listing.text
+    assert client.get(f"{JOBS}/{job_id}").status_code == 200
+    upload_page = client.get(UPLOAD)
+    assert upload_page.status_code == 200 and "尚未关联部门" in upload_page.text and "<form" not in upload_page.text.split("<main")[1]
+    client.cookies.clear()
+    login(client, "bank")
+    assert client.get(JOBS).status_code == 403 and client.get(UPLOAD).status_code == 403
