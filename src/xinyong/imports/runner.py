@@ -201,8 +201,7 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
             delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                           actor=actor,
-                           items=items, today=today, job_id=job_id)
+                           actor=actor, items=items, today=today, job_id=job_id)
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
                 **{k: _J.c[k] + v for k, v in delta.items()}))

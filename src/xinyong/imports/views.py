@@ -115,7 +115,7 @@ def upload(request: Request, background: BackgroundTasks, principal: Importer, s
                                size=len(data), error=exc)
         session.commit()
         field = getattr(exc, "field", None) or "file"
-        error = {"message": exc.message, "field": field, "details": exc.errors or []}
+        error = {"message": exc.message, "field": field, "code": exc.code, "details": exc.errors or []}
         return _upload_page(request, session, principal, error=error, item=item, status_code=exc.status)
     background.add_task(runner_of(request.app).start, job.id)  # after the commit: the thread sees the job
     return RedirectResponse(f"{JOBS_PATH}/{job.id}", status_code=303)

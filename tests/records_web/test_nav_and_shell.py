@@ -1,0 +1,78 @@
+"""Navigation by role for the new pages, and the shell's rules on every one of them: no inline
+script or style (CSP), no-store, the CSRF token in the page, English available."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from tests.web.web_support import ROLE_USERS
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+INLINE_STYLE = re.compile(r"<style\b|\sstyle=|\son[a-z]+=", re.I)
+NAV = re.compile(r'<nav aria-label="主导航">(.*?)</nav>', re.S)
+
+
+def nav_links(html: str) -> list[tuple[str, str]]:
+    block = NAV.search(html)
+    assert block
+    return re.findall(r'<li><a href="([^"]+)"[^>]*>([^<]+)</a></li>', block.group(1))
+
+
+EXPECTED = {
+    "officer": [("/", "首页"), ("/workspace/records", "我的记录"), ("/workspace/upload", "上传文件"),
+                ("/workspace/imports", "导入记录"), ("/workspace/apikeys", "API 密钥")],
+    "admin": [("/", "首页"), ("/admin/departments", "部门管理"), ("/admin/users", "用户管理"),
+              ("/admin/apikeys", "API 密钥"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
+              ("/workspace/imports", "导入记录"), ("/admin/catalog", "信息目录"), ("/admin/quality", "数据质量")],
+    "auditor": [("/", "首页"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
+                ("/admin/quality", "数据质量")],
+    "institution": [("/", "首页")],
+    "citizen": [("/", "首页")],
+}
+
+
+@pytest.mark.parametrize("role", list(EXPECTED))
+def test_navigation_by_role(client, world, catalog_loaded, login, role):
+    login(client, ROLE_USERS[role])
+    links = [(href, text) for href, text in nav_links(client.get("/").text) if not href.startswith("/lang")]
+    expected = EXPECTED[role]
+    if role in ("admin", "auditor") and ("/audit", "审计日志") in links:  # once the audit page exists
+        expected = [("/audit", "审计日志") if h == "/api/v1/audit/entries" else (h, t) for h, t in expected]
+    assert links == expected
+
+
+def test_the_officer_home_links_to_the_workspace(client, world, catalog_loaded, login):
+    login(client, "officer_a")
+    home = client.get("/").text
+    cards = re.findall(r'<article class="card-link">\s*<h3><a href="([^"]+)">', home)
+    assert cards == ["/workspace/records", "/workspace/upload", "/workspace/imports", "/workspace/apikeys"]
+
+
+PAGES = {
+    "officer_a": ["/workspace/records", "/workspace/records/{A-P1}", "/workspace/upload", "/workspace/imports"],
+    "admin": ["/workspace/records", "/workspace/records/{B-P1}", "/admin/catalog", "/admin/catalog/admin_penalty",
+              "/admin/catalog/honor", "/admin/quality", "/workspace/imports", "/workspace/upload"],
+}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("user", list(PAGES))
+def test_every_new_page_obeys_the_shell(client, world, sample, login, user, lang):
+    csrf = login(client, user)
+    client.cookies.set("lang", lang)
+    for path in PAGES[user]:
+        path = re.sub(r"\{([A-Z0-9-]+)\}", lambda m: str(sample.ids[m.group(1)]), path)
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert not INLINE_SCRIPT.search(r.text), path
+        assert not INLINE_STYLE.search(r.text), path
+        assert f'<meta name="csrf-token" content="{csrf}">' in r.text
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in r.text
+        # every message key resolved (a missing key would show itself, e.g. "records.title")
+        visible = re.sub(r"<[^>]+>", " ", r.text.split("<main", 1)[1])
+        leftovers = re.findall(r"\b(?:records|catalog|quality|upload|jobs?|status|severity|category|visibility|"
+                               r"reason|change|nav|common)\.[a-z_.]+\b", visible)
+        assert leftovers == [], (path, leftovers)
