@@ -23,9 +23,10 @@ demo: $(STAMP)
 
 ## The test suite on SQLite, then on PostgreSQL when XINYONG_TEST_DATABASE_URL is set.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
+	@echo "== test suite on SQLite =="
+	env -u XINYONG_TEST_DATABASE_URL $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 	@if [ -n "$$XINYONG_TEST_DATABASE_URL" ]; then \
-	  echo "== again on PostgreSQL =="; \
+	  echo "== test suite on PostgreSQL =="; \
 	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests; \
 	fi
 
