@@ -668,6 +668,21 @@ def user_disable(username: Annotated[str, typer.Argument(help="用户名 / usern
 
 # ---- keys -------------------------------------------------------------------------------------------
 
+def _reseal_other_ciphertexts(session: Session, *, vault: Any) -> int:
+    """Every other table holding ciphertext (kept import files of unfinished jobs)."""
+    imports = _optional("xinyong.imports.service")
+    return imports.reseal_files(session, vault=vault) if imports is not None else 0
+
+
+def _other_ciphertext_keys(session: Session, active: str) -> dict[str, int]:
+    models = _optional("xinyong.imports.models")
+    if models is None:
+        return {}
+    f = models.ImportFile
+    return {kid: n for kid, n in session.execute(
+        select(f.key_id, func.count()).where(f.key_id != active).group_by(f.key_id))}
+
+
 def _reseal_subjects(session: Session, *, vault: Any, batch_size: int) -> dict[str, int]:
     """Re-encrypt every subject not under the active key, in batches. Returns counts per old key id."""
     from xinyong.subjects.models import Subject
@@ -720,16 +735,19 @@ def keys_rotate(
             with db.session() as s:
                 counts = _reseal_subjects(s, vault=vault, batch_size=batch_size)
                 total += sum(counts.values())
+                files = _reseal_other_ciphertexts(s, vault=vault)
                 if attempt == 1 or counts:
                     record(s, actor=cli_actor(), action="keys.rotate", object_type="keyring",
                            object_id=new_kid,
                            details={"new_key": new_kid, "previous_keys": old, "pass": attempt,
-                                    "subjects": sum(counts.values()), "by_key": counts})
+                                    "subjects": sum(counts.values()), "by_key": counts, "import_files": files})
             # Committed. Anything still under an old key was written meanwhile by another process.
             with db.session() as s:
                 still = {kid: n for kid, n in s.execute(
                     select(Subject.key_id, func.count()).where(Subject.key_id != new_kid)
                     .group_by(Subject.key_id))}
+                for kid, n in _other_ciphertext_keys(s, new_kid).items():
+                    still[kid] = still.get(kid, 0) + n
             if not still:
                 break
         retired = [kid for kid in old if kid not in still]

@@ -11,12 +11,23 @@ from sqlalchemy.orm import Session
 from xinyong.privacy.vault import Vault
 
 
+# GETs that never write (no audit entry, no session refresh). Every other request may write — an
+# audited read of personal data is a write too — so on SQLite it takes the write lock up front
+# (BEGIN IMMEDIATE): a deferred read that later writes fails at once if another connection
+# committed meanwhile. PostgreSQL is unaffected by the choice.
+_PURE_READ_PREFIXES = ("/healthz", "/api/docs", "/api/openapi.json", "/api/v1/catalog/items", "/login", "/lang",
+                       "/api/v1/scenarios")
+
+
+def _pure_read(request: Request) -> bool:
+    return request.method in ("GET", "HEAD", "OPTIONS") and request.url.path.startswith(_PURE_READ_PREFIXES)
+
+
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint returns (before the response is
     sent, so a failed commit is a failed request), rolled back on any error."""
     db = request.app.state.db
-    writes = request.method not in ("GET", "HEAD", "OPTIONS")
-    session = (db.write_sessionmaker if writes else db.sessionmaker)()
+    session = (db.sessionmaker if _pure_read(request) else db.write_sessionmaker)()
     try:
         yield session
         session.commit()

@@ -107,3 +107,31 @@ def test_keys_show_prints_ids_never_material(initialised: CliEnv) -> None:
 def test_keys_show_without_a_key_file(cli: CliEnv) -> None:
     result = cli.fails("keys", "show")
     assert "密钥文件不存在" in result.stderr and "key file not found" in result.stderr
+
+
+def test_rotate_reseals_kept_import_files(initialised: CliEnv) -> None:
+    """An unfinished import job keeps its (encrypted) file; rotation must re-encrypt it before the
+    old key leaves the key file, or the job could never be resumed."""
+    from xinyong.audit.service import Actor
+    from xinyong.auth.service import get_department
+    from xinyong.imports.service import create_job, load_file
+    from xinyong.records.service import DepartmentRef
+
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    data = "身份证号码,姓名,来源编号,决定日期,许可证号,许可类别,许可内容\n120101198005061028,李四,L1,2026-01-05,X1,普通,食品经营\n"
+    db = Database(cli.url)
+    try:
+        with db.session() as s:
+            dept = get_department(s, "scjg")
+            job = create_job(s, vault=Vault(cli.ring()), department=DepartmentRef(dept.id, dept.code),
+                             item_code="admin_license", filename="a.csv", data=data.encode(), actor=Actor.system("t"))
+            job_id = job.id
+        old_kid = cli.ring().active_encryption_key
+        cli.ok("keys", "rotate")
+        ring = cli.ring()
+        assert old_kid not in ring.encryption_keys
+        with db.session() as s:
+            assert load_file(s, vault=Vault(ring), job_id=job_id) == data.encode()
+    finally:
+        db.dispose()

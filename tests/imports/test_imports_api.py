@@ -415,3 +415,37 @@ def test_uploaded_file_is_sealed_until_the_job_ends(session, vault, world, catal
     stored = session.get(ImportFile, job.id)
     assert rows[0][0].encode() not in stored.content  # no raw ID number at rest
     assert service.load_file(session, vault=vault, job_id=job.id) == data
+
+
+def test_kept_files_follow_key_rotation(session, world, catalog_loaded):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+
+    from xinyong.imports import service
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+    from xinyong.records.service import DepartmentRef
+
+    ring = KeyRing.generate()
+    vault = Vault(ring)
+    data = csv_bytes(ZH_HEADER, penalty_rows(2))
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    job = service.create_job(session, vault=vault, department=dept, item_code="admin_penalty", filename="k.csv",
+                             data=data, actor=SYSTEM)
+    old = ring.active_encryption_key
+    new = ring.add_encryption_key()
+    assert service.reseal_files(session, vault=vault) == 1
+    ring.retire_encryption_key(old)
+    assert session.get(ImportFile, job.id).key_id == new
+    assert service.load_file(session, vault=vault, job_id=job.id) == data
+    assert service.reseal_files(session, vault=vault) == 0
+
+
+@pytest.mark.parametrize("item", ["\x00", "admin_penalty\x00", "ADMIN_PENALTY", "a" * 65, "../x", "admin penalty"])
+def test_odd_item_codes_are_unknown_items(upload, client, world, item):  # type: ignore[no-untyped-def]
+    body = upload(csv_bytes(ZH_HEADER, penalty_rows(1)), item=item, expect=422).json()
+    assert body["code"] == ("validation_error" if len(item) > 64 else "unknown_item")
+    assert "\x00" not in body["message"]
+    from urllib.parse import quote
+
+    r = client.get(f"/api/v1/imports/templates/{quote(item, safe='')}.csv", headers=world.bearer(world.key_a))
+    assert r.status_code in (404, 422)

@@ -97,6 +97,12 @@ def test_bad_filter_values_are_ignored_with_a_message(client, world, sample, log
     assert len(row_ids(page.text)) == 4
     page = client.get(LIST, params={"decided_from": "2026-05-01", "decided_to": "2026-01-01"})
     assert "起始日期晚于结束日期" in page.text
+    for junk in ("²", "٣", "-1", "9" * 40, "1e3"):  # odd numbers in the id parameters are ignored
+        page = client.get(LIST, params={"before_id": junk, "subject": junk})
+        assert page.status_code == 200 and len(row_ids(page.text)) == 4, junk
+    # subject=0 (what "find" leaves when nobody has that number) matches nothing, page after page
+    page = client.get(LIST, params={"subject": "0"})
+    assert row_ids(page.text) == [] and 'name="subject" value="0"' in page.text
 
 
 def test_htmx_gets_just_the_table_and_every_view_is_audited(client, world, sample, login, db):

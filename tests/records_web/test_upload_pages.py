@@ -120,7 +120,7 @@ def test_the_progress_view_polls_while_the_job_runs(client, world, login, db, va
         job_id = job.id
     page = client.get(f"{JOBS}/{job_id}")
     assert page.status_code == 200
-    assert 'hx-get="/workspace/imports/%d" hx-trigger="every 1s" hx-swap="outerHTML"' % job_id in page.text
+    assert f'hx-get="/workspace/imports/{job_id}" hx-trigger="every 1s" hx-swap="outerHTML"' in page.text
     assert "排队中" in page.text and re.search(r'class="rows-total">…<', page.text)
     part = client.get(f"{JOBS}/{job_id}", headers=HTMX)
     assert 'hx-trigger="every 1s"' in part.text and "<html" not in part.text

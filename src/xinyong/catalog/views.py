@@ -26,7 +26,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
 from xinyong.catalog.service import CatalogError, Item
-from xinyong.catalog.spec import CATEGORIES, VISIBILITIES, ItemSpec, Period, to_data
+from xinyong.catalog.spec import CATEGORIES, CODE_RE, VISIBILITIES, ItemSpec, Period, to_data
 from xinyong.deps import DbSession
 from xinyong.web.i18n import MESSAGES, lang_of
 from xinyong.web.templating import render
@@ -40,7 +40,8 @@ Flag = Annotated[str, Query(max_length=20)]
 BASE = "/admin/catalog"
 MAX_LEGAL_BASIS = 2000
 MAX_NOTE = 500
-_WHOLE = re.compile(r"^\s*\d{1,6}\s*$")
+_WHOLE = re.compile(r"^\s*[0-9]{1,6}\s*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # line breaks and tabs are text
 
 
 async def _form(request: Request) -> FormData:
@@ -90,7 +91,7 @@ def _not_found() -> HTTPException:
 
 
 def _current(session: Session, code: str) -> Item:
-    item = service.get_current(session, code)
+    item = service.get_current(session, code) if CODE_RE.match(code) else None
     if item is None:
         raise _not_found()
     return item
@@ -158,7 +159,7 @@ def _detail_page(request: Request, session: Session, item: Item, *, form: dict[s
 
 
 def _count(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) <= 9 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 @router.get(BASE + "/{code}", response_class=HTMLResponse)
@@ -219,6 +220,9 @@ def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict
     if len(sent["legal_basis"]) > MAX_LEGAL_BASIS:
         raise CatalogError("too_long", f"法律依据不能超过{MAX_LEGAL_BASIS}字",
                            f"legal basis must not exceed {MAX_LEGAL_BASIS} characters", "legal_basis")
+    for name in ("legal_basis", "note"):
+        if _CONTROL.search(sent[name]):
+            raise CatalogError("invalid_characters", "包含不允许的控制字符", "contains control characters", name)
     if len(sent["note"]) > MAX_NOTE:
         raise CatalogError("too_long", f"修改说明不能超过{MAX_NOTE}字", f"note must not exceed {MAX_NOTE} characters",
                            "note")
@@ -240,6 +244,8 @@ def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict
 
 def _error(exc: CatalogError, code: str) -> dict[str, Any]:
     message = exc.zh if exc.zh == exc.en else exc.message  # a spec error carries both languages already
+    if exc.field and message.startswith(exc.field + ": "):
+        message = message[len(exc.field) + 2:]  # the path is shown on its own line
     return {"message": message, "field": _error_field(exc, code), "path": exc.field, "code": exc.code}
 
 
@@ -256,8 +262,8 @@ def catalog_edit(request: Request, code: ItemCode, principal: CatalogAdmin, sess
         session.rollback()
         item = _current(session, code)
         # A stale form is shown afresh (the current version's values); any other refusal keeps what was typed.
-        form = None if exc.code == "stale_form" else sent
-        return _detail_page(request, session, item, form=form, error=_error(exc, code), status_code=422)
+        shown = None if exc.code == "stale_form" else sent
+        return _detail_page(request, session, item, form=shown, error=_error(exc, code), status_code=422)
     new_version = saved.version != item.version
     if sent["recompute"]:
         # The same form (and CSRF token) is posted again to the records domain's recompute action.

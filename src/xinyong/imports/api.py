@@ -17,7 +17,7 @@ from xinyong.auth.deps import require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
-from xinyong.catalog.spec import ItemSpec
+from xinyong.catalog.spec import CODE_RE, ItemSpec
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import ApiError
 from xinyong.imports import service
@@ -170,10 +170,10 @@ def list_jobs(principal: Importer, session: DbSession,
 
 
 def _template_spec(session: Session, item: str) -> ItemSpec:
-    found = get_current(session, item) if len(item) <= 64 else None
+    found = get_current(session, item) if CODE_RE.match(item) else None
     if found is None:
-        raise ApiError(404, "unknown_item",
-                       f"目录中没有事项 {item[:64]} / unknown catalog item {item[:64]!r}")
+        shown = service.shown_code(item)
+        raise ApiError(404, "unknown_item", f"目录中没有事项 {shown} / unknown catalog item {shown!r}")
     return found.spec
 
 

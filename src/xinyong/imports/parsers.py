@@ -416,7 +416,7 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
         if h is None:
             raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
         header = map_header(records[h], spec, h + 1)
-        out = [(n, cells) for n, cells in enumerate(records[h + 1 :], start=h + 2)
+        out = [(n, tuple(cells)) for n, cells in enumerate(records[h + 1 :], start=h + 2)
                if any(cells) and (cells[0].strip() or "".join(cells).strip())]
         del records
     else:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.service import get_current
-from xinyong.catalog.spec import ItemSpec
+from xinyong.catalog.spec import CODE_RE, ItemSpec
 from xinyong.db import utcnow
 from xinyong.imports import parsers
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
@@ -75,11 +75,16 @@ def too_large(size: int, limit: int) -> FileError:
                      f"the file is too large (limit {mb:g} MB); split it and import the parts", status=413)
 
 
+def shown_code(code: str | None) -> str:
+    """A user-given item code made safe to echo and to store (no control characters, ≤ 64)."""
+    return _UNSAFE_NAME.sub("?", code or "")[:64]
+
+
 def item_for(session: Session, *, item_code: str, department: DepartmentRef) -> Any:
     """The current catalog item, if this department may push it."""
-    item = get_current(session, item_code) if item_code else None
+    item = get_current(session, item_code) if item_code and CODE_RE.match(item_code) else None
     if item is None:
-        shown = (item_code or "")[:64]
+        shown = shown_code(item_code)
         raise ImportsError(422, "unknown_item", f"目录中没有事项 {shown}", f"unknown catalog item {shown!r}",
                            "item")
     if not item.spec.allows_department(department.code):
@@ -117,7 +122,7 @@ def record_refusal(session: Session, *, actor: Actor, item_code: str | None, fil
                    error: FileError | ImportsError) -> None:
     """Audit a refused upload (the caller rolls its work back first and commits this entry)."""
     record(session, actor=actor, action="imports.create", object_type="import_job", outcome="denied",
-           details={"item": (item_code or "")[:64], "filename": sanitise_filename(filename), "size": size,
+           details={"item": shown_code(item_code), "filename": sanitise_filename(filename), "size": size,
                     "code": error.code})
 
 

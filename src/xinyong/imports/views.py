@@ -15,7 +15,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +37,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import Item, current_items
+from xinyong.catalog.spec import CODE_RE
 from xinyong.deps import DbSession, VaultDep
 from xinyong.imports import service
 from xinyong.imports.api import runner_of
@@ -101,10 +114,11 @@ def upload(request: Request, background: BackgroundTasks, principal: Importer, s
     if dept is None:
         return _upload_page(request, session, principal, item=item, status_code=403)
     if file is None or not file.filename:
-        error = {"key": "upload.no_file", "field": "file"}
-        return _upload_page(request, session, principal, error=error, item=item, status_code=422)
+        missing = {"key": "upload.no_file", "field": "file"}
+        return _upload_page(request, session, principal, error=missing, item=item, status_code=422)
     limit = request.app.state.settings.max_request_bytes
     data = file.file.read(limit + 1)
+    item = item.strip() if CODE_RE.match(item.strip()) else ""  # anything else is an unknown item
     try:
         job = service.create_job(session, vault=vault, department=DepartmentRef(id=dept.id, code=dept.code),
                                  item_code=item, filename=file.filename, data=data, actor=principal.actor,
@@ -115,7 +129,8 @@ def upload(request: Request, background: BackgroundTasks, principal: Importer, s
                                size=len(data), error=exc)
         session.commit()
         field = getattr(exc, "field", None) or "file"
-        error = {"message": exc.message, "field": field, "code": exc.code, "details": exc.errors or []}
+        error: dict[str, Any] = {"message": exc.message, "field": field, "code": exc.code,
+                                 "details": exc.errors or []}
         return _upload_page(request, session, principal, error=error, item=item, status_code=exc.status)
     background.add_task(runner_of(request.app).start, job.id)  # after the commit: the thread sees the job
     return RedirectResponse(f"{JOBS_PATH}/{job.id}", status_code=303)

@@ -45,7 +45,8 @@ class Record(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        UniqueConstraint("department_id", "source_id"),
+        # source_id first: the batch lookup is "source_id IN (…) AND department_id = ?"
+        UniqueConstraint("source_id", "department_id"),
         Index("ix_records_subject", "subject_id", "status"),
         Index("ix_records_status_display", "status", "display_until"),
         Index("ix_records_dept_item", "department_id", "item_code", "decided_at"),

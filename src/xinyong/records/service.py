@@ -83,6 +83,7 @@ class _Prepared:
 
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
+_CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _E_SOURCE_MISSING = _e("source_id", "missing", "缺少来源编号", "source_id is required")
 _E_SOURCE_BAD = _e("source_id", "wrong_type", "来源编号应为1至64个可见字符", "source_id must be 1-64 printable characters")
 _E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
@@ -488,6 +489,9 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
         raise RecordError("missing", "请填写撤销原因", "a reason is required", 422, "reason")
     if len(reason) > 1000:
         raise RecordError("too_long", "撤销原因不能超过1000字", "reason must not exceed 1000 characters", 422, "reason")
+    if _CTRL_TEXT.search(reason):  # line breaks and tabs are text; NUL would also fail on PostgreSQL
+        raise RecordError("invalid_characters", "撤销原因包含不允许的控制字符", "the reason contains control characters",
+                          422, "reason")
     if rec.status == "revoked":
         raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
     session.flush()

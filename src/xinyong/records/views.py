@@ -14,9 +14,10 @@ which applies an item's current display rule to its existing records (the catalo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
@@ -56,6 +57,8 @@ Param = Annotated[str, Query(max_length=64)]
 
 PAGE_SIZE = 50
 LIST_PATH = "/workspace/records"
+DEPT_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never shown back in a form
 
 
 def label(lang: str, prefix: str, code: str | None) -> str:
@@ -96,14 +99,9 @@ class Filters:
         params = {"item": f.item, "status": f.status,
                   "decided_from": f.decided_from.isoformat() if f.decided_from else "",
                   "decided_to": f.decided_to.isoformat() if f.decided_to else "",
-                  "department": f.department, "subject": str(f.subject) if f.subject else "",
+                  "department": f.department, "subject": "" if f.subject is None else str(f.subject),
                   "before_id": str(f.before_id) if f.before_id else ""}
         return urlencode({k: v for k, v in params.items() if v})
-
-    @property
-    def active(self) -> bool:
-        return bool(self.item or self.status or self.decided_from or self.decided_to or self.department
-                    or self.subject)
 
     def audit_details(self) -> dict[str, Any]:
         return {"item": self.item or None, "status": self.status or None,
@@ -112,9 +110,15 @@ class Filters:
                 "department": self.department or None, "subject_id": self.subject, "before_id": self.before_id}
 
 
-def _positive_int(value: str) -> int | None:
+def _whole(value: str) -> int | None:
+    """A whole number of at most 18 ASCII digits (``"²".isdigit()`` is true, so not that), else None."""
     value = value.strip()
-    return int(value) if value.isdigit() and 0 < len(value) <= 18 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def _positive_int(value: str) -> int | None:
+    n = _whole(value)
+    return n if n else None
 
 
 def parse_filters(*, item: str, status: str, decided_from: str, decided_to: str, department: str,
@@ -141,9 +145,13 @@ def parse_filters(*, item: str, status: str, decided_from: str, decided_to: str,
                 setattr(f, name, day)
     if f.decided_from and f.decided_to and f.decided_from > f.decided_to:
         f.errors.append("records.filter.bad_range")
-    if read_all and department.strip():
-        f.department = department.strip()
-    f.subject = _positive_int(subject) if subject.strip() else None
+    department = department.strip()
+    if read_all and department:
+        if DEPT_CODE.match(department):
+            f.department = department
+        else:
+            f.errors.append("records.filter.bad_department")
+    f.subject = _whole(subject)
     f.before_id = _positive_int(before_id) if before_id.strip() else None
     return f
 
@@ -177,11 +185,11 @@ class Row:
 
 def _rows(session: Session, vault: Vault, principal: Principal, f: Filters, lang: str,
           items: dict[str, Item]) -> tuple[list[Row], int | None]:
-    stmt = (select(Record, Subject, Department.code)
+    base = (select(Record, Subject, Department.code)
             .join(Subject, Subject.id == Record.subject_id)
             .join(Department, Department.id == Record.department_id)
             .order_by(Record.id.desc()).limit(PAGE_SIZE + 1))
-    stmt = readable(principal, stmt)
+    stmt = readable(principal, cast("Select[Any]", base))
     if f.item:
         stmt = stmt.where(Record.item_code == f.item)
     if f.status:
@@ -219,7 +227,7 @@ def _list_page(request: Request, session: Session, vault: Vault, principal: Prin
            details={**f.audit_details(), "count": len(rows), "via": via})
     context = {
         "rows": rows, "filters": f, "next_before": next_before, "items": items, "read_all": read_all,
-        "departments": [d for d in _departments(session)] if read_all else [],
+        "departments": _departments(session) if read_all else [],
         "statuses": RECORD_STATUSES, "label": lambda prefix, code: label(lang, prefix, code),
         "searched": searched, "search_error": search_error, "list_path": LIST_PATH,
         "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
@@ -315,7 +323,8 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
         session.rollback()
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
         error = {"message": exc.message, "field": exc.field or "reason"}
-        return _detail_page(request, session, vault, principal, rec, error=error, form={"reason": reason},
+        return _detail_page(request, session, vault, principal, rec, error=error,
+                            form={"reason": CONTROL.sub("", reason)},
                             status_code=exc.status)
     return RedirectResponse(f"{LIST_PATH}/{rec.id}", status_code=303)
 
@@ -325,6 +334,8 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
 @router.post("/admin/catalog/{code}/recompute", response_model=None)
 def catalog_recompute(request: Request, code: ItemCode, principal: CatalogAdmin, session: DbSession,
                       saved: Param = "") -> Response:
+    if not CODE_RE.match(code):
+        raise _not_found()
     try:
         changed = service.recompute_display(session, item_code=code, actor=principal.actor)
     except service.RecordError as exc:
@@ -337,10 +348,12 @@ def catalog_recompute(request: Request, code: ItemCode, principal: CatalogAdmin,
 
 # ---- data quality ---------------------------------------------------------------------------------
 
-def _chart_data(rows: list[DepartmentQuality], lang: str) -> str:
-    """What the bar chart draws (read by static/charts.js from a data- attribute: no inline script)."""
-    series = [(key, [getattr(q, key) for q in rows]) for key in ("pushed", "rejected", "late")]
-    return json.dumps({"categories": [q.name for q in rows],
+def _chart_data(rows: list[DepartmentQuality], names: dict[str, str], lang: str) -> str:
+    """What the bar chart draws (read by static/charts.js from a data- attribute: no inline script):
+    the departments that pushed or had something rejected."""
+    shown = [q for q in rows if q.pushed or q.rejected]
+    series = [(key, [getattr(q, key) for q in shown]) for key in ("pushed", "rejected", "late")]
+    return json.dumps({"categories": [names.get(q.code, q.name) for q in shown],
                        "series": [{"name": translate(lang, f"quality.{key}"), "data": data} for key, data in series]},
                       ensure_ascii=False)
 
@@ -369,7 +382,8 @@ def quality_page(request: Request, principal: QualityReader, session: DbSession,
         totals.late += q.late
         for code, n in q.rejected_by_reason.items():
             totals.rejected_by_reason[code] = totals.rejected_by_reason.get(code, 0) + n
+    names = {d.code: (d.name_en or d.name) if lang == "en" else d.name for d in _departments(session)}
     return render(request, "records/quality.html", {
-        "rows": rows, "totals": totals, "since": lo, "until": hi, "errors": errors,
-        "chart": _chart_data(rows, lang), "label": lambda prefix, code: label(lang, prefix, code),
+        "rows": rows, "totals": totals, "since": lo, "until": hi, "errors": errors, "names": names,
+        "chart": _chart_data(rows, names, lang), "label": lambda prefix, code: label(lang, prefix, code),
     })

@@ -78,9 +78,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     # ---- home ---------------------------------------------------------------------------
     "home.title": {"zh": "工作台", "en": "Dashboard"},
     "home.welcome": {"zh": "欢迎", "en": "Welcome"},
-    "home.admin.intro": {"zh": "管理部门、用户与部门业务系统的 API 密钥，查阅审计日志。",
-                         "en": "Manage departments, users and department systems' API keys; "
-                               "read the audit log."},
+    "home.admin.intro": {"zh": "管理部门、用户与部门业务系统的 API 密钥，维护信息目录，查看信用记录与数据质量，"
+                               "查阅审计日志。",
+                         "en": "Manage departments, users and department systems' API keys; keep the "
+                               "information catalog; follow the records and their quality; read the audit log."},
     "home.admin.departments": {"zh": "添加或查看政府部门与机构",
                                "en": "Add or view departments and institutions"},
     "home.admin.users": {"zh": "添加用户、停用或启用账户", "en": "Add users; disable or enable accounts"},
@@ -278,8 +279,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "records.reason": {"zh": "原因", "en": "Reason"},
     "records.changed_at": {"zh": "时间", "en": "When"},
     "records.changed_by": {"zh": "操作人", "en": "By"},
+    "records.fields_n": {"zh": "{n} 项", "en": "{n} fields"},
     "records.filter.bad_item": {"zh": "信息事项代码无效，已忽略该条件。", "en": "Invalid item code; filter ignored."},
     "records.filter.bad_status": {"zh": "状态无效，已忽略该条件。", "en": "Invalid status; filter ignored."},
+    "records.filter.bad_department": {"zh": "部门代码无效，已忽略该条件。", "en": "Invalid department code; filter ignored."},
     "records.filter.bad_date": {"zh": "日期格式应为 YYYY-MM-DD，已忽略该条件。",
                                 "en": "Dates must be YYYY-MM-DD; filter ignored."},
     "records.filter.bad_range": {"zh": "起始日期晚于结束日期。", "en": "The start date is after the end date."},

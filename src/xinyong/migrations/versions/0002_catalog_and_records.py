@@ -89,7 +89,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['item_id'], ['catalog_items.id'], name=op.f('fk_records_item_id_catalog_items')),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], name=op.f('fk_records_subject_id_subjects')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_records')),
-    sa.UniqueConstraint('department_id', 'source_id', name=op.f('uq_records_department_id_source_id'))
+    sa.UniqueConstraint('source_id', 'department_id', name=op.f('uq_records_source_id_department_id'))
     )
     with op.batch_alter_table('records', schema=None) as batch_op:
         batch_op.create_index('ix_records_dept_item', ['department_id', 'item_code', 'decided_at'], unique=False)

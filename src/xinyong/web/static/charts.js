@@ -19,17 +19,21 @@
     if (!spec.categories || !spec.categories.length) {
       return;
     }
+    // Horizontal bars: long department names read across, and the chart grows with their number.
+    var n = spec.categories.length;
+    el.style.height = Math.max(160, 70 + 26 * n * Math.max(1, (spec.series || []).length / 2)) + "px";
     var chart = window.echarts.init(el, null, { renderer: "canvas" });
     chart.setOption({
       color: COLOURS,
       // richText: the tooltip is drawn in the canvas, not as HTML with inline styles (blocked by the CSP).
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, renderMode: "richText" },
       legend: { top: 0 },
-      grid: { left: 48, right: 16, top: 40, bottom: 64, containLabel: true },
-      xAxis: { type: "category", data: spec.categories, axisLabel: { interval: 0, rotate: spec.categories.length > 6 ? 30 : 0 } },
-      yAxis: { type: "value", minInterval: 1 },
+      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+      yAxis: { type: "category", data: spec.categories, inverse: true,
+               axisLabel: { width: 220, overflow: "truncate" } },
+      xAxis: { type: "value", minInterval: 1 },
       series: (spec.series || []).map(function (s) {
-        return { name: s.name, type: "bar", data: s.data, barMaxWidth: 36 };
+        return { name: s.name, type: "bar", data: s.data, barMaxWidth: 14 };
       })
     });
     window.addEventListener("resize", function () { chart.resize(); });
