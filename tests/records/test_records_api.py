@@ -244,3 +244,16 @@ def test_large_batches_take_the_bulk_path_and_stay_idempotent(client, world, ses
     assert [r["status"] for r in push(client, world, changed)] == ["updated"] * 1000
     assert session.scalar(select(func.count()).select_from(RecordRevision)) == 1000
     assert session.scalar(select(func.count()).select_from(Subject)) == 500 + 2  # + the world's citizens
+
+
+def test_catalog_edit_refuses_control_characters(client, world, db):  # type: ignore[no-untyped-def]
+    from xinyong.audit.service import Actor
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="honor", data={**spec, "legal_basis": "a\x00b"}, actor=Actor.system("t"))
+        assert "legal_basis" in str(err.value.field)
+        assert get_current(s, "honor").version == 1

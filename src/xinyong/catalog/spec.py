@@ -137,6 +137,8 @@ def parse_field(d: Any, path: str) -> FieldSpec:
     name_zh = d.get("name_zh") or name
     if not isinstance(name_zh, str):
         raise SpecError(f"{path}.name_zh", "应为字符串", "must be a string")
+    if _CTRL.search(name_zh):
+        raise SpecError(f"{path}.name_zh", "包含不允许的控制字符", "contains control characters")
     return FieldSpec(name=name, name_zh=name_zh, type=typ, required=required, allowed=allowed,
                      max_length=max_length, min=_num(d.get("min"), f"{path}.min"), max=_num(d.get("max"), f"{path}.max"))
 
@@ -195,6 +197,12 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     if awd is not None and (isinstance(awd, bool) or not isinstance(awd, int) or awd < 0):
         raise SpecError(f"{path}.arrival_working_days", "应为非负整数", "must be a non-negative integer")
     name = _req(d, "name", path, str)
+    for key, multiline in (("name", False), ("name_en", False), ("key_field", False), ("legal_basis", True)):
+        value = d.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SpecError(f"{path}.{key}", "应为文本", "must be text")
+        if isinstance(value, str) and (_CTRL_TEXT if multiline else _CTRL).search(value):
+            raise SpecError(f"{path}.{key}", "包含不允许的控制字符", "contains control characters")
     item = ItemSpec(code=code, name=name, name_en=str(d.get("name_en") or code), category=category,
                     visibility=visibility, departments=tuple(depts), fields=fields, severities=sev, display=periods,
                     retention_years=years, key_field=d.get("key_field"), legal_basis=d.get("legal_basis"),
