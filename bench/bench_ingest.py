@@ -100,6 +100,8 @@ def bench_bare(db: Database) -> tuple[int, float]:
     try:
         cur = raw.cursor()
         t = time.perf_counter()
+        if dialect == "sqlite":
+            cur.execute("BEGIN")  # the engine's connections run the driver in autocommit mode
         cur.executemany(sql, params)
         raw.commit()
         return len(params), time.perf_counter() - t

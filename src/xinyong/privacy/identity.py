@@ -118,7 +118,7 @@ def check(value: str, today: date | None = None) -> IdFacts:
         raise InvalidIdNumber("id_birth_date") from exc
     if born < _EARLIEST_BIRTH or born > (today or date.today()):
         raise InvalidIdNumber("id_birth_date")
-    region_name = _region(number[:6], born.year)
+    region_name = _region(number[:6], born.year, (today or date.today()).year)
     if region_name is None:
         raise InvalidIdNumber("id_region")
     if number[-1] != ric.calc_check_digit(number):

@@ -342,11 +342,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
 
     existing: dict[str, dict[str, Any]] = {}
     sids = list({p.source_id for p in good})
+    # By source_id alone, the leading column of the unique index: with a department predicate too,
+    # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
     for chunk in _chunks(sids):
-        for row in conn.execute(select(_R.c.id, _R.c.source_id, _R.c.content_hash, _R.c.revision, _R.c.status,
-                                       _R.c.subject_id)
-                                .where(_R.c.department_id == department.id, _R.c.source_id.in_(chunk))):
-            existing[row.source_id] = dict(row._mapping)
+        for row in conn.execute(select(_R.c.id, _R.c.source_id, _R.c.department_id, _R.c.content_hash,
+                                       _R.c.revision, _R.c.status, _R.c.subject_id)
+                                .where(_R.c.source_id.in_(chunk))):
+            if row.department_id == department.id:
+                existing[row.source_id] = dict(row._mapping)
 
     new_records: list[dict[str, Any]] = []
     new_index: dict[str, list[int]] = {}
