@@ -8,7 +8,6 @@ that is dropped afterwards. Tests that need real commits (the database file, the
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,19 +21,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
+from tests.support import PASSWORD, PG_URL, SYSTEM, new_id_number  # noqa: E402,F401  (re-exported)
 
 from xinyong import migrate
 from xinyong.app import create_app
-from xinyong.audit.service import Actor
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.config import Settings
 from xinyong.db import make_engine
-from xinyong.privacy.identity import make_id_number
 from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
-
-from tests.support import PASSWORD, PG_URL, SYSTEM, new_id_number  # noqa: E402,F401  (re-exported)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

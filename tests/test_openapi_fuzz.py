@@ -12,8 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
-
 from tests.support import SYSTEM
+
 from xinyong.catalog.service import load_default
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]

@@ -90,18 +90,19 @@ def _pg_copy_insert(conn: Any, table: Table, cols: tuple[str, ...], tuples: list
     import hashlib
 
     raw = conn.connection.driver_connection
-    stage = f'"_xy_stage_{table.name}_{hashlib.sha1(",".join(cols).encode()).hexdigest()[:8]}"'
+    stage = f'"_xy_stage_{table.name}_{hashlib.sha256(",".join(cols).encode()).hexdigest()[:8]}"'
     col_sql = ", ".join(f'"{c}"' for c in cols)
     with raw.cursor() as cur:
         # Only the inserted columns, no constraints or defaults (no sequence values are consumed).
-        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS '
+        # Identifiers below come from our table metadata, never from input.
+        cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS '  # noqa: S608
                     f'SELECT {col_sql} FROM "{table.name}" WITH NO DATA')
         with cur.copy(f"COPY {stage} ({col_sql}) FROM STDIN") as copy:
             for t in tuples:
                 copy.write_row(t)
         tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
         ret = (" RETURNING " + ", ".join(f'"{c}"' for c in returning)) if returning else ""
-        cur.execute(f'INSERT INTO "{table.name}" ({col_sql}) SELECT {col_sql} FROM {stage}{tail}{ret}')
+        cur.execute(f'INSERT INTO "{table.name}" ({col_sql}) SELECT {col_sql} FROM {stage}{tail}{ret}')  # noqa: S608
         out = [tuple(r) for r in cur.fetchall()] if returning else []
         cur.execute(f"TRUNCATE {stage}")
     return out

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from xinyong.privacy.vault import Vault
 
-
 # GETs that never write (no audit entry, no session refresh). Every other request may write — an
 # audited read of personal data is a write too — so on SQLite it takes the write lock up front
 # (BEGIN IMMEDIATE): a deferred read that later writes fails at once if another connection

@@ -52,7 +52,7 @@ class SafeFilter(logging.Filter):
         try:
             record.msg = sanitize(record.getMessage())
             record.args = ()
-        except Exception:  # noqa: BLE001 - never lose a log line over this
+        except Exception:  # noqa: BLE001, S110 - never lose a log line over this
             pass
         return True
 

@@ -1,7 +1,7 @@
 """foundation
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26
 
 Departments, users, API keys, web sessions, subjects (encrypted, blind-indexed), key-group
@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import xinyong.db
-
 
 revision = '0001'
 down_revision = None

@@ -14,7 +14,6 @@ from alembic import op
 
 import xinyong.db
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
