@@ -223,6 +223,17 @@ def content_hash(item_code: str, subject_id: int, severity: str | None, decided_
     return hashlib.sha256(blob).hexdigest()
 
 
+def _in(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``: one array parameter on PostgreSQL (900 placeholders cost psycopg more
+    to prepare than the query costs to run), a plain IN list on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
@@ -236,7 +247,7 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
     known: dict[str, tuple[int, bytes, str]] = {}
     for chunk in _chunks(bidxs):
         for sid, b, nc, kid in conn.execute(select(_S.c.id, _S.c.id_bidx, _S.c.name_cipher, _S.c.key_id)
-                                            .where(_S.c.id_bidx.in_(chunk))):
+                                            .where(_in(session, _S.c.id_bidx, chunk))):
             known[b] = (sid, nc, kid)
     names: dict[str, str] = {}
     new_rows: dict[str, dict[str, Any]] = {}
@@ -347,7 +358,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     for chunk in _chunks(sids):
         for row in conn.execute(select(_R.c.id, _R.c.source_id, _R.c.department_id, _R.c.content_hash,
                                        _R.c.revision, _R.c.status, _R.c.subject_id)
-                                .where(_R.c.source_id.in_(chunk))):
+                                .where(_in(session, _R.c.source_id, chunk))):
             if row.department_id == department.id:
                 existing[row.source_id] = dict(row._mapping)
 
