@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from xinyong.audit.service import Actor, record
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
 from xinyong.db import utcnow
+from xinyong.domain_errors import BilingualError
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
@@ -35,16 +36,8 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@]{3,64}$")
 API_KEY_PREFIX = "xy"
 
 
-class AuthError(ValueError):
+class AuthError(BilingualError):
     """A refusal with a stable code and a bilingual message."""
-
-    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
-        self.code, self.zh, self.en, self.field = code, zh, en, field
-        super().__init__(f"{zh} / {en}")
-
-    @property
-    def message(self) -> str:
-        return f"{self.zh} / {self.en}"
 
 
 @dataclass(frozen=True, slots=True)

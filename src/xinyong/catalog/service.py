@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.models import CatalogItem
 from xinyong.catalog.spec import ItemSpec, SpecError, parse_item, to_data
+from xinyong.domain_errors import BilingualError
 
 DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
 
@@ -31,14 +32,8 @@ class Item:
         return self.spec.code
 
 
-class CatalogError(ValueError):
-    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
-        self.code, self.zh, self.en, self.field = code, zh, en, field
-        super().__init__(f"{zh} / {en}")
-
-    @property
-    def message(self) -> str:
-        return f"{self.zh} / {self.en}"
+class CatalogError(BilingualError):
+    """A refusal from this domain."""
 
 
 def read_yaml(path: Path = DEFAULT_CATALOG) -> list[ItemSpec]:

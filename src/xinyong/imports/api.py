@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile
@@ -32,25 +31,6 @@ router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=error_r
 Importer = Annotated[Principal, Depends(require("imports.use"))]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Import job id")]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _write_session(request: Request) -> Iterator[Session]:
-    """A unit of work that takes the write lock up front, for a GET that writes (the report download
-    is audited). On SQLite a read transaction cannot become a write one once another connection
-    (e.g. a running import) has committed: it fails with "database is locked"."""
-    db = request.app.state.db
-    session = getattr(db, "write_sessionmaker", db.sessionmaker)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 
 
 # ---- the background runner -----------------------------------------------------------------------
@@ -201,7 +181,7 @@ def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
 @router.get("/{job_id}/errors.csv",
             summary="The report: every rejected row (row, column, field, code, message)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(404)})
-def errors_csv(job_id: JobId, principal: Importer, session: WriteSession) -> Response:
+def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Response:
     job = _job(session, principal, job_id)
     body = service.report_csv(session, job=job, actor=principal.actor)
     return Response(body, media_type="text/csv; charset=utf-8",

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
+from xinyong.domain_errors import BilingualError
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_name
 from xinyong.privacy.vault import Vault
@@ -22,14 +23,8 @@ from xinyong.subjects.models import GroupMembership, StudentStatus, Subject
 ADULT_AGE = 18
 
 
-class SubjectError(ValueError):
-    def __init__(self, code: str, zh: str, en: str, field: str | None = None) -> None:
-        self.code, self.zh, self.en, self.field = code, zh, en, field
-        super().__init__(f"{zh} / {en}")
-
-    @property
-    def message(self) -> str:
-        return f"{self.zh} / {self.en}"
+class SubjectError(BilingualError):
+    """A refusal from this domain."""
 
 
 def names_match(a: str, b: str) -> bool:
