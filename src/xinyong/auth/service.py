@@ -108,8 +108,12 @@ def get_department(session: Session, code: str) -> Department:
     return dept
 
 
-def list_departments(session: Session) -> list[Department]:
-    return list(session.scalars(select(Department).order_by(Department.code)))
+def list_departments(session: Session, *, kind: str | None = None) -> list[Department]:
+    """Departments and institutions by code; ``kind`` ("department" | "institution") filters."""
+    stmt = select(Department).order_by(Department.code)
+    if kind is not None:
+        stmt = stmt.where(Department.kind == kind)
+    return list(session.scalars(stmt))
 
 
 # ---- users -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -98,7 +97,9 @@ def _current(session: Session, code: str) -> Item:
 
 
 def _departments(session: Session) -> list[Department]:
-    return list(session.scalars(select(Department).where(Department.kind == "department").order_by(Department.code)))
+    from xinyong.auth.service import list_departments
+
+    return list_departments(session, kind="department")
 
 
 # ---- the list --------------------------------------------------------------------------------

@@ -241,7 +241,9 @@ def _history_restore(request: Request) -> bool:
 
 
 def _departments(session: Session) -> list[Department]:
-    return list(session.scalars(select(Department).where(Department.kind == "department").order_by(Department.code)))
+    from xinyong.auth.service import list_departments
+
+    return list_departments(session, kind="department")
 
 
 @router.get(LIST_PATH, response_class=HTMLResponse)
