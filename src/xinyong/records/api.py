@@ -112,16 +112,8 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
         stmt = stmt.where(Record.department_id == principal.department_id)
-    if item:
-        stmt = stmt.where(Record.item_code == item)
-    if status:
-        stmt = stmt.where(Record.status == status)
-    if decided_from:
-        stmt = stmt.where(Record.decided_at >= decided_from)
-    if decided_to:
-        stmt = stmt.where(Record.decided_at <= decided_to)
-    if before_id:
-        stmt = stmt.where(Record.id < before_id)
+    stmt = service.filter_records(stmt, item=item, status=status, decided_from=decided_from,
+                                  decided_to=decided_to, before_id=before_id)
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -483,6 +483,25 @@ class RecordError(ValueError):
         return f"{self.zh} / {self.en}"
 
 
+def filter_records(stmt: Any, *, item: str | None = None, status: str | None = None,
+                   decided_from: date | None = None, decided_to: date | None = None,
+                   before_id: int | None = None, subject_id: int | None = None) -> Any:
+    """The record filters shared by the API list and the workspace page (newest-first paging by id)."""
+    if item:
+        stmt = stmt.where(Record.item_code == item)
+    if status:
+        stmt = stmt.where(Record.status == status)
+    if decided_from:
+        stmt = stmt.where(Record.decided_at >= decided_from)
+    if decided_to:
+        stmt = stmt.where(Record.decided_at <= decided_to)
+    if subject_id is not None:
+        stmt = stmt.where(Record.subject_id == subject_id)
+    if before_id is not None:
+        stmt = stmt.where(Record.id < before_id)
+    return stmt
+
+
 def get_for_department(session: Session, *, record_id: int, department_id: int | None, any_department: bool = False
                        ) -> Record:
     rec = session.get(Record, record_id)

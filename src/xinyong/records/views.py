@@ -189,21 +189,11 @@ def _rows(session: Session, vault: Vault, principal: Principal, f: Filters, lang
             .join(Subject, Subject.id == Record.subject_id)
             .join(Department, Department.id == Record.department_id)
             .order_by(Record.id.desc()).limit(PAGE_SIZE + 1))
-    stmt = readable(principal, cast("Select[Any]", base))
-    if f.item:
-        stmt = stmt.where(Record.item_code == f.item)
-    if f.status:
-        stmt = stmt.where(Record.status == f.status)
-    if f.decided_from:
-        stmt = stmt.where(Record.decided_at >= f.decided_from)
-    if f.decided_to:
-        stmt = stmt.where(Record.decided_at <= f.decided_to)
+    stmt = service.filter_records(readable(principal, cast("Select[Any]", base)), item=f.item, status=f.status,
+                                  decided_from=f.decided_from, decided_to=f.decided_to, before_id=f.before_id,
+                                  subject_id=f.subject)
     if f.department:
         stmt = stmt.where(Department.code == f.department)
-    if f.subject is not None:
-        stmt = stmt.where(Record.subject_id == f.subject)
-    if f.before_id is not None:
-        stmt = stmt.where(Record.id < f.before_id)
     found = session.execute(stmt).all()
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
