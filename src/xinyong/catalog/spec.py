@@ -335,6 +335,7 @@ def parse_date(value: Any) -> date | None:
 
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks
+CONTROL_CHARS, TEXT_CONTROL_CHARS = _CTRL, _CTRL_TEXT  # shared with records (one definition)
 Checker = Any  # Callable[[Any], tuple[Any, dict[str, str] | None]]
 
 

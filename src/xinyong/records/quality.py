@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.models import Department
+from xinyong.auth.service import list_departments
 from xinyong.catalog.service import current_items
 from xinyong.records.models import Record, Rejection
 from xinyong.records.service import TZ
@@ -49,23 +49,29 @@ def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, da
     return lo, hi
 
 
+def _window(at: Any, dept: Any, lo: datetime | None, hi: datetime | None, department_id: int | None) -> list[Any]:
+    """Conditions: ``at`` within [lo, hi] and, when given, one department."""
+    conds = []
+    if lo:
+        conds.append(at >= lo)
+    if hi:
+        conds.append(at <= hi)
+    if department_id is not None:
+        conds.append(dept == department_id)
+    return conds
+
+
 def department_quality(session: Session, *, since: date | None = None, until: date | None = None,
                        department_id: int | None = None) -> list[DepartmentQuality]:
     """Set-based statistics over arrivals in [since, until] (local dates, by ``received_at``)."""
     lo, hi = _bounds(since, until)
-    depts = {d.id: d for d in session.scalars(select(Department).where(Department.kind == "department"))}
+    depts = {d.id: d for d in list_departments(session, kind="department")}
     out = {i: DepartmentQuality(i, d.code, d.name) for i, d in depts.items()
            if department_id is None or i == department_id}
     limits = {code: item.spec.arrival_working_days for code, item in current_items(session).items()
               if item.spec.arrival_working_days is not None}
 
-    conds = []
-    if lo:
-        conds.append(Record.received_at >= lo)
-    if hi:
-        conds.append(Record.received_at <= hi)
-    if department_id is not None:
-        conds.append(Record.department_id == department_id)
+    conds = _window(Record.received_at, Record.department_id, lo, hi, department_id)
     for dept_id, item, n in session.execute(
         select(Record.department_id, Record.item_code, func.count()).where(*conds)
         .group_by(Record.department_id, Record.item_code)
@@ -91,13 +97,7 @@ def department_quality(session: Session, *, since: date | None = None, until: da
             q.avg_delay_working_days = round(float(avg), 2) if avg is not None else None
             q.max_delay_working_days = int(mx) if mx is not None else None
 
-    rconds = []
-    if lo:
-        rconds.append(Rejection.created_at >= lo)
-    if hi:
-        rconds.append(Rejection.created_at <= hi)
-    if department_id is not None:
-        rconds.append(Rejection.department_id == department_id)
+    rconds = _window(Rejection.created_at, Rejection.department_id, lo, hi, department_id)
     for dept_id, codes, n in session.execute(
         select(Rejection.department_id, Rejection.codes, func.count()).where(*rconds)
         .group_by(Rejection.department_id, Rejection.codes)

@@ -10,7 +10,6 @@ fails the whole batch (the caller's transaction), so nothing is half-written.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,6 +23,8 @@ from sqlalchemy.orm import Session
 from xinyong import bulk, events
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.catalog.service import Item, current_items, get_version
+from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
+from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
 from xinyong.catalog.spec import parse_date
 from xinyong.db import utcnow
 from xinyong.privacy import identity
@@ -82,8 +83,6 @@ class _Prepared:
     subject_id: int | None = None
 
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f]")
-_CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _E_SOURCE_MISSING = _e("source_id", "missing", "缺少来源编号", "source_id is required")
 _E_SOURCE_BAD = _e("source_id", "wrong_type", "来源编号应为1至64个可见字符", "source_id must be 1-64 printable characters")
 _E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
