@@ -1,8 +1,16 @@
 """The one in-process registry of after-change handlers.
 
-A lower domain announces a change (``records_changed``); higher domains (scoring, lists, measures)
-register handlers at start-up and run inside the same transaction, so a new record regrades its
-subject before the commit. Handlers must not commit.
+A lower domain announces a change; higher domains register handlers and run inside the same
+transaction, so a new record regrades its subject before the commit. Handlers must not commit.
+
+Two announcements, in the order data flows (records → lists → scoring/subject status → measures):
+
+- ``records_changed``: records of these subjects were created, updated, revoked, expired, archived;
+- ``lists_changed``: list entries of these subjects changed state (listed, removed, …).
+
+Handlers are registered by the modules that ``xinyong.wiring`` imports, in its order; the
+registry loads it on first use, so every entry point (web, CLI, tests, demo) runs the same
+handlers without remembering to import them.
 """
 
 from __future__ import annotations
@@ -20,8 +28,27 @@ class RecordsChanged:
     reason: str = "push"  # push | revoke | expire | archive | recompute
 
 
+@dataclass(frozen=True)
+class ListsChanged:
+    subject_ids: frozenset[int]
+    entry_ids: frozenset[int] = field(default_factory=frozenset)
+    reason: str = "decision"  # listed | removed | expired | refresh | …
+
+
 Handler = Callable[[Session, RecordsChanged], None]
+ListsHandler = Callable[[Session, ListsChanged], None]
 _handlers: list[tuple[str, Handler]] = []
+_lists_handlers: list[tuple[str, ListsHandler]] = []
+_wired = False
+
+
+def _ensure_wired() -> None:
+    global _wired
+    if not _wired:
+        _wired = True
+        import importlib
+
+        importlib.import_module("xinyong.wiring")
 
 
 def on_records_changed(name: str) -> Callable[[Handler], Handler]:
@@ -33,8 +60,18 @@ def on_records_changed(name: str) -> Callable[[Handler], Handler]:
     return deco
 
 
+def on_lists_changed(name: str) -> Callable[[ListsHandler], ListsHandler]:
+    def deco(fn: ListsHandler) -> ListsHandler:
+        global _lists_handlers
+        _lists_handlers = [(n, h) for n, h in _lists_handlers if n != name] + [(name, fn)]
+        return fn
+
+    return deco
+
+
 def records_changed(session: Session, subject_ids: Iterable[int], record_ids: Iterable[int] = (),
                     reason: str = "push") -> None:
+    _ensure_wired()
     event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason)
     if not event.subject_ids:
         return
@@ -42,5 +79,21 @@ def records_changed(session: Session, subject_ids: Iterable[int], record_ids: It
         handler(session, event)
 
 
+def lists_changed(session: Session, subject_ids: Iterable[int], entry_ids: Iterable[int] = (),
+                  reason: str = "decision") -> None:
+    _ensure_wired()
+    event = ListsChanged(frozenset(subject_ids), frozenset(entry_ids), reason)
+    if not event.subject_ids:
+        return
+    for _name, handler in list(_lists_handlers):
+        handler(session, event)
+
+
 def registered() -> list[str]:
+    _ensure_wired()
     return [n for n, _ in _handlers]
+
+
+def registered_lists_handlers() -> list[str]:
+    _ensure_wired()
+    return [n for n, _ in _lists_handlers]

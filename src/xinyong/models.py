@@ -5,7 +5,9 @@ from xinyong.auth import models as auth_models  # noqa: F401
 from xinyong.catalog import models as catalog_models  # noqa: F401
 from xinyong.db import Base
 from xinyong.imports import models as imports_models  # noqa: F401
+from xinyong.lists import models as lists_models  # noqa: F401
 from xinyong.records import models as records_models  # noqa: F401
+from xinyong.scoring import models as scoring_models  # noqa: F401
 from xinyong.subjects import models as subject_models  # noqa: F401
 
 metadata = Base.metadata

@@ -1,0 +1,23 @@
+"""Which domains listen to which announcements, in the order data flows.
+
+``xinyong.events`` imports this module on first use. Each module listed registers its handlers
+with ``@events.on_records_changed`` / ``@events.on_lists_changed`` at import time. Order matters:
+lists (e.g. the dishonest-debtor list fed by the catalog item) update before scoring reads them to
+write the subject's status.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+HANDLER_MODULES = (
+    "xinyong.lists.handlers",
+    "xinyong.scoring.handlers",
+)
+
+for _name in HANDLER_MODULES:
+    try:
+        importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a domain not built yet
+        if exc.name != _name and not _name.startswith(f"{exc.name}."):
+            raise
