@@ -10,18 +10,24 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "subjects.read", "subjects.write", "audit.read", "audit.seal", "console.admin",
         "records.read_all", "records.push", "records.read", "catalog.manage", "catalog.read",
         "workspace.use", "imports.use", "quality.read",
+        "scores.read", "scoring.manage", "lists.read", "lists.propose", "lists.decide",
+        "measures.read", "measures.manage", "checks.run", "checks.read_all",
     }),
     "officer": frozenset({
         "subjects.read", "subjects.write", "apikeys.manage_own", "records.push", "records.read", "catalog.read",
-        "workspace.use", "imports.use",
+        "workspace.use", "imports.use", "scores.read", "lists.read", "lists.propose", "measures.read",
+        "checks.run",
     }),
     # A department's business system, authenticated by an API key.
     "system": frozenset({
         "subjects.read", "subjects.write", "records.push", "records.read", "catalog.read", "imports.use",
+        "scores.read", "lists.read", "lists.propose", "measures.read", "checks.run",
     }),
     "institution": frozenset({"catalog.read"}),
-    "citizen": frozenset({"self.read", "catalog.read"}),
-    "auditor": frozenset({"audit.read", "subjects.read", "catalog.read", "quality.read", "records.read", "records.read_all"}),
+    # A citizen reads only their own score (``self.read``) and may state a defence against a listing.
+    "citizen": frozenset({"self.read", "catalog.read", "lists.defend"}),
+    "auditor": frozenset({"audit.read", "subjects.read", "catalog.read", "quality.read", "records.read", "records.read_all",
+                          "scores.read", "lists.read", "measures.read", "checks.read_all"}),
 }
 
 
