@@ -16,6 +16,7 @@ from xinyong.config import Settings, get_settings
 from xinyong.db import Database
 from xinyong.middleware import SecurityMiddleware
 from xinyong.privacy.vault import Vault, set_vault
+from xinyong.ratelimit import RateLimiter, parse_limits
 
 log = logging.getLogger("xinyong")
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.db = database
     app.state.vault = vault
+    app.state.rate_limiter = RateLimiter(parse_limits(settings.rate_limits))
 
     from xinyong.web import views as web_views
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=2.0, description="How often the server seals pending audit entries; 0 disables"
     )
     max_request_bytes: int = 20 * 1024 * 1024
+    rate_limits: str = Field(
+        default="checks=100/s:200,reports=30/m:10",
+        description="Per-caller limits, name=rate/unit[:burst] comma-separated (units s, m, h); 'off' disables",
+    )
 
     @property
     def tz(self) -> ZoneInfo:
