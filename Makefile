@@ -26,8 +26,8 @@ test: $(STAMP)
 	@echo "== test suite on SQLite =="
 	env -u XINYONG_TEST_DATABASE_URL $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests
 	@if [ -n "$$XINYONG_TEST_DATABASE_URL" ]; then \
-	  echo "== test suite on PostgreSQL =="; \
-	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider tests; \
+	  echo "== test suite on PostgreSQL (the browser tests drive the UI and ran above) =="; \
+	  $(BIN)/python -m pytest -n 2 -p no:cacheprovider --ignore=tests/browser tests; \
 	fi
 
 bench: $(STAMP)

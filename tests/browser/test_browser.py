@@ -1,0 +1,160 @@
+"""End-to-end in a real browser: Debian's Chromium driven by Playwright against a live server.
+
+The server runs in a thread on a fresh, migrated SQLite file with real commits (not the rolled-back
+test transaction), exactly as ``xinyong serve`` would. Chromium comes from Debian
+(``apt-get install -y chromium``; ``.ci/run`` installs it); Playwright never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tests.support import PASSWORD, SYSTEM, new_id_number
+
+from xinyong.auth import service as auth_service
+from xinyong.catalog.service import load_default
+from xinyong.config import Settings
+from xinyong.db import Database
+from xinyong.privacy.keys import KeyRing
+from xinyong.privacy.vault import Vault
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is not installed (apt-get install -y chromium)")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db: Database
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    import uvicorn
+
+    from xinyong import migrate
+    from xinyong.app import create_app
+
+    tmp = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{tmp / 'live.db'}"
+    migrate.upgrade(url)
+    settings = Settings(database_url=url, key_file=tmp / "keys.json", checkpoint_dir=tmp / "checkpoints",
+                        audit_seal_interval_seconds=0)
+    db = Database(url)
+    vault = Vault(KeyRing.generate())
+    with db.session(write=True) as s:
+        load_default(s, actor=SYSTEM)
+        dept = auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+        auth_service.add_user(s, username="admin", password=PASSWORD, role="admin", actor=SYSTEM)
+        auth_service.add_user(s, username="officer_a", password=PASSWORD, role="officer",
+                              department_id=dept.id, actor=SYSTEM)
+    app = create_app(settings, database=db, vault=vault)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", db=db)
+    server.should_exit = True
+    thread.join(timeout=10)
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live: LiveServer):  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live.url, locale="zh-CN")
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.problems = problems  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+def _login(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(?!login).*$"))
+
+
+def test_login_home_and_language_switch(page) -> None:  # type: ignore[no-untyped-def]
+    _login(page, "admin")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("nav a[href='/admin/catalog']").count() == 1
+    page.locator(".lang-switch a[lang=en]").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.goto("/admin/catalog")
+    assert "admin_penalty" in page.content()
+    assert page.problems == []  # no CSP violation, no script error
+
+
+def test_wrong_password_stays_on_the_login_page_with_an_error(page) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+    assert "/login" in page.url
+    assert page.locator("input[name=password][aria-invalid=true]").count() == 1
+
+
+def test_officer_uploads_a_csv_and_watches_the_job_finish(page, live: LiveServer,  # type: ignore[no-untyped-def]
+                                                          tmp_path: Path) -> None:
+    header = "身份证号码,姓名,来源编号,决定日期,严重程度,处罚决定书文号,违法行为类型,处罚类别,罚款金额（元）"
+    ids = [new_id_number() for _ in range(30)]
+    rows = [f"{n},王小明,B{i},2026-03-02,一般,和市监罚〔2026〕{i}号,未按规定公示,罚款,{100 + i}"
+            for i, n in enumerate(ids)]
+    rows.append("123,李四,BAD1,2026-03-02,一般,和市监罚〔2026〕999号,未按规定公示,罚款,100")
+    csv_file = tmp_path / "penalties.csv"
+    csv_file.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    _login(page, "officer_a")
+    page.goto("/workspace/upload")
+    page.select_option("select[name=item]", "admin_penalty")
+    page.set_input_files("input[name=file]", str(csv_file))
+    page.click("form[enctype='multipart/form-data'] button[type=submit]")
+    # The job page polls with htmx until the job ends; the counts then appear without a reload.
+    page.wait_for_selector("#job-state.status-done",
+                           timeout=30_000)
+    assert page.locator(".count-created").inner_text().strip() == "30"
+    assert page.locator(".count-rejected").inner_text().strip() == "1"
+
+    page.goto("/workspace/records")
+    html = page.content()
+    assert all(n not in html for n in ids)  # identities are masked on screen
+    shown = set(re.findall(r"\d{6}\*{8}[\dX]{4}", html))
+    assert shown and shown <= {n[:6] + "*" * 8 + n[-4:] for n in ids}
+    assert page.problems == []
