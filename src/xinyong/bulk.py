@@ -32,9 +32,18 @@ def _sqlite_dt(v: datetime | None) -> str | None:
             f".{v.microsecond:06d}")
 
 
-@lru_cache(maxsize=8192)
+_DATES: dict[date, str] = {}
+
+
 def _sqlite_date(v: date | None) -> str | None:
-    return None if v is None else v.isoformat()
+    if v is None:
+        return None
+    got = _DATES.get(v)
+    if got is None:
+        if len(_DATES) >= 50_000:
+            _DATES.clear()
+        got = _DATES[v] = v.isoformat()
+    return got
 
 
 def _json_text(v: Any) -> str | None:
@@ -116,19 +125,48 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     returned), for inserts that may race with another transaction."""
     if not rows:
         return []
+    cols = tuple(rows[0].keys())
+    return insert_tuples(session, table, cols, [tuple(r[c] for c in cols) for r in rows] if len(cols) > 1
+                         else [(r[cols[0]],) for r in rows], returning=returning, ignore_conflicts=ignore_conflicts)
+
+
+def insert_tuples(session: Session, table: Table, cols: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                  returning: Sequence[str] = (), ignore_conflicts: bool = False) -> list[tuple[Any, ...]]:
+    """:func:`insert_rows` for rows already built as tuples in the order of ``cols`` (Python values;
+    adapted here like SQLAlchemy would). The hot ingestion path builds no dicts.
+
+    On SQLite, ``returning=("id", …)`` without ``ignore_conflicts`` numbers the rows itself from the
+    table's current ``max(id)`` — what SQLite would assign (no AUTOINCREMENT tables here) — and sends
+    one ``executemany``: a multi-row ``RETURNING`` costs more than the insert. The writer holds the
+    database's write lock (``BEGIN IMMEDIATE``); a transaction that does not and lost the race fails
+    with "database is locked" or a primary-key conflict, never writes over another row."""
+    if not rows:
+        return []
+    cols = tuple(cols)
     conn = session.connection()
     dialect = conn.dialect.name
-    cols = tuple(rows[0].keys())
     adapters = _adapters(dialect, table, cols)
-    columns = []
-    for a, c in zip(adapters, cols, strict=True):
-        values = [r[c] for r in rows]
-        columns.append(values if a is _identity else list(map(a, values)))
-    tuples = list(zip(*columns, strict=True))
     ph = "?" if dialect == "sqlite" else "%s"
     col_sql = ", ".join(f'"{c}"' for c in cols)
     one = "(" + ", ".join([ph] * len(cols)) + ")"
     name = f'"{table.name}"'
+    numbered = (dialect == "sqlite" and bool(returning) and returning[0] == "id" and not ignore_conflicts
+                and "id" not in cols and all(c in cols for c in returning[1:]))
+    columns: list[Any] = []
+    if numbered:
+        start = int(conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {name}").scalar() or 0)  # noqa: S608
+        ids = range(start + 1, start + 1 + len(rows))
+        columns.append(ids)
+    if not numbered and all(a is _identity for a in adapters):
+        tuples = rows if isinstance(rows, list) else list(rows)
+    else:
+        for a, values in zip(adapters, zip(*rows, strict=True), strict=True):  # transposed in C
+            columns.append(values if a is _identity else list(map(a, values)))
+        tuples = list(zip(*columns, strict=True))
+    if numbered:
+        conn.exec_driver_sql(f'INSERT INTO {name} ("id", {col_sql}) VALUES (?, {one[1:]}', tuples)  # noqa: S608
+        picks = [cols.index(c) for c in returning[1:]]
+        return [(i, *(r[k] for k in picks)) for i, r in zip(ids, rows, strict=True)]
     if dialect == "postgresql" and len(tuples) >= COPY_THRESHOLD:
         return _pg_copy_insert(conn, table, cols, tuples, returning, ignore_conflicts)
     verb = "INSERT OR IGNORE INTO" if ignore_conflicts and dialect == "sqlite" else "INSERT INTO"

@@ -317,11 +317,28 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
+_DATE_MEMO: dict[str, date | None] = {}  # a batch holds few distinct dates: parse each once
+
+
 def parse_date(value: Any) -> date | None:
+    if type(value) is str:
+        got = _DATE_MEMO.get(value, _DATE_MEMO)
+        if got is not _DATE_MEMO:
+            return got  # type: ignore[return-value]
+        d = _parse_date_text(value)
+        if len(value) <= 16:
+            if len(_DATE_MEMO) >= 20_000:
+                _DATE_MEMO.clear()
+            _DATE_MEMO[value] = d
+        return d
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
         return None
+    return _parse_date_text(value)
+
+
+def _parse_date_text(value: str) -> date | None:
     m = _DATE_RE.match(value.strip())
     if not m:
         return None
@@ -336,6 +353,7 @@ def parse_date(value: Any) -> date | None:
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks
 CONTROL_CHARS, TEXT_CONTROL_CHARS = _CTRL, _CTRL_TEXT  # shared with records (one definition)
+_INF, _NEG_INF = float("inf"), float("-inf")
 Checker = Any  # Callable[[Any], tuple[Any, dict[str, str] | None]]
 
 
@@ -357,7 +375,8 @@ def compile_field(f: FieldSpec) -> Checker:
             v = v.strip()
             if limit is not None and len(v) > limit:
                 return None, too_long
-            if (_CTRL_TEXT if multiline else _CTRL).search(v):
+            # isprintable() is false for every control character: when true, no need to search
+            if not v.isprintable() and (_CTRL_TEXT if multiline else _CTRL).search(v):
                 return None, bad_chars
             return v, None
 
@@ -373,6 +392,18 @@ def compile_field(f: FieldSpec) -> Checker:
             return coerce_field(f, v, path)
 
         return check_enum
+    if f.type in ("integer", "number"):
+        lo = float("-inf") if f.min is None else f.min
+        hi = float("inf") if f.max is None else f.max
+        exact = (int,) if f.type == "integer" else (int, float)
+
+        def check_number(v: Any) -> tuple[Any, dict[str, str] | None]:
+            # the common case (a JSON number in range) here; anything else, and every error, as coerce_field says
+            if type(v) in exact and lo <= v <= hi and _NEG_INF < v < _INF:
+                return v, None
+            return coerce_field(f, v, path)
+
+        return check_number
 
     def check_other(v: Any) -> tuple[Any, dict[str, str] | None]:
         return coerce_field(f, v, path)

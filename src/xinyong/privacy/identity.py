@@ -103,22 +103,37 @@ def _region_in(region_code: str, year: int, until: int) -> str | None:
     return fits[-1] if fits else None
 
 
+_BIRTH_MEMO: dict[str, date | None] = {}  # "YYYYMMDD" -> date (None if impossible); no person in it
+
+
+def _birth(digits: str) -> date | None:
+    got = _BIRTH_MEMO.get(digits, _BIRTH_MEMO)
+    if got is _BIRTH_MEMO:
+        try:
+            got = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        except ValueError:
+            got = None
+        if len(_BIRTH_MEMO) >= 50_000:
+            _BIRTH_MEMO.clear()
+        _BIRTH_MEMO[digits] = got
+    return got  # type: ignore[return-value]
+
+
 def check(value: str, today: date | None = None) -> IdFacts:
     """Validate and return the derived facts, or raise :class:`InvalidIdNumber`."""
-    number = normalise(value)
+    number = value.strip().upper() if type(value) is str else normalise(value)
     if not number:
         raise InvalidIdNumber("id_missing")
     if len(number) != 18:
         raise InvalidIdNumber("id_length")
     if not _SHAPE.match(number):
         raise InvalidIdNumber("id_characters")
-    try:
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError as exc:
-        raise InvalidIdNumber("id_birth_date") from exc
-    if born < _EARLIEST_BIRTH or born > (today or date.today()):
+    born = _birth(number[6:14])
+    if today is None:
+        today = date.today()
+    if born is None or born < _EARLIEST_BIRTH or born > today:
         raise InvalidIdNumber("id_birth_date")
-    region_name = _region(number[:6], born.year, (today or date.today()).year)
+    region_name = _region_in(number[:6], born.year, today.year)
     if region_name is None:
         raise InvalidIdNumber("id_region")
     if number[-1] != ric.calc_check_digit(number):

@@ -41,6 +41,10 @@ class Vault:
         """Blind index of a (validated or not) ID number, on its normalised form."""
         return self.cipher.blind_index(identity.normalise(id_number), "id_number")
 
+    def lookup_key_checked(self, facts: identity.IdFacts) -> str:
+        """:meth:`lookup_key` of a number that :func:`identity.check` accepted (already normalised)."""
+        return self.cipher.blind_index(facts.number, "id_number")
+
     # ---- sealing ---------------------------------------------------------------------
     def seal_subject(self, id_number: str, name: str) -> Sealed:
         number = identity.normalise(id_number)
@@ -52,6 +56,14 @@ class Vault:
             name_cipher=self.cipher.encrypt(name, aad_for(SUBJECT_TABLE, "name", bidx), kid),
             key_id=kid,
         )
+
+    def seal_checked(self, facts: identity.IdFacts, name: str, bidx: str) -> Sealed:
+        """:meth:`seal_subject` for the bulk path: the number was checked and its blind index
+        (``bidx``, from :meth:`lookup_key_checked`) is already known."""
+        kid = self.cipher.active_key_id
+        id_cipher, name_cipher = self.cipher.encrypt_pair(
+            facts.number, aad_for(SUBJECT_TABLE, "id_number", bidx), name, aad_for(SUBJECT_TABLE, "name", bidx), kid)
+        return Sealed(id_bidx=bidx, id_cipher=id_cipher, name_cipher=name_cipher, key_id=kid)
 
     def seal_name(self, bidx: str, name: str, kid: str) -> bytes:
         return self.cipher.encrypt(name, aad_for(SUBJECT_TABLE, "name", bidx), kid)

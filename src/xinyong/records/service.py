@@ -1,10 +1,12 @@
 """Record ingestion, revision, revocation and display maintenance.
 
 The hot path (:func:`ingest`) checks every record in plain Python against the compiled catalog
-item, then works set-based: one query for the batch's subjects, one for its existing records,
-one INSERT … RETURNING each for new subjects and records, one executemany each for revisions,
-updates and audit entries. A bad record never blocks the good ones; an error in the database
-fails the whole batch (the caller's transaction), so nothing is half-written.
+item (ID checks and blind indexes once per distinct number in the batch), then works set-based:
+one query for the batch's subjects, one for its existing records, one insert each for new
+subjects and records (rows built as tuples; ``bulk.insert_tuples``: numbered ``executemany`` on
+SQLite, ``COPY`` + ``INSERT … RETURNING`` on PostgreSQL), one executemany each for revisions,
+updates and rejections, one audit entry. A bad record never blocks the good ones; an error in the
+database fails the whole batch (the caller's transaction), so nothing is half-written.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def _e(field_name: str, code: str, zh: str, en: str) -> dict[str, str]:
     return {"field": field_name, "code": code, "message": f"{zh} / {en}"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     index: int
     status: str  # created | updated | unchanged | rejected
@@ -69,7 +71,7 @@ class DepartmentRef:
     code: str
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     index: int
     item: Item
@@ -110,21 +112,36 @@ def _check_source_id(value: Any) -> str | None:
     if type(value) is not str:
         return None
     s = value.strip()
-    if not s or len(s) > 64 or _CTRL.search(s):
+    if not s or len(s) > 64 or (not s.isprintable() and _CTRL.search(s)):
         return None
     return s
 
 
+_IdCheck = tuple[identity.IdFacts | None, dict[str, str] | None]
+
+
+def _check_id(idn: str, today: date) -> _IdCheck:
+    try:
+        return identity.check(idn, today=today), None
+    except identity.InvalidIdNumber as exc:
+        return None, {"field": "id_number", "code": "invalid_id_number", "reason": exc.code, "message": exc.message}
+
+
 def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentRef, today: date,
+                 ids: dict[str, _IdCheck] | None = None,
                  ) -> tuple[_Prepared | None, list[dict[str, str]], str | None, str | None]:
-    """Validate one record's envelope and fields. Returns (prepared, errors, item_code, source_id)."""
-    if not isinstance(raw, Mapping):
+    """Validate one record's envelope and fields. Returns (prepared, errors, item_code, source_id).
+
+    ``ids``: a per-batch cache of ID-number checks (a batch often names one person many times);
+    the caller drops it with the batch."""
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         return None, [_e("record", "wrong_type", "每条记录应为对象", "each record must be an object")], None, None
     errors: list[dict[str, str]] = []
-    extra = raw.keys() - ENVELOPE_KEYS
-    for k in extra:
-        errors.append(_e(_clean(k), "unknown_field", "不允许的字段", "field is not allowed here"))
-    code = raw.get("item")
+    get = raw.get
+    if not raw.keys() <= ENVELOPE_KEYS:
+        for k in raw.keys() - ENVELOPE_KEYS:
+            errors.append(_e(_clean(k), "unknown_field", "不允许的字段", "field is not allowed here"))
+    code = get("item")
     item = items.get(code) if type(code) is str else None
     item_code = code if type(code) is str else None
     if code is None:
@@ -135,30 +152,35 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
         errors.append(_e("item", "item_not_allowed", f"本部门无权报送事项 {code}",
                          f"this department may not push item {code}"))
         item = None
-    raw_source = raw.get("source_id")
+    raw_source = get("source_id")
     source_id = _check_source_id(raw_source)
     if raw_source is None:
         errors.append(_E_SOURCE_MISSING)
     elif source_id is None:
         errors.append(_E_SOURCE_BAD)
     facts = None
-    idn = raw.get("id_number")
+    idn = get("id_number")
     if idn is None:
         errors.append(_E_ID_MISSING)
     elif type(idn) is not str:
         errors.append(_E_ID_TYPE)
     else:
-        try:
-            facts = identity.check(idn, today=today)
-        except identity.InvalidIdNumber as exc:
-            errors.append({"field": "id_number", "code": "invalid_id_number", "reason": exc.code, "message": exc.message})
-    name = raw.get("name")
+        got = ids.get(idn) if ids is not None else None
+        if got is None:
+            got = _check_id(idn, today)
+            if ids is not None:
+                ids[idn] = got
+        facts, id_error = got
+        if id_error is not None:
+            errors.append(dict(id_error))
+    name = get("name")
     if name is None:
         errors.append(_E_NAME_MISSING)
-    elif type(name) is not str or not (name := name.strip()) or len(name) > 64 or _CTRL.search(name):
+    elif (type(name) is not str or not (name := name.strip()) or len(name) > 64
+          or (not name.isprintable() and _CTRL.search(name))):
         errors.append(_E_NAME_BAD)
     decided = None
-    raw_date = raw.get("decided_at")
+    raw_date = get("decided_at")
     if raw_date is None:
         errors.append(_E_DATE_MISSING)
     else:
@@ -171,7 +193,7 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
         elif decided < EARLIEST_DECISION:
             errors.append(_E_DATE_EARLY)
             decided = None
-    severity = raw.get("severity")
+    severity = get("severity")
     out_fields: dict[str, Any] = {}
     if item is not None:
         spec = item.spec
@@ -187,17 +209,18 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             errors.append(_E_NO_SEVERITY)
         else:
             severity = None
-        raw_fields = raw.get("fields")
+        raw_fields = get("fields")
         if raw_fields is None:
             raw_fields = {}
-        if not isinstance(raw_fields, Mapping):
+        if type(raw_fields) is not dict and not isinstance(raw_fields, Mapping):
             errors.append(_E_FIELDS_TYPE)
         else:
             index = spec.field_index
-            for k in raw_fields:
-                if k not in index:
-                    errors.append(_e(f"fields.{_clean(k)}", "unknown_field", "目录中没有此字段",
-                                     "no such field in the catalog item"))
+            if not raw_fields.keys() <= index.keys():
+                for k in raw_fields:
+                    if k not in index:
+                        errors.append(_e(f"fields.{_clean(k)}", "unknown_field", "目录中没有此字段",
+                                         "no such field in the catalog item"))
             for fname, required, checker, missing in spec.checkers:
                 v = raw_fields.get(fname)
                 if v is None or v == "":
@@ -209,16 +232,16 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
                     errors.append(err)
                 else:
                     out_fields[fname] = value
-    elif raw.get("fields") is not None and not isinstance(raw.get("fields"), Mapping):
+    elif get("fields") is not None and not isinstance(get("fields"), Mapping):
         errors.append(_E_FIELDS_TYPE)
     if errors or item is None or facts is None or decided is None or source_id is None or type(name) is not str:
         return None, errors, item_code, source_id
-    return _Prepared(index=-1, item=item, facts=facts, bidx="", name=name, source_id=source_id,
-                     decided_at=decided, severity=severity, fields=out_fields), [], item_code, source_id
+    return _Prepared(-1, item, facts, "", name, source_id, decided, severity, out_fields), [], item_code, source_id
 
 
 def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
-    blob = orjson.dumps([item_code, subject_id, severity, decided_at.isoformat(), fields], option=orjson.OPT_SORT_KEYS)
+    # orjson writes a date as YYYY-MM-DD, the same bytes as its isoformat() in a string
+    blob = orjson.dumps([item_code, subject_id, severity, decided_at, fields], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -238,18 +261,39 @@ def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:
         yield seq[i : i + n]
 
 
+def _fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, values: Sequence[Any]) -> Any:
+    """Rows (plain tuples of ``columns``) of ``table`` whose ``key`` is in ``values``: one statement per
+    900 values on SQLite (per 10,000 on PostgreSQL), sent to the driver as is (compiling a 900-parameter
+    IN costs more than running it). Only for columns whose stored value is the Python value (text,
+    integers, bytes)."""
+    conn = session.connection()
+    cols = ", ".join(f'"{c}"' for c in columns)
+    if conn.dialect.name == "postgresql":
+        sql = f'SELECT {cols} FROM "{table.name}" WHERE "{key}" = ANY(%s)'  # noqa: S608 - our identifiers
+        for chunk in _chunks(values, 10_000):  # one array parameter: no placeholder limit
+            yield from conn.exec_driver_sql(sql, (list(chunk),))
+        return
+    for chunk in _chunks(values):
+        marks = ", ".join("?" * len(chunk))
+        yield from conn.exec_driver_sql(f'SELECT {cols} FROM "{table.name}" WHERE "{key}" IN ({marks})',  # noqa: S608
+                                        tuple(chunk))
+
+
+_SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code",
+                 "created_at", "updated_at")
+
+
 def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared], outcomes: list[Outcome],
                       created_subjects: list[int]) -> list[_Prepared]:
     """Find or create each record's subject; reject name mismatches. Returns the records still good."""
     conn = session.connection()
-    bidxs = list({p.bidx for p in prepared})
+    sqlite = conn.dialect.name == "sqlite"
     known: dict[str, tuple[int, bytes, str]] = {}
-    for chunk in _chunks(bidxs):
-        for sid, b, nc, kid in conn.execute(select(_S.c.id, _S.c.id_bidx, _S.c.name_cipher, _S.c.key_id)
-                                            .where(_in(session, _S.c.id_bidx, chunk))):
-            known[b] = (sid, nc, kid)
+    for sid, b, nc, kid in _fetch_in(session, _S, ("id", "id_bidx", "name_cipher", "key_id"), "id_bidx",
+                                     list({p.bidx for p in prepared})):
+        known[b] = (sid, nc, kid)
     names: dict[str, str] = {}
-    new_rows: dict[str, dict[str, Any]] = {}
+    new_rows: dict[str, tuple[Any, ...]] = {}  # in the order of _SUBJECT_COLS
     good: list[_Prepared] = []
     now = utcnow()
     for p in prepared:
@@ -270,16 +314,18 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
                 continue
         else:
             facts = p.facts
-            sealed = vault.seal_subject(facts.number, p.name)
+            sealed = vault.seal_checked(facts, p.name, p.bidx)
             names[p.bidx] = p.name
-            new_rows[p.bidx] = {"id_bidx": sealed.id_bidx, "id_cipher": sealed.id_cipher,
-                                "name_cipher": sealed.name_cipher, "key_id": sealed.key_id,
-                                "birth_date": facts.birth_date, "gender": facts.gender,
-                                "region_code": facts.region_code, "created_at": now, "updated_at": now}
+            new_rows[p.bidx] = (sealed.id_bidx, sealed.id_cipher, sealed.name_cipher, sealed.key_id,
+                                facts.birth_date, facts.gender, facts.region_code, now, now)
         good.append(p)
     if new_rows:
-        created = dict((b, sid) for sid, b in bulk.insert_rows(session, _S, list(new_rows.values()),
-                                                                returning=("id", "id_bidx"), ignore_conflicts=True))
+        # SQLite: this transaction holds the write lock and found none of them above, so none can
+        # conflict (and one that did would fail the batch, not be skipped); the ids are numbered in
+        # one executemany. PostgreSQL: another transaction may create the same person meanwhile.
+        created = dict((b, sid) for sid, b in bulk.insert_tuples(session, _S, _SUBJECT_COLS, list(new_rows.values()),
+                                                                 returning=("id", "id_bidx"),
+                                                                 ignore_conflicts=not sqlite))
         created_subjects.extend(created.values())
         missing = [b for b in new_rows if b not in created]
         for chunk in _chunks(missing):  # created meanwhile by a concurrent transaction
@@ -325,6 +371,13 @@ def _dates(item: Item, severity: str | None, decided: date) -> display.DisplayDa
     return got
 
 
+# Column order of the tuples ingest builds for new records (source_id at 16, item_code 17, status 12).
+_NEW_COLS = ("subject_id", "item_id", "category", "severity", "decided_at", "fields", "content_hash", "publish",
+             "min_display_until", "display_until", "retain_until", "updated_at", "status", "change_kind", "changed_by",
+             "department_id", "source_id", "item_code", "revision", "received_at", "status_changed_at",
+             "arrival_working_days")
+
+
 def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
            channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None) -> list[Outcome]:
     """Validate and store a batch. Returns one outcome per input record, in order.
@@ -337,14 +390,21 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
     now = utcnow()
+    ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
+    bidx_of: dict[str, str] = {}
     for i, raw in enumerate(records):
-        p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today)
+        p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today, ids=ids)
         if p is None:
             outcomes[i].errors = errs
             continue
         p.index = i
-        p.bidx = vault.lookup_key(p.facts.number)
+        number = p.facts.number
+        bidx = bidx_of.get(number)
+        if bidx is None:
+            bidx = bidx_of[number] = vault.lookup_key_checked(p.facts)
+        p.bidx = bidx
         prepared.append(p)
+    del ids, bidx_of
 
     created_subjects: list[int] = []
     good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []
@@ -354,78 +414,87 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     sids = list({p.source_id for p in good})
     # By source_id alone, the leading column of the unique index: with a department predicate too,
     # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
-    for chunk in _chunks(sids):
-        for row in conn.execute(select(_R.c.id, _R.c.source_id, _R.c.department_id, _R.c.content_hash,
-                                       _R.c.revision, _R.c.status, _R.c.subject_id)
-                                .where(_in(session, _R.c.source_id, chunk))):
-            if row.department_id == department.id:
-                existing[row.source_id] = dict(row._mapping)
+    for rid, source_id, dept, chash, revision, status, subject_id in _fetch_in(
+            session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id"),
+            "source_id", sids):
+        if dept == department.id:
+            existing[source_id] = {"id": rid, "source_id": source_id, "department_id": dept, "content_hash": chash,
+                                   "revision": revision, "status": status, "subject_id": subject_id}
 
-    new_records: list[dict[str, Any]] = []
+    new_rows: list[tuple[Any, ...]] = []
     new_index: dict[str, list[int]] = {}
     updates: dict[int, dict[str, Any]] = {}
     changed_subjects: set[int] = set()
-    pending_new: dict[str, dict[str, Any]] = {}  # source_id -> row, for repeats inside the batch
+    pending_new: dict[str, str] = {}  # source_id -> content hash, for repeats inside the batch
+    arrival: dict[date, int] = {}
+    label, dept_id = actor.label, department.id
 
     for p in good:
-        assert p.subject_id is not None
-        h = content_hash(p.item.code, p.subject_id, p.severity, p.decided_at, p.fields)
+        subject_id = p.subject_id
+        assert subject_id is not None
+        item = p.item
+        h = content_hash(item.code, subject_id, p.severity, p.decided_at, p.fields)
         cur = existing.get(p.source_id)
-        if cur is None and p.source_id in pending_new:
-            if pending_new[p.source_id]["content_hash"] == h:
-                new_index[p.source_id].append(p.index)
-                outcomes[p.index].status = "unchanged"
-            else:
-                outcomes[p.index].errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
-                                               "source_id repeats in this batch with different content")]
-            continue
-        if cur is not None and cur["content_hash"] == h:
-            outcomes[p.index].status = "unchanged"
-            outcomes[p.index].record_id = cur["id"]
-            continue
-        if cur is not None and cur["status"] == "revoked":
-            outcomes[p.index].errors = [_e("source_id", "revoked", "该记录已撤销，不能再更新；请使用新的来源编号",
-                                           "this record was revoked and cannot be updated; use a new source_id")]
-            continue
-        dates = _dates(p.item, p.severity, p.decided_at)
-        status = display.status_on(dates, today)
-        row = {"subject_id": p.subject_id, "item_id": p.item.id, "category": p.item.spec.category,
-               "severity": p.severity, "decided_at": p.decided_at, "fields": p.fields, "content_hash": h,
-               "publish": dates.publish, "min_display_until": dates.min_display_until,
-               "display_until": dates.display_until, "retain_until": dates.retain_until, "updated_at": now,
-               "status": status, "change_kind": "push", "changed_by": actor.label}
+        out = outcomes[p.index]
         if cur is None:
-            row.update(department_id=department.id, source_id=p.source_id, item_code=p.item.code, revision=1,
-                       received_at=now, status_changed_at=now,
-                       arrival_working_days=working_days_between(p.decided_at, today))
-            new_records.append(row)
-            pending_new[p.source_id] = row
+            seen = pending_new.get(p.source_id)
+            if seen is not None:
+                if seen == h:
+                    new_index[p.source_id].append(p.index)
+                    out.status = "unchanged"
+                else:
+                    out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                                     "source_id repeats in this batch with different content")]
+                continue
+        elif cur["content_hash"] == h:
+            out.status = "unchanged"
+            out.record_id = cur["id"]
+            continue
+        elif cur["status"] == "revoked":
+            out.errors = [_e("source_id", "revoked", "该记录已撤销，不能再更新；请使用新的来源编号",
+                             "this record was revoked and cannot be updated; use a new source_id")]
+            continue
+        dates = _dates(item, p.severity, p.decided_at)
+        status = display.status_on(dates, today)
+        if cur is None:
+            days = arrival.get(p.decided_at)
+            if days is None:
+                days = arrival[p.decided_at] = working_days_between(p.decided_at, today)
+            new_rows.append((subject_id, item.id, item.spec.category, p.severity, p.decided_at, p.fields, h,
+                             dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, now,
+                             status, "push", label, dept_id, p.source_id, item.code, 1, now, now, days))
+            pending_new[p.source_id] = h
             new_index[p.source_id] = [p.index]
-            outcomes[p.index].status = "created"
-            changed_subjects.add(p.subject_id)
+            out.status = "created"
+            changed_subjects.add(subject_id)
         else:
             if cur["id"] in updates:  # a second change to the same record in one batch
-                outcomes[p.index].errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
-                                               "source_id repeats in this batch with different content")]
+                out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                                 "source_id repeats in this batch with different content")]
                 continue
-            row.update(_id=cur["id"], revision=cur["revision"] + 1, item_code=p.item.code,
-                       status_changed_at=now if status != cur["status"] else None)
-            updates[cur["id"]] = row
-            outcomes[p.index].status = "updated"
-            outcomes[p.index].record_id = cur["id"]
-            changed_subjects.update((p.subject_id, cur["subject_id"]))
+            updates[cur["id"]] = {
+                "subject_id": subject_id, "item_id": item.id, "category": item.spec.category, "severity": p.severity,
+                "decided_at": p.decided_at, "fields": p.fields, "content_hash": h, "publish": dates.publish,
+                "min_display_until": dates.min_display_until, "display_until": dates.display_until,
+                "retain_until": dates.retain_until, "updated_at": now, "status": status, "change_kind": "push",
+                "changed_by": label, "_id": cur["id"], "revision": cur["revision"] + 1, "item_code": item.code,
+                "status_changed_at": now if status != cur["status"] else None}
+            out.status = "updated"
+            out.record_id = cur["id"]
+            changed_subjects.update((subject_id, cur["subject_id"]))
 
     for o in outcomes:
         if o.errors:
             o.status = "rejected"
     changes: list[list[Any]] = []
-    if new_records:
-        ids = dict((sid, rid) for rid, sid in bulk.insert_rows(session, _R, new_records, returning=("id", "source_id")))
-        for r in new_records:
-            rid = ids[r["source_id"]]
-            for idx in new_index[r["source_id"]]:
+    if new_rows:
+        ids = dict((sid, rid) for rid, sid in bulk.insert_tuples(session, _R, _NEW_COLS, new_rows,
+                                                                 returning=("id", "source_id")))
+        for r in new_rows:
+            rid = ids[r[16]]
+            for idx in new_index[r[16]]:
                 outcomes[idx].record_id = rid
-            changes.append([rid, 1, r["item_code"], r["status"]])
+            changes.append([rid, 1, r[17], r[12]])
     if updates:
         bulk.insert_rows(session, _REV, _snapshot_rows(session, list(updates)))
         conn.execute(
