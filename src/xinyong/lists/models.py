@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.db import Base, BigId, UTCDateTime, utcnow
@@ -13,6 +13,8 @@ ENTRY_STATUSES = ("proposed", "notified", "listed", "rejected", "removed")
 # statuses in which a subject counts as "already on that list" (a second listing is refused)
 OPEN_STATUSES = ("proposed", "notified", "listed")
 REMOVAL_KINDS = ("expiry", "repair", "revocation", "decision", "rule")
+_OPEN_DECISION = "status IN ('proposed', 'notified', 'listed') AND record_id IS NULL"
+_OPEN_RECORD = "status IN ('proposed', 'notified', 'listed') AND record_id IS NOT NULL"
 
 
 class ListKind(Base):
@@ -60,8 +62,35 @@ class ListEntry(Base):
     removal_kind: Mapped[str | None] = mapped_column(String(16))
     removal_reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    notified_by: Mapped[str | None] = mapped_column(String(128))
+    defence_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # listed or rejected
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    removed_by: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("ix_list_entries_subject", "subject_id", "status"),
         Index("ix_list_entries_list", "list_code", "status"),
+        # One open entry per subject and list (a second listing is refused, also under a race);
+        # catalog-fed entries are per record (a debtor with two court cases is listed twice).
+        Index("uq_list_entries_open", "list_code", "subject_id", unique=True,
+              sqlite_where=text(_OPEN_DECISION), postgresql_where=text(_OPEN_DECISION)),
+        Index("uq_list_entries_open_record", "list_code", "record_id", unique=True,
+              sqlite_where=text(_OPEN_RECORD), postgresql_where=text(_OPEN_RECORD)),
     )
+
+
+class ListKindVersion(Base):
+    """History: every version a list kind ever had (the current one is also the ``list_kinds`` row)."""
+
+    __tablename__ = "list_kind_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)  # the kind as the YAML states it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    change_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("code", "version"),)

@@ -1,0 +1,240 @@
+"""Pages for the lists: the overview with the review queue and the proposal form, one list's
+entries, and one entry with the steps its reader may take.
+
+Thin: every change goes through :mod:`xinyong.lists.service`. The credit office (``lists.decide``)
+sees every entry and decides; a department officer (``lists.propose``) proposes in its own name
+and sees its own department's entries only. A person is found by ID number through the blind index
+(a POST body, never a URL); identities are shown masked. Page views are audited like API reads
+(``list_entries.list``, ``list_entry.read``), and every form carries the CSRF token.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import require
+from xinyong.auth.models import Department
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal, list_departments
+from xinyong.deps import DbSession, VaultDep
+from xinyong.lists import service
+from xinyong.lists.api import entry_outs, scoped
+from xinyong.lists.models import ENTRY_STATUSES, REMOVAL_KINDS, ListEntry
+from xinyong.privacy import identity
+from xinyong.privacy.vault import Vault
+from xinyong.records.service import local_today
+from xinyong.subjects.service import find_by_id_number
+from xinyong.web.i18n import MESSAGES, lang_of
+from xinyong.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+Reader = Annotated[Principal, Depends(require("lists.read"))]
+Proposer = Annotated[Principal, Depends(require("lists.propose"))]
+Decider = Annotated[Principal, Depends(require("lists.decide"))]
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ListCode = Annotated[str, Path(max_length=32)]
+Param = Annotated[str, Query(max_length=64)]
+Text = Annotated[str, Form(max_length=4000)]
+Short = Annotated[str, Form(max_length=64)]
+
+BASE = "/lists"
+ENTRY = "/list-entries"
+PAGE_SIZE = 50
+QUEUE_SIZE = 100
+
+
+def label(lang: str, prefix: str, code: str | None) -> str:
+    if not code:
+        return ""
+    entry = MESSAGES.get(f"{prefix}.{code}")
+    return (entry.get(lang) or entry["zh"]) if entry else code
+
+
+def _ctx(request: Request) -> dict[str, Any]:
+    lang = lang_of(request)
+    return {"label": lambda prefix, code: label(lang, prefix, code), "base": BASE, "entry_base": ENTRY}
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status_code=404)
+
+
+def _kind_names(session: Session, lang: str) -> dict[str, str]:
+    return {k.code: k.name_zh if lang == "zh" else k.name_en for k in service.all_kinds(session)}
+
+
+def _proposable(session: Session) -> list[Any]:
+    return [k for k in service.all_kinds(session) if k.kind == "dishonesty" and k.source == "decision"]
+
+
+# ---- the overview: kinds, review queue, proposal form ------------------------------------------------
+
+def _overview(request: Request, session: Session, vault: Vault, principal: Principal, *,
+              error: dict[str, Any] | None = None, form: dict[str, str] | None = None,
+              status_code: int = 200) -> HTMLResponse:
+    lang = lang_of(request)
+    is_scoped = scoped(principal)
+    counts = service.counts_by_list(session, department_id=principal.department_id, scoped=is_scoped)
+    queue = list(session.scalars(
+        service.entries_stmt(department_id=principal.department_id, scoped=is_scoped)
+        .where(ListEntry.status.in_(("proposed", "notified"))).limit(QUEUE_SIZE)))
+    queue.sort(key=lambda e: (e.defence_deadline or date.max, e.id))
+    record(session, actor=principal.actor, action="list_entries.list",
+           details={"via": "page", "queue": len(queue)})
+    can_propose = allowed(principal.role, "lists.propose") and (principal.department_id is not None or not is_scoped)
+    return render(request, "lists/overview.html", {
+        **_ctx(request), "kinds": service.all_kinds(session), "counts": counts, "queue": entry_outs(session, vault, queue),
+        "names": _kind_names(session, lang), "today": local_today(), "can_decide": allowed(principal.role, "lists.decide"),
+        "can_propose": can_propose, "proposable": _proposable(session), "error": error, "form": form or {},
+        "departments": list_departments(session, kind="department") if not is_scoped else [],
+        "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
+    }, status_code=status_code)
+
+
+@router.get(BASE, response_class=HTMLResponse)
+def overview(request: Request, principal: Reader, session: DbSession, vault: VaultDep) -> HTMLResponse:
+    return _overview(request, session, vault, principal)
+
+
+@router.post(BASE + "/propose", response_model=None)
+def propose(request: Request, principal: Proposer, session: DbSession, vault: VaultDep,
+            list_code: Short = "", category: Short = "", id_number: Short = "", reason: Text = "",
+            legal_basis: Text = "", department: Short = "") -> Response:
+    """The person is found by ID number (blind index) in the body; the number is never shown back."""
+    form = {"list_code": list_code, "category": category, "reason": reason, "legal_basis": legal_basis,
+            "department": department}
+    try:
+        facts = identity.check(id_number)
+    except identity.InvalidIdNumber as exc:
+        return _overview(request, session, vault, principal, form=form, status_code=422,
+                         error={"field": "id_number", "message": exc.message})
+    subject = find_by_id_number(session, vault=vault, id_number=facts.number)
+    if subject is None:
+        return _overview(request, session, vault, principal, form=form, status_code=404, error={
+            "field": "id_number", "message": "平台中没有该身份证号码的信用主体 / no credit subject with this ID number"})
+    if scoped(principal):
+        dept_id = principal.department_id
+    else:
+        dept_id = next((d.id for d in list_departments(session, kind="department") if d.code == department), None)
+    try:
+        entry = service.propose(session, code=list_code, subject_id=subject.id, reason=reason,
+                                category=category or None, legal_basis=legal_basis or None,
+                                department_id=dept_id, actor=principal.actor)
+    except service.ListError as exc:
+        session.rollback()
+        return _overview(request, session, vault, principal, form=form, status_code=exc.status,
+                         error={"field": exc.field, "message": exc.message})
+    return RedirectResponse(f"{ENTRY}/{entry.id}", status_code=303)
+
+
+# ---- one list's entries -------------------------------------------------------------------------------
+
+@router.get(BASE + "/{code}", response_class=HTMLResponse)
+def entries(request: Request, code: ListCode, principal: Reader, session: DbSession, vault: VaultDep,
+            status: Param = "", before_id: Param = "") -> HTMLResponse:
+    try:
+        kind = service.get_kind(session, code)
+    except service.ListError as exc:
+        raise _not_found() from exc
+    status = status if status in ENTRY_STATUSES else ""
+    before = int(before_id) if before_id.isascii() and before_id.isdigit() and len(before_id) <= 18 else None
+    rows = list(session.scalars(service.entries_stmt(code=code, status=status or None,
+                                                     department_id=principal.department_id,
+                                                     scoped=scoped(principal), before_id=before)
+                                .limit(PAGE_SIZE + 1)))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    record(session, actor=principal.actor, action="list_entries.list",
+           details={"list": code, "status": status or None, "count": len(rows), "via": "page"})
+    return render(request, "lists/entries.html", {
+        **_ctx(request), "kind": kind, "rows": entry_outs(session, vault, rows), "status": status,
+        "statuses": ENTRY_STATUSES, "next_before": rows[-1].id if more and rows else None, "before": before,
+    })
+
+
+# ---- one entry and its steps -----------------------------------------------------------------------------
+
+def _entry(session: Session, principal: Principal, entry_id: int) -> ListEntry:
+    try:
+        return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
+    except service.ListError as exc:
+        raise _not_found() from exc
+
+
+def _entry_page(request: Request, session: Session, vault: Vault, principal: Principal, entry: ListEntry, *,
+                error: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    lang = lang_of(request)
+    record(session, actor=principal.actor, action="list_entry.read", object_type="list_entry", object_id=entry.id,
+           details={"via": "page"})
+    kind = service.get_kind(session, entry.list_code)
+    cats = service.categories_of(kind)
+    category = cats.get(entry.category or "")
+    today = local_today()
+    return render(request, "lists/entry.html", {
+        **_ctx(request), "e": entry_outs(session, vault, [entry])[0], "kind": kind, "kind_name": _kind_names(
+            session, lang).get(entry.list_code, entry.list_code),
+        "category_name": (category["name_zh"] if lang == "zh" else category["name_en"]) if category else entry.category,
+        "today": today, "error": error, "removal_kinds": [k for k in REMOVAL_KINDS if k != "rule"],
+        "can_notify": entry.status == "proposed" and allowed(principal.role, "lists.propose"),
+        "can_defend": entry.status == "notified" and entry.defence is None and allowed(principal.role, "lists.propose")
+        and entry.defence_deadline is not None and today <= entry.defence_deadline,
+        "can_decide": entry.status == "notified" and allowed(principal.role, "lists.decide"),
+        "may_list": entry.defence is not None or (entry.defence_deadline is not None and today > entry.defence_deadline),
+        "can_remove": entry.status == "listed" and allowed(principal.role, "lists.decide"),
+    }, status_code=status_code)
+
+
+@router.get(ENTRY + "/{entry_id}", response_class=HTMLResponse)
+def entry_detail(request: Request, entry_id: EntryId, principal: Reader, session: DbSession,
+                 vault: VaultDep) -> HTMLResponse:
+    return _entry_page(request, session, vault, principal, _entry(session, principal, entry_id))
+
+
+def _step(request: Request, session: Session, vault: Vault, principal: Principal, entry_id: int, action: Any) -> Response:
+    entry = _entry(session, principal, entry_id)
+    try:
+        action(entry)
+    except service.ListError as exc:
+        session.rollback()
+        return _entry_page(request, session, vault, principal, _entry(session, principal, entry_id),
+                           error={"field": exc.field, "message": exc.message}, status_code=exc.status)
+    return RedirectResponse(f"{ENTRY}/{entry_id}", status_code=303)
+
+
+@router.post(ENTRY + "/{entry_id}/notify", response_model=None)
+def notify(request: Request, entry_id: EntryId, principal: Proposer, session: DbSession, vault: VaultDep,
+           note: Text = "") -> Response:
+    return _step(request, session, vault, principal, entry_id,
+                 lambda e: service.notify(session, entry=e, note=note or None, actor=principal.actor))
+
+
+@router.post(ENTRY + "/{entry_id}/defence", response_model=None)
+def defence(request: Request, entry_id: EntryId, principal: Proposer, session: DbSession, vault: VaultDep,
+            defence: Text = "") -> Response:
+    """An officer records the defence the person stated (the person may also send it through the API)."""
+    return _step(request, session, vault, principal, entry_id,
+                 lambda e: service.defend(session, entry=e, text=defence, actor=principal.actor))
+
+
+@router.post(ENTRY + "/{entry_id}/decide", response_model=None)
+def decide(request: Request, entry_id: EntryId, principal: Decider, session: DbSession, vault: VaultDep,
+           decision: Short = "", reason: Text = "") -> Response:
+    if decision not in ("list", "reject"):
+        raise HTTPException(status_code=422)
+    return _step(request, session, vault, principal, entry_id,
+                 lambda e: service.decide(session, entry=e, listed=decision == "list", reason=reason,
+                                          actor=principal.actor))
+
+
+@router.post(ENTRY + "/{entry_id}/remove", response_model=None)
+def remove(request: Request, entry_id: EntryId, principal: Decider, session: DbSession, vault: VaultDep,
+           kind: Short = "", reason: Text = "") -> Response:
+    return _step(request, session, vault, principal, entry_id,
+                 lambda e: service.remove(session, entry=e, kind=kind, reason=reason, actor=principal.actor))

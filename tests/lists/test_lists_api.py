@@ -1,0 +1,225 @@
+"""Lists API: permissions by role, department isolation, masked identities, every step and refusal."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from tests.lists.lists_support import debtor, push
+
+from xinyong.audit.models import AuditEntry
+from xinyong.lists.models import ListEntry
+
+pytestmark = pytest.mark.usefixtures("lists_loaded")
+
+
+def _propose(client, world, key=None, subject_id=None, code="key_supervision", **extra):  # type: ignore[no-untyped-def]
+    body = {"subject_id": subject_id or world.citizen_subject.id, "reason": "组织电信诈骗", "category": "telecom_fraud",
+            **extra}
+    return client.post(f"/api/v1/lists/{code}/entries", json=body, headers=world.bearer(key or world.key_a))
+
+
+def test_kinds_with_counts(client, world):  # type: ignore[no-untyped-def]
+    assert _propose(client, world).status_code == 201
+    r = client.get("/api/v1/lists", headers=world.bearer(world.key_a))
+    assert r.status_code == 200
+    kinds = {k["code"]: k for k in r.json()}
+    assert set(kinds) == {"red_volunteer", "red_moral_model", "red_recommended", "serious_dishonesty",
+                          "key_supervision", "dishonest_debtor", "clean_3y"}
+    assert kinds["key_supervision"]["counts"] == {"proposed": 1}
+    assert kinds["key_supervision"]["defence_working_days"] == 5 and len(kinds["key_supervision"]["categories"]) == 10
+    # Department B sees only its own department's counts.
+    other = {k["code"]: k for k in client.get("/api/v1/lists", headers=world.bearer(world.key_b)).json()}
+    assert other["key_supervision"]["counts"] == {}
+
+
+def test_propose_notify_defend_decide_remove_over_http(client, world, login, session):  # type: ignore[no-untyped-def]
+    r = _propose(client, world)
+    assert r.status_code == 201, r.text
+    e = r.json()
+    assert e["status"] == "proposed" and e["department"] == "scjgj"
+    assert e["id_number_masked"].startswith("120101") and "*" in e["id_number_masked"]
+    assert world.citizen_id_number not in r.text
+    eid = e["id"]
+    r = client.post(f"/api/v1/list-entries/{eid}/notify", json={"note": "直接送达"}, headers=world.bearer(world.key_a))
+    assert r.status_code == 200 and r.json()["status"] == "notified" and r.json()["defence_deadline"]
+    # The admin cannot list during the defence period without a defence.
+    client.cookies.clear()
+    csrf = login(client, "admin")
+    r = client.post(f"/api/v1/list-entries/{eid}/decide", json={"decision": "list", "reason": "列入"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409 and r.json()["code"] == "defence_period_running"
+    # The citizen states a defence for themself.
+    client.cookies.clear()
+    csrf = login(client, "zhangsan")
+    assert client.get(f"/api/v1/list-entries/{eid}").status_code == 200
+    r = client.post(f"/api/v1/list-entries/{eid}/defence", json={"defence": "本人系被冒用身份"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
+    assert r.json()["defence"] == "本人系被冒用身份"
+    client.cookies.clear()
+    csrf = login(client, "admin")
+    r = client.post(f"/api/v1/list-entries/{eid}/decide", json={"decision": "list", "reason": "申辩不成立"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["status"] == "listed" and r.json()["published"] is False
+    r = client.post(f"/api/v1/list-entries/{eid}/remove", json={"kind": "revocation", "reason": "认定被撤销"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["removal_kind"] == "revocation"
+    r = client.post(f"/api/v1/list-entries/{eid}/remove", json={"kind": "decision", "reason": "again"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409 and r.json()["code"] == "not_listed"
+    assert r.json()["errors"][0]["field"] == "status"
+    actions = [a for (a,) in session.execute(select(AuditEntry.action).where(AuditEntry.object_type == "list_entry",
+                                                                             AuditEntry.object_id == str(eid))
+                                             .order_by(AuditEntry.id))]
+    assert actions == ["list_entry.propose", "list_entry.notify", "list_entry.read", "list_entry.defend",
+                       "list_entry.decide", "list_entry.remove"]
+
+
+def test_defence_after_deadline_over_http(client, world, session):  # type: ignore[no-untyped-def]
+    eid = _propose(client, world).json()["id"]
+    client.post(f"/api/v1/list-entries/{eid}/notify", json={}, headers=world.bearer(world.key_a))
+    session.execute(ListEntry.__table__.update().where(ListEntry.id == eid).values(defence_deadline=date(2026, 1, 5)))
+    session.commit()
+    r = client.post(f"/api/v1/list-entries/{eid}/defence", json={"defence": "迟交"}, headers=world.bearer(world.key_a))
+    assert r.status_code == 409 and r.json()["code"] == "defence_too_late"
+    assert r.json()["message"].startswith("申辩期已于 2026-01-05 届满")
+
+
+def test_department_isolation(client, world):  # type: ignore[no-untyped-def]
+    eid = _propose(client, world).json()["id"]
+    b = world.bearer(world.key_b)
+    assert client.get(f"/api/v1/list-entries/{eid}", headers=b).status_code == 404
+    assert client.post(f"/api/v1/list-entries/{eid}/notify", json={}, headers=b).status_code == 404
+    assert client.get("/api/v1/lists/key_supervision/entries", headers=b).json()["items"] == []
+    listed = client.get("/api/v1/lists/key_supervision/entries", headers=world.bearer(world.key_a)).json()["items"]
+    assert [e["id"] for e in listed] == [eid]
+    # A department may not propose in another department's name.
+    r = _propose(client, world, key=world.key_b, subject_id=world.other_subject.id, department="scjgj")
+    assert r.status_code == 403 and r.json()["code"] == "department_not_allowed"
+
+
+@pytest.mark.parametrize(("user", "method", "path", "status"), [
+    ("officer_a", "post", "/api/v1/list-entries/{eid}/decide", 403),
+    ("officer_a", "post", "/api/v1/list-entries/{eid}/remove", 403),
+    ("bank", "get", "/api/v1/lists", 403),
+    ("bank", "get", "/api/v1/list-entries/{eid}", 403),
+    ("zhangsan", "get", "/api/v1/lists", 403),
+    ("zhangsan", "post", "/api/v1/list-entries/{eid}/notify", 403),
+    ("auditor", "get", "/api/v1/list-entries/{eid}", 200),
+    ("auditor", "post", "/api/v1/lists/key_supervision/entries", 403),
+    ("officer_b", "post", "/api/v1/list-entries/{eid}/defence", 404),
+])
+def test_permissions(client, world, login, user, method, path, status):  # type: ignore[no-untyped-def]
+    eid = _propose(client, world).json()["id"]
+    csrf = login(client, user)
+    body = {"decision": "reject", "reason": "x", "kind": "decision", "defence": "x"}
+    if path.endswith("/decide"):
+        body = {"decision": "reject", "reason": "x"}
+    elif path.endswith("/remove"):
+        body = {"kind": "decision", "reason": "x"}
+    elif path.endswith("/defence"):
+        body = {"defence": "x"}
+    elif path.endswith("/entries"):
+        body = {"subject_id": world.other_subject.id, "reason": "x", "category": "bribery"}
+    elif path.endswith("/notify"):
+        body = {}
+    kwargs = {"headers": {"X-CSRF-Token": csrf}}
+    if method == "post":
+        kwargs["json"] = body
+    r = getattr(client, method)(path.format(eid=eid), **kwargs)
+    assert r.status_code == status, r.text
+
+
+def test_citizen_sees_only_own_entries(client, world, login):  # type: ignore[no-untyped-def]
+    mine = _propose(client, world).json()["id"]
+    theirs = _propose(client, world, subject_id=world.other_subject.id).json()["id"]
+    login(client, "zhangsan")
+    assert client.get(f"/api/v1/list-entries/{mine}").status_code == 200
+    assert client.get(f"/api/v1/list-entries/{theirs}").status_code == 404
+
+
+def test_red_lists_are_for_the_credit_office(client, world, login):  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.other_subject.id, "reason": "推荐"},
+                    headers=world.bearer(world.key_a))
+    assert r.status_code == 403 and r.json()["code"] == "red_list_by_credit_office"
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.other_subject.id, "reason": "推荐"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201 and r.json()["status"] == "listed" and r.json()["published"] is True
+    r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.other_subject.id, "reason": "推荐"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 409 and r.json()["code"] == "already_on_list"
+    # The credit office proposes a dishonesty listing naming the deciding department.
+    r = client.post(
+        "/api/v1/lists/serious_dishonesty/entries",
+        json={"subject_id": world.other_subject.id, "reason": "x", "category": "harm_health_life"},
+        headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "department_required"
+    r = client.post("/api/v1/lists/serious_dishonesty/entries",
+                    json={"subject_id": world.other_subject.id, "reason": "x", "category": "harm_health_life",
+                          "department": "gaj"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201 and r.json()["department"] == "gaj"
+
+
+@pytest.mark.parametrize(("code", "body", "status", "err"), [
+    ("no_such_list", {}, 404, "unknown_list"),
+    ("key_supervision", {"category": "jaywalking"}, 422, "unknown_category"),
+    ("key_supervision", {"category": None}, 422, "missing"),
+    ("dishonest_debtor", {"category": None}, 409, "catalog_fed"),
+    ("key_supervision", {"status": "listed"}, 422, "validation_error"),
+    ("key_supervision", {"subject_id": 999_999_999}, 404, "unknown_subject"),
+])
+def test_bad_proposals(client, world, code, body, status, err):  # type: ignore[no-untyped-def]
+    r = _propose(client, world, code=code, **body)
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == err
+    assert " / " in r.json()["message"]
+
+
+def test_already_on_list_over_http(client, world):  # type: ignore[no-untyped-def]
+    assert _propose(client, world).status_code == 201
+    r = _propose(client, world)
+    assert r.status_code == 409 and r.json()["code"] == "already_on_list"
+    assert r.json()["errors"][0]["field"] == "subject_id"
+
+
+def test_catalog_fed_entries_and_clean_3y(client, world, login, session, vault):  # type: ignore[no-untyped-def]
+    with session.begin_nested():
+        push(session, vault, world.dept_a, [debtor(world.other_id_number, "欧阳娜娜")])
+    session.commit()
+    items = client.get("/api/v1/lists/dishonest_debtor/entries?status=listed",
+                       headers=world.bearer(world.key_a)).json()["items"]
+    assert [(e["subject_id"], e["source"], e["published"]) for e in items] == [(world.other_subject.id, "catalog", True)]
+    assert world.other_id_number not in str(items)
+    r = client.get("/api/v1/lists/clean_3y/entries", headers=world.bearer(world.key_a))
+    assert r.status_code == 200
+    body = r.json()
+    # department A pushed a record only for the other subject, who now has a serious record
+    assert body["list_code"] == "clean_3y" and body["items"] == []
+    login(client, "auditor")
+    body = client.get("/api/v1/lists/clean_3y/entries?limit=1").json()
+    assert [i["subject_id"] for i in body["items"]] == [world.citizen_subject.id]
+    assert body["items"][0]["id_number_masked"] != world.citizen_id_number
+    assert body["next_before_id"] is None
+    audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "list_entries.list")
+                           .order_by(AuditEntry.id.desc()))
+    assert audit.details["list"] == "clean_3y"
+
+
+def test_paging(client, world, session, vault):  # type: ignore[no-untyped-def]
+    from tests.lists.lists_support import person
+
+    with session.begin_nested():
+        people = [person(session, vault, name="测试") for _ in range(5)]
+    session.commit()
+    for p in people:
+        assert _propose(client, world, subject_id=p.id).status_code == 201
+    h = world.bearer(world.key_a)
+    first = client.get("/api/v1/lists/key_supervision/entries?limit=3", headers=h).json()
+    assert len(first["items"]) == 3 and first["next_before_id"]
+    second = client.get(f"/api/v1/lists/key_supervision/entries?limit=3&before_id={first['next_before_id']}",
+                        headers=h).json()
+    assert len(second["items"]) == 2 and second["next_before_id"] is None
+    assert client.get("/api/v1/lists/key_supervision/entries?status=bogus", headers=h).status_code == 422

@@ -1,0 +1,133 @@
+"""List pages: an officer proposes (ID number in the body only) and notifies; the admin reviews and
+decides with CSRF; department isolation; masked identities; refusals shown in place."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from tests.web.web_support import audit, hidden
+
+from xinyong.lists.models import ListEntry
+
+pytestmark = pytest.mark.usefixtures("lists_loaded")
+
+
+def _propose(client, world, csrf, id_number, **extra):  # type: ignore[no-untyped-def]
+    data = {"csrf_token": csrf, "list_code": "key_supervision", "category": "online_fraud", "id_number": id_number,
+            "reason": "网络刷单诈骗", **extra}
+    return client.post("/lists/propose", data=data, follow_redirects=False)
+
+
+def test_officer_proposes_and_notifies_admin_decides(client, world, login, session, db):  # type: ignore[no-untyped-def]
+    login(client, "officer_a")
+    page = client.get("/lists")
+    assert page.status_code == 200 and "申请列入失信类名单" in page.text
+    assert 'href="/lists"' in page.text  # the nav entry
+    csrf = hidden(page.text, "csrf_token")
+    r = _propose(client, world, csrf, world.citizen_id_number)
+    assert r.status_code == 303, r.text
+    assert world.citizen_id_number not in r.headers["location"]
+    entry = session.scalar(select(ListEntry).where(ListEntry.subject_id == world.citizen_subject.id))
+    assert (entry.status, entry.department_id, entry.category) == ("proposed", world.dept_a.id, "online_fraud")
+    detail = client.get(r.headers["location"])
+    assert detail.status_code == 200 and world.citizen_id_number not in detail.text
+    assert "登记已告知" in detail.text
+    r = client.post(f"/list-entries/{entry.id}/notify", data={"csrf_token": csrf, "note": "当面送达"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    session.refresh(entry)
+    assert entry.status == "notified" and entry.defence_deadline is not None
+    # Without the CSRF token: refused.
+    assert client.post(f"/list-entries/{entry.id}/defence", data={"defence": "x"}).status_code == 403
+    client.cookies.clear()
+    login(client, "admin")
+    overview = client.get("/lists")
+    assert f'id="entry-{entry.id}"' in overview.text and str(entry.defence_deadline) in overview.text
+    assert world.citizen_id_number not in overview.text
+    csrf = hidden(overview.text, "csrf_token")
+    # Deadline running and no defence: "list" is refused in place.
+    r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "list", "reason": "列入"})
+    assert r.status_code == 409 and "申辩期至" in r.text
+    r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "reject",
+                                                              "reason": "证据不足"}, follow_redirects=False)
+    assert r.status_code == 303
+    session.refresh(entry)
+    assert entry.status == "rejected"
+    assert audit(db, "list_entry.read")
+
+
+def test_officer_page_scope_and_bad_input(client, world, login, session):  # type: ignore[no-untyped-def]
+    login(client, "officer_b")
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    r = _propose(client, world, csrf, "120101198503091234")  # bad check digit
+    assert r.status_code == 422 and "1234" not in r.text.replace("&#34;", "")
+    r = _propose(client, world, csrf, world.other_id_number, category="")
+    assert r.status_code == 422 and "请选择类别" in r.text and "网络刷单诈骗" in r.text  # kept what was typed
+    assert world.other_id_number not in r.text
+    r = _propose(client, world, csrf, world.other_id_number)
+    assert r.status_code == 303
+    eid = int(r.headers["location"].rsplit("/", 1)[1])
+    client.cookies.clear()
+    login(client, "officer_a")
+    assert client.get(f"/list-entries/{eid}").status_code == 404
+    assert f"#{eid}" not in client.get("/lists/key_supervision").text
+    # Officers have no decide form and may not post one.
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    assert client.post(f"/list-entries/{eid}/decide", data={"csrf_token": csrf, "decision": "reject",
+                                                            "reason": "x"}).status_code == 403
+
+
+def test_entries_page_and_remove(client, world, login, session, db):  # type: ignore[no-untyped-def]
+    from xinyong.audit.service import Actor
+    from xinyong.lists import service
+
+    with session.begin_nested():
+        entry = service.add(session, code="red_recommended", subject_id=world.other_subject.id, reason="协会推荐",
+                            actor=Actor.system("tests"), today=date(2026, 11, 1))
+    session.commit()
+    login(client, "admin")
+    page = client.get("/lists/red_recommended?status=listed")
+    assert page.status_code == 200 and f"#{entry.id}" in page.text and "欧阳**" in page.text
+    assert world.other_id_number not in page.text
+    assert client.get("/lists/no_such_list").status_code == 404
+    csrf = hidden(page.text, "csrf_token")
+    r = client.post(f"/list-entries/{entry.id}/remove", data={"csrf_token": csrf, "kind": "decision",
+                                                              "reason": "协会撤回推荐"}, follow_redirects=False)
+    assert r.status_code == 303
+    session.refresh(entry)
+    assert (entry.status, entry.removal_kind) == ("removed", "decision")
+    r = client.post(f"/list-entries/{entry.id}/remove", data={"csrf_token": csrf, "kind": "decision", "reason": "x"})
+    assert r.status_code == 409 and "只有已列入的条目可以移出" in r.text
+    assert audit(db, "list_entries.list")
+
+
+INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=", re.I)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("user", ["admin", "officer_a", "auditor"])
+def test_pages_obey_the_shell(client, world, login, session, lang, user):  # type: ignore[no-untyped-def]
+    from xinyong.audit.service import Actor
+    from xinyong.lists import service
+
+    with session.begin_nested():
+        e = service.propose(session, code="serious_dishonesty", subject_id=world.citizen_subject.id, reason="理由",
+                            category="harm_health_life", department_id=world.dept_a.id, actor=Actor.system("t"))
+        service.notify(session, entry=e, actor=Actor.system("t"))
+    session.commit()
+    csrf = login(client, user)
+    client.cookies.set("lang", lang)
+    for path in ("/lists", "/lists/serious_dishonesty", f"/list-entries/{e.id}"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert not INLINE.search(r.text), path
+        assert f'<meta name="csrf-token" content="{csrf}">' in r.text
+        visible = re.sub(r"<[^>]+>", " ", r.text.split("<main", 1)[1])
+        assert re.findall(r"\b(?:lists|entry_status|list_kind|list_source|removal|common|nav)\.[a-z_.]+\b",
+                          visible) == [], path
+        assert world.citizen_id_number not in r.text
