@@ -1,0 +1,213 @@
+"""Scoring API: a subject's score with its explanation, what-if, rulesets (read, submit, preview) and
+the grade distribution. Staff with ``scores.read`` read any subject; a citizen (``self.read``) only
+themself. Every call is audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import audit_refusal, current_principal, require
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.deps import DbSession, ObjectId
+from xinyong.errors import ApiError
+from xinyong.records.service import local_today
+from xinyong.scoring import service
+from xinyong.scoring.ruleset import RulesetError
+from xinyong.scoring.schemas import (
+    ContributionOut,
+    DistributionOut,
+    GradeCount,
+    PreviewOut,
+    RuleOut,
+    RulesetIn,
+    RulesetOut,
+    ScoreOut,
+    WhatIfIn,
+    WhatIfOut,
+)
+from xinyong.subjects.models import Subject
+
+router = APIRouter(prefix="/api/v1", tags=["scoring"])
+ScoresRead = Annotated[Principal, Depends(require("scores.read"))]
+ScoringManage = Annotated[Principal, Depends(require("scoring.manage"))]
+MAX_RULESET_BYTES = 200_000
+
+
+async def _score_reader(request: Request, session: DbSession,
+                        principal: Principal | None = Depends(current_principal)) -> Principal:
+    """Staff with ``scores.read``, or a citizen (``self.read``: for themself only, checked per subject)."""
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "请先登录或提供 API 密钥 / authentication required")
+    if not (allowed(principal.role, "scores.read") or allowed(principal.role, "self.read")):
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"path": request.url.path, "permission": "scores.read"})
+        raise ApiError(403, "forbidden", "无权执行此操作 / you are not allowed to do this")
+    return principal
+
+
+ScoreReader = Annotated[Principal, Depends(_score_reader)]
+
+
+def readable_subject(session: Session, principal: Principal, subject_id: int, action: str) -> Subject:
+    """The subject if the caller may see its score; otherwise a 404 (the same whether it exists or
+    not), registered as a denied ``action``."""
+    subject = session.get(Subject, subject_id)
+    is_self = principal.role == "citizen" and principal.subject_id == subject_id
+    if subject is None or (not allowed(principal.role, "scores.read") and not is_self):
+        audit_refusal(session, actor=principal.actor, action=action, object_type="subject", object_id=subject_id,
+                      details={"reason": "not_found" if subject is None else "not_own"})
+        raise ApiError(404, "not_found", "信用主体不存在 / subject not found")
+    return subject
+
+
+def _contribs(e: service.Explanation) -> list[ContributionOut]:
+    return [ContributionOut(record_id=c.record_id, item=c.item, variant=c.variant, decided_at=c.decided_at,
+                            points=c.points, reason=c.reason, counts_until=c.counts_until) for c in e.contributions]
+
+
+def score_out(e: service.Explanation) -> ScoreOut:
+    return ScoreOut(subject_id=e.subject_id, score=e.score, grade=e.grade, ruleset_version=e.ruleset_version,
+                    base=e.base, points_grade=e.points_grade, forced_by=e.forced_by, lists=e.lists,
+                    contributions=_contribs(e))
+
+
+@router.get("/subjects/{subject_id}/score", response_model=ScoreOut,
+            summary="A subject's score, grade and every contribution (explained)")
+def get_score(subject_id: ObjectId, principal: ScoreReader, session: DbSession) -> ScoreOut:
+    readable_subject(session, principal, subject_id, "score.read")
+    e = service.explain(session, subject_id, today=local_today())
+    record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=subject_id,
+           details={"score": e.score, "grade": e.grade, "ruleset_version": e.ruleset_version})
+    return score_out(e)
+
+
+def _refuse(exc: service.ScoringError | RulesetError) -> ApiError:
+    errors = exc.errors if isinstance(exc, RulesetError) else [
+        {"field": exc.field or "body", "code": exc.code, "message": exc.message}]
+    return ApiError(422, exc.code, exc.message, errors)
+
+
+@router.post("/subjects/{subject_id}/score/what-if", response_model=WhatIfOut,
+             summary="The score and grade a hypothetical change would give (nothing is written)")
+def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, session: DbSession) -> WhatIfOut:
+    readable_subject(session, principal, subject_id, "score.what_if")
+    try:
+        current, new = service.what_if(session, subject_id, body.changes, today=local_today())
+    except service.ScoringError as exc:
+        raise _refuse(exc) from exc
+    record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
+           details={"changes": len(body.changes), "score": new.score, "grade": new.grade})
+    return WhatIfOut(subject_id=subject_id, current_score=current.score, current_grade=current.grade, score=new.score,
+                     grade=new.grade, ruleset_version=new.ruleset_version, forced_by=new.forced_by,
+                     contributions=_contribs(new))
+
+
+def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date | None = None) -> RulesetOut:
+    active = service.active_version(session, today=today or local_today())
+    out = RulesetOut(version=row.version, effective_from=row.effective_from, active=row.version == active,
+                     base=row.base, created_at=row.created_at, created_by=row.created_by, note=row.note)
+    if full:
+        out.spec, out.source = row.spec, row.source
+        out.rules = [RuleOut.model_validate(r) for r in service.rules_of(session, row.version)]
+    return out
+
+
+@router.get("/scoring/rulesets", response_model=list[RulesetOut], summary="Ruleset versions, newest first")
+def list_rulesets(principal: ScoresRead, session: DbSession) -> list[RulesetOut]:
+    service.ensure_default(session)
+    return [ruleset_out(session, r) for r in service.versions(session)]
+
+
+@router.get("/scoring/rulesets/{version}", response_model=RulesetOut, summary="One ruleset version with its rules")
+def get_ruleset(version: ObjectId, principal: ScoresRead, session: DbSession) -> RulesetOut:
+    service.ensure_default(session)
+    row = service.get_version(session, version)
+    if row is None:
+        raise ApiError(404, "not_found", f"没有评分规则版本 {version} / no ruleset version {version}")
+    return ruleset_out(session, row, full=True)
+
+
+_BODY_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": RulesetIn.model_json_schema()},
+    "application/yaml": {"schema": {"type": "string"}},
+    "text/plain": {"schema": {"type": "string"}}}}}
+
+
+async def _ruleset_body(request: Request, effective_from: date | None) -> RulesetIn:
+    raw = await request.body()
+    if len(raw) > MAX_RULESET_BYTES:
+        raise ApiError(413, "too_large", "评分规则过大 / ruleset too large")
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        try:
+            body = RulesetIn.model_validate(json.loads(raw or b"null"))
+        except (ValueError, ValidationError) as exc:
+            raise ApiError(422, "validation_error", "请求体应为 {\"yaml\" 或 \"ruleset\", \"effective_from\"} / "
+                           "body must be {\"yaml\" or \"ruleset\", \"effective_from\"}",
+                           [{"field": "body", "code": "invalid", "message": str(exc)[:300]}]) from exc
+        if (body.yaml is None) == (body.ruleset is None):
+            raise ApiError(422, "validation_error", "请提供 yaml 或 ruleset 之一 / give exactly one of yaml, ruleset",
+                           [{"field": "yaml", "code": "missing", "message": "yaml | ruleset"}])
+        if body.ruleset is not None:
+            body.yaml = yaml.safe_dump(body.ruleset, allow_unicode=True, sort_keys=False)
+        if effective_from is not None and body.effective_from is None:
+            body.effective_from = effective_from
+        return body
+    try:
+        text_ = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, "encoding", "YAML 应为 UTF-8 编码 / YAML must be UTF-8",
+                       [{"field": "body", "code": "encoding", "message": "UTF-8"}]) from exc
+    return RulesetIn(yaml=text_, effective_from=effective_from)
+
+
+EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]
+
+
+@router.post("/scoring/rulesets", response_model=RulesetOut, status_code=201, openapi_extra=_BODY_DOC,
+             summary="Submit a ruleset (YAML or JSON): a new version, effective from a date")
+async def post_ruleset(request: Request, principal: ScoringManage, session: DbSession,
+                       effective_from: EffectiveFrom = None) -> RulesetOut:
+    body = await _ruleset_body(request, effective_from)
+    today = local_today()
+    try:
+        service.ensure_default(session)
+        row = service.save_ruleset(session, text_=body.yaml or "", actor=principal.actor,
+                                   effective_from=body.effective_from, today=today, note=body.note)
+    except (service.ScoringError, RulesetError) as exc:
+        session.rollback()
+        record(session, actor=principal.actor, action="scoring.ruleset_create", outcome="failed",
+               details={"code": exc.code, "line": getattr(exc, "line", None)})
+        session.commit()
+        raise _refuse(exc) from exc
+    return ruleset_out(session, row, full=True, today=today)
+
+
+@router.post("/scoring/rulesets/preview", response_model=PreviewOut, openapi_extra=_BODY_DOC,
+             summary="How many people would change grade under this ruleset (nothing is written)")
+async def preview(request: Request, principal: ScoringManage, session: DbSession,
+                  effective_from: EffectiveFrom = None) -> PreviewOut:
+    body = await _ruleset_body(request, effective_from)
+    try:
+        out = service.preview(session, text_=body.yaml or "", today=local_today())
+    except (service.ScoringError, RulesetError) as exc:
+        raise _refuse(exc) from exc
+    record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
+    return PreviewOut(**out)
+
+
+@router.get("/scoring/distribution", response_model=DistributionOut, summary="People per grade")
+def get_distribution(principal: ScoresRead, session: DbSession) -> DistributionOut:
+    d = service.distribution(session, today=local_today())
+    record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
+    return DistributionOut(ruleset_version=d["ruleset_version"], total=d["total"],
+                           grades=[GradeCount(**g) for g in d["grades"]])

@@ -1,0 +1,123 @@
+"""`xinyong rescore` and `xinyong scoring load|show|validate`."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from xinyong.audit.service import Actor
+
+app = typer.Typer(help="诚信积分规则 / scoring rulesets", no_args_is_help=True)
+
+TodayOpt = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD); default today")
+
+
+def _day(value: str | None) -> date:
+    from xinyong.cli_support import fail
+    from xinyong.records.service import local_today
+
+    if not value:
+        return local_today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"日期格式应为 YYYY-MM-DD：{value[:20]} / dates are YYYY-MM-DD")
+
+
+def _read(file: Path) -> str:
+    from xinyong.cli_support import fail
+
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"无法读取文件 {file} / cannot read {file}: {type(exc).__name__}")
+
+
+def _refusal(exc: Exception) -> None:
+    from xinyong.cli_support import fail
+    from xinyong.scoring.ruleset import RulesetError
+
+    if isinstance(exc, RulesetError):
+        for e in exc.errors:
+            typer.echo(f"{e['field']}\t{e['message']}", err=True)
+        fail(exc.message)
+    fail(str(exc))
+
+
+def rescore(today: str = TodayOpt) -> None:
+    """Recompute every subject's score, grade and status (set-based; safe to repeat)."""
+    from xinyong.cli_support import open_database
+    from xinyong.scoring import service
+
+    day = _day(today)
+    started = time.perf_counter()
+    with open_database() as db, db.session() as s:
+        n = service.rescore(s, today=day, actor=Actor.system("cli"))
+        version = service.active_version(s, today=day)
+    typer.echo(f"已重新计算 / rescored: {n} 个信用主体 / subjects, 规则版本 / ruleset v{version}, "
+               f"{time.perf_counter() - started:.1f} s")
+
+
+@app.command("load")
+def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the shipped default, if none is stored)"),
+         effective_from: str = typer.Option(None, "--effective-from", help="YYYY-MM-DD; default the file's or today"),
+         note: str = typer.Option(None, "--note")) -> None:
+    """Store a ruleset as a new version (refused with the line and reason if invalid)."""
+    from xinyong.cli_support import open_database
+    from xinyong.scoring import service
+    from xinyong.scoring.ruleset import RulesetError
+
+    day = _day(None)
+    eff = _day(effective_from) if effective_from else None
+    try:
+        with open_database() as db, db.session() as s:
+            if file is None:
+                service.ensure_default(s, actor=Actor.system("cli"))
+                row = service.versions(s)[0]
+            else:
+                service.ensure_default(s, actor=Actor.system("cli"))
+                row = service.save_ruleset(s, text_=_read(file), actor=Actor.system("cli"), effective_from=eff,
+                                           today=day, note=note)
+            version, effective = row.version, row.effective_from
+    except (RulesetError, service.ScoringError) as exc:
+        _refusal(exc)
+    typer.echo(f"规则版本 / ruleset v{version}, 生效日期 / effective from {effective}")
+
+
+@app.command("show")
+def show(version: int = typer.Argument(None, help="Version (default: the active one)"),
+         today: str = TodayOpt) -> None:
+    """Print a stored ruleset's YAML (the active one by default) and the list of versions."""
+    from xinyong.cli_support import fail, open_database
+    from xinyong.scoring import service
+
+    day = _day(today)
+    with open_database() as db, db.session() as s:
+        service.ensure_default(s, actor=Actor.system("cli"))
+        active = service.active_version(s, today=day)
+        row = service.get_version(s, version or active or 0)
+        if row is None:
+            fail(f"没有评分规则版本 {version} / no ruleset version {version}")
+        for r in service.versions(s):
+            mark = "*" if r.version == active else " "
+            typer.echo(f"{mark} v{r.version}\t{r.effective_from}\t{r.created_by or ''}\t{r.note or ''}")
+        typer.echo("")
+        typer.echo(row.source)
+
+
+@app.command("validate")
+def validate(file: Path = typer.Argument(..., help="Ruleset YAML")) -> None:
+    """Check a ruleset file against the catalog without storing it."""
+    from xinyong.cli_support import open_database
+    from xinyong.scoring import service
+    from xinyong.scoring.ruleset import RulesetError
+
+    try:
+        with open_database() as db, db.session() as s:
+            rs = service.validate(s, _read(file))
+    except RulesetError as exc:
+        _refusal(exc)
+    typer.echo(f"有效 / valid: {len(rs.rules)} 条规则 / rules, {len(rs.bands)} 个等级 / grades")

@@ -1,0 +1,20 @@
+"""After-change handlers: a change to a subject's records or list entries recomputes their score and
+status in the same transaction, batch-wise (one set-based refresh per announcement)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from xinyong import events
+from xinyong.records.service import local_today
+from xinyong.scoring import service
+
+
+@events.on_records_changed("scoring")
+def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
+    service.refresh(session, event.subject_ids, today=local_today(), reason=f"records.{event.reason}")
+
+
+@events.on_lists_changed("scoring")
+def on_lists_changed(session: Session, event: events.ListsChanged) -> None:
+    service.refresh(session, event.subject_ids, today=local_today(), reason=f"lists.{event.reason}")

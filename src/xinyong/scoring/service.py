@@ -1,0 +1,759 @@
+"""Integrity points and grades (诚信积分, 分类管理): rulesets as versioned data, the scoring engine,
+explanations, what-if, and the per-subject status other domains read.
+
+**One definition** of a record's contribution, :func:`contributions`, a SQLAlchemy statement over a
+*records source* (``id, subject_id, item_code, variant, hours, decided_at`` of the counting records)
+joined to the flattened rules of a ruleset version. Window functions give the repeat doubling
+(``row_number`` per subject and item by decision date) and the volunteer tier (only the record
+with the most cumulative hours scores). It is used three ways:
+
+* :func:`refresh` — the subjects of an after-change announcement, in the same transaction;
+* :func:`rescore` — every subject, set-based (``INSERT … SELECT`` into a temporary table, then
+  history rows and one upsert of ``subject_status``), by ``xinyong rescore`` and :func:`maintain`;
+* :func:`explain` and :func:`what_if` — one subject, the contribution rows themselves (what-if feeds
+  the same statement a records source with hypothetical rows added or removed; nothing is written).
+
+A record counts while its status is ``active``, its display has not ended and it is inside its
+rule's window (``decided_at`` + ``window_months``). Windows are turned into cut-off dates in Python
+(one per distinct window length), so the SQL needs no date arithmetic and both engines agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from xinyong.audit.service import Actor, record
+from xinyong.db import utcnow
+from xinyong.domain_errors import BilingualError
+from xinyong.lists.models import ListEntry, ListKind
+from xinyong.records import display
+from xinyong.records.models import Record
+from xinyong.records.standing import CLEAN_YEARS, bad_record_subjects, not_clean_subjects, years_before
+from xinyong.scoring.models import ScoreHistory, ScoringRule, ScoringRuleset, ScoringRun, SubjectStatus
+from xinyong.scoring.ruleset import Band, ItemFacts, Problem, Ruleset, RulesetError, parse
+from xinyong.subjects.models import Subject
+
+DEFAULT_RULESET = Path(__file__).parent / "default_ruleset.yaml"
+DEFAULT_EFFECTIVE = date(2020, 1, 1)
+PREVIEW_VERSION = -1
+
+SEVERITY_LABELS = {"minor": ("轻微", "minor"), "general": ("一般", "general"), "serious": ("严重", "serious")}
+LEVEL_LABELS = {"national": ("国家级", "national"), "provincial": ("省级", "provincial"), "city": ("市级", "city"),
+                "district": ("区级", "district"), "street": ("街道级", "street"), "community": ("社区级", "community")}
+
+
+class ScoringError(BilingualError):
+    """A refusal from this domain."""
+
+
+# ---- dates ------------------------------------------------------------------------------------
+
+def cutoff(today: date, months: int) -> date:
+    """The latest decision date that no longer counts on ``today`` under a window of ``months``:
+    a record counts iff ``decided_at > cutoff`` (i.e. ``today < add_months(decided_at, months)``)."""
+    x = display.add_months(today, -months)
+    while display.add_months(x + timedelta(days=1), months) <= today:
+        x += timedelta(days=1)
+    while display.add_months(x, months) > today:
+        x -= timedelta(days=1)
+    return x
+
+
+def counts_until(decided_at: date, months: int, display_until: date | None = None) -> date:
+    """The last day a record counts (inclusive): its window or its display, whichever ends first."""
+    end = display.add_months(decided_at, months)
+    if display_until is not None:
+        end = min(end, display_until)
+    return end - timedelta(days=1)
+
+
+# ---- rulesets: load, validate, store, read ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Loaded:
+    """A stored ruleset version as the engine needs it."""
+
+    version: int
+    effective_from: date
+    base: int
+    bands: tuple[Band, ...]
+    force_grade: str | None
+    force_lists: tuple[str, ...]
+    windows: tuple[int, ...]
+
+    def grade_of(self, score: int) -> str:
+        for b in self.bands:
+            if (b.min is None or score >= b.min) and (b.max is None or score <= b.max):
+                return b.grade
+        return self.bands[-1].grade
+
+
+def _facts_of(items: Iterable[Any]) -> dict[str, ItemFacts]:
+    out = {}
+    for it in items:
+        spec = getattr(it, "spec", it)
+        levels: tuple[str, ...] = ()
+        has_hours = False
+        for f in spec.fields:
+            if f.name == "level" and f.allowed:
+                levels = tuple(f.allowed)
+            if f.name == "hours" and f.type in ("number", "integer"):
+                has_hours = True
+        out[spec.code] = ItemFacts(spec.code, spec.name, spec.name_en, tuple(spec.severities or ()), levels, has_hours)
+    return out
+
+
+def catalog_facts(session: Session | None) -> dict[str, ItemFacts]:
+    """The catalog's items as scoring sees them (the shipped default when the database has none)."""
+    from xinyong.catalog.service import current_items
+
+    items = list(current_items(session).values()) if session is not None else []
+    return _facts_of(items) if items else _default_facts()
+
+
+@lru_cache(maxsize=1)
+def _default_facts() -> dict[str, ItemFacts]:
+    from xinyong.catalog.service import read_yaml
+
+    return _facts_of(read_yaml())
+
+
+def _list_codes(session: Session) -> set[str] | None:
+    codes = set(session.scalars(select(ListKind.code)))
+    return codes or None
+
+
+def validate(session: Session | None, text_: str) -> Ruleset:
+    """Parse and check ruleset YAML against the catalog (and the list kinds, once there are any)."""
+    return parse(text_, catalog=catalog_facts(session), list_codes=_list_codes(session) if session else None)
+
+
+def _spec_of(rs: Ruleset) -> dict[str, Any]:
+    return {**rs.to_data(), "windows": list(rs.windows)}
+
+
+def _loaded(row: ScoringRuleset) -> Loaded:
+    spec = row.spec
+    fg = spec.get("force_grade") or {}
+    return Loaded(version=row.version, effective_from=row.effective_from, base=row.base,
+                  bands=tuple(Band(g["grade"], g.get("min"), g.get("max")) for g in spec["grades"]),
+                  force_grade=fg.get("grade"), force_lists=tuple(fg.get("lists") or ()),
+                  windows=tuple(spec.get("windows") or ()))
+
+
+def _rule_rows(rs: Ruleset, version: int) -> list[dict[str, Any]]:
+    return [{"ruleset_version": version, "item_code": r.item_code, "variant": r.variant, "min_hours": r.min_hours,
+             "max_hours": r.max_hours, "points": r.points, "window_months": r.window_months, "mode": r.mode,
+             "doubles": r.doubles} for r in rs.rules]
+
+
+def save_ruleset(session: Session, *, text_: str, actor: Actor, effective_from: date | None = None,
+                 today: date, note: str | None = None, allow_past: bool = False) -> ScoringRuleset:
+    """Validate and store a new version. A version effective today is applied at once (a full
+    rescore in this transaction); a later one by :func:`maintain` on its day. A refused text
+    changes nothing: the active ruleset stays."""
+    rs = validate(session, text_)
+    has_any = session.scalar(select(func.count()).select_from(ScoringRuleset)) or 0
+    effective = effective_from or rs.effective_from or today
+    if effective < today and has_any and not allow_past:
+        raise ScoringError("effective_in_past", f"生效日期 {effective} 早于今天，不能追溯生效",
+                           f"effective_from {effective} is in the past; rulesets cannot apply retroactively",
+                           "effective_from")
+    version = (session.scalar(select(func.max(ScoringRuleset.version)).where(ScoringRuleset.version > 0)) or 0) + 1
+    row = ScoringRuleset(version=version, effective_from=effective, base=rs.base, spec=_spec_of(rs),
+                         source=text_, created_by=actor.label, note=(note or None))
+    session.add(row)
+    session.flush()
+    session.execute(insert(ScoringRule), _rule_rows(rs, version))
+    record(session, actor=actor, action="scoring.ruleset_create", object_type="scoring_ruleset", object_id=version,
+           details={"version": version, "effective_from": effective.isoformat(), "base": rs.base,
+                    "rules": len(rs.rules), "note": (note or "")[:200]})
+    if has_any and effective <= today and active_version(session, today=today) == version:
+        rescore(session, today=today, actor=actor, reason="ruleset")
+    return row
+
+
+def default_text() -> str:
+    return DEFAULT_RULESET.read_text(encoding="utf-8")
+
+
+def ensure_default(session: Session, *, actor: Actor | None = None) -> None:
+    """Load the shipped default ruleset as version 1 if there is no ruleset yet (safe to repeat)."""
+    if session.scalar(select(ScoringRuleset.version).where(ScoringRuleset.version > 0).limit(1)) is None:
+        text_ = default_text()
+        rs = validate(session, text_)
+        save_ruleset(session, text_=text_, actor=actor or Actor.system("scoring"),
+                     effective_from=rs.effective_from or DEFAULT_EFFECTIVE, today=date.today(), note="default ruleset")
+
+
+def _active_row(session: Session, today: date) -> ScoringRuleset | None:
+    return session.scalar(select(ScoringRuleset).where(ScoringRuleset.version > 0,
+                                                       ScoringRuleset.effective_from <= today)
+                          .order_by(ScoringRuleset.effective_from.desc(), ScoringRuleset.version.desc()).limit(1))
+
+
+def active_version(session: Session, *, today: date) -> int | None:
+    row = _active_row(session, today)
+    return None if row is None else row.version
+
+
+def active(session: Session, *, today: date) -> Loaded:
+    """The ruleset in force on ``today`` (loading the shipped default first if there is none)."""
+    row = _active_row(session, today)
+    if row is None:
+        ensure_default(session)
+        row = _active_row(session, today)
+    if row is None:
+        raise ScoringError("no_ruleset", f"{today} 没有生效的评分规则", f"no scoring ruleset in force on {today}")
+    return _loaded(row)
+
+
+def versions(session: Session) -> list[ScoringRuleset]:
+    return list(session.scalars(select(ScoringRuleset).where(ScoringRuleset.version > 0)
+                                .order_by(ScoringRuleset.version.desc())))
+
+
+def get_version(session: Session, version: int) -> ScoringRuleset | None:
+    return session.get(ScoringRuleset, version) if version > 0 else None
+
+
+def rules_of(session: Session, version: int) -> list[ScoringRule]:
+    return list(session.scalars(select(ScoringRule).where(ScoringRule.ruleset_version == version)
+                                .order_by(ScoringRule.item_code, ScoringRule.variant, ScoringRule.min_hours)))
+
+
+@lru_cache(maxsize=1)
+def _default_loaded() -> Loaded:
+    rs = parse(default_text(), catalog=_default_facts())
+    return Loaded(version=1, effective_from=rs.effective_from or DEFAULT_EFFECTIVE, base=rs.base,
+                  bands=tuple(rs.bands), force_grade=rs.force_grade, force_lists=rs.force_lists, windows=rs.windows)
+
+
+@dataclass(frozen=True)
+class Status:
+    subject_id: int | None
+    score: int
+    grade: str
+    ruleset_version: int
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    red: bool = False
+    dishonest: bool = False
+    clean_3y: bool = True
+
+
+def default_status(session: Session, *, today: date | None = None) -> Status:
+    """The status of a subject without a ``subject_status`` row: the active ruleset's base score and
+    its grade, on no list. Reads only (the shipped default stands in until a ruleset is stored)."""
+    from xinyong.records.service import local_today
+
+    row = _active_row(session, today or local_today())
+    loaded = _loaded(row) if row is not None else _default_loaded()
+    return Status(subject_id=None, score=loaded.base, grade=loaded.grade_of(loaded.base),
+                  ruleset_version=loaded.version)
+
+
+def status_of(session: Session, subject_id: int, *, today: date | None = None) -> Status:
+    row = session.get(SubjectStatus, subject_id)
+    if row is None:
+        d = default_status(session, today=today)
+        return Status(subject_id, d.score, d.grade, d.ruleset_version)
+    return Status(subject_id, row.score, row.grade, row.ruleset_version, list(row.lists or []), row.red,
+                  row.dishonest, row.clean_3y)
+
+
+# ---- the engine ---------------------------------------------------------------------------------
+
+def _variant() -> Any:
+    return func.coalesce(Record.severity, Record.fields["level"].as_string(), "")
+
+
+def _hours() -> Any:
+    return func.coalesce(Record.fields["hours"].as_float(), 0.0)
+
+
+def records_source(today: date, where: Any) -> Select[Any]:
+    """The counting records (status active, display not ended) matching ``where``."""
+    return (select(Record.id.label("id"), Record.subject_id.label("subject_id"), Record.item_code.label("item_code"),
+                   _variant().label("variant"), _hours().label("hours"), Record.decided_at.label("decided_at"))
+            .where(Record.status == "active", Record.display_until > today, Record.decided_at <= today, where))
+
+
+def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
+    """THE definition of a record's contribution (one row per counting record with a rule).
+
+    Three branches by rule kind, so that each window function sorts only the rows it concerns:
+    plain rules (no window), doubling rules (``nth``: the record's rank by decision date among the
+    subject's counting records of the item; 2nd and later count double) and hours tiers (``best``:
+    only the record with the most cumulative hours scores)."""
+    src = source.subquery("src")
+    r = ScoringRule.__table__.alias("r")
+    if loaded.windows:
+        limit = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months)
+    else:
+        limit = literal(today, Date)
+
+    def joined(kind: Any, name: str) -> Any:
+        return (select(src.c.id, src.c.subject_id, src.c.item_code, src.c.variant, src.c.hours, src.c.decided_at,
+                       r.c.points, r.c.window_months, r.c.mode, r.c.doubles, r.c.min_hours)
+                .join(r, and_(r.c.ruleset_version == loaded.version, r.c.item_code == src.c.item_code,
+                              r.c.variant == src.c.variant, r.c.min_hours <= src.c.hours, r.c.max_hours > src.c.hours,
+                              kind))
+                .where(src.c.decided_at > limit)).subquery(name)
+
+    def out(k: Any, nth: Any, best: Any, points: Any) -> Select[Any]:
+        return select(k.c.id.label("record_id"), k.c.subject_id, k.c.item_code, k.c.variant, k.c.hours,
+                      k.c.decided_at, k.c.points.label("rule_points"), k.c.window_months, k.c.mode, k.c.doubles,
+                      k.c.min_hours, nth.label("nth"), best.label("best"), points.label("points"))
+
+    one = literal(1)
+    plain = joined(and_(r.c.mode == "each", r.c.doubles == false()), "jp")
+    dbl = joined(and_(r.c.mode == "each", r.c.doubles == true()), "jd")
+    tiers = joined(r.c.mode == "max", "jt")
+    nth = func.row_number().over(partition_by=(dbl.c.subject_id, dbl.c.item_code), order_by=(dbl.c.decided_at, dbl.c.id))
+    kd = select(dbl, nth.label("nth")).subquery("kd")
+    best = func.row_number().over(partition_by=(tiers.c.subject_id, tiers.c.item_code),
+                                  order_by=(tiers.c.hours.desc(), tiers.c.decided_at.desc(), tiers.c.id.desc()))
+    kt = select(tiers, best.label("best")).subquery("kt")
+    return union_all(
+        out(plain, one, one, plain.c.points),
+        out(kd, kd.c.nth, one, case((kd.c.nth > 1, kd.c.points * 2), else_=kd.c.points)),
+        out(kt, one, kt.c.best, case((kt.c.best > 1, 0), else_=kt.c.points)),
+    )
+
+
+def _lists_agg(dialect: str) -> Any:
+    L = ListEntry.__table__
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        return func.json_agg(aggregate_order_by(func.json_build_object("code", L.c.list_code, "since", L.c.listed_on),
+                                                L.c.listed_on, L.c.list_code))
+    return func.json_group_array(func.json_object("code", L.c.list_code, "since", L.c.listed_on))
+
+
+def _empty_list(dialect: str) -> Any:
+    return text("'[]'::json") if dialect == "postgresql" else literal("[]")
+
+
+def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | None) -> Select[Any]:
+    """(subject_id, score, grade, ruleset_version, lists, red, dishonest, clean_3y) for the subjects
+    in ``scope`` (a SELECT of subject ids) or every subject."""
+    dialect = session.get_bind().dialect.name
+    S = Subject.__table__
+    L = ListEntry.__table__
+    K = ListKind.__table__
+    rec_where = Record.subject_id.in_(scope) if scope is not None else true()
+    c = contributions(loaded, today, records_source(today, rec_where)).subquery("c")
+    totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
+    forced = (case((L.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
+    lists_q = (select(L.c.subject_id, _lists_agg(dialect).label("lists"),
+                      func.max(case((K.c.kind == "red", 1), else_=0)).label("red"),
+                      func.max(case((K.c.kind == "dishonesty", 1), else_=0)).label("dishonest"),
+                      func.max(forced).label("forced"))
+               .select_from(L.outerjoin(K, K.c.code == L.c.list_code))
+               .where(L.c.status == "listed")
+               .group_by(L.c.subject_id))
+    if scope is not None:
+        lists_q = lists_q.where(L.c.subject_id.in_(scope))
+    lists = lists_q.subquery("l")
+    nc_q = not_clean_subjects(today)
+    if scope is not None:
+        nc_q = nc_q.where(Record.subject_id.in_(scope))
+    ncs = nc_q.subquery("ncs")
+    score_expr = literal(loaded.base) + func.coalesce(totals.c.total, 0)
+    score = score_expr.label("score")
+    whens = [(func.coalesce(lists.c.forced, 0) == 1, literal(loaded.force_grade))] if loaded.force_grade else []
+    whens += [(score_expr >= b.min, literal(b.grade)) for b in loaded.bands if b.min is not None]
+    grade = case(*whens, else_=literal(loaded.bands[-1].grade)).label("grade")
+    stmt = (select(S.c.id.label("subject_id"), score, grade,
+                   literal(loaded.version).label("ruleset_version"),
+                   func.coalesce(lists.c.lists, _empty_list(dialect)).label("lists"),
+                   (func.coalesce(lists.c.red, 0) == 1).label("red"),
+                   (func.coalesce(lists.c.dishonest, 0) == 1).label("dishonest"),
+                   ncs.c.subject_id.is_(None).label("clean_3y"))
+            .select_from(S.outerjoin(totals, totals.c.subject_id == S.c.id)
+                         .outerjoin(lists, lists.c.subject_id == S.c.id)
+                         .outerjoin(ncs, ncs.c.subject_id == S.c.id)))
+    if scope is not None:
+        stmt = stmt.where(S.c.id.in_(scope))
+    return stmt
+
+
+_tmp_meta = MetaData()
+_SCOPE = Table("tmp_scoring_scope", _tmp_meta, Column("subject_id", BigInteger, primary_key=True),
+               prefixes=["TEMPORARY"])
+_NEW = Table("tmp_scoring_new", _tmp_meta, Column("subject_id", BigInteger, primary_key=True),
+             Column("score", Integer), Column("grade", String(4)), Column("ruleset_version", Integer),
+             Column("lists", JSON), Column("red", Boolean), Column("dishonest", Boolean), Column("clean_3y", Boolean),
+             prefixes=["TEMPORARY"])
+_COLS = ("subject_id", "score", "grade", "ruleset_version", "lists", "red", "dishonest", "clean_3y")
+
+
+def _upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
+def _differs(a: Any, b: Any) -> Any:
+    """Two status rows (column collections) differ in anything stored."""
+    return or_(a.score != b.score, a.grade != b.grade, a.ruleset_version != b.ruleset_version, a.red != b.red,
+               a.dishonest != b.dishonest, a.clean_3y != b.clean_3y, cast(a.lists, String) != cast(b.lists, String))
+
+
+def _write(session: Session, loaded: Loaded, today: date, scope: Any | None, reason: str) -> int:
+    """Compute the statuses into a temporary table, add history rows for changed scores or grades,
+    upsert ``subject_status`` where anything changed. Returns the number of subjects computed."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    _NEW.drop(conn, checkfirst=True)
+    _NEW.create(conn)
+    try:
+        conn.execute(_NEW.insert().from_select(list(_COLS), _status_select(session, loaded, today, scope)))
+        n = conn.scalar(select(func.count()).select_from(_NEW))
+        T = _NEW
+        ST = SubjectStatus.__table__
+        H = ScoreHistory.__table__
+        base_grade = loaded.grade_of(loaded.base)
+        now = utcnow()
+        changed = or_(and_(ST.c.subject_id.is_(None), or_(T.c.score != loaded.base, T.c.grade != base_grade)),
+                      T.c.score != ST.c.score, T.c.grade != ST.c.grade)
+        conn.execute(insert(H).from_select(
+            ["subject_id", "score", "grade", "previous_score", "previous_grade", "ruleset_version", "reason",
+             "on_day", "changed_at"],
+            select(T.c.subject_id, T.c.score, T.c.grade, ST.c.score, ST.c.grade, T.c.ruleset_version,
+                   literal(reason[:32]), literal(today, Date), literal(now, H.c.changed_at.type))
+            .select_from(T.outerjoin(ST, ST.c.subject_id == T.c.subject_id)).where(changed)))
+        old = ST.alias("old")
+        # only new or changed rows reach the upsert (ON CONFLICT still covers a concurrent writer)
+        ins = _upsert(dialect)(ST).from_select(
+            [*_COLS, "updated_at"],
+            select(*(T.c[c] for c in _COLS), literal(now, ST.c.updated_at.type))
+            .select_from(T.outerjoin(old, old.c.subject_id == T.c.subject_id))
+            .where(or_(old.c.subject_id.is_(None), _differs(old.c, T.c))))
+        ex = ins.excluded
+        conn.execute(ins.on_conflict_do_update(index_elements=[ST.c.subject_id],
+                                               set_={c: ex[c] for c in (*_COLS[1:], "updated_at")},
+                                               where=_differs(ST.c, ex)))
+    finally:
+        _NEW.drop(conn)
+    return n or 0
+
+
+def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason: str = "refresh") -> int:
+    """Recompute score and status for these subjects (set-based, one statement per step)."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return 0
+    loaded = active(session, today=today)
+    conn = session.connection()
+    _SCOPE.drop(conn, checkfirst=True)
+    _SCOPE.create(conn)
+    try:
+        conn.execute(_SCOPE.insert(), [{"subject_id": i} for i in ids])
+        return _write(session, loaded, today, select(_SCOPE.c.subject_id), reason)
+    finally:
+        _SCOPE.drop(conn)
+
+
+def rescore(session: Session, *, today: date, actor: Actor | None = None, reason: str = "rescore") -> int:
+    """Full recomputation of every subject's score and status, set-based. Returns the subject count."""
+    started = time.perf_counter()
+    loaded = active(session, today=today)
+    n = _write(session, loaded, today, None, reason)
+    seconds = time.perf_counter() - started
+    session.add(ScoringRun(kind="rescore", on_day=today, ruleset_version=loaded.version, subjects=n, seconds=seconds))
+    record(session, actor=actor or Actor.system("scoring"), action="scoring.rescore",
+           details={"ruleset_version": loaded.version, "subjects": n, "on": today.isoformat(), "reason": reason})
+    session.flush()
+    return n
+
+
+def maintain(session: Session, *, today: date, actor: Actor | None = None) -> dict[str, Any]:
+    """Daily: a full rescore when a ruleset took effect since the last run (or there was none);
+    otherwise refresh the subjects whose contribution windows or 3-year clean status ended since the
+    last run. Idempotent: a second run on the same day does nothing."""
+    loaded = active(session, today=today)
+    last = session.scalar(select(ScoringRun).order_by(ScoringRun.id.desc()).limit(1))
+    if last is None or last.ruleset_version != loaded.version:
+        n = rescore(session, today=today, actor=actor or Actor.system("maintain"), reason="ruleset")
+        return {"action": "rescore", "ruleset_version": loaded.version, "subjects": n}
+    if last.on_day >= today:
+        return {"action": "none", "ruleset_version": loaded.version, "subjects": 0}
+    r = ScoringRule.__table__
+    lo = case({m: cutoff(last.on_day, m) for m in loaded.windows}, value=r.c.window_months) if loaded.windows else None
+    hi = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months) if loaded.windows else None
+    ended: set[int] = set()
+    if lo is not None and hi is not None:
+        src = records_source(last.on_day, true()).subquery("s")
+        ended.update(session.scalars(
+            select(src.c.subject_id).distinct()
+            .join(r, and_(r.c.ruleset_version == loaded.version, r.c.item_code == src.c.item_code,
+                          r.c.variant == src.c.variant))
+            .where(src.c.decided_at > lo, src.c.decided_at <= hi)))
+    ended.update(session.scalars(bad_record_subjects(years_before(last.on_day, CLEAN_YEARS),
+                                                     years_before(today, CLEAN_YEARS))))
+    n = refresh(session, ended, today=today, reason="window") if ended else 0
+    session.add(ScoringRun(kind="maintain", on_day=today, ruleset_version=loaded.version, subjects=n))
+    record(session, actor=actor or Actor.system("maintain"), action="scoring.maintain",
+           details={"ruleset_version": loaded.version, "subjects": n, "on": today.isoformat()})
+    session.flush()
+    return {"action": "refresh", "ruleset_version": loaded.version, "subjects": n}
+
+
+# ---- explanation and what-if ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Contribution:
+    record_id: int | None  # None for a hypothetical record (what-if)
+    item: str
+    variant: str
+    decided_at: date
+    points: int
+    reason: str
+    counts_until: date
+
+
+@dataclass
+class Explanation:
+    subject_id: int
+    score: int
+    grade: str
+    ruleset_version: int
+    base: int
+    points_grade: str  # the grade the points alone give
+    forced_by: list[str]
+    lists: list[dict[str, Any]]
+    contributions: list[Contribution]
+
+
+def _variant_label(variant: str) -> tuple[str, str]:
+    return SEVERITY_LABELS.get(variant) or LEVEL_LABELS.get(variant) or (variant, variant)
+
+
+def _reason(row: Any, facts: ItemFacts | None) -> str:
+    zh_item, en_item = (facts.name, facts.name_en) if facts else (row.item_code, row.item_code)
+    en_item = en_item[:1].lower() + en_item[1:]
+    if row.mode == "max":
+        hz, he = f"{zh_item}（累计{row.hours:g}小时）", f"{en_item} ({row.hours:g} cumulative hours)"
+        if row.best > 1:
+            return f"{hz}：累计时长只计最高一条，本条不计分 / {he}: only the record with the most hours scores"
+        return f"{hz}：达到{row.min_hours:g}小时档 / {he}: tier from {row.min_hours:g} hours"
+    if row.variant:
+        vz, ve = _variant_label(row.variant)
+        zh, en = f"{zh_item}（{vz}）", f"{en_item} ({ve})"
+    else:
+        zh, en = zh_item, en_item
+    if row.doubles and row.nth > 1:
+        return f"{zh}重复，加倍 / {en}, repeat within window: doubled"
+    return f"{zh} / {en}"
+
+
+def _explain_rows(session: Session, loaded: Loaded, today: date, source: Any) -> list[Any]:
+    stmt = contributions(loaded, today, source)
+    sub = stmt.subquery("x")
+    R = Record.__table__
+    return list(session.execute(select(sub, R.c.display_until).select_from(sub.outerjoin(R, R.c.id == sub.c.record_id))
+                                .order_by(sub.c.decided_at, sub.c.record_id)))
+
+
+def _listed(session: Session, subject_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(ListEntry.list_code, ListEntry.listed_on)
+                           .where(ListEntry.subject_id == subject_id, ListEntry.status == "listed")
+                           .order_by(ListEntry.listed_on, ListEntry.list_code))
+    return [{"code": c, "since": d.isoformat() if d else None} for c, d in rows]
+
+
+def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any],
+              hypothetical: Mapping[int, date] | None = None) -> Explanation:
+    facts = catalog_facts(session)
+    contribs = []
+    for r in rows:
+        display_until = r.display_until if r.record_id is not None and r.record_id > 0 else (hypothetical or {}).get(
+            r.record_id)
+        contribs.append(Contribution(record_id=r.record_id if r.record_id > 0 else None, item=r.item_code,
+                                     variant=r.variant, decided_at=r.decided_at, points=int(r.points),
+                                     reason=_reason(r, facts.get(r.item_code)),
+                                     counts_until=counts_until(r.decided_at, r.window_months, display_until)))
+    score = loaded.base + sum(c.points for c in contribs)
+    lists = _listed(session, subject_id)
+    forced_by = [entry["code"] for entry in lists if entry["code"] in loaded.force_lists]
+    points_grade = loaded.grade_of(score)
+    grade = loaded.force_grade if forced_by and loaded.force_grade else points_grade
+    return Explanation(subject_id=subject_id, score=score, grade=grade, ruleset_version=loaded.version,
+                       base=loaded.base, points_grade=points_grade, forced_by=forced_by, lists=lists,
+                       contributions=contribs)
+
+
+def explain(session: Session, subject_id: int, *, today: date) -> Explanation:
+    """Score, grade and every contribution, record by record: base + Σ points = score."""
+    loaded = active(session, today=today)
+    rows = _explain_rows(session, loaded, today, records_source(today, Record.subject_id == subject_id))
+    return _assemble(session, subject_id, loaded, rows)
+
+
+def _bad_change(i: int, code: str, zh: str, en: str, key: str = "") -> ScoringError:
+    return ScoringError(code, zh, en, f"changes[{i}]{'.' + key if key else ''}")
+
+
+def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, Any]], *, today: date
+            ) -> tuple[Explanation, Explanation]:
+    """(current, hypothetical): the explanation now and the one that would result from ``changes``
+    (``{"remove_record": id}`` — repaired, expired or revoked; ``{"add": {"item", "severity"|"level"|"hours",
+    "decided_at"}}`` — a new record). Same engine, hypothetical records source; nothing is written."""
+    from xinyong.catalog.service import current_items
+
+    if len(changes) > 50:
+        raise ScoringError("too_many", "一次最多 50 项假设变化", "at most 50 changes at a time", "changes")
+    loaded = active(session, today=today)
+    removed: list[int] = []
+    added: list[Any] = []
+    hypothetical: dict[int, date] = {}
+    items = current_items(session)
+    facts = catalog_facts(session)
+    for i, ch in enumerate(changes):
+        if not isinstance(ch, Mapping) or len(ch) != 1 or next(iter(ch)) not in ("remove_record", "add"):
+            raise _bad_change(i, "bad_change", "每项变化应为 {\"remove_record\": 记录编号} 或 {\"add\": {...}}",
+                              'each change is {"remove_record": id} or {"add": {...}}')
+        if "remove_record" in ch:
+            rid = ch["remove_record"]
+            owner = session.scalar(select(Record.subject_id).where(Record.id == rid)) if type(rid) is int else None
+            if owner != subject_id:
+                raise _bad_change(i, "unknown_record", f"该信用主体没有记录 {rid}"[:80], f"the subject has no record {rid}"[:80],
+                                  "remove_record")
+            removed.append(rid)
+            continue
+        add = ch["add"]
+        if not isinstance(add, Mapping):
+            raise _bad_change(i, "wrong_type", "add 应为对象", "add must be an object", "add")
+        code = add.get("item")
+        f = facts.get(code) if isinstance(code, str) else None
+        item = items.get(code) if isinstance(code, str) else None
+        if f is None or item is None:
+            raise _bad_change(i, "unknown_item", f"目录中没有事项 {code}"[:80], f"no catalog item {code}"[:80], "add.item")
+        variant = ""
+        severity = add.get("severity")
+        if f.severities:
+            if severity not in f.severities:
+                raise _bad_change(i, "unknown_severity", f"严重程度应为 {'/'.join(f.severities)}",
+                                  f"severity must be one of {', '.join(f.severities)}", "add.severity")
+            variant = severity
+        elif f.levels:
+            if add.get("level") not in f.levels:
+                raise _bad_change(i, "unknown_level", f"级别应为 {'/'.join(f.levels)}",
+                                  f"level must be one of {', '.join(f.levels)}", "add.level")
+            variant = add["level"]
+        hours = add.get("hours", 0)
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours < 1e9:
+            raise _bad_change(i, "not_a_number", "hours 应为非负数", "hours must be a non-negative number", "add.hours")
+        raw = add.get("decided_at")
+        try:
+            decided = raw if isinstance(raw, date) else (date.fromisoformat(raw) if raw else today)
+        except (TypeError, ValueError):
+            raise _bad_change(i, "wrong_type", "日期格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD",
+                              "add.decided_at") from None
+        if decided > today:
+            raise _bad_change(i, "future_date", "决定日期不能晚于今天", "decided_at is in the future", "add.decided_at")
+        until = display.compute(item.spec, severity if f.severities else None, decided).display_until
+        if until <= today:
+            continue  # its display would already have ended: it would not count
+        fake_id = -(len(added) + 1)
+        hypothetical[fake_id] = until
+        added.append(select(literal(fake_id, BigInteger).label("id"), literal(subject_id, BigInteger).label("subject_id"),
+                            literal(code, String).label("item_code"), literal(variant, String).label("variant"),
+                            literal(float(hours), Float).label("hours"), literal(decided, Date).label("decided_at")))
+    current = explain(session, subject_id, today=today)
+    where = Record.subject_id == subject_id
+    if removed:
+        where = and_(where, Record.id.not_in(removed))
+    source = union_all(records_source(today, where), *added) if added else records_source(today, where)
+    rows = _explain_rows(session, loaded, today, source)
+    return current, _assemble(session, subject_id, loaded, rows, hypothetical)
+
+
+# ---- preview, distribution, history ------------------------------------------------------------------
+
+def preview(session: Session, *, text_: str, today: date) -> dict[str, Any]:
+    """How many people would change grade if this ruleset were in force today (nothing is written:
+    its rules go in under a temporary version inside a SAVEPOINT that is rolled back)."""
+    rs = validate(session, text_)
+    current = active(session, today=today)
+    candidate = Loaded(version=PREVIEW_VERSION, effective_from=today, base=rs.base, bands=tuple(rs.bands),
+                       force_grade=rs.force_grade, force_lists=rs.force_lists, windows=rs.windows)
+    default_grade = current.grade_of(current.base)
+    ST = SubjectStatus.__table__
+    sp = session.begin_nested()
+    try:
+        session.execute(delete(ScoringRule).where(ScoringRule.ruleset_version == PREVIEW_VERSION))
+        if rs.rules:
+            session.execute(insert(ScoringRule), _rule_rows(rs, PREVIEW_VERSION))
+        new = _status_select(session, candidate, today, None).subquery("n")
+        old_grade = func.coalesce(ST.c.grade, default_grade)
+        rows = session.execute(select(old_grade.label("from_grade"), new.c.grade.label("to_grade"), func.count())
+                               .select_from(new.outerjoin(ST, ST.c.subject_id == new.c.subject_id))
+                               .group_by(old_grade, new.c.grade)).all()
+    finally:
+        sp.rollback()
+    order = {b.grade: i for i, b in enumerate(rs.bands)}
+    changes = sorted(({"from": f, "to": t, "count": n} for f, t, n in rows if f != t),
+                     key=lambda c: (order.get(c["from"], 99), order.get(c["to"], 99)))
+    return {"subjects": sum(n for _f, _t, n in rows), "changed": sum(c["count"] for c in changes), "changes": changes,
+            "distribution": {g: sum(n for _f, t, n in rows if t == g) for g in [b.grade for b in rs.bands]}}
+
+
+def distribution(session: Session, *, today: date) -> dict[str, Any]:
+    """People per grade: stored statuses, plus every subject without a row in the default grade."""
+    loaded = active(session, today=today)
+    counts = dict(session.execute(select(SubjectStatus.grade, func.count()).group_by(SubjectStatus.grade)).all())
+    missing = (session.scalar(select(func.count()).select_from(Subject)) or 0) - sum(counts.values())
+    default_grade = loaded.grade_of(loaded.base)
+    counts[default_grade] = counts.get(default_grade, 0) + max(0, missing)
+    grades = [b.grade for b in loaded.bands]
+    grades += sorted(g for g in counts if g not in grades)
+    return {"ruleset_version": loaded.version, "grades": [{"grade": g, "count": counts.get(g, 0)} for g in grades],
+            "total": sum(counts.values())}
+
+
+def history(session: Session, subject_id: int, *, limit: int = 50) -> list[ScoreHistory]:
+    return list(session.scalars(select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
+                                .order_by(ScoreHistory.id.desc()).limit(limit)))
+
+
+__all__ = ["Problem", "RulesetError", "ScoringError", "active", "default_status", "explain", "maintain", "refresh",
+           "rescore", "what_if"]

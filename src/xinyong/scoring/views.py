@@ -1,0 +1,174 @@
+"""Scoring pages: the credit office edits rulesets (YAML, refusals shown by line, a preview of grade
+changes before saving, an effective date) and sees the grade distribution; a citizen sees their own
+score, its explanation and a what-if form. Thin: everything goes through :mod:`xinyong.scoring.service`.
+Every page view is audited like the API reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import require
+from xinyong.auth.service import Principal
+from xinyong.deps import DbSession
+from xinyong.records.service import local_today
+from xinyong.scoring import service
+from xinyong.scoring.ruleset import RulesetError
+from xinyong.web.i18n import lang_of, translate
+from xinyong.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+ScoringAdmin = Annotated[Principal, Depends(require("scoring.manage"))]
+ScoresReader = Annotated[Principal, Depends(require("scores.read"))]
+SelfReader = Annotated[Principal, Depends(require("self.read"))]
+
+BASE = "/admin/scoring"
+DISTRIBUTION = "/admin/scoring/distribution"
+MY_SCORE = "/my/score"
+MAX_YAML = 200_000
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(_form)]
+
+
+def _str(form: FormData, name: str, limit: int = 200) -> str:
+    v = form.get(name)
+    return v[:limit] if isinstance(v, str) else ""
+
+
+def _ruleset_page(request: Request, session: Session, *, today: date, source: str | None = None,
+                  effective_from: str = "", note: str = "", version: int | None = None,
+                  errors: list[dict[str, Any]] | None = None, preview: dict[str, Any] | None = None,
+                  saved: int | None = None, status_code: int = 200) -> HTMLResponse:
+    service.ensure_default(session)
+    active = service.active_version(session, today=today)
+    rows = service.versions(session)
+    shown = service.get_version(session, version) if version else service.get_version(session, active or 0)
+    if shown is None and rows:
+        shown = rows[0]
+    return render(request, "scoring/rulesets.html", {
+        "base": BASE, "rows": rows, "active": active, "shown": shown,
+        "source": source if source is not None else (shown.source if shown else service.default_text()),
+        "effective_from": effective_from or today.isoformat(), "note": note, "errors": errors or [],
+        "preview": preview, "saved": saved, "today": today,
+    }, status_code=status_code)
+
+
+@router.get(BASE, response_class=HTMLResponse)
+def rulesets_page(request: Request, principal: ScoringAdmin, session: DbSession,
+                  version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
+    return _ruleset_page(request, session, today=local_today(), version=version)
+
+
+@router.post(BASE, response_class=HTMLResponse)
+def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSession, form: Form) -> HTMLResponse:
+    """``action=preview`` shows how many people would change grade; ``action=save`` stores a version."""
+    today = local_today()
+    source = _str(form, "yaml", MAX_YAML + 1)
+    effective_raw = _str(form, "effective_from", 20).strip()
+    note = _str(form, "note", 500).strip()
+    action = _str(form, "action", 20)
+    keep = {"source": source, "effective_from": effective_raw, "note": note}
+    try:
+        effective = date.fromisoformat(effective_raw) if effective_raw else today
+    except ValueError:
+        err = {"field": "effective_from", "line": None, "code": "wrong_type",
+               "message": "生效日期格式应为 YYYY-MM-DD / effective_from must be YYYY-MM-DD"}
+        return _ruleset_page(request, session, today=today, errors=[err], status_code=422, **keep)
+    if len(source) > MAX_YAML:
+        err = {"field": "yaml", "line": None, "code": "too_large", "message": "评分规则过大 / ruleset too large"}
+        return _ruleset_page(request, session, today=today, errors=[err], status_code=422, **keep)
+    try:
+        if action == "save":
+            service.ensure_default(session)
+            row = service.save_ruleset(session, text_=source, actor=principal.actor, effective_from=effective,
+                                       today=today, note=note or None)
+            return _ruleset_page(request, session, today=today, version=row.version, saved=row.version)
+        out = service.preview(session, text_=source, today=today)
+        record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
+        return _ruleset_page(request, session, today=today, preview=out, **keep)
+    except RulesetError as exc:
+        errors = exc.errors
+    except service.ScoringError as exc:
+        errors = [{"field": exc.field or "yaml", "line": None, "code": exc.code, "message": exc.message}]
+    return _ruleset_page(request, session, today=today, errors=errors, status_code=422, **keep)
+
+
+@router.get(DISTRIBUTION, response_class=HTMLResponse)
+def distribution_page(request: Request, principal: ScoresReader, session: DbSession) -> HTMLResponse:
+    lang = lang_of(request)
+    d = service.distribution(session, today=local_today())
+    record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
+    chart = json.dumps({"categories": [g["grade"] for g in d["grades"]],
+                        "series": [{"name": translate(lang, "scoring.people"),
+                                    "data": [g["count"] for g in d["grades"]]}]}, ensure_ascii=False)
+    return render(request, "scoring/distribution.html", {"d": d, "chart": chart})
+
+
+def _my_subject(principal: Principal) -> int:
+    if principal.subject_id is None:
+        raise HTTPException(status_code=404)
+    return principal.subject_id
+
+
+def _my_page(request: Request, session: Session, principal: Principal, *, result: Any = None,
+             error: str | None = None, status_code: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+    sid = _my_subject(principal)
+    today = local_today()
+    e = service.explain(session, sid, today=today)
+    record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=sid,
+           details={"score": e.score, "grade": e.grade, "page": True})
+    return render(request, "scoring/my_score.html", {
+        "e": e, "result": result, "error": error, "form": form or {}, "history": service.history(session, sid),
+        "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
+    }, status_code=status_code)
+
+
+@router.get(MY_SCORE, response_class=HTMLResponse)
+def my_score(request: Request, principal: SelfReader, session: DbSession) -> HTMLResponse:
+    return _my_page(request, session, principal)
+
+
+@router.post(MY_SCORE + "/what-if", response_class=HTMLResponse)
+def my_what_if(request: Request, principal: SelfReader, session: DbSession, form: Form) -> HTMLResponse:
+    sid = _my_subject(principal)
+    changes: list[dict[str, Any]] = []
+    for v in form.getlist("remove_record"):
+        if isinstance(v, str) and v.strip().isdigit() and len(v.strip()) < 19:
+            changes.append({"remove_record": int(v.strip())})
+    add_item = _str(form, "add_item", 64)
+    if add_item:
+        add: dict[str, Any] = {"item": add_item}
+        for key in ("level", "severity", "decided_at"):
+            if _str(form, key, 20):
+                add[key] = _str(form, key, 20)
+        hours = _str(form, "hours", 12).strip()
+        if hours:
+            try:
+                add["hours"] = float(hours)
+            except ValueError:
+                add["hours"] = hours
+        changes.append({"add": add})
+    keep = {k: _str(form, k, 64) for k in ("add_item", "level", "severity", "decided_at", "hours")}
+    if not changes:
+        return _my_page(request, session, principal, error="请选择至少一项假设变化 / choose at least one change",
+                        status_code=422, form=keep)
+    try:
+        current, new = service.what_if(session, sid, changes, today=local_today())
+    except service.ScoringError as exc:
+        return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep)
+    record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
+           details={"changes": len(changes), "score": new.score, "grade": new.grade, "page": True})
+    return _my_page(request, session, principal, result=new, form=keep)

@@ -1,0 +1,134 @@
+"""Scoring API: who may read whose score, what-if, rulesets, preview, distribution; every call audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from xinyong.audit.models import AuditEntry
+from xinyong.records.service import local_today
+from xinyong.scoring import service
+from xinyong.scoring.models import ScoringRuleset, SubjectStatus
+
+
+def audits(db, action: str, outcome: str = "ok") -> int:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEntry)
+                        .where(AuditEntry.action == action, AuditEntry.outcome == outcome)) or 0
+
+
+@pytest.mark.parametrize("who", ["admin", "officer", "auditor"])
+def test_staff_read_any_score(client, login, db, world, scored, who) -> None:  # type: ignore[no-untyped-def]
+    login(client, world.users[who].username)
+    r = client.get(f"/api/v1/subjects/{world.other_subject.id}/score")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["score"], body["grade"], body["ruleset_version"]) == (900, "B", 1)
+    c = body["contributions"][0]
+    assert set(c) == {"record_id", "item", "variant", "decided_at", "points", "reason", "counts_until"}
+    assert c["points"] == -100 and " / " in c["reason"]
+    assert audits(db, "score.read") == 1
+
+
+def test_department_key_reads_scores(client, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    r = client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score", headers=world.bearer(world.key_b))
+    assert r.status_code == 200 and r.json()["score"] == 990
+    assert audits(db, "score.read") == 1
+
+
+def test_citizen_reads_only_their_own(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    login(client, "zhangsan")
+    own = client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score")
+    assert own.status_code == 200
+    e = own.json()
+    assert e["score"] == e["base"] + sum(c["points"] for c in e["contributions"]) == 990
+    other = client.get(f"/api/v1/subjects/{world.other_subject.id}/score")
+    assert other.status_code == 404
+    missing = client.get("/api/v1/subjects/987654/score")
+    assert missing.status_code == 404 and missing.json()["code"] == other.json()["code"]
+    assert audits(db, "score.read") == 1 and audits(db, "score.read", "denied") == 2
+    w = client.post(f"/api/v1/subjects/{world.other_subject.id}/score/what-if",
+                    json={"changes": [{"remove_record": scored["penalty"]}]}, headers={"X-CSRF-Token": "x"})
+    assert w.status_code in (403, 404)
+
+
+def test_institution_refused(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    login(client, "bank")
+    r = client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score")
+    assert r.status_code == 403
+    assert audits(db, "auth.forbidden", "denied") == 1
+
+
+def test_unauthenticated(client, world) -> None:  # type: ignore[no-untyped-def]
+    assert client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score").status_code == 401
+
+
+def test_citizen_what_if_writes_nothing(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "zhangsan")
+    with db.session() as s:
+        before = s.get(SubjectStatus, world.citizen_subject.id).score
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if", headers={"X-CSRF-Token": csrf},
+                    json={"changes": [{"remove_record": scored["penalty"]},
+                                      {"add": {"item": "honor", "level": "national"}}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["current_score"], body["score"], body["grade"]) == (990, 1040, "AA")
+    with db.session() as s:
+        assert s.get(SubjectStatus, world.citizen_subject.id).score == before
+    assert audits(db, "score.what_if") == 1
+    bad = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if", headers={"X-CSRF-Token": csrf},
+                      json={"changes": [{"add": {"item": "honor", "level": "galactic"}}]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "changes[0].add.level"
+
+
+def test_lookup_for_citizen_self_and_staff(client, login, db, world) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "zhangsan")
+    r = client.post("/api/v1/subjects/lookup", json={"id_number": world.citizen_id_number},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json() == {"subject_id": world.citizen_subject.id}
+    r = client.post("/api/v1/subjects/lookup", json={"id_number": world.other_id_number},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 404
+    r = client.post("/api/v1/subjects/lookup", json={"id_number": world.other_id_number},
+                    headers=world.bearer(world.key_a))
+    assert r.status_code == 200 and r.json() == {"subject_id": world.other_subject.id}
+    assert audits(db, "subject.lookup") == 2 and audits(db, "subject.lookup", "failed") == 1
+
+
+def test_rulesets_api(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    listed = client.get("/api/v1/scoring/rulesets")
+    assert listed.status_code == 200 and listed.json()[0]["version"] == 1 and listed.json()[0]["active"] is True
+    one = client.get("/api/v1/scoring/rulesets/1").json()
+    assert one["spec"]["base"] == 1000 and one["source"].startswith("#") and len(one["rules"]) > 20
+    assert client.get("/api/v1/scoring/rulesets/99").status_code == 404
+    text = service.default_text()
+    bad = text.replace("  - {grade: B, min: 850, max: 959}", "  - {grade: B, min: 850, max: 950}")
+    r = client.post("/api/v1/scoring/rulesets", content=bad.encode(), headers={**h, "Content-Type": "application/yaml"})
+    assert r.status_code == 422
+    err = r.json()["errors"][0]
+    line = next(i for i, t in enumerate(bad.splitlines(), 1) if "max: 950" in t)
+    assert err["code"] == "gap_between_bands" and err["line"] == line and f"第{line}行" in err["message"]
+    assert audits(db, "scoring.ruleset_create", "failed") == 1
+    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    p = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": text.replace("base: 1000", "base: 960")},
+                    headers=h)
+    assert p.status_code == 200, p.text
+    assert p.json()["subjects"] == 2 and p.json()["changes"] == [{"from": "A", "to": "B", "count": 1}]
+    assert audits(db, "scoring.preview") == 1
+    ok = client.post("/api/v1/scoring/rulesets", headers=h,
+                     json={"ruleset": {"base": 1000, "grades": [{"grade": "P", "min": 900}, {"grade": "F", "max": 899}],
+                                       "items": {"blood_donation": {"default": {"points": 5, "window_months": 12}}}},
+                           "effective_from": tomorrow, "note": "json"})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["version"] == 2 and ok.json()["active"] is False
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 2
+    officer = client.get("/api/v1/scoring/distribution", headers=world.bearer(world.key_a))
+    assert officer.status_code == 200 and officer.json()["total"] >= 2
+    refused = client.post("/api/v1/scoring/rulesets", json={"yaml": text}, headers=world.bearer(world.key_a))
+    assert refused.status_code == 403
+

@@ -1,0 +1,48 @@
+"""Scoring pages: the admin ruleset page (refusals by line, preview, save), the grade distribution,
+the citizen's own score with its explanation and what-if."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from xinyong.scoring import service
+from xinyong.scoring.models import ScoringRuleset
+
+
+def test_admin_ruleset_page_preview_refusal_and_save(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    page = client.get("/admin/scoring")
+    assert page.status_code == 200 and "v1" in page.text and "base: 1000" in page.text
+    text = service.default_text()
+    bad = text.replace("  honor:", "  honour:")
+    line = next(i for i, t in enumerate(bad.splitlines(), 1) if t.startswith("  honour:"))
+    r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": bad, "effective_from": "", "action": "save"})
+    assert r.status_code == 422 and f"第{line}行" in r.text and "items.honour" in r.text
+    r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": text.replace("base: 1000", "base: 960"),
+                                            "effective_from": "", "action": "preview"})
+    assert r.status_code == 200 and 'id="preview"' in r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+    r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": text.replace("base: 1000", "base: 990"),
+                                            "effective_from": "", "note": "页面", "action": "save"})
+    assert r.status_code == 200 and "v2" in r.text
+    with db.session() as s:
+        assert service.active_version(s, today=service.versions(s)[0].effective_from) == 2
+
+
+def test_distribution_page(client, login, world, scored) -> None:  # type: ignore[no-untyped-def]
+    login(client, "auditor")
+    r = client.get("/admin/scoring/distribution")
+    assert r.status_code == 200 and 'id="grades"' in r.text and "data-chart" in r.text
+
+
+def test_citizen_pages(client, login, world, scored) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "zhangsan")
+    assert client.get("/admin/scoring").status_code == 403
+    r = client.get("/my/score")
+    assert r.status_code == 200 and "990" in r.text and "行政处罚信息（一般）" in r.text
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf, "remove_record": str(scored["penalty"]),
+                                               "add_item": "honor", "level": "national"})
+    assert r.status_code == 200 and 'id="what-if-result"' in r.text and "1040" in r.text
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
+    assert r.status_code == 422

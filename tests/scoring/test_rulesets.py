@@ -1,0 +1,132 @@
+"""Rulesets: validation with line numbers, versions effective from a date, regrading on that day."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+from tests.scoring.scoring_support import TODAY, honour, penalty, push, setup
+from tests.support import SYSTEM
+
+from xinyong.scoring import service
+from xinyong.scoring.models import ScoreHistory, ScoringRuleset, SubjectStatus
+from xinyong.scoring.ruleset import RulesetError
+
+DEFAULT = service.default_text()
+
+
+def refused(session, text: str) -> RulesetError:  # type: ignore[no-untyped-def]
+    with pytest.raises(RulesetError) as info:
+        service.validate(session, text)
+    return info.value
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+@pytest.fixture
+def ready(session):  # type: ignore[no-untyped-def]
+    dept = setup(session)
+    service.ensure_default(session)
+    return dept
+
+
+def test_default_ruleset_is_valid(session, ready) -> None:  # type: ignore[no-untyped-def]
+    rs = service.validate(session, DEFAULT)
+    assert rs.base == 1000 and [b.grade for b in rs.bands] == ["AAA", "AA", "A", "B", "C", "D"]
+    assert rs.grade_of(1050) == "AAA" and rs.grade_of(1049) == "AA" and rs.grade_of(960) == "A"
+    assert rs.grade_of(959) == "B" and rs.grade_of(600) == "C" and rs.grade_of(599) == "D"
+
+
+@pytest.mark.parametrize(("old", "new", "code", "path"), [
+    ("  blood_donation:", "  blood_transfusion:", "unknown_item", "items.blood_transfusion"),
+    ("      minor: {points: -5, window_months: 12}", "      petty: {points: -5, window_months: 12}",
+     "unknown_severity", "items.admin_penalty.by_severity.petty"),
+    ("      street: {points: 3, window_months: 36}", "      village: {points: 3, window_months: 36}",
+     "unknown_level", "items.honor.by_level.village"),
+    ("  - {grade: A, min: 960, max: 1029}", "  - {grade: A, min: 960, max: 1035}", "overlapping_bands", "grades[2].max"),
+    ("  - {grade: B, min: 850, max: 959}", "  - {grade: B, min: 850, max: 949}", "gap_between_bands", "grades[3].max"),
+    ("      general: {points: -20, window_months: 12}", "      general: {points: lots, window_months: 12}",
+     "not_a_number", "items.admin_penalty.by_severity.general.points"),
+    ("  blood_donation:", "  blood_donation:\n    by_severity: {general: {points: 1, window_months: 1}}",
+     "not_applicable", "items.blood_donation.by_severity"),
+])
+def test_bad_ruleset_refused_with_line_and_reason(session, ready, old, new, code, path) -> None:  # type: ignore[no-untyped-def]
+    assert old in DEFAULT
+    text = DEFAULT.replace(old, new, 1)
+    exc = refused(session, text)
+    err = next(e for e in exc.errors if e["code"] == code)
+    assert err["field"] == path
+    first_new_line = new.splitlines()[-1] if code == "not_applicable" else new
+    assert err["line"] == line_of(text, first_new_line.strip())
+    assert f"第{err['line']}行" in err["message"] and f"line {err['line']}" in err["message"]
+    assert " / " in err["message"]
+
+
+def test_several_problems_reported_together_and_nothing_stored(session, ready) -> None:  # type: ignore[no-untyped-def]
+    text = DEFAULT.replace("base: 1000", "base: high").replace("  honor:", "  honour:")
+    before = session.scalar(select(func.count()).select_from(ScoringRuleset))
+    with pytest.raises(RulesetError) as info:
+        service.save_ruleset(session, text_=text, actor=SYSTEM, today=TODAY, effective_from=TODAY)
+    assert {e["code"] for e in info.value.errors} >= {"not_a_number", "unknown_item"}
+    assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == before
+    assert service.active_version(session, today=TODAY) == 1
+
+
+def test_yaml_syntax_error_names_the_line(session, ready) -> None:  # type: ignore[no-untyped-def]
+    exc = refused(session, "base: 1000\ngrades: [\n  {grade: A\n")
+    assert exc.errors[0]["code"] == "yaml_syntax" and exc.errors[0]["line"] is not None
+
+
+def test_past_effective_date_refused(session, ready) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(service.ScoringError) as info:
+        service.save_ruleset(session, text_=DEFAULT, actor=SYSTEM, today=TODAY, effective_from=date(2026, 11, 1))
+    assert info.value.code == "effective_in_past"
+
+
+def test_ruleset_change_regrades_on_its_effective_date_not_before(session, vault, ready) -> None:  # type: ignore[no-untyped-def]
+    a, _ = push(session, vault, ready, [honour("national")])  # 1030 AA
+    b, _ = push(session, vault, ready, [penalty("general")])  # 980 A
+    service.rescore(session, today=TODAY)
+    stricter = DEFAULT.replace("base: 1000", "base: 960")  # a: 990 A, b: 940 B
+    row = service.save_ruleset(session, text_=stricter, actor=SYSTEM, today=TODAY,
+                               effective_from=date(2026, 12, 1), note="stricter")
+    assert row.version == 2
+    assert service.maintain(session, today=date(2026, 11, 30))["ruleset_version"] == 1
+    assert session.get(SubjectStatus, a).grade == "AA"
+    assert service.maintain(session, today=date(2026, 12, 1)) == {"action": "rescore", "ruleset_version": 2,
+                                                                   "subjects": 2}
+    for sid, score, grade in ((a, 990, "A"), (b, 940, "B")):
+        st = session.get(SubjectStatus, sid)
+        session.refresh(st)
+        assert (st.score, st.grade, st.ruleset_version) == (score, grade, 2)
+        h = session.scalars(select(ScoreHistory).where(ScoreHistory.subject_id == sid)
+                            .order_by(ScoreHistory.id.desc())).first()
+        assert (h.reason, h.ruleset_version, h.on_day) == ("ruleset", 2, date(2026, 12, 1))
+    assert service.default_status(session, today=date(2026, 12, 1)).score == 960
+    assert service.default_status(session, today=date(2026, 11, 30)).score == 1000
+
+
+def test_ruleset_effective_today_applies_at_once(session, vault, ready) -> None:  # type: ignore[no-untyped-def]
+    a, _ = push(session, vault, ready, [honour("national")])
+    service.save_ruleset(session, text_=DEFAULT.replace("base: 1000", "base: 1020"), actor=SYSTEM, today=TODAY,
+                         effective_from=TODAY)
+    st = session.get(SubjectStatus, a)
+    session.refresh(st)
+    assert (st.score, st.grade, st.ruleset_version) == (1050, "AAA", 2)
+
+
+def test_preview_counts_grade_changes_and_writes_nothing(session, vault, ready) -> None:  # type: ignore[no-untyped-def]
+    push(session, vault, ready, [honour("national")])
+    push(session, vault, ready, [penalty("general")])
+    push(session, vault, ready, [penalty("general", item="traffic_violation")])
+    service.rescore(session, today=TODAY)
+    counts = {t: session.scalar(select(func.count()).select_from(t)) for t in (ScoringRuleset, SubjectStatus,
+                                                                              ScoreHistory)}
+    out = service.preview(session, text_=DEFAULT.replace("base: 1000", "base: 960"), today=TODAY)
+    assert out["subjects"] == 3 and out["changed"] == 3
+    assert {(c["from"], c["to"]): c["count"] for c in out["changes"]} == {("AA", "A"): 1, ("A", "B"): 2}
+    assert {t: session.scalar(select(func.count()).select_from(t)) for t in counts} == counts
+    assert service.rules_of(session, service.PREVIEW_VERSION) == []
