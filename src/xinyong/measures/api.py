@@ -1,0 +1,374 @@
+"""Check API (联合奖惩核查) for departments' business systems, feedback and its statistics, batch
+comparison jobs, and the scenarios and measures as data.
+
+``POST /api/v1/checks`` is the hot path: the request's session only reads (the caller's key, then
+one joined query for the subject's precomputed status and the rules' versions) and is committed
+before the register row goes to the process's group-commit writer; the answer leaves once the row
+is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.routing import APIRoute
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import record
+from xinyong.auth.deps import require
+from xinyong.auth.models import Department
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.context import request_id_var
+from xinyong.db import Database
+from xinyong.deps import DbSession, VaultDep
+from xinyong.errors import ApiError
+from xinyong.imports.api import ThreadRunner
+from xinyong.imports.parsers import FileError
+from xinyong.imports.schemas import error_responses
+from xinyong.measures import batch, service
+from xinyong.measures.register import writer_of
+from xinyong.measures.schemas import (
+    BatchJobOut,
+    ChangeOut,
+    CheckIn,
+    CheckOut,
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackStatOut,
+    MeasureDefOut,
+    MeasureIn,
+    ScenarioIn,
+    ScenarioOut,
+    StoredCheckOut,
+)
+from xinyong.ratelimit import rate_limited
+
+router = APIRouter(prefix="/api/v1/checks", tags=["checks"], responses=error_responses(401, 403, 422))
+defs_router = APIRouter(prefix="/api/v1", tags=["measures"], responses=error_responses(401, 403))
+extra_routers = (defs_router,)
+# The check itself, in a router of its own that the app matches first (before every other router: xinyong.app._domain_routers).
+hot_router = APIRouter(prefix="/api/v1/checks", tags=["checks"], responses=error_responses(401, 403, 422))
+hot_routers = (hot_router,)
+
+Checker = Annotated[Principal, Depends(require("checks.run"))]
+Reader = Annotated[Principal, Depends(require("measures.read"))]
+Manager = Annotated[Principal, Depends(require("measures.manage"))]
+StatsReader = Annotated[Principal, Depends(require("checks.read_all"))]
+CheckId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="check_id from the answer")]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Comparison job id")]
+CodePath = Annotated[str, Path(pattern="^[a-z][a-z0-9_]{1,63}$")]
+
+_dept_codes: dict[int, str] = {}
+
+
+def caller_of(session: Session, principal: Principal) -> service.Caller:
+    """A check is by a department: its system key or one of its officers."""
+    if principal.department_id is None:
+        raise ApiError(403, "department_required", "只有部门账户或部门业务系统可以核查 / only a department's "
+                                                   "account or system key may run checks")
+    code = _dept_codes.get(principal.department_id) if principal.kind == "apikey" else None
+    if code is None:  # an API key's department was checked active when the key was resolved
+        dept = session.get(Department, principal.department_id)
+        if dept is None or not dept.active:
+            raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
+        code = _dept_codes[dept.id] = dept.code
+    return service.Caller(principal.department_id, code, principal.actor)
+
+
+def _error(exc: service.MeasuresError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.errors)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+# ---- the check ----------------------------------------------------------------------------------
+
+async def _register(request: Request, result: service.CheckResult) -> Response:
+    try:
+        await writer_of(request.app).submit(result.row)
+    except Exception as exc:  # the register is down: no unregistered answer leaves
+        raise ApiError(503, "register_unavailable", "核查登记暂不可用，请稍后重试 / the check register is "
+                                                    "unavailable; retry later", headers={"Retry-After": "2"}) from exc
+    if result.status != 200:
+        return _json({**result.body, "request_id": request_id_var.get()}, result.status)
+    return _json(result.body)
+
+
+@contextlib.contextmanager
+def _reading(app: Any) -> Iterator[Connection]:
+    """A connection for the fast path's one statement: on PostgreSQL in autocommit (a lone SELECT
+    needs no BEGIN/ROLLBACK round trips; SQLite's are in-process and cheap). A stand-in database
+    bound to one connection (the tests' per-test transaction) lends its session's connection."""
+    db = app.state.db
+    if not isinstance(db, Database):
+        with db.sessionmaker() as session:
+            yield session.connection()
+        return
+    engine = getattr(app.state, "check_read_engine", None)
+    if engine is None:
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.check_read_engine = engine
+    with engine.connect() as conn:
+        yield conn
+
+
+async def _fast_check(request: Request) -> Response | None:
+    """The usual check — a JSON body by an API key — without FastAPI's dependency tree and the ORM:
+    one statement reads the key, the subject's status and the rules' versions. Anything else (no
+    or a refused key, a body the schema refuses, an invalid ID number, a cold cache) returns None and
+    takes the declared route below, which answers exactly as it always did."""
+    auth = request.headers.get("authorization")
+    if not auth or not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    scheme, _, secret = auth.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        return None
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return None
+    # CheckIn's rules (extra fields forbidden, strings within their lengths); else the full path says why.
+    if not isinstance(data, dict) or data.keys() != {"id_number", "scenario"}:
+        return None
+    id_number, scenario = data["id_number"], data["scenario"]
+    if not isinstance(id_number, str) or not isinstance(scenario, str) or len(id_number) > 64 or len(scenario) > 200:
+        return None
+    with _reading(request.app) as conn:
+        fast = service.fast_check(conn, vault=request.app.state.vault, secret=secret, id_number=id_number,
+                                  scenario=scenario)
+    if fast is None:
+        return None
+    request.state.principal = fast.principal
+    limit_checks(request)
+    return await _register(request, fast.result)
+
+
+limit_checks = rate_limited("checks")
+
+
+async def _limit_checks(request: Request) -> None:
+    """The per-key limit as an async dependency: run on the loop, not in a thread, so that the full
+    path never awaits while its request holds a pooled connection (see ``run_check``)."""
+    limit_checks(request)
+
+
+class CheckRoute(APIRoute):
+    """``POST /api/v1/checks`` as declared (its OpenAPI, its dependencies as the full path), served
+    first by :func:`_fast_check`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        full = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            response = await _fast_check(request)
+            return response if response is not None else await full(request)
+
+        return handler
+
+
+async def run_check(body: CheckIn, request: Request, principal: Checker,
+                    _limit: Annotated[None, Depends(_limit_checks)], session: DbSession) -> Response:
+    # No await from the key's lookup (in ``principal``) to the rollback below: the request holds a
+    # pooled connection only for that stretch, so 32 concurrent requests never exhaust the pool.
+    vault = request.app.state.vault
+    stamp = service.take_key_stamp(session)  # first: no query may flush it inside this read-only transaction
+    caller = caller_of(session, principal)
+    result = service.run_check(session, vault=vault, caller=caller, id_number=body.id_number,
+                               scenario=body.scenario)
+    session.rollback()  # end the read-only transaction before waiting on the register
+    if stamp is not None:
+        result.row["key_stamp"] = stamp
+    return await _register(request, result)
+
+
+hot_router.add_api_route("", run_check, methods=["POST"], response_model=CheckOut, responses=error_responses(429, 503),
+                     summary="Check a person in a scenario: grade, lists, measures, receipt",
+                     route_class_override=CheckRoute)
+
+
+@router.get("/receipt-key", summary="The public key that verifies check receipts (Ed25519, base64 raw)")
+def receipt_key(principal: Reader, vault: VaultDep) -> dict[str, str]:
+    return {"alg": "Ed25519", "public_key": service.receipt_public_key(vault.ring)}
+
+
+@router.get("/feedback-stats", response_model=list[FeedbackStatOut],
+            summary="Per department and measure: answered, reported back (反馈率), applied")
+def feedback_stats(principal: StatsReader, session: DbSession, since: date | None = None) -> list[FeedbackStatOut]:
+    stats = service.feedback_stats(session, since=since)
+    record(session, actor=principal.actor, action="checks.feedback_stats", details={"since": str(since or "")})
+    return [FeedbackStatOut(department=s.department_code, department_name=s.department_name, measure=s.measure,
+                            measure_name=s.measure_name, answered=s.answered, feedback=s.feedback, applied=s.applied,
+                            feedback_rate=s.feedback_rate, applied_rate=s.applied_rate) for s in stats]
+
+
+# ---- batch comparison ---------------------------------------------------------------------------
+
+class CompareRunner(ThreadRunner):
+    """The imports' thread runner, running comparison jobs."""
+
+    def _run(self, job_id: int) -> None:
+        try:
+            batch.run_job(self.db, self.vault, job_id)
+        except Exception:  # noqa: BLE001 - a thread must not die silently
+            batch.log.exception("comparison job %s: runner failed", job_id)
+
+
+def compare_runner_of(app: Any) -> CompareRunner:
+    runner = getattr(app.state, "compare_runner", None)
+    if runner is None:
+        runner = app.state.compare_runner = CompareRunner(app.state.db, app.state.vault)
+    return runner
+
+
+@router.post("/batch", status_code=202, response_model=BatchJobOut, responses=error_responses(413),
+             summary="Upload a CSV of ID numbers (optional name column) for a scenario; answered in the background")
+def create_batch(request: Request, background: BackgroundTasks, principal: Checker, session: DbSession,
+                 vault: VaultDep, file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK)")],
+                 scenario: Annotated[str, Form(min_length=1, max_length=200)]) -> Response:
+    caller = caller_of(session, principal)
+    limit = request.app.state.settings.max_request_bytes
+    data = file.file.read(limit + 1)
+    try:
+        job = batch.create_job(session, vault=vault, caller=caller, scenario=scenario, filename=file.filename,
+                               data=data, max_bytes=limit)
+    except (FileError, service.MeasuresError) as exc:
+        session.rollback()
+        batch.record_refusal(session, actor=principal.actor, scenario=scenario, filename=file.filename,
+                             size=len(data), code=exc.code)
+        session.commit()
+        if isinstance(exc, FileError):
+            raise ApiError(exc.status, exc.code, exc.message, exc.errors) from exc
+        raise _error(exc) from exc
+    background.add_task(compare_runner_of(request.app).start, job.id)
+    return _json(batch.job_json(job), 202)
+
+
+def _job(session: Session, principal: Principal, job_id: int) -> Any:
+    try:
+        return batch.get_job(session, job_id=job_id, department_id=principal.department_id,
+                             any_department=allowed(principal.role, "checks.read_all"))
+    except service.MeasuresError as exc:
+        raise _error(exc) from exc
+
+
+@router.get("/batch/{job_id}", response_model=BatchJobOut, summary="A comparison job's progress")
+def get_batch(job_id: JobId, principal: Checker, session: DbSession) -> Response:
+    return _json(batch.job_json(_job(session, principal, job_id)))
+
+
+@router.get("/batch/{job_id}/result.csv", summary="The result file (masked ID numbers, grades, lists, measures)")
+def batch_result(job_id: JobId, principal: Checker, session: DbSession, vault: VaultDep) -> Response:
+    job = _job(session, principal, job_id)
+    data = batch.result_csv(session, vault=vault, job=job, actor=principal.actor)
+    if data is None:
+        raise ApiError(409, "not_ready", "结果尚未生成 / the result is not ready")
+    return Response(data, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="compare-{job.id}.csv"'})
+
+
+@router.post("/batch/{job_id}/resume", status_code=202, response_model=BatchJobOut,
+             summary="Run an interrupted comparison job again (from its first row)")
+def resume_batch(request: Request, background: BackgroundTasks, job_id: JobId, principal: Checker,
+                 session: DbSession) -> Response:
+    job = _job(session, principal, job_id)
+    if batch.effective_status(job) != "interrupted":
+        raise ApiError(409, "not_interrupted", "只能重新运行已中断的任务 / only an interrupted job can be run again")
+    record(session, actor=principal.actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id)
+    background.add_task(compare_runner_of(request.app).start, job.id)
+    return _json(batch.job_json(job), 202)
+
+
+# ---- reading a check back, feedback -----------------------------------------------------------------
+
+@router.get("/{check_id}", response_model=StoredCheckOut,
+            summary="The stored answer of a check (same department) and whether its receipt verifies")
+def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: VaultDep) -> Response:
+    try:
+        check = service.get_check(session, check_id=check_id, department_id=principal.department_id,
+                                  any_department=allowed(principal.role, "checks.read_all"))
+    except service.MeasuresError as exc:
+        record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
+               outcome="denied", details={"code": exc.code})
+        if exc.status == 403:
+            session.commit()
+        raise _error(exc) from exc
+    answer, ok = service.stored_answer(vault.ring, check)
+    record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
+           details={"verified": ok})
+    return _json({**answer, "verified": ok})
+
+
+@router.post("/{check_id}/feedback", status_code=201, response_model=FeedbackOut,
+             summary="Report whether a measure of this check's answer was applied")
+def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: DbSession) -> FeedbackOut:
+    try:
+        fb = service.add_feedback(session, check_id=check_id, caller_department_id=principal.department_id,
+                                  measure=body.measure, applied=body.applied, note=body.note,
+                                  actor=principal.actor)
+    except service.MeasuresError as exc:
+        session.commit()  # the refusal's audit entry stays
+        raise _error(exc) from exc
+    return FeedbackOut(id=fb.id, check_id=fb.check_id, measure=fb.measure, applied=fb.applied, note=fb.note,
+                       created_at=fb.created_at)
+
+
+# ---- scenarios and measures as data ----------------------------------------------------------------
+
+@defs_router.get("/scenarios", response_model=list[ScenarioOut], summary="Scenarios a check may name")
+def scenarios(principal: Reader, session: DbSession) -> list[ScenarioOut]:
+    return [ScenarioOut(**s) for s in service.definitions(session)[0]]
+
+
+@defs_router.get("/measures", response_model=list[MeasureDefOut], summary="The measures list (联合奖惩措施清单)")
+def measures(principal: Reader, session: DbSession,
+             scenario: str | None = Query(default=None, max_length=64)) -> list[MeasureDefOut]:
+    items = service.definitions(session)[1]
+    if scenario:
+        items = [m for m in items if scenario in m["scenarios"]]
+    return [MeasureDefOut(**m) for m in items]
+
+
+@defs_router.put("/measures/{code}", response_model=MeasureDefOut,
+                 summary="Create a measure or add a version of it (admin)")
+def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: DbSession) -> MeasureDefOut:
+    service.ensure_loaded(session, actor=principal.actor)
+    data = body.model_dump()
+    reason = data.pop("reason")
+    try:
+        row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
+    except service.MeasuresError as exc:
+        raise _error(exc) from exc
+    return MeasureDefOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, kind=row.kind,
+                         applies_to=row.applies_to, scenarios=row.scenarios, department=row.department,
+                         basis=row.basis, active=row.active, version=row.version)
+
+
+@defs_router.put("/scenarios/{code}", response_model=ScenarioOut, summary="Create a scenario or add a version (admin)")
+def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: DbSession) -> ScenarioOut:
+    service.ensure_loaded(session, actor=principal.actor)
+    data = body.model_dump()
+    reason = data.pop("reason")
+    try:
+        row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
+    except service.MeasuresError as exc:
+        raise _error(exc) from exc
+    return ScenarioOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, active=row.active,
+                       version=row.version)
+
+
+@defs_router.get("/measures/{code}/history", response_model=list[ChangeOut], summary="Every version of a measure")
+def measure_history(code: CodePath, principal: Reader, session: DbSession) -> list[ChangeOut]:
+    return [ChangeOut(version=c.version, data=c.data, reason=c.reason, changed_by=c.changed_by,
+                      changed_at=c.changed_at) for c in service.history(session, object_type="measure", code=code)]

@@ -1,0 +1,116 @@
+"""``xinyong checks batch FILE --scenario S --dept CODE [--out RESULT.csv]``;
+``xinyong measures load [--update]`` and ``xinyong measures list``.
+
+Thin: the batch job is created and run by the same service and runner as
+``POST /api/v1/checks/batch``, in this process. Exit status: 0 when the job is done (invalid rows
+are listed in the result file), 1 on a refused file or scenario or a stopped job, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+checks_app = typer.Typer(help="联合奖惩核查 / joint reward and punishment checks", no_args_is_help=True)
+measures_app = typer.Typer(help="联合奖惩措施清单 / the measures list", no_args_is_help=True)
+
+
+def _fail(zh: str, en: str) -> NoReturn:
+    from xinyong.logging_setup import sanitize
+
+    typer.echo(f"错误 / error: {sanitize(f'{zh} / {en}')}", err=True)
+    raise typer.Exit(1)
+
+
+def _context() -> tuple[Any, Any, Any]:
+    from xinyong.cli import cli_actor, load_ring, settings
+    from xinyong.privacy.vault import Vault, set_vault
+
+    cfg = settings()
+    vault = Vault(load_ring(cfg))
+    set_vault(vault)
+    return cfg, vault, cli_actor()
+
+
+@checks_app.command("batch")
+def batch_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV 文件 / CSV file")],
+    scenario: Annotated[str, typer.Option("--scenario", help="场景代码 / scenario code")],
+    dept: Annotated[str, typer.Option("--dept", help="部门代码 / department code")],
+    out: Annotated[Path | None, typer.Option("--out", help="结果文件 / result file (default: FILE.result.csv)")] = None,
+) -> None:
+    """名单比对：核查文件中的每个身份证号码 / check every ID number of a CSV file in a scenario."""
+    from sqlalchemy import select
+
+    from xinyong.audit.service import Actor
+    from xinyong.auth.models import Department
+    from xinyong.cli import database
+    from xinyong.imports.parsers import FileError
+    from xinyong.measures import batch, service
+
+    cfg, vault, actor = _context()
+    data = file.read_bytes()
+    with database(cfg) as db:
+        with db.session() as s:
+            d = s.scalar(select(Department).where(Department.code == dept))
+            if d is None or not d.active:
+                _fail(f"部门 {dept} 不存在或已停用", f"department {dept!r} does not exist or is inactive")
+            caller = service.Caller(d.id, d.code, Actor(type=actor.type, id=actor.id, label=actor.label,
+                                                                department_id=d.id))
+        try:
+            with db.session() as s:
+                job_id = batch.create_job(s, vault=vault, caller=caller, scenario=scenario, filename=file.name,
+                                          data=data, max_bytes=None).id
+        except (FileError, service.MeasuresError) as exc:
+            with db.session() as s:
+                batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
+                                     code=exc.code)
+            _fail(exc.message.split(" / ")[0], exc.message.split(" / ")[-1])
+        started = time.perf_counter()
+        job = batch.run_job(db, vault, job_id,
+                            on_progress=lambda done, total: typer.echo(f"\r{done}/{total}", nl=False, err=True))
+        typer.echo("", err=True)
+        if job is None or job.status != "done":
+            _fail(f"比对任务 {job_id} 未完成：{job.error_message if job else ''}",
+                  f"comparison job {job_id} did not finish ({job.status if job else 'not claimed'})")
+        with db.session() as s:
+            result = batch.result_csv(s, vault=vault, job=s.get(batch.CompareJob, job_id), actor=actor)
+    target = out or file.with_name(file.name + ".result.csv")
+    target.write_bytes(result or b"")
+    secs = time.perf_counter() - started
+    typer.echo(f"任务 / job {job_id}: {job.rows_total} 行 rows — 命中 matched {job.matched}, 未知 unknown "
+               f"{job.unknown}, 无效 invalid {job.invalid}; {secs:.2f} s → {target}")
+    sys.stdout.flush()
+
+
+@measures_app.command("load")
+def load_command(update: Annotated[bool, typer.Option("--update", help="更新已有项 / update existing")] = False) -> None:
+    """载入内置的场景和措施 / load the shipped scenarios and measures."""
+    from xinyong.cli import database
+    from xinyong.measures import service
+
+    cfg, _vault, actor = _context()
+    with database(cfg) as db, db.session() as s:
+        outcome = service.load_default(s, actor=actor, update_existing=update)
+    counts: dict[str, int] = {}
+    for what in outcome.values():
+        counts[what] = counts.get(what, 0) + 1
+    typer.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@measures_app.command("list")
+def list_command() -> None:
+    """列出措施 / list the measures."""
+    from xinyong.cli import database
+    from xinyong.measures import service
+
+    cfg, _vault, _actor = _context()
+    with database(cfg) as db, db.session(write=False) as s:
+        _scenarios, measures = service.definitions(s)
+    for m in measures:
+        typer.echo(f"{m['code']}\t{m['kind']}\tv{m['version']}\t{m['name_zh']} / {m['name_en']}\t"
+                   f"{','.join(m['applies_to'])}\t{','.join(m['scenarios'])}")

@@ -1,0 +1,273 @@
+"""Pages for joint reward and punishment.
+
+Department workspace (``checks.run``, officers of a department): a check form whose answer is
+rendered in place (the ID number travels in the POST body only and is never echoed, only masked),
+batch comparison upload, a job page that HTMX polls every second until the job ends, and the
+result download (the API's, which accepts the browser's session). Admin console: the measures and
+scenarios with an edit form each (every save a version, audited) and the feedback statistics.
+
+Thin: every step calls :mod:`xinyong.measures.service` / :mod:`xinyong.measures.batch`, the same
+functions as the API. Checks from the page are registered in the page request's own transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from xinyong.auth.deps import require
+from xinyong.auth.models import Department
+from xinyong.auth.permissions import allowed
+from xinyong.auth.service import Principal
+from xinyong.deps import DbSession, VaultDep
+from xinyong.imports.parsers import FileError
+from xinyong.measures import batch, service
+from xinyong.measures.api import compare_runner_of
+from xinyong.web.i18n import MESSAGES
+from xinyong.web.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+Checker = Annotated[Principal, Depends(require("checks.run"))]
+Manager = Annotated[Principal, Depends(require("measures.manage"))]
+StatsReader = Annotated[Principal, Depends(require("checks.read_all"))]
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CodePath = Annotated[str, Path(pattern="^[a-z][a-z0-9_]{1,63}$")]
+
+CHECKS_PATH = "/workspace/checks"
+ADMIN_PATH = "/admin/measures"
+STATS_PATH = "/admin/checks/feedback"
+
+
+async def _form(request: Request) -> FormData:
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(_form)]
+
+MESSAGES.update({
+    "nav.checks": {"zh": "联合奖惩核查", "en": "Checks"},
+    "nav.measures": {"zh": "奖惩措施", "en": "Measures"},
+    "nav.feedback": {"zh": "反馈统计", "en": "Feedback"},
+    "home.checks": {"zh": "核查个人适用的守信激励和失信惩戒措施，批量名单比对", "en": "Check which incentives and "
+                    "punishments apply to a person; compare whole lists"},
+    "home.measures": {"zh": "维护联合奖惩措施清单和核查场景", "en": "Edit the measures list and the scenarios"},
+    "home.feedback": {"zh": "各部门措施反馈率和实施情况", "en": "How often departments report and apply measures"},
+    "checks.title": {"zh": "联合奖惩核查", "en": "Joint reward and punishment check"},
+    "checks.intro": {"zh": "输入身份证号码和业务场景，查询适用的激励和惩戒措施。每次核查均登记留痕。",
+                     "en": "Enter an ID number and a scenario to see the measures that apply. Every check is registered."},
+    "checks.id_number": {"zh": "身份证号码", "en": "ID number"},
+    "checks.scenario": {"zh": "业务场景", "en": "Scenario"},
+    "checks.submit": {"zh": "核查", "en": "Check"},
+    "checks.answer": {"zh": "核查结果", "en": "Answer"},
+    "checks.grade": {"zh": "信用等级", "en": "Grade"},
+    "checks.lists": {"zh": "所在名单", "en": "Lists"},
+    "checks.measures": {"zh": "适用措施", "en": "Measures"},
+    "checks.none": {"zh": "无", "en": "None"},
+    "checks.check_id": {"zh": "核查编号", "en": "Check id"},
+    "checks.kind.incentive": {"zh": "激励", "en": "Incentive"},
+    "checks.kind.punishment": {"zh": "惩戒", "en": "Punishment"},
+    "checks.basis": {"zh": "依据", "en": "Legal basis"},
+    "checks.department": {"zh": "实施部门", "en": "Department"},
+    "checks.since": {"zh": "列入日期", "en": "Since"},
+    "checks.batch": {"zh": "名单比对", "en": "Batch comparison"},
+    "checks.batch_intro": {"zh": "上传 CSV 文件（第一列或“身份证号码”列，可选“姓名”列），在所选场景下逐一核查。",
+                           "en": "Upload a CSV (first column or an 'id_number' column, optional 'name') to check "
+                                 "every row in the chosen scenario."},
+    "checks.file": {"zh": "CSV 文件", "en": "CSV file"},
+    "checks.upload": {"zh": "上传并比对", "en": "Upload and compare"},
+    "checks.jobs": {"zh": "比对任务", "en": "Comparison jobs"},
+    "checks.job": {"zh": "比对任务 {id}", "en": "Comparison job {id}"},
+    "checks.status": {"zh": "状态", "en": "Status"},
+    "checks.rows": {"zh": "行数", "en": "Rows"},
+    "checks.matched": {"zh": "命中", "en": "Matched"},
+    "checks.unknown": {"zh": "平台无此人", "en": "Unknown"},
+    "checks.invalid": {"zh": "号码无效", "en": "Invalid"},
+    "checks.download": {"zh": "下载结果文件", "en": "Download the result"},
+    "checks.polling": {"zh": "处理中，页面自动刷新…", "en": "Working; this page refreshes itself…"},
+    "measures.title": {"zh": "联合奖惩措施清单", "en": "Measures list"},
+    "measures.scenarios": {"zh": "核查场景", "en": "Scenarios"},
+    "measures.code": {"zh": "代码", "en": "Code"},
+    "measures.name_zh": {"zh": "中文名称", "en": "Chinese name"},
+    "measures.name_en": {"zh": "英文名称", "en": "English name"},
+    "measures.kind": {"zh": "种类", "en": "Kind"},
+    "measures.applies_to": {"zh": "适用对象", "en": "Applies to"},
+    "measures.active": {"zh": "启用", "en": "Active"},
+    "measures.version": {"zh": "版本", "en": "Version"},
+    "measures.reason": {"zh": "修改原因", "en": "Reason for the change"},
+    "measures.save": {"zh": "保存（新版本）", "en": "Save (new version)"},
+    "measures.new": {"zh": "新增措施", "en": "New measure"},
+    "measures.new_scenario": {"zh": "新增场景", "en": "New scenario"},
+    "measures.edit": {"zh": "编辑", "en": "Edit"},
+    "measures.history": {"zh": "版本历史", "en": "Versions"},
+    "measures.defaults_note": {"zh": "尚未载入：显示的是内置默认清单，第一次保存时载入。",
+                               "en": "Not loaded yet: the shipped defaults are shown; the first save loads them."},
+    "feedback.title": {"zh": "措施反馈统计", "en": "Feedback statistics"},
+    "feedback.answered": {"zh": "答复次数", "en": "Answered"},
+    "feedback.feedback": {"zh": "反馈次数", "en": "Feedback"},
+    "feedback.applied": {"zh": "已实施", "en": "Applied"},
+    "feedback.rate": {"zh": "反馈率", "en": "Feedback rate"},
+    "feedback.applied_rate": {"zh": "实施率", "en": "Applied rate"},
+    "feedback.empty": {"zh": "暂无核查", "en": "No checks yet"},
+})
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status_code=404)
+
+
+def _department(session: Session, principal: Principal) -> Department | None:
+    if principal.department_id is None:
+        return None
+    dept = session.get(Department, principal.department_id)
+    return dept if dept is not None and dept.active else None
+
+
+def _caller(dept: Department, principal: Principal) -> service.Caller:
+    return service.Caller(dept.id, dept.code, principal.actor)
+
+
+def _checks_page(request: Request, session: Session, principal: Principal, *, answer: dict[str, Any] | None = None,
+                 error: dict[str, Any] | None = None, batch_error: str | None = None, scenario: str | None = None,
+                 status_code: int = 200) -> HTMLResponse:
+    dept = _department(session, principal)
+    rules = service.rules_for(session)
+    jobs = batch.list_jobs(session, department_id=principal.department_id,
+                           any_department=allowed(principal.role, "checks.read_all"), limit=20)
+    return render(request, "measures/checks.html", {
+        "department": dept, "scenarios": rules.scenarios, "answer": answer, "error": error, "selected": scenario,
+        "batch_error": batch_error, "jobs": jobs, "status_of": batch.effective_status, "checks_path": CHECKS_PATH,
+    }, status_code=status_code)
+
+
+@router.get(CHECKS_PATH, response_class=HTMLResponse)
+def checks_page(request: Request, principal: Checker, session: DbSession) -> HTMLResponse:
+    return _checks_page(request, session, principal)
+
+
+@router.post(CHECKS_PATH, response_class=HTMLResponse)
+def check_from_page(request: Request, principal: Checker, session: DbSession, vault: VaultDep,
+                    form: Form) -> HTMLResponse:
+    dept = _department(session, principal)
+    if dept is None:
+        return _checks_page(request, session, principal, status_code=403)
+    number, scenario = form.get("id_number"), form.get("scenario")
+    result = service.run_check(session, vault=vault, caller=_caller(dept, principal),
+                               id_number=number if isinstance(number, str) else "",
+                               scenario=scenario if isinstance(scenario, str) else "", channel="page")
+    del number
+    service.register_checks(session, [result.row])
+    if result.status != 200:
+        return _checks_page(request, session, principal, error=result.body, status_code=422,
+                            scenario=scenario if isinstance(scenario, str) else None)
+    return _checks_page(request, session, principal, answer=result.body, scenario=result.body["scenario"])
+
+
+@router.post(CHECKS_PATH + "/batch", response_class=HTMLResponse)
+def batch_from_page(request: Request, background: BackgroundTasks, principal: Checker, session: DbSession,
+                    vault: VaultDep, form: Form) -> Any:
+    dept = _department(session, principal)
+    if dept is None:
+        return _checks_page(request, session, principal, status_code=403)
+    upload, scenario = form.get("file"), form.get("scenario")
+    scenario = scenario if isinstance(scenario, str) else ""
+    limit = request.app.state.settings.max_request_bytes
+    data = upload.file.read(limit + 1) if isinstance(upload, UploadFile) else b""
+    filename = upload.filename if isinstance(upload, UploadFile) else None
+    try:
+        job = batch.create_job(session, vault=vault, caller=_caller(dept, principal), scenario=scenario,
+                               filename=filename, data=data, max_bytes=limit)
+    except (FileError, service.MeasuresError) as exc:
+        session.rollback()
+        batch.record_refusal(session, actor=principal.actor, scenario=scenario, filename=filename, size=len(data),
+                             code=exc.code)
+        session.commit()
+        return _checks_page(request, session, principal, batch_error=exc.message, scenario=scenario,
+                            status_code=422)
+    background.add_task(compare_runner_of(request.app).start, job.id)
+    return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
+
+
+@router.get(CHECKS_PATH + "/batch/{job_id}", response_class=HTMLResponse)
+def batch_page(request: Request, job_id: JobId, principal: Checker, session: DbSession) -> HTMLResponse:
+    try:
+        job = batch.get_job(session, job_id=job_id, department_id=principal.department_id,
+                            any_department=allowed(principal.role, "checks.read_all"))
+    except service.MeasuresError:
+        raise _not_found() from None
+    status = batch.effective_status(job)
+    ctx = {"job": job, "status": status, "running": status in ("pending", "running"), "checks_path": CHECKS_PATH,
+           "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None}
+    return render(request, "measures/_job.html" if is_htmx(request) else "measures/job.html", ctx)
+
+
+# ---- admin: measures and scenarios ---------------------------------------------------------------------
+
+@router.get(ADMIN_PATH, response_class=HTMLResponse)
+def measures_page(request: Request, principal: Manager, session: DbSession) -> HTMLResponse:
+    scenarios, measures = service.definitions(session)
+    return render(request, "measures/admin.html", {"scenarios": scenarios, "measures": measures,
+                                                   "loaded": bool(service.list_scenarios(session)),
+                                                   "base": ADMIN_PATH})
+
+
+def _edit_page(request: Request, session: Session, *, kind: str, item: dict[str, Any] | None,
+               errors: list[dict[str, Any]] | None = None, status_code: int = 200) -> HTMLResponse:
+    scenarios, _measures = service.definitions(session)
+    hist = service.history(session, object_type=kind, code=item["code"]) if item and item.get("code") else []
+    return render(request, "measures/edit.html", {
+        "kind": kind, "item": item or {}, "errors": errors or [], "history": hist, "base": ADMIN_PATH,
+        "scenario_codes": [s["code"] for s in scenarios], "targets": sorted(service.valid_targets()),
+    }, status_code=status_code)
+
+
+def _find(session: Session, kind: str, code: str) -> dict[str, Any] | None:
+    scenarios, measures = service.definitions(session)
+    return next((x for x in (scenarios if kind == "scenario" else measures) if x["code"] == code), None)
+
+
+@router.get(ADMIN_PATH + "/{kind}/{code}", response_class=HTMLResponse)
+def edit_page(request: Request, kind: str, code: CodePath, principal: Manager, session: DbSession) -> HTMLResponse:
+    if kind not in ("measure", "scenario"):
+        raise _not_found()
+    item = _find(session, kind, code)
+    if item is None and code != "new":
+        raise _not_found()
+    return _edit_page(request, session, kind=kind, item=item)
+
+
+@router.post(ADMIN_PATH + "/{kind}/{code}", response_class=HTMLResponse)
+def save(request: Request, kind: str, code: CodePath, principal: Manager, session: DbSession, form: Form) -> Any:
+    if kind not in ("measure", "scenario"):
+        raise _not_found()
+    data: dict[str, Any] = {k: (form.get(k) or "") for k in ("name_zh", "name_en", "kind", "department", "basis")}
+    data["code"] = str(form.get("code") or "").strip() if code == "new" else code
+    data["active"] = form.get("active") == "on"
+    if kind == "measure":
+        data["applies_to"] = [str(v) for v in form.getlist("applies_to")]
+        data["scenarios"] = [str(v) for v in form.getlist("scenarios")]
+    reason = str(form.get("reason") or "")[:2000] or None
+    service.ensure_loaded(session, actor=principal.actor)
+    try:
+        if kind == "measure":
+            service.save_measure(session, data=data, actor=principal.actor, reason=reason)
+        else:
+            service.save_scenario(session, data={k: data[k] for k in ("code", "name_zh", "name_en", "active")},
+                                  actor=principal.actor, reason=reason)
+    except service.MeasuresError as exc:
+        session.rollback()
+        return _edit_page(request, session, kind=kind, item=data, errors=exc.errors or [], status_code=422)
+    return RedirectResponse(f"{ADMIN_PATH}/{kind}/{data['code']}", status_code=303)
+
+
+@router.get(STATS_PATH, response_class=HTMLResponse)
+def feedback_page(request: Request, principal: StatsReader, session: DbSession) -> HTMLResponse:
+    from xinyong.audit.service import record
+
+    stats = service.feedback_stats(session)
+    record(session, actor=principal.actor, action="checks.feedback_stats", details={"page": True})
+    return render(request, "measures/feedback.html", {"stats": stats})

@@ -1,0 +1,159 @@
+"""Batch comparison (API, runner, CLI) and the demo's sample checks."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from sqlalchemy import func, select
+from tests.measures.measures_support import subject_with_status
+from tests.support import SYSTEM, new_id_number
+
+from xinyong.audit.models import AuditEntry
+from xinyong.measures import batch, service
+from xinyong.measures.models import Check, CheckFeedback, CompareFile, CompareJob
+
+
+def _result_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_batch_file_answers_good_rows_and_lists_bad_ones(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+        red, _ = subject_with_status(s, vault, grade="AAA", lists=["red_volunteer"], clean_3y=True)
+    unknown = new_id_number()
+    bad = unknown[:-1] + ("0" if unknown[-1] != "0" else "1")
+    content = ("身份证号码,姓名\n" + f"{listed},王小明\n{red},李四\n{unknown},赵六\n{bad},钱七\n12345,孙八\n").encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
+                    files={"file": ("招录名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    client.app.state.compare_runner.wait()
+    job = client.get(f"/api/v1/checks/batch/{job_id}", headers=world.bearer(world.key_a)).json()
+    assert job["status"] == "done", job
+    assert (job["rows_total"], job["rows_done"]) == (5, 5)
+    assert job["counts"] == {"matched": 2, "unknown": 1, "invalid": 2}
+    assert client.get(f"/api/v1/checks/batch/{job_id}", headers=world.bearer(world.key_b)).status_code == 404
+    res = client.get(job["result_url"], headers=world.bearer(world.key_a))
+    assert res.status_code == 200
+    rows = _result_rows(res.content)
+    assert rows[0][0].startswith("行号")
+    by_row = {int(x[0]): x for x in rows[1:]}
+    assert by_row[2][1] == listed[:6] + "********" + listed[-4:] and by_row[2][5] == "D"
+    assert "serious_dishonesty" in by_row[2][6] and "restrict_civil_service_hiring" in by_row[2][7]
+    assert by_row[2][3] == "是 yes"  # the name matches the subject's
+    assert by_row[3][3] == "否 no" and by_row[3][7] == ""
+    assert by_row[4][4].startswith("unknown")
+    assert by_row[5][4].startswith("invalid") and by_row[5][9].startswith("id_checksum")
+    assert by_row[6][9].startswith("id_length") and by_row[6][1] == "*****"
+    text = res.content.decode("utf-8-sig")
+    for n in (listed, red, unknown, bad):
+        assert n not in text
+    with db.session() as s:
+        regs = list(s.scalars(select(Check).where(Check.job_id == job_id)))
+        assert len(regs) == 5 and {c.channel for c in regs} == {"batch"}
+        assert sorted(c.outcome for c in regs) == ["answered"] * 3 + ["refused"] * 2
+        assert s.get(CompareFile, (job_id, "upload")) is None  # the raw upload is gone
+        assert s.get(CompareFile, (job_id, "result")) is not None
+
+
+def test_batch_refusals(client, world, db):  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/checks/batch", data={"scenario": "nope"},
+                    files={"file": ("a.csv", f"{new_id_number()}\n".encode(), "text/csv")},
+                    headers=world.bearer(world.key_a))
+    assert r.status_code == 422 and r.json()["code"] == "unknown_scenario" and "awards" in r.json()["message"]
+    r = client.post("/api/v1/checks/batch", data={"scenario": "awards"},
+                    files={"file": ("a.csv", b"\xef\xbb\xbf", "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 422 and r.json()["code"] == "empty_file"
+    r = client.post("/api/v1/checks/batch", data={"scenario": "awards"},
+                    files={"file": ("a.csv", "编号,名字\n1,张三\n".encode(), "text/csv")},
+                    headers=world.bearer(world.key_a))
+    assert r.status_code == 422 and r.json()["code"] == "missing_columns"
+    with db.session() as s:
+        refused = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch_create",
+                                                          AuditEntry.outcome == "denied")))
+        assert [e.details["code"] for e in refused] == ["unknown_scenario", "empty_file", "missing_columns"]
+        assert s.scalar(select(func.count()).select_from(CompareJob)) == 0
+
+
+def test_runner_in_chunks_without_header(db, world, vault):  # type: ignore[no-untyped-def]
+    numbers = [new_id_number() for _ in range(25)] + ["bad"]
+    data = "\n".join(numbers).encode()
+    dept = world.dept_a
+    caller = service.Caller(dept.id, dept.code, SYSTEM)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv", data=data).id
+    seen: list[tuple[int, int]] = []
+    job = batch.run_job(db, vault, job_id, chunk_size=10, on_progress=lambda d, t: seen.append((d, t)))
+    assert job is not None and job.status == "done"
+    assert seen == [(10, 26), (20, 26), (26, 26)]
+    assert (job.matched, job.unknown, job.invalid) == (0, 25, 1)
+    assert batch.run_job(db, vault, job_id) is None  # done: cannot be claimed again
+
+
+def test_cli_batch(tmp_path, fresh_db_url, monkeypatch):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from xinyong.auth import service as auth_service
+    from xinyong.cli import app
+    from xinyong.db import Database
+
+    keys = tmp_path / "keys.json"
+    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("XINYONG_KEY_FILE", str(keys))
+    from xinyong.privacy.keys import KeyRing
+
+    KeyRing.generate().save(keys)
+    dbx = Database(fresh_db_url)
+    with dbx.session() as s:
+        auth_service.add_department(s, code="rsj", name="区人社局", actor=SYSTEM)
+    dbx.dispose()
+    src = tmp_path / "list.csv"
+    src.write_text("id_number,name\n" + f"{new_id_number(born=date(1990, 1, 2))},张三\nnot-an-id,李四\n",
+                   encoding="utf-8")
+    runner = CliRunner()
+    r = runner.invoke(app, ["checks", "batch", str(src), "--scenario", "civil_service_hiring", "--dept", "rsj"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "list.csv.result.csv"
+    rows = _result_rows(out.read_bytes())
+    assert len(rows) == 3 and rows[2][4].startswith("invalid")
+    r = runner.invoke(app, ["checks", "batch", str(src), "--scenario", "nope", "--dept", "rsj"])
+    assert r.exit_code == 1 and "unknown scenario" in r.output
+    r = runner.invoke(app, ["measures", "load"])
+    assert r.exit_code == 0 and "created" in r.output
+
+
+def test_demo_adds_checks_and_feedback(db, vault):  # type: ignore[no-untyped-def]
+    from xinyong.demo import build_demo
+
+    with db.session() as s:
+        info = build_demo(s, vault=vault, people=60)
+    assert info.extras["checks"]["checks"] > 0
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Check)) == info.extras["checks"]["checks"]
+        assert s.scalar(select(func.count()).select_from(CheckFeedback)) == info.extras["checks"]["feedback"]
+        assert service.feedback_stats(s)
+
+
+def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from xinyong.db import utcnow
+
+    caller = service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
+                                  data=f"{new_id_number()}\n".encode()).id
+        s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
+            status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    h = world.bearer(world.key_a)
+    assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "interrupted"
+    r = client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h)
+    assert r.status_code == 202
+    client.app.state.compare_runner.wait()
+    assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "done"
+    assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409

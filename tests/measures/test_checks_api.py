@@ -1,0 +1,298 @@
+"""The check API: measures per list, grade and scenario; receipts; refusals; feedback; privacy."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text, update
+from tests.conftest import login
+from tests.measures.measures_support import subject_with_status
+from tests.support import SYSTEM, new_id_number
+
+from xinyong.audit.models import AuditEntry
+from xinyong.auth import service as auth_service
+from xinyong.measures import service
+from xinyong.measures.models import Check, CheckFeedback
+
+
+def _check(client, world, number: str, scenario: str, key: str | None = None):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/checks", json={"id_number": number, "scenario": scenario},
+                       headers=world.bearer(key or world.key_a))
+
+
+def _codes(answer: dict) -> set[str]:  # type: ignore[type-arg]
+    return {m["code"] for m in answer["measures"]}
+
+
+# Each list and grade produces its measures, per scenario (the shipped defaults).
+EXPECTED = [
+    (["serious_dishonesty"], "D", False, "civil_service_hiring", {"restrict_civil_service_hiring"}),
+    (["serious_dishonesty"], "D", False, "subsidies", {"restrict_subsidies", "stricter_supervision"}),
+    (["serious_dishonesty"], "D", False, "awards", {"restrict_awards"}),
+    (["serious_dishonesty"], "D", False, "public_procurement", {"restrict_procurement", "stricter_supervision"}),
+    (["serious_dishonesty"], "D", False, "admin_licensing", {"no_promise_based_approval", "stricter_supervision"}),
+    (["serious_dishonesty"], "D", False, "financing", {"restrict_financing"}),
+    (["dishonest_debtor"], "D", False, "public_services", {"stricter_supervision", "restrict_high_consumption"}),
+    (["dishonest_debtor"], "D", False, "civil_service_hiring", {"restrict_civil_service_hiring"}),
+    (["key_supervision"], "C", False, "subsidies", {"restrict_subsidies", "stricter_supervision"}),
+    (["key_supervision"], "C", False, "civil_service_hiring", set()),
+    (["red_volunteer"], "AAA", True, "admin_licensing",
+     {"priority_handling", "simplified_procedure", "green_channel", "accept_with_missing_documents"}),
+    (["red_moral_model"], "AA", True, "awards", {"priority_in_awards"}),
+    (["red_recommended"], "A", True, "public_services", {"priority_handling", "green_channel"}),
+    (["red_volunteer"], "AAA", True, "financing", {"deposit_free_services", "employment_support"}),
+    ([], "A", True, "admin_licensing", {"priority_handling", "simplified_procedure", "accept_with_missing_documents"}),
+    ([], "A", False, "admin_licensing", set()),
+    ([], "AA", False, "public_services", {"priority_handling"}),
+    ([], "D", False, "financing", {"restrict_financing"}),
+    ([], "D", False, "public_services", {"stricter_supervision"}),
+    ([], "B", False, "subsidies", set()),
+]
+
+
+@pytest.mark.parametrize(("lists", "grade", "clean", "scenario", "expected"), EXPECTED)
+def test_each_list_and_grade_produces_its_measures(client, world, db, vault, lists, grade, clean, scenario,
+                                                   expected):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, subject = subject_with_status(s, vault, grade=grade, lists=lists, clean_3y=clean)
+    r = _check(client, world, number, scenario)
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert _codes(a) == expected
+    assert a["grade"] == grade and a["known"] is True and a["scenario"] == scenario
+    assert [x["code"] for x in a["lists"]] == lists
+    assert all(x["since"] == "2026-05-01" and x["name"] for x in a["lists"])
+    for m in a["measures"]:
+        assert m["basis"] and m["department"] and m["kind"] in ("incentive", "punishment") and m["name"]
+    if lists and lists[0].startswith("serious"):
+        assert {m["kind"] for m in a["measures"]} == {"punishment"}
+    assert a["id_number_masked"] == number[:6] + "********" + number[-4:]
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.check_id == a["check_id"]))
+        assert row is not None and row.subject_id == subject.id and row.subject_bidx == subject.id_bidx
+        assert row.scenario == scenario and row.outcome == "answered" and set(row.measures or []) == expected
+        assert row.department_id == world.dept_a.id and row.actor_type == "apikey"
+
+
+def test_unknown_person_gets_a_clean_answer_that_says_so(client, world, db):  # type: ignore[no-untyped-def]
+    r = _check(client, world, new_id_number(), "civil_service_hiring")
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert a["known"] is False and a["lists"] == [] and a["measures"] == [] and a["clean_3y"] is False
+    assert "unknown to the platform" in a["note"] and "平台没有此人" in a["note"]
+    with db.session() as s:
+        from xinyong.scoring.service import default_status
+
+        assert a["grade"] == default_status(s).grade
+        row = s.scalar(select(Check).where(Check.check_id == a["check_id"]))
+        assert row is not None and row.subject_id is None and row.subject_bidx and row.outcome == "answered"
+
+
+def test_receipt_verifies_and_fails_when_the_stored_answer_is_altered(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    a = _check(client, world, number, "civil_service_hiring").json()
+    key = client.get("/api/v1/checks/receipt-key", headers=world.bearer(world.key_a)).json()
+    assert key["public_key"] == a["receipt"]["public_key"]
+    got = client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_a))
+    assert got.status_code == 200, got.text
+    stored = got.json()
+    assert stored["verified"] is True
+    assert {k: v for k, v in stored.items() if k != "verified"} == a
+    assert service.verify_receipt(vault.ring, service.canonical(a), a["receipt"])
+    # the documented serialisation: what a business system recomputes with the standard json module
+    import json
+
+    plain = json.dumps({k: v for k, v in a.items() if k != "receipt"}, sort_keys=True, separators=(",", ":"),
+                       ensure_ascii=False).encode("utf-8")
+    assert plain == service.canonical(a)
+    # an altered stored answer (a measure removed) no longer verifies
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.check_id == a["check_id"]))
+        assert row is not None and row.answer is not None
+        doctored = orjson.loads(row.answer)
+        doctored["measures"] = []
+        s.execute(update(Check).where(Check.id == row.id).values(
+            answer=orjson.dumps(doctored, option=orjson.OPT_SORT_KEYS).decode()))
+    again = client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_a)).json()
+    assert again["verified"] is False and again["measures"] == []
+    # and the client-side check fails on an altered answer too
+    assert not service.verify_receipt(vault.ring, service.canonical({**a, "grade": "AAA"}), a["receipt"])
+
+
+def test_another_department_cannot_read_a_check_but_the_auditor_can(client, world):  # type: ignore[no-untyped-def]
+    a = _check(client, world, new_id_number(), "awards").json()
+    r = client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_b))
+    assert r.status_code == 403 and r.json()["code"] == "other_department"
+    login(client, "auditor")
+    r = client.get(f"/api/v1/checks/{a['check_id']}")
+    assert r.status_code == 200 and r.json()["verified"] is True
+    assert client.get("/api/v1/checks/" + "0" * 32).status_code == 404
+
+
+@pytest.mark.parametrize(("number", "code"), [
+    ("12010119800101123", "id_length"),
+    ("1201011980010112AB", "id_characters"),
+    ("120101198013011234", "id_birth_date"),
+    ("", "id_missing"),
+])
+def test_invalid_id_number_is_refused_with_the_reason_and_registered(client, world, db, number, code):  # type: ignore[no-untyped-def]
+    r = _check(client, world, number, "awards")
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == code and body["errors"][0]["field"] == "id_number"
+    assert " / " in body["message"]
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.check_id == body["check_id"]))
+        assert row is not None and row.outcome == "refused" and row.refusal == code and row.subject_bidx is None
+
+
+def test_bad_checksum_is_refused(client, world):  # type: ignore[no-untyped-def]
+    good = new_id_number()
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    r = _check(client, world, bad, "awards")
+    assert r.status_code == 422 and r.json()["code"] == "id_checksum"
+
+
+def test_unknown_scenario_lists_the_valid_ones_and_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    r = _check(client, world, new_id_number(), "fishing_licence")
+    assert r.status_code == 422
+    body = r.json()
+    assert body["code"] == "unknown_scenario"
+    valid = body["errors"][0]["valid"]
+    assert {"admin_licensing", "civil_service_hiring", "awards", "subsidies", "public_procurement", "financing",
+            "public_services"} <= set(valid)
+    assert "admin_licensing" in body["message"]
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.check_id == body["check_id"]))
+        assert row is not None and row.refusal == "unknown_scenario" and row.subject_bidx
+
+
+def test_revoked_key_is_401_and_audited(client, world, db):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        auth_service.revoke_api_key(s, key=s.merge(world.key_b_row), actor=SYSTEM)
+    r = _check(client, world, new_id_number(), "awards", key=world.key_b)
+    assert r.status_code == 401 and r.json()["code"] == "key_revoked"
+    with db.session() as s:
+        entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "auth.apikey").order_by(AuditEntry.id.desc()))
+        assert entry is not None and entry.outcome == "denied" and entry.details["path"] == "/api/v1/checks"
+
+
+def test_roles_without_a_department_or_permission_are_refused(client, world):  # type: ignore[no-untyped-def]
+    csrf = login(client, "zhangsan")
+    assert client.post("/api/v1/checks", json={"id_number": new_id_number(), "scenario": "awards"},
+                       headers={"X-CSRF-Token": csrf}).status_code == 403
+
+
+def test_officer_checks_for_their_department(client, world):  # type: ignore[no-untyped-def]
+    csrf = login(client, "officer_a")
+    r = client.post("/api/v1/checks", json={"id_number": new_id_number(), "scenario": "awards"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["department"] == world.dept_a.code
+
+
+def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    a = _check(client, world, number, "public_services").json()
+    url = f"/api/v1/checks/{a['check_id']}/feedback"
+    ok = client.post(url, json={"measure": "restrict_high_consumption", "applied": True, "note": "已限制"},
+                     headers=world.bearer(world.key_a))
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["applied"] is True
+    other = client.post(url, json={"measure": "restrict_high_consumption", "applied": True},
+                        headers=world.bearer(world.key_b))
+    assert other.status_code == 403 and other.json()["code"] == "other_department"
+    for measure in ("green_channel", "no_such_measure"):  # not in this answer / unknown
+        r = client.post(url, json={"measure": measure, "applied": False}, headers=world.bearer(world.key_a))
+        assert r.status_code == 422 and r.json()["code"] == "unknown_measure"
+        assert r.json()["errors"][0]["field"] == "measure"
+    missing = client.post(f"/api/v1/checks/{'a' * 32}/feedback", json={"measure": "x", "applied": True},
+                          headers=world.bearer(world.key_a))
+    assert missing.status_code == 404
+    with db.session() as s:
+        assert s.scalar(select(CheckFeedback.measure).where(CheckFeedback.check_id == a["check_id"])) == \
+            "restrict_high_consumption"
+        denied = list(s.scalars(select(AuditEntry.outcome).where(AuditEntry.action == "checks.feedback")))
+        assert denied.count("denied") >= 3 and denied.count("ok") == 1
+
+
+def test_feedback_statistics_per_department_and_measure(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    ids = [_check(client, world, number, "public_services").json()["check_id"] for _ in range(4)]
+    _check(client, world, number, "public_services", key=world.key_b)
+    for cid, applied in zip(ids[:3], (True, True, False), strict=True):
+        r = client.post(f"/api/v1/checks/{cid}/feedback", json={"measure": "restrict_high_consumption",
+                                                                "applied": applied},
+                        headers=world.bearer(world.key_a))
+        assert r.status_code == 201
+    assert client.get("/api/v1/checks/feedback-stats", headers=world.bearer(world.key_a)).status_code == 403
+    login(client, "admin")
+    stats = client.get("/api/v1/checks/feedback-stats").json()
+    row = next(x for x in stats if x["department"] == world.dept_a.code and x["measure"] == "restrict_high_consumption")
+    assert (row["answered"], row["feedback"], row["applied"]) == (4, 3, 2)
+    assert row["feedback_rate"] == 0.75 and row["applied_rate"] == 0.5
+    row_b = next(x for x in stats if x["department"] == world.dept_b.code and x["measure"] == "restrict_high_consumption")
+    assert (row_b["answered"], row_b["feedback"], row_b["feedback_rate"]) == (1, 0, 0.0)
+
+
+def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.DEBUG)
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    unknown = new_id_number()
+    bad = unknown[:-1] + ("0" if unknown[-1] != "0" else "1")
+    for n, scen in ((number, "awards"), (unknown, "subsidies"), (bad, "awards"), (number, "nope")):
+        _check(client, world, n, scen)
+    with db.session() as s:
+        dumped = "\n".join(str(tuple(r)) for r in s.execute(text("SELECT * FROM checks")))
+        dumped += "\n".join(str(tuple(r)) for r in s.execute(text("SELECT * FROM audit_entries")))
+    for n in (number, unknown, bad):
+        assert n not in dumped and n[6:14] + n[14:] not in dumped
+        assert n not in caplog.text
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(id_number=st.text(max_size=30), scenario=st.text(max_size=40))
+def test_any_input_is_answered_or_refused_never_crashes(client, world, id_number, scenario):  # type: ignore[no-untyped-def]
+    r = _check(client, world, id_number, scenario)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["code"]
+
+
+def test_cached_default_is_dropped_when_another_ruleset_shows(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="B")  # ruleset_version 1
+    import time as _time
+
+    service._default = (_time.monotonic(), __import__("datetime").date.today(), service.DefaultStatus(1, "C", 99))
+    assert _check(client, world, number, "awards").status_code == 200
+    assert service._default is None
+    unknown = _check(client, world, new_id_number(), "awards").json()
+    with db.session() as s:
+        from xinyong.scoring.service import default_status
+
+        assert unknown["grade"] == default_status(s).grade and unknown["ruleset_version"] != 99
+
+
+def test_control_characters_never_reach_the_database(client, world, db):  # type: ignore[no-untyped-def]
+    r = _check(client, world, new_id_number(), "awa\x00rds")
+    assert r.status_code == 422 and r.json()["code"] == "unknown_scenario"
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.check_id == r.json()["check_id"]))
+        assert row is not None and "\x00" not in row.scenario
+    a = _check(client, world, new_id_number(), "awards").json()
+    r = client.post(f"/api/v1/checks/{a['check_id']}/feedback", json={"measure": "x\x00", "applied": True},
+                    headers=world.bearer(world.key_a))
+    assert r.status_code == 422
+    login(client, "admin")
+    csrf = client.get("/api/v1/session").json()["csrf_token"]
+    r = client.put("/api/v1/scenarios/bad_one", json={"name_zh": "坏\x00", "name_en": "bad"},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "control_characters"

@@ -1,0 +1,135 @@
+"""The workspace check form, batch upload with progress and download; the admin's measures editor
+and feedback statistics."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+from tests.conftest import login
+from tests.measures.measures_support import subject_with_status
+from tests.support import new_id_number
+
+from xinyong.audit.models import AuditEntry
+from xinyong.measures.models import Check, Measure, MeasureChange
+
+
+def test_check_form_answers_in_place_and_registers(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    csrf = login(client, "officer_a")
+    page = client.get("/workspace/checks")
+    assert page.status_code == 200 and "联合奖惩核查" in page.text
+    assert 'href="/workspace/checks"' in client.get("/").text
+    r = client.post("/workspace/checks", data={"id_number": number, "scenario": "civil_service_hiring",
+                                               "csrf_token": csrf})
+    assert r.status_code == 200
+    assert "restrict_civil_service_hiring" in r.text and number not in r.text
+    assert number[:6] + "********" + number[-4:] in r.text
+    bad = client.post("/workspace/checks", data={"id_number": "123", "scenario": "awards", "csrf_token": csrf})
+    assert bad.status_code == 422 and "id_length" in bad.text
+    with db.session() as s:
+        assert [c.channel for c in s.scalars(select(Check).order_by(Check.id))] == ["page", "page"]
+
+
+def test_batch_upload_progress_and_download(client, world, db, vault):  # type: ignore[no-untyped-def]
+    csrf = login(client, "officer_a")
+    content = f"身份证号码\n{new_id_number()}\nbad\n".encode()
+    r = client.post("/workspace/checks/batch", data={"scenario": "awards", "csrf_token": csrf},
+                    files={"file": ("名单.csv", content, "text/csv")}, follow_redirects=False)
+    assert r.status_code == 303
+    client.app.state.compare_runner.wait()
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200 and 'id="download"' in page.text
+    part = client.get(r.headers["location"], headers={"HX-Request": "true"})
+    assert part.text.lstrip().startswith("{#") is False and "job-state" in part.text and "hx-trigger" not in part.text
+    job_id = int(r.headers["location"].rsplit("/", 1)[1])
+    dl = client.get(f"/api/v1/checks/batch/{job_id}/result.csv")
+    assert dl.status_code == 200 and "id_length" in dl.content.decode("utf-8-sig")
+    refused = client.post("/workspace/checks/batch", data={"scenario": "nope", "csrf_token": csrf},
+                          files={"file": ("a.csv", content, "text/csv")})
+    assert refused.status_code == 422 and "unknown scenario" in refused.text
+    login(client, "officer_b")
+    assert client.get(r.headers["location"]).status_code == 404
+
+
+def test_admin_edits_a_measure_with_a_version_and_the_check_follows(client, world, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    page = client.get("/admin/measures")
+    assert page.status_code == 200 and "restrict_awards" in page.text and 'id="defaults-note"' in page.text
+    edit = client.get("/admin/measures/measure/restrict_awards")
+    assert edit.status_code == 200
+    form = {"code": "restrict_awards", "name_zh": "取消评优评先资格", "name_en": "Excluded from awards",
+            "kind": "punishment", "applies_to": ["serious_dishonesty", "dishonest_debtor", "key_supervision"],
+            "scenarios": ["awards"], "department": "区委宣传部", "basis": "国发〔2016〕33号", "active": "on",
+            "reason": "扩大到重点监管对象", "csrf_token": csrf}
+    r = client.post("/admin/measures/measure/new", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with db.session() as s:
+        m = s.scalar(select(Measure).where(Measure.code == "restrict_awards"))
+        assert m is not None and m.version == 2 and "key_supervision" in m.applies_to
+        versions = [c.version for c in s.scalars(select(MeasureChange).where(MeasureChange.code == "restrict_awards"))]
+        assert sorted(versions) == [1, 2]
+        saved = s.scalar(select(AuditEntry).where(AuditEntry.action == "measures.measure_save",
+                                                  AuditEntry.object_id == "restrict_awards")
+                         .order_by(AuditEntry.id.desc()))
+        assert saved is not None and saved.details["version"] == 2 and saved.details["reason"] == "扩大到重点监管对象"
+        assert saved.actor_type == "user"
+    bad = client.post("/admin/measures/measure/restrict_awards", data={**form, "applies_to": ["nobody"],
+                                                                        "scenarios": ["mars"]})
+    assert bad.status_code == 422 and "未知的适用对象 nobody" in bad.text and "未知场景 mars" in bad.text
+    api = client.get("/api/v1/measures?scenario=awards").json()
+    assert next(x for x in api if x["code"] == "restrict_awards")["version"] == 2
+    hist = client.get("/api/v1/measures/restrict_awards/history").json()
+    assert [h["version"] for h in hist] == [2, 1] and hist[0]["reason"] == "扩大到重点监管对象"
+
+
+def test_admin_api_edits_and_scenarios(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="C", lists=["key_supervision"])
+    login(client, "admin")
+    csrf = client.get("/api/v1/session").json()["csrf_token"]
+    h = {"X-CSRF-Token": csrf}
+    r = client.put("/api/v1/scenarios/housing_allocation", json={"name_zh": "公租房分配", "name_en": "Public housing"},
+                   headers=h)
+    assert r.status_code == 200 and r.json()["version"] == 1
+    body = {"name_zh": "限制公租房", "name_en": "No public housing", "kind": "punishment",
+            "applies_to": ["key_supervision"], "scenarios": ["housing_allocation"], "department": "区住建委",
+            "basis": "《公共租赁住房管理办法》"}
+    assert client.put("/api/v1/measures/no_public_housing", json=body, headers=h).status_code == 200
+    assert client.put("/api/v1/measures/x_bad", json={**body, "kind": "reward"}, headers=h).status_code == 422
+    codes = {s["code"] for s in client.get("/api/v1/scenarios").json()}
+    assert "housing_allocation" in codes
+    a = client.post("/api/v1/checks", json={"id_number": number, "scenario": "housing_allocation"},
+                    headers=world.bearer(world.key_a)).json()
+    assert [m["code"] for m in a["measures"]] == ["no_public_housing"]
+    assert client.put("/api/v1/measures/no_public_housing", json=body,
+                      headers=world.bearer(world.key_a)).status_code == 403
+
+
+def test_feedback_page(client, world):  # type: ignore[no-untyped-def]
+    login(client, "auditor")
+    r = client.get("/admin/checks/feedback")
+    assert r.status_code == 200 and 'id="feedback-stats"' in r.text
+    assert re.search(r'href="/admin/checks/feedback"', client.get("/").text)
+    login(client, "officer_a")
+    assert client.get("/admin/checks/feedback").status_code == 403
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_pages_obey_the_shell(client, world, lang):  # type: ignore[no-untyped-def]
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=", re.I)
+    for user, paths in (("officer_a", ["/workspace/checks"]),
+                        ("admin", ["/admin/measures", "/admin/measures/measure/green_channel",
+                                   "/admin/measures/scenario/awards", "/admin/measures/measure/new",
+                                   "/admin/checks/feedback"])):
+        csrf = login(client, user)
+        client.cookies.set("lang", lang)
+        for path in paths:
+            r = client.get(path)
+            assert r.status_code == 200, path
+            assert r.headers["cache-control"] == "no-store" and not inline.search(r.text), path
+            assert f'<meta name="csrf-token" content="{csrf}">' in r.text
+            visible = re.sub(r"<[^>]+>", " ", r.text.split("<main", 1)[1])
+            assert not re.findall(r"\b(?:checks|measures|feedback|nav)\.[a-z_.]+\b", visible), path

@@ -1,0 +1,74 @@
+"""The group-commit register: concurrent checks share one transaction; a failed batch fails all of
+its requests and keeps none of its rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from tests.support import SYSTEM, new_id_number
+
+from xinyong.audit.models import AuditEntry
+from xinyong.measures import service
+from xinyong.measures.models import Check
+from xinyong.measures.register import GroupWriter
+
+
+def _rows(db, vault, world, n: int) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    caller = service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
+    with db.session() as s:
+        return [service.run_check(s, vault=vault, caller=caller, id_number=new_id_number(), scenario="awards").row
+                for _ in range(n)]
+
+
+def test_concurrent_rows_share_one_commit(db, vault, world):  # type: ignore[no-untyped-def]
+    rows = _rows(db, vault, world, 20)
+    writer = GroupWriter(db)
+
+    async def main() -> None:
+        await asyncio.gather(*(writer.submit(r) for r in rows))
+
+    asyncio.run(main())
+    assert (writer.batches, writer.rows) == (1, 20)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Check)) == 20
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.run"))
+        assert sorted(c[0] for c in entry.details["checks"]) == sorted(r["check_id"] for r in rows)
+
+
+def test_a_failed_batch_fails_every_request_and_keeps_nothing(db, vault, world):  # type: ignore[no-untyped-def]
+    rows = _rows(db, vault, world, 3)
+    rows[2]["check_id"] = rows[0]["check_id"]  # a unique-key violation inside the batch
+    writer = GroupWriter(db)
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(writer.submit(r) for r in rows), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, Exception) for r in results)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Check)) == 0
+
+
+def test_batches_are_capped(db, vault, world):  # type: ignore[no-untyped-def]
+    rows = _rows(db, vault, world, 7)
+    writer = GroupWriter(db, max_batch=3)
+
+    async def main() -> None:
+        await asyncio.gather(*(writer.submit(r) for r in rows))
+
+    asyncio.run(main())
+    assert (writer.batches, writer.rows) == (3, 7)
+
+
+@pytest.mark.parametrize("status", [200, 422])
+def test_key_last_use_is_stamped_by_the_register(client, world, db, status):  # type: ignore[no-untyped-def]
+    from xinyong.auth.models import ApiKey
+
+    r = client.post("/api/v1/checks", json={"id_number": new_id_number() if status == 200 else "1",
+                                            "scenario": "awards"}, headers=world.bearer(world.key_a))
+    assert r.status_code == status
+    with db.session() as s:
+        key = s.scalar(select(ApiKey).where(ApiKey.department_id == world.dept_a.id))
+        assert key is not None and key.last_used_at is not None
