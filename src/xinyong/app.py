@@ -102,23 +102,27 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from xinyong.auth.api import router as auth_router
     from xinyong.subjects.api import router as subjects_router
 
-    for router in (auth_router, audit_router, subjects_router):
+    hot, domain = _domain_routers()
+    for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)
-    for extra in _domain_routers():
-        app.include_router(extra)
     app.include_router(web_views.router)
     app.mount("/static", StaticFiles(directory=str(web_views.STATIC_DIR)), name="static")
     app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes)
     return app
 
 
-def _domain_routers() -> list:  # type: ignore[type-arg]
-    """Routers of the higher domains (catalog, records, …), imported if present."""
+def _domain_routers() -> tuple[list, list]:  # type: ignore[type-arg]
+    """Routers of the higher domains (catalog, records, …), imported if present: a module's
+    ``hot_routers`` (the check API), which the app matches first (routes are tried in order, ~50 of
+    them), and the others."""
     import importlib
 
-    routers = []
+    routers, hot = [], []
     for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
-                   "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views"):
+                   "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views",
+                   "xinyong.measures.api", "xinyong.measures.views",
+                   "xinyong.lists.api", "xinyong.lists.views",
+                   "xinyong.scoring.api", "xinyong.scoring.views"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -127,4 +131,5 @@ def _domain_routers() -> list:  # type: ignore[type-arg]
             continue
         routers.append(mod.router)
         routers.extend(getattr(mod, "extra_routers", ()))
-    return routers
+        hot.extend(getattr(mod, "hot_routers", ()))
+    return hot, routers

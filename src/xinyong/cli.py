@@ -278,6 +278,29 @@ def load_default_catalog(db: Database) -> dict[str, int] | None:
     return counts
 
 
+def load_default_rules(db: Database) -> dict[str, dict[str, int]]:
+    """Load the other rules shipped as data (list kinds, the scoring ruleset, measures and
+    scenarios) when not yet present; safe to repeat. Counts by outcome, per kind of rule."""
+    from xinyong.lists import service as lists
+    from xinyong.measures import service as measures
+    from xinyong.scoring import service as scoring
+
+    results: dict[str, dict[str, int]] = {}
+    with db.session() as s:
+        for label, loader in (("信用名单种类 / list kinds", lists.load_default),
+                              ("奖惩措施与场景 / measures and scenarios", measures.load_default)):
+            counts: dict[str, int] = {}
+            for what in loader(s, actor=cli_actor()).values():
+                counts[what] = counts.get(what, 0) + 1
+            results[label] = counts
+        from xinyong.scoring.models import ScoringRuleset
+
+        had = s.scalar(select(func.count()).select_from(ScoringRuleset))
+        scoring.ensure_default(s, actor=cli_actor())
+        results["积分规则 / scoring ruleset"] = {"unchanged" if had else "created": 1}
+    return results
+
+
 def _protect_new_sqlite_file(cfg: Settings, existed: bool) -> None:
     """A SQLite file this command created is readable by its owner only (SQLite gives its -wal and
     -shm files the same mode)."""
@@ -407,6 +430,9 @@ def init(
         if catalog is not None:
             echo(f"信息目录 / catalog: {catalog.get('created', 0)} items added, "
                  f"{catalog.get('unchanged', 0)} unchanged")
+        for label, counts in load_default_rules(db).items():
+            echo(f"{label}: {counts.get('created', 0)} added, "
+                 f"{counts.get('unchanged', 0) + counts.get('kept', 0)} unchanged")
         if created_admin:  # after the commit
             echo(f"已创建管理员 / administrator created: {admin_user}")
             if generated:
@@ -470,7 +496,7 @@ def create_served_app() -> Any:
     return create_app()
 
 
-def run_server(cfg: Settings, *, host: str, port: int, workers: int) -> None:
+def run_server(cfg: Settings, *, host: str, port: int, workers: int, access_log: bool = True) -> None:
     import uvicorn
 
     load_ring(cfg)  # refuses with a clear message if the key file is missing or malformed
@@ -483,7 +509,7 @@ def run_server(cfg: Settings, *, host: str, port: int, workers: int) -> None:
              " / in development mode cookies are not Secure: set XINYONG_ENVIRONMENT=production behind HTTPS")
     echo(f"xinyong {__version__} 正在监听 / listening on http://{host}:{port}/ (workers: {workers})")
     uvicorn.run("xinyong.cli:create_served_app", factory=True, host=host, port=port, workers=workers,
-                log_config=None, server_header=False)
+                log_config=None, server_header=False, access_log=access_log)
 
 
 @app.command()
@@ -491,9 +517,13 @@ def serve(
     host: Annotated[str, typer.Option(help="监听地址 / address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="端口 / port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="工作进程数 / worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log",
+        help="每个请求一行访问日志（高负载时可关闭，审计日志不受影响） / one log line per request "
+             "(turn off under heavy load; the audit log is unaffected)")] = True,
 ) -> None:
     """启动网站与 API（uvicorn） / serve the web pages and the API (uvicorn)."""
-    run_server(settings(), host=host, port=port, workers=workers)
+    run_server(settings(), host=host, port=port, workers=workers, access_log=access_log)
 
 
 # ---- departments ---------------------------------------------------------------------------------
@@ -915,6 +945,29 @@ def _optional(module: str) -> Any:
         return None
 
 
+def maintain(today: str = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD); default today"),
+             ) -> None:
+    """每日维护 / daily upkeep: records' display periods and retention, list expiry and red-list
+    rules, rescoring when a ruleset takes effect or contributions expire. Safe to run twice."""
+    from datetime import date
+
+    from xinyong.cli_support import fail, open_database
+    from xinyong.maintenance import run_daily
+
+    try:
+        day = date.fromisoformat(today) if today else None
+    except ValueError:
+        fail(f"--today 应为 YYYY-MM-DD / --today must be YYYY-MM-DD: {today!r}")
+    with open_database() as db:
+        results = run_daily(db, today=day)
+    rec = results["records"]
+    echo(f"展示期满 / display ended: {rec.get('expired', 0)}")
+    echo(f"已归档 / archived: {rec.get('archived', 0)}")
+    for step in ("lists", "scoring"):
+        summary = ", ".join(f"{k}={v}" for k, v in results[step].items() if not isinstance(v, (dict, list)))
+        echo(f"{step}: {summary}")
+
+
 def _add_domain_apps() -> None:
     from xinyong.audit.cli import app as audit_app
 
@@ -922,11 +975,19 @@ def _add_domain_apps() -> None:
     if (catalog := _optional("xinyong.catalog.cli")) is not None:
         app.add_typer(catalog.app, name="catalog")
     if (records := _optional("xinyong.records.cli")) is not None:
-        app.command("maintain")(records.maintain)
+        app.command("maintain")(maintain)
         app.add_typer(records.app, name="records")
     if (imports := _optional("xinyong.imports.cli")) is not None:
         app.command("import")(imports.import_command)
         app.add_typer(imports.app, name="imports")
+    if (measures := _optional("xinyong.measures.cli")) is not None:
+        app.add_typer(measures.checks_app, name="checks")
+        app.add_typer(measures.measures_app, name="measures")
+    if (lists := _optional("xinyong.lists.cli")) is not None:
+        app.add_typer(lists.app, name="lists")
+    if (scoring := _optional("xinyong.scoring.cli")) is not None:
+        app.command("rescore")(scoring.rescore)
+        app.add_typer(scoring.app, name="scoring")
 
 
 _add_domain_apps()

@@ -363,6 +363,12 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     users = add_users(session, departments=departments, citizen_subject_id=citizen_id)
     record_counts = add_records(session, vault=vault, people=adults, departments=departments, seed=seed,
                                 today=today) if adults else {}
+    from xinyong.lists.demo import add_demo_lists
+
+    list_counts = add_demo_lists(session, subject_ids=subject_ids, departments=departments, today=today, seed=seed)
+    from xinyong.scoring.demo import add_demo_scores
+
+    score_counts = add_demo_scores(session, today=today or date.today(), vault=vault, people=adults)
     adults.clear()
     api_key, key_row = auth_service.create_api_key(
         session, department=session.get_one(Department, departments[API_KEY_DEPARTMENT]),
@@ -371,9 +377,13 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
         "people": len(subject_ids), "memberships": memberships, "students": students,
         "departments": len(departments), "users": len(users), "seed": seed,
     })
+    from xinyong.measures.demo import add_demo_checks
+
+    checks = add_demo_checks(session, vault=vault, department_code=API_KEY_DEPARTMENT, actor=DEMO_ACTOR)
     return DemoInfo(departments=departments, users=users, api_key=api_key,
                     api_key_department=API_KEY_DEPARTMENT, subjects=len(subject_ids),
                     subject_ids=subject_ids, citizen_subject_id=citizen_id,
                     memberships=memberships, students=students, catalog_items=catalog_items,
                     seconds=time.perf_counter() - started,
-                    extras={"api_key_id": key_row.id, "records": record_counts})
+                    extras={"api_key_id": key_row.id, "records": record_counts, "checks": checks,
+                            "lists": list_counts, "scores": score_counts})

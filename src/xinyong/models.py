@@ -6,6 +6,7 @@ from xinyong.catalog import models as catalog_models  # noqa: F401
 from xinyong.db import Base
 from xinyong.imports import models as imports_models  # noqa: F401
 from xinyong.lists import models as lists_models  # noqa: F401
+from xinyong.measures import models as measures_models  # noqa: F401
 from xinyong.records import models as records_models  # noqa: F401
 from xinyong.scoring import models as scoring_models  # noqa: F401
 from xinyong.subjects import models as subject_models  # noqa: F401

@@ -16,8 +16,4 @@ HANDLER_MODULES = (
 )
 
 for _name in HANDLER_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a domain not built yet
-        if exc.name != _name and not _name.startswith(f"{exc.name}."):
-            raise
+    importlib.import_module(_name)

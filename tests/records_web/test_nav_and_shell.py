@@ -21,14 +21,18 @@ def nav_links(html: str) -> list[tuple[str, str]]:
 
 EXPECTED = {
     "officer": [("/", "首页"), ("/workspace/records", "我的记录"), ("/workspace/upload", "上传文件"),
-                ("/workspace/imports", "导入记录"), ("/workspace/apikeys", "API 密钥")],
+                ("/workspace/imports", "导入记录"), ("/workspace/checks", "联合奖惩核查"), ("/workspace/apikeys", "API 密钥"),
+                ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布")],
     "admin": [("/", "首页"), ("/admin/departments", "部门管理"), ("/admin/users", "用户管理"),
               ("/admin/apikeys", "API 密钥"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
-              ("/workspace/imports", "导入记录"), ("/admin/catalog", "信息目录"), ("/admin/quality", "数据质量")],
+              ("/workspace/imports", "导入记录"), ("/admin/catalog", "信息目录"), ("/admin/quality", "数据质量"),
+              ("/lists", "信用名单"), ("/admin/scoring", "积分规则"), ("/admin/scoring/distribution", "等级分布"),
+              ("/admin/measures", "奖惩措施"), ("/admin/checks/feedback", "反馈统计")],
     "auditor": [("/", "首页"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
-                ("/admin/quality", "数据质量")],
+                ("/admin/quality", "数据质量"), ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布"),
+                ("/admin/checks/feedback", "反馈统计")],
     "institution": [("/", "首页")],
-    "citizen": [("/", "首页")],
+    "citizen": [("/", "首页"), ("/my/score", "我的诚信积分")],
 }
 
 
@@ -46,7 +50,8 @@ def test_the_officer_home_links_to_the_workspace(client, world, catalog_loaded, 
     login(client, "officer_a")
     home = client.get("/").text
     cards = re.findall(r'<article class="card-link">\s*<h3><a href="([^"]+)">', home)
-    assert cards == ["/workspace/records", "/workspace/upload", "/workspace/imports", "/workspace/apikeys"]
+    assert cards == ["/workspace/records", "/workspace/upload", "/workspace/imports", "/workspace/checks",
+                     "/workspace/apikeys", "/lists", "/admin/scoring/distribution"]
 
 
 PAGES = {

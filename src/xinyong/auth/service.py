@@ -9,8 +9,10 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -299,6 +301,24 @@ def parse_api_key(secret: str) -> str | None:
 _LAST_USED_EVERY = timedelta(seconds=60)
 
 
+def _key_verdict(key_hash: str, secret: str, revoked_at: object, dept_active: bool) -> str | None:
+    """None if the key may be used, else why not: ``invalid`` (wrong secret) or ``revoked`` (revoked,
+    or its department is inactive). The one rule both key lookups apply."""
+    if not hmac.compare_digest(key_hash, _sha(secret)):
+        return "invalid"
+    if revoked_at is not None or not dept_active:
+        return "revoked"
+    return None
+
+
+def _last_used_due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at >= _LAST_USED_EVERY
+
+
+def _key_principal(key_id: int, key_name: str, dept_id: int, dept_code: str) -> Principal:
+    return Principal(kind="apikey", id=key_id, role="system", label=f"{dept_code}:{key_name}", department_id=dept_id)
+
+
 def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal | None, ApiKey | None]:
     """Returns (principal, key). The key is returned even when refused (revoked) so it can be audited."""
     prefix = parse_api_key(secret)
@@ -311,12 +331,39 @@ def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal |
     if row is None:
         return None, None
     key, dept = row
-    if not hmac.compare_digest(key.key_hash, _sha(secret)):
+    verdict = _key_verdict(key.key_hash, secret, key.revoked_at, dept.active)
+    if verdict == "invalid":
         return None, None
-    if key.revoked_at is not None or not dept.active:
+    if verdict == "revoked":
         return None, key
     now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at >= _LAST_USED_EVERY:
+    if _last_used_due(key.last_used_at, now):
         key.last_used_at = now  # written with the request's transaction, at most once a minute
-    return Principal(kind="apikey", id=key.id, role="system", label=f"{dept.code}:{key.name}",
-                     department_id=dept.id), key
+    return _key_principal(key.id, key.name, dept.id, dept.code), key
+
+
+# The hot path's key lookup (the check API): plain SQL that a caller joins into its own single
+# statement, ``{ph}`` being the driver's placeholder for the key's prefix; no ORM objects.
+FAST_KEY_COLUMNS = "k.id, k.key_hash, k.revoked_at, k.last_used_at, k.name, kd.id, kd.code, kd.active"
+FAST_KEY_JOIN = "LEFT JOIN api_keys k ON k.prefix = {ph} LEFT JOIN departments kd ON kd.id = k.department_id"
+
+
+def _as_utc(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)  # SQLite: naive UTC text
+
+
+def fast_api_key_principal(values: Sequence[Any], *, secret: str,
+                           now: datetime | None = None) -> tuple[Principal | None, datetime | None]:
+    """The principal for an API key from the ``FAST_KEY_COLUMNS`` of one row, and the last-use stamp
+    to write (at most once a minute, as :func:`principal_for_api_key`), or ``(None, None)`` whenever
+    :func:`principal_for_api_key` would refuse: the caller then takes that full path, which answers
+    and audits the refusal. Same rule (``_key_verdict``), read fresh on every request: a revoked key
+    is refused on its very next request."""
+    key_id, key_hash, revoked_at, last_used_at, name, dept_id, dept_code, dept_active = values
+    if key_id is None or dept_id is None or _key_verdict(key_hash, secret, revoked_at, bool(dept_active)) is not None:
+        return None, None
+    now = now or utcnow()
+    stamp = now if _last_used_due(_as_utc(last_used_at), now) else None
+    return _key_principal(key_id, name, dept_id, dept_code), stamp

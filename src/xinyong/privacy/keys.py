@@ -147,6 +147,11 @@ class KeyRing:
         self.encryption_keys.pop(kid, None)
 
     @property
+    def receipt_signing_key(self) -> Ed25519PrivateKey:
+        """Ed25519 key signing check receipts: the key file's 32-byte ``receipt_key`` is its seed."""
+        return Ed25519PrivateKey.from_private_bytes(self.receipt_key)
+
+    @property
     def audit_public_key(self) -> Ed25519PublicKey:
         return self.audit_signing_key.public_key()
 

@@ -49,6 +49,12 @@ _ITEMS: tuple[tuple[str, str | None, str, str | None], ...] = (
 _DATA_ITEMS: tuple[tuple[str, str, str, str], ...] = (
     ("catalog.manage", "/admin/catalog", "nav.catalog", "home.catalog"),
     ("quality.read", "/admin/quality", "nav.quality", "home.quality"),
+    ("lists.read", "/lists", "nav.lists", "home.lists"),
+    ("scoring.manage", "/admin/scoring", "nav.scoring", "home.scoring"),
+    ("scores.read", "/admin/scoring/distribution", "nav.grades", "home.grades"),
+    ("self.read", "/my/score", "nav.my_score", "home.my_score"),
+    ("measures.manage", "/admin/measures", "nav.measures", "home.measures"),
+    ("checks.read_all", "/admin/checks/feedback", "nav.feedback", "home.feedback"),
 )
 
 
@@ -69,6 +75,8 @@ def nav_items(request: Request, principal: Principal | None) -> list[NavItem]:
         if principal.department_id is not None:
             items.append(NavItem(UPLOAD_PAGE, "nav.upload", "home.upload"))
         items.append(NavItem(IMPORTS_PAGE, "nav.imports", "home.imports"))
+    if allowed(role, "checks.run") and principal.department_id is not None:
+        items.append(NavItem("/workspace/checks", "nav.checks", "home.checks"))
     if role == "officer":
         items.append(NavItem(OWN_KEYS_PAGE, "nav.apikeys", "home.officer.manage_keys"))
     for permission, href, label, hint in _DATA_ITEMS:

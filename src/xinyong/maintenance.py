@@ -1,0 +1,53 @@
+"""The daily upkeep (``xinyong maintain``), in the order data flows.
+
+1. records: end display of records past their display period, archive those past retention (their
+   subjects are regraded through the after-change handlers in the same transaction);
+2. lists: remove listings past their planned end, refresh the rule-based red lists;
+3. scoring: a full rescore when a new ruleset took effect, otherwise refresh the subjects whose
+   contribution windows ended since the last run.
+
+Each step commits on its own and is idempotent, so a run interrupted half-way is completed by the
+next one, and a second run on the same day changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from xinyong.audit.service import Actor
+from xinyong.db import Database
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return result
+    if is_dataclass(result) and not isinstance(result, type):
+        return asdict(result)
+    return {k: v for k, v in vars(result).items() if not k.startswith("_")}
+
+
+def steps() -> list[tuple[str, Callable[[Session, Actor, date | None], Any]]]:
+    from xinyong.lists import service as lists
+    from xinyong.records import service as records
+    from xinyong.scoring import service as scoring
+
+    return [
+        ("records", lambda s, a, d: records.maintain(s, actor=a, today=d)),
+        ("lists", lambda s, a, d: lists.maintain(s, actor=a, today=d)),
+        ("scoring", lambda s, a, d: scoring.maintain(s, actor=a, today=d or records.local_today())),
+    ]
+
+
+def run_daily(db: Database, *, today: date | None = None, actor: Actor | None = None) -> dict[str, dict[str, Any]]:
+    """Run every step, each in its own transaction; returns each step's counts."""
+    actor = actor or Actor.system("maintain")
+    results: dict[str, dict[str, Any]] = {}
+    for name, step in steps():
+        with db.session(write=True) as session:
+            results[name] = _as_dict(step(session, actor, today))
+    return results
