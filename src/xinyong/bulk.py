@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Date, LargeBinary, Table
+from sqlalchemy import JSON, Boolean, Date, LargeBinary, Table, any_, bindparam
 from sqlalchemy.orm import Session
 
 from xinyong.db import UTCDateTime
@@ -183,3 +183,14 @@ def insert_tuples(session: Session, table: Table, cols: Sequence[str], rows: Seq
         flat = tuple(v for t in chunk for v in t)
         out.extend(tuple(r) for r in conn.exec_driver_sql(sql, flat))
     return out
+
+
+def in_values(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``: one array parameter on PostgreSQL (hundreds of placeholders cost
+    psycopg more to prepare than the query costs to run, and the planner sees real values, unlike a
+    temporary table without statistics), a plain IN list on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -32,12 +32,12 @@ from sqlalchemy.orm import Session
 from xinyong import bulk, events
 from xinyong.audit.service import Actor, record
 from xinyong.auth.models import Department
+from xinyong.bulk import in_values
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKind, ListKindVersion
 from xinyong.records.models import Record
-from xinyong.records.service import _in as in_values
 from xinyong.records.service import local_today
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
 from xinyong.subjects.models import Subject

@@ -245,15 +245,7 @@ def content_hash(item_code: str, subject_id: int, severity: str | None, decided_
     return hashlib.sha256(blob).hexdigest()
 
 
-def _in(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN values``: one array parameter on PostgreSQL (900 placeholders cost psycopg more
-    to prepare than the query costs to run), a plain IN list on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import any_
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+_in = bulk.in_values  # the name lists and older callers import
 
 
 def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:

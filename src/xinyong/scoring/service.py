@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -57,6 +58,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from xinyong.audit.service import Actor, record
+from xinyong.bulk import in_values
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import ListEntry, ListKind
@@ -305,11 +307,17 @@ def _hours() -> Any:
     return func.coalesce(Record.fields["hours"].as_float(), 0.0)
 
 
-def records_source(today: date, where: Any) -> Select[Any]:
-    """The counting records (status active, display not ended) matching ``where``."""
+def records_source(today: date, where: Any, *, by_subject: bool = False) -> Select[Any]:
+    """The counting records (status active, display not ended) matching ``where``.
+
+    ``by_subject``: ``where`` picks a few subjects, so the records must be read through the subject
+    index. Without statistics SQLite would rather walk (status, display_until) over every active
+    record; writing the status test as ``status || '' = 'active'`` takes that index out of its
+    choice (the same expression on PostgreSQL, whose planner goes by the subject index anyway)."""
+    status_ok = (Record.status.concat("") == "active") if by_subject else (Record.status == "active")
     return (select(Record.id.label("id"), Record.subject_id.label("subject_id"), Record.item_code.label("item_code"),
                    _variant().label("variant"), _hours().label("hours"), Record.decided_at.label("decided_at"))
-            .where(Record.status == "active", Record.display_until > today, Record.decided_at <= today, where))
+            .where(status_ok, Record.display_until > today, Record.decided_at <= today, where))
 
 
 def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
@@ -376,8 +384,14 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
     S = Subject.__table__
     L = ListEntry.__table__
     K = ListKind.__table__
-    rec_where = Record.subject_id.in_(scope) if scope is not None else true()
-    c = contributions(loaded, today, records_source(today, rec_where)).subquery("c")
+
+    def within(column: Any) -> Any:
+        if isinstance(scope, (list, tuple)):
+            return in_values(session, column, scope)
+        return column.in_(scope)
+
+    rec_where = within(Record.subject_id) if scope is not None else true()
+    c = contributions(loaded, today, records_source(today, rec_where, by_subject=scope is not None)).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
     forced = (case((L.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
     lists_q = (select(L.c.subject_id, _lists_agg(dialect).label("lists"),
@@ -388,11 +402,11 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
                .where(L.c.status == "listed")
                .group_by(L.c.subject_id))
     if scope is not None:
-        lists_q = lists_q.where(L.c.subject_id.in_(scope))
+        lists_q = lists_q.where(within(L.c.subject_id))
     lists = lists_q.subquery("l")
     nc_q = not_clean_subjects(today)
     if scope is not None:
-        nc_q = nc_q.where(Record.subject_id.in_(scope))
+        nc_q = nc_q.where(within(Record.subject_id))
     ncs = nc_q.subquery("ncs")
     score_expr = literal(loaded.base) + func.coalesce(totals.c.total, 0)
     score = score_expr.label("score")
@@ -409,13 +423,11 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
                          .outerjoin(lists, lists.c.subject_id == S.c.id)
                          .outerjoin(ncs, ncs.c.subject_id == S.c.id)))
     if scope is not None:
-        stmt = stmt.where(S.c.id.in_(scope))
+        stmt = stmt.where(within(S.c.id))
     return stmt
 
 
 _tmp_meta = MetaData()
-_SCOPE = Table("tmp_scoring_scope", _tmp_meta, Column("subject_id", BigInteger, primary_key=True),
-               prefixes=["TEMPORARY"])
 _NEW = Table("tmp_scoring_new", _tmp_meta, Column("subject_id", BigInteger, primary_key=True),
              Column("score", Integer), Column("grade", String(4)), Column("ruleset_version", Integer),
              Column("lists", JSON), Column("red", Boolean), Column("dishonest", Boolean), Column("clean_3y", Boolean),
@@ -476,20 +488,67 @@ def _write(session: Session, loaded: Loaded, today: date, scope: Any | None, rea
     return n or 0
 
 
+_REFRESH_CHUNK = 1000
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, (str, bytes)):
+        value = orjson.loads(value)
+    return sorted(value or [], key=lambda e: (str(e.get("since")), str(e.get("code"))))
+
+
 def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason: str = "refresh") -> int:
-    """Recompute score and status for these subjects (set-based, one statement per step)."""
+    """Recompute score and status for these subjects: one SELECT of the new statuses and one of the
+    stored ones per chunk (the subject ids are bound as values, so each table is read through its
+    subject index), then history rows and upserts only for what changed. No DDL, no temporary
+    tables: this runs inside every ingestion batch."""
     ids = sorted(set(subject_ids))
     if not ids:
         return 0
     loaded = active(session, today=today)
     conn = session.connection()
-    _SCOPE.drop(conn, checkfirst=True)
-    _SCOPE.create(conn)
-    try:
-        conn.execute(_SCOPE.insert(), [{"subject_id": i} for i in ids])
-        return _write(session, loaded, today, select(_SCOPE.c.subject_id), reason)
-    finally:
-        _SCOPE.drop(conn)
+    dialect = conn.dialect.name
+    ST = SubjectStatus.__table__
+    H = ScoreHistory.__table__
+    base_grade = loaded.grade_of(loaded.base)
+    now = utcnow()
+    for start in range(0, len(ids), _REFRESH_CHUNK):
+        chunk = ids[start:start + _REFRESH_CHUNK]
+        new_rows = conn.execute(_status_select(session, loaded, today, chunk)).all()
+        old = {r.subject_id: r for r in conn.execute(select(ST).where(in_values(session, ST.c.subject_id, chunk)))}
+        history: list[dict[str, Any]] = []
+        upserts: list[dict[str, Any]] = []
+        for row in new_rows:
+            new = {"subject_id": row.subject_id, "score": int(row.score), "grade": row.grade,
+                   "ruleset_version": int(row.ruleset_version), "lists": _as_list(row.lists), "red": bool(row.red),
+                   "dishonest": bool(row.dishonest), "clean_3y": bool(row.clean_3y)}
+            prev = old.get(row.subject_id)
+            if prev is None:
+                if new["score"] != loaded.base or new["grade"] != base_grade:
+                    history.append({**_history_row(new, None, reason, today, now)})
+                upserts.append({**new, "updated_at": now})
+                continue
+            if new["score"] != prev.score or new["grade"] != prev.grade:
+                history.append(_history_row(new, prev, reason, today, now))
+            if (new["score"], new["grade"], new["ruleset_version"], new["red"], new["dishonest"], new["clean_3y"],
+                    new["lists"]) != (prev.score, prev.grade, prev.ruleset_version, bool(prev.red),
+                                      bool(prev.dishonest), bool(prev.clean_3y), _as_list(prev.lists)):
+                upserts.append({**new, "updated_at": now})
+        if history:
+            conn.execute(insert(H), history)
+        if upserts:
+            ins = _upsert(dialect)(ST)
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=[ST.c.subject_id],
+                set_={c: ins.excluded[c] for c in (*_COLS[1:], "updated_at")}), upserts)
+    return len(ids)
+
+
+def _history_row(new: dict[str, Any], prev: Any, reason: str, today: date, now: Any) -> dict[str, Any]:
+    return {"subject_id": new["subject_id"], "score": new["score"], "grade": new["grade"],
+            "previous_score": prev.score if prev is not None else None,
+            "previous_grade": prev.grade if prev is not None else None,
+            "ruleset_version": new["ruleset_version"], "reason": reason[:32], "on_day": today, "changed_at": now}
 
 
 def rescore(session: Session, *, today: date, actor: Actor | None = None, reason: str = "rescore") -> int:
@@ -624,7 +683,7 @@ def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any]
 def explain(session: Session, subject_id: int, *, today: date) -> Explanation:
     """Score, grade and every contribution, record by record: base + Σ points = score."""
     loaded = active(session, today=today)
-    rows = _explain_rows(session, loaded, today, records_source(today, Record.subject_id == subject_id))
+    rows = _explain_rows(session, loaded, today, records_source(today, Record.subject_id == subject_id, by_subject=True))
     return _assemble(session, subject_id, loaded, rows)
 
 
@@ -702,7 +761,8 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
     where = Record.subject_id == subject_id
     if removed:
         where = and_(where, Record.id.not_in(removed))
-    source = union_all(records_source(today, where), *added) if added else records_source(today, where)
+    own = records_source(today, where, by_subject=True)
+    source = union_all(own, *added) if added else own
     rows = _explain_rows(session, loaded, today, source)
     return current, _assemble(session, subject_id, loaded, rows, hypothetical)
 
