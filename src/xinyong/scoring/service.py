@@ -48,6 +48,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
@@ -299,25 +300,57 @@ def status_of(session: Session, subject_id: int, *, today: date | None = None) -
 
 # ---- the engine ---------------------------------------------------------------------------------
 
-def _variant() -> Any:
-    return func.coalesce(Record.severity, Record.fields["level"].as_string(), "")
+@dataclass(frozen=True)
+class RuleItems:
+    """Which catalog items a ruleset version scores, and which need a JSON field read: reading
+    ``fields`` costs a JSON parse per row, so only the items whose rules use the level or the
+    hours pay it, and records of items without any rule are dropped before that."""
+
+    scored: tuple[str, ...]
+    by_level: tuple[str, ...]
+    by_hours: tuple[str, ...]
 
 
-def _hours() -> Any:
-    return func.coalesce(Record.fields["hours"].as_float(), 0.0)
+def rule_items(session: Session, version: int) -> RuleItems:
+    r = ScoringRule.__table__
+    rows = session.execute(select(r.c.item_code, r.c.variant, r.c.mode, r.c.min_hours)
+                           .where(r.c.ruleset_version == version).distinct()).all()
+    return RuleItems(scored=tuple(sorted({x.item_code for x in rows})),
+                     by_level=tuple(sorted({x.item_code for x in rows if x.variant})),
+                     by_hours=tuple(sorted({x.item_code for x in rows if x.mode == "max" or (x.min_hours or 0) > 0})))
 
 
-def records_source(today: date, where: Any, *, by_subject: bool = False) -> Select[Any]:
-    """The counting records (status active, display not ended) matching ``where``.
+def _variant(items: RuleItems | None) -> Any:
+    level = Record.fields["level"].as_string()
+    if items is not None:
+        level = case((Record.item_code.in_(items.by_level), level), else_=null()) if items.by_level else null()
+    return func.coalesce(Record.severity, level, "")
+
+
+def _hours(items: RuleItems | None) -> Any:
+    hours = func.coalesce(Record.fields["hours"].as_float(), 0.0)
+    if items is not None:
+        hours = case((Record.item_code.in_(items.by_hours), hours), else_=0.0) if items.by_hours else literal(0.0)
+    return hours
+
+
+def records_source(today: date, where: Any, *, by_subject: bool = False, items: RuleItems | None = None
+                   ) -> Select[Any]:
+    """The counting records (status active, display not ended) matching ``where``; with ``items``,
+    only records of scored items, reading JSON fields only where a rule needs them.
 
     ``by_subject``: ``where`` picks a few subjects, so the records must be read through the subject
     index. Without statistics SQLite would rather walk (status, display_until) over every active
     record; writing the status test as ``status || '' = 'active'`` takes that index out of its
     choice (the same expression on PostgreSQL, whose planner goes by the subject index anyway)."""
     status_ok = (Record.status.concat("") == "active") if by_subject else (Record.status == "active")
-    return (select(Record.id.label("id"), Record.subject_id.label("subject_id"), Record.item_code.label("item_code"),
-                   _variant().label("variant"), _hours().label("hours"), Record.decided_at.label("decided_at"))
+    stmt = (select(Record.id.label("id"), Record.subject_id.label("subject_id"), Record.item_code.label("item_code"),
+                   _variant(items).label("variant"), _hours(items).label("hours"),
+                   Record.decided_at.label("decided_at"))
             .where(status_ok, Record.display_until > today, Record.decided_at <= today, where))
+    if items is not None:
+        stmt = stmt.where(Record.item_code.in_(items.scored) if items.scored else false())
+    return stmt
 
 
 def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
@@ -327,7 +360,8 @@ def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
     plain rules (no window), doubling rules (``nth``: the record's rank by decision date among the
     subject's counting records of the item; 2nd and later count double) and hours tiers (``best``:
     only the record with the most cumulative hours scores)."""
-    src = source.subquery("src")
+    # one pass over the records feeds the three branches (materialised once, not scanned three times)
+    src = source.cte("src").prefix_with("MATERIALIZED")
     r = ScoringRule.__table__.alias("r")
     if loaded.windows:
         limit = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months)
@@ -391,7 +425,9 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
         return column.in_(scope)
 
     rec_where = within(Record.subject_id) if scope is not None else true()
-    c = contributions(loaded, today, records_source(today, rec_where, by_subject=scope is not None)).subquery("c")
+    items = rule_items(session, loaded.version)
+    c = contributions(loaded, today, records_source(today, rec_where, by_subject=scope is not None,
+                                                    items=items)).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
     forced = (case((L.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
     lists_q = (select(L.c.subject_id, _lists_agg(dialect).label("lists"),
@@ -580,7 +616,7 @@ def maintain(session: Session, *, today: date, actor: Actor | None = None) -> di
     hi = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months) if loaded.windows else None
     ended: set[int] = set()
     if lo is not None and hi is not None:
-        src = records_source(last.on_day, true()).subquery("s")
+        src = records_source(last.on_day, true(), items=rule_items(session, loaded.version)).subquery("s")
         ended.update(session.scalars(
             select(src.c.subject_id).distinct()
             .join(r, and_(r.c.ruleset_version == loaded.version, r.c.item_code == src.c.item_code,
@@ -683,7 +719,8 @@ def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any]
 def explain(session: Session, subject_id: int, *, today: date) -> Explanation:
     """Score, grade and every contribution, record by record: base + Σ points = score."""
     loaded = active(session, today=today)
-    rows = _explain_rows(session, loaded, today, records_source(today, Record.subject_id == subject_id, by_subject=True))
+    rows = _explain_rows(session, loaded, today, records_source(today, Record.subject_id == subject_id, by_subject=True,
+                                                                items=rule_items(session, loaded.version)))
     return _assemble(session, subject_id, loaded, rows)
 
 
@@ -761,7 +798,7 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
     where = Record.subject_id == subject_id
     if removed:
         where = and_(where, Record.id.not_in(removed))
-    own = records_source(today, where, by_subject=True)
+    own = records_source(today, where, by_subject=True, items=rule_items(session, loaded.version))
     source = union_all(own, *added) if added else own
     rows = _explain_rows(session, loaded, today, source)
     return current, _assemble(session, subject_id, loaded, rows, hypothetical)
