@@ -32,7 +32,7 @@ EXPECTED = {
                 ("/admin/quality", "数据质量"), ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布"),
                 ("/admin/checks/feedback", "反馈统计")],
     "institution": [("/", "首页")],
-    "citizen": [("/", "首页"), ("/my/score", "我的诚信积分")],
+    "citizen": [("/", "首页"), ("/my/score", "我的诚信积分"), ("/my/lists", "我的信用名单")],
 }
 
 

@@ -6,6 +6,10 @@ sees every entry and decides; a department officer (``lists.propose``) proposes 
 and sees its own department's entries only. A person is found by ID number through the blind index
 (a POST body, never a URL); identities are shown masked. Page views are audited like API reads
 (``list_entries.list``, ``list_entry.read``), and every form carries the CSRF token.
+
+A citizen (``lists.defend``) has their own page, ``/my/lists``: the entries they were told of (a
+proposal not yet notified is not shown), their red-list entries, and the defence form while the
+period runs, which goes through the same :func:`xinyong.lists.service.defend` as the API.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, list_departments
@@ -38,6 +43,7 @@ router = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(require("lists.read"))]
 Proposer = Annotated[Principal, Depends(require("lists.propose"))]
 Decider = Annotated[Principal, Depends(require("lists.decide"))]
+Citizen = Annotated[Principal, Depends(require("lists.defend"))]
 EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ListCode = Annotated[str, Path(max_length=32)]
 Param = Annotated[str, Query(max_length=64)]
@@ -46,6 +52,7 @@ Short = Annotated[str, Form(max_length=64)]
 
 BASE = "/lists"
 ENTRY = "/list-entries"
+MY_LISTS = "/my/lists"
 PAGE_SIZE = 50
 QUEUE_SIZE = 100
 
@@ -238,3 +245,87 @@ def remove(request: Request, entry_id: EntryId, principal: Decider, session: DbS
            kind: Short = "", reason: Text = "") -> Response:
     return _step(request, session, vault, principal, entry_id,
                  lambda e: service.remove(session, entry=e, kind=kind, reason=reason, actor=principal.actor))
+
+
+# ---- the citizen's own entries -------------------------------------------------------------------------
+
+# What the person has been told of: a proposal is shown only once they were notified.
+CITIZEN_STATUSES = ("notified", "listed", "rejected", "removed")
+Flag = Annotated[str, Query(max_length=20)]
+
+
+def _my_subject(principal: Principal) -> int:
+    if principal.subject_id is None:
+        raise _not_found()
+    return principal.subject_id
+
+
+def _my_entry(session: Session, principal: Principal, entry_id: int) -> ListEntry:
+    """The citizen's own entry (told of), else 404 (the same whether it exists or not), registered."""
+    try:
+        entry = service.get_entry(session, entry_id)
+        if entry.subject_id != principal.subject_id or entry.status not in CITIZEN_STATUSES:
+            raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
+        return entry
+    except service.ListError as exc:
+        audit_refusal(session, actor=principal.actor, action="list_entry.defend", object_type="list_entry",
+                      object_id=entry_id, details={"reason": "not_found", "via": "page"})
+        raise _not_found() from exc
+
+
+def _my_rows(session: Session, entries: list[ListEntry], lang: str) -> list[dict[str, Any]]:
+    today = local_today()
+    kinds = {k.code: k for k in service.all_kinds(session)}
+    dept_ids = {e.department_id for e in entries if e.department_id}
+    depts = {d.id: d for d in session.scalars(select(Department).where(Department.id.in_(dept_ids)))} if dept_ids else {}
+    rows = []
+    for e in entries:
+        kind = kinds.get(e.list_code)
+        dept = depts.get(e.department_id) if e.department_id else None
+        category = service.categories_of(kind).get(e.category or "") if kind else None
+        rows.append({
+            "e": e, "red": kind is not None and kind.kind == "red",
+            "list_name": (kind.name_zh if lang == "zh" else kind.name_en) if kind else e.list_code,
+            "category_name": (category["name_zh"] if lang == "zh" else category["name_en"]) if category else e.category,
+            "department": ((dept.name if lang == "zh" else dept.name_en or dept.name) if dept else None),
+            "can_defend": e.status == "notified" and e.defence is None and e.defence_deadline is not None
+            and today <= e.defence_deadline,
+        })
+    return rows
+
+
+def _my_page(request: Request, session: Session, principal: Principal, *, error: dict[str, Any] | None = None,
+             error_entry: int | None = None, text: str = "", defended: int | None = None,
+             status_code: int = 200) -> HTMLResponse:
+    sid = _my_subject(principal)
+    entries = list(session.scalars(service.entries_stmt(subject_id=sid)
+                                   .where(ListEntry.status.in_(CITIZEN_STATUSES))))
+    rows = _my_rows(session, entries, lang_of(request))
+    record(session, actor=principal.actor, action="list_entries.list", object_type="subject", object_id=sid,
+           details={"via": "page", "mine": True, "count": len(rows)})
+    return render(request, "lists/my_lists.html", {
+        **_ctx(request), "rows": [r for r in rows if not r["red"]], "red_rows": [r for r in rows if r["red"]],
+        "error": error, "error_entry": error_entry, "text": text, "defended": defended,
+        "max_defence": service.MAX_REASON, "action": MY_LISTS,
+    }, status_code=status_code)
+
+
+@router.get(MY_LISTS, response_class=HTMLResponse)
+def my_lists(request: Request, principal: Citizen, session: DbSession, defended: Flag = "") -> HTMLResponse:
+    done = int(defended) if defended.isascii() and defended.isdigit() and len(defended) <= 18 else None
+    return _my_page(request, session, principal, defended=done)
+
+
+@router.post(MY_LISTS + "/{entry_id}/defence", response_model=None)
+def my_defence(request: Request, entry_id: EntryId, principal: Citizen, session: DbSession,
+               defence: Text = "") -> Response:
+    """The person states their defence: the same service step as ``POST /api/v1/list-entries/{id}/defence``."""
+    _my_subject(principal)
+    entry = _my_entry(session, principal, entry_id)
+    try:
+        service.defend(session, entry=entry, text=defence, actor=principal.actor)
+    except service.ListError as exc:
+        session.rollback()
+        return _my_page(request, session, principal, error={"field": exc.field, "message": exc.message},
+                        error_entry=entry_id, text=defence, status_code=exc.status)
+    return RedirectResponse(f"{MY_LISTS}?defended={entry_id}", status_code=303)

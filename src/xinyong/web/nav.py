@@ -53,6 +53,7 @@ _DATA_ITEMS: tuple[tuple[str, str, str, str], ...] = (
     ("scoring.manage", "/admin/scoring", "nav.scoring", "home.scoring"),
     ("scores.read", "/admin/scoring/distribution", "nav.grades", "home.grades"),
     ("self.read", "/my/score", "nav.my_score", "home.my_score"),
+    ("lists.defend", "/my/lists", "nav.my_lists", "home.my_lists"),
     ("measures.manage", "/admin/measures", "nav.measures", "home.measures"),
     ("checks.read_all", "/admin/checks/feedback", "nav.feedback", "home.feedback"),
 )
