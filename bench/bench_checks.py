@@ -8,9 +8,10 @@ FastAPI endpoint measured in the same run, the workers' resident memory, and bat
    migrations; ``--subjects`` subjects written with bulk SQL (multi-row INSERT / COPY through
    ``xinyong.bulk``; real blind indexes and AES-GCM ciphertexts), a precomputed ``subject_status``
    for 25 % of them (every grade; 3 % on a list), a department, its API key, the default measures.
-2. The real server, ``xinyong serve --workers 2`` (one worker per core, as deployed: access log on,
-   audit sealer running), and a bare FastAPI app (``POST`` returning a constant JSON) with the same
-   uvicorn, 2 workers.
+2. The real server, ``xinyong serve --workers 2 --no-access-log`` (one worker per core, audit sealer
+   running; ``--serve-option`` changes the options) with ``XINYONG_RATE_LIMITS=off`` (one key sends
+   the whole load; ``--rate-limits`` to keep a limit), and a bare FastAPI app (``POST`` returning a
+   constant JSON) with the same uvicorn options (uvloop + httptools, as installed), 2 workers.
 3. wrk from this (separate) process over loopback, 32 connections, bounded by ``--duration`` and by
    ``--requests`` (a Lua ``response`` hook stops each thread at its share), POST bodies rotating
    over 5,000 ID numbers (90 % known, 10 % unknown to the platform) and the 7 scenarios.

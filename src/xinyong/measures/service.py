@@ -28,6 +28,7 @@ import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong import bulk
@@ -594,6 +595,20 @@ def _fast_check_sql(dialect: str) -> str:
     return sql
 
 
+def _fetch_one(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
+    """One row by the driver itself; its errors become SQLAlchemy's (a dead connection is invalidated
+    and flagged ``connection_invalidated``), as if run by ``exec_driver_sql``."""
+    dialect = conn.dialect
+    try:
+        return conn.connection.driver_connection.execute(sql, params).fetchone()  # type: ignore[union-attr]
+    except dialect.loaded_dbapi.Error as exc:
+        dead = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if dead:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=dead,
+                                  dialect=dialect) from exc
+
+
 @dataclass(frozen=True, slots=True)
 class FastCheck:
     principal: Principal
@@ -620,7 +635,7 @@ def fast_check(conn: Connection, *, vault: Vault, secret: str, id_number: str, s
     # No transaction is begun for it: SQLite runs a lone SELECT in autocommit, and so does PostgreSQL
     # on the connection the API lends (or the test's open transaction). The driver keeps the statement
     # prepared (sqlite3's statement cache; psycopg after ``prepare_threshold`` uses).
-    row = conn.connection.driver_connection.execute(_fast_check_sql(conn.dialect.name), (bidx, prefix)).fetchone()
+    row = _fetch_one(conn, _fast_check_sql(conn.dialect.name), (bidx, prefix))
     principal, stamp = fast_api_key_principal(row[7:15], secret=secret)
     if principal is None or principal.department_id is None or not allowed(principal.role, permission):
         return None

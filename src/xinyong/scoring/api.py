@@ -17,7 +17,7 @@ from xinyong.audit.service import record
 from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
-from xinyong.deps import DbSession, ObjectId
+from xinyong.deps import DbSession, ObjectId, SmallId
 from xinyong.errors import ApiError
 from xinyong.records.service import local_today
 from xinyong.scoring import service
@@ -128,7 +128,7 @@ def list_rulesets(principal: ScoresRead, session: DbSession) -> list[RulesetOut]
 
 
 @router.get("/scoring/rulesets/{version}", response_model=RulesetOut, summary="One ruleset version with its rules")
-def get_ruleset(version: ObjectId, principal: ScoresRead, session: DbSession) -> RulesetOut:
+def get_ruleset(version: SmallId, principal: ScoresRead, session: DbSession) -> RulesetOut:
     service.ensure_default(session)
     row = service.get_version(session, version)
     if row is None:
