@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx  # noqa: E402
-from bench_ingest import fresh  # noqa: E402
+from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from xinyong import bulk  # noqa: E402

@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_ingest import fresh  # noqa: E402
 from common import fmt_rate, subjects  # noqa: E402
+from common import fresh_database as fresh  # noqa: E402
 
 from xinyong import events  # noqa: E402
 from xinyong.audit.service import Actor  # noqa: E402

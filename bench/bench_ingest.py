@@ -26,16 +26,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import orjson  # noqa: E402
 from common import fmt_rate, records, subjects  # noqa: E402
+from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from xinyong import events, migrate  # noqa: E402
+from xinyong import events  # noqa: E402
 from xinyong.audit.service import Actor  # noqa: E402
 from xinyong.auth import service as auth  # noqa: E402
 from xinyong.catalog import service as catalog  # noqa: E402
@@ -46,29 +46,6 @@ from xinyong.records import service as rsvc  # noqa: E402
 from xinyong.records.models import Record  # noqa: E402
 
 ACTOR = Actor.system("bench")
-
-
-def fresh(url_base: str | None, workdir: Path) -> tuple[str, Database, callable]:
-    if url_base is None:
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        migrate.upgrade(url)
-        return url, Database(url), lambda: None
-    schema = f"xy_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(url_base)
-    with admin.engine.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = url_base + ("&" if "?" in url_base else "?") + f"options=-csearch_path%3D{schema}"
-    db = Database(url)
-    with db.engine.begin() as c:
-        migrate.upgrade(connection=c)
-
-    def drop() -> None:
-        db.dispose()
-        with admin.engine.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, db, drop
 
 
 def setup(db: Database) -> tuple[rsvc.DepartmentRef, str]:

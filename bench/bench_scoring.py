@@ -27,16 +27,14 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import subjects  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from common import fresh_database, subjects  # noqa: E402
 
-from xinyong import events, migrate  # noqa: E402
+from xinyong import events  # noqa: E402
 from xinyong.audit.service import Actor  # noqa: E402
 from xinyong.auth import service as auth  # noqa: E402
 from xinyong.catalog import service as catalog  # noqa: E402
@@ -48,29 +46,6 @@ from xinyong.scoring import service as scoring  # noqa: E402
 
 ACTOR = Actor.system("bench")
 TODAY = date(2026, 11, 26)
-
-
-def fresh(url_base: str | None, workdir: Path) -> tuple[Database, callable]:
-    if url_base is None:
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        migrate.upgrade(url)
-        return Database(url), lambda: None
-    schema = f"xy_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(url_base)
-    with admin.engine.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = url_base + ("&" if "?" in url_base else "?") + f"options=-csearch_path%3D{schema}"
-    db = Database(url)
-    with db.engine.begin() as c:
-        migrate.upgrade(connection=c)
-
-    def drop() -> None:
-        db.dispose()
-        with admin.engine.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return db, drop
 
 
 # Per record i (1-based): kind = (i*7919) % 100 → <45 penalty (severity i%3), <75 licence, <88 honour
@@ -187,7 +162,7 @@ def run(label: str, url_base: str | None, n_subj: int, n_rec: int, rounds: int) 
     workdir = Path(tempfile.mkdtemp(prefix="xybench-"))
     try:
         print(f"\n[{label}] {n_subj:,} subjects, {n_rec:,} records")
-        db, drop = fresh(url_base, workdir)
+        _url, db, drop = fresh_database(url_base, workdir)
         with db.session() as s:
             d = auth.add_department(s, code="scjgj", name="区市场监管局", actor=ACTOR)
             catalog.load_default(s, actor=ACTOR)

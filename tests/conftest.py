@@ -21,12 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
-from tests.support import PASSWORD, PG_URL, SYSTEM, new_id_number  # noqa: E402,F401  (re-exported)
+from tests.support import PASSWORD, PG_URL, SYSTEM, login, new_id_number  # noqa: E402,F401  (re-exported)
 
 from xinyong import migrate
 from xinyong.app import create_app
 from xinyong.auth import service as auth_service
-from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.config import Settings
 from xinyong.db import make_engine
 from xinyong.privacy.keys import KeyRing
@@ -195,18 +194,10 @@ def world(db: TestDatabase, vault: Vault) -> World:
                  other_id_number=oid, other_subject=other)
 
 
-def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
-    """Log in through the real login form; returns the CSRF token for later state changes."""
-    page = client.get("/login")
-    assert page.status_code == 200
-    csrf = client.cookies.get("xy_login_csrf")
-    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf or ""},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    assert client.cookies.get(SESSION_COOKIE)
-    me = client.get("/api/v1/session")
-    assert me.status_code == 200, me.text
-    return me.json()["csrf_token"]
+@pytest.fixture(scope="session", name="login")
+def login_fixture() -> Any:
+    """``login(client, username)`` through the real form; returns the session's CSRF token."""
+    return login
 
 
 @pytest.fixture

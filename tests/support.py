@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from datetime import date
 
+from fastapi.testclient import TestClient
+
 from xinyong.audit.service import Actor
+from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.privacy.identity import make_id_number
 
 PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL")
@@ -20,3 +23,17 @@ def new_id_number(region: str = "120101", born: date | None = None) -> str:
     n = next(_seq)
     born = born or date(1960 + n % 40, 1 + n % 12, 1 + n % 28)
     return make_id_number(region, born, n % 1000)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the real login form; returns the CSRF token for later state changes."""
+    page = client.get("/login")
+    assert page.status_code == 200
+    csrf = client.cookies.get("xy_login_csrf")
+    r = client.post("/login", data={"username": username, "password": password, "csrf_token": csrf or ""},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert client.cookies.get(SESSION_COOKIE)
+    me = client.get("/api/v1/session")
+    assert me.status_code == 200, me.text
+    return me.json()["csrf_token"]

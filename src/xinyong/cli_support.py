@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -27,6 +27,14 @@ def open_vault():  # type: ignore[no-untyped-def]
     vault = Vault(load_ring(settings()))
     set_vault(vault)
     return vault
+
+
+def vault_context() -> tuple[Any, Any, Any]:
+    """(settings, the vault of the configured key file, the CLI's audit actor), for commands that
+    encrypt or index."""
+    from xinyong.cli import cli_actor, settings
+
+    return settings(), open_vault(), cli_actor()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -9,9 +9,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from tests.conftest import login
 from tests.measures.measures_support import subject_with_status
-from tests.support import SYSTEM, new_id_number
+from tests.support import SYSTEM, login, new_id_number
 
 from xinyong.app import create_app
 from xinyong.audit.models import AuditEntry

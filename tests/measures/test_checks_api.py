@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
-from tests.conftest import login
 from tests.measures.measures_support import subject_with_status
-from tests.support import SYSTEM, new_id_number
+from tests.support import SYSTEM, login, new_id_number
 
 from xinyong.audit.models import AuditEntry
 from xinyong.auth import service as auth_service

@@ -7,9 +7,8 @@ import re
 
 import pytest
 from sqlalchemy import select
-from tests.conftest import login
 from tests.measures.measures_support import subject_with_status
-from tests.support import new_id_number
+from tests.support import login, new_id_number
 
 from xinyong.audit.models import AuditEntry
 from xinyong.measures.models import Check, Measure, MeasureChange

@@ -21,6 +21,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from xinyong.cli_support import vault_context
 from xinyong.imports.runner import CHUNK_SIZE, Progress
 
 app = typer.Typer(help="批量文件导入 / bulk-file imports", no_args_is_help=True)
@@ -34,16 +35,6 @@ def _fail(zh: str, en: str, details: list[dict[str, str]] | None = None) -> NoRe
         if e.get("field") != "file":
             typer.echo(f"  {sanitize(e.get('field', ''))}: {sanitize(e.get('message', ''))}", err=True)
     raise typer.Exit(1)
-
-
-def _context() -> tuple[Any, Any, Any]:
-    from xinyong.cli import cli_actor, load_ring, settings
-    from xinyong.privacy.vault import Vault, set_vault
-
-    cfg = settings()
-    vault = Vault(load_ring(cfg))
-    set_vault(vault)
-    return cfg, vault, cli_actor()
 
 
 def _department(session: Any, code: str) -> Any:
@@ -120,7 +111,7 @@ def import_command(
     from xinyong.imports import service
     from xinyong.imports.parsers import FileError
 
-    cfg, vault, actor = _context()
+    cfg, vault, actor = vault_context()
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -182,7 +173,7 @@ def resume_command(
     from xinyong.cli import database
     from xinyong.imports import service
 
-    cfg, vault, actor = _context()
+    cfg, vault, actor = vault_context()
     with database(cfg) as db:
         try:
             with db.session() as s:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
+
+from xinyong.cli_support import vault_context
 
 checks_app = typer.Typer(help="联合奖惩核查 / joint reward and punishment checks", no_args_is_help=True)
 measures_app = typer.Typer(help="联合奖惩措施清单 / the measures list", no_args_is_help=True)
@@ -24,16 +26,6 @@ def _fail(zh: str, en: str) -> NoReturn:
 
     typer.echo(f"错误 / error: {sanitize(f'{zh} / {en}')}", err=True)
     raise typer.Exit(1)
-
-
-def _context() -> tuple[Any, Any, Any]:
-    from xinyong.cli import cli_actor, load_ring, settings
-    from xinyong.privacy.vault import Vault, set_vault
-
-    cfg = settings()
-    vault = Vault(load_ring(cfg))
-    set_vault(vault)
-    return cfg, vault, cli_actor()
 
 
 @checks_app.command("batch")
@@ -52,7 +44,7 @@ def batch_command(
     from xinyong.imports.parsers import FileError
     from xinyong.measures import batch, service
 
-    cfg, vault, actor = _context()
+    cfg, vault, actor = vault_context()
     data = file.read_bytes()
     with database(cfg) as db:
         with db.session() as s:
@@ -93,7 +85,7 @@ def load_command(update: Annotated[bool, typer.Option("--update", help="更新�
     from xinyong.cli import database
     from xinyong.measures import service
 
-    cfg, _vault, actor = _context()
+    cfg, _vault, actor = vault_context()
     with database(cfg) as db, db.session() as s:
         outcome = service.load_default(s, actor=actor, update_existing=update)
     counts: dict[str, int] = {}
@@ -108,7 +100,7 @@ def list_command() -> None:
     from xinyong.cli import database
     from xinyong.measures import service
 
-    cfg, _vault, _actor = _context()
+    cfg, _vault, _actor = vault_context()
     with database(cfg) as db, db.session(write=False) as s:
         _scenarios, measures = service.definitions(s)
     for m in measures:

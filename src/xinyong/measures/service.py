@@ -152,12 +152,12 @@ def _history(session: Session, object_type: str, code: str, version: int, data: 
                               changed_by=actor.label or actor.type, changed_at=utcnow()))
 
 
-def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Scenario:
-    """Create a scenario or add a version of it; audited."""
-    clean = validate_scenario(data)
-    row = session.scalar(select(Scenario).where(Scenario.code == clean["code"]))
+def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, Any], actor: Actor,
+                    reason: str | None) -> Any:
+    """Create the row or, if anything changed, update it as a new version; history and audit."""
+    row = session.scalar(select(model).where(model.code == clean["code"]))
     if row is None:
-        row = Scenario(code=clean["code"], version=1, **{k: v for k, v in clean.items() if k != "code"})
+        row = model(code=clean["code"], version=1, **{k: v for k, v in clean.items() if k != "code"})
         session.add(row)
     else:
         if all(getattr(row, k) == v for k, v in clean.items()):
@@ -167,32 +167,21 @@ def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reaso
         row.version += 1
     row.updated_at = utcnow()
     session.flush()
-    _history(session, "scenario", row.code, row.version, clean, actor, reason)
-    record(session, actor=actor, action="measures.scenario_save", object_type="scenario", object_id=row.code,
+    _history(session, kind, row.code, row.version, clean, actor, reason)
+    record(session, actor=actor, action=f"measures.{kind}_save", object_type=kind, object_id=row.code,
            details={"version": row.version, "data": clean, "reason": reason})
     return row
+
+
+def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Scenario:
+    """Create a scenario or add a version of it; audited."""
+    return _save_versioned(session, Scenario, "scenario", validate_scenario(data), actor, reason)  # type: ignore[no-any-return]
 
 
 def save_measure(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Measure:
     """Create a measure or add a version of it; audited. Refuses unknown scenarios or targets."""
-    scenario_codes = list(session.scalars(select(Scenario.code)))
-    clean = validate_measure(data, scenario_codes)
-    row = session.scalar(select(Measure).where(Measure.code == clean["code"]))
-    if row is None:
-        row = Measure(code=clean["code"], version=1, **{k: v for k, v in clean.items() if k != "code"})
-        session.add(row)
-    else:
-        if all(getattr(row, k) == v for k, v in clean.items()):
-            return row
-        for k, v in clean.items():
-            setattr(row, k, v)
-        row.version += 1
-    row.updated_at = utcnow()
-    session.flush()
-    _history(session, "measure", row.code, row.version, clean, actor, reason)
-    record(session, actor=actor, action="measures.measure_save", object_type="measure", object_id=row.code,
-           details={"version": row.version, "data": clean, "reason": reason})
-    return row
+    clean = validate_measure(data, list(session.scalars(select(Scenario.code))))
+    return _save_versioned(session, Measure, "measure", clean, actor, reason)  # type: ignore[no-any-return]
 
 
 def load_default(session: Session, *, actor: Actor, update_existing: bool = False) -> dict[str, str]:
