@@ -75,8 +75,9 @@ def _run(cli: CliEnv, *args: str, input: str | None = None, **env: str) -> subpr
                           cwd=cli.root, timeout=120, check=False)
 
 
-@pytest.mark.skipif(not _script().exists(), reason="console script not installed")
 def test_console_script(cli: CliEnv) -> None:
+    # `make` installs the package, console script included: a missing script is a broken install.
+    assert _script().exists(), f"{_script()} is missing: run `make install`"
     init = _run(cli, "init", "--admin-password-stdin", input=cli.password + "\n")
     assert init.returncode == 0, init.stderr
     assert "administrator created: admin" in init.stdout
