@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xinyong.context import request_id_var
+from xinyong.domain_errors import BilingualError
 
 log = logging.getLogger("xinyong")
 
@@ -116,6 +117,12 @@ def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return JSONResponse(_body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(BilingualError)
+    async def _domain_refusal(request: Request, exc: BilingualError) -> Response:
+        if not wants_json(request):
+            return render_error_page(request, exc.status, exc.api_errors(), exc.message)
+        return JSONResponse(_body(exc.code, exc.message, exc.api_errors()), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

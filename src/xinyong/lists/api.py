@@ -52,11 +52,6 @@ def scoped(principal: Principal) -> bool:
     return not (allowed(principal.role, "lists.decide") or allowed(principal.role, "records.read_all"))
 
 
-def refusal(exc: service.ListError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message,
-                    [{"field": exc.field or "body", "code": exc.code, "message": exc.message}])
-
-
 def _forbidden(request: Request, session: Session, principal: Principal, permission: str) -> ApiError:
     audit_refusal(session, actor=principal.actor, action="auth.forbidden",
                   details={"path": request.url.path, "permission": permission})
@@ -97,10 +92,10 @@ def _entry(session: Session, principal: Principal, entry_id: int, action: str) -
                 raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
             return entry
         return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
-    except service.ListError as exc:
+    except service.ListError:
         audit_refusal(session, actor=principal.actor, action=action, object_type="list_entry", object_id=entry_id,
                       details={"reason": "not_found"})
-        raise refusal(exc) from exc
+        raise
 
 
 def entry_outs(session: Session, vault: Vault, entries: list[ListEntry]) -> list[EntryOut]:
@@ -159,10 +154,7 @@ def list_entries(code: ListCode, principal: Reader, session: DbSession, vault: V
                  limit: int = Query(default=50, ge=1, le=200)) -> Any:
     if code == service.CLEAN_3Y:
         return _clean_list(session, vault, principal, before_id, limit)
-    try:
-        service.get_kind(session, code)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+    service.get_kind(session, code)
     stmt = service.entries_stmt(code=code, status=status, department_id=principal.department_id,
                                 scoped=scoped(principal), before_id=before_id).limit(limit + 1)
     rows = list(session.scalars(stmt))
@@ -219,29 +211,26 @@ def _own_code(session: Session, principal: Principal) -> str | None:
              summary="Propose a dishonesty listing, or add to a red list by decision (credit office)")
 def create_entry(code: ListCode, body: EntryIn, principal: Proposer, session: DbSession, vault: VaultDep,
                  request: Request) -> EntryOut:
-    try:
-        kind = service.get_kind(session, code)
-        if kind.kind == "red":
-            if not allowed(principal.role, "lists.decide"):
-                audit_refusal(session, actor=principal.actor, action="auth.forbidden",
-                              details={"path": request.url.path, "permission": "lists.decide"})
-                raise ApiError(403, "red_list_by_credit_office",
-                               "红名单只能由信用办列入；部门只能申请列入失信类名单 / only the credit office adds to a red "
-                               "list; departments propose dishonesty listings")
-            entry = service.add(session, code=code, subject_id=body.subject_id, reason=body.reason,
+    kind = service.get_kind(session, code)
+    if kind.kind == "red":
+        if not allowed(principal.role, "lists.decide"):
+            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                          details={"path": request.url.path, "permission": "lists.decide"})
+            raise ApiError(403, "red_list_by_credit_office",
+                           "红名单只能由信用办列入；部门只能申请列入失信类名单 / only the credit office adds to a red "
+                           "list; departments propose dishonesty listings")
+        entry = service.add(session, code=code, subject_id=body.subject_id, reason=body.reason,
+                            category=body.category, legal_basis=body.legal_basis,
+                            department_id=_department_for(session, principal, body.department),
+                            valid_until=body.valid_until, actor=principal.actor)
+    else:
+        if body.valid_until is not None:
+            raise service.ListError("not_allowed", "有效期在列入决定时确定", "valid_until is set by the decision",
+                                    "valid_until")
+        entry = service.propose(session, code=code, subject_id=body.subject_id, reason=body.reason,
                                 category=body.category, legal_basis=body.legal_basis,
                                 department_id=_department_for(session, principal, body.department),
-                                valid_until=body.valid_until, actor=principal.actor)
-        else:
-            if body.valid_until is not None:
-                raise service.ListError("not_allowed", "有效期在列入决定时确定", "valid_until is set by the decision",
-                                        "valid_until")
-            entry = service.propose(session, code=code, subject_id=body.subject_id, reason=body.reason,
-                                    category=body.category, legal_basis=body.legal_basis,
-                                    department_id=_department_for(session, principal, body.department),
-                                    actor=principal.actor)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+                                actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -256,10 +245,7 @@ def get_entry(entry_id: ObjectId, principal: EntryReader, session: DbSession, va
              summary="The person was told: the defence period (working days) starts")
 def notify(entry_id: ObjectId, body: NotifyIn, principal: Proposer, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.notify")
-    try:
-        service.notify(session, entry=entry, note=body.note, actor=principal.actor)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+    service.notify(session, entry=entry, note=body.note, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -267,10 +253,7 @@ def notify(entry_id: ObjectId, body: NotifyIn, principal: Proposer, session: DbS
              summary="State a defence before the deadline (the person, or an officer recording it)")
 def defence(entry_id: ObjectId, body: DefenceIn, principal: Defender, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.defend")
-    try:
-        service.defend(session, entry=entry, text=body.defence, actor=principal.actor)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+    service.defend(session, entry=entry, text=body.defence, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -278,11 +261,8 @@ def defence(entry_id: ObjectId, body: DefenceIn, principal: Defender, session: D
              summary="List (after the defence period or a defence) or reject (credit office)")
 def decide(entry_id: ObjectId, body: DecideIn, principal: Decider, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.decide")
-    try:
-        service.decide(session, entry=entry, listed=body.decision == "list", reason=body.reason,
-                       valid_until=body.valid_until, actor=principal.actor)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+    service.decide(session, entry=entry, listed=body.decision == "list", reason=body.reason,
+                   valid_until=body.valid_until, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -290,8 +270,5 @@ def decide(entry_id: ObjectId, body: DecideIn, principal: Decider, session: DbSe
              summary="Remove a listed entry: expiry, repair, revocation or decision (credit office)")
 def remove(entry_id: ObjectId, body: RemoveIn, principal: Decider, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.remove")
-    try:
-        service.remove(session, entry=entry, kind=body.kind, reason=body.reason, actor=principal.actor)
-    except service.ListError as exc:
-        raise refusal(exc) from exc
+    service.remove(session, entry=entry, kind=body.kind, reason=body.reason, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]

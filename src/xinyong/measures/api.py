@@ -83,10 +83,6 @@ def caller_of(session: Session, principal: Principal) -> service.Caller:
     return service.Caller(principal.department_id, code, principal.actor)
 
 
-def _error(exc: service.MeasuresError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.errors)
-
-
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -259,17 +255,14 @@ def create_batch(request: Request, background: BackgroundTasks, principal: Check
         session.commit()
         if isinstance(exc, FileError):
             raise ApiError(exc.status, exc.code, exc.message, exc.errors) from exc
-        raise _error(exc) from exc
+        raise
     background.add_task(compare_runner_of(request.app).start, job.id)
     return _json(batch.job_json(job), 202)
 
 
 def _job(session: Session, principal: Principal, job_id: int) -> Any:
-    try:
-        return batch.get_job(session, job_id=job_id, department_id=principal.department_id,
-                             any_department=allowed(principal.role, "checks.read_all"))
-    except service.MeasuresError as exc:
-        raise _error(exc) from exc
+    return batch.get_job(session, job_id=job_id, department_id=principal.department_id,
+                         any_department=allowed(principal.role, "checks.read_all"))
 
 
 @router.get("/batch/{job_id}", response_model=BatchJobOut, summary="A comparison job's progress")
@@ -312,7 +305,7 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
                outcome="denied", details={"code": exc.code})
         if exc.status == 403:
             session.commit()
-        raise _error(exc) from exc
+        raise
     answer, ok = service.stored_answer(vault.ring, check)
     record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
            details={"verified": ok})
@@ -326,9 +319,9 @@ def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: D
         fb = service.add_feedback(session, check_id=check_id, caller_department_id=principal.department_id,
                                   measure=body.measure, applied=body.applied, note=body.note,
                                   actor=principal.actor)
-    except service.MeasuresError as exc:
+    except service.MeasuresError:
         session.commit()  # the refusal's audit entry stays
-        raise _error(exc) from exc
+        raise
     return FeedbackOut(id=fb.id, check_id=fb.check_id, measure=fb.measure, applied=fb.applied, note=fb.note,
                        created_at=fb.created_at)
 
@@ -355,10 +348,7 @@ def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: Db
     service.ensure_loaded(session, actor=principal.actor)
     data = body.model_dump()
     reason = data.pop("reason")
-    try:
-        row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
-    except service.MeasuresError as exc:
-        raise _error(exc) from exc
+    row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return MeasureDefOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, kind=row.kind,
                          applies_to=row.applies_to, scenarios=row.scenarios, department=row.department,
                          basis=row.basis, active=row.active, version=row.version)
@@ -369,10 +359,7 @@ def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: 
     service.ensure_loaded(session, actor=principal.actor)
     data = body.model_dump()
     reason = data.pop("reason")
-    try:
-        row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
-    except service.MeasuresError as exc:
-        raise _error(exc) from exc
+    row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return ScenarioOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, active=row.active,
                        version=row.version)
 

@@ -67,6 +67,9 @@ class MeasuresError(BilingualError):
         self.errors = errors if errors is not None else (
             [{"field": field, "code": code, "message": f"{zh} / {en}"}] if field else None)
 
+    def api_errors(self) -> list[dict[str, Any]] | None:
+        return self.errors
+
 
 # ---- definitions: YAML default → versioned tables ---------------------------------------------
 
