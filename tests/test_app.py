@@ -8,8 +8,10 @@ import re
 import time
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from xinyong.app import create_app
 from xinyong.config import Settings
@@ -265,3 +267,61 @@ def test_a_missing_table_is_a_500_not_a_503(app, world, db):
     r = client.get("/api/v1/departments", headers={"Authorization": f"Bearer {world.key_a}"})
     assert r.status_code == 500
     assert r.json()["code"] == "internal_error" and "Traceback" not in r.text
+
+
+# ---- express routes ----------------------------------------------------------------------------
+
+@pytest.fixture
+def express_app(app):
+    """An echo route declared as usual, plus an express handler for it that answers unless told not to."""
+    async def echo(request: Request) -> dict[str, str]:
+        return {"declared": (await request.body()).decode()}
+
+    async def express(app_, headers, body):  # type: ignore[no-untyped-def]
+        seen.append(body)
+        if body == b"decline":
+            return None
+        if body == b"db-down":
+            raise OperationalError("SELECT 1", None, ConnectionError("gone"))
+        if body == b"boom":
+            raise RuntimeError(f"secret internals of {ID_NUMBER}")
+        return 201, json.dumps({"express": body.decode(), "client": headers.get(b"x-who", b"").decode()}).encode(), \
+            [(b"x-extra", b"1")]
+
+    seen: list[bytes] = []
+    app.add_api_route("/api/v1/test-echo", echo, methods=["POST"])
+    app.express_routes[("POST", "/api/v1/test-echo")] = express
+    app.state.express_seen = seen
+    return app
+
+
+def test_express_route_answers_with_the_stacks_headers(express_app):
+    with TestClient(express_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/test-echo", content=b"hello", headers={"x-who": "me"})
+        get = c.get("/api/v1/test-echo")  # another method: the stack (405)
+    assert r.status_code == 201 and r.json() == {"express": "hello", "client": "me"}
+    assert r.headers["x-extra"] == "1" and r.headers["content-type"] == "application/json"
+    assert_api_headers(r)
+    assert get.status_code == 405 and express_app.state.express_seen == [b"hello"]
+
+
+def test_declined_express_request_takes_the_declared_route_with_its_body(express_app):
+    with TestClient(express_app, base_url="https://testserver") as c:
+        declined = c.post("/api/v1/test-echo", content=b"decline")
+        db_down = c.post("/api/v1/test-echo", content=b"db-down")  # the declared route answers (e.g. 503) itself
+        big = c.post("/api/v1/test-echo", content=b"x" * 5000)  # larger than an express body: never read twice
+    assert declined.status_code == 200 and declined.json() == {"declared": "decline"}
+    assert db_down.status_code == 200 and db_down.json() == {"declared": "db-down"}
+    assert big.status_code == 200 and big.json() == {"declared": "x" * 5000}
+    assert_api_headers(declined)
+    assert express_app.state.express_seen == [b"decline", b"db-down"]
+
+
+def test_express_route_failure_is_the_generic_500(express_app, caplog):
+    with caplog.at_level(logging.ERROR, logger="xinyong"), TestClient(express_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/test-echo", content=b"boom")
+    assert r.status_code == 500 and r.json()["code"] == "internal_error" and GENERIC_500 in r.json()["message"]
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    assert "secret internals" not in r.text and ID_NUMBER not in r.text
+    assert_api_headers(r)
+    assert any(r.json()["request_id"] in rec.getMessage() for rec in caplog.records if rec.exc_info)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
-import uuid
+import os
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 client_ip_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_ip", default=None)
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (as ``uuid4().hex`` gave, without building a UUID on every request)."""
+    return os.urandom(16).hex()

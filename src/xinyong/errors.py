@@ -35,6 +35,9 @@ STATUS_TEXT = {
 }
 
 
+INTERNAL_ERROR = "服务器内部错误，请联系管理员并提供请求编号 / internal error; quote the request id to the administrator"
+
+
 class ApiError(Exception):
     """Raise from an endpoint to answer with the standard error shape."""
 
@@ -49,7 +52,7 @@ def wants_json(request: Request) -> bool:
     return path.startswith("/api/") or path == "/healthz" or "application/json" in request.headers.get("accept", "")
 
 
-def _body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id_var.get()}
     if errors is not None:
         body["errors"] = errors
@@ -116,13 +119,13 @@ def _is_unavailable(exc: Exception) -> bool:
 def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return JSONResponse(_body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(BilingualError)
     async def _domain_refusal(request: Request, exc: BilingualError) -> Response:
         if not wants_json(request):
             return render_error_page(request, exc.status, exc.api_errors(), exc.message)
-        return JSONResponse(_body(exc.code, exc.message, exc.api_errors()), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.api_errors()), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -130,7 +133,7 @@ def install(app: Any, render_error_page: Any) -> None:
         if not wants_json(request):
             return render_error_page(request, 422, errors)
         zh, en = STATUS_TEXT[422]
-        return JSONResponse(_body("validation_error", f"{zh} / {en}", errors), status_code=422)
+        return JSONResponse(error_body("validation_error", f"{zh} / {en}", errors), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -148,7 +151,7 @@ def install(app: Any, render_error_page: Any) -> None:
 
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
             return render_error_page(request, exc.status_code, None, message)
-        return JSONResponse(_body(code, message), status_code=exc.status_code, headers=headers)
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
@@ -159,7 +162,7 @@ def install(app: Any, render_error_page: Any) -> None:
         zh, en = STATUS_TEXT[503]
         if not wants_json(request):
             return render_error_page(request, 503, None, f"{zh} / {en}")
-        return JSONResponse(_body("database_unavailable", f"{zh} / {en}"), status_code=503,
+        return JSONResponse(error_body("database_unavailable", f"{zh} / {en}"), status_code=503,
                             headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
@@ -169,10 +172,9 @@ def install(app: Any, render_error_page: Any) -> None:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return _hardened(await _db_down(request, exc))
         log.exception("unhandled error request_id=%s", request_id_var.get())
-        message = "服务器内部错误，请联系管理员并提供请求编号 / internal error; quote the request id to the administrator"
         if not wants_json(request):
-            return _hardened(render_error_page(request, 500, None, message))
-        return _hardened(JSONResponse(_body("internal_error", message), status_code=500))
+            return _hardened(render_error_page(request, 500, None, INTERNAL_ERROR))
+        return _hardened(JSONResponse(error_body("internal_error", INTERNAL_ERROR), status_code=500))
 
 
 def _hardened(response: Response) -> Response:

@@ -3,6 +3,7 @@ security headers and ``Cache-Control: no-store`` on everything that is not a sta
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -18,6 +19,12 @@ DOCS_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; "
     "script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
 )
+
+
+# An express route (``xinyong.app.XinyongApp``): (app, request headers, body) → its answer (status,
+# JSON body, extra headers), or None to hand the request to the app's declared route.
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+Express = Callable[[Any, dict[bytes, bytes], bytes], Awaitable[Answer | None]]
 
 
 class SecurityMiddleware:
@@ -67,22 +74,8 @@ class SecurityMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = list(message.get("headers", []))
-                names = {h[0].lower() for h in headers}
-                extra = [
-                    (b"x-request-id", rid.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"same-origin"),
-                ]
-                if not static:
-                    extra.append((b"cache-control", b"no-store"))
-                    extra.append((b"pragma", b"no-cache"))
-                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                if ctype.startswith(b"text/html"):
-                    extra.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
-                headers.extend(h for h in extra if h[0] not in names)
-                message = {**message, "headers": headers}
+                message = {**message, "headers": with_security_headers(message.get("headers", []), rid,
+                                                                       static=static, docs=docs)}
             await send(message)
 
         try:
@@ -96,6 +89,26 @@ class SecurityMiddleware:
         # renders the 500 after we return and quotes the id. The context ends with the request's task.
         request_id_var.reset(t1)
         client_ip_var.reset(t2)
+
+
+def with_security_headers(headers: Any, rid: str, *, static: bool = False, docs: bool = False) -> list[Any]:
+    """A response's headers plus the request id and the security headers it does not set itself."""
+    headers = list(headers)
+    names = {h[0].lower() for h in headers}
+    extra = [
+        (b"x-request-id", rid.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+    if not static:
+        extra.append((b"cache-control", b"no-store"))
+        extra.append((b"pragma", b"no-cache"))
+    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    if ctype.startswith(b"text/html"):
+        extra.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
+    headers.extend(h for h in extra if h[0] not in names)
+    return headers
 
 
 class _BodyTooLarge(HTTPException):

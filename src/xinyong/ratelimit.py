@@ -92,29 +92,29 @@ class RateLimiter:
             del self._buckets[k]
 
 
-def limiter_for(request: Request) -> RateLimiter:
-    limiter = getattr(request.app.state, "rate_limiter", None)
+def limiter_of(app: Any) -> RateLimiter:
+    limiter = getattr(app.state, "rate_limiter", None)
     if limiter is None:
         from xinyong.config import get_settings
 
-        settings = getattr(request.app.state, "settings", None) or get_settings()
-        limiter = RateLimiter(parse_limits(settings.rate_limits))
-        request.app.state.rate_limiter = limiter
+        settings = getattr(app.state, "settings", None) or get_settings()
+        limiter = app.state.rate_limiter = RateLimiter(parse_limits(settings.rate_limits))
     return limiter
 
 
-def _caller(request: Request) -> str:
-    principal = getattr(request.state, "principal", None)
+def caller_of(principal: Any, client_host: str | None) -> str:
+    """The bucket's owner: the authenticated caller, else the client address."""
     if principal is not None:
         return f"{principal.kind}:{principal.id}"
-    return f"ip:{request.client.host if request.client else '-'}"
+    return f"ip:{client_host or '-'}"
 
 
 def rate_limited(name: str) -> Callable[..., Any]:
     """Dependency factory; put it after the route's permission dependency so the caller is known."""
 
     def _dep(request: Request) -> None:
-        wait = limiter_for(request).take(name, _caller(request))
+        caller = caller_of(getattr(request.state, "principal", None), request.client.host if request.client else None)
+        wait = limiter_of(request.app).take(name, caller)
         if wait > 0:
             retry = max(1, math.ceil(wait))
             raise ApiError(429, "rate_limited", f"请求过于频繁，请 {retry} 秒后重试 / too many requests; "

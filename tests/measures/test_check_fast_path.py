@@ -8,7 +8,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from tests.measures.measures_support import subject_with_status
 from tests.support import SYSTEM, login, new_id_number
 
@@ -18,6 +18,8 @@ from xinyong.auth import service as auth_service
 from xinyong.auth.models import ApiKey, Department
 from xinyong.db import Database
 from xinyong.measures import service
+from xinyong.measures.models import Check
+from xinyong.scoring.models import SubjectStatus
 
 VARYING = ("check_id", "checked_at", "receipt")
 
@@ -128,3 +130,36 @@ def test_check_fails_fast_with_503_when_the_database_is_unreachable(vault, setti
         assert time.monotonic() - t < 3
         assert r.status_code == 503 and r.json()["code"] == "database_unavailable" and r.headers["retry-after"]
         assert "nobody" not in r.text and "127.0.0.1" not in r.text
+
+
+def test_express_check_on_a_real_database_keeps_one_connection_and_sees_every_commit(  # type: ignore[no-untyped-def]
+        fresh_db_url, vault, settings, fast_calls):
+    """With a real Database the express check reads on one connection kept by the serving thread,
+    which never holds a read snapshot: a status changed and committed elsewhere is answered at once."""
+    db = Database(fresh_db_url)
+    try:
+        with db.session() as s:
+            dept = auth_service.add_department(s, code="mzj", name="区民政局", actor=SYSTEM)
+            key, _ = auth_service.create_api_key(s, department=dept, name="救助系统", actor=SYSTEM)
+            number, subject = subject_with_status(s, vault, grade="B")
+        app = create_app(settings, database=db, vault=vault)
+        with TestClient(app, base_url="https://testserver") as c:
+            def grade() -> str:
+                r = c.post("/api/v1/checks", json={"id_number": number, "scenario": "subsidies"},
+                           headers={"Authorization": f"Bearer {key}"})
+                assert r.status_code == 200, r.text
+                return str(r.json()["grade"])
+
+            assert [grade(), grade()] == ["B", "B"]
+            with db.session() as s:
+                s.execute(update(SubjectStatus).where(SubjectStatus.subject_id == subject.id).values(grade="D"))
+            assert grade() == "D"
+        assert fast_calls["answered"] >= 2
+        assert len(db._hot_conns) == 1  # one kept connection, the serving thread's
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Check)) == 3  # every answer registered
+        kept = db._hot_conns[0]
+        db.recycle_hot_reads()
+        assert kept.closed and db._hot_conns == []
+    finally:
+        db.dispose()

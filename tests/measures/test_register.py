@@ -62,6 +62,36 @@ def test_batches_are_capped(db, vault, world):  # type: ignore[no-untyped-def]
     assert (writer.batches, writer.rows) == (3, 7)
 
 
+def test_a_batch_as_large_as_the_last_flushes_without_waiting_out_the_window(db, vault, world):  # type: ignore[no-untyped-def]
+    """With a window of a minute, a lone request and then a batch the size of the last one are each
+    written at once: the window only bounds the wait for requests that may still come."""
+    rows = _rows(db, vault, world, 9)
+    writer = GroupWriter(db, window=60.0)
+
+    async def main() -> None:
+        await asyncio.wait_for(writer.submit(rows[0]), timeout=5)  # the first: no earlier batch to wait for
+        await asyncio.wait_for(asyncio.gather(*(writer.submit(r) for r in rows[1:5])), timeout=5)
+        await asyncio.wait_for(asyncio.gather(*(writer.submit(r) for r in rows[5:9])), timeout=5)
+
+    asyncio.run(main())
+    assert (writer.batches, writer.rows) == (3, 9)
+
+
+def test_a_smaller_batch_waits_for_the_window(db, vault, world):  # type: ignore[no-untyped-def]
+    rows = _rows(db, vault, world, 5)
+    writer = GroupWriter(db, window=0.3)
+
+    async def main() -> float:
+        await asyncio.gather(*(writer.submit(r) for r in rows[:4]))  # the last batch: 4 rows
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        await writer.submit(rows[4])  # alone now: waits for company, at most the window
+        return loop.time() - t
+
+    waited = asyncio.run(main())
+    assert 0.25 <= waited < 5 and (writer.batches, writer.rows) == (2, 5)
+
+
 @pytest.mark.parametrize("status", [200, 422])
 def test_key_last_use_is_stamped_by_the_register(client, world, db, status):  # type: ignore[no-untyped-def]
     from xinyong.auth.models import ApiKey

@@ -10,13 +10,12 @@ is committed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, Response, UploadFile
-from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -29,7 +28,7 @@ from xinyong.auth.service import Principal
 from xinyong.context import request_id_var
 from xinyong.db import Database
 from xinyong.deps import DbSession, VaultDep
-from xinyong.errors import ApiError
+from xinyong.errors import ApiError, error_body
 from xinyong.imports.api import ThreadRunner
 from xinyong.imports.parsers import FileError
 from xinyong.imports.schemas import error_responses
@@ -49,7 +48,9 @@ from xinyong.measures.schemas import (
     ScenarioOut,
     StoredCheckOut,
 )
-from xinyong.ratelimit import rate_limited
+from xinyong.middleware import Answer
+from xinyong.ratelimit import caller_of as caller_key
+from xinyong.ratelimit import limiter_of, rate_limited
 
 router = APIRouter(prefix="/api/v1/checks", tags=["checks"], responses=error_responses(401, 403, 422))
 defs_router = APIRouter(prefix="/api/v1", tags=["measures"], responses=error_responses(401, 403))
@@ -89,60 +90,63 @@ def _json(body: Any, status: int = 200) -> Response:
 
 # ---- the check ----------------------------------------------------------------------------------
 
-async def _register(request: Request, result: service.CheckResult) -> Response:
+REGISTER_UNAVAILABLE = "核查登记暂不可用，请稍后重试 / the check register is unavailable; retry later"
+
+
+async def _registered(app: Any, result: service.CheckResult) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Register the check (group commit) and only then give its answer: status, JSON, extra headers."""
     try:
-        await writer_of(request.app).submit(result.row)
-    except Exception as exc:  # the register is down: no unregistered answer leaves
-        raise ApiError(503, "register_unavailable", "核查登记暂不可用，请稍后重试 / the check register is "
-                                                    "unavailable; retry later", headers={"Retry-After": "2"}) from exc
-    if result.status != 200:
-        return _json({**result.body, "request_id": request_id_var.get()}, result.status)
-    return _json(result.body)
+        await writer_of(app).submit(result.row)
+    except Exception:  # the register is down: no unregistered answer leaves
+        return 503, orjson.dumps(error_body("register_unavailable", REGISTER_UNAVAILABLE)), [(b"retry-after", b"2")]
+    body = result.body if result.status == 200 else {**result.body, "request_id": request_id_var.get()}
+    return result.status, orjson.dumps(body), []
 
 
-@contextlib.contextmanager
-def _reading(app: Any) -> Iterator[Connection]:
-    """A connection for the fast path's one statement (``Database.hot_read_engine``: on PostgreSQL
-    autocommit, no ping). A stand-in database bound to one connection (the tests' per-test
-    transaction) lends its session's connection."""
+def _hot_connection(app: Any) -> contextlib.AbstractContextManager[Connection]:
+    """The connection of the express check's one statement (``Database.hot_connection``). A stand-in
+    database bound to one connection (the tests' per-test transaction) lends its session's."""
     db = app.state.db
-    if not isinstance(db, Database):
+    if isinstance(db, Database):
+        return contextlib.nullcontext(db.hot_connection())
+
+    @contextlib.contextmanager
+    def lent() -> Iterator[Connection]:
         with db.sessionmaker() as session:
             yield session.connection()
-        return
-    with db.hot_read_engine.connect() as conn:
-        yield conn
+
+    return lent()
 
 
 def _lookup(app: Any, secret: str, id_number: str, scenario: str) -> service.FastCheck | None:
-    """:func:`service.fast_check` on a connection of the hot-path pool, retried once on a fresh one if
-    a pooled connection was found dead."""
+    """:func:`service.fast_check`, retried once on a fresh connection if the kept one was found dead."""
     for attempt in (1, 2):
         try:
-            with _reading(app) as conn:
+            with _hot_connection(app) as conn:
                 return service.fast_check(conn, vault=app.state.vault, secret=secret, id_number=id_number,
                                           scenario=scenario)
-        except DBAPIError as exc:  # a pooled connection found dead (no ping per checkout): once more, afresh
+        except DBAPIError as exc:  # the kept connection died (e.g. the database restarted): once more, afresh
             if attempt == 2 or not exc.connection_invalidated or not isinstance(app.state.db, Database):
                 raise
             app.state.db.recycle_hot_reads()
     return None
 
 
-async def _fast_check(request: Request) -> Response | None:
-    """The usual check — a JSON body by an API key — without FastAPI's dependency tree and the ORM:
-    one statement reads the key, the subject's status and the rules' versions. Anything else (no
-    or a refused key, a body the schema refuses, an invalid ID number, a cold cache) returns None and
-    takes the declared route below, which answers exactly as it always did."""
-    auth = request.headers.get("authorization")
-    if not auth or not request.headers.get("content-type", "").startswith("application/json"):
+async def express_check(app: Any, headers: dict[bytes, bytes], body: bytes) -> Answer | None:
+    """``POST /api/v1/checks`` in the usual case — a JSON body by an API key — answered straight from
+    ASGI (see ``xinyong.app.XinyongApp``): one statement reads the key, the subject's status and the
+    rules' versions. Anything else (no or a refused key, a body the schema refuses, an invalid ID
+    number, a cold cache, the key over its rate limit) returns None and takes the declared route
+    below, which answers exactly as it always did (and refuses, audits, limits as declared)."""
+    auth = headers.get(b"authorization")
+    if not auth or not headers.get(b"content-type", b"").startswith(b"application/json"):
         return None
-    scheme, _, secret = auth.partition(" ")
+    scheme, _, secret = auth.decode("latin-1").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         return None
     try:
-        data = orjson.loads(await request.body())
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     # CheckIn's rules (extra fields forbidden, strings within their lengths); else the full path says why.
@@ -152,14 +156,13 @@ async def _fast_check(request: Request) -> Response | None:
     if not isinstance(id_number, str) or not isinstance(scenario, str) or len(id_number) > 64 or len(scenario) > 200:
         return None
     # On the loop, not in a thread: measured, a thread hop per check halved the rate (the GIL hand-over).
-    fast = _lookup(request.app, secret, id_number, scenario)
-    if fast is None:
+    fast = _lookup(app, secret, id_number, scenario)
+    if fast is None or limiter_of(app).take("checks", caller_key(fast.principal, None)) > 0:
         return None
-    request.state.principal = fast.principal
-    limit_checks(request)
-    return await _register(request, fast.result)
+    return await _registered(app, fast.result)
 
 
+express_routes = {("POST", "/api/v1/checks"): express_check}
 limit_checks = rate_limited("checks")
 
 
@@ -167,20 +170,6 @@ async def _limit_checks(request: Request) -> None:
     """The per-key limit as an async dependency: run on the loop, not in a thread, so that the full
     path never awaits while its request holds a pooled connection (see ``run_check``)."""
     limit_checks(request)
-
-
-class CheckRoute(APIRoute):
-    """``POST /api/v1/checks`` as declared (its OpenAPI, its dependencies as the full path), served
-    first by :func:`_fast_check`."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        full = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            response = await _fast_check(request)
-            return response if response is not None else await full(request)
-
-        return handler
 
 
 async def run_check(body: CheckIn, request: Request, principal: Checker,
@@ -195,12 +184,13 @@ async def run_check(body: CheckIn, request: Request, principal: Checker,
     session.rollback()  # end the read-only transaction before waiting on the register
     if stamp is not None:
         result.row["key_stamp"] = stamp
-    return await _register(request, result)
+    status, payload, headers = await _registered(request.app, result)
+    return Response(payload, status_code=status, media_type="application/json",
+                    headers={k.decode(): v.decode() for k, v in headers})
 
 
 hot_router.add_api_route("", run_check, methods=["POST"], response_model=CheckOut, responses=error_responses(429, 503),
-                     summary="Check a person in a scenario: grade, lists, measures, receipt",
-                     route_class_override=CheckRoute)
+                     summary="Check a person in a scenario: grade, lists, measures, receipt")
 
 
 @router.get("/receipt-key", summary="The public key that verifies check receipts (Ed25519, base64 raw)")

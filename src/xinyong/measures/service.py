@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong import bulk
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import FAST_KEY_COLUMNS, FAST_KEY_JOIN, Principal, fast_api_key_principal, parse_api_key
@@ -592,13 +592,16 @@ def _fetch_one(conn: Connection, sql: str, params: tuple[Any, ...]) -> Any:
     and flagged ``connection_invalidated``), as if run by ``exec_driver_sql``."""
     dialect = conn.dialect
     try:
-        return conn.connection.driver_connection.execute(sql, params).fetchone()  # type: ignore[union-attr]
+        # fetchall, not fetchone: the statement runs to its end and is reset, so a connection kept
+        # between requests (Database.hot_connection) holds no read snapshot on SQLite.
+        rows = conn.connection.driver_connection.execute(sql, params).fetchall()  # type: ignore[union-attr]
     except dialect.loaded_dbapi.Error as exc:
         dead = dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
         if dead:
             conn.invalidate(exc)
         raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=dead,
                                   dialect=dialect) from exc
+    return rows[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,11 +676,12 @@ def register_checks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for r in rows:
         groups[(r["actor_type"], r["actor_id"], r["actor_label"], r["department_id"], r["outcome"])].append(r)
     for (atype, aid, label, dept, outcome), items in groups.items():
-        record(session, actor=Actor(type=atype, id=aid, label=label, department_id=dept), action="checks.run",
-               object_type="check", object_id=items[0]["check_id"] if len(items) == 1 else None,
-               outcome="ok" if outcome == "answered" else "denied",
-               details={"checks": [[r["check_id"], r["scenario"], r["channel"], r["refusal"], r["request_id"]]
-                                   for r in items]})
+        # Core, not the ORM's unit of work: the writer's flush is on the check API's hot path.
+        record_many(session, actor=Actor(type=atype, id=aid, label=label, department_id=dept), action="checks.run",
+                    object_type="check", outcome="ok" if outcome == "answered" else "denied",
+                    items=[(items[0]["check_id"] if len(items) == 1 else None,
+                            {"checks": [[r["check_id"], r["scenario"], r["channel"], r["refusal"], r["request_id"]]
+                                        for r in items]})])
 
 
 # ---- reading a check back -------------------------------------------------------------------------
