@@ -183,24 +183,43 @@ def stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def worker_rss(pid: int) -> list[tuple[int, int]]:
-    """(pid, RSS in KiB) of every descendant of ``pid`` (uvicorn's workers)."""
+def descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            kids = [int(k) for k in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
         except OSError:
             kids = []
-        for k in kids:
-            todo.append(int(k))
-            try:
-                for line in Path(f"/proc/{k}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        out.append((int(k), int(line.split()[1])))
-            except OSError:
-                pass
+        out.extend(kids)
+        todo.extend(kids)
     return out
+
+
+def worker_rss(pid: int) -> list[tuple[int, int]]:
+    """(pid, RSS in KiB) of every descendant of ``pid`` (uvicorn's workers)."""
+    out = []
+    for k in descendants(pid):
+        try:
+            for line in Path(f"/proc/{k}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append((k, int(line.split()[1])))
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its descendants so far (the server's workers): per check, a
+    figure that the machine's other load disturbs far less than the rate."""
+    ticks = 0
+    for p in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def bodies(numbers: list[str], unknown: list[str], count: int = 5000) -> list[str]:
@@ -334,7 +353,9 @@ def bench(label: str, base_url: str | None, args: argparse.Namespace, workdir: P
             print(f"   load: {'wrk' if load is run_wrk else 'asyncio/httpx (wrk unavailable)'}, {args.connections} "
                   f"connections, at most {args.requests:,} requests or {args.duration} s; "
                   f"load average before: {os.getloadavg()[0]:.2f}")
+            cpu0 = cpu_seconds(server.pid)
             chk = load(port, "/api/v1/checks", key, body_list, duration=args.duration, requests=args.requests, **kw)
+            cpu1 = cpu_seconds(server.pid)
             time.sleep(0.5)
             with db.engine.connect() as c:
                 after = c.execute(text("SELECT count(*) FROM checks")).scalar_one()
@@ -342,6 +363,8 @@ def bench(label: str, base_url: str | None, args: argparse.Namespace, workdir: P
             rss = worker_rss(server.pid)
             print(f"   checks:  {chk['rate']:,.0f}/s  p50 {chk['p50_us'] / 1000:.1f} ms  p99 {chk['p99_us'] / 1000:.1f} ms"
                   f"  ({chk['requests']:,} answers, {chk.get('status_errors', 0)} non-2xx)")
+            print(f"   server CPU: {1e6 * (cpu1 - cpu0) / max(1, chk['requests']):,.0f} µs a check (both workers, "
+                  f"the database server's own not included)")
             print(f"   bare:    {ceil['rate']:,.0f}/s  p50 {ceil['p50_us'] / 1000:.1f} ms  p99 {ceil['p99_us'] / 1000:.1f} ms")
             print(f"   ratio checks/bare: {chk['rate'] / ceil['rate']:.2f}")
             print(f"   registered: {after - before:,} new register rows for {chk['requests']:,} answers "
