@@ -115,17 +115,28 @@ class AuditSealer:
             self._thread.start()
 
     def _run(self) -> None:
-        from xinyong.audit.service import pending_count, seal_pending
-
         while not self._stop.wait(self.interval):
             try:
-                with self.db.session(write=False) as s:  # a cheap look first: no write lock when idle
-                    if not pending_count(s, limit=1):
-                        continue
-                with self.db.session() as s:
-                    seal_pending(s, max_batches=20)
+                self.seal_round()
             except Exception:  # noqa: BLE001 - the next round retries; never kill the thread
                 log.warning("audit sealing round failed; will retry", exc_info=True)
+
+    def seal_round(self, max_batches: int = 20, batch_size: int = 2000) -> int:
+        """Plan in a read transaction (no write lock while entries are read and hashed), write the
+        plan in a short one; a plan overtaken by another process's sealer is dropped and made again."""
+        from xinyong.audit.service import apply_seal, plan_seal
+
+        sealed = 0
+        for _ in range(max_batches):
+            with self.db.session(write=False) as s:
+                plan = plan_seal(s, limit=batch_size)
+            if plan is None:
+                break
+            with self.db.session() as s:
+                sealed += apply_seal(s, plan)
+            if len(plan.updates) < batch_size:
+                break
+        return sealed
 
     def stop(self) -> None:
         self._stop.set()

@@ -317,3 +317,25 @@ def test_sealing_lock_row_is_taken_only_when_there_is_work(session):
     record(session, actor=SYSTEM, action="test.lock")
     session.flush()
     assert seal_pending(session) == 1 and runs() == idle + 1
+
+
+def test_a_plan_overtaken_by_another_sealer_writes_nothing(db):  # type: ignore[no-untyped-def]
+    """The server's sealer plans outside the lock; if another sealer seals meanwhile, its plan is
+    refused as a whole (no entry sealed twice, no fork in the chain) and the next round goes on."""
+    from xinyong.app import AuditSealer
+
+    with db.session() as s:
+        _add(s, 4)
+    with db.session(write=False) as s:
+        stale = service.plan_seal(s)
+    assert stale is not None and [u["seq"] for u in stale.updates] == [1, 2, 3, 4]
+    with db.session() as s:
+        assert seal_pending(s) == 4  # another process's sealer
+        _add(s, 2)
+    with db.session() as s:
+        assert service.apply_seal(s, stale) == 0
+    assert AuditSealer(db, interval=0).seal_round() == 2
+    with db.session() as s:
+        seqs = s.scalars(select(AuditEntry.seq).order_by(AuditEntry.id)).all()
+        assert seqs == [1, 2, 3, 4, 5, 6]
+    assert _verify(db).ok

@@ -4,7 +4,9 @@
   and if the insert fails the change fails.
 * :func:`seal_pending` (``xinyong audit seal`` and a background task in the server) gives committed
   entries a sequence number and chains them: ``entry_hash = SHA-256(canonical(entry) )`` where the
-  canonical encoding includes ``seq`` and ``prev_hash``. One sealer at a time (a lock row).
+  canonical encoding includes ``seq`` and ``prev_hash``. One sealer at a time (a lock row). The
+  server's sealer plans outside the lock (:func:`plan_seal`, read only) and holds it only to write
+  the plan (:func:`apply_seal`), so that check requests never wait behind the hashing.
 * :func:`verify` walks the chain in ``seq`` order and names the first entry altered, removed,
   inserted or reordered; with a signed checkpoint it also catches a truncated tail.
 """
@@ -165,42 +167,64 @@ def _head(session: Session) -> tuple[int, str]:
     return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
 
 
-def seal_pending(session: Session, *, batch_size: int = 2000, max_batches: int | None = None) -> int:
-    """Seal committed, unsealed entries in id order. Returns how many were sealed.
+@dataclass(frozen=True, slots=True)
+class SealPlan:
+    """Pending entries chained onto the head the plan was made from (see :func:`plan_seal`)."""
 
-    Takes the sealer lock first (a write to ``audit_seal_lock``), so concurrent sealers queue up
-    on both engines instead of racing for the same sequence numbers.
-    """
-    if session.scalar(select(AuditEntry.id).where(AuditEntry.seq.is_(None)).limit(1)) is None:
-        return 0  # nothing to seal: take no lock, write nothing
-    session.execute(text("UPDATE audit_seal_lock SET sealed_runs = sealed_runs + 1 WHERE id = 1"))
-    seq, prev = _head(session)
-    total = 0
-    batches = 0
+    head: tuple[int, str]
+    updates: list[dict[str, Any]]
+
+
+def plan_seal(session: Session, *, limit: int = 2000) -> SealPlan | None:
+    """Read only: up to ``limit`` pending entries in id order, with the sequence numbers and hashes
+    that chain them onto the current head; None when nothing is pending. Made outside the sealer
+    lock, so that the lock (and on SQLite the database's write lock) is held only to write."""
+    table = AuditEntry.__table__
+    rows = session.execute(select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(limit)).all()
+    if not rows:
+        return None
+    head = _head(session)
+    seq, prev = head
     now = utcnow()
+    updates = []
+    for row in rows:  # a Core row reads like the entry (same attribute names and types)
+        seq += 1
+        h = entry_hash(row, seq, prev)  # type: ignore[arg-type]
+        updates.append({"_id": row.id, "seq": seq, "prev_hash": prev, "entry_hash": h, "sealed_at": now})
+        prev = h
+    return SealPlan(head, updates)
+
+
+def apply_seal(session: Session, plan: SealPlan) -> int:
+    """Write a plan under the sealer lock (a write to ``audit_seal_lock``: concurrent sealers queue
+    on both engines) if the head is still the one it was made from, i.e. nobody sealed since; else
+    write nothing and return 0 (plan again)."""
+    session.execute(text("UPDATE audit_seal_lock SET sealed_runs = sealed_runs + 1 WHERE id = 1"))
+    if _head(session) != plan.head:
+        return 0
+    table = AuditEntry.__table__
+    session.connection().execute(
+        update(table).where(table.c.id == _bindparam("_id"))
+        .values(seq=_bindparam("seq"), prev_hash=_bindparam("prev_hash"), entry_hash=_bindparam("entry_hash"),
+                sealed_at=_bindparam("sealed_at")),
+        plan.updates,
+    )
+    return len(plan.updates)
+
+
+def seal_pending(session: Session, *, batch_size: int = 2000, max_batches: int | None = None) -> int:
+    """Seal committed, unsealed entries in id order, in the caller's transaction. Returns how many
+    were sealed. Takes nothing when nothing is pending; once the first batch holds the lock, the
+    head cannot move under the next ones."""
+    total = batches = 0
     while max_batches is None or batches < max_batches:
-        entries = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id).limit(batch_size)
-        ).all()
-        if not entries:
+        plan = plan_seal(session, limit=batch_size)
+        if plan is None:
             break
-        updates = []
-        for entry in entries:
-            seq += 1
-            h = entry_hash(entry, seq, prev)
-            updates.append({"_id": entry.id, "seq": seq, "prev_hash": prev, "entry_hash": h, "sealed_at": now})
-            prev = h
-        for entry in entries:
-            session.expunge(entry)
-        session.connection().execute(
-            update(AuditEntry.__table__)
-            .where(AuditEntry.__table__.c.id == _bindparam("_id"))
-            .values(seq=_bindparam("seq"), prev_hash=_bindparam("prev_hash"),
-                    entry_hash=_bindparam("entry_hash"), sealed_at=_bindparam("sealed_at")),
-            updates,
-        )
-        total += len(entries)
-        batches += 1
+        sealed = apply_seal(session, plan)
+        if sealed:  # 0: another sealer moved the head before we held the lock; plan again, locked now
+            total += sealed
+            batches += 1
     return total
 
 
