@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 
 from xinyong.privacy import identity
 from xinyong.privacy.identity import InvalidIdNumber, check, is_valid, make_id_number, normalise
@@ -175,3 +178,42 @@ def test_check_raises_only_invalid_id_number(value):
     assert facts.number[-1] == checksum(facts.number[:17])
     assert date(1900, 1, 1) <= facts.birth_date <= date.today()
     assert facts.gender == ("M" if int(facts.number[16]) % 2 else "F")
+
+
+def _reference(value: str, today: date) -> identity.IdFacts | str:
+    """The former implementation, step by step over python-stdnum (shape by regular expression,
+    birth date by ``ric.get_birth_date``, check character by ``ric.calc_check_digit``) plus our
+    rules: the reference the inlined fast path must match exactly. Returns the facts or the code."""
+    number = normalise(value)
+    if not number:
+        return "id_missing"
+    if len(number) != 18:
+        return "id_length"
+    if not re.match(r"^[0-9]{17}[0-9X]$", number):
+        return "id_characters"
+    try:
+        born = ric.get_birth_date(number)
+    except ValidationError:
+        return "id_birth_date"
+    if not date(1900, 1, 1) <= born <= today:
+        return "id_birth_date"
+    region = identity._region(number[:6], born.year, today.year)
+    if region is None:
+        return "id_region"
+    if number[-1] != ric.calc_check_digit(number):
+        return "id_checksum"
+    return identity.IdFacts(number=number, birth_date=born, gender="M" if int(number[16]) % 2 else "F",
+                            region_code=number[:6], region_name=region)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(max_size=40) | id_shaped() | st.from_regex(r"\A[0-9Xx ]{15,20}\Z")
+       | id_shaped().map(lambda s: s[:5] + "\uff11" + s[6:]),  # a full-width digit inside
+       st.dates(date(1990, 1, 1), date(2040, 12, 31)))
+def test_check_agrees_with_the_stdnum_reference(value, today):
+    want = _reference(value, today)
+    try:
+        got: identity.IdFacts | str = check(value, today=today)
+    except InvalidIdNumber as exc:
+        got = exc.code
+    assert got == want

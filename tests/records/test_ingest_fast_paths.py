@@ -8,14 +8,17 @@ from datetime import date
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from tests.support import new_id_number
+from sqlalchemy import ARRAY, String, cast, literal, select
+from tests.records.records_support import penalty
+from tests.support import SYSTEM, new_id_number
 
 from xinyong import bulk
+from xinyong.auth.service import add_department
+from xinyong.catalog.service import load_default
 from xinyong.catalog.spec import FieldSpec, _parse_date_text, coerce_field, compile_field, parse_date
 from xinyong.db import utcnow
 from xinyong.privacy import identity
-from xinyong.records.service import content_hash
+from xinyong.records.service import DepartmentRef, content_hash, ingest
 from xinyong.subjects.models import Subject
 
 FIELDS = [
@@ -80,3 +83,48 @@ def test_numbered_inserts_return_the_stored_ids(session, vault) -> None:  # type
     stored = dict(session.execute(select(Subject.id_bidx, Subject.id).where(Subject.id_bidx.in_([r[0] for r in rows]))
                                   ).tuples().all())
     assert {b: i for i, b in got} == stored and len(stored) == 3
+
+
+ODD_SOURCE_IDS = ["a,b", 'c"d', "e\\f", "{h}", "NULL", "x'y", "中文 编号", "1", "%s"]
+
+
+def test_repeat_pushes_find_records_by_any_source_id(session, vault) -> None:  # type: ignore[no-untyped-def]
+    """The batch lookups bind their keys as one array (PostgreSQL: array text, quoted by
+    ``bulk.pg_array``): a source id with commas, quotes, backslashes or braces is found again."""
+    load_default(session, actor=SYSTEM)
+    d = add_department(session, code="fastpath", name="区市场监管局", actor=SYSTEM)
+    dept = DepartmentRef(d.id, d.code)
+    number = new_id_number()
+    batch = [penalty(number, source_id=s) for s in ODD_SOURCE_IDS]
+    first = ingest(session, vault=vault, department=dept, records=batch, actor=SYSTEM)
+    assert [o.status for o in first] == ["created"] * len(batch)
+    again = ingest(session, vault=vault, department=dept, records=batch, actor=SYSTEM)
+    assert [(o.status, o.record_id) for o in again] == [("unchanged", o.record_id) for o in first]
+
+
+def test_pg_array_quotes_every_element(session) -> None:  # type: ignore[no-untyped-def]
+    values = [*ODD_SOURCE_IDS, None]
+    text = bulk.pg_array(values)
+    assert bulk.pg_array([3, 1, 2]) == "{3,1,2}"
+    if session.get_bind().dialect.name == "postgresql":
+        assert session.scalar(select(cast(literal(text), ARRAY(String)))) == values
+    else:
+        assert text.startswith('{"a,b","c\\"d","e\\\\f",') and text.endswith(",NULL}")
+
+
+def test_staging_tables_are_emptied_between_uses(session, vault, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Several bulk inserts through one staging table in one transaction (PostgreSQL: COPY, then
+    DELETE or, past the threshold, TRUNCATE) store every row exactly once."""
+    monkeypatch.setattr(bulk, "STAGE_TRUNCATE_ROWS", 2 * bulk.COPY_THRESHOLD)
+    now = utcnow()
+    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
+            "updated_at")
+    seen: list[str] = []
+    for _ in range(3):
+        rows = [(f"{len(seen) + i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)
+                for i in range(bulk.COPY_THRESHOLD)]
+        got = bulk.insert_tuples(session, Subject.__table__, cols, rows, returning=("id", "id_bidx"))
+        assert sorted(b for _i, b in got) == sorted(r[0] for r in rows)
+        seen.extend(r[0] for r in rows)
+    stored = session.scalars(select(Subject.id_bidx).where(Subject.id_bidx.in_(seen))).all()
+    assert sorted(stored) == sorted(seen)

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, update
-from tests.scoring.scoring_support import TODAY, blood, debtor, honour, penalty, push, setup, volunteer
+from sqlalchemy import delete, func, select, update
+from tests.scoring.scoring_support import TODAY, blood, debtor, honour, list_subject, penalty, push, setup, volunteer
 
 from xinyong.records.models import Record
 from xinyong.scoring import service
@@ -111,3 +111,37 @@ def test_rescore_writes_every_subject_and_history_only_on_change(session, vault,
     dist = service.distribution(session, today=TODAY)
     assert {g["grade"]: g["count"] for g in dist["grades"]}["B"] >= 1
     assert dist["total"] == session.scalar(select(func.count()).select_from(SubjectStatus))
+
+
+def test_refresh_writes_history_and_status_only_on_change(session, vault, dept) -> None:  # type: ignore[no-untyped-def]
+    """The batch refresh (one statement per chunk beside the stored statuses, bulk writes): a new
+    subject gets a status row and, off the base score, a history row; a second refresh writes
+    nothing; a change writes one history row with the previous score and updates the row, lists
+    and flags included."""
+    sid, rids = push(session, vault, dept, [penalty("serious")])
+    plain, _ = push(session, vault, dept, [blood()])
+    session.execute(delete(ScoreHistory))
+    session.execute(delete(SubjectStatus))
+    assert service.refresh(session, [sid, plain, sid], today=TODAY) == 2
+    rows = {r.subject_id: r for r in session.scalars(select(ScoreHistory))}
+    assert set(rows) == {sid, plain} and rows[sid].previous_score is None
+    st = session.get(SubjectStatus, sid)
+    assert (st.score, st.grade) == (rows[sid].score, rows[sid].grade)
+    assert st.score < 1000 and st.lists == [] and not st.red and not st.dishonest and not st.clean_3y
+    stamp = st.updated_at
+
+    service.refresh(session, [sid, plain], today=TODAY)
+    assert session.scalar(select(func.count()).select_from(ScoreHistory)) == 2
+    session.refresh(st)
+    assert st.updated_at == stamp  # unchanged rows are not rewritten
+
+    list_subject(session, sid, "dishonest_debtor_test")
+    session.execute(update(Record).where(Record.id == rids[0]).values(status="revoked"))
+    service.refresh(session, [sid], today=TODAY)
+    last = session.scalars(select(ScoreHistory).where(ScoreHistory.subject_id == sid)
+                           .order_by(ScoreHistory.id.desc())).first()
+    assert last is not None and last.previous_score == rows[sid].score and last.score == 1000
+    session.refresh(st)
+    assert st.score == 1000 and st.clean_3y and st.dishonest
+    assert st.lists == [{"code": "dishonest_debtor_test", "since": "2026-05-01"}]
+    assert st.updated_at > stamp

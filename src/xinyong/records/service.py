@@ -261,9 +261,10 @@ def _fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, va
     conn = session.connection()
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
-        sql = f'SELECT {cols} FROM "{table.name}" WHERE "{key}" = ANY(%s)'  # noqa: S608 - our identifiers
+        array_type = f"{table.c[key].type.compile(dialect=conn.dialect)}[]"
+        sql = f'SELECT {cols} FROM "{table.name}" WHERE "{key}" = ANY(CAST(%s AS {array_type}))'  # noqa: S608 - ours
         for chunk in _chunks(values, 10_000):  # one array parameter: no placeholder limit
-            yield from conn.exec_driver_sql(sql, (list(chunk),))
+            yield from conn.exec_driver_sql(sql, (bulk.pg_array(chunk),))
         return
     for chunk in _chunks(values):
         marks = ", ".join("?" * len(chunk))

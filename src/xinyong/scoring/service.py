@@ -41,6 +41,8 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     delete,
@@ -53,11 +55,14 @@ from sqlalchemy import (
     select,
     text,
     true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.util import ClauseAdapter
 
+from xinyong import bulk
 from xinyong.audit.service import Actor, record
 from xinyong.bulk import in_values
 from xinyong.db import utcnow
@@ -411,23 +416,59 @@ def _empty_list(dialect: str) -> Any:
     return text("'[]'::json") if dialect == "postgresql" else literal("[]")
 
 
-def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | None) -> Select[Any]:
+# the records' columns that the counting-records source and the clean-years test read
+_SCOPED_COLUMNS = ("id", "subject_id", "item_code", "category", "severity", "fields", "status", "decided_at",
+                   "display_until")
+BATCH = "batch"  # a _status_select scope: the subject ids bound as the one parameter ``ids``
+
+
+def _in_batch(dialect: str, column: Any) -> Any:
+    """``column`` among the subject ids bound as ONE parameter ``ids`` (a typed array on PostgreSQL,
+    whose planner sees its values; a JSON array read with ``json_each`` on SQLite): the statement is
+    the same for every batch, so it is built and compiled once, and 1,000 ids cost one value, not
+    1,000 placeholders."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+    ids = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+    return column.in_(select(ids.c.value))
+
+
+def _batch_ids(dialect: str, ids: Sequence[int]) -> Any:
+    """The value of the ``ids`` parameter of a :data:`BATCH` statement."""
+    return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
+
+
+def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | None,
+                   items: RuleItems | None = None) -> Select[Any]:
     """(subject_id, score, grade, ruleset_version, lists, red, dishonest, clean_3y) for the subjects
-    in ``scope`` (a SELECT of subject ids) or every subject."""
+    in ``scope`` (a SELECT of subject ids, a list of them, or :data:`BATCH`) or every subject."""
     dialect = session.get_bind().dialect.name
     S = Subject.__table__
     L = ListEntry.__table__
     K = ListKind.__table__
 
     def within(column: Any) -> Any:
+        if scope is BATCH:
+            return _in_batch(dialect, column)
         if isinstance(scope, (list, tuple)):
             return in_values(session, column, scope)
         return column.in_(scope)
 
-    rec_where = within(Record.subject_id) if scope is not None else true()
-    items = rule_items(session, loaded.version)
-    c = contributions(loaded, today, records_source(today, rec_where, by_subject=scope is not None,
-                                                    items=items)).subquery("c")
+    items = items if items is not None else rule_items(session, loaded.version)
+    source, nc_q = records_source(today, true(), items=items), not_clean_subjects(today)
+    if scope is not None:
+        # The scope's records read once, by the subject index alone (materialised), then filtered
+        # for the counting records and for the clean-years test: other predicates in the same scan
+        # let a planner without fresh statistics (PostgreSQL during a bulk load) walk the item or
+        # status index over the whole table instead.
+        R = Record.__table__
+        mine = (select(*(R.c[n] for n in _SCOPED_COLUMNS)).where(within(R.c.subject_id))
+                .cte("mine").prefix_with("MATERIALIZED"))
+        to_mine = ClauseAdapter(mine)
+        source, nc_q = to_mine.traverse(source), to_mine.traverse(nc_q)
+    c = contributions(loaded, today, source).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
     forced = (case((L.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
     lists_q = (select(L.c.subject_id, _lists_agg(dialect).label("lists"),
@@ -440,9 +481,6 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
     if scope is not None:
         lists_q = lists_q.where(within(L.c.subject_id))
     lists = lists_q.subquery("l")
-    nc_q = not_clean_subjects(today)
-    if scope is not None:
-        nc_q = nc_q.where(within(Record.subject_id))
     ncs = nc_q.subquery("ncs")
     score_expr = literal(loaded.base) + func.coalesce(totals.c.total, 0)
     score = score_expr.label("score")
@@ -525,66 +563,78 @@ def _write(session: Session, loaded: Loaded, today: date, scope: Any | None, rea
 
 
 _REFRESH_CHUNK = 1000
+_HISTORY_COLS = ("subject_id", "score", "grade", "previous_score", "previous_grade", "ruleset_version", "reason",
+                 "on_day", "changed_at")
+_refresh_selects: dict[tuple[Any, ...], Select[Any]] = {}
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
+    if not value or value == "[]":  # most subjects are on no list: no JSON parse
+        return []
     if isinstance(value, (str, bytes)):
         value = orjson.loads(value)
     return sorted(value or [], key=lambda e: (str(e.get("since")), str(e.get("code"))))
 
 
+def _refresh_select(session: Session, loaded: Loaded, today: date) -> Select[Any]:
+    """The new statuses of a :data:`BATCH` of subjects, each followed by its stored one (``prev`` and
+    the stored columns are NULL for a subject without a status row). Built once per ruleset, rule
+    items and day: SQLAlchemy's compiled cache then serves every batch, so a batch pays for running
+    the statement, not for building it."""
+    dialect = session.get_bind().dialect.name
+    items = rule_items(session, loaded.version)
+    key = (dialect, loaded, items, today)
+    got = _refresh_selects.get(key)
+    if got is None:
+        if len(_refresh_selects) >= 16:
+            _refresh_selects.clear()
+        ST = SubjectStatus.__table__
+        got = _refresh_selects[key] = (
+            _status_select(session, loaded, today, BATCH, items=items)
+            .outerjoin(ST, ST.c.subject_id == Subject.__table__.c.id)
+            # the stored list as text on SQLite (no JSON decoding of rows that did not change)
+            .add_columns(ST.c.subject_id.label("prev"), ST.c.score, ST.c.grade, ST.c.ruleset_version,
+                         type_coerce(ST.c.lists, String), ST.c.red, ST.c.dishonest, ST.c.clean_3y))
+    return got
+
+
 def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason: str = "refresh") -> int:
-    """Recompute score and status for these subjects: one SELECT of the new statuses and one of the
-    stored ones per chunk (the subject ids are bound as values, so each table is read through its
-    subject index), then history rows and upserts only for what changed. No DDL, no temporary
-    tables: this runs inside every ingestion batch."""
+    """Recompute score and status for these subjects: one SELECT per chunk of the new statuses beside
+    the stored ones (the subject ids bound as one parameter, so each table is read through its
+    subject index), then history rows and upserts only for what changed, each one executemany (COPY
+    on PostgreSQL). No DDL, no temporary tables: this runs inside every ingestion batch."""
     ids = sorted(set(subject_ids))
     if not ids:
         return 0
     loaded = active(session, today=today)
     conn = session.connection()
     dialect = conn.dialect.name
-    ST = SubjectStatus.__table__
-    H = ScoreHistory.__table__
-    base_grade = loaded.grade_of(loaded.base)
+    stmt = _refresh_select(session, loaded, today)
+    base, base_grade = loaded.base, loaded.grade_of(loaded.base)
+    why = reason[:32]
     now = utcnow()
     for start in range(0, len(ids), _REFRESH_CHUNK):
-        chunk = ids[start:start + _REFRESH_CHUNK]
-        new_rows = conn.execute(_status_select(session, loaded, today, chunk)).all()
-        old = {r.subject_id: r for r in conn.execute(select(ST).where(in_values(session, ST.c.subject_id, chunk)))}
-        history: list[dict[str, Any]] = []
-        upserts: list[dict[str, Any]] = []
-        for row in new_rows:
-            new = {"subject_id": row.subject_id, "score": int(row.score), "grade": row.grade,
-                   "ruleset_version": int(row.ruleset_version), "lists": _as_list(row.lists), "red": bool(row.red),
-                   "dishonest": bool(row.dishonest), "clean_3y": bool(row.clean_3y)}
-            prev = old.get(row.subject_id)
+        history: list[tuple[Any, ...]] = []
+        upserts: list[tuple[Any, ...]] = []
+        rows = conn.execute(stmt, {"ids": _batch_ids(dialect, ids[start:start + _REFRESH_CHUNK])}).all()
+        for sid, score, grade, version, lists, red, dishonest, clean, prev, p_score, p_grade, p_version, p_lists, \
+                p_red, p_dishonest, p_clean in rows:
+            score, version, lists = int(score), int(version), _as_list(lists)
+            flags = (bool(red), bool(dishonest), bool(clean))
+            new = (sid, score, grade, version, lists, *flags, now)
             if prev is None:
-                if new["score"] != loaded.base or new["grade"] != base_grade:
-                    history.append({**_history_row(new, None, reason, today, now)})
-                upserts.append({**new, "updated_at": now})
+                if score != base or grade != base_grade:
+                    history.append((sid, score, grade, None, None, version, why, today, now))
+                upserts.append(new)
                 continue
-            if new["score"] != prev.score or new["grade"] != prev.grade:
-                history.append(_history_row(new, prev, reason, today, now))
-            if (new["score"], new["grade"], new["ruleset_version"], new["red"], new["dishonest"], new["clean_3y"],
-                    new["lists"]) != (prev.score, prev.grade, prev.ruleset_version, bool(prev.red),
-                                      bool(prev.dishonest), bool(prev.clean_3y), _as_list(prev.lists)):
-                upserts.append({**new, "updated_at": now})
-        if history:
-            conn.execute(insert(H), history)
-        if upserts:
-            ins = _upsert(dialect)(ST)
-            conn.execute(ins.on_conflict_do_update(
-                index_elements=[ST.c.subject_id],
-                set_={c: ins.excluded[c] for c in (*_COLS[1:], "updated_at")}), upserts)
+            if score != p_score or grade != p_grade:
+                history.append((sid, score, grade, p_score, p_grade, version, why, today, now))
+            if ((score, grade, version, *flags) != (p_score, p_grade, p_version, bool(p_red), bool(p_dishonest),
+                                                     bool(p_clean)) or lists != _as_list(p_lists)):
+                upserts.append(new)
+        bulk.insert_tuples(session, ScoreHistory.__table__, _HISTORY_COLS, history)
+        bulk.upsert_tuples(session, SubjectStatus.__table__, (*_COLS, "updated_at"), upserts, key=("subject_id",))
     return len(ids)
-
-
-def _history_row(new: dict[str, Any], prev: Any, reason: str, today: date, now: Any) -> dict[str, Any]:
-    return {"subject_id": new["subject_id"], "score": new["score"], "grade": new["grade"],
-            "previous_score": prev.score if prev is not None else None,
-            "previous_grade": prev.grade if prev is not None else None,
-            "ruleset_version": new["ruleset_version"], "reason": reason[:32], "on_day": today, "changed_at": now}
 
 
 def rescore(session: Session, *, today: date, actor: Actor | None = None, reason: str = "rescore") -> int:
