@@ -145,3 +145,21 @@ def test_refresh_writes_history_and_status_only_on_change(session, vault, dept) 
     assert st.score == 1000 and st.clean_3y and st.dishonest
     assert st.lists == [{"code": "dishonest_debtor_test", "since": "2026-05-01"}]
     assert st.updated_at > stamp
+
+
+def test_a_list_appears_once_however_many_entries_put_the_subject_on_it(session, vault, dept) -> None:  # type: ignore[no-untyped-def]
+    """Two court cases put a person on the debtors' list twice (two entries): the status — what
+    checks answer — names that list once, since the earlier listing; refresh, rescore and explain agree."""
+    sid, rids = push(session, vault, dept, [blood(), blood()])
+    for rid, since in zip(rids, (date(2026, 6, 1), date(2026, 3, 1)), strict=True):  # one entry per court record
+        list_subject(session, sid, "debtor_twice", since=since).record_id = rid
+        session.flush()
+    list_subject(session, sid, "red_once", kind="red", since=date(2026, 4, 1))
+    expected = [{"code": "debtor_twice", "since": "2026-03-01"}, {"code": "red_once", "since": "2026-04-01"}]
+    service.refresh(session, [sid], today=TODAY)
+    st = session.get(SubjectStatus, sid)
+    assert st.lists == expected and st.dishonest and st.red
+    session.execute(delete(SubjectStatus))
+    service.rescore(session, today=TODAY)
+    assert session.get(SubjectStatus, sid).lists == expected
+    assert [e["code"] for e in service.explain(session, sid, today=TODAY).lists] == ["debtor_twice", "red_once"]

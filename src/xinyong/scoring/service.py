@@ -402,14 +402,15 @@ def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
     )
 
 
-def _lists_agg(dialect: str) -> Any:
-    L = ListEntry.__table__
+def _lists_agg(dialect: str, lists: Any) -> Any:
+    """A subject's lists as JSON ``[{"code", "since"}]`` from ``lists`` (one row per subject and list)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-        return func.json_agg(aggregate_order_by(func.json_build_object("code", L.c.list_code, "since", L.c.listed_on),
-                                                L.c.listed_on, L.c.list_code))
-    return func.json_group_array(func.json_object("code", L.c.list_code, "since", L.c.listed_on))
+        return func.json_agg(aggregate_order_by(
+            func.json_build_object("code", lists.c.list_code, "since", lists.c.listed_on),
+            lists.c.listed_on, lists.c.list_code))
+    return func.json_group_array(func.json_object("code", lists.c.list_code, "since", lists.c.listed_on))
 
 
 def _empty_list(dialect: str) -> Any:
@@ -470,17 +471,20 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
         source, nc_q = to_mine.traverse(source), to_mine.traverse(nc_q)
     c = contributions(loaded, today, source).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
-    forced = (case((L.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
-    lists_q = (select(L.c.subject_id, _lists_agg(dialect).label("lists"),
-                      func.max(case((K.c.kind == "red", 1), else_=0)).label("red"),
-                      func.max(case((K.c.kind == "dishonesty", 1), else_=0)).label("dishonest"),
-                      func.max(forced).label("forced"))
-               .select_from(L.outerjoin(K, K.c.code == L.c.list_code))
-               .where(L.c.status == "listed")
-               .group_by(L.c.subject_id))
+    # One row per subject and list, since its earliest listing: a person on the debtors' list for
+    # two court cases is on that list once (the cases are the list entries, see lists/).
+    per_list = (select(L.c.subject_id, L.c.list_code, func.min(L.c.listed_on).label("listed_on"))
+                .where(L.c.status == "listed").group_by(L.c.subject_id, L.c.list_code))
     if scope is not None:
-        lists_q = lists_q.where(within(L.c.subject_id))
-    lists = lists_q.subquery("l")
+        per_list = per_list.where(within(L.c.subject_id))
+    P = per_list.subquery("pl")
+    forced = (case((P.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
+    lists = (select(P.c.subject_id, _lists_agg(dialect, P).label("lists"),
+                    func.max(case((K.c.kind == "red", 1), else_=0)).label("red"),
+                    func.max(case((K.c.kind == "dishonesty", 1), else_=0)).label("dishonest"),
+                    func.max(forced).label("forced"))
+             .select_from(P.outerjoin(K, K.c.code == P.c.list_code))
+             .group_by(P.c.subject_id)).subquery("l")
     ncs = nc_q.subquery("ncs")
     score_expr = literal(loaded.base) + func.coalesce(totals.c.total, 0)
     score = score_expr.label("score")
@@ -739,9 +743,11 @@ def _explain_rows(session: Session, loaded: Loaded, today: date, source: Any) ->
 
 
 def _listed(session: Session, subject_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(select(ListEntry.list_code, ListEntry.listed_on)
+    """The subject's lists, once each, since the earliest listing (as the status statement has them)."""
+    since = func.min(ListEntry.listed_on)
+    rows = session.execute(select(ListEntry.list_code, since)
                            .where(ListEntry.subject_id == subject_id, ListEntry.status == "listed")
-                           .order_by(ListEntry.listed_on, ListEntry.list_code))
+                           .group_by(ListEntry.list_code).order_by(since, ListEntry.list_code))
     return [{"code": c, "since": d.isoformat() if d else None} for c, d in rows]
 
 
