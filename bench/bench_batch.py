@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_checks import build  # noqa: E402
-from common import fmt_rate  # noqa: E402
+from common import each_engine, fmt_rate  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import delete, func, select, text  # noqa: E402
 
@@ -193,12 +193,7 @@ def main() -> None:
         batch = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(batch)
         print(f"batch module: {args.batch_module}")
-    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        if not args.no_sqlite:
-            bench("SQLite", None, args, Path(tmp))
-        if args.db_url:
-            bench("PostgreSQL", args.db_url, args, Path(tmp))
+    each_engine(bench, args)
 
 
 if __name__ == "__main__":

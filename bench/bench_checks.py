@@ -35,7 +35,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx  # noqa: E402
+from common import each_engine  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -407,12 +407,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.serve_option is None:
         args.serve_option = ["--no-access-log"]
-    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        if not args.no_sqlite:
-            bench("SQLite", None, args, Path(tmp))
-        if args.db_url:
-            bench("PostgreSQL", args.db_url, args, Path(tmp))
+    each_engine(bench, args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -89,3 +90,17 @@ def fresh_database(url_base: str | None, workdir: Path) -> tuple[str, Database, 
         admin.dispose()
 
     return url, db, drop
+
+
+def each_engine(bench: Callable[..., None], args: Any) -> None:
+    """``bench(label, base_url, args, workdir)`` on SQLite (unless ``args.no_sqlite``), then on the
+    PostgreSQL server of ``args.db_url`` if given, in one temporary work folder."""
+    import os
+    import tempfile
+
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_sqlite:
+            bench("SQLite", None, args, Path(tmp))
+        if args.db_url:
+            bench("PostgreSQL", args.db_url, args, Path(tmp))
