@@ -24,11 +24,8 @@ The same work as ``POST /api/v1/checks/batch`` → runner → ``GET …/result.c
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
-import io
 import os
-import random
 import re
 import sys
 import tempfile
@@ -38,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_checks import build  # noqa: E402
+from bench_checks import batch_file, build  # noqa: E402
 from common import each_engine, fmt_rate  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import delete, func, select, text  # noqa: E402
@@ -56,20 +53,6 @@ from xinyong.privacy.vault import Vault  # noqa: E402
 from xinyong.subjects.models import Subject  # noqa: E402
 
 SCENARIO = "civil_service_hiring"
-
-
-def batch_file(numbers: list[str], unknown: list[str], rows: int) -> bytes:
-    """The file ``bench_checks.batch_end_to_end`` uploads (same seed, same mix)."""
-    rnd = random.Random(3)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["身份证号码", "姓名"])
-    for i in range(rows):
-        if i % 100 == 99:
-            w.writerow(["12010119800230123X", "坏号"])
-        else:
-            w.writerow([rnd.choice(unknown) if i % 10 == 9 else rnd.choice(numbers), "王小明"])
-    return buf.getvalue().encode()
 
 
 def unknown_numbers() -> list[str]:
