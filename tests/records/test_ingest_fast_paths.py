@@ -80,8 +80,8 @@ def test_numbered_inserts_return_the_stored_ids(session, vault) -> None:  # type
     cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
             "updated_at")
     got = bulk.insert_tuples(session, Subject.__table__, cols, rows, returning=("id", "id_bidx"))
-    stored = dict(session.execute(select(Subject.id_bidx, Subject.id).where(Subject.id_bidx.in_([r[0] for r in rows]))
-                                  ).tuples().all())
+    stored = {b: i for b, i in session.execute(
+        select(Subject.id_bidx, Subject.id).where(Subject.id_bidx.in_([r[0] for r in rows])))}
     assert {b: i for i, b in got} == stored and len(stored) == 3
 
 
