@@ -4,6 +4,7 @@ its requests and keeps none of its rows."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -90,6 +91,33 @@ def test_a_smaller_batch_waits_for_the_window(db, vault, world):  # type: ignore
 
     waited = asyncio.run(main())
     assert 0.25 <= waited < 5 and (writer.batches, writer.rows) == (2, 5)
+
+
+def test_rows_arriving_during_a_write_wait_for_as_many_as_were_in_flight(db, vault, world):  # type: ignore[no-untyped-def]
+    """A writer thread (PostgreSQL's): the rows that arrived while a batch was written wait — up to the
+    window — until as many rows as that batch and they together are pending, so that the requests
+    released by the commit share the next one instead of following in a batch of their own."""
+    rows = _rows(db, vault, world, 10)
+    writer = GroupWriter(db, window=5.0, offload=True)
+    real = writer._write
+
+    def slow(batch):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        real(batch)
+
+    writer._write = slow  # type: ignore[method-assign]
+
+    async def main() -> None:
+        first = [asyncio.ensure_future(writer.submit(r)) for r in rows[:4]]
+        await asyncio.sleep(0.05)  # the first batch (4 rows) is being written
+        late = [asyncio.ensure_future(writer.submit(r)) for r in rows[4:6]]
+        await asyncio.gather(*first)
+        await asyncio.sleep(0.05)
+        back = [asyncio.ensure_future(writer.submit(r)) for r in rows[6:10]]  # the released requests return
+        await asyncio.wait_for(asyncio.gather(*late, *back), timeout=3)
+
+    asyncio.run(main())
+    assert (writer.batches, writer.rows) == (2, 10)
 
 
 @pytest.mark.parametrize("status", [200, 422])
