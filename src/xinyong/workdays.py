@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from functools import lru_cache
 
 import chinese_calendar
 
@@ -14,23 +13,26 @@ log = logging.getLogger("xinyong.workdays")
 _warned: set[int] = set()
 
 
-@lru_cache(maxsize=8192)
+# The library's own tables and its rule (``chinese_calendar.is_workday``: an adjusted working day, or
+# Monday–Friday and not a holiday), read directly: its function scans every holiday for the covered
+# years on each call (~40 µs), which made the first working-day count of a process take ~0.3 s.
+# tests/test_workdays.py holds this to ``chinese_calendar.is_workday`` for every covered day.
+_HOLIDAYS = frozenset(chinese_calendar.holidays)
+_ADJUSTED = frozenset(chinese_calendar.workdays)
+_COVERED = range(min(_HOLIDAYS).year, max(_HOLIDAYS).year + 1)
+
+
 def is_working_day(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        if day.year not in _warned:
-            _warned.add(day.year)
-            log.warning("holiday calendar does not cover %s; counting Monday-Friday as working days", day.year)
-        return day.weekday() < 5
+    if day.year in _COVERED:
+        return day in _ADJUSTED or (day.weekday() < 5 and day not in _HOLIDAYS)
+    if day.year not in _warned:
+        _warned.add(day.year)
+        log.warning("holiday calendar does not cover %s; counting Monday-Friday as working days", day.year)
+    return day.weekday() < 5
 
 
 def calendar_covers(year: int) -> bool:
-    try:
-        chinese_calendar.is_workday(date(year, 6, 1))
-    except NotImplementedError:
-        return False
-    return True
+    return year in _COVERED
 
 
 def add_working_days(start: date, n: int) -> date:
