@@ -130,3 +130,18 @@ def test_key_last_use_is_stamped_by_the_register(client, world, db, status):  # 
     with db.session() as s:
         key = s.scalar(select(ApiKey).where(ApiKey.department_id == world.dept_a.id))
         assert key is not None and key.last_used_at is not None
+
+
+def test_check_ids_ascend_and_stay_unguessable() -> None:
+    """Ascending (the register's unique index grows at its right edge), 32 hex digits as the API's
+    path expects, and 80 random bits after the time: no two alike even within one millisecond."""
+    import re
+
+    ids = [service.new_check_id() for _ in range(2000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert [i[:12] for i in ids] == sorted(i[:12] for i in ids)
+    assert len({i[12:] for i in ids}) == len(ids)
+    later = service.new_check_id()
+    time.sleep(0.002)
+    assert service.new_check_id() > later

@@ -415,7 +415,12 @@ class CheckResult:
 
 
 def new_check_id() -> str:
-    return secrets.token_hex(16)
+    """32 hex digits: the time in milliseconds (12), then 80 random bits (20) — as unguessable as
+    needed (a check is read back only by its own department) and ascending, so the register's unique
+    index takes each new id at its right edge. Fully random ids put every row of a commit on another
+    leaf page of that index: a register flush of 16 rows cost 3.9–4.4 ms instead of 1.5–1.8 ms
+    (SQLite, a register of ~10^6 rows). Batch rows' ids start with their job's number instead."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def _register_row(caller: Caller, *, check_id: str, checked_at: datetime, channel: str, scenario: str,
