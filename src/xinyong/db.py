@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +65,100 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+log = logging.getLogger(__name__)
+
+# With a background checkpointer, a committing connection checkpoints the WAL itself only past
+# this many pages (128 MiB): the safety net if the checkpointer falls behind or is stopped.
+WAL_AUTOCHECKPOINT_PAGES = 32768
+
+
+class WalCheckpointer:
+    """Copies a SQLite database's write-ahead log back into the database file off the writers'
+    path, on a thread and connection of its own.
+
+    By default SQLite checkpoints inside the ``COMMIT`` that takes the log past 1,000 pages: the
+    committing request then copies every page of the log into the database file and syncs it.
+    Under bulk ingestion that was a third of each batch's time (bench/bench_ingest.py), and it
+    lands on whichever check or batch happens to commit at that moment. Here commits only append to
+    the log; after a commit (:meth:`nudge`) this thread runs ``PRAGMA wal_checkpoint(PASSIVE)``,
+    at most once per ``interval``, which never blocks readers or writers and runs in SQLite's C
+    code without the GIL, on the other core. A writer still checkpoints by itself past
+    :data:`WAL_AUTOCHECKPOINT_PAGES` (if this thread were stopped or starved). When commits stop,
+    the thread runs one more checkpoint and sleeps until the next commit.
+
+    Every process has its own (the server's workers, the CLI); SQLite lets one checkpoint run at a
+    time and a passive one that finds another running simply returns."""
+
+    def __init__(self, path: str, interval: float = 0.2) -> None:
+        self.path = path
+        self.interval = interval
+        self.rounds = 0  # checkpoints run (for tests and diagnostics)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def nudge(self) -> None:
+        """A commit appended to the log: checkpoint soon (starts the thread on first use)."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stopping:
+                    self._thread = threading.Thread(target=self._run, name="xinyong-wal-checkpoint", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._wake.wait()
+                # The nudge comes as a commit begins (SQLAlchemy has no event after it): wait a
+                # little for it to land, and for more commits to gather behind it.
+                while not self._stopping:
+                    self._wake.clear()
+                    time.sleep(self.interval)
+                    self._checkpoint(conn)
+                    # One more round a little later, for a commit that took longer than the wait,
+                    # then sleep until the next commit.
+                    if not self._wake.wait(self.interval * 5):
+                        self._checkpoint(conn)
+                        break
+                if self._stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.rounds += 1
+        except sqlite3.Error as exc:  # e.g. the file was removed; the writers checkpoint themselves
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    def stop(self) -> None:
+        """Stop the thread (it finishes a checkpoint it is in); the next commit checkpoints by itself."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=5)
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL, or None for an in-memory database."""
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file::memory:"):
+        return None
+    return path.split("?", 1)[0]
+
+
+def _configure_sqlite(engine: Engine, checkpointer: WalCheckpointer | None = None) -> None:
+    if checkpointer is not None:
+        @event.listens_for(engine, "commit")
+        def _on_commit(_conn: Any) -> None:  # pragma: no cover - trivial
+            checkpointer.nudge()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
         # Let SQLAlchemy, not the driver, decide when transactions begin (proper SAVEPOINTs).
@@ -75,6 +171,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # Page cache of up to 64 MiB (default 2 MiB): bulk ingestion's random index inserts otherwise
         # re-read the same index pages from the file again and again (up to twice as slow at 10^5 subjects).
         cur.execute("PRAGMA cache_size=-65536")
+        if checkpointer is not None:
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -90,18 +188,20 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, checkpointer: WalCheckpointer | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``. On SQLite, ``checkpointer`` (for the same file) takes the WAL
+    checkpoints off the committing connections."""
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1] if "///" in url else ""
-        if path and path != ":memory:":
+        path = _sqlite_path(url)
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("check_same_thread", False)
         connect_args.setdefault("timeout", 10)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, checkpointer)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -125,7 +225,9 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
-        self.engine = make_engine(url, **engine_kwargs)
+        path = _sqlite_path(url) if url.startswith("sqlite") else None
+        self.checkpointer = WalCheckpointer(path) if path else None
+        self.engine = make_engine(url, checkpointer=self.checkpointer, **engine_kwargs)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self.write_sessionmaker = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
                                                expire_on_commit=False, autoflush=True)
@@ -182,5 +284,7 @@ class Database:
             self.hot_read_engine.dispose()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.recycle_hot_reads()
         self.engine.dispose()
