@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import hmac
 
-from xinyong.privacy.crypto import NONCE_BYTES, Cipher, DecryptionError, aad_for
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xinyong.privacy.crypto import NONCE_BYTES, Cipher, DecryptionError, aad_for, hmac_pads
 from xinyong.privacy.keys import KeyFileError, KeyRing
 from xinyong.privacy.vault import Vault
 
@@ -132,3 +136,25 @@ def test_rotation_reencrypts_then_retires_the_old_key(ring):
         v.reveal_id(old.id_bidx, old.id_cipher, old_kid)
     # the blind index does not depend on the encryption key
     assert v.lookup_key(NUMBER) == old.id_bidx
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(min_size=0, max_size=200), message=st.text(max_size=80))
+def test_hmac_pads_give_the_standard_hmac_sha256(key, message):
+    """The blind index's prepared pads are RFC 2104 HMAC-SHA256, for keys shorter and longer than
+    the block: the same bytes as the standard library's ``hmac.digest``."""
+    inner, outer = hmac_pads(key)
+    h = inner.copy()
+    h.update(message.encode("utf-8"))
+    o = outer.copy()
+    o.update(h.digest())
+    assert o.digest() == hmac.digest(key, message.encode("utf-8"), "sha256")
+
+
+def test_blind_index_is_hmac_of_the_index_key_and_leaves_the_prepared_state_unchanged(ring):
+    cipher = Cipher(ring)
+    key = ring.index_keys["id_number"]
+    first = cipher.blind_index(NUMBER)
+    assert first == hmac.digest(key, NUMBER.encode(), "sha256").hex()
+    cipher.blind_index("other")
+    assert cipher.blind_index(NUMBER) == first  # the shared pads were copied, not updated

