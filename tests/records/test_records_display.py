@@ -72,6 +72,29 @@ def test_maintain_expires_and_archives_once(session, vault, world, person):  # t
                           .where(AuditEntry.action.in_(("record.expire", "record.archive")))) == 3
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ends=st.lists(st.sampled_from(["general", "serious", "minor"]), min_size=1, max_size=12),
+       batch=st.integers(min_value=1, max_value=5))
+def test_maintain_in_small_batches_changes_every_due_record_once(session, vault, world, person, ends, batch):  # type: ignore[no-untyped-def]
+    """The daily walk by id, ``batch`` matches at a time, finds every due record whatever their
+    order and the batch size, and leaves the others alone."""
+    idn, name = person
+    base = session.scalar(select(func.count()).select_from(Record)) or 0
+    tag = f"M{base}-"
+    day = date(2027, 6, 1)  # general (2026-01-10 + 1 year) is due; serious (3 years) is not; minor never shown
+    outs = ingest(session, vault, world, [penalty(idn, name, source_id=f"{tag}{i}", severity=sev,
+                                                  decided_at="2026-01-10") for i, sev in enumerate(ends)],
+                  today=date(2026, 2, 1))
+    before = {o.record_id: session.get(Record, o.record_id).status for o in outs}
+    due = {rid for rid, st_ in before.items() if st_ == "active" and session.get(Record, rid).display_until <= day}
+    res = service.maintain(session, actor=SYSTEM, today=day, batch=batch)
+    assert res.archived == 0 and res.expired == len(due)
+    for rid, st_ in before.items():
+        session.expire(session.get(Record, rid))
+        assert session.get(Record, rid).status == ("expired" if rid in due else st_)
+    assert service.maintain(session, actor=SYSTEM, today=day, batch=batch).expired == 0
+
+
 def test_revoked_records_are_left_alone_by_maintain(session, vault, world, person):  # type: ignore[no-untyped-def]
     idn, name = person
     [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-01-10")], today=date(2026, 2, 1))
