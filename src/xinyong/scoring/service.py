@@ -345,9 +345,10 @@ def records_source(today: date, where: Any, *, by_subject: bool = False, items: 
     only records of scored items, reading JSON fields only where a rule needs them.
 
     ``by_subject``: ``where`` picks a few subjects, so the records must be read through the subject
-    index. Without statistics SQLite would rather walk (status, display_until) over every active
-    record; writing the status test as ``status || '' = 'active'`` takes that index out of its
-    choice (the same expression on PostgreSQL, whose planner goes by the subject index anyway)."""
+    index. Without statistics SQLite once walked an index on (status, display_until) over every
+    active record instead (that index is gone since migration 0007); the status test is written as
+    ``status || '' = 'active'`` so that no index led by the status can win over the subject index
+    (the same expression on PostgreSQL, whose planner goes by the subject index anyway)."""
     status_ok = (Record.status.concat("") == "active") if by_subject else (Record.status == "active")
     stmt = (select(Record.id.label("id"), Record.subject_id.label("subject_id"), Record.item_code.label("item_code"),
                    _variant(items).label("variant"), _hours(items).label("hours"),
