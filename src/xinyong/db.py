@@ -164,7 +164,7 @@ def _sqlite_path(url: str) -> str | None:
 def _configure_sqlite(engine: Engine, checkpointer: WalCheckpointer | None = None) -> None:
     if checkpointer is not None:
         @event.listens_for(engine, "commit")
-        def _on_commit(conn: Any) -> None:  # pragma: no cover - trivial
+        def _on_commit(conn: Any) -> None:
             # Fires just before the driver's COMMIT, whose inline checkpoint this threshold governs.
             raw = conn.connection.driver_connection
             bulk = raw.total_changes - conn.info.get("xy_changes_at_begin", raw.total_changes) >= BULK_COMMIT_ROWS
