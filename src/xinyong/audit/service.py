@@ -234,12 +234,9 @@ def _bindparam(name: str) -> Any:
     return bindparam(name)
 
 
-def pending_count(session: Session, limit: int | None = None) -> int:
-    """Entries not sealed yet (at most ``limit`` counted, when given)."""
-    stmt = select(AuditEntry.id).where(AuditEntry.seq.is_(None))
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+def pending_count(session: Session) -> int:
+    """Entries not sealed yet."""
+    return int(session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0)
 
 
 # ---- checkpoints ------------------------------------------------------------------------
