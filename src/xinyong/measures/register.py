@@ -38,10 +38,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from xinyong.db import WRITE_OPTION, Database
+from xinyong.db import BUSY_TIMEOUT_MS, WRITE_OPTION, Database
 from xinyong.measures.service import register_checks
-
-BUSY_TIMEOUT_MS = 10_000  # as xinyong.db sets for every SQLite connection
 
 log = logging.getLogger("xinyong.checks")
 
