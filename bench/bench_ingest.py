@@ -2,9 +2,11 @@
 bare executemany of the same rows in the same run (the limit).
 
     .venv/bin/python bench/bench_ingest.py [--records 200000] [--subjects 100000] [--pg URL] [--rounds 2]
-                                           [--no-http] [--no-handlers-too]
+                                           [--no-http] [--http-departments 2] [--no-handlers-too]
 
-Prints records/s and the ratio to the bare executemany. SQLite by default (a fresh file);
+Prints records/s and the ratio to the bare executemany; over HTTP, one client against one worker,
+then ``--http-departments`` departments pushing at once against as many workers (one per core:
+each checks its batch while another's is written, see docs/architecture.md). SQLite by default (a fresh file);
 with --pg (or XINYONG_BENCH_PG) also PostgreSQL, on a schema of its own that is dropped after.
 Each service round runs on a fresh database; the best round and the spread are printed (the
 machine is shared, so single runs are noisy). ``--no-handlers-too`` adds rounds with the
@@ -108,7 +110,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_http(url: str, keyfile: Path, api_key: str, recs: list[dict], workdir: Path) -> float:
+def bench_http(url: str, keyfile: Path, api_keys: list[str], recs: list[dict], workdir: Path, workers: int = 1
+               ) -> float:
+    """Seconds to push ``recs`` in batches of 1,000 over HTTP: one client per key (each key a
+    department of its own, sending every len(api_keys)-th batch, one at a time), against
+    ``xinyong serve --workers N``."""
+    import threading
+
     import httpx
 
     port = _free_port()
@@ -116,10 +124,10 @@ def bench_http(url: str, keyfile: Path, api_key: str, recs: list[dict], workdir:
            "XINYONG_AUDIT_SEAL_INTERVAL_SECONDS": "0"}
     # The server as `xinyong serve` runs it (its uvicorn factory configures logging and moves the
     # start-up heap out of the collector's sight: a plain create_app() served 5.0k against 5.4-6.0k
-    # records/s), one worker: one client sends one batch at a time.
+    # records/s).
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "xinyong"), "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--no-access-log"], env=env, cwd=workdir,
+         "--workers", str(workers), "--no-access-log"], env=env, cwd=workdir,
         stdout=(workdir / "http-server.log").open("wb"), stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -129,16 +137,33 @@ def bench_http(url: str, keyfile: Path, api_key: str, recs: list[dict], workdir:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        # The department's client has its batches ready: bodies are encoded before the clock starts,
-        # so the figure is the server's (decode, validate, ingest, handlers, commit, respond).
+        time.sleep(0.5 * workers)  # every worker up
+        # The departments' clients have their batches ready: bodies are encoded before the clock
+        # starts, so the figure is the server's (decode, validate, ingest, handlers, commit, respond).
         bodies = [orjson.dumps({"records": recs[i : i + 1000]}) for i in range(0, len(recs), 1000)]
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            t = time.perf_counter()
-            for body in bodies:
-                r = client.post("/api/v1/records", content=body)
-                r.raise_for_status()
-            return time.perf_counter() - t
+        errors: list[BaseException] = []
+
+        def department(k: int) -> None:
+            headers = {"Authorization": f"Bearer {api_keys[k]}", "Content-Type": "application/json"}
+            try:
+                with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                    for body in bodies[k :: len(api_keys)]:
+                        r = client.post("/api/v1/records", content=body)
+                        r.raise_for_status()
+                        assert b'"rejected"' not in r.content, r.content[:300]
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=department, args=(k,)) for k in range(len(api_keys))]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        elapsed = time.perf_counter() - t
+        if errors:
+            raise errors[0]
+        return elapsed
     finally:
         server.terminate()
         server.wait(10)
@@ -181,8 +206,18 @@ def _spread(rates: list[float]) -> str:
     return f"best {max(rates):,.0f}/s, spread {min(rates):,.0f}-{max(rates):,.0f}/s over {len(rates)} rounds"
 
 
+def more_departments(db: Database, n: int) -> list[str]:
+    """API keys of ``n`` more departments (the benchmark's items may be pushed by any department)."""
+    keys = []
+    with db.session() as s:
+        for k in range(n):
+            dept = auth.add_department(s, code=f"scjgj{k + 2}", name=f"区市场监管局{k + 2}", actor=ACTOR)
+            keys.append(auth.create_api_key(s, department=dept, name="bench", actor=ACTOR)[0])
+    return keys
+
+
 def run(label: str, url_base: str | None, n_rec: int, n_subj: int, http: bool, rounds: int,
-        no_handlers_too: bool) -> None:
+        no_handlers_too: bool, http_departments: int = 2) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="xybench-"))
     try:
         people = subjects(n_subj)
@@ -224,9 +259,17 @@ def run(label: str, url_base: str | None, n_rec: int, n_subj: int, http: bool, r
             url, db, drop = fresh(url_base, workdir)
             _, key = setup(db)
             db.dispose()
-            t = bench_http(url, keyfile, key, recs, workdir)
-            print(f"  HTTP POST /api/v1/records, batches of 1,000, one client: {fmt_rate(n_rec, t)}")
+            t = bench_http(url, keyfile, [key], recs, workdir)
+            print(f"  HTTP POST /api/v1/records, batches of 1,000, one client, one worker: {fmt_rate(n_rec, t)}")
             drop()
+            if http_departments > 1:
+                url, db, drop = fresh(url_base, workdir)
+                keys = [setup(db)[1], *more_departments(db, http_departments - 1)]
+                db.dispose()
+                t = bench_http(url, keyfile, keys, recs, workdir, workers=http_departments)
+                print(f"  HTTP POST /api/v1/records, batches of 1,000, {http_departments} departments at once "
+                      f"(one client each), {http_departments} workers: {fmt_rate(n_rec, t)}")
+                drop()
     finally:
         gc.unfreeze()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -239,12 +282,16 @@ def main() -> None:
     ap.add_argument("--pg", default=os.environ.get("XINYONG_BENCH_PG"))
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--http-departments", type=int, default=2,
+                    help="also push over HTTP from this many departments at once, against as many workers "
+                         "(one per core; 1: only the one-client figure)")
     ap.add_argument("--no-handlers-too", action="store_true",
                     help="also run each round with the records_changed handlers switched off")
     a = ap.parse_args()
-    run("SQLite", None, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too)
+    run("SQLite", None, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too, a.http_departments)
     if a.pg:
-        run("PostgreSQL", a.pg, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too)
+        run("PostgreSQL", a.pg, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too,
+            a.http_departments)
 
 
 if __name__ == "__main__":

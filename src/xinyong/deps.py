@@ -22,10 +22,14 @@ _PURE_READ_PREFIXES = ("/healthz", "/api/docs", "/api/openapi.json", "/api/v1/ca
 # group-commit writer in transactions of its own (measures/register.py), which a write lock held by
 # the request would block.
 _READ_THEN_HAND_OFF = ("/api/v1/checks",)
+# A records push reads the key, the department and the catalog in the request's transaction, checks
+# its batch (pure CPU), then writes in a transaction of its own (records/api.py): on SQLite the
+# write lock is held only for the writing, and another worker's batch is written meanwhile.
+_READ_THEN_WRITE = ("/api/v1/records",)
 
 
 def _pure_read(request: Request) -> bool:
-    if request.method == "POST" and request.url.path in _READ_THEN_HAND_OFF:
+    if request.method == "POST" and (request.url.path in _READ_THEN_HAND_OFF or request.url.path in _READ_THEN_WRITE):
         return True
     return request.method in ("GET", "HEAD", "OPTIONS") and request.url.path.startswith(_PURE_READ_PREFIXES)
 

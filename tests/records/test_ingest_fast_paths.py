@@ -128,3 +128,33 @@ def test_staging_tables_are_emptied_between_uses(session, vault, monkeypatch) ->
         seen.extend(r[0] for r in rows)
     stored = session.scalars(select(Subject.id_bidx).where(Subject.id_bidx.in_(seen))).all()
     assert sorted(stored) == sorted(seen)
+
+
+def test_a_batch_checked_ahead_is_stored_as_if_checked_in_ingest(session, vault) -> None:  # type: ignore[no-untyped-def]
+    """The records API checks its batch before its write transaction (``check_batch``) and hands it to
+    ``ingest``: the outcomes are those of checking inside ``ingest``, and a checked batch is used once,
+    with its own records and department."""
+    import pytest
+
+    from xinyong.catalog.service import current_items
+    from xinyong.records.service import check_batch
+
+    load_default(session, actor=SYSTEM)
+    one = add_department(session, code="ahead", name="区市场监管局", actor=SYSTEM)
+    two = add_department(session, code="inside", name="区市场监管局", actor=SYSTEM)
+    number = new_id_number()
+    batch = [penalty(number, source_id="A1"), penalty(number, source_id="A2", amount="lots"),
+             penalty("110105194912310021", source_id="A3"), penalty(number, source_id="A1")]
+    ref = DepartmentRef(one.id, one.code)
+    checked = check_batch(batch, items=current_items(session), department=ref, vault=vault)
+    assert [o.index for o in checked.outcomes if o.errors] == [1, 2]
+    ahead = ingest(session, vault=vault, department=ref, records=batch, actor=SYSTEM, checked=checked)
+    inside = ingest(session, vault=vault, department=DepartmentRef(two.id, two.code), records=batch, actor=SYSTEM)
+    assert [(o.status, o.errors) for o in ahead] == [(o.status, o.errors) for o in inside]
+    assert [o.status for o in ahead] == ["created", "rejected", "rejected", "unchanged"]
+    with pytest.raises(ValueError, match="once"):  # used already
+        ingest(session, vault=vault, department=ref, records=batch, actor=SYSTEM, checked=checked)
+    fresh = check_batch(batch, items=current_items(session), department=ref, vault=vault)
+    with pytest.raises(ValueError, match="once"):  # another department's batch
+        ingest(session, vault=vault, department=DepartmentRef(two.id, two.code), records=batch, actor=SYSTEM,
+               checked=fresh)

@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
@@ -340,6 +340,25 @@ def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal |
     if _last_used_due(key.last_used_at, now):
         key.last_used_at = now  # written with the request's transaction, at most once a minute
     return _key_principal(key.id, key.name, dept.id, dept.code), key
+
+
+def take_key_stamp(session: Session) -> tuple[int, datetime] | None:
+    """The API key's last-use stamp that authentication left pending in the request's session (at
+    most once a minute), removed from it so that the request's transaction stays read-only; the
+    caller writes it later in a transaction of its own (:func:`write_key_stamp`, or the check
+    register's writer with the check's row)."""
+    for obj in list(session.dirty):
+        if isinstance(obj, ApiKey) and obj.last_used_at is not None:
+            stamp = (obj.id, obj.last_used_at)
+            session.expire(obj, ["last_used_at"])
+            return stamp
+    return None
+
+
+def write_key_stamp(session: Session, stamp: tuple[int, datetime] | None) -> None:
+    """Apply a stamp :func:`take_key_stamp` took, in ``session``'s (write) transaction."""
+    if stamp is not None:
+        session.execute(update(ApiKey).where(ApiKey.id == stamp[0]).values(last_used_at=stamp[1]))
 
 
 # The hot path's key lookup (the check API): plain SQL that a caller joins into its own single

@@ -24,7 +24,7 @@ from xinyong.audit.service import record
 from xinyong.auth.deps import require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
-from xinyong.auth.service import Principal
+from xinyong.auth.service import Principal, take_key_stamp
 from xinyong.context import request_id_var
 from xinyong.db import Database
 from xinyong.deps import DbSession, VaultDep
@@ -177,7 +177,7 @@ async def run_check(body: CheckIn, request: Request, principal: Checker,
     # No await from the key's lookup (in ``principal``) to the rollback below: the request holds a
     # pooled connection only for that stretch, so 32 concurrent requests never exhaust the pool.
     vault = request.app.state.vault
-    stamp = service.take_key_stamp(session)  # first: no query may flush it inside this read-only transaction
+    stamp = take_key_stamp(session)  # first: no query may flush it inside this read-only transaction
     caller = caller_of(session, principal)
     result = service.run_check(session, vault=vault, caller=caller, id_number=body.id_number,
                                scenario=body.scenario)

@@ -627,7 +627,7 @@ def fast_check(conn: Connection, *, vault: Vault, secret: str, id_number: str, s
     every refusal: a missing, wrong, revoked or forbidden key or inactive department, an invalid ID
     number, rules or the default status not in this process's cache. The key's validity is read on
     every request (a revoked key is refused on its very next request). The key's last-use stamp, when
-    due, travels in the register row (``key_stamp``) like :func:`take_key_stamp`'s."""
+    due, travels in the register row (``key_stamp``) like :func:`xinyong.auth.service.take_key_stamp`'s."""
     prefix = parse_api_key(secret)
     if prefix is None:
         return None
@@ -654,18 +654,6 @@ def fast_check(conn: Connection, *, vault: Vault, secret: str, id_number: str, s
     if stamp is not None:
         result.row["key_stamp"] = (principal.id, stamp)
     return FastCheck(principal, result)
-
-
-def take_key_stamp(session: Session) -> tuple[int, datetime] | None:
-    """The API key's last-use stamp that authentication left pending in the request's session (at
-    most once a minute), removed from it so that the request's transaction stays read-only; the
-    register writer applies it with the check's row."""
-    for obj in list(session.dirty):
-        if isinstance(obj, ApiKey) and obj.last_used_at is not None:
-            stamp = (obj.id, obj.last_used_at)
-            session.expire(obj, ["last_used_at"])
-            return stamp
-    return None
 
 
 def register_checks(session: Session, rows: Sequence[dict[str, Any]]) -> None:

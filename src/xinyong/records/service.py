@@ -371,18 +371,28 @@ _NEW_COLS = ("subject_id", "item_id", "category", "severity", "decided_at", "fie
              "arrival_working_days")
 
 
-def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
-           channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None) -> list[Outcome]:
-    """Validate and store a batch. Returns one outcome per input record, in order.
+@dataclass(slots=True)
+class CheckedBatch:
+    """A batch after the step that needs no database (:func:`check_batch`): one outcome per input
+    record (the rejected ones carry their errors), the good records with their blind indexes, and the
+    day they were checked on."""
 
-    Written in the caller's transaction: the records, new subjects, superseded revisions, the
-    rejection log and one audit entry listing every change; then the after-change handlers run.
-    """
+    records: Sequence[Any]
+    department: DepartmentRef
+    today: date
+    outcomes: list[Outcome]
+    prepared: list[_Prepared]
+    used: bool = False  # ingest fills in the outcomes and subject ids: one use only
+
+
+def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department: DepartmentRef, vault: Vault,
+                today: date | None = None) -> CheckedBatch:
+    """Validate every record against the catalog ``items`` and blind-index its ID number: pure CPU,
+    no database. The records API runs it before its write transaction begins, so that on SQLite
+    another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion)."""
     today = today or local_today()
-    items = items if items is not None else current_items(session)
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
-    now = utcnow()
     ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
     bidx_of: dict[str, str] = {}
     for i, raw in enumerate(records):
@@ -397,7 +407,27 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             bidx = bidx_of[number] = vault.lookup_key_checked(p.facts)
         p.bidx = bidx
         prepared.append(p)
-    del ids, bidx_of
+    return CheckedBatch(records, department, today, outcomes, prepared)
+
+
+def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
+           channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None,
+           checked: CheckedBatch | None = None) -> list[Outcome]:
+    """Validate and store a batch. Returns one outcome per input record, in order.
+
+    Written in the caller's transaction: the records, new subjects, superseded revisions, the
+    rejection log and one audit entry listing every change; then the after-change handlers run.
+    ``checked``: the batch as :func:`check_batch` already checked it (for these ``records`` and this
+    ``department``); otherwise it is checked here against ``items`` (default: the current catalog).
+    """
+    if checked is None:
+        checked = check_batch(records, items=items if items is not None else current_items(session),
+                              department=department, vault=vault, today=today)
+    elif checked.records is not records or checked.department != department or checked.used:
+        raise ValueError("a checked batch is ingested once, with its own records and department")
+    checked.used = True
+    today, outcomes, prepared = checked.today, checked.outcomes, checked.prepared
+    now = utcnow()
 
     created_subjects: list[int] = []
     good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []

@@ -1,0 +1,136 @@
+"""SQLite's write lock: writers wait for it by trying again every millisecond (``db.begin_immediate``),
+and a records push checks its batch before it takes the lock (records/api.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import StaticPool
+from tests.records.records_support import penalty
+from tests.support import SYSTEM, new_id_number
+
+from xinyong.app import create_app
+from xinyong.auth.models import ApiKey
+from xinyong.auth.service import add_department, create_api_key
+from xinyong.catalog.service import load_default
+from xinyong.config import Settings
+from xinyong.db import Database
+from xinyong.records import service as records_service
+from xinyong.records.models import Record
+
+
+def _holder(path: str) -> sqlite3.Connection:
+    """Another connection that holds the write lock until it commits."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+@pytest.fixture
+def file_db(tmp_path):  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite:///{tmp_path / 'lock.db'}", poolclass=StaticPool)  # one connection: its settings show
+    with db.engine.begin() as c:
+        c.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    yield db, str(tmp_path / "lock.db")
+    db.dispose()
+
+
+def test_a_writer_takes_the_lock_within_milliseconds_of_its_release(file_db) -> None:  # type: ignore[no-untyped-def]
+    db, path = file_db
+    other = _holder(path)
+    released: list[float] = []
+
+    def release() -> None:
+        time.sleep(0.24)  # SQLite's own busy handler would sleep on until ~0.33 s here (1, 2, 5, 10, … ms)
+        released.append(time.monotonic())
+        other.commit()
+
+    threading.Thread(target=release).start()
+    with db.session() as s:
+        s.execute(text("INSERT INTO t DEFAULT VALUES"))
+        got = time.monotonic()
+    other.close()
+    assert released and got >= released[0]
+    assert got - released[0] < 0.04, f"took the lock {1000 * (got - released[0]):.0f} ms after its release"
+    with db.engine.connect() as c:  # the connection's busy timeout is back as it was
+        assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+        assert c.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+
+
+def test_a_connection_that_must_not_wait_fails_at_once(file_db) -> None:  # type: ignore[no-untyped-def]
+    db, path = file_db
+    other = _holder(path)
+    try:
+        with db.engine.connect() as c:
+            c.exec_driver_sql("PRAGMA busy_timeout=0")
+        t = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"), db.session() as s:
+            s.execute(text("INSERT INTO t DEFAULT VALUES"))
+        assert time.monotonic() - t < 0.5
+        with db.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+    finally:
+        other.close()
+
+
+def test_the_wait_ends_with_the_usual_error_after_the_busy_timeout(file_db) -> None:  # type: ignore[no-untyped-def]
+    db, path = file_db
+    other = _holder(path)
+    try:
+        with db.engine.connect() as c:
+            c.exec_driver_sql("PRAGMA busy_timeout=300")
+        t = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"), db.session() as s:
+            s.execute(text("INSERT INTO t DEFAULT VALUES"))
+        assert 0.3 <= time.monotonic() - t < 3
+        with db.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 300
+            assert c.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    finally:
+        other.close()
+
+
+def test_a_records_push_checks_its_batch_without_holding_the_write_lock(fresh_db_url, vault, tmp_path,
+                                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    database = Database(fresh_db_url)
+    with database.session() as s:
+        load_default(s, actor=SYSTEM)
+        dept = add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+        key, row = create_api_key(s, department=dept, name="push", actor=SYSTEM)
+        key_id = row.id
+    path = fresh_db_url.removeprefix("sqlite:///")
+    lock_free: list[bool] = []
+    checked = records_service.check_batch
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        probe = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            probe.close()
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(records_service, "check_batch", watched)
+    settings = Settings(database_url="sqlite:///unused.db", key_file=tmp_path / "keys.json",
+                        checkpoint_dir=tmp_path / "cp", audit_seal_interval_seconds=0)
+    app = create_app(settings, database=database, vault=vault)
+    with TestClient(app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/records", json={"records": [penalty(new_id_number(), "王五")]},
+                   headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["status"] == "created"
+    assert lock_free == [True]
+    with database.session() as s:
+        assert s.scalar(select(Record.id).where(Record.source_id == "P-1")) == r.json()["results"][0]["record_id"]
+        assert s.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key_id)) is not None  # the key's stamp
+    database.dispose()
