@@ -162,6 +162,8 @@ def bench_http(url: str, keyfile: Path, api_keys: list[str], recs: list[dict], w
             th.join()
         elapsed = time.perf_counter() - t
         if errors:
+            log = (workdir / "http-server.log").read_text(errors="replace")
+            print("  server log (end):\n" + log[-4000:], file=sys.stderr)
             raise errors[0]
         return elapsed
     finally:

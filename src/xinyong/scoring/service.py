@@ -219,8 +219,15 @@ def default_text() -> str:
     return DEFAULT_RULESET.read_text(encoding="utf-8")
 
 
+_DEFAULT_RULESET_LOCK = 0x7879_5331  # "xyS1": loading the default ruleset
+
+
 def ensure_default(session: Session, *, actor: Actor | None = None) -> None:
-    """Load the shipped default ruleset as version 1 if there is no ruleset yet (safe to repeat)."""
+    """Load the shipped default ruleset as version 1 if there is no ruleset yet (safe to repeat, and
+    to run in several transactions at once: on PostgreSQL the first to come holds a transaction lock
+    until it commits, and the others then find its ruleset; SQLite's writers take turns anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DEFAULT_RULESET_LOCK})
     if session.scalar(select(ScoringRuleset.version).where(ScoringRuleset.version > 0).limit(1)) is None:
         text_ = default_text()
         rs = validate(session, text_)
