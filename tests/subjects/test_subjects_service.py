@@ -128,25 +128,28 @@ def _born_years_ago(years: int, days_later: int = 0) -> date:
 
 
 def test_adult_student_only(session, vault):
+    # every call on the day the ages were computed for (TODAY is fixed when the module loads; a run
+    # that passes midnight would otherwise find the "minor" 18 years old)
     adult, _ = register(session, vault=vault, id_number=make_id_number("110105", _born_years_ago(18), 11),
                         name="成年", actor=SYSTEM)
     minor, _ = register(session, vault=vault, id_number=make_id_number("110105", _born_years_ago(18, 1), 12),
                         name="未成年", actor=SYSTEM)
     s = service.add_student_status(session, subject=adult, school="南开大学", enrolled_on=TODAY, actor=SYSTEM,
-                                   level="higher")
+                                   level="higher", today=TODAY)
     assert service.student_statuses(session, subject_id=adult.id) == [s]
     with pytest.raises(SubjectError) as info:
-        service.add_student_status(session, subject=minor, school="南开中学", enrolled_on=TODAY, actor=SYSTEM)
+        service.add_student_status(session, subject=minor, school="南开中学", enrolled_on=TODAY, actor=SYSTEM,
+                                   today=TODAY)
     assert info.value.code == "not_adult"
     assert service.student_statuses(session, subject_id=minor.id) == []
     from datetime import timedelta
 
     with pytest.raises(SubjectError) as info:
         service.add_student_status(session, subject=adult, school="南开大学", enrolled_on=TODAY + timedelta(days=1),
-                                   actor=SYSTEM)
+                                   actor=SYSTEM, today=TODAY)
     assert info.value.code == "future_date"
     with pytest.raises(SubjectError) as info:
-        service.add_student_status(session, subject=adult, school="  ", enrolled_on=TODAY, actor=SYSTEM)
+        service.add_student_status(session, subject=adult, school="  ", enrolled_on=TODAY, actor=SYSTEM, today=TODAY)
     assert info.value.code == "school_missing"
     assert session.scalar(select(func.count()).select_from(StudentStatus)) == 1
     assert _count(session, "subject.student_add") == 1
