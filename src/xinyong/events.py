@@ -15,7 +15,7 @@ handlers without remembering to import them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -26,6 +26,10 @@ class RecordsChanged:
     subject_ids: frozenset[int]
     record_ids: frozenset[int] = field(default_factory=frozenset)
     reason: str = "push"  # push | revoke | expire | archive | recompute
+    # Subjects whose only change is new records (no record updated, revoked or moved): the
+    # (item code, category) of those records, so that a handler can pass over changes that cannot
+    # concern it (scoring: items no rule scores, not bad). Subjects not named here: anything changed.
+    created_items: Mapping[int, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,10 @@ def on_lists_changed(name: str) -> Callable[[ListsHandler], ListsHandler]:
 
 
 def records_changed(session: Session, subject_ids: Iterable[int], record_ids: Iterable[int] = (),
-                    reason: str = "push") -> None:
+                    reason: str = "push", created_items: Mapping[int, frozenset[tuple[str, str]]] | None = None,
+                    ) -> None:
     _ensure_wired()
-    event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason)
+    event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason, created_items or {})
     if not event.subject_ids:
         return
     for _name, handler in list(_handlers):

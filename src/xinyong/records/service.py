@@ -448,6 +448,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     new_index: dict[str, list[int]] = {}
     updates: dict[int, dict[str, Any]] = {}
     changed_subjects: set[int] = set()
+    new_items: dict[int, set[tuple[str, str]]] = {}  # subject -> (item, category) of its new records
+    moved: set[int] = set()  # subjects with an updated record (its old content may have counted)
     pending_new: dict[str, str] = {}  # source_id -> content hash, for repeats inside the batch
     arrival: dict[date, int] = {}
     label, dept_id = actor.label, department.id
@@ -490,6 +492,10 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             new_index[p.source_id] = [p.index]
             out.status = "created"
             changed_subjects.add(subject_id)
+            got = new_items.get(subject_id)
+            if got is None:
+                got = new_items[subject_id] = set()
+            got.add((item.code, item.spec.category))
         else:
             if cur["id"] in updates:  # a second change to the same record in one batch
                 out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
@@ -505,6 +511,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             out.status = "updated"
             out.record_id = cur["id"]
             changed_subjects.update((subject_id, cur["subject_id"]))
+            moved.update((subject_id, cur["subject_id"]))
 
     for o in outcomes:
         if o.errors:
@@ -546,7 +553,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                     "subjects_created": created_subjects,
                     "rejections": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
     if changed_subjects:
-        events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push")
+        events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push",
+                               created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved})
     return outcomes
 
 

@@ -12,7 +12,9 @@ from xinyong.scoring import service
 
 @events.on_records_changed("scoring")
 def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
-    service.refresh(session, event.subject_ids, today=local_today(), reason=f"records.{event.reason}")
+    today = local_today()
+    subjects = service.needing_refresh(session, event.subject_ids, event.created_items, today=today)
+    service.refresh(session, subjects, today=today, reason=f"records.{event.reason}")
 
 
 @events.on_lists_changed("scoring")

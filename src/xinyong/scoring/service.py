@@ -70,7 +70,13 @@ from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import ListEntry, ListKind
 from xinyong.records import display
 from xinyong.records.models import Record
-from xinyong.records.standing import CLEAN_YEARS, bad_record_subjects, not_clean_subjects, years_before
+from xinyong.records.standing import (
+    BAD_CATEGORIES,
+    CLEAN_YEARS,
+    bad_record_subjects,
+    not_clean_subjects,
+    years_before,
+)
 from xinyong.scoring.models import ScoreHistory, ScoringRule, ScoringRuleset, ScoringRun, SubjectStatus
 from xinyong.scoring.ruleset import Band, ItemFacts, Problem, Ruleset, RulesetError, parse
 from xinyong.subjects.models import Subject
@@ -647,6 +653,23 @@ def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason
         bulk.insert_tuples(session, ScoreHistory.__table__, _HISTORY_COLS, history)
         bulk.upsert_tuples(session, SubjectStatus.__table__, (*_COLS, "updated_at"), upserts, key=("subject_id",))
     return len(ids)
+
+
+def needing_refresh(session: Session, subject_ids: Iterable[int],
+                    created_items: Mapping[int, frozenset[tuple[str, str]]], *, today: date) -> list[int]:
+    """Of the subjects whose records changed, those whose score or status the change can alter: all
+    of them, except a subject whose only change is new records (``created_items``: their item codes
+    and categories) of items that no rule of the ruleset in force scores and that are not bad —
+    they add no points and leave the subject clean. Such a subject keeps its stored status, or, new
+    to the platform, stays without one, which every reader takes as the default status
+    (:func:`status_of`, :func:`distribution`, the check API). List changes come as their own
+    announcement (``lists_changed``), refreshed whatever records caused them."""
+    if not created_items:
+        return list(subject_ids)
+    scored = set(rule_items(session, active(session, today=today).version).scored)
+    return [s for s in subject_ids
+            if (got := created_items.get(s)) is None
+            or any(code in scored or category in BAD_CATEGORIES for code, category in got)]
 
 
 def rescore(session: Session, *, today: date, actor: Actor | None = None, reason: str = "rescore") -> int:
