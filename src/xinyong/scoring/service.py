@@ -232,9 +232,15 @@ def ensure_default(session: Session, *, actor: Actor | None = None) -> None:
     """Load the shipped default ruleset as version 1 if there is no ruleset yet (safe to repeat, and
     to run in several transactions at once: on PostgreSQL the first to come holds a transaction lock
     until it commits, and the others then find its ruleset; SQLite's writers take turns anyway)."""
+
+    def stored() -> bool:
+        return session.scalar(select(ScoringRuleset.version).where(ScoringRuleset.version > 0).limit(1)) is not None
+
+    if stored():  # the usual case: no lock taken
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DEFAULT_RULESET_LOCK})
-    if session.scalar(select(ScoringRuleset.version).where(ScoringRuleset.version > 0).limit(1)) is None:
+    if not stored():  # (read committed: a ruleset committed while this waited is seen here)
         text_ = default_text()
         rs = validate(session, text_)
         save_ruleset(session, text_=text_, actor=actor or Actor.system("scoring"),
