@@ -75,7 +75,9 @@ class Check(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     check_id: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), nullable=False)
+    # No foreign key (migration 0008): the department comes from the caller's key and is never
+    # deleted, and on PostgreSQL the key's check cost every registered check a query of its own.
+    department_id: Mapped[int] = mapped_column(Integer, nullable=False)
     actor_type: Mapped[str] = mapped_column(String(16), nullable=False)  # apikey | user | system
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_label: Mapped[str | None] = mapped_column(String(128))
