@@ -12,9 +12,8 @@ from xinyong.scoring import service
 
 @events.on_records_changed("scoring")
 def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
-    today = local_today()
-    subjects = service.needing_refresh(session, event.subject_ids, event.created_items, today=today)
-    service.refresh(session, subjects, today=today, reason=f"records.{event.reason}")
+    service.refresh(session, event.subject_ids, today=local_today(), reason=f"records.{event.reason}",
+                    created_items=event.created_items)
 
 
 @events.on_lists_changed("scoring")

@@ -600,13 +600,12 @@ def _as_list(value: Any) -> list[dict[str, Any]]:
     return sorted(value or [], key=lambda e: (str(e.get("since")), str(e.get("code"))))
 
 
-def _refresh_select(session: Session, loaded: Loaded, today: date) -> Select[Any]:
+def _refresh_select(session: Session, loaded: Loaded, today: date, items: RuleItems) -> Select[Any]:
     """The new statuses of a :data:`BATCH` of subjects, each followed by its stored one (``prev`` and
     the stored columns are NULL for a subject without a status row). Built once per ruleset, rule
     items and day: SQLAlchemy's compiled cache then serves every batch, so a batch pays for running
     the statement, not for building it."""
     dialect = session.get_bind().dialect.name
-    items = rule_items(session, loaded.version)
     key = (dialect, loaded, items, today)
     got = _refresh_selects.get(key)
     if got is None:
@@ -622,18 +621,26 @@ def _refresh_select(session: Session, loaded: Loaded, today: date) -> Select[Any
     return got
 
 
-def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason: str = "refresh") -> int:
+def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason: str = "refresh",
+            created_items: Mapping[int, frozenset[tuple[str, str]]] | None = None) -> int:
     """Recompute score and status for these subjects: one SELECT per chunk of the new statuses beside
     the stored ones (the subject ids bound as one parameter, so each table is read through its
     subject index), then history rows and upserts only for what changed, each one executemany (COPY
-    on PostgreSQL). No DDL, no temporary tables: this runs inside every ingestion batch."""
+    on PostgreSQL). No DDL, no temporary tables: this runs inside every ingestion batch.
+    ``created_items`` (of a ``records_changed`` announcement): the subjects it shows cannot be
+    regraded are passed over (:func:`needing_refresh`). Returns how many subjects were recomputed."""
     ids = sorted(set(subject_ids))
     if not ids:
         return 0
     loaded = active(session, today=today)
+    items = rule_items(session, loaded.version)
+    if created_items:
+        ids = _regradable(ids, created_items, frozenset(items.scored))
+        if not ids:
+            return 0
     conn = session.connection()
     dialect = conn.dialect.name
-    stmt = _refresh_select(session, loaded, today)
+    stmt = _refresh_select(session, loaded, today, items)
     base, base_grade = loaded.base, loaded.grade_of(loaded.base)
     why = reason[:32]
     now = utcnow()
@@ -672,7 +679,12 @@ def needing_refresh(session: Session, subject_ids: Iterable[int],
     announcement (``lists_changed``), refreshed whatever records caused them."""
     if not created_items:
         return list(subject_ids)
-    scored = set(rule_items(session, active(session, today=today).version).scored)
+    return _regradable(subject_ids, created_items,
+                       frozenset(rule_items(session, active(session, today=today).version).scored))
+
+
+def _regradable(subject_ids: Iterable[int], created_items: Mapping[int, frozenset[tuple[str, str]]],
+                scored: frozenset[str]) -> list[int]:
     return [s for s in subject_ids
             if (got := created_items.get(s)) is None
             or any(code in scored or category in BAD_CATEGORIES for code, category in got)]
