@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from xinyong import __version__, errors
+from xinyong import __version__, clock, errors
 from xinyong.config import Settings, get_settings
 from xinyong.context import client_ip_var, new_request_id, request_id_var
 from xinyong.db import Database
@@ -147,6 +147,7 @@ class AuditSealer:
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
                vault: Vault | None = None) -> FastAPI:
     settings = settings or get_settings()
+    clock.configure(settings.timezone)
     database = database or Database(settings.database_url)
     vault = vault or Vault.from_file(settings.key_file)
     set_vault(vault)

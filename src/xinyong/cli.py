@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
-from xinyong import __version__
+from xinyong import __version__, clock
 from xinyong.audit.service import Actor, record
 from xinyong.config import Settings, get_settings
 from xinyong.db import Database
@@ -177,7 +177,9 @@ def main() -> None:
 # ---- shared helpers (also used by xinyong.audit.cli) ---------------------------------------------
 
 def settings() -> Settings:
-    return get_settings()
+    got = get_settings()
+    clock.configure(got.timezone)
+    return got
 
 
 def cli_actor() -> Actor:

@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from xinyong import clock
 
 
 class Settings(BaseSettings):
@@ -22,7 +24,10 @@ class Settings(BaseSettings):
         default=Path("./var/checkpoints"),
         description="Where signed audit checkpoints are written; keep a copy outside the database host",
     )
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(
+        default=clock.DEFAULT_ZONE,
+        description="The district's time zone (IANA name): the platform's days are counted in it (xinyong.clock)",
+    )
     environment: str = Field(default="development", description="development | production")
     district_code: str = Field(default="120101", description="GB/T 2260 code of the district (和平区)")
     district_name: str = "和平区"
@@ -37,6 +42,12 @@ class Settings(BaseSettings):
         default="checks=100/s:200,reports=30/m:10",
         description="Per-caller limits, name=rate/unit[:burst] comma-separated (units s, m, h); 'off' disables",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        clock.zone_of(value)  # ValueError naming the setting's problem
+        return value
 
     @property
     def tz(self) -> ZoneInfo:

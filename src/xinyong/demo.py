@@ -24,6 +24,7 @@ from faker import Faker
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department, User
@@ -188,7 +189,7 @@ def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor:
     the adults' (ID number, name) pairs are appended to it, in memory only, so that the demo can
     push records for them through the ingestion service as a department would.
     """
-    today = today or date.today()
+    today = today or clock.today()
     rng = random.Random(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
@@ -242,7 +243,7 @@ def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor:
 def add_memberships(session: Session, *, subject_ids: list[int], departments: dict[str, int], seed: int,
                     actor: Actor = DEMO_ACTOR, today: date | None = None) -> int:
     """Key-group memberships (重点人群) for a share of working-age people, through the service."""
-    today = today or date.today()
+    today = today or clock.today()
     rng = random.Random(seed + 1)
     groups = sorted(KEY_GROUPS)
     n = 0
@@ -265,7 +266,7 @@ def add_memberships(session: Session, *, subject_ids: list[int], departments: di
 def add_students(session: Session, *, student_ids: list[int], departments: dict[str, int], seed: int,
                  actor: Actor = DEMO_ACTOR, today: date | None = None) -> int:
     """Adult students' integrity files (成年学生诚信档案), through the service (which checks age 18+)."""
-    today = today or date.today()
+    today = today or clock.today()
     rng = random.Random(seed + 2)
     n = 0
     for subject in session.scalars(select(Subject).where(Subject.id.in_(student_ids)).order_by(Subject.id)):
@@ -312,7 +313,7 @@ def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]]
     from xinyong.records import demo as record_demo
     from xinyong.records import service as records
 
-    today = today or date.today()
+    today = today or clock.today()
     mix = record_demo.build(people, today=today, seed=seed)
     counts: dict[str, int] = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "revoked": 0}
     items = None
@@ -368,7 +369,7 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     list_counts = add_demo_lists(session, subject_ids=subject_ids, departments=departments, today=today, seed=seed)
     from xinyong.scoring.demo import add_demo_scores
 
-    score_counts = add_demo_scores(session, today=today or date.today(), vault=vault, people=adults)
+    score_counts = add_demo_scores(session, today=today or clock.today(), vault=vault, people=adults)
     adults.clear()
     api_key, key_row = auth_service.create_api_key(
         session, department=session.get_one(Department, departments[API_KEY_DEPARTMENT]),

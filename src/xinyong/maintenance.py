@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import Actor
 from xinyong.db import Database
 
@@ -39,7 +40,7 @@ def steps() -> list[tuple[str, Callable[[Session, Actor, date | None], Any]]]:
     return [
         ("records", lambda s, a, d: records.maintain(s, actor=a, today=d)),
         ("lists", lambda s, a, d: lists.maintain(s, actor=a, today=d)),
-        ("scoring", lambda s, a, d: scoring.maintain(s, actor=a, today=d or records.local_today())),
+        ("scoring", lambda s, a, d: scoring.maintain(s, actor=a, today=d or clock.today())),
     ]
 
 

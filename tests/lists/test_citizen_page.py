@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 from tests.web.web_support import audit, hidden
 
+from xinyong import clock
 from xinyong.audit.service import Actor
 from xinyong.lists import service
 from xinyong.lists.models import ListEntry
-from xinyong.records.service import local_today
 
 pytestmark = pytest.mark.usefixtures("lists_loaded")
 
@@ -45,10 +45,10 @@ def _defend(client, csrf, entry_id, text="本人不知情，款项已退还"):  
 
 
 def test_page_shows_own_told_entries_and_red_lists_only(client, world, login, db) -> None:  # type: ignore[no-untyped-def]
-    told = _entry(db, world, world.citizen_subject, reason="网络刷单诈骗", notified_on=local_today())
+    told = _entry(db, world, world.citizen_subject, reason="网络刷单诈骗", notified_on=clock.today())
     untold = _entry(db, world, world.citizen_subject, code="serious_dishonesty", category="harm_health_life",
                     reason="尚未告知的申请")
-    others = _entry(db, world, world.other_subject, reason="他人的条目", notified_on=local_today())
+    others = _entry(db, world, world.other_subject, reason="他人的条目", notified_on=clock.today())
     with db.session() as s:
         red = service.add(s, code="red_recommended", subject_id=world.citizen_subject.id, reason="行业协会推荐诚信会员",
                           actor=ADMIN, department_id=world.dept_b.id).id
@@ -76,7 +76,7 @@ def test_page_shows_own_told_entries_and_red_lists_only(client, world, login, db
 
 
 def test_defence_before_the_deadline_then_refused_again(client, world, login, db) -> None:  # type: ignore[no-untyped-def]
-    eid = _entry(db, world, world.citizen_subject, notified_on=local_today())
+    eid = _entry(db, world, world.citizen_subject, notified_on=clock.today())
     csrf = login(client, "zhangsan")
     page = client.get(PAGE)
     assert f'action="{PAGE}/{eid}/defence"' in page.text
@@ -113,7 +113,7 @@ def test_defence_after_the_deadline_is_refused(client, world, login, db) -> None
 
 
 def test_other_peoples_and_untold_entries_are_not_found(client, world, login, db) -> None:  # type: ignore[no-untyped-def]
-    others = _entry(db, world, world.other_subject, notified_on=local_today())
+    others = _entry(db, world, world.other_subject, notified_on=clock.today())
     untold = _entry(db, world, world.citizen_subject)
     csrf = login(client, "zhangsan")
     for eid in (others, untold, 2**62):
@@ -126,7 +126,7 @@ def test_other_peoples_and_untold_entries_are_not_found(client, world, login, db
 
 @pytest.mark.parametrize("user", ["admin", "officer_a", "auditor", "bank"])
 def test_other_roles_are_refused_like_my_score(client, world, login, db, user) -> None:  # type: ignore[no-untyped-def]
-    eid = _entry(db, world, world.citizen_subject, notified_on=local_today())
+    eid = _entry(db, world, world.citizen_subject, notified_on=clock.today())
     csrf = login(client, user)
     assert client.get(PAGE).status_code == client.get("/my/score").status_code == 403
     assert _defend(client, csrf, eid).status_code == 403
@@ -140,7 +140,7 @@ def test_anonymous_is_sent_to_login(client, world, db) -> None:  # type: ignore[
 
 def test_the_api_and_the_page_share_the_service(client, world, login, db) -> None:  # type: ignore[no-untyped-def]
     """A defence stated through the API shows on the page, and the page then refuses a second one."""
-    eid = _entry(db, world, world.citizen_subject, notified_on=local_today())
+    eid = _entry(db, world, world.citizen_subject, notified_on=clock.today())
     csrf = login(client, "zhangsan")
     r = client.post(f"/api/v1/list-entries/{eid}/defence", json={"defence": "经 API 提交"},
                     headers={"x-csrf-token": csrf})

@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from tests.measures.measures_support import subject_with_status
 from tests.support import SYSTEM, login, new_id_number
 
+from xinyong import clock
 from xinyong.audit.models import AuditEntry
 from xinyong.auth import service as auth_service
 from xinyong.measures import service
@@ -270,7 +271,7 @@ def test_cached_default_is_dropped_when_another_ruleset_shows(client, world, db,
         number, _ = subject_with_status(s, vault, grade="B")  # ruleset_version 1
     import time as _time
 
-    service._default = (_time.monotonic(), __import__("datetime").date.today(), service.DefaultStatus(1, "C", 99))
+    service._default = (_time.monotonic(), clock.today(), service.DefaultStatus(1, "C", 99))
     assert _check(client, world, number, "awards").status_code == 200
     assert service._default is None
     unknown = _check(client, world, new_id_number(), "awards").json()

@@ -10,6 +10,7 @@ import pytest
 from tests.lists.lists_support import debtor, push
 from tests.support import SYSTEM, new_id_number
 
+from xinyong import clock
 from xinyong.catalog.service import load_default as load_catalog
 from xinyong.lists.service import load_default as load_lists
 from xinyong.records import service as records
@@ -34,7 +35,7 @@ def test_debtor_record_changes_the_check_immediately(client, world, db, vault, l
 
     assert check("civil_service_hiring")["known"] is False
     with db.session() as s:
-        [out] = push(s, vault, world.dept_a, [debtor(number, "王五", decided_at="2026-06-01")], today=date.today())
+        [out] = push(s, vault, world.dept_a, [debtor(number, "王五", decided_at="2026-06-01")], today=clock.today())
     a = check("civil_service_hiring")
     assert a["known"] is True
     assert [(x["code"], x["since"]) for x in a["lists"]] == [("dishonest_debtor", "2026-06-01")]

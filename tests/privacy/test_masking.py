@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xinyong import clock
 from xinyong.privacy.identity import make_id_number
 from xinyong.privacy.masking import mask_id_number, mask_name
 
@@ -53,7 +54,7 @@ def test_mask_id_number_never_raises_nor_keeps_the_middle(value):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.dates(date(1900, 1, 1), date.today()), st.integers(0, 999), st.sampled_from(["120101", "110105", "310104", "440305"]))
+@given(st.dates(date(1900, 1, 1), clock.today()), st.integers(0, 999), st.sampled_from(["120101", "110105", "310104", "440305"]))
 def test_valid_numbers_mask_to_the_pattern(born, seq, region):
     number = make_id_number(region, born, seq)
     out = mask_id_number(number)

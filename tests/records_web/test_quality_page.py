@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from html import unescape
 
 import pytest
 from tests.records_web.records_web_support import cell
 from tests.web.web_support import audit
 
+from xinyong import clock
 from xinyong.records.quality import department_quality
 
 PAGE = "/admin/quality"
@@ -46,7 +47,7 @@ def test_the_quality_page_shows_the_numbers(client, world, sample, login, db):
 
 def test_the_date_range(client, world, sample, login):
     login(client, "admin")
-    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    tomorrow = (clock.today() + timedelta(days=2)).isoformat()
     page = client.get(PAGE, params={"since": tomorrow})
     assert cell(page.text, "dept-scjgj", "pushed") == "0" and cell(page.text, "dept-scjgj", "rejection-rate") == "—"
     assert f'value="{tomorrow}"' in page.text

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from xinyong import clock
 from xinyong.audit.models import AuditEntry
-from xinyong.records.service import local_today
 from xinyong.scoring import service
 from xinyong.scoring.models import ScoringRuleset, SubjectStatus
 
@@ -113,7 +113,7 @@ def test_rulesets_api(client, login, db, world, scored) -> None:  # type: ignore
     line = next(i for i, t in enumerate(bad.splitlines(), 1) if "max: 950" in t)
     assert err["code"] == "gap_between_bands" and err["line"] == line and f"第{line}行" in err["message"]
     assert audits(db, "scoring.ruleset_create", "failed") == 1
-    tomorrow = (local_today() + timedelta(days=1)).isoformat()
+    tomorrow = (clock.today() + timedelta(days=1)).isoformat()
     p = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": text.replace("base: 1000", "base: 960")},
                     headers=h)
     assert p.status_code == 200, p.text

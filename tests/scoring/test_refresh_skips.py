@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from tests.scoring.scoring_support import TODAY, honour, setup
 from tests.support import SYSTEM, new_id_number
 
+from xinyong import clock
 from xinyong.auth import service as auth_service
 from xinyong.catalog.service import current_items, load_default
 from xinyong.records import demo as records_demo
-from xinyong.records.service import DepartmentRef, ingest, local_today
+from xinyong.records.service import DepartmentRef, ingest
 from xinyong.scoring import service
 from xinyong.scoring.models import ScoreHistory, SubjectStatus
 from xinyong.subjects.models import Subject
@@ -67,7 +68,7 @@ def test_needing_refresh_keeps_scored_bad_and_changed_subjects(session) -> None:
 def test_every_status_is_what_a_full_refresh_computes(session, vault, seed, batch, people) -> None:  # type: ignore[no-untyped-def]
     if not current_items(session):
         load_default(session, actor=SYSTEM)
-    day = local_today()  # the day the after-change handlers score on, whatever day the records are checked on
+    day = clock.today()  # the day the after-change handlers score on, whatever day the records are checked on
     example = session.begin_nested()
     try:
         depts: dict[str, DepartmentRef] = {}
@@ -85,7 +86,7 @@ def test_every_status_is_what_a_full_refresh_computes(session, vault, seed, batc
         stored = {sid: service.status_of(session, sid, today=day) for sid in ids}
         service.refresh(session, ids, today=day, reason="check")
         session.expire_all()
-        assume(local_today() == day)  # the handlers' day did not change meanwhile (midnight)
+        assume(clock.today() == day)  # the handlers' day did not change meanwhile (midnight)
         assert {sid: service.status_of(session, sid, today=day) for sid in ids} == stored
     finally:
         example.rollback()

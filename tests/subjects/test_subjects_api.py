@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.support import SYSTEM
 
+from xinyong import clock
 from xinyong.audit.models import AuditEntry
 from xinyong.auth import service as auth_service
 from xinyong.auth.deps import SESSION_COOKIE
@@ -243,7 +244,7 @@ def test_adult_student(client, db, world, as_role):
 
 
 def test_minor_student_is_refused(client, db, world, as_role):
-    today = date.today()
+    today = clock.today()
     born = today.replace(year=today.year - 17) if (today.month, today.day) != (2, 29) else date(today.year - 17, 3, 1)
     with db.session() as s:
         minor, _ = register(s, vault=world.vault, id_number=make_id_number("120101", born, 77), name="小明",

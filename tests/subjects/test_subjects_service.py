@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, text
 from tests.support import SYSTEM
 
+from xinyong import clock
 from xinyong.audit.models import AuditEntry
 from xinyong.privacy.identity import InvalidIdNumber, make_id_number
 from xinyong.subjects import service
@@ -15,7 +16,7 @@ from xinyong.subjects.models import GroupMembership, StudentStatus, Subject
 from xinyong.subjects.service import SubjectError, register
 
 NUMBER = make_id_number("120101", date(1980, 5, 17), 321)
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def _count(session, action: str) -> int:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import record
 from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.models import Department
@@ -35,7 +36,6 @@ from xinyong.lists.schemas import (
     RemoveIn,
 )
 from xinyong.privacy.vault import Vault
-from xinyong.records.service import local_today
 from xinyong.subjects.models import Subject
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
@@ -167,7 +167,7 @@ def list_entries(code: ListCode, principal: Reader, session: DbSession, vault: V
 
 def _clean_list(session: Session, vault: Vault, principal: Principal, before_id: int | None,
                 limit: int) -> CleanListOut:
-    today = local_today()
+    today = clock.today()
     stmt = service.clean_stmt(today=today, department_id=principal.department_id, scoped=scoped(principal),
                               before_id=before_id).limit(limit + 1)
     ids = list(session.scalars(stmt))

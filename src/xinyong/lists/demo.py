@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import Actor
 from xinyong.lists import service
 from xinyong.lists.models import ListEntry
@@ -41,7 +42,7 @@ RECOMMENDED = 3  # red_recommended entries by decision
 def add_demo_lists(session: Session, *, subject_ids: list[int], departments: dict[str, int], today: date | None = None,
                    seed: int = 2018) -> dict[str, Any]:
     """Put demo people on every list. Returns {list code: {status: entries}} plus the refresh result."""
-    today = today or date.today()
+    today = today or clock.today()
     actor_admin = DEMO_ADMIN
     service.load_default(session, actor=actor_admin)
     rng = random.Random(seed + 40)

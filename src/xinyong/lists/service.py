@@ -29,7 +29,7 @@ import yaml
 from sqlalchemy import Select, and_, false, func, select, update
 from sqlalchemy.orm import Session
 
-from xinyong import bulk, events
+from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record
 from xinyong.auth.models import Department
 from xinyong.bulk import in_values
@@ -38,7 +38,6 @@ from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKind, ListKindVersion
 from xinyong.records.models import Record
-from xinyong.records.service import local_today
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
 from xinyong.subjects.models import Subject
 from xinyong.workdays import add_working_days
@@ -418,7 +417,7 @@ def _require_status(entry: ListEntry, *allowed: str, code: str, zh: str, en: str
 def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | None = None,
            note: str | None = None) -> ListEntry:
     """The person was told of the proposed listing: the defence period starts (N working days)."""
-    today = today or local_today()
+    today = today or clock.today()
     _require_status(entry, "proposed", code="not_proposed", zh="只有待告知的条目可以告知",
                     en="only a proposed entry can be notified")
     kind = get_kind(session, entry.list_code)
@@ -435,7 +434,7 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
 
 def defend(session: Session, *, entry: ListEntry, text: str, actor: Actor, today: date | None = None) -> ListEntry:
     """The person's defence (陈述申辩), by the person or recorded by an officer, up to the deadline."""
-    today = today or local_today()
+    today = today or clock.today()
     _require_status(entry, "notified", code="not_notified", zh="只有已告知、在申辩期内的条目可以申辩",
                     en="a defence is stated only for a notified entry")
     assert entry.defence_deadline is not None
@@ -456,7 +455,7 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
            today: date | None = None, valid_until: date | None = None) -> ListEntry:
     """The credit office decides: list (only once the defence period ended or a defence was received)
     or reject."""
-    today = today or local_today()
+    today = today or clock.today()
     _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以作出决定",
                     en="only a notified entry can be decided")
     why = _clean_text(reason, "reason", "决定理由", "reason", required=True)
@@ -504,7 +503,7 @@ def add(session: Session, *, code: str, subject_id: int, reason: str, actor: Act
         category: str | None = None, legal_basis: str | None = None, today: date | None = None,
         valid_until: date | None = None) -> ListEntry:
     """A red-list entry by decision of the credit office: straight to ``listed``."""
-    today = today or local_today()
+    today = today or clock.today()
     kind = get_kind(session, code)
     if kind.kind != "red":
         raise ListError("not_red_list", "失信名单须经申请、告知、申辩和决定程序",
@@ -552,7 +551,7 @@ def _batch_end(session: Session, rows: Sequence[Any], *, kind: str, reason: str,
 
 def expire(session: Session, *, today: date | None = None, actor: Actor | None = None) -> int:
     """Listed entries whose ``valid_until`` has come are removed by expiry. Idempotent."""
-    today = today or local_today()
+    today = today or clock.today()
     actor = actor or Actor.system("lists")
     session.flush()
     rows = session.execute(select(ListEntry.id, ListEntry.list_code, ListEntry.subject_id)
@@ -599,7 +598,7 @@ def refresh(session: Session, *, today: date | None = None, actor: Actor | None 
     """Recompute the rule-based red lists, set-based: entries for subjects the rule now admits,
     removal (``rule``) of rule entries whose subject no longer qualifies. Idempotent.
     Returns {list code: {"added": n, "removed": n}}."""
-    today = today or local_today()
+    today = today or clock.today()
     actor = actor or Actor.system("lists")
     session.flush()
     kinds = [k for k in all_kinds(session) if k.source == "rule" and (codes is None or k.code in set(codes))]
@@ -728,7 +727,7 @@ def sync_catalog_item(session: Session, item_code: str, *, actor: Actor | None =
 
 def maintain(session: Session, *, today: date | None = None, actor: Actor | None = None) -> dict[str, Any]:
     """Daily upkeep (``xinyong maintain``): expiry, then the rule-based red lists."""
-    today = today or local_today()
+    today = today or clock.today()
     actor = actor or Actor.system("maintain")
     expired = expire(session, today=today, actor=actor)
     return {"expired": expired, "refreshed": refresh(session, today=today, actor=actor)}
@@ -751,7 +750,7 @@ def clean_stmt(*, today: date, years: int = CLEAN_YEARS, department_id: int | No
 
 
 def is_clean(session: Session, *, subject_id: int, today: date | None = None, years: int = CLEAN_YEARS) -> bool:
-    today = today or local_today()
+    today = today or clock.today()
     return session.scalar(not_clean_subjects(today, years, [subject_id])) is None
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import record
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
@@ -33,7 +34,6 @@ from xinyong.lists.api import entry_outs, scoped
 from xinyong.lists.models import ENTRY_STATUSES, REMOVAL_KINDS, ListEntry
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
-from xinyong.records.service import local_today
 from xinyong.subjects.service import find_by_id_number
 from xinyong.web.i18n import MESSAGES, lang_of
 from xinyong.web.templating import render
@@ -98,7 +98,7 @@ def _overview(request: Request, session: Session, vault: Vault, principal: Princ
     can_propose = allowed(principal.role, "lists.propose") and (principal.department_id is not None or not is_scoped)
     return render(request, "lists/overview.html", {
         **_ctx(request), "kinds": service.all_kinds(session), "counts": counts, "queue": entry_outs(session, vault, queue),
-        "names": _kind_names(session, lang), "today": local_today(), "can_decide": allowed(principal.role, "lists.decide"),
+        "names": _kind_names(session, lang), "today": clock.today(), "can_decide": allowed(principal.role, "lists.decide"),
         "can_propose": can_propose, "proposable": _proposable(session), "error": error, "form": form or {},
         "departments": list_departments(session, kind="department") if not is_scoped else [],
         "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
@@ -183,7 +183,7 @@ def _entry_page(request: Request, session: Session, vault: Vault, principal: Pri
     kind = service.get_kind(session, entry.list_code)
     cats = service.categories_of(kind)
     category = cats.get(entry.category or "")
-    today = local_today()
+    today = clock.today()
     return render(request, "lists/entry.html", {
         **_ctx(request), "e": entry_outs(session, vault, [entry])[0], "kind": kind, "kind_name": _kind_names(
             session, lang).get(entry.list_code, entry.list_code),
@@ -274,7 +274,7 @@ def _my_entry(session: Session, principal: Principal, entry_id: int) -> ListEntr
 
 
 def _my_rows(session: Session, entries: list[ListEntry], lang: str) -> list[dict[str, Any]]:
-    today = local_today()
+    today = clock.today()
     kinds = {k.code: k for k in service.all_kinds(session)}
     dept_ids = {e.department_id for e in entries if e.department_id}
     depts = {d.id: d for d in session.scalars(select(Department).where(Department.id.in_(dept_ids)))} if dept_ids else {}

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from xinyong import bulk
+from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
 from xinyong.db import utcnow
 from xinyong.imports.parsers import FileError, sniff
@@ -462,7 +462,7 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
         s.expunge(job)
     _encoding, lay, rows = parse(data)
     del data
-    day = today or date.today()
+    day = today or clock.today()
     total = len(rows) - lay.first_row
     bounds = [(p, min(p + chunk_size, total)) for p in range(0, total, chunk_size)]
     prefix = f"{job.id:012x}{job.attempts % 65536:04x}"

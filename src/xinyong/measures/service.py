@@ -31,7 +31,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from xinyong import bulk
+from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department
 from xinyong.auth.permissions import allowed
@@ -375,7 +375,7 @@ def forget_default_unless(ruleset_version: int) -> None:
 def cached_default(today: date | None = None) -> DefaultStatus | None:
     """The cached default status if still fresh (see :func:`default_status`), else None."""
     hit = _default
-    if hit is not None and hit[1] == (today or date.today()) and time.monotonic() - hit[0] < DEFAULT_TTL:
+    if hit is not None and hit[1] == (today or clock.today()) and time.monotonic() - hit[0] < DEFAULT_TTL:
         return hit[2]
     return None
 
@@ -384,7 +384,7 @@ def default_status(session: Session, *, today: date | None = None) -> DefaultSta
     """scoring's default (the active ruleset's base score and grade), cached a few seconds per process
     and dropped at once when a status row shows another ruleset version."""
     global _default
-    day = today or date.today()
+    day = today or clock.today()
     hit = _default
     if hit is not None and hit[1] == day and time.monotonic() - hit[0] < DEFAULT_TTL:
         return hit[2]

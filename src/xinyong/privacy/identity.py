@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from stdnum.cn import ric
 
+from xinyong import clock
+
 # stdnum's ric.validate() does the same checks in one call; we run them step by step (birth date
 # parsed here, region from stdnum's cn/loc table, check digit by ric.calc_check_digit's formula) to
 # say which part is wrong and to avoid its per-call clean-up on the bulk path. tests/privacy proves
@@ -101,7 +103,7 @@ def _region(region_code: str, year: int, until: int | None = None) -> str | None
     not of the birthplace: someone born in 1970 in what became 南山区 (code 440305, in use from
     1983) holds a 440305 number. A code retired before the birth year cannot appear.
     """
-    return _region_in(region_code, year, until or date.today().year)
+    return _region_in(region_code, year, until or clock.today().year)
 
 
 @lru_cache(maxsize=16384)
@@ -139,7 +141,7 @@ def check(value: str, today: date | None = None) -> IdFacts:
         raise InvalidIdNumber("id_characters")
     born = _birth(number[6:14])
     if today is None:
-        today = date.today()
+        today = clock.today()
     if born is None or born < _EARLIEST_BIRTH or born > today:
         raise InvalidIdNumber("id_birth_date")
     region_name = _region_in(number[:6], born.year, today.year)

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.auth.service import list_departments
 from xinyong.catalog.service import current_items
 from xinyong.records.models import Record, Rejection
-from xinyong.records.service import TZ
 
 
 @dataclass
@@ -44,8 +44,8 @@ class DepartmentQuality:
 
 
 def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    lo = datetime.combine(since, time.min, TZ) if since else None
-    hi = datetime.combine(until, time.max, TZ) if until else None
+    lo = datetime.combine(since, time.min, clock.zone()) if since else None
+    hi = datetime.combine(until, time.max, clock.zone()) if until else None
     return lo, hi
 
 

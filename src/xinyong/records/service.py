@@ -16,13 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from xinyong import bulk, events
+from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record, record_many
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
@@ -40,17 +39,12 @@ from xinyong.workdays import working_days_between
 MAX_BATCH = 1000
 ENVELOPE_KEYS = frozenset({"item", "id_number", "name", "source_id", "decided_at", "severity", "fields"})
 EARLIEST_DECISION = date(1949, 10, 1)
-TZ = ZoneInfo("Asia/Shanghai")
 _IN_CHUNK = 900
 
 _R = Record.__table__
 _REV = RecordRevision.__table__
 _S = Subject.__table__
 _REJ = Rejection.__table__
-
-
-def local_today() -> date:
-    return datetime.now(TZ).date()
 
 
 def _e(field_name: str, code: str, zh: str, en: str) -> dict[str, str]:
@@ -390,7 +384,7 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
     """Validate every record against the catalog ``items`` and blind-index its ID number: pure CPU,
     no database. The records API runs it before its write transaction begins, so that on SQLite
     another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion)."""
-    today = today or local_today()
+    today = today or clock.today()
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
     ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
@@ -655,7 +649,7 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
     Each pass walks the table once in id order (``batch`` matches at a time, continuing after the
     last id): no index orders records by their dates, which would cost every pushed record a
     random index page for the sake of this daily job."""
-    today = today or local_today()
+    today = today or clock.today()
     res = MaintainResult()
     conn = session.connection()
     now = utcnow()
@@ -691,7 +685,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
     Revoked records are left alone. Returns how many records changed."""
     from xinyong.catalog.service import get_current
 
-    today = today or local_today()
+    today = today or clock.today()
     item = get_current(session, item_code)
     if item is None:
         raise RecordError("unknown_item", f"目录中没有事项 {item_code}", f"no catalog item {item_code}", 404, "item")

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import record
 from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, SmallId
 from xinyong.errors import ApiError
-from xinyong.records.service import local_today
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.scoring.schemas import (
@@ -84,7 +84,7 @@ def score_out(e: service.Explanation) -> ScoreOut:
             summary="A subject's score, grade and every contribution (explained)")
 def get_score(subject_id: ObjectId, principal: ScoreReader, session: DbSession) -> ScoreOut:
     readable_subject(session, principal, subject_id, "score.read")
-    e = service.explain(session, subject_id, today=local_today())
+    e = service.explain(session, subject_id, today=clock.today())
     record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=subject_id,
            details={"score": e.score, "grade": e.grade, "ruleset_version": e.ruleset_version})
     return score_out(e)
@@ -101,7 +101,7 @@ def _refuse(exc: service.ScoringError | RulesetError) -> ApiError:
 def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, session: DbSession) -> WhatIfOut:
     readable_subject(session, principal, subject_id, "score.what_if")
     try:
-        current, new = service.what_if(session, subject_id, body.changes, today=local_today())
+        current, new = service.what_if(session, subject_id, body.changes, today=clock.today())
     except service.ScoringError as exc:
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
@@ -112,7 +112,7 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
 
 
 def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date | None = None) -> RulesetOut:
-    active = service.active_version(session, today=today or local_today())
+    active = service.active_version(session, today=today or clock.today())
     out = RulesetOut(version=row.version, effective_from=row.effective_from, active=row.version == active,
                      base=row.base, created_at=row.created_at, created_by=row.created_by, note=row.note)
     if full:
@@ -178,7 +178,7 @@ EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the d
 async def post_ruleset(request: Request, principal: ScoringManage, session: DbSession,
                        effective_from: EffectiveFrom = None) -> RulesetOut:
     body = await _ruleset_body(request, effective_from)
-    today = local_today()
+    today = clock.today()
     try:
         service.ensure_default(session)
         row = service.save_ruleset(session, text_=body.yaml or "", actor=principal.actor,
@@ -198,7 +198,7 @@ async def preview(request: Request, principal: ScoringManage, session: DbSession
                   effective_from: EffectiveFrom = None) -> PreviewOut:
     body = await _ruleset_body(request, effective_from)
     try:
-        out = service.preview(session, text_=body.yaml or "", today=local_today())
+        out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
@@ -207,7 +207,7 @@ async def preview(request: Request, principal: ScoringManage, session: DbSession
 
 @router.get("/scoring/distribution", response_model=DistributionOut, summary="People per grade")
 def get_distribution(principal: ScoresRead, session: DbSession) -> DistributionOut:
-    d = service.distribution(session, today=local_today())
+    d = service.distribution(session, today=clock.today())
     record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
     return DistributionOut(ruleset_version=d["ruleset_version"], total=d["total"],
                            grades=[GradeCount(**g) for g in d["grades"]])

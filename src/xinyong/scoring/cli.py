@@ -16,11 +16,11 @@ TodayOpt = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD);
 
 
 def _day(value: str | None) -> date:
+    from xinyong import clock
     from xinyong.cli_support import fail
-    from xinyong.records.service import local_today
 
     if not value:
-        return local_today()
+        return clock.today()
     try:
         return date.fromisoformat(value)
     except ValueError:

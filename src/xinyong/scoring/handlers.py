@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from xinyong import events
-from xinyong.records.service import local_today
+from xinyong import clock, events
 from xinyong.scoring import service
 
 
 @events.on_records_changed("scoring")
 def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
-    service.refresh(session, event.subject_ids, today=local_today(), reason=f"records.{event.reason}",
+    service.refresh(session, event.subject_ids, today=clock.today(), reason=f"records.{event.reason}",
                     created_items=event.created_items)
 
 
 @events.on_lists_changed("scoring")
 def on_lists_changed(session: Session, event: events.ListsChanged) -> None:
-    service.refresh(session, event.subject_ids, today=local_today(), reason=f"lists.{event.reason}")
+    service.refresh(session, event.subject_ids, today=clock.today(), reason=f"lists.{event.reason}")

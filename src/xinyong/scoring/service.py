@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
-from xinyong import bulk
+from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
 from xinyong.bulk import in_values
 from xinyong.db import utcnow
@@ -244,7 +244,7 @@ def ensure_default(session: Session, *, actor: Actor | None = None) -> None:
         text_ = default_text()
         rs = validate(session, text_)
         save_ruleset(session, text_=text_, actor=actor or Actor.system("scoring"),
-                     effective_from=rs.effective_from or DEFAULT_EFFECTIVE, today=date.today(), note="default ruleset")
+                     effective_from=rs.effective_from or DEFAULT_EFFECTIVE, today=clock.today(), note="default ruleset")
 
 
 def _active_row(session: Session, today: date) -> ScoringRuleset | None:
@@ -305,9 +305,7 @@ class Status:
 def default_status(session: Session, *, today: date | None = None) -> Status:
     """The status of a subject without a ``subject_status`` row: the active ruleset's base score and
     its grade, on no list. Reads only (the shipped default stands in until a ruleset is stored)."""
-    from xinyong.records.service import local_today
-
-    row = _active_row(session, today or local_today())
+    row = _active_row(session, today or clock.today())
     loaded = _loaded(row) if row is not None else _default_loaded()
     return Status(subject_id=None, score=loaded.base, grade=loaded.grade_of(loaded.base),
                   ruleset_version=loaded.version)

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from xinyong import clock
 from xinyong.audit.service import record
 from xinyong.auth.deps import require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
-from xinyong.records.service import local_today
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.web.i18n import lang_of, translate
@@ -69,13 +69,13 @@ def _ruleset_page(request: Request, session: Session, *, today: date, source: st
 @router.get(BASE, response_class=HTMLResponse)
 def rulesets_page(request: Request, principal: ScoringAdmin, session: DbSession,
                   version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
-    return _ruleset_page(request, session, today=local_today(), version=version)
+    return _ruleset_page(request, session, today=clock.today(), version=version)
 
 
 @router.post(BASE, response_class=HTMLResponse)
 def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSession, form: Form) -> HTMLResponse:
     """``action=preview`` shows how many people would change grade; ``action=save`` stores a version."""
-    today = local_today()
+    today = clock.today()
     source = _str(form, "yaml", MAX_YAML + 1)
     effective_raw = _str(form, "effective_from", 20).strip()
     note = _str(form, "note", 500).strip()
@@ -109,7 +109,7 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
 @router.get(DISTRIBUTION, response_class=HTMLResponse)
 def distribution_page(request: Request, principal: ScoresReader, session: DbSession) -> HTMLResponse:
     lang = lang_of(request)
-    d = service.distribution(session, today=local_today())
+    d = service.distribution(session, today=clock.today())
     record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
     chart = json.dumps({"categories": [g["grade"] for g in d["grades"]],
                         "series": [{"name": translate(lang, "scoring.people"),
@@ -126,7 +126,7 @@ def _my_subject(principal: Principal) -> int:
 def _my_page(request: Request, session: Session, principal: Principal, *, result: Any = None,
              error: str | None = None, status_code: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
     sid = _my_subject(principal)
-    today = local_today()
+    today = clock.today()
     e = service.explain(session, sid, today=today)
     record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=sid,
            details={"score": e.score, "grade": e.grade, "page": True})
@@ -166,7 +166,7 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
         return _my_page(request, session, principal, error="请选择至少一项假设变化 / choose at least one change",
                         status_code=422, form=keep)
     try:
-        current, new = service.what_if(session, sid, changes, today=local_today())
+        current, new = service.what_if(session, sid, changes, today=clock.today())
     except service.ScoringError as exc:
         return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep)
     record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,

@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import Actor, record
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy import identity
@@ -124,7 +125,7 @@ def add_student_status(session: Session, *, subject: Subject, school: str, enrol
                        student_no: str | None = None, level: str | None = None,
                        department_id: int | None = None, today: date | None = None) -> StudentStatus:
     """An integrity file is kept only for adult students (18 or older)."""
-    today = today or date.today()
+    today = today or clock.today()
     if not (school or "").strip():
         raise SubjectError("school_missing", "学校名称不能为空", "school is required", "school")
     if age_on(subject, today) < ADULT_AGE:

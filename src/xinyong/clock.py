@@ -1,0 +1,52 @@
+"""The platform's calendar: which day it is.
+
+Every rule of the platform that counts in days — a decision date "in the future", display periods
+and what ``xinyong maintain`` ends, working-day deadlines, "three years without bad records", an
+ID number's birth date, a student's age, the day a list entry was notified — counts in the days of
+the district, not of the server's operating system. A server kept on UTC (as containers usually
+are) is eight hours behind Beijing time, and from 00:00 to 08:00 there ``date.today()`` still gives
+yesterday: a penalty decided this morning would be refused as "in the future" by one part of the
+platform while another part had already scored it.
+
+So the platform asks this module, never ``date.today()``. The zone is ``Settings.timezone``
+(``XINYONG_TIMEZONE``, Asia/Shanghai by default), applied by :func:`configure` when the web
+application or the command line starts.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_ZONE = "Asia/Shanghai"
+
+_zone = ZoneInfo(DEFAULT_ZONE)
+
+
+def zone_of(name: str) -> ZoneInfo:
+    """The zone named ``name`` (an IANA name such as ``Asia/Shanghai``), or ValueError saying why."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"未知时区 {name!r}（应为 IANA 时区名，如 Asia/Shanghai） / "
+                         f"unknown time zone {name!r} (expected an IANA name such as Asia/Shanghai)") from exc
+
+
+def configure(name: str) -> None:
+    """Count days in the zone ``name`` from now on (in this process)."""
+    global _zone
+    _zone = zone_of(name)
+
+
+def zone() -> ZoneInfo:
+    return _zone
+
+
+def now() -> datetime:
+    """The current time in the platform's zone (aware)."""
+    return datetime.now(_zone)
+
+
+def today() -> date:
+    """The current day in the platform's zone."""
+    return datetime.now(_zone).date()
