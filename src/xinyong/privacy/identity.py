@@ -131,6 +131,23 @@ def _birth(digits: str) -> date | None:
 
 def check(value: str, today: date | None = None) -> IdFacts:
     """Validate and return the derived facts, or raise :class:`InvalidIdNumber`."""
+    number, born, region_name = _checked(value, today)
+    return IdFacts(
+        number=number,
+        birth_date=born,
+        gender="M" if int(number[16]) % 2 == 1 else "F",
+        region_code=number[:6],
+        region_name=region_name,
+    )
+
+
+def checked_number(value: str, today: date | None = None) -> str:
+    """:func:`check`'s verdict and the normalised number alone, for a bulk path that needs no other
+    fact (building :class:`IdFacts` is a third of the check's cost)."""
+    return _checked(value, today)[0]
+
+
+def _checked(value: str, today: date | None) -> tuple[str, date, str]:
     number = value.strip().upper() if type(value) is str else normalise(value)
     if not number:
         raise InvalidIdNumber("id_missing")
@@ -149,13 +166,7 @@ def check(value: str, today: date | None = None) -> IdFacts:
         raise InvalidIdNumber("id_region")
     if number[17] != _CHECK_CHARS[(1 - 2 * int(number[:17], 13)) % 11]:  # ric.calc_check_digit, inlined
         raise InvalidIdNumber("id_checksum")
-    return IdFacts(
-        number=number,
-        birth_date=born,
-        gender="M" if int(number[16]) % 2 == 1 else "F",
-        region_code=number[:6],
-        region_name=region_name,
-    )
+    return number, born, region_name
 
 
 def is_valid(value: str) -> bool:
