@@ -47,9 +47,12 @@ def test_every_row_registered_once_with_its_answer_across_chunks(db, world, vaul
     assert sorted(by_row) == [2, 3, 4, 5, 6, 7]  # numbered as before: non-blank rows, the header is 1
     with db.session() as s:
         regs = {c.check_id: c for c in s.scalars(select(Check).where(Check.job_id == job_id))}
+        # no measures is SQL NULL, as the check API stores it (not JSON's null)
+        null_measures = set(s.scalars(select(Check.check_id).where(Check.job_id == job_id, Check.measures.is_(None))))
         audits = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch",
                                                          AuditEntry.object_id == str(job_id))))
     assert len(regs) == 6 and set(regs) == {r[8] for r in parsed}
+    assert null_measures == {c for c, reg in regs.items() if reg.outcome == "refused"}
     for r in parsed:
         reg = regs[r[8]]
         assert reg.channel == "batch" and reg.department_id == world.dept_a.id and reg.scenario == "civil_service_hiring"
