@@ -10,8 +10,8 @@ The same work as ``POST /api/v1/checks/batch`` → runner → ``GET …/result.c
    SQLite file or a new PostgreSQL schema (``--db-url``), dropped after. ``--reuse NAME`` keeps the
    database (``/tmp/NAME.db`` or schema ``NAME``) and its key file, and reuses them when they exist: the
    build of 10^6 subjects takes minutes, an iteration seconds; each run's register rows are deleted
-   after it, so that runs (and versions: ``--batch-module`` times a saved copy of ``batch.py``) meet
-   a register of the same size.
+   after it (and its sealed result file), so that runs (and versions: ``--batch-module`` times a saved
+   copy of ``batch.py``) meet a register and a file of the same size.
 2. A CSV like ``bench_checks.batch_end_to_end`` sends (header ``身份证号码,姓名``; 90 % known ID numbers,
    9 % unknown to the platform, 1 % invalid; every row with a name, so every matched row compares it).
 3. Timed phases: ``create`` (``batch.create_job`` from the file bytes and its commit: sniffing, parsing,
@@ -46,7 +46,7 @@ from xinyong.auth.models import Department  # noqa: E402
 from xinyong.config import Settings  # noqa: E402
 from xinyong.db import Database  # noqa: E402
 from xinyong.measures import batch, service  # noqa: E402
-from xinyong.measures.models import Check, CompareJob  # noqa: E402
+from xinyong.measures.models import Check, CompareFile, CompareJob  # noqa: E402
 from xinyong.privacy.identity import make_id_number  # noqa: E402
 from xinyong.privacy.keys import KeyRing  # noqa: E402
 from xinyong.privacy.vault import Vault  # noqa: E402
@@ -134,6 +134,7 @@ def one_run(db: Database, vault: Vault, numbers: list[str], data: bytes, rows: i
     if keep_size:  # a kept database stays the same size from run to run (comparable runs)
         with db.session() as s:
             s.execute(delete(Check).where(Check.job_id == job_id))
+            s.execute(delete(CompareFile).where(CompareFile.job_id == job_id))  # the sealed result, ~20 MB
     print(f"   job {job_id}: {job.rows_total:,} rows — matched {job.matched:,}, unknown {job.unknown:,}, "
           f"invalid {job.invalid:,}; {registered:,} register rows; result {len(result) / 1e6:.1f} MB")
     print(f"     create  {fmt_rate(rows, t1 - t0)}")
