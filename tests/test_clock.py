@@ -15,8 +15,8 @@ from tests.records.records_support import penalty
 from tests.support import SYSTEM, new_id_number
 
 from xinyong import clock
-from xinyong.catalog.service import load_default
 from xinyong.app import create_app
+from xinyong.catalog.service import load_default
 from xinyong.config import Settings
 from xinyong.privacy import identity
 
