@@ -93,3 +93,19 @@ def test_an_unknown_zone_is_refused_with_its_name(tmp_path) -> None:  # type: ig
     with pytest.raises(ValueError, match="unknown time zone"):
         clock.configure("Not/A_Zone")
     assert clock.zone().key == clock.DEFAULT_ZONE  # a refused name changes nothing
+
+
+def test_no_module_asks_the_server_for_the_day() -> None:
+    """The rule above, kept: only ``xinyong.clock`` reads the current date, and nothing reads the
+    server's local time (``date.today()``, ``datetime.now()`` without a zone, ``time.localtime``)."""
+    import re
+    from pathlib import Path
+
+    import xinyong
+
+    root = Path(xinyong.__file__).parent
+    pattern = re.compile(r"\bdate\.today\(\)|\bdatetime\.(?:now|today)\(\)|\butcnow\(\)\.date\(\)|\btime\.localtime\b")
+    offenders = [f"{path.relative_to(root)}:{n}" for path in sorted(root.rglob("*.py")) if path.name != "clock.py"
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line.split("#", 1)[0])]
+    assert offenders == [], f"ask xinyong.clock for the day instead: {offenders}"
