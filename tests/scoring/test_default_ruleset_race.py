@@ -6,44 +6,17 @@ transaction lock of ``ensure_default``)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import date
 
-from sqlalchemy import func, select, text
-from tests.support import PG_URL
+from sqlalchemy import func, select
+from tests.support import PG_URL, committed_database
 
-from xinyong import migrate
-from xinyong.db import Database
 from xinyong.scoring import service
 from xinyong.scoring.models import ScoringRuleset
 
 
-def _committed_database(tmp_path) -> tuple[Database, object]:  # type: ignore[no-untyped-def]
-    """A database of this test's own with real commits: a SQLite file, or a PostgreSQL schema."""
-    if not PG_URL:
-        url = f"sqlite:///{tmp_path / 'race.db'}"
-        migrate.upgrade(url)
-        db = Database(url)
-        return db, db.dispose
-    schema = f"xy_race_{uuid.uuid4().hex[:8]}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(PG_URL + ("&" if "?" in PG_URL else "?") + f"options=-csearch_path%3D{schema}")
-    with db.engine.begin() as c:
-        migrate.upgrade(connection=c)
-
-    def drop() -> None:
-        db.dispose()
-        with admin.engine.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return db, drop
-
-
 def test_two_first_transactions_load_the_default_ruleset_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    db, drop = _committed_database(tmp_path)
+    db, drop = committed_database(tmp_path, "race")
     try:
         start = threading.Barrier(2)
         versions: list[int] = []

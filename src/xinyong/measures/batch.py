@@ -15,6 +15,7 @@ import hashlib
 import io
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -169,6 +170,45 @@ class LostJob(RuntimeError):
 
 def _guard(job_id: int, token: str) -> Any:
     return and_(_J.c.id == job_id, _J.c.runner == token, _J.c.status == "running")
+
+
+HEARTBEAT_SECONDS = STALE_SECONDS / 4
+
+
+class KeepAlive:
+    """Keeps a running job's heartbeat fresh from a thread of its own while its chunks are worked on.
+
+    Each chunk's write refreshes the heartbeat too, but one chunk can outlast ``STALE_SECONDS``: on
+    the 2-core machine, with the operating system's page cache cold, the first lookup of 20,000 rows
+    at 10^6 subjects read its pages from disk for 54 s, and in another run for more than 60 s — the
+    job then showed ``interrupted`` while it ran, its client gave up, and a resume would have taken
+    it over (the running one stopping at its next write). The lookup holds no write lock, so this
+    thread's small update goes through meanwhile. It stops when the job is no longer this runner's."""
+
+    def __init__(self, db: Any, job_id: int, token: str, every: float = HEARTBEAT_SECONDS) -> None:
+        self.db, self.job_id, self.token, self.every = db, job_id, token, every
+        self.beats = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"compare-{job_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> KeepAlive:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                with self.db.session() as s:
+                    res = s.execute(update(_J).where(_guard(self.job_id, self.token)).values(heartbeat_at=utcnow()))
+                if res.rowcount != 1:  # type: ignore[attr-defined]  # taken over or ended
+                    return
+                self.beats += 1
+            except Exception:  # noqa: BLE001 - the next write tells the runner what is wrong
+                log.warning("comparison job %s: heartbeat not written", self.job_id, exc_info=True)
 
 
 def claim(db: Any, job_id: int) -> str | None:
@@ -414,13 +454,15 @@ def _write(db: Any, job: CompareJob, token: str, caller: service.Caller, payload
 
 
 def run_job(db: Any, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE, today: date | None = None,
-            on_progress: Callable[[int, int], None] | None = None) -> CompareJob | None:
+            on_progress: Callable[[int, int], None] | None = None,
+            heartbeat_every: float = HEARTBEAT_SECONDS) -> CompareJob | None:
     """Process a job to its end. Returns the job, or None if it could not be claimed."""
     token = claim(db, job_id)
     if token is None:
         return None
     try:
-        _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress)
+        _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress,
+             heartbeat_every=heartbeat_every)
     except LostJob:
         log.warning("comparison job %s was taken over by another runner", job_id)
         return None
@@ -465,7 +507,7 @@ def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, 
 
 
 def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, today: date | None,
-         on_progress: Callable[[int, int], None] | None) -> None:
+         on_progress: Callable[[int, int], None] | None, heartbeat_every: float) -> None:
     """The chunks as a pipeline over two threads: this one prepares and answers (Python), one
     database thread looks up and writes, in order (lookup of chunk i+1, then the write of chunk i).
     The database work — SQLite's C code, PostgreSQL's server process — overlaps the Python work and
@@ -502,30 +544,31 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
         return _prepare(rows, first + bounds[k][0], first + bounds[k][1], lay, vault, day)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compare-{job_id}")
-    try:
-        writing: Future[None] | None = None
-        prep = prepare(0)
-        looking = pool.submit(_lookup, db, prep.unique)
-        for k, (pos, end) in enumerate(bounds):
-            nxt = prepare(k + 1) if k + 1 < len(bounds) else None  # while chunk k is looked up
-            found = _found(looking.result())
-            if nxt is not None:
-                looking = pool.submit(_lookup, db, nxt.unique)
-            out, reg, counts = _answer(prep, found, answerer, vault, prefix)  # while chunk k+1 is looked up
-            payload = _register_payload(reg)
+    with KeepAlive(db, job_id, token, heartbeat_every):
+        try:
+            writing: Future[None] | None = None
+            prep = prepare(0)
+            looking = pool.submit(_lookup, db, prep.unique)
+            for k, (pos, end) in enumerate(bounds):
+                nxt = prepare(k + 1) if k + 1 < len(bounds) else None  # while chunk k is looked up
+                found = _found(looking.result())
+                if nxt is not None:
+                    looking = pool.submit(_lookup, db, nxt.unique)
+                out, reg, counts = _answer(prep, found, answerer, vault, prefix)  # while chunk k+1 is looked up
+                payload = _register_payload(reg)
+                if writing is not None:
+                    writing.result()
+                    if on_progress is not None:
+                        on_progress(pos, total)
+                writing = pool.submit(_write, db, job, token, caller, payload, counts, pos, end - pos, first + pos + 1,
+                                      total)
+                lines.extend(out)
+                del out, reg, found, payload
+                prep = nxt  # type: ignore[assignment]
             if writing is not None:
                 writing.result()
-                if on_progress is not None:
-                    on_progress(pos, total)
-            writing = pool.submit(_write, db, job, token, caller, payload, counts, pos, end - pos, first + pos + 1,
-                                  total)
-            lines.extend(out)
-            del out, reg, found, payload
-            prep = nxt  # type: ignore[assignment]
-        if writing is not None:
-            writing.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     if on_progress is not None:
         on_progress(total, total)
     _finish(db, job_id, token, status="done", result=b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"), vault=vault)
