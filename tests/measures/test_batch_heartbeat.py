@@ -18,16 +18,22 @@ from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
 
 
+def _pending_job(db, rows: int) -> tuple[Vault, int]:  # type: ignore[no-untyped-def]
+    """A department and a pending comparison job of ``rows`` valid ID numbers."""
+    vault = Vault(KeyRing.generate())
+    with db.session() as s:
+        dept = auth_service.add_department(s, code="rsj", name="区人社局", actor=SYSTEM)
+        caller = service.Caller(dept.id, dept.code, SYSTEM)
+        data = "\n".join(new_id_number() for _ in range(rows)).encode()
+        return vault, batch.create_job(s, vault=vault, caller=caller, scenario="civil_service_hiring",
+                                       filename="x.csv", data=data).id
+
+
 @pytest.mark.parametrize(("every", "kept_fresh"), [(0.05, True), (60.0, False)])
 def test_the_heartbeat_is_written_while_a_slow_chunk_is_looked_up(tmp_path, monkeypatch, every, kept_fresh):  # type: ignore[no-untyped-def]
     db, drop = committed_database(tmp_path, "heartbeat")
     try:
-        vault = Vault(KeyRing.generate())
-        with db.session() as s:
-            dept = auth_service.add_department(s, code="rsj", name="区人社局", actor=SYSTEM)
-            caller = service.Caller(dept.id, dept.code, SYSTEM)
-            job_id = batch.create_job(s, vault=vault, caller=caller, scenario="civil_service_hiring", filename="x.csv",
-                                      data="\n".join(new_id_number() for _ in range(3)).encode()).id
+        vault, job_id = _pending_job(db, rows=3)
         seen: list[tuple[datetime, int, str]] = []  # (heartbeat, rows done, status shown) during the lookup
         real_lookup = batch._lookup
 
@@ -59,12 +65,7 @@ def test_the_heartbeat_is_written_while_a_slow_chunk_is_looked_up(tmp_path, monk
 def test_the_heartbeat_stops_once_the_job_is_another_runners(tmp_path):  # type: ignore[no-untyped-def]
     db, drop = committed_database(tmp_path, "heartbeat")
     try:
-        vault = Vault(KeyRing.generate())
-        with db.session() as s:
-            dept = auth_service.add_department(s, code="rsj", name="区人社局", actor=SYSTEM)
-            caller = service.Caller(dept.id, dept.code, SYSTEM)
-            job_id = batch.create_job(s, vault=vault, caller=caller, scenario="civil_service_hiring", filename="x.csv",
-                                      data=new_id_number().encode()).id
+        _vault, job_id = _pending_job(db, rows=1)
         token = batch.claim(db, job_id)
         assert token is not None
         with batch.KeepAlive(db, job_id, token, every=0.02) as alive:
