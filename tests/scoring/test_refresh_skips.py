@@ -1,5 +1,5 @@
 """Scoring passes over subjects whose only change is new records of items no rule scores and that
-are not bad (``scoring.needing_refresh``): their stored status — or, for a subject new to the
+are not bad (``scoring.regradable``): their stored status — or, for a subject new to the
 platform, the default status of having none — is exactly what a full refresh computes."""
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ def test_a_new_subject_with_only_a_licence_has_no_status_row_and_the_default_sta
                           .where(ScoreHistory.subject_id == subject.id)) == history
 
 
-def test_needing_refresh_keeps_scored_bad_and_changed_subjects(session) -> None:  # type: ignore[no-untyped-def]
+def test_regradable_keeps_scored_bad_and_changed_subjects(session) -> None:  # type: ignore[no-untyped-def]
     load_default(session, actor=SYSTEM)
+    scored = frozenset(service.rule_items(session, service.active(session, today=TODAY).version).scored)
     created = {1: frozenset({("admin_license", "basic")}), 2: frozenset({("honor", "good")}),
                3: frozenset({("admin_license", "basic"), ("admin_penalty", "bad")}),
                4: frozenset({("charity_donation", "good")}), 5: frozenset({("some_bad_item", "bad")})}
-    got = service.needing_refresh(session, [1, 2, 3, 4, 5, 6], created, today=TODAY)
+    got = service.regradable([1, 2, 3, 4, 5, 6], created, scored)
     assert sorted(got) == [2, 3, 5, 6]  # 6: not among the created-only subjects (an update, a revocation…)
-    assert sorted(service.needing_refresh(session, [1, 6], {}, today=TODAY)) == [1, 6]
+    assert sorted(service.regradable([1, 6], {}, scored)) == [1, 6]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

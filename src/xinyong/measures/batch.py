@@ -356,12 +356,12 @@ class _Answerer:
 
 
 _ANSWERED, _UNKNOWN = _field("answered 已核查"), _field("unknown 平台无此人")
-_REG_COLS = ("check_id", "subject_bidx", "subject_id", "outcome", "refusal", "grade", "measures")
 
 
 def _answer(prep: _Prepared, found: dict[str, Sequence[Any]], answerer: _Answerer, vault: Vault,
             prefix: str) -> tuple[list[str], list[tuple[Any, ...]], dict[str, int]]:
-    """The chunk's result-file lines, its register rows (the columns of ``_REG_COLS``) and counts.
+    """The chunk's result-file lines, its register rows — (check_id, subject_bidx, subject_id, outcome,
+    refusal, grade, measures), the order ``_INSERT_SQLITE`` and ``_INSERT_PG`` read — and counts.
     Check ids are numbered by job, attempt and row (ascending keys insert cheaply)."""
     lines: list[str] = []
     reg: list[tuple[Any, ...]] = []

@@ -626,14 +626,14 @@ def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason
     subject index), then history rows and upserts only for what changed, each one executemany (COPY
     on PostgreSQL). No DDL, no temporary tables: this runs inside every ingestion batch.
     ``created_items`` (of a ``records_changed`` announcement): the subjects it shows cannot be
-    regraded are passed over (:func:`needing_refresh`). Returns how many subjects were recomputed."""
+    regraded are passed over (:func:`regradable`). Returns how many subjects were recomputed."""
     ids = sorted(set(subject_ids))
     if not ids:
         return 0
     loaded = active(session, today=today)
     items = rule_items(session, loaded.version)
     if created_items:
-        ids = _regradable(ids, created_items, frozenset(items.scored))
+        ids = regradable(ids, created_items, frozenset(items.scored))
         if not ids:
             return 0
     conn = session.connection()
@@ -666,23 +666,15 @@ def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason
     return len(ids)
 
 
-def needing_refresh(session: Session, subject_ids: Iterable[int],
-                    created_items: Mapping[int, frozenset[tuple[str, str]]], *, today: date) -> list[int]:
+def regradable(subject_ids: Iterable[int], created_items: Mapping[int, frozenset[tuple[str, str]]],
+               scored: frozenset[str]) -> list[int]:
     """Of the subjects whose records changed, those whose score or status the change can alter: all
     of them, except a subject whose only change is new records (``created_items``: their item codes
-    and categories) of items that no rule of the ruleset in force scores and that are not bad —
-    they add no points and leave the subject clean. Such a subject keeps its stored status, or, new
-    to the platform, stays without one, which every reader takes as the default status
-    (:func:`status_of`, :func:`distribution`, the check API). List changes come as their own
-    announcement (``lists_changed``), refreshed whatever records caused them."""
-    if not created_items:
-        return list(subject_ids)
-    return _regradable(subject_ids, created_items,
-                       frozenset(rule_items(session, active(session, today=today).version).scored))
-
-
-def _regradable(subject_ids: Iterable[int], created_items: Mapping[int, frozenset[tuple[str, str]]],
-                scored: frozenset[str]) -> list[int]:
+    and categories) of items that no rule of the ruleset in force scores (``scored``: its rule items'
+    codes) and that are not bad — they add no points and leave the subject clean. Such a subject
+    keeps its stored status, or, new to the platform, stays without one, which every reader takes
+    as the default status (:func:`status_of`, :func:`distribution`, the check API). List changes
+    come as their own announcement (``lists_changed``), refreshed whatever records caused them."""
     return [s for s in subject_ids
             if (got := created_items.get(s)) is None
             or any(code in scored or category in BAD_CATEGORIES for code, category in got)]
