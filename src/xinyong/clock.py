@@ -5,8 +5,8 @@ and what ``xinyong maintain`` ends, working-day deadlines, "three years without 
 ID number's birth date, a student's age, the day a list entry was notified — counts in the days of
 the district, not of the server's operating system. A server kept on UTC (as containers usually
 are) is eight hours behind Beijing time, and from 00:00 to 08:00 there ``date.today()`` still gives
-yesterday: a penalty decided this morning would be refused as "in the future" by one part of the
-platform while another part had already scored it.
+yesterday: a child born this morning would hold an "invalid" ID number in one part of the platform
+while another part had already accepted and scored a penalty decided this morning.
 
 So the platform asks this module, never ``date.today()``. The zone is ``Settings.timezone``
 (``XINYONG_TIMEZONE``, Asia/Shanghai by default), applied by :func:`configure` when the web
