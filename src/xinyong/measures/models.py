@@ -6,12 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, func, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.db import Base, BigId, UTCDateTime, utcnow
 
 MEASURE_KINDS = ("incentive", "punishment")
+
+# The register is indexed by the first 16 hex digits (64 bits) of the subject's blind index, not by
+# all 64: an index entry a quarter the size, so a batch comparison's sorted 20,000 register rows
+# touch (and write to the log) a quarter of the leaf pages of a register already holding many
+# single checks — with 180,000 rows there, SQLite inserted 174,000 rows/s instead of 114,000, and a
+# 16-row flush of the check API lands on fewer pages too. Readers compare the prefix (the index)
+# and then the whole blind index: see :func:`xinyong.measures.service.register_of_subject`.
+SUBJECT_KEY_CHARS = 16
+
+
+def subject_key(value: Any) -> Any:
+    """The register's index expression over a blind-index column. The bounds are literals, not bound
+    parameters: SQLite uses an expression index only for a query that spells the same expression."""
+    return func.substr(value, literal_column("1"), literal_column(str(SUBJECT_KEY_CHARS)))
 
 
 class Scenario(Base):
@@ -96,9 +110,11 @@ class Check(Base):
 
     __table_args__ = (
         Index("ix_checks_dept", "department_id", "id"),
-        Index("ix_checks_subject", "subject_bidx"),
         Index("ix_checks_job", "job_id"),
     )
+
+
+Index("ix_checks_subject_key", subject_key(Check.__table__.c.subject_bidx))
 
 
 class CheckFeedback(Base):
