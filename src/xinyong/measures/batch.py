@@ -369,9 +369,15 @@ def _answer(prep: _Prepared, found: dict[str, Sequence[Any]], answerer: _Answere
     matched = unknown = invalid_n = 0
     answer, reveal = answerer.answer, vault.reveal_name
     unknown_answer = answer(None, None, False)  # unknown to the platform: default grade, not "clean"
+    shown: dict[str, str] = {}  # name -> masked name as a CSV field: names repeat in a file
     for n, b, masked, name, invalid in prep.rows:
         cid = f"{prefix}{n:016x}"
-        shown_name = _field(csv_cell(mask_name(name))) if name else ""
+        if name:
+            shown_name = shown.get(name)
+            if shown_name is None:
+                shown_name = shown[name] = _field(csv_cell(mask_name(name)))
+        else:
+            shown_name = ""
         if invalid is not None:
             invalid_n += 1
             fields, reason = _INVALID[invalid]
