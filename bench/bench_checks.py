@@ -143,6 +143,8 @@ def build(db, vault: Vault, n: int) -> tuple[str, list[str]]:  # type: ignore[no
             bulk.insert_rows(s, SubjectStatus.__table__, status[i:i + chunk])
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as c:
+            # the ids above were given explicitly: move the sequence past them for later inserts
+            c.execute(text("SELECT setval(pg_get_serial_sequence('subjects', 'id'), (SELECT max(id) FROM subjects))"))
             c.execute(text("ANALYZE subjects")), c.execute(text("ANALYZE subject_status"))
     print(f"   {n:,} subjects + {len(status):,} status rows with bulk SQL in {time.perf_counter() - t:.1f} s")
     with db.session() as s:

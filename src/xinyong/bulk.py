@@ -198,9 +198,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]],
 
 
 def insert_tuples(session: Session, table: Table, cols: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                  returning: Sequence[str] = (), ignore_conflicts: bool = False) -> list[tuple[Any, ...]]:
+                  returning: Sequence[str] = (), ignore_conflicts: bool = False,
+                  conflict_target: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """:func:`insert_rows` for rows already built as tuples in the order of ``cols`` (Python values;
     adapted here like SQLAlchemy would). The hot ingestion path builds no dicts.
+
+    ``conflict_target`` (with ``ignore_conflicts``): the columns of the one unique constraint whose
+    conflicts are skipped (``ON CONFLICT (…) DO NOTHING``); a violation of any other constraint —
+    the primary key, say — still fails the statement. Without it every unique conflict is skipped.
 
     On SQLite, ``returning=("id", …)`` without ``ignore_conflicts`` numbers the rows itself from the
     table's current ``max(id)`` — what SQLite would assign (no AUTOINCREMENT tables here) — and sends
@@ -237,11 +242,12 @@ def insert_tuples(session: Session, table: Table, cols: Sequence[str], rows: Seq
         if len(returning) == 2:
             return list(zip(ids, map(pick, rows), strict=True))
         return [(i, *pick(r)) for i, r in zip(ids, rows, strict=True)]
+    target = "(" + ", ".join(f'"{c}"' for c in conflict_target) + ") " if conflict_target else ""
     if dialect == "postgresql" and len(tuples) >= COPY_THRESHOLD:
         return _pg_copy_insert(conn, table, cols, tuples, returning,
-                               " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
-    verb = "INSERT OR IGNORE INTO" if ignore_conflicts and dialect == "sqlite" else "INSERT INTO"
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts and dialect != "sqlite" else ""
+                               f" ON CONFLICT {target}DO NOTHING" if ignore_conflicts else "")
+    verb = "INSERT OR IGNORE INTO" if ignore_conflicts and dialect == "sqlite" and not target else "INSERT INTO"
+    tail = f" ON CONFLICT {target}DO NOTHING" if ignore_conflicts and (dialect != "sqlite" or target) else ""
     if not returning:
         conn.exec_driver_sql(f"{verb} {name} ({col_sql}) VALUES {one}{tail}", tuples)
         return []

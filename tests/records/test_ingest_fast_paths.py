@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import ARRAY, String, cast, literal, select
+from sqlalchemy.exc import IntegrityError
 from tests.records.records_support import penalty
 from tests.support import SYSTEM, new_id_number
 
@@ -158,3 +160,33 @@ def test_a_batch_checked_ahead_is_stored_as_if_checked_in_ingest(session, vault)
     with pytest.raises(ValueError, match="once"):  # another department's batch
         ingest(session, vault=vault, department=DepartmentRef(two.id, two.code), records=batch, actor=SYSTEM,
                checked=fresh)
+
+
+@pytest.mark.parametrize("n", [3, bulk.COPY_THRESHOLD])  # a multi-row INSERT; on PostgreSQL also COPY
+def test_a_conflict_target_skips_only_that_constraint(session, n) -> None:  # type: ignore[no-untyped-def]
+    """Subjects are created with ``ON CONFLICT (id_bidx) DO NOTHING`` where a concurrent transaction
+    may create the same person: that conflict is skipped (not returned), but any other — here the
+    primary key, as a sequence left behind explicit ids would cause — fails the statement rather
+    than leaving a record without its subject."""
+    now = utcnow()
+    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
+            "updated_at")
+    first = [(f"{i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now) for i in range(n)]
+    got = bulk.insert_tuples(session, Subject.__table__, cols, first, returning=("id", "id_bidx"),
+                             ignore_conflicts=True, conflict_target=("id_bidx",))
+    assert len(got) == n
+    again = [*first[:2], (f"{n:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)]
+    again += [(f"{n + 1 + i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)
+              for i in range(n - len(again))]
+    got = bulk.insert_tuples(session, Subject.__table__, cols, again, returning=("id", "id_bidx"),
+                             ignore_conflicts=True, conflict_target=("id_bidx",))
+    assert sorted(b for _i, b in got) == sorted(r[0] for r in again[2:])  # the two known ones skipped
+    taken = got[0][0]
+    with_id = ("id", *cols)
+    clash = [(taken, f"{10 * n:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)]
+    with pytest.raises(IntegrityError), session.begin_nested():
+        bulk.insert_tuples(session, Subject.__table__, with_id, clash, ignore_conflicts=True,
+                           conflict_target=("id_bidx",))
+    with session.begin_nested():  # without a target every unique conflict is skipped, the key's too
+        assert bulk.insert_tuples(session, Subject.__table__, with_id, clash, returning=("id",),
+                                  ignore_conflicts=True) == []

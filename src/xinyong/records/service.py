@@ -309,10 +309,13 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
     if new_rows:
         # SQLite: this transaction holds the write lock and found none of them above, so none can
         # conflict (and one that did would fail the batch, not be skipped); the ids are numbered in
-        # one executemany. PostgreSQL: another transaction may create the same person meanwhile.
+        # one executemany. PostgreSQL: another transaction may create the same person meanwhile
+        # (only that conflict, on id_bidx, is skipped: any other — a primary key behind its
+        # sequence, say — fails the batch instead of leaving a record without its subject).
         created = dict((b, sid) for sid, b in bulk.insert_tuples(session, _S, _SUBJECT_COLS, list(new_rows.values()),
                                                                  returning=("id", "id_bidx"),
-                                                                 ignore_conflicts=not sqlite))
+                                                                 ignore_conflicts=not sqlite,
+                                                                 conflict_target=("id_bidx",)))
         created_subjects.extend(created.values())
         missing = [b for b in new_rows if b not in created]
         for chunk in _chunks(missing):  # created meanwhile by a concurrent transaction
