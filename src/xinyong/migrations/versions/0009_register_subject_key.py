@@ -7,6 +7,8 @@ that index, and every page it touches is written to the log. An index of the fir
 bits: a false match among 10^9 rows is unlikely, and readers compare the whole blind index after
 it) is a quarter of the size: SQLite inserted a chunk into a register of 180,000 rows at 174,000
 rows/s instead of 114,000 (PostgreSQL: +17 %). See ``xinyong.measures.models.SUBJECT_KEY_CHARS``.
+No table is rebuilt; the new index is built from the whole register (on PostgreSQL, writes to
+``checks`` wait while it is built).
 
 Revision ID: 0009
 Revises: 0008
