@@ -44,7 +44,7 @@ def test_the_index_holds_the_prefix_on_both_engines(session):  # type: ignore[no
     assert "ix_checks_subject" not in names  # the whole-blind-index index is gone
 
 
-def test_a_persons_rows_newest_first_and_not_a_prefix_twins(session, world):  # type: ignore[no-untyped-def]
+def test_a_persons_rows_come_newest_first_without_their_prefix_twins(session, world):  # type: ignore[no-untyped-def]
     _register(session, world, [MINE, TWIN, OTHER, MINE, TWIN, MINE])
     got = service.register_of_subject(session, MINE)
     assert [c.check_id for c in got] == [f"{i:032x}" for i in (5, 3, 0)]
@@ -67,5 +67,6 @@ def test_the_reader_uses_the_index(session, world):  # type: ignore[no-untyped-d
                                                                  tuple(params[k] for k in compiled.positiontup)))
     else:
         conn.execute(text("SET LOCAL enable_seqscan = off"))  # a handful of rows: a scan would win otherwise
-        plan = " ".join(r[0] for r in conn.execute(text(f"EXPLAIN {q.compile(dialect=conn.dialect, compile_kwargs={'literal_binds': True})}")))
+        sql = q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        plan = " ".join(r[0] for r in conn.execute(text(f"EXPLAIN {sql}")))
     assert "ix_checks_subject_key" in plan, plan
