@@ -20,8 +20,11 @@ from xinyong.catalog.service import load_default
 from xinyong.catalog.spec import FieldSpec, _parse_date_text, coerce_field, compile_field, parse_date
 from xinyong.db import utcnow
 from xinyong.privacy import identity
+from xinyong.records import service as rsvc
+from xinyong.records.models import Record
 from xinyong.records.service import DepartmentRef, content_hash, ingest
 from xinyong.subjects.models import Subject
+from xinyong.subjects.service import register
 
 FIELDS = [
     FieldSpec("a", "a", "integer", min=0, max=100),
@@ -190,3 +193,31 @@ def test_a_conflict_target_skips_only_that_constraint(session, n) -> None:  # ty
     with session.begin_nested():  # without a target every unique conflict is skipped, the key's too
         assert bulk.insert_tuples(session, Subject.__table__, with_id, clash, returning=("id",),
                                   ignore_conflicts=True) == []
+
+
+def test_a_subject_created_meanwhile_is_used_not_duplicated(session, vault, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another transaction may create the same person between the batch's subject lookup and its
+    insert (here: the lookup is made to miss a subject that exists). PostgreSQL skips that one
+    conflict (``ON CONFLICT (id_bidx)``) and attaches the record to the existing subject; SQLite,
+    whose writer holds the write lock, cannot meet the case and fails the batch rather than guess."""
+    load_default(session, actor=SYSTEM)
+    d = add_department(session, code="meanwhile", name="区市场监管局", actor=SYSTEM)
+    number = new_id_number()
+    existing, _ = register(session, vault=vault, id_number=number, name="李四", actor=SYSTEM)
+    session.flush()
+    real = rsvc._fetch_in
+
+    def blind_to_subjects(session_, table, columns, key, values):  # type: ignore[no-untyped-def]
+        return iter(()) if table is Subject.__table__ else real(session_, table, columns, key, values)
+
+    monkeypatch.setattr(rsvc, "_fetch_in", blind_to_subjects)
+    batch = [penalty(number, source_id="MW-1")]
+    if session.get_bind().dialect.name == "postgresql":
+        [out] = ingest(session, vault=vault, department=DepartmentRef(d.id, d.code), records=batch, actor=SYSTEM)
+        assert out.status == "created"
+        subject_ids = session.scalars(select(Subject.id).where(Subject.id_bidx == vault.lookup_key(number))).all()
+        assert subject_ids == [existing.id]
+        assert session.get(Record, out.record_id).subject_id == existing.id  # type: ignore[union-attr]
+    else:
+        with pytest.raises(IntegrityError), session.begin_nested():
+            ingest(session, vault=vault, department=DepartmentRef(d.id, d.code), records=batch, actor=SYSTEM)
