@@ -44,7 +44,7 @@ from xinyong import migrate  # noqa: E402
 from xinyong.audit.service import Actor  # noqa: E402
 from xinyong.auth.models import Department  # noqa: E402
 from xinyong.config import Settings  # noqa: E402
-from xinyong.db import Database  # noqa: E402
+from xinyong.db import Database, with_search_path  # noqa: E402
 from xinyong.measures import batch, service  # noqa: E402
 from xinyong.measures.models import Check, CompareFile, CompareJob  # noqa: E402
 from xinyong.privacy.identity import make_id_number  # noqa: E402
@@ -84,7 +84,7 @@ def open_database(args: argparse.Namespace, base_url: str | None, workdir: Path)
                 c.execute(text(f'DROP SCHEMA IF EXISTS "{args.reuse}" CASCADE'))
                 c.execute(text(f'CREATE SCHEMA "{args.reuse}"'))
         admin.dispose()
-        url = base_url + ("&" if "?" in base_url else "?") + f"options=-csearch_path%3D{args.reuse}"
+        url = with_search_path(base_url, args.reuse)
     db = Database(url)
     if not exists:
         if base_url is not None:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 
 from xinyong import migrate
-from xinyong.db import Database
+from xinyong.db import Database, with_search_path
 from xinyong.privacy.identity import make_id_number
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -78,7 +78,7 @@ def fresh_database(url_base: str | None, workdir: Path) -> tuple[str, Database, 
     admin = Database(url_base)
     with admin.engine.begin() as c:
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = url_base + ("&" if "?" in url_base else "?") + f"options=-csearch_path%3D{schema}"
+    url = with_search_path(url_base, schema)
     db = Database(url)
     with db.engine.begin() as c:
         migrate.upgrade(connection=c)

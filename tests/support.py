@@ -14,7 +14,7 @@ from sqlalchemy import text
 from xinyong import migrate
 from xinyong.audit.service import Actor
 from xinyong.auth.deps import SESSION_COOKIE
-from xinyong.db import Database
+from xinyong.db import Database, with_search_path
 from xinyong.privacy.identity import make_id_number
 
 PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL")
@@ -58,7 +58,7 @@ def committed_database(tmp_path: Path, name: str = "committed") -> tuple[Databas
     admin = Database(PG_URL)
     with admin.engine.begin() as c:
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(PG_URL + ("&" if "?" in PG_URL else "?") + f"options=-csearch_path%3D{schema}")
+    db = Database(with_search_path(PG_URL, schema))
     with db.engine.begin() as c:
         migrate.upgrade(connection=c)
 

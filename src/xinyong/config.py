@@ -51,7 +51,7 @@ class Settings(BaseSettings):
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return clock.zone_of(self.timezone)
 
     @property
     def is_sqlite(self) -> bool:

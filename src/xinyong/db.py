@@ -153,6 +153,12 @@ class WalCheckpointer:
             thread.join(timeout=5)
 
 
+def with_search_path(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections use ``schema`` (``options=-csearch_path=…``): a database of
+    its own inside a shared server, as the test suite and the benchmarks use one per run."""
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+
+
 def _sqlite_path(url: str) -> str | None:
     """The file of a SQLite URL, or None for an in-memory database."""
     path = url.split("///", 1)[-1] if "///" in url else ""
