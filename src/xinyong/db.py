@@ -284,6 +284,10 @@ class Database:
     ``sessionmaker`` is for reads; ``write_sessionmaker`` for units of work that change data (on
     SQLite they begin with ``BEGIN IMMEDIATE``; on PostgreSQL the two are the same)."""
 
+    #: Each session checks out a connection of its own, so threads may hold sessions at once (the
+    #: tests' rolled-back database, one connection under every session, says False).
+    concurrent_sessions = True
+
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         path = _sqlite_path(url) if url.startswith("sqlite") else None
