@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_checks import batch_file, build  # noqa: E402
-from common import each_engine, fmt_rate  # noqa: E402
+from common import add_runtime_option, apply_runtime, each_engine, fmt_rate  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import delete, func, select, text  # noqa: E402
 
@@ -182,7 +182,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--batch-module", type=Path,
                     help="time this copy of xinyong/measures/batch.py instead (A/B against a saved version)")
+    add_runtime_option(ap)
     args = ap.parse_args()
+    apply_runtime(args)
     if args.batch_module is not None:
         global batch
         spec = importlib.util.spec_from_file_location("xinyong.measures.batch_under_test", args.batch_module)

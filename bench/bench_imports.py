@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import fmt_rate, subjects  # noqa: E402
+from common import add_runtime_option, apply_runtime, fmt_rate, subjects  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 
 from xinyong import events  # noqa: E402
@@ -81,7 +81,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="runs of 3 and 4 (best kept)")
     ap.add_argument("--no-handlers-too", action="store_true",
                     help="also run 3 and 4 with the records_changed handlers switched off")
+    add_runtime_option(ap)
     args = ap.parse_args()
+    apply_runtime(args)
     vault = Vault(KeyRing.generate())
     data, rows = penalty_file(args.rows, args.subjects)
     spec = {s.code: s for s in catalog.read_yaml()}["admin_penalty"]

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import orjson  # noqa: E402
-from common import fmt_rate, records, subjects  # noqa: E402
+from common import add_runtime_option, apply_runtime, fmt_rate, records, subjects  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -289,7 +289,9 @@ def main() -> None:
                          "(one per core; 1: only the one-client figure)")
     ap.add_argument("--no-handlers-too", action="store_true",
                     help="also run each round with the records_changed handlers switched off")
+    add_runtime_option(ap)
     a = ap.parse_args()
+    apply_runtime(a)
     run("SQLite", None, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too, a.http_departments)
     if a.pg:
         run("PostgreSQL", a.pg, a.records, a.subjects, not a.no_http, a.rounds, a.no_handlers_too,

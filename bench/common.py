@@ -104,3 +104,25 @@ def each_engine(bench: Callable[..., None], args: Any) -> None:
             bench("SQLite", None, args, Path(tmp))
         if args.db_url:
             bench("PostgreSQL", args.db_url, args, Path(tmp))
+
+
+def add_runtime_option(ap: Any) -> None:
+    ap.add_argument("--python-gc-defaults", action="store_true",
+                    help="CPython's garbage-collector thresholds instead of xinyong.runtime's, here and in the "
+                         "servers started (A/B)")
+
+
+def apply_runtime(args: Any) -> None:
+    """The runtime settings ``xinyong serve``'s workers and the CLI run with (``xinyong.runtime``),
+    so that what is timed in process is what they run; ``--python-gc-defaults`` keeps CPython's, in
+    this process and (through ``XINYONG_GC_THRESHOLD0``) in the servers it starts."""
+    import gc
+    import os
+
+    from xinyong import runtime
+
+    if args.python_gc_defaults:
+        os.environ[runtime.GC_THRESHOLD0_ENV] = str(gc.get_threshold()[0])
+    runtime.configure_gc()
+    print(f"garbage collector thresholds: {gc.get_threshold()}"
+          f"{' (CPython defaults)' if args.python_gc_defaults else ' (xinyong.runtime, as the server and CLI)'}")

@@ -171,6 +171,9 @@ def _root(
 
 def main() -> None:
     """Console-script entry point (``xinyong``)."""
+    from xinyong import runtime
+
+    runtime.configure_gc()  # its jobs (imports, batch comparison, maintenance) run in this process
     app(prog_name="xinyong")
 
 
@@ -491,11 +494,14 @@ def _configure_logging() -> None:
 
 def create_served_app() -> Any:
     """The uvicorn factory: ``xinyong.app.create_app()`` after configuring logging in *this* process,
-    so that every worker (a separate process when ``--workers`` > 1) logs through the safe formatter."""
-    import gc
+    so that every worker (a separate process when ``--workers`` > 1) logs through the safe formatter,
+    with the runtime's settings (``xinyong.runtime``) and its start-up heap frozen."""
     import logging
 
+    from xinyong import runtime
     from xinyong.app import create_app
+
+    runtime.configure_gc()
 
     _configure_logging()
     if os.environ.get(_ACCESS_LOG_ENV) == "off":  # ``serve --no-access-log``: after our logging setup,
@@ -503,11 +509,7 @@ def create_served_app() -> Any:
         access.handlers[:] = []
         access.propagate = False
     app = create_app()
-    # The objects built so far (modules, routes, the ORM's mappings) live as long as the worker: out
-    # of the collector's sight, a full collection no longer walks them in the middle of requests
-    # (fewer long pauses: the check API's p99, docs/measures.md).
-    gc.collect()
-    gc.freeze()
+    runtime.freeze_start_up_heap()
     return app
 
 
