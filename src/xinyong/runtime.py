@@ -8,11 +8,14 @@ container objects (net of those freed) and every tenth collection promotes the s
 of 1,000 records allocates tens of thousands of containers that all live until the batch is
 written, so at 700 ingestion collected ~18 times per batch, moved each batch's objects into the
 oldest generation, and a full collection — walking everything not frozen, ~20 ms — followed every
-six or seven batches: 11 % of the service's CPU (bench/bench_ingest.py, 200,000 records; 3,713
-young, 338 middle and 30 full collections). At 50,000 a batch's objects are freed before a
-collection is due: one collection in the same run. Cyclic garbage then waits for up to 50,000
-allocations (a few MB at most), and a young collection, when it comes, has more to walk (a few ms,
-rarely)."""
+six or seven batches (bench/bench_ingest.py, 200,000 records: 3,713 young, 338 middle and 30 full
+collections, ~1.1 s of ~10 s). Measured, three rounds of two, interleaved (SQLite service ingest,
+this process's CPU a record): 700 → ~53 µs, 10,000 → ~50 µs (185 / 17 / 1–2 collections), 50,000
+→ ~48 µs (one collection in the whole run). 50,000 cost the check API its tail, though: p99 30.1 /
+43.2 / 31.3 ms against 25.6 / 20.8 ms at 700 and 25.7 / 21.2 ms at 10,000 (bench/bench_checks.py,
+SQLite), and 10 MB more per worker — a request's cyclic garbage waited longer and was freed in
+larger, longer collections. Hence 10,000: the full collections mostly gone, the check path as it
+was. Cyclic garbage waits for up to 10,000 allocations."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import gc
 import logging
 import os
 
-GC_THRESHOLD0 = 50_000
+GC_THRESHOLD0 = 10_000
 GC_THRESHOLD0_ENV = "XINYONG_GC_THRESHOLD0"  # an operator's override (700: CPython's own)
 
 log = logging.getLogger(__name__)
