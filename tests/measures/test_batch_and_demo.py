@@ -31,6 +31,8 @@ def test_batch_file_answers_good_rows_and_lists_bad_ones(client, world, db, vaul
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     client.app.state.compare_runner.wait()
+    # named as a comparison job in thread dumps, like its pipeline's threads (compare-N-db_0 …)
+    assert [t.name for t in client.app.state.compare_runner._threads] == [f"compare-{job_id}"]
     job = client.get(f"/api/v1/checks/batch/{job_id}", headers=world.bearer(world.key_a)).json()
     assert job["status"] == "done", job
     assert (job["rows_total"], job["rows_done"]) == (5, 5)

@@ -39,6 +39,8 @@ class ThreadRunner:
     """Runs jobs in daemon threads of this process, each with its own units of work. If the process
     dies, the job's heartbeat goes stale and it shows as ``interrupted``, ready to be resumed."""
 
+    thread_prefix = "import"  # a job's thread is "<prefix>-<job id>" in thread dumps and py-spy
+
     def __init__(self, db: Any, vault: Any) -> None:
         self.db, self.vault = db, vault
         self._lock = threading.Lock()
@@ -46,7 +48,8 @@ class ThreadRunner:
 
     def start(self, job_id: int) -> None:
         ctx = contextvars.copy_context()  # keeps the request id for the audit entries
-        t = threading.Thread(target=ctx.run, args=(self._run, job_id), name=f"import-{job_id}", daemon=True)
+        t = threading.Thread(target=ctx.run, args=(self._run, job_id), name=f"{self.thread_prefix}-{job_id}",
+                             daemon=True)
         with self._lock:
             self._threads = [x for x in self._threads if x.is_alive()] + [t]
         t.start()

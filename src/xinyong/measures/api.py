@@ -213,6 +213,8 @@ def feedback_stats(principal: StatsReader, session: DbSession, since: date | Non
 class CompareRunner(ThreadRunner):
     """The imports' thread runner, running comparison jobs."""
 
+    thread_prefix = "compare"
+
     def _run(self, job_id: int) -> None:
         try:
             batch.run_job(self.db, self.vault, job_id)
