@@ -63,8 +63,9 @@ class Layout:
 def _rows(text: str) -> list[tuple[str, ...]]:
     """The file's non-blank rows, as tuples: a tuple of strings leaves the garbage collector's
     sight once it has survived a collection, a list never does. A job holds up to 500,000 rows for
-    its whole run, and with lists every full collection walked all of them (at 200,000 rows, the
-    collector took a quarter of the job's Python time)."""
+    its whole run, and every full collection walked all of them (with the rows and the register
+    rows' measure codes as lists, collections took up to a quarter of a 200,000-row job's Python
+    time in bench/bench_batch.py)."""
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "," not in first and "\t" in first else ","
     try:
