@@ -104,3 +104,43 @@ def test_a_job_taken_over_stops_after_the_chunks_already_written(tmp_path, monke
         assert registered == 2
     finally:
         drop()
+
+
+def test_a_failed_lookup_interrupts_the_job_after_the_chunks_in_flight(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The third chunk's lookup fails. The second chunk's write, submitted just before, either ran
+    or was cancelled before it began (a race with the failure); nothing after it is written, what
+    was written is counted, the job shows ``interrupted`` and runs again."""
+    db, drop = committed_database(tmp_path, "batchfail")
+    try:
+        vault = Vault(KeyRing.generate())
+        job_id = _job(db, vault, "\n".join(new_id_number() for _ in range(8)) + "\n")
+        calls: list[int] = []
+        writes: list[int] = []
+        real_lookup, real_write = batch._lookup, batch._write
+
+        def lookup(db_, unique):  # type: ignore[no-untyped-def]
+            calls.append(len(unique))
+            if len(calls) == 3:
+                raise RuntimeError("the database went away")
+            return real_lookup(db_, unique)
+
+        def write(db_, job, token, caller, payload, counts, pos, *rest):  # type: ignore[no-untyped-def]
+            writes.append(pos)
+            return real_write(db_, job, token, caller, payload, counts, pos, *rest)
+
+        monkeypatch.setattr(batch, "_lookup", lookup)
+        monkeypatch.setattr(batch, "_write", write)
+        job = batch.run_job(db, vault, job_id, chunk_size=2)
+        assert job is not None and job.status == "interrupted" and job.error_code == "processing_error"
+        assert writes in ([0], [0, 2]) and job.rows_done == 2 * len(writes)
+        with db.session(write=False) as s:
+            first = set(s.scalars(select(Check.check_id).where(Check.job_id == job_id)))
+        assert len(first) == job.rows_done
+        monkeypatch.setattr(batch, "_lookup", real_lookup)
+        again = batch.run_job(db, vault, job_id, chunk_size=2)
+        assert again is not None and again.status == "done" and again.rows_done == 8
+        with db.session(write=False) as s:
+            every = set(s.scalars(select(Check.check_id).where(Check.job_id == job_id)))
+        assert len(every) == len(first) + 8 and first < every  # the first attempt's checks stay registered
+    finally:
+        drop()
