@@ -9,10 +9,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from xinyong import migrate
-from xinyong.db import Database, with_search_path
+from xinyong.db import Database
 from xinyong.privacy.identity import make_id_number
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -70,26 +68,8 @@ def fmt_rate(n: int, seconds: float) -> str:
 def fresh_database(url_base: str | None, workdir: Path) -> tuple[str, Database, Callable[[], None]]:
     """A new database built by the migrations: a SQLite file in ``workdir``, or a new schema on the
     PostgreSQL server ``url_base`` (``drop()`` removes it)."""
-    if url_base is None:
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        migrate.upgrade(url)
-        return url, Database(url), lambda: None
-    schema = f"xy_bench_{uuid.uuid4().hex[:8]}"
-    admin = Database(url_base)
-    with admin.engine.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = with_search_path(url_base, schema)
-    db = Database(url)
-    with db.engine.begin() as c:
-        migrate.upgrade(connection=c)
-
-    def drop() -> None:
-        db.dispose()
-        with admin.engine.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url, db, drop
+    tag = uuid.uuid4().hex[:8]
+    return migrate.scratch_database(url_base, sqlite_file=workdir / f"bench-{tag}.db", schema=f"xy_bench_{tag}")
 
 
 def each_engine(bench: Callable[..., None], args: Any) -> None:

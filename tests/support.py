@@ -9,12 +9,11 @@ from datetime import date
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from xinyong import migrate
 from xinyong.audit.service import Actor
 from xinyong.auth.deps import SESSION_COOKIE
-from xinyong.db import Database, with_search_path
+from xinyong.db import Database
 from xinyong.privacy.identity import make_id_number
 
 PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL")
@@ -49,23 +48,6 @@ def committed_database(tmp_path: Path, name: str = "committed") -> tuple[Databas
     """A database of a test's own with real commits and connections (for threads and races, which
     the rolled-back one-connection ``db`` fixture cannot host): a SQLite file in ``tmp_path``, or a
     new schema on the PostgreSQL test server. Returns it and the function that removes it."""
-    if not PG_URL:
-        url = f"sqlite:///{tmp_path / f'{name}.db'}"
-        migrate.upgrade(url)
-        db = Database(url)
-        return db, db.dispose
-    schema = f"xy_{name}_{uuid.uuid4().hex[:8]}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(with_search_path(PG_URL, schema))
-    with db.engine.begin() as c:
-        migrate.upgrade(connection=c)
-
-    def drop() -> None:
-        db.dispose()
-        with admin.engine.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
+    _url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / f"{name}.db",
+                                              schema=f"xy_{name}_{uuid.uuid4().hex[:8]}")
     return db, drop

@@ -501,9 +501,8 @@ def create_served_app() -> Any:
     from xinyong import runtime
     from xinyong.app import create_app
 
-    runtime.configure_gc()
-
     _configure_logging()
+    runtime.configure_gc()  # after the logging: a bad XINYONG_GC_THRESHOLD0 is warned about through it
     if os.environ.get(_ACCESS_LOG_ENV) == "off":  # ``serve --no-access-log``: after our logging setup,
         access = logging.getLogger("uvicorn.access")  # which would route uvicorn's access log again
         access.handlers[:] = []

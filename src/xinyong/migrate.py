@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from xinyong.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,3 +41,34 @@ def script_heads() -> set[str]:
     from alembic.script import ScriptDirectory
 
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def scratch_database(pg_url: str | None, *, sqlite_file: Path, schema: str) -> tuple[str, Database, Callable[[], None]]:
+    """A new database built by the migrations, for the test suite's and the benchmarks' runs: the
+    SQLite file ``sqlite_file`` (its folder the caller's to remove), or, given ``pg_url``, the new
+    schema ``schema`` on that PostgreSQL server. Returns its URL, the database, and ``drop()``,
+    which disposes of the database and removes the schema."""
+    from sqlalchemy import text
+
+    from xinyong.db import Database, with_search_path
+
+    if pg_url is None:
+        url = f"sqlite:///{sqlite_file}"
+        upgrade(url)
+        db = Database(url)
+        return url, db, db.dispose
+    admin = Database(pg_url)
+    with admin.engine.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = with_search_path(pg_url, schema)
+    db = Database(url)
+    with db.engine.begin() as c:
+        upgrade(connection=c)
+
+    def drop() -> None:
+        db.dispose()
+        with admin.engine.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return url, db, drop
