@@ -30,6 +30,9 @@ class RecordsChanged:
     # (item code, category) of those records, so that a handler can pass over changes that cannot
     # concern it (scoring: items no rule scores, not bad). Subjects not named here: anything changed.
     created_items: Mapping[int, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    # Subjects this transaction created: no other transaction can see them before it commits (one
+    # creating the same person waits on the unique blind index), so there is nothing to take turns on.
+    new_subjects: frozenset[int] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,10 @@ def on_lists_changed(name: str) -> Callable[[ListsHandler], ListsHandler]:
 
 def records_changed(session: Session, subject_ids: Iterable[int], record_ids: Iterable[int] = (),
                     reason: str = "push", created_items: Mapping[int, frozenset[tuple[str, str]]] | None = None,
-                    ) -> None:
+                    new_subjects: Iterable[int] = ()) -> None:
     _ensure_wired()
-    event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason, created_items or {})
+    event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason, created_items or {},
+                           frozenset(new_subjects))
     if not event.subject_ids:
         return
     for _name, handler in list(_handlers):

@@ -551,7 +551,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                     "rejections": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
     if changed_subjects:
         events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push",
-                               created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved})
+                               created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved},
+                               new_subjects=created_subjects)
     return outcomes
 
 

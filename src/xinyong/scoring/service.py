@@ -80,6 +80,7 @@ from xinyong.records.standing import (
 from xinyong.scoring.models import ScoreHistory, ScoringRule, ScoringRuleset, ScoringRun, SubjectStatus
 from xinyong.scoring.ruleset import Band, ItemFacts, Problem, Ruleset, RulesetError, parse
 from xinyong.subjects.models import Subject
+from xinyong.subjects.service import lock_subjects
 
 DEFAULT_RULESET = Path(__file__).parent / "default_ruleset.yaml"
 DEFAULT_EFFECTIVE = date(2020, 1, 1)
@@ -717,6 +718,8 @@ def maintain(session: Session, *, today: date, actor: Actor | None = None) -> di
             .where(src.c.decided_at > lo, src.c.decided_at <= hi)))
     ended.update(session.scalars(bad_record_subjects(years_before(last.on_day, CLEAN_YEARS),
                                                      years_before(today, CLEAN_YEARS))))
+    if ended:  # outside the announcements: take the turn on these subjects the handlers take
+        lock_subjects(session, ended)
     n = refresh(session, ended, today=today, reason="window") if ended else 0
     session.add(ScoringRun(kind="maintain", on_day=today, ruleset_version=loaded.version, subjects=n))
     record(session, actor=actor or Actor.system("maintain"), action="scoring.maintain",
