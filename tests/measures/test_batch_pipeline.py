@@ -125,3 +125,31 @@ def test_a_job_taken_over_stops_after_the_chunks_already_written(db, world, vaul
         registered = len(list(s.scalars(select(Check.id).where(Check.job_id == job_id))))
     assert job is not None and job.rows_done == 2 and job.status == "running" and job.runner == "someone-else"
     assert registered == 2  # the first chunk only: nothing written after the job was lost
+
+
+def test_the_lookup_finds_subjects_and_runs_without_plan_compilation_on_postgresql(db, vault):  # type: ignore[no-untyped-def]
+    """The chunk lookup returns the known subjects among the blind indexes; on PostgreSQL its
+    transaction first turns JIT compilation off (it cost ~7 ms a chunk for a once-a-row plan)."""
+    from sqlalchemy import event
+
+    with db.session() as s:
+        known, subject = subject_with_status(s, vault, grade="B")
+        subject_id = subject.id
+    unique = sorted([vault.lookup_key(known), vault.lookup_key(new_id_number())])
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        found = batch._found(batch._lookup(db, unique))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert list(found) == [vault.lookup_key(known)]
+    assert found[vault.lookup_key(known)][1] == subject_id
+    lookup = next(i for i, st in enumerate(statements) if "id_bidx" in st)
+    if db.engine.dialect.name == "postgresql":
+        assert statements[lookup - 1] == "SET LOCAL jit = off"
+    else:
+        assert not any("jit" in st for st in statements)
