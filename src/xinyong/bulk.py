@@ -287,3 +287,20 @@ def in_values(session: Session, column: Any, values: Sequence[Any]) -> Any:
 
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def sealed_blob(session: Session, table: Table, key: dict[str, Any]) -> tuple[bytes, str] | None:
+    """``(content, key_id)`` of the row of ``table`` (a sealed file: a ``content`` and a ``key_id``
+    column) with these primary-key values, or None, read in the caller's transaction. On PostgreSQL
+    in the binary result format: a ``bytea`` arrives as hex text by default, twice its size on the
+    wire and decoded in Python (a 20 MB comparison result: 0.12 s against 0.05 s)."""
+    where = " AND ".join(f'"{c}" = %s' for c in key)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor(binary=True) as cur:
+            cur.execute(f'SELECT content, key_id FROM "{table.name}" WHERE {where}', tuple(key.values()))  # noqa: S608 - our names
+            row = cur.fetchone()
+    else:
+        row = conn.exec_driver_sql(f'SELECT content, key_id FROM "{table.name}" WHERE {where.replace("%s", "?")}',  # noqa: S608
+                                   tuple(key.values())).first()
+    return None if row is None else (bytes(row[0]), row[1])

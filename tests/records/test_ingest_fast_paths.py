@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import ARRAY, String, cast, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -221,3 +221,24 @@ def test_a_subject_created_meanwhile_is_used_not_duplicated(session, vault, monk
     else:
         with pytest.raises(IntegrityError), session.begin_nested():
             ingest(session, vault=vault, department=DepartmentRef(d.id, d.code), records=batch, actor=SYSTEM)
+
+
+_blob_depts = iter(range(10**6))
+
+
+# one transaction for every example (the rows of each stay apart by their own job ids)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=0, max_size=3000))
+def test_a_sealed_file_reads_back_byte_for_byte(session, content: bytes) -> None:  # type: ignore[no-untyped-def]
+    """``bulk.sealed_blob`` (binary result format on PostgreSQL) gives back exactly what was stored."""
+    from xinyong.imports.models import ImportFile, ImportJob
+
+    dept = add_department(session, code=f"blob{next(_blob_depts)}", name="区档案局", actor=SYSTEM)
+    job = ImportJob(department_id=dept.id, item_code="admin_license", filename="x.csv", sha256="0" * 64,
+                    size=len(content), format="csv", status="pending", actor_type="system", created_by="t")
+    session.add(job)
+    session.flush()
+    session.add(ImportFile(job_id=job.id, key_id="k1", content=content))
+    session.flush()
+    assert bulk.sealed_blob(session, ImportFile.__table__, {"job_id": job.id}) == (content, "k1")
+    assert bulk.sealed_blob(session, ImportFile.__table__, {"job_id": job.id + 1000}) is None

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong import bulk
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.service import get_current
 from xinyong.catalog.spec import CODE_RE, ItemSpec
@@ -127,10 +128,10 @@ def record_refusal(session: Session, *, actor: Actor, item_code: str | None, fil
 
 
 def load_file(session: Session, *, vault: Vault, job_id: int) -> bytes | None:
-    row = session.get(ImportFile, job_id)
-    if row is None:
+    stored = bulk.sealed_blob(session, ImportFile.__table__, {"job_id": job_id})
+    if stored is None:
         return None
-    return vault.reveal_blob(row.content, FILE_TABLE, FILE_COLUMN, str(job_id), row.key_id)
+    return vault.reveal_blob(stored[0], FILE_TABLE, FILE_COLUMN, str(job_id), stored[1])
 
 
 def reseal_files(session: Session, *, vault: Vault) -> int:

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from xinyong import clock
+from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
 from xinyong.db import utcnow
 from xinyong.imports.parsers import FileError, sniff
@@ -159,12 +159,12 @@ def effective_status(job: CompareJob) -> str:
 
 
 def result_csv(session: Session, *, vault: Vault, job: CompareJob, actor: Actor) -> bytes | None:
-    row = session.get(CompareFile, (job.id, "result"))
-    if row is None:
+    stored = bulk.sealed_blob(session, CompareFile.__table__, {"job_id": job.id, "kind": "result"})
+    if stored is None:
         return None
     record(session, actor=actor, action="checks.batch_result", object_type="compare_job", object_id=job.id,
            details={"rows": job.rows_total})
-    return vault.reveal_blob(row.content, FILE_TABLE, "result", str(job.id), row.key_id)
+    return vault.reveal_blob(stored[0], FILE_TABLE, "result", str(job.id), stored[1])
 
 
 # ---- the runner -------------------------------------------------------------------------------------
@@ -549,10 +549,10 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
             raise FileError("department_inactive", "部门不存在或已停用", "the department is missing or inactive")
         caller = service.Caller(dept.id, dept.code, Actor(type=job.actor_type, id=job.actor_id, label=job.created_by,
                                                           department_id=dept.id))
-        stored = s.get(CompareFile, (job_id, "upload"))
+        stored = bulk.sealed_blob(s, CompareFile.__table__, {"job_id": job_id, "kind": "upload"})
         if stored is None:
             raise FileError("file_missing", "找不到该任务的文件，请重新上传", "the job's file is gone; upload it again")
-        data = vault.reveal_blob(stored.content, FILE_TABLE, "upload", str(job_id), stored.key_id)
+        data = vault.reveal_blob(stored[0], FILE_TABLE, "upload", str(job_id), stored[1])
         answerer = _Answerer(s, job.scenario, today)
         s.expunge(job)
     _encoding, lay, rows = parse(data)
