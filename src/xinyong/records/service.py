@@ -233,6 +233,21 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     return _Prepared(-1, item, facts, "", name, source_id, decided, severity, out_fields), [], item_code, source_id
 
 
+def lock_department(session: Session, department_id: int) -> None:
+    """Make the transactions that change one department's records take turns (PostgreSQL: its
+    ``departments`` row locked ``FOR NO KEY UPDATE`` until this transaction ends; other
+    departments, readers and foreign-key checks are not held up). A record is identified by
+    (department, ``source_id``), so a second push of the same records — a client that timed out and
+    sent its batch again while the first request was still being written — must read them after
+    the first committed: it then answers ``unchanged`` (or ``updated`` once) instead of failing on
+    the unique constraints (tests/records/test_concurrent_pushes.py). Taken before the records are
+    read, and before the subjects' locks of the after-change handlers (always in that order).
+    SQLite: nothing to do, its writers take turns from ``BEGIN``."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT id FROM departments WHERE id = %s FOR NO KEY UPDATE", (department_id,)).all()
+
+
 def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
     # orjson writes a date as YYYY-MM-DD, the same bytes as its isoformat() in a string
     blob = orjson.dumps([item_code, subject_id, severity, decided_at, fields], option=orjson.OPT_SORT_KEYS)
@@ -425,6 +440,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     checked.used = True
     today, outcomes, prepared = checked.today, checked.outcomes, checked.prepared
     now = utcnow()
+    if prepared:
+        lock_department(session, department.id)
 
     created_subjects: list[int] = []
     good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []
@@ -622,6 +639,8 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     if _CTRL_TEXT.search(reason):  # line breaks and tabs are text; NUL would also fail on PostgreSQL
         raise RecordError("invalid_characters", "撤销原因包含不允许的控制字符", "the reason contains control characters",
                           422, "reason")
+    lock_department(session, rec.department_id)
+    session.refresh(rec)  # as the department's last committed change left it
     if rec.status == "revoked":
         raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
     session.flush()
