@@ -40,6 +40,7 @@ from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKi
 from xinyong.records.models import Record
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
 from xinyong.subjects.models import Subject
+from xinyong.subjects.service import lock_subjects
 from xinyong.workdays import add_working_days
 
 DEFAULT_LISTS = Path(__file__).parent / "default_lists.yaml"
@@ -396,6 +397,7 @@ def propose(session: Session, *, code: str, subject_id: int, reason: str, actor:
     basis = _clean_text(legal_basis, "legal_basis", "法律依据", "legal basis", required=False) \
         or kind.params.get("legal_basis")
     _subject(session, subject_id)
+    lock_subjects(session, [subject_id])  # two proposals for one person at once: one entry, the other refused
     _refuse_open(session, code, subject_id)
     now = utcnow()
     entry = ListEntry(list_code=code, subject_id=subject_id, status="proposed", source="decision", category=category,
@@ -409,6 +411,17 @@ def propose(session: Session, *, code: str, subject_id: int, reason: str, actor:
     return entry
 
 
+def _take_turn(session: Session, entry: ListEntry) -> None:
+    """A step of an entry's procedure reads the entry as the last committed step left it: on
+    PostgreSQL the row is locked ``FOR NO KEY UPDATE`` until this transaction ends and read again, so
+    two officers deciding at once (or a form sent twice) make one decision and the other is refused
+    by the state check, with one audit entry (tests/lists/test_concurrent_steps.py). SQLite's writers
+    take turns from ``BEGIN``."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()  # this transaction's own earlier steps are kept, not read over
+        session.refresh(entry, with_for_update={"key_share": True})
+
+
 def _require_status(entry: ListEntry, *allowed: str, code: str, zh: str, en: str) -> None:
     if entry.status not in allowed:
         raise ListError(code, f"{zh}（当前状态：{entry.status}）", f"{en} (status: {entry.status})", "status", 409)
@@ -418,6 +431,7 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
            note: str | None = None) -> ListEntry:
     """The person was told of the proposed listing: the defence period starts (N working days)."""
     today = today or clock.today()
+    _take_turn(session, entry)
     _require_status(entry, "proposed", code="not_proposed", zh="只有待告知的条目可以告知",
                     en="only a proposed entry can be notified")
     kind = get_kind(session, entry.list_code)
@@ -435,6 +449,7 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
 def defend(session: Session, *, entry: ListEntry, text: str, actor: Actor, today: date | None = None) -> ListEntry:
     """The person's defence (陈述申辩), by the person or recorded by an officer, up to the deadline."""
     today = today or clock.today()
+    _take_turn(session, entry)
     _require_status(entry, "notified", code="not_notified", zh="只有已告知、在申辩期内的条目可以申辩",
                     en="a defence is stated only for a notified entry")
     assert entry.defence_deadline is not None
@@ -456,6 +471,7 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
     """The credit office decides: list (only once the defence period ended or a defence was received)
     or reject."""
     today = today or clock.today()
+    _take_turn(session, entry)
     _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以作出决定",
                     en="only a notified entry can be decided")
     why = _clean_text(reason, "reason", "决定理由", "reason", required=True)
@@ -485,6 +501,7 @@ def remove(session: Session, *, entry: ListEntry, kind: str, reason: str, actor:
     if kind not in REMOVAL_KINDS:
         raise ListError("unknown_removal_kind", f"移出方式应为 {'、'.join(REMOVAL_KINDS)}",
                         f"removal kind must be one of {', '.join(REMOVAL_KINDS)}", "kind")
+    _take_turn(session, entry)
     _require_status(entry, "listed", code="not_listed", zh="只有已列入的条目可以移出", en="only a listed entry can be removed")
     why = _clean_text(reason, "reason", "移出理由", "reason", required=True)
     _end(entry, kind, why or "", actor)
@@ -515,6 +532,7 @@ def add(session: Session, *, code: str, subject_id: int, reason: str, actor: Act
     basis = _clean_text(legal_basis, "legal_basis", "法律依据", "legal basis", required=False) \
         or kind.params.get("legal_basis")
     _subject(session, subject_id)
+    lock_subjects(session, [subject_id])  # two proposals for one person at once: one entry, the other refused
     _refuse_open(session, code, subject_id)
     now = utcnow()
     entry = ListEntry(list_code=code, subject_id=subject_id, status="listed", source="decision", reason=why or "",

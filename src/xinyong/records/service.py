@@ -640,6 +640,7 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
         raise RecordError("invalid_characters", "撤销原因包含不允许的控制字符", "the reason contains control characters",
                           422, "reason")
     lock_department(session, rec.department_id)
+    session.flush()  # this transaction's own changes are kept, not read over
     session.refresh(rec)  # as the department's last committed change left it
     if rec.status == "revoked":
         raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
