@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -51,3 +52,52 @@ def committed_database(tmp_path: Path, name: str = "committed") -> tuple[Databas
     _url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / f"{name}.db",
                                               schema=f"xy_{name}_{uuid.uuid4().hex[:8]}")
     return db, drop
+
+
+def wait_until_blocked(db: Database, seconds: float = 10) -> bool:
+    """PostgreSQL: True once another backend of ``db``'s database waits for a lock."""
+    import time
+
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + seconds
+    with db.engine.connect() as c:
+        while time.monotonic() < deadline:
+            if c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar():
+                return True
+            c.rollback()
+            time.sleep(0.02)
+    return False
+
+
+def at_once(db: Database, first: Callable[[Any], object], second: Callable[[Any], object]) -> list[BaseException]:
+    """Two transactions at the same moment: ``first(session)`` runs, and its transaction stays open
+    while ``second(session)`` starts in another thread and is seen waiting for it (PostgreSQL: for a
+    lock; SQLite: at ``BEGIN``); then the first commits and the second finishes. Returns what the
+    second raised (the first's errors propagate)."""
+    import threading
+
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def other() -> None:
+        try:
+            with db.session() as s2:
+                second(s2)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=other)
+    with db.session() as s1:
+        first(s1)
+        thread.start()
+        if db.engine.dialect.name == "postgresql":
+            assert wait_until_blocked(db), "the second transaction never waited for the first"
+        else:  # SQLite's writers take turns from BEGIN
+            assert not done.wait(0.3), "the second transaction did not wait for the first"
+    thread.join(30)
+    assert not thread.is_alive()
+    return errors

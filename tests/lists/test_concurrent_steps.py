@@ -4,14 +4,11 @@ same person and list at once: one entry, the other refused as already open."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text
-from tests.support import SYSTEM, committed_database, new_id_number
+from sqlalchemy import func, select
+from tests.support import SYSTEM, at_once, committed_database, new_id_number
 
 from xinyong.audit.models import AuditEntry
 from xinyong.audit.service import Actor
@@ -26,44 +23,6 @@ from xinyong.subjects.service import register
 OFFICER = Actor(type="user", id="7", label="officer_a")
 ADMIN = Actor(type="user", id="1", label="admin")
 ADMIN_B = Actor(type="user", id="2", label="admin_b")
-
-
-def _wait_until_blocked(db, seconds: float = 10) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    with db.engine.connect() as c:
-        while time.monotonic() < deadline:
-            if c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                              "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar():
-                return True
-            c.rollback()
-            time.sleep(0.02)
-    return False
-
-
-def _at_once(db, first: Callable[..., object], second: Callable[..., object]) -> list[BaseException]:  # type: ignore[no-untyped-def]
-    """``first`` in a transaction left open while ``second`` runs in another; then both commit."""
-    errors: list[BaseException] = []
-    done = threading.Event()
-
-    def other() -> None:
-        try:
-            with db.session() as s2:
-                second(s2)
-        except BaseException as exc:  # noqa: BLE001 - returned
-            errors.append(exc)
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=other)
-    with db.session() as s1:
-        first(s1)
-        thread.start()
-        if db.engine.dialect.name == "postgresql":
-            assert _wait_until_blocked(db), "the second transaction never waited for the first"
-        else:  # SQLite: at BEGIN
-            assert not done.wait(0.3)
-    thread.join(30)
-    return errors
 
 
 def _setup(db, vault):  # type: ignore[no-untyped-def]
@@ -90,7 +49,7 @@ def test_two_decisions_at_once_make_one(tmp_path, listed_second: bool) -> None: 
             entry_id = _propose(s, dept_id, subject_id).id
             service.notify(s, entry=s.get(ListEntry, entry_id), actor=OFFICER, today=date(2026, 9, 1))
         day = date(2026, 10, 1)  # the defence period has ended
-        errors = _at_once(
+        errors = at_once(
             db,
             lambda s: service.decide(s, entry=s.get(ListEntry, entry_id), listed=True, reason="列入", actor=ADMIN,
                                      today=day),
@@ -112,7 +71,7 @@ def test_two_proposals_for_one_person_at_once_open_one_entry(tmp_path) -> None: 
     try:
         vault = Vault(KeyRing.generate())
         dept_id, subject_id = _setup(db, vault)
-        errors = _at_once(db, lambda s: _propose(s, dept_id, subject_id), lambda s: _propose(s, dept_id, subject_id))
+        errors = at_once(db, lambda s: _propose(s, dept_id, subject_id), lambda s: _propose(s, dept_id, subject_id))
         assert len(errors) == 1 and isinstance(errors[0], service.ListError) and errors[0].code == "already_on_list"
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(ListEntry).where(ListEntry.subject_id == subject_id)) == 1
