@@ -104,8 +104,16 @@ def _new_version(session: Session, row: CatalogItem, spec: ItemSpec, actor: Acto
 
 
 def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Actor, note: str | None = None) -> Item:
-    """Replace an item's definition with ``data`` as a new version (the old one stays for its records)."""
-    row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True)))
+    """Replace an item's definition with ``data`` as a new version (the old one stays for its records).
+
+    Two edits of one item at once (two admins, a form sent twice) take turns: on PostgreSQL the
+    item's versions are locked first, so the second reads the version the first made and becomes
+    the next one (or changes nothing if it brings the same definition) instead of failing on the
+    (code, version) constraint."""
+    session.execute(select(CatalogItem.id).where(CatalogItem.code == code)
+                    .with_for_update(key_share=True)).all()  # SQLite: no clause (its writers take turns)
+    row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True))
+                         .execution_options(populate_existing=True))
     if row is None:
         raise CatalogError("unknown_item", f"目录中没有事项 {code}", f"no catalog item {code}", "code")
     data = {**data, "code": code}

@@ -166,8 +166,11 @@ def _history(session: Session, object_type: str, code: str, version: int, data: 
 
 def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, Any], actor: Actor,
                     reason: str | None) -> Any:
-    """Create the row or, if anything changed, update it as a new version; history and audit."""
-    row = session.scalar(select(model).where(model.code == clean["code"]))
+    """Create the row or, if anything changed, update it as a new version; history and audit. Two
+    saves of one code at once take turns (PostgreSQL: the row locked before it is read): the second
+    compares with the first's version and makes the next one, never the same number twice."""
+    row = session.scalar(select(model).where(model.code == clean["code"]).with_for_update(key_share=True)
+                         .execution_options(populate_existing=True))
     if row is None:
         row = model(code=clean["code"], version=1, **{k: v for k, v in clean.items() if k != "code"})
         session.add(row)

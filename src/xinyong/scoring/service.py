@@ -208,6 +208,8 @@ def save_ruleset(session: Session, *, text_: str, actor: Actor, effective_from: 
         raise ScoringError("effective_in_past", f"生效日期 {effective} 早于今天，不能追溯生效",
                            f"effective_from {effective} is in the past; rulesets cannot apply retroactively",
                            "effective_from")
+    if session.get_bind().dialect.name == "postgresql":  # two saves at once number their versions in turn
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULESET_SAVE_LOCK})
     version = (session.scalar(select(func.max(ScoringRuleset.version)).where(ScoringRuleset.version > 0)) or 0) + 1
     row = ScoringRuleset(version=version, effective_from=effective, base=rs.base, spec=_spec_of(rs),
                          source=text_, created_by=actor.label, note=(note or None))
@@ -227,6 +229,7 @@ def default_text() -> str:
 
 
 _DEFAULT_RULESET_LOCK = 0x7879_5331  # "xyS1": loading the default ruleset
+_RULESET_SAVE_LOCK = 0x7879_5332  # "xyS2": numbering a saved ruleset's version
 
 
 def ensure_default(session: Session, *, actor: Actor | None = None) -> None:
