@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from tests.support import SYSTEM, committed_database, new_id_number
+from tests.support import SYSTEM, at_once, committed_database, new_id_number
 
 from xinyong import events
 from xinyong.privacy.keys import KeyRing
@@ -51,5 +51,34 @@ def test_a_locked_subject_makes_a_second_lock_wait_but_not_readers_or_foreign_ke
                 with pytest.raises(OperationalError, match="lock timeout"), Session(bind=other) as s2:
                     lock_subjects(s2, [ids[1], ids[2]])
                 other.rollback()
+    finally:
+        drop()
+
+
+def test_one_person_registered_twice_at_once_is_one_subject(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two registrations of the same ID number at once (two sign-ups, a form sent twice): the second
+    waits for the first, then finds the subject it created (PostgreSQL: its insert meets the unique
+    blind index inside a savepoint) instead of failing."""
+    from sqlalchemy import func, select
+
+    from xinyong.audit.models import AuditEntry
+    from xinyong.subjects.models import Subject
+
+    db, drop = committed_database(tmp_path, "registertwice")
+    try:
+        vault = Vault(KeyRing.generate())
+        number = new_id_number()
+        got: list[tuple[int, bool]] = []
+
+        def sign_up(s) -> None:  # type: ignore[no-untyped-def]
+            subject, created = register(s, vault=vault, id_number=number, name="王五", actor=SYSTEM)
+            got.append((subject.id, created))
+
+        assert at_once(db, sign_up, sign_up) == []
+        assert [created for _sid, created in got] == [True, False]
+        assert got[0][0] == got[1][0]
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Subject)) == 1
+            assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "subject.create")) == 1
     finally:
         drop()

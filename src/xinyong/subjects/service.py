@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong import clock
@@ -87,21 +88,31 @@ def register(session: Session, *, vault: Vault, id_number: str, name: str, actor
     """
     facts = identity.check(id_number)
     name = _validate_name(name)
-    existing = session.scalar(select(Subject).where(Subject.id_bidx == vault.lookup_key(facts.number)))
-    if existing is not None:
-        if not names_match(vault.reveal_name(existing.id_bidx, existing.name_cipher, existing.key_id), name):
-            raise SubjectError("name_mismatch", "姓名与该身份证号码已登记的姓名不一致",
-                               "name does not match the name registered for this ID number", "name")
-        return existing, False
-    sealed = vault.seal_subject(facts.number, name)
-    subject = Subject(id_bidx=sealed.id_bidx, id_cipher=sealed.id_cipher, name_cipher=sealed.name_cipher,
-                      key_id=sealed.key_id, birth_date=facts.birth_date, gender=facts.gender,
-                      region_code=facts.region_code)
-    session.add(subject)
-    session.flush()
-    record(session, actor=actor, action="subject.create", object_type="subject", object_id=subject.id,
-           details={"name": mask_name(name), "region": facts.region_code})
-    return subject, True
+    bidx = vault.lookup_key(facts.number)
+    existing = session.scalar(select(Subject).where(Subject.id_bidx == bidx))
+    if existing is None:
+        sealed = vault.seal_subject(facts.number, name)
+        subject = Subject(id_bidx=sealed.id_bidx, id_cipher=sealed.id_cipher, name_cipher=sealed.name_cipher,
+                          key_id=sealed.key_id, birth_date=facts.birth_date, gender=facts.gender,
+                          region_code=facts.region_code)
+        try:
+            with session.begin_nested():  # a savepoint: the same person created meanwhile elsewhere
+                session.add(subject)
+                session.flush()
+        except IntegrityError:
+            # PostgreSQL: another transaction registered this number first and has committed (the
+            # insert waited for it on the unique blind index); use that subject, as if found above
+            existing = session.scalar(select(Subject).where(Subject.id_bidx == bidx))
+            if existing is None:
+                raise
+        else:
+            record(session, actor=actor, action="subject.create", object_type="subject", object_id=subject.id,
+                   details={"name": mask_name(name), "region": facts.region_code})
+            return subject, True
+    if not names_match(vault.reveal_name(existing.id_bidx, existing.name_cipher, existing.key_id), name):
+        raise SubjectError("name_mismatch", "姓名与该身份证号码已登记的姓名不一致",
+                           "name does not match the name registered for this ID number", "name")
+    return existing, False
 
 
 @dataclass(frozen=True)
