@@ -397,7 +397,7 @@ def propose(session: Session, *, code: str, subject_id: int, reason: str, actor:
     basis = _clean_text(legal_basis, "legal_basis", "法律依据", "legal basis", required=False) \
         or kind.params.get("legal_basis")
     _subject(session, subject_id)
-    lock_subjects(session, [subject_id])  # two proposals for one person at once: one entry, the other refused
+    lock_subjects(session, [subject_id])  # two at once for one person: one entry, the other refused
     _refuse_open(session, code, subject_id)
     now = utcnow()
     entry = ListEntry(list_code=code, subject_id=subject_id, status="proposed", source="decision", category=category,
@@ -532,7 +532,7 @@ def add(session: Session, *, code: str, subject_id: int, reason: str, actor: Act
     basis = _clean_text(legal_basis, "legal_basis", "法律依据", "legal basis", required=False) \
         or kind.params.get("legal_basis")
     _subject(session, subject_id)
-    lock_subjects(session, [subject_id])  # two proposals for one person at once: one entry, the other refused
+    lock_subjects(session, [subject_id])  # two at once for one person: one entry, the other refused
     _refuse_open(session, code, subject_id)
     now = utcnow()
     entry = ListEntry(list_code=code, subject_id=subject_id, status="listed", source="decision", reason=why or "",

@@ -167,8 +167,9 @@ def _history(session: Session, object_type: str, code: str, version: int, data: 
 def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, Any], actor: Actor,
                     reason: str | None) -> Any:
     """Create the row or, if anything changed, update it as a new version; history and audit. Two
-    saves of one code at once take turns (PostgreSQL: the row locked before it is read): the second
-    compares with the first's version and makes the next one, never the same number twice."""
+    saves of one existing code at once take turns (PostgreSQL: the row locked before it is read): the
+    second compares with the first's version and makes the next one, never the same number twice.
+    (Two creations of one new code at once: the second fails on the unique code.)"""
     row = session.scalar(select(model).where(model.code == clean["code"]).with_for_update(key_share=True)
                          .execution_options(populate_existing=True))
     if row is None:
