@@ -69,3 +69,43 @@ def test_a_record_revoked_twice_at_once_is_revoked_once(tmp_path) -> None:  # ty
             assert s.scalar(text("SELECT count(*) FROM record_revisions WHERE record_id = :r"), {"r": rid}) == 1
     finally:
         drop()
+
+
+@pytest.mark.parametrize("push_first", [True, False], ids=["push-then-recompute", "recompute-then-push"])
+def test_a_changed_record_and_a_display_recompute_at_once(tmp_path, push_first: bool) -> None:  # type: ignore[no-untyped-def]
+    """The credit office applies a shorter display period to an item's records while the department
+    changes one of them: the second waits for the first and reads what it wrote (before, on
+    PostgreSQL, both numbered the same revision and one failed on the constraint)."""
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+    from xinyong.records.service import recompute_display
+
+    db, drop = committed_database(tmp_path, "recomputerace")
+    try:
+        vault = Vault(KeyRing.generate())
+        record = {**penalty("general", "2026-03-02"), "id_number": new_id_number(), "name": "李四", "source_id": "D1"}
+        with db.session() as s:
+            dept = setup(s)
+            ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[record])
+            spec = to_data(get_current(s, "admin_penalty").spec)
+            spec["display"]["by_severity"]["general"]["max_months"] = 6
+            update_item(s, code="admin_penalty", data=spec, actor=SYSTEM, note="shorter")
+
+        def change(s) -> None:  # type: ignore[no-untyped-def]
+            out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY,
+                         records=[{**record, "fields": {**record["fields"], "penalty_type": "警告"}}])
+            assert [o.status for o in out] == ["updated"], [o.errors for o in out]
+
+        def recompute(s) -> None:  # type: ignore[no-untyped-def]
+            recompute_display(s, item_code="admin_penalty", actor=SYSTEM, today=TODAY)
+
+        first, second = (change, recompute) if push_first else (recompute, change)
+        assert at_once(db, first, second) == []
+        with db.session() as s:
+            revision, fields = s.execute(text("SELECT revision, fields FROM records WHERE source_id = 'D1'")).one()
+            kept = s.scalars(text("SELECT revision FROM record_revisions ORDER BY revision")).all()
+        # the push already applies the item's current rule: a recompute after it has nothing to change
+        assert (revision, kept) == ((2, [1]) if push_first else (3, [1, 2]))
+        assert "警告" in str(fields)
+    finally:
+        drop()

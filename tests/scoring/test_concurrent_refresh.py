@@ -54,3 +54,42 @@ def test_two_concurrent_pushes_for_one_person_leave_a_status_counting_both(tmp_p
             assert stored.score < base
     finally:
         drop()
+
+
+NEW_BASE = service.default_text().replace("base: 1000", "base: 1020")
+
+
+@pytest.mark.parametrize("push_first", [True, False], ids=["push-then-ruleset", "ruleset-then-push"])
+def test_a_push_and_a_new_ruleset_at_once_leave_the_status_of_both(tmp_path, push_first: bool) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset taking effect today rescores everyone while a department pushes: the stored status
+    counts the pushed record under the new ruleset, whichever of the two started first."""
+    db, drop = committed_database(tmp_path, "rescorerace")
+    try:
+        vault = Vault(KeyRing.generate())
+        idn = new_id_number()
+        with db.session() as s:
+            dept = setup(s)
+            push(s, vault, dept, [penalty("minor", "2026-01-05")], id_number=idn)
+
+        def serious(s) -> None:  # type: ignore[no-untyped-def]
+            out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[
+                {**penalty("serious", "2026-02-02"), "id_number": idn, "name": "李四", "source_id": "P2"}])
+            assert [o.status for o in out] == ["created"], [o.errors for o in out]
+
+        def new_ruleset(s) -> None:  # type: ignore[no-untyped-def]
+            service.save_ruleset(s, text_=NEW_BASE, actor=SYSTEM, today=TODAY, effective_from=TODAY)
+
+        first, second = (serious, new_ruleset) if push_first else (new_ruleset, serious)
+        assert at_once(db, first, second) == []
+        with db.session() as s:
+            sid = s.scalar(text("SELECT subject_id FROM records WHERE source_id = 'P2'"))
+            stored = service.status_of(s, sid, today=TODAY)
+            service.refresh(s, [sid], today=TODAY)
+            s.flush()
+            s.expire_all()
+            recomputed = service.status_of(s, sid, today=TODAY)
+            assert stored.ruleset_version == recomputed.ruleset_version == 2
+            assert (stored.score, stored.grade) == (recomputed.score, recomputed.grade)
+            assert stored.score < 1020
+    finally:
+        drop()

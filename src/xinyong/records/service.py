@@ -248,6 +248,15 @@ def lock_department(session: Session, department_id: int) -> None:
         conn.exec_driver_sql("SELECT id FROM departments WHERE id = %s FOR NO KEY UPDATE", (department_id,)).all()
 
 
+def lock_all_departments(session: Session) -> None:
+    """:func:`lock_department` for every department, in id order: for a change to records of any
+    department (a display rule applied to an item's existing records), which then waits for the
+    pushes under way and makes the next ones wait until it commits."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT id FROM departments ORDER BY id FOR NO KEY UPDATE").all()
+
+
 def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
     # orjson writes a date as YYYY-MM-DD, the same bytes as its isoformat() in a string
     blob = orjson.dumps([item_code, subject_id, severity, decided_at, fields], option=orjson.OPT_SORT_KEYS)
@@ -713,6 +722,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
     item = get_current(session, item_code)
     if item is None:
         raise RecordError("unknown_item", f"目录中没有事项 {item_code}", f"no catalog item {item_code}", 404, "item")
+    lock_all_departments(session)  # a push changing one of these records meanwhile would number its revision too
     changed = 0
     subjects: set[int] = set()
     recs = session.scalars(select(Record).where(Record.item_code == item_code, Record.status != "revoked"))

@@ -685,7 +685,17 @@ def regradable(subject_ids: Iterable[int], created_items: Mapping[int, frozenset
 
 
 def rescore(session: Session, *, today: date, actor: Actor | None = None, reason: str = "rescore") -> int:
-    """Full recomputation of every subject's score and status, set-based. Returns the subject count."""
+    """Full recomputation of every subject's score and status, set-based. Returns the subject count.
+
+    PostgreSQL: every status is computed from one snapshot, so the transactions that change what a
+    status is derived from wait until this one commits — the subjects table is taken in EXCLUSIVE
+    mode, which plain reads (the check API, the pages) do not wait for, but a push does (its subject
+    inserts, foreign-key checks and :func:`lock_subjects` need ROW SHARE or more), and this waits
+    for the pushes already under way. Otherwise a push committed meanwhile kept a status computed
+    without the new ruleset, or this overwrote the push's with one computed without its records
+    (tests/scoring/test_concurrent_refresh.py)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE subjects IN EXCLUSIVE MODE"))
     started = time.perf_counter()
     loaded = active(session, today=today)
     n = _write(session, loaded, today, None, reason)
