@@ -54,8 +54,9 @@ def committed_database(tmp_path: Path, name: str = "committed") -> tuple[Databas
     return db, drop
 
 
-def wait_until_blocked(db: Database, seconds: float = 10) -> bool:
-    """PostgreSQL: True once another backend of ``db``'s database waits for a lock."""
+def wait_until_blocked(db: Database, pid: Callable[[], int | None], seconds: float = 10) -> bool:
+    """PostgreSQL: True once the server process ``pid()`` names (None until it is known) waits for a
+    lock."""
     import time
 
     from sqlalchemy import text
@@ -63,8 +64,9 @@ def wait_until_blocked(db: Database, seconds: float = 10) -> bool:
     deadline = time.monotonic() + seconds
     with db.engine.connect() as c:
         while time.monotonic() < deadline:
-            if c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                              "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar():
+            target = pid()
+            if target is not None and c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid "
+                                                     "AND wait_event_type = 'Lock'"), {"pid": target}).scalar():
                 return True
             c.rollback()
             time.sleep(0.02)
@@ -81,9 +83,15 @@ def at_once(db: Database, first: Callable[[Any], object], second: Callable[[Any]
     errors: list[BaseException] = []
     done = threading.Event()
 
+    backend: list[int] = []  # PostgreSQL: the second transaction's server process
+
     def other() -> None:
         try:
             with db.session() as s2:
+                if db.engine.dialect.name == "postgresql":
+                    from sqlalchemy import text
+
+                    backend.append(s2.execute(text("SELECT pg_backend_pid()")).scalar_one())
                 second(s2)
         except BaseException as exc:  # noqa: BLE001 - returned to the test
             errors.append(exc)
@@ -95,7 +103,8 @@ def at_once(db: Database, first: Callable[[Any], object], second: Callable[[Any]
         first(s1)
         thread.start()
         if db.engine.dialect.name == "postgresql":
-            assert wait_until_blocked(db), "the second transaction never waited for the first"
+            assert wait_until_blocked(db, lambda: backend[0] if backend else None), \
+                "the second transaction never waited for the first"
         else:  # SQLite's writers take turns from BEGIN
             assert not done.wait(0.3), "the second transaction did not wait for the first"
     thread.join(30)
