@@ -82,7 +82,6 @@ def at_once(db: Database, first: Callable[[Any], object], second: Callable[[Any]
 
     errors: list[BaseException] = []
     done = threading.Event()
-
     backend: list[int] = []  # PostgreSQL: the second transaction's server process
 
     def other() -> None:

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,29 @@ class WalCheckpointer:
         self._wake.set()
         if thread is not None:
             thread.join(timeout=5)
+
+
+LOCK_CHUNK = 10_000  # ids per locking statement (one array parameter)
+
+
+def lock_rows(session: Session, table: str, ids: Iterable[int] | None = None) -> None:
+    """Lock these rows of ``table`` (every row without ``ids``) until the transaction ends, in id
+    order, so that transactions that change what the rows stand for take turns: PostgreSQL's
+    ``FOR NO KEY UPDATE``, which readers and foreign-key checks (``FOR KEY SHARE``) do not wait for,
+    and two transactions locking overlapping sets meet on the lowest common id instead of each
+    holding what the other waits for. SQLite: nothing to do, its writers take turns from ``BEGIN``.
+    ``table`` is one of ours, never input."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    if ids is None:
+        conn.exec_driver_sql(f'SELECT id FROM "{table}" ORDER BY id FOR NO KEY UPDATE').all()  # noqa: S608
+        return
+    wanted = sorted({int(i) for i in ids})
+    for start in range(0, len(wanted), LOCK_CHUNK):
+        chunk = wanted[start : start + LOCK_CHUNK]
+        conn.exec_driver_sql(f'SELECT id FROM "{table}" WHERE id = ANY(CAST(%s AS bigint[])) ORDER BY id '  # noqa: S608
+                             "FOR NO KEY UPDATE", ("{" + ",".join(map(str, chunk)) + "}",)).all()
 
 
 def with_search_path(url: str, schema: str) -> str:

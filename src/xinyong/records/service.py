@@ -27,7 +27,7 @@ from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
 from xinyong.catalog.spec import parse_date
-from xinyong.db import utcnow
+from xinyong.db import lock_rows, utcnow
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.records import display
@@ -243,18 +243,7 @@ def lock_department(session: Session, department_id: int) -> None:
     the unique constraints (tests/records/test_concurrent_pushes.py). Taken before the records are
     read, and before the subjects' locks of the after-change handlers (always in that order).
     SQLite: nothing to do, its writers take turns from ``BEGIN``."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT id FROM departments WHERE id = %s FOR NO KEY UPDATE", (department_id,)).all()
-
-
-def lock_all_departments(session: Session) -> None:
-    """:func:`lock_department` for every department, in id order: for a change to records of any
-    department (a display rule applied to an item's existing records), which then waits for the
-    pushes under way and makes the next ones wait until it commits."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SELECT id FROM departments ORDER BY id FOR NO KEY UPDATE").all()
+    lock_rows(session, "departments", [department_id])
 
 
 def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
@@ -653,7 +642,6 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     session.refresh(rec)  # as the department's last committed change left it
     if rec.status == "revoked":
         raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
-    session.flush()
     bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
     now = utcnow()
     previous = rec.status
@@ -722,7 +710,8 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
     item = get_current(session, item_code)
     if item is None:
         raise RecordError("unknown_item", f"目录中没有事项 {item_code}", f"no catalog item {item_code}", 404, "item")
-    lock_all_departments(session)  # a push changing one of these records meanwhile would number its revision too
+    # every department's turn: a push changing one of these records meanwhile would number its revision too
+    lock_rows(session, "departments")
     changed = 0
     subjects: set[int] = set()
     recs = session.scalars(select(Record).where(Record.item_code == item_code, Record.status != "revoked"))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import Actor, record
+from xinyong.db import lock_rows
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_name
@@ -30,17 +31,13 @@ class SubjectError(BilingualError):
     """A refusal from this domain."""
 
 
-LOCK_CHUNK = 10_000  # subject ids per locking statement (one array parameter)
-
-
 def lock_subjects(session: Session, subject_ids: Iterable[int]) -> None:
     """Make the transactions that change these subjects' data take turns from here to their end, so
     that what is derived from all of a subject's data (its status, its catalog-fed list entries)
     is computed by each from what the other committed.
 
-    PostgreSQL: the subjects' rows are locked ``FOR NO KEY UPDATE`` in id order (two transactions
-    locking overlapping sets meet on the lowest common id, never each holding what the other waits
-    for), until this transaction ends. This lock does not conflict with the ``FOR KEY SHARE`` of a
+    PostgreSQL: the subjects' rows are locked ``FOR NO KEY UPDATE`` until this transaction ends
+    (:func:`xinyong.db.lock_rows`). This lock does not conflict with the ``FOR KEY SHARE`` of a
     foreign-key check, nor with readers: a concurrent push still inserts its records, and checks
     still read the stored status; only a second announcement for the same person waits. Without
     it, two departments' pushes for one person at the same moment each computed the status from a
@@ -48,14 +45,7 @@ def lock_subjects(session: Session, subject_ids: Iterable[int]) -> None:
     the other's (see tests/scoring/test_concurrent_refresh.py).
 
     SQLite: nothing to do, its writers already take turns from ``BEGIN``."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return
-    ids = sorted({int(i) for i in subject_ids})
-    for start in range(0, len(ids), LOCK_CHUNK):
-        chunk = ids[start : start + LOCK_CHUNK]
-        conn.exec_driver_sql("SELECT id FROM subjects WHERE id = ANY(CAST(%s AS bigint[])) ORDER BY id "
-                             "FOR NO KEY UPDATE", ("{" + ",".join(map(str, chunk)) + "}",)).all()
+    lock_rows(session, "subjects", subject_ids)
 
 
 def names_match(a: str, b: str) -> bool:
