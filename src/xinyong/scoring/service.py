@@ -380,7 +380,7 @@ def records_source(today: date, where: Any, *, by_subject: bool = False, items: 
     return stmt
 
 
-def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
+def contributions(loaded: Loaded, today: date, source: Any, dialect: str | None = None) -> Select[Any]:
     """THE definition of a record's contribution (one row per counting record with a rule).
 
     Three branches by rule kind, so that each window function sorts only the rows it concerns:
@@ -389,7 +389,19 @@ def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
     only the record with the most cumulative hours scores)."""
     # one pass over the records feeds the three branches (materialised once, not scanned three times)
     src = source.cte("src").prefix_with("MATERIALIZED")
-    r = ScoringRule.__table__.alias("r")
+    R = ScoringRule.__table__
+    if dialect == "postgresql":
+        # The ruleset's rules read once too: joined to the table, the generic plan of a batch's
+        # refresh (which expects a handful of records) probed the rules' index once per record and
+        # branch (~10 µs each, 23 of a batch's 41 ms); a few dozen rows in memory cost 6 µs.
+        # SQLite's plan probes the index by item and variant, faster than its automatic index here.
+        r = (select(*(R.c[n] for n in ("item_code", "variant", "min_hours", "max_hours", "points", "window_months",
+                                       "mode", "doubles")))
+             .where(R.c.ruleset_version == loaded.version).cte("r").prefix_with("MATERIALIZED"))
+        version = true()
+    else:
+        r = R.alias("r")
+        version = r.c.ruleset_version == loaded.version
     if loaded.windows:
         limit = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months)
     else:
@@ -398,7 +410,7 @@ def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
     def joined(kind: Any, name: str) -> Any:
         return (select(src.c.id, src.c.subject_id, src.c.item_code, src.c.variant, src.c.hours, src.c.decided_at,
                        r.c.points, r.c.window_months, r.c.mode, r.c.doubles, r.c.min_hours)
-                .join(r, and_(r.c.ruleset_version == loaded.version, r.c.item_code == src.c.item_code,
+                .join(r, and_(version, r.c.item_code == src.c.item_code,
                               r.c.variant == src.c.variant, r.c.min_hours <= src.c.hours, r.c.max_hours > src.c.hours,
                               kind))
                 .where(src.c.decided_at > limit)).subquery(name)
@@ -463,6 +475,22 @@ def _batch_ids(dialect: str, ids: Sequence[int]) -> Any:
     return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
 
 
+def _records_by_subject(R: Any) -> Select[Any]:
+    """PostgreSQL, :data:`BATCH`: the records of the subjects bound as ``ids``, read subject by subject
+    through ``ix_records_subject`` whatever the statistics say. As ``subject_id = ANY(ids)`` the
+    planner estimates the matches of 1,000 ids from the table's statistics — with none yet (a table
+    filling up, autovacuum behind) or a small table, half of it — and reads the whole table once per
+    batch, which grows with the table (a fresh 200,000-record table: 45 ms of the statement's 85). The
+    subquery per id (kept apart by ``OFFSET 0``, so the planner cannot flatten it into a join it
+    would plan the same way) has one plan: an index scan."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    u = func.unnest(bindparam("ids", type_=ARRAY(BigInteger))).table_valued("sid").render_derived(name="u")
+    per = (select(*(R.c[n] for n in _SCOPED_COLUMNS)).where(R.c.subject_id == u.c.sid).offset(0)
+           .lateral("per_subject"))
+    return select(*(per.c[n] for n in _SCOPED_COLUMNS)).select_from(u.join(per, true()))
+
+
 def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | None,
                    items: RuleItems | None = None) -> Select[Any]:
     """(subject_id, score, grade, ruleset_version, lists, red, dishonest, clean_3y) for the subjects
@@ -487,11 +515,14 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
         # let a planner without fresh statistics (PostgreSQL during a bulk load) walk the item or
         # status index over the whole table instead.
         R = Record.__table__
-        mine = (select(*(R.c[n] for n in _SCOPED_COLUMNS)).where(within(R.c.subject_id))
-                .cte("mine").prefix_with("MATERIALIZED"))
+        if scope is BATCH and dialect == "postgresql":
+            mine = _records_by_subject(R).cte("mine").prefix_with("MATERIALIZED")
+        else:
+            mine = (select(*(R.c[n] for n in _SCOPED_COLUMNS)).where(within(R.c.subject_id))
+                    .cte("mine").prefix_with("MATERIALIZED"))
         to_mine = ClauseAdapter(mine)
         source, nc_q = to_mine.traverse(source), to_mine.traverse(nc_q)
-    c = contributions(loaded, today, source).subquery("c")
+    c = contributions(loaded, today, source, dialect).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
     # One row per subject and list, since its earliest listing: a person on the debtors' list for
     # two court cases is on that list once (the cases are the list entries, see lists/).
@@ -614,9 +645,16 @@ def _refresh_select(session: Session, loaded: Loaded, today: date, items: RuleIt
         if len(_refresh_selects) >= 16:
             _refresh_selects.clear()
         ST = SubjectStatus.__table__
+        on = ST.c.subject_id == Subject.__table__.c.id
+        if dialect == "postgresql":
+            # each subject's stored status through the primary key (OFFSET 0: see
+            # _records_by_subject; joined plainly, the planner read the whole table, 14 of 38 ms
+            # at 100,000 statuses, and growing with them)
+            ST = select(ST).where(on).offset(0).lateral("st")
+            on = true()
         got = _refresh_selects[key] = (
             _status_select(session, loaded, today, BATCH, items=items)
-            .outerjoin(ST, ST.c.subject_id == Subject.__table__.c.id)
+            .outerjoin(ST, on)
             # the stored list as text on SQLite (no JSON decoding of rows that did not change)
             .add_columns(ST.c.subject_id.label("prev"), ST.c.score, ST.c.grade, ST.c.ruleset_version,
                          type_coerce(ST.c.lists, String), ST.c.red, ST.c.dishonest, ST.c.clean_3y))
@@ -642,6 +680,10 @@ def refresh(session: Session, subject_ids: Iterable[int], *, today: date, reason
             return 0
     conn = session.connection()
     dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # The statement's estimate (1,000 subjects' records before the planner has statistics)
+        # passes jit_above_cost: compiling it would take longer than running it, every batch.
+        conn.exec_driver_sql("SET LOCAL jit = off")
     stmt = _refresh_select(session, loaded, today, items)
     base, base_grade = loaded.base, loaded.grade_of(loaded.base)
     why = reason[:32]
