@@ -560,10 +560,11 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         counts[o.status] += 1
     # One entry per batch, naming every record written ([id, revision, item, status]) and every
     # subject created: the batch is one act by one actor, and this keeps ingestion set-based.
-    record(session, actor=actor, action="records.push", object_type="department", object_id=department.id,
-           details={"channel": channel, "size": len(records), **counts, "records": changes,
-                    "subjects_created": created_subjects,
-                    "rejections": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})
+    # (Core, not the ORM: an object added here made the after-change handlers' first query flush the
+    # session's unit of work, ~3 % of a batch's time)
+    record_many(session, actor=actor, action="records.push", object_type="department", items=[(department.id, {
+        "channel": channel, "size": len(records), **counts, "records": changes, "subjects_created": created_subjects,
+        "rejections": [[o.index, o.errors[0]["field"], o.errors[0]["code"]] for o in outcomes if o.errors]})])
     if changed_subjects:
         events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push",
                                created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved},
