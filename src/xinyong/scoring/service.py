@@ -380,7 +380,7 @@ def records_source(today: date, where: Any, *, by_subject: bool = False, items: 
     return stmt
 
 
-def contributions(loaded: Loaded, today: date, source: Any, dialect: str | None = None) -> Select[Any]:
+def contributions(loaded: Loaded, today: date, source: Any) -> Select[Any]:
     """THE definition of a record's contribution (one row per counting record with a rule).
 
     Three branches by rule kind, so that each window function sorts only the rows it concerns:
@@ -389,19 +389,7 @@ def contributions(loaded: Loaded, today: date, source: Any, dialect: str | None 
     only the record with the most cumulative hours scores)."""
     # one pass over the records feeds the three branches (materialised once, not scanned three times)
     src = source.cte("src").prefix_with("MATERIALIZED")
-    R = ScoringRule.__table__
-    if dialect == "postgresql":
-        # The ruleset's rules read once too: joined to the table, the generic plan of a batch's
-        # refresh (which expects a handful of records) probed the rules' index once per record and
-        # branch (~10 µs each, 23 of a batch's 41 ms); a few dozen rows in memory cost 6 µs.
-        # SQLite's plan probes the index by item and variant, faster than its automatic index here.
-        r = (select(*(R.c[n] for n in ("item_code", "variant", "min_hours", "max_hours", "points", "window_months",
-                                       "mode", "doubles")))
-             .where(R.c.ruleset_version == loaded.version).cte("r").prefix_with("MATERIALIZED"))
-        version = true()
-    else:
-        r = R.alias("r")
-        version = r.c.ruleset_version == loaded.version
+    r = ScoringRule.__table__.alias("r")
     if loaded.windows:
         limit = case({m: cutoff(today, m) for m in loaded.windows}, value=r.c.window_months)
     else:
@@ -410,7 +398,7 @@ def contributions(loaded: Loaded, today: date, source: Any, dialect: str | None 
     def joined(kind: Any, name: str) -> Any:
         return (select(src.c.id, src.c.subject_id, src.c.item_code, src.c.variant, src.c.hours, src.c.decided_at,
                        r.c.points, r.c.window_months, r.c.mode, r.c.doubles, r.c.min_hours)
-                .join(r, and_(version, r.c.item_code == src.c.item_code,
+                .join(r, and_(r.c.ruleset_version == loaded.version, r.c.item_code == src.c.item_code,
                               r.c.variant == src.c.variant, r.c.min_hours <= src.c.hours, r.c.max_hours > src.c.hours,
                               kind))
                 .where(src.c.decided_at > limit)).subquery(name)
@@ -522,7 +510,7 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
                     .cte("mine").prefix_with("MATERIALIZED"))
         to_mine = ClauseAdapter(mine)
         source, nc_q = to_mine.traverse(source), to_mine.traverse(nc_q)
-    c = contributions(loaded, today, source, dialect).subquery("c")
+    c = contributions(loaded, today, source).subquery("c")
     totals = select(c.c.subject_id, func.sum(c.c.points).label("total")).group_by(c.c.subject_id).subquery("t")
     # One row per subject and list, since its earliest listing: a person on the debtors' list for
     # two court cases is on that list once (the cases are the list entries, see lists/).
