@@ -637,7 +637,7 @@ def _refresh_select(session: Session, loaded: Loaded, today: date, items: RuleIt
         if dialect == "postgresql":
             # each subject's stored status through the primary key (OFFSET 0: see
             # _records_by_subject; joined plainly, the planner read the whole table, 14 of 38 ms
-            # at 100,000 statuses, and growing with them)
+            # at 90,000 statuses, and growing with them)
             ST = select(ST).where(on).offset(0).lateral("st")
             on = true()
         got = _refresh_selects[key] = (
