@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from tests.support import SYSTEM, at_once, committed_database
 
+from xinyong.audit.models import AuditEntry
 from xinyong.catalog import service as catalog
 from xinyong.catalog.models import CatalogItem
 from xinyong.catalog.spec import to_data
 from xinyong.measures import service as measures
-from xinyong.measures.models import Measure, MeasureChange
+from xinyong.measures.models import Measure, MeasureChange, Scenario
 from xinyong.scoring import service as scoring
 from xinyong.scoring.models import ScoringRuleset
 
@@ -62,6 +63,43 @@ def test_a_measure_saved_twice_at_once_gets_two_versions(tmp_path) -> None:  # t
                                                                    MeasureChange.object_type == "measure")
                                 .order_by(MeasureChange.id)).all()
             assert history[-2:] == [2, 3]
+    finally:
+        drop()
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["two-definitions", "the-same-definition-twice"])
+def test_a_new_measure_and_scenario_created_twice_at_once(tmp_path, same: bool) -> None:  # type: ignore[no-untyped-def]
+    """No row to lock yet: the second's insert meets the first's on the unique code. Before, on
+    PostgreSQL, it failed there (a 500 from the admin page); now it becomes the next version, or
+    changes nothing if it brings the same definition."""
+    db, drop = committed_database(tmp_path, "measurenew")
+    try:
+        with db.session() as s:
+            measures.load_default(s, actor=SYSTEM)
+        scenario = {"code": "housing_support", "name_zh": "住房保障", "name_en": "Housing support"}
+        measure = {"code": "housing_priority", "name_zh": "住房保障优先", "name_en": "Housing priority",
+                   "kind": "incentive", "applies_to": ["red_volunteer"], "scenarios": ["subsidies"],
+                   "department": "区住建局", "basis": "依据甲"}
+        other_s = scenario if same else {**scenario, "name_en": "Housing assistance"}
+        other_m = measure if same else {**measure, "basis": "依据乙"}
+        for save, first, second in ((measures.save_scenario, scenario, other_s),
+                                    (measures.save_measure, measure, other_m)):
+            assert at_once(db, lambda s, save=save, first=first: save(s, data=first, actor=SYSTEM),
+                           lambda s, save=save, second=second: save(s, data=second, actor=SYSTEM)) == []
+        with db.session() as s:
+            m = s.scalar(select(Measure).where(Measure.code == "housing_priority"))
+            assert m is not None and (m.version, m.basis) == ((1, "依据甲") if same else (2, "依据乙"))
+            sc = s.scalar(select(Scenario).where(Scenario.code == "housing_support"))
+            assert sc is not None and (sc.version, sc.name_en) == ((1, "Housing support") if same
+                                                                   else (2, "Housing assistance"))
+            for kind, code in (("measure", "housing_priority"), ("scenario", "housing_support")):
+                history = s.scalars(select(MeasureChange.version).where(MeasureChange.code == code,
+                                                                       MeasureChange.object_type == kind)
+                                    .order_by(MeasureChange.id)).all()
+                assert history == ([1] if same else [1, 2])
+                saves = s.scalar(select(func.count()).select_from(AuditEntry).where(
+                    AuditEntry.action == f"measures.{kind}_save", AuditEntry.object_id == code))
+                assert saves == len(history)
     finally:
         drop()
 

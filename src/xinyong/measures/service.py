@@ -28,7 +28,7 @@ import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, Select, func, literal_column, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
@@ -169,20 +169,35 @@ def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, An
     """Create the row or, if anything changed, update it as a new version; history and audit. Two
     saves of one existing code at once take turns (PostgreSQL: the row locked before it is read): the
     second compares with the first's version and makes the next one, never the same number twice.
-    (Two creations of one new code at once: the second fails on the unique code.)"""
-    row = session.scalar(select(model).where(model.code == clean["code"]).with_for_update(key_share=True)
-                         .execution_options(populate_existing=True))
+    Two creations of one new code at once: with no row to lock yet, the second's insert waits on the
+    unique code until the first commits, fails, and the save goes on as an edit of the row the first
+    created (tests/test_concurrent_admin_edits.py)."""
+    def locked() -> Any:
+        return session.scalar(select(model).where(model.code == clean["code"]).with_for_update(key_share=True)
+                              .execution_options(populate_existing=True))
+
+    row, new = locked(), None
     if row is None:
-        row = model(code=clean["code"], version=1, **{k: v for k, v in clean.items() if k != "code"})
-        session.add(row)
-    else:
+        new = model(code=clean["code"], version=1, updated_at=utcnow(),
+                    **{k: v for k, v in clean.items() if k != "code"})
+        try:
+            with session.begin_nested():  # a savepoint: only this insert is undone if it lost the race
+                session.add(new)
+                session.flush()
+        except IntegrityError:
+            row = locked()
+            if row is None:  # not the code's uniqueness: a real error
+                raise
+        else:
+            row = new
+    if row is not new:
         if all(getattr(row, k) == v for k, v in clean.items()):
             return row
         for k, v in clean.items():
             setattr(row, k, v)
         row.version += 1
-    row.updated_at = utcnow()
-    session.flush()
+        row.updated_at = utcnow()
+        session.flush()
     _history(session, kind, row.code, row.version, clean, actor, reason)
     record(session, actor=actor, action=f"measures.{kind}_save", object_type=kind, object_id=row.code,
            details={"version": row.version, "data": clean, "reason": reason})
