@@ -463,6 +463,36 @@ def _batch_ids(dialect: str, ids: Sequence[int]) -> Any:
     return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
 
 
+def _batch_ids_pg(name: str) -> Any:
+    """PostgreSQL, :data:`BATCH`: the subject ids bound as ``ids``, one row each (column ``sid``)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return func.unnest(bindparam("ids", type_=ARRAY(BigInteger))).table_valued("sid").render_derived(name=name)
+
+
+def _batch_subjects_pg() -> Any:
+    """PostgreSQL, :data:`BATCH`: the subjects bound as ``ids``, each found through the primary key
+    (a lateral subquery kept apart by ``OFFSET 0``, as :func:`_records_by_subject`). As ``id =
+    ANY(ids)`` the planner read the whole ``subjects`` table whenever its cost model preferred that
+    to 1,000 index probes — 5.6 of a refresh's 22 ms at 30,000 subjects, growing with the table."""
+    u = _batch_ids_pg("u_s")
+    found = select(Subject.__table__.c.id).where(Subject.__table__.c.id == u.c.sid).offset(0).lateral("s")
+    # materialised: joined as a lateral, the planner put the totals' aggregate inside the loop over
+    # the subjects and ran it once per subject (6 s a batch instead of 22 ms)
+    return select(found.c.id).select_from(u.join(found, true())).cte("batch_subjects").prefix_with("MATERIALIZED")
+
+
+def _listed_by_subject(L: Any) -> Select[Any]:
+    """PostgreSQL, :data:`BATCH`: the ``listed`` entries of the subjects bound as ``ids``, read subject
+    by subject through ``ix_list_entries_subject``. As ``subject_id = ANY(ids) AND status = 'listed'``
+    the planner walked every listed entry of the platform (the status index) once per batch."""
+    u = _batch_ids_pg("u_l")
+    per = (select(L.c.subject_id, L.c.list_code, L.c.listed_on)
+           .where(L.c.subject_id == u.c.sid, L.c.status == "listed").offset(0).lateral("per_entry"))
+    return (select(per.c.subject_id, per.c.list_code, func.min(per.c.listed_on).label("listed_on"))
+            .select_from(u.join(per, true())).group_by(per.c.subject_id, per.c.list_code))
+
+
 def _records_by_subject(R: Any) -> Select[Any]:
     """PostgreSQL, :data:`BATCH`: the records of the subjects bound as ``ids``, read subject by subject
     through ``ix_records_subject`` whatever the statistics say. As ``subject_id = ANY(ids)`` the
@@ -471,18 +501,18 @@ def _records_by_subject(R: Any) -> Select[Any]:
     batch, which grows with the table (a fresh 200,000-record table: 45 ms of the statement's 85). The
     subquery per id (kept apart by ``OFFSET 0``, so the planner cannot flatten it into a join it
     would plan the same way) has one plan: an index scan."""
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    u = func.unnest(bindparam("ids", type_=ARRAY(BigInteger))).table_valued("sid").render_derived(name="u")
+    u = _batch_ids_pg("u")
     per = (select(*(R.c[n] for n in _SCOPED_COLUMNS)).where(R.c.subject_id == u.c.sid).offset(0)
            .lateral("per_subject"))
     return select(*(per.c[n] for n in _SCOPED_COLUMNS)).select_from(u.join(per, true()))
 
 
 def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | None,
-                   items: RuleItems | None = None) -> Select[Any]:
+                   items: RuleItems | None = None, subjects: Any | None = None) -> Select[Any]:
     """(subject_id, score, grade, ruleset_version, lists, red, dishonest, clean_3y) for the subjects
-    in ``scope`` (a SELECT of subject ids, a list of them, or :data:`BATCH`) or every subject."""
+    in ``scope`` (a SELECT of subject ids, a list of them, or :data:`BATCH`) or every subject.
+    ``subjects`` (PostgreSQL, :data:`BATCH`): the :func:`_batch_subjects_pg` to read them from, for a
+    caller that joins more to its ``s.id`` (one is made here otherwise)."""
     dialect = session.get_bind().dialect.name
     S = Subject.__table__
     L = ListEntry.__table__
@@ -516,7 +546,9 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
     # two court cases is on that list once (the cases are the list entries, see lists/).
     per_list = (select(L.c.subject_id, L.c.list_code, func.min(L.c.listed_on).label("listed_on"))
                 .where(L.c.status == "listed").group_by(L.c.subject_id, L.c.list_code))
-    if scope is not None:
+    if scope is BATCH and dialect == "postgresql":
+        per_list = _listed_by_subject(L)
+    elif scope is not None:
         per_list = per_list.where(within(L.c.subject_id))
     P = per_list.subquery("pl")
     forced = (case((P.c.list_code.in_(loaded.force_lists), 1), else_=0) if loaded.force_lists else literal(0))
@@ -532,16 +564,19 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
     whens = [(func.coalesce(lists.c.forced, 0) == 1, literal(loaded.force_grade))] if loaded.force_grade else []
     whens += [(score_expr >= b.min, literal(b.grade)) for b in loaded.bands if b.min is not None]
     grade = case(*whens, else_=literal(loaded.bands[-1].grade)).label("grade")
-    stmt = (select(S.c.id.label("subject_id"), score, grade,
+    pg_batch = scope is BATCH and dialect == "postgresql"
+    base = (subjects if subjects is not None else _batch_subjects_pg()) if pg_batch else S
+    sid = base.c.id
+    stmt = (select(sid.label("subject_id"), score, grade,
                    literal(loaded.version).label("ruleset_version"),
                    func.coalesce(lists.c.lists, _empty_list(dialect)).label("lists"),
                    (func.coalesce(lists.c.red, 0) == 1).label("red"),
                    (func.coalesce(lists.c.dishonest, 0) == 1).label("dishonest"),
                    ncs.c.subject_id.is_(None).label("clean_3y"))
-            .select_from(S.outerjoin(totals, totals.c.subject_id == S.c.id)
-                         .outerjoin(lists, lists.c.subject_id == S.c.id)
-                         .outerjoin(ncs, ncs.c.subject_id == S.c.id)))
-    if scope is not None:
+            .select_from(base.outerjoin(totals, totals.c.subject_id == sid)
+                         .outerjoin(lists, lists.c.subject_id == sid)
+                         .outerjoin(ncs, ncs.c.subject_id == sid)))
+    if scope is not None and not pg_batch:
         stmt = stmt.where(within(S.c.id))
     return stmt
 
@@ -634,14 +669,16 @@ def _refresh_select(session: Session, loaded: Loaded, today: date, items: RuleIt
             _refresh_selects.clear()
         ST = SubjectStatus.__table__
         on = ST.c.subject_id == Subject.__table__.c.id
+        subjects = None
         if dialect == "postgresql":
             # each subject's stored status through the primary key (OFFSET 0: see
             # _records_by_subject; joined plainly, the planner read the whole table, 14 of 38 ms
             # at 90,000 statuses, and growing with them)
-            ST = select(ST).where(on).offset(0).lateral("st")
+            subjects = _batch_subjects_pg()
+            ST = select(ST).where(ST.c.subject_id == subjects.c.id).offset(0).lateral("st")
             on = true()
         got = _refresh_selects[key] = (
-            _status_select(session, loaded, today, BATCH, items=items)
+            _status_select(session, loaded, today, BATCH, items=items, subjects=subjects)
             .outerjoin(ST, on)
             # the stored list as text on SQLite (no JSON decoding of rows that did not change)
             .add_columns(ST.c.subject_id.label("prev"), ST.c.score, ST.c.grade, ST.c.ruleset_version,
