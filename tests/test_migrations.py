@@ -29,3 +29,35 @@ def test_one_head_and_a_linear_history():
     revisions = list(scripts.walk_revisions())
     assert all(len(r._all_down_revisions) <= 1 for r in revisions)
     assert [r.revision for r in reversed(revisions)] == sorted(r.revision for r in revisions)
+
+
+def test_0010_makes_the_listed_for_dishonesty_not_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The statuses stored by the earlier rule (clean_3y beside a dishonesty listing) are brought in
+    line by the upgrade; the others are left as they were."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL
+
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m10.db",
+                                             schema=f"xy_m10_{uuid.uuid4().hex[:8]}", revision="0009")
+    try:
+        with db.engine.begin() as c:
+            for sid, dishonest in ((1, True), (2, False)):
+                c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
+                               "region_code, created_at, updated_at) VALUES (:id, :b, :x, :x, 'k1', '1980-01-01', "
+                               "'M', '120101', '2026-11-01', '2026-11-01')"), {"id": sid, "b": f"m10-{sid}", "x": b"x"})
+                c.execute(text("INSERT INTO subject_status (subject_id, score, grade, ruleset_version, lists, red, "
+                               "dishonest, clean_3y, updated_at) VALUES (:id, 1000, 'A', 1, '[]', :f, :d, :t, "
+                               "'2026-11-01')"), {"id": sid, "d": dishonest, "f": False, "t": True})
+        if db.engine.dialect.name == "sqlite":
+            migrate.upgrade(url)
+        else:  # the schema is the connection's search path
+            with db.engine.begin() as c:
+                migrate.upgrade(connection=c)
+        with db.engine.connect() as c:
+            flags = dict(c.execute(text("SELECT subject_id, clean_3y FROM subject_status ORDER BY subject_id")).all())
+            assert {k: bool(v) for k, v in flags.items()} == {1: False, 2: True}
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()

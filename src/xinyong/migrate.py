@@ -43,18 +43,19 @@ def script_heads() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def scratch_database(pg_url: str | None, *, sqlite_file: Path, schema: str) -> tuple[str, Database, Callable[[], None]]:
-    """A new database built by the migrations, for the test suite's and the benchmarks' runs: the
-    SQLite file ``sqlite_file`` (its folder the caller's to remove), or, given ``pg_url``, the new
-    schema ``schema`` on that PostgreSQL server. Returns its URL, the database, and ``drop()``,
-    which disposes of the database and removes the schema."""
+def scratch_database(pg_url: str | None, *, sqlite_file: Path, schema: str, revision: str = "head"
+                     ) -> tuple[str, Database, Callable[[], None]]:
+    """A new database built by the migrations (up to ``revision``), for the test suite's and the
+    benchmarks' runs: the SQLite file ``sqlite_file`` (its folder the caller's to remove), or, given
+    ``pg_url``, the new schema ``schema`` on that PostgreSQL server. Returns its URL, the database,
+    and ``drop()``, which disposes of the database and removes the schema."""
     from sqlalchemy import text
 
     from xinyong.db import Database, with_search_path
 
     if pg_url is None:
         url = f"sqlite:///{sqlite_file}"
-        upgrade(url)
+        upgrade(url, revision=revision)
         db = Database(url)
         return url, db, db.dispose
     admin = Database(pg_url)
@@ -63,7 +64,7 @@ def scratch_database(pg_url: str | None, *, sqlite_file: Path, schema: str) -> t
     url = with_search_path(pg_url, schema)
     db = Database(url)
     with db.engine.begin() as c:
-        upgrade(connection=c)
+        upgrade(connection=c, revision=revision)
 
     def drop() -> None:
         db.dispose()

@@ -142,7 +142,8 @@ def test_refresh_writes_history_and_status_only_on_change(session, vault, dept) 
                            .order_by(ScoreHistory.id.desc())).first()
     assert last is not None and last.previous_score == rows[sid].score and last.score == 1000
     session.refresh(st)
-    assert st.score == 1000 and st.clean_3y and st.dishonest
+    # no bad record left, but listed for dishonesty: not clean while listed (tests/lists/test_clean_status.py)
+    assert st.score == 1000 and not st.clean_3y and st.dishonest
     assert st.lists == [{"code": "dishonest_debtor_test", "since": "2026-05-01"}]
     assert st.updated_at > stamp
 

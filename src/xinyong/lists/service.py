@@ -753,11 +753,20 @@ def maintain(session: Session, *, today: date | None = None, actor: Actor | None
 
 # ---- "3 years without bad records" ---------------------------------------------------------------------
 
+def _dishonesty_listed() -> Select[tuple[int]]:
+    """SELECT of the subjects listed now on a list of kind ``dishonesty``."""
+    return (select(ListEntry.subject_id).join(ListKind, ListKind.code == ListEntry.list_code)
+            .where(ListEntry.status == "listed", ListKind.kind == "dishonesty"))
+
+
 def clean_stmt(*, today: date, years: int = CLEAN_YEARS, department_id: int | None = None, scoped: bool = False,
                before_id: int | None = None) -> Select[tuple[int]]:
-    """SELECT of subject ids without a bad record in the last ``years`` years, by id descending.
-    ``scoped``: only subjects with a record from that department."""
-    stmt = select(Subject.id).where(Subject.id.not_in(not_clean_subjects(today, years))).order_by(Subject.id.desc())
+    """SELECT of subject ids without a bad record in the last ``years`` years and not listed now on a
+    dishonesty list (a listing by decision needs no record; the subject status's ``clean_3y`` and
+    the measures follow the same rule), by id descending. ``scoped``: only subjects with a record
+    from that department."""
+    stmt = (select(Subject.id).where(Subject.id.not_in(not_clean_subjects(today, years)),
+                                     Subject.id.not_in(_dishonesty_listed())).order_by(Subject.id.desc()))
     if scoped:
         if department_id is None:
             return stmt.where(false())
@@ -768,8 +777,10 @@ def clean_stmt(*, today: date, years: int = CLEAN_YEARS, department_id: int | No
 
 
 def is_clean(session: Session, *, subject_id: int, today: date | None = None, years: int = CLEAN_YEARS) -> bool:
+    """Whether :func:`clean_stmt` admits this subject."""
     today = today or clock.today()
-    return session.scalar(not_clean_subjects(today, years, [subject_id])) is None
+    return (session.scalar(not_clean_subjects(today, years, [subject_id])) is None
+            and session.scalar(_dishonesty_listed().where(ListEntry.subject_id == subject_id).limit(1)) is None)
 
 
 def last_bad_records(session: Session, subject_ids: Sequence[int]) -> dict[int, date]:

@@ -572,7 +572,9 @@ def _status_select(session: Session, loaded: Loaded, today: date, scope: Any | N
                    func.coalesce(lists.c.lists, _empty_list(dialect)).label("lists"),
                    (func.coalesce(lists.c.red, 0) == 1).label("red"),
                    (func.coalesce(lists.c.dishonest, 0) == 1).label("dishonest"),
-                   ncs.c.subject_id.is_(None).label("clean_3y"))
+                   # "3 years without bad records" and not on a dishonesty list meanwhile (a listing
+                   # by decision needs no record): see lists.service.clean_stmt
+                   and_(ncs.c.subject_id.is_(None), func.coalesce(lists.c.dishonest, 0) == 0).label("clean_3y"))
             .select_from(base.outerjoin(totals, totals.c.subject_id == sid)
                          .outerjoin(lists, lists.c.subject_id == sid)
                          .outerjoin(ncs, ncs.c.subject_id == sid)))
