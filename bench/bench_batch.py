@@ -17,7 +17,8 @@ The same work as ``POST /api/v1/checks/batch`` → runner → ``GET …/result.c
 3. Timed phases: ``create`` (``batch.create_job`` from the file bytes and its commit: sniffing, parsing,
    sealing the upload), ``run`` (``batch.run_job``: claim, every chunk's answers, register rows, audit
    entry and counts, the sealed result), ``result`` (``batch.result_csv``: the audited download, revealed).
-   Rows/s per phase and end to end (the sum). The result is checked: one line per row, every row
+   Rows/s per phase and end to end (the sum); for ``run``, the CPU a row of this process and, on a
+   PostgreSQL server of this machine, of the server (steadier than the rate on a shared machine). The result is checked: one line per row, every row
    registered, no raw ID number in it.
 """
 
@@ -37,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_checks import batch_file, build  # noqa: E402
-from common import add_runtime_option, apply_runtime, each_engine, fmt_rate  # noqa: E402
+from common import add_runtime_option, apply_runtime, each_engine, fmt_rate, server_cpu_seconds  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import delete, func, select, text  # noqa: E402
 
@@ -117,9 +118,14 @@ def one_run(db: Database, vault: Vault, numbers: list[str], data: bytes, rows: i
     with db.session() as s:
         job_id = batch.create_job(s, vault=vault, caller=caller, scenario=SCENARIO, filename="batch.csv", data=data,
                                   max_bytes=limit).id
+    pg = db.engine.dialect.name == "postgresql"
+    server0 = server_cpu_seconds() if pg else None
+    cpu0 = time.process_time()
     t1 = time.perf_counter()
     job = batch.run_job(db, vault, job_id)
     t2 = time.perf_counter()
+    cpu = (time.process_time() - cpu0) * 1e6 / rows
+    server1 = server_cpu_seconds() if server0 is not None else None
     assert job is not None and job.status == "done", job and (job.status, job.error_code, job.error_message)
     with db.session() as s:
         result = batch.result_csv(s, vault=vault, job=s.get(CompareJob, job_id), actor=caller.actor)
@@ -145,7 +151,9 @@ def one_run(db: Database, vault: Vault, numbers: list[str], data: bytes, rows: i
     print(f"   job {job_id}: {job.rows_total:,} rows — matched {job.matched:,}, unknown {job.unknown:,}, "
           f"invalid {job.invalid:,}; {registered:,} register rows; result {len(result) / 1e6:.1f} MB")
     print(f"     create  {fmt_rate(rows, t1 - t0)}")
-    print(f"     run     {fmt_rate(rows, t2 - t1)}")
+    print(f"     run     {fmt_rate(rows, t2 - t1)} [CPU a row: this process {cpu:.1f} µs"
+          + (f", the PostgreSQL server {(server1 - server0) * 1e6 / rows:.1f} µs" if server1 is not None and
+             server0 is not None else "") + "]")
     print(f"     result  {fmt_rate(rows, t3 - t2)}")
     print(f"     end to end {fmt_rate(rows, t3 - t0)}")
     return rows / (t3 - t0)

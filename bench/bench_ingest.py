@@ -9,7 +9,9 @@ then ``--http-departments`` departments pushing at once against as many workers 
 each checks its batch while another's is written, see docs/architecture.md). SQLite by default (a fresh file);
 with --pg (or XINYONG_BENCH_PG) also PostgreSQL, on a schema of its own that is dropped after.
 Each service round runs on a fresh database; the best round and the spread are printed (the
-machine is shared, so single runs are noisy). ``--no-handlers-too`` adds rounds with the
+machine is shared, so single runs are noisy). Each service round also prints the CPU a record of this process and, on a
+PostgreSQL server of this machine, of the server (``common.server_cpu_seconds``): steadier than a rate
+on a shared machine, and the server's share of the work. ``--no-handlers-too`` adds rounds with the
 ``records_changed`` handlers (lists, scoring) switched off in this process, to show what they cost.
 
 The harness's own input (200,000 record dicts) is moved out of the garbage collector's view with
@@ -33,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import orjson  # noqa: E402
-from common import add_runtime_option, apply_runtime, fmt_rate, records, subjects  # noqa: E402
+from common import add_runtime_option, apply_runtime, fmt_rate, records, server_cpu_seconds, subjects  # noqa: E402
 from common import fresh_database as fresh  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -59,9 +61,11 @@ def setup(db: Database) -> tuple[rsvc.DepartmentRef, str]:
 
 
 def bench_service(db: Database, vault: Vault, dept: rsvc.DepartmentRef, recs: list[dict]) -> float:
-    """Wall-clock seconds; this process's CPU seconds are added to ``CPU`` (a load-independent view)."""
+    """Wall-clock seconds; this process's CPU seconds are added to ``CPU`` (a load-independent view),
+    and on a PostgreSQL server of this machine the server's to ``SERVER_CPU``."""
     with db.session() as s:
         items = catalog.current_items(s)
+    server = server_cpu_seconds() if db.engine.dialect.name == "postgresql" else None
     c = time.process_time()
     t = time.perf_counter()
     for i in range(0, len(recs), 1000):
@@ -70,10 +74,20 @@ def bench_service(db: Database, vault: Vault, dept: rsvc.DepartmentRef, recs: li
         bad = [o for o in out if o.status == "rejected"]
         assert not bad, bad[:3]
     CPU.append(time.process_time() - c)
+    after = server_cpu_seconds() if server is not None else None
+    SERVER_CPU.append(after - server if after is not None and server is not None else None)
     return time.perf_counter() - t
 
 
 CPU: list[float] = []
+SERVER_CPU: list[float | None] = []
+
+
+def cpu_note(n: int) -> str:
+    """This process's CPU a record in the last service round, and the server's when known."""
+    server = SERVER_CPU[-1]
+    return (f"{CPU[-1] * 1e6 / n:.1f} µs/record" + (f", PostgreSQL server {server * 1e6 / n:.1f} µs" if server is not None
+                                                    else ""))
 
 
 def bench_bare(db: Database) -> tuple[int, float]:
@@ -240,14 +254,14 @@ def run(label: str, url_base: str | None, n_rec: int, n_subj: int, http: bool, r
             real.append(n_rec / t)
             assert bare_rate is not None and again is not None
             bare.append(bare_rate)
-            print(f"  round {r + 1}: service ingest {fmt_rate(n_rec, t)} [this process's CPU: "
-                  f"{CPU[-1] * 1e6 / n_rec:.1f} µs/record]; bare executemany {bare_rate:,.0f}/s; "
+            print(f"  round {r + 1}: service ingest {fmt_rate(n_rec, t)} [CPU: this process {cpu_note(n_rec)}]; "
+                  f"bare executemany {bare_rate:,.0f}/s; "
                   f"ratio {n_rec / t / bare_rate:.3f}; same batches again (all unchanged) {fmt_rate(n_rec, again)}")
             if no_handlers_too:
                 t, _b, _a = _service_round(url_base, workdir, vault, recs, False, bare=False)
                 plain.append(n_rec / t)
-                print(f"           without the records_changed handlers: {fmt_rate(n_rec, t)} [CPU: "
-                      f"{CPU[-1] * 1e6 / n_rec:.1f} µs/record]")
+                print(f"           without the records_changed handlers: {fmt_rate(n_rec, t)} [CPU: this process "
+                      f"{cpu_note(n_rec)}]")
         best = max(range(rounds), key=lambda i: real[i])
         print(f"  service ingest (validate, ID check, encrypt, blind index, revisions, audit, handlers): "
               f"{_spread(real)}")
