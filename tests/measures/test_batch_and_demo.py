@@ -159,3 +159,23 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
     client.app.state.compare_runner.wait()
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "done"
     assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409
+
+
+def test_row_numbers_are_the_files_lines_despite_blank_lines(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A row is named by the line it is on in the file, as a spreadsheet shows it: blank lines are
+    skipped, not renumbered over (before, the rows after one were named a line too early)."""
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    unknown = new_id_number()
+    content = f"身份证号码,姓名\n{listed},王小明\n\n{unknown},赵六\n \n\n12345,孙八\n".encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    job = client.get(f"/api/v1/checks/batch/{r.json()['id']}", headers=world.bearer(world.key_a)).json()
+    assert job["status"] == "done" and job["rows_total"] == 3, job
+    rows = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
+    by_row = {int(x[0]): x for x in rows[1:]}
+    assert sorted(by_row) == [2, 4, 7]
+    assert by_row[2][5] == "D" and by_row[4][4].startswith("unknown") and by_row[7][4].startswith("invalid")
+    assert by_row[4][1] == unknown[:6] + "********" + unknown[-4:]

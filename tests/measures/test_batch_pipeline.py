@@ -44,7 +44,7 @@ def test_every_row_registered_once_with_its_answer_across_chunks(db, world, vaul
     data = _result(db, vault, job_id)
     parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1:]
     by_row = {int(r[0]): r for r in parsed}
-    assert sorted(by_row) == [2, 3, 4, 5, 6, 7]  # numbered as before: non-blank rows, the header is 1
+    assert sorted(by_row) == [2, 3, 4, 5, 6, 8]  # numbered by the file's lines: the header is 1, line 7 blank
     with db.session() as s:
         regs = {c.check_id: c for c in s.scalars(select(Check).where(Check.job_id == job_id))}
         # no measures is SQL NULL, as the check API stores it (not JSON's null)
@@ -63,11 +63,11 @@ def test_every_row_registered_once_with_its_answer_across_chunks(db, world, vaul
         assert reg.outcome == "answered" and reg.refusal is None and reg.grade == r[5]
         assert reg.measures == [m.split(" ")[0] for m in r[7].split("；") if m]
         assert reg.subject_bidx == vault.lookup_key(
-            {2: listed, 3: unknown, 5: red, 6: listed, 7: red}[int(r[0])])
+            {2: listed, 3: unknown, 5: red, 6: listed, 8: red}[int(r[0])])
     assert regs[by_row[2][8]].subject_id == listed_subject.id and regs[by_row[5][8]].subject_id == red_subject.id
     assert regs[by_row[3][8]].subject_id is None and by_row[3][4].startswith("unknown")
     assert "restrict_civil_service_hiring" in regs[by_row[2][8]].measures
-    assert (by_row[2][3], by_row[6][3], by_row[5][3], by_row[7][3]) == ("是 yes", "否 no", "是 yes", "")
+    assert (by_row[2][3], by_row[6][3], by_row[5][3], by_row[8][3]) == ("是 yes", "否 no", "是 yes", "")
     assert sorted((a.details["first_row"], a.details["rows"]) for a in audits) == [(2, 2), (4, 2), (6, 2)]
     assert sum(a.details["matched"] for a in audits) == 4 and sum(a.details["invalid"] for a in audits) == 1
     for number in (listed, red, unknown):
@@ -89,8 +89,9 @@ def test_result_file_is_encoded_as_csv_writer_would(db, world, vault):  # type: 
     by_row = {int(r[0]) if r[0].isdigit() else 0: r for r in parsed}
     assert by_row[2][2] == "王****" and by_row[4][2] == "张**"  # masked: the comma and quote go with the mask
     assert by_row[3][1] == "*****" and by_row[3][2] == "'=***"  # a formula cell stays text
-    assert by_row[5][1] == good[:6] + "********" + good[14:17] + '"' and by_row[5][2] == "'+*"  # quoted field
-    assert by_row[5][9].startswith("id_characters: ") and by_row[3][9].startswith("id_length: ")
+    # (the row after the cell with a line break starts on line 6)
+    assert by_row[6][1] == good[:6] + "********" + good[14:17] + '"' and by_row[6][2] == "'+*"  # quoted field
+    assert by_row[6][9].startswith("id_characters: ") and by_row[3][9].startswith("id_length: ")
 
 
 def test_a_batch_row_reads_back_by_its_check_id(client, world, db, vault):  # type: ignore[no-untyped-def]

@@ -58,21 +58,39 @@ class Layout:
     id_col: int
     name_col: int | None
     first_row: int  # index of the first data row in the parsed rows
+    # the file's line number of each parsed row, where blank lines (skipped) or a cell holding a
+    # line break made them differ from the row's index + 1; None when they do not
+    lines: list[int] | None = None
+
+    def row_number(self, i: int) -> int:
+        """The file's line number of parsed row ``i`` — what the result file and the check id name."""
+        return i + 1 if self.lines is None else self.lines[i]
 
 
-def _rows(text: str) -> list[tuple[str, ...]]:
+def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None]:
     """The file's non-blank rows, as tuples: a tuple of strings leaves the garbage collector's
     sight once it has survived a collection, a list never does. A job holds up to 500,000 rows for
     its whole run, and every full collection walked all of them (with the rows and the register
     rows' measure codes as lists, collections took up to a quarter of a 200,000-row job's Python
-    time in bench/bench_batch.py)."""
+    time in bench/bench_batch.py). Also the line number each row starts on, unless every row's is
+    its index + 1 (no blank line, no line break inside a cell: the usual file)."""
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "," not in first and "\t" in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[tuple[str, ...]] = []
+    lines: list[int] = []
+    shifted = False
+    start = 1  # the line the next row starts on
     try:
-        return [tuple(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-                if "".join(r).strip()]  # not blank: some cell has more than whitespace
+        for r in reader:
+            if "".join(r).strip():  # not blank: some cell has more than whitespace
+                shifted = shifted or start != len(rows) + 1
+                rows.append(tuple(r))
+                lines.append(start)
+            start = reader.line_num + 1
     except csv.Error as exc:
         raise FileError("malformed_csv", f"CSV 格式错误：{str(exc)[:100]}", f"malformed CSV: {str(exc)[:100]}") from None
+    return rows, (lines if shifted else None)
 
 
 def layout_of(rows: Sequence[Sequence[str]]) -> Layout:
@@ -92,10 +110,11 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
     sniffed = sniff(data)
     if sniffed.format != "csv" or sniffed.text is None:
         raise FileError("unsupported_format", "名单比对只接受 CSV 文件", "batch comparison takes CSV files only")
-    rows = _rows(sniffed.text)
+    rows, lines = _rows(sniffed.text)
     if not rows:
         raise FileError("empty_file", "文件为空", "the file is empty")
     lay = layout_of(rows)
+    lay.lines = lines
     if len(rows) <= lay.first_row:
         raise FileError("empty_file", "文件中没有数据行（只有表头）", "the file has a header but no rows")
     if len(rows) - lay.first_row > MAX_ROWS:
@@ -262,22 +281,23 @@ class _Prepared:
 
 
 def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, vault: Vault, today: date) -> _Prepared:
-    """Validate and blind-index rows ``start:end`` of the parsed file (row numbers count from 1 as
-    the parsed rows do). The raw number lives only in this loop."""
+    """Validate and blind-index rows ``start:end`` of the parsed file (numbered by the file's lines:
+    :meth:`Layout.row_number`). The raw number lives only in this loop."""
     check, index, invalid_exc = identity.checked_number, vault.cipher.blind_index, identity.InvalidIdNumber
-    id_col, name_col = lay.id_col, lay.name_col
+    id_col, name_col, lines = lay.id_col, lay.name_col, lay.lines
     out: list[tuple[int, str | None, str, str | None, str | None]] = []
     append = out.append
     for i in range(start, end):
         cells = rows[i]
+        n = i + 1 if lines is None else lines[i]
         raw = cells[id_col] if id_col < len(cells) else ""
         name = cells[name_col].strip() if name_col is not None and name_col < len(cells) else None
         try:
             number = check(raw, today)
         except invalid_exc as exc:
-            append((i + 1, None, _field(csv_cell(mask_id_number(raw))), name, exc.code))
+            append((n, None, _field(csv_cell(mask_id_number(raw))), name, exc.code))
             continue
-        append((i + 1, index(number, "id_number"), number[:6] + "********" + number[14:], name, None))
+        append((n, index(number, "id_number"), number[:6] + "********" + number[14:], name, None))
     return _Prepared(out, sorted({p[1] for p in out if p[1] is not None}))
 
 
@@ -594,7 +614,7 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
                     if on_progress is not None:
                         on_progress(pos, total)
                 writing = writes.submit(_write, db, job, token, caller, payload, counts, pos, end - pos,
-                                        first + pos + 1, total)
+                                        lay.row_number(first + pos), total)
                 lines.extend(out)
                 del out, reg, found, payload
                 prep, looking = nxt, ahead  # type: ignore[assignment]

@@ -1,0 +1,42 @@
+"""The batch file's parser numbers each row by the line it starts on, whatever blank lines and line
+breaks inside quoted cells come between (property-based)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xinyong.measures import batch
+
+cell = st.text(alphabet="0123456789X王李,\" \n", min_size=1, max_size=8).filter(lambda c: c.strip())
+row = st.lists(cell, min_size=1, max_size=3)
+blank = st.sampled_from(["", " ", ",", " , "])  # (a tab alone on the first line would make tabs the delimiter)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(row, blank), min_size=1, max_size=30))
+def test_each_row_is_numbered_by_the_line_it_starts_on(items: list[list[str] | str]) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    expected: list[tuple[int, tuple[str, ...]]] = []
+    line = 1
+    for item in items:
+        if isinstance(item, str):  # a blank line (or one of empty cells)
+            out.write(item + "\n")
+            line += 1
+            continue
+        before = out.tell()
+        writer.writerow(item)
+        written = out.getvalue()[before:]
+        expected.append((line, tuple(item)))
+        line += written.count("\n")
+    text = out.getvalue()
+    rows, lines = batch._rows(text)
+    assert rows == [r for _n, r in expected]
+    layout = batch.Layout(0, None, 0, lines)
+    assert [layout.row_number(i) for i in range(len(rows))] == [n for n, _r in expected]
+    if all(n == i + 1 for i, (n, _r) in enumerate(expected)):
+        assert lines is None  # the usual file keeps no list of line numbers
