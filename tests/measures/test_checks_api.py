@@ -188,6 +188,25 @@ def test_roles_without_a_department_or_permission_are_refused(client, world):  #
                        headers={"X-CSRF-Token": csrf}).status_code == 403
 
 
+def test_the_admin_without_a_department_is_refused_and_the_refusal_audited(client, world, db):  # type: ignore[no-untyped-def]
+    """The admin may read everything but checks only as a department: the 403 leaves an audit entry
+    (before, it left no trace at all: no register row, no audit entry)."""
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/checks", json={"id_number": new_id_number(), "scenario": "awards"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "department_required"
+    r = client.post("/api/v1/checks/batch", data={"scenario": "awards"}, headers={"X-CSRF-Token": csrf},
+                    files={"file": ("名单.csv", f"{new_id_number()}\n".encode(), "text/csv")})
+    assert r.status_code == 403 and r.json()["code"] == "department_required"
+    with db.session() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.forbidden",
+                                                          AuditEntry.actor_label == "admin").order_by(AuditEntry.id)))
+        assert [(e.outcome, e.details) for e in entries] == [
+            ("denied", {"permission": "checks.run", "reason": "department_required"}),
+            ("denied", {"permission": "checks.batch", "reason": "department_required"})]
+        assert s.scalar(select(Check.id).limit(1)) is None  # nothing answered, so nothing registered
+
+
 def test_officer_checks_for_their_department(client, world):  # type: ignore[no-untyped-def]
     csrf = login(client, "officer_a")
     r = client.post("/api/v1/checks", json={"id_number": new_id_number(), "scenario": "awards"},

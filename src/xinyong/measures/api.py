@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp
@@ -70,15 +70,21 @@ CodePath = Annotated[str, Path(pattern="^[a-z][a-z0-9_]{1,63}$")]
 _dept_codes: dict[int, str] = {}
 
 
-def caller_of(session: Session, principal: Principal) -> service.Caller:
-    """A check is by a department: its system key or one of its officers."""
+def caller_of(session: Session, principal: Principal, what: str = "checks.run") -> service.Caller:
+    """A check is by a department: its system key or one of its officers. Anyone else allowed to
+    call (the credit office's admin) is refused, and the refusal audited (``auth.forbidden``, as a
+    missing permission is): every call of the check API leaves a trace."""
     if principal.department_id is None:
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": what, "reason": "department_required"})
         raise ApiError(403, "department_required", "只有部门账户或部门业务系统可以核查 / only a department's "
                                                    "account or system key may run checks")
     code = _dept_codes.get(principal.department_id) if principal.kind == "apikey" else None
     if code is None:  # an API key's department was checked active when the key was resolved
         dept = session.get(Department, principal.department_id)
         if dept is None or not dept.active:
+            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                          details={"permission": what, "reason": "department_inactive"})
             raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
         code = _dept_codes[dept.id] = dept.code
     return service.Caller(principal.department_id, code, principal.actor)
@@ -234,7 +240,7 @@ def compare_runner_of(app: Any) -> CompareRunner:
 def create_batch(request: Request, background: BackgroundTasks, principal: Checker, session: DbSession,
                  vault: VaultDep, file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK)")],
                  scenario: Annotated[str, Form(min_length=1, max_length=200)]) -> Response:
-    caller = caller_of(session, principal)
+    caller = caller_of(session, principal, "checks.batch")
     limit = request.app.state.settings.max_request_bytes
     data = file.file.read(limit + 1)
     try:
