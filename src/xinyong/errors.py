@@ -97,9 +97,30 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             zh = ""
         else:
             zh = _PYDANTIC_ZH.get(typ, "取值无效")
-        out.append({"field": _loc_to_field(tuple(err.get("loc", ()))), "code": typ,
-                    "message": f"{zh} / {msg}" if zh else msg})
+        field = _loc_to_field(tuple(err.get("loc", ())))
+        if typ == "json_invalid":  # its location is a character position, not a field
+            loc = err.get("loc", ())
+            at = loc[-1] if loc and isinstance(loc[-1], int) else None
+            field = "body"
+            if at is not None:
+                zh, msg = f"{zh}（第 {at} 个字符处）", f"{msg} (at character {at})"
+        out.append({"field": field, "code": typ, "message": f"{zh} / {msg}" if zh else msg})
     return out
+
+
+# What FastAPI and Starlette answer 400 with when a body cannot be read at all — JSON that is not
+# UTF-8, a multipart form without its boundary — answered here as any other malformed body: 422,
+# the error shape, the field named.
+_UNREADABLE_BODY = ("There was an error parsing the body", "multipart", "Multipart")
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> list[dict[str, Any]] | None:
+    detail = exc.detail
+    if exc.status_code != 400 or not isinstance(detail, str) or not any(m in detail for m in _UNREADABLE_BODY):
+        return None
+    return [{"field": "body", "code": "body_unreadable",
+             "message": f"请求体无法解析：须为 UTF-8 编码的 JSON 或完整的 multipart 表单 / the body cannot be read: "
+                        f"it must be UTF-8 JSON or a well-formed multipart form ({detail.rstrip('.')})"}]
 
 
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full",
@@ -137,6 +158,12 @@ def install(app: Any, render_error_page: Any) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            if not wants_json(request):
+                return render_error_page(request, 422, unreadable)
+            zh, en = STATUS_TEXT[422]
+            return JSONResponse(error_body("validation_error", f"{zh} / {en}", unreadable), status_code=422)
         headers = getattr(exc, "headers", None)
         if isinstance(exc.detail, dict):
             code, message = exc.detail.get("code", "error"), exc.detail.get("message", "")

@@ -122,7 +122,20 @@ def test_batch_limits_and_malformed_body(client, world, person):  # type: ignore
     empty = client.post("/api/v1/records", json={"records": []}, headers=h)
     assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "records"
     bad_json = client.post("/api/v1/records", content=b"{nope", headers={**h, "content-type": "application/json"})
-    assert bad_json.status_code == 422 and bad_json.json()["errors"]
+    assert bad_json.status_code == 422
+    [err] = bad_json.json()["errors"]  # the body, not a character position, is the field
+    assert (err["field"], err["code"]) == ("body", "json_invalid") and "JSON 格式错误" in err["message"]
+    # bytes that are not UTF-8: 422 in the same shape (was a 400 in English only, without errors)
+    not_utf8 = client.post("/api/v1/records", content=b'{"records": [{"item": "\xff\xfe"}]}',
+                           headers={**h, "content-type": "application/json"})
+    assert not_utf8.status_code == 422 and not_utf8.json()["code"] == "validation_error"
+    assert [(e["field"], e["code"]) for e in not_utf8.json()["errors"]] == [("body", "body_unreadable")]
+    # a multipart upload without its boundary; one cut short (its parts missing, so named)
+    bad_form = client.post("/api/v1/imports", content=b"--x\r\n", headers={**h, "content-type": "multipart/form-data"})
+    assert bad_form.status_code == 422 and bad_form.json()["errors"][0]["field"] == "body", bad_form.text
+    cut = client.post("/api/v1/imports", content=b"--xyz\r\nContent-Disposition: form-data; name",
+                      headers={**h, "content-type": "multipart/form-data; boundary=xyz"})
+    assert cut.status_code == 422 and {e["field"] for e in cut.json()["errors"]} <= {"body", "file", "item"}, cut.text
     not_list = client.post("/api/v1/records", json={"records": "x"}, headers=h)
     assert not_list.status_code == 422 and not_list.json()["errors"][0]["field"] == "records"
     junk = push(client, world, ["not an object", 7, None])
