@@ -14,7 +14,7 @@ from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, pen
 from xinyong.audit.models import AuditEntry
 from xinyong.db import utcnow
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
-from xinyong.records.models import Record
+from xinyong.records.models import Record, Rejection
 from xinyong.subjects.models import Subject
 
 
@@ -82,6 +82,10 @@ def test_xlsx_with_dates_blank_rows_and_row_numbers(upload, session):  # type: i
     assert err["column"] == "身份证号码" and "文本" in err["message"] and "text" in err["message"]
     rec = session.scalar(select(Record).where(Record.source_id == "F0"))
     assert rec.decided_at.isoformat() == "2026-03-02"
+    # refused by the file's own checks, before ingestion: still in the data quality's rejection log
+    [logged] = session.scalars(select(Rejection)).all()
+    assert (logged.channel, logged.item_code, logged.source_id, logged.code, logged.field) == (
+        "file", "admin_penalty", "F2", "id_stored_as_number", "id_number")
     assert session.scalar(select(Record).where(Record.source_id == "F1")).fields["amount"] == 250.5
 
 

@@ -36,6 +36,7 @@ from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError, RowMapper
 from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, load_file
 from xinyong.privacy.vault import Vault
+from xinyong.records.models import Rejection
 from xinyong.records.service import DepartmentRef, ingest
 
 log = logging.getLogger("xinyong.imports")
@@ -44,6 +45,7 @@ CHUNK_SIZE = 5000  # rows per transaction: commits and after-change handlers cos
 HEARTBEAT_SECONDS = 10.0
 _J = ImportJob.__table__
 _E = ImportRowError.__table__
+_REJ = Rejection.__table__
 
 
 class UnitOfWork(Protocol):
@@ -235,6 +237,8 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
             records.append(rec)
             numbers.append(n)
     delta = {"created": 0, "updated": 0, "unchanged": 0, "rejected": rejected}
+    if rejected:  # rows the file's own checks refused count in the data quality like the records' refusals
+        _log_file_rejections(session, chunk, errors, mapper=mapper, department=department)
     if records:
         column_of = mapper.column_of
         for o in ingest(session, vault=vault, department=department, records=records, actor=actor,
@@ -253,6 +257,29 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
                 e["header"] = e["header"][:128]
         bulk.insert_rows(session, _E, errors)
     return delta
+
+
+def _log_file_rejections(session: Session, chunk: list[parsers.Row], errors: list[dict[str, Any]], *,
+                         mapper: RowMapper, department: DepartmentRef) -> None:
+    """The data quality's rejection log (``record_rejections``, channel ``file``) for the rows the
+    file's conversion refused before ingestion (an ID number stored as a number, a value without a
+    column …): ingestion logs the rows it refuses itself. One row per refused file row, its first
+    error's code and field, all its codes."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for e in errors:
+        by_row.setdefault(e["row_number"], []).append(e)
+    source_col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "source_id"), None)
+    cells_of = dict(chunk)
+    now = utcnow()
+    rows = []
+    for n, errs in by_row.items():
+        cells = cells_of.get(n) or ()
+        source = cells[source_col] if source_col is not None and source_col < len(cells) else None
+        rows.append({"department_id": department.id, "item_code": mapper.item_code,
+                     "source_id": (str(source).strip()[:64] or None) if source not in (None, "") else None,
+                     "channel": "file", "code": errs[0]["code"][:32], "field": str(errs[0]["field"])[:64],
+                     "codes": ",".join(dict.fromkeys(e["code"] for e in errs))[:255], "created_at": now})
+    bulk.insert_rows(session, _REJ, rows)
 
 
 def job_progress(session: Session, job_id: int) -> Progress | None:
