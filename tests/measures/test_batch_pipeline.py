@@ -102,6 +102,11 @@ def test_a_batch_row_reads_back_by_its_check_id(client, world, db, vault):  # ty
     cid = list(csv.reader(io.StringIO(_result(db, vault, job_id).decode("utf-8-sig"))))[1][8]
     r = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a))
     assert r.status_code == 200 and r.json()["check_id"] == cid
+    # never signed on its own: nothing to verify (not "verified: false", which says an answer was altered)
+    got = r.json()
+    assert got["verified"] is None and got["channel"] == "batch" and got["job_id"] == job_id
+    assert (got["outcome"], got["grade"]) == ("answered", "D") and "restrict_civil_service_hiring" in got["measure_codes"]
+    assert "结果文件" in got["note"] and "result file" in got["note"]
     assert client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_b)).status_code == 403
 
 

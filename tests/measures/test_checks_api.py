@@ -170,6 +170,8 @@ def test_unknown_scenario_lists_the_valid_ones_and_is_registered(client, world, 
     with db.session() as s:
         row = s.scalar(select(Check).where(Check.check_id == body["check_id"]))
         assert row is not None and row.refusal == "unknown_scenario" and row.subject_bidx
+    back = client.get(f"/api/v1/checks/{body['check_id']}", headers=world.bearer(world.key_a)).json()
+    assert (back["outcome"], back["refused"], back["verified"]) == ("refused", "unknown_scenario", None)
 
 
 def test_revoked_key_is_401_and_audited(client, world, db):  # type: ignore[no-untyped-def]

@@ -58,7 +58,9 @@ class CheckOut(BaseModel):
 
 
 class StoredCheckOut(CheckOut):
-    verified: bool = Field(description="the receipt verifies over the stored answer")
+    verified: bool | None = Field(description="the receipt verifies over the stored answer; null for a check "
+                                              "never signed (a refusal, a batch comparison row: see `note`), "
+                                              "whose body then holds its register row instead")
 
 
 class FeedbackIn(BaseModel):

@@ -743,8 +743,24 @@ def get_check(session: Session, *, check_id: str, department_id: int | None, any
     return row
 
 
-def stored_answer(ring: KeyRing, check: Check) -> tuple[dict[str, Any], bool]:
-    """The stored answer with its receipt, and whether the receipt verifies over it."""
+UNSIGNED_NOTE = {
+    "batch": "名单比对的核查逐行登记，不单独签名：其答复见比对任务的结果文件 / a batch comparison row is registered, "
+             "not signed on its own: its answer is the comparison job's result file",
+    "refused": "被拒绝的核查没有答复，因此没有签名 / a refused check has no answer, so no receipt",
+}
+
+
+def stored_answer(ring: KeyRing, check: Check) -> tuple[dict[str, Any], bool | None]:
+    """The stored answer with its receipt, and whether the receipt verifies over it. A check that
+    was never signed — a refusal, a batch comparison row — is described from its register row,
+    with ``None`` (nothing to verify): ``False`` means an answer was altered after the fact."""
+    if check.answer is None and check.receipt is None:
+        kind = "refused" if check.outcome == "refused" else "batch" if check.channel == "batch" else None
+        if kind is not None:
+            return {"check_id": check.check_id, "checked_at": check.checked_at.isoformat().replace("+00:00", "Z"), "channel": check.channel,
+                    "scenario": check.scenario, "outcome": check.outcome, "refused": check.refusal,
+                    "grade": check.grade, "measure_codes": list(check.measures or []), "job_id": check.job_id,
+                    "note": UNSIGNED_NOTE[kind]}, None
     if check.answer is None or check.receipt is None:
         return {"check_id": check.check_id, "refused": check.refusal}, False
     try:
