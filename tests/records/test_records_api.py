@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 from tests.records.records_support import penalty
+from tests.support import login
 
 from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record, RecordRevision, Rejection
@@ -270,3 +271,12 @@ def test_catalog_edit_refuses_control_characters(client, world, db):  # type: ig
             update_item(s, code="honor", data={**spec, "legal_basis": "a\x00b"}, actor=Actor.system("t"))
         assert "legal_basis" in str(err.value.field)
         assert get_current(s, "honor").version == 1
+    # over the API: the refusal's message says it once, in Chinese then English (it was said twice)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "category": "weird"}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_spec"
+    message = r.json()["message"]
+    assert message.count("honor.category") == 2 and message.count(" / ") == 1, message
+    zh, en = message.split(" / ")
+    assert zh.startswith("honor.category: ") and en.startswith("honor.category: ") and zh != en

@@ -120,7 +120,8 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     try:
         spec = parse_item(data, code)
     except SpecError as exc:
-        raise CatalogError("invalid_spec", str(exc), str(exc), exc.path) from exc
+        raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
+                           exc.path) from exc
     if to_data(spec) == row.spec:
         return _to_item(row)
     return _to_item(_new_version(session, row, spec, actor, note))

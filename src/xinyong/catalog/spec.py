@@ -22,7 +22,7 @@ ENVELOPE = ("item", "id_number", "name", "source_id", "decided_at", "severity", 
 
 class SpecError(ValueError):
     def __init__(self, path: str, message_zh: str, message_en: str) -> None:
-        self.path = path
+        self.path, self.message_zh, self.message_en = path, message_zh, message_en
         super().__init__(f"{path}: {message_zh} / {message_en}")
 
 
