@@ -106,7 +106,8 @@ def test_revoked_records_are_left_alone_by_maintain(session, vault, world, perso
 def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault, world, person):  # type: ignore[no-untyped-def]
     idn, name = person
     [old] = ingest(session, vault, world, [penalty(idn, name, source_id="OLD", decided_at="2026-03-02")])
-    spec = to_data(get_current(session, "admin_penalty").spec)
+    v1 = get_current(session, "admin_penalty")
+    spec = to_data(v1.spec)
     spec["display"]["by_severity"]["general"]["max_months"] = 6
     item = update_item(session, code="admin_penalty", data=spec, actor=SYSTEM, note="shorter")
     assert item.version == 2
@@ -118,6 +119,10 @@ def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault
     assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 1
     session.refresh(old_rec)
     assert old_rec.display_until == date(2026, 9, 2) and old_rec.revision == 2
+    # it keeps the version it was checked against; the audit names the version whose rule applied
+    assert old_rec.item_id == v1.id != item.id
+    audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "record.recompute"))
+    assert audit.details["item_version"] == 2
     assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 0
 
 

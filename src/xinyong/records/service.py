@@ -704,7 +704,8 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
 
 def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None) -> int:
     """Apply the item's current display rule to its existing records (on request, after a catalog change).
-    Revoked records are left alone. Returns how many records changed."""
+    Revoked records are left alone; each record keeps the catalog version it was checked against.
+    Returns how many records changed."""
     from xinyong.catalog.service import get_current
 
     today = today or clock.today()
@@ -731,7 +732,9 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
         rec.publish, rec.min_display_until, rec.display_until, rec.retain_until = new[:4]
         if status != rec.status:
             rec.status, rec.status_changed_at, rec.status_reason = status, now, "display rule changed"
-        rec.item_id, rec.updated_at, rec.revision = item.id, now, rec.revision + 1
+        # item_id stays the version the record was checked against (its fields were); the display
+        # rule applied is the current version's, named in the audit entry and the revision's kind
+        rec.updated_at, rec.revision = now, rec.revision + 1
         rec.change_kind, rec.changed_by = "recompute", actor.label
         record(session, actor=actor, action="record.recompute", object_type="record", object_id=rec.id,
                details={"item_version": item.version, "display_until": dates.display_until.isoformat(),
