@@ -105,6 +105,19 @@ def test_admin_api_edits_and_scenarios(client, world, db, vault):  # type: ignor
     assert [m["code"] for m in a["measures"]] == ["no_public_housing"]
     assert client.put("/api/v1/measures/no_public_housing", json=body,
                       headers=world.bearer(world.key_a)).status_code == 403
+    # what GET answers goes back as it is (its code and version too), changed where wanted
+    [got] = [m for m in client.get("/api/v1/measures?scenario=housing_allocation").json()
+             if m["code"] == "no_public_housing"]
+    r = client.put("/api/v1/measures/no_public_housing", json={**got, "basis": "《公共租赁住房管理办法》第十条"}, headers=h)
+    assert r.status_code == 200 and r.json()["version"] == got["version"] + 1
+    sc = next(x for x in client.get("/api/v1/scenarios").json() if x["code"] == "housing_allocation")
+    assert client.put("/api/v1/scenarios/housing_allocation", json=sc, headers=h).json()["version"] == sc["version"]
+    wrong = client.put("/api/v1/measures/no_public_housing", json={**got, "code": "restrict_awards"}, headers=h)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "code"
+    # a scenario that does not exist is named as such, with the valid ones (not an empty list)
+    bogus = client.get("/api/v1/measures?scenario=fishing_licence")
+    assert bogus.status_code == 422 and bogus.json()["code"] == "unknown_scenario"
+    assert "housing_allocation" in bogus.json()["errors"][0]["valid"]
 
 
 def test_feedback_page(client, world):  # type: ignore[no-untyped-def]

@@ -334,17 +334,35 @@ def scenarios(principal: Reader, session: DbSession) -> list[ScenarioOut]:
 @defs_router.get("/measures", response_model=list[MeasureDefOut], summary="The measures list (联合奖惩措施清单)")
 def measures(principal: Reader, session: DbSession,
              scenario: str | None = Query(default=None, max_length=64)) -> list[MeasureDefOut]:
-    items = service.definitions(session)[1]
+    defined, items = service.definitions(session)
     if scenario:
+        valid = [sc["code"] for sc in defined]
+        if scenario not in valid:
+            raise ApiError(422, "unknown_scenario", f"未知场景 {scenario} / unknown scenario {scenario}; valid: "
+                                                    f"{', '.join(valid)}",
+                           [{"field": "scenario", "code": "unknown_scenario", "message": "未知场景 / unknown scenario",
+                             "valid": valid}])
         items = [m for m in items if scenario in m["scenarios"]]
     return [MeasureDefOut(**m) for m in items]
+
+
+def _body_of(code: str, body: Any) -> dict[str, Any]:
+    """A save's data from its body: a code in the body must be the path's; a version is ignored."""
+    data = body.model_dump()
+    sent = data.pop("code")
+    data.pop("version")
+    if sent is not None and sent != code:
+        raise ApiError(422, "code_mismatch", f"请求体中的代码 {sent} 与路径中的 {code} 不一致 / the body's code {sent} "
+                                             f"is not the path's {code}",
+                       [{"field": "code", "code": "code_mismatch", "message": "与路径不一致 / not the path's code"}])
+    return data
 
 
 @defs_router.put("/measures/{code}", response_model=MeasureDefOut,
                  summary="Create a measure or add a version of it (admin)")
 def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: DbSession) -> MeasureDefOut:
+    data = _body_of(code, body)
     service.ensure_loaded(session, actor=principal.actor)
-    data = body.model_dump()
     reason = data.pop("reason")
     row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return MeasureDefOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, kind=row.kind,
@@ -354,8 +372,8 @@ def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: Db
 
 @defs_router.put("/scenarios/{code}", response_model=ScenarioOut, summary="Create a scenario or add a version (admin)")
 def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: DbSession) -> ScenarioOut:
+    data = _body_of(code, body)
     service.ensure_loaded(session, actor=principal.actor)
-    data = body.model_dump()
     reason = data.pop("reason")
     row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return ScenarioOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, active=row.active,

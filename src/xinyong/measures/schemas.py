@@ -101,6 +101,10 @@ class ScenarioOut(BaseModel):
 
 class ScenarioIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # what GET answers may be sent back as it is: its code (must be the path's) and version (ignored:
+    # a save that changes something makes the next one)
+    code: str | None = Field(default=None, max_length=64, description="if given, the code of the path")
+    version: int | None = Field(default=None, description="ignored: the version is the platform's")
     name_zh: str = Field(max_length=128)
     name_en: str = Field(max_length=128)
     active: bool = True
@@ -122,6 +126,10 @@ class MeasureDefOut(BaseModel):
 
 class MeasureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # what GET answers may be sent back as it is: its code (must be the path's) and version (ignored:
+    # a save that changes something makes the next one)
+    code: str | None = Field(default=None, max_length=64, description="if given, the code of the path")
+    version: int | None = Field(default=None, description="ignored: the version is the platform's")
     name_zh: str = Field(max_length=200)
     name_en: str = Field(max_length=200)
     kind: str
