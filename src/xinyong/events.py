@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,8 @@ class RecordsChanged:
     # Subjects this transaction created: no other transaction can see them before it commits (one
     # creating the same person waits on the unique blind index), so there is nothing to take turns on.
     new_subjects: frozenset[int] = field(default_factory=frozenset)
+    # The day the change counts on, when the announcer has one (ingestion's ``today``); None: today.
+    today: date | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,10 @@ def on_lists_changed(name: str) -> Callable[[ListsHandler], ListsHandler]:
 
 def records_changed(session: Session, subject_ids: Iterable[int], record_ids: Iterable[int] = (),
                     reason: str = "push", created_items: Mapping[int, frozenset[tuple[str, str]]] | None = None,
-                    new_subjects: Iterable[int] = ()) -> None:
+                    new_subjects: Iterable[int] = (), today: date | None = None) -> None:
     _ensure_wired()
     event = RecordsChanged(frozenset(subject_ids), frozenset(record_ids), reason, created_items or {},
-                           frozenset(new_subjects))
+                           frozenset(new_subjects), today)
     if not event.subject_ids:
         return
     for _name, handler in list(_handlers):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Select, and_, false, func, select, update
+from sqlalchemy import Select, and_, false, func, select, true, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
@@ -584,21 +584,27 @@ def dishonesty_codes(session: Session) -> list[str]:
     return list(session.scalars(select(ListKind.code).where(ListKind.kind == "dishonesty")))
 
 
-def qualifying(session: Session, kind: ListKind, today: date) -> Select[tuple[int]]:
+def qualifying(session: Session, kind: ListKind, today: date, subject_ids: Sequence[int] | None = None
+               ) -> Select[tuple[int]]:
     """SELECT of the subjects a red list's rule admits on ``today``: a counting (active) record of the
     rule's item meeting the condition, no bad record in the last ``clean_years`` years
-    (:mod:`xinyong.records.standing`), and not listed on any dishonesty list."""
+    (:mod:`xinyong.records.standing`), and not listed on any dishonesty list. ``subject_ids``: only
+    among these (every part of the statement read through the subject)."""
     rule = kind.params["rule"]
     value = Record.fields[rule["field"]]
     stmt = select(Record.subject_id).where(Record.item_code == rule["item"], Record.status == "active")
+    if subject_ids is not None:
+        stmt = stmt.where(Record.subject_id.in_(list(subject_ids)))
     if "at_least" in rule:
         stmt = stmt.group_by(Record.subject_id).having(func.max(value.as_float()) >= rule["at_least"])
     else:
         stmt = stmt.where(value.as_string().in_(rule["one_of"])).distinct()
     if rule.get("clean_years"):
-        stmt = stmt.where(Record.subject_id.not_in(not_clean_subjects(today, rule["clean_years"])))
+        stmt = stmt.where(Record.subject_id.not_in(not_clean_subjects(today, rule["clean_years"], subject_ids)))
     listed = select(ListEntry.subject_id).where(ListEntry.status == "listed",
                                                 ListEntry.list_code.in_(dishonesty_codes(session)))
+    if subject_ids is not None:
+        listed = listed.where(ListEntry.subject_id.in_(list(subject_ids)))
     return stmt.where(Record.subject_id.not_in(listed))
 
 
@@ -612,27 +618,33 @@ class RefreshResult:
 
 
 def refresh(session: Session, *, today: date | None = None, actor: Actor | None = None,
-            codes: Iterable[str] | None = None) -> dict[str, dict[str, int]]:
+            codes: Iterable[str] | None = None, subject_ids: Sequence[int] | None = None,
+            kinds: Sequence[ListKind] | None = None) -> dict[str, dict[str, int]]:
     """Recompute the rule-based red lists, set-based: entries for subjects the rule now admits,
     removal (``rule``) of rule entries whose subject no longer qualifies. Idempotent.
+    ``subject_ids``: only these subjects (the after-change handler's refresh of the subjects whose
+    records changed); ``kinds``: the rule kinds, if the caller has them.
     Returns {list code: {"added": n, "removed": n}}."""
     today = today or clock.today()
     actor = actor or Actor.system("lists")
     session.flush()
-    kinds = [k for k in all_kinds(session) if k.source == "rule" and (codes is None or k.code in set(codes))]
+    if kinds is None:
+        kinds = [k for k in all_kinds(session) if k.source == "rule"]
+    kinds = [k for k in kinds if codes is None or k.code in set(codes)]
     out: dict[str, dict[str, int]] = {}
     for kind in kinds:
         res = RefreshResult()
-        admitted = qualifying(session, kind, today)
+        admitted = qualifying(session, kind, today, subject_ids)
+        mine = ListEntry.subject_id.in_(list(subject_ids)) if subject_ids is not None else true()
         gone = session.execute(select(ListEntry.id, ListEntry.list_code, ListEntry.subject_id)
-                               .where(ListEntry.list_code == kind.code, ListEntry.source == "rule",
+                               .where(ListEntry.list_code == kind.code, ListEntry.source == "rule", mine,
                                       ListEntry.status == "listed", ListEntry.subject_id.not_in(admitted))
                                .order_by(ListEntry.id)).all()
         _batch_end(session, gone, kind="rule", reason=f"不再符合列入规则 / no longer meets the rule ({today.isoformat()})",
                    actor=actor, action="lists.refresh_remove", announce="refresh")
         res.removed = len(gone)
         present = select(ListEntry.subject_id).where(ListEntry.list_code == kind.code, ListEntry.record_id.is_(None),
-                                                     ListEntry.status.in_(OPEN_STATUSES))
+                                                     ListEntry.status.in_(OPEN_STATUSES), mine)
         new_ids = list(session.scalars(admitted.where(Record.subject_id.not_in(present))))
         if new_ids:
             now = utcnow()
@@ -651,20 +663,45 @@ def refresh(session: Session, *, today: date | None = None, actor: Actor | None 
     return out
 
 
+def rule_subjects(session: Session, event: Any, kinds: Iterable[ListKind] | None = None
+                  ) -> tuple[list[ListKind], list[int]]:
+    """Of a ``records_changed`` announcement, the rule-based kinds and the subjects whose rule
+    listing the change may end at once: those on a rule-based list now whose change brought a new
+    bad record, or was more than new records (an update, a revocation, an expiry). Admission waits
+    for the daily refresh (a red list granted a day late costs the person a day; one kept a day
+    too long answers its incentives to someone a serious penalty disqualified). On a batch of pushes
+    this costs one query, or none (``kinds``: every list kind, if the caller has them)."""
+    kinds = [k for k in (all_kinds(session) if kinds is None else kinds) if k.source == "rule"]
+    if not kinds:
+        return [], []
+    created = event.created_items
+    candidates = [sid for sid in event.subject_ids
+                  if (got := created.get(sid)) is None or any(cat in BAD_CATEGORIES for _code, cat in got)]
+    if not candidates:
+        return kinds, []
+    # their entries through the subject index, sent to the driver as they are (a few hundred ids
+    # compiled into an IN list by SQLAlchemy cost ~2.6 ms a batch, more than the query)
+    listed = {sid for sid, source, status in bulk.fetch_in(session, _ENTRY, ("subject_id", "source", "status"),
+                                                           "subject_id", candidates)
+              if source == "rule" and status == "listed"}
+    return kinds, sorted(listed)
+
+
 def _rule_text(kind: ListKind) -> str:
     r = kind.params["rule"]
     cond = f"{r['field']} ≥ {r['at_least']}" if "at_least" in r else f"{r['field']} ∈ {'/'.join(r['one_of'])}"
     return f"{r['item']}: {cond}; {r.get('clean_years', 0)}y clean"
 
 
-def catalog_feeds(session: Session) -> dict[str, ListKind]:
-    """{catalog item code: list kind} of the lists fed by the catalog."""
-    return {k.params.get("item", k.code): k
-            for k in session.scalars(select(ListKind).where(ListKind.source == "catalog"))}
+def catalog_feeds(session: Session, kinds: Iterable[ListKind] | None = None) -> dict[str, ListKind]:
+    """{catalog item code: list kind} of the lists fed by the catalog (among ``kinds``, if given)."""
+    if kinds is None:
+        kinds = session.scalars(select(ListKind).where(ListKind.source == "catalog"))
+    return {k.params.get("item", k.code): k for k in kinds if k.source == "catalog"}
 
 
 def sync_catalog_records(session: Session, *, record_ids: Iterable[int] = (), subject_ids: Iterable[int] = (),
-                         actor: Actor | None = None) -> dict[str, int]:
+                         actor: Actor | None = None, kinds: Iterable[ListKind] | None = None) -> dict[str, int]:
     """Bring the catalog-fed lists in line with these records (or, with no record ids, with every
     record of these subjects): an active record has a listed entry (``listed_on`` = decision date,
     ``valid_until`` = end of display), a changed record updates it, a revoked / expired / archived
@@ -673,7 +710,7 @@ def sync_catalog_records(session: Session, *, record_ids: Iterable[int] = (), su
     rids, sids = list(record_ids), list(subject_ids)
     if not rids and not sids:
         return out
-    feeds = catalog_feeds(session)
+    feeds = catalog_feeds(session, kinds)
     if not feeds:
         return out
     actor = actor or Actor.system("lists")

@@ -260,23 +260,7 @@ def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:
         yield seq[i : i + n]
 
 
-def _fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, values: Sequence[Any]) -> Any:
-    """Rows (plain tuples of ``columns``) of ``table`` whose ``key`` is in ``values``: one statement per
-    900 values on SQLite (per 10,000 on PostgreSQL), sent to the driver as is (compiling a 900-parameter
-    IN costs more than running it). Only for columns whose stored value is the Python value (text,
-    integers, bytes)."""
-    conn = session.connection()
-    cols = ", ".join(f'"{c}"' for c in columns)
-    if conn.dialect.name == "postgresql":
-        array_type = f"{table.c[key].type.compile(dialect=conn.dialect)}[]"
-        sql = f'SELECT {cols} FROM "{table.name}" WHERE "{key}" = ANY(CAST(%s AS {array_type}))'  # noqa: S608 - ours
-        for chunk in _chunks(values, 10_000):  # one array parameter: no placeholder limit
-            yield from conn.exec_driver_sql(sql, (bulk.pg_array(chunk),))
-        return
-    for chunk in _chunks(values):
-        marks = ", ".join("?" * len(chunk))
-        yield from conn.exec_driver_sql(f'SELECT {cols} FROM "{table.name}" WHERE "{key}" IN ({marks})',  # noqa: S608
-                                        tuple(chunk))
+_fetch_in = bulk.fetch_in  # (moved: lists reads its entries the same way)
 
 
 _SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code",
@@ -568,7 +552,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     if changed_subjects:
         events.records_changed(session, changed_subjects, [c[0] for c in changes], reason="push",
                                created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved},
-                               new_subjects=created_subjects)
+                               new_subjects=created_subjects, today=today)
     return outcomes
 
 
@@ -698,7 +682,7 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
             else:
                 res.expired += len(rows)
             events.records_changed(session, {r.subject_id for r in rows}, [r.id for r in rows],
-                                   reason="archive" if target == "archived" else "expire")
+                                   reason="archive" if target == "archived" else "expire", today=today)
     return res
 
 
@@ -743,7 +727,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
         changed += 1
     session.flush()
     if subjects:
-        events.records_changed(session, subjects, reason="recompute")
+        events.records_changed(session, subjects, reason="recompute", today=today)
     return changed
 
 
