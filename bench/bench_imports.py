@@ -40,6 +40,7 @@ from xinyong.auth import service as auth  # noqa: E402
 from xinyong.catalog import service as catalog  # noqa: E402
 from xinyong.imports import parsers, service  # noqa: E402
 from xinyong.imports.runner import CHUNK_SIZE, run_job  # noqa: E402
+from xinyong.lists import service as lists  # noqa: E402
 from xinyong.privacy.keys import KeyRing  # noqa: E402
 from xinyong.privacy.vault import Vault  # noqa: E402
 from xinyong.records import service as rsvc  # noqa: E402
@@ -67,6 +68,9 @@ def penalty_file(n: int, n_subjects: int) -> tuple[bytes, list[list[str]]]:
 def setup(db) -> rsvc.DepartmentRef:  # type: ignore[no-untyped-def]
     with db.session() as s:
         catalog.load_default(s, actor=ACTOR)
+        # the list kinds, as on a running platform: the debtors' records feed their list, a volunteer's
+        # hours or a penalty move the red lists (a database without them ran the lists handler idle)
+        lists.load_default(s, actor=ACTOR)
         d = auth.add_department(s, code="scjgj", name="区市场监管局", actor=ACTOR)
         return rsvc.DepartmentRef(id=d.id, code=d.code)
 

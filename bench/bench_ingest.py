@@ -44,6 +44,7 @@ from xinyong.audit.service import Actor  # noqa: E402
 from xinyong.auth import service as auth  # noqa: E402
 from xinyong.catalog import service as catalog  # noqa: E402
 from xinyong.db import Database  # noqa: E402
+from xinyong.lists import service as lists  # noqa: E402
 from xinyong.privacy.keys import KeyRing  # noqa: E402
 from xinyong.privacy.vault import Vault  # noqa: E402
 from xinyong.records import service as rsvc  # noqa: E402
@@ -57,6 +58,9 @@ def setup(db: Database) -> tuple[rsvc.DepartmentRef, str]:
         dept = auth.add_department(s, code="scjgj", name="区市场监管局", actor=ACTOR)
         key, _ = auth.create_api_key(s, department=dept, name="bench", actor=ACTOR)
         catalog.load_default(s, actor=ACTOR)
+        # the list kinds, as on a running platform: the debtors' records feed their list, a volunteer's
+        # hours or a penalty move the red lists (a database without them ran the lists handler idle)
+        lists.load_default(s, actor=ACTOR)
         return rsvc.DepartmentRef(dept.id, dept.code), key
 
 
