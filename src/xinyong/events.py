@@ -16,6 +16,7 @@ handlers without remembering to import them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -50,6 +51,37 @@ ListsHandler = Callable[[Session, ListsChanged], None]
 _handlers: list[tuple[str, Handler]] = []
 _lists_handlers: list[tuple[str, ListsHandler]] = []
 _wired = False
+
+
+@dataclass
+class _Dispatch:
+    """A ``records_changed`` announcement being handled: the handlers still to run, and what other
+    announcements made meanwhile handed over to them (:func:`defer`)."""
+
+    pending: set[str]
+    deferred: dict[str, set[int]] = field(default_factory=dict)
+
+
+# per thread and task (a server runs several transactions at once)
+_dispatching: ContextVar[_Dispatch | None] = ContextVar("xinyong_records_dispatch", default=None)
+
+
+def defer(name: str, subject_ids: Iterable[int]) -> bool:
+    """Inside the handling of a ``records_changed`` announcement whose handler ``name`` has not run
+    yet: hand ``subject_ids`` over to it (it reads them with :func:`deferred`) and return True; else
+    False. The subjects' status is then computed once a batch, not once for a list change (a
+    debtor's record lists them, inside the records' handling) and again for the records."""
+    current = _dispatching.get()
+    if current is None or name not in current.pending:
+        return False
+    current.deferred.setdefault(name, set()).update(subject_ids)
+    return True
+
+
+def deferred(name: str) -> frozenset[int]:
+    """The subjects other announcements handed over to the running handler ``name`` (:func:`defer`)."""
+    current = _dispatching.get()
+    return frozenset(current.deferred.get(name, ())) if current is not None else frozenset()
 
 
 def _ensure_wired() -> None:
@@ -87,8 +119,15 @@ def records_changed(session: Session, subject_ids: Iterable[int], record_ids: It
                            frozenset(new_subjects), today)
     if not event.subject_ids:
         return
-    for _name, handler in list(_handlers):
-        handler(session, event)
+    handlers = list(_handlers)
+    current = _Dispatch({name for name, _ in handlers})
+    token = _dispatching.set(current)
+    try:
+        for name, handler in handlers:
+            current.pending.discard(name)  # from now on it takes nothing more over
+            handler(session, event)
+    finally:
+        _dispatching.reset(token)
 
 
 def lists_changed(session: Session, subject_ids: Iterable[int], entry_ids: Iterable[int] = (),

@@ -267,3 +267,34 @@ def test_red_volunteer_matches_its_definition(session, world, vault, people):  #
         assert again == {"added": 0, "removed": 0}
     finally:
         nested.rollback()
+
+
+def test_a_batch_that_lists_a_debtor_computes_each_status_once(session, world, vault):  # type: ignore[no-untyped-def]
+    """The debtor's record lists them inside the records' handling; the list change's status refresh
+    is handed over to the records' one (events.defer), not run twice: one status statement a batch,
+    and the status holds both the records and the listing."""
+    from sqlalchemy import event
+
+    idn, other = new_id_number(), new_id_number()
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "mine" in statement and "subject_status" in statement:
+            statements.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        push(session, vault, world.dept_a, [debtor(idn, "吴十", decided_at="2026-06-01"),
+                                            penalty(other, "郑十一", source_id="P-21")], today=TODAY)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    sid = session.scalar(select(Subject.id).where(Subject.id_bidx == vault.lookup_key(idn)))
+    status = status_of(session, sid, today=TODAY)
+    assert status.dishonest and [e["code"] for e in status.lists] == ["dishonest_debtor"]
+    assert not status.clean_3y
+    # outside a records' handling, a list change refreshes its subjects itself
+    [entry] = _entries(session, "dishonest_debtor", sid)
+    service.remove(session, entry=entry, kind="decision", reason="已履行", actor=SYSTEM)
+    assert not status_of(session, sid, today=TODAY).dishonest

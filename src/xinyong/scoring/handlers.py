@@ -11,10 +11,18 @@ from xinyong.scoring import service
 
 @events.on_records_changed("scoring")
 def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
-    service.refresh(session, event.subject_ids, today=clock.today(), reason=f"records.{event.reason}",
-                    created_items=event.created_items)
+    # subjects whose list entries the records' handling changed first (a debtor's record lists
+    # them): refreshed here, once, whatever their new records are
+    listed = events.deferred("scoring")
+    created = event.created_items
+    if listed:
+        created = {sid: items for sid, items in created.items() if sid not in listed}
+    service.refresh(session, event.subject_ids | listed, today=clock.today(), reason=f"records.{event.reason}",
+                    created_items=created)
 
 
 @events.on_lists_changed("scoring")
 def on_lists_changed(session: Session, event: events.ListsChanged) -> None:
+    if events.defer("scoring", event.subject_ids):  # inside the records' handling: refreshed with them
+        return
     service.refresh(session, event.subject_ids, today=clock.today(), reason=f"lists.{event.reason}")
