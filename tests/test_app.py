@@ -100,6 +100,7 @@ def test_declared_body_over_the_limit_is_413(small_app, world):
                    headers={"content-type": "application/json", **world.bearer(world.key_a)})
         assert r.status_code == 413
         assert r.json()["code"] == "too_large" and r.json()["request_id"] == r.headers["x-request-id"]
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("body", "too_large")]  # the error shape
         assert r.headers["x-content-type-options"] == "nosniff"
         r = c.post("/api/v1/subjects/lookup", content=b"x", headers={
             "content-type": "application/json", "content-length": "-1", **world.bearer(world.key_a)})
@@ -116,6 +117,7 @@ def test_streamed_body_over_the_limit_is_413(small_app, world):
                    headers={"content-type": "application/json", **world.bearer(world.key_a)})
     assert r.status_code == 413, r.text
     assert r.json()["code"] == "too_large"
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("body", "too_large")]
     assert_api_headers(r)
 
 

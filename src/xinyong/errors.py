@@ -178,7 +178,8 @@ def install(app: Any, render_error_page: Any) -> None:
 
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
             return render_error_page(request, exc.status_code, None, message)
-        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+        errors = [{"field": "body", "code": code, "message": message}] if exc.status_code == 413 else None
+        return JSONResponse(error_body(code, message, errors), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

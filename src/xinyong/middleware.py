@@ -120,12 +120,15 @@ class _BodyTooLarge(HTTPException):
 
 
 TOO_LARGE = "请求内容过大 / request body too large"
+# the error shape's list, as every refusal has it: the body is the field
+TOO_LARGE_ERRORS = [{"field": "body", "code": "too_large", "message": TOO_LARGE}]
 
 
 async def _too_large(send: Any, rid: str) -> None:
     import json
 
-    body = json.dumps({"code": "too_large", "message": TOO_LARGE, "request_id": rid}, ensure_ascii=False).encode()
+    body = json.dumps({"code": "too_large", "message": TOO_LARGE, "request_id": rid, "errors": TOO_LARGE_ERRORS},
+                      ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"x-request-id", rid.encode()), (b"cache-control", b"no-store"),

@@ -247,6 +247,7 @@ def test_upload_too_large_is_413(app, upload, client, world):  # type: ignore[no
     assert len(big) > 4096
     r = upload(big, expect=413)
     assert r.json()["code"] == "too_large"
+    assert r.json()["errors"][0]["field"] in ("body", "file")  # the error shape, naming what was too large
 
 
 def test_service_refuses_a_file_over_the_limit(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
