@@ -76,6 +76,35 @@ def test_id_numbers_never_travel_in_paths_or_query_strings(client):
                 assert "id_number" not in p["name"] and "idcard" not in p["name"].lower(), (path, p)
 
 
+def test_an_id_number_sent_in_a_query_string_is_refused(client, world, db, caplog):  # type: ignore[no-untyped-def]
+    """A client that puts an ID number in the URL (where every proxy, browser history and log keeps
+    it) is refused before anything reads the request, and told to send it in the body; the number is
+    not repeated in the answer or the log. Other long numbers pass."""
+    from urllib.parse import quote
+
+    from tests.support import new_id_number
+
+    from xinyong.measures.models import Check
+
+    number = new_id_number()
+    caplog.set_level(logging.INFO)
+    for url in (f"/api/v1/checks?id_number={number}", f"/api/v1/checks?q=x%20{quote(number)}&scenario=awards",
+                f"/api/v1/catalog/items?who={number.lower()}"):
+        r = client.post(url, json={"id_number": number, "scenario": "awards"}, headers=world.bearer(world.key_a)) \
+            if "checks" in url else client.get(url, headers=world.bearer(world.key_a))
+        assert r.status_code == 422, (url, r.text)
+        assert r.json()["code"] == "id_number_in_url" and r.json()["errors"][0]["field"] == "query"
+        assert number not in r.text and r.headers["x-request-id"] == r.json()["request_id"]
+        assert r.headers["x-content-type-options"] == "nosniff"
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("xinyong")]  # (httpx logs the client's URL)
+    assert not any(number in m for m in ours) and any("ID number in its query string" in m for m in ours)
+    with db.session() as s:
+        assert s.query(Check).count() == 0  # refused before the check ran
+    # an 18-digit number that is no ID number (a wrong check digit) is any other parameter
+    other = number[:-1] + ("0" if number[-1] != "0" else "1")
+    assert client.get(f"/api/v1/catalog/items?who={other}", headers=world.bearer(world.key_a)).status_code == 200
+
+
 # ---- request validation ----------------------------------------------------------------------
 
 def test_malformed_json_is_a_422_with_fields(client, world):
