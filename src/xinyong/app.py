@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from xinyong.config import Settings, get_settings
 from xinyong.context import client_ip_var, new_request_id, request_id_var
 from xinyong.db import Database
 from xinyong.middleware import Express, SecurityMiddleware, with_security_headers
-from xinyong.privacy import identity
+from xinyong.privacy.masking import contains_id_number
 from xinyong.privacy.vault import Vault, set_vault
 from xinyong.ratelimit import RateLimiter, parse_limits
 
@@ -106,7 +105,6 @@ class XinyongApp(FastAPI):
         await send({"type": "http.response.body", "body": payload})
 
 
-_ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[1-9][0-9]{16}[0-9Xx](?![0-9A-Za-z])")
 ID_IN_URL = ("身份证号码不得放在网址中（网址会留在代理、浏览器和日志里），请放在请求体中发送 / an ID number must not be sent "
              "in the URL (URLs stay in proxies, browsers and logs): send it in the request body")
 
@@ -114,16 +112,7 @@ ID_IN_URL = ("身份证号码不得放在网址中（网址会留在代理、浏
 def id_number_in(query_string: bytes) -> bool:
     """Whether a query string holds a valid ID number (check digit, birth date, region) — a client
     putting one where every proxy and log keeps it. Other long numbers pass."""
-    if len(query_string) < 18:
-        return False
-    text_ = unquote_plus(query_string.decode("latin-1"))
-    for match in _ID_LIKE.finditer(text_):
-        try:
-            identity.check(match.group())
-        except identity.InvalidIdNumber:
-            continue
-        return True
-    return False
+    return len(query_string) >= 18 and contains_id_number(unquote_plus(query_string.decode("latin-1")))
 
 
 async def _refuse_id_in_url(scope: dict[str, Any], send: Any) -> None:

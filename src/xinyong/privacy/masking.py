@@ -51,6 +51,12 @@ _ID_WINDOW = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
 _DIGITS_17 = re.compile(r"[0-9]{17}")
 
 
+def contains_id_number(text: str) -> bool:
+    """Whether free text holds a valid ID number anywhere (the windows :func:`mask_id_numbers_in`
+    masks as valid ones)."""
+    return bool(_DIGITS_17.search(text)) and any(identity.is_valid(m.group(1)) for m in _ID_WINDOW.finditer(text))
+
+
 def mask_id_numbers_in(text: str) -> str:
     """Mask every ID number inside free text (logs, audit details) as ``120101********1234``."""
     if not _DIGITS_17.search(text):
