@@ -334,16 +334,7 @@ def scenarios(principal: Reader, session: DbSession) -> list[ScenarioOut]:
 @defs_router.get("/measures", response_model=list[MeasureDefOut], summary="The measures list (联合奖惩措施清单)")
 def measures(principal: Reader, session: DbSession,
              scenario: str | None = Query(default=None, max_length=64)) -> list[MeasureDefOut]:
-    defined, items = service.definitions(session)
-    if scenario:
-        valid = [sc["code"] for sc in defined]
-        if scenario not in valid:
-            raise ApiError(422, "unknown_scenario", f"未知场景 {scenario} / unknown scenario {scenario}; valid: "
-                                                    f"{', '.join(valid)}",
-                           [{"field": "scenario", "code": "unknown_scenario", "message": "未知场景 / unknown scenario",
-                             "valid": valid}])
-        items = [m for m in items if scenario in m["scenarios"]]
-    return [MeasureDefOut(**m) for m in items]
+    return [MeasureDefOut(**m) for m in service.measures_in(session, scenario or None)]
 
 
 def _body_of(code: str, body: Any) -> dict[str, Any]:

@@ -129,10 +129,7 @@ def create_job(session: Session, *, vault: Vault, caller: service.Caller, scenar
         raise too_large(len(data), max_bytes)
     rules = service.rules_for(session)
     if scenario not in rules.scenarios:
-        shown = shown_code(str(scenario))
-        raise service.MeasuresError(
-            422, "unknown_scenario", f"未知场景 {shown}；可用场景：{rules.valid_scenarios_text()}",
-            f"unknown scenario {shown!r}; valid scenarios: {rules.valid_scenarios_text()}", field="scenario")
+        raise service.unknown_scenario(scenario, list(rules.scenarios))
     encoding, lay, rows = parse(data)
     now = utcnow()
     job = CompareJob(department_id=caller.department_id, scenario=scenario, filename=sanitise_filename(filename),

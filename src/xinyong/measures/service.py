@@ -264,6 +264,26 @@ def definitions(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, 
             [{c: getattr(x, c) for c in cols_m} for x in list_measures(session)])
 
 
+def unknown_scenario(scenario: Any, valid: Sequence[str]) -> MeasuresError:
+    """The refusal of a scenario not among ``valid``, naming them (the field's ``valid`` lists them too)."""
+    shown, text_ = shown_code(str(scenario)), ", ".join(valid)
+    zh, en = f"未知场景 {shown}；可用场景：{text_}", f"unknown scenario {shown!r}; valid scenarios: {text_}"
+    return MeasuresError(422, "unknown_scenario", zh, en, field="scenario", errors=[
+        {"field": "scenario", "code": "unknown_scenario", "message": f"{zh} / {en}", "valid": list(valid)}])
+
+
+def measures_in(session: Session, scenario: str | None) -> list[dict[str, Any]]:
+    """The measures list as the admin sees it (:func:`definitions`), those answered in ``scenario``
+    if given — one of the defined scenarios, active or not."""
+    scenarios, measures = definitions(session)
+    if scenario is None:
+        return measures
+    valid = [sc["code"] for sc in scenarios]
+    if scenario not in valid:
+        raise unknown_scenario(scenario, valid)
+    return [m for m in measures if scenario in m["scenarios"]]
+
+
 def history(session: Session, *, object_type: str, code: str) -> list[MeasureChange]:
     return list(session.scalars(select(MeasureChange).where(MeasureChange.object_type == object_type,
                                                             MeasureChange.code == code)
