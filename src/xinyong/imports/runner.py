@@ -37,7 +37,7 @@ from xinyong.imports.parsers import FileError, RowMapper
 from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, load_file
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
-from xinyong.records.service import DepartmentRef, ingest
+from xinyong.records.service import DepartmentRef, ingest, rejection_row
 
 log = logging.getLogger("xinyong.imports")
 
@@ -275,10 +275,9 @@ def _log_file_rejections(session: Session, chunk: list[parsers.Row], errors: lis
     for n, errs in by_row.items():
         cells = cells_of.get(n) or ()
         source = cells[source_col] if source_col is not None and source_col < len(cells) else None
-        rows.append({"department_id": department.id, "item_code": mapper.item_code,
-                     "source_id": (str(source).strip()[:64] or None) if source not in (None, "") else None,
-                     "channel": "file", "code": errs[0]["code"][:32], "field": str(errs[0]["field"])[:64],
-                     "codes": ",".join(dict.fromkeys(e["code"] for e in errs))[:255], "created_at": now})
+        rows.append(rejection_row(department_id=department.id, item_code=mapper.item_code,
+                                  source_id=str(source).strip() if source is not None else None, channel="file",
+                                  errors=errs, now=now))
     bulk.insert_rows(session, _REJ, rows)
 
 

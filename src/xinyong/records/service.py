@@ -532,10 +532,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             [{k: v for k, v in u.items() if k not in ("item_code", "status_changed_at")} for u in updates.values()],
         )
         changes.extend([u["_id"], u["revision"], u["item_code"], u["status"]] for u in updates.values())
-    rejections = [{"department_id": department.id, "item_code": _item_code_of(records[o.index]),
-                   "source_id": _source_of(records[o.index]), "channel": channel, "code": o.errors[0]["code"],
-                   "field": o.errors[0]["field"][:64],
-                   "codes": ",".join(dict.fromkeys(e["code"] for e in o.errors))[:255], "created_at": now}
+    rejections = [rejection_row(department_id=department.id, item_code=_item_code_of(records[o.index]),
+                                source_id=_source_of(records[o.index]), channel=channel, errors=o.errors, now=now)
                   for o in outcomes if o.errors]
     if rejections:
         bulk.insert_rows(session, _REJ, rejections)
@@ -559,6 +557,16 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
 def _item_code_of(raw: Any) -> str | None:
     code = raw.get("item") if isinstance(raw, Mapping) else None
     return _clean(code) if isinstance(code, str) and code else None
+
+
+def rejection_row(*, department_id: int, item_code: str | None, source_id: Any, channel: str,
+                  errors: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    """One row of the data quality's rejection log (``record_rejections``) for a refused record or
+    file row: its first error's code and field, all its codes; the source id as sent, cleaned."""
+    return {"department_id": department_id, "item_code": item_code,
+            "source_id": _clean(source_id) if source_id not in (None, "") else None, "channel": channel,
+            "code": str(errors[0]["code"])[:32], "field": str(errors[0]["field"])[:64],
+            "codes": ",".join(dict.fromkeys(str(e["code"]) for e in errors))[:255], "created_at": now}
 
 
 def _source_of(raw: Any) -> str | None:
