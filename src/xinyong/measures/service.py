@@ -590,6 +590,11 @@ def run_check(session: Session, *, vault: Vault, caller: Caller, id_number: str,
                         rules=rules, default=default, channel=channel)
 
 
+def _stamp(moment: datetime) -> str:
+    """A check's time as its answer states it (UTC, ``Z``)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def answer_check(row: Sequence[Any], *, vault: Vault, caller: Caller, number: str, bidx: str, scenario: str,
                  rules: Rules, default: DefaultStatus | None, channel: str = "api") -> CheckResult:
     """The answer (and its register row) from one row of :func:`_status_sql` (versions, subject id,
@@ -625,7 +630,7 @@ def answer_check(row: Sequence[Any], *, vault: Vault, caller: Caller, number: st
     checked_at = utcnow()
     zh_s, en_s = rules.scenarios[scenario]
     answer: dict[str, Any] = {
-        "check_id": check_id, "checked_at": checked_at.isoformat().replace("+00:00", "Z"),
+        "check_id": check_id, "checked_at": _stamp(checked_at),
         "department": caller.department_code, "scenario": scenario, "scenario_name": zh_s,
         "scenario_name_en": en_s, "id_number_masked": mask_id_number(number), "known": subject_id is not None,
         "grade": grade, "ruleset_version": ruleset_version, "lists": lists_out, "clean_3y": clean,
@@ -777,7 +782,7 @@ def stored_answer(ring: KeyRing, check: Check) -> tuple[dict[str, Any], bool | N
     if check.answer is None and check.receipt is None:
         kind = "refused" if check.outcome == "refused" else "batch" if check.channel == "batch" else None
         if kind is not None:
-            return {"check_id": check.check_id, "checked_at": check.checked_at.isoformat().replace("+00:00", "Z"), "channel": check.channel,
+            return {"check_id": check.check_id, "checked_at": _stamp(check.checked_at), "channel": check.channel,
                     "scenario": check.scenario, "outcome": check.outcome, "refused": check.refusal,
                     "grade": check.grade, "measure_codes": list(check.measures or []), "job_id": check.job_id,
                     "note": UNSIGNED_NOTE[kind]}, None
