@@ -663,7 +663,7 @@ def refresh(session: Session, *, today: date | None = None, actor: Actor | None 
     return out
 
 
-def rule_subjects(session: Session, event: Any, kinds: Iterable[ListKind] | None = None
+def rule_subjects(session: Session, event: events.RecordsChanged, kinds: Iterable[ListKind] | None = None
                   ) -> tuple[list[ListKind], list[int]]:
     """Of a ``records_changed`` announcement, the rule-based kinds and the subjects whose rule
     listing the change may end at once: those on a rule-based list now whose change brought a new

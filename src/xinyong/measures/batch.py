@@ -286,7 +286,7 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
     append = out.append
     for i in range(start, end):
         cells = rows[i]
-        n = i + 1 if lines is None else lines[i]
+        n = i + 1 if lines is None else lines[i]  # Layout.row_number, inlined in this per-row loop
         raw = cells[id_col] if id_col < len(cells) else ""
         name = cells[name_col].strip() if name_col is not None and name_col < len(cells) else None
         try:
