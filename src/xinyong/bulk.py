@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Date, Table, any_, bindparam
+from sqlalchemy import JSON, Boolean, Date, String, Table, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.db import UTCDateTime
@@ -279,14 +279,18 @@ def pg_array(values: Iterable[Any]) -> str:
 
 
 def in_values(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN values``: one array parameter on PostgreSQL (hundreds of placeholders cost
-    psycopg more to prepare than the query costs to run, and the planner sees real values, unlike a
-    temporary table without statistics), a plain IN list on SQLite."""
+    """``column IN values`` bound as ONE parameter: a typed array on PostgreSQL (hundreds of
+    placeholders cost psycopg more to prepare than the query costs to run, and the planner sees real
+    values, unlike a temporary table without statistics), a JSON array read with ``json_each`` on
+    SQLite. SQLAlchemy expands a plain ``IN`` list into one placeholder a value on every execution,
+    in Python: ~2.5 ms for 1,000 ids, more than the query (the lists' handler paid it every batch).
+    The values must be integers or text (what JSON gives back as they are)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(list(values))
+    array = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), type_=String)).table_valued("value")
+    return column.in_(select(array.c.value))
 
 
 def sealed_blob(session: Session, table: Table, key: dict[str, Any]) -> tuple[bytes, str] | None:

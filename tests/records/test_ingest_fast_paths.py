@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import ARRAY, String, cast, literal, select
@@ -115,6 +116,28 @@ def test_pg_array_quotes_every_element(session) -> None:  # type: ignore[no-unty
         assert session.scalar(select(cast(literal(text), ARRAY(String)))) == values
     else:
         assert text.startswith('{"a,b","c\\"d","e\\\\f",') and text.endswith(",NULL}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(wanted=st.lists(st.sampled_from([*ODD_SOURCE_IDS, "", "x" * 64, "甲乙", "1", "01"]), max_size=12),
+       ids=st.lists(st.integers(min_value=-3, max_value=40), max_size=30))
+def test_in_values_selects_exactly_the_values_given(session, wanted, ids) -> None:  # type: ignore[no-untyped-def]
+    """``bulk.in_values`` binds its values as ONE parameter (a JSON array read by ``json_each`` on
+    SQLite, an array on PostgreSQL) and selects what a Python ``in`` would, for text and integers."""
+    rows = [(i + 1, s) for i, s in enumerate([*ODD_SOURCE_IDS, "", "x" * 64, "甲乙", "1", "01", "2"])]
+    t = sa.table("xy_in_values", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    session.execute(sa.text("CREATE TEMPORARY TABLE xy_in_values (id integer primary key, name varchar(64))"))
+    try:
+        session.execute(sa.insert(t), [{"id": i, "name": s} for i, s in rows])
+        by_name = set(session.scalars(select(t.c.id).where(bulk.in_values(session, t.c.name, wanted))))
+        assert by_name == {i for i, s in rows if s in wanted}
+        by_id = set(session.scalars(select(t.c.id).where(bulk.in_values(session, t.c.id, ids))))
+        assert by_id == {i for i, _s in rows if i in ids}
+        # one bound value, nothing expanded per execution (a compiled statement SQLAlchemy's cache can serve)
+        compiled = select(t.c.id).where(bulk.in_values(session, t.c.id, ids)).compile(session.get_bind())
+        assert len(compiled.construct_params()) == 1 and not compiled.post_compile_params
+    finally:
+        session.execute(sa.text("DROP TABLE xy_in_values"))
 
 
 def test_staging_tables_are_emptied_between_uses(session, vault, monkeypatch) -> None:  # type: ignore[no-untyped-def]
