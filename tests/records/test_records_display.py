@@ -95,12 +95,23 @@ def test_maintain_in_small_batches_changes_every_due_record_once(session, vault,
     assert service.maintain(session, actor=SYSTEM, today=day, batch=batch).expired == 0
 
 
-def test_revoked_records_are_left_alone_by_maintain(session, vault, world, person):  # type: ignore[no-untyped-def]
+def test_revoked_records_keep_their_status_until_retention_ends_then_are_archived(session, vault, world, person):  # type: ignore[no-untyped-def]
     idn, name = person
     [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-01-10")], today=date(2026, 2, 1))
     service.revoke(session, rec=session.get(Record, o.record_id), reason="撤销", actor=SYSTEM)
-    res = service.maintain(session, actor=SYSTEM, today=date(2027, 6, 1))
-    assert res.expired == 0 and session.get(Record, o.record_id).status == "revoked"
+    res = service.maintain(session, actor=SYSTEM, today=date(2027, 6, 1))  # past display_until: not "expired"
+    assert (res.expired, res.archived) == (0, 0) and session.get(Record, o.record_id).status == "revoked"
+    rec = session.get(Record, o.record_id)
+    assert rec.retain_until == date(2031, 1, 10)
+    assert service.maintain(session, actor=SYSTEM, today=date(2031, 1, 9)).archived == 0
+    assert service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10)).archived == 1
+    assert service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10)).archived == 0
+    session.expire(rec)
+    # the revocation stays on the record: its change and why it was revoked
+    assert (rec.status, rec.change_kind, rec.status_reason) == ("archived", "revoke", "retention ended; revoked: 撤销")
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "record.archive",
+                                                       AuditEntry.object_id == str(rec.id))).all()
+    assert entry.details["from"] == "revoked"
 
 
 def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault, world, person):  # type: ignore[no-untyped-def]

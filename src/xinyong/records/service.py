@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
@@ -657,8 +657,10 @@ class MaintainResult:
 
 
 def maintain(session: Session, *, actor: Actor, today: date | None = None, batch: int = 5000) -> MaintainResult:
-    """End display of records past ``display_until``; archive records past ``retain_until``.
-    Idempotent: a second run on the same day changes nothing.
+    """End display of records past ``display_until``; archive records past ``retain_until``, revoked
+    ones included (kept, not shown, until retention ends, like every other record; the revocation
+    stays in their revisions and the audit log). Idempotent: a second run on the same day changes
+    nothing.
 
     Each pass walks the table once in id order (``batch`` matches at a time, continuing after the
     last id): no index orders records by their dates, which would cost every pushed record a
@@ -667,9 +669,12 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
     res = MaintainResult()
     conn = session.connection()
     now = utcnow()
+    retained = and_(_R.c.retain_until.is_not(None), _R.c.retain_until <= today)
     for target, cond, reason in (
-        ("archived", and_(_R.c.status.in_(("active", "expired")), _R.c.retain_until.is_not(None),
-                          _R.c.retain_until <= today), "retention ended"),
+        ("archived", and_(_R.c.status.in_(("active", "expired")), retained), "retention ended"),
+        # a revoked record keeps why it was revoked beside why it is archived
+        ("archived", and_(_R.c.status == "revoked", retained),
+         literal("retention ended; revoked: ") + func.coalesce(_R.c.status_reason, "")),
         ("expired", and_(_R.c.status == "active", _R.c.display_until <= today), "display period ended"),
     ):
         after = 0
