@@ -312,9 +312,10 @@ def sealed_blob(session: Session, table: Table, key: dict[str, Any]) -> tuple[by
 
 def fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, values: Sequence[Any]) -> Any:
     """Rows (plain tuples of ``columns``) of ``table`` whose ``key`` is in ``values``: one statement per
-    900 values on SQLite (per 10,000 on PostgreSQL), sent to the driver as is (compiling a 900-parameter
-    IN costs more than running it). Only for columns whose stored value is the Python value (text,
-    integers, bytes)."""
+    10,000 values, the values bound as ONE parameter (an array on PostgreSQL, a JSON array read with
+    ``json_each`` on SQLite) and sent to the driver as is: compiling a 900-parameter IN costs more
+    than running it, and SQLite prepares a statement whose text changes with the count every time.
+    Only for keys whose stored value is the Python value, text or integers."""
     conn = session.connection()
     cols = ", ".join(f'"{c}"' for c in columns)
     if conn.dialect.name == "postgresql":
@@ -323,8 +324,6 @@ def fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, val
         for start in range(0, len(values), 10_000):  # one array parameter: no placeholder limit
             yield from conn.exec_driver_sql(sql, (pg_array(values[start : start + 10_000]),))
         return
-    for start in range(0, len(values), 900):
-        chunk = values[start : start + 900]
-        marks = ", ".join("?" * len(chunk))
-        yield from conn.exec_driver_sql(f'SELECT {cols} FROM "{table.name}" WHERE "{key}" IN ({marks})',  # noqa: S608
-                                        tuple(chunk))
+    sql = f'SELECT {cols} FROM "{table.name}" WHERE "{key}" IN (SELECT value FROM json_each(?))'  # noqa: S608 - ours
+    for start in range(0, len(values), 10_000):  # one JSON array: the same statement text every time
+        yield from conn.exec_driver_sql(sql, (orjson.dumps(list(values[start : start + 10_000])).decode(),))
