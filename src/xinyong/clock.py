@@ -15,7 +15,7 @@ application or the command line starts.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -50,3 +50,9 @@ def now() -> datetime:
 def today() -> date:
     """The current day in the platform's zone."""
     return datetime.now(_zone).date()
+
+
+def start_of(day: date) -> datetime:
+    """The first instant of ``day`` in the platform's zone (aware): a query "since that day" counts
+    from there, not from midnight UTC (eight hours later in Asia/Shanghai)."""
+    return datetime.combine(day, time.min, _zone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime
 
 import orjson
 import pytest
@@ -260,6 +261,27 @@ def test_feedback_statistics_per_department_and_measure(client, world, db, vault
     assert row["feedback_rate"] == 0.75 and row["applied_rate"] == 0.5
     row_b = next(x for x in stats if x["department"] == world.dept_b.code and x["measure"] == "restrict_high_consumption")
     assert (row_b["answered"], row_b["feedback"], row_b["feedback_rate"]) == (1, 0, 0.0)
+
+
+def test_feedback_statistics_since_a_day_count_from_the_district_s_midnight(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """``since`` is a day of the platform's zone (Asia/Shanghai, UTC+8): a check at 01:00 there on the
+    27th (17:00 UTC on the 26th) counts from the 27th, one at 23:59 there on the 26th does not."""
+    assert clock.zone().key == "Asia/Shanghai"
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    late, early = (_check(client, world, number, "public_services").json()["check_id"] for _ in range(2))
+    with db.session() as s:
+        for cid, at in ((late, datetime(2026, 11, 26, 17, 0, tzinfo=UTC)),
+                        (early, datetime(2026, 11, 26, 15, 59, tzinfo=UTC))):
+            s.execute(update(Check).where(Check.check_id == cid).values(checked_at=at))
+
+    def answered(day: date) -> int:
+        with db.session() as s:
+            return sum(x.answered for x in service.feedback_stats(s, since=day)
+                       if x.department_code == world.dept_a.code and x.measure == "restrict_high_consumption")
+
+    assert answered(date(2026, 11, 27)) == 1
+    assert answered(date(2026, 11, 26)) == 2
 
 
 def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]

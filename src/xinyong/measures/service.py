@@ -868,7 +868,7 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
     fq = select(CheckFeedback.department_id, CheckFeedback.check_id, CheckFeedback.measure, CheckFeedback.applied,
                 CheckFeedback.id).order_by(CheckFeedback.id)
     if since is not None:
-        start = datetime(since.year, since.month, since.day, tzinfo=utcnow().tzinfo)
+        start = clock.start_of(since)  # the district's day, not UTC's
         q = q.where(Check.checked_at >= start)
         fq = fq.join(Check, Check.check_id == CheckFeedback.check_id).where(Check.checked_at >= start)
     for dept_id, measures in session.execute(q.execution_options(yield_per=5000)):
