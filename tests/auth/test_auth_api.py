@@ -101,6 +101,27 @@ def test_key_of_a_deactivated_department_is_refused(client, world, db):
     assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 401
 
 
+def test_an_institution_cannot_hold_a_system_key(client, world, db):
+    """A key acts as a department's business system (push records, run checks): an institution
+    gets none (it will query with the citizen's authorization), and a key that an institution holds
+    anyway — its department changed kind, say — is refused on both key paths like a revoked one."""
+    h = sign_in(client, db, world.users["admin"])
+    body = assert_error(client.post("/api/v1/apikeys", json={"name": "x", "department": "bank1"}, headers=h), 422,
+                        "institution_key")
+    assert "机构" in body["message"] and "institution" in body["message"]
+    assert body["errors"][0]["field"] == "department"
+    client.cookies.clear()
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ApiKey).join(Department)
+                        .where(Department.code == "bank1")) == 0
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(kind="institution"))
+    assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 401
+    check = client.post("/api/v1/checks", json={"id_number": world.other_id_number, "scenario": "awards"},
+                        headers=world.bearer(world.key_a))  # the check API's own key lookup
+    assert check.status_code == 401 and check.json()["code"] == "key_revoked"
+
+
 # ---- a valid key ---------------------------------------------------------------------------
 
 def test_valid_key_shows_its_department_and_is_marked_used(client, world, db):

@@ -98,6 +98,10 @@ def test_unknown_department_item_and_missing_file(env: Database, tmp_path: Path)
     f.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(1)))
     r = run("import", str(f), "--item", "admin_penalty", "--dept", "nope")
     assert r.exit_code == 1 and "nope" in r.output
+    with env.session() as s:
+        auth_service.add_department(s, code="bank1", name="某银行", kind="institution", actor=SYSTEM)
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "bank1")
+    assert r.exit_code == 1 and "是机构" in r.output and "only departments push records" in r.output
     r = run("import", str(f), "--item", "nope", "--dept", "scjgj")
     assert r.exit_code == 1 and "unknown catalog item" in r.output
     r = run("import", str(tmp_path / "missing.csv"), "--item", "admin_penalty", "--dept", "scjgj")

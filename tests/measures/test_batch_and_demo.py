@@ -111,6 +111,7 @@ def test_cli_batch(tmp_path, fresh_db_url, monkeypatch):  # type: ignore[no-unty
     dbx = Database(fresh_db_url)
     with dbx.session() as s:
         auth_service.add_department(s, code="rsj", name="区人社局", actor=SYSTEM)
+        auth_service.add_department(s, code="bank1", name="某银行", kind="institution", actor=SYSTEM)
     dbx.dispose()
     src = tmp_path / "list.csv"
     src.write_text("id_number,name\n" + f"{new_id_number(born=date(1990, 1, 2))},张三\nnot-an-id,李四\n",
@@ -123,6 +124,9 @@ def test_cli_batch(tmp_path, fresh_db_url, monkeypatch):  # type: ignore[no-unty
     assert len(rows) == 3 and rows[2][4].startswith("invalid")
     r = runner.invoke(app, ["checks", "batch", str(src), "--scenario", "nope", "--dept", "rsj"])
     assert r.exit_code == 1 and "unknown scenario" in r.output
+    # as the API: an institution runs no checks (its users and keys have no checks.run)
+    r = runner.invoke(app, ["checks", "batch", str(src), "--scenario", "awards", "--dept", "bank1"])
+    assert r.exit_code == 1 and "是机构" in r.output and "only departments run checks" in r.output
     r = runner.invoke(app, ["measures", "load"])
     assert r.exit_code == 0 and "created" in r.output
 

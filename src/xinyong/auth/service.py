@@ -272,6 +272,10 @@ def create_api_key(session: Session, *, department: Department, name: str, actor
         raise AuthError("invalid_name", "密钥名称为1至128个字符", "key name must have 1-128 characters", "name")
     if not department.active:
         raise AuthError("department_inactive", "部门已停用", "department is inactive", "dept")
+    if department.kind != "department":  # a key acts as the department's business system
+        raise AuthError("institution_key", "机构不能持有业务系统密钥：机构查询须经本人授权",
+                        "an institution cannot hold a business-system key: institutions query with the "
+                        "citizen's authorization", "dept")
     prefix = secrets.token_hex(6)
     secret = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(department_id=department.id, name=name, prefix=prefix, key_hash=_sha(secret),
@@ -331,7 +335,8 @@ def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal |
     if row is None:
         return None, None
     key, dept = row
-    verdict = _key_verdict(key.key_hash, secret, key.revoked_at, dept.active)
+    # a key of an institution (none can be created; defence in depth) is refused like a revoked one
+    verdict = _key_verdict(key.key_hash, secret, key.revoked_at, dept.active and dept.kind == "department")
     if verdict == "invalid":
         return None, None
     if verdict == "revoked":
@@ -364,7 +369,8 @@ def write_key_stamp(session: Session, stamp: tuple[int, datetime] | None) -> Non
 # The hot path's key lookup (the check API): plain SQL that a caller joins into its own single
 # statement, ``{ph}`` being the driver's placeholder for the key's prefix; no ORM objects.
 FAST_KEY_COLUMNS = "k.id, k.key_hash, k.revoked_at, k.last_used_at, k.name, kd.id, kd.code, kd.active"
-FAST_KEY_JOIN = "LEFT JOIN api_keys k ON k.prefix = {ph} LEFT JOIN departments kd ON kd.id = k.department_id"
+FAST_KEY_JOIN = ("LEFT JOIN api_keys k ON k.prefix = {ph} "
+                 "LEFT JOIN departments kd ON kd.id = k.department_id AND kd.kind = 'department'")
 
 
 def _as_utc(value: object) -> datetime | None:

@@ -204,7 +204,9 @@ def _key_rows(session: Session, scope: KeyScope) -> list[tuple[ApiKey, Departmen
 def _keys_page(request: Request, session: Session, scope: KeyScope, *, error: dict[str, Any] | None = None,
                form: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     own = session.get(Department, scope.department_id) if scope.department_id is not None else None
-    choices = [d for d in service.list_departments(session) if d.active] if scope.all_departments else []
+    # institutions hold no system key (service.create_api_key refuses them)
+    choices = ([d for d in service.list_departments(session) if d.active and d.kind == "department"]
+               if scope.all_departments else [])
     return render(request, "admin/apikeys.html", {
         "scope": scope, "rows": _key_rows(session, scope), "own_department": own, "departments": choices,
         "form": form or {}, "error": error,

@@ -46,6 +46,8 @@ def _department(session: Any, code: str) -> Any:
     dept = session.scalar(select(Department).where(Department.code == code))
     if dept is None or not dept.active:
         _fail(f"部门 {code} 不存在或已停用", f"department {code!r} does not exist or is inactive")
+    if dept.kind != "department":  # institutions report nothing; departments push what they decided
+        _fail(f"{code} 是机构，不能报送信用信息", f"{code!r} is an institution: only departments push records")
     return DepartmentRef(id=dept.id, code=dept.code)
 
 

@@ -51,6 +51,8 @@ def batch_command(
             d = s.scalar(select(Department).where(Department.code == dept))
             if d is None or not d.active:
                 _fail(f"部门 {dept} 不存在或已停用", f"department {dept!r} does not exist or is inactive")
+            if d.kind != "department":  # as the API: only a department (its officers, its system) checks
+                _fail(f"{dept} 是机构，不能核查联合奖惩", f"{dept!r} is an institution: only departments run checks")
             caller = service.Caller(d.id, d.code, Actor(type=actor.type, id=actor.id, label=actor.label,
                                                                 department_id=d.id))
         try:
