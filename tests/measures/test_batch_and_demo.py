@@ -183,3 +183,21 @@ def test_row_numbers_are_the_files_lines_despite_blank_lines(client, world, db, 
     assert sorted(by_row) == [2, 4, 7]
     assert by_row[2][5] == "D" and by_row[4][4].startswith("unknown") and by_row[7][4].startswith("invalid")
     assert by_row[4][1] == unknown[:6] + "********" + unknown[-4:]
+
+
+def test_title_lines_above_the_header_are_not_data(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A recruitment list exported with a title line (with digits in it) above its header: the header
+    is found below it and every row answered, numbered by its line; a file without any header
+    still reads column 1 as the ID numbers."""
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    content = f"2026年招录人员名单,\n,\n姓名,身份证号码\n王小明,{listed}\n".encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    job = client.get(f"/api/v1/checks/batch/{r.json()['id']}", headers=world.bearer(world.key_a)).json()
+    assert (job["status"], job["rows_total"], job["counts"]) == ("done", 1, {"matched": 1, "unknown": 0, "invalid": 0}), job
+    [_head, row] = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
+    assert row[0] == "4" and row[3].startswith("是") and row[5] == "D"
+    assert batch.layout_of([(listed, "王小明"), ("x",)]).first_row == 0

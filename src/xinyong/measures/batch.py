@@ -93,15 +93,21 @@ def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None]:
     return rows, (lines if shifted else None)
 
 
+HEADER_SEARCH_ROWS = 5  # a title line or two above the header ("2026年招录人员名单") is common
+
+
 def layout_of(rows: Sequence[Sequence[str]]) -> Layout:
-    """A header row naming the ID-number column (and a name column), or no header: column 1 holds
-    ID numbers and column 2, if any, names."""
-    head = [c.strip().lower() for c in rows[0]]
-    id_col = next((i for i, c in enumerate(head) if c in ID_HEADERS), None)
-    if id_col is not None:
-        name_col = next((i for i, c in enumerate(head) if c in NAME_HEADERS), None)
-        return Layout(id_col, name_col, 1)
-    if head and head[0] and not any(ch.isdigit() for ch in head[0]):
+    """A header row naming the ID-number column (and a name column) among the first rows — title
+    lines above it are not data —, or no header: column 1 holds ID numbers and column 2, if any,
+    names."""
+    for k, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        head = [c.strip().lower() for c in row]
+        id_col = next((i for i, c in enumerate(head) if c in ID_HEADERS), None)
+        if id_col is not None:
+            name_col = next((i for i, c in enumerate(head) if c in NAME_HEADERS), None)
+            return Layout(id_col, name_col, k + 1)
+    first = rows[0][0].strip() if rows[0] else ""
+    if first and not any(ch.isdigit() for ch in first):
         raise FileError("missing_columns", "表头中没有“身份证号码”列", "the header has no 'id_number' (身份证号码) column")
     return Layout(0, 1 if len(rows[0]) > 1 else None, 0)
 
