@@ -53,6 +53,25 @@ def test_batch_upload_progress_and_download(client, world, db, vault):  # type: 
     assert client.get(r.headers["location"]).status_code == 404
 
 
+def test_the_admin_s_check_from_the_page_is_refused_and_audited(client, world, db):  # type: ignore[no-untyped-def]
+    """The admin has no department: the page offers no form, and a check or an upload posted anyway
+    is refused (403) and audited like the check API's refusal (every call leaves a trace)."""
+    csrf = login(client, "admin")
+    page = client.get("/workspace/checks")
+    assert page.status_code == 200 and 'name="id_number"' not in page.text and 'name="file"' not in page.text
+    r = client.post("/workspace/checks", data={"id_number": new_id_number(), "scenario": "awards", "csrf_token": csrf})
+    assert r.status_code == 403
+    up = client.post("/workspace/checks/batch", data={"scenario": "awards", "csrf_token": csrf},
+                     files={"file": ("a.csv", f"身份证号码\n{new_id_number()}\n".encode(), "text/csv")})
+    assert up.status_code == 403
+    with db.session() as s:
+        refusals = [e.details for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.forbidden",
+                                                                          AuditEntry.outcome == "denied"))]
+        assert [(d["reason"], d["what"]) for d in refusals if d.get("permission") == "checks.run"] == [
+            ("department_required", "check"), ("department_required", "batch")]
+        assert s.scalar(select(Check.id).limit(1)) is None
+
+
 def test_admin_edits_a_measure_with_a_version_and_the_check_follows(client, world, db):  # type: ignore[no-untyped-def]
     csrf = login(client, "admin")
     page = client.get("/admin/measures")

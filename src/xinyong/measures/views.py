@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -144,6 +144,15 @@ def _checks_page(request: Request, session: Session, principal: Principal, *, an
     }, status_code=status_code)
 
 
+def _refused(request: Request, session: Session, principal: Principal, what: str) -> HTMLResponse:
+    """A check or upload by someone without an active department (the credit office's admin): 403,
+    and the refusal audited as the check API's (``measures.api.caller_of``)."""
+    reason = "department_required" if principal.department_id is None else "department_inactive"
+    audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                  details={"permission": "checks.run", "reason": reason, "what": what})
+    return _checks_page(request, session, principal, status_code=403)
+
+
 @router.get(CHECKS_PATH, response_class=HTMLResponse)
 def checks_page(request: Request, principal: Checker, session: DbSession) -> HTMLResponse:
     return _checks_page(request, session, principal)
@@ -154,7 +163,7 @@ def check_from_page(request: Request, principal: Checker, session: DbSession, va
                     form: Form) -> HTMLResponse:
     dept = _department(session, principal)
     if dept is None:
-        return _checks_page(request, session, principal, status_code=403)
+        return _refused(request, session, principal, "check")
     number, scenario = form.get("id_number"), form.get("scenario")
     result = service.run_check(session, vault=vault, caller=_caller(dept, principal),
                                id_number=number if isinstance(number, str) else "",
@@ -172,7 +181,7 @@ def batch_from_page(request: Request, background: BackgroundTasks, principal: Ch
                     vault: VaultDep, form: Form) -> Any:
     dept = _department(session, principal)
     if dept is None:
-        return _checks_page(request, session, principal, status_code=403)
+        return _refused(request, session, principal, "batch")
     upload, scenario = form.get("file"), form.get("scenario")
     scenario = scenario if isinstance(scenario, str) else ""
     limit = request.app.state.settings.max_request_bytes
