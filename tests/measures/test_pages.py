@@ -119,6 +119,20 @@ def test_admin_api_edits_and_scenarios(client, world, db, vault):  # type: ignor
     assert client.put("/api/v1/measures/x_bad", json={**body, "kind": "reward"}, headers=h).status_code == 422
     codes = {s["code"] for s in client.get("/api/v1/scenarios").json()}
     assert "housing_allocation" in codes
+    renamed = client.put("/api/v1/scenarios/housing_allocation",
+                         json={"name_zh": "公共租赁住房分配", "name_en": "Public housing", "reason": "改名"}, headers=h)
+    assert renamed.status_code == 200 and renamed.json()["version"] == 2
+    hist = client.get("/api/v1/scenarios/housing_allocation/history").json()
+    assert [(x["version"], x["data"]["name_zh"]) for x in hist] == [(2, "公共租赁住房分配"), (1, "公租房分配")]
+    assert hist[0]["reason"] == "改名"
+    for path in ("/api/v1/scenarios/nope_nope/history", "/api/v1/measures/nope_nope/history"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and missing.json()["code"] in ("unknown_scenario", "unknown_measure")
+    kinds = {m["kind"] for m in client.get("/api/v1/measures?kind=punishment&scenario=housing_allocation").json()}
+    assert kinds == {"punishment"}
+    assert {m["kind"] for m in client.get("/api/v1/measures?kind=incentive").json()} == {"incentive"}
+    bad_kind = client.get("/api/v1/measures?kind=reward")
+    assert bad_kind.status_code == 422 and bad_kind.json()["errors"][0]["field"] == "kind"
     a = client.post("/api/v1/checks", json={"id_number": number, "scenario": "housing_allocation"},
                     headers=world.bearer(world.key_a)).json()
     assert [m["code"] for m in a["measures"]] == ["no_public_housing"]

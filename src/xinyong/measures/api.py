@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, Response, UploadFile
@@ -333,8 +333,9 @@ def scenarios(principal: Reader, session: DbSession) -> list[ScenarioOut]:
 
 @defs_router.get("/measures", response_model=list[MeasureDefOut], summary="The measures list (联合奖惩措施清单)")
 def measures(principal: Reader, session: DbSession,
-             scenario: str | None = Query(default=None, max_length=64)) -> list[MeasureDefOut]:
-    return [MeasureDefOut(**m) for m in service.measures_in(session, scenario or None)]
+             scenario: str | None = Query(default=None, max_length=64),
+             kind: Literal["incentive", "punishment"] | None = Query(default=None)) -> list[MeasureDefOut]:
+    return [MeasureDefOut(**m) for m in service.measures_in(session, scenario or None, kind)]
 
 
 def _body_of(code: str, body: Any) -> dict[str, Any]:
@@ -371,7 +372,20 @@ def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: 
                        version=row.version)
 
 
+def _history(session: Session, object_type: str, code: str) -> list[ChangeOut]:
+    changes = service.history(session, object_type=object_type, code=code)
+    if not changes:
+        what = "措施" if object_type == "measure" else "场景"
+        raise ApiError(404, f"unknown_{object_type}", f"没有{what} {code} / no {object_type} {code}")
+    return [ChangeOut(version=c.version, data=c.data, reason=c.reason, changed_by=c.changed_by,
+                      changed_at=c.changed_at) for c in changes]
+
+
 @defs_router.get("/measures/{code}/history", response_model=list[ChangeOut], summary="Every version of a measure")
 def measure_history(code: CodePath, principal: Reader, session: DbSession) -> list[ChangeOut]:
-    return [ChangeOut(version=c.version, data=c.data, reason=c.reason, changed_by=c.changed_by,
-                      changed_at=c.changed_at) for c in service.history(session, object_type="measure", code=code)]
+    return _history(session, "measure", code)
+
+
+@defs_router.get("/scenarios/{code}/history", response_model=list[ChangeOut], summary="Every version of a scenario")
+def scenario_history(code: CodePath, principal: Reader, session: DbSession) -> list[ChangeOut]:
+    return _history(session, "scenario", code)

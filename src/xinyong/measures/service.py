@@ -272,19 +272,21 @@ def unknown_scenario(scenario: Any, valid: Sequence[str]) -> MeasuresError:
         {"field": "scenario", "code": "unknown_scenario", "message": f"{zh} / {en}", "valid": list(valid)}])
 
 
-def measures_in(session: Session, scenario: str | None) -> list[dict[str, Any]]:
+def measures_in(session: Session, scenario: str | None, kind: str | None = None) -> list[dict[str, Any]]:
     """The measures list as the admin sees it (:func:`definitions`), those answered in ``scenario``
-    if given — one of the defined scenarios, active or not."""
+    if given — one of the defined scenarios, active or not — and of ``kind`` (incentive /
+    punishment) if given."""
     scenarios, measures = definitions(session)
-    if scenario is None:
-        return measures
-    valid = [sc["code"] for sc in scenarios]
-    if scenario not in valid:
-        raise unknown_scenario(scenario, valid)
-    return [m for m in measures if scenario in m["scenarios"]]
+    if scenario is not None:
+        valid = [sc["code"] for sc in scenarios]
+        if scenario not in valid:
+            raise unknown_scenario(scenario, valid)
+        measures = [m for m in measures if scenario in m["scenarios"]]
+    return measures if kind is None else [m for m in measures if m["kind"] == kind]
 
 
 def history(session: Session, *, object_type: str, code: str) -> list[MeasureChange]:
+    """Every version of a measure or scenario, newest first (none for a code never defined)."""
     return list(session.scalars(select(MeasureChange).where(MeasureChange.object_type == object_type,
                                                             MeasureChange.code == code)
                                 .order_by(MeasureChange.version.desc())))
