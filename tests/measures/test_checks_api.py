@@ -233,6 +233,10 @@ def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no
         r = client.post(url, json={"measure": measure, "applied": False}, headers=world.bearer(world.key_a))
         assert r.status_code == 422 and r.json()["code"] == "unknown_measure"
         assert r.json()["errors"][0]["field"] == "measure"
+    for vague in ("yes", "false", 1):  # a boolean, not text or a number read as one
+        r = client.post(url, json={"measure": "restrict_high_consumption", "applied": vague},
+                        headers=world.bearer(world.key_a))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "applied", r.text
     missing = client.post(f"/api/v1/checks/{'a' * 32}/feedback", json={"measure": "x", "applied": True},
                           headers=world.bearer(world.key_a))
     assert missing.status_code == 404

@@ -158,3 +158,18 @@ def test_blind_index_is_hmac_of_the_index_key_and_leaves_the_prepared_state_unch
     assert first == hmac.digest(key, NUMBER.encode(), "sha256").hex()
     cipher.blind_index("other")
     assert cipher.blind_index(NUMBER) == first  # the shared pads were copied, not updated
+
+
+def test_a_file_digest_is_keyed_and_apart_from_the_blind_indexes(ring):
+    """A batch comparison's upload is recorded by a keyed digest: no one without the index key can
+    recompute it by guessing the ID numbers in a small file (a plain SHA-256 could be), and it never
+    equals the blind index of a file's only number."""
+    import hashlib
+
+    cipher = Cipher(ring)
+    data = NUMBER.encode()
+    digest = cipher.file_digest(data)
+    assert digest == hmac.digest(ring.index_keys["id_number"], b"file\x00" + data, "sha256").hex()
+    assert digest == cipher.file_digest(data) and len(digest) == 64
+    assert digest not in (hashlib.sha256(data).hexdigest(), cipher.blind_index(NUMBER))
+    assert Cipher(KeyRing.generate()).file_digest(data) != digest

@@ -11,7 +11,6 @@ entry for the chunk, and the job's counts; the result file is sealed and stored 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 import secrets
@@ -112,10 +111,18 @@ def layout_of(rows: Sequence[Sequence[str]]) -> Layout:
     return Layout(0, 1 if len(rows[0]) > 1 else None, 0)
 
 
+_CSV_ONLY = ("unsupported_format", "名单比对只接受 CSV 文件", "batch comparison takes CSV files only")
+
+
 def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
-    sniffed = sniff(data)
+    try:
+        sniffed = sniff(data)
+    except FileError as exc:
+        if exc.code == "unsupported_file":  # the imports' message offers XLSX, which this does not take
+            raise FileError(*_CSV_ONLY) from exc
+        raise
     if sniffed.format != "csv" or sniffed.text is None:
-        raise FileError("unsupported_format", "名单比对只接受 CSV 文件", "batch comparison takes CSV files only")
+        raise FileError(*_CSV_ONLY)
     rows, lines = _rows(sniffed.text)
     if not rows:
         raise FileError("empty_file", "文件为空", "the file is empty")
@@ -139,7 +146,7 @@ def create_job(session: Session, *, vault: Vault, caller: service.Caller, scenar
     encoding, lay, rows = parse(data)
     now = utcnow()
     job = CompareJob(department_id=caller.department_id, scenario=scenario, filename=sanitise_filename(filename),
-                     sha256=hashlib.sha256(data).hexdigest(), size=len(data), encoding=encoding, status="pending",
+                     sha256=vault.cipher.file_digest(data), size=len(data), encoding=encoding, status="pending",
                      rows_total=len(rows) - lay.first_row, rows_done=0, matched=0, unknown=0, invalid=0,
                      actor_type=caller.actor.type, actor_id=caller.actor.id, created_by=caller.actor.label,
                      attempts=0, created_at=now, heartbeat_at=now)

@@ -147,6 +147,8 @@ class CompareJob(Base):
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), nullable=False)
     scenario: Mapped[str] = mapped_column(String(64), nullable=False)
     filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    # the upload's keyed digest (privacy.crypto.Cipher.file_digest; jobs created before 2026-11-27:
+    # plain SHA-256), never a plain hash: a file of a few ID numbers could be guessed from one
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     encoding: Mapped[str | None] = mapped_column(String(16))

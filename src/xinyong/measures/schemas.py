@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class CheckIn(BaseModel):
@@ -66,7 +66,7 @@ class StoredCheckOut(CheckOut):
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     measure: str = Field(max_length=64)
-    applied: bool
+    applied: StrictBool  # true or false: "yes", "1" or "false" as text are refused, not guessed
     note: str | None = Field(default=None, max_length=2000)
 
 
