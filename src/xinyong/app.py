@@ -134,12 +134,22 @@ async def _refuse_id_in_url(scope: dict[str, Any], send: Any) -> None:
 
 class AuditSealer:
     """Seals committed audit entries every few seconds in the background (one thread per process;
-    concurrent sealers queue on the lock row, so several workers are safe)."""
+    concurrent sealers queue on the lock row, so several workers are safe). Each round first writes
+    the calls the rate limiter refused since the last (``ratelimit.record_refusals``), and so does
+    the stop."""
 
-    def __init__(self, db: Database, interval: float) -> None:
-        self.db, self.interval = db, interval
+    def __init__(self, db: Database, interval: float, limiter: RateLimiter | None = None) -> None:
+        self.db, self.interval, self.limiter = db, interval, limiter
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def record_refusals(self) -> int:
+        if self.limiter is None:
+            return 0
+        from xinyong.ratelimit import record_refusals
+
+        with self.db.session() as s:
+            return record_refusals(s, self.limiter)
 
     def start(self) -> None:
         if self.interval > 0:
@@ -149,6 +159,7 @@ class AuditSealer:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
+                self.record_refusals()
                 self.seal_round()
             except Exception:  # noqa: BLE001 - the next round retries; never kill the thread
                 log.warning("audit sealing round failed; will retry", exc_info=True)
@@ -174,6 +185,10 @@ class AuditSealer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        try:
+            self.record_refusals()  # the last seconds' refusals; sealed by the next start or seal
+        except Exception:  # noqa: BLE001 - stopping: say so, do not fail the shutdown
+            log.warning("could not record the rate limiter's refused calls at shutdown", exc_info=True)
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None,
@@ -183,7 +198,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     database = database or Database(settings.database_url)
     vault = vault or Vault.from_file(settings.key_file)
     set_vault(vault)
-    sealer = AuditSealer(database, settings.audit_seal_interval_seconds)
+    limiter = RateLimiter(parse_limits(settings.rate_limits))
+    sealer = AuditSealer(database, settings.audit_seal_interval_seconds, limiter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -205,7 +221,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.db = database
     app.state.vault = vault
-    app.state.rate_limiter = RateLimiter(parse_limits(settings.rate_limits))
+    app.state.rate_limiter = limiter
+    app.state.audit_sealer = sealer
 
     from xinyong.web import views as web_views
 
@@ -225,8 +242,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from xinyong.auth.api import router as auth_router
     from xinyong.subjects.api import router as subjects_router
 
-    express, hot, domain = _domain_routers()
+    express, hot, domain, counted = _domain_routers()
     app.express_routes = express
+    app.state.counted_refusals = counted
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)
     app.include_router(web_views.router)
@@ -235,14 +253,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return app
 
 
-def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list]:  # type: ignore[type-arg]
+def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[tuple[str, str], str]]:  # type: ignore[type-arg]
     """Routers of the higher domains (catalog, records, …), imported if present: a module's
     ``express_routes`` ((method, path) → handler, see :class:`XinyongApp`), its ``hot_routers``
-    (the check API), which the app matches first (routes are tried in order, ~50 of them), and the
-    others."""
+    (the check API), which the app matches first (routes are tried in order, ~50 of them), the
+    others, and its ``counted_refusals`` ((method, path) → audit action: requests the schema refuses
+    there are counted and recorded like the rate limiter's refusals, see ``errors.count_refusal``)."""
     import importlib
 
     express: dict[tuple[str, str], Express] = {}
+    counted: dict[tuple[str, str], str] = {}
     routers, hot = [], []
     for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
                    "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views",
@@ -259,4 +279,5 @@ def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list]:  # t
         routers.extend(getattr(mod, "extra_routers", ()))
         hot.extend(getattr(mod, "hot_routers", ()))
         express.update(getattr(mod, "express_routes", {}))
-    return express, hot, routers
+        counted.update(getattr(mod, "counted_refusals", {}))
+    return express, hot, routers, counted

@@ -8,6 +8,11 @@ rate per second or minute, then the burst). Over the limit the API answers 429 w
 Buckets live in the process: with N server workers a caller gets up to N times the rate. That is
 the documented trade-off for not needing a shared store; put a shared limiter (the reverse proxy's)
 in front when the exact figure matters.
+
+Refused calls are registered too, without a write per call (which a flood would turn into a flood of
+writes): the limiter counts them per limit and caller, and :func:`record_refusals` writes one audit
+entry ``ratelimit.refused`` per limit and caller with the count and the first and last refusal —
+the server's audit sealer does it every few seconds, and once more when the server stops.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
+from xinyong.audit.service import Actor, record
+from xinyong.db import utcnow
 from xinyong.errors import ApiError
 
 _MAX_BUCKETS = 100_000
+_MAX_REFUSED = 10_000  # callers counted between two records; beyond, counted together (``overflow``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,7 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
+        self._refused: dict[tuple[str, str, str], Refusals] = {}
 
     def take(self, name: str, caller: str) -> float:
         limit = self.limits.get(name)
@@ -84,12 +95,61 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / limit.rate
 
+    def refused(self, name: str, caller: str, actor: Actor, ip: str | None, path: str,
+                action: str = "ratelimit.refused") -> None:
+        """Count a refused call (for :func:`record_refusals`): over the limit ``name``, or (another
+        ``action``) refused otherwise without a record of its own, such as a malformed check."""
+        now = utcnow()
+        with self._lock:
+            key = (action, name, caller)
+            got = self._refused.get(key)
+            if got is None and len(self._refused) >= _MAX_REFUSED:
+                key = (action, name, "overflow")
+                got = self._refused.get(key)
+                actor, ip = Actor(type="anonymous", label="many callers"), None
+            if got is None:
+                self._refused[key] = Refusals(actor, ip, path, 1, now, now)
+            else:
+                got.calls += 1
+                got.last = now
+
+    def drain_refusals(self) -> dict[tuple[str, str, str], Refusals]:
+        """The refusals counted since the last drain (and forget them)."""
+        with self._lock:
+            out, self._refused = self._refused, {}
+        return out
+
     def _evict(self, now: float) -> None:
         """Drop buckets that have refilled completely (they carry no state worth keeping)."""
         full = [k for k, (tokens, last) in self._buckets.items()
                 if tokens + (now - last) * self.limits[k[0]].rate >= self.limits[k[0]].burst]
         for k in full or list(self._buckets)[: len(self._buckets) // 2]:
             del self._buckets[k]
+
+
+@dataclass(slots=True)
+class Refusals:
+    """One caller's calls refused by one limit since the last record."""
+
+    actor: Actor
+    ip: str | None
+    path: str
+    calls: int
+    first: datetime
+    last: datetime
+
+
+def record_refusals(session: Session, limiter: RateLimiter) -> int:
+    """One audit entry (``ratelimit.refused``, or the action counted; outcome ``denied``) per limit
+    and caller refused since the last call, with the number of calls and the first and last; in
+    ``session`` (the caller commits). Returns the number of calls recorded."""
+    calls = 0
+    for (action, name, _caller), r in limiter.drain_refusals().items():
+        record(session, actor=r.actor, action=action, object_type="rate_limit" if action == "ratelimit.refused"
+               else "api", object_id=name, outcome="denied", details={"limit": name, "calls": r.calls, "path": r.path, "ip": r.ip,
+                                          "first": r.first.isoformat(), "last": r.last.isoformat()})
+        calls += r.calls
+    return calls
 
 
 def limiter_of(app: Any) -> RateLimiter:
@@ -113,9 +173,14 @@ def rate_limited(name: str) -> Callable[..., Any]:
     """Dependency factory; put it after the route's permission dependency so the caller is known."""
 
     def _dep(request: Request) -> None:
-        caller = caller_of(getattr(request.state, "principal", None), request.client.host if request.client else None)
-        wait = limiter_of(request.app).take(name, caller)
+        principal = getattr(request.state, "principal", None)
+        host = request.client.host if request.client else None
+        caller = caller_of(principal, host)
+        limiter = limiter_of(request.app)
+        wait = limiter.take(name, caller)
         if wait > 0:
+            limiter.refused(name, caller, principal.actor if principal is not None else Actor(type="anonymous"),
+                            host, request.url.path)
             retry = max(1, math.ceil(wait))
             raise ApiError(429, "rate_limited", f"请求过于频繁，请 {retry} 秒后重试 / too many requests; "
                            f"retry after {retry} s", headers={"Retry-After": str(retry)})

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from tests.measures.measures_support import subject_with_status
 from tests.support import SYSTEM, login, new_id_number
 
@@ -286,6 +286,50 @@ def test_feedback_statistics_since_a_day_count_from_the_district_s_midnight(clie
 
     assert answered(date(2026, 11, 27)) == 1
     assert answered(date(2026, 11, 26)) == 2
+
+
+def test_calls_over_the_rate_limit_are_registered_as_counts_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """A 429 writes nothing per call (a flood of refusals must not become a flood of writes); the
+    limiter counts them per caller and the audit sealer writes one ``ratelimit.refused`` entry per
+    limit and caller with the number of calls — every call leaves a trace."""
+    from xinyong.ratelimit import Limit, RateLimiter
+
+    limiter = RateLimiter({"checks": Limit(rate=1 / 3600, burst=3)})
+    client.app.state.rate_limiter = client.app.state.audit_sealer.limiter = limiter
+    codes = [_check(client, world, world.other_id_number, "awards").status_code for _ in range(7)]
+    assert codes == [200] * 3 + [429] * 4
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Check)) == 3
+        assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "ratelimit.refused")) is None
+    assert client.app.state.audit_sealer.record_refusals() == 4
+    assert client.app.state.audit_sealer.record_refusals() == 0  # counted once
+    with db.session() as s:
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "ratelimit.refused")).all()
+        assert (entry.outcome, entry.actor_type, entry.department_id) == ("denied", "apikey", world.dept_a.id)
+        assert entry.details["calls"] == 4 and entry.details["path"] == "/api/v1/checks"
+        assert entry.details["first"] <= entry.details["last"]
+        assert world.other_id_number not in str(entry.details)
+
+
+def test_checks_the_schema_refuses_are_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """A body the schema refuses has no scenario to register a check under; it is a call all the
+    same: counted per caller (the key when it was read; a body that is not JSON is refused before
+    that, so the client address) and written as one ``checks.malformed`` entry each."""
+    h = world.bearer(world.key_a)
+    for body in ({"id_number": world.other_id_number}, {"id_number": world.other_id_number, "scenario": "awards",
+                                                        "extra": 1}):
+        assert client.post("/api/v1/checks", json=body, headers=h).status_code == 422
+    broken = client.post("/api/v1/checks", content=b'{"id_number": ', headers={**h, "Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert client.app.state.audit_sealer.record_refusals() == 3
+    with db.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.malformed")
+                            .order_by(AuditEntry.actor_type)).all()
+        assert [(e.actor_type, e.details["calls"], e.outcome) for e in entries] == [
+            ("anonymous", 1, "denied"), ("apikey", 2, "denied")]
+        assert all(e.details["path"] == "/api/v1/checks" for e in entries)
+        assert s.scalar(select(func.count()).select_from(Check)) == 0
+        assert world.other_id_number not in str([e.details for e in entries])
 
 
 def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]
