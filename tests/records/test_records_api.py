@@ -151,6 +151,36 @@ def test_duplicate_source_id_in_one_batch(client, world, person):  # type: ignor
     assert results[2]["errors"][0]["code"] == "duplicate_in_batch"
 
 
+def test_repeats_of_a_stored_record_in_one_batch(client, world, person, session):  # type: ignore[no-untyped-def]
+    """A source id repeated in a batch is compared with its first occurrence in the batch, stored
+    record or not: the same content again is unchanged, other content is refused — never reported
+    unchanged while something else is stored."""
+    idn, name = person
+    [first] = push(client, world, [penalty(idn, name, source_id="DUP", amount=1)])
+    a = push(client, world, [penalty(idn, name, source_id="DUP", amount=2), penalty(idn, name, source_id="DUP", amount=1)])
+    assert [(r["status"], r["errors"][0]["code"] if r["errors"] else None) for r in a] == [
+        ("updated", None), ("rejected", "duplicate_in_batch")]
+    b = push(client, world, [penalty(idn, name, source_id="DUP", amount=3), penalty(idn, name, source_id="DUP", amount=3)])
+    assert [r["status"] for r in b] == ["updated", "unchanged"] and b[1]["record_id"] == first["record_id"]
+    c = push(client, world, [penalty(idn, name, source_id="DUP", amount=3), penalty(idn, name, source_id="DUP", amount=4)])
+    assert [r["status"] for r in c] == ["unchanged", "rejected"]
+    rec = session.get(Record, first["record_id"])
+    session.refresh(rec)
+    assert rec.fields["amount"] == 3 and rec.revision == 3
+
+
+@pytest.mark.parametrize("again", [2000.0, "2000", "2,000", " 2000 "])
+def test_a_number_sent_another_way_is_the_same_content(client, world, person, again):  # type: ignore[no-untyped-def]
+    """2000, 2000.0 and the text of a spreadsheet cell are one amount: sending it another way (another
+    system, a file) is unchanged, not a new revision."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name, source_id="NUM", amount=2000)])
+    [same] = push(client, world, [penalty(idn, name, source_id="NUM", amount=again)])
+    assert (same["status"], same["record_id"]) == ("unchanged", r["record_id"])
+    [half] = push(client, world, [penalty(idn, name, source_id="NUM", amount=2000.5)])
+    assert half["status"] == "updated"
+
+
 def test_revoke_keeps_record_and_adds_revision(client, world, person, session):  # type: ignore[no-untyped-def]
     idn, name = person
     [r] = push(client, world, [penalty(idn, name)])

@@ -64,6 +64,9 @@ def test_maintain_expires_and_archives_once(session, vault, world, person):  # t
     assert (first.expired, first.archived) == (1, 0)
     assert (second.expired, second.archived) == (0, 0)
     assert [session.get(Record, o.record_id).status for o in outs] == ["expired", "active"]
+    ended = session.get(Record, outs[0].record_id)
+    assert (ended.revision, ended.change_kind, ended.status_reason) == (2, "expire", "display period ended")
+    assert [(r.revision, r.kind, r.status) for r in service.revisions_of(session, ended.id)] == [(1, "push", "active")]
     later = service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10))
     assert (later.expired, later.archived) == (0, 2)
     again = service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10))
@@ -107,8 +110,16 @@ def test_revoked_records_keep_their_status_until_retention_ends_then_are_archive
     assert service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10)).archived == 1
     assert service.maintain(session, actor=SYSTEM, today=date(2031, 1, 10)).archived == 0
     session.expire(rec)
-    # the revocation stays on the record: its change and why it was revoked
-    assert (rec.status, rec.change_kind, rec.status_reason) == ("archived", "revoke", "retention ended; revoked: 撤销")
+    # archiving is a revision of its own: the revocation, with its reason, stays in the history as it was
+    assert (rec.status, rec.change_kind, rec.status_reason, rec.revision) == ("archived", "archive", "retention ended", 3)
+    history = [(r.revision, r.kind, r.status, r.reason) for r in service.revisions_of(session, rec.id)]
+    assert history == [(1, "push", "active", None), (2, "revoke", "revoked", "撤销")]
+    with pytest.raises(service.RecordError) as refused:  # archived is final
+        service.revoke(session, rec=rec, reason="再撤销", actor=SYSTEM)
+    assert refused.value.code == "archived" and refused.value.status == 409
+    [again] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-01-10", amount=1)],
+                     today=date(2031, 1, 10))
+    assert again.status == "rejected" and again.errors[0]["code"] == "archived"
     [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "record.archive",
                                                        AuditEntry.object_id == str(rec.id))).all()
     assert entry.details["from"] == "revoked"

@@ -296,7 +296,7 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
             return None, _err(path, "out_of_range", f"不能小于{f.min:g}", f"must be at least {f.min:g}")
         if f.max is not None and value > f.max:
             return None, _err(path, "out_of_range", f"不能大于{f.max:g}", f"must be at most {f.max:g}")
-        return value, None
+        return _whole(value), None
     if t == "boolean":
         if isinstance(value, bool):
             return value, None
@@ -354,6 +354,16 @@ _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks
 CONTROL_CHARS, TEXT_CONTROL_CHARS = _CTRL, _CTRL_TEXT  # shared with records (one definition)
 _INF, _NEG_INF = float("inf"), float("-inf")
+_EXACT = float(2**53)  # floats below this in magnitude are whole numbers exactly
+
+
+def _whole(value: Any) -> Any:
+    """A number as stored: 2000.0 as 2000, so that the same amount sent as 2000 by one system and as
+    2000.0 by another (or read from a spreadsheet cell) is the same content — the same hash, no new
+    revision."""
+    if type(value) is float and value.is_integer() and -_EXACT < value < _EXACT:
+        return int(value)
+    return value
 Checker = Any  # Callable[[Any], tuple[Any, dict[str, str] | None]]
 
 
@@ -400,7 +410,7 @@ def compile_field(f: FieldSpec) -> Checker:
         def check_number(v: Any) -> tuple[Any, dict[str, str] | None]:
             # the common case (a JSON number in range) here; anything else, and every error, as coerce_field says
             if type(v) in exact and lo <= v <= hi and _NEG_INF < v < _INF:
-                return v, None
+                return _whole(v), None
             return coerce_field(f, v, path)
 
         return check_number

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, literal, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
@@ -446,7 +446,9 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     changed_subjects: set[int] = set()
     new_items: dict[int, set[tuple[str, str]]] = {}  # subject -> (item, category) of its new records
     moved: set[int] = set()  # subjects with an updated record (its old content may have counted)
-    pending_new: dict[str, str] = {}  # source_id -> content hash, for repeats inside the batch
+    # source_id -> content hash of its first accepted occurrence in this batch (created, updated or
+    # unchanged): a repeat with the same content is unchanged, one with other content is refused
+    first_in_batch: dict[str, str] = {}
     arrival: dict[date, int] = {}
     label, dept_id = actor.label, department.id
 
@@ -457,23 +459,29 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         h = content_hash(item.code, subject_id, p.severity, p.decided_at, p.fields)
         cur = existing.get(p.source_id)
         out = outcomes[p.index]
-        if cur is None:
-            seen = pending_new.get(p.source_id)
-            if seen is not None:
-                if seen == h:
-                    new_index[p.source_id].append(p.index)
-                    out.status = "unchanged"
-                else:
-                    out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
-                                     "source_id repeats in this batch with different content")]
-                continue
-        elif cur["content_hash"] == h:
+        seen = first_in_batch.get(p.source_id)
+        if seen is not None:
+            if seen != h:
+                out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                                 "source_id repeats in this batch with different content")]
+            elif cur is None:
+                new_index[p.source_id].append(p.index)  # its record id once the batch's are known
+                out.status = "unchanged"
+            else:
+                out.status, out.record_id = "unchanged", cur["id"]
+            continue
+        if cur is not None and cur["content_hash"] == h:
+            first_in_batch[p.source_id] = h
             out.status = "unchanged"
             out.record_id = cur["id"]
             continue
-        elif cur["status"] == "revoked":
+        if cur is not None and cur["status"] == "revoked":
             out.errors = [_e("source_id", "revoked", "该记录已撤销，不能再更新；请使用新的来源编号",
                              "this record was revoked and cannot be updated; use a new source_id")]
+            continue
+        if cur is not None and cur["status"] == "archived":  # retention ended: kept as it was, final
+            out.errors = [_e("source_id", "archived", "该记录保存期已满并已归档，不能再更新",
+                             "this record's retention ended and it was archived; it cannot be updated")]
             continue
         dates = _dates(item, p.severity, p.decided_at)
         status = display.status_on(dates, today)
@@ -484,7 +492,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             new_rows.append((subject_id, item.id, item.spec.category, p.severity, p.decided_at, p.fields, h,
                              dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, now,
                              status, "push", label, dept_id, p.source_id, item.code, 1, now, now, days))
-            pending_new[p.source_id] = h
+            first_in_batch[p.source_id] = h
             new_index[p.source_id] = [p.index]
             out.status = "created"
             changed_subjects.add(subject_id)
@@ -493,10 +501,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 got = new_items[subject_id] = set()
             got.add((item.code, item.spec.category))
         else:
-            if cur["id"] in updates:  # a second change to the same record in one batch
-                out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
-                                 "source_id repeats in this batch with different content")]
-                continue
+            first_in_batch[p.source_id] = h
             updates[cur["id"]] = {
                 "subject_id": subject_id, "item_id": item.id, "category": item.spec.category, "severity": p.severity,
                 "decided_at": p.decided_at, "fields": p.fields, "content_hash": h, "publish": dates.publish,
@@ -635,6 +640,9 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     session.refresh(rec)  # as the department's last committed change left it
     if rec.status == "revoked":
         raise RecordError("already_revoked", "记录已撤销", "record is already revoked", 409)
+    if rec.status == "archived":  # retention ended: kept as it was
+        raise RecordError("archived", "记录保存期已满并已归档，不能撤销", "record was archived when its retention ended; "
+                          "it cannot be revoked", 409)
     bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
     now = utcnow()
     previous = rec.status
@@ -658,9 +666,10 @@ class MaintainResult:
 
 def maintain(session: Session, *, actor: Actor, today: date | None = None, batch: int = 5000) -> MaintainResult:
     """End display of records past ``display_until``; archive records past ``retain_until``, revoked
-    ones included (kept, not shown, until retention ends, like every other record; the revocation
-    stays in their revisions and the audit log). Idempotent: a second run on the same day changes
-    nothing.
+    ones included (kept, not shown, until retention ends, like every other record). Each change is a
+    new revision (kind ``expire`` / ``archive``: the revision it supersedes goes to the history, as
+    a push's or a revocation's does, so a revocation's reason stays where it was) and is audited.
+    Idempotent: a second run on the same day changes nothing.
 
     Each pass walks the table once in id order (``batch`` matches at a time, continuing after the
     last id): no index orders records by their dates, which would cost every pushed record a
@@ -669,12 +678,9 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
     res = MaintainResult()
     conn = session.connection()
     now = utcnow()
-    retained = and_(_R.c.retain_until.is_not(None), _R.c.retain_until <= today)
     for target, cond, reason in (
-        ("archived", and_(_R.c.status.in_(("active", "expired")), retained), "retention ended"),
-        # a revoked record keeps why it was revoked beside why it is archived
-        ("archived", and_(_R.c.status == "revoked", retained),
-         literal("retention ended; revoked: ") + func.coalesce(_R.c.status_reason, "")),
+        ("archived", and_(_R.c.status.in_(("active", "expired", "revoked")), _R.c.retain_until.is_not(None),
+                          _R.c.retain_until <= today), "retention ended"),
         ("expired", and_(_R.c.status == "active", _R.c.display_until <= today), "display period ended"),
     ):
         after = 0
@@ -684,8 +690,12 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
             if not rows:
                 break
             after = rows[-1].id
+            bulk.insert_rows(session, _REV, _snapshot_rows(session, [r.id for r in rows]))
             conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
-                         .values(status=target, status_changed_at=now, status_reason=reason),
+                         .values(status=target, status_changed_at=now, status_reason=reason,
+                                 revision=_R.c.revision + 1, updated_at=now,
+                                 change_kind="archive" if target == "archived" else "expire",
+                                 changed_by=actor.label),
                          [{"_id": r.id} for r in rows])
             record_many(session, actor=actor, action=f"record.{'archive' if target == 'archived' else 'expire'}",
                         object_type="record",
