@@ -148,6 +148,52 @@ def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault
     assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 0
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(months=st.integers(min_value=3, max_value=36), chunk=st.integers(min_value=1, max_value=4),
+       sevs=st.lists(st.sampled_from(["minor", "general", "serious"]), min_size=1, max_size=8))
+def test_recompute_in_chunks_changes_exactly_what_the_rule_changes(session, vault, world, person, months, chunk, sevs):  # type: ignore[no-untyped-def]
+    """Whatever the chunk size: each record whose dates or status the new rule changes gets a new
+    revision (the old one in the history, a status that changes says why), the others, revoked and
+    archived ones stay as they were; a second run changes nothing."""
+    idn, name = person
+    base = session.scalar(select(func.count()).select_from(Record)) or 0
+    outs = ingest(session, vault, world, [penalty(idn, name, source_id=f"RC{base}-{i}", severity=sev,
+                                                  decided_at="2025-01-10") for i, sev in enumerate(sevs)],
+                  today=date(2025, 2, 1))
+    ids = [o.record_id for o in outs]
+    service.revoke(session, rec=session.get(Record, ids[0]), reason="撤销", actor=SYSTEM)
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    for sev in ("general", "serious"):
+        rule = spec["display"]["by_severity"][sev]
+        rule["min_months"] = min(rule.get("min_months") or 0, months)
+        rule["max_months"] = months
+    update_item(session, code="admin_penalty", data=spec, actor=SYSTEM, note=f"{months} months")
+    day = date(2026, 3, 1)
+    before = {}
+    for rid in ids:
+        rec = session.get(Record, rid)
+        session.refresh(rec)
+        before[rid] = (rec.display_until, rec.status, rec.revision)
+    expected = {rid for rid, (until, status, _rev) in before.items()
+                if status != "revoked" and sevs[ids.index(rid)] != "minor" and until != add_months(date(2025, 1, 10), months)}
+    n = service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=day, chunk=chunk)
+    assert n >= len(expected)
+    for rid in ids:
+        rec = session.get(Record, rid)
+        session.refresh(rec)
+        until, status, rev = before[rid]
+        if rid in expected:
+            assert rec.display_until == add_months(date(2025, 1, 10), months) and rec.revision == rev + 1
+            assert rec.change_kind == "recompute"
+            assert rec.status == ("expired" if rec.display_until <= day else "active")
+            if rec.status != status:
+                assert rec.status_reason == "display rule changed"
+            assert [r.revision for r in service.revisions_of(session, rid)] == list(range(1, rev + 1))
+        elif status == "revoked":
+            assert (rec.status, rec.revision) == ("revoked", rev)
+    assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=day, chunk=chunk) == 0
+
+
 def test_arrival_delay_in_working_days_across_national_day(session, vault, world, person):  # type: ignore[no-untyped-def]
     idn, name = person
     # decided on Sep 30 2026, arriving Oct 9 2026: Oct 1-7 are the National Day holiday; Oct 9 (Fri)

@@ -709,10 +709,16 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
     return res
 
 
-def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None) -> int:
+def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None,
+                      chunk: int = 5000) -> int:
     """Apply the item's current display rule to its existing records (on request, after a catalog change).
-    Revoked records are left alone; each record keeps the catalog version it was checked against.
-    Returns how many records changed."""
+    Revoked and archived records are left alone (both are final); each record keeps the catalog
+    version it was checked against. Returns how many records changed.
+
+    Set-based, ``chunk`` records at a time in id order: the dates are computed in Python, and the
+    changed records' history rows, updates and audit entries are written as one statement each. One
+    record at a time through the ORM took ~0.8 ms a record — half a minute at 38,000 records, while
+    SQLite's write lock kept every department's pushes waiting (and failing after 10 s)."""
     from xinyong.catalog.service import get_current
 
     today = today or clock.today()
@@ -721,34 +727,55 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
         raise RecordError("unknown_item", f"目录中没有事项 {item_code}", f"no catalog item {item_code}", 404, "item")
     # every department's turn: a push changing one of these records meanwhile would number its revision too
     lock_rows(session, "departments")
+    session.flush()
+    conn = session.connection()
+    cols = (_R.c.id, _R.c.subject_id, _R.c.severity, _R.c.decided_at, _R.c.publish, _R.c.min_display_until,
+            _R.c.display_until, _R.c.retain_until, _R.c.status, _R.c.revision)
     changed = 0
     subjects: set[int] = set()
-    recs = session.scalars(select(Record).where(Record.item_code == item_code, Record.status != "revoked"))
     now = utcnow()
-    for rec in recs:
-        dates = display.compute(item.spec, rec.severity, rec.decided_at)
-        status = display.status_on(dates, today)
-        if status == "active" and rec.status == "archived":
-            status = "archived"  # archiving is final
-        new = (dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, status)
-        old = (rec.publish, rec.min_display_until, rec.display_until, rec.retain_until, rec.status)
-        if new == old:
+    after = 0
+    while True:
+        rows = conn.execute(select(*cols).where(_R.c.item_code == item_code, _R.c.id > after,
+                                                _R.c.status.not_in(("revoked", "archived")))
+                            .order_by(_R.c.id).limit(chunk)).all()
+        if not rows:
+            break
+        after = rows[-1].id
+        updates: list[dict[str, Any]] = []
+        for r in rows:
+            dates = display.compute(item.spec, r.severity, r.decided_at)
+            status = display.status_on(dates, today)
+            new = (dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, status)
+            if new == (r.publish, r.min_display_until, r.display_until, r.retain_until, r.status):
+                continue
+            # item_id stays the version the record was checked against (its fields were); the display
+            # rule applied is the current version's, named in the audit entry and the revision's kind
+            updates.append({"_id": r.id, "publish": dates.publish, "min_display_until": dates.min_display_until,
+                            "display_until": dates.display_until, "retain_until": dates.retain_until,
+                            "status": status, "status_changed_at": now if status != r.status else None,
+                            "status_reason": "display rule changed" if status != r.status else None,
+                            "status_same": status == r.status, "revision": r.revision + 1})
+            subjects.add(r.subject_id)
+        if not updates:
             continue
-        session.flush()
-        bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
-        rec.publish, rec.min_display_until, rec.display_until, rec.retain_until = new[:4]
-        if status != rec.status:
-            rec.status, rec.status_changed_at, rec.status_reason = status, now, "display rule changed"
-        # item_id stays the version the record was checked against (its fields were); the display
-        # rule applied is the current version's, named in the audit entry and the revision's kind
-        rec.updated_at, rec.revision = now, rec.revision + 1
-        rec.change_kind, rec.changed_by = "recompute", actor.label
-        record(session, actor=actor, action="record.recompute", object_type="record", object_id=rec.id,
-               details={"item_version": item.version, "display_until": dates.display_until.isoformat(),
-                        "status": status, "revision": rec.revision})
-        subjects.add(rec.subject_id)
-        changed += 1
-    session.flush()
+        bulk.insert_rows(session, _REV, _snapshot_rows(session, [u["_id"] for u in updates]))
+        for same in (True, False):  # a changed status also records when and why; an unchanged one keeps both
+            part = [u for u in updates if u["status_same"] is same]
+            if not part:
+                continue
+            names = ["publish", "min_display_until", "display_until", "retain_until", "revision"]
+            if not same:
+                names += ["status", "status_changed_at", "status_reason"]
+            # bound as v_<column>: SQLAlchemy keeps a column's own name for its automatic SET parameter
+            conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
+                         .values(**{c: bindparam(f"v_{c}") for c in names}, updated_at=now,
+                                 change_kind="recompute", changed_by=actor.label),
+                         [{"_id": u["_id"], **{f"v_{c}": u[c] for c in names}} for u in part])
+        record_many(session, actor=actor, action="record.recompute", object_type="record",
+                    items=[(u["_id"], {"item_version": item.version, "display_until": u["display_until"].isoformat(),
+                                       "status": u["status"], "revision": u["revision"]}) for u in updates])
+        changed += len(updates)
     if subjects:
         events.records_changed(session, subjects, reason="recompute", today=today)
     return changed
