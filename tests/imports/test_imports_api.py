@@ -113,6 +113,18 @@ def test_row_errors_have_row_numbers_and_report(upload, client, world, session):
                           .where(AuditEntry.action == "imports.report")) == 1
 
 
+def test_an_oversized_cell_rejects_its_row_not_the_file(upload, client, world):  # type: ignore[no-untyped-def]
+    """A cell larger than Python's csv default (131,072 characters) is one row's error, named by its
+    field, not a broken file: the other rows are imported."""
+    rows = penalty_rows(3)
+    rows[1][5] = "号" * 300_000
+    job = upload(csv_bytes(ZH_HEADER, rows))
+    assert job["status"] == "done", job
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    [(row, field, code)] = {(int(r[0]), r[2], r[3]) for r in read_report(client, world, job["id"])[1:]}
+    assert (row, field, code) == (3, "fields.decision_no", "too_long")
+
+
 def test_same_file_twice_changes_nothing(upload, session):  # type: ignore[no-untyped-def]
     data = csv_bytes(ZH_HEADER, penalty_rows(30))
     first = upload(data)

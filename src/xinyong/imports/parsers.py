@@ -38,6 +38,12 @@ MAX_ZIP_ENTRIES = 10_000
 MAX_ROWS = 500_000
 MAX_COLUMNS = 256
 MAX_REPORTED = 50  # header problems listed in one file error
+# A cell may be as large as the file: Python's csv module refuses one over 131,072 characters, which
+# failed a whole file for one oversized cell; the cell's field check then refuses its row
+# (``too_long``) and the other rows are imported. (The setting is the process's: every CSV read here
+# comes from an upload already capped by XINYONG_MAX_REQUEST_BYTES.)
+CSV_FIELD_LIMIT = 256 * 1024 * 1024
+csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
 
 FORMAT_CSV, FORMAT_XLSX = "csv", "xlsx"
 
