@@ -125,6 +125,18 @@ def test_an_oversized_cell_rejects_its_row_not_the_file(upload, client, world): 
     assert (row, field, code) == (3, "fields.decision_no", "too_long")
 
 
+def test_an_id_number_in_the_file_name_is_masked_wherever_the_name_is_kept(upload, client, world, db):  # type: ignore[no-untyped-def]
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    job = upload(csv_bytes(ZH_HEADER, penalty_rows(1)), filename=f"{number}_李四.csv")
+    assert job["filename"] == f"{number[:6]}********{number[-4:]}_李四.csv"
+    listing = client.get("/api/v1/imports", headers=world.bearer(world.key_a))
+    assert number not in listing.text and number[:6] + "********" in listing.text
+    with db.session() as s:
+        assert s.scalar(select(ImportJob.filename).where(ImportJob.id == job["id"])) == job["filename"]
+
+
 def test_same_file_twice_changes_nothing(upload, session):  # type: ignore[no-untyped-def]
     data = csv_bytes(ZH_HEADER, penalty_rows(30))
     first = upload(data)

@@ -33,6 +33,7 @@ from xinyong.db import utcnow
 from xinyong.imports import parsers
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.privacy.vault import Vault
 from xinyong.records.service import DepartmentRef
 
@@ -63,11 +64,13 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u2028\u2029<>:\"|?*]")
 
 
 def sanitise_filename(name: str | None) -> str:
-    """The file's own name only: no directories, no control or shell-special characters, ≤ 200 chars."""
+    """The file's own name only: no directories, no control or shell-special characters, ≤ 200 chars,
+    and an ID number in it masked (``12010119800506101X_李四.csv`` is a name people give files; the
+    name is stored, listed and shown)."""
     name = unicodedata.normalize("NFC", name or "")
     name = re.split(r"[/\\]", name)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip().strip(".")
-    return name[:200] or "upload"
+    return mask_id_numbers_in(name[:200]) or "upload"
 
 
 def too_large(size: int, limit: int) -> FileError:
