@@ -200,7 +200,10 @@ def install(app: Any, render_error_page: Any) -> None:
 
                 return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
             return render_error_page(request, exc.status_code, None, message)
-        errors = [{"field": "body", "code": code, "message": message}] if exc.status_code == 413 else None
+        errors = None
+        if exc.status_code == 413:  # an upload's limit is its file's
+            upload = request.headers.get("content-type", "").startswith("multipart/form-data")
+            errors = [{"field": "file" if upload else "body", "code": code, "message": message}]
         return JSONResponse(error_body(code, message, errors), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)

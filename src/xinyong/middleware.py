@@ -45,14 +45,24 @@ class SecurityMiddleware:
         docs = path.startswith("/api/docs") or path.startswith("/api/redoc")
 
         declared = None
+        multipart = page = False
         for k, v in scope.get("headers", ()):
             if k == b"content-length":
                 try:
                     declared = int(v)
                 except ValueError:
                     declared = -1
-        if declared is not None and (declared < 0 or declared > self.max_body):
-            await _too_large(send, rid)
+            elif k == b"content-type":
+                multipart = v.startswith(b"multipart/form-data")
+            elif k == b"accept":
+                page = b"text/html" in v
+        page = page and not path.startswith("/api/")
+        # The limit is a file's: an upload's form adds its boundaries and other fields, which must not
+        # refuse a file just under it; the upload's handler refuses a larger file itself (``file``).
+        limit = self.max_body + MULTIPART_MARGIN if multipart else self.max_body
+        field = "file" if multipart else "body"
+        if declared is not None and (declared < 0 or declared > limit):
+            await _too_large(send, rid, field, page)
             request_id_var.reset(t1)
             client_ip_var.reset(t2)
             return
@@ -64,7 +74,7 @@ class SecurityMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
@@ -83,7 +93,7 @@ class SecurityMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await _too_large(send, rid)
+            await _too_large(send, rid, field, page)
         # Not in a ``finally``: when an exception escapes, the request id must stay set for the
         # outermost error handler (Starlette's ServerErrorMiddleware, outside this middleware), which
         # renders the 500 after we return and quotes the id. The context ends with the request's task.
@@ -120,17 +130,28 @@ class _BodyTooLarge(HTTPException):
 
 
 TOO_LARGE = "请求内容过大 / request body too large"
-# the error shape's list, as every refusal has it: the body is the field
+TOO_LARGE_FILE = "文件过大，请拆分后分别上传 / the file is too large; split it and upload the parts"
+# the error shape's list, as every refusal has it: the body is the field (an upload's: the file)
 TOO_LARGE_ERRORS = [{"field": "body", "code": "too_large", "message": TOO_LARGE}]
+MULTIPART_MARGIN = 64 * 1024  # an upload form's own bytes beyond its file
 
 
-async def _too_large(send: Any, rid: str) -> None:
+async def _too_large(send: Any, rid: str, field: str = "body", page: bool = False) -> None:
+    import html
     import json
 
-    body = json.dumps({"code": "too_large", "message": TOO_LARGE, "request_id": rid, "errors": TOO_LARGE_ERRORS},
-                      ensure_ascii=False).encode()
+    message = TOO_LARGE_FILE if field == "file" else TOO_LARGE
+    if page:  # a browser's form post: a page that says so, not JSON
+        ctype = b"text/html; charset=utf-8"
+        body = ("<!doctype html><html lang=\"zh\"><meta charset=\"utf-8\"><title>413</title>"
+                f"<p>{html.escape(message)}</p><p><a href=\"/\">返回首页 / home</a></p>"
+                f"<p><small>{html.escape(rid)}</small></p></html>").encode()
+    else:
+        ctype = b"application/json"
+        body = json.dumps({"code": "too_large", "message": message, "request_id": rid,
+                           "errors": [{"field": field, "code": "too_large", "message": message}]},
+                          ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"x-request-id", rid.encode()), (b"cache-control", b"no-store"),
-                            (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]})
+                "headers": with_security_headers([(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+                                                 rid)})
     await send({"type": "http.response.body", "body": body})

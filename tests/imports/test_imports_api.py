@@ -274,6 +274,33 @@ def test_upload_too_large_is_413(app, upload, client, world):  # type: ignore[no
     assert r.json()["errors"][0]["field"] in ("body", "file")  # the error shape, naming what was too large
 
 
+def test_a_file_at_the_limit_is_taken_and_one_over_is_refused_naming_the_file(db, vault, settings, world, catalog_loaded):  # type: ignore[no-untyped-def]
+    """The limit is the file's (imports.md: "per file"): the form's own bytes around a file of exactly
+    the limit do not refuse it; a larger file is refused naming ``file``, as JSON to the API and as a
+    page to a browser's form."""
+    from fastapi.testclient import TestClient
+
+    from xinyong.app import create_app
+    from xinyong.imports.api import runner_of
+
+    data = csv_bytes(ZH_HEADER, penalty_rows(20))
+    app = create_app(settings.model_copy(update={"max_request_bytes": len(data)}), database=db, vault=vault)
+    with TestClient(app, base_url="https://testserver") as c:
+        def post(content: bytes, **headers: str):  # type: ignore[no-untyped-def]
+            return c.post("/api/v1/imports", files={"file": ("a.csv", content, "text/csv")}, data={"item": "admin_penalty"},
+                          headers={**world.bearer(world.key_a), **headers})
+
+        ok = post(data)
+        assert ok.status_code == 202, ok.text
+        runner_of(app).wait()
+        over = post(data + b"\r\n" * 40_000)
+        assert over.status_code == 413 and over.json()["errors"][0]["field"] == "file", over.text
+        page = c.post("/workspace/upload", files={"file": ("a.csv", data * 50, "text/csv")}, data={"item": "admin_penalty"},
+                      headers={"Accept": "text/html"})
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+        assert "文件过大" in page.text and page.headers["x-frame-options"] == "DENY"
+
+
 def test_service_refuses_a_file_over_the_limit(session, vault, world, catalog_loaded):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
 
