@@ -114,6 +114,14 @@ def test_item_not_allowed_for_department(client, world, person, db):  # type: ig
     [ok] = push(client, world, [rec], key=world.key_b)
     assert ok["status"] == "created"
 
+    def listed(key: str, pushable: bool) -> set[str]:
+        r = client.get(f"/api/v1/catalog/items{'?pushable=true' if pushable else ''}", headers=world.bearer(key))
+        return {i["code"] for i in r.json()}
+
+    assert "tax_violation" in listed(world.key_a, False)  # the catalog, whole
+    assert "tax_violation" not in listed(world.key_a, True) and "admin_penalty" in listed(world.key_a, True)
+    assert "tax_violation" in listed(world.key_b, True)
+
 
 def test_batch_limits_and_malformed_body(client, world, person):  # type: ignore[no-untyped-def]
     idn, name = person

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from xinyong.auth.deps import require
+from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
 from xinyong.catalog.schemas import FieldOut, ItemOut, ItemUpdateIn, PeriodOut
@@ -35,8 +36,17 @@ def item_out(item: Item) -> ItemOut:
 
 
 @router.get("/items", response_model=list[ItemOut], summary="Catalog items with their fields (current versions)")
-def list_items(principal: CatalogRead, session: DbSession) -> list[ItemOut]:
-    return [item_out(i) for i in service.current_items(session).values()]
+def list_items(principal: CatalogRead, session: DbSession,
+               pushable: bool = Query(default=False, description="only the items the caller's department may push")
+               ) -> list[ItemOut]:
+    items = list(service.current_items(session).values())
+    if pushable:
+        code = None
+        if principal.department_id is not None:
+            dept = session.get(Department, principal.department_id)
+            code = dept.code if dept is not None and dept.active and dept.kind == "department" else None
+        items = [i for i in items if code is not None and i.spec.allows_department(code)]
+    return [item_out(i) for i in items]
 
 
 @router.get("/items/{code}", response_model=ItemOut, summary="One catalog item (current version)")
