@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -137,9 +138,17 @@ def _error_field(exc: CatalogError, code: str) -> str | None:
     return path.replace("display.by_severity.", "display.") or None
 
 
+MAX_DEFINITION = 200_000  # characters of an item's YAML in the full-definition editor
+
+
+def definition_text(spec: ItemSpec) -> str:
+    """The item's full definition as the editor shows it: the shipped YAML's shape."""
+    return yaml.safe_dump(to_data(spec), allow_unicode=True, sort_keys=False, width=100)
+
+
 def _detail_page(request: Request, session: Session, item: Item, *, form: dict[str, Any] | None = None,
                  error: dict[str, Any] | None = None, notices: list[tuple[str, dict[str, Any]]] | None = None,
-                 status_code: int = 200) -> HTMLResponse:
+                 status_code: int = 200, definition: dict[str, Any] | None = None) -> HTMLResponse:
     lang = lang_of(request)
     versions = service.history(session, item.code)
     history = []
@@ -156,6 +165,8 @@ def _detail_page(request: Request, session: Session, item: Item, *, form: dict[s
         "history": history, "departments": depts, "extra_departments": extra, "visibilities": VISIBILITIES,
         "categories": CATEGORIES, "form": form or _form_of(item.spec, item.version), "error": error,
         "notices": notices or [], "base": BASE, "label": lambda p, c: label(lang, p, c),
+        "definition": definition or {"text": definition_text(item.spec), "version": item.version, "note": "",
+                                     "error": None},
     }, status_code=status_code)
 
 
@@ -271,4 +282,49 @@ def catalog_edit(request: Request, code: ItemCode, principal: CatalogAdmin, sess
         suffix = f"?saved={saved.version}" if new_version else ""
         return RedirectResponse(f"{BASE}/{code}/recompute{suffix}", status_code=307)
     return RedirectResponse(f"{BASE}/{code}?" + (f"saved={saved.version}" if new_version else "unchanged=1"),
+                            status_code=303)
+
+
+@router.post(BASE + "/{code}/definition", response_model=None)
+def catalog_edit_definition(request: Request, code: ItemCode, principal: CatalogAdmin, session: DbSession,
+                            form: Form) -> Response:
+    """The whole item as YAML (names, category, fields and allowed values, retention …: what the form
+    above does not edit), validated as ``PUT /api/v1/catalog/items/{code}`` validates it."""
+    item = _current(session, code)
+    text, version, note = (_text(form, "definition"), _text(form, "version"), _text(form, "note"))
+    shown = {"text": text, "version": version, "note": note}
+    try:
+        if version != str(item.version):
+            raise CatalogError("stale_form", f"该事项已被修改（当前为第{item.version}版），请刷新页面后重新编辑",
+                               f"the item changed meanwhile (now version {item.version}); reload and edit again",
+                               "version")
+        if len(text) > MAX_DEFINITION or _CONTROL.search(text.replace("\t", " ")):
+            raise CatalogError("invalid_definition", f"定义过长（上限 {MAX_DEFINITION} 字）或包含控制字符",
+                               f"the definition is too long (limit {MAX_DEFINITION}) or has control characters",
+                               "definition")
+        if len(note) > MAX_NOTE or _CONTROL.search(note):
+            raise CatalogError("too_long", f"修改说明不能超过{MAX_NOTE}字且不能含控制字符",
+                               f"note must not exceed {MAX_NOTE} characters or contain control characters", "note")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"（第 {mark.line + 1} 行）" if mark is not None else ""
+            where_en = f" (line {mark.line + 1})" if mark is not None else ""
+            raise CatalogError("invalid_yaml", f"YAML 格式错误{where}", f"the YAML does not parse{where_en}",
+                               "definition") from None
+        if not isinstance(data, dict) or data.get("code", code) != code:
+            raise CatalogError("invalid_definition", f"定义应为事项 {code} 的键值映射，代码不能更改",
+                               f"the definition must be a mapping for item {code}; the code cannot change",
+                               "definition")
+        data["code"] = code
+        saved = service.update_item(session, code=code, data=data, actor=principal.actor, note=note or None)
+    except CatalogError as exc:
+        session.rollback()
+        item = _current(session, code)
+        if exc.code == "stale_form":  # shown afresh (the current version); any other refusal keeps what was typed
+            shown = {"text": definition_text(item.spec), "version": item.version, "note": note}
+        return _detail_page(request, session, item, definition={**shown, "error": _error(exc, code)}, status_code=422)
+    changed = saved.version != item.version
+    return RedirectResponse(f"{BASE}/{code}?" + (f"saved={saved.version}" if changed else "unchanged=1"),
                             status_code=303)

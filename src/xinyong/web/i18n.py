@@ -370,6 +370,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "catalog.recompute_title": {"zh": "重算已有记录", "en": "Apply to existing records"},
     "catalog.recompute_now": {"zh": "按当前规则重算已有记录", "en": "Apply the current rule to existing records"},
     "catalog.save": {"zh": "保存为新版本", "en": "Save as a new version"},
+    "catalog.definition_edit": {"zh": "修改完整定义", "en": "Edit the full definition"},
+    "catalog.definition_hint": {"zh": "名称、类别、字段及允许值、保存年限等：按 YAML 修改，校验规则与接口相同；保存后生成新版本，事项代码不能更改。",
+                                "en": "Names, category, fields and allowed values, retention …: edit the YAML; it is "
+                                      "checked as the API checks it, saving makes a new version, and the code stays."},
+    "catalog.definition_yaml": {"zh": "事项定义（YAML）", "en": "Item definition (YAML)"},
     "catalog.history": {"zh": "版本历史", "en": "Version history"},
     "catalog.current": {"zh": "当前", "en": "current"},
     "catalog.changes": {"zh": "变更内容", "en": "Changed"},
