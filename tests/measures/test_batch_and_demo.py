@@ -171,6 +171,15 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
     assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409
 
 
+def _compared(client, world, content: bytes) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Upload ``content`` for civil_service_hiring by department A's key; the job once it has run."""
+    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    return client.get(f"/api/v1/checks/batch/{r.json()['id']}", headers=world.bearer(world.key_a)).json()
+
+
 def test_row_numbers_are_the_files_lines_despite_blank_lines(client, world, db, vault):  # type: ignore[no-untyped-def]
     """A row is named by the line it is on in the file, as a spreadsheet shows it: blank lines are
     skipped, not renumbered over (before, the rows after one were named a line too early)."""
@@ -178,11 +187,7 @@ def test_row_numbers_are_the_files_lines_despite_blank_lines(client, world, db, 
         listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
     unknown = new_id_number()
     content = f"身份证号码,姓名\n{listed},王小明\n\n{unknown},赵六\n \n\n12345,孙八\n".encode()
-    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
-                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
-    assert r.status_code == 202, r.text
-    client.app.state.compare_runner.wait()
-    job = client.get(f"/api/v1/checks/batch/{r.json()['id']}", headers=world.bearer(world.key_a)).json()
+    job = _compared(client, world, content)
     assert job["status"] == "done" and job["rows_total"] == 3, job
     rows = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
     by_row = {int(x[0]): x for x in rows[1:]}
@@ -198,11 +203,7 @@ def test_title_lines_above_the_header_are_not_data(client, world, db, vault):  #
     with db.session() as s:
         listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
     content = f"2026年招录人员名单,\n,\n姓名,身份证号码\n王小明,{listed}\n".encode()
-    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
-                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
-    assert r.status_code == 202, r.text
-    client.app.state.compare_runner.wait()
-    job = client.get(f"/api/v1/checks/batch/{r.json()['id']}", headers=world.bearer(world.key_a)).json()
+    job = _compared(client, world, content)
     assert (job["status"], job["rows_total"], job["counts"]) == ("done", 1, {"matched": 1, "unknown": 0, "invalid": 0}), job
     [_head, row] = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
     assert row[0] == "4" and row[3].startswith("是") and row[5] == "D"
