@@ -258,7 +258,7 @@ def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[
     ``express_routes`` ((method, path) → handler, see :class:`XinyongApp`), its ``hot_routers``
     (the check API), which the app matches first (routes are tried in order, ~50 of them), the
     others, and its ``counted_refusals`` ((method, path) → audit action: requests the schema refuses
-    there are counted and recorded like the rate limiter's refusals, see ``errors.count_refusal``)."""
+    there are counted and recorded like the rate limiter's refusals, see ``ratelimit.count_refusal``)."""
     import importlib
 
     express: dict[tuple[str, str], Express] = {}

@@ -137,26 +137,6 @@ def _is_unavailable(exc: Exception) -> bool:
     return True
 
 
-def count_refusal(request: Request) -> None:
-    """A request the schema refused, on a route whose calls must all leave a trace (the check API:
-    the app's ``counted_refusals``): counted per caller by the rate limiter's refusal counter and
-    written as one audit entry per caller every few seconds (``ratelimit.record_refusals``), not one
-    write per call. The caller is the authenticated one when known (a body that is not even JSON is
-    refused before the key is read: then the client address)."""
-    state = request.app.state
-    action = getattr(state, "counted_refusals", {}).get((request.method, request.url.path))
-    limiter = getattr(state, "rate_limiter", None)
-    if action is None or limiter is None:
-        return
-    from xinyong.audit.service import Actor
-
-    principal = getattr(request.state, "principal", None)
-    host = request.client.host if request.client else None
-    caller = f"{principal.kind}:{principal.id}" if principal is not None else f"ip:{host or '-'}"
-    limiter.refused(action.split(".")[0], caller, principal.actor if principal is not None else Actor(type="anonymous"),
-                    host, request.url.path, action=action)
-
-
 def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -170,6 +150,8 @@ def install(app: Any, render_error_page: Any) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        from xinyong.ratelimit import count_refusal  # (ratelimit imports this module)
+
         count_refusal(request)
         errors = validation_errors(exc)
         if not wants_json(request):
@@ -181,6 +163,8 @@ def install(app: Any, render_error_page: Any) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         unreadable = _unreadable_body(exc)
         if unreadable is not None:
+            from xinyong.ratelimit import count_refusal
+
             count_refusal(request)
             if not wants_json(request):
                 return render_error_page(request, 422, unreadable)

@@ -169,6 +169,24 @@ def caller_of(principal: Any, client_host: str | None) -> str:
     return f"ip:{client_host or '-'}"
 
 
+def count_refusal(request: Request) -> None:
+    """A request the schema refused, on a route whose calls must all leave a trace (the check API: the
+    app's ``counted_refusals``, (method, path) → audit action): counted per caller like the refusals
+    over a limit and recorded the same way (:func:`record_refusals`), not one write per call. The
+    caller is the authenticated one when known (a body that is not even JSON is refused before the
+    key is read: then the client address)."""
+    state = request.app.state
+    action = getattr(state, "counted_refusals", {}).get((request.method, request.url.path))
+    limiter = getattr(state, "rate_limiter", None)
+    if action is None or limiter is None:
+        return
+    principal = getattr(request.state, "principal", None)
+    host = request.client.host if request.client else None
+    limiter.refused(action.partition(".")[0], caller_of(principal, host),
+                    principal.actor if principal is not None else Actor(type="anonymous"), host, request.url.path,
+                    action=action)
+
+
 def rate_limited(name: str) -> Callable[..., Any]:
     """Dependency factory; put it after the route's permission dependency so the caller is known."""
 

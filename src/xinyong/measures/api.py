@@ -169,7 +169,7 @@ async def express_check(app: Any, headers: dict[bytes, bytes], body: bytes) -> A
 
 
 express_routes = {("POST", "/api/v1/checks"): express_check}
-# a check the schema refuses is a call too: counted and audited per caller (errors.count_refusal)
+# a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal)
 counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed"}
 limit_checks = rate_limited("checks")
 
