@@ -246,6 +246,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reason.invalid_characters": {"zh": "含控制字符", "en": "Control characters"},
     "reason.duplicate_in_batch": {"zh": "批内来源编号重复", "en": "Duplicate source id in batch"},
     "reason.revoked": {"zh": "记录已撤销", "en": "Record revoked"},
+    "reason.archived": {"zh": "记录已归档", "en": "Record archived"},
     "reason.extra_value": {"zh": "多余的值", "en": "Value without a column"},
     "reason.id_stored_as_number": {"zh": "身份证号码被存为数字", "en": "ID number stored as a number"},
     # ---- records --------------------------------------------------------------------------
