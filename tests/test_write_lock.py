@@ -120,3 +120,59 @@ def test_a_records_push_checks_its_batch_without_holding_the_write_lock(fresh_db
         assert s.scalar(select(Record.id).where(Record.source_id == "P-1")) == r.json()["results"][0]["record_id"]
         assert s.scalar(select(ApiKey.last_used_at).where(ApiKey.id == key_id)) is not None  # the key's stamp
     database.dispose()
+
+
+def test_waiting_for_the_write_lock_never_blocks_the_event_loop(fresh_db_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A page request that must wait for SQLite's write lock waits on the thread pool, not on the
+    event loop: before, its async dependencies (the signed-in user, looked up in the request's write
+    session) waited there, so nothing else was answered meanwhile — not even the request holding the
+    lock, which then could not finish before the 10 s timeout (two officers at once: 503s)."""
+    import socket
+
+    import httpx
+    import uvicorn
+    from tests.support import PASSWORD
+
+    from xinyong.auth.deps import SESSION_COOKIE
+    from xinyong.auth.service import add_user, start_session
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+
+    db = Database(fresh_db_url)
+    with db.session() as s:
+        user = add_user(s, username="admin", password=PASSWORD, role="admin", actor=SYSTEM)
+        token, _ws = start_session(s, user=user, hours=1)
+    settings = Settings(database_url=fresh_db_url, key_file=tmp_path / "keys.json", checkpoint_dir=tmp_path / "cp",
+                        audit_seal_interval_seconds=0)
+    app = create_app(settings, database=db, vault=Vault(KeyRing.generate()))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        other = _holder(fresh_db_url.removeprefix("sqlite:///"))
+        page: list[int] = []
+        waiting = threading.Thread(target=lambda: page.append(
+            httpx.get(f"{base}/", cookies={SESSION_COOKIE: token}, timeout=15).status_code))
+        waiting.start()
+        time.sleep(0.3)  # the page request is waiting for the lock by now
+        t0 = time.monotonic()
+        health = httpx.get(f"{base}/healthz", timeout=15)
+        answered_in = time.monotonic() - t0
+        time.sleep(0.2)
+        other.commit()
+        other.close()
+        waiting.join(15)
+        assert health.status_code == 200
+        assert answered_in < 0.25, f"the event loop was blocked for {answered_in:.2f} s"
+        assert page == [200]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        db.dispose()

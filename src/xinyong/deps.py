@@ -38,8 +38,15 @@ def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint returns (before the response is
     sent, so a failed commit is a failed request), rolled back on any error."""
     db = request.app.state.db
-    session = (db.sessionmaker if _pure_read(request) else db.write_sessionmaker)()
+    write = not _pure_read(request)
+    session = (db.write_sessionmaker if write else db.sessionmaker)()
     try:
+        if write and db.engine.dialect.name == "sqlite":
+            # BEGIN IMMEDIATE here, on the thread pool: the request's async dependencies (the caller's
+            # key or session, the CSRF check) query this session next on the event loop, and waiting
+            # there for another request's write lock froze the loop, so the request holding the lock
+            # could not finish either until the 10 s timeout (two officers at once: 503s)
+            session.connection()
         yield session
         session.commit()
     except BaseException:
