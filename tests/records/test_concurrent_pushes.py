@@ -109,3 +109,49 @@ def test_a_changed_record_and_a_display_recompute_at_once(tmp_path, push_first: 
         assert "警告" in str(fields)
     finally:
         drop()
+
+
+@pytest.mark.parametrize("other", ["revoke", "push"])
+def test_the_daily_upkeep_waits_for_a_department_writing_the_same_record(tmp_path, other: str) -> None:  # type: ignore[no-untyped-def]
+    """``maintain`` ends a record's display while its department revokes or changes it: the upkeep
+    takes the department's turn, reads the record as the other left it and numbers the next
+    revision (before, on PostgreSQL, both wrote the same revision and one side failed on the
+    unique key, every time under load; or the upkeep overwrote a revocation with "expired")."""
+    from datetime import date
+
+    from xinyong.records.service import get_for_department, maintain, revoke
+
+    db, drop = committed_database(tmp_path, f"upkeep{other}")
+    try:
+        vault = Vault(KeyRing.generate())
+        record = {**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "U1"}
+        with db.session() as s:
+            dept = setup(s)
+            rid = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[record])[0].record_id
+
+        def write(s) -> None:  # type: ignore[no-untyped-def]
+            if other == "revoke":
+                revoke(s, rec=get_for_department(s, record_id=rid, department_id=dept.id), reason="决定已撤销",
+                       actor=SYSTEM)
+            else:
+                out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY,
+                             records=[{**record, "fields": {**record["fields"], "penalty_type": "警告"}}])
+                assert [o.status for o in out] == ["updated"]
+
+        def upkeep(s) -> None:  # type: ignore[no-untyped-def]
+            maintain(s, actor=SYSTEM, today=date(2027, 6, 1))  # the general penalty's display ended 2027-02-02
+
+        assert at_once(db, write, upkeep) == []
+        with db.session() as s:
+            status, revision, kind = s.execute(text("SELECT status, revision, change_kind FROM records WHERE id = :r"),
+                                               {"r": rid}).one()
+            kept = s.execute(text("SELECT revision, kind, status FROM record_revisions WHERE record_id = :r "
+                                  "ORDER BY revision"), {"r": rid}).all()
+        if other == "revoke":  # revoked stays revoked: its display is not "ended" over it
+            assert (status, revision, kind) == ("revoked", 2, "revoke") and [tuple(k) for k in kept] == [
+                (1, "push", "active")]
+        else:
+            assert (status, revision, kind) == ("expired", 3, "expire")
+            assert [tuple(k) for k in kept] == [(1, "push", "active"), (2, "push", "active")]
+    finally:
+        drop()

@@ -673,39 +673,49 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
 
     Each pass walks the table once in id order (``batch`` matches at a time, continuing after the
     last id): no index orders records by their dates, which would cost every pushed record a
-    random index page for the sake of this daily job."""
+    random index page for the sake of this daily job. Each batch takes its records' departments'
+    turns (:func:`lock_department`, as pushes, revocations and recomputations do), reads them again
+    as they are then — a revocation or a push committed meanwhile is not overwritten —, and commits:
+    a department's pushes wait for one batch at most, not for the whole walk. (Without the turns,
+    a push or a revocation of the same record numbered the same revision: a unique-key failure on
+    one side or the other, every time under load on PostgreSQL.)"""
     today = today or clock.today()
     res = MaintainResult()
-    conn = session.connection()
     now = utcnow()
     for target, cond, reason in (
         ("archived", and_(_R.c.status.in_(("active", "expired", "revoked")), _R.c.retain_until.is_not(None),
                           _R.c.retain_until <= today), "retention ended"),
         ("expired", and_(_R.c.status == "active", _R.c.display_until <= today), "display period ended"),
     ):
+        kind = "archive" if target == "archived" else "expire"
         after = 0
         while True:
-            rows = conn.execute(select(_R.c.id, _R.c.subject_id, _R.c.status).where(_R.c.id > after, cond)
-                                .order_by(_R.c.id).limit(batch)).all()
-            if not rows:
+            conn = session.connection()
+            due = conn.execute(select(_R.c.id, _R.c.department_id).where(_R.c.id > after, cond)
+                               .order_by(_R.c.id).limit(batch)).all()
+            if not due:
                 break
-            after = rows[-1].id
-            bulk.insert_rows(session, _REV, _snapshot_rows(session, [r.id for r in rows]))
-            conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
-                         .values(status=target, status_changed_at=now, status_reason=reason,
-                                 revision=_R.c.revision + 1, updated_at=now,
-                                 change_kind="archive" if target == "archived" else "expire",
-                                 changed_by=actor.label),
-                         [{"_id": r.id} for r in rows])
-            record_many(session, actor=actor, action=f"record.{'archive' if target == 'archived' else 'expire'}",
-                        object_type="record",
-                        items=[(r.id, {"from": r.status, "to": target, "on": today.isoformat()}) for r in rows])
-            if target == "archived":
-                res.archived += len(rows)
-            else:
-                res.expired += len(rows)
-            events.records_changed(session, {r.subject_id for r in rows}, [r.id for r in rows],
-                                   reason="archive" if target == "archived" else "expire", today=today)
+            after = due[-1].id
+            lock_rows(session, "departments", {r.department_id for r in due})
+            rows = conn.execute(select(_R.c.id, _R.c.subject_id, _R.c.status)
+                                .where(bulk.in_values(session, _R.c.id, [r.id for r in due]), cond)
+                                .order_by(_R.c.id)).all()
+            if rows:
+                bulk.insert_rows(session, _REV, _snapshot_rows(session, [r.id for r in rows]))
+                conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
+                             .values(status=target, status_changed_at=now, status_reason=reason,
+                                     revision=_R.c.revision + 1, updated_at=now, change_kind=kind,
+                                     changed_by=actor.label),
+                             [{"_id": r.id} for r in rows])
+                record_many(session, actor=actor, action=f"record.{kind}", object_type="record",
+                            items=[(r.id, {"from": r.status, "to": target, "on": today.isoformat()}) for r in rows])
+                if target == "archived":
+                    res.archived += len(rows)
+                else:
+                    res.expired += len(rows)
+                events.records_changed(session, {r.subject_id for r in rows}, [r.id for r in rows],
+                                       reason=kind, today=today)
+            session.commit()  # the departments' turns end with the batch
     return res
 
 
