@@ -82,7 +82,11 @@ def test_admin_edits_a_measure_with_a_version_and_the_check_follows(client, worl
             "kind": "punishment", "applies_to": ["serious_dishonesty", "dishonest_debtor", "key_supervision"],
             "scenarios": ["awards"], "department": "区委宣传部", "basis": "国发〔2016〕33号", "active": "on",
             "reason": "扩大到重点监管对象", "csrf_token": csrf}
-    r = client.post("/admin/measures/measure/new", data=form, follow_redirects=False)
+    assert 'action="/admin/measures/measure/restrict_awards"' in edit.text  # the edit form posts to its code
+    taken = client.post("/admin/measures/measure/new", data=form, follow_redirects=False)
+    assert taken.status_code == 422 and "已存在" in taken.text  # "new" never overwrites an existing code
+    assert 'aria-invalid="true"' in taken.text and 'name="code"' in taken.text
+    r = client.post("/admin/measures/measure/restrict_awards", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     with db.session() as s:
         m = s.scalar(select(Measure).where(Measure.code == "restrict_awards"))
@@ -101,6 +105,19 @@ def test_admin_edits_a_measure_with_a_version_and_the_check_follows(client, worl
     assert next(x for x in api if x["code"] == "restrict_awards")["version"] == 2
     hist = client.get("/api/v1/measures/restrict_awards/history").json()
     assert [h["version"] for h in hist] == [2, 1] and hist[0]["reason"] == "扩大到重点监管对象"
+
+
+def test_a_refused_edit_stays_the_edit_form_with_what_was_typed(client, world, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    form = {"name_zh": "绿色通道", "name_en": "", "kind": "incentive", "applies_to": ["red_volunteer"], "scenarios": [],
+            "department": "区政务服务办", "basis": "依据", "active": "on", "reason": "试改", "csrf_token": csrf}
+    r = client.post("/admin/measures/measure/green_channel", data=form)
+    assert r.status_code == 422
+    assert 'action="/admin/measures/measure/green_channel"' in r.text and 'name="code"' not in r.text
+    assert 'value="试改"' in r.text
+    assert 'aria-invalid="true"' in r.text  # the fields named in the errors are marked
+    with db.session() as s:
+        assert s.scalar(select(Measure.version).where(Measure.code == "green_channel")) in (None, 1)
 
 
 def test_admin_api_edits_and_scenarios(client, world, db, vault):  # type: ignore[no-untyped-def]

@@ -262,7 +262,15 @@ def save(request: Request, kind: str, code: CodePath, principal: Manager, sessio
         data["scenarios"] = [str(v) for v in form.getlist("scenarios")]
     reason = str(form.get("reason") or "")[:2000] or None
     service.ensure_loaded(session, actor=principal.actor)
+    existing = _find(session, kind, data["code"]) if data["code"] else None
+    if existing is not None:
+        data["version"] = existing["version"]  # an edit: the page stays the edit form of this code
+    data["reason"] = reason or ""
     try:
+        if code == "new" and existing is not None:  # "new" never overwrites a code that exists
+            what = "措施" if kind == "measure" else "场景"
+            raise service.MeasuresError(409, "code_exists", f"{what}代码 {data['code']} 已存在，请在其编辑页修改",
+                                        f"{kind} {data['code']} exists already: edit it on its own page", "code")
         if kind == "measure":
             service.save_measure(session, data=data, actor=principal.actor, reason=reason)
         else:
@@ -270,6 +278,8 @@ def save(request: Request, kind: str, code: CodePath, principal: Manager, sessio
                                   actor=principal.actor, reason=reason)
     except service.MeasuresError as exc:
         session.rollback()
+        if code == "new":
+            data.pop("version", None)  # still the new-code form, with what was typed
         return _edit_page(request, session, kind=kind, item=data, errors=exc.errors or [], status_code=422)
     return RedirectResponse(f"{ADMIN_PATH}/{kind}/{data['code']}", status_code=303)
 
