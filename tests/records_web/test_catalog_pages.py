@@ -196,7 +196,9 @@ def test_the_full_definition_is_edited_as_yaml(client, world, catalog_loaded, lo
     for bad, message in (("code: [unclosed\n", "YAML 格式错误（第 "),
                          (text.replace("category: bad", "category: weird"), "类别"),
                          (text.replace("code: admin_penalty", "code: admin_other"), "代码不能更改"),
-                         ("- just a list\n", "键值映射")):
+                         ("- just a list\n", "键值映射"),
+                         (text.replace("departments:\n- '*'", "departments:\n- nosuchdept"), "未知部门")):
+        assert bad != text
         r = post(bad)
         assert r.status_code == 422 and message in r.text, (message, r.text[-3000:])
         assert 'aria-invalid="true"' in r.text

@@ -216,6 +216,19 @@ def _submitted(form: FormData, item: Item) -> dict[str, Any]:
     }
 
 
+def _check_departments(item: Item, departments: Any, known_departments: set[str]) -> None:
+    """Refuse a department code that is neither a department nor already in the item's rule (a typo
+    would shut every real department out of pushing the item)."""
+    if not isinstance(departments, list):
+        return  # not a list: the spec parser refuses it with its path
+    allowed_codes = known_departments | set(item.spec.departments) | {"*"}
+    unknown = [str(d) for d in departments if d not in allowed_codes]
+    if unknown:
+        shown = ", ".join(u[:32] for u in unknown[:5])
+        raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}",
+                           "departments")
+
+
 def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict[str, Any]:
     """The item's full data with the edited parts replaced. Raises CatalogError for what the spec
     parser does not itself check (stale form, unknown department, over-long text)."""
@@ -223,12 +236,7 @@ def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict
         raise CatalogError("stale_form", f"该事项已被修改（当前为第{item.version}版），请刷新页面后重新编辑",
                            f"the item changed meanwhile (now version {item.version}); reload and edit again",
                            "version")
-    allowed_codes = known_departments | set(item.spec.departments) | {"*"}
-    unknown = [d for d in sent["departments"] if d not in allowed_codes]
-    if unknown:
-        shown = ", ".join(u[:32] for u in unknown[:5])
-        raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}",
-                           "departments")
+    _check_departments(item, sent["departments"], known_departments)
     if len(sent["legal_basis"]) > MAX_LEGAL_BASIS:
         raise CatalogError("too_long", f"法律依据不能超过{MAX_LEGAL_BASIS}字",
                            f"legal basis must not exceed {MAX_LEGAL_BASIS} characters", "legal_basis")
@@ -318,6 +326,7 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
                                f"the definition must be a mapping for item {code}; the code cannot change",
                                "definition")
         data["code"] = code
+        _check_departments(item, data.get("departments"), {d.code for d in _departments(session)})
         saved = service.update_item(session, code=code, data=data, actor=principal.actor, note=note or None)
     except CatalogError as exc:
         session.rollback()
