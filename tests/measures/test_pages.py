@@ -41,6 +41,9 @@ def test_batch_upload_progress_and_download(client, world, db, vault):  # type: 
     client.app.state.compare_runner.wait()
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and 'id="download"' in page.text
+    assert '<span class="badge job-done">已完成</span>' in page.text  # a label, not the status code
+    listing = client.get("/workspace/checks").text
+    assert "已完成" in listing and "评优评先 <code>awards</code>" in listing  # the job's status and scenario named
     part = client.get(r.headers["location"], headers={"HX-Request": "true"})
     assert part.text.lstrip().startswith("{#") is False and "job-state" in part.text and "hx-trigger" not in part.text
     job_id = int(r.headers["location"].rsplit("/", 1)[1])
@@ -170,10 +173,20 @@ def test_admin_api_edits_and_scenarios(client, world, db, vault):  # type: ignor
     assert "housing_allocation" in bogus.json()["errors"][0]["valid"]
 
 
-def test_feedback_page(client, world):  # type: ignore[no-untyped-def]
+def test_feedback_page(client, world, db, vault):  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    client.post("/api/v1/checks", json={"id_number": number, "scenario": "public_services"},
+                headers=world.bearer(world.key_a))
     login(client, "auditor")
     r = client.get("/admin/checks/feedback")
     assert r.status_code == 200 and 'id="feedback-stats"' in r.text
+    assert "限制高消费" in r.text or "restrict_high_consumption" in r.text
+    client.cookies.set("lang", "en")
+    en = client.get("/admin/checks/feedback").text
+    row = re.search(r"<tr><td>[^<]*<code>scjgj</code></td><td>([^<]*)<code>restrict_high_consumption</code>", en)
+    assert row is not None and row.group(1).strip() and not re.search(r"[\u4e00-\u9fff]", row.group(1)), en[-2000:]
+    client.cookies.set("lang", "zh")
     assert re.search(r'href="/admin/checks/feedback"', client.get("/").text)
     login(client, "officer_a")
     assert client.get("/admin/checks/feedback").status_code == 403

@@ -211,8 +211,9 @@ def receipt_key(principal: Reader, vault: VaultDep) -> dict[str, str]:
 def feedback_stats(principal: StatsReader, session: DbSession, since: date | None = None) -> list[FeedbackStatOut]:
     stats = service.feedback_stats(session, since=since)
     record(session, actor=principal.actor, action="checks.feedback_stats", details={"since": str(since or "")})
-    return [FeedbackStatOut(department=s.department_code, department_name=s.department_name, measure=s.measure,
-                            measure_name=s.measure_name, answered=s.answered, feedback=s.feedback, applied=s.applied,
+    return [FeedbackStatOut(department=s.department_code, department_name=s.department_name,
+                            department_name_en=s.department_name_en, measure=s.measure, measure_name=s.measure_name,
+                            measure_name_en=s.measure_name_en, answered=s.answered, feedback=s.feedback, applied=s.applied,
                             feedback_rate=s.feedback_rate, applied_rate=s.applied_rate) for s in stats]
 
 

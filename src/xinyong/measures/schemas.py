@@ -82,8 +82,10 @@ class FeedbackOut(BaseModel):
 class FeedbackStatOut(BaseModel):
     department: str
     department_name: str
+    department_name_en: str
     measure: str
     measure_name: str
+    measure_name_en: str
     answered: int
     feedback: int
     applied: int

@@ -840,6 +840,8 @@ class FeedbackStat:
     answered: int = 0
     feedback: int = 0
     applied: int = 0
+    department_name_en: str = ""
+    measure_name_en: str = ""
 
     @property
     def feedback_rate(self) -> float | None:
@@ -864,6 +866,8 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
             m = rules.measures.get(code)
             s = stats[(dept_id, code)] = FeedbackStat(d.code if d else str(dept_id), d.name if d else "",
                                                       code, m.name if m else code)
+            s.department_name_en = (d.name_en or d.name) if d else ""
+            s.measure_name_en = m.name_en if m else code
         return s
 
     q = select(Check.department_id, Check.measures).where(Check.outcome == "answered")
