@@ -208,3 +208,21 @@ def test_pages_obey_the_shell(client, world, lang):  # type: ignore[no-untyped-d
             assert f'<meta name="csrf-token" content="{csrf}">' in r.text
             visible = re.sub(r"<[^>]+>", " ", r.text.split("<main", 1)[1])
             assert not re.findall(r"\b(?:checks|measures|feedback|nav)\.[a-z_.]+\b", visible), path
+
+
+def test_pages_name_departments_in_the_page_s_language(client, world, db):  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from xinyong.auth.models import Department
+
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id)
+                  .values(name_en="District Market Regulation Bureau"))
+    login(client, "officer_a")
+    for path in ("/workspace/checks", "/workspace/upload", "/workspace/imports", "/workspace/records",
+                 "/workspace/apikeys"):
+        client.cookies.set("lang", "en")
+        assert "District Market Regulation Bureau" in client.get(path).text, path
+        client.cookies.set("lang", "zh")
+        page = client.get(path).text
+        assert "区市场监管局" in page and "District Market Regulation Bureau" not in page, path

@@ -43,6 +43,14 @@ def _localtime(context: Any, value: datetime | None, fmt: str = "%Y-%m-%d %H:%M"
     return value.astimezone(request.app.state.settings.tz).strftime(fmt)
 
 
+@pass_context
+def _dept_name(context: Any, dept: Any) -> str:
+    """A department's name in the page's language (its English name when it has one)."""
+    if dept is None:
+        return ""
+    return dept.name if context.get("lang") == "zh" or not getattr(dept, "name_en", None) else dept.name_en
+
+
 def _make_env() -> Environment:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(TEMPLATE_DIR)), PrefixLoader(_domain_loaders())]),
@@ -52,6 +60,7 @@ def _make_env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["localtime"] = _localtime
+    env.filters["dept_name"] = _dept_name
     return env
 
 
