@@ -84,6 +84,7 @@ MESSAGES.update({
     "checks.jobs": {"zh": "比对任务", "en": "Comparison jobs"},
     "checks.job": {"zh": "比对任务 {id}", "en": "Comparison job {id}"},
     "checks.status": {"zh": "状态", "en": "Status"},
+    "checks.refused": {"zh": "未能核查", "en": "Not checked"},
     "checks.job.pending": {"zh": "排队中", "en": "Queued"},
     "checks.job.running": {"zh": "比对中", "en": "Comparing"},
     "checks.job.done": {"zh": "已完成", "en": "Done"},
