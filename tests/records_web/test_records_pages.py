@@ -158,6 +158,9 @@ def test_find_by_id_number_is_a_post_and_shows_only_the_callers_records(client, 
     assert sample.wang.id_number not in r.text
     r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": "123456"})
     assert r.status_code == 422 and "身份证号码无效" in r.text and "123456" not in r.text
+    from xinyong.privacy.identity import ID_ERRORS
+
+    assert ID_ERRORS["id_length"][0] in r.text  # and why, as the check form says it
     # without the CSRF token: refused
     assert client.post(f"{LIST}/find", data={"id_number": sample.li.id_number}).status_code == 403
     finds = [e for e in audit(db, "records.list", actor_label="officer_a") if e.details.get("via") == "find"]

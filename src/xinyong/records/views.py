@@ -207,7 +207,8 @@ def _rows(session: Session, vault: Vault, principal: Principal, f: Filters, lang
 
 
 def _list_page(request: Request, session: Session, vault: Vault, principal: Principal, f: Filters, *,
-               searched: str | None = None, search_error: str | None = None, via: str = "page",
+               searched: str | None = None, search_error: str | None = None, search_reason: str | None = None,
+               via: str = "page",
                status_code: int = 200) -> HTMLResponse:
     lang = lang_of(request)
     items = current_items(session)
@@ -219,7 +220,7 @@ def _list_page(request: Request, session: Session, vault: Vault, principal: Prin
         "rows": rows, "filters": f, "next_before": next_before, "items": items, "read_all": read_all,
         "departments": _departments(session) if read_all else [],
         "statuses": RECORD_STATUSES, "label": lambda prefix, code: label(lang, prefix, code),
-        "searched": searched, "search_error": search_error, "list_path": LIST_PATH,
+        "searched": searched, "search_error": search_error, "search_reason": search_reason, "list_path": LIST_PATH,
         "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
     }
     template = "records/_table.html" if is_htmx(request) and not _history_restore(request) else "records/list.html"
@@ -255,8 +256,9 @@ def records_find(request: Request, principal: Reader, session: DbSession, vault:
     f = Filters()
     try:
         facts = identity.check(id_number)
-    except identity.InvalidIdNumber:
+    except identity.InvalidIdNumber as exc:  # why, as the check form says it (never the number)
         return _list_page(request, session, vault, principal, f, search_error="records.find.invalid",
+                          search_reason=exc.message_zh if lang_of(request) == "zh" else exc.message_en,
                           via="find", status_code=422)
     subject = find_by_id_number(session, vault=vault, id_number=facts.number)
     f.subject = subject.id if subject is not None else 0
