@@ -226,3 +226,32 @@ def test_pages_name_departments_in_the_page_s_language(client, world, db):  # ty
         client.cookies.set("lang", "zh")
         page = client.get(path).text
         assert "区市场监管局" in page and "District Market Regulation Bureau" not in page, path
+
+
+def test_an_interrupted_batch_is_run_again_from_its_page(client, world, db, vault):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from tests.support import SYSTEM
+
+    from xinyong.db import utcnow
+    from xinyong.measures import batch, service
+    from xinyong.measures.models import CompareJob
+
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM),
+                                  scenario="awards", filename="x.csv", data=f"{new_id_number()}\n".encode()).id
+        s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
+            status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    csrf = login(client, "officer_b")  # another department: not its job
+    assert client.post(f"/workspace/checks/batch/{job_id}/resume", data={"csrf_token": csrf}).status_code == 404
+    csrf = login(client, "officer_a")
+    page = client.get(f"/workspace/checks/batch/{job_id}").text
+    assert "已中断" in page and f'action="/workspace/checks/batch/{job_id}/resume"' in page
+    r = client.post(f"/workspace/checks/batch/{job_id}/resume", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    client.app.state.compare_runner.wait()
+    done = client.get(f"/workspace/checks/batch/{job_id}").text
+    assert 'id="download"' in done and 'id="resume"' not in done
+    with db.session() as s:
+        assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "checks.batch_resume")) is not None

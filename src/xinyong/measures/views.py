@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
@@ -90,6 +90,10 @@ MESSAGES.update({
     "checks.job.done": {"zh": "已完成", "en": "Done"},
     "checks.job.failed": {"zh": "失败", "en": "Failed"},
     "checks.job.interrupted": {"zh": "已中断", "en": "Interrupted"},
+    "checks.job.interrupted_hint": {"zh": "任务已中断（处理进程停止），可以重新比对；已登记的核查保留。",
+                                    "en": "The job stopped (its process ended). Run it again: the checks already "
+                                          "registered stay registered."},
+    "checks.job.resume": {"zh": "重新比对", "en": "Run it again"},
     "checks.rows": {"zh": "行数", "en": "Rows"},
     "checks.matched": {"zh": "命中", "en": "Matched"},
     "checks.unknown": {"zh": "平台无此人", "en": "Unknown"},
@@ -217,8 +221,27 @@ def batch_page(request: Request, job_id: JobId, principal: Checker, session: DbS
         raise _not_found() from None
     status = batch.effective_status(job)
     ctx = {"job": job, "status": status, "running": status in ("pending", "running"), "checks_path": CHECKS_PATH,
-           "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None}
+           "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None,
+           "can_resume": status == "interrupted" and job.department_id == principal.department_id}
     return render(request, "measures/_job.html" if is_htmx(request) else "measures/job.html", ctx)
+
+
+@router.post(CHECKS_PATH + "/batch/{job_id}/resume", response_model=None)
+def batch_resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Checker,
+                 session: DbSession) -> Response:
+    """Run an interrupted comparison again (as ``POST /api/v1/checks/batch/{id}/resume``): only the
+    department's own job, only when interrupted; otherwise the job's page says why."""
+    try:
+        job = batch.get_job(session, job_id=job_id, department_id=principal.department_id, any_department=False)
+    except service.MeasuresError:
+        raise _not_found() from None
+    if batch.effective_status(job) != "interrupted":
+        return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
+    from xinyong.audit.service import record
+
+    record(session, actor=principal.actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id)
+    background.add_task(compare_runner_of(request.app).start, job.id)
+    return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
 
 
 # ---- admin: measures and scenarios ---------------------------------------------------------------------
