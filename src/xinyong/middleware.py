@@ -131,8 +131,6 @@ class _BodyTooLarge(HTTPException):
 
 TOO_LARGE = "请求内容过大 / request body too large"
 TOO_LARGE_FILE = "文件过大，请拆分后分别上传 / the file is too large; split it and upload the parts"
-# the error shape's list, as every refusal has it: the body is the field (an upload's: the file)
-TOO_LARGE_ERRORS = [{"field": "body", "code": "too_large", "message": TOO_LARGE}]
 MULTIPART_MARGIN = 64 * 1024  # an upload form's own bytes beyond its file
 
 

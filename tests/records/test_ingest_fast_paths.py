@@ -228,12 +228,12 @@ def test_a_subject_created_meanwhile_is_used_not_duplicated(session, vault, monk
     number = new_id_number()
     existing, _ = register(session, vault=vault, id_number=number, name="李四", actor=SYSTEM)
     session.flush()
-    real = rsvc._fetch_in
+    real = rsvc.bulk.fetch_in
 
     def blind_to_subjects(session_, table, columns, key, values):  # type: ignore[no-untyped-def]
         return iter(()) if table is Subject.__table__ else real(session_, table, columns, key, values)
 
-    monkeypatch.setattr(rsvc, "_fetch_in", blind_to_subjects)
+    monkeypatch.setattr(rsvc.bulk, "fetch_in", blind_to_subjects)
     batch = [penalty(number, source_id="MW-1")]
     if session.get_bind().dialect.name == "postgresql":
         [out] = ingest(session, vault=vault, department=DepartmentRef(d.id, d.code), records=batch, actor=SYSTEM)

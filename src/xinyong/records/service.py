@@ -39,7 +39,6 @@ from xinyong.workdays import working_days_between
 MAX_BATCH = 1000
 ENVELOPE_KEYS = frozenset({"item", "id_number", "name", "source_id", "decided_at", "severity", "fields"})
 EARLIEST_DECISION = date(1949, 10, 1)
-_IN_CHUNK = 900
 
 _R = Record.__table__
 _REV = RecordRevision.__table__
@@ -252,17 +251,6 @@ def content_hash(item_code: str, subject_id: int, severity: str | None, decided_
     return hashlib.sha256(blob).hexdigest()
 
 
-_in = bulk.in_values  # the name lists and older callers import
-
-
-def _chunks(seq: Sequence[Any], n: int = _IN_CHUNK) -> Any:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
-
-
-_fetch_in = bulk.fetch_in  # (moved: lists reads its entries the same way)
-
-
 _SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code",
                  "created_at", "updated_at")
 
@@ -273,7 +261,7 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
     known: dict[str, tuple[int, bytes, str]] = {}
-    for sid, b, nc, kid in _fetch_in(session, _S, ("id", "id_bidx", "name_cipher", "key_id"), "id_bidx",
+    for sid, b, nc, kid in bulk.fetch_in(session, _S, ("id", "id_bidx", "name_cipher", "key_id"), "id_bidx",
                                      list({p.bidx for p in prepared})):
         known[b] = (sid, nc, kid)
     names: dict[str, str] = {}
@@ -315,8 +303,9 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
                                                                  conflict_target=("id_bidx",)))
         created_subjects.extend(created.values())
         missing = [b for b in new_rows if b not in created]
-        for chunk in _chunks(missing):  # created meanwhile by a concurrent transaction
-            for sid, b in conn.execute(select(_S.c.id, _S.c.id_bidx).where(_S.c.id_bidx.in_(chunk))):
+        if missing:  # created meanwhile by a concurrent transaction
+            for sid, b in conn.execute(select(_S.c.id, _S.c.id_bidx).where(bulk.in_values(session, _S.c.id_bidx,
+                                                                                          missing))):
                 created[b] = sid
         for p in good:
             if p.subject_id is None:
@@ -333,15 +322,17 @@ def _snapshot_rows(session: Session, record_ids: Sequence[int]) -> list[dict[str
     conn = session.connection()
     out = []
     now = utcnow()
-    for chunk in _chunks(list(record_ids)):
-        for r in conn.execute(select(*(_R.c[c] for c in _SNAPSHOT_COLS)).where(_R.c.id.in_(chunk))):
-            m = r._mapping
-            out.append({"record_id": m["id"], "revision": m["revision"], "kind": m["change_kind"],
-                        "subject_id": m["subject_id"], "item_id": m["item_id"], "severity": m["severity"],
-                        "decided_at": m["decided_at"], "fields": m["fields"], "content_hash": m["content_hash"],
-                        "status": m["status"], "publish": m["publish"], "display_until": m["display_until"],
-                        "reason": m["status_reason"], "created_at": m["updated_at"], "actor_label": m["changed_by"],
-                        "superseded_at": now})
+    if not record_ids:
+        return out
+    for r in conn.execute(select(*(_R.c[c] for c in _SNAPSHOT_COLS)).where(bulk.in_values(session, _R.c.id,
+                                                                                          list(record_ids)))):
+        m = r._mapping
+        out.append({"record_id": m["id"], "revision": m["revision"], "kind": m["change_kind"],
+                    "subject_id": m["subject_id"], "item_id": m["item_id"], "severity": m["severity"],
+                    "decided_at": m["decided_at"], "fields": m["fields"], "content_hash": m["content_hash"],
+                    "status": m["status"], "publish": m["publish"], "display_until": m["display_until"],
+                    "reason": m["status_reason"], "created_at": m["updated_at"], "actor_label": m["changed_by"],
+                    "superseded_at": now})
     return out
 
 
@@ -433,7 +424,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     sids = list({p.source_id for p in good})
     # By source_id alone, the leading column of the unique index: with a department predicate too,
     # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
-    for rid, source_id, dept, chash, revision, status, subject_id in _fetch_in(
+    for rid, source_id, dept, chash, revision, status, subject_id in bulk.fetch_in(
             session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id"),
             "source_id", sids):
         if dept == department.id:
@@ -763,25 +754,23 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
             # rule applied is the current version's, named in the audit entry and the revision's kind
             updates.append({"_id": r.id, "publish": dates.publish, "min_display_until": dates.min_display_until,
                             "display_until": dates.display_until, "retain_until": dates.retain_until,
-                            "status": status, "status_changed_at": now if status != r.status else None,
-                            "status_reason": "display rule changed" if status != r.status else None,
-                            "status_same": status == r.status, "revision": r.revision + 1})
+                            "status": status, "moved": status != r.status, "revision": r.revision + 1})
             subjects.add(r.subject_id)
         if not updates:
             continue
         bulk.insert_rows(session, _REV, _snapshot_rows(session, [u["_id"] for u in updates]))
-        for same in (True, False):  # a changed status also records when and why; an unchanged one keeps both
-            part = [u for u in updates if u["status_same"] is same]
+        names = ("publish", "min_display_until", "display_until", "retain_until", "revision")
+        for moved in (False, True):  # a changed status also records when and why; an unchanged one keeps both
+            part = [u for u in updates if u["moved"] is moved]
             if not part:
                 continue
-            names = ["publish", "min_display_until", "display_until", "retain_until", "revision"]
-            if not same:
-                names += ["status", "status_changed_at", "status_reason"]
             # bound as v_<column>: SQLAlchemy keeps a column's own name for its automatic SET parameter
+            values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in (*names, "status")}
+            if moved:
+                values.update(status_changed_at=now, status_reason="display rule changed")
             conn.execute(update(_R).where(_R.c.id == bindparam("_id"))
-                         .values(**{c: bindparam(f"v_{c}") for c in names}, updated_at=now,
-                                 change_kind="recompute", changed_by=actor.label),
-                         [{"_id": u["_id"], **{f"v_{c}": u[c] for c in names}} for u in part])
+                         .values(**values, updated_at=now, change_kind="recompute", changed_by=actor.label),
+                         [{"_id": u["_id"], **{f"v_{c}": u[c] for c in (*names, "status")}} for u in part])
         record_many(session, actor=actor, action="record.recompute", object_type="record",
                     items=[(u["_id"], {"item_version": item.version, "display_until": u["display_until"].isoformat(),
                                        "status": u["status"], "revision": u["revision"]}) for u in updates])
