@@ -216,6 +216,14 @@ def _submitted(form: FormData, item: Item) -> dict[str, Any]:
     }
 
 
+def _check_version(item: Item, sent: str) -> None:
+    """Refuse a form made from another version of the item than the current one (edited meanwhile)."""
+    if sent != str(item.version):
+        raise CatalogError("stale_form", f"该事项已被修改（当前为第{item.version}版），请刷新页面后重新编辑",
+                           f"the item changed meanwhile (now version {item.version}); reload and edit again",
+                           "version")
+
+
 def _check_departments(item: Item, departments: Any, known_departments: set[str]) -> None:
     """Refuse a department code that is neither a department nor already in the item's rule (a typo
     would shut every real department out of pushing the item)."""
@@ -232,10 +240,7 @@ def _check_departments(item: Item, departments: Any, known_departments: set[str]
 def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict[str, Any]:
     """The item's full data with the edited parts replaced. Raises CatalogError for what the spec
     parser does not itself check (stale form, unknown department, over-long text)."""
-    if sent["version"] != str(item.version):
-        raise CatalogError("stale_form", f"该事项已被修改（当前为第{item.version}版），请刷新页面后重新编辑",
-                           f"the item changed meanwhile (now version {item.version}); reload and edit again",
-                           "version")
+    _check_version(item, sent["version"])
     _check_departments(item, sent["departments"], known_departments)
     if len(sent["legal_basis"]) > MAX_LEGAL_BASIS:
         raise CatalogError("too_long", f"法律依据不能超过{MAX_LEGAL_BASIS}字",
@@ -302,10 +307,7 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
     text, version, note = (_text(form, "definition"), _text(form, "version"), _text(form, "note"))
     shown = {"text": text, "version": version, "note": note}
     try:
-        if version != str(item.version):
-            raise CatalogError("stale_form", f"该事项已被修改（当前为第{item.version}版），请刷新页面后重新编辑",
-                               f"the item changed meanwhile (now version {item.version}); reload and edit again",
-                               "version")
+        _check_version(item, version)
         if len(text) > MAX_DEFINITION or _CONTROL.search(text.replace("\t", " ")):
             raise CatalogError("invalid_definition", f"定义过长（上限 {MAX_DEFINITION} 字）或包含控制字符",
                                f"the definition is too long (limit {MAX_DEFINITION}) or has control characters",

@@ -864,10 +864,9 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
         if s is None:
             d = depts.get(dept_id)
             m = rules.measures.get(code)
-            s = stats[(dept_id, code)] = FeedbackStat(d.code if d else str(dept_id), d.name if d else "",
-                                                      code, m.name if m else code)
-            s.department_name_en = (d.name_en or d.name) if d else ""
-            s.measure_name_en = m.name_en if m else code
+            s = stats[(dept_id, code)] = FeedbackStat(
+                d.code if d else str(dept_id), d.name if d else "", code, m.name if m else code,
+                department_name_en=(d.name_en or d.name) if d else "", measure_name_en=m.name_en if m else code)
         return s
 
     q = select(Check.department_id, Check.measures).where(Check.outcome == "answered")
