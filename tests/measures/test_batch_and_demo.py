@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 from tests.measures.measures_support import subject_with_status
-from tests.support import SYSTEM, new_id_number
+from tests.support import SYSTEM, login, new_id_number
 
 from xinyong.audit.models import AuditEntry
 from xinyong.measures import batch, service
@@ -208,3 +208,36 @@ def test_title_lines_above_the_header_are_not_data(client, world, db, vault):  #
     [_head, row] = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
     assert row[0] == "4" and row[3].startswith("是") and row[5] == "D"
     assert batch.layout_of([(listed, "王小明"), ("x",)]).first_row == 0
+
+
+def test_feedback_statistics_count_batch_rows_apart_by_the_database(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A batch comparison's rows count as answered checks, per channel: the single checks' feedback
+    rate (单次核查反馈率) leaves them out, so one large screening does not drown it. A register row
+    whose ``measures`` is not an array (none, JSON null) counts for nothing and breaks nothing."""
+    from xinyong.db import utcnow
+
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    h = world.bearer(world.key_a)
+    singles = [client.post("/api/v1/checks", json={"id_number": listed, "scenario": "civil_service_hiring"},
+                           headers=h).json() for _ in range(2)]
+    measure = singles[0]["measures"][0]["code"]
+    job = _compared(client, world, f"身份证号码\n{listed}\n{listed}\n{listed}\n".encode())
+    assert job["status"] == "done", job
+    with db.session() as s:
+        batch_ids = list(s.scalars(select(Check.check_id).where(Check.job_id == job["id"])))
+        s.add(Check(check_id="f" * 32, checked_at=utcnow(), department_id=world.dept_a.id, actor_type="system",
+                    channel="api", scenario="awards", outcome="answered", measures=None))
+    assert len(batch_ids) == 3
+    for cid in (singles[0]["check_id"], batch_ids[0]):
+        r = client.post(f"/api/v1/checks/{cid}/feedback", json={"measure": measure, "applied": True}, headers=h)
+        assert r.status_code == 201, r.text
+    login(client, "admin")
+    stats = client.get("/api/v1/checks/feedback-stats").json()
+    row = next(x for x in stats if x["department"] == world.dept_a.code and x["measure"] == measure)
+    assert (row["answered"], row["feedback"], row["applied"]) == (5, 2, 2)
+    assert row["feedback_rate"] == 0.4 and row["single_feedback_rate"] == 0.5
+    assert row["by_channel"] == {"api": {"answered": 2, "feedback": 1, "applied": 1},
+                                 "batch": {"answered": 3, "feedback": 1, "applied": 1}}
+    page = client.get("/admin/checks/feedback")
+    assert page.status_code == 200 and "其中名单比对" in page.text and "50%" in page.text

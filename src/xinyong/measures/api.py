@@ -37,6 +37,7 @@ from xinyong.measures.register import writer_of
 from xinyong.measures.schemas import (
     BatchJobOut,
     ChangeOut,
+    ChannelCountsOut,
     CheckIn,
     CheckOut,
     FeedbackIn,
@@ -214,7 +215,10 @@ def feedback_stats(principal: StatsReader, session: DbSession, since: date | Non
     return [FeedbackStatOut(department=s.department_code, department_name=s.department_name,
                             department_name_en=s.department_name_en, measure=s.measure, measure_name=s.measure_name,
                             measure_name_en=s.measure_name_en, answered=s.answered, feedback=s.feedback, applied=s.applied,
-                            feedback_rate=s.feedback_rate, applied_rate=s.applied_rate) for s in stats]
+                            feedback_rate=s.feedback_rate, applied_rate=s.applied_rate,
+                            single_feedback_rate=s.single_feedback_rate,
+                            by_channel={k: ChannelCountsOut(answered=c.answered, feedback=c.feedback, applied=c.applied)
+                                        for k, c in sorted(s.by_channel.items())}) for s in stats]
 
 
 # ---- batch comparison ---------------------------------------------------------------------------

@@ -79,6 +79,12 @@ class FeedbackOut(BaseModel):
     created_at: datetime
 
 
+class ChannelCountsOut(BaseModel):
+    answered: int
+    feedback: int
+    applied: int
+
+
 class FeedbackStatOut(BaseModel):
     department: str
     department_name: str
@@ -91,6 +97,10 @@ class FeedbackStatOut(BaseModel):
     applied: int
     feedback_rate: float | None = Field(description="feedback / answered (反馈率)")
     applied_rate: float | None = Field(description="applied / answered")
+    single_feedback_rate: float | None = Field(
+        None, description="反馈率 of single checks (API and page), batch comparison rows left out")
+    by_channel: dict[str, ChannelCountsOut] = Field(
+        default_factory=dict, description="the same counts per channel: api, page, batch")
 
 
 class ScenarioOut(BaseModel):

@@ -123,6 +123,11 @@ MESSAGES.update({
     "feedback.applied": {"zh": "已实施", "en": "Applied"},
     "feedback.rate": {"zh": "反馈率", "en": "Feedback rate"},
     "feedback.applied_rate": {"zh": "实施率", "en": "Applied rate"},
+    "feedback.batch": {"zh": "其中名单比对", "en": "Of which batch rows"},
+    "feedback.single_rate": {"zh": "单次核查反馈率", "en": "Single checks' feedback rate"},
+    "feedback.note": {"zh": "名单比对逐行答复，很少逐行反馈；单次核查反馈率不计名单比对的行。",
+                      "en": "A batch comparison answers every row and is rarely reported back row by row; "
+                            "the single checks' rate leaves batch rows out."},
     "feedback.empty": {"zh": "暂无核查", "en": "No checks yet"},
 })
 
