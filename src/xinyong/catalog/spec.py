@@ -7,6 +7,7 @@ path of any mistake (``items[3].fields[1].type: unknown type 'strnig'``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -279,8 +280,11 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
         if isinstance(value, bool):
             return None, _err(path, "wrong_type", "应为数字", "must be a number")
         if isinstance(value, str):
-            s = value.strip().replace(",", "")
+            s = unicodedata.normalize("NFKC", value).strip()
             try:
+                if not _NUMBER_TEXT.fullmatch(s):
+                    raise ValueError(s)
+                s = s.replace(",", "")
                 value = int(s) if t == "integer" else float(s)
             except ValueError:
                 return None, _err(path, "wrong_type", "应为整数" if t == "integer" else "应为数字",
@@ -292,6 +296,9 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
                 return None, _err(path, "wrong_type", "应为整数", "must be an integer")
         elif not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
             return None, _err(path, "wrong_type", "应为数字", "must be a number")
+        if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return None, _err(path, "out_of_range", f"数值超出可接受的范围（绝对值不超过{MAX_MAGNITUDE}）",
+                              f"outside the accepted range (magnitude at most {MAX_MAGNITUDE})")
         if f.min is not None and value < f.min:
             return None, _err(path, "out_of_range", f"不能小于{f.min:g}", f"must be at least {f.min:g}")
         if f.max is not None and value > f.max:
@@ -350,11 +357,19 @@ def _parse_date_text(value: str) -> date | None:
 
 # ---- compiled validators: one closure per field, built once per item version -----------------
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f]")
-_CTRL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks
+# Control characters, and lone UTF-16 surrogates (JSON's "\ud800" escapes decode to them: they are
+# no character, cannot be encoded as UTF-8, and made storing the record fail).
+_CTRL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_CTRL_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # text may hold tabs and line breaks
 CONTROL_CHARS, TEXT_CONTROL_CHARS = _CTRL, _CTRL_TEXT  # shared with records (one definition)
-_INF, _NEG_INF = float("inf"), float("-inf")
 _EXACT = float(2**53)  # floats below this in magnitude are whole numbers exactly
+# The largest magnitude a number field takes: JSON's safe integer range (2^53 - 1), which every
+# client reads exactly. Beyond it an integer could not even be stored (over 64 bits it failed the
+# whole batch) and a float such as 1e308 is no amount any department decides.
+MAX_MAGNITUDE = 2**53 - 1
+# A number as a file's cell or a JSON string spells it (after NFKC: full-width digits and commas
+# become ASCII): digits with or without correct thousands separators, a decimal part, an exponent.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 
 
 def _whole(value: Any) -> Any:
@@ -403,13 +418,13 @@ def compile_field(f: FieldSpec) -> Checker:
 
         return check_enum
     if f.type in ("integer", "number"):
-        lo = float("-inf") if f.min is None else f.min
-        hi = float("inf") if f.max is None else f.max
+        lo = -MAX_MAGNITUDE if f.min is None else max(f.min, -MAX_MAGNITUDE)
+        hi = MAX_MAGNITUDE if f.max is None else min(f.max, MAX_MAGNITUDE)
         exact = (int,) if f.type == "integer" else (int, float)
 
         def check_number(v: Any) -> tuple[Any, dict[str, str] | None]:
             # the common case (a JSON number in range) here; anything else, and every error, as coerce_field says
-            if type(v) in exact and lo <= v <= hi and _NEG_INF < v < _INF:
+            if type(v) in exact and lo <= v <= hi:
                 return _whole(v), None
             return coerce_field(f, v, path)
 

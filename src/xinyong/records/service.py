@@ -80,10 +80,19 @@ class _Prepared:
 
 _E_SOURCE_MISSING = _e("source_id", "missing", "缺少来源编号", "source_id is required")
 _E_SOURCE_BAD = _e("source_id", "wrong_type", "来源编号应为1至64个可见字符", "source_id must be 1-64 printable characters")
+_E_SOURCE_EMPTY = _e("source_id", "missing", "来源编号为空", "source_id is empty")
+_E_SOURCE_LONG = _e("source_id", "too_long", "来源编号不能超过64个字符", "source_id must not exceed 64 characters")
+_E_SOURCE_CHARS = _e("source_id", "invalid_characters", "来源编号包含不允许的字符（控制字符或无效的 Unicode）",
+                     "source_id contains characters not allowed (control characters or invalid Unicode)")
 _E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
-_E_ID_TYPE = _e("id_number", "invalid_id_number", "身份证号码应为文本", "id_number must be a string")
+_E_ID_TYPE = {**_e("id_number", "invalid_id_number", "身份证号码应为文本（18位，作为字符串发送）",
+                   "id_number must be a string (18 characters, sent as text)"), "reason": "not_text"}
 _E_NAME_MISSING = _e("name", "missing", "缺少姓名", "name is required")
 _E_NAME_BAD = _e("name", "wrong_type", "姓名应为1至64个字符", "name must be 1-64 characters")
+_E_NAME_EMPTY = _e("name", "missing", "姓名为空", "name is empty")
+_E_NAME_LONG = _e("name", "too_long", "姓名不能超过64个字符", "name must not exceed 64 characters")
+_E_NAME_CHARS = _e("name", "invalid_characters", "姓名包含不允许的字符（控制字符或无效的 Unicode）",
+                   "name contains characters not allowed (control characters or invalid Unicode)")
 _E_DATE_MISSING = _e("decided_at", "missing", "缺少决定日期", "decided_at is required")
 _E_DATE_BAD = _e("decided_at", "wrong_type", "日期格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD")
 _E_DATE_FUTURE = _e("decided_at", "future_date", "决定日期不能晚于今天", "decided_at is in the future")
@@ -99,14 +108,32 @@ def _clean(value: Any, limit: int = 64) -> str:
     return _CTRL.sub("?", str(value))[:limit]
 
 
-def _check_source_id(value: Any) -> str | None:
-    if type(value) is int:
+def _check_source_id(value: Any) -> str | dict[str, str]:
+    """The source id, or the error that names why not."""
+    if type(value) is int and not isinstance(value, bool):
         value = str(value)
     if type(value) is not str:
-        return None
+        return _E_SOURCE_BAD
     s = value.strip()
-    if not s or len(s) > 64 or (not s.isprintable() and _CTRL.search(s)):
-        return None
+    if not s:
+        return _E_SOURCE_EMPTY
+    if len(s) > 64:
+        return _E_SOURCE_LONG
+    if not s.isprintable() and _CTRL.search(s):
+        return _E_SOURCE_CHARS
+    return s
+
+
+def _check_name(value: Any) -> str | dict[str, str]:
+    if type(value) is not str:
+        return _E_NAME_BAD
+    s = value.strip()
+    if not s:
+        return _E_NAME_EMPTY
+    if len(s) > 64:
+        return _E_NAME_LONG
+    if not s.isprintable() and _CTRL.search(s):
+        return _E_NAME_CHARS
     return s
 
 
@@ -146,11 +173,15 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
                          f"this department may not push item {code}"))
         item = None
     raw_source = get("source_id")
-    source_id = _check_source_id(raw_source)
+    source_id: str | None = None
     if raw_source is None:
         errors.append(_E_SOURCE_MISSING)
-    elif source_id is None:
-        errors.append(_E_SOURCE_BAD)
+    else:
+        got_source = _check_source_id(raw_source)
+        if type(got_source) is str:
+            source_id = got_source
+        else:
+            errors.append(got_source)  # type: ignore[arg-type]
     facts = None
     idn = get("id_number")
     if idn is None:
@@ -169,9 +200,10 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     name = get("name")
     if name is None:
         errors.append(_E_NAME_MISSING)
-    elif (type(name) is not str or not (name := name.strip()) or len(name) > 64
-          or (not name.isprintable() and _CTRL.search(name))):
-        errors.append(_E_NAME_BAD)
+    else:
+        name = _check_name(name)
+        if type(name) is not str:
+            errors.append(name)  # type: ignore[arg-type]
     decided = None
     raw_date = get("decided_at")
     if raw_date is None:
