@@ -505,3 +505,42 @@ def test_odd_item_codes_are_unknown_items(upload, client, world, item):  # type:
 
     r = client.get(f"/api/v1/imports/templates/{quote(item, safe='')}.csv", headers=world.bearer(world.key_a))
     assert r.status_code in (404, 422)
+
+
+@pytest.mark.parametrize("chunk_size", [2, 100])
+def test_a_source_id_repeated_in_a_file_is_judged_the_same_wherever_chunks_are_cut(
+        db, vault, world, session, catalog_loaded, chunk_size):  # type: ignore[no-untyped-def]
+    """A file is one batch: a row that repeats an earlier row's source id with other content is
+    refused naming that row, an identical repeat is unchanged — in the same chunk or 5,000 rows
+    further down — and importing the file again changes nothing (before, a repeat in a later chunk
+    updated the record, and every import of the file added a revision)."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.models import RecordRevision
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(4, prefix="R")
+    other = list(rows[0])
+    other[8] = "999"  # another amount under R0's source id
+    rows += [other, list(rows[0]), [f" {c} " for c in rows[1]]]  # rows 6, 7 and 8 of the file
+    data = csv_bytes(ZH_HEADER, rows)
+
+    def run() -> tuple[int, int, int, int]:
+        with db.session() as s:
+            jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="r.csv",
+                                     data=data, actor=SYSTEM).id
+        p = runner.run_job(db, vault, jid, chunk_size=chunk_size)
+        assert p is not None and p.status == "done"
+        [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+        assert (err.row_number, err.field, err.code) == (6, "source_id", "duplicate_in_batch")
+        assert "第2行" in err.message and "row 2" in err.message
+        return p.created, p.updated, p.unchanged, p.rejected
+
+    assert run() == (4, 0, 2, 1)
+    assert run() == (0, 0, 6, 1)
+    rec = session.scalar(select(Record).where(Record.source_id == "R0"))
+    assert rec.revision == 1 and rec.fields["amount"] == 100
+    assert session.scalar(select(func.count()).select_from(RecordRevision)
+                          .where(RecordRevision.record_id == rec.id)) == 0

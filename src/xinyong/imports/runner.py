@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -199,11 +199,12 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     mapper = RowMapper(item.code, item.spec, parsed.header)
     items = {item.code: item}
     rows = parsed.rows
+    repeats = conflicting_repeats(rows, mapper)  # the whole file's, so that a resumed run sees them too
     while pos < total:
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
             delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                           actor=actor, items=items, today=today, job_id=job_id)
+                           actor=actor, items=items, today=today, job_id=job_id, repeats=repeats)
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
                 **{k: _J.c[k] + v for k, v in delta.items()}))
@@ -218,15 +219,67 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     return Progress(job_id, "done", total, pos, **counts)
 
 
+def _source_key(cell: Any) -> str | None:
+    """A source id cell as the row mapper reads it, for comparing rows (a whole number typed in a
+    spreadsheet and the same digits as text are one id)."""
+    if cell is None:
+        return None
+    if type(cell) is float and cell.is_integer():
+        cell = int(cell)
+    key = str(cell).strip()
+    return key or None
+
+
+def conflicting_repeats(rows: Sequence[parsers.Row], mapper: RowMapper) -> dict[int, int]:
+    """The rows that repeat an earlier row's source id with other cells: row number → the row where
+    the id first appears. A file is one batch: a row identical to the first row of its id imports as
+    ``unchanged``, one with other content is refused (``duplicate_in_batch``) — wherever the two are
+    in the file. Before, only repeats inside one chunk were compared, so a repeat 5,000 rows further
+    down updated the record, and importing the file again updated it back and forth (a new revision
+    each time), the result depending on where the chunks were cut."""
+    col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "source_id"), None)
+    if col is None:
+        return {}
+    first: dict[str, tuple[int, Sequence[Any]]] = {}
+    out: dict[int, int] = {}
+    for n, cells in rows:
+        key = _source_key(cells[col]) if col < len(cells) else None
+        if key is None:
+            continue
+        seen = first.get(key)
+        if seen is None:
+            first[key] = (n, cells)
+        elif seen[1] != cells and _cells_key(seen[1]) != _cells_key(cells):
+            out[n] = seen[0]
+    return out
+
+
+def _cells_key(cells: Sequence[Any]) -> tuple[Any, ...]:
+    """A row's cells as compared for a repeat: text stripped, trailing empty cells dropped."""
+    out = [c.strip() if isinstance(c, str) else c for c in cells]
+    while out and (out[-1] is None or out[-1] == ""):
+        out.pop()
+    return tuple(out)
+
+
 def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt: str, vault: Vault,
            department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
-           job_id: int) -> dict[str, int]:
+           job_id: int, repeats: Mapping[int, int] | None = None) -> dict[str, int]:
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
     errors: list[dict[str, Any]] = []
     rejected = 0
     convert = mapper.converter(fmt)
     for n, cells in chunk:
+        first = repeats.get(n) if repeats else None
+        if first is not None:
+            rejected += 1
+            errors.append({"job_id": job_id, "row_number": n, "header": mapper.column_of.get("source_id"),
+                           "field": "source_id", "code": "duplicate_in_batch",
+                           "message": f"来源编号与第{first}行重复而内容不同（同一文件中一个来源编号只能对应一种内容） / "
+                                      f"source_id repeats row {first} with other content (in one file a source_id "
+                                      f"has one content)"})
+            continue
         rec, errs = convert(cells)
         if errs:
             rejected += 1
