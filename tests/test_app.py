@@ -356,3 +356,19 @@ def test_express_route_failure_is_the_generic_500(express_app, caplog):
     assert "secret internals" not in r.text and ID_NUMBER not in r.text
     assert_api_headers(r)
     assert any(r.json()["request_id"] in rec.getMessage() for rec in caplog.records if rec.exc_info)
+
+
+def test_every_error_body_has_one_shape(client, world):  # type: ignore[no-untyped-def]
+    """401, 403, 404 and 422 alike: code, message, errors (empty when no field is concerned) and
+    request_id — the shape docs/integration.md promises for every error."""
+    answers = [client.get("/api/v1/records"),  # no key
+               client.get("/api/v1/records", headers={"Authorization": "Bearer xy_nope_nope"}),
+               client.get("/api/v1/records/999999999", headers=world.bearer(world.key_a)),
+               client.post("/api/v1/records", content=b"{", headers={**world.bearer(world.key_a),
+                                                                     "Content-Type": "application/json"})]
+    assert [r.status_code for r in answers] == [401, 401, 404, 422]
+    for r in answers:
+        body = r.json()
+        assert set(body) >= {"code", "message", "errors", "request_id"}, body
+        assert isinstance(body["errors"], list)
+    assert answers[0].json()["errors"] == [] and answers[3].json()["errors"][0]["field"] == "body"

@@ -53,10 +53,9 @@ def wants_json(request: Request) -> bool:
 
 
 def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id_var.get()}
-    if errors is not None:
-        body["errors"] = errors
-    return body
+    # ``errors`` always present (empty when no field is concerned): one shape for every error
+    return {"code": code, "message": message, "errors": errors if errors is not None else [],
+            "request_id": request_id_var.get()}
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str:

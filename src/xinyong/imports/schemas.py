@@ -67,7 +67,7 @@ class ApiErrorOut(BaseModel):
     code: str
     message: str
     request_id: str | None
-    errors: list[ErrorDetailOut] | None = None
+    errors: list[ErrorDetailOut] = Field(default_factory=list, description="the fields concerned (empty when none)")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
