@@ -284,6 +284,17 @@ def test_safe_filter_for_foreign_handlers():
     assert ID_NUMBER not in msg and "\r" not in msg and "\n" not in msg
 
 
+def test_an_api_key_in_a_url_is_masked_in_the_access_log():
+    """A client that sent its key as ?api_key=…: the access log keeps the key's prefix (which key)
+    and not its secret."""
+    secret = "xy_0a1b2c3d4e5f_Zq-9_xY8wV7uT6sR5qP4oN3mL2kJ1iH0gF"
+    rec = _record('%s - "GET %s HTTP/1.1" 401', "10.0.0.1", f"/api/v1/catalog/items?api_key={secret}")
+    assert SafeFilter().filter(rec)
+    msg = rec.getMessage()
+    assert secret not in msg and "Zq-9" not in msg and "api_key=xy_0a1b2c3d4e5f_***" in msg
+    assert sanitize(f"Bearer {secret}") == "Bearer xy_0a1b2c3d4e5f_***"
+
+
 def test_sanitize_is_idempotent_on_plain_text():
     assert sanitize("普通的一行 plain line 12345") == "普通的一行 plain line 12345"
 
