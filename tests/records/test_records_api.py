@@ -335,3 +335,19 @@ def test_catalog_edit_refuses_control_characters(client, world, db):  # type: ig
     assert message.count("honor.category") == 2 and message.count(" / ") == 1, message
     zh, en = message.split(" / ")
     assert zh.startswith("honor.category: ") and en.startswith("honor.category: ") and zh != en
+
+
+def test_empty_query_parameters_are_no_filter(client, world, person):  # type: ignore[no-untyped-def]
+    """The guide's listing template sent as it is (every parameter empty) lists like no parameter;
+    a value that is there is still checked."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    blank = client.get("/api/v1/records?item=&status=&decided_from=&decided_to=&before_id=&limit=", headers=h)
+    assert blank.status_code == 200, blank.text
+    assert [i["id"] for i in blank.json()["items"]] == [i["id"] for i in
+                                                        client.get("/api/v1/records", headers=h).json()["items"]]
+    assert r["record_id"] in [i["id"] for i in blank.json()["items"]]
+    for bad in ("status=alive", "decided_from=2026-13-01", "limit=0"):
+        got = client.get(f"/api/v1/records?{bad}", headers=h)
+        assert got.status_code == 422 and got.json()["errors"][0]["field"] == bad.split("=")[0], got.text

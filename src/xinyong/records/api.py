@@ -6,7 +6,8 @@ from datetime import date
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,9 @@ from xinyong.records.schemas import (
     RevokeIn,
 )
 from xinyong.subjects.models import Subject
+
+# An empty query parameter (``?status=&item=``, as a form or a URL template sends it) is no filter.
+_BLANK = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 quality_router = APIRouter(prefix="/api/v1/quality", tags=["records"])
@@ -115,11 +119,14 @@ def _get(session: Session, principal: Principal, record_id: ObjectId) -> Record:
 
 @router.get("", response_model=RecordListOut, summary="My department's records, newest first")
 def list_records(principal: Reader, session: DbSession, vault: VaultDep,
-                 item: str | None = Query(default=None, max_length=64),
-                 status: str | None = Query(default=None, pattern="^(active|expired|revoked|archived)$"),
-                 decided_from: date | None = None, decided_to: date | None = None,
-                 before_id: int | None = Query(default=None, ge=1, le=9_223_372_036_854_775_807),
-                 limit: int = Query(default=50, ge=1, le=200)) -> RecordListOut:
+                 item: Annotated[Annotated[str, Field(max_length=64)] | None, _BLANK] = None,
+                 status: Annotated[Annotated[str, Field(pattern="^(active|expired|revoked|archived)$")] | None,
+                                   _BLANK] = None,
+                 decided_from: Annotated[date | None, _BLANK] = None, decided_to: Annotated[date | None, _BLANK] = None,
+                 before_id: Annotated[Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)] | None,
+                                      _BLANK] = None,
+                 limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, _BLANK] = None) -> RecordListOut:
+    limit = limit or 50
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
         stmt = stmt.where(Record.department_id == principal.department_id)
