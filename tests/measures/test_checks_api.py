@@ -387,3 +387,26 @@ def test_control_characters_never_reach_the_database(client, world, db):  # type
     r = client.put("/api/v1/scenarios/bad_one", json={"name_zh": "坏\x00", "name_en": "bad"},
                    headers={"X-CSRF-Token": csrf})
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "control_characters"
+
+
+def test_an_id_number_sent_as_the_scenario_or_in_a_note_is_never_stored_or_echoed(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """Fields swapped by the caller (the number as the scenario) and a feedback note quoting the
+    number: the refusal's message, the register and the stored note hold it masked only."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    masked = number[:6] + "********" + number[-4:]
+    for scenario in (number, f"x{number}"):
+        r = client.post("/api/v1/checks", json={"id_number": "admin_licensing", "scenario": scenario},
+                        headers=world.bearer(world.key_a))
+        assert r.status_code == 422 and number not in r.text
+    r = _check(client, world, world.other_id_number, number)
+    assert r.status_code == 422 and r.json()["code"] == "unknown_scenario" and number not in r.text
+    assert masked in r.json()["message"]
+    answered = _check(client, world, number, "public_services").json()
+    fb = client.post(f"/api/v1/checks/{answered['check_id']}/feedback",
+                     json={"measure": "restrict_high_consumption", "applied": True, "note": f"已核实 {number}"},
+                     headers=world.bearer(world.key_a))
+    assert fb.status_code == 201 and number not in fb.text and masked in fb.json()["note"]
+    with db.session() as s:
+        stored = [*s.scalars(select(Check.scenario)), *s.scalars(select(CheckFeedback.note))]
+    assert stored and not any(number in (v or "") for v in stored)

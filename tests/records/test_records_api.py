@@ -351,3 +351,35 @@ def test_empty_query_parameters_are_no_filter(client, world, person):  # type: i
     for bad in ("status=alive", "decided_from=2026-13-01", "limit=0"):
         got = client.get(f"/api/v1/records?{bad}", headers=h)
         assert got.status_code == 422 and got.json()["errors"][0]["field"] == bad.split("=")[0], got.text
+
+
+def test_an_id_number_in_the_wrong_field_is_neither_echoed_nor_stored(client, world, person, session):  # type: ignore[no-untyped-def]
+    """A sender that swapped fields or used the ID number as its own record id: the number is
+    refused in source_id (stored and shown as it is, it would be an ID number in the clear), and
+    masked wherever a refused value is echoed or logged (the message, the rejection log)."""
+    from tests.support import new_id_number
+
+    idn, name = person
+    other = new_id_number()
+    results = push(client, world, [penalty(idn, name, source_id=f"P-{other}"),
+                                   {**penalty(idn, name, source_id="P-9"), "item": other}])
+    assert [r["status"] for r in results] == ["rejected", "rejected"]
+    assert results[0]["errors"][0]["field"] == "source_id"
+    assert results[0]["errors"][0]["code"] == "contains_id_number"
+    assert results[1]["errors"][0]["code"] == "unknown_item"
+    assert other not in json.dumps(results, ensure_ascii=False)
+    assert other[:6] + "********" + other[-4:] in results[1]["errors"][0]["message"]
+    logged = session.scalars(select(Rejection)).all()
+    assert logged and all(other not in f"{r.source_id} {r.item_code}" for r in logged)
+
+
+def test_a_revocation_reason_quoting_an_id_number_keeps_it_masked(client, world, person, session):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    rv = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": f"当事人 {idn} 已申请撤销"},
+                     headers=world.bearer(world.key_a))
+    assert rv.status_code == 200 and idn not in rv.text
+    rec = session.get(Record, r["record_id"])
+    session.refresh(rec)
+    assert rec.status_reason == f"当事人 {idn[:6]}********{idn[-4:]} 已申请撤销"
+    assert not any(idn in (v or "") for v in session.scalars(select(RecordRevision.reason)))

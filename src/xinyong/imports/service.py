@@ -80,8 +80,10 @@ def too_large(size: int, limit: int) -> FileError:
 
 
 def shown_code(code: str | None) -> str:
-    """A user-given item code made safe to echo and to store (no control characters, ≤ 64)."""
-    return _UNSAFE_NAME.sub("?", code or "")[:64]
+    """A user-given code (an item, a scenario, a measure) made safe to echo and to store: no control
+    characters, ≤ 64 characters, and no ID number — a caller that swapped two fields must not get
+    the number echoed in an error message or stored in a register."""
+    return mask_id_numbers_in(_UNSAFE_NAME.sub("?", code or ""))[:64]
 
 
 def item_for(session: Session, *, item_code: str, department: DepartmentRef) -> Any:

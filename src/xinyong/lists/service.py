@@ -37,6 +37,7 @@ from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKind, ListKindVersion
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.records.models import Record
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
 from xinyong.subjects.models import Subject
@@ -321,7 +322,7 @@ def _clean_text(value: str | None, field: str, zh: str, en: str, *, required: bo
         raise ListError("too_long", f"{zh}不能超过{MAX_REASON}字", f"{en} must not exceed {MAX_REASON} characters", field)
     if TEXT_CONTROL_CHARS.search(value):
         raise ListError("invalid_characters", f"{zh}包含不允许的控制字符", f"{en} contains control characters", field)
-    return value
+    return mask_id_numbers_in(value)  # free text is kept and published: never an ID number in the clear
 
 
 def _subject(session: Session, subject_id: int) -> Subject:

@@ -53,7 +53,7 @@ from xinyong.measures.models import (
 )
 from xinyong.privacy import identity
 from xinyong.privacy.keys import KeyRing
-from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.masking import mask_id_number, mask_id_numbers_in
 from xinyong.privacy.vault import Vault
 
 DEFAULT_FILE = Path(__file__).parent / "default_measures.yaml"
@@ -823,7 +823,7 @@ def add_feedback(session: Session, *, check_id: str, caller_department_id: int |
             f"measure {shown!r} is not in this check's answer (answered: {', '.join(answered) or 'none'})",
             field="measure")
     fb = CheckFeedback(check_id=check_id, department_id=check.department_id, measure=measure, applied=applied,
-                       note=_CONTROL.sub("", note) if note else note, actor_label=actor.label, created_at=utcnow())
+                       note=mask_id_numbers_in(_CONTROL.sub("", note)) if note else note, actor_label=actor.label, created_at=utcnow())
     session.add(fb)
     session.flush()
     record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id,

@@ -29,6 +29,7 @@ from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
 from xinyong.catalog.spec import parse_date
 from xinyong.db import lock_rows, utcnow
 from xinyong.privacy import identity
+from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 from xinyong.privacy.vault import Vault
 from xinyong.records import display
 from xinyong.records.models import Record, RecordRevision, Rejection
@@ -84,6 +85,9 @@ _E_SOURCE_EMPTY = _e("source_id", "missing", "来源编号为空", "source_id is
 _E_SOURCE_LONG = _e("source_id", "too_long", "来源编号不能超过64个字符", "source_id must not exceed 64 characters")
 _E_SOURCE_CHARS = _e("source_id", "invalid_characters", "来源编号包含不允许的字符（控制字符或无效的 Unicode）",
                      "source_id contains characters not allowed (control characters or invalid Unicode)")
+# The source id is stored and shown as it is: an ID number in it would be one in the clear.
+_E_SOURCE_ID_NUMBER = _e("source_id", "contains_id_number", "来源编号不能包含身份证号码（身份证号码只能放在 id_number 中）",
+                         "source_id must not contain an ID number (the ID number goes in id_number only)")
 _E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
 _E_ID_TYPE = {**_e("id_number", "invalid_id_number", "身份证号码应为文本（18位，作为字符串发送）",
                    "id_number must be a string (18 characters, sent as text)"), "reason": "not_text"}
@@ -105,7 +109,7 @@ _E_NO_SEVERITY = _e("severity", "not_allowed", "该事项没有严重程度", "t
 def _clean(value: Any, limit: int = 64) -> str:
     """A user-supplied name echoed back (unknown field names, item codes): control characters
     (including NUL, which PostgreSQL text refuses) replaced, length capped."""
-    return _CTRL.sub("?", str(value))[:limit]
+    return mask_id_numbers_in(_CTRL.sub("?", str(value)))[:limit]
 
 
 def _check_source_id(value: Any) -> str | dict[str, str]:
@@ -121,6 +125,8 @@ def _check_source_id(value: Any) -> str | dict[str, str]:
         return _E_SOURCE_LONG
     if not s.isprintable() and _CTRL.search(s):
         return _E_SOURCE_CHARS
+    if contains_id_number(s):  # (a regex search for 17 digits first: cheap)
+        return _E_SOURCE_ID_NUMBER
     return s
 
 
@@ -658,6 +664,7 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     if _CTRL_TEXT.search(reason):  # line breaks and tabs are text; NUL would also fail on PostgreSQL
         raise RecordError("invalid_characters", "撤销原因包含不允许的控制字符", "the reason contains control characters",
                           422, "reason")
+    reason = mask_id_numbers_in(reason)  # free text is kept and shown: never an ID number in the clear
     lock_department(session, rec.department_id)
     session.flush()  # this transaction's own changes are kept, not read over
     session.refresh(rec)  # as the department's last committed change left it
