@@ -172,7 +172,8 @@ def test_unknown_scenario_lists_the_valid_ones_and_is_registered(client, world, 
         row = s.scalar(select(Check).where(Check.check_id == body["check_id"]))
         assert row is not None and row.refusal == "unknown_scenario" and row.subject_bidx
     back = client.get(f"/api/v1/checks/{body['check_id']}", headers=world.bearer(world.key_a)).json()
-    assert (back["outcome"], back["refused"], back["verified"]) == ("refused", "unknown_scenario", None)
+    assert (back["outcome"], back["refused"], back["verified"]) == ("refused", "unknown_scenario", True)
+    assert back["scenario"] == "fishing_licence" and back["department"] == world.dept_a.code
 
 
 def test_revoked_key_is_401_and_audited(client, world, db):  # type: ignore[no-untyped-def]
@@ -410,3 +411,42 @@ def test_an_id_number_sent_as_the_scenario_or_in_a_note_is_never_stored_or_echoe
     with db.session() as s:
         stored = [*s.scalars(select(Check.scenario)), *s.scalars(select(CheckFeedback.note))]
     assert stored and not any(number in (v or "") for v in stored)
+
+
+@pytest.mark.parametrize("alteration", [
+    {"grade": "A"}, {"measures": ["restrict_awards"]}, {"scenario": "awards"},
+    {"answer": None, "receipt": None, "outcome": "refused", "refusal": "id_checksum"},
+    {"channel": "batch", "answer": None, "receipt": None}, "other_department",
+])
+def test_a_register_row_altered_beside_its_signed_answer_fails_verification(client, world, db, vault, alteration):  # type: ignore[no-untyped-def]
+    """The signature covers the stored answer; the register's own columns (grade, measure codes,
+    scenario, outcome, department), which feedback and statistics read, must agree with it. Altered
+    ones read back ``verified: false`` and take no feedback (before: ``true``, or ``null`` for an
+    answer turned into an unsigned "refusal", and feedback on the altered measures was accepted)."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    a = _check(client, world, number, "public_services").json()
+    assert client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_a)).json()["verified"] is True
+    values = {"department_id": world.dept_b.id} if alteration == "other_department" else alteration
+    with db.session() as s:
+        s.execute(update(Check).where(Check.check_id == a["check_id"]).values(**values))
+    login(client, "auditor")  # reads any department's checks
+    back = client.get(f"/api/v1/checks/{a['check_id']}").json()
+    assert back["verified"] is False, back
+    client.cookies.clear()
+    key = world.key_b if alteration == "other_department" else world.key_a
+    measure = "restrict_awards" if alteration == {"measures": ["restrict_awards"]} else "restrict_high_consumption"
+    fb = client.post(f"/api/v1/checks/{a['check_id']}/feedback", json={"measure": measure, "applied": True},
+                     headers=world.bearer(key))
+    assert fb.status_code == 409 and fb.json()["code"] == "check_unverified", fb.text
+
+
+def test_a_refusal_is_signed_and_turning_it_into_an_answer_fails(client, world, db):  # type: ignore[no-untyped-def]
+    r = _check(client, world, "12010119800101123", "awards")
+    assert r.status_code == 422
+    cid = r.json()["check_id"]
+    back = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()
+    assert (back["verified"], back["outcome"], back["refusal"]) == (True, "refused", "id_length")
+    with db.session() as s:
+        s.execute(update(Check).where(Check.check_id == cid).values(outcome="answered", grade="A", measures=[]))
+    assert client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()["verified"] is False

@@ -311,7 +311,8 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
         if exc.status == 403:
             session.commit()
         raise
-    answer, ok = service.stored_answer(vault.ring, check)
+    dept = session.get(Department, check.department_id)
+    answer, ok = service.stored_answer(vault.ring, check, dept.code if dept is not None else "")
     record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
            details={"verified": ok})
     return _json({**answer, "verified": ok})
@@ -319,11 +320,12 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
 
 @router.post("/{check_id}/feedback", status_code=201, response_model=FeedbackOut,
              summary="Report whether a measure of this check's answer was applied")
-def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: DbSession) -> FeedbackOut:
+def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: DbSession,
+             vault: VaultDep) -> FeedbackOut:
     try:
         fb = service.add_feedback(session, check_id=check_id, caller_department_id=principal.department_id,
                                   measure=body.measure, applied=body.applied, note=body.note,
-                                  actor=principal.actor)
+                                  actor=principal.actor, ring=vault.ring)
     except service.MeasuresError:
         session.commit()  # the refusal's audit entry stays
         raise

@@ -56,6 +56,6 @@ def add_demo_checks(session: Session, *, vault: Vault, department_code: str, act
             if rng.random() < 0.67:
                 service.add_feedback(session, check_id=a["check_id"], caller_department_id=dept.id,
                                      measure=m["code"], applied=rng.random() < 0.8,
-                                     note="演示反馈 / demo feedback", actor=caller.actor)
+                                     note="演示反馈 / demo feedback", actor=caller.actor, ring=vault.ring)
                 feedback += 1
     return {"checks": len(rows), "feedback": feedback}

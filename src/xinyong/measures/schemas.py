@@ -57,10 +57,28 @@ class CheckOut(BaseModel):
     receipt: ReceiptOut
 
 
-class StoredCheckOut(CheckOut):
-    verified: bool | None = Field(description="the receipt verifies over the stored answer; null for a check "
-                                              "never signed (a refusal, a batch comparison row: see `note`), "
-                                              "whose body then holds its register row instead")
+class StoredCheckOut(BaseModel):
+    """A check read back: the stored answer as it was given (the fields of the check's answer, with
+    its receipt), or the signed refusal (``outcome`` ``refused``), or for a batch comparison row its
+    register row; and ``verified``."""
+
+    model_config = ConfigDict(extra="allow")
+    check_id: str
+    checked_at: str | None = None
+    department: str | None = None
+    scenario: str | None = None
+    grade: str | None = None
+    lists: list[ListOut] | None = None
+    measures: list[MeasureOut] | None = None
+    receipt: ReceiptOut | None = None
+    note: str | None = None
+    verified: bool | None = Field(description="the receipt verifies over the stored answer (or refusal) and the "
+                                              "register row agrees with it; null for a batch comparison row, "
+                                              "not signed on its own (see `note`), whose body then holds its "
+                                              "register row instead")
+    outcome: str | None = Field(None, description="`refused` for a refused check (its signed refusal: `refusal`, "
+                                                  "`scenario`, `department`, `checked_at`)")
+    refused: str | None = Field(None, description="the refusal's code, for a refused check")
 
 
 class FeedbackIn(BaseModel):

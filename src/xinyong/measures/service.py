@@ -561,12 +561,22 @@ def verify_receipt(ring: KeyRing, message: bytes, receipt: dict[str, Any]) -> bo
     return True
 
 
-def refused(caller: Caller, *, code: str, message_zh: str, message_en: str, scenario: str, channel: str,
-            fld: str, bidx: str | None = None, subject_id: int | None = None,
+def refused(caller: Caller, *, ring: KeyRing, code: str, message_zh: str, message_en: str, scenario: str,
+            channel: str, fld: str, bidx: str | None = None, subject_id: int | None = None,
             extra: dict[str, Any] | None = None) -> CheckResult:
+    """A refused check (invalid ID number, unknown scenario), registered and signed like an answer:
+    what was refused, to whom, when — so that a register row cannot be turned from an answer into a
+    refusal (or back) without its signature failing."""
     check_id = new_check_id()
-    row = _register_row(caller, check_id=check_id, checked_at=utcnow(), channel=channel, scenario=scenario,
-                        bidx=bidx, subject_id=subject_id, outcome="refused", refusal=code)
+    checked_at = utcnow()
+    scenario = shown_code(scenario)
+    signed = {"check_id": check_id, "checked_at": _stamp(checked_at), "department": caller.department_code,
+              "scenario": scenario, "outcome": "refused", "refusal": code}
+    message_bytes = canonical(signed)
+    row = _register_row(caller, check_id=check_id, checked_at=checked_at, channel=channel, scenario=scenario,
+                        bidx=bidx, subject_id=subject_id, outcome="refused", refusal=code,
+                        answer=message_bytes.decode("utf-8"),
+                        receipt=orjson.dumps(sign(ring, message_bytes)).decode("utf-8"))
     message = f"{message_zh} / {message_en}"
     body: dict[str, Any] = {"code": code, "message": message, "check_id": check_id,
                             "errors": [{"field": fld, "code": code, "message": message, **(extra or {})}]}
@@ -581,7 +591,7 @@ def run_check(session: Session, *, vault: Vault, caller: Caller, id_number: str,
     try:
         facts = identity.check(id_number, today)
     except identity.InvalidIdNumber as exc:
-        return refused(caller, code=exc.code, message_zh=exc.message_zh, message_en=exc.message_en,
+        return refused(caller, ring=vault.ring, code=exc.code, message_zh=exc.message_zh, message_en=exc.message_en,
                        scenario=scenario, channel=channel, fld="id_number")
     bidx = vault.lookup_key(facts.number)
     conn = session.connection()
@@ -604,7 +614,8 @@ def answer_check(row: Sequence[Any], *, vault: Vault, caller: Caller, number: st
     subject_id = row[2]
     if scenario not in rules.scenarios:
         shown = shown_code(scenario)
-        return refused(caller, code="unknown_scenario", scenario=shown, channel=channel, fld="scenario",
+        return refused(caller, ring=vault.ring, code="unknown_scenario", scenario=shown, channel=channel,
+                       fld="scenario",
                        bidx=bidx, subject_id=subject_id,
                        message_zh=f"未知场景 {shown}；可用场景：{rules.valid_scenarios_text()}",
                        message_en=f"unknown scenario {shown!r}; valid scenarios: {rules.valid_scenarios_text()}",
@@ -773,21 +784,48 @@ def get_check(session: Session, *, check_id: str, department_id: int | None, any
 UNSIGNED_NOTE = {
     "batch": "名单比对的核查逐行登记，不单独签名：其答复见比对任务的结果文件 / a batch comparison row is registered, "
              "not signed on its own: its answer is the comparison job's result file",
-    "refused": "被拒绝的核查没有答复，因此没有签名 / a refused check has no answer, so no receipt",
+    "missing": "这次核查的登记没有签名，而单次核查的答复和拒绝都有签名：登记可能被改动 / this check's register entry "
+               "has no signature, though every single check's answer and refusal is signed: it may have been altered",
 }
 
 
-def stored_answer(ring: KeyRing, check: Check) -> tuple[dict[str, Any], bool | None]:
-    """The stored answer with its receipt, and whether the receipt verifies over it. A check that
-    was never signed — a refusal, a batch comparison row — is described from its register row,
-    with ``None`` (nothing to verify): ``False`` means an answer was altered after the fact."""
+def _answered_codes(answer: dict[str, Any]) -> list[Any] | None:
+    measures = answer.get("measures")
+    if not isinstance(measures, list):
+        return None
+    return [m.get("code") if isinstance(m, dict) else None for m in measures]
+
+
+def _matches_register(answer: dict[str, Any], check: Check, department_code: str | None) -> bool:
+    """Whether the register row's own columns (read by feedback, statistics and the citizen's
+    view) say what the signed answer says."""
+    if answer.get("check_id") != check.check_id or answer.get("scenario") != check.scenario:
+        return False
+    if department_code is not None and answer.get("department") != department_code:
+        return False
+    if check.outcome == "refused":
+        return answer.get("outcome") == "refused" and answer.get("refusal") == check.refusal
+    return (check.outcome == "answered" and "outcome" not in answer and answer.get("grade") == check.grade
+            and _answered_codes(answer) == list(check.measures or []))
+
+
+def stored_answer(ring: KeyRing, check: Check, department_code: str | None = None
+                  ) -> tuple[dict[str, Any], bool | None]:
+    """The stored answer (or refusal) with its receipt, and whether it verifies: the signature over
+    the stored answer, and the register row's columns (outcome, grade, measure codes, scenario,
+    department) agreeing with it. ``None`` only for a batch comparison row, which is not signed on
+    its own (its job's result file is): ``False`` means the register was altered after the fact,
+    including a single check's row that lost its signature.
+
+    ``department_code``: the code of the row's department, compared with the signed answer's."""
     if check.answer is None and check.receipt is None:
-        kind = "refused" if check.outcome == "refused" else "batch" if check.channel == "batch" else None
-        if kind is not None:
-            return {"check_id": check.check_id, "checked_at": _stamp(check.checked_at), "channel": check.channel,
-                    "scenario": check.scenario, "outcome": check.outcome, "refused": check.refusal,
-                    "grade": check.grade, "measure_codes": list(check.measures or []), "job_id": check.job_id,
-                    "note": UNSIGNED_NOTE[kind]}, None
+        described = {"check_id": check.check_id, "checked_at": _stamp(check.checked_at), "channel": check.channel,
+                     "scenario": check.scenario, "outcome": check.outcome, "refused": check.refusal,
+                     "grade": check.grade, "measure_codes": list(check.measures or []), "job_id": check.job_id}
+        if check.channel == "batch" and check.job_id is not None and \
+                check.check_id.startswith(f"{check.job_id:012x}"):
+            return {**described, "note": UNSIGNED_NOTE["batch"]}, None
+        return {**described, "note": UNSIGNED_NOTE["missing"]}, False
     if check.answer is None or check.receipt is None:
         return {"check_id": check.check_id, "refused": check.refusal}, False
     try:
@@ -795,17 +833,20 @@ def stored_answer(ring: KeyRing, check: Check) -> tuple[dict[str, Any], bool | N
         receipt = orjson.loads(check.receipt)
     except orjson.JSONDecodeError:
         return {"check_id": check.check_id}, False
-    ok = isinstance(answer, dict) and isinstance(receipt, dict) and \
-        verify_receipt(ring, check.answer.encode("utf-8"), receipt) and answer.get("check_id") == check.check_id
-    if isinstance(answer, dict):
-        answer["receipt"] = receipt
-    return answer if isinstance(answer, dict) else {"check_id": check.check_id}, ok
+    if not isinstance(answer, dict):
+        return {"check_id": check.check_id}, False
+    ok = isinstance(receipt, dict) and verify_receipt(ring, check.answer.encode("utf-8"), receipt) and \
+        _matches_register(answer, check, department_code)
+    answer["receipt"] = receipt
+    if answer.get("outcome") == "refused":
+        answer["refused"] = answer.get("refusal")  # as an unsigned row was described
+    return answer, ok
 
 
 # ---- feedback -------------------------------------------------------------------------------------
 
 def add_feedback(session: Session, *, check_id: str, caller_department_id: int | None, measure: str,
-                 applied: bool, note: str | None, actor: Actor) -> CheckFeedback:
+                 applied: bool, note: str | None, actor: Actor, ring: KeyRing) -> CheckFeedback:
     """A department reports whether it applied a measure of one of its checks. Audited."""
     try:
         check = get_check(session, check_id=check_id, department_id=caller_department_id, any_department=False)
@@ -813,7 +854,18 @@ def add_feedback(session: Session, *, check_id: str, caller_department_id: int |
         record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id[:64],
                outcome="denied", details={"code": exc.code, "measure": shown_code(str(measure))})
         raise
-    answered = list(check.measures or [])
+    # Feedback is on what the signed answer said, never on register columns altered since (a batch
+    # comparison row, not signed on its own, on its register row).
+    dept = session.get(Department, check.department_id)
+    answer, ok = stored_answer(ring, check, dept.code if dept is not None else "")
+    if ok is False:
+        record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id,
+               outcome="denied", details={"code": "check_unverified", "measure": shown_code(str(measure))})
+        raise MeasuresError(409, "check_unverified", "这次核查的登记与其签名不符，不能反馈，请联系信用办",
+                            "this check's register entry does not match its signature: no feedback; "
+                            "contact the credit office")
+    answered = list(check.measures or []) if ok is None else \
+        [c for c in (_answered_codes(answer) or []) if isinstance(c, str)]
     if measure not in answered:
         shown = shown_code(str(measure))
         record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id,
