@@ -383,3 +383,17 @@ def test_every_error_body_has_one_shape(client, world):  # type: ignore[no-untyp
         assert set(body) >= {"code", "message", "errors", "request_id"}, body
         assert isinstance(body["errors"], list)
     assert answers[0].json()["errors"] == [] and answers[3].json()["errors"][0]["field"] == "body"
+
+
+def test_a_json_body_without_its_content_type_is_told_so(client, world):  # type: ignore[no-untyped-def]
+    """curl -d without -H 'Content-Type: application/json' sends a form type: the refusal points at
+    the header, not only at "a valid dictionary"."""
+    body = '{"id_number": "x", "scenario": "awards"}'
+    for ctype in ("application/x-www-form-urlencoded", "text/plain"):
+        r = client.post("/api/v1/checks", content=body, headers={**world.bearer(world.key_a), "Content-Type": ctype})
+        assert r.status_code == 422, r.text
+        [err] = [e for e in r.json()["errors"] if e["field"] == "body"]
+        assert "Content-Type: application/json" in err["message"] and " / " in err["message"]
+    ok = client.post("/api/v1/checks", content=b"[1]", headers={**world.bearer(world.key_a),
+                                                               "Content-Type": "application/json"})
+    assert ok.status_code == 422 and "Content-Type" not in ok.text

@@ -107,6 +107,24 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_NOT_AN_OBJECT = ("model_attributes_type", "dict_type", "missing")
+_JSON_HINT = ("（请求须带 Content-Type: application/json 头，请求体为 JSON 对象）",
+              " (send the header Content-Type: application/json with a JSON object as the body)")
+
+
+def _hint_content_type(request: Request, errors: list[dict[str, Any]]) -> None:
+    """A JSON body sent without ``Content-Type: application/json`` (curl's -d sends a form type) is
+    not read as JSON: FastAPI then says "Input should be a valid dictionary" of the body, which does
+    not point at the header. Say so on that error."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json") or request.method not in ("POST", "PUT", "PATCH"):
+        return
+    for e in errors:
+        if e["field"] == "body" and e["code"] in _NOT_AN_OBJECT:
+            zh, _, en = e["message"].partition(" / ")
+            e["message"] = f"{zh}{_JSON_HINT[0]} / {en}{_JSON_HINT[1]}" if en else e["message"] + _JSON_HINT[1]
+
+
 # What FastAPI and Starlette answer 400 with when a body cannot be read at all — JSON that is not
 # UTF-8, a multipart form without its boundary — answered here as any other malformed body: 422,
 # the error shape, the field named.
@@ -153,6 +171,7 @@ def install(app: Any, render_error_page: Any) -> None:
 
         count_refusal(request)
         errors = validation_errors(exc)
+        _hint_content_type(request, errors)
         if not wants_json(request):
             return render_error_page(request, 422, errors)
         zh, en = STATUS_TEXT[422]
