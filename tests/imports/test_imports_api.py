@@ -544,3 +544,35 @@ def test_a_source_id_repeated_in_a_file_is_judged_the_same_wherever_chunks_are_c
     assert rec.revision == 1 and rec.fields["amount"] == 100
     assert session.scalar(select(func.count()).select_from(RecordRevision)
                           .where(RecordRevision.record_id == rec.id)) == 0
+
+
+def test_id_numbers_cut_by_a_spreadsheet_are_told_apart_in_a_file(db, vault, world, session, catalog_loaded):  # type: ignore[no-untyped-def]
+    """A column of ID numbers saved as numbers comes out as 15 digits and 000; one in eleven still
+    passes the check digit and would register someone else. Many such numbers in one file are
+    refused as id_stored_as_number; a single one among many rows is judged on its own."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+
+    def run(rows) -> tuple[dict[int, str], int]:  # type: ignore[no-untyped-def]
+        with db.session() as s:
+            jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="x.csv",
+                                     data=csv_bytes(ZH_HEADER, rows), actor=SYSTEM).id
+        p = runner.run_job(db, vault, jid, chunk_size=50)
+        assert p is not None and p.status == "done"
+        errs = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+        return {e.row_number: e.code for e in errs if e.field == "id_number"}, p.created
+
+    rows = penalty_rows(10, prefix="T")
+    for r in rows[2:5]:
+        r[0] = r[0][:15] + "000"
+    by_row, created = run(rows)
+    assert by_row == {4: "id_stored_as_number", 5: "id_stored_as_number", 6: "id_stored_as_number"}
+    assert created == 7
+    one = penalty_rows(200, prefix="U")
+    one[7][0] = one[7][0][:15] + "000"
+    by_row, _created = run(one)
+    assert by_row.get(9) != "id_stored_as_number"
