@@ -232,3 +232,43 @@ def test_random_records_never_crash_and_nothing_invalid_stored(db, vault, world,
             assert o.status in ("created", "updated", "unchanged", "rejected")
             assert (o.status == "rejected") == bool(o.errors)
             assert o.status == "rejected"  # random text is never a valid ID number here
+
+
+# Values a client's JSON can carry that a plain text strategy never draws: lone surrogates ("\ud800"
+# escapes), integers past 64 bits, floats at the ends of the range, NaN and infinities.
+_edge_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()) | st.sampled_from(["\ud800", "\udfff"]),
+                     max_size=12)
+_edge = st.one_of(st.sampled_from(["a\ud800b", "\udfff", 10**20, -(10**25), 2**63, 1e308, float("nan")]),
+                  _edge_text, st.integers(min_value=-(10**30), max_value=10**30),
+                  st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                  st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["name", "source_id", "severity", "fields.amount", "fields.violation",
+                                           "fields.decision_no", "fields.penalty_type"]), _edge),
+                min_size=1, max_size=2))
+def test_a_valid_record_with_random_values_never_crashes_the_batch(db, vault, world, person, changes):  # type: ignore[no-untyped-def]
+    """A good record and a copy with random values in a few places, in one batch: the good one is
+    stored whatever the copy holds, the copy is stored only if its values are valid (before, a
+    lone surrogate or a 70-bit integer failed the whole batch with a 500)."""
+    idn, name = person
+    bad = penalty(idn, name, source_id="FUZZ-B")
+    for where, value in changes:
+        if where.startswith("fields."):
+            bad["fields"][where[len("fields."):]] = value
+        else:
+            bad[where] = value
+    with db.session() as s:
+        out = service.ingest(s, vault=vault, department=service.DepartmentRef(world.dept_a.id, world.dept_a.code),
+                             records=[penalty(idn, name, source_id="FUZZ-G"), bad], actor=SYSTEM)
+        assert out[0].status in ("created", "unchanged") and not out[0].errors
+        assert out[1].status in ("created", "updated", "unchanged", "rejected")
+        assert (out[1].status == "rejected") == bool(out[1].errors)
+        if out[1].status != "rejected":
+            stored = s.get(Record, out[1].record_id)
+            amount = stored.fields.get("amount")
+            assert amount is None or (isinstance(amount, int | float) and abs(amount) <= 2**53 - 1)
+            for v in (stored.source_id, *(x for x in stored.fields.values() if isinstance(x, str))):
+                assert not any(0xD800 <= ord(c) <= 0xDFFF for c in v)
+        s.rollback()
