@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
+from xinyong.auth.models import ApiKey, Department, User
+from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
 from xinyong.imports.parsers import FileError, sniff
 from xinyong.imports.service import STALE_SECONDS, csv_cell, sanitise_filename, shown_code, too_large
@@ -168,6 +170,14 @@ def record_refusal(session: Session, *, actor: Actor, scenario: str | None, file
                     "code": code})
 
 
+def record_resume(session: Session, *, job: CompareJob, actor: Actor) -> None:
+    """The audit entry of a resume: who runs the job again (its next attempt's checks are theirs), and
+    how the job stood."""
+    record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
+           details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
+                    "previous_error": job.error_code})
+
+
 def get_job(session: Session, *, job_id: int, department_id: int | None, any_department: bool) -> CompareJob:
     job = session.get(CompareJob, job_id)
     if job is None or (not any_department and job.department_id != department_id):
@@ -200,6 +210,76 @@ def result_csv(session: Session, *, vault: Vault, job: CompareJob, actor: Actor)
 
 class LostJob(RuntimeError):
     pass
+
+
+# ---- who the job runs as ------------------------------------------------------------------------------
+#
+# A job checks as a caller of its department — the key or officer that created it, or the one that
+# resumed it — and each chunk's register rows are that caller's checks. The caller is held to the
+# rules of a single check at every chunk: a revoked key, a disabled officer (or one moved out of the
+# department) or an inactive department stops the job at its next chunk.
+
+class Stopped(RuntimeError):
+    """The job's caller may no longer check for its department: the job ends with ``status`` (``failed``
+    for an inactive department, as at the start; ``interrupted`` when another caller of the department
+    may run it again) and this code and message."""
+
+    def __init__(self, status: str, code: str, zh: str, en: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.zh, self.en = status, code, zh, en
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+_AGAIN_ZH, _AGAIN_EN = ("本部门的其他 API 密钥或工作人员可以重新比对，已核查的行保持登记",
+                        "another API key or officer of the department can run it again; the rows already "
+                        "checked stay registered")
+_D, _K, _U = Department.__table__, ApiKey.__table__, User.__table__
+
+
+def run_actor(job: CompareJob, actor: Actor | None = None) -> Actor:
+    """Who a run of ``job`` checks as: ``actor`` (the caller who resumed it), else the job's creator."""
+    if actor is None:
+        return Actor(type=job.actor_type, id=job.actor_id, label=job.created_by, department_id=job.department_id)
+    return Actor(type=actor.type, id=actor.id, label=actor.label, department_id=job.department_id)
+
+
+def _standing_query(department_id: int, actor: Actor) -> Any:
+    """ONE statement, primary-key probes only: the department and the caller's key or user row."""
+    ident = int(actor.id) if actor.id is not None and str(actor.id).isdigit() else None
+    if actor.type == "apikey" and ident is not None:
+        return (select(_D.c.active, _D.c.kind, _K.c.id, _K.c.revoked_at, _K.c.department_id)
+                .select_from(_D.outerjoin(_K, _K.c.id == ident)).where(_D.c.id == department_id))
+    if actor.type == "user" and ident is not None:
+        return (select(_D.c.active, _D.c.kind, _U.c.id, _U.c.active, _U.c.department_id, _U.c.role)
+                .select_from(_D.outerjoin(_U, _U.c.id == ident)).where(_D.c.id == department_id))
+    return select(_D.c.active, _D.c.kind).where(_D.c.id == department_id)  # the CLI's system actor
+
+
+def standing(session: Session, department_id: int, actor: Actor) -> Stopped | None:
+    """None while ``actor`` may check for the department, else why not (:class:`Stopped`): the rules
+    of a single check (``auth.service._key_verdict``, ``measures.api.caller_of``) — a key not revoked
+    and of this department, an active officer of this department whose role runs checks, an active
+    department."""
+    row = session.execute(_standing_query(department_id, actor)).first()
+    if row is None or not row[0] or row[1] != "department":
+        return Stopped("failed", "department_inactive", "部门不存在或已停用", "the department is missing or inactive")
+    if actor.type == "apikey":
+        if len(row) < 5 or row[2] is None or row[3] is not None or row[4] != department_id:
+            return Stopped("interrupted", "key_revoked", f"运行此任务的 API 密钥已吊销，比对已停止；{_AGAIN_ZH}",
+                           f"the API key running this job was revoked and the comparison stopped; {_AGAIN_EN}")
+    elif actor.type == "user":
+        if len(row) < 6 or row[2] is None or not row[3]:
+            return Stopped("interrupted", "user_disabled", f"运行此任务的账户已停用，比对已停止；{_AGAIN_ZH}",
+                           f"the account running this job was disabled and the comparison stopped; {_AGAIN_EN}")
+        if row[4] != department_id or not allowed(row[5], "checks.run"):
+            return Stopped("interrupted", "actor_not_allowed",
+                           f"运行此任务的账户已不能为本部门核查，比对已停止；{_AGAIN_ZH}",
+                           f"the account running this job may no longer check for the department and the "
+                           f"comparison stopped; {_AGAIN_EN}")
+    return None
 
 
 def _guard(job_id: int, token: str) -> Any:
@@ -493,11 +573,16 @@ def _register(session: Session, job: CompareJob, caller: service.Caller, payload
 def _write(db: Any, job: CompareJob, token: str, caller: service.Caller, payload: str,
            counts: dict[str, int], pos: int, size: int, first_row: int, total: int) -> None:
     """A chunk's transaction: its register rows (:func:`_register_payload`), one audit entry, the
-    job's counts and heartbeat (only if this runner still holds the job and the previous chunk is in)."""
+    job's counts and heartbeat (only if this runner still holds the job and the previous chunk is in,
+    and only while its caller may still check for the department: :func:`standing`, one statement
+    a chunk, read after the insert so that a revocation committed meanwhile still stops this chunk)."""
     with db.session() as s:
         _register(s, job, caller, payload)
         record(s, actor=caller.actor, action="checks.batch", object_type="compare_job", object_id=job.id,
                details={"rows": size, "first_row": first_row, **counts})
+        stop = standing(s, caller.department_id, caller.actor)
+        if stop is not None:
+            raise stop  # the chunk's rows and entry are rolled back with the transaction
         res = s.execute(update(_J).where(_guard(job.id, token), _J.c.rows_done == pos).values(
             rows_done=pos + size, heartbeat_at=utcnow(), rows_total=total,
             **{k: _J.c[k] + v for k, v in counts.items()}))
@@ -507,24 +592,29 @@ def _write(db: Any, job: CompareJob, token: str, caller: service.Caller, payload
 
 def run_job(db: Any, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE, today: date | None = None,
             on_progress: Callable[[int, int], None] | None = None,
-            heartbeat_every: float = HEARTBEAT_SECONDS) -> CompareJob | None:
-    """Process a job to its end. Returns the job, or None if it could not be claimed."""
+            heartbeat_every: float = HEARTBEAT_SECONDS, actor: Actor | None = None) -> CompareJob | None:
+    """Process a job to its end. Returns the job, or None if it could not be claimed. ``actor``: who
+    runs it (a resume's caller, of the job's department); by default the job's creator."""
     token = claim(db, job_id)
     if token is None:
         return None
     try:
         _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress,
-             heartbeat_every=heartbeat_every)
+             heartbeat_every=heartbeat_every, actor=actor)
     except LostJob:
         log.warning("comparison job %s was taken over by another runner", job_id)
         return None
+    except Stopped as exc:
+        log.warning("comparison job %s stopped: %s", job_id, exc.code)
+        _finish(db, job_id, token, status=exc.status, error=(exc.code, exc.message[:2000]), actor=actor)
     except FileError as exc:
-        _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]))
+        _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]), actor=actor)
     except Exception as exc:  # noqa: BLE001 - recorded on the job, which can be run again
         log.exception("comparison job %s stopped by an unexpected error", job_id)
         try:
             _finish(db, job_id, token, status="interrupted", error=("processing_error",
-                    f"处理时出错（{type(exc).__name__}），可以重新运行 / processing stopped ({type(exc).__name__})"))
+                    f"处理时出错（{type(exc).__name__}），可以重新运行 / processing stopped ({type(exc).__name__})"),
+                    actor=actor)
         except Exception:  # noqa: BLE001
             log.exception("comparison job %s: could not record the interruption", job_id)
     with db.session() as s:
@@ -532,7 +622,7 @@ def run_job(db: Any, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE,
 
 
 def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, str] | None = None,
-            result: bytes | None = None, vault: Vault | None = None) -> None:
+            result: bytes | None = None, vault: Vault | None = None, actor: Actor | None = None) -> None:
     with db.session() as s:
         values: dict[str, Any] = {"status": status, "runner": None, "heartbeat_at": utcnow()}
         if status in ("done", "failed"):
@@ -550,8 +640,7 @@ def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, 
         job = s.get(CompareJob, job_id)
         assert job is not None
         s.refresh(job)
-        record(s, actor=Actor(type=job.actor_type, id=job.actor_id, label=job.created_by,
-                              department_id=job.department_id),
+        record(s, actor=run_actor(job, actor),
                action={"done": "checks.batch_finish", "failed": "checks.batch_fail"}.get(status, "checks.batch_interrupt"),
                object_type="compare_job", object_id=job_id, outcome="ok" if status == "done" else "error",
                details={"rows_total": job.rows_total, "rows_done": job.rows_done, "matched": job.matched,
@@ -559,7 +648,7 @@ def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, 
 
 
 def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, today: date | None,
-         on_progress: Callable[[int, int], None] | None, heartbeat_every: float) -> None:
+         on_progress: Callable[[int, int], None] | None, heartbeat_every: float, actor: Actor | None) -> None:
     """The chunks as a pipeline: this thread prepares and answers (Python) while database threads
     look chunks up and write them, in order. The database work — SQLite's C code, PostgreSQL's
     server processes — overlaps the Python work. Chunk i+1's write starts only after chunk i's
@@ -575,16 +664,16 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
     SQLite was 3 % slower: three threads of this process then share two cores)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from xinyong.auth.models import Department
-
     with db.session() as s:
         job = s.get(CompareJob, job_id)
         assert job is not None
+        runner = run_actor(job, actor)
+        stop = standing(s, job.department_id, runner)
+        if stop is not None:
+            raise stop
         dept = s.get(Department, job.department_id)
-        if dept is None or not dept.active:
-            raise FileError("department_inactive", "部门不存在或已停用", "the department is missing or inactive")
-        caller = service.Caller(dept.id, dept.code, Actor(type=job.actor_type, id=job.actor_id, label=job.created_by,
-                                                          department_id=dept.id))
+        assert dept is not None
+        caller = service.Caller(dept.id, dept.code, runner)
         stored = bulk.sealed_blob(s, CompareFile.__table__, {"job_id": job_id, "kind": "upload"})
         if stored is None:
             raise FileError("file_missing", "找不到该任务的文件，请重新上传", "the job's file is gone; upload it again")
@@ -635,7 +724,8 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
                 pool.shutdown(wait=True, cancel_futures=True)
     if on_progress is not None:
         on_progress(total, total)
-    _finish(db, job_id, token, status="done", result=b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"), vault=vault)
+    _finish(db, job_id, token, status="done", result=b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"), vault=vault,
+            actor=runner)
 
 
 def job_json(job: CompareJob) -> dict[str, Any]:
