@@ -21,7 +21,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
@@ -204,6 +204,33 @@ def result_csv(session: Session, *, vault: Vault, job: CompareJob, actor: Actor)
     record(session, actor=actor, action="checks.batch_result", object_type="compare_job", object_id=job.id,
            details={"rows": job.rows_total})
     return vault.reveal_blob(stored[0], FILE_TABLE, "result", str(job.id), stored[1])
+
+
+def reseal_files(session: Session, *, vault: Vault) -> int:
+    """Key rotation: re-encrypt every sealed file of ``compare_files`` — results (the downloads) and the
+    uploads kept by unfinished jobs — not under the active key, one at a time (a result is ~20 MB at
+    200,000 rows), in the caller's transaction. Returns how many."""
+    active = vault.cipher.active_key_id
+    table = CompareFile.__table__
+    keys = list(session.execute(select(table.c.job_id, table.c.kind).where(table.c.key_id != active)
+                                .order_by(table.c.job_id, table.c.kind)))
+    for job_id, kind in keys:
+        stored = bulk.sealed_blob(session, table, {"job_id": job_id, "kind": kind})
+        if stored is None:  # gone meanwhile (a job ended and dropped its upload)
+            continue
+        data = vault.reveal_blob(stored[0], FILE_TABLE, kind, str(job_id), stored[1])
+        blob, kid = vault.seal_blob(data, FILE_TABLE, kind, str(job_id))
+        del data
+        session.execute(update(table).where(table.c.job_id == job_id, table.c.kind == kind)
+                        .values(content=blob, key_id=kid))
+    return len(keys)
+
+
+def sealed_key_counts(session: Session, active: str) -> dict[str, int]:
+    """Key rotation: how many sealed files are under each key other than ``active``."""
+    table = CompareFile.__table__
+    return {kid: n for kid, n in session.execute(
+        select(table.c.key_id, func.count()).where(table.c.key_id != active).group_by(table.c.key_id))}
 
 
 # ---- the runner -------------------------------------------------------------------------------------
