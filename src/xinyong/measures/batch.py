@@ -59,12 +59,15 @@ class Layout:
     id_col: int
     name_col: int | None
     first_row: int  # index of the first data row in the parsed rows
-    # the file's line number of each parsed row, where blank lines (skipped) or a cell holding a
-    # line break made them differ from the row's index + 1; None when they do not
+    # the spreadsheet's row number of each parsed row (its CSV record's number, blank records
+    # counted), where blank lines (skipped) made them differ from the row's index + 1; None when
+    # they do not
     lines: list[int] | None = None
 
     def row_number(self, i: int) -> int:
-        """The file's line number of parsed row ``i`` — what the result file and the check id name."""
+        """The spreadsheet's row number of parsed row ``i`` — what the result file and the check id
+        name: the number of its CSV record, as a spreadsheet (and docs/imports.md) numbers rows. A
+        quoted cell holding a line break does not make a row of its own; a blank line does."""
         return i + 1 if self.lines is None else self.lines[i]
 
 
@@ -73,22 +76,22 @@ def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None]:
     sight once it has survived a collection, a list never does. A job holds up to 500,000 rows for
     its whole run, and every full collection walked all of them (with the rows and the register
     rows' measure codes as lists, collections took up to a quarter of a 200,000-row job's Python
-    time in bench/bench_batch.py). Also the line number each row starts on, unless every row's is
-    its index + 1 (no blank line, no line break inside a cell: the usual file)."""
+    time in bench/bench_batch.py). Also each row's spreadsheet row number (:meth:`Layout.row_number`),
+    unless every row's is its index + 1 (no blank line: the usual file)."""
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "," not in first and "\t" in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
     shifted = False
-    start = 1  # the line the next row starts on
+    n = 0  # the spreadsheet's row number of the record just read: blank records are rows too
     try:
         for r in reader:
+            n += 1
             if "".join(r).strip():  # not blank: some cell has more than whitespace
-                shifted = shifted or start != len(rows) + 1
+                shifted = shifted or n != len(rows) + 1
                 rows.append(tuple(r))
-                lines.append(start)
-            start = reader.line_num + 1
+                lines.append(n)
     except csv.Error as exc:
         raise FileError("malformed_csv", f"CSV 格式错误：{str(exc)[:100]}", f"malformed CSV: {str(exc)[:100]}") from None
     return rows, (lines if shifted else None)
@@ -398,8 +401,8 @@ class _Prepared:
 
 
 def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, vault: Vault, today: date) -> _Prepared:
-    """Validate and blind-index rows ``start:end`` of the parsed file (numbered by the file's lines:
-    :meth:`Layout.row_number`). The raw number lives only in this loop."""
+    """Validate and blind-index rows ``start:end`` of the parsed file (numbered as a spreadsheet
+    numbers them: :meth:`Layout.row_number`). The raw number lives only in this loop."""
     check, index, invalid_exc = identity.checked_number, vault.cipher.blind_index, identity.InvalidIdNumber
     id_col, name_col, lines = lay.id_col, lay.name_col, lay.lines
     out: list[tuple[int, str | None, str, str | None, str | None]] = []
