@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -63,6 +64,9 @@ class Layout:
     # counted), where blank lines (skipped) made them differ from the row's index + 1; None when
     # they do not
     lines: list[int] | None = None
+    # the indexes (in the parsed rows) of rows whose CSV broke on their own line: each is refused
+    # alone (``malformed_row``), its cells as read leniently (:func:`_lenient`); None in the usual file
+    malformed: set[int] | None = None
 
     def row_number(self, i: int) -> int:
         """The spreadsheet's row number of parsed row ``i`` — what the result file and the check id
@@ -71,30 +75,110 @@ class Layout:
         return i + 1 if self.lines is None else self.lines[i]
 
 
-def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None]:
+MALFORMED_ROW = ("malformed_row", "此行不是有效的 CSV（引号没有成对，或右引号后紧跟其他字符），未核查",
+                 "this row is not valid CSV (an unpaired quote, or text right after a closing quote): not checked")
+
+
+def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None, set[int]]:
     """The file's non-blank rows, as tuples: a tuple of strings leaves the garbage collector's
     sight once it has survived a collection, a list never does. A job holds up to 500,000 rows for
     its whole run, and every full collection walked all of them (with the rows and the register
     rows' measure codes as lists, collections took up to a quarter of a 200,000-row job's Python
     time in bench/bench_batch.py). Also each row's spreadsheet row number (:meth:`Layout.row_number`),
-    unless every row's is its index + 1 (no blank line: the usual file)."""
+    unless every row's is its index + 1 (no blank line: the usual file), and the malformed rows.
+
+    A record whose CSV breaks on the line it started on (``1,"李"四``: text after a closing quote;
+    a quote never closed on the file's last line) is that row alone: the reader drops the rest of
+    the line and goes on with the next one, so nothing after it is merged into it. It is kept as a
+    malformed row, refused alone (``malformed_row``). A record that breaks after running over line
+    breaks — a quote left open swallowed the lines after it, and where the rows were meant to
+    end can no longer be told — refuses the whole file, naming the row and line it starts on and the
+    line where it broke (:func:`_open_quote`)."""
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "," not in first and "\t" in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
+    bad: set[int] = set()
     shifted = False
     n = 0  # the spreadsheet's row number of the record just read: blank records are rows too
-    try:
-        for r in reader:
+    start = 1  # the file's line the next record starts on
+    physical: list[str] | None = None  # the file's lines, split once a row is malformed
+    while True:
+        try:
+            for r in reader:
+                n += 1
+                if "".join(r).strip():  # not blank: some cell has more than whitespace
+                    shifted = shifted or n != len(rows) + 1
+                    rows.append(tuple(r))
+                    lines.append(n)
+                if reader.line_num != start and _swallowed(r):  # a record over several lines
+                    raise _merged(n, start, reader.line_num)
+                start = reader.line_num + 1
+            break
+        except csv.Error as exc:  # the reader goes on with the next line of the file
             n += 1
-            if "".join(r).strip():  # not blank: some cell has more than whitespace
-                shifted = shifted or n != len(rows) + 1
-                rows.append(tuple(r))
-                lines.append(n)
-    except csv.Error as exc:
-        raise FileError("malformed_csv", f"CSV 格式错误：{str(exc)[:100]}", f"malformed CSV: {str(exc)[:100]}") from None
-    return rows, (lines if shifted else None)
+            end = reader.line_num
+            if end != start:  # it ran over line breaks (or read nothing): refuse the file
+                raise _open_quote(n, start, end, str(exc)) from None
+            if physical is None:
+                physical = io.StringIO(text, newline="").readlines()
+            shifted = shifted or n != len(rows) + 1
+            bad.add(len(rows))
+            rows.append(_lenient(physical[end - 1] if end <= len(physical) else "", delimiter))
+            lines.append(n)
+            start = end + 1
+    return rows, (lines if shifted else None), bad
+
+
+_NEXT_ROW_ID = re.compile(r"[\r\n][^\r\n]*?[0-9]{17}[0-9Xx]")
+
+
+def _swallowed(cells: Sequence[str]) -> bool:
+    """Whether a record that ran over line breaks holds, after a line break inside a cell, what
+    looks like an ID number: rows that a stray pair of quotes merged into one cell (``1,"李四`` …
+    ``2,王五"``), which the strict reader takes as one valid record. A name or a remark spanning
+    two lines holds none."""
+    return any(("\n" in c or "\r" in c) and _NEXT_ROW_ID.search(c) for c in cells)
+
+
+def _merged(row: int, start: int, end: int) -> FileError:
+    """The whole file's refusal for a quoted cell over lines ``start``–``end`` that swallowed rows."""
+    zh = (f"CSV 格式错误：第{row}行（文件第{start}至{end}行）有一个带引号的单元格跨行，且含有看似其他行的身份证号码："
+          f"可能是引号没有成对，其后的行被并入这个单元格；整个文件未核查，请检查该行的引号")
+    en = (f"malformed CSV: a quoted cell in row {row} (lines {start} to {end} of the file) runs over line breaks and "
+          f"holds what looks like another row's ID number: an unpaired quote probably merged the rows after it into "
+          f"that cell; no row was checked: check the quotes in that row")
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
+         "found_at_line": end}])
+
+
+def _lenient(line: str, delimiter: str) -> tuple[str, ...]:
+    """A malformed line's cells as a lenient reader takes them — only to show the row masked in the
+    result file (its ID number and name are never checked)."""
+    line = line.rstrip("\r\n")
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter, strict=False), [])
+    except csv.Error:
+        cells = line.split(delimiter)
+    return tuple(cells) or ("",)
+
+
+def _open_quote(row: int, start: int, end: int, detail: str) -> FileError:
+    """The whole file's refusal for a quoted cell that runs over line breaks and never ends properly."""
+    if "end of data" in detail:
+        zh_how, en_how = "直到文件末尾都没有结束", "is never closed (it runs to the end of the file)"
+    else:
+        zh_how, en_how = (f"跨行后在文件第{end}行结束处有误（{detail[:100]}）",
+                          f"runs over line breaks and breaks at line {end} ({detail[:100]})")
+    zh = (f"CSV 格式错误：第{row}行（文件第{start}行）开始的带引号单元格{zh_how}；其后各行的分界无法确定，"
+          f"整个文件未核查，请检查该行的引号")
+    en = (f"malformed CSV: the quoted cell starting in row {row} (line {start} of the file) {en_how}; the "
+          f"rows after it cannot be told apart, so no row was checked: check the quotes in that row")
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
+         "found_at_line": end}])
 
 
 HEADER_SEARCH_ROWS = 5  # a title line or two above the header ("2026年招录人员名单") is common
@@ -128,11 +212,11 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
         raise
     if sniffed.format != "csv" or sniffed.text is None:
         raise FileError(*_CSV_ONLY)
-    rows, lines = _rows(sniffed.text)
+    rows, lines, malformed = _rows(sniffed.text)
     if not rows:
         raise FileError("empty_file", "文件为空", "the file is empty")
     lay = layout_of(rows)
-    lay.lines = lines
+    lay.lines, lay.malformed = lines, (malformed or None)
     if len(rows) <= lay.first_row:
         raise FileError("empty_file", "文件中没有数据行（只有表头）", "the file has a header but no rows")
     if len(rows) - lay.first_row > MAX_ROWS:
@@ -387,7 +471,7 @@ def _line(cells: tuple[str, ...]) -> str:
 HEADER_LINE = _line(RESULT_HEADER)
 # (row, masked ID, masked name, name matches, then the cached answer fields, check id, invalid reason)
 _INVALID = {code: (_field("invalid 无效") + ",,,", _field(f"{code}: {zh} / {en}"))
-            for code, (zh, en) in identity.ID_ERRORS.items()}
+            for code, (zh, en) in (*identity.ID_ERRORS.items(), (MALFORMED_ROW[0], MALFORMED_ROW[1:]))}
 
 
 @dataclass
@@ -404,7 +488,7 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
     """Validate and blind-index rows ``start:end`` of the parsed file (numbered as a spreadsheet
     numbers them: :meth:`Layout.row_number`). The raw number lives only in this loop."""
     check, index, invalid_exc = identity.checked_number, vault.cipher.blind_index, identity.InvalidIdNumber
-    id_col, name_col, lines = lay.id_col, lay.name_col, lay.lines
+    id_col, name_col, lines, malformed = lay.id_col, lay.name_col, lay.lines, lay.malformed
     out: list[tuple[int, str | None, str, str | None, str | None]] = []
     append = out.append
     for i in range(start, end):
@@ -412,6 +496,9 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
         n = i + 1 if lines is None else lines[i]  # Layout.row_number, inlined in this per-row loop
         raw = cells[id_col] if id_col < len(cells) else ""
         name = cells[name_col].strip() if name_col is not None and name_col < len(cells) else None
+        if malformed is not None and i in malformed:  # its CSV broke: shown masked, not checked
+            append((n, None, _field(csv_cell(mask_id_number(raw))), name, MALFORMED_ROW[0]))
+            continue
         try:
             number = check(raw, today)
         except invalid_exc as exc:
