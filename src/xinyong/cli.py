@@ -718,19 +718,29 @@ def user_disable(username: Annotated[str, typer.Argument(help="用户名 / usern
 
 # ---- keys -------------------------------------------------------------------------------------------
 
-def _reseal_other_ciphertexts(session: Session, *, vault: Any) -> int:
-    """Every other table holding ciphertext (kept import files of unfinished jobs)."""
-    imports = _optional("xinyong.imports.service")
-    return imports.reseal_files(session, vault=vault) if imports is not None else 0
+def _reseal_other_ciphertexts(session: Session, *, vault: Any) -> dict[str, int]:
+    """Every other table holding ciphertext, resealed under the active key: the kept files of
+    unfinished imports (``import_files``) and the batch comparisons' sealed files
+    (``compare_files``: results, and the uploads of unfinished jobs). Counts per table."""
+    counts: dict[str, int] = {}
+    if (imports := _optional("xinyong.imports.service")) is not None:
+        counts["import_files"] = imports.reseal_files(session, vault=vault)
+    if (compare := _optional("xinyong.measures.batch")) is not None:
+        counts["compare_files"] = compare.reseal_files(session, vault=vault)
+    return counts
 
 
 def _other_ciphertext_keys(session: Session, active: str) -> dict[str, int]:
-    models = _optional("xinyong.imports.models")
-    if models is None:
-        return {}
-    f = models.ImportFile
-    return {kid: n for kid, n in session.execute(
-        select(f.key_id, func.count()).where(f.key_id != active).group_by(f.key_id))}
+    """Rows of those tables still under a key other than ``active``, per key (such a key is kept)."""
+    still: dict[str, int] = {}
+    if (models := _optional("xinyong.imports.models")) is not None:
+        f = models.ImportFile
+        for kid, n in session.execute(select(f.key_id, func.count()).where(f.key_id != active).group_by(f.key_id)):
+            still[kid] = still.get(kid, 0) + n
+    if (compare := _optional("xinyong.measures.batch")) is not None:
+        for kid, n in compare.sealed_key_counts(session, active).items():
+            still[kid] = still.get(kid, 0) + n
+    return still
 
 
 def _reseal_subjects(session: Session, *, vault: Any, batch_size: int) -> dict[str, int]:
@@ -780,17 +790,22 @@ def keys_rotate(
              f"(previous: {', '.join(old)})")
         vault = Vault(ring)
         total = 0
+        resealed: dict[str, int] = {}
         still: dict[str, int] = {}
         for attempt in range(1, 4):
             with db.session() as s:
                 counts = _reseal_subjects(s, vault=vault, batch_size=batch_size)
                 total += sum(counts.values())
                 files = _reseal_other_ciphertexts(s, vault=vault)
-                if attempt == 1 or counts:
+                if attempt == 1 or counts or any(files.values()):
                     record(s, actor=cli_actor(), action="keys.rotate", object_type="keyring",
                            object_id=new_kid,
                            details={"new_key": new_kid, "previous_keys": old, "pass": attempt,
-                                    "subjects": sum(counts.values()), "by_key": counts, "import_files": files})
+                                    "subjects": sum(counts.values()), "by_key": counts,
+                                    "import_files": files.get("import_files", 0),
+                                    "compare_files": files.get("compare_files", 0)})
+                for table, n in files.items():
+                    resealed[table] = resealed.get(table, 0) + n
             # Committed. Anything still under an old key was written meanwhile by another process.
             with db.session() as s:
                 still = {kid: n for kid, n in s.execute(
@@ -805,6 +820,8 @@ def keys_rotate(
             ring.retire_encryption_key(kid)
         ring.save(cfg.key_file)
     echo(f"已重新加密 / re-encrypted: {total} subjects")
+    echo(f"已重新加密的文件 / re-encrypted files: {resealed.get('import_files', 0)} import, "
+         f"{resealed.get('compare_files', 0)} batch comparison")
     echo(f"已从密钥文件删除旧密钥 / retired from the key file: {', '.join(retired) or '-'}")
     if still:
         warn(f"仍有数据使用旧密钥，已保留这些密钥 / rows still use old keys, which were kept: {still}")

@@ -8,7 +8,9 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import select
 
+from xinyong.audit.service import Actor
 from xinyong.db import Database
 from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
@@ -133,5 +135,68 @@ def test_rotate_reseals_kept_import_files(initialised: CliEnv) -> None:
         assert old_kid not in ring.encryption_keys
         with db.session() as s:
             assert load_file(s, vault=Vault(ring), job_id=job_id) == data.encode()
+    finally:
+        db.dispose()
+
+
+def test_rotate_reseals_comparison_results_and_kept_uploads(initialised: CliEnv) -> None:
+    """A batch comparison's result file and an interrupted job's upload are sealed files too: after
+    a rotation and a restart (a new app and vault from the rotated key file) the result downloads and
+    the interrupted job runs again; the old key left the key file because nothing uses it."""
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import update
+    from tests.support import new_id_number
+
+    from xinyong.app import create_app
+    from xinyong.auth import service as auth_service
+    from xinyong.auth.models import Department
+    from xinyong.config import Settings
+    from xinyong.db import utcnow
+    from xinyong.measures import batch, service
+    from xinyong.measures.models import CompareJob
+
+    cli = initialised
+    cli.ok("dept", "add", "rsj", "区人社局")
+    numbers = [new_id_number() for _ in range(3)]
+    data = ("身份证号码\n" + "\n".join(numbers) + "\n").encode()
+    db = Database(cli.url)
+    try:
+        vault = cli.vault()
+        with db.session() as s:
+            dept = s.scalar(select(Department).where(Department.code == "rsj"))
+            secret, _key = auth_service.create_api_key(s, department=dept, name="招录系统", actor=Actor.system("t"))
+            principal, _ = auth_service.principal_for_api_key(s, secret=secret)
+            caller = service.Caller(dept.id, dept.code, principal.actor)  # type: ignore[union-attr]
+            done_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="a.csv", data=data).id
+            stuck_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="b.csv", data=data).id
+        assert batch.run_job(db, vault, done_id).status == "done"  # type: ignore[union-attr]
+        with db.session() as s:  # the other one's process died mid-way: its upload is kept
+            s.execute(update(CompareJob).where(CompareJob.id == stuck_id).values(
+                status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+        old_kid = cli.ring().active_encryption_key
+        assert {k for (k,) in cli.sql("SELECT key_id FROM compare_files")} == {old_kid}
+
+        cli.ok("keys", "rotate")
+        ring = cli.ring()
+        assert old_kid not in ring.encryption_keys
+        assert {k for (k,) in cli.sql("SELECT key_id FROM compare_files")} == {ring.active_encryption_key}
+        (details,) = cli.sql("SELECT details FROM audit_entries WHERE action = 'keys.rotate'")[0]
+        assert json.loads(details)["compare_files"] == 2  # one result, one kept upload
+
+        settings = Settings(database_url=cli.url, key_file=cli.key_file, checkpoint_dir=cli.checkpoint_dir,
+                            audit_seal_interval_seconds=0)
+        app = create_app(settings, database=db, vault=Vault(KeyRing.load(cli.key_file)))
+        with TestClient(app, base_url="https://testserver") as client:
+            h = {"Authorization": f"Bearer {secret}"}
+            r = client.get(f"/api/v1/checks/batch/{done_id}/result.csv", headers=h)
+            assert r.status_code == 200 and r.content.decode("utf-8-sig").count("\r\n") == 4, r.text
+            r = client.post(f"/api/v1/checks/batch/{stuck_id}/resume", headers=h)
+            assert r.status_code == 202, r.text
+            client.app.state.compare_runner.wait()
+            job = client.get(f"/api/v1/checks/batch/{stuck_id}", headers=h).json()
+            assert job["status"] == "done" and job["counts"]["unknown"] == 3, job
+            assert client.get(job["result_url"], headers=h).status_code == 200
     finally:
         db.dispose()

@@ -38,3 +38,40 @@ def test_maintain_twice_ends_display_regrades_and_changes_nothing_the_second_tim
 def test_maintain_with_a_bad_date_fails_cleanly(initialised: CliEnv) -> None:
     out = initialised.fails("maintain", "--today", "2026-13-01").output
     assert "YYYY-MM-DD" in out
+
+
+def test_maintain_as_of_a_day_leaves_every_status_as_a_recomputation_on_that_day(cli: CliEnv) -> None:
+    """``maintain --today D``: every step counts D — also the scoring refresh that its records and
+    lists steps announce, which counted the machine's day: run on successive days ahead (catching
+    up, or trying a day out), a record ended on D regraded its subject as of today, with bad records
+    of the last three years *before today* (clean_3y false), and the scoring step, which refreshes
+    only the subjects whose windows ended since its last run, left that. Afterwards each stored
+    status (score, grade, lists, flags) must be what a full recomputation on D gives."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from xinyong import clock
+    from xinyong.db import Database
+    from xinyong.scoring import service as scoring
+    from xinyong.scoring.models import SubjectStatus
+
+    cli.ok("demo", "--no-serve", "--people", "150")
+    today = clock.today()
+    first, day = today + timedelta(days=3 * 365), today + timedelta(days=4 * 365)
+    cli.ok("maintain", "--today", first.isoformat())
+    cli.ok("maintain", "--today", day.isoformat())
+    cols = (SubjectStatus.subject_id, SubjectStatus.score, SubjectStatus.grade, SubjectStatus.lists,
+            SubjectStatus.red, SubjectStatus.dishonest, SubjectStatus.clean_3y)
+    db = Database(cli.url)
+    try:
+        with db.session() as s:
+            stored = {r[0]: tuple(r) for r in s.execute(select(*cols))}
+            scoring.rescore(s, today=day)
+            again = {r[0]: tuple(r) for r in s.execute(select(*cols))}
+            s.rollback()
+    finally:
+        db.dispose()
+    assert len(again) > 100
+    differ = {sid: (stored.get(sid), row) for sid, row in again.items() if stored.get(sid) != row}
+    assert not differ, f"{len(differ)} statuses differ from a recomputation on {day}: {list(differ.values())[:3]}"

@@ -196,6 +196,26 @@ def test_row_numbers_are_the_files_lines_despite_blank_lines(client, world, db, 
     assert by_row[4][1] == unknown[:6] + "********" + unknown[-4:]
 
 
+def test_a_cell_spanning_two_lines_is_one_row_of_the_spreadsheet(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """Rows are numbered as a spreadsheet shows the file (and as imports number them): a record whose
+    quoted cell holds a line break is one row, so the record after it is the next row, not one row
+    further down; blank lines still keep their numbers."""
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    unknown = new_id_number()
+    content = f'身份证号码,姓名\n{listed},"王\n小明"\n{unknown},赵六\n\n12345,"孙\r\n八"\n{listed},李四\n'.encode()
+    job = _compared(client, world, content)
+    assert job["status"] == "done" and job["rows_total"] == 4, job
+    rows = _result_rows(client.get(job["result_url"], headers=world.bearer(world.key_a)).content)
+    by_row = {int(x[0]): x for x in rows[1:]}
+    assert sorted(by_row) == [2, 3, 5, 6]
+    assert by_row[2][5] == "D" and by_row[3][4].startswith("unknown") and by_row[5][4].startswith("invalid")
+    assert by_row[6][5] == "D" and by_row[6][3] == "否 no"
+    with db.session() as s:  # the check ids carry the same row numbers
+        ids = set(s.scalars(select(Check.check_id).where(Check.job_id == job["id"])))
+    assert {int(c[16:], 16) for c in ids} == {2, 3, 5, 6}
+
+
 def test_title_lines_above_the_header_are_not_data(client, world, db, vault):  # type: ignore[no-untyped-def]
     """A recruitment list exported with a title line (with digits in it) above its header: the header
     is found below it and every row answered, numbered by its line; a file without any header

@@ -10,6 +10,8 @@ is committed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -20,7 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record
+from xinyong.audit.service import Actor, record
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -224,13 +226,25 @@ def feedback_stats(principal: StatsReader, session: DbSession, since: date | Non
 # ---- batch comparison ---------------------------------------------------------------------------
 
 class CompareRunner(ThreadRunner):
-    """The imports' thread runner, running comparison jobs."""
+    """The imports' thread runner, running comparison jobs — as the caller who started them: a
+    resume's caller checks the rows it answers (``batch.run_job``'s ``actor``), not the job's creator."""
 
     thread_prefix = "compare"
 
+    def start(self, job_id: int, actor: Actor | None = None) -> None:
+        ctx = contextvars.copy_context()  # keeps the request id for the audit entries
+        t = threading.Thread(target=ctx.run, args=(self._run_as, job_id, actor), name=f"{self.thread_prefix}-{job_id}",
+                             daemon=True)
+        with self._lock:
+            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+        t.start()
+
     def _run(self, job_id: int) -> None:
+        self._run_as(job_id, None)
+
+    def _run_as(self, job_id: int, actor: Actor | None) -> None:
         try:
-            batch.run_job(self.db, self.vault, job_id)
+            batch.run_job(self.db, self.vault, job_id, actor=actor)
         except Exception:  # noqa: BLE001 - a thread must not die silently
             batch.log.exception("comparison job %s: runner failed", job_id)
 
@@ -289,11 +303,16 @@ def batch_result(job_id: JobId, principal: Checker, session: DbSession, vault: V
              summary="Run an interrupted comparison job again (from its first row)")
 def resume_batch(request: Request, background: BackgroundTasks, job_id: JobId, principal: Checker,
                  session: DbSession) -> Response:
+    """Run again as the caller — a key or officer of the job's department (the rows it answers are its
+    checks) —, not as the job's creator, whose key may be revoked since."""
     job = _job(session, principal, job_id)
+    caller = caller_of(session, principal, "checks.batch")
+    if job.department_id != caller.department_id:  # the credit office reads every job; checks as none
+        raise ApiError(404, "not_found", "没有这个比对任务 / no such comparison job")
     if batch.effective_status(job) != "interrupted":
         raise ApiError(409, "not_interrupted", "只能重新运行已中断的任务 / only an interrupted job can be run again")
-    record(session, actor=principal.actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id)
-    background.add_task(compare_runner_of(request.app).start, job.id)
+    batch.record_resume(session, job=job, actor=caller.actor)
+    background.add_task(compare_runner_of(request.app).start, job.id, caller.actor)
     return _json(batch.job_json(job), 202)
 
 

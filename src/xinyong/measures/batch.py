@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -21,11 +22,13 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
+from xinyong.auth.models import ApiKey, Department, User
+from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
 from xinyong.imports.parsers import FileError, sniff
 from xinyong.imports.service import STALE_SECONDS, csv_cell, sanitise_filename, shown_code, too_large
@@ -57,39 +60,125 @@ class Layout:
     id_col: int
     name_col: int | None
     first_row: int  # index of the first data row in the parsed rows
-    # the file's line number of each parsed row, where blank lines (skipped) or a cell holding a
-    # line break made them differ from the row's index + 1; None when they do not
+    # the spreadsheet's row number of each parsed row (its CSV record's number, blank records
+    # counted), where blank lines (skipped) made them differ from the row's index + 1; None when
+    # they do not
     lines: list[int] | None = None
+    # the indexes (in the parsed rows) of rows whose CSV broke on their own line: each is refused
+    # alone (``malformed_row``), its cells as read leniently (:func:`_lenient`); None in the usual file
+    malformed: set[int] | None = None
 
     def row_number(self, i: int) -> int:
-        """The file's line number of parsed row ``i`` — what the result file and the check id name."""
+        """The spreadsheet's row number of parsed row ``i`` — what the result file and the check id
+        name: the number of its CSV record, as a spreadsheet (and docs/imports.md) numbers rows. A
+        quoted cell holding a line break does not make a row of its own; a blank line does."""
         return i + 1 if self.lines is None else self.lines[i]
 
 
-def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None]:
+MALFORMED_ROW = ("malformed_row", "此行不是有效的 CSV（引号没有成对，或右引号后紧跟其他字符），未核查",
+                 "this row is not valid CSV (an unpaired quote, or text right after a closing quote): not checked")
+
+
+def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None, set[int]]:
     """The file's non-blank rows, as tuples: a tuple of strings leaves the garbage collector's
     sight once it has survived a collection, a list never does. A job holds up to 500,000 rows for
     its whole run, and every full collection walked all of them (with the rows and the register
     rows' measure codes as lists, collections took up to a quarter of a 200,000-row job's Python
-    time in bench/bench_batch.py). Also the line number each row starts on, unless every row's is
-    its index + 1 (no blank line, no line break inside a cell: the usual file)."""
+    time in bench/bench_batch.py). Also each row's spreadsheet row number (:meth:`Layout.row_number`),
+    unless every row's is its index + 1 (no blank line: the usual file), and the malformed rows.
+
+    A record whose CSV breaks on the line it started on (``1,"李"四``: text after a closing quote;
+    a quote never closed on the file's last line) is that row alone: the reader drops the rest of
+    the line and goes on with the next one, so nothing after it is merged into it. It is kept as a
+    malformed row, refused alone (``malformed_row``). A record that breaks after running over line
+    breaks — a quote left open swallowed the lines after it, and where the rows were meant to
+    end can no longer be told — refuses the whole file, naming the row and line it starts on and the
+    line where it broke (:func:`_open_quote`)."""
     first = text[: text.find("\n")] if "\n" in text else text
     delimiter = "\t" if "," not in first and "\t" in first else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
+    bad: set[int] = set()
     shifted = False
-    start = 1  # the line the next row starts on
+    n = 0  # the spreadsheet's row number of the record just read: blank records are rows too
+    start = 1  # the file's line the next record starts on
+    physical: list[str] | None = None  # the file's lines, split once a row is malformed
+    while True:
+        try:
+            for r in reader:
+                n += 1
+                if "".join(r).strip():  # not blank: some cell has more than whitespace
+                    shifted = shifted or n != len(rows) + 1
+                    rows.append(tuple(r))
+                    lines.append(n)
+                if reader.line_num != start and _swallowed(r):  # a record over several lines
+                    raise _merged(n, start, reader.line_num)
+                start = reader.line_num + 1
+            break
+        except csv.Error as exc:  # the reader goes on with the next line of the file
+            n += 1
+            end = reader.line_num
+            if end != start:  # it ran over line breaks (or read nothing): refuse the file
+                raise _open_quote(n, start, end, str(exc)) from None
+            if physical is None:
+                physical = io.StringIO(text, newline="").readlines()
+            shifted = shifted or n != len(rows) + 1
+            bad.add(len(rows))
+            rows.append(_lenient(physical[end - 1] if end <= len(physical) else "", delimiter))
+            lines.append(n)
+            start = end + 1
+    return rows, (lines if shifted else None), bad
+
+
+_NEXT_ROW_ID = re.compile(r"[\r\n][^\r\n]*?[0-9]{17}[0-9Xx]")
+
+
+def _swallowed(cells: Sequence[str]) -> bool:
+    """Whether a record that ran over line breaks holds, after a line break inside a cell, what
+    looks like an ID number: rows that a stray pair of quotes merged into one cell (``1,"李四`` …
+    ``2,王五"``), which the strict reader takes as one valid record. A name or a remark spanning
+    two lines holds none."""
+    return any(("\n" in c or "\r" in c) and _NEXT_ROW_ID.search(c) for c in cells)
+
+
+def _merged(row: int, start: int, end: int) -> FileError:
+    """The whole file's refusal for a quoted cell over lines ``start``–``end`` that swallowed rows."""
+    zh = (f"CSV 格式错误：第{row}行（文件第{start}至{end}行）有一个带引号的单元格跨行，且含有看似其他行的身份证号码："
+          f"可能是引号没有成对，其后的行被并入这个单元格；整个文件未核查，请检查该行的引号")
+    en = (f"malformed CSV: a quoted cell in row {row} (lines {start} to {end} of the file) runs over line breaks and "
+          f"holds what looks like another row's ID number: an unpaired quote probably merged the rows after it into "
+          f"that cell; no row was checked: check the quotes in that row")
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
+         "found_at_line": end}])
+
+
+def _lenient(line: str, delimiter: str) -> tuple[str, ...]:
+    """A malformed line's cells as a lenient reader takes them — only to show the row masked in the
+    result file (its ID number and name are never checked)."""
+    line = line.rstrip("\r\n")
     try:
-        for r in reader:
-            if "".join(r).strip():  # not blank: some cell has more than whitespace
-                shifted = shifted or start != len(rows) + 1
-                rows.append(tuple(r))
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise FileError("malformed_csv", f"CSV 格式错误：{str(exc)[:100]}", f"malformed CSV: {str(exc)[:100]}") from None
-    return rows, (lines if shifted else None)
+        cells = next(csv.reader([line], delimiter=delimiter, strict=False), [])
+    except csv.Error:
+        cells = line.split(delimiter)
+    return tuple(cells) or ("",)
+
+
+def _open_quote(row: int, start: int, end: int, detail: str) -> FileError:
+    """The whole file's refusal for a quoted cell that runs over line breaks and never ends properly."""
+    if "end of data" in detail:
+        zh_how, en_how = "直到文件末尾都没有结束", "is never closed (it runs to the end of the file)"
+    else:
+        zh_how, en_how = (f"跨行后在文件第{end}行结束处有误（{detail[:100]}）",
+                          f"runs over line breaks and breaks at line {end} ({detail[:100]})")
+    zh = (f"CSV 格式错误：第{row}行（文件第{start}行）开始的带引号单元格{zh_how}；其后各行的分界无法确定，"
+          f"整个文件未核查，请检查该行的引号")
+    en = (f"malformed CSV: the quoted cell starting in row {row} (line {start} of the file) {en_how}; the "
+          f"rows after it cannot be told apart, so no row was checked: check the quotes in that row")
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
+         "found_at_line": end}])
 
 
 HEADER_SEARCH_ROWS = 5  # a title line or two above the header ("2026年招录人员名单") is common
@@ -123,11 +212,11 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
         raise
     if sniffed.format != "csv" or sniffed.text is None:
         raise FileError(*_CSV_ONLY)
-    rows, lines = _rows(sniffed.text)
+    rows, lines, malformed = _rows(sniffed.text)
     if not rows:
         raise FileError("empty_file", "文件为空", "the file is empty")
     lay = layout_of(rows)
-    lay.lines = lines
+    lay.lines, lay.malformed = lines, (malformed or None)
     if len(rows) <= lay.first_row:
         raise FileError("empty_file", "文件中没有数据行（只有表头）", "the file has a header but no rows")
     if len(rows) - lay.first_row > MAX_ROWS:
@@ -168,6 +257,14 @@ def record_refusal(session: Session, *, actor: Actor, scenario: str | None, file
                     "code": code})
 
 
+def record_resume(session: Session, *, job: CompareJob, actor: Actor) -> None:
+    """The audit entry of a resume: who runs the job again (its next attempt's checks are theirs), and
+    how the job stood."""
+    record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
+           details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
+                    "previous_error": job.error_code})
+
+
 def get_job(session: Session, *, job_id: int, department_id: int | None, any_department: bool) -> CompareJob:
     job = session.get(CompareJob, job_id)
     if job is None or (not any_department and job.department_id != department_id):
@@ -196,10 +293,107 @@ def result_csv(session: Session, *, vault: Vault, job: CompareJob, actor: Actor)
     return vault.reveal_blob(stored[0], FILE_TABLE, "result", str(job.id), stored[1])
 
 
+def reseal_files(session: Session, *, vault: Vault) -> int:
+    """Key rotation: re-encrypt every sealed file of ``compare_files`` — results (the downloads) and the
+    uploads kept by unfinished jobs — not under the active key, one at a time (a result is ~20 MB at
+    200,000 rows), in the caller's transaction. Returns how many."""
+    active = vault.cipher.active_key_id
+    table = CompareFile.__table__
+    keys = list(session.execute(select(table.c.job_id, table.c.kind).where(table.c.key_id != active)
+                                .order_by(table.c.job_id, table.c.kind)))
+    for job_id, kind in keys:
+        stored = bulk.sealed_blob(session, table, {"job_id": job_id, "kind": kind})
+        if stored is None:  # gone meanwhile (a job ended and dropped its upload)
+            continue
+        data = vault.reveal_blob(stored[0], FILE_TABLE, kind, str(job_id), stored[1])
+        blob, kid = vault.seal_blob(data, FILE_TABLE, kind, str(job_id))
+        del data
+        session.execute(update(table).where(table.c.job_id == job_id, table.c.kind == kind)
+                        .values(content=blob, key_id=kid))
+    return len(keys)
+
+
+def sealed_key_counts(session: Session, active: str) -> dict[str, int]:
+    """Key rotation: how many sealed files are under each key other than ``active``."""
+    table = CompareFile.__table__
+    return {kid: n for kid, n in session.execute(
+        select(table.c.key_id, func.count()).where(table.c.key_id != active).group_by(table.c.key_id))}
+
+
 # ---- the runner -------------------------------------------------------------------------------------
 
 class LostJob(RuntimeError):
     pass
+
+
+# ---- who the job runs as ------------------------------------------------------------------------------
+#
+# A job checks as a caller of its department — the key or officer that created it, or the one that
+# resumed it — and each chunk's register rows are that caller's checks. The caller is held to the
+# rules of a single check at every chunk: a revoked key, a disabled officer (or one moved out of the
+# department) or an inactive department stops the job at its next chunk.
+
+class Stopped(RuntimeError):
+    """The job's caller may no longer check for its department: the job ends with ``status`` (``failed``
+    for an inactive department, as at the start; ``interrupted`` when another caller of the department
+    may run it again) and this code and message."""
+
+    def __init__(self, status: str, code: str, zh: str, en: str) -> None:
+        super().__init__(code)
+        self.status, self.code, self.zh, self.en = status, code, zh, en
+
+    @property
+    def message(self) -> str:
+        return f"{self.zh} / {self.en}"
+
+
+_AGAIN_ZH, _AGAIN_EN = ("本部门的其他 API 密钥或工作人员可以重新比对，已核查的行保持登记",
+                        "another API key or officer of the department can run it again; the rows already "
+                        "checked stay registered")
+_D, _K, _U = Department.__table__, ApiKey.__table__, User.__table__
+
+
+def run_actor(job: CompareJob, actor: Actor | None = None) -> Actor:
+    """Who a run of ``job`` checks as: ``actor`` (the caller who resumed it), else the job's creator."""
+    if actor is None:
+        return Actor(type=job.actor_type, id=job.actor_id, label=job.created_by, department_id=job.department_id)
+    return Actor(type=actor.type, id=actor.id, label=actor.label, department_id=job.department_id)
+
+
+def _standing_query(department_id: int, actor: Actor) -> Any:
+    """ONE statement, primary-key probes only: the department and the caller's key or user row."""
+    ident = int(actor.id) if actor.id is not None and str(actor.id).isdigit() else None
+    if actor.type == "apikey" and ident is not None:
+        return (select(_D.c.active, _D.c.kind, _K.c.id, _K.c.revoked_at, _K.c.department_id)
+                .select_from(_D.outerjoin(_K, _K.c.id == ident)).where(_D.c.id == department_id))
+    if actor.type == "user" and ident is not None:
+        return (select(_D.c.active, _D.c.kind, _U.c.id, _U.c.active, _U.c.department_id, _U.c.role)
+                .select_from(_D.outerjoin(_U, _U.c.id == ident)).where(_D.c.id == department_id))
+    return select(_D.c.active, _D.c.kind).where(_D.c.id == department_id)  # the CLI's system actor
+
+
+def standing(session: Session, department_id: int, actor: Actor) -> Stopped | None:
+    """None while ``actor`` may check for the department, else why not (:class:`Stopped`): the rules
+    of a single check (``auth.service._key_verdict``, ``measures.api.caller_of``) — a key not revoked
+    and of this department, an active officer of this department whose role runs checks, an active
+    department."""
+    row = session.execute(_standing_query(department_id, actor)).first()
+    if row is None or not row[0] or row[1] != "department":
+        return Stopped("failed", "department_inactive", "部门不存在或已停用", "the department is missing or inactive")
+    if actor.type == "apikey":
+        if len(row) < 5 or row[2] is None or row[3] is not None or row[4] != department_id:
+            return Stopped("interrupted", "key_revoked", f"运行此任务的 API 密钥已吊销，比对已停止；{_AGAIN_ZH}",
+                           f"the API key running this job was revoked and the comparison stopped; {_AGAIN_EN}")
+    elif actor.type == "user":
+        if len(row) < 6 or row[2] is None or not row[3]:
+            return Stopped("interrupted", "user_disabled", f"运行此任务的账户已停用，比对已停止；{_AGAIN_ZH}",
+                           f"the account running this job was disabled and the comparison stopped; {_AGAIN_EN}")
+        if row[4] != department_id or not allowed(row[5], "checks.run"):
+            return Stopped("interrupted", "actor_not_allowed",
+                           f"运行此任务的账户已不能为本部门核查，比对已停止；{_AGAIN_ZH}",
+                           f"the account running this job may no longer check for the department and the "
+                           f"comparison stopped; {_AGAIN_EN}")
+    return None
 
 
 def _guard(job_id: int, token: str) -> Any:
@@ -277,7 +471,7 @@ def _line(cells: tuple[str, ...]) -> str:
 HEADER_LINE = _line(RESULT_HEADER)
 # (row, masked ID, masked name, name matches, then the cached answer fields, check id, invalid reason)
 _INVALID = {code: (_field("invalid 无效") + ",,,", _field(f"{code}: {zh} / {en}"))
-            for code, (zh, en) in identity.ID_ERRORS.items()}
+            for code, (zh, en) in (*identity.ID_ERRORS.items(), (MALFORMED_ROW[0], MALFORMED_ROW[1:]))}
 
 
 @dataclass
@@ -291,10 +485,10 @@ class _Prepared:
 
 
 def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, vault: Vault, today: date) -> _Prepared:
-    """Validate and blind-index rows ``start:end`` of the parsed file (numbered by the file's lines:
-    :meth:`Layout.row_number`). The raw number lives only in this loop."""
+    """Validate and blind-index rows ``start:end`` of the parsed file (numbered as a spreadsheet
+    numbers them: :meth:`Layout.row_number`). The raw number lives only in this loop."""
     check, index, invalid_exc = identity.checked_number, vault.cipher.blind_index, identity.InvalidIdNumber
-    id_col, name_col, lines = lay.id_col, lay.name_col, lay.lines
+    id_col, name_col, lines, malformed = lay.id_col, lay.name_col, lay.lines, lay.malformed
     out: list[tuple[int, str | None, str, str | None, str | None]] = []
     append = out.append
     for i in range(start, end):
@@ -302,6 +496,9 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
         n = i + 1 if lines is None else lines[i]  # Layout.row_number, inlined in this per-row loop
         raw = cells[id_col] if id_col < len(cells) else ""
         name = cells[name_col].strip() if name_col is not None and name_col < len(cells) else None
+        if malformed is not None and i in malformed:  # its CSV broke: shown masked, not checked
+            append((n, None, _field(csv_cell(mask_id_number(raw))), name, MALFORMED_ROW[0]))
+            continue
         try:
             number = check(raw, today)
         except invalid_exc as exc:
@@ -493,11 +690,16 @@ def _register(session: Session, job: CompareJob, caller: service.Caller, payload
 def _write(db: Any, job: CompareJob, token: str, caller: service.Caller, payload: str,
            counts: dict[str, int], pos: int, size: int, first_row: int, total: int) -> None:
     """A chunk's transaction: its register rows (:func:`_register_payload`), one audit entry, the
-    job's counts and heartbeat (only if this runner still holds the job and the previous chunk is in)."""
+    job's counts and heartbeat (only if this runner still holds the job and the previous chunk is in,
+    and only while its caller may still check for the department: :func:`standing`, one statement
+    a chunk, read after the insert so that a revocation committed meanwhile still stops this chunk)."""
     with db.session() as s:
         _register(s, job, caller, payload)
         record(s, actor=caller.actor, action="checks.batch", object_type="compare_job", object_id=job.id,
                details={"rows": size, "first_row": first_row, **counts})
+        stop = standing(s, caller.department_id, caller.actor)
+        if stop is not None:
+            raise stop  # the chunk's rows and entry are rolled back with the transaction
         res = s.execute(update(_J).where(_guard(job.id, token), _J.c.rows_done == pos).values(
             rows_done=pos + size, heartbeat_at=utcnow(), rows_total=total,
             **{k: _J.c[k] + v for k, v in counts.items()}))
@@ -507,24 +709,29 @@ def _write(db: Any, job: CompareJob, token: str, caller: service.Caller, payload
 
 def run_job(db: Any, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE, today: date | None = None,
             on_progress: Callable[[int, int], None] | None = None,
-            heartbeat_every: float = HEARTBEAT_SECONDS) -> CompareJob | None:
-    """Process a job to its end. Returns the job, or None if it could not be claimed."""
+            heartbeat_every: float = HEARTBEAT_SECONDS, actor: Actor | None = None) -> CompareJob | None:
+    """Process a job to its end. Returns the job, or None if it could not be claimed. ``actor``: who
+    runs it (a resume's caller, of the job's department); by default the job's creator."""
     token = claim(db, job_id)
     if token is None:
         return None
     try:
         _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress,
-             heartbeat_every=heartbeat_every)
+             heartbeat_every=heartbeat_every, actor=actor)
     except LostJob:
         log.warning("comparison job %s was taken over by another runner", job_id)
         return None
+    except Stopped as exc:
+        log.warning("comparison job %s stopped: %s", job_id, exc.code)
+        _finish(db, job_id, token, status=exc.status, error=(exc.code, exc.message[:2000]), actor=actor)
     except FileError as exc:
-        _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]))
+        _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]), actor=actor)
     except Exception as exc:  # noqa: BLE001 - recorded on the job, which can be run again
         log.exception("comparison job %s stopped by an unexpected error", job_id)
         try:
             _finish(db, job_id, token, status="interrupted", error=("processing_error",
-                    f"处理时出错（{type(exc).__name__}），可以重新运行 / processing stopped ({type(exc).__name__})"))
+                    f"处理时出错（{type(exc).__name__}），可以重新运行 / processing stopped ({type(exc).__name__})"),
+                    actor=actor)
         except Exception:  # noqa: BLE001
             log.exception("comparison job %s: could not record the interruption", job_id)
     with db.session() as s:
@@ -532,7 +739,7 @@ def run_job(db: Any, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE,
 
 
 def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, str] | None = None,
-            result: bytes | None = None, vault: Vault | None = None) -> None:
+            result: bytes | None = None, vault: Vault | None = None, actor: Actor | None = None) -> None:
     with db.session() as s:
         values: dict[str, Any] = {"status": status, "runner": None, "heartbeat_at": utcnow()}
         if status in ("done", "failed"):
@@ -550,8 +757,7 @@ def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, 
         job = s.get(CompareJob, job_id)
         assert job is not None
         s.refresh(job)
-        record(s, actor=Actor(type=job.actor_type, id=job.actor_id, label=job.created_by,
-                              department_id=job.department_id),
+        record(s, actor=run_actor(job, actor),
                action={"done": "checks.batch_finish", "failed": "checks.batch_fail"}.get(status, "checks.batch_interrupt"),
                object_type="compare_job", object_id=job_id, outcome="ok" if status == "done" else "error",
                details={"rows_total": job.rows_total, "rows_done": job.rows_done, "matched": job.matched,
@@ -559,7 +765,7 @@ def _finish(db: Any, job_id: int, token: str, *, status: str, error: tuple[str, 
 
 
 def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, today: date | None,
-         on_progress: Callable[[int, int], None] | None, heartbeat_every: float) -> None:
+         on_progress: Callable[[int, int], None] | None, heartbeat_every: float, actor: Actor | None) -> None:
     """The chunks as a pipeline: this thread prepares and answers (Python) while database threads
     look chunks up and write them, in order. The database work — SQLite's C code, PostgreSQL's
     server processes — overlaps the Python work. Chunk i+1's write starts only after chunk i's
@@ -575,16 +781,16 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
     SQLite was 3 % slower: three threads of this process then share two cores)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from xinyong.auth.models import Department
-
     with db.session() as s:
         job = s.get(CompareJob, job_id)
         assert job is not None
+        runner = run_actor(job, actor)
+        stop = standing(s, job.department_id, runner)
+        if stop is not None:
+            raise stop
         dept = s.get(Department, job.department_id)
-        if dept is None or not dept.active:
-            raise FileError("department_inactive", "部门不存在或已停用", "the department is missing or inactive")
-        caller = service.Caller(dept.id, dept.code, Actor(type=job.actor_type, id=job.actor_id, label=job.created_by,
-                                                          department_id=dept.id))
+        assert dept is not None
+        caller = service.Caller(dept.id, dept.code, runner)
         stored = bulk.sealed_blob(s, CompareFile.__table__, {"job_id": job_id, "kind": "upload"})
         if stored is None:
             raise FileError("file_missing", "找不到该任务的文件，请重新上传", "the job's file is gone; upload it again")
@@ -635,7 +841,8 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
                 pool.shutdown(wait=True, cancel_futures=True)
     if on_progress is not None:
         on_progress(total, total)
-    _finish(db, job_id, token, status="done", result=b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"), vault=vault)
+    _finish(db, job_id, token, status="done", result=b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"), vault=vault,
+            actor=runner)
 
 
 def job_json(job: CompareJob) -> dict[str, Any]:

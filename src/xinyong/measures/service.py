@@ -946,15 +946,17 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
     depts = {d.id: d for d in session.scalars(select(Department))}
     rules = rules_for(session)
     stats: dict[tuple[int, str], FeedbackStat] = {}
+    retired: dict[str, tuple[str, str]] = {}  # code → names of measures the rules in force leave out
 
     def stat(dept_id: int, code: str) -> FeedbackStat:
         s = stats.get((dept_id, code))
         if s is None:
             d = depts.get(dept_id)
             m = rules.measures.get(code)
+            zh, en = (m.name, m.name_en) if m else retired.get(code, (code, code))
             s = stats[(dept_id, code)] = FeedbackStat(
-                d.code if d else str(dept_id), d.name if d else "", code, m.name if m else code,
-                department_name_en=(d.name_en or d.name) if d else "", measure_name_en=m.name_en if m else code)
+                d.code if d else str(dept_id), d.name if d else "", code, zh,
+                department_name_en=(d.name_en or d.name) if d else "", measure_name_en=en)
         return s
 
     def channel(s: FeedbackStat, name: str) -> ChannelCounts:
@@ -978,11 +980,19 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
         start = clock.start_of(since)  # the district's day, not UTC's
         q = q.where(Check.checked_at >= start)
         fq = fq.where(Check.checked_at >= start)
-    for dept_id, chan, code, n in session.execute(q):
+    answered = session.execute(q).all()
+    fed_back = session.execute(fq).all()
+    # A retired measure (active: false) is not among the rules' measures, which answer checks; its
+    # rows were answered while it was in force, and are named by its latest definition.
+    unnamed = {r[2] for r in (*answered, *fed_back)} - rules.measures.keys()
+    if unnamed:
+        retired.update({code: (zh, en) for code, zh, en in session.execute(
+            select(Measure.code, Measure.name_zh, Measure.name_en).where(Measure.code.in_(sorted(unnamed))))})
+    for dept_id, chan, code, n in answered:
         s = stat(dept_id, code)
         s.answered += n
         channel(s, chan).answered += n
-    for dept_id, chan, code, n, applied in session.execute(fq):
+    for dept_id, chan, code, n, applied in fed_back:
         s = stat(dept_id, code)
         s.feedback += n
         s.applied += int(applied or 0)

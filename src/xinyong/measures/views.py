@@ -242,10 +242,12 @@ def batch_resume(request: Request, background: BackgroundTasks, job_id: JobId, p
         raise _not_found() from None
     if batch.effective_status(job) != "interrupted":
         return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
-    from xinyong.audit.service import record
-
-    record(session, actor=principal.actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id)
-    background.add_task(compare_runner_of(request.app).start, job.id)
+    dept = _department(session, principal)
+    if dept is None:
+        return _refused(request, session, principal, "batch")
+    batch.record_resume(session, job=job, actor=principal.actor)
+    # run as this officer: the rows it answers are their checks (the creator's key may be revoked since)
+    background.add_task(compare_runner_of(request.app).start, job.id, principal.actor)
     return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
 
 

@@ -17,8 +17,10 @@ def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
     created = event.created_items
     if listed:
         created = {sid: items for sid, items in created.items() if sid not in listed}
-    service.refresh(session, event.subject_ids | listed, today=clock.today(), reason=f"records.{event.reason}",
-                    created_items=created)
+    # the day the change counts on: ``maintain --today D`` expires and archives records as of D, and
+    # their subjects are regraded as of D too (clock.today() left statuses a recomputation on D differs from)
+    service.refresh(session, event.subject_ids | listed, today=event.today or clock.today(),
+                    reason=f"records.{event.reason}", created_items=created)
 
 
 @events.on_lists_changed("scoring")
