@@ -426,7 +426,8 @@ def test_a_register_row_altered_beside_its_signed_answer_fails_verification(clie
     with db.session() as s:
         number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
     a = _check(client, world, number, "public_services").json()
-    assert client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_a)).json()["verified"] is True
+    fresh = client.get(f"/api/v1/checks/{a['check_id']}", headers=world.bearer(world.key_a)).json()
+    assert fresh["verified"] is True, (fresh, a)
     values = {"department_id": world.dept_b.id} if alteration == "other_department" else alteration
     with db.session() as s:
         s.execute(update(Check).where(Check.check_id == a["check_id"]).values(**values))
@@ -446,7 +447,7 @@ def test_a_refusal_is_signed_and_turning_it_into_an_answer_fails(client, world, 
     assert r.status_code == 422
     cid = r.json()["check_id"]
     back = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()
-    assert (back["verified"], back["outcome"], back["refusal"]) == (True, "refused", "id_length")
+    assert (back["verified"], back["outcome"], back["refusal"]) == (True, "refused", "id_length"), back
     with db.session() as s:
         s.execute(update(Check).where(Check.check_id == cid).values(outcome="answered", grade="A", measures=[]))
     assert client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()["verified"] is False

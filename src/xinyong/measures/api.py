@@ -70,8 +70,6 @@ CheckId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="check_id fr
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Comparison job id")]
 CodePath = Annotated[str, Path(pattern="^[a-z][a-z0-9_]{1,63}$")]
 
-_dept_codes: dict[int, str] = {}
-
 
 def caller_of(session: Session, principal: Principal, what: str = "checks.run") -> service.Caller:
     """A check is by a department: its system key or one of its officers. Anyone else allowed to
@@ -82,15 +80,15 @@ def caller_of(session: Session, principal: Principal, what: str = "checks.run") 
                       details={"permission": what, "reason": "department_required"})
         raise ApiError(403, "department_required", "只有部门账户或部门业务系统可以核查 / only a department's "
                                                    "account or system key may run checks")
-    code = _dept_codes.get(principal.department_id) if principal.kind == "apikey" else None
-    if code is None:  # an API key's department was checked active when the key was resolved
-        dept = session.get(Department, principal.department_id)
-        if dept is None or not dept.active:
-            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
-                          details={"permission": what, "reason": "department_inactive"})
-            raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
-        code = _dept_codes[dept.id] = dept.code
-    return service.Caller(principal.department_id, code, principal.actor)
+    # Read from this database every time (an identity-map hit when the key's lookup loaded it): a
+    # process-wide cache of id -> code answered another database's code for the same id (seen
+    # between test databases; a signed answer then named the wrong department).
+    dept = session.get(Department, principal.department_id)
+    if dept is None or not dept.active:
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": what, "reason": "department_inactive"})
+        raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
+    return service.Caller(principal.department_id, dept.code, principal.actor)
 
 
 def _json(body: Any, status: int = 200) -> Response:
