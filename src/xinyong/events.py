@@ -44,6 +44,7 @@ class ListsChanged:
     subject_ids: frozenset[int]
     entry_ids: frozenset[int] = field(default_factory=frozenset)
     reason: str = "decision"  # listed | removed | expired | refresh | …
+    today: date | None = None  # the day the change counts on (``maintain --today D``); None: today
 
 
 Handler = Callable[[Session, RecordsChanged], None]
@@ -131,9 +132,9 @@ def records_changed(session: Session, subject_ids: Iterable[int], record_ids: It
 
 
 def lists_changed(session: Session, subject_ids: Iterable[int], entry_ids: Iterable[int] = (),
-                  reason: str = "decision") -> None:
+                  reason: str = "decision", today: date | None = None) -> None:
     _ensure_wired()
-    event = ListsChanged(frozenset(subject_ids), frozenset(entry_ids), reason)
+    event = ListsChanged(frozenset(subject_ids), frozenset(entry_ids), reason, today)
     if not event.subject_ids:
         return
     for _name, handler in list(_lists_handlers):

@@ -216,6 +216,7 @@ def test_red_list_by_decision_and_expiry(session, world, vault, announced):  # t
     assert (entry.status, entry.removal_kind) == ("removed", "expiry")
     assert service.expire(session, today=date(2029, 1, 15), actor=SYSTEM) == 0  # idempotent
     assert announced[-1].reason == "expired" and announced[-1].entry_ids == {entry.id}
+    assert announced[-1].today == date(2029, 1, 15)  # the day the expiry counts on, for the regrading
     audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "lists.expire"))
     assert audit.details["entries"] == [[entry.id, "red_recommended", subject.id]]
 
@@ -230,3 +231,24 @@ def test_removal_kind_is_checked(session, world, vault):  # type: ignore[no-unty
     with pytest.raises(service.ListError) as exc:
         service.remove(session, entry=entry, kind="decision", reason="再次移出", actor=ADMIN)
     assert exc.value.code == "not_listed"
+
+
+def test_an_expiry_as_of_a_day_regrades_as_of_that_day(session, world, vault, monkeypatch):  # type: ignore[no-untyped-def]
+    """``maintain --today D`` expires listings as of D; the scoring handler regrades their subjects
+    as of D too (it counted the machine's day, leaving a status a recomputation on D differs from)."""
+    from xinyong.scoring import service as scoring
+
+    days: list[date] = []
+    real = scoring.refresh
+
+    def refresh(session_, subject_ids, *, today, **kw):  # type: ignore[no-untyped-def]
+        days.append(today)
+        return real(session_, subject_ids, today=today, **kw)
+
+    monkeypatch.setattr(scoring, "refresh", refresh)
+    subject = person(session, vault)
+    service.add(session, code="red_recommended", subject_id=subject.id, reason="推荐", actor=ADMIN,
+                today=date(2026, 1, 15))
+    days.clear()
+    assert service.expire(session, today=date(2029, 1, 15), actor=SYSTEM) == 1
+    assert days == [date(2029, 1, 15)]

@@ -555,7 +555,7 @@ def add(session: Session, *, code: str, subject_id: int, reason: str, actor: Act
 # ---- set-based upkeep: expiry, rules, the catalog-fed list -------------------------------------------------
 
 def _batch_end(session: Session, rows: Sequence[Any], *, kind: str, reason: str, actor: Actor, action: str,
-               announce: str) -> None:
+               announce: str, today: date | None = None) -> None:
     """End many listed entries in one UPDATE, one audit entry, one announcement."""
     if not rows:
         return
@@ -569,7 +569,7 @@ def _batch_end(session: Session, rows: Sequence[Any], *, kind: str, reason: str,
     record(session, actor=actor, action=action, object_type="list_entry", object_id=None,
            details={"removal_kind": kind, "reason": reason, "entries": [[r.id, r.list_code, r.subject_id] for r in rows]})
     session.expire_all()
-    events.lists_changed(session, {r.subject_id for r in rows}, ids, reason=announce)
+    events.lists_changed(session, {r.subject_id for r in rows}, ids, reason=announce, today=today)
 
 
 def expire(session: Session, *, today: date | None = None, actor: Actor | None = None) -> int:
@@ -581,7 +581,7 @@ def expire(session: Session, *, today: date | None = None, actor: Actor | None =
                            .where(ListEntry.status == "listed", ListEntry.valid_until.is_not(None),
                                   ListEntry.valid_until <= today).order_by(ListEntry.id)).all()
     _batch_end(session, rows, kind="expiry", reason=f"有效期届满 / listing period ended ({today.isoformat()})",
-               actor=actor, action="lists.expire", announce="expired")
+               actor=actor, action="lists.expire", announce="expired", today=today)
     return len(rows)
 
 
@@ -646,7 +646,7 @@ def refresh(session: Session, *, today: date | None = None, actor: Actor | None 
                                       ListEntry.status == "listed", ListEntry.subject_id.not_in(admitted))
                                .order_by(ListEntry.id)).all()
         _batch_end(session, gone, kind="rule", reason=f"不再符合列入规则 / no longer meets the rule ({today.isoformat()})",
-                   actor=actor, action="lists.refresh_remove", announce="refresh")
+                   actor=actor, action="lists.refresh_remove", announce="refresh", today=today)
         res.removed = len(gone)
         present = select(ListEntry.subject_id).where(ListEntry.list_code == kind.code, ListEntry.record_id.is_(None),
                                                      ListEntry.status.in_(OPEN_STATUSES), mine)
@@ -662,7 +662,8 @@ def refresh(session: Session, *, today: date | None = None, actor: Actor | None 
             record(session, actor=actor, action="lists.refresh_add", object_type="list_kind", object_id=kind.code,
                    details={"on": today.isoformat(), "entries": [[eid, sid] for eid, sid in added]})
             if added:
-                events.lists_changed(session, {sid for _, sid in added}, [eid for eid, _ in added], reason="refresh")
+                events.lists_changed(session, {sid for _, sid in added}, [eid for eid, _ in added], reason="refresh",
+                                     today=today)
             res.added = len(added)
         out[kind.code] = res.as_dict()
     return out

@@ -27,4 +27,4 @@ def on_records_changed(session: Session, event: events.RecordsChanged) -> None:
 def on_lists_changed(session: Session, event: events.ListsChanged) -> None:
     if events.defer("scoring", event.subject_ids):  # inside the records' handling: refreshed with them
         return
-    service.refresh(session, event.subject_ids, today=clock.today(), reason=f"lists.{event.reason}")
+    service.refresh(session, event.subject_ids, today=event.today or clock.today(), reason=f"lists.{event.reason}")
