@@ -51,3 +51,39 @@ def xlsx_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]], *, gap_befo
 
 def as_date(s: str) -> date:
     return date.fromisoformat(s)
+
+
+def xlsx_with_rows(header: Sequence[str], rows_xml: Sequence[str]) -> bytes:
+    """An XLSX whose first sheet is ``header`` (row 1) followed by the given ``<row>`` elements, written
+    as they are: cells with exactly the XML a tool other than openpyxl may write (``<v>2024…</v>``),
+    styled empty rows …"""
+    import re
+    import zipfile
+
+    good = xlsx_bytes(header, [])
+    src = zipfile.ZipFile(io.BytesIO(good))
+    sheet = src.read("xl/worksheets/sheet1.xml").decode()
+    head, rest = sheet.split("</sheetData>", 1)
+    sheet = re.sub(r'<dimension ref="[^"]*"/>', "", head + "".join(rows_xml) + "</sheetData>" + rest)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            name = info.filename
+            z.writestr(name, sheet.encode() if name == "xl/worksheets/sheet1.xml" else src.read(name))
+    return out.getvalue()
+
+
+def xlsx_row(number: int, cells: Sequence[Any]) -> str:
+    """A ``<row>`` element: str cells inline strings, ``("n", "20240000000000000")`` number cells written
+    with exactly that text, None left out."""
+    out = []
+    for i, v in enumerate(cells):
+        ref = f"{chr(ord('A') + i)}{number}"
+        if v is None:
+            continue
+        if isinstance(v, tuple):
+            out.append(f'<c r="{ref}" t="n"><v>{v[1]}</v></c>')
+        else:
+            text = str(v).replace("&", "&amp;").replace("<", "&lt;")
+            out.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')
+    return f'<row r="{number}">{"".join(out)}</row>'

@@ -576,3 +576,28 @@ def test_id_numbers_cut_by_a_spreadsheet_are_told_apart_in_a_file(db, vault, wor
     one[7][0] = one[7][0][:15] + "000"
     by_row, _created = run(one)
     assert by_row.get(9) != "id_stored_as_number"
+
+
+def test_source_ids_stored_as_numbers(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """Two 19-digit source ids in number cells used to become the same "2.024e+18" (duplicate_in_batch,
+    or one record overwriting another across imports): each row is now refused as stored_as_number,
+    naming the field; an int cell keeps its plain digits."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    rows = penalty_rows(4, prefix="N")
+    cells = [list(r) for r in rows]
+    cells[0][2] = ("n", "2.024E+18")  # 2024000000000000100 as Excel keeps it
+    cells[1][2] = ("n", "2.024E+18")  # 2024000000000000101
+    cells[2][2] = ("n", "2024000000000000102")  # an int cell: exact
+    data = xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(cells)])
+    job = upload(data, filename="ids.xlsx")
+    assert job["status"] == "done", job
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 2}
+    report = read_report(client, world, job["id"])
+    assert sorted((int(r[0]), r[1], r[2], r[3]) for r in report[1:]) == [
+        (2, "来源编号", "source_id", "stored_as_number"), (3, "来源编号", "source_id", "stored_as_number")]
+    assert all("来源编号" in r[4] and "format the column as text" in r[4] for r in report[1:])
+    assert session.scalar(select(Record).where(Record.source_id == "2024000000000000102")) is not None
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("2.024%"))) == 0
+    logged = session.scalars(select(Rejection).where(Rejection.code == "stored_as_number")).all()
+    assert len(logged) == 2 and {r.source_id for r in logged} == {None}

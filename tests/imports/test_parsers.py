@@ -243,3 +243,39 @@ def test_too_many_rows() -> None:
     with pytest.raises(FileError) as exc:
         parsers.parse(csv_bytes(ZH_HEADER, penalty_rows(6)), PENALTY, max_rows=5)
     assert exc.value.code == "too_many_rows"
+
+
+def test_numbers_in_text_columns_keep_their_digits_or_are_refused() -> None:
+    """A source id or a text field stored as a number cell: a whole number that is exact becomes its
+    plain digits; a float of 10^15 or more (Excel keeps 15 digits) is that row's ``stored_as_number``."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    base = penalty_rows(6)
+    cells = [list(r) for r in base]
+    cells[0][2], cells[0][5] = ("n", "2024000000000000100"), ("n", "20240000000000000")  # int cells: exact
+    cells[1][2] = ("n", "2.024E+18")  # floats: the digits are gone
+    cells[2][2] = ("n", "2.024e+18")
+    cells[3][5] = ("n", "1.23456789012346E+15")
+    cells[4][2], cells[4][5] = ("n", "77.0"), ("n", "123456789012345")  # a whole float, 15 digits
+    cells[5][1] = ("n", "1E+15")  # a name, as a number
+    data = xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(cells)])
+    _, recs = records_of(data)
+    by_row = {n: (rec, errs) for n, rec, errs in recs}
+    assert by_row[2][1] == [] and by_row[2][0]["source_id"] == "2024000000000000100"
+    assert by_row[2][0]["fields"]["decision_no"] == "20240000000000000"
+    for n, fld, head in ((3, "source_id", "来源编号"), (4, "source_id", "来源编号"),
+                         (5, "fields.decision_no", "处罚决定书文号"), (7, "name", "姓名")):
+        [err] = by_row[n][1]
+        assert (err["code"], err["field"], err["column"]) == ("stored_as_number", fld, head), (n, err)
+        zh, en = err["message"].split(" / ")
+        assert head in zh and "文本" in zh and fld in en and "format the column as text" in en
+    assert by_row[6][1] == [] and by_row[6][0]["source_id"] == "77"
+    assert by_row[6][0]["fields"]["decision_no"] == "123456789012345"
+    # the same through openpyxl, which writes an int as "%.16g": two different ids no longer collide
+    rows = penalty_rows(3)
+    rows[0][2], rows[1][2] = 2024000000000000100, 2024000000000000101
+    rows[2][5] = 20240000000000000  # written as 2.024e+16, read back as a float
+    _, recs = records_of(xlsx_bytes(ZH_HEADER, rows))
+    assert [[(e["code"], e["field"]) for e in errs] for _n, _rec, errs in recs] == [
+        [("stored_as_number", "source_id")], [("stored_as_number", "source_id")],
+        [("stored_as_number", "fields.decision_no")]]

@@ -465,10 +465,23 @@ def norm_date(s: str) -> str:
     return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
 
 
+# Excel keeps 15 significant digits: a float cell of 10^15 or more may have lost its last digits (and
+# from 2^53 on a float cannot even hold every whole number). An int cell (the sheet's XML holds plain
+# digits) is exact at any size.
+EXACT_FLOAT_LIMIT = 1e15
+
+
 def _num_text(v: int | float) -> str:
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+    """A number cell as text: whole numbers as their plain digits (``20240000000000000``, never
+    ``2.024e+16``). The text columns refuse the inexact ones first (:func:`_inexact_number`)."""
+    if isinstance(v, float) and v.is_integer() and abs(v) < EXACT_FLOAT_LIMIT:
         return str(int(v))
     return str(v)
+
+
+def _inexact_number(v: Any) -> bool:
+    """A number cell whose digits cannot be trusted as text: a float of 10^15 or more (or not finite)."""
+    return type(v) is float and not abs(v) < EXACT_FLOAT_LIMIT
 
 
 def _as_text(v: Any) -> str:
@@ -485,6 +498,14 @@ def _as_text(v: Any) -> str:
     if isinstance(v, time | timedelta):
         return str(v)
     return str(v)
+
+
+def cell_text(v: Any) -> str | None:
+    """A cell as the text a record would get (None for an empty cell or a number whose digits are lost):
+    the source id the data quality's rejection log names for a row the file's own checks refused."""
+    if v is None or _inexact_number(v):
+        return None
+    return _as_text(v).strip() or None
 
 
 def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dict[str, str]:
@@ -614,6 +635,8 @@ class RowMapper:
                     fields[key] = norm_date(_as_text(v))
                 elif kind == _K_DATE:
                     record[key] = norm_date(_as_text(v))
+                elif kind != _K_SEV and _inexact_number(v):  # a source id, name or text field: digits lost
+                    errors.append(_STORED_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_TEXT else key))
                 elif kind == _K_FIELD_TEXT:
                     fields[key] = _as_text(v).strip()
                 else:
@@ -633,3 +656,12 @@ def _ID_AS_NUMBER(column: str) -> dict[str, str]:  # noqa: N802 - reads as a con
                       "身份证号码以数字格式保存，18位号码会丢失末尾数字：请将该列设置为“文本”格式后重新填写",
                       "the ID number is stored as a number, which loses the last digits of an 18-digit "
                       "number: format the column as text and enter the numbers again")
+
+
+def _STORED_AS_NUMBER(column: str, fld: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    shown = column[:64]
+    return _row_error(column, fld, "stored_as_number",
+                      f"“{shown}”（{fld}）以数字格式保存，超过15位的数字会丢失末尾数字：请将该列设置为“文本”格式后"
+                      "重新填写",
+                      f"'{shown}' ({fld}) is stored as a number, which loses the last digits of a number of more "
+                      "than 15 digits: format the column as text and enter the values again")

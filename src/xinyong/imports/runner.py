@@ -224,13 +224,10 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
 
 def _source_key(cell: Any) -> str | None:
     """A source id cell as the row mapper reads it, for comparing rows (a whole number typed in a
-    spreadsheet and the same digits as text are one id)."""
-    if cell is None:
-        return None
-    if type(cell) is float and cell.is_integer():
-        cell = int(cell)
-    key = str(cell).strip()
-    return key or None
+    spreadsheet and the same digits as text are one id). None for a number whose digits are lost
+    (2024000000000000100 and …101 both stored as 2.024E+18): such rows are not repeats of each other but
+    each its own ``stored_as_number``."""
+    return parsers.cell_text(cell)
 
 
 def conflicting_repeats(rows: Sequence[parsers.Row], mapper: RowMapper) -> dict[int, int]:
@@ -363,7 +360,7 @@ def _log_file_rejections(session: Session, chunk: list[parsers.Row], errors: lis
         cells = cells_of.get(n) or ()
         source = cells[source_col] if source_col is not None and source_col < len(cells) else None
         rows.append(rejection_row(department_id=department.id, item_code=mapper.item_code,
-                                  source_id=str(source).strip() if source is not None else None, channel="file",
+                                  source_id=parsers.cell_text(source), channel="file",
                                   errors=errs, now=now))
     bulk.insert_rows(session, _REJ, rows)
 
