@@ -601,3 +601,43 @@ def test_source_ids_stored_as_numbers(upload, client, world, session):  # type: 
     assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("2.024%"))) == 0
     logged = session.scalars(select(Rejection).where(Rejection.code == "stored_as_number")).all()
     assert len(logged) == 2 and {r.source_id for r in logged} == {None}
+
+
+def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, catalog_loaded, monkeypatch):  # type: ignore[no-untyped-def]
+    """A long read of an XLSX touches the job's heartbeat as rows are read, blank or not (it did only
+    every 5,000 non-blank rows: a sheet of empty styled rows showed its job interrupted while it ran);
+    rows read past READ_FACTOR × the row limit fail the job as too_many_rows."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+    from tests.support import SYSTEM
+
+    from xinyong.imports import parsers, runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    blank = [f'<row r="{i}" customFormat="1" s="1"/>' for i in range(4, 2504)]
+    data = xlsx_with_rows(ZH_HEADER, [xlsx_row(2, penalty_rows(1, prefix="H")[0]),
+                                      xlsx_row(3, penalty_rows(1, prefix="H", start=1)[0]), *blank])
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="h.xlsx",
+                                 data=data, actor=SYSTEM).id
+    beats: list[int] = []
+    real_touch = runner._touch
+
+    def touch(session, job_id, token, **values):  # type: ignore[no-untyped-def]
+        if not values:
+            beats.append(job_id)  # a heartbeat alone: the reader's
+        return real_touch(session, job_id, token, **values)
+
+    monkeypatch.setattr(runner, "_touch", touch)
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", -1.0)  # every tick beats
+    p = runner.run_job(db, vault, jid)
+    assert p is not None and p.status == "done" and p.created == 2
+    assert beats == [jid, jid]  # at 1,000 and 2,000 rows read
+
+    monkeypatch.setattr(parsers, "MAX_ROWS", 1000)  # 2,503 rows read > 2 × 1,000
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="h2.xlsx",
+                                 data=data, actor=SYSTEM).id
+    p = runner.run_job(db, vault, jid)
+    assert p is not None and p.status == "failed" and p.error_code == "too_many_rows", p
+    assert p.rows_done == 0 and session.get(ImportFile, jid) is None

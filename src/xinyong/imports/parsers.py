@@ -13,6 +13,10 @@ Row numbers are the spreadsheet's own: the header is row 1 (for a file that star
 first data row row 2. For CSV a row is a CSV record (a quoted value may span lines). Blank rows are
 skipped but keep their numbers, so a reported row number is what the user sees in Excel.
 
+Every row read, blank or not, counts against ``READ_FACTOR × MAX_ROWS``, and the XLSX reader keeps
+nothing of a row once it is read (see :meth:`_Workbook._rows`): a small file cannot make the reading
+take unbounded time or memory.
+
 Every failure is a :class:`FileError` (the whole file) or a row error; nothing else escapes
 (``tests/imports/test_fuzz.py`` throws random bytes and random CSV text at these functions).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import re
 import unicodedata
 import zipfile
@@ -36,6 +41,11 @@ MAX_UNCOMPRESSED = 200 * 1024 * 1024  # sum of the uncompressed sizes in an XLSX
 MAX_RATIO = 100  # uncompressed / compressed
 MAX_ZIP_ENTRIES = 10_000
 MAX_ROWS = 500_000
+# Every row read counts, blank or not, against READ_FACTOR × the data-row limit (1,000,000 by default,
+# about Excel's own 1,048,576): a small XLSX of millions of empty styled rows, or a CSV of blank lines,
+# is refused as too_many_rows instead of being walked to its end.
+READ_FACTOR = 2
+TICK_ROWS = 1000  # the reader calls ``tick`` every this many rows read (the job's heartbeat)
 MAX_COLUMNS = 256
 MAX_REPORTED = 50  # header problems listed in one file error
 # A cell may be as large as the file: Python's csv module refuses one over 131,072 characters, which
@@ -324,19 +334,66 @@ class _Workbook:
         self.ws = sheets[0]
 
     def rows(self) -> Iterator[Row]:
+        """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
+        skips is not produced (it is blank), and nothing read is kept: see :meth:`_rows`."""
         try:
-            reset = getattr(self.ws, "reset_dimensions", None)
-            if reset is not None:
-                reset()  # don't trust the stored dimension: read what is there
-            yield from enumerate(self.ws.iter_rows(values_only=True), start=1)
+            yield from self._rows()
         except FileError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise _xlsx_error(exc) from None
 
+    def _rows(self) -> Iterator[Row]:
+        """openpyxl's read-only rows without its two per-row leftovers, which made a 10 MB sheet of
+        4,000,000 empty styled rows take 1.8 GB: its parser keeps every row's attributes
+        (``row_dimensions``, about 340 bytes a styled row; a read-only sheet never uses them) and the
+        XML tree keeps every parsed ``<row>`` element (cleared, but still a child of ``<sheetData>``,
+        about 85 bytes a row). Here openpyxl's own parser reads each row's cells (shared strings, dates,
+        booleans, cached formula values), then both are dropped. Its read-only iteration also produced
+        one empty row per row number a sheet skips (``<row r="1000000000">`` is a loop of a billion);
+        gaps cost nothing here."""
+        from defusedxml.ElementTree import iterparse
+        from openpyxl.worksheet._reader import DATA_TAG, ROW_TAG, WorkSheetParser
+
+        ws, wb = self.ws, self.wb
+        with ws._get_source() as src:
+            parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,
+                                     date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+            sheet_data = None
+            last = 0
+            for event, element in iterparse(src, events=("start", "end")):
+                if event == "start":
+                    if element.tag == DATA_TAG:
+                        sheet_data = element
+                    continue
+                if element.tag == ROW_TAG:
+                    number, cells = parser.parse_row(element)
+                    parser.row_dimensions.clear()
+                    if sheet_data is not None:
+                        sheet_data.clear()  # rows parsed ahead are held by the parser's events, not the tree
+                    if number <= last:  # as openpyxl: a row number going back is skipped
+                        continue
+                    last = number
+                    yield number, _values(cells)
+                elif element.tag == DATA_TAG:
+                    return  # nothing after the sheet's data holds a value
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a damaged workbook must not hide the real error
             self.wb.close()
+
+
+def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """A row's values by column, as openpyxl's read-only ``iter_rows(values_only=True)`` gives them."""
+    if not cells:
+        return ()
+    width = cells[-1]["column"]
+    values: list[Any] = [None] * width
+    for c in cells:
+        col = c["column"]
+        if 1 <= col <= width:
+            values[col - 1] = c["value"]
+    return tuple(values)
 
 
 def _xlsx_error(exc: BaseException) -> FileError:
@@ -366,6 +423,30 @@ def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[],
     return wb.rows(), wb.close
 
 
+def _too_many_read(limit: int, max_rows: int) -> FileError:
+    return FileError("too_many_rows", f"文件的行数过多：连同空行最多读取 {limit} 行（数据行最多 {max_rows} 行），"
+                     "请删除多余的空行或拆分文件",
+                     f"too many rows: at most {limit} rows are read, blank rows included (at most {max_rows} "
+                     "data rows); delete the blank rows or split the file")
+
+
+def _too_many_rows(max_rows: int) -> FileError:
+    return FileError("too_many_rows", f"数据行过多：一个文件最多 {max_rows} 行，请拆分文件",
+                     f"too many rows: at most {max_rows} data rows per file; split the file")
+
+
+def _counted(rows: Iterator[Row], max_rows: int, tick: Callable[[int], None] | None = None) -> Iterator[Row]:
+    """The rows, each one read (blank or not) counted against ``READ_FACTOR × max_rows``; ``tick(read)``
+    every :data:`TICK_ROWS` rows read."""
+    limit = READ_FACTOR * max_rows
+    for read, row in enumerate(rows, start=1):
+        if read > limit:
+            raise _too_many_read(limit, max_rows)
+        if tick is not None and not read % TICK_ROWS:
+            tick(read)
+        yield row
+
+
 def _header_and_rows(rows: Iterator[Row], spec: ItemSpec) -> tuple[Header, Iterator[Row]]:
     for n, cells in rows:
         if not _blank(cells):
@@ -382,7 +463,7 @@ def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None) -> 
     sniffed = sniffed or sniff(data)
     rows, close = _rows_of(sniffed, data)
     try:
-        header, rest = _header_and_rows(rows, spec)
+        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec)
         for _n, cells in rest:
             if not _blank(cells):
                 return sniffed, header
@@ -399,25 +480,31 @@ class ParsedFile:
     rows: list[Row] = field(repr=False)  # non-blank data rows, in order
 
 
-def _csv_records(text: str) -> list[list[str]]:
+def _csv_records(text: str, max_rows: int) -> list[list[str]]:
     reader = _csv_reader(text)
+    limit = READ_FACTOR * max_rows
     try:
-        return list(reader)
+        records = list(itertools.islice(reader, limit + 1))
     except csv.Error as exc:
         n = getattr(reader, "line_num", 0)
         raise FileError("malformed_csv", f"CSV 格式错误（第{n}行附近）：{str(exc)[:100]}",
                         f"malformed CSV near line {n}: {str(exc)[:100]}") from None
+    if len(records) > limit:
+        raise _too_many_read(limit, max_rows)
+    return records
 
 
 def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
           tick: Callable[[int], None] | None = None) -> ParsedFile:
-    """Read every non-blank data row (cells as read: text for CSV, typed values for XLSX)."""
+    """Read every non-blank data row (cells as read: text for CSV, typed values for XLSX). Every row
+    read, blank or not, counts against ``READ_FACTOR × max_rows`` (``too_many_rows``); ``tick`` is
+    called as rows are read (the runner touches its job's heartbeat)."""
     max_rows = MAX_ROWS if max_rows is None else max_rows
     sniffed = sniff(data)
     out: list[Row]
     if sniffed.format == FORMAT_CSV:
         assert sniffed.text is not None
-        records = _csv_records(sniffed.text)
+        records = _csv_records(sniffed.text, max_rows)
         h = next((i for i, cells in enumerate(records) if "".join(cells).strip()), None)
         if h is None:
             raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
@@ -428,20 +515,17 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
     else:
         rows, close = _rows_of(sniffed, data)
         try:
-            header, rest = _header_and_rows(rows, spec)
+            header, rest = _header_and_rows(_counted(rows, max_rows, tick), spec)
             out = []
             for n, cells in rest:
                 if not _blank(cells):
                     out.append((n, cells))
                     if len(out) > max_rows:
                         break
-                    if tick is not None and not len(out) % 5000:
-                        tick(len(out))
         finally:
             close()
     if len(out) > max_rows:
-        raise FileError("too_many_rows", f"数据行过多：一个文件最多 {max_rows} 行，请拆分文件",
-                        f"too many rows: at most {max_rows} data rows per file; split the file")
+        raise _too_many_rows(max_rows)
     if not out:
         raise _NO_ROWS
     return ParsedFile(sniffed.format, sniffed.encoding, header, out)
