@@ -344,3 +344,31 @@ def test_reading_an_xlsx_keeps_nothing_per_row() -> None:
         wb.close()
     assert numbers == [1, 2, 1_048_576]
     assert peak < 4 * 1024 * 1024, peak  # was about 20 MB
+
+
+def test_a_value_far_right_does_not_widen_its_row() -> None:
+    """One cell in column XFD made a row of 16,384 values (a 1 MB sheet of 20,000 such rows took 2.6 GB):
+    a row holds at most MAX_COLUMNS values, and a value beyond them is still its row's extra_value, named
+    by its real column."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    def with_cell(row_xml: str, ref: str, cell: str) -> str:
+        return row_xml.replace("</row>", f'<c r="{ref}"{cell}</c></row>')
+
+    rows = penalty_rows(3)
+    data = xlsx_with_rows(ZH_HEADER, [
+        with_cell(xlsx_row(2, rows[0]), "XFD2", ' t="n"><v>1</v>'),  # a stray number in the last column
+        with_cell(xlsx_row(3, rows[1]), "XFD3", ' s="1">'),  # a styled empty cell there: nothing
+        with_cell(with_cell(xlsx_row(4, rows[2]), "KA4", ' t="inlineStr"><is><t> </t></is>'), "XFC4",
+                  ' t="inlineStr"><is><t>note</t></is>'),
+    ])
+    pf, recs = records_of(data)
+    assert max(len(cells) for _n, cells in pf.rows) <= parsers.MAX_COLUMNS + 1
+    assert [[(e["code"], e["message"]) for e in errs] for _n, _rec, errs in recs] == [
+        [("extra_value", "第16384列没有表头却有内容 / column 16384 has a value but no header")], [],
+        [("extra_value", "第16383列没有表头却有内容 / column 16383 has a value but no header")]]
+    header = with_cell(xlsx_row(1, ZH_HEADER), "KN1", ' t="inlineStr"><is><t>备注</t></is>')
+    wide = xlsx_with_rows([], [header, xlsx_row(2, rows[0])])
+    with pytest.raises(FileError) as exc:
+        parsers.parse(wide, PENALTY)
+    assert exc.value.code == "too_many_columns" and "300" in exc.value.message

@@ -241,7 +241,8 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
         for a in (code, *zhs):
             aliases[_norm(a)] = (ENVELOPE, key)
     if len(cells) > MAX_COLUMNS:
-        raise FileError("too_many_columns", f"列数过多（{len(cells)}列）", f"too many columns ({len(cells)})")
+        n = cells[-1].column if isinstance(cells[-1], FarValue) else len(cells)
+        raise FileError("too_many_columns", f"列数过多（{n}列）", f"too many columns ({n})")
     columns: list[Column] = []
     unknown: list[dict[str, str]] = []
     dupes: list[dict[str, str]] = []
@@ -383,16 +384,35 @@ class _Workbook:
             self.wb.close()
 
 
+@dataclass(frozen=True)
+class FarValue:
+    """The first value of a row beyond column :data:`MAX_COLUMNS`, standing alone after the row's first
+    MAX_COLUMNS values with its real column: such a value has no header (a header has at most
+    MAX_COLUMNS columns), and a row is never widened to it (one cell in column XFD made a row of 16,384
+    values: a 1 MB sheet of 20,000 such rows took 2.6 GB)."""
+
+    column: int  # 1-based
+    value: Any
+
+
 def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
-    """A row's values by column, as openpyxl's read-only ``iter_rows(values_only=True)`` gives them."""
+    """A row's values by column, as openpyxl's read-only ``iter_rows(values_only=True)`` gives them
+    (a cell after the row's last one by column is dropped), at most :data:`MAX_COLUMNS` of them and a
+    :class:`FarValue`."""
     if not cells:
         return ()
-    width = cells[-1]["column"]
+    last = cells[-1]["column"]
+    width = min(last, MAX_COLUMNS)
     values: list[Any] = [None] * width
+    far: FarValue | None = None
     for c in cells:
         col = c["column"]
         if 1 <= col <= width:
             values[col - 1] = c["value"]
+        elif width < col <= last and not _blank((c["value"],)) and (far is None or col < far.column):
+            far = FarValue(col, c["value"])
+    if far is not None:
+        values.append(far)
     return tuple(values)
 
 
@@ -729,7 +749,7 @@ class RowMapper:
             for extra in range(self.width, len(cells)):
                 v = cells[extra]
                 if v is not None and (not isinstance(v, str) or v.strip()):
-                    errors.append(_extra_value(extra))
+                    errors.append(_extra_value(v.column - 1 if isinstance(v, FarValue) else extra))
                     break
         record["fields"] = fields
         return record, errors
