@@ -641,3 +641,8 @@ def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, cata
     p = runner.run_job(db, vault, jid)
     assert p is not None and p.status == "failed" and p.error_code == "too_many_rows", p
     assert p.rows_done == 0 and session.get(ImportFile, jid) is None
+
+
+def test_tab_separated_file_starting_with_a_blank_line(upload):  # type: ignore[no-untyped-def]
+    job = upload(b"\r\n" + csv_bytes(ZH_HEADER, penalty_rows(3, prefix="TSV"), delimiter="\t"), filename="t.txt")
+    assert job["status"] == "done" and job["counts"]["created"] == 3, job

@@ -372,3 +372,19 @@ def test_a_value_far_right_does_not_widen_its_row() -> None:
     with pytest.raises(FileError) as exc:
         parsers.parse(wide, PENALTY)
     assert exc.value.code == "too_many_columns" and "300" in exc.value.message
+
+
+@pytest.mark.parametrize("before", [b"\r\n", b"\n\n", b"\t\t\r\n \r\n"])
+def test_tab_separated_after_blank_lines(before) -> None:  # type: ignore[no-untyped-def]
+    """The first non-blank line is the header, and a tab in it (no comma) means tab-separated: the
+    delimiter was taken from the first physical line, so a blank line first refused the file."""
+    data = before + csv_bytes(ZH_HEADER, penalty_rows(2), delimiter="\t")
+    _sniffed, header = parsers.read_header(data, PENALTY)
+    first = before.count(b"\n") + 1
+    assert header.row_number == first and [c.key for c in header.columns][:3] == ["id_number", "name", "source_id"]
+    _, recs = records_of(data)
+    assert [(n, errs) for n, _rec, errs in recs] == [(first + 1, []), (first + 2, [])]
+    # a comma-separated file after blank lines stays comma-separated
+    for lead in (before, b",,,\r\n" + before):
+        _, recs = records_of(lead + csv_bytes(ZH_HEADER, penalty_rows(1)))
+        assert recs[0][2] == []

@@ -298,8 +298,22 @@ def _blank(cells: Sequence[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
 
 
+_CONTENT_RE = re.compile(r"\S")
+
+
+def _header_line(text: str) -> str:
+    """The first line that is not blank (spaces and tabs only): the header's, whatever blank lines come
+    before it. (A line of commas is not blank here: the file is comma-separated.)"""
+    m = _CONTENT_RE.search(text)
+    if m is None:
+        return ""
+    start = text.rfind("\n", 0, m.start()) + 1
+    end = text.find("\n", m.start())
+    return text[start:] if end < 0 else text[start:end]
+
+
 def _csv_reader(text: str) -> Iterator[list[str]]:
-    first = text[: text.find("\n")] if "\n" in text else text
+    first = _header_line(text)
     delimiter = "\t" if "," not in first and "\t" in first else ","
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
