@@ -646,3 +646,12 @@ def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, cata
 def test_tab_separated_file_starting_with_a_blank_line(upload):  # type: ignore[no-untyped-def]
     job = upload(b"\r\n" + csv_bytes(ZH_HEADER, penalty_rows(3, prefix="TSV"), delimiter="\t"), filename="t.txt")
     assert job["status"] == "done" and job["counts"]["created"] == 3, job
+
+
+def test_windows_gbk_file_with_a_euro_sign(upload, session):  # type: ignore[no-untyped-def]
+    rows = penalty_rows(2, prefix="EUR")
+    rows[0][6] = "收费€10"
+    data = csv_bytes(ZH_HEADER, rows, encoding="gb18030").replace("€".encode("gb18030"), b"\x80")
+    job = upload(data, filename="gbk.csv")
+    assert job["status"] == "done" and job["encoding"] == "gbk" and job["counts"]["created"] == 2, job
+    assert session.scalar(select(Record).where(Record.source_id == "EUR0")).fields["violation"] == "收费€10"

@@ -388,3 +388,20 @@ def test_tab_separated_after_blank_lines(before) -> None:  # type: ignore[no-unt
     for lead in (before, b",,,\r\n" + before):
         _, recs = records_of(lead + csv_bytes(ZH_HEADER, penalty_rows(1)))
         assert recs[0][2] == []
+
+
+def test_windows_gbk_euro_sign() -> None:
+    """Excel's "CSV" on Chinese Windows is code page 936, where "€" is the single byte 0x80: GB18030 (and
+    Python's gbk/cp936 codec) refuse it, which refused the whole file as wrong_encoding."""
+    rows = penalty_rows(2)
+    rows[1][6] = "价格欺诈（€100）"
+    data = csv_bytes(ZH_HEADER, rows, encoding="gb18030").replace("€".encode("gb18030"), b"\x80")
+    assert b"\x80" in data
+    s = parsers.sniff(data)
+    assert (s.format, s.encoding) == ("csv", "gbk")
+    _, recs = records_of(data)
+    assert recs[1][1]["fields"]["violation"] == "价格欺诈（€100）" and recs[1][1]["name"] == "王小明"
+    assert parsers.sniff(csv_bytes(ZH_HEADER, penalty_rows(1), encoding="gb18030")).encoding == "gb18030"
+    with pytest.raises(FileError) as exc:  # 0x80 is the only byte let through
+        parsers.sniff(data + b"\x80\xff\xff")
+    assert exc.value.code == "wrong_encoding"

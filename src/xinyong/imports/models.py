@@ -26,7 +26,7 @@ class ImportJob(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     format: Mapped[str] = mapped_column(String(8), nullable=False)  # csv | xlsx
-    encoding: Mapped[str | None] = mapped_column(String(16))  # utf-8 | utf-8-sig | gb18030 (CSV only)
+    encoding: Mapped[str | None] = mapped_column(String(16))  # utf-8 | utf-8-sig | gb18030 | gbk (CSV only)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     rows_total: Mapped[int | None] = mapped_column(Integer)  # known once the runner has read the file
     rows_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

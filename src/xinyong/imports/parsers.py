@@ -2,7 +2,8 @@
 
 * :func:`sniff` decides what the bytes are: an XLSX workbook (a zip holding ``[Content_Types].xml``
   and ``xl/workbook.xml``, checked against zip bombs) or CSV text (UTF-8 with or without BOM, else
-  GB18030, a superset of GBK). Anything else is refused with :class:`FileError`.
+  GB18030, a superset of GBK, else Windows' GBK: GB18030 with the byte 0x80 as "€"). Anything else is
+  refused with :class:`FileError`.
 * :func:`read_header` reads only the header (and looks for one data row): the quick check an upload
   gets before a job is created. :func:`parse` reads every row.
 * :class:`RowMapper` turns a row's cells into the record dict that
@@ -23,6 +24,7 @@ Every failure is a :class:`FileError` (the whole file) or a row error; nothing e
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -110,7 +112,7 @@ _MAGIC: tuple[tuple[bytes, str, str], ...] = (
 @dataclass(frozen=True)
 class Sniffed:
     format: str  # csv | xlsx
-    encoding: str | None = None  # CSV: utf-8 | utf-8-sig | gb18030
+    encoding: str | None = None  # CSV: utf-8 | utf-8-sig | gb18030 | gbk (GB18030 with Windows' € = 0x80)
     text: str | None = None  # CSV: the decoded text
 
 
@@ -142,6 +144,18 @@ def check_zip(data: bytes) -> None:
                         f"well (limits: {MAX_UNCOMPRESSED // (1024 * 1024)} MB, ratio {MAX_RATIO}); refused")
 
 
+def _cp936_euro(exc: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: the byte 0x80, which GB18030 does not have, is "€" in Windows' code page
+    936 (what Excel on Chinese Windows calls GBK). Python's own ``gbk``/``cp936`` codec refuses it too."""
+    if isinstance(exc, UnicodeDecodeError) and exc.object[exc.start : exc.end] == b"\x80":
+        return "€", exc.end
+    raise exc
+
+
+_CP936_EURO = "xinyong.imports.cp936_euro"
+codecs.register_error(_CP936_EURO, _cp936_euro)
+
+
 def sniff(data: bytes) -> Sniffed:
     """Type by content (never by file name), and for CSV the encoding."""
     if not data or not data.strip():
@@ -169,6 +183,10 @@ def sniff(data: bytes) -> Sniffed:
             pass
     try:
         return Sniffed(FORMAT_CSV, "gb18030", data.decode("gb18030"))
+    except UnicodeDecodeError:
+        pass
+    try:  # Windows' GBK (code page 936): GB18030 but for "€", its single byte 0x80
+        return Sniffed(FORMAT_CSV, "gbk", data.decode("gb18030", _CP936_EURO))
     except UnicodeDecodeError:
         raise FileError("wrong_encoding", "无法识别文件编码：CSV 文件应为 UTF-8 或 GBK 编码",
                         "cannot decode the file: a CSV file must be UTF-8 or GBK encoded") from None

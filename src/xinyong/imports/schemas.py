@@ -32,7 +32,7 @@ class JobOut(BaseModel):
     sha256: str
     size: int
     format: str = Field(description="csv | xlsx")
-    encoding: str | None = Field(description="CSV: utf-8 | utf-8-sig | gb18030")
+    encoding: str | None = Field(description="CSV: utf-8 | utf-8-sig | gb18030 | gbk (Windows' GBK, with € as 0x80)")
     status: str = Field(description="pending | running | done | failed | interrupted")
     rows_total: int | None = Field(description="Data rows in the file; null until the file has been read")
     rows_done: int
