@@ -655,3 +655,12 @@ def test_windows_gbk_file_with_a_euro_sign(upload, session):  # type: ignore[no-
     job = upload(data, filename="gbk.csv")
     assert job["status"] == "done" and job["encoding"] == "gbk" and job["counts"]["created"] == 2, job
     assert session.scalar(select(Record).where(Record.source_id == "EUR0")).fields["violation"] == "收费€10"
+
+
+def test_a_truncated_workbook_is_bad_xlsx(upload, session):  # type: ignore[no-untyped-def]
+    good = xlsx_bytes(ZH_HEADER, penalty_rows(20))
+    for data, name in ((good[: len(good) // 2], "cut.xlsx"), (good[:100], "cut.xlsx"), (good[:-10], "cut.bin")):
+        body = upload(data, filename=name, expect=422).json()
+        assert body["code"] == "bad_xlsx", (name, body)
+        assert body["errors"][0]["field"] == "file" and " / " in body["message"]
+    assert count(session, ImportJob) == 0

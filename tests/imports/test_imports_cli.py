@@ -132,3 +132,13 @@ def test_resume_option(env: Database, tmp_path: Path) -> None:
     assert "未变 unchanged 10" in r.output  # the rows were already there: nothing doubled
     r = run("imports", "resume", "1")
     assert r.exit_code == 1 and "already done" in r.output
+
+
+def test_a_truncated_workbook_is_bad_xlsx(env: Database, tmp_path: Path) -> None:
+    from tests.imports.imports_support import xlsx_bytes
+
+    f = tmp_path / "处罚.xlsx"
+    f.write_bytes(xlsx_bytes(ZH_HEADER, penalty_rows(20))[:100])
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 1 and "工作簿已损坏" in r.output and "the workbook is damaged" in r.output, r.output
+    assert "只支持 CSV 或 XLSX" not in r.output

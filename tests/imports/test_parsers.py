@@ -405,3 +405,28 @@ def test_windows_gbk_euro_sign() -> None:
     with pytest.raises(FileError) as exc:  # 0x80 is the only byte let through
         parsers.sniff(data + b"\x80\xff\xff")
     assert exc.value.code == "wrong_encoding"
+
+
+def test_a_damaged_workbook_is_bad_xlsx() -> None:
+    """A zip cut short was refused as unsupported_file ("the zip archive is damaged"): a broken zip that
+    is recognisably a workbook (its entries are xl/…, or it is named .xlsx) is bad_xlsx."""
+    good = xlsx_bytes(ZH_HEADER, penalty_rows(20))
+    for cut in (len(good) // 2, len(good) - 10):
+        for name in (None, "data.csv", "报表.XLSX"):
+            with pytest.raises(FileError) as exc:
+                parsers.sniff(good[:cut], name)
+            assert exc.value.code == "bad_xlsx" and exc.value.status == 422, (cut, name)
+            assert "工作簿已损坏" in exc.value.message and "workbook is damaged" in exc.value.message
+    early = good[:100]  # nothing of the workbook's parts left: only the name tells
+    with pytest.raises(FileError) as exc:
+        parsers.read_header(early, PENALTY, filename="data.xlsx")
+    assert exc.value.code == "bad_xlsx"
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(early)
+    assert exc.value.code == "unsupported_file"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes/hello.txt", "hi" * 1000)
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(buf.getvalue()[:-30], "notes.zip")
+    assert exc.value.code == "unsupported_file" and "damaged" in exc.value.message

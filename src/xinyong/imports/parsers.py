@@ -30,6 +30,7 @@ import csv
 import io
 import itertools
 import re
+import struct
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -121,7 +122,35 @@ def _control_ratio(data: bytes) -> float:
     return (len(sample) - len(sample.translate(None, _CONTROL))) / max(1, len(sample))
 
 
-def check_zip(data: bytes) -> None:
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+_LOCAL_HEADER = re.compile(rb"PK\x03\x04")
+
+
+def _zip_local_names(data: bytes, span: int = 1 << 16) -> Iterator[bytes]:
+    """The entry names of the zip's local file headers in its first ``span`` bytes: what is left to
+    read of a zip whose end (the central directory) is cut off."""
+    head = data[:span]
+    for m in _LOCAL_HEADER.finditer(head):
+        at = m.start()
+        if at + 30 > len(head):
+            return
+        (length,) = struct.unpack_from("<H", head, at + 26)
+        yield head[at + 30 : at + 30 + length]
+
+
+def _damaged_zip(data: bytes, filename: str | None) -> FileError:
+    """A zip that cannot be opened: ``bad_xlsx`` when it is recognisably a workbook (its entries are
+    ``xl/…``, or it is named .xlsx), else ``unsupported_file``. The name never decides how a file is read;
+    it only names what a broken zip was meant to be."""
+    name = unicodedata.normalize("NFKC", filename or "").strip().lower()
+    if name.endswith(XLSX_SUFFIXES) or any(n.startswith(b"xl/") for n in _zip_local_names(data)):
+        return FileError("bad_xlsx", "工作簿已损坏（压缩包不完整或已损坏），无法读取：请用 Excel 重新保存后再上传",
+                         "the workbook is damaged (its zip archive is cut short or broken) and cannot be read: "
+                         "save it again in Excel and upload it again")
+    return _unsupported("（压缩包已损坏）", " (the zip archive is damaged)")
+
+
+def check_zip(data: bytes, filename: str | None = None) -> None:
     """An XLSX must be a zip holding the workbook parts, and not a zip bomb (sizes from the directory;
     Python's zip reader stops at the declared size, so a directory that lies fails its CRC check)."""
     try:
@@ -129,7 +158,7 @@ def check_zip(data: bytes) -> None:
             infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
             NotImplementedError) as exc:
-        raise _unsupported("（压缩包已损坏）", " (the zip archive is damaged)") from exc
+        raise _damaged_zip(data, filename) from exc
     names = {i.filename for i in infos}
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
         raise _unsupported("（这是一个压缩包，但不是 Excel 工作簿）",
@@ -156,12 +185,13 @@ _CP936_EURO = "xinyong.imports.cp936_euro"
 codecs.register_error(_CP936_EURO, _cp936_euro)
 
 
-def sniff(data: bytes) -> Sniffed:
-    """Type by content (never by file name), and for CSV the encoding."""
+def sniff(data: bytes, filename: str | None = None) -> Sniffed:
+    """Type by content (never by file name), and for CSV the encoding. ``filename`` only names the error
+    of a damaged zip (:func:`_damaged_zip`)."""
     if not data or not data.strip():
         raise FileError("empty_file", "文件为空", "the file is empty")
     if data[:2] == b"PK":
-        check_zip(data)
+        check_zip(data, filename)
         return Sniffed(FORMAT_XLSX)
     for magic, zh, en in _MAGIC:
         if data.startswith(magic):
@@ -510,9 +540,10 @@ _NO_ROWS = FileError("empty_file", "文件中没有数据行（只有表头）",
                      "the file has no data rows (only a header)")
 
 
-def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None) -> tuple[Sniffed, Header]:
+def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None,
+                filename: str | None = None) -> tuple[Sniffed, Header]:
     """The quick check before a job is created: type, encoding, header, at least one data row."""
-    sniffed = sniffed or sniff(data)
+    sniffed = sniffed or sniff(data, filename)
     rows, close = _rows_of(sniffed, data)
     try:
         header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec)

@@ -106,7 +106,7 @@ def create_job(session: Session, *, vault: Vault, department: DepartmentRef, ite
     if max_bytes is not None and len(data) > max_bytes:
         raise too_large(len(data), max_bytes)
     item = item_for(session, item_code=item_code, department=department)
-    sniffed, _header = parsers.read_header(data, item.spec)
+    sniffed, _header = parsers.read_header(data, item.spec, filename=filename)
     now = utcnow()
     job = ImportJob(department_id=department.id, item_code=item.code, filename=sanitise_filename(filename),
                     sha256=hashlib.sha256(data).hexdigest(), size=len(data), format=sniffed.format,
