@@ -664,3 +664,30 @@ def test_a_truncated_workbook_is_bad_xlsx(upload, session):  # type: ignore[no-u
         assert body["code"] == "bad_xlsx", (name, body)
         assert body["errors"][0]["field"] == "file" and " / " in body["message"]
     assert count(session, ImportJob) == 0
+
+
+def test_template_formats_every_text_column_as_text(client, world, session, catalog_loaded):  # type: ignore[no-untyped-def]
+    """The 说明 sheet types 姓名 as 文本 text, and the data sheet left it General: every column the notes
+    call text is formatted as text (and every date column as a date), for every catalog item."""
+    from openpyxl import load_workbook
+
+    from xinyong.catalog.service import current_items
+
+    h = world.bearer(world.key_a)
+    codes = sorted(current_items(session))
+    assert codes
+    for code in codes:
+        r = client.get(f"/api/v1/imports/templates/{code}.xlsx", headers=h)
+        assert r.status_code == 200, r.text
+        wb = load_workbook(io.BytesIO(r.content))
+        data, notes = wb.worksheets
+        kinds = {row[0].value: row[2].value for row in notes.iter_rows(min_row=2) if row[2].value}
+        formats = {c.value: data.column_dimensions[c.column_letter].number_format for c in data[1]}
+        assert formats["姓名"] == "@", code
+        for column, kind in kinds.items():
+            if kind == "文本 text":
+                assert formats[column] == "@", (code, column)
+            elif kind == "日期 date":
+                assert formats[column] == "yyyy-mm-dd", (code, column)
+            else:
+                assert formats[column] == "General", (code, column)

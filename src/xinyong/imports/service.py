@@ -253,22 +253,25 @@ def template_csv(spec: ItemSpec) -> bytes:
     return csv_bytes([parsers.template_headers(spec)])
 
 
+_TEXT, _DATE = "文本 text", "日期 date"
+
+
 def _describe(spec: ItemSpec) -> list[tuple[str, str, str, str, str]]:
     env: list[tuple[str, str, str, str, str]] = [
-        (parsers.ENVELOPE_ZH["id_number"], "id_number", "文本 text", "是 yes",
+        (parsers.ENVELOPE_ZH["id_number"], "id_number", _TEXT, "是 yes",
          "18位身份证号码；Excel 中请设置为文本格式 / 18-digit ID number; keep the column formatted as text"),
-        (parsers.ENVELOPE_ZH["name"], "name", "文本 text", "是 yes",
+        (parsers.ENVELOPE_ZH["name"], "name", _TEXT, "是 yes",
          "与身份证一致的姓名 / name as on the ID card"),
-        (parsers.ENVELOPE_ZH["source_id"], "source_id", "文本 text", "是 yes",
+        (parsers.ENVELOPE_ZH["source_id"], "source_id", _TEXT, "是 yes",
          "本部门系统中的唯一编号；同一编号再次导入即为更新 / "
          "your system's unique id; the same id again updates the record"),
-        (parsers.ENVELOPE_ZH["decided_at"], "decided_at", "日期 date", "是 yes", "YYYY-MM-DD"),
+        (parsers.ENVELOPE_ZH["decided_at"], "decided_at", _DATE, "是 yes", "YYYY-MM-DD"),
     ]
     if spec.severities:
         env.append((parsers.ENVELOPE_ZH["severity"], "severity", "枚举 enum", "是 yes",
                     "、".join(f"{parsers.SEVERITY_LABEL[s]}({s})" for s in spec.severities)))
-    types = {"string": "文本 text", "text": "文本 text", "integer": "整数 integer", "number": "数字 number",
-             "date": "日期 date", "boolean": "是/否 yes/no", "enum": "枚举 enum"}
+    types = {"string": _TEXT, "text": _TEXT, "integer": "整数 integer", "number": "数字 number",
+             "date": _DATE, "boolean": "是/否 yes/no", "enum": "枚举 enum"}
     for f in spec.fields:
         note = "、".join(map(str, f.allowed)) if f.allowed else ""
         if f.type == "date":
@@ -280,8 +283,8 @@ def _describe(spec: ItemSpec) -> list[tuple[str, str, str, str, str]]:
 
 
 def template_xlsx(spec: ItemSpec) -> bytes:
-    """Sheet 1 (read by the import): the header row; the ID number and source-id columns are formatted
-    as text and date columns as dates. Sheet 2 describes every column."""
+    """Sheet 1 (read by the import): the header row; the text columns (ID number, name, source id, text
+    fields) are formatted as text and date columns as dates. Sheet 2 describes every column."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -292,9 +295,11 @@ def template_xlsx(spec: ItemSpec) -> bytes:
     ws.title = "数据"
     heads = parsers.template_headers(spec)
     ws.append(heads)
-    date_cols = {parsers.ENVELOPE_ZH["decided_at"], *(f.name_zh for f in spec.fields if f.type == "date")}
-    text_cols = {parsers.ENVELOPE_ZH["id_number"], parsers.ENVELOPE_ZH["source_id"],
-                 *(f.name_zh for f in spec.fields if f.type in ("string", "text"))}
+    # formatted as the 说明 sheet types them: every text column (身份证号码, 姓名, 来源编号, text fields)
+    # as text, so that Excel keeps what is typed there as typed; date columns as dates
+    typed = {column: kind for column, _code, kind, _req, _note in _describe(spec)}
+    text_cols = {column for column, kind in typed.items() if kind == _TEXT}
+    date_cols = {column for column, kind in typed.items() if kind == _DATE}
     for i, h in enumerate(heads, start=1):
         letter = get_column_letter(i)
         ws.cell(row=1, column=i).font = Font(bold=True)
