@@ -691,3 +691,37 @@ def test_template_formats_every_text_column_as_text(client, world, session, cata
                 assert formats[column] == "yyyy-mm-dd", (code, column)
             else:
                 assert formats[column] == "General", (code, column)
+
+
+def test_job_list_shows_first_errors_in_one_query(upload, client, world, db):  # type: ignore[no-untyped-def]
+    """The list showed first_errors: [] even for jobs with rejected rows; it shows what each job's own
+    view shows, read for the whole page in one statement."""
+    from sqlalchemy import event
+
+    many = penalty_rows(14, prefix="FE")
+    for i in range(12):
+        many[i + 1][0] = "bad"  # rows 3-14 rejected: the first 10 are shown
+    one = penalty_rows(3, prefix="FO")
+    one[2][7] = "鞭刑"
+    ids = [upload(csv_bytes(ZH_HEADER, rows))["id"] for rows in (many, penalty_rows(2, prefix="FN"), one)]
+    h = world.bearer(world.key_a)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.connection, "before_cursor_execute", seen)
+    try:
+        listing = client.get("/api/v1/imports", headers=h)
+    finally:
+        event.remove(db.connection, "before_cursor_execute", seen)
+    assert listing.status_code == 200, listing.text
+    assert sum("import_row_errors" in st for st in statements) == 1, statements
+    by_id = {j["id"]: j for j in listing.json()["items"]}
+    for jid in ids:
+        single = client.get(f"/api/v1/imports/{jid}", headers=h).json()
+        assert by_id[jid]["first_errors"] == single["first_errors"], jid
+    assert [e["row"] for e in by_id[ids[0]]["first_errors"]] == list(range(3, 13))
+    assert by_id[ids[1]]["first_errors"] == []
+    assert [(e["row"], e["field"], e["code"]) for e in by_id[ids[2]]["first_errors"]] == [
+        (4, "fields.penalty_type", "not_allowed")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, UploadFile
@@ -20,7 +21,7 @@ from xinyong.catalog.spec import CODE_RE, ItemSpec
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import ApiError
 from xinyong.imports import service
-from xinyong.imports.models import ImportJob
+from xinyong.imports.models import ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError
 from xinyong.imports.runner import run_job
 from xinyong.imports.schemas import CountsOut, FileErrorOut, JobListOut, JobOut, RowErrorOut, error_responses
@@ -81,8 +82,11 @@ def runner_of(app: Any) -> ThreadRunner:
 
 # ---- output --------------------------------------------------------------------------------------
 
-def job_out(session: Session, job: ImportJob, *, with_errors: bool = True) -> JobOut:
-    first = service.row_errors(session, job_id=job.id, limit=10) if with_errors else []
+def job_out(session: Session, job: ImportJob, *, with_errors: bool = True,
+            first: Sequence[ImportRowError] | None = None) -> JobOut:
+    """``first``: the job's first errors when the caller read them already (a list's one query)."""
+    if first is None:
+        first = service.row_errors(session, job_id=job.id, limit=service.FIRST_ERRORS) if with_errors else []
     error = FileErrorOut(code=job.error_code, message=job.error_message or "") if job.error_code else None
     status = service.effective_status(job)
     if status == "interrupted" and error is None:
@@ -148,7 +152,8 @@ def list_jobs(principal: Importer, session: DbSession,
                              before_id=before_id, limit=limit + 1)
     more = len(jobs) > limit
     jobs = jobs[:limit]
-    return JobListOut(items=[job_out(session, j, with_errors=False) for j in jobs],
+    first = service.first_row_errors(session, job_ids=[j.id for j in jobs if j.rejected])
+    return JobListOut(items=[job_out(session, j, first=first.get(j.id, [])) for j in jobs],
                       next_before_id=jobs[-1].id if more and jobs else None)
 
 

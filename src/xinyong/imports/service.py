@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from xinyong import bulk
@@ -187,6 +187,30 @@ def row_errors(session: Session, *, job_id: int, limit: int | None = None,
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
+
+
+FIRST_ERRORS = 10  # rejected rows shown with a job (the full report is errors.csv)
+
+
+def first_row_errors(session: Session, *, job_ids: Sequence[int],
+                     limit: int = FIRST_ERRORS) -> dict[int, list[ImportRowError]]:
+    """The first ``limit`` errors (by row) of each of these jobs, in ONE query: a ``UNION ALL`` of one
+    ``LIMIT`` per job, each read from the (job, row) index, so a page of jobs costs one statement and no
+    more rows than it shows, however many rows the jobs rejected (a window over all of their errors
+    would read them all)."""
+    ids = list(dict.fromkeys(job_ids))
+    if not ids:
+        return {}
+    t = ImportRowError.__table__
+    arms = [select(t).where(t.c.job_id == job_id).order_by(t.c.row_number, t.c.id).limit(limit).subquery()
+            for job_id in ids]
+    stmt = union_all(*(select(arm) for arm in arms)) if len(arms) > 1 else select(arms[0])
+    out: dict[int, list[ImportRowError]] = {job_id: [] for job_id in ids}
+    for row in session.execute(select(ImportRowError).from_statement(stmt)).scalars():
+        out[row.job_id].append(row)
+    for errors in out.values():
+        errors.sort(key=lambda e: (e.row_number, e.id))
+    return out
 
 
 # ---- resuming -----------------------------------------------------------------------------------
