@@ -725,3 +725,50 @@ def test_job_list_shows_first_errors_in_one_query(upload, client, world, db):  #
     assert by_id[ids[1]]["first_errors"] == []
     assert [(e["row"], e["field"], e["code"]) for e in by_id[ids[2]]["first_errors"]] == [
         (4, "fields.penalty_type", "not_allowed")]
+
+
+def _withdraw(session, code: str, departments: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    data = to_data(get_current(session, code).spec)
+    data["departments"] = departments
+    update_item(session, code=code, data=data, actor=SYSTEM)
+
+
+def test_resume_waits_out_a_withdrawn_item(db, vault, world, client, catalog_loaded, wait):  # type: ignore[no-untyped-def]
+    """An item withdrawn from the department while its job was interrupted: resuming failed the job for
+    good and deleted its file (a file error). It is refused (409) and the job stays interrupted with its
+    file; once the item is allowed again, it resumes."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="w.csv",
+                                 data=csv_bytes(ZH_HEADER, penalty_rows(12, prefix="W")), actor=SYSTEM).id
+        s.execute(update(ImportJob).where(ImportJob.id == jid).values(status="interrupted"))
+        _withdraw(s, "admin_penalty", ["nobody"])
+    h = world.bearer(world.key_a)
+    r = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "item_not_allowed", r.text
+    assert " / " in r.json()["message"] and "interrupted" in r.json()["message"]
+    with db.session() as s:
+        job = s.get(ImportJob, jid)
+        assert job.status == "interrupted" and s.get(ImportFile, jid) is not None
+    # a runner that meets the same change (the item withdrawn between the resume and the run) leaves
+    # the job interrupted with its file too
+    p = runner.run_job(db, vault, jid)
+    assert p is not None and p.status == "interrupted" and p.error_code == "item_not_allowed", p
+    with db.session() as s:
+        assert s.get(ImportFile, jid) is not None and s.get(ImportJob, jid).finished_at is None
+        _withdraw(s, "admin_penalty", ["*"])
+    r = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
+    assert r.status_code == 202, r.text
+    wait()
+    done = client.get(f"/api/v1/imports/{jid}", headers=h).json()
+    assert done["status"] == "done" and done["counts"]["created"] == 12, done

@@ -142,3 +142,33 @@ def test_a_truncated_workbook_is_bad_xlsx(env: Database, tmp_path: Path) -> None
     r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
     assert r.exit_code == 1 and "工作簿已损坏" in r.output and "the workbook is damaged" in r.output, r.output
     assert "只支持 CSV 或 XLSX" not in r.output
+
+
+def test_resume_waits_out_an_inactive_department(env: Database, tmp_path: Path) -> None:
+    """A department deactivated while its job was interrupted: `imports resume` failed the job for good
+    and deleted its file. It exits 1 saying why, the job stays interrupted with its file, and it resumes
+    once the department is active again."""
+    from xinyong.auth.models import Department
+    from xinyong.imports.models import ImportFile
+
+    f = tmp_path / "d.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(10, prefix="D")))
+    with env.session() as s:  # a job that was interrupted before its first chunk, its file kept
+        from xinyong.imports import service
+        from xinyong.privacy.vault import Vault
+        from xinyong.records.service import DepartmentRef
+
+        vault = Vault(KeyRing.load(tmp_path / "keys.json"))
+        dept = s.scalar(select(Department).where(Department.code == "scjgj"))
+        jid = service.create_job(s, vault=vault, department=DepartmentRef(id=dept.id, code=dept.code),
+                                 item_code="admin_penalty", filename="d.csv", data=f.read_bytes(), actor=SYSTEM).id
+        s.execute(update(ImportJob).where(ImportJob.id == jid).values(status="interrupted"))
+        dept.active = False
+    r = run("imports", "resume", str(jid))
+    assert r.exit_code == 1, r.output
+    assert "部门不存在或已停用" in r.output and "once the department is active again" in r.output
+    with env.session() as s:
+        assert s.get(ImportJob, jid).status == "interrupted" and s.get(ImportFile, jid) is not None
+        s.execute(update(Department).where(Department.code == "scjgj").values(active=True))
+    r = run("imports", "resume", str(jid))
+    assert r.exit_code == 0 and "新增 created 10" in r.output, r.output

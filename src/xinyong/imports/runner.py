@@ -30,13 +30,11 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk
 from xinyong.audit.service import Actor, record
-from xinyong.auth.models import Department
-from xinyong.catalog.service import get_current
 from xinyong.db import utcnow
 from xinyong.imports import parsers
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError, RowMapper
-from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, load_file
+from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, ImportsError, check_runnable, load_file
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
 from xinyong.records.service import DepartmentRef, ingest, rejection_row
@@ -143,6 +141,11 @@ def run_job(db: UnitOfWork, vault: Vault, job_id: int, *, chunk_size: int = CHUN
     except LostJob:
         log.warning("import job %s was taken over by another runner; this one stops", job_id)
         return None
+    except ImportsError as exc:  # its department or item changed while it waited: not the file's fault
+        try:
+            _finish(db, job_id, token, status="interrupted", error=(exc.code, exc.message[:2000]), drop_file=False)
+        except LostJob:
+            return None
     except FileError as exc:
         try:
             _finish(db, job_id, token, status="failed", error=(exc.code, exc.message[:2000]), drop_file=True)
@@ -166,15 +169,7 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     with db.session() as s:
         job = s.get(ImportJob, job_id)
         assert job is not None
-        dept = s.get(Department, job.department_id)
-        if dept is None or not dept.active:
-            raise FileError("department_inactive", "部门不存在或已停用",
-                            "the department is missing or inactive")
-        department = DepartmentRef(id=dept.id, code=dept.code)
-        item = get_current(s, job.item_code)
-        if item is None or not item.spec.allows_department(dept.code):
-            raise FileError("unknown_item", f"目录中没有事项 {job.item_code} 或本部门无权报送",
-                            f"catalog item {job.item_code} is gone or not allowed for this department")
+        department, item = check_runnable(s, job=job)  # ImportsError: the job stays interrupted
         data = load_file(s, vault=vault, job_id=job_id)
         actor = _actor(job)
         pos = job.rows_done

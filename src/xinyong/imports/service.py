@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk
 from xinyong.audit.service import Actor, record
+from xinyong.auth.models import Department
 from xinyong.catalog.service import get_current
 from xinyong.catalog.spec import CODE_RE, ItemSpec
 from xinyong.db import utcnow
@@ -215,6 +216,31 @@ def first_row_errors(session: Session, *, job_ids: Sequence[int],
 
 # ---- resuming -----------------------------------------------------------------------------------
 
+def check_runnable(session: Session, *, job: ImportJob) -> tuple[DepartmentRef, Any]:
+    """The job's department and current catalog item, if the job may run now. These may change while a
+    job waits (a department deactivated, an item withdrawn from it): that is not the file's fault, so
+    the refusal (409) leaves the job as it is, with its file, to be resumed once it may run again."""
+    dept = session.get(Department, job.department_id)
+    if dept is None or not dept.active:
+        raise ImportsError(409, "department_inactive",
+                           "部门不存在或已停用，暂不能继续导入：任务保持中断、文件保留，部门恢复启用后可以继续",
+                           "the department is missing or inactive, so the job cannot run now: it stays "
+                           "interrupted with its file, and can be resumed once the department is active again")
+    item = get_current(session, job.item_code)
+    if item is None:
+        raise ImportsError(409, "unknown_item",
+                           f"目录中已没有事项 {job.item_code}，暂不能继续导入：任务保持中断、文件保留",
+                           f"catalog item {job.item_code} is gone, so the job cannot run now: it stays "
+                           "interrupted with its file")
+    if not item.spec.allows_department(dept.code):
+        raise ImportsError(409, "item_not_allowed",
+                           f"本部门已无权报送事项 {job.item_code}，暂不能继续导入：任务保持中断、文件保留，"
+                           "恢复权限后可以继续",
+                           f"this department may no longer push item {job.item_code}, so the job cannot run "
+                           "now: it stays interrupted with its file, and can be resumed once it may again")
+    return DepartmentRef(id=dept.id, code=dept.code), item
+
+
 def resume_job(session: Session, *, job: ImportJob, actor: Actor,
                stale_after: float = STALE_SECONDS) -> ImportJob:
     """Make an interrupted job (or a stalled one) pending again; a runner then continues from
@@ -230,6 +256,7 @@ def resume_job(session: Session, *, job: ImportJob, actor: Actor,
     if session.get(ImportFile, job.id) is None:
         raise ImportsError(409, "file_missing", "已找不到该任务的文件，请重新上传",
                            "the job's file is gone; upload it again")
+    check_runnable(session, job=job)
     previous = job.status
     job.status, job.runner, job.heartbeat_at = "pending", None, utcnow()
     job.error_code = job.error_message = None
