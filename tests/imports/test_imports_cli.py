@@ -172,3 +172,39 @@ def test_resume_waits_out_an_inactive_department(env: Database, tmp_path: Path) 
         s.execute(update(Department).where(Department.code == "scjgj").values(active=True))
     r = run("imports", "resume", str(jid))
     assert r.exit_code == 0 and "新增 created 10" in r.output, r.output
+
+
+def test_rate_after_a_resume_counts_this_runs_rows(env: Database, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """After resuming at 55,000 rows the CLI said 34,601 rows/s: the rows done before the resume were
+    counted in this run's rate."""
+    import re
+
+    from xinyong.imports import runner
+
+    f = tmp_path / "rate.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(10, prefix="R")))
+    assert run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj").exit_code == 0
+    with env.session() as s:  # the process died after 8 rows
+        s.execute(update(ImportJob).where(ImportJob.id == 1).values(
+            status="interrupted", rows_done=8, created=8))
+        from xinyong.imports.models import ImportFile
+        from xinyong.privacy.vault import Vault
+
+        vault = Vault(KeyRing.load(tmp_path / "keys.json"))
+        blob, kid = vault.seal_blob(f.read_bytes(), "import_files", "content", "1")
+        s.add(ImportFile(job_id=1, key_id=kid, content=blob))
+    real = runner.run_job
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        import time
+
+        time.sleep(1.0)  # this run takes at least a second for its 2 rows: at most 2 rows/s
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_job", slow)
+    r = run("imports", "resume", "1")
+    assert r.exit_code == 0, r.output
+    m = re.search(r"行数 / rows: 10/10  \(本次 this run 2, ([\d,.]+) 行每秒 / rows/s\)", r.output)
+    assert m is not None, r.output
+    assert float(m.group(1).replace(",", "")) <= 2

@@ -67,9 +67,15 @@ def _printer() -> Any:
 
 
 def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
+    """Run the job here and print how it went; the rate is this run's rows (a resumed job's earlier rows
+    are not counted) over this run's time."""
     from xinyong.imports import service
+    from xinyong.imports.models import ImportJob
     from xinyong.imports.runner import run_job
 
+    with db.session() as s:  # a resumed job starts from the rows done before: they are not this run's
+        job = s.get(ImportJob, job_id)
+        before = job.rows_done if job is not None else 0
     started = time.monotonic()
     result = run_job(db, vault, job_id, chunk_size=chunk_size, on_progress=_printer())
     elapsed = time.monotonic() - started
@@ -77,9 +83,12 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
         _fail(f"导入任务 {job_id} 正由其他进程处理或已结束",
               f"import job {job_id} is held by another process or finished")
     typer.echo(f"导入任务 / import job {job_id}: {result.status}")
-    rate = result.rows_done / elapsed if elapsed > 0 else 0
-    speed = f"  ({rate:,.0f} 行每秒 / rows/s)" if rate else ""
-    typer.echo(f"行数 / rows: {result.rows_done}/{result.rows_total or 0}{speed}")
+    done_now = max(0, result.rows_done - before)
+    rate = done_now / elapsed if elapsed > 0 else 0
+    speed = f"{rate:,.0f} 行每秒 / rows/s" if rate else ""
+    if before and speed:
+        speed = f"本次 this run {done_now}, {speed}"
+    typer.echo(f"行数 / rows: {result.rows_done}/{result.rows_total or 0}" + (f"  ({speed})" if speed else ""))
     typer.echo(f"新增 created {result.created}  更新 updated {result.updated}  "
                f"未变 unchanged {result.unchanged}  拒绝 rejected {result.rejected}")
     if result.rejected:
