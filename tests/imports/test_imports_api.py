@@ -772,3 +772,30 @@ def test_resume_waits_out_a_withdrawn_item(db, vault, world, client, catalog_loa
     wait()
     done = client.get(f"/api/v1/imports/{jid}", headers=h).json()
     assert done["status"] == "done" and done["counts"]["created"] == 12, done
+
+
+@pytest.mark.parametrize("how", ["openpyxl", "digits"])
+def test_an_amount_past_64_bits_rejects_its_row_only(upload, client, world, session, how):  # type: ignore[no-untyped-def]
+    """An amount cell of 100000000000000000000 — as pandas writes an int through openpyxl ("%.16g": the
+    float 1e+20), or as plain digits (an int past 64 bits) — is its row's out_of_range; the other rows
+    of the chunk are imported and the job ends done (it was once a 500 that left the job interrupted)."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    rows = penalty_rows(5, prefix=f"BIG{how}-")
+    if how == "openpyxl":
+        rows[2][8] = 100000000000000000000
+        data = xlsx_bytes(ZH_HEADER, rows)
+    else:
+        cells = [list(r) for r in rows]
+        cells[2][8] = ("n", "100000000000000000000")
+        data = xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(cells)])
+    job = upload(data, filename="big.xlsx")
+    assert job["status"] == "done", job
+    assert job["rows_total"] == job["rows_done"] == 5
+    assert job["counts"] == {"created": 4, "updated": 0, "unchanged": 0, "rejected": 1}
+    [err] = job["first_errors"]
+    assert (err["row"], err["column"], err["field"], err["code"]) == (4, "罚款金额（元）", "fields.amount",
+                                                                      "out_of_range"), err
+    assert " / " in err["message"]
+    created = session.scalars(select(Record.source_id).where(Record.source_id.like(f"BIG{how}-%"))).all()
+    assert sorted(created) == [f"BIG{how}-{i}" for i in (0, 1, 3, 4)]
