@@ -112,35 +112,32 @@ def _clean(value: Any, limit: int = 64) -> str:
     return mask_id_numbers_in(_CTRL.sub("?", str(value)))[:limit]
 
 
-def _check_source_id(value: Any) -> str | dict[str, str]:
-    """The source id, or the error that names why not."""
-    if type(value) is int and not isinstance(value, bool):
-        value = str(value)
+def _short_text(value: Any, bad: dict[str, str], empty: dict[str, str], long: dict[str, str],
+                chars: dict[str, str]) -> str | dict[str, str]:
+    """A 1-64 character envelope text (source id, name), stripped, or the error that names why not."""
     if type(value) is not str:
-        return _E_SOURCE_BAD
+        return bad
     s = value.strip()
     if not s:
-        return _E_SOURCE_EMPTY
+        return empty
     if len(s) > 64:
-        return _E_SOURCE_LONG
+        return long
     if not s.isprintable() and _CTRL.search(s):
-        return _E_SOURCE_CHARS
-    if contains_id_number(s):  # (a regex search for 17 digits first: cheap)
+        return chars
+    return s
+
+
+def _check_source_id(value: Any) -> str | dict[str, str]:
+    if type(value) is int and not isinstance(value, bool):
+        value = str(value)
+    s = _short_text(value, _E_SOURCE_BAD, _E_SOURCE_EMPTY, _E_SOURCE_LONG, _E_SOURCE_CHARS)
+    if type(s) is str and contains_id_number(s):  # (a regex search for 17 digits first: cheap)
         return _E_SOURCE_ID_NUMBER
     return s
 
 
 def _check_name(value: Any) -> str | dict[str, str]:
-    if type(value) is not str:
-        return _E_NAME_BAD
-    s = value.strip()
-    if not s:
-        return _E_NAME_EMPTY
-    if len(s) > 64:
-        return _E_NAME_LONG
-    if not s.isprintable() and _CTRL.search(s):
-        return _E_NAME_CHARS
-    return s
+    return _short_text(value, _E_NAME_BAD, _E_NAME_EMPTY, _E_NAME_LONG, _E_NAME_CHARS)
 
 
 _IdCheck = tuple[identity.IdFacts | None, dict[str, str] | None]
