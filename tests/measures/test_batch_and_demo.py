@@ -73,7 +73,9 @@ def test_batch_refusals(client, world, db):  # type: ignore[no-untyped-def]
                     files={"file": ("a.csv", "编号,名字\n1,张三\n".encode(), "text/csv")},
                     headers=world.bearer(world.key_a))
     assert r.status_code == 422 and r.json()["code"] == "missing_columns"
-    for content in (b"%PDF-1.7\n", b"PK\x03\x04" + b"\x00" * 40):  # a PDF; an XLSX (or any zip): CSV only
+    # a PDF; a zip; a workbook cut short (its entries under xl/: imports call it bad_xlsx): CSV only
+    cut = b"PK\x03\x04" + b"\x00" * 22 + bytes([15, 0, 0, 0]) + b"xl/workbook.xml" + b"\x00" * 40
+    for content in (b"%PDF-1.7\n", b"PK\x03\x04" + b"\x00" * 40, cut):
         r = client.post("/api/v1/checks/batch", data={"scenario": "awards"},
                         files={"file": ("a.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
         assert r.status_code == 422 and r.json()["code"] == "unsupported_format", r.text
@@ -82,7 +84,8 @@ def test_batch_refusals(client, world, db):  # type: ignore[no-untyped-def]
         refused = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch_create",
                                                           AuditEntry.outcome == "denied")))
         assert [e.details["code"] for e in refused] == ["unknown_scenario", "empty_file", "missing_columns",
-                                                         "unsupported_format", "unsupported_format"]
+                                                         "unsupported_format", "unsupported_format",
+                                                         "unsupported_format"]
         assert s.scalar(select(func.count()).select_from(CompareJob)) == 0
 
 

@@ -207,7 +207,7 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
     try:
         sniffed = sniff(data)
     except FileError as exc:
-        if exc.code == "unsupported_file":  # the imports' message offers XLSX, which this does not take
+        if exc.code in ("unsupported_file", "bad_xlsx"):  # the imports' message offers XLSX, which this does not take
             raise FileError(*_CSV_ONLY) from exc
         raise
     if sniffed.format != "csv" or sniffed.text is None:
