@@ -540,6 +540,30 @@ def test_a_source_id_repeated_in_a_file_is_judged_the_same_wherever_chunks_are_c
 
     assert run() == (4, 0, 2, 1)
     assert run() == (0, 0, 6, 1)
+    # interrupted after the first chunk and resumed: judged the same
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="r.csv",
+                                 data=data, actor=SYSTEM).id
+    real = runner.ingest
+    calls = {"n": 0}
+
+    def stop_after_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    runner.ingest = stop_after_first
+    try:
+        p = runner.run_job(db, vault, jid, chunk_size=chunk_size)
+    finally:
+        runner.ingest = real
+    if chunk_size < 7:
+        assert p is not None and p.status == "interrupted"
+        with db.session() as s:
+            service.resume_job(s, job=service.get_job(s, job_id=jid, department_id=dept.id), actor=SYSTEM)
+        p = runner.run_job(db, vault, jid, chunk_size=chunk_size)
+    assert p is not None and p.status == "done" and (p.created, p.updated, p.unchanged, p.rejected) == (0, 0, 6, 1)
     rec = session.scalar(select(Record).where(Record.source_id == "R0"))
     assert rec.revision == 1 and rec.fields["amount"] == 100
     assert session.scalar(select(func.count()).select_from(RecordRevision)
@@ -799,3 +823,33 @@ def test_an_amount_past_64_bits_rejects_its_row_only(upload, client, world, sess
     assert " / " in err["message"]
     created = session.scalars(select(Record.source_id).where(Record.source_id.like(f"BIG{how}-%"))).all()
     assert sorted(created) == [f"BIG{how}-{i}" for i in (0, 1, 3, 4)]
+
+
+def test_a_repeat_is_judged_by_the_record_it_makes_not_by_its_cells(db, vault, world, session, catalog_loaded):  # type: ignore[no-untyped-def]
+    """The same source id typed as a number in one row and as text in another, with the same content,
+    is one record (unchanged, not a conflict); a row whose first occurrence was itself refused is
+    judged on its own (it was refused as a repeat of a row that was never imported)."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    [row] = penalty_rows(1, prefix="X")
+    as_number = list(row)
+    as_number[2] = 12345
+    as_text = list(row)
+    as_text[2] = "12345"
+    bad_first = list(row)
+    bad_first[2], bad_first[3] = "S-1", "not a date"
+    good_second = list(row)
+    good_second[2], good_second[8] = "S-1", "777"
+    for rows, expected in (([as_number, as_text], (1, 0, 1, 0)), ([bad_first, good_second], (1, 0, 0, 1))):
+        with db.session() as s:
+            jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="x.xlsx",
+                                     data=xlsx_bytes(ZH_HEADER, rows), actor=SYSTEM).id
+        p = runner.run_job(db, vault, jid, chunk_size=1)
+        assert p is not None and p.status == "done"
+        assert (p.created, p.updated, p.unchanged, p.rejected) == expected, (rows, p)
+    errs = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+    assert [(e.row_number, e.field) for e in errs] == [(2, "decided_at")]

@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -37,7 +37,7 @@ from xinyong.imports.parsers import FileError, RowMapper
 from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, ImportsError, check_runnable, load_file
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
-from xinyong.records.service import DepartmentRef, ingest, rejection_row
+from xinyong.records.service import DepartmentRef, FileBatch, ingest, rejection_row
 
 log = logging.getLogger("xinyong.imports")
 
@@ -196,13 +196,15 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     mapper = RowMapper(item.code, item.spec, parsed.header)
     items = {item.code: item}
     rows = parsed.rows
-    repeats = conflicting_repeats(rows, mapper)  # the whole file's, so that a resumed run sees them too
+    # A file is one batch: repeats of a source id are compared across chunks (records.service.FileBatch);
+    # a resumed run knows the ids of the rows already done
+    file = FileBatch(before=source_ids(rows[:pos], mapper) if pos else frozenset())
     cut = cut_id_numbers(rows, mapper)
     while pos < total:
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
             delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                           actor=actor, items=items, today=today, job_id=job_id, repeats=repeats, cut=cut)
+                           actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut)
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
                 **{k: _J.c[k] + v for k, v in delta.items()}))
@@ -217,36 +219,19 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     return Progress(job_id, "done", total, pos, **counts)
 
 
-def _source_key(cell: Any) -> str | None:
-    """A source id cell as the row mapper reads it, for comparing rows (a whole number typed in a
-    spreadsheet and the same digits as text are one id). None for a number whose digits are lost
-    (2024000000000000100 and …101 both stored as 2.024E+18): such rows are not repeats of each other but
-    each its own ``stored_as_number``."""
-    return parsers.cell_text(cell)
-
-
-def conflicting_repeats(rows: Sequence[parsers.Row], mapper: RowMapper) -> dict[int, int]:
-    """The rows that repeat an earlier row's source id with other cells: row number → the row where
-    the id first appears. A file is one batch: a row identical to the first row of its id imports as
-    ``unchanged``, one with other content is refused (``duplicate_in_batch``) — wherever the two are
-    in the file. Before, only repeats inside one chunk were compared, so a repeat 5,000 rows further
-    down updated the record, and importing the file again updated it back and forth (a new revision
-    each time), the result depending on where the chunks were cut."""
+def source_ids(rows: Sequence[parsers.Row], mapper: RowMapper) -> frozenset[str]:
+    """The source ids of ``rows`` as the row mapper reads them (a whole number typed in a spreadsheet
+    and the same digits as text are one id)."""
     col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "source_id"), None)
     if col is None:
-        return {}
-    first: dict[str, tuple[int, Sequence[Any]]] = {}
-    out: dict[int, int] = {}
-    for n, cells in rows:
-        key = _source_key(cells[col]) if col < len(cells) else None
-        if key is None:
-            continue
-        seen = first.get(key)
-        if seen is None:
-            first[key] = (n, cells)
-        elif seen[1] != cells and _cells_key(seen[1]) != _cells_key(cells):
-            out[n] = seen[0]
-    return out
+        return frozenset()
+    out = set()
+    for _n, cells in rows:
+        if col < len(cells):
+            key = parsers.cell_text(cells[col])
+            if key:
+                out.add(key.strip())
+    return frozenset(out)
 
 
 # A spreadsheet keeps 15 significant digits of a number: an ID number typed into a column of
@@ -270,33 +255,15 @@ def cut_id_numbers(rows: Sequence[parsers.Row], mapper: RowMapper) -> set[int]:
     return set()
 
 
-def _cells_key(cells: Sequence[Any]) -> tuple[Any, ...]:
-    """A row's cells as compared for a repeat: text stripped, trailing empty cells dropped."""
-    out = [c.strip() if isinstance(c, str) else c for c in cells]
-    while out and (out[-1] is None or out[-1] == ""):
-        out.pop()
-    return tuple(out)
-
-
 def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt: str, vault: Vault,
            department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
-           job_id: int, repeats: Mapping[int, int] | None = None, cut: AbstractSet[int] = frozenset()
-           ) -> dict[str, int]:
+           job_id: int, file: FileBatch | None = None, cut: AbstractSet[int] = frozenset()) -> dict[str, int]:
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
     errors: list[dict[str, Any]] = []
     rejected = 0
     convert = mapper.converter(fmt)
     for n, cells in chunk:
-        first = repeats.get(n) if repeats else None
-        if first is not None:
-            rejected += 1
-            errors.append({"job_id": job_id, "row_number": n, "header": mapper.column_of.get("source_id"),
-                           "field": "source_id", "code": "duplicate_in_batch",
-                           "message": f"来源编号与第{first}行重复而内容不同（同一文件中一个来源编号只能对应一种内容） / "
-                                      f"source_id repeats row {first} with other content (in one file a source_id "
-                                      f"has one content)"})
-            continue
         if n in cut:
             rejected += 1
             errors.append({"job_id": job_id, "row_number": n, "header": mapper.column_of.get("id_number"),
@@ -320,8 +287,10 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
         _log_file_rejections(session, chunk, errors, mapper=mapper, department=department)
     if records:
         column_of = mapper.column_of
+        if file is not None:
+            file.rows = numbers
         for o in ingest(session, vault=vault, department=department, records=records, actor=actor,
-                        channel="file", today=today, items=items):
+                        channel="file", today=today, items=items, file=file):
             delta[o.status] += 1
             if o.errors:
                 n = numbers[o.index]

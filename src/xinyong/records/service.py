@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -430,9 +431,33 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
     return CheckedBatch(records, department, today, outcomes, prepared)
 
 
+@dataclass
+class FileBatch:
+    """A file imported in chunks is one batch: a source id's repeats are compared with its first
+    accepted row wherever they are in the file (identical: ``unchanged``; other content:
+    ``duplicate_in_batch`` naming that row), not only inside a chunk — else a repeat 5,000 rows down
+    updated the record, and every import of the file updated it back and forth. One per run of an
+    import job, passed to each chunk's :func:`ingest`.
+
+    ``before``: on a resumed run, the source ids of the file's rows already done; their first
+    accepted row's content is what their record holds, so the record stands in for it."""
+
+    first: dict[str, tuple[str, int]] = field(default_factory=dict)  # source id -> (content hash, row)
+    before: AbstractSet[str] = frozenset()
+    rows: Sequence[int] = ()  # the current chunk's row numbers, by record index
+
+
+def _duplicate(row: int | None) -> list[dict[str, str]]:
+    if row is None:
+        return [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
+                   "source_id repeats in this batch with different content")]
+    return [_e("source_id", "duplicate_in_batch", f"来源编号与第{row}行重复而内容不同（同一文件中一个来源编号只能对应一种内容）",
+               f"source_id repeats row {row} with other content (in one file a source_id has one content)")]
+
+
 def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
            channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None,
-           checked: CheckedBatch | None = None) -> list[Outcome]:
+           checked: CheckedBatch | None = None, file: FileBatch | None = None) -> list[Outcome]:
     """Validate and store a batch. Returns one outcome per input record, in order.
 
     Written in the caller's transaction: the records, new subjects, superseded revisions, the
@@ -485,19 +510,28 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         h = content_hash(item.code, subject_id, p.severity, p.decided_at, p.fields)
         cur = existing.get(p.source_id)
         out = outcomes[p.index]
-        seen = first_in_batch.get(p.source_id)
+        where: int | None = None
+        if file is None:
+            seen = first_in_batch.get(p.source_id)
+        else:  # the file's first accepted row of this id, in this chunk or an earlier one
+            got = file.first.get(p.source_id)
+            if got is not None:
+                seen, where = got
+            else:
+                seen = cur["content_hash"] if cur is not None and p.source_id in file.before else None
         if seen is not None:
             if seen != h:
-                out.errors = [_e("source_id", "duplicate_in_batch", "同一批次中来源编号重复且内容不同",
-                                 "source_id repeats in this batch with different content")]
-            elif cur is None:
-                new_index[p.source_id].append(p.index)  # its record id once the batch's are known
+                out.errors = _duplicate(where)
+            elif cur is None:  # its first row is in this batch: its record id once the batch's are known
+                new_index.setdefault(p.source_id, []).append(p.index)
                 out.status = "unchanged"
             else:
                 out.status, out.record_id = "unchanged", cur["id"]
             continue
         if cur is not None and cur["content_hash"] == h:
             first_in_batch[p.source_id] = h
+            if file is not None:
+                file.first[p.source_id] = (h, file.rows[p.index])
             out.status = "unchanged"
             out.record_id = cur["id"]
             continue
@@ -519,6 +553,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                              dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, now,
                              status, "push", label, dept_id, p.source_id, item.code, 1, now, now, days))
             first_in_batch[p.source_id] = h
+            if file is not None:
+                file.first[p.source_id] = (h, file.rows[p.index])
             new_index[p.source_id] = [p.index]
             out.status = "created"
             changed_subjects.add(subject_id)
@@ -528,6 +564,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             got.add((item.code, item.spec.category))
         else:
             first_in_batch[p.source_id] = h
+            if file is not None:
+                file.first[p.source_id] = (h, file.rows[p.index])
             updates[cur["id"]] = {
                 "subject_id": subject_id, "item_id": item.id, "category": item.spec.category, "severity": p.severity,
                 "decided_at": p.decided_at, "fields": p.fields, "content_hash": h, "publish": dates.publish,
