@@ -451,3 +451,25 @@ def test_a_refusal_is_signed_and_turning_it_into_an_answer_fails(client, world, 
     with db.session() as s:
         s.execute(update(Check).where(Check.check_id == cid).values(outcome="answered", grade="A", measures=[]))
     assert client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()["verified"] is False
+
+
+def test_a_refusal_registered_before_refusals_were_signed_reads_as_such(client, world, db):  # type: ignore[no-untyped-def]
+    """Refusals registered before the upgrade (migration 0011) were never signed: they read back
+    ``verified: null`` with a note saying so, not as altered; an unsigned refusal whose id was made
+    after the upgrade reads ``false``."""
+    from xinyong.measures.models import RegisterEpoch
+
+    r = _check(client, world, "12010119800101123", "awards")
+    cid = r.json()["check_id"]
+    with db.session() as s:
+        since = s.get(RegisterEpoch, "refusals_signed").since_ms
+        assert 0 < since <= int(cid[:12], 16)
+        s.execute(update(Check).where(Check.check_id == cid).values(answer=None, receipt=None))
+    after = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()
+    assert after["verified"] is False
+    with db.session() as s:
+        s.execute(update(RegisterEpoch).where(RegisterEpoch.name == "refusals_signed").values(
+            since_ms=int(cid[:12], 16) + 1))
+    before = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()
+    assert before["verified"] is None and before["outcome"] == "refused" and before["refused"] == "id_length"
+    assert "before refusals were signed" in before["note"]

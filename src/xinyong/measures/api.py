@@ -329,7 +329,8 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
             session.commit()
         raise
     dept = session.get(Department, check.department_id)
-    answer, ok = service.stored_answer(vault.ring, check, dept.code if dept is not None else "")
+    answer, ok = service.stored_answer(vault.ring, check, dept.code if dept is not None else "",
+                                       service.refusals_signed_since(session))
     record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
            details={"verified": ok})
     return _json({**answer, "verified": ok})

@@ -183,3 +183,15 @@ class CompareFile(Base):
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32), nullable=False)
     content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class RegisterEpoch(Base):
+    """Moments in the check register's history that reading it back needs (migration 0011):
+    ``refusals_signed`` — from when every refused check is signed (milliseconds since the epoch, as
+    a check id's first 12 hex digits count them). A refusal registered before it has no signature
+    by design; one registered after it without a signature was altered."""
+
+    __tablename__ = "register_epochs"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    since_ms: Mapped[int] = mapped_column(BigId, nullable=False)

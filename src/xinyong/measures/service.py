@@ -48,6 +48,7 @@ from xinyong.measures.models import (
     CheckFeedback,
     Measure,
     MeasureChange,
+    RegisterEpoch,
     Scenario,
     subject_key,
 )
@@ -786,7 +787,23 @@ UNSIGNED_NOTE = {
              "not signed on its own: its answer is the comparison job's result file",
     "missing": "这次核查的登记没有签名，而单次核查的答复和拒绝都有签名：登记可能被改动 / this check's register entry "
                "has no signature, though every single check's answer and refusal is signed: it may have been altered",
+    "legacy": "这次被拒绝的核查登记于拒绝也签名之前，因此没有签名 / this refused check was registered before refusals "
+              "were signed, so it has no signature",
 }
+
+
+def refusals_signed_since(session: Session) -> int | None:
+    """From when (ms, as check ids count time) every refusal is signed (migration 0011)."""
+    row = session.get(RegisterEpoch, "refusals_signed")
+    return row.since_ms if row is not None else None
+
+
+def _minted_ms(check_id: str) -> int | None:
+    """The moment a single check's id was made (its first 12 hex digits: :func:`new_check_id`)."""
+    try:
+        return int(check_id[:12], 16)
+    except ValueError:
+        return None
 
 
 def _answered_codes(answer: dict[str, Any]) -> list[Any] | None:
@@ -809,13 +826,14 @@ def _matches_register(answer: dict[str, Any], check: Check, department_code: str
             and _answered_codes(answer) == list(check.measures or []))
 
 
-def stored_answer(ring: KeyRing, check: Check, department_code: str | None = None
-                  ) -> tuple[dict[str, Any], bool | None]:
+def stored_answer(ring: KeyRing, check: Check, department_code: str | None = None,
+                  refusals_signed_ms: int | None = None) -> tuple[dict[str, Any], bool | None]:
     """The stored answer (or refusal) with its receipt, and whether it verifies: the signature over
     the stored answer, and the register row's columns (outcome, grade, measure codes, scenario,
     department) agreeing with it. ``None`` only for a batch comparison row, which is not signed on
     its own (its job's result file is): ``False`` means the register was altered after the fact,
-    including a single check's row that lost its signature.
+    including a single check's row that lost its signature — but a refusal registered before
+    refusals were signed (``refusals_signed_ms``, :func:`refusals_signed_since`) is ``None`` too.
 
     ``department_code``: the code of the row's department, compared with the signed answer's."""
     if check.answer is None and check.receipt is None:
@@ -825,6 +843,10 @@ def stored_answer(ring: KeyRing, check: Check, department_code: str | None = Non
         if check.channel == "batch" and check.job_id is not None and \
                 check.check_id.startswith(f"{check.job_id:012x}"):
             return {**described, "note": UNSIGNED_NOTE["batch"]}, None
+        minted = _minted_ms(check.check_id)
+        if check.outcome == "refused" and check.channel != "batch" and refusals_signed_ms is not None and \
+                minted is not None and minted < refusals_signed_ms:
+            return {**described, "note": UNSIGNED_NOTE["legacy"]}, None
         return {**described, "note": UNSIGNED_NOTE["missing"]}, False
     if check.answer is None or check.receipt is None:
         return {"check_id": check.check_id, "refused": check.refusal}, False
@@ -857,7 +879,7 @@ def add_feedback(session: Session, *, check_id: str, caller_department_id: int |
     # Feedback is on what the signed answer said, never on register columns altered since (a batch
     # comparison row, not signed on its own, on its register row).
     dept = session.get(Department, check.department_id)
-    answer, ok = stored_answer(ring, check, dept.code if dept is not None else "")
+    answer, ok = stored_answer(ring, check, dept.code if dept is not None else "", refusals_signed_since(session))
     if ok is False:
         record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id,
                outcome="denied", details={"code": "check_unverified", "measure": shown_code(str(measure))})
