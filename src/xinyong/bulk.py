@@ -310,6 +310,34 @@ def sealed_blob(session: Session, table: Table, key: dict[str, Any]) -> tuple[by
     return None if row is None else (bytes(row[0]), row[1])
 
 
+def reseal_blobs(session: Session, *, vault: Any, table: Table, key: Sequence[str],
+                 sealed_as: Callable[[dict[str, Any]], tuple[str, str, str]]) -> int:
+    """Key rotation: re-encrypt every sealed file of ``table`` (a ``content`` and a ``key_id`` column)
+    not under the vault's active key, one file at a time (a comparison result is ~20 MB at 200,000
+    rows), in the caller's transaction. ``key``: the primary-key columns; ``sealed_as(row key)``: the
+    (table, column, id) the file is sealed to. Returns how many were resealed."""
+    active = vault.cipher.active_key_id
+    cols = [table.c[c] for c in key]
+    keys = [dict(zip(key, r, strict=True)) for r in session.execute(
+        select(*cols).where(table.c.key_id != active).order_by(*cols))]
+    for k in keys:
+        stored = sealed_blob(session, table, k)
+        if stored is None:  # gone meanwhile (a job ended and dropped its file)
+            continue
+        where = sealed_as(k)
+        data = vault.reveal_blob(stored[0], *where, stored[1])
+        blob, kid = vault.seal_blob(data, *where)
+        del data
+        session.execute(table.update().where(*(table.c[c] == v for c, v in k.items())).values(content=blob, key_id=kid))
+    return len(keys)
+
+
+def sealed_key_counts(session: Session, table: Table, active: str) -> dict[str, int]:
+    """Key rotation: how many sealed files of ``table`` are under each key other than ``active``."""
+    return {kid: n for kid, n in session.execute(
+        select(table.c.key_id, func.count()).where(table.c.key_id != active).group_by(table.c.key_id))}
+
+
 def fetch_in(session: Session, table: Any, columns: Sequence[str], key: str, values: Sequence[Any]) -> Any:
     """Rows (plain tuples of ``columns``) of ``table`` whose ``key`` is in ``values``: one statement per
     10,000 values, the values bound as ONE parameter (an array on PostgreSQL, a JSON array read with

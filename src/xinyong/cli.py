@@ -733,13 +733,10 @@ def _reseal_other_ciphertexts(session: Session, *, vault: Any) -> dict[str, int]
 def _other_ciphertext_keys(session: Session, active: str) -> dict[str, int]:
     """Rows of those tables still under a key other than ``active``, per key (such a key is kept)."""
     still: dict[str, int] = {}
-    if (models := _optional("xinyong.imports.models")) is not None:
-        f = models.ImportFile
-        for kid, n in session.execute(select(f.key_id, func.count()).where(f.key_id != active).group_by(f.key_id)):
-            still[kid] = still.get(kid, 0) + n
-    if (compare := _optional("xinyong.measures.batch")) is not None:
-        for kid, n in compare.sealed_key_counts(session, active).items():
-            still[kid] = still.get(kid, 0) + n
+    for name in ("xinyong.imports.service", "xinyong.measures.batch"):
+        if (module := _optional(name)) is not None:
+            for kid, n in module.sealed_key_counts(session, active).items():
+                still[kid] = still.get(kid, 0) + n
     return still
 
 

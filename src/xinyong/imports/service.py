@@ -142,14 +142,13 @@ def load_file(session: Session, *, vault: Vault, job_id: int) -> bytes | None:
 
 def reseal_files(session: Session, *, vault: Vault) -> int:
     """Key rotation: re-encrypt the kept files of unfinished jobs under the active key."""
-    active = vault.cipher.active_key_id
-    n = 0
-    for row in session.scalars(select(ImportFile).where(ImportFile.key_id != active)):
-        data = vault.reveal_blob(row.content, FILE_TABLE, FILE_COLUMN, str(row.job_id), row.key_id)
-        row.content, row.key_id = vault.seal_blob(data, FILE_TABLE, FILE_COLUMN, str(row.job_id))
-        n += 1
-    session.flush()
-    return n
+    return bulk.reseal_blobs(session, vault=vault, table=ImportFile.__table__, key=("job_id",),
+                             sealed_as=lambda k: (FILE_TABLE, FILE_COLUMN, str(k["job_id"])))
+
+
+def sealed_key_counts(session: Session, active: str) -> dict[str, int]:
+    """Key rotation: kept files under each key other than ``active``."""
+    return bulk.sealed_key_counts(session, ImportFile.__table__, active)
 
 
 # ---- reading jobs -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
@@ -149,6 +149,10 @@ def _merged(row: int, start: int, end: int) -> FileError:
     en = (f"malformed CSV: a quoted cell in row {row} (lines {start} to {end} of the file) runs over line breaks and "
           f"holds what looks like another row's ID number: an unpaired quote probably merged the rows after it into "
           f"that cell; no row was checked: check the quotes in that row")
+    return _malformed_file(zh, en, row, start, end)
+
+
+def _malformed_file(zh: str, en: str, row: int, start: int, end: int) -> FileError:
     return FileError("malformed_csv", zh, en, errors=[
         {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
          "found_at_line": end}])
@@ -176,9 +180,7 @@ def _open_quote(row: int, start: int, end: int, detail: str) -> FileError:
           f"整个文件未核查，请检查该行的引号")
     en = (f"malformed CSV: the quoted cell starting in row {row} (line {start} of the file) {en_how}; the "
           f"rows after it cannot be told apart, so no row was checked: check the quotes in that row")
-    return FileError("malformed_csv", zh, en, errors=[
-        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
-         "found_at_line": end}])
+    return _malformed_file(zh, en, row, start, end)
 
 
 HEADER_SEARCH_ROWS = 5  # a title line or two above the header ("2026年招录人员名单") is common
@@ -257,9 +259,16 @@ def record_refusal(session: Session, *, actor: Actor, scenario: str | None, file
                     "code": code})
 
 
-def record_resume(session: Session, *, job: CompareJob, actor: Actor) -> None:
-    """The audit entry of a resume: who runs the job again (its next attempt's checks are theirs), and
-    how the job stood."""
+def resume(session: Session, *, job: CompareJob, department_id: int, actor: Actor) -> None:
+    """The rules of running an interrupted job again: only an interrupted job, and only by a caller of
+    its own department (a key or an officer: the rows it answers are their checks; the credit office
+    reads every job but checks as none) — audited with who runs it and how the job stood. The caller
+    then starts the runner as ``actor``."""
+    if job.department_id != department_id:
+        raise service.MeasuresError(404, "not_found", "没有这个比对任务", "no such comparison job")
+    if effective_status(job) != "interrupted":
+        raise service.MeasuresError(409, "not_interrupted", "只能重新运行已中断的任务",
+                                    "only an interrupted job can be run again")
     record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
            details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
                     "previous_error": job.error_code})
@@ -295,29 +304,14 @@ def result_csv(session: Session, *, vault: Vault, job: CompareJob, actor: Actor)
 
 def reseal_files(session: Session, *, vault: Vault) -> int:
     """Key rotation: re-encrypt every sealed file of ``compare_files`` — results (the downloads) and the
-    uploads kept by unfinished jobs — not under the active key, one at a time (a result is ~20 MB at
-    200,000 rows), in the caller's transaction. Returns how many."""
-    active = vault.cipher.active_key_id
-    table = CompareFile.__table__
-    keys = list(session.execute(select(table.c.job_id, table.c.kind).where(table.c.key_id != active)
-                                .order_by(table.c.job_id, table.c.kind)))
-    for job_id, kind in keys:
-        stored = bulk.sealed_blob(session, table, {"job_id": job_id, "kind": kind})
-        if stored is None:  # gone meanwhile (a job ended and dropped its upload)
-            continue
-        data = vault.reveal_blob(stored[0], FILE_TABLE, kind, str(job_id), stored[1])
-        blob, kid = vault.seal_blob(data, FILE_TABLE, kind, str(job_id))
-        del data
-        session.execute(update(table).where(table.c.job_id == job_id, table.c.kind == kind)
-                        .values(content=blob, key_id=kid))
-    return len(keys)
+    uploads kept by unfinished jobs — not under the active key. Returns how many."""
+    return bulk.reseal_blobs(session, vault=vault, table=CompareFile.__table__, key=("job_id", "kind"),
+                             sealed_as=lambda k: (FILE_TABLE, k["kind"], str(k["job_id"])))
 
 
 def sealed_key_counts(session: Session, active: str) -> dict[str, int]:
     """Key rotation: how many sealed files are under each key other than ``active``."""
-    table = CompareFile.__table__
-    return {kid: n for kid, n in session.execute(
-        select(table.c.key_id, func.count()).where(table.c.key_id != active).group_by(table.c.key_id))}
+    return bulk.sealed_key_counts(session, CompareFile.__table__, active)
 
 
 # ---- the runner -------------------------------------------------------------------------------------

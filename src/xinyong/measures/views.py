@@ -240,12 +240,13 @@ def batch_resume(request: Request, background: BackgroundTasks, job_id: JobId, p
         job = batch.get_job(session, job_id=job_id, department_id=principal.department_id, any_department=False)
     except service.MeasuresError:
         raise _not_found() from None
-    if batch.effective_status(job) != "interrupted":
-        return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
     dept = _department(session, principal)
     if dept is None:
         return _refused(request, session, principal, "batch")
-    batch.record_resume(session, job=job, actor=principal.actor)
+    try:
+        batch.resume(session, job=job, department_id=dept.id, actor=principal.actor)
+    except service.MeasuresError:  # not interrupted (any more): the job's page says how it stands
+        return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
     # run as this officer: the rows it answers are their checks (the creator's key may be revoked since)
     background.add_task(compare_runner_of(request.app).start, job.id, principal.actor)
     return RedirectResponse(f"{CHECKS_PATH}/batch/{job.id}", status_code=303)
