@@ -27,7 +27,7 @@ import orjson
 import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection, Select, case, func, literal_column, select, update
+from sqlalchemy import Connection, Select, case, func, literal_column, select, true, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -981,15 +981,9 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
                 department_name_en=(d.name_en or d.name) if d else "", measure_name_en=en)
         return s
 
-    def channel(s: FeedbackStat, name: str) -> ChannelCounts:
-        c = s.by_channel.get(name)
-        if c is None:
-            c = s.by_channel[name] = ChannelCounts()
-        return c
-
     m = _measure_elements(session.get_bind().dialect.name)
     q = (select(Check.department_id, Check.channel, m.c.value, func.count())
-         .select_from(Check).join(m, literal_column("1") == literal_column("1"))
+         .select_from(Check).join(m, true())
          .where(Check.outcome == "answered")
          .group_by(Check.department_id, Check.channel, m.c.value))
     latest = select(func.max(CheckFeedback.id)).group_by(CheckFeedback.check_id, CheckFeedback.measure)
@@ -1013,12 +1007,12 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
     for dept_id, chan, code, n in answered:
         s = stat(dept_id, code)
         s.answered += n
-        channel(s, chan).answered += n
+        s.by_channel.setdefault(chan, ChannelCounts()).answered += n
     for dept_id, chan, code, n, applied in fed_back:
         s = stat(dept_id, code)
         s.feedback += n
         s.applied += int(applied or 0)
-        c = channel(s, chan)
+        c = s.by_channel.setdefault(chan, ChannelCounts())
         c.feedback += n
         c.applied += int(applied or 0)
     return sorted(stats.values(), key=lambda s: (s.department_code, s.measure))
