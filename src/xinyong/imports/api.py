@@ -47,9 +47,10 @@ class ThreadRunner:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
-    def start(self, job_id: int) -> None:
+    def start(self, job_id: int, *args: Any) -> None:
+        """Run ``self._run(job_id, *args)`` in a thread of its own."""
         ctx = contextvars.copy_context()  # keeps the request id for the audit entries
-        t = threading.Thread(target=ctx.run, args=(self._run, job_id), name=f"{self.thread_prefix}-{job_id}",
+        t = threading.Thread(target=ctx.run, args=(self._run, job_id, *args), name=f"{self.thread_prefix}-{job_id}",
                              daemon=True)
         with self._lock:
             self._threads = [x for x in self._threads if x.is_alive()] + [t]

@@ -10,8 +10,6 @@ is committed.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import threading
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -229,18 +227,7 @@ class CompareRunner(ThreadRunner):
 
     thread_prefix = "compare"
 
-    def start(self, job_id: int, actor: Actor | None = None) -> None:
-        ctx = contextvars.copy_context()  # keeps the request id for the audit entries
-        t = threading.Thread(target=ctx.run, args=(self._run_as, job_id, actor), name=f"{self.thread_prefix}-{job_id}",
-                             daemon=True)
-        with self._lock:
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
-        t.start()
-
-    def _run(self, job_id: int) -> None:
-        self._run_as(job_id, None)
-
-    def _run_as(self, job_id: int, actor: Actor | None) -> None:
+    def _run(self, job_id: int, actor: Actor | None = None) -> None:
         try:
             batch.run_job(self.db, self.vault, job_id, actor=actor)
         except Exception:  # noqa: BLE001 - a thread must not die silently
