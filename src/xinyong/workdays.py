@@ -5,6 +5,7 @@ say so, until an administrator maintains a holiday table for them."""
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, timedelta
 
 import chinese_calendar
@@ -48,6 +49,7 @@ def add_working_days(start: date, n: int) -> date:
 
 _INDEX_START = date(2004, 1, 1)  # chinesecalendar starts in 2004
 _index: list[int] = []  # _index[k] = working days in (_INDEX_START, _INDEX_START + k days]
+_index_lock = threading.Lock()  # held while the index grows; a read of an entry already there needs none
 
 
 def _count_to(day: date) -> int:
@@ -56,12 +58,13 @@ def _count_to(day: date) -> int:
     if k < 0:
         raise ValueError("dates before 2004 are not indexed")
     if k >= len(_index):
-        start = len(_index)
-        running = _index[-1] if _index else 0
-        for j in range(start, k + 32):
-            if j > 0 and is_working_day(_INDEX_START + timedelta(days=j)):
-                running += 1
-            _index.append(running)
+        with _index_lock:  # request threads and import runners count at once: one grows the index
+            start = len(_index)
+            running = _index[-1] if _index else 0
+            for j in range(start, k + 32):
+                if j > 0 and is_working_day(_INDEX_START + timedelta(days=j)):
+                    running += 1
+                _index.append(running)
     return _index[k]
 
 

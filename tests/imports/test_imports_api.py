@@ -853,3 +853,16 @@ def test_a_repeat_is_judged_by_the_record_it_makes_not_by_its_cells(db, vault, w
         assert (p.created, p.updated, p.unchanged, p.rejected) == expected, (rows, p)
     errs = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
     assert [(e.row_number, e.field) for e in errs] == [(2, "decided_at")]
+
+
+@pytest.mark.parametrize("make", [csv_bytes, xlsx_bytes])
+def test_a_headerless_file_does_not_echo_the_id_number(upload, make):  # type: ignore[no-untyped-def]
+    """The first data row taken for the header: its cells are unknown columns, the ID number masked in
+    the message and in each error's ``field`` (an ID number never appears in an error message)."""
+    rows = penalty_rows(2)
+    first, second = rows
+    body = upload(make(first, [second]), filename="a.xlsx" if make is xlsx_bytes else "a.csv", expect=422).json()
+    assert body["code"] == "unknown_column"
+    text = str(body)
+    assert first[0] not in text and first[0][:6] + "********" + first[0][14:] in text
+    assert first[0][:6] + "********" + first[0][14:] in {e["field"] for e in body["errors"]}

@@ -80,3 +80,18 @@ def test_english(client, world, sample, login):
     assert "Data quality" in page.text and "Rejection rate" in page.text and "Invalid ID number" in page.text
     chart = json.loads(unescape(re.search(r'data-chart="([^"]*)"', page.text).group(1)))
     assert chart["series"][0]["name"] == "Pushed"
+
+
+@pytest.mark.parametrize("params", [{"since": "0001-01-01"}, {"until": "0001-01-01"},
+                                    {"since": "0001-01-01", "until": "9999-12-31"}])
+def test_the_date_range_at_the_calendars_ends(client, world, sample, login, params):
+    """A local day at the calendar's very start (or end) has no UTC instant in range: it bounds
+    nothing rather than failing the page (and the API) with a 500."""
+    login(client, "admin")
+    page = client.get(PAGE, params=params)
+    assert page.status_code == 200
+    expected = "0" if params.get("until") == "0001-01-01" else "4"
+    assert cell(page.text, "dept-scjgj", "pushed") == expected
+    api = client.get("/api/v1/quality", params=params)
+    assert api.status_code == 200
+    assert {q["code"]: q["pushed"] for q in api.json()}["scjgj"] == int(expected)

@@ -39,6 +39,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from xinyong.catalog.spec import ItemSpec
+from xinyong.privacy.masking import mask_id_numbers_in
 
 MAX_UNCOMPRESSED = 200 * 1024 * 1024  # sum of the uncompressed sizes in an XLSX's zip directory
 MAX_RATIO = 100  # uncompressed / compressed
@@ -300,7 +301,8 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
         if not text:
             columns.append(Column(i, "", None, None))
             continue
-        shown = text[:64]
+        # echoed in the refusal: a file saved without its header row has a person's row here
+        shown = mask_id_numbers_in(text)[:64]
         target = aliases.get(_norm(text))
         if target is None:
             if _norm(text) == "severity" or _norm(text) == _norm(ENVELOPE_ZH["severity"]):
