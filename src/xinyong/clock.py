@@ -52,6 +52,11 @@ def today() -> date:
     return datetime.now(_zone).date()
 
 
+def day_of(instant: datetime) -> date:
+    """The platform's day of a stored instant (an aware datetime, as the database gives them)."""
+    return instant.astimezone(_zone).date()
+
+
 def start_of(day: date) -> datetime:
     """The first instant of ``day`` in the platform's zone (aware): a query "since that day" counts
     from there, not from midnight UTC (eight hours later in Asia/Shanghai)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -866,3 +866,27 @@ def test_a_headerless_file_does_not_echo_the_id_number(upload, make):  # type: i
     text = str(body)
     assert first[0] not in text and first[0][:6] + "********" + first[0][14:] in text
     assert first[0][:6] + "********" + first[0][14:] in {e["field"] for e in body["errors"]}
+
+
+def test_a_job_run_days_after_its_upload_counts_delays_to_the_upload(db, vault, world, session, catalog_loaded
+                                                                     ):  # type: ignore[no-untyped-def]
+    """The department delivered its rows when it uploaded the file: a job that waited, or was
+    interrupted and resumed days later, does not make them late in the data quality
+    (``arrival_working_days``, the 7-working-day rule of licences and penalties)."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(3, prefix="LATE")  # decided 2026-03-02, a Monday
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="late.csv",
+                                 data=csv_bytes(ZH_HEADER, rows), actor=SYSTEM).id
+        # uploaded on Wednesday 2026-03-04 at 09:00 in Beijing (01:00 UTC) …
+        s.get(ImportJob, jid).created_at = datetime(2026, 3, 4, 1, 0, tzinfo=UTC)
+    # … and run three weeks later
+    p = runner.run_job(db, vault, jid, chunk_size=2, today=date(2026, 3, 25))
+    assert p is not None and p.status == "done" and p.created == 3
+    delays = session.scalars(select(Record.arrival_working_days).where(Record.source_id.like("LATE%"))).all()
+    assert delays == [2, 2, 2]  # Tuesday and Wednesday, not the 17 working days to March 25

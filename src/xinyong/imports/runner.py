@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from xinyong import bulk
+from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
 from xinyong.db import utcnow
 from xinyong.imports import parsers
@@ -172,6 +172,9 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         department, item = check_runnable(s, job=job)  # ImportsError: the job stays interrupted
         data = load_file(s, vault=vault, job_id=job_id)
         actor = _actor(job)
+        # the department delivered its rows when it uploaded the file: their delay is counted to
+        # that day, however long the job waited or was interrupted
+        arrived_on = clock.day_of(job.created_at)
         pos = job.rows_done
         counts = {"created": job.created, "updated": job.updated, "unchanged": job.unchanged,
                   "rejected": job.rejected}
@@ -204,7 +207,8 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
             delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                           actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut)
+                           actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut,
+                           arrived_on=arrived_on)
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
                 **{k: _J.c[k] + v for k, v in delta.items()}))
@@ -257,7 +261,8 @@ def cut_id_numbers(rows: Sequence[parsers.Row], mapper: RowMapper) -> set[int]:
 
 def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt: str, vault: Vault,
            department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
-           job_id: int, file: FileBatch | None = None, cut: AbstractSet[int] = frozenset()) -> dict[str, int]:
+           job_id: int, file: FileBatch | None = None, cut: AbstractSet[int] = frozenset(),
+           arrived_on: date | None = None) -> dict[str, int]:
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
     errors: list[dict[str, Any]] = []
@@ -290,7 +295,7 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
         if file is not None:
             file.rows = numbers
         for o in ingest(session, vault=vault, department=department, records=records, actor=actor,
-                        channel="file", today=today, items=items, file=file):
+                        channel="file", today=today, items=items, file=file, arrived_on=arrived_on):
             delta[o.status] += 1
             if o.errors:
                 n = numbers[o.index]

@@ -463,13 +463,17 @@ def _duplicate(row: int | None) -> list[dict[str, str]]:
 
 def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records: Sequence[Any], actor: Actor,
            channel: str = "api", today: date | None = None, items: Mapping[str, Item] | None = None,
-           checked: CheckedBatch | None = None, file: FileBatch | None = None) -> list[Outcome]:
+           checked: CheckedBatch | None = None, file: FileBatch | None = None,
+           arrived_on: date | None = None) -> list[Outcome]:
     """Validate and store a batch. Returns one outcome per input record, in order.
 
     Written in the caller's transaction: the records, new subjects, superseded revisions, the
     rejection log and one audit entry listing every change; then the after-change handlers run.
     ``checked``: the batch as :func:`check_batch` already checked it (for these ``records`` and this
     ``department``); otherwise it is checked here against ``items`` (default: the current catalog).
+    ``arrived_on``: the day the department delivered the batch, from which its new records' delay
+    (``arrival_working_days``) is counted — an import's upload day, so that a job run or resumed
+    days later does not count its rows late (default, and at the latest: the day of the check).
     """
     if checked is None:
         checked = check_batch(records, items=items if items is not None else current_items(session),
@@ -478,6 +482,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         raise ValueError("a checked batch is ingested once, with its own records and department")
     checked.used = True
     today, outcomes, prepared = checked.today, checked.outcomes, checked.prepared
+    arrival = today if arrived_on is None else min(arrived_on, today)
     now = utcnow()
     if prepared:
         lock_department(session, department.id)
@@ -506,7 +511,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     # source_id -> content hash of its first accepted occurrence in this batch (created, updated or
     # unchanged): a repeat with the same content is unchanged, one with other content is refused
     first_in_batch: dict[str, str] = {}
-    arrival: dict[date, int] = {}
+    delays: dict[date, int] = {}  # decision day -> working days to the arrival
     label, dept_id = actor.label, department.id
 
     for p in good:
@@ -552,9 +557,9 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         dates = _dates(item, p.severity, p.decided_at)
         status = display.status_on(dates, today)
         if cur is None:
-            days = arrival.get(p.decided_at)
+            days = delays.get(p.decided_at)
             if days is None:
-                days = arrival[p.decided_at] = working_days_between(p.decided_at, today)
+                days = delays[p.decided_at] = working_days_between(p.decided_at, arrival)
             new_rows.append((subject_id, item.id, item.spec.category, p.severity, p.decided_at, p.fields, h,
                              dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, now,
                              status, "push", label, dept_id, p.source_id, item.code, 1, now, now, days))
