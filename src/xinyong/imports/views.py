@@ -3,8 +3,9 @@ job's progress (HTMX polls every second), read its report, resume it; the list o
 department's import jobs.
 
 Thin: every step goes through :mod:`xinyong.imports.service` and the same background runner as
-``POST /api/v1/imports``. A department sees only its own jobs (404 otherwise); the credit office
-and auditors, who read every department's records, see every job. The report's CSV and the
+``POST /api/v1/imports``. A department sees only its own jobs (404 otherwise); the credit office's
+administrators see every job. Auditors have no import pages (no ``imports.use``): they follow the
+departments' deliveries on the data-quality page and in the records. The report's CSV and the
 templates are the API's downloads (they accept the browser's session).
 
 These pages live in imports/ rather than records/views.py because imports/ sits above records/
