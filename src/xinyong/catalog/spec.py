@@ -65,6 +65,11 @@ class ItemSpec:
     # (name, required, checker, error when missing), compiled once per item version
     checkers: list[tuple[str, bool, Any, dict[str, str]]] = field(default_factory=list, compare=False, repr=False)
 
+    def has_period(self, severity: str | None) -> bool:
+        """Whether the rule names a period for this severity (or has a default): a record whose
+        severity a later version dropped has none here, and keeps its own version's dates."""
+        return "default" in self.display or (severity is not None and severity in self.display)
+
     def period(self, severity: str | None) -> Period:
         if severity is not None and severity in self.display:
             return self.display[severity]
