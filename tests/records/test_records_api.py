@@ -383,3 +383,30 @@ def test_a_revocation_reason_quoting_an_id_number_keeps_it_masked(client, world,
     session.refresh(rec)
     assert rec.status_reason == f"当事人 {idn[:6]}********{idn[-4:]} 已申请撤销"
     assert not any(idn in (v or "") for v in session.scalars(select(RecordRevision.reason)))
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    ({"retention": None}, "admin_penalty.retention.years"),  # a bad item kept for ever
+    ({"retention": 5}, "admin_penalty.retention"),  # not a mapping: was dropped without a word
+    ({"retention": {"yeras": 5}}, "admin_penalty.retention.yeras"),
+])
+def test_catalog_edit_refuses_a_negative_item_without_a_retention_period(db, change, path):  # type: ignore[no-untyped-def]
+    """Bad and serious records are kept 5 years after the act, then archived (征信业管理条例 Art. 16):
+    an edit that drops the retention, or spells it so that it was silently ignored, is refused with
+    its path instead of making a version whose records are never archived."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="admin_penalty", data={**spec, **change}, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        assert get_current(s, "admin_penalty").version == 1
+        # a good item needs none (kept while shown); one with a retention keeps it
+        honor = to_data(get_current(s, "honor").spec)
+        assert update_item(s, code="honor", data={**honor, "retention": {"years": 3}}, actor=SYSTEM).spec.retention_years == 3

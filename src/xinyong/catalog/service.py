@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.models import CatalogItem
-from xinyong.catalog.spec import ItemSpec, SpecError, parse_item, to_data
+from xinyong.catalog.spec import ItemSpec, SpecError, check_retention, parse_item, to_data
 from xinyong.domain_errors import BilingualError
 
 DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
@@ -41,6 +41,8 @@ def read_yaml(path: Path = DEFAULT_CATALOG) -> list[ItemSpec]:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise SpecError("items", "目录文件应包含 items 列表", "catalog file must hold a list 'items'")
     specs = [parse_item(d, f"items[{i}]") for i, d in enumerate(data["items"])]
+    for i, spec in enumerate(specs):
+        check_retention(spec, f"items[{i}]")
     codes = [s.code for s in specs]
     dupes = {c for c in codes if codes.count(c) > 1}
     if dupes:
@@ -119,6 +121,7 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     data = {**data, "code": code}
     try:
         spec = parse_item(data, code)
+        check_retention(spec, code)
     except SpecError as exc:
         raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
                            exc.path) from exc

@@ -195,8 +195,15 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
             raise SpecError(f"{path}.display", f"缺少严重程度 {missing} 的展示期限", f"no display period for {missing}")
     if not periods:
         raise SpecError(f"{path}.display", "必须设置展示期限", "a display period is required")
-    retention = d.get("retention") or {}
-    years = retention.get("years") if isinstance(retention, dict) else None
+    retention = d.get("retention")
+    if retention is None:
+        retention = {}
+    if not isinstance(retention, dict):
+        raise SpecError(f"{path}.retention", "应为对象，如 {years: 5}", "must be a mapping such as {years: 5}")
+    for k in retention:
+        if k != "years":
+            raise SpecError(f"{path}.retention.{k}", "未知设置（只有 years）", "unknown setting (only years)")
+    years = retention.get("years")
     if years is not None and (isinstance(years, bool) or not isinstance(years, int) or not 0 < years <= 100):
         raise SpecError(f"{path}.retention.years", "保存年限应为1至100的整数", "retention years must be 1-100")
     awd = d.get("arrival_working_days")
@@ -220,6 +227,15 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         for f in fields
     )
     return item
+
+
+def check_retention(item: ItemSpec, path: str) -> None:
+    """A new definition of a bad or serious item names its retention: negative information is kept
+    5 years from the end of the act, then no longer (征信业管理条例 Art. 16); without one its records
+    would never be archived. (Checked on a new definition, not on reading a stored version.)"""
+    if item.category in ("bad", "serious") and not item.retention_years:
+        raise SpecError(f"{path}.retention.years", "失信类（bad/serious）事项必须设置保存年限（通常为5年）",
+                        "a bad or serious item must set its retention years (usually 5)")
 
 
 def to_data(item: ItemSpec) -> dict[str, Any]:
