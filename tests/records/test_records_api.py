@@ -410,3 +410,24 @@ def test_catalog_edit_refuses_a_negative_item_without_a_retention_period(db, cha
         # a good item needs none (kept while shown); one with a retention keeps it
         honor = to_data(get_current(s, "honor").spec)
         assert update_item(s, code="honor", data={**honor, "retention": {"years": 3}}, actor=SYSTEM).spec.retention_years == 3
+
+
+def test_catalog_api_edit_refuses_an_unknown_department(client, world, db):  # type: ignore[no-untyped-def]
+    """``PUT /api/v1/catalog/items/{code}`` checks the departments as the admin page does: a code
+    that is no department (a typo) would shut every real department out of pushing the item."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", "scjgjj"]}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_department", r.text
+    assert r.json()["errors"][0]["field"] == "departments"
+    assert r.json()["message"] == "未知部门：scjgjj / unknown department: scjgjj"
+    with db.session() as s:
+        assert get_current(s, "honor").version == 1
+    ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", "gaj"]}},
+                    headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200 and ok.json()["departments"] == ["scjgj", "gaj"]

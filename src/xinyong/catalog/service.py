@@ -125,9 +125,25 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     except SpecError as exc:
         raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
                            exc.path) from exc
+    _check_departments(session, spec, _to_item(row).spec)
     if to_data(spec) == row.spec:
         return _to_item(row)
     return _to_item(_new_version(session, row, spec, actor, note))
+
+
+def _check_departments(session: Session, spec: ItemSpec, previous: ItemSpec) -> None:
+    """Refuse a department code that is neither a department nor already in the item's rule (a typo
+    would shut every real department out of pushing the item). The admin pages and the API alike."""
+    from xinyong.auth.models import Department
+
+    allowed = {*previous.departments, "*"}
+    unknown = [d for d in spec.departments if d not in allowed]
+    if unknown:  # compared here, not in SQL: a code may hold anything (NUL fails a PostgreSQL query)
+        known = set(session.scalars(select(Department.code).where(Department.kind == "department")))
+        unknown = [d for d in unknown if d not in known]
+    if unknown:
+        shown = ", ".join(u[:32] for u in unknown[:5])
+        raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}", "departments")
 
 
 def current_items(session: Session) -> dict[str, Item]:
