@@ -431,3 +431,24 @@ def test_catalog_api_edit_refuses_an_unknown_department(client, world, db):  # t
     ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", "gaj"]}},
                     headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200 and ok.json()["departments"] == ["scjgj", "gaj"]
+
+
+@pytest.mark.parametrize("note", ["a\x00b", "line\x1bbreak"])
+def test_catalog_api_edit_refuses_control_characters_in_the_note(client, world, db, note):  # type: ignore[no-untyped-def]
+    """The change note is kept with the version and in the audit entry: a control character is
+    refused with its field, as on the admin page (a NUL was a 500 from PostgreSQL, and stored on SQLite)."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "legal_basis": "新依据"}, "note": note},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters", r.text
+    assert r.json()["errors"][0]["field"] == "note"
+    with db.session() as s:
+        assert get_current(s, "honor").version == 1
+    ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "legal_basis": "新依据"},
+                                                         "note": "第一行\n第二行\t说明"}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200 and ok.json()["version"] == 2

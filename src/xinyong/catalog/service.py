@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.models import CatalogItem
-from xinyong.catalog.spec import ItemSpec, SpecError, check_retention, parse_item, to_data
+from xinyong.catalog.spec import TEXT_CONTROL_CHARS, ItemSpec, SpecError, check_retention, parse_item, to_data
 from xinyong.domain_errors import BilingualError
 
 DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
@@ -118,6 +118,9 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
                          .execution_options(populate_existing=True))
     if row is None:
         raise CatalogError("unknown_item", f"目录中没有事项 {code}", f"no catalog item {code}", "code")
+    if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept with the version and audited (NUL fails on PostgreSQL)
+        raise CatalogError("invalid_characters", "修改说明包含不允许的控制字符", "the note contains control characters",
+                           "note")
     data = {**data, "code": code}
     try:
         spec = parse_item(data, code)
