@@ -452,3 +452,33 @@ def test_catalog_api_edit_refuses_control_characters_in_the_note(client, world, 
     ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "legal_basis": "新依据"},
                                                          "note": "第一行\n第二行\t说明"}, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    ({"general": {"publish": True, "min_month": 6, "max_months": 12}}, "admin_penalty.display.by_severity.general.min_month"),
+    ({"general": {"publish": True, "min_months": 3, "max_months": 12, "retain": 60}},
+     "admin_penalty.display.by_severity.general.retain"),
+])
+def test_catalog_edit_refuses_a_misspelt_display_setting(db, change, path):  # type: ignore[no-untyped-def]
+    """A misspelt period setting was dropped without a word: ``min_month: 6`` left the minimum at 0
+    (repair could end display at once). It is refused with its path, in both languages."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        spec["display"]["by_severity"].update(change)
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="admin_penalty", data=spec, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        honor = to_data(get_current(s, "honor").spec)
+        honor["display"]["defualt"] = honor["display"].pop("default")
+        honor["display"]["by_severity"] = {}
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="honor", data=honor, actor=SYSTEM)
+        assert err.value.field == "honor.display.defualt"
+        assert get_current(s, "admin_penalty").version == get_current(s, "honor").version == 1

@@ -105,6 +105,10 @@ def _num(v: Any, path: str) -> float | None:
 def _period(d: Any, path: str) -> Period:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    for k in d:
+        if k not in ("publish", "min_months", "max_months"):
+            raise SpecError(f"{path}.{k}", "未知设置（可用 publish、min_months、max_months）",
+                            "unknown setting (publish, min_months, max_months)")
     publish = d.get("publish", True)
     if not isinstance(publish, bool):
         raise SpecError(f"{path}.publish", "应为 true 或 false", "must be true or false")
@@ -179,6 +183,10 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     disp = d.get("display") or {}
     if not isinstance(disp, dict):
         raise SpecError(f"{path}.display", "应为对象", "must be a mapping")
+    for k in disp:
+        if k not in ("default", "by_severity"):
+            raise SpecError(f"{path}.display.{k}", "未知设置（可用 default、by_severity）",
+                            "unknown setting (default, by_severity)")
     periods: dict[str, Period] = {}
     if "default" in disp:
         periods["default"] = _period(disp["default"], f"{path}.display.default")
