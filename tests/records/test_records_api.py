@@ -482,3 +482,26 @@ def test_catalog_edit_refuses_a_misspelt_display_setting(db, change, path):  # t
             update_item(s, code="honor", data=honor, actor=SYSTEM)
         assert err.value.field == "honor.display.defualt"
         assert get_current(s, "admin_penalty").version == get_current(s, "honor").version == 1
+
+
+@pytest.mark.parametrize(("code", "change", "path"), [
+    # government-only information would have become visible to authorized queries (the default)
+    ("dishonest_debtor", {"visiblity": "government"}, "dishonest_debtor.visiblity"),
+    ("honor", {"fields": [{"name": "title", "name_zh": "荣誉名称", "type": "string", "requried": True}]},
+     "honor.fields[0].requried"),
+])
+def test_catalog_edit_refuses_a_misspelt_item_or_field_setting(db, code, change, path):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, code).spec)
+        spec.pop("visibility")
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code=code, data={**spec, **change}, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        assert get_current(s, code).version == 1

@@ -105,10 +105,7 @@ def _num(v: Any, path: str) -> float | None:
 def _period(d: Any, path: str) -> Period:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
-    for k in d:
-        if k not in ("publish", "min_months", "max_months"):
-            raise SpecError(f"{path}.{k}", "未知设置（可用 publish、min_months、max_months）",
-                            "unknown setting (publish, min_months, max_months)")
+    _known_keys(d, ("publish", "min_months", "max_months"), path)
     publish = d.get("publish", True)
     if not isinstance(publish, bool):
         raise SpecError(f"{path}.publish", "应为 true 或 false", "must be true or false")
@@ -121,9 +118,23 @@ def _period(d: Any, path: str) -> Period:
     return Period(publish=publish, min_months=lo, max_months=hi)
 
 
+# The settings an item and a field take: any other key is a misspelling, refused with its path (dropped,
+# ``visiblity: government`` left the item at the default visibility, ``requried: true`` a field optional).
+ITEM_KEYS = ("code", "name", "name_en", "category", "visibility", "departments", "key_field", "legal_basis",
+             "fields", "display", "severities", "retention", "arrival_working_days")
+FIELD_KEYS = ("name", "name_zh", "type", "required", "allowed", "max_length", "min", "max")
+
+
+def _known_keys(d: dict[Any, Any], keys: tuple[str, ...], path: str) -> None:
+    for k in d:
+        if k not in keys:
+            raise SpecError(f"{path}.{k}", f"未知设置（可用 {'、'.join(keys)}）", f"unknown setting ({', '.join(keys)})")
+
+
 def parse_field(d: Any, path: str) -> FieldSpec:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    _known_keys(d, FIELD_KEYS, path)
     name = _req(d, "name", path, str)
     if not CODE_RE.match(name) or name in ENVELOPE:
         raise SpecError(f"{path}.name", "字段名应为小写字母、数字和下划线，且不能使用保留名",
@@ -156,6 +167,7 @@ def parse_field(d: Any, path: str) -> FieldSpec:
 def parse_item(d: Any, path: str = "item") -> ItemSpec:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    _known_keys(d, ITEM_KEYS, path)
     code = _req(d, "code", path, str)
     if not CODE_RE.match(code):
         raise SpecError(f"{path}.code", "代码应为小写字母开头的字母、数字、下划线", "code must be lower-case snake_case")
@@ -183,10 +195,7 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     disp = d.get("display") or {}
     if not isinstance(disp, dict):
         raise SpecError(f"{path}.display", "应为对象", "must be a mapping")
-    for k in disp:
-        if k not in ("default", "by_severity"):
-            raise SpecError(f"{path}.display.{k}", "未知设置（可用 default、by_severity）",
-                            "unknown setting (default, by_severity)")
+    _known_keys(disp, ("default", "by_severity"), f"{path}.display")
     periods: dict[str, Period] = {}
     if "default" in disp:
         periods["default"] = _period(disp["default"], f"{path}.display.default")
@@ -208,9 +217,7 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         retention = {}
     if not isinstance(retention, dict):
         raise SpecError(f"{path}.retention", "应为对象，如 {years: 5}", "must be a mapping such as {years: 5}")
-    for k in retention:
-        if k != "years":
-            raise SpecError(f"{path}.retention.{k}", "未知设置（只有 years）", "unknown setting (only years)")
+    _known_keys(retention, ("years",), f"{path}.retention")
     years = retention.get("years")
     if years is not None and (isinstance(years, bool) or not isinstance(years, int) or not 0 < years <= 100):
         raise SpecError(f"{path}.retention.years", "保存年限应为1至100的整数", "retention years must be 1-100")
