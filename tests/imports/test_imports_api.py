@@ -776,7 +776,7 @@ def test_resume_waits_out_a_withdrawn_item(db, vault, world, client, catalog_loa
         jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="w.csv",
                                  data=csv_bytes(ZH_HEADER, penalty_rows(12, prefix="W")), actor=SYSTEM).id
         s.execute(update(ImportJob).where(ImportJob.id == jid).values(status="interrupted"))
-        _withdraw(s, "admin_penalty", ["nobody"])
+        _withdraw(s, "admin_penalty", [world.dept_b.code])  # another department only
     h = world.bearer(world.key_a)
     r = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
     assert r.status_code == 409 and r.json()["code"] == "item_not_allowed", r.text

@@ -383,3 +383,125 @@ def test_a_revocation_reason_quoting_an_id_number_keeps_it_masked(client, world,
     session.refresh(rec)
     assert rec.status_reason == f"当事人 {idn[:6]}********{idn[-4:]} 已申请撤销"
     assert not any(idn in (v or "") for v in session.scalars(select(RecordRevision.reason)))
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    ({"retention": None}, "admin_penalty.retention.years"),  # a bad item kept for ever
+    ({"retention": 5}, "admin_penalty.retention"),  # not a mapping: was dropped without a word
+    ({"retention": {"yeras": 5}}, "admin_penalty.retention.yeras"),
+])
+def test_catalog_edit_refuses_a_negative_item_without_a_retention_period(db, change, path):  # type: ignore[no-untyped-def]
+    """Bad and serious records are kept 5 years after the act, then archived (征信业管理条例 Art. 16):
+    an edit that drops the retention, or spells it so that it was silently ignored, is refused with
+    its path instead of making a version whose records are never archived."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="admin_penalty", data={**spec, **change}, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        assert get_current(s, "admin_penalty").version == 1
+        # a good item needs none (kept while shown); one with a retention keeps it
+        honor = to_data(get_current(s, "honor").spec)
+        assert update_item(s, code="honor", data={**honor, "retention": {"years": 3}}, actor=SYSTEM).spec.retention_years == 3
+
+
+def test_catalog_api_edit_refuses_an_unknown_department(client, world, db):  # type: ignore[no-untyped-def]
+    """``PUT /api/v1/catalog/items/{code}`` checks the departments as the admin page does: a code
+    that is no department (a typo) would shut every real department out of pushing the item."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", "scjgjj"]}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_department", r.text
+    assert r.json()["errors"][0]["field"] == "departments"
+    assert r.json()["message"] == "未知部门：scjgjj / unknown department: scjgjj"
+    with db.session() as s:
+        assert get_current(s, "honor").version == 1
+    ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", "gaj"]}},
+                    headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200 and ok.json()["departments"] == ["scjgj", "gaj"]
+
+
+@pytest.mark.parametrize("note", ["a\x00b", "line\x1bbreak"])
+def test_catalog_api_edit_refuses_control_characters_in_the_note(client, world, db, note):  # type: ignore[no-untyped-def]
+    """The change note is kept with the version and in the audit entry: a control character is
+    refused with its field, as on the admin page (a NUL was a 500 from PostgreSQL, and stored on SQLite)."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "legal_basis": "新依据"}, "note": note},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_characters", r.text
+    assert r.json()["errors"][0]["field"] == "note"
+    with db.session() as s:
+        assert get_current(s, "honor").version == 1
+    ok = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "legal_basis": "新依据"},
+                                                         "note": "第一行\n第二行\t说明"}, headers={"X-CSRF-Token": csrf})
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    ({"general": {"publish": True, "min_month": 6, "max_months": 12}}, "admin_penalty.display.by_severity.general.min_month"),
+    ({"general": {"publish": True, "min_months": 3, "max_months": 12, "retain": 60}},
+     "admin_penalty.display.by_severity.general.retain"),
+])
+def test_catalog_edit_refuses_a_misspelt_display_setting(db, change, path):  # type: ignore[no-untyped-def]
+    """A misspelt period setting was dropped without a word: ``min_month: 6`` left the minimum at 0
+    (repair could end display at once). It is refused with its path, in both languages."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        spec["display"]["by_severity"].update(change)
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="admin_penalty", data=spec, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        honor = to_data(get_current(s, "honor").spec)
+        honor["display"]["defualt"] = honor["display"].pop("default")
+        honor["display"]["by_severity"] = {}
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code="honor", data=honor, actor=SYSTEM)
+        assert err.value.field == "honor.display.defualt"
+        assert get_current(s, "admin_penalty").version == get_current(s, "honor").version == 1
+
+
+@pytest.mark.parametrize(("code", "change", "path"), [
+    # government-only information would have become visible to authorized queries (the default)
+    ("dishonest_debtor", {"visiblity": "government"}, "dishonest_debtor.visiblity"),
+    ("honor", {"fields": [{"name": "title", "name_zh": "荣誉名称", "type": "string", "requried": True}]},
+     "honor.fields[0].requried"),
+])
+def test_catalog_edit_refuses_a_misspelt_item_or_field_setting(db, code, change, path):  # type: ignore[no-untyped-def]
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import CatalogError, get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, code).spec)
+        spec.pop("visibility")
+        with pytest.raises(CatalogError) as err:
+            update_item(s, code=code, data={**spec, **change}, actor=SYSTEM)
+        assert err.value.field == path and err.value.code == "invalid_spec"
+        zh, en = err.value.message.split(" / ")
+        assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+        assert get_current(s, code).version == 1

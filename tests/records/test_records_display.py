@@ -272,3 +272,23 @@ def test_a_valid_record_with_random_values_never_crashes_the_batch(db, vault, wo
             for v in (stored.source_id, *(x for x in stored.fields.values() if isinstance(x, str))):
                 assert not any(0xD800 <= ord(c) <= 0xDFFF for c in v)
         s.rollback()
+
+
+def test_recompute_leaves_records_whose_severity_the_new_rule_no_longer_names(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """A new version without the ``minor`` severity has no rule for the minor penalties already
+    stored: recomputing keeps their dates (before, they fell back to a made-up rule and a minor
+    penalty, never published, became public for three years)."""
+    idn, name = person
+    minor, general = ingest(session, vault, world, [
+        penalty(idn, name, source_id="MIN", severity="minor", decided_at="2026-11-01"),
+        penalty(idn, name, source_id="GEN", severity="general", decided_at="2026-11-01")])
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    spec["severities"] = ["general", "serious"]
+    del spec["display"]["by_severity"]["minor"]
+    spec["display"]["by_severity"]["general"]["max_months"] = 6
+    update_item(session, code="admin_penalty", data=spec, actor=SYSTEM, note="minor no longer recorded")
+    assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=TODAY) == 1
+    rec = session.get(Record, minor.record_id)
+    session.refresh(rec)
+    assert (rec.publish, rec.display_until, rec.revision) == (False, date(2027, 2, 1), 1)
+    assert session.get(Record, general.record_id).display_until == date(2027, 5, 1)

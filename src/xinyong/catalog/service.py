@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.catalog.models import CatalogItem
-from xinyong.catalog.spec import ItemSpec, SpecError, parse_item, to_data
+from xinyong.catalog.spec import TEXT_CONTROL_CHARS, ItemSpec, SpecError, check_retention, parse_item, to_data
 from xinyong.domain_errors import BilingualError
 
 DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
@@ -41,6 +41,8 @@ def read_yaml(path: Path = DEFAULT_CATALOG) -> list[ItemSpec]:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise SpecError("items", "目录文件应包含 items 列表", "catalog file must hold a list 'items'")
     specs = [parse_item(d, f"items[{i}]") for i, d in enumerate(data["items"])]
+    for i, spec in enumerate(specs):
+        check_retention(spec, f"items[{i}]")
     codes = [s.code for s in specs]
     dupes = {c for c in codes if codes.count(c) > 1}
     if dupes:
@@ -116,15 +118,35 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
                          .execution_options(populate_existing=True))
     if row is None:
         raise CatalogError("unknown_item", f"目录中没有事项 {code}", f"no catalog item {code}", "code")
+    if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept with the version and audited (NUL fails on PostgreSQL)
+        raise CatalogError("invalid_characters", "修改说明包含不允许的控制字符", "the note contains control characters",
+                           "note")
     data = {**data, "code": code}
     try:
         spec = parse_item(data, code)
+        check_retention(spec, code)
     except SpecError as exc:
         raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
                            exc.path) from exc
+    _check_departments(session, spec, _to_item(row).spec)
     if to_data(spec) == row.spec:
         return _to_item(row)
     return _to_item(_new_version(session, row, spec, actor, note))
+
+
+def _check_departments(session: Session, spec: ItemSpec, previous: ItemSpec) -> None:
+    """Refuse a department code that is neither a department nor already in the item's rule (a typo
+    would shut every real department out of pushing the item). The admin pages and the API alike."""
+    from xinyong.auth.models import Department
+
+    allowed = {*previous.departments, "*"}
+    unknown = [d for d in spec.departments if d not in allowed]
+    if unknown:  # compared here, not in SQL: a code may hold anything (NUL fails a PostgreSQL query)
+        known = set(session.scalars(select(Department.code).where(Department.kind == "department")))
+        unknown = [d for d in unknown if d not in known]
+    if unknown:
+        shown = ", ".join(u[:32] for u in unknown[:5])
+        raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}", "departments")
 
 
 def current_items(session: Session) -> dict[str, Item]:

@@ -65,6 +65,11 @@ class ItemSpec:
     # (name, required, checker, error when missing), compiled once per item version
     checkers: list[tuple[str, bool, Any, dict[str, str]]] = field(default_factory=list, compare=False, repr=False)
 
+    def has_period(self, severity: str | None) -> bool:
+        """Whether the rule names a period for this severity (or has a default): a record whose
+        severity a later version dropped has none here, and keeps its own version's dates."""
+        return "default" in self.display or (severity is not None and severity in self.display)
+
     def period(self, severity: str | None) -> Period:
         if severity is not None and severity in self.display:
             return self.display[severity]
@@ -100,6 +105,7 @@ def _num(v: Any, path: str) -> float | None:
 def _period(d: Any, path: str) -> Period:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    _known_keys(d, ("publish", "min_months", "max_months"), path)
     publish = d.get("publish", True)
     if not isinstance(publish, bool):
         raise SpecError(f"{path}.publish", "应为 true 或 false", "must be true or false")
@@ -112,9 +118,23 @@ def _period(d: Any, path: str) -> Period:
     return Period(publish=publish, min_months=lo, max_months=hi)
 
 
+# The settings an item and a field take: any other key is a misspelling, refused with its path (dropped,
+# ``visiblity: government`` left the item at the default visibility, ``requried: true`` a field optional).
+ITEM_KEYS = ("code", "name", "name_en", "category", "visibility", "departments", "key_field", "legal_basis",
+             "fields", "display", "severities", "retention", "arrival_working_days")
+FIELD_KEYS = ("name", "name_zh", "type", "required", "allowed", "max_length", "min", "max")
+
+
+def _known_keys(d: dict[Any, Any], keys: tuple[str, ...], path: str) -> None:
+    for k in d:
+        if k not in keys:
+            raise SpecError(f"{path}.{k}", f"未知设置（可用 {'、'.join(keys)}）", f"unknown setting ({', '.join(keys)})")
+
+
 def parse_field(d: Any, path: str) -> FieldSpec:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    _known_keys(d, FIELD_KEYS, path)
     name = _req(d, "name", path, str)
     if not CODE_RE.match(name) or name in ENVELOPE:
         raise SpecError(f"{path}.name", "字段名应为小写字母、数字和下划线，且不能使用保留名",
@@ -147,6 +167,7 @@ def parse_field(d: Any, path: str) -> FieldSpec:
 def parse_item(d: Any, path: str = "item") -> ItemSpec:
     if not isinstance(d, dict):
         raise SpecError(path, "应为对象", "must be a mapping")
+    _known_keys(d, ITEM_KEYS, path)
     code = _req(d, "code", path, str)
     if not CODE_RE.match(code):
         raise SpecError(f"{path}.code", "代码应为小写字母开头的字母、数字、下划线", "code must be lower-case snake_case")
@@ -174,6 +195,7 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     disp = d.get("display") or {}
     if not isinstance(disp, dict):
         raise SpecError(f"{path}.display", "应为对象", "must be a mapping")
+    _known_keys(disp, ("default", "by_severity"), f"{path}.display")
     periods: dict[str, Period] = {}
     if "default" in disp:
         periods["default"] = _period(disp["default"], f"{path}.display.default")
@@ -190,8 +212,13 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
             raise SpecError(f"{path}.display", f"缺少严重程度 {missing} 的展示期限", f"no display period for {missing}")
     if not periods:
         raise SpecError(f"{path}.display", "必须设置展示期限", "a display period is required")
-    retention = d.get("retention") or {}
-    years = retention.get("years") if isinstance(retention, dict) else None
+    retention = d.get("retention")
+    if retention is None:
+        retention = {}
+    if not isinstance(retention, dict):
+        raise SpecError(f"{path}.retention", "应为对象，如 {years: 5}", "must be a mapping such as {years: 5}")
+    _known_keys(retention, ("years",), f"{path}.retention")
+    years = retention.get("years")
     if years is not None and (isinstance(years, bool) or not isinstance(years, int) or not 0 < years <= 100):
         raise SpecError(f"{path}.retention.years", "保存年限应为1至100的整数", "retention years must be 1-100")
     awd = d.get("arrival_working_days")
@@ -215,6 +242,15 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         for f in fields
     )
     return item
+
+
+def check_retention(item: ItemSpec, path: str) -> None:
+    """A new definition of a bad or serious item names its retention: negative information is kept
+    5 years from the end of the act, then no longer (征信业管理条例 Art. 16); without one its records
+    would never be archived. (Checked on a new definition, not on reading a stored version.)"""
+    if item.category in ("bad", "serious") and not item.retention_years:
+        raise SpecError(f"{path}.retention.years", "失信类（bad/serious）事项必须设置保存年限（通常为5年）",
+                        "a bad or serious item must set its retention years (usually 5)")
 
 
 def to_data(item: ItemSpec) -> dict[str, Any]:

@@ -224,24 +224,10 @@ def _check_version(item: Item, sent: str) -> None:
                            "version")
 
 
-def _check_departments(item: Item, departments: Any, known_departments: set[str]) -> None:
-    """Refuse a department code that is neither a department nor already in the item's rule (a typo
-    would shut every real department out of pushing the item)."""
-    if not isinstance(departments, list):
-        return  # not a list: the spec parser refuses it with its path
-    allowed_codes = known_departments | set(item.spec.departments) | {"*"}
-    unknown = [str(d) for d in departments if d not in allowed_codes]
-    if unknown:
-        shown = ", ".join(u[:32] for u in unknown[:5])
-        raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}",
-                           "departments")
-
-
-def _data(item: Item, sent: dict[str, Any], known_departments: set[str]) -> dict[str, Any]:
-    """The item's full data with the edited parts replaced. Raises CatalogError for what the spec
-    parser does not itself check (stale form, unknown department, over-long text)."""
+def _data(item: Item, sent: dict[str, Any]) -> dict[str, Any]:
+    """The item's full data with the edited parts replaced. Raises CatalogError for what the service
+    does not itself check (stale form, over-long text); unknown departments are refused there."""
     _check_version(item, sent["version"])
-    _check_departments(item, sent["departments"], known_departments)
     if len(sent["legal_basis"]) > MAX_LEGAL_BASIS:
         raise CatalogError("too_long", f"法律依据不能超过{MAX_LEGAL_BASIS}字",
                            f"legal basis must not exceed {MAX_LEGAL_BASIS} characters", "legal_basis")
@@ -280,7 +266,7 @@ def catalog_edit(request: Request, code: ItemCode, principal: CatalogAdmin, sess
     item = _current(session, code)
     sent = _submitted(form, item)
     try:
-        data = _data(item, sent, {d.code for d in _departments(session)})
+        data = _data(item, sent)
         saved = service.update_item(session, code=code, data=data, actor=principal.actor,
                                     note=sent["note"] or None)
     except CatalogError as exc:
@@ -328,7 +314,6 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
                                f"the definition must be a mapping for item {code}; the code cannot change",
                                "definition")
         data["code"] = code
-        _check_departments(item, data.get("departments"), {d.code for d in _departments(session)})
         saved = service.update_item(session, code=code, data=data, actor=principal.actor, note=note or None)
     except CatalogError as exc:
         session.rollback()

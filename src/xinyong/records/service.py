@@ -798,8 +798,9 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
 def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None,
                       chunk: int = 5000) -> int:
     """Apply the item's current display rule to its existing records (on request, after a catalog change).
-    Revoked and archived records are left alone (both are final); each record keeps the catalog
-    version it was checked against. Returns how many records changed.
+    Revoked and archived records are left alone (both are final), and so are records whose
+    severity the current version no longer has a period for (an edit dropped it); each record keeps
+    the catalog version it was checked against. Returns how many records changed.
 
     Set-based, ``chunk`` records at a time in id order: the dates are computed in Python, and the
     changed records' history rows, updates and audit entries are written as one statement each. One
@@ -830,6 +831,8 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
         after = rows[-1].id
         updates: list[dict[str, Any]] = []
         for r in rows:
+            if not item.spec.has_period(r.severity):
+                continue  # a severity the current rule no longer names: no rule to apply, the record keeps its dates
             dates = display.compute(item.spec, r.severity, r.decided_at)
             status = display.status_on(dates, today)
             new = (dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, status)
