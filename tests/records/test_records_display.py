@@ -146,6 +146,11 @@ def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault
     audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "record.recompute"))
     assert audit.details["item_version"] == 2
     assert service.recompute_display(session, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 1)) == 0
+    # each request is audited, the one that found nothing to change too
+    runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.recompute_display")
+                           .order_by(AuditEntry.id)).all()
+    assert [(r.object_type, r.object_id, r.details["item_version"], r.details["changed"]) for r in runs] == [
+        ("catalog_item", str(item.id), 2, 1), ("catalog_item", str(item.id), 2, 0)]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -863,6 +863,9 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
                     items=[(u["_id"], {"item_version": item.version, "display_until": u["display_until"].isoformat(),
                                        "status": u["status"], "revision": u["revision"]}) for u in updates])
         changed += len(updates)
+    # the request itself, whatever it changed (a run that found every record up to date is a fact too)
+    record(session, actor=actor, action="records.recompute_display", object_type="catalog_item", object_id=item.id,
+           details={"item": item_code, "item_version": item.version, "today": today.isoformat(), "changed": changed})
     if subjects:
         events.records_changed(session, subjects, reason="recompute", today=today)
     return changed
