@@ -868,6 +868,20 @@ def test_a_headerless_file_does_not_echo_the_id_number(upload, make):  # type: i
     assert first[0][:6] + "********" + first[0][14:] in {e["field"] for e in body["errors"]}
 
 
+def test_a_headerless_workbook_does_not_echo_an_id_number_stored_as_a_number(upload):  # type: ignore[no-untyped-def]
+    """The same with the ID number in a number cell (a column left in Excel's number format, the case
+    ``id_stored_as_number`` refuses in a data row): the cell reads as ``1.2010119850309e+17``, its
+    first 15–16 digits (region, birth date, sequence) the person's, and is not echoed either."""
+    first, second = penalty_rows(2)
+    number = float(first[0][:17] + "0")
+    body = upload(xlsx_bytes([number, *first[1:]], [second]), filename="a.xlsx", expect=422).json()
+    assert body["code"] == "unknown_column"
+    text = str(body)
+    assert first[0][:15] not in text.replace(".", "") and repr(number) not in text, text
+    field = body["errors"][0]["field"]  # masked as an ID number is: the region and the last four digits
+    assert len(field) == 18 and field.startswith(first[0][:6] + "********") and field[14:].isdigit(), field
+
+
 def test_a_job_run_days_after_its_upload_counts_delays_to_the_upload(db, vault, world, session, catalog_loaded
                                                                      ):  # type: ignore[no-untyped-def]
     """The department delivered its rows when it uploaded the file: a job that waited, or was

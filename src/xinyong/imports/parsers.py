@@ -29,6 +29,7 @@ import contextlib
 import csv
 import io
 import itertools
+import math
 import re
 import struct
 import unicodedata
@@ -301,8 +302,10 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
         if not text:
             columns.append(Column(i, "", None, None))
             continue
-        # echoed in the refusal: a file saved without its header row has a person's row here
-        shown = mask_id_numbers_in(text)[:64]
+        # echoed in the refusal: a file saved without its header row has a person's row here, its ID
+        # number masked; in a number cell it reads 1.20101198503091e+17, masked as its whole digits
+        numeral = str(int(raw)) if _inexact_number(raw) and math.isfinite(raw) else text
+        shown = mask_id_numbers_in(numeral)[:64]
         target = aliases.get(_norm(text))
         if target is None:
             if _norm(text) == "severity" or _norm(text) == _norm(ENVELOPE_ZH["severity"]):
