@@ -15,7 +15,7 @@ application or the command line starts.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -55,6 +55,19 @@ def today() -> date:
 def day_of(instant: datetime) -> date:
     """The platform's day of a stored instant (an aware datetime, as the database gives them)."""
     return instant.astimezone(_zone).date()
+
+
+def utc_instant(day: date | None, at: time) -> datetime | None:
+    """``day`` at ``at`` in the platform's zone, as a UTC datetime, for a query's bound; None (no
+    bound) for ``None`` and for a day at the calendar's very start or end whose instant has no UTC
+    datetime (``0001-01-01`` east of UTC): nothing is stored beyond it, so such a bound would
+    select nothing less."""
+    if day is None:
+        return None
+    try:
+        return datetime.combine(day, at, _zone).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def start_of(day: date) -> datetime:

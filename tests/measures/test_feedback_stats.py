@@ -41,3 +41,22 @@ def test_a_code_never_defined_shows_as_itself(db, world):  # type: ignore[no-unt
         s.flush()
         (row,) = [x for x in service.feedback_stats(s) if x.measure == "gone_measure"]
     assert (row.measure_name, row.measure_name_en, row.answered) == ("gone_measure", "gone_measure", 1)
+
+
+def test_a_since_at_the_calendars_start_is_no_bound(client, world, db):  # type: ignore[no-untyped-def]
+    """``since=0001-01-01``: its midnight in Beijing has no UTC datetime (it failed with a 500);
+    nothing was checked before it, so it counts everything."""
+    from datetime import date
+
+    from xinyong.db import utcnow
+    from xinyong.measures.models import Check
+
+    with db.session() as s:
+        s.add(Check(check_id="f" * 32, checked_at=utcnow(), department_id=world.dept_a.id, actor_type="system",
+                    channel="api", scenario="awards", outcome="answered", measures=["old_measure"]))
+        s.flush()
+        (row,) = [x for x in service.feedback_stats(s, since=date(1, 1, 1)) if x.measure == "old_measure"]
+    assert row.answered == 1
+    login(client, "admin")
+    r = client.get("/api/v1/checks/feedback-stats", params={"since": "0001-01-01"})
+    assert r.status_code == 200 and any(x["measure"] == "old_measure" and x["answered"] == 1 for x in r.json())

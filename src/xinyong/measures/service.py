@@ -992,8 +992,8 @@ def feedback_stats(session: Session, *, since: date | None = None) -> list[Feedb
           .join(Check, Check.check_id == CheckFeedback.check_id)
           .where(CheckFeedback.id.in_(latest))
           .group_by(CheckFeedback.department_id, Check.channel, CheckFeedback.measure))
-    if since is not None:
-        start = clock.start_of(since)  # the district's day, not UTC's
+    start = clock.utc_instant(since, datetime.min.time())  # the district's day, not UTC's (None: no bound)
+    if start is not None:
         q = q.where(Check.checked_at >= start)
         fq = fq.where(Check.checked_at >= start)
     answered = session.execute(q).all()

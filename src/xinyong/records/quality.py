@@ -4,7 +4,7 @@ the rule (licences and penalties published within 7 working days of the decision
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Integer, case, func, select
@@ -43,20 +43,8 @@ class DepartmentQuality:
         return {**self.__dict__, "on_time_rate": self.on_time_rate, "rejection_rate": self.rejection_rate}
 
 
-def _instant(day: date | None, at: time) -> datetime | None:
-    """``day`` at ``at`` in the district's zone, in UTC; None (no bound) for a day at the calendar's
-    very start or end whose instant has no UTC datetime (``0001-01-01`` east of UTC): nothing is
-    stored beyond it, so the bound would select nothing less anyway."""
-    if day is None:
-        return None
-    try:
-        return datetime.combine(day, at, clock.zone()).astimezone(UTC)
-    except OverflowError:
-        return None
-
-
 def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
-    return _instant(since, time.min), _instant(until, time.max)
+    return clock.utc_instant(since, time.min), clock.utc_instant(until, time.max)
 
 
 def _window(at: Any, dept: Any, lo: datetime | None, hi: datetime | None, department_id: int | None) -> list[Any]:
