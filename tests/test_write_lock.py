@@ -170,7 +170,9 @@ def test_waiting_for_the_write_lock_never_blocks_the_event_loop(fresh_db_url, tm
         other.close()
         waiting.join(15)
         assert health.status_code == 200
-        assert answered_in < 0.25, f"the event loop was blocked for {answered_in:.2f} s"
+        # blocked, the loop answers only once the page request gives up on the lock (~10 s); 3 s leaves
+        # room for a loaded machine (0.25 s failed under a parallel run)
+        assert answered_in < 3, f"the event loop was blocked for {answered_in:.2f} s"
         assert page == [200]
     finally:
         server.should_exit = True
