@@ -17,7 +17,7 @@ from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.db import Database
 from xinyong.privacy.identity import make_id_number
 
-PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL")
+PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL") or None  # set but empty: SQLite, as unset
 SYSTEM = Actor.system("tests")
 PASSWORD = "correct-horse-battery"
 
