@@ -904,3 +904,26 @@ def test_a_job_run_days_after_its_upload_counts_delays_to_the_upload(db, vault, 
     assert p is not None and p.status == "done" and p.created == 3
     delays = session.scalars(select(Record.arrival_working_days).where(Record.source_id.like("LATE%"))).all()
     assert delays == [2, 2, 2]  # Tuesday and Wednesday, not the 17 working days to March 25
+
+
+def test_a_job_run_after_its_upload_refuses_decisions_dated_after_the_upload(db, vault, world, session,
+                                                                            catalog_loaded):  # type: ignore[no-untyped-def]
+    """A file cannot hold a decision taken after it was uploaded: run that day, such a row is a
+    future date; run (or resumed) days later, it is refused all the same, not accepted."""
+    from tests.support import SYSTEM
+
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(2, prefix="AFTER")
+    rows[1][3] = "2026-03-10"  # a week after the upload day below
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="after.csv",
+                                 data=csv_bytes(ZH_HEADER, rows), actor=SYSTEM).id
+        s.get(ImportJob, jid).created_at = datetime(2026, 3, 4, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+    p = runner.run_job(db, vault, jid, chunk_size=10, today=date(2026, 3, 25))
+    assert p is not None and (p.created, p.rejected) == (1, 1)
+    [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+    assert (err.row_number, err.field, err.code) == (3, "decided_at", "future_date")
+    assert "2026-03-04" in err.message

@@ -152,12 +152,13 @@ def _check_id(idn: str, today: date) -> _IdCheck:
 
 
 def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentRef, today: date,
-                 ids: dict[str, _IdCheck] | None = None,
+                 ids: dict[str, _IdCheck] | None = None, sent_on: date | None = None,
                  ) -> tuple[_Prepared | None, list[dict[str, str]], str | None, str | None]:
     """Validate one record's envelope and fields. Returns (prepared, errors, item_code, source_id).
 
     ``ids``: a per-batch cache of ID-number checks (a batch often names one person many times);
-    the caller drops it with the batch."""
+    the caller drops it with the batch. ``sent_on``: the day the department sent it, if before
+    ``today`` (an import run after its upload): no decision can be dated after it."""
     if type(raw) is not dict and not isinstance(raw, Mapping):
         return None, [_e("record", "wrong_type", "每条记录应为对象", "each record must be an object")], None, None
     errors: list[dict[str, str]] = []
@@ -218,6 +219,10 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             errors.append(_E_DATE_BAD)
         elif decided > today:
             errors.append(_E_DATE_FUTURE)
+            decided = None
+        elif sent_on is not None and decided > sent_on:
+            errors.append(_e("decided_at", "future_date", f"决定日期晚于数据报送（文件上传）之日 {sent_on.isoformat()}",
+                             f"decided_at is after the day the data was sent (the file uploaded), {sent_on.isoformat()}"))
             decided = None
         elif decided < EARLIEST_DECISION:
             errors.append(_E_DATE_EARLY)
@@ -413,17 +418,21 @@ class CheckedBatch:
 
 
 def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department: DepartmentRef, vault: Vault,
-                today: date | None = None) -> CheckedBatch:
+                today: date | None = None, sent_on: date | None = None) -> CheckedBatch:
     """Validate every record against the catalog ``items`` and blind-index its ID number: pure CPU,
     no database. The records API runs it before its write transaction begins, so that on SQLite
-    another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion)."""
+    another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion).
+    ``sent_on``: the day the batch was sent, when earlier than ``today`` (see :func:`check_record`)."""
     today = today or clock.today()
+    if sent_on is not None and sent_on >= today:
+        sent_on = None
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
     ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
     bidx_of: dict[str, str] = {}
     for i, raw in enumerate(records):
-        p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today, ids=ids)
+        p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today, ids=ids,
+                                                       sent_on=sent_on)
         if p is None:
             outcomes[i].errors = errs
             continue
@@ -473,11 +482,12 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     ``department``); otherwise it is checked here against ``items`` (default: the current catalog).
     ``arrived_on``: the day the department delivered the batch, from which its new records' delay
     (``arrival_working_days``) is counted — an import's upload day, so that a job run or resumed
-    days later does not count its rows late (default, and at the latest: the day of the check).
+    days later does not count its rows late (default, and at the latest: the day of the check);
+    no decision may be dated after it, whenever the batch is checked.
     """
     if checked is None:
         checked = check_batch(records, items=items if items is not None else current_items(session),
-                              department=department, vault=vault, today=today)
+                              department=department, vault=vault, today=today, sent_on=arrived_on)
     elif checked.records is not records or checked.department != department or checked.used:
         raise ValueError("a checked batch is ingested once, with its own records and department")
     checked.used = True
