@@ -58,7 +58,8 @@ def day_of(instant: datetime) -> date:
 
 
 def utc_instant(day: date | None, at: time) -> datetime | None:
-    """``day`` at ``at`` in the platform's zone, as a UTC datetime, for a query's bound; None (no
+    """``day`` at ``at`` in the platform's zone, as a UTC datetime, for a query's bound (a query "since
+    that day" counts from the district's midnight, not UTC's, eight hours later); None (no
     bound) for ``None`` and for a day at the calendar's very start or end whose instant has no UTC
     datetime (``0001-01-01`` east of UTC): nothing is stored beyond it, so such a bound would
     select nothing less."""
@@ -69,8 +70,3 @@ def utc_instant(day: date | None, at: time) -> datetime | None:
     except OverflowError:
         return None
 
-
-def start_of(day: date) -> datetime:
-    """The first instant of ``day`` in the platform's zone (aware): a query "since that day" counts
-    from there, not from midnight UTC (eight hours later in Asia/Shanghai)."""
-    return datetime.combine(day, time.min, _zone)
