@@ -406,12 +406,13 @@ _NEW_COLS = ("subject_id", "item_id", "category", "severity", "decided_at", "fie
 @dataclass(slots=True)
 class CheckedBatch:
     """A batch after the step that needs no database (:func:`check_batch`): one outcome per input
-    record (the rejected ones carry their errors), the good records with their blind indexes, and the
-    day they were checked on."""
+    record (the rejected ones carry their errors), the good records with their blind indexes, the
+    day they were checked on and the day they were sent (no later than it)."""
 
     records: Sequence[Any]
     department: DepartmentRef
     today: date
+    sent_on: date
     outcomes: list[Outcome]
     prepared: list[_Prepared]
     used: bool = False  # ingest fills in the outcomes and subject ids: one use only
@@ -424,15 +425,14 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
     another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion).
     ``sent_on``: the day the batch was sent, when earlier than ``today`` (see :func:`check_record`)."""
     today = today or clock.today()
-    if sent_on is not None and sent_on >= today:
-        sent_on = None
+    earlier = sent_on if sent_on is not None and sent_on < today else None
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
     ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
     bidx_of: dict[str, str] = {}
     for i, raw in enumerate(records):
         p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today, ids=ids,
-                                                       sent_on=sent_on)
+                                                       sent_on=earlier)
         if p is None:
             outcomes[i].errors = errs
             continue
@@ -443,7 +443,7 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
             bidx = bidx_of[number] = vault.lookup_key_checked(p.facts)
         p.bidx = bidx
         prepared.append(p)
-    return CheckedBatch(records, department, today, outcomes, prepared)
+    return CheckedBatch(records, department, today, earlier or today, outcomes, prepared)
 
 
 @dataclass
@@ -483,16 +483,17 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     ``arrived_on``: the day the department delivered the batch, from which its new records' delay
     (``arrival_working_days``) is counted — an import's upload day, so that a job run or resumed
     days later does not count its rows late (default, and at the latest: the day of the check);
-    no decision may be dated after it, whenever the batch is checked.
+    no decision may be dated after it, whenever the batch is checked. (A ``checked`` batch carries
+    the day it was sent: :func:`check_batch`'s ``sent_on``.)
     """
     if checked is None:
         checked = check_batch(records, items=items if items is not None else current_items(session),
                               department=department, vault=vault, today=today, sent_on=arrived_on)
-    elif checked.records is not records or checked.department != department or checked.used:
-        raise ValueError("a checked batch is ingested once, with its own records and department")
+    elif (checked.records is not records or checked.department != department or checked.used
+          or arrived_on is not None):
+        raise ValueError("a checked batch is ingested once, with its own records, department and day sent")
     checked.used = True
-    today, outcomes, prepared = checked.today, checked.outcomes, checked.prepared
-    arrival = today if arrived_on is None else min(arrived_on, today)
+    today, arrival, outcomes, prepared = checked.today, checked.sent_on, checked.outcomes, checked.prepared
     now = utcnow()
     if prepared:
         lock_department(session, department.id)
