@@ -19,6 +19,14 @@ from xinyong.measures.models import Check, CompareFile, CompareJob
 _real_lookup = batch._lookup
 
 
+def _second_key(db, dept) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Another API key of ``dept``: its secret and id."""
+    with db.session() as s:
+        secret, row = auth_service.create_api_key(s, department=s.get(Department, dept.id), name="业务系统A2",
+                                                  actor=SYSTEM)
+        return secret, row.id
+
+
 def _key_caller(db, dept, key_secret: str) -> service.Caller:  # type: ignore[no-untyped-def]
     with db.session() as s:
         principal, _key = auth_service.principal_for_api_key(s, secret=key_secret)
@@ -57,10 +65,7 @@ def _revoke_at_lookup(monkeypatch, db, n: int, revoke) -> None:  # type: ignore[
 
 def test_revoking_the_key_stops_the_job_and_another_key_resumes_it_as_itself(client, world, db, vault, monkeypatch):  # type: ignore[no-untyped-def]
     dept = world.dept_a
-    with db.session() as s:
-        second, second_row = auth_service.create_api_key(s, department=s.get(Department, dept.id), name="业务系统A2",
-                                                         actor=SYSTEM)
-        second_id = second_row.id
+    second, second_id = _second_key(db, dept)
     caller = _key_caller(db, dept, world.key_a)
     revoked_id = int(caller.actor.id)  # type: ignore[arg-type]
     job_id = _job(db, vault, caller, 8)
@@ -112,10 +117,7 @@ def test_a_job_of_a_killed_server_resumed_by_another_key_is_credited_to_it(clien
     """The server died mid-job (stale heartbeat), then the creating key was revoked: another key of
     the department runs it again and every row of the new attempt is its own, none the revoked key's."""
     dept = world.dept_a
-    with db.session() as s:
-        second, second_row = auth_service.create_api_key(s, department=s.get(Department, dept.id), name="业务系统A2",
-                                                         actor=SYSTEM)
-        second_id = second_row.id
+    second, second_id = _second_key(db, dept)
     caller = _key_caller(db, dept, world.key_a)
     job_id = _job(db, vault, caller, 5)
     with db.session() as s:
