@@ -106,6 +106,30 @@ def test_scientific_id_number_in_csv_is_a_row_error() -> None:
     assert [e["code"] for e in recs[1][2]] == ["id_stored_as_number"]
 
 
+@pytest.mark.parametrize("forced", ["'{}", '="{}"', "\t{}", " '{} "])
+def test_id_number_forced_to_text_for_excel_is_read_as_its_digits(forced: str) -> None:
+    """Exports made for Excel keep an ID number as text with a leading apostrophe or as the formula
+    ``="…"``; neither mark can be part of an ID number, so the cell is read as the number itself."""
+    rows = penalty_rows(2)
+    number = rows[1][0]
+    rows[1][0] = forced.format(number)
+    _, recs = records_of(csv_bytes(ZH_HEADER, rows))
+    assert recs[1][2] == []
+    assert recs[1][1]["id_number"] == number
+    if not forced.startswith("="):  # (a program writing "=…" to a workbook writes a formula)
+        _, recs = records_of(xlsx_bytes(ZH_HEADER, rows))  # an XLSX text cell is read the same way
+        assert recs[1][1]["id_number"] == number
+
+
+@pytest.mark.parametrize("cell", ["''{}", '="{}', "={}", '=" {}"x'])
+def test_other_marks_around_an_id_number_are_kept_and_refused(cell: str) -> None:
+    rows = penalty_rows(1)
+    number = rows[0][0]
+    rows[0][0] = cell.format(number)
+    _, recs = records_of(csv_bytes(ZH_HEADER, rows))
+    assert recs[0][1]["id_number"] != number  # left as sent: the ID check refuses it
+
+
 def test_values_without_a_header_are_row_errors() -> None:
     header = [*ZH_HEADER, ""]
     rows = [[*r, ""] for r in penalty_rows(2)]

@@ -755,6 +755,8 @@ class RowMapper:
             if not v:
                 continue
             if kind == _K_ID:
+                if v[0] in "'=":
+                    v = unmark_text(v)
                 if _SCI_RE.match(v):
                     errors.append(_ID_AS_NUMBER(head))
                 record[key] = v
@@ -782,6 +784,8 @@ class RowMapper:
                 elif kind == _K_TEXT:
                     record[key] = v
                 elif kind == _K_ID:
+                    if v[0] in "'=":
+                        v = unmark_text(v)
                     if _SCI_RE.match(v):
                         errors.append(_ID_AS_NUMBER(head))
                     record[key] = v
@@ -821,6 +825,18 @@ class RowMapper:
                     break
         record["fields"] = fields
         return record, errors
+
+
+def unmark_text(value: str) -> str:
+    """An ID number as exports made for Excel keep it text: ``'110101…`` (the apostrophe Excel reads
+    as "this is text") or ``="110101…"`` (a formula giving the text), read as the number inside. One
+    mark only, and only these two: neither can be part of an ID number, whatever else is left for the
+    ID check to refuse."""
+    if value[0] == "'":
+        return value[1:].strip()
+    if len(value) > 3 and value[0] == "=" and value[1] == '"' and value[-1] == '"':
+        return value[2:-1].strip()
+    return value
 
 
 def _ID_AS_NUMBER(column: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
