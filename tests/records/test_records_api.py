@@ -353,6 +353,22 @@ def test_empty_query_parameters_are_no_filter(client, world, person):  # type: i
         assert got.status_code == 422 and got.json()["errors"][0]["field"] == bad.split("=")[0], got.text
 
 
+def test_a_reversed_date_range_is_refused_not_an_empty_answer(client, world, person):  # type: ignore[no-untyped-def]
+    """A range whose start is after its end is a caller's mistake (swapped parameters): answered 422
+    naming the end parameter, as the pages say the range is reversed, not with an empty list or
+    zeros that read as "nothing there". A one-day range is a range."""
+    idn, name = person
+    push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    for path, lo, hi in (("/api/v1/records", "decided_from", "decided_to"), ("/api/v1/quality", "since", "until")):
+        got = client.get(f"{path}?{lo}=2026-03-02&{hi}=2026-03-01", headers=h)
+        assert got.status_code == 422, got.text
+        body = got.json()
+        assert body["code"] == "invalid_range" and [e["field"] for e in body["errors"]] == [hi], body
+        assert " / " in body["message"] and body["message"].index("/") > 0
+        assert client.get(f"{path}?{lo}=2026-03-01&{hi}=2026-03-01", headers=h).status_code == 200
+
+
 def test_an_id_number_in_the_wrong_field_is_neither_echoed_nor_stored(client, world, person, session):  # type: ignore[no-untyped-def]
     """A sender that swapped fields or used the ID number as its own record id: the number is
     refused in source_id (stored and shown as it is, it would be an ID number in the clear), and

@@ -117,6 +117,15 @@ def _get(session: Session, principal: Principal, record_id: ObjectId) -> Record:
         raise ApiError(exc.status, exc.code, exc.message) from exc
 
 
+def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -> None:
+    """A range whose start is after its end (swapped parameters) is refused, naming its end: an empty
+    answer would read as "nothing there"."""
+    if lo is not None and hi is not None and lo > hi:
+        message = (f"日期范围颠倒：{hi_name}（{hi.isoformat()}）早于 {lo_name}（{lo.isoformat()}） / "
+                   f"the range is reversed: {hi_name} ({hi.isoformat()}) is before {lo_name} ({lo.isoformat()})")
+        raise ApiError(422, "invalid_range", message, [{"field": hi_name, "code": "invalid_range", "message": message}])
+
+
 @router.get("", response_model=RecordListOut, summary="My department's records, newest first")
 def list_records(principal: Reader, session: DbSession, vault: VaultDep,
                  item: Annotated[Annotated[str, Field(max_length=64)] | None, _BLANK] = None,
@@ -126,6 +135,7 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
                  before_id: Annotated[Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)] | None,
                                       _BLANK] = None,
                  limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, _BLANK] = None) -> RecordListOut:
+    _check_range("decided_from", decided_from, "decided_to", decided_to)
     limit = limit or 50
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
@@ -180,6 +190,7 @@ def quality(principal: QualityReader, session: DbSession, since: date | None = N
             until: date | None = None) -> list[QualityOut]:
     from xinyong.records.quality import department_quality
 
+    _check_range("since", since, "until", until)
     scope = None if allowed(principal.role, "quality.read") else principal.department_id
     if scope is None and not allowed(principal.role, "quality.read"):
         raise ApiError(403, "forbidden", "无权查看 / not allowed")
