@@ -505,3 +505,20 @@ def test_catalog_edit_refuses_a_misspelt_item_or_field_setting(db, code, change,
         zh, en = err.value.message.split(" / ")
         assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
         assert get_current(s, code).version == 1
+
+
+def test_a_body_key_holding_an_id_number_is_echoed_masked(client, world, person):  # type: ignore[no-untyped-def]
+    """An unknown top-level key of a body (a field the caller misplaced) is named in ``errors``:
+    an ID number in it is masked there, as in a record's own unknown keys."""
+    idn, name = person
+    h = {**world.bearer(world.key_a), "Content-Type": "application/json"}
+    pushed = client.post("/api/v1/records", content=json.dumps({"records": [penalty(idn, name)], idn: 1}), headers=h)
+    [r] = push(client, world, [penalty(idn, name)])
+    revoked = client.post(f"/api/v1/records/{r['record_id']}/revoke", content=json.dumps({"reason": "x", idn: 1}),
+                          headers=h)
+    for answer in (pushed, revoked):
+        assert answer.status_code == 422
+        body = answer.json()
+        assert body["code"] == "validation_error"
+        assert idn not in answer.text
+        assert [e["field"] for e in body["errors"]] == [f"{idn[:6]}********{idn[-4:]}"]
