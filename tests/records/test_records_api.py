@@ -522,3 +522,22 @@ def test_a_body_key_holding_an_id_number_is_echoed_masked(client, world, person)
         assert body["code"] == "validation_error"
         assert idn not in answer.text
         assert [e["field"] for e in body["errors"]] == [f"{idn[:6]}********{idn[-4:]}"]
+
+
+
+
+def test_a_revoked_record_revoked_again_is_a_409_without_a_field(client, world, person):  # type: ignore[no-untyped-def]
+    """A state conflict concerns no field: docs/integration.md promises ``errors`` empty for a 409,
+    as the imports API's 409s (``already_done`` …) answer."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h).status_code == 200
+    again = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h)
+    assert again.status_code == 409
+    body = again.json()
+    assert (body["code"], body["errors"]) == ("already_revoked", [])
+    assert " / " in body["message"]
+    # a refused reason still names its field
+    blank = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": " "}, headers=h)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "reason"
