@@ -541,3 +541,14 @@ def test_a_revoked_record_revoked_again_is_a_409_without_a_field(client, world, 
     # a refused reason still names its field
     blank = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": " "}, headers=h)
     assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_an_empty_id_number_is_missing_as_in_a_file(client, world, person, blank):  # type: ignore[no-untyped-def]
+    """An empty ID number is ``missing`` (as an empty source_id or name, and as an empty cell of a
+    file's ID-number column), not an ``invalid_id_number`` with a reason the guide does not list."""
+    idn, name = person
+    [r] = push(client, world, [penalty(blank, name)])
+    assert r["status"] == "rejected"
+    assert [(e["field"], e["code"]) for e in r["errors"]] == [("id_number", "missing")]
+    assert " / " in r["errors"][0]["message"]
