@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xinyong.context import request_id_var
 from xinyong.domain_errors import BilingualError
+from xinyong.privacy.masking import mask_id_numbers_in
 
 log = logging.getLogger("xinyong")
 
@@ -59,8 +60,10 @@ def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = No
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    """The field an error names: a key the caller sent (an unknown one is named too), with any ID
+    number in it masked, as a record's own unknown keys are."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts) or "body"
+    return mask_id_numbers_in(".".join(parts)) or "body"
 
 
 _PYDANTIC_ZH = {

@@ -521,3 +521,50 @@ def test_catalog_edit_refuses_a_misspelt_item_or_field_setting(db, code, change,
         zh, en = err.value.message.split(" / ")
         assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
         assert get_current(s, code).version == 1
+
+
+def test_a_body_key_holding_an_id_number_is_echoed_masked(client, world, person):  # type: ignore[no-untyped-def]
+    """An unknown top-level key of a body (a field the caller misplaced) is named in ``errors``:
+    an ID number in it is masked there, as in a record's own unknown keys."""
+    idn, name = person
+    h = {**world.bearer(world.key_a), "Content-Type": "application/json"}
+    pushed = client.post("/api/v1/records", content=json.dumps({"records": [penalty(idn, name)], idn: 1}), headers=h)
+    [r] = push(client, world, [penalty(idn, name)])
+    revoked = client.post(f"/api/v1/records/{r['record_id']}/revoke", content=json.dumps({"reason": "x", idn: 1}),
+                          headers=h)
+    for answer in (pushed, revoked):
+        assert answer.status_code == 422
+        body = answer.json()
+        assert body["code"] == "validation_error"
+        assert idn not in answer.text
+        assert [e["field"] for e in body["errors"]] == [f"{idn[:6]}********{idn[-4:]}"]
+
+
+
+
+def test_a_revoked_record_revoked_again_is_a_409_without_a_field(client, world, person):  # type: ignore[no-untyped-def]
+    """A state conflict concerns no field: docs/integration.md promises ``errors`` empty for a 409,
+    as the imports API's 409s (``already_done`` …) answer."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h).status_code == 200
+    again = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h)
+    assert again.status_code == 409
+    body = again.json()
+    assert (body["code"], body["errors"]) == ("already_revoked", [])
+    assert " / " in body["message"]
+    # a refused reason still names its field
+    blank = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": " "}, headers=h)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_an_empty_id_number_is_missing_as_in_a_file(client, world, person, blank):  # type: ignore[no-untyped-def]
+    """An empty ID number is ``missing`` (as an empty source_id or name, and as an empty cell of a
+    file's ID-number column), not an ``invalid_id_number`` with a reason the guide does not list."""
+    idn, name = person
+    [r] = push(client, world, [penalty(blank, name)])
+    assert r["status"] == "rejected"
+    assert [(e["field"], e["code"]) for e in r["errors"]] == [("id_number", "missing")]
+    assert " / " in r["errors"][0]["message"]

@@ -166,8 +166,9 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
     try:
         service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
     except service.RecordError as exc:
-        raise ApiError(exc.status, exc.code, exc.message,
-                       [{"field": exc.field or "reason", "code": exc.code, "message": exc.message}]) from exc
+        # a refused reason names its field; a record already revoked or archived (409) concerns none
+        errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else []
+        raise ApiError(exc.status, exc.code, exc.message, errors) from exc
     return record_out(session, vault, rec, with_revisions=True)
 
 

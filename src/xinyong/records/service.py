@@ -90,6 +90,7 @@ _E_SOURCE_CHARS = _e("source_id", "invalid_characters", "来源编号包含不�
 _E_SOURCE_ID_NUMBER = _e("source_id", "contains_id_number", "来源编号不能包含身份证号码（身份证号码只能放在 id_number 中）",
                          "source_id must not contain an ID number (the ID number goes in id_number only)")
 _E_ID_MISSING = _e("id_number", "missing", "缺少身份证号码", "id_number is required")
+_E_ID_EMPTY = _e("id_number", "missing", "身份证号码为空", "id_number is empty")  # as an empty name or source id
 _E_ID_TYPE = {**_e("id_number", "invalid_id_number", "身份证号码应为文本（18位，作为字符串发送）",
                    "id_number must be a string (18 characters, sent as text)"), "reason": "not_text"}
 _E_NAME_MISSING = _e("name", "missing", "缺少姓名", "name is required")
@@ -148,6 +149,8 @@ def _check_id(idn: str, today: date) -> _IdCheck:
     try:
         return identity.check(idn, today=today), None
     except identity.InvalidIdNumber as exc:
+        if exc.code == "id_missing":
+            return None, _E_ID_EMPTY
         return None, {"field": "id_number", "code": "invalid_id_number", "reason": exc.code, "message": exc.message}
 
 
