@@ -56,6 +56,8 @@ def test_same_batch_twice_changes_nothing(client, world, session):  # type: igno
 @pytest.mark.parametrize(("mutate", "field", "code"), [
     (lambda r: r.update(item="no_such_item"), "item", "unknown_item"),
     (lambda r: r.pop("item"), "item", "missing"),
+    (lambda r: r.update(item=5), "item", "wrong_type"),
+    (lambda r: r.update(item=["admin_penalty"]), "item", "wrong_type"),
     (lambda r: r["fields"].pop("decision_no"), "fields.decision_no", "missing"),
     (lambda r: r["fields"].update(amount="lots"), "fields.amount", "wrong_type"),
     (lambda r: r["fields"].update(amount=-1), "fields.amount", "out_of_range"),

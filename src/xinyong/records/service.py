@@ -104,6 +104,7 @@ _E_DATE_BAD = _e("decided_at", "wrong_type", "日期格式应为 YYYY-MM-DD", "d
 _E_DATE_FUTURE = _e("decided_at", "future_date", "决定日期不能晚于今天", "decided_at is in the future")
 _E_DATE_EARLY = _e("decided_at", "out_of_range", "决定日期过早", "decided_at is too early")
 _E_ITEM_MISSING = _e("item", "missing", "缺少信息事项代码", "item is required")
+_E_ITEM_TYPE = _e("item", "wrong_type", "信息事项代码应为文本", "item must be a string (a catalog item code)")
 _E_FIELDS_TYPE = _e("fields", "wrong_type", "fields 应为对象", "fields must be an object")
 _E_NO_SEVERITY = _e("severity", "not_allowed", "该事项没有严重程度", "this item has no severity")
 
@@ -174,6 +175,8 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     item_code = code if type(code) is str else None
     if code is None:
         errors.append(_E_ITEM_MISSING)
+    elif item_code is None:
+        errors.append(_E_ITEM_TYPE)
     elif item is None:
         errors.append(_e("item", "unknown_item", f"目录中没有事项 {_clean(code)}", f"unknown catalog item {_clean(code)}"))
     elif not item.spec.allows_department(department.code):
