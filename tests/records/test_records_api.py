@@ -505,3 +505,25 @@ def test_catalog_edit_refuses_a_misspelt_item_or_field_setting(db, code, change,
         zh, en = err.value.message.split(" / ")
         assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
         assert get_current(s, code).version == 1
+
+
+def test_catalog_api_never_echoes_an_id_number_sent_as_an_item_or_department_code(client, world, db):  # type: ignore[no-untyped-def]
+    """An ID number where a code belongs (a path segment, a department of the rule) is refused
+    without repeating it: masked as ``GET /api/v1/imports/templates/{item}.csv`` masks it."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    idn = world.other_id_number
+    masked = idn[:6] + "********" + idn[-4:]
+    r = client.get(f"/api/v1/catalog/items/{idn}", headers=world.bearer(world.key_a))
+    assert r.status_code == 404 and r.json()["code"] == "unknown_item"
+    assert idn not in r.text and masked in r.json()["message"]
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put(f"/api/v1/catalog/items/{idn}", json={"spec": spec}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 404 and idn not in r.text and masked in r.json()["message"]
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", idn]}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_department"
+    assert idn not in r.text and masked in r.json()["message"]
