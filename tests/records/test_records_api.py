@@ -253,6 +253,35 @@ def test_push_needs_a_department_and_permission(client, world, person):  # type:
     assert client.post("/api/v1/records", json={"records": [penalty(idn, name)]}).status_code == 401
 
 
+def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusal_audited(client, world, person, db):  # type: ignore[no-untyped-def]
+    """Records are pushed and files uploaded by a department (its key or officer). The admin (no
+    department) and an officer of a deactivated department are refused 403, and the refusal is
+    audited (``auth.forbidden``) as the check API's ``caller_of`` audits the same refusal."""
+    from xinyong.auth.models import Department
+
+    idn, name = person
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
+    r = client.post("/api/v1/imports", data={"item": "admin_penalty"}, headers={"X-CSRF-Token": csrf},
+                    files={"file": ("a.csv", b"x\n", "text/csv")})
+    assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
+    client.cookies.clear()
+    csrf = login(client, "officer_a")
+    with db.session() as s:
+        s.get(Department, world.dept_a.id).active = False
+    r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "department_inactive", r.text
+    with db.session() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.forbidden")
+                                 .order_by(AuditEntry.id)))
+        assert [(e.actor_label, e.outcome, e.details.get("permission"), e.details.get("reason"))
+                for e in entries] == [("admin", "denied", "records.push", "department_required"),
+                                      ("admin", "denied", "imports.use", "department_required"),
+                                      ("officer_a", "denied", "records.push", "department_inactive")]
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+
+
 def test_every_push_is_audited_once(client, world, person, session):  # type: ignore[no-untyped-def]
     idn, name = person
     before = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "records.push"))
