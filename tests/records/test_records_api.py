@@ -255,6 +255,35 @@ def test_push_needs_a_department_and_permission(client, world, person):  # type:
     assert client.post("/api/v1/records", json={"records": [penalty(idn, name)]}).status_code == 401
 
 
+def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusal_audited(client, world, person, db):  # type: ignore[no-untyped-def]
+    """Records are pushed and files uploaded by a department (its key or officer). The admin (no
+    department) and an officer of a deactivated department are refused 403, and the refusal is
+    audited (``auth.forbidden``) as the check API's ``caller_of`` audits the same refusal."""
+    from xinyong.auth.models import Department
+
+    idn, name = person
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
+    r = client.post("/api/v1/imports", data={"item": "admin_penalty"}, headers={"X-CSRF-Token": csrf},
+                    files={"file": ("a.csv", b"x\n", "text/csv")})
+    assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
+    client.cookies.clear()
+    csrf = login(client, "officer_a")
+    with db.session() as s:
+        s.get(Department, world.dept_a.id).active = False
+    r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "department_inactive", r.text
+    with db.session() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.forbidden")
+                                 .order_by(AuditEntry.id)))
+        assert [(e.actor_label, e.outcome, e.details.get("permission"), e.details.get("reason"))
+                for e in entries] == [("admin", "denied", "records.push", "department_required"),
+                                      ("admin", "denied", "imports.use", "department_required"),
+                                      ("officer_a", "denied", "records.push", "department_inactive")]
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+
+
 def test_every_push_is_audited_once(client, world, person, session):  # type: ignore[no-untyped-def]
     idn, name = person
     before = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "records.push"))
@@ -570,3 +599,25 @@ def test_an_empty_id_number_is_missing_as_in_a_file(client, world, person, blank
     assert r["status"] == "rejected"
     assert [(e["field"], e["code"]) for e in r["errors"]] == [("id_number", "missing")]
     assert " / " in r["errors"][0]["message"]
+
+
+def test_catalog_api_never_echoes_an_id_number_sent_as_an_item_or_department_code(client, world, db):  # type: ignore[no-untyped-def]
+    """An ID number where a code belongs (a path segment, a department of the rule) is refused
+    without repeating it: masked as ``GET /api/v1/imports/templates/{item}.csv`` masks it."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    idn = world.other_id_number
+    masked = idn[:6] + "********" + idn[-4:]
+    r = client.get(f"/api/v1/catalog/items/{idn}", headers=world.bearer(world.key_a))
+    assert r.status_code == 404 and r.json()["code"] == "unknown_item"
+    assert idn not in r.text and masked in r.json()["message"]
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put(f"/api/v1/catalog/items/{idn}", json={"spec": spec}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 404 and idn not in r.text and masked in r.json()["message"]
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, "departments": ["scjgj", idn]}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_department"
+    assert idn not in r.text and masked in r.json()["message"]

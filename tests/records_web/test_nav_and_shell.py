@@ -81,3 +81,17 @@ def test_every_new_page_obeys_the_shell(client, world, sample, login, user, lang
         leftovers = re.findall(r"\b(?:records|catalog|quality|upload|jobs?|status|severity|category|visibility|"
                                r"reason|change|nav|common)\.[a-z_.]+\b", visible)
         assert leftovers == [], (path, leftovers)
+
+
+def test_a_page_never_puts_an_id_number_from_its_address_into_its_links(client, world, sample, login):
+    """A client that put an ID number in a path (a record or job id field filled with one) gets a
+    404 page; its language links must not carry the number on in their query string (which the app
+    refuses anyway: ``id_number_in_url``)."""
+    login(client, "officer_a")
+    idn = sample.wang.id_number
+    for path in (f"/workspace/records/{idn}", f"/workspace/imports/{idn}", f"/nowhere/{idn}"):
+        r = client.get(path)
+        assert r.status_code == 404
+        links = re.findall(r'(?:href|action|hx-get|hx-post|src)="([^"]+)"', r.text)
+        assert links and not [u for u in links if idn in u], path
+        assert '/lang?to=en&amp;next=%2F"' in r.text

@@ -169,6 +169,27 @@ def test_find_by_id_number_is_a_post_and_shows_only_the_callers_records(client, 
         assert sample.li.id_number not in str(e.details) and sample.wang.id_number not in str(e.details)
 
 
+def test_find_does_not_tell_a_person_of_another_department_from_an_unknown_number(client, world, sample, login):
+    """The page "find" renders keeps the subject as a hidden filter: for a person the caller has no
+    record of it must read as for a number nobody holds (no subject id, no hint they exist)."""
+    from datetime import date
+
+    from tests.support import new_id_number
+
+    csrf = login(client, "officer_a")
+    known = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": sample.wang.id_number})
+    unknown = client.post(f"{LIST}/find", data={"csrf_token": csrf,
+                                                "id_number": new_id_number(born=date(1991, 2, 3))})
+    assert known.status_code == unknown.status_code == 200
+    assert hidden(known.text, "subject") == hidden(unknown.text, "subject") == "0"
+    # the registered citizen with no records at all: the same
+    r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": world.citizen_id_number})
+    assert hidden(r.text, "subject") == "0"
+    # a person of the caller's own records keeps the filter (paging and the filter form stay on them)
+    own = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": sample.li.id_number})
+    assert hidden(own.text, "subject") not in (None, "0")
+
+
 def test_the_record_page_shows_revisions_and_display_dates(client, world, sample, login):
     login(client, "officer_a")
     page = client.get(f"{LIST}/{sample.ids['A-P2']}")

@@ -178,6 +178,18 @@ def test_upload_needs_a_file_and_the_csrf_token(client, world, login, db):
         assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
 
 
+def test_an_upload_without_a_department_is_refused_and_audited(client, world, login, db):
+    """The admin has the upload permission but no department: the page's POST is refused (403, no
+    job) and the refusal audited, as ``POST /api/v1/imports`` audits it."""
+    csrf = login(client, "admin")
+    data, _ = penalty_csv(1, bad=0)
+    assert _upload(client, csrf, data).status_code == 403
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
+    assert [(e.outcome, e.details) for e in audit(db, "auth.forbidden", actor_label="admin")] == [
+        ("denied", {"permission": "imports.use", "reason": "department_required"})]
+
+
 def test_jobs_are_the_departments_own(client, app, world, login, db, vault):
     data, _ = penalty_csv(1, bad=0, prefix="S")
     with db.session() as s:

@@ -14,6 +14,7 @@ from xinyong.catalog.schemas import FieldOut, ItemOut, ItemUpdateIn, PeriodOut
 from xinyong.catalog.service import Item
 from xinyong.deps import DbSession
 from xinyong.errors import ApiError
+from xinyong.privacy.masking import mask_id_numbers_in
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
 CatalogRead = Annotated[Principal, Depends(require("catalog.read"))]
@@ -53,7 +54,8 @@ def list_items(principal: CatalogRead, session: DbSession,
 def get_item(code: str, principal: CatalogRead, session: DbSession) -> ItemOut:
     item = service.get_current(session, code)
     if item is None:
-        raise ApiError(404, "unknown_item", f"目录中没有事项 {code} / no catalog item {code}")
+        shown = mask_id_numbers_in(code[:64])  # a code from the path, echoed: never an ID number in the clear
+        raise ApiError(404, "unknown_item", f"目录中没有事项 {shown} / no catalog item {shown}")
     return item_out(item)
 
 

@@ -15,6 +15,7 @@ from xinyong.audit.service import Actor, record
 from xinyong.catalog.models import CatalogItem
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS, ItemSpec, SpecError, check_retention, parse_item, to_data
 from xinyong.domain_errors import BilingualError
+from xinyong.privacy.masking import mask_id_numbers_in
 
 DEFAULT_CATALOG = Path(__file__).parent / "default_catalog.yaml"
 
@@ -117,7 +118,8 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True))
                          .execution_options(populate_existing=True))
     if row is None:
-        raise CatalogError("unknown_item", f"目录中没有事项 {code}", f"no catalog item {code}", "code")
+        shown = mask_id_numbers_in(code[:64])  # echoed: never an ID number in the clear
+        raise CatalogError("unknown_item", f"目录中没有事项 {shown}", f"no catalog item {shown}", "code")
     if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept with the version and audited (NUL fails on PostgreSQL)
         raise CatalogError("invalid_characters", "修改说明包含不允许的控制字符", "the note contains control characters",
                            "note")
@@ -145,7 +147,7 @@ def _check_departments(session: Session, spec: ItemSpec, previous: ItemSpec) -> 
         known = set(session.scalars(select(Department.code).where(Department.kind == "department")))
         unknown = [d for d in unknown if d not in known]
     if unknown:
-        shown = ", ".join(u[:32] for u in unknown[:5])
+        shown = mask_id_numbers_in(", ".join(u[:32] for u in unknown[:5]))
         raise CatalogError("unknown_department", f"未知部门：{shown}", f"unknown department: {shown}", "departments")
 
 

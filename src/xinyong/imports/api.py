@@ -128,7 +128,7 @@ def create(request: Request, background: BackgroundTasks, principal: Importer, s
            file: Annotated[UploadFile, File(description="CSV (UTF-8 or GBK) or XLSX; one catalog item")],
            item: Annotated[str, Form(min_length=1, max_length=64, description="Catalog item code")],
            ) -> JobOut:
-    dept = department_of(session, principal)
+    dept = department_of(session, principal, "imports.use")
     limit = request.app.state.settings.max_request_bytes
     data = file.file.read(limit + 1)
     try:
@@ -201,7 +201,7 @@ def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Respon
              summary="Continue an interrupted job from the rows already done")
 def resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Importer,
            session: DbSession) -> JobOut:
-    department_of(session, principal)
+    department_of(session, principal, "imports.use")
     job = _job(session, principal, job_id, own=True)
     try:
         service.resume_job(session, job=job, actor=principal.actor)

@@ -33,7 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -112,7 +112,10 @@ def upload(request: Request, background: BackgroundTasks, principal: Importer, s
            file: Annotated[UploadFile | None, File()] = None,
            item: Annotated[str, Form(max_length=64)] = "") -> Response:
     dept = _own_department(session, principal)
-    if dept is None:
+    if dept is None:  # the credit office's admin, or a deactivated department: refused, and audited as the API does
+        reason = "department_required" if principal.department_id is None else "department_inactive"
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": "imports.use", "reason": reason})
         return _upload_page(request, session, principal, item=item, status_code=403)
     if file is None or not file.filename:
         missing = {"key": "upload.no_file", "field": "file"}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
@@ -45,11 +45,18 @@ Reader = Annotated[Principal, Depends(require("records.read"))]
 CatalogAdmin = Annotated[Principal, Depends(require("catalog.manage"))]
 
 
-def department_of(session: Session, principal: Principal) -> service.DepartmentRef:
+def department_of(session: Session, principal: Principal, what: str = "records.push") -> service.DepartmentRef:
+    """The caller's active department: records and files are sent by a department (its key or one of
+    its officers). Anyone else allowed to call (the credit office's admin) is refused, and the
+    refusal audited (``auth.forbidden``, as a missing permission is)."""
     if principal.department_id is None:
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": what, "reason": "department_required"})
         raise ApiError(403, "department_required", "只有部门账户或部门密钥可以报送记录 / only a department's account or key may push records")
     dept = session.get(Department, principal.department_id)
     if dept is None or not dept.active:
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": what, "reason": "department_inactive"})
         raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
     return service.DepartmentRef(id=dept.id, code=dept.code)
 

@@ -261,6 +261,11 @@ def records_find(request: Request, principal: Reader, session: DbSession, vault:
                           search_reason=exc.message_zh if lang_of(request) == "zh" else exc.message_en,
                           via="find", status_code=422)
     subject = find_by_id_number(session, vault=vault, id_number=facts.number)
+    # The subject id stays on the page (the filter form, paging): only a person of the caller's own
+    # readable records keeps it; anyone else reads as a number nobody holds (0).
+    if subject is not None and session.scalar(
+            readable(principal, select(Record.id).where(Record.subject_id == subject.id).limit(1))) is None:
+        subject = None
     f.subject = subject.id if subject is not None else 0
     return _list_page(request, session, vault, principal, f, searched=mask_id_number(facts.number), via="find")
 

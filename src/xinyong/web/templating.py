@@ -21,6 +21,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, St
 
 from xinyong.auth.service import Principal
 from xinyong.context import request_id_var
+from xinyong.privacy.masking import contains_id_number
 from xinyong.web.i18n import LANGS, lang_of, translate, translator
 from xinyong.web.nav import nav_items
 
@@ -83,6 +84,8 @@ def current_path(request: Request) -> str:
 
 def lang_links(request: Request, lang: str) -> list[dict[str, Any]]:
     nxt = current_path(request)
+    if contains_id_number(nxt):  # a client put one in the path: never carry it on into a query string
+        nxt = "/"
     return [{"lang": code, "href": "/lang?" + urlencode({"to": code, "next": nxt}), "current": code == lang}
             for code in LANGS]
 
