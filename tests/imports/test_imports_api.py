@@ -209,7 +209,7 @@ def test_zip_that_is_not_a_workbook(upload):  # type: ignore[no-untyped-def]
     assert body["code"] == "unsupported_file"
 
 
-def test_department_isolation(upload, client, world):  # type: ignore[no-untyped-def]
+def test_department_isolation(upload, client, world, db):  # type: ignore[no-untyped-def]
     job = upload(csv_bytes(ZH_HEADER, penalty_rows(3)))
     jid = job["id"]
     other = world.bearer(world.key_b)
@@ -221,6 +221,13 @@ def test_department_isolation(upload, client, world):  # type: ignore[no-untyped
     mine = client.get("/api/v1/imports", headers=world.bearer(world.key_a)).json()["items"]
     assert [j["id"] for j in mine] == [jid]
     assert client.get("/api/v1/imports/999999999", headers=world.bearer(world.key_a)).status_code == 404
+    # every refused look at a job is registered: another department's and one that does not exist alike
+    with db.session() as s:
+        got = [(e.action, e.object_id, e.details.get("reason")) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.outcome == "denied").order_by(AuditEntry.id))]
+    assert got == [("imports.read", str(jid), "not_found"), ("imports.report", str(jid), "not_found"),
+                   ("imports.resume", str(jid), "not_found"), ("imports.read", str(jid), "not_found"),
+                   ("imports.read", "999999999", "not_found")], got
 
 
 def test_permissions(client, world, catalog_loaded):  # type: ignore[no-untyped-def]

@@ -229,12 +229,23 @@ def test_revoke_keeps_record_and_adds_revision(client, world, person, session): 
     assert session.get(Record, r["record_id"]).status == "revoked"
 
 
-def test_department_isolation(client, world, person):  # type: ignore[no-untyped-def]
+def test_department_isolation(client, world, person, db):  # type: ignore[no-untyped-def]
     idn, name = person
     [r] = push(client, world, [penalty(idn, name)])
     hb = world.bearer(world.key_b)
     assert client.get(f"/api/v1/records/{r['record_id']}", headers=hb).status_code == 404
     assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "x"}, headers=hb).status_code == 404
+    missing = r["record_id"] + 1000
+    assert client.get(f"/api/v1/records/{missing}", headers=hb).status_code == 404
+    # each refused read or revocation is registered (as the lists API registers its 404s): another
+    # department's record and one that does not exist alike
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.object_type, e.object_id, e.details.get("reason"))
+               for e in s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied").order_by(AuditEntry.id))]
+    rid = str(r["record_id"])
+    assert got == [("record.read", "denied", "record", rid, "not_found"),
+                   ("record.revoke", "denied", "record", rid, "not_found"),
+                   ("record.read", "denied", "record", str(missing), "not_found")], got
     listed = client.get("/api/v1/records", headers=hb).json()["items"]
     assert all(i["department"] == "gaj" for i in listed)
     # the same source_id in another department is another record

@@ -23,7 +23,7 @@ def _raw_identities(sample) -> list[str]:  # type: ignore[no-untyped-def]
     return out
 
 
-def test_officer_sees_only_own_departments_records(client, world, sample, login):
+def test_officer_sees_only_own_departments_records(client, world, sample, login, db):
     login(client, "officer_a")
     page = client.get(LIST)
     assert page.status_code == 200
@@ -40,6 +40,11 @@ def test_officer_sees_only_own_departments_records(client, world, sample, login)
     assert r.status_code == 404
     assert set(row_ids(client.get(LIST, params={"department": "gaj"}).text)) == a_ids
     assert client.get(f"{LIST}/999999999").status_code == 404
+    # each refused read or revocation is registered, another department's record and none alike
+    assert [(e.action, e.object_id, e.details.get("reason")) for e in audit(db, "record.read", outcome="denied")
+            + audit(db, "record.revoke", outcome="denied")] == [
+        ("record.read", str(other), "not_found"), ("record.read", "999999999", "not_found"),
+        ("record.revoke", str(other), "not_found")]
 
 
 def test_only_masked_identities_reach_the_page(client, world, sample, login):

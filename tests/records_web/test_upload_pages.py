@@ -199,6 +199,9 @@ def test_jobs_are_the_departments_own(client, app, world, login, db, vault):
     csrf = login(client, "officer_b")
     assert client.get(f"{JOBS}/{job_id}").status_code == 404
     assert client.post(f"{JOBS}/{job_id}/resume", data={"csrf_token": csrf}).status_code == 404
+    assert [(e.action, e.object_id, e.details) for e in audit(db, "imports.read", outcome="denied")
+            + audit(db, "imports.resume", outcome="denied")] == [
+        ("imports.read", str(job_id), {"reason": "not_found"}), ("imports.resume", str(job_id), {"reason": "not_found"})]
     assert f"{JOBS}/{job_id}" not in client.get(JOBS).text
     client.cookies.clear()
     login(client, "admin")  # the credit office sees every department's jobs, and has no upload form

@@ -13,7 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -111,11 +111,15 @@ def _api_error(exc: FileError | service.ImportsError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.errors)
 
 
-def _job(session: Session, principal: Principal, job_id: int, *, own: bool = False) -> ImportJob:
+def _job(session: Session, principal: Principal, job_id: int, action: str, *, own: bool = False) -> ImportJob:
+    """The job if the caller may see it (``own``: and change it), else not found — the same whether it
+    exists or not — and the refused ``action`` registered."""
     try:
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and allowed(principal.role, "records.read_all"))
     except service.ImportsError as exc:
+        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
+                      details={"reason": "not_found"})
         raise _api_error(exc) from exc
 
 
@@ -184,14 +188,14 @@ def template_xlsx(item: str, principal: Importer, session: DbSession) -> Respons
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404), summary="A job: status, progress, counts, file error")
 def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
-    return job_out(session, _job(session, principal, job_id))
+    return job_out(session, _job(session, principal, job_id, "imports.read"))
 
 
 @router.get("/{job_id}/errors.csv",
             summary="The report: every rejected row (row, column, field, code, message)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(404)})
 def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Response:
-    job = _job(session, principal, job_id)
+    job = _job(session, principal, job_id, "imports.report")
     body = service.report_csv(session, job=job, actor=principal.actor)
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'})
@@ -202,7 +206,7 @@ def errors_csv(job_id: JobId, principal: Importer, session: DbSession) -> Respon
 def resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Importer,
            session: DbSession) -> JobOut:
     department_of(session, principal, "imports.use")
-    job = _job(session, principal, job_id, own=True)
+    job = _job(session, principal, job_id, "imports.resume", own=True)
     try:
         service.resume_job(session, job=job, actor=principal.actor)
     except service.ImportsError as exc:

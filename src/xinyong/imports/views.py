@@ -142,11 +142,15 @@ def upload(request: Request, background: BackgroundTasks, principal: Importer, s
 
 # ---- one job: progress, then the report ----------------------------------------------------------
 
-def _job(session: Session, principal: Principal, job_id: int, *, own: bool = False) -> ImportJob:
+def _job(session: Session, principal: Principal, job_id: int, action: str, *, own: bool = False) -> ImportJob:
+    """The job if the caller may see it (``own``: and change it), else not found — the same whether it
+    exists or not — and the refused ``action`` registered."""
     try:
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and _read_all(principal))
     except service.ImportsError as exc:
+        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
+                      details={"reason": "not_found"})
         raise _not_found() from exc
 
 
@@ -169,7 +173,7 @@ def _job_context(request: Request, session: Session, principal: Principal, job: 
 
 @router.get(JOBS_PATH + "/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: JobId, principal: Importer, session: DbSession) -> HTMLResponse:
-    job = _job(session, principal, job_id)
+    job = _job(session, principal, job_id, "imports.read")
     context = _job_context(request, session, principal, job)
     if is_htmx(request) and request.headers.get("hx-history-restore-request") != "true":
         return render(request, "imports/_job.html", context)
@@ -179,12 +183,12 @@ def job_page(request: Request, job_id: JobId, principal: Importer, session: DbSe
 @router.post(JOBS_PATH + "/{job_id}/resume", response_model=None)
 def job_resume(request: Request, background: BackgroundTasks, job_id: JobId, principal: Importer,
                session: DbSession) -> Response:
-    job = _job(session, principal, job_id, own=True)
+    job = _job(session, principal, job_id, "imports.resume", own=True)
     try:
         service.resume_job(session, job=job, actor=principal.actor)
     except service.ImportsError as exc:
         session.rollback()
-        job = _job(session, principal, job_id, own=True)
+        job = _job(session, principal, job_id, "imports.resume", own=True)
         context = _job_context(request, session, principal, job)
         context["error"] = {"message": exc.message, "field": None}
         return render(request, "imports/job.html", context, status_code=exc.status)

@@ -116,12 +116,20 @@ def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: b
     )
 
 
-def _get(session: Session, principal: Principal, record_id: ObjectId) -> Record:
+def _get(session: Session, principal: Principal, record_id: ObjectId, action: str) -> Record:
+    """The record if the caller may see it, else 404 — the same whether it exists or not — and the
+    refused ``action`` registered (as the lists API registers its 404s)."""
     try:
         return service.get_for_department(session, record_id=record_id, department_id=principal.department_id,
                                           any_department=allowed(principal.role, "records.read_all"))
     except service.RecordError as exc:
+        _refused(session, principal, record_id, action)
         raise ApiError(exc.status, exc.code, exc.message) from exc
+
+
+def _refused(session: Session, principal: Principal, record_id: int, action: str) -> None:
+    audit_refusal(session, actor=principal.actor, action=action, object_type="record", object_id=record_id,
+                  details={"reason": "not_found"})
 
 
 def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -> None:
@@ -160,15 +168,16 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
 
 @router.get("/{record_id}", response_model=RecordOut, summary="A record with its revisions and display dates")
 def get_record(record_id: ObjectId, principal: Reader, session: DbSession, vault: VaultDep) -> RecordOut:
-    rec = _get(session, principal, record_id)
+    rec = _get(session, principal, record_id, "record.read")
     record(session, actor=principal.actor, action="record.read", object_type="record", object_id=rec.id)
     return record_out(session, vault, rec, with_revisions=True)
 
 
 @router.post("/{record_id}/revoke", response_model=RecordOut, summary="Revoke a record (kept, no longer shown)")
 def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSession, vault: VaultDep) -> RecordOut:
-    rec = _get(session, principal, record_id)
-    if rec.department_id != principal.department_id:
+    rec = _get(session, principal, record_id, "record.revoke")
+    if rec.department_id != principal.department_id:  # read by a credit-office reader, changed by its department only
+        _refused(session, principal, record_id, "record.revoke")
         raise ApiError(404, "not_found", "记录不存在 / record not found")
     try:
         service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)

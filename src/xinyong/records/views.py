@@ -26,7 +26,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -304,8 +304,16 @@ def record_detail(request: Request, record_id: RecordId, principal: Reader, sess
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id,
                                          any_department=allowed(principal.role, "records.read_all"))
     except service.RecordError as exc:
+        _refused(session, principal, record_id, "record.read")
         raise _not_found() from exc
     return _detail_page(request, session, vault, principal, rec)
+
+
+def _refused(session: Session, principal: Principal, record_id: int, action: str) -> None:
+    """A record the caller may not see or change is not found, as one that does not exist; the
+    attempt is registered either way (as the records API and the lists register theirs)."""
+    audit_refusal(session, actor=principal.actor, action=action, object_type="record", object_id=record_id,
+                  details={"reason": "not_found"})
 
 
 @router.post(LIST_PATH + "/{record_id}/revoke", response_model=None)
@@ -315,6 +323,7 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
     try:
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
     except service.RecordError as exc:
+        _refused(session, principal, record_id, "record.revoke")
         raise _not_found() from exc
     try:
         service.revoke(session, rec=rec, reason=reason, actor=principal.actor)
