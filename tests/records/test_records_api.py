@@ -295,6 +295,29 @@ def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusa
         assert s.scalar(select(func.count()).select_from(Record)) == 0
 
 
+def test_an_officer_of_a_deactivated_department_cannot_revoke(client, world, person, db):  # type: ignore[no-untyped-def]
+    """A deactivated department changes nothing any more: its keys stop, its officers' pushes and
+    uploads are refused, and so are their revocations (its records can still be read)."""
+    from xinyong.auth.models import Department
+
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    csrf = login(client, "officer_a")
+    with db.session() as s:
+        s.get(Department, world.dept_a.id).active = False
+    h = {"X-CSRF-Token": csrf}
+    assert client.get(f"/api/v1/records/{r['record_id']}", headers=h).status_code == 200
+    got = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h)
+    assert got.status_code == 403 and got.json()["code"] == "department_inactive", got.text
+    page = client.post(f"/workspace/records/{r['record_id']}/revoke", data={"csrf_token": csrf, "reason": "撤销"})
+    assert page.status_code == 403
+    with db.session() as s:
+        assert s.get(Record, r["record_id"]).status == "active"
+        assert [(e.actor_label, e.details.get("reason")) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.forbidden").order_by(AuditEntry.id))] == [
+            ("officer_a", "department_inactive"), ("officer_a", "department_inactive")]
+
+
 def test_every_push_is_audited_once(client, world, person, session):  # type: ignore[no-untyped-def]
     idn, name = person
     before = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "records.push"))

@@ -179,6 +179,7 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
     if rec.department_id != principal.department_id:  # read by a credit-office reader, changed by its department only
         _refused(session, principal, record_id, "record.revoke")
         raise ApiError(404, "not_found", "记录不存在 / record not found")
+    department_of(session, principal)  # a deactivated department changes nothing any more (403, audited)
     try:
         service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
     except service.RecordError as exc:
