@@ -402,7 +402,7 @@ def test_catalog_edit_refuses_control_characters(client, world, db):  # type: ig
     assert zh.startswith("honor.category: ") and en.startswith("honor.category: ") and zh != en
 
 
-def test_empty_query_parameters_are_no_filter(client, world, person):  # type: ignore[no-untyped-def]
+def test_empty_query_parameters_are_no_filter(client, world, person, db):  # type: ignore[no-untyped-def]
     """The guide's listing template sent as it is (every parameter empty) lists like no parameter;
     a value that is there is still checked."""
     idn, name = person
@@ -413,6 +413,16 @@ def test_empty_query_parameters_are_no_filter(client, world, person):  # type: i
     assert [i["id"] for i in blank.json()["items"]] == [i["id"] for i in
                                                         client.get("/api/v1/records", headers=h).json()["items"]]
     assert r["record_id"] in [i["id"] for i in blank.json()["items"]]
+    # what was asked is registered, as the records page registers it
+    got = client.get("/api/v1/records?item=admin_penalty&decided_from=2026-01-01&decided_to=2026-12-31&before_id=99"
+                     "&limit=5", headers=h)
+    assert got.status_code == 200
+    with db.session() as s:
+        last = s.scalars(select(AuditEntry).where(AuditEntry.action == "records.list").order_by(AuditEntry.id.desc())
+                         ).first()
+        assert {k: last.details.get(k) for k in ("item", "decided_from", "decided_to", "before_id", "limit")} == {
+            "item": "admin_penalty", "decided_from": "2026-01-01", "decided_to": "2026-12-31", "before_id": 99,
+            "limit": 5}
     for bad in ("status=alive", "decided_from=2026-13-01", "limit=0"):
         got = client.get(f"/api/v1/records?{bad}", headers=h)
         assert got.status_code == 422 and got.json()["errors"][0]["field"] == bad.split("=")[0], got.text

@@ -160,8 +160,11 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
+    # what was asked, as the records page registers it
     record(session, actor=principal.actor, action="records.list",
-           details={"item": item, "status": status, "count": len(rows)})
+           details={"item": item, "status": status, "decided_from": decided_from.isoformat() if decided_from else None,
+                    "decided_to": decided_to.isoformat() if decided_to else None, "before_id": before_id,
+                    "limit": limit, "count": len(rows), "via": "api"})
     return RecordListOut(items=[record_out(session, vault, r, with_revisions=False) for r in rows],
                          next_before_id=rows[-1].id if more and rows else None)
 
