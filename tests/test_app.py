@@ -182,6 +182,24 @@ def test_unexpected_exception_is_a_generic_500_with_a_request_id(app, world, cap
     assert "secret internals" in text and ID_NUMBER not in text
 
 
+def test_no_error_body_carries_an_id_number_in_the_clear(app, world):  # type: ignore[no-untyped-def]
+    """Routes mask what they echo; the error body masks again whatever one forgot (defence in depth,
+    as the log formatter and the audit details do): the message and every error's field and message."""
+    from xinyong.errors import ApiError
+
+    def echo() -> None:
+        raise ApiError(422, "invalid", f"没有 {ID_NUMBER} / no {ID_NUMBER}",
+                       [{"field": f"fields.{ID_NUMBER}", "code": "unknown_field", "message": f"{ID_NUMBER}?"}])
+
+    app.add_api_route("/api/v1/test-echo", echo)
+    with TestClient(app, base_url="https://testserver") as c:
+        r = c.get("/api/v1/test-echo")
+    assert r.status_code == 422
+    masked = ID_NUMBER[:6] + "********" + ID_NUMBER[-4:]
+    assert ID_NUMBER not in r.text and r.json()["message"] == f"没有 {masked} / no {masked}"
+    assert r.json()["errors"] == [{"field": f"fields.{masked}", "code": "unknown_field", "message": f"{masked}?"}]
+
+
 def test_unexpected_exception_on_a_page_is_a_page_without_a_trace(app):
     def boom() -> None:
         raise RuntimeError("secret internals")

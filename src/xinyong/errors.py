@@ -54,9 +54,12 @@ def wants_json(request: Request) -> bool:
 
 
 def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    # ``errors`` always present (empty when no field is concerned): one shape for every error
-    return {"code": code, "message": message, "errors": errors if errors is not None else [],
-            "request_id": request_id_var.get()}
+    """The one shape of every error: ``errors`` always present (empty when no field is concerned).
+    Routes mask what they echo; here whatever one forgot is masked again (defence in depth, as the
+    log formatter and the audit details): no ID number leaves in an error body in the clear."""
+    return {"code": code, "message": mask_id_numbers_in(message),
+            "errors": [{k: mask_id_numbers_in(v) if type(v) is str else v for k, v in e.items()} for e in errors]
+            if errors else [], "request_id": request_id_var.get()}
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str:
