@@ -76,6 +76,17 @@ def test_id_numbers_never_travel_in_paths_or_query_strings(client):
                 assert "id_number" not in p["name"] and "idcard" not in p["name"].lower(), (path, p)
 
 
+def test_the_login_redirect_never_carries_an_id_number_and_keeps_the_path_whole(client):  # type: ignore[no-untyped-def]
+    """A page asked for without a session sends the browser to the login page with the page to come
+    back to: an ID number in that path (a client put one there) is not carried on into the query
+    string, and a path holding ``&`` comes back whole (encoded)."""
+    r = client.get(f"/workspace/records/{ID_NUMBER}", follow_redirects=False)
+    assert r.status_code == 303 and ID_NUMBER not in r.headers["location"], r.headers["location"]
+    assert r.headers["location"] == "/login?next=/"
+    r = client.get("/workspace/records/a&b=c", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/workspace/records/a%26b%3Dc"
+
+
 def test_an_id_number_sent_in_a_query_string_is_refused(client, world, db, caplog):  # type: ignore[no-untyped-def]
     """A client that puts an ID number in the URL (where every proxy, browser history and log keeps
     it) is refused before anything reads the request, and told to send it in the body; the number is

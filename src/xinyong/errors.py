@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xinyong.context import request_id_var
 from xinyong.domain_errors import BilingualError
-from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 
 log = logging.getLogger("xinyong")
 
@@ -206,7 +207,11 @@ def install(app: Any, render_error_page: Any) -> None:
             if exc.status_code == 401:
                 from fastapi.responses import RedirectResponse
 
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                # back to this page after logging in: its path encoded whole, and never one holding an
+                # ID number (a client put it there) carried on into a query string
+                path = request.url.path
+                back = "/" if contains_id_number(path) else path
+                return RedirectResponse("/login?" + urlencode({"next": back}, safe="/"), status_code=303)
             return render_error_page(request, exc.status_code, None, message)
         errors = None
         if exc.status_code == 413:  # an upload's limit is its file's
