@@ -52,6 +52,9 @@ def test_default_ruleset_is_valid(session, ready) -> None:  # type: ignore[no-un
      "not_a_number", "items.admin_penalty.by_severity.general.points"),
     ("  blood_donation:", "  blood_donation:\n    by_severity: {general: {points: 1, window_months: 1}}",
      "not_applicable", "items.blood_donation.by_severity"),
+    # YAML's .nan is a float but not a number of hours: accepted, it broke the tiers (NaN compares false)
+    ("      - {min_hours: 1500, points: 30, window_months: 36}", "      - {min_hours: .nan, points: 30, window_months: 36}",
+     "not_a_number", "items.volunteer_service.by_hours[4].min_hours"),
 ])
 def test_bad_ruleset_refused_with_line_and_reason(session, ready, old, new, code, path) -> None:  # type: ignore[no-untyped-def]
     assert old in DEFAULT

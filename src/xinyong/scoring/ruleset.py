@@ -7,6 +7,7 @@ with a bilingual reason; all refusals of a text are reported together.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -178,7 +179,8 @@ class _Checker:
         return v
 
     def number(self, value: Any, path: str) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value >= HUGE_HOURS:
+        if (isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0
+                or value >= HUGE_HOURS):  # (.nan compares false with everything: it passed the bounds)
             self.bad(path, "not_a_number", f"应为非负数，实际为 {value!r}"[:120], f"must be a non-negative number, got {value!r}"[:120])
             return None
         return float(value)
