@@ -227,6 +227,11 @@ def test_removal_kind_is_checked(session, world, vault):  # type: ignore[no-unty
     with pytest.raises(service.ListError) as exc:
         service.remove(session, entry=entry, kind="whim", reason="移出", actor=ADMIN)
     assert exc.value.code == "unknown_removal_kind"
+    # "rule" is the rule lists' own removal (refresh), not a decision anyone takes by hand
+    with pytest.raises(service.ListError) as exc:
+        service.remove(session, entry=entry, kind="rule", reason="移出", actor=ADMIN)
+    assert (exc.value.code, exc.value.field) == ("unknown_removal_kind", "kind")
+    assert "expiry" in exc.value.message and "rule" not in exc.value.message
     service.remove(session, entry=entry, kind="decision", reason="协会撤回推荐", actor=ADMIN)
     with pytest.raises(service.ListError) as exc:
         service.remove(session, entry=entry, kind="decision", reason="再次移出", actor=ADMIN)

@@ -36,7 +36,7 @@ from xinyong.bulk import in_values
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
-from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKind, ListKindVersion
+from xinyong.lists.models import MANUAL_REMOVAL_KINDS, OPEN_STATUSES, ListEntry, ListKind, ListKindVersion
 from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.records.models import Record
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
@@ -503,9 +503,9 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
 
 def remove(session: Session, *, entry: ListEntry, kind: str, reason: str, actor: Actor) -> ListEntry:
     """End a listing: by expiry, repair, revocation or decision (a rule's own removal is ``refresh``)."""
-    if kind not in REMOVAL_KINDS:
-        raise ListError("unknown_removal_kind", f"移出方式应为 {'、'.join(REMOVAL_KINDS)}",
-                        f"removal kind must be one of {', '.join(REMOVAL_KINDS)}", "kind")
+    if kind not in MANUAL_REMOVAL_KINDS:
+        raise ListError("unknown_removal_kind", f"移出方式应为 {'、'.join(MANUAL_REMOVAL_KINDS)}",
+                        f"removal kind must be one of {', '.join(MANUAL_REMOVAL_KINDS)}", "kind")
     _take_turn(session, entry)
     _require_status(entry, "listed", code="not_listed", zh="只有已列入的条目可以移出", en="only a listed entry can be removed")
     why = _clean_text(reason, "reason", "移出理由", "reason", required=True)

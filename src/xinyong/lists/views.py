@@ -31,7 +31,7 @@ from xinyong.auth.service import Principal, list_departments
 from xinyong.deps import DbSession, VaultDep
 from xinyong.lists import service
 from xinyong.lists.api import entry_outs, scoped
-from xinyong.lists.models import ENTRY_STATUSES, REMOVAL_KINDS, ListEntry
+from xinyong.lists.models import ENTRY_STATUSES, MANUAL_REMOVAL_KINDS, ListEntry
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
@@ -188,7 +188,7 @@ def _entry_page(request: Request, session: Session, vault: Vault, principal: Pri
         **_ctx(request), "e": entry_outs(session, vault, [entry])[0], "kind": kind, "kind_name": _kind_names(
             session, lang).get(entry.list_code, entry.list_code),
         "category_name": (category["name_zh"] if lang == "zh" else category["name_en"]) if category else entry.category,
-        "today": today, "error": error, "removal_kinds": [k for k in REMOVAL_KINDS if k != "rule"],
+        "today": today, "error": error, "removal_kinds": list(MANUAL_REMOVAL_KINDS),
         "can_notify": entry.status == "proposed" and allowed(principal.role, "lists.propose"),
         "can_defend": entry.status == "notified" and entry.defence is None and allowed(principal.role, "lists.propose")
         and entry.defence_deadline is not None and today <= entry.defence_deadline,
