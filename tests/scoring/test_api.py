@@ -132,3 +132,18 @@ def test_rulesets_api(client, login, db, world, scored) -> None:  # type: ignore
     refused = client.post("/api/v1/scoring/rulesets", json={"yaml": text}, headers=world.bearer(world.key_a))
     assert refused.status_code == 403
 
+
+
+def test_refused_what_if_and_preview_are_audited(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """Every call is audited, refusals as ``failed`` (docs/scoring.md): a what-if or a preview refused
+    with a 422 leaves its entry too, as a refused ruleset and a refused lookup do."""
+    csrf = login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if", headers=h,
+                    json={"changes": [{"add": {"item": "honor", "level": "galactic"}}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "changes[0].add.level"
+    assert audits(db, "score.what_if", "failed") == 1
+    bad = service.default_text().replace("base: 1000", "base: lots")
+    p = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": bad}, headers=h)
+    assert p.status_code == 422 and p.json()["errors"][0]["field"] == "base"
+    assert audits(db, "scoring.preview", "failed") == 1

@@ -103,6 +103,9 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
     try:
         current, new = service.what_if(session, subject_id, body.changes, today=clock.today())
     except service.ScoringError as exc:
+        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
+               outcome="failed", details={"code": exc.code, "field": exc.field})
+        session.commit()
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
            details={"changes": len(body.changes), "score": new.score, "grade": new.grade})
@@ -200,6 +203,9 @@ async def preview(request: Request, principal: ScoringManage, session: DbSession
     try:
         out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
+        record(session, actor=principal.actor, action="scoring.preview", outcome="failed",
+               details={"code": exc.code, "line": getattr(exc, "line", None)})
+        session.commit()
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
     return PreviewOut(**out)
