@@ -498,6 +498,10 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
            reason=(why or "")[:200], listed_on=entry.listed_on.isoformat() if entry.listed_on else None,
            valid_until=entry.valid_until.isoformat() if entry.valid_until else None)
     _announce(session, entry, "listed" if listed else "rejected")
+    if listed and get_kind(session, entry.list_code).kind == "dishonesty":
+        # nobody listed for dishonesty qualifies for a rule-based red list: that listing ends now, as
+        # with a disqualifying record (lists.handlers), not at the next daily refresh
+        refresh(session, today=today, actor=actor, subject_ids=[entry.subject_id])
     return entry
 
 
