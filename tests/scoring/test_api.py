@@ -147,3 +147,22 @@ def test_refused_what_if_and_preview_are_audited(client, login, db, world, score
     p = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": bad}, headers=h)
     assert p.status_code == 422 and p.json()["errors"][0]["field"] == "base"
     assert audits(db, "scoring.preview", "failed") == 1
+
+
+@pytest.mark.parametrize(("body", "field", "code"), [
+    ({"yaml": "base: 1000", "effective_from": "next week"}, "effective_from", "date_from_datetime_parsing"),
+    ({"yaml": 5}, "yaml", "string_type"),
+    ({"yaml": "base: 1000", "extra": 1}, "extra", "extra_forbidden"),
+    ({"ruleset": "x"}, "ruleset", "dict_type"),
+])
+@pytest.mark.parametrize("path", ["/api/v1/scoring/rulesets", "/api/v1/scoring/rulesets/preview"])
+def test_ruleset_json_body_refusals_name_the_field(client, login, world, scored, path, body, field, code) -> None:  # type: ignore[no-untyped-def]
+    """A JSON body's wrong field is named, Chinese first, like every other endpoint's 422 (it was
+    ``body`` with pydantic's English dump)."""
+    csrf = login(client, "admin")
+    r = client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    [err] = r.json()["errors"]
+    assert (err["field"], err["code"]) == (field, code)
+    zh, _, en = err["message"].partition(" / ")
+    assert zh and en and not zh.isascii() and "pydantic" not in err["message"]
