@@ -473,12 +473,16 @@ def defend(session: Session, *, entry: ListEntry, text: str, actor: Actor, today
 
 def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, actor: Actor,
            today: date | None = None, valid_until: date | None = None) -> ListEntry:
-    """The credit office decides: list (only once the defence period ended or a defence was received)
-    or reject."""
+    """The credit office decides: list (only a notified entry, once the defence period ended or a
+    defence was received) or reject (a proposal too, before the person is told)."""
     today = today or clock.today()
     _take_turn(session, entry)
-    _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以作出决定",
-                    en="only a notified entry can be decided")
+    if listed:
+        _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以决定列入",
+                        en="only a notified entry can be listed")
+    else:
+        _require_status(entry, "proposed", "notified", code="not_notified",
+                        zh="只有待告知或已告知的条目可以决定不予列入", en="only a proposed or notified entry can be rejected")
     why = _clean_text(reason, "reason", "决定理由", "reason", required=True)
     now = utcnow()
     if listed:
