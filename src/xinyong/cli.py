@@ -1000,6 +1000,9 @@ def maintain(today: str = typer.Option(None, "--today", help="Run as of this dat
     for step in ("lists", "scoring"):
         summary = ", ".join(f"{k}={v}" for k, v in results[step].items() if not isinstance(v, (dict, list)))
         echo(f"{step}: {summary}")
+        if step == "lists":  # the rule-based red lists' refresh, as `xinyong lists refresh` prints it
+            for code, counts in (results[step].get("refreshed") or {}).items():
+                echo(f"  {code}\t列入 / added: {counts['added']}\t移出 / removed: {counts['removed']}")
 
 
 def _add_domain_apps() -> None:

@@ -24,6 +24,7 @@ def test_maintain_twice_ends_display_regrades_and_changes_nothing_the_second_tim
     far = "2031-06-01"  # past every general and most serious display periods
     first = cli.ok("maintain", "--today", far).stdout
     assert "display ended" in first and "scoring:" in first and "lists:" in first
+    assert "red_volunteer\t列入 / added: " in first and "red_moral_model\t" in first  # the red lists' refresh
     ended = cli.count("records", "status IN ('expired', 'archived')") - ended_before
     assert ended > 0 and cli.count("records", "status = 'active'") == shown_before - ended
     statuses_after = cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id")

@@ -227,6 +227,11 @@ def test_removal_kind_is_checked(session, world, vault):  # type: ignore[no-unty
     with pytest.raises(service.ListError) as exc:
         service.remove(session, entry=entry, kind="whim", reason="移出", actor=ADMIN)
     assert exc.value.code == "unknown_removal_kind"
+    # "rule" is the rule lists' own removal (refresh), not a decision anyone takes by hand
+    with pytest.raises(service.ListError) as exc:
+        service.remove(session, entry=entry, kind="rule", reason="移出", actor=ADMIN)
+    assert (exc.value.code, exc.value.field) == ("unknown_removal_kind", "kind")
+    assert "expiry" in exc.value.message and "rule" not in exc.value.message
     service.remove(session, entry=entry, kind="decision", reason="协会撤回推荐", actor=ADMIN)
     with pytest.raises(service.ListError) as exc:
         service.remove(session, entry=entry, kind="decision", reason="再次移出", actor=ADMIN)
@@ -252,3 +257,14 @@ def test_an_expiry_as_of_a_day_regrades_as_of_that_day(session, world, vault, mo
     days.clear()
     assert service.expire(session, today=date(2029, 1, 15), actor=SYSTEM) == 1
     assert days == [date(2029, 1, 15)]
+
+
+def test_reject_a_proposal_not_yet_notified(session, world, vault):  # type: ignore[no-untyped-def]
+    """proposed ──decide(reject)──▶ rejected (docs/lists.md): the credit office can turn a proposal
+    down before the person is told (it stayed open, blocking a new proposal, until notified)."""
+    subject = person(session, vault)
+    entry = _propose(session, world, subject)
+    service.decide(session, entry=entry, listed=False, reason="认定对象有误", actor=ADMIN, today=date(2026, 11, 3))
+    assert (entry.status, entry.decision_reason, entry.listed_on) == ("rejected", "认定对象有误", None)
+    assert ("list_entry.decide", "admin") in _actions(session, entry.id)
+    assert _propose(session, world, subject).status == "proposed"  # no longer open

@@ -223,3 +223,18 @@ def test_paging(client, world, session, vault):  # type: ignore[no-untyped-def]
                         headers=h).json()
     assert len(second["items"]) == 2 and second["next_before_id"] is None
     assert client.get("/api/v1/lists/key_supervision/entries?status=bogus", headers=h).status_code == 422
+
+
+def test_removal_by_rule_is_not_offered_over_http(client, world, login):  # type: ignore[no-untyped-def]
+    """The issue's removals are by expiry, repair, revocation or decision; ``rule`` is the rule lists'
+    own (refresh), so a listed entry removed by hand as "rule" would misstate why it ended."""
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.citizen_subject.id,
+                                                                  "reason": "协会推荐"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    eid = r.json()["id"]
+    r = client.post(f"/api/v1/list-entries/{eid}/remove", json={"kind": "rule", "reason": "移出"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "kind"
+    assert client.get(f"/api/v1/list-entries/{eid}", headers={"X-CSRF-Token": csrf}).json()["status"] == "listed"

@@ -131,3 +131,25 @@ def test_pages_obey_the_shell(client, world, login, session, lang, user):  # typ
         assert re.findall(r"\b(?:lists|entry_status|list_kind|list_source|removal|common|nav)\.[a-z_.]+\b",
                           visible) == [], path
         assert world.citizen_id_number not in r.text
+
+
+def test_admin_rejects_a_proposal_before_notice(client, world, login, session):  # type: ignore[no-untyped-def]
+    """The entry page offers the credit office "reject" for a proposal not yet notified (not "list")."""
+    csrf = login(client, "officer_a")
+    assert _propose(client, world, csrf, world.citizen_id_number).status_code == 303
+    entry = session.scalar(select(ListEntry).where(ListEntry.subject_id == world.citizen_subject.id))
+    client.cookies.clear()
+    csrf = login(client, "admin")
+    page = client.get(f"/list-entries/{entry.id}")
+    assert page.status_code == 200 and 'id="decide"' in page.text
+    assert 'value="reject"' in page.text and 'value="list"' not in page.text
+    r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "reject",
+                                                              "reason": "认定对象有误"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    session.refresh(entry)
+    assert entry.status == "rejected"
+    # the person was never told of it: their page does not show it
+    client.cookies.clear()
+    login(client, "zhangsan")
+    mine = client.get("/my/lists")
+    assert mine.status_code == 200 and f'id="entry-{entry.id}"' not in mine.text

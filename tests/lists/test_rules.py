@@ -298,3 +298,27 @@ def test_a_batch_that_lists_a_debtor_computes_each_status_once(session, world, v
     [entry] = _entries(session, "dishonest_debtor", sid)
     service.remove(session, entry=entry, kind="decision", reason="已履行", actor=SYSTEM)
     assert not status_of(session, sid, today=TODAY).dishonest
+
+
+def test_a_dishonesty_listing_ends_a_rule_red_listing_at_once(session, world, vault):  # type: ignore[no-untyped-def]
+    """Nobody listed for dishonesty qualifies for a rule-based red list: a listing decided (no record
+    needed) ends the red listing in the same transaction, as a disqualifying record does, not at the
+    next daily refresh (a check meanwhile answered the red list's incentives beside the punishments)."""
+    from xinyong.audit.service import Actor
+
+    admin = Actor(type="user", id="1", label="admin")
+    idn = new_id_number()
+    [rec] = push(session, vault, world.dept_a, [volunteer(idn, "志愿辛", 1600)], today=TODAY)
+    sid = _subject_of(session, rec.record_id)
+    assert service.refresh(session, today=TODAY, actor=SYSTEM)["red_volunteer"] == {"added": 1, "removed": 0}
+    assert status_of(session, sid).red
+    entry = service.propose(session, code="serious_dishonesty", subject_id=sid, reason="销售假药", actor=admin,
+                            category="harm_health_life", department_id=world.dept_a.id)
+    service.notify(session, entry=entry, actor=admin, today=TODAY)
+    service.decide(session, entry=entry, listed=True, reason="申辩期满", actor=admin, today=date(2026, 12, 10))
+    [red] = _entries(session, "red_volunteer", sid)
+    assert (red.status, red.removal_kind) == ("removed", "rule")
+    st = status_of(session, sid)
+    assert (st.red, st.dishonest, st.grade) == (False, True, "D")
+    assert service.refresh(session, today=date(2026, 12, 10), actor=SYSTEM)["red_volunteer"] == {"added": 0,
+                                                                                                 "removed": 0}

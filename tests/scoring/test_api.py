@@ -132,3 +132,37 @@ def test_rulesets_api(client, login, db, world, scored) -> None:  # type: ignore
     refused = client.post("/api/v1/scoring/rulesets", json={"yaml": text}, headers=world.bearer(world.key_a))
     assert refused.status_code == 403
 
+
+
+def test_refused_what_if_and_preview_are_audited(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """Every call is audited, refusals as ``failed`` (docs/scoring.md): a what-if or a preview refused
+    with a 422 leaves its entry too, as a refused ruleset and a refused lookup do."""
+    csrf = login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if", headers=h,
+                    json={"changes": [{"add": {"item": "honor", "level": "galactic"}}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "changes[0].add.level"
+    assert audits(db, "score.what_if", "failed") == 1
+    bad = service.default_text().replace("base: 1000", "base: lots")
+    p = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": bad}, headers=h)
+    assert p.status_code == 422 and p.json()["errors"][0]["field"] == "base"
+    assert audits(db, "scoring.preview", "failed") == 1
+
+
+@pytest.mark.parametrize(("body", "field", "code"), [
+    ({"yaml": "base: 1000", "effective_from": "next week"}, "effective_from", "date_from_datetime_parsing"),
+    ({"yaml": 5}, "yaml", "string_type"),
+    ({"yaml": "base: 1000", "extra": 1}, "extra", "extra_forbidden"),
+    ({"ruleset": "x"}, "ruleset", "dict_type"),
+])
+@pytest.mark.parametrize("path", ["/api/v1/scoring/rulesets", "/api/v1/scoring/rulesets/preview"])
+def test_ruleset_json_body_refusals_name_the_field(client, login, world, scored, path, body, field, code) -> None:  # type: ignore[no-untyped-def]
+    """A JSON body's wrong field is named, Chinese first, like every other endpoint's 422 (it was
+    ``body`` with pydantic's English dump)."""
+    csrf = login(client, "admin")
+    r = client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    [err] = r.json()["errors"]
+    assert (err["field"], err["code"]) == (field, code)
+    zh, _, en = err["message"].partition(" / ")
+    assert zh and en and not zh.isascii() and "pydantic" not in err["message"]

@@ -164,3 +164,27 @@ def test_a_list_appears_once_however_many_entries_put_the_subject_on_it(session,
     service.rescore(session, today=TODAY)
     assert session.get(SubjectStatus, sid).lists == expected
     assert [e["code"] for e in service.explain(session, sid, today=TODAY).lists] == ["debtor_twice", "red_once"]
+
+
+def test_what_if_follows_the_debtor_list_its_catalog_item_feeds(session, vault, dept) -> None:  # type: ignore[no-untyped-def]
+    """The dishonest-debtor list follows its catalog item: supposing the debtor record repaired or
+    expired ends the listing (and its forced D); supposing a new debtor record lists the person."""
+    from tests.support import SYSTEM
+
+    from xinyong.lists.service import load_default as load_lists
+
+    load_lists(session, actor=SYSTEM)
+    sid, (rid,) = push(session, vault, dept, [debtor()])
+    current, new = service.what_if(session, sid, [{"remove_record": rid}], today=TODAY)
+    assert (current.score, current.grade, current.forced_by) == (800, "D", ["dishonest_debtor"])
+    assert (new.score, new.grade, new.forced_by, new.lists) == (1000, "A", [], [])
+    # the same as the engine once the record is really revoked (the list entry ends with it)
+    from xinyong.records import service as records_service
+
+    clean, _ = push(session, vault, dept, [honour("city")])
+    _, added = service.what_if(session, clean, [{"add": {"item": "dishonest_debtor", "decided_at": "2026-11-01"}}],
+                               today=TODAY)
+    assert (added.score, added.points_grade, added.grade, added.forced_by) == (810, "C", "D", ["dishonest_debtor"])
+    records_service.revoke(session, rec=session.get(Record, rid), reason="撤销", actor=SYSTEM)
+    e = service.explain(session, sid, today=TODAY)
+    assert (e.score, e.grade, e.forced_by) == (new.score, new.grade, new.forced_by)

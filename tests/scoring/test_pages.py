@@ -46,3 +46,23 @@ def test_citizen_pages(client, login, world, scored) -> None:  # type: ignore[no
     assert r.status_code == 200 and 'id="what-if-result"' in r.text and "1040" in r.text
     r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
     assert r.status_code == 422
+
+
+def test_page_refusals_are_audited(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """The pages' refusals leave their ``failed`` entry, like the API's."""
+    from xinyong.audit.models import AuditEntry
+
+    def failed(action: str) -> int:
+        with db.session() as s:
+            return s.scalar(select(func.count()).select_from(AuditEntry)
+                            .where(AuditEntry.action == action, AuditEntry.outcome == "failed")) or 0
+
+    csrf = login(client, "admin")
+    bad = service.default_text().replace("  honor:", "  honour:")
+    for action, audited in (("save", "scoring.ruleset_create"), ("preview", "scoring.preview")):
+        r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": bad, "effective_from": "", "action": action})
+        assert r.status_code == 422 and failed(audited) == 1
+    client.cookies.clear()
+    csrf = login(client, "zhangsan")
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
+    assert r.status_code == 422 and failed("score.what_if") == 1

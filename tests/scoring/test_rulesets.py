@@ -52,6 +52,12 @@ def test_default_ruleset_is_valid(session, ready) -> None:  # type: ignore[no-un
      "not_a_number", "items.admin_penalty.by_severity.general.points"),
     ("  blood_donation:", "  blood_donation:\n    by_severity: {general: {points: 1, window_months: 1}}",
      "not_applicable", "items.blood_donation.by_severity"),
+    # YAML's .nan is a float but not a number of hours: accepted, it broke the tiers (NaN compares false)
+    ("      - {min_hours: 1500, points: 30, window_months: 36}", "      - {min_hours: .nan, points: 30, window_months: 36}",
+     "not_a_number", "items.volunteer_service.by_hours[4].min_hours"),
+    # an item given twice: YAML kept the second silently and the first item's rules were dropped
+    ("  blood_donation:", "  admin_penalty:\n    default: {points: -1, window_months: 1}\n  blood_donation:",
+     "duplicate_key", "items.admin_penalty"),
 ])
 def test_bad_ruleset_refused_with_line_and_reason(session, ready, old, new, code, path) -> None:  # type: ignore[no-untyped-def]
     assert old in DEFAULT
@@ -59,8 +65,11 @@ def test_bad_ruleset_refused_with_line_and_reason(session, ready, old, new, code
     exc = refused(session, text)
     err = next(e for e in exc.errors if e["code"] == code)
     assert err["field"] == path
-    first_new_line = new.splitlines()[-1] if code == "not_applicable" else new
-    assert err["line"] == line_of(text, first_new_line.strip())
+    first_new_line = new.splitlines()[-1] if code == "not_applicable" else new.splitlines()[0]
+    if code == "duplicate_key":  # the repeat is named, not the first occurrence
+        assert err["line"] == text.splitlines().index(first_new_line, line_of(text, first_new_line.strip())) + 1
+    else:
+        assert err["line"] == line_of(text, first_new_line.strip())
     assert f"第{err['line']}行" in err["message"] and f"line {err['line']}" in err["message"]
     assert " / " in err["message"]
 

@@ -13,6 +13,8 @@ ENTRY_STATUSES = ("proposed", "notified", "listed", "rejected", "removed")
 # statuses in which a subject counts as "already on that list" (a second listing is refused)
 OPEN_STATUSES = ("proposed", "notified", "listed")
 REMOVAL_KINDS = ("expiry", "repair", "revocation", "decision", "rule")
+# the removals a person takes by hand (``rule`` is the rule lists' own, by refresh)
+MANUAL_REMOVAL_KINDS = ("expiry", "repair", "revocation", "decision")
 _OPEN_DECISION = "status IN ('proposed', 'notified', 'listed') AND record_id IS NULL"
 _OPEN_RECORD = "status IN ('proposed', 'notified', 'listed') AND record_id IS NOT NULL"
 

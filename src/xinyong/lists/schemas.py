@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from xinyong.lists.models import REMOVAL_KINDS
+from xinyong.lists.models import MANUAL_REMOVAL_KINDS
 
 BIGINT = 9_223_372_036_854_775_807
 
@@ -113,5 +113,5 @@ class DecideIn(BaseModel):
 
 class RemoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal[REMOVAL_KINDS] = Field(description="expiry | repair | revocation | decision | rule")  # type: ignore[valid-type]
+    kind: Literal[MANUAL_REMOVAL_KINDS] = Field(description="expiry | repair | revocation | decision")  # type: ignore[valid-type]
     reason: str = Field(min_length=1, max_length=2000)

@@ -36,7 +36,7 @@ from xinyong.bulk import in_values
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
-from xinyong.lists.models import OPEN_STATUSES, REMOVAL_KINDS, ListEntry, ListKind, ListKindVersion
+from xinyong.lists.models import MANUAL_REMOVAL_KINDS, OPEN_STATUSES, ListEntry, ListKind, ListKindVersion
 from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.records.models import Record
 from xinyong.records.standing import BAD_CATEGORIES, NOT_COUNTING, not_clean_subjects
@@ -473,12 +473,16 @@ def defend(session: Session, *, entry: ListEntry, text: str, actor: Actor, today
 
 def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, actor: Actor,
            today: date | None = None, valid_until: date | None = None) -> ListEntry:
-    """The credit office decides: list (only once the defence period ended or a defence was received)
-    or reject."""
+    """The credit office decides: list (only a notified entry, once the defence period ended or a
+    defence was received) or reject (a proposal too, before the person is told)."""
     today = today or clock.today()
     _take_turn(session, entry)
-    _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以作出决定",
-                    en="only a notified entry can be decided")
+    if listed:
+        _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以决定列入",
+                        en="only a notified entry can be listed")
+    else:
+        _require_status(entry, "proposed", "notified", code="not_notified",
+                        zh="只有待告知或已告知的条目可以决定不予列入", en="only a proposed or notified entry can be rejected")
     why = _clean_text(reason, "reason", "决定理由", "reason", required=True)
     now = utcnow()
     if listed:
@@ -498,14 +502,18 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
            reason=(why or "")[:200], listed_on=entry.listed_on.isoformat() if entry.listed_on else None,
            valid_until=entry.valid_until.isoformat() if entry.valid_until else None)
     _announce(session, entry, "listed" if listed else "rejected")
+    if listed and get_kind(session, entry.list_code).kind == "dishonesty":
+        # nobody listed for dishonesty qualifies for a rule-based red list: that listing ends now, as
+        # with a disqualifying record (lists.handlers), not at the next daily refresh
+        refresh(session, today=today, actor=actor, subject_ids=[entry.subject_id])
     return entry
 
 
 def remove(session: Session, *, entry: ListEntry, kind: str, reason: str, actor: Actor) -> ListEntry:
     """End a listing: by expiry, repair, revocation or decision (a rule's own removal is ``refresh``)."""
-    if kind not in REMOVAL_KINDS:
-        raise ListError("unknown_removal_kind", f"移出方式应为 {'、'.join(REMOVAL_KINDS)}",
-                        f"removal kind must be one of {', '.join(REMOVAL_KINDS)}", "kind")
+    if kind not in MANUAL_REMOVAL_KINDS:
+        raise ListError("unknown_removal_kind", f"移出方式应为 {'、'.join(MANUAL_REMOVAL_KINDS)}",
+                        f"removal kind must be one of {', '.join(MANUAL_REMOVAL_KINDS)}", "kind")
     _take_turn(session, entry)
     _require_status(entry, "listed", code="not_listed", zh="只有已列入的条目可以移出", en="only a listed entry can be removed")
     why = _clean_text(reason, "reason", "移出理由", "reason", required=True)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
@@ -31,7 +31,7 @@ from xinyong.auth.service import Principal, list_departments
 from xinyong.deps import DbSession, VaultDep
 from xinyong.lists import service
 from xinyong.lists.api import entry_outs, scoped
-from xinyong.lists.models import ENTRY_STATUSES, REMOVAL_KINDS, ListEntry
+from xinyong.lists.models import ENTRY_STATUSES, MANUAL_REMOVAL_KINDS, ListEntry
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
@@ -188,12 +188,14 @@ def _entry_page(request: Request, session: Session, vault: Vault, principal: Pri
         **_ctx(request), "e": entry_outs(session, vault, [entry])[0], "kind": kind, "kind_name": _kind_names(
             session, lang).get(entry.list_code, entry.list_code),
         "category_name": (category["name_zh"] if lang == "zh" else category["name_en"]) if category else entry.category,
-        "today": today, "error": error, "removal_kinds": [k for k in REMOVAL_KINDS if k != "rule"],
+        "today": today, "error": error, "removal_kinds": list(MANUAL_REMOVAL_KINDS),
         "can_notify": entry.status == "proposed" and allowed(principal.role, "lists.propose"),
         "can_defend": entry.status == "notified" and entry.defence is None and allowed(principal.role, "lists.propose")
         and entry.defence_deadline is not None and today <= entry.defence_deadline,
-        "can_decide": entry.status == "notified" and allowed(principal.role, "lists.decide"),
-        "may_list": entry.defence is not None or (entry.defence_deadline is not None and today > entry.defence_deadline),
+        # a proposal may be rejected before the person is told; listing needs the notice and its period
+        "can_decide": entry.status in ("proposed", "notified") and allowed(principal.role, "lists.decide"),
+        "may_list": entry.status == "notified" and (entry.defence is not None or (
+            entry.defence_deadline is not None and today > entry.defence_deadline)),
         "can_remove": entry.status == "listed" and allowed(principal.role, "lists.decide"),
     }, status_code=status_code)
 
@@ -254,6 +256,11 @@ CITIZEN_STATUSES = ("notified", "listed", "rejected", "removed")
 Flag = Annotated[str, Query(max_length=20)]
 
 
+def _told() -> Any:
+    """Not a proposal rejected before the person was told of it (a red listing is never notified)."""
+    return or_(ListEntry.status != "rejected", ListEntry.notified_at.is_not(None))
+
+
 def _my_subject(principal: Principal) -> int:
     if principal.subject_id is None:
         raise _not_found()
@@ -264,7 +271,8 @@ def _my_entry(session: Session, principal: Principal, entry_id: int) -> ListEntr
     """The citizen's own entry (told of), else 404 (the same whether it exists or not), registered."""
     try:
         entry = service.get_entry(session, entry_id)
-        if entry.subject_id != principal.subject_id or entry.status not in CITIZEN_STATUSES:
+        if (entry.subject_id != principal.subject_id or entry.status not in CITIZEN_STATUSES
+                or (entry.status == "rejected" and entry.notified_at is None)):
             raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
         return entry
     except service.ListError as exc:
@@ -299,7 +307,7 @@ def _my_page(request: Request, session: Session, principal: Principal, *, error:
              status_code: int = 200) -> HTMLResponse:
     sid = _my_subject(principal)
     entries = list(session.scalars(service.entries_stmt(subject_id=sid)
-                                   .where(ListEntry.status.in_(CITIZEN_STATUSES))))
+                                   .where(ListEntry.status.in_(CITIZEN_STATUSES), _told())))
     rows = _my_rows(session, entries, lang_of(request))
     record(session, actor=principal.actor, action="list_entries.list", object_type="subject", object_id=sid,
            details={"via": "page", "mine": True, "count": len(rows)})

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, SmallId
-from xinyong.errors import ApiError
+from xinyong.errors import ApiError, validation_errors
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.scoring.schemas import (
@@ -103,6 +104,9 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
     try:
         current, new = service.what_if(session, subject_id, body.changes, today=clock.today())
     except service.ScoringError as exc:
+        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
+               outcome="failed", details={"code": exc.code, "field": exc.field})
+        session.commit()
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
            details={"changes": len(body.changes), "score": new.score, "grade": new.grade})
@@ -148,12 +152,17 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
         raise ApiError(413, "too_large", "评分规则过大 / ruleset too large")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
+        message = ("请求体应为 {\"yaml\" 或 \"ruleset\", \"effective_from\"} / "
+                   "body must be {\"yaml\" or \"ruleset\", \"effective_from\"}")
         try:
             body = RulesetIn.model_validate(json.loads(raw or b"null"))
-        except (ValueError, ValidationError) as exc:
-            raise ApiError(422, "validation_error", "请求体应为 {\"yaml\" 或 \"ruleset\", \"effective_from\"} / "
-                           "body must be {\"yaml\" or \"ruleset\", \"effective_from\"}",
-                           [{"field": "body", "code": "invalid", "message": str(exc)[:300]}]) from exc
+        except ValidationError as exc:  # each wrong field named, as FastAPI's own 422s are
+            raise ApiError(422, "validation_error", message,
+                           validation_errors(RequestValidationError(exc.errors()))) from exc
+        except ValueError as exc:
+            raise ApiError(422, "validation_error", message,
+                           [{"field": "body", "code": "json_invalid",
+                             "message": f"JSON 格式错误 / invalid JSON ({str(exc)[:200]})"}]) from exc
         if (body.yaml is None) == (body.ruleset is None):
             raise ApiError(422, "validation_error", "请提供 yaml 或 ruleset 之一 / give exactly one of yaml, ruleset",
                            [{"field": "yaml", "code": "missing", "message": "yaml | ruleset"}])
@@ -200,6 +209,9 @@ async def preview(request: Request, principal: ScoringManage, session: DbSession
     try:
         out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
+        record(session, actor=principal.actor, action="scoring.preview", outcome="failed",
+               details={"code": exc.code, "line": getattr(exc, "line", None)})
+        session.commit()
         raise _refuse(exc) from exc
     record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
     return PreviewOut(**out)

@@ -7,6 +7,7 @@ with a bilingual reason; all refusals of a text are reported together.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -117,8 +118,9 @@ class Ruleset:
 
 # ---- YAML with line numbers -------------------------------------------------------------------
 
-def _compose(text: str) -> tuple[Any, dict[str, int]]:
-    """Load YAML safely, recording the line (1-based) of every path (``a.b[2].c``)."""
+def _compose(text: str, duplicates: list[tuple[str, int]] | None = None) -> tuple[Any, dict[str, int]]:
+    """Load YAML safely, recording the line (1-based) of every path (``a.b[2].c``); a key given twice
+    in one mapping goes to ``duplicates`` (path, line of the repeat)."""
     loader = yaml.SafeLoader(text)
     lines: dict[str, int] = {}
     try:
@@ -131,6 +133,8 @@ def _compose(text: str) -> tuple[Any, dict[str, int]]:
                 for k, v in n.value:
                     key = loader.construct_object(k, deep=True)
                     sub = f"{path}.{key}" if path else str(key)
+                    if key in out and duplicates is not None:
+                        duplicates.append((sub, k.start_mark.line + 1))
                     lines[sub] = k.start_mark.line + 1
                     out[key] = walk(v, sub)
                 return out
@@ -178,7 +182,8 @@ class _Checker:
         return v
 
     def number(self, value: Any, path: str) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value >= HUGE_HOURS:
+        if (isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0
+                or value >= HUGE_HOURS):  # (.nan compares false with everything: it passed the bounds)
             self.bad(path, "not_a_number", f"应为非负数，实际为 {value!r}"[:120], f"must be a non-negative number, got {value!r}"[:120])
             return None
         return float(value)
@@ -283,10 +288,14 @@ def parse(text: str, *, catalog: dict[str, ItemFacts], list_codes: set[str] | No
     """Parse and validate ruleset YAML. Raises :class:`RulesetError` with every problem found."""
     if not isinstance(text, str) or not text.strip():
         raise RulesetError([Problem("yaml", None, "empty", "评分规则为空", "the ruleset is empty")])
-    data, lines = _compose(text)
+    duplicates: list[tuple[str, int]] = []
+    data, lines = _compose(text, duplicates)
     ck = _Checker(lines)
     if not isinstance(data, dict):
         raise RulesetError([Problem("yaml", 1, "wrong_type", "评分规则应为映射", "the ruleset must be a mapping")])
+    for path, line in duplicates:  # YAML keeps the last silently: the earlier rule would be dropped unseen
+        ck.problems.append(Problem(path, line, "duplicate_key", f"键 {path} 重复（同一层级只能出现一次）",
+                                   f"key {path} appears twice (once per mapping)"))
     for k in data:
         if k not in TOP_KEYS:
             ck.bad(str(k), "unknown_key", f"未知的键 {k}", f"unknown key {k}")

@@ -876,17 +876,26 @@ def _explain_rows(session: Session, loaded: Loaded, today: date, source: Any) ->
                                 .order_by(sub.c.decided_at, sub.c.record_id)))
 
 
-def _listed(session: Session, subject_id: int) -> list[dict[str, Any]]:
-    """The subject's lists, once each, since the earliest listing (as the status statement has them)."""
+def _listed(session: Session, subject_id: int, *, without_records: Sequence[int] = (),
+            with_lists: Sequence[tuple[str, date]] = ()) -> list[dict[str, Any]]:
+    """The subject's lists, once each, since the earliest listing (as the status statement has them).
+    What-if: ``without_records`` — the entries these records feed (a catalog-fed list follows its
+    record) are left out; ``with_lists`` — (list code, since) listings a hypothetical record would make."""
     since = func.min(ListEntry.listed_on)
-    rows = session.execute(select(ListEntry.list_code, since)
-                           .where(ListEntry.subject_id == subject_id, ListEntry.status == "listed")
-                           .group_by(ListEntry.list_code).order_by(since, ListEntry.list_code))
-    return [{"code": c, "since": d.isoformat() if d else None} for c, d in rows]
+    stmt = select(ListEntry.list_code, since).where(ListEntry.subject_id == subject_id, ListEntry.status == "listed")
+    if without_records:
+        stmt = stmt.where(or_(ListEntry.record_id.is_(None), ListEntry.record_id.not_in(list(without_records))))
+    found: dict[str, date | None] = dict(session.execute(stmt.group_by(ListEntry.list_code)).tuples().all())
+    for code, day in with_lists:
+        prev = found.get(code)
+        found[code] = day if prev is None else min(prev, day)
+    ordered = sorted(found.items(), key=lambda x: (x[1] is None, x[1] or date.min, x[0]))
+    return [{"code": c, "since": d.isoformat() if d else None} for c, d in ordered]
 
 
 def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any],
-              hypothetical: Mapping[int, date] | None = None) -> Explanation:
+              hypothetical: Mapping[int, date] | None = None,
+              lists: list[dict[str, Any]] | None = None) -> Explanation:
     facts = catalog_facts(session)
     contribs = []
     for r in rows:
@@ -897,7 +906,7 @@ def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any]
                                      reason=_reason(r, facts.get(r.item_code)),
                                      counts_until=counts_until(r.decided_at, r.window_months, display_until)))
     score = loaded.base + sum(c.points for c in contribs)
-    lists = _listed(session, subject_id)
+    lists = _listed(session, subject_id) if lists is None else lists
     forced_by = [entry["code"] for entry in lists if entry["code"] in loaded.force_lists]
     points_grade = loaded.grade_of(score)
     grade = loaded.force_grade if forced_by and loaded.force_grade else points_grade
@@ -922,8 +931,10 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
             ) -> tuple[Explanation, Explanation]:
     """(current, hypothetical): the explanation now and the one that would result from ``changes``
     (``{"remove_record": id}`` — repaired, expired or revoked; ``{"add": {"item", "severity"|"level"|"hours",
-    "decided_at"}}`` — a new record). Same engine, hypothetical records source; nothing is written."""
+    "decided_at"}}`` — a new record). Same engine, hypothetical records source; the lists fed by a catalog
+    item (the dishonest debtors) follow the hypothetical records too; nothing is written."""
     from xinyong.catalog.service import current_items
+    from xinyong.lists.service import catalog_feeds
 
     if len(changes) > 50:
         raise ScoringError("too_many", "一次最多 50 项假设变化", "at most 50 changes at a time", "changes")
@@ -931,6 +942,7 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
     removed: list[int] = []
     added: list[Any] = []
     hypothetical: dict[int, date] = {}
+    fed: list[tuple[str, date]] = []  # (item, decided_at) of the supposed new records
     items = current_items(session)
     facts = catalog_facts(session)
     for i, ch in enumerate(changes):
@@ -981,6 +993,7 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
             continue  # its display would already have ended: it would not count
         fake_id = -(len(added) + 1)
         hypothetical[fake_id] = until
+        fed.append((code, decided))
         added.append(select(literal(fake_id, BigInteger).label("id"), literal(subject_id, BigInteger).label("subject_id"),
                             literal(code, String).label("item_code"), literal(variant, String).label("variant"),
                             literal(float(hours), Float).label("hours"), literal(decided, Date).label("decided_at")))
@@ -991,7 +1004,12 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
     own = records_source(today, where, by_subject=True, items=rule_items(session, loaded.version))
     source = union_all(own, *added) if added else own
     rows = _explain_rows(session, loaded, today, source)
-    return current, _assemble(session, subject_id, loaded, rows, hypothetical)
+    # a catalog-fed list (the dishonest debtors) follows its records: a record supposed repaired or
+    # expired ends its listing, a supposed new one lists the person (listed on its decision date)
+    feeds = catalog_feeds(session)
+    lists = _listed(session, subject_id, without_records=removed,
+                    with_lists=[(feeds[code].code, day) for code, day in fed if code in feeds])
+    return current, _assemble(session, subject_id, loaded, rows, hypothetical, lists)
 
 
 # ---- preview, distribution, history ------------------------------------------------------------------

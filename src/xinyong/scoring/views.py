@@ -103,6 +103,8 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
         errors = exc.errors
     except service.ScoringError as exc:
         errors = [{"field": exc.field or "yaml", "line": None, "code": exc.code, "message": exc.message}]
+    record(session, actor=principal.actor, action="scoring.ruleset_create" if action == "save" else "scoring.preview",
+           outcome="failed", details={"code": errors[0]["code"], "line": errors[0].get("line"), "page": True})
     return _ruleset_page(request, session, today=today, errors=errors, status_code=422, **keep)
 
 
@@ -168,6 +170,8 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
     try:
         current, new = service.what_if(session, sid, changes, today=clock.today())
     except service.ScoringError as exc:
+        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
+               outcome="failed", details={"code": exc.code, "field": exc.field, "page": True})
         return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep)
     record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
            details={"changes": len(changes), "score": new.score, "grade": new.grade, "page": True})
