@@ -333,6 +333,31 @@ def test_checks_the_schema_refuses_are_counted_in_the_audit_log(client, world, d
         assert world.other_id_number not in str([e.details for e in entries])
 
 
+def test_feedback_and_uploads_the_schema_refuses_are_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """Every call of the check API leaves a trace, feedback and batch uploads too: a feedback body or
+    an upload form the schema refuses (before any audited refusal of the service) is counted per
+    caller and recorded as one entry, as a malformed check is."""
+    h = world.bearer(world.key_a)
+    a = _check(client, world, world.other_id_number, "awards").json()
+    url = f"/api/v1/checks/{a['check_id']}/feedback"
+    for body in ({"measure": "restrict_awards", "applied": "yes"}, {"applied": True}):
+        assert client.post(url, json=body, headers=h).status_code == 422
+    assert client.post("/api/v1/checks/xyz/feedback", json={"measure": "m", "applied": True},
+                       headers=h).status_code == 422
+    upload = client.post("/api/v1/checks/batch", headers=h,
+                         files={"file": ("名单.csv", f"{world.other_id_number}\n".encode(), "text/csv")})
+    assert upload.status_code == 422 and upload.json()["errors"][0]["field"] == "scenario"
+    assert client.app.state.audit_sealer.record_refusals() == 4
+    with db.session() as s:
+        entries = {e.action: e for e in s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied",
+                                                                            AuditEntry.action.like("checks.%")))}
+        fb, up = entries["checks.feedback_malformed"], entries["checks.batch_malformed"]
+        assert (fb.actor_type, fb.department_id, fb.details["calls"]) == ("apikey", world.dept_a.id, 3)
+        assert fb.details["path"] == "/api/v1/checks/{check_id}/feedback"
+        assert (up.actor_type, up.details["calls"], up.details["path"]) == ("apikey", 1, "/api/v1/checks/batch")
+        assert world.other_id_number not in str([e.details for e in entries.values()])
+
+
 def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
     with db.session() as s:

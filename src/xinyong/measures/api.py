@@ -168,8 +168,11 @@ async def express_check(app: Any, headers: dict[bytes, bytes], body: bytes) -> A
 
 
 express_routes = {("POST", "/api/v1/checks"): express_check}
-# a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal)
-counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed"}
+# a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal);
+# so are feedback and batch uploads the schema refuses (the service audits every refusal of its own)
+counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed",
+                    ("POST", "/api/v1/checks/{check_id}/feedback"): "checks.feedback_malformed",
+                    ("POST", "/api/v1/checks/batch"): "checks.batch_malformed"}
 limit_checks = rate_limited("checks")
 
 
