@@ -248,6 +248,34 @@ def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no
         assert denied.count("denied") >= 3 and denied.count("ok") == 1
 
 
+def test_feedback_needs_an_active_department_as_the_check_does(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """Feedback is the department's report of what it applied: an officer of a department deactivated
+    since the check can no longer report (403 department_inactive, audited), as it can no longer
+    check; the admin, who checks as no department, is told so (department_required), not that the
+    check is another department's."""
+    from xinyong.auth.models import Department
+
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    csrf = login(client, "officer_a")
+    a = client.post("/api/v1/checks", json={"id_number": number, "scenario": "public_services"},
+                    headers={"X-CSRF-Token": csrf}).json()
+    url = f"/api/v1/checks/{a['check_id']}/feedback"
+    body = {"measure": "restrict_high_consumption", "applied": True}
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(active=False))
+    r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert (r.status_code, r.json()["code"]) == (403, "department_inactive"), r.text
+    csrf = login(client, "admin")
+    r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert (r.status_code, r.json()["code"]) == (403, "department_required"), r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CheckFeedback)) == 0
+        refusals = [(e.actor_label, e.details.get("reason")) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.forbidden").order_by(AuditEntry.id))]
+        assert refusals[-2:] == [("officer_a", "department_inactive"), ("admin", "department_required")]
+
+
 def test_feedback_statistics_per_department_and_measure(client, world, db, vault):  # type: ignore[no-untyped-def]
     with db.session() as s:
         number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])

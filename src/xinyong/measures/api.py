@@ -326,8 +326,10 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
              summary="Report whether a measure of this check's answer was applied")
 def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: DbSession,
              vault: VaultDep) -> FeedbackOut:
+    # reported by a department, as it checks: none (the admin) or a deactivated one is refused, audited
+    caller = caller_of(session, principal, "checks.feedback")
     try:
-        fb = service.add_feedback(session, check_id=check_id, caller_department_id=principal.department_id,
+        fb = service.add_feedback(session, check_id=check_id, caller_department_id=caller.department_id,
                                   measure=body.measure, applied=body.applied, note=body.note,
                                   actor=principal.actor, ring=vault.ring)
     except service.MeasuresError:
