@@ -79,6 +79,33 @@ def test_each_list_and_grade_produces_its_measures(client, world, db, vault, lis
         assert row.department_id == world.dept_a.id and row.actor_type == "apikey"
 
 
+@pytest.mark.parametrize(("lists", "grade", "scenario", "expected"), [
+    # a good grade's incentive (priority_handling: grade:AA) is not for someone on a dishonesty list
+    (["key_supervision"], "AA", "admin_licensing", {"no_promise_based_approval", "stricter_supervision"}),
+    (["key_supervision"], "AAA", "financing", set()),
+    # a red list by decision (36 months) beside a later dishonesty listing: the punishments only
+    (["red_recommended", "serious_dishonesty"], "D", "awards", {"restrict_awards"}),
+    (["red_recommended", "dishonest_debtor"], "D", "admin_licensing",
+     {"no_promise_based_approval", "stricter_supervision"}),
+])
+def test_no_incentive_is_answered_to_someone_on_a_dishonesty_list(client, world, db, vault, lists, grade, scenario,
+                                                                    expected):  # type: ignore[no-untyped-def]
+    """Incentives are for the red lists, 3 years without bad records and good grades; punishments for
+    the dishonesty lists. Someone on a dishonesty list gets its punishments and none of the incentives
+    (as the red lists' rules and clean_3y already exclude them), in a single check and a batch alike."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade=grade, lists=lists)
+    a = _check(client, world, number, scenario).json()
+    assert _codes(a) == expected and {m["kind"] for m in a["measures"]} <= {"punishment"}
+    r = client.post("/api/v1/checks/batch", data={"scenario": scenario}, headers=world.bearer(world.key_a),
+                    files={"file": ("名单.csv", f"身份证号码\n{number}\n".encode(), "text/csv")})
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.job_id == r.json()["id"]))
+        assert row is not None and set(row.measures or []) == expected
+
+
 def test_unknown_person_gets_a_clean_answer_that_says_so(client, world, db):  # type: ignore[no-untyped-def]
     r = _check(client, world, new_id_number(), "civil_service_hiring")
     assert r.status_code == 200, r.text
