@@ -413,6 +413,22 @@ def test_feedback_and_uploads_the_schema_refuses_are_counted_in_the_audit_log(cl
         assert world.other_id_number not in str([e.details for e in entries.values()])
 
 
+def test_a_check_read_back_by_an_id_the_schema_refuses_is_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """Reading a check back is audited (``checks.read``), its refusals too (404, 403); an id that is
+    not 32 hex digits — an ID number pasted where the check id goes, say — is refused by the schema
+    before that, and is counted per caller like a malformed check, the number never recorded."""
+    h = world.bearer(world.key_a)
+    for bad in ("xyz", world.other_id_number, "A" * 32):
+        r = client.get(f"/api/v1/checks/{bad}", headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "check_id"
+    assert client.app.state.audit_sealer.record_refusals() == 3
+    with db.session() as s:
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.read_malformed")).all()
+        assert (entry.outcome, entry.actor_type, entry.details["calls"]) == ("denied", "apikey", 3)
+        assert entry.details["path"] == "/api/v1/checks/{check_id}"
+        assert world.other_id_number not in str(entry.details)
+
+
 def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]
     caplog.set_level(logging.DEBUG)
     with db.session() as s:

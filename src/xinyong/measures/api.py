@@ -169,8 +169,10 @@ async def express_check(app: Any, headers: dict[bytes, bytes], body: bytes) -> A
 
 express_routes = {("POST", "/api/v1/checks"): express_check}
 # a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal);
-# so are feedback and batch uploads the schema refuses (the service audits every refusal of its own)
+# so are reads of a check, feedback and batch uploads the schema refuses (the service audits every
+# refusal of its own)
 counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed",
+                    ("GET", "/api/v1/checks/{check_id}"): "checks.read_malformed",
                     ("POST", "/api/v1/checks/{check_id}/feedback"): "checks.feedback_malformed",
                     ("POST", "/api/v1/checks/batch"): "checks.batch_malformed"}
 limit_checks = rate_limited("checks")
