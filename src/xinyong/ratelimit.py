@@ -170,20 +170,26 @@ def caller_of(principal: Any, client_host: str | None) -> str:
 
 
 def count_refusal(request: Request) -> None:
-    """A request the schema refused, on a route whose calls must all leave a trace (the check API: the
-    app's ``counted_refusals``, (method, path) → audit action): counted per caller like the refusals
+    """A request the schema refused, on a route whose calls must all leave a trace (the check API, its
+    feedback and batch uploads: the app's ``counted_refusals``, (method, path or route template) →
+    audit action): counted per caller like the refusals
     over a limit and recorded the same way (:func:`record_refusals`), not one write per call. The
     caller is the authenticated one when known (a body that is not even JSON is refused before the
     key is read: then the client address)."""
     state = request.app.state
-    action = getattr(state, "counted_refusals", {}).get((request.method, request.url.path))
+    counted = getattr(state, "counted_refusals", {})
+    # a route with a path parameter (a check's feedback) is named by its template, never by the
+    # path as sent
+    template = getattr(request.scope.get("route"), "path", None)
+    path = request.url.path if (request.method, request.url.path) in counted else template
+    action = counted.get((request.method, path)) if path is not None else None
     limiter = getattr(state, "rate_limiter", None)
     if action is None or limiter is None:
         return
     principal = getattr(request.state, "principal", None)
     host = request.client.host if request.client else None
     limiter.refused(action.partition(".")[0], caller_of(principal, host),
-                    principal.actor if principal is not None else Actor(type="anonymous"), host, request.url.path,
+                    principal.actor if principal is not None else Actor(type="anonymous"), host, path,
                     action=action)
 
 

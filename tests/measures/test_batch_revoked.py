@@ -247,3 +247,27 @@ def test_a_key_revoked_by_another_connection_stops_the_pipeline(tmp_path, monkey
         assert len(chunks) == 2  # the stopped chunk's entry went with its rows
     finally:
         drop()
+
+
+def test_a_job_whose_scenario_was_retired_before_it_ran_fails_instead_of_answering_without_measures(db, vault, world):  # type: ignore[no-untyped-def]
+    """A single check in a retired scenario is refused (unknown_scenario). A comparison job uploaded
+    for a scenario the credit office retires before the job runs (or before it is resumed) answered
+    every row with no measure at all — a dishonest-debtor's row "answered", with none of its
+    punishments —, registered as checks. It fails instead, naming the scenarios in force, and
+    registers nothing."""
+    from tests.measures.measures_support import subject_with_status
+
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    caller = _key_caller(db, world.dept_a, world.key_a)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
+                                  data=f"身份证号码\n{number}\n".encode()).id
+    with db.session() as s:
+        service.ensure_loaded(s, actor=SYSTEM)
+        service.save_scenario(s, data={"code": "awards", "name_zh": "评优评先", "name_en": "Awards and honours",
+                                       "active": False}, actor=SYSTEM)
+    job = batch.run_job(db, vault, job_id)
+    assert job is not None and (job.status, job.error_code) == ("failed", "unknown_scenario")
+    assert "subsidies" in (job.error_message or "")
+    assert _registered(db, job_id) == []

@@ -79,6 +79,33 @@ def test_each_list_and_grade_produces_its_measures(client, world, db, vault, lis
         assert row.department_id == world.dept_a.id and row.actor_type == "apikey"
 
 
+@pytest.mark.parametrize(("lists", "grade", "scenario", "expected"), [
+    # a good grade's incentive (priority_handling: grade:AA) is not for someone on a dishonesty list
+    (["key_supervision"], "AA", "admin_licensing", {"no_promise_based_approval", "stricter_supervision"}),
+    (["key_supervision"], "AAA", "financing", set()),
+    # a red list by decision (36 months) beside a later dishonesty listing: the punishments only
+    (["red_recommended", "serious_dishonesty"], "D", "awards", {"restrict_awards"}),
+    (["red_recommended", "dishonest_debtor"], "D", "admin_licensing",
+     {"no_promise_based_approval", "stricter_supervision"}),
+])
+def test_no_incentive_is_answered_to_someone_on_a_dishonesty_list(client, world, db, vault, lists, grade, scenario,
+                                                                    expected):  # type: ignore[no-untyped-def]
+    """Incentives are for the red lists, 3 years without bad records and good grades; punishments for
+    the dishonesty lists. Someone on a dishonesty list gets its punishments and none of the incentives
+    (as the red lists' rules and clean_3y already exclude them), in a single check and a batch alike."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade=grade, lists=lists)
+    a = _check(client, world, number, scenario).json()
+    assert _codes(a) == expected and {m["kind"] for m in a["measures"]} <= {"punishment"}
+    r = client.post("/api/v1/checks/batch", data={"scenario": scenario}, headers=world.bearer(world.key_a),
+                    files={"file": ("名单.csv", f"身份证号码\n{number}\n".encode(), "text/csv")})
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    with db.session() as s:
+        row = s.scalar(select(Check).where(Check.job_id == r.json()["id"]))
+        assert row is not None and set(row.measures or []) == expected
+
+
 def test_unknown_person_gets_a_clean_answer_that_says_so(client, world, db):  # type: ignore[no-untyped-def]
     r = _check(client, world, new_id_number(), "civil_service_hiring")
     assert r.status_code == 200, r.text
@@ -248,6 +275,34 @@ def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no
         assert denied.count("denied") >= 3 and denied.count("ok") == 1
 
 
+def test_feedback_needs_an_active_department_as_the_check_does(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """Feedback is the department's report of what it applied: an officer of a department deactivated
+    since the check can no longer report (403 department_inactive, audited), as it can no longer
+    check; the admin, who checks as no department, is told so (department_required), not that the
+    check is another department's."""
+    from xinyong.auth.models import Department
+
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
+    csrf = login(client, "officer_a")
+    a = client.post("/api/v1/checks", json={"id_number": number, "scenario": "public_services"},
+                    headers={"X-CSRF-Token": csrf}).json()
+    url = f"/api/v1/checks/{a['check_id']}/feedback"
+    body = {"measure": "restrict_high_consumption", "applied": True}
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(active=False))
+    r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert (r.status_code, r.json()["code"]) == (403, "department_inactive"), r.text
+    csrf = login(client, "admin")
+    r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    assert (r.status_code, r.json()["code"]) == (403, "department_required"), r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CheckFeedback)) == 0
+        refusals = [(e.actor_label, e.details.get("reason")) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.forbidden").order_by(AuditEntry.id))]
+        assert refusals[-2:] == [("officer_a", "department_inactive"), ("admin", "department_required")]
+
+
 def test_feedback_statistics_per_department_and_measure(client, world, db, vault):  # type: ignore[no-untyped-def]
     with db.session() as s:
         number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
@@ -331,6 +386,47 @@ def test_checks_the_schema_refuses_are_counted_in_the_audit_log(client, world, d
         assert all(e.details["path"] == "/api/v1/checks" for e in entries)
         assert s.scalar(select(func.count()).select_from(Check)) == 0
         assert world.other_id_number not in str([e.details for e in entries])
+
+
+def test_feedback_and_uploads_the_schema_refuses_are_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """Every call of the check API leaves a trace, feedback and batch uploads too: a feedback body or
+    an upload form the schema refuses (before any audited refusal of the service) is counted per
+    caller and recorded as one entry, as a malformed check is."""
+    h = world.bearer(world.key_a)
+    a = _check(client, world, world.other_id_number, "awards").json()
+    url = f"/api/v1/checks/{a['check_id']}/feedback"
+    for body in ({"measure": "restrict_awards", "applied": "yes"}, {"applied": True}):
+        assert client.post(url, json=body, headers=h).status_code == 422
+    assert client.post("/api/v1/checks/xyz/feedback", json={"measure": "m", "applied": True},
+                       headers=h).status_code == 422
+    upload = client.post("/api/v1/checks/batch", headers=h,
+                         files={"file": ("名单.csv", f"{world.other_id_number}\n".encode(), "text/csv")})
+    assert upload.status_code == 422 and upload.json()["errors"][0]["field"] == "scenario"
+    assert client.app.state.audit_sealer.record_refusals() == 4
+    with db.session() as s:
+        entries = {e.action: e for e in s.scalars(select(AuditEntry).where(AuditEntry.outcome == "denied",
+                                                                            AuditEntry.action.like("checks.%")))}
+        fb, up = entries["checks.feedback_malformed"], entries["checks.batch_malformed"]
+        assert (fb.actor_type, fb.department_id, fb.details["calls"]) == ("apikey", world.dept_a.id, 3)
+        assert fb.details["path"] == "/api/v1/checks/{check_id}/feedback"
+        assert (up.actor_type, up.details["calls"], up.details["path"]) == ("apikey", 1, "/api/v1/checks/batch")
+        assert world.other_id_number not in str([e.details for e in entries.values()])
+
+
+def test_a_check_read_back_by_an_id_the_schema_refuses_is_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    """Reading a check back is audited (``checks.read``), its refusals too (404, 403); an id that is
+    not 32 hex digits — an ID number pasted where the check id goes, say — is refused by the schema
+    before that, and is counted per caller like a malformed check, the number never recorded."""
+    h = world.bearer(world.key_a)
+    for bad in ("xyz", world.other_id_number, "A" * 32):
+        r = client.get(f"/api/v1/checks/{bad}", headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "check_id"
+    assert client.app.state.audit_sealer.record_refusals() == 3
+    with db.session() as s:
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.read_malformed")).all()
+        assert (entry.outcome, entry.actor_type, entry.details["calls"]) == ("denied", "apikey", 3)
+        assert entry.details["path"] == "/api/v1/checks/{check_id}"
+        assert world.other_id_number not in str(entry.details)
 
 
 def test_no_raw_id_number_reaches_the_register_the_audit_log_or_the_logs(client, world, db, vault, caplog):  # type: ignore[no-untyped-def]

@@ -29,3 +29,12 @@ def records_changed(session: Session, event: events.RecordsChanged) -> None:
     rule_kinds, subjects = service.rule_subjects(session, event, kinds)
     if subjects:
         service.refresh(session, subject_ids=subjects, kinds=rule_kinds, today=event.today)
+
+
+@events.on_lists_changed("lists")
+def lists_changed(session: Session, event: events.ListsChanged) -> None:
+    # A dishonesty listing ends the subject's rule-based red listings with it (their rules admit
+    # nobody listed as dishonest), before scoring writes the status a check reads.
+    rule_kinds, subjects = service.dishonesty_listed_on_rule_lists(session, event)
+    if subjects:
+        service.refresh(session, subject_ids=subjects, kinds=rule_kinds, today=event.today)

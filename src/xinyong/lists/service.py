@@ -701,6 +701,31 @@ def rule_subjects(session: Session, event: events.RecordsChanged, kinds: Iterabl
     return kinds, sorted(listed)
 
 
+def dishonesty_listed_on_rule_lists(session: Session, event: events.ListsChanged,
+                                    kinds: Iterable[ListKind] | None = None) -> tuple[list[ListKind], list[int]]:
+    """Of a ``lists_changed`` announcement, the rule-based kinds and the subjects it listed on a
+    dishonesty list who are on a rule-based (red) list now: a rule admits nobody listed as dishonest,
+    so that listing ends with the decision that lists them, not at the next daily refresh (a check
+    meanwhile would answer the red list's incentives beside the punishments)."""
+    if event.reason != "listed" or not event.entry_ids:
+        return [], []
+    kinds = list(all_kinds(session) if kinds is None else kinds)
+    rule_kinds = [k for k in kinds if k.source == "rule"]
+    dishonesty = {k.code for k in kinds if k.kind == "dishonesty"}
+    if not rule_kinds or not dishonesty:
+        return rule_kinds, []
+    session.flush()
+    listed = {sid for sid, code, status in bulk.fetch_in(session, _ENTRY, ("subject_id", "list_code", "status"), "id",
+                                                         sorted(event.entry_ids))
+              if code in dishonesty and status == "listed"}
+    if not listed:
+        return rule_kinds, []
+    on_rule = {sid for sid, source, status in bulk.fetch_in(session, _ENTRY, ("subject_id", "source", "status"),
+                                                            "subject_id", sorted(listed))
+               if source == "rule" and status == "listed"}
+    return rule_kinds, sorted(on_rule)
+
+
 def _rule_text(kind: ListKind) -> str:
     r = kind.params["rule"]
     cond = f"{r['field']} ≥ {r['at_least']}" if "at_least" in r else f"{r['field']} ∈ {'/'.join(r['one_of'])}"

@@ -168,8 +168,13 @@ async def express_check(app: Any, headers: dict[bytes, bytes], body: bytes) -> A
 
 
 express_routes = {("POST", "/api/v1/checks"): express_check}
-# a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal)
-counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed"}
+# a check the schema refuses is a call too: counted and audited per caller (ratelimit.count_refusal);
+# so are reads of a check, feedback and batch uploads the schema refuses (the service audits every
+# refusal of its own)
+counted_refusals = {("POST", "/api/v1/checks"): "checks.malformed",
+                    ("GET", "/api/v1/checks/{check_id}"): "checks.read_malformed",
+                    ("POST", "/api/v1/checks/{check_id}/feedback"): "checks.feedback_malformed",
+                    ("POST", "/api/v1/checks/batch"): "checks.batch_malformed"}
 limit_checks = rate_limited("checks")
 
 
@@ -323,8 +328,10 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
              summary="Report whether a measure of this check's answer was applied")
 def feedback(check_id: CheckId, body: FeedbackIn, principal: Checker, session: DbSession,
              vault: VaultDep) -> FeedbackOut:
+    # reported by a department, as it checks: none (the admin) or a deactivated one is refused, audited
+    caller = caller_of(session, principal, "checks.feedback")
     try:
-        fb = service.add_feedback(session, check_id=check_id, caller_department_id=principal.department_id,
+        fb = service.add_feedback(session, check_id=check_id, caller_department_id=caller.department_id,
                                   measure=body.measure, applied=body.applied, note=body.note,
                                   actor=principal.actor, ring=vault.ring)
     except service.MeasuresError:

@@ -790,6 +790,9 @@ def _run(db: Any, vault: Vault, job_id: int, token: str, *, chunk_size: int, tod
             raise FileError("file_missing", "找不到该任务的文件，请重新上传", "the job's file is gone; upload it again")
         data = vault.reveal_blob(stored[0], FILE_TABLE, "upload", str(job_id), stored[1])
         answerer = _Answerer(s, job.scenario, today)
+        if job.scenario not in answerer.rules.scenarios:  # retired since the upload: a check there is refused
+            gone = service.unknown_scenario(job.scenario, list(answerer.rules.scenarios))
+            raise FileError(gone.code, gone.zh, gone.en)
         s.expunge(job)
     _encoding, lay, rows = parse(data)
     del data

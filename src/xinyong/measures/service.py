@@ -62,6 +62,8 @@ GRADES = ("AAA", "AA", "A", "B", "C", "D")
 LIST_CODES = ("red_volunteer", "red_moral_model", "red_recommended", "serious_dishonesty", "key_supervision",
               "dishonest_debtor")
 CLEAN_3Y = "clean_3y"
+# the shipped lists of kind ``dishonesty`` (lists/default_lists.yaml), until the list kinds are loaded
+DISHONESTY_LISTS = frozenset({"serious_dishonesty", "key_supervision", "dishonest_debtor"})
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # line breaks and tabs are text
 UNKNOWN_NOTE = ("平台没有此人的信用信息：按无记录作答（默认等级，不在任何名单上）",
@@ -319,13 +321,20 @@ class Rules:
     by_scenario: dict[str, tuple[CompiledMeasure, ...]]
     measures: dict[str, CompiledMeasure]
     list_names: dict[str, tuple[str, str]]
+    dishonesty_lists: frozenset[str] = DISHONESTY_LISTS
     _memo: dict[tuple[str, frozenset[str]], tuple[dict[str, str], ...]] = field(default_factory=dict)
 
     def measures_for(self, scenario: str, tags: frozenset[str]) -> tuple[dict[str, str], ...]:
+        """The scenario's measures whose ``applies_to`` meets the subject's tags — but no incentive for
+        someone on a dishonesty list (a good grade's, or a red list's by decision that a later
+        dishonesty listing did not end): incentives are for the honest, as the red lists' rules and
+        ``clean_3y`` already hold; the dishonesty list's punishments apply."""
         key = (scenario, tags)
         hit = self._memo.get(key)
         if hit is None:
-            hit = tuple(m.out() for m in self.by_scenario.get(scenario, ()) if m.targets & tags)
+            barred = not self.dishonesty_lists.isdisjoint(tags)
+            hit = tuple(m.out() for m in self.by_scenario.get(scenario, ())
+                        if m.targets & tags and not (barred and m.kind == "incentive"))
             if len(self._memo) < 4096:
                 self._memo[key] = hit
         return hit
@@ -335,7 +344,7 @@ class Rules:
 
 
 def _compile(version: str, scenarios: Sequence[dict[str, Any]], measures: Sequence[dict[str, Any]],
-             list_names: dict[str, tuple[str, str]]) -> Rules:
+             list_names: dict[str, tuple[str, str]], dishonesty_lists: frozenset[str] = DISHONESTY_LISTS) -> Rules:
     active = {s["code"]: (s["name_zh"], s["name_en"]) for s in scenarios if s.get("active", True)}
     compiled: dict[str, CompiledMeasure] = {}
     by: dict[str, list[CompiledMeasure]] = defaultdict(list)
@@ -348,18 +357,22 @@ def _compile(version: str, scenarios: Sequence[dict[str, Any]], measures: Sequen
         for s in m["scenarios"]:
             if s in active:
                 by[s].append(cm)
-    return Rules(version, active, {k: tuple(v) for k, v in by.items()}, compiled, list_names)
+    return Rules(version, active, {k: tuple(v) for k, v in by.items()}, compiled, list_names, dishonesty_lists)
 
 
 _lock = threading.Lock()
 _rules: dict[str, Rules] = {}
 
 
-def _list_names(session: Session) -> dict[str, tuple[str, str]]:
+def _list_kinds(session: Session) -> tuple[dict[str, tuple[str, str]], frozenset[str]]:
+    """The lists' names, and the codes of the lists of kind ``dishonesty`` (the shipped ones until
+    the list kinds are loaded)."""
     names = {code: (code, code) for code in LIST_CODES}
-    names.update({k.code: (k.name_zh, k.name_en) for k in session.scalars(select(ListKind))})
+    kinds = list(session.scalars(select(ListKind)))
+    names.update({k.code: (k.name_zh, k.name_en) for k in kinds})
     names[CLEAN_3Y] = ("三年内无不良记录", "3 years without bad records")
-    return names
+    dishonesty = frozenset(k.code for k in kinds if k.kind == "dishonesty") if kinds else DISHONESTY_LISTS
+    return names, dishonesty
 
 
 def rules_for(session: Session, version: str | None = None) -> Rules:
@@ -378,7 +391,7 @@ def rules_for(session: Session, version: str | None = None) -> Rules:
     else:  # not loaded yet: the shipped defaults answer
         default = read_default()
         scenarios, measures = default["scenarios"], default["measures"]
-    rules = _compile(version, scenarios, measures, _list_names(session))
+    rules = _compile(version, scenarios, measures, *_list_kinds(session))
     with _lock:
         if len(_rules) > 16:
             _rules.clear()
