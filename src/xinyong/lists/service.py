@@ -501,11 +501,9 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
     _audit(session, actor, "list_entry.decide", entry, decision="list" if listed else "reject",
            reason=(why or "")[:200], listed_on=entry.listed_on.isoformat() if entry.listed_on else None,
            valid_until=entry.valid_until.isoformat() if entry.valid_until else None)
+    # (a dishonesty listing ends the person's rule-based red listings with it: the lists' handler of
+    # this announcement, lists.handlers.lists_changed)
     _announce(session, entry, "listed" if listed else "rejected")
-    if listed and get_kind(session, entry.list_code).kind == "dishonesty":
-        # nobody listed for dishonesty qualifies for a rule-based red list: that listing ends now, as
-        # with a disqualifying record (lists.handlers), not at the next daily refresh
-        refresh(session, today=today, actor=actor, subject_ids=[entry.subject_id])
     return entry
 
 
