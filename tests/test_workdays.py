@@ -43,7 +43,7 @@ def test_the_index_is_built_once_by_concurrent_first_callers(monkeypatch) -> Non
     import sys
     import threading
 
-    monkeypatch.setattr(workdays, "_index", [])
+    monkeypatch.setattr(workdays, "_calendar", workdays._Calendar())
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible
     try:
@@ -61,7 +61,7 @@ def test_the_index_is_built_once_by_concurrent_first_callers(monkeypatch) -> Non
             t.join()
     finally:
         sys.setswitchinterval(previous)
-    index = list(workdays._index)
+    index = list(workdays._calendar.index)
     assert all(b - a in (0, 1) for a, b in zip(index, index[1:], strict=False))
     assert len(index) == (date(2026, 11, 27) - date(2004, 1, 1)).days + 32
     expected = sum(chinese_calendar.is_workday(date(2026, 11, 16) + timedelta(days=i)) for i in range(1, 12))

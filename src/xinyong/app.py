@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from xinyong import __version__, clock, errors
+from xinyong import __version__, clock, errors, workdays
 from xinyong.config import Settings, get_settings
 from xinyong.context import client_ip_var, new_request_id, request_id_var
 from xinyong.db import Database
@@ -163,6 +163,10 @@ class AuditSealer:
                 self.seal_round()
             except Exception:  # noqa: BLE001 - the next round retries; never kill the thread
                 log.warning("audit sealing round failed; will retry", exc_info=True)
+            try:  # another worker's (or the CLI's) change to the holiday table, within a round
+                workdays.sync_from(self.db)
+            except Exception:  # noqa: BLE001 - the next round retries
+                log.warning("reading the holiday table failed; will retry", exc_info=True)
 
     def seal_round(self, max_batches: int = 20, batch_size: int = 2000) -> int:
         """Plan in a read transaction (no write lock while entries are read and hashed), write the
@@ -203,6 +207,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            workdays.sync_from(database)  # the administrator's holiday table (then every sealer round)
+        except Exception:  # noqa: BLE001 - a database not up yet: the sealer's rounds read it later
+            log.warning("could not read the holiday table at start; will retry", exc_info=True)
         sealer.start()
         try:
             yield
@@ -268,7 +276,7 @@ def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[
                    "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views",
                    "xinyong.measures.api", "xinyong.measures.views",
                    "xinyong.lists.api", "xinyong.lists.views",
-                   "xinyong.scoring.api", "xinyong.scoring.views"):
+                   "xinyong.scoring.api", "xinyong.scoring.views", "xinyong.holidays.views"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -256,6 +256,9 @@ def database(cfg: Settings, *, require_head: bool = True, create: bool = False) 
     try:
         if require_head:
             check_revision(db)
+            from xinyong import workdays
+
+            workdays.sync_from(db)  # the administrator's holiday table, for the working days it counts
         else:
             _ping(db)
         yield db
@@ -1022,6 +1025,8 @@ def _add_domain_apps() -> None:
         app.add_typer(measures.measures_app, name="measures")
     if (lists := _optional("xinyong.lists.cli")) is not None:
         app.add_typer(lists.app, name="lists")
+    if (holidays := _optional("xinyong.holidays.cli")) is not None:
+        app.add_typer(holidays.app, name="calendar")
     if (scoring := _optional("xinyong.scoring.cli")) is not None:
         app.command("rescore")(scoring.rescore)
         app.add_typer(scoring.app, name="scoring")

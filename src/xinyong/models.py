@@ -4,6 +4,7 @@ from xinyong.audit import models as audit_models  # noqa: F401
 from xinyong.auth import models as auth_models  # noqa: F401
 from xinyong.catalog import models as catalog_models  # noqa: F401
 from xinyong.db import Base
+from xinyong.holidays import models as holiday_models  # noqa: F401
 from xinyong.imports import models as imports_models  # noqa: F401
 from xinyong.lists import models as lists_models  # noqa: F401
 from xinyong.measures import models as measures_models  # noqa: F401

@@ -11,7 +11,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "records.read_all", "records.push", "records.read", "catalog.manage", "catalog.read",
         "workspace.use", "imports.use", "quality.read",
         "scores.read", "scoring.manage", "lists.read", "lists.propose", "lists.decide",
-        "measures.read", "measures.manage", "checks.run", "checks.read_all",
+        "measures.read", "measures.manage", "checks.run", "checks.read_all", "calendar.manage",
     }),
     "officer": frozenset({
         "subjects.read", "subjects.write", "apikeys.manage_own", "records.push", "records.read", "catalog.read",

@@ -28,6 +28,13 @@ def _nothing(session: Session, vault: Vault, principal: Principal) -> dict[str, 
     return {}
 
 
+def _admin(session: Session, vault: Vault, principal: Principal) -> dict[str, Any]:
+    """The years whose holiday schedule is missing (working-day deadlines fall back to Monday–Friday)."""
+    from xinyong import clock, workdays
+
+    return {"uncovered_years": workdays.uncovered_years(clock.today())}
+
+
 def _officer(session: Session, vault: Vault, principal: Principal) -> dict[str, Any]:
     dept = _department(session, principal)
     active_keys = 0
@@ -52,7 +59,7 @@ def _citizen(session: Session, vault: Vault, principal: Principal) -> dict[str, 
 
 
 HOMES: dict[str, tuple[str, HomeBuilder]] = {
-    "admin": ("home/admin.html", _nothing),
+    "admin": ("home/admin.html", _admin),
     "officer": ("home/officer.html", _officer),
     "institution": ("home/institution.html", _institution),
     "citizen": ("home/citizen.html", _citizen),

@@ -56,6 +56,7 @@ _DATA_ITEMS: tuple[tuple[str, str, str, str], ...] = (
     ("lists.defend", "/my/lists", "nav.my_lists", "home.my_lists"),
     ("measures.manage", "/admin/measures", "nav.measures", "home.measures"),
     ("checks.read_all", "/admin/checks/feedback", "nav.feedback", "home.feedback"),
+    ("calendar.manage", "/admin/calendar", "nav.calendar", "home.calendar"),
 )
 
 

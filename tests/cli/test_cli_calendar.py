@@ -1,0 +1,37 @@
+"""`xinyong calendar`: the holiday table from the command line (see tests/holidays)."""
+
+from __future__ import annotations
+
+import pytest
+from tests.holidays.test_calendar import NEXT, SCHEDULE
+
+from xinyong import workdays
+
+
+@pytest.fixture(autouse=True)
+def _process_calendar():  # type: ignore[no-untyped-def]
+    """The CLI runs in this process: the table it reads is process-wide state."""
+    workdays.use([])
+    yield
+    workdays.use([])
+
+
+def test_the_cli_imports_shows_and_refuses(initialised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cli = initialised
+    shown = cli.ok("calendar", "show", "--year", str(NEXT))
+    assert f"{NEXT}" in shown.output and "Monday-Friday" in shown.output  # not entered: said so
+    f = tmp_path / "schedule.txt"
+    f.write_text(SCHEDULE, encoding="utf-8")
+    out = cli.ok("calendar", "import", str(f), "--note", "国办发明电〔示例〕").stdout
+    assert f"{NEXT}: 放假 / holidays 15" in out
+    assert cli.count("calendar_days") == 16 and cli.count("audit_entries", "action = 'calendar.import'") == 1
+    shown = cli.ok("calendar", "show", "--year", str(NEXT)).stdout
+    assert f"{NEXT}-01-01\tholiday" in shown and "元旦" in shown
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{NEXT}-01-01 holiday\n{NEXT}-99-01 holiday\n", encoding="utf-8")
+    refused = cli.fails("calendar", "import", str(bad)).output
+    assert "line 2" in refused and cli.count("calendar_days") == 16  # nothing half-written
+    assert "year_not_covered" not in refused
+    assert "import the whole year first" in cli.fails("calendar", "set", f"{NEXT + 1}-05-01", "holiday").output
+    cli.ok("calendar", "set", f"{NEXT}-05-01", "holiday", "--name", "劳动节")
+    assert cli.count("calendar_days") == 17

@@ -1,0 +1,162 @@
+"""The holiday table an administrator maintains: a year the library does not cover is counted on
+it once entered (deadlines and arrival delays), a row corrects the library, every change is
+audited; the schedule text, the CLI and the admin page."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from xinyong import workdays
+from xinyong.audit.models import AuditEntry
+from xinyong.audit.service import Actor
+from xinyong.holidays import service
+from xinyong.holidays.service import HolidayError
+
+NEXT = max(workdays.LIBRARY_YEARS) + 1  # the first year chinesecalendar does not cover
+ADMIN = Actor.system("test")
+
+
+def _first_weekend(year: int, month: int) -> date:
+    return next(date(year, month, d) for d in range(1, 8) if date(year, month, d).weekday() >= 5)
+
+
+WORKDAY = _first_weekend(NEXT, 3)  # a weekend day worked in lieu, whatever year NEXT is
+WEEKDAY = next(date(NEXT, 1, d) for d in range(4, 11) if date(NEXT, 1, d).weekday() < 5)
+SCHEDULE = f"""# {NEXT} (a made-up schedule: the State Council's is entered the same way)
+{NEXT}-01-01 holiday 元旦
+{NEXT}-02-06..{NEXT}-02-12 holiday 春节
+{WORKDAY.isoformat()}, workday, 春节调休
+{NEXT}-10-01 至 {NEXT}-10-07 放假 国庆节
+"""
+
+
+@pytest.fixture(autouse=True)
+def _process_calendar():  # type: ignore[no-untyped-def]
+    """The table is process-wide state: each test starts and ends with none."""
+    workdays.use([])
+    yield
+    workdays.use([])
+
+
+def test_a_schedule_is_read_with_runs_chinese_kinds_and_commas() -> None:
+    days = service.parse_schedule(SCHEDULE)
+    assert [(d.day.isoformat(), d.kind) for d in days][:2] == [(f"{NEXT}-01-01", "holiday"), (f"{NEXT}-02-06", "holiday")]
+    assert sum(d.kind == "holiday" for d in days) == 1 + 7 + 7
+    assert [d.day for d in days if d.kind == "workday"] == [WORKDAY]
+    assert {d.name for d in days} == {"元旦", "春节", "春节调休", "国庆节"}
+
+
+@pytest.mark.parametrize(("text", "code", "line"), [
+    (f"{WEEKDAY.isoformat()} workday", "not_a_weekend", 1),
+    (f"\n{NEXT}-13-01 holiday", "wrong_type", 2),
+    (f"{NEXT}-01-01 rest", "not_allowed", 1),
+    (f"{NEXT}-01-09..{NEXT}-01-02 holiday", "out_of_range", 1),
+    (f"{NEXT}-01-01..{NEXT}-03-01 holiday", "out_of_range", 1),
+    (f"{NEXT}-01-01 holiday\n{NEXT}-01-01 holiday", "duplicate", 2),
+    ("# nothing but a comment\n", "missing", None),
+    (f"{NEXT}-01-01 holiday a\x00b", "invalid_characters", 1),
+    ("2003-01-01 holiday", "wrong_type", 1),
+])
+def test_a_bad_line_is_refused_naming_its_line(text: str, code: str, line: int | None) -> None:
+    with pytest.raises(HolidayError) as got:
+        service.parse_schedule(text)
+    errors = got.value.api_errors()
+    assert errors[0]["code"] == code and errors[0]["field"] == (f"line {line}" if line else "schedule")
+    assert " / " in errors[0]["message"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789-. ,~至#\nholidaywrk放假上班休X\t"), max_size=200))
+def test_any_text_is_days_or_a_refusal_naming_lines(text: str) -> None:
+    try:
+        days = service.parse_schedule(text)
+    except HolidayError as exc:
+        assert exc.api_errors() and all(e["field"].startswith(("line ", "schedule")) for e in exc.api_errors())
+        return
+    assert days and len({d.day for d in days}) == len(days)
+    assert all(d.kind == "holiday" or d.day.weekday() >= 5 for d in days)
+
+
+def test_an_entered_year_is_counted_on_its_schedule(session) -> None:  # type: ignore[no-untyped-def]
+    assert NEXT in workdays.uncovered_years(date(NEXT - 1, 11, 27)) and not workdays.calendar_covers(NEXT)
+    plain = workdays.working_days_between(date(NEXT - 1, 12, 31), date(NEXT, 1, 8))
+    service.import_schedule(session, days=service.parse_schedule(SCHEDULE), actor=ADMIN, note="通知")
+    session.flush()
+    assert workdays.sync(session)
+    assert workdays.calendar_covers(NEXT) and workdays.uncovered_years(date(NEXT - 1, 11, 27)) == []
+    assert not workdays.is_working_day(date(NEXT, 1, 1))
+    jan1_weekday = date(NEXT, 1, 1).weekday() < 5
+    assert workdays.working_days_between(date(NEXT - 1, 12, 31), date(NEXT, 1, 8)) == plain - jan1_weekday
+    # a deadline set before New Year's Day steps over it (the lists' defence period, objections …)
+    assert workdays.add_working_days(date(NEXT, 9, 30), 1) == next(
+        date(NEXT, 10, d) for d in range(8, 20) if date(NEXT, 10, d).weekday() < 5)
+    assert not workdays.sync(session)  # unchanged: nothing read again
+
+
+def test_importing_a_year_again_replaces_it_whole_and_is_audited(session) -> None:  # type: ignore[no-untyped-def]
+    service.import_schedule(session, days=service.parse_schedule(SCHEDULE), actor=ADMIN, note="first")
+    out = service.import_schedule(session, days=service.parse_schedule(f"{NEXT}-05-01..{NEXT}-05-05 holiday 劳动节"),
+                                  actor=ADMIN, note="second")
+    assert out["replaced"] == 16 and out["years"] == [NEXT]
+    assert [d.day for d in service.days_of(session, NEXT)] == [date(NEXT, 5, d) for d in range(1, 6)]
+    entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "calendar.import")
+                                   .order_by(AuditEntry.id)))
+    assert [(e.details["note"], e.details["holidays"], e.object_id) for e in entries] == [
+        ("first", 15, str(NEXT)), ("second", 5, str(NEXT))]
+
+
+def test_a_row_corrects_the_library_and_a_new_year_is_not_begun_by_one_day(session) -> None:  # type: ignore[no-untyped-def]
+    covered = max(workdays.LIBRARY_YEARS)
+    saturday = _first_weekend(covered, 6)
+    assert not workdays.is_working_day(saturday)
+    service.set_day(session, day=saturday, kind="workday", name="补班", actor=ADMIN)
+    session.flush()
+    workdays.sync(session)
+    assert workdays.is_working_day(saturday)
+    with pytest.raises(HolidayError) as got:
+        service.set_day(session, day=date(NEXT, 5, 1), kind="holiday", name="", actor=ADMIN)
+    assert got.value.code == "year_not_covered" and got.value.field == "day"
+    with pytest.raises(HolidayError) as got:
+        service.set_day(session, day=date(covered, 6, 1) if date(covered, 6, 1).weekday() < 5 else date(covered, 6, 3),
+                        kind="workday", name="", actor=ADMIN)
+    assert got.value.code == "not_a_weekend"
+    assert service.unset_day(session, day=saturday, actor=ADMIN) and not service.unset_day(session, day=saturday,
+                                                                                          actor=ADMIN)
+    session.flush()
+    workdays.sync(session)
+    assert not workdays.is_working_day(saturday)
+    actions = [e.action for e in session.scalars(select(AuditEntry).where(AuditEntry.action.like("calendar.%"))
+                                                 .order_by(AuditEntry.id))]
+    assert actions == ["calendar.set", "calendar.unset"]
+
+
+def test_the_admin_page_warns_lists_and_imports(client, world, login, db) -> None:  # type: ignore[no-untyped-def]
+    from xinyong import clock
+
+    csrf = login(client, "admin")
+    today = clock.today()
+    page = client.get("/admin/calendar", params={"year": NEXT})
+    assert page.status_code == 200 and 'id="calendar-years"' in page.text
+    uncovered = workdays.uncovered_years(today)
+    assert ('id="calendar-warning"' in page.text) == bool(uncovered)
+    assert ('id="calendar-warning"' in client.get("/").text) == bool(uncovered)  # on the admin's home page too
+    refused = client.post("/admin/calendar", data={"csrf_token": csrf, "schedule": f"{WEEKDAY.isoformat()} workday x"})
+    assert refused.status_code == 422 and "line 1" in refused.text and not workdays.calendar_covers(NEXT)
+    saved = client.post("/admin/calendar", data={"csrf_token": csrf, "schedule": SCHEDULE, "note": "通知"},
+                        follow_redirects=False)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/admin/calendar?year={NEXT}&saved={NEXT}"
+    assert workdays.calendar_covers(NEXT)  # this process counts with it at once
+    page = client.get(saved.headers["location"]).text
+    assert "元旦" in page and WORKDAY.isoformat() in page
+    with db.session() as s:
+        assert [e.actor_label for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "calendar.import"))] == [
+            "admin"]
+    assert client.post("/admin/calendar", data={"schedule": SCHEDULE}).status_code == 403  # no CSRF token
+    client.cookies.clear()
+    login(client, "officer_a")
+    assert client.get("/admin/calendar").status_code == 403
