@@ -28,7 +28,7 @@ EXPECTED = {
               ("/admin/apikeys", "API 密钥"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
               ("/workspace/imports", "导入记录"), ("/admin/catalog", "信息目录"), ("/admin/quality", "数据质量"),
               ("/lists", "信用名单"), ("/admin/scoring", "积分规则"), ("/admin/scoring/distribution", "等级分布"),
-              ("/admin/measures", "奖惩措施"), ("/admin/checks/feedback", "反馈统计")],
+              ("/admin/measures", "奖惩措施"), ("/admin/checks/feedback", "反馈统计"), ("/admin/calendar", "节假日安排")],
     "auditor": [("/", "首页"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
                 ("/admin/quality", "数据质量"), ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布"),
                 ("/admin/checks/feedback", "反馈统计")],
