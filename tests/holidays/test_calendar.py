@@ -144,6 +144,7 @@ def test_the_admin_page_warns_lists_and_imports(client, world, login, db) -> Non
     assert page.status_code == 200 and 'id="calendar-years"' in page.text
     uncovered = workdays.uncovered_years(today)
     assert ('id="calendar-warning"' in page.text) == bool(uncovered)
+    assert page.text.count("按周一至周五计算）") == len(uncovered)  # each year still to enter, in the table
     assert ('id="calendar-warning"' in client.get("/").text) == bool(uncovered)  # on the admin's home page too
     refused = client.post("/admin/calendar", data={"csrf_token": csrf, "schedule": f"{WEEKDAY.isoformat()} workday x"})
     assert refused.status_code == 422 and "line 1" in refused.text and not workdays.calendar_covers(NEXT)

@@ -37,6 +37,7 @@ MESSAGES.update({
     "calendar.source": {"zh": "来源", "en": "Source"},
     "calendar.library": {"zh": "chinesecalendar 库", "en": "chinesecalendar library"},
     "calendar.table": {"zh": "管理员录入", "en": "Entered here"},
+    "calendar.missing": {"zh": "尚未录入（按周一至周五计算）", "en": "Not entered (counted Monday to Friday)"},
     "calendar.holidays": {"zh": "放假天数", "en": "Holidays"},
     "calendar.workdays": {"zh": "调休上班天数", "en": "Weekend days worked"},
     "calendar.days_of": {"zh": "{year} 年录入的日期", "en": "Days entered for {year}"},
@@ -59,6 +60,8 @@ def _page(request: Request, session: DbSession, *, year: int, schedule: str = ""
           errors: list[dict[str, str]] | None = None, saved: str = "", status_code: int = 200) -> HTMLResponse:
     today = clock.today()
     years = [c for c in service.coverage(session) if c["table"] or int(c["year"]) >= today.year - 1]  # type: ignore[call-overload]
+    years += [{"year": y, "library": False, "table": False, "holidays": 0, "workdays": 0}
+              for y in workdays.uncovered_years(today)]  # the years still to enter, said so
     return render(request, "holidays/calendar.html", {
         "years": years, "year": year, "days": service.days_of(session, year),
         "uncovered": workdays.uncovered_years(today), "schedule": schedule, "note": note,
