@@ -982,7 +982,7 @@ def _optional(module: str) -> Any:
         return None
 
 
-def maintain(today: str = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD); default today"),
+def maintain(today: str = typer.Option(None, "--today", help="按此日期运行（YYYY-MM-DD），默认今天 / run as of this date; default today"),
              ) -> None:
     """每日维护 / daily upkeep: records' display periods and retention, list expiry and red-list
     rules, rescoring when a ruleset takes effect or contributions expire. Safe to run twice."""

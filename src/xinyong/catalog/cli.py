@@ -17,7 +17,7 @@ def _db():  # type: ignore[no-untyped-def]
 
 @app.command("load")
 def load(update: bool = typer.Option(False, "--update", help="Add new versions for items whose default changed")) -> None:
-    """Load the default catalog shipped with xinyong (safe to run twice)."""
+    """载入内置的信息目录（可重复运行）/ load the default catalog shipped with xinyong (safe to run twice)."""
     from xinyong.catalog.service import load_default
 
     with _db() as db, db.session() as s:
@@ -28,7 +28,7 @@ def load(update: bool = typer.Option(False, "--update", help="Add new versions f
 
 @app.command("list")
 def list_items() -> None:
-    """List the current catalog items."""
+    """列出当前的目录事项 / list the current catalog items."""
     from xinyong.catalog.service import current_items
 
     with _db() as db, db.session() as s:

@@ -8,7 +8,7 @@ import typer
 
 app = typer.Typer(help="守信红名单与失信名单 / red lists and dishonesty lists", no_args_is_help=True)
 
-TodayOption = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD); default today")
+TodayOption = typer.Option(None, "--today", help="按此日期运行（YYYY-MM-DD），默认今天 / run as of this date; default today")
 
 
 def _day(value: str | None) -> date | None:
@@ -24,7 +24,7 @@ def _day(value: str | None) -> date | None:
 
 @app.command("load")
 def load(update: bool = typer.Option(False, "--update", help="Add new versions of kinds whose default changed")) -> None:
-    """Load the list kinds shipped with xinyong (safe to run twice)."""
+    """载入内置的名单种类（可重复运行）/ load the list kinds shipped with xinyong (safe to run twice)."""
     from xinyong.cli import cli_actor
     from xinyong.cli_support import fail, open_database
     from xinyong.lists.service import ListError, load_default
@@ -40,7 +40,7 @@ def load(update: bool = typer.Option(False, "--update", help="Add new versions o
 
 @app.command("refresh")
 def refresh(today: str = TodayOption) -> None:
-    """Recompute the rule-based red lists (adds qualifying people, removes those who no longer qualify)."""
+    """重算按规则认定的红名单（列入符合者，移出不再符合者）/ recompute the rule-based red lists."""
     from xinyong.cli import cli_actor
     from xinyong.cli_support import open_database
     from xinyong.lists.service import refresh as run
@@ -54,7 +54,7 @@ def refresh(today: str = TodayOption) -> None:
 
 @app.command("expire")
 def expire(today: str = TodayOption) -> None:
-    """Remove listed entries whose listing period has ended."""
+    """移出名单期限已届满的条目 / remove listed entries whose listing period has ended."""
     from xinyong.cli import cli_actor
     from xinyong.cli_support import open_database
     from xinyong.lists.service import expire as run

@@ -11,7 +11,7 @@ app = typer.Typer(help="信用记录 / credit records", no_args_is_help=True)
 
 @app.command("recompute-display")
 def recompute_display(item: str = typer.Argument(..., help="Catalog item code")) -> None:
-    """Apply an item's current display rule to its existing records (after a catalog change)."""
+    """按事项当前的公示规则重算已有记录（目录修改后）/ apply an item's current display rule to its existing records."""
     from xinyong.cli_support import fail, open_database
     from xinyong.records.service import RecordError
     from xinyong.records.service import recompute_display as run

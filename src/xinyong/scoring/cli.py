@@ -12,7 +12,7 @@ from xinyong.audit.service import Actor
 
 app = typer.Typer(help="诚信积分规则 / scoring rulesets", no_args_is_help=True)
 
-TodayOpt = typer.Option(None, "--today", help="Run as of this date (YYYY-MM-DD); default today")
+TodayOpt = typer.Option(None, "--today", help="按此日期运行（YYYY-MM-DD），默认今天 / run as of this date; default today")
 
 
 def _day(value: str | None) -> date:
@@ -48,7 +48,7 @@ def _refusal(exc: Exception) -> None:
 
 
 def rescore(today: str = TodayOpt) -> None:
-    """Recompute every subject's score, grade and status (set-based; safe to repeat)."""
+    """重算全部主体的积分、等级与状态（可重复运行）/ recompute every subject's score, grade and status (safe to repeat)."""
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
 
@@ -65,7 +65,7 @@ def rescore(today: str = TodayOpt) -> None:
 def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the shipped default, if none is stored)"),
          effective_from: str = typer.Option(None, "--effective-from", help="YYYY-MM-DD; default the file's or today"),
          note: str = typer.Option(None, "--note")) -> None:
-    """Store a ruleset as a new version (refused with the line and reason if invalid)."""
+    """将评分规则存为新版本（有误时指出行号与原因）/ store a ruleset as a new version (refused with line and reason)."""
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
     from xinyong.scoring.ruleset import RulesetError
@@ -90,7 +90,7 @@ def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the ship
 @app.command("show")
 def show(version: int = typer.Argument(None, help="Version (default: the active one)"),
          today: str = TodayOpt) -> None:
-    """Print a stored ruleset's YAML (the active one by default) and the list of versions."""
+    """显示已存的评分规则（默认为现行版本）及版本列表 / print a stored ruleset (the active one by default) and the versions."""
     from xinyong.cli_support import fail, open_database
     from xinyong.scoring import service
 
@@ -110,7 +110,7 @@ def show(version: int = typer.Argument(None, help="Version (default: the active 
 
 @app.command("validate")
 def validate(file: Path = typer.Argument(..., help="Ruleset YAML")) -> None:
-    """Check a ruleset file against the catalog without storing it."""
+    """校验评分规则文件而不保存 / check a ruleset file against the catalog without storing it."""
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
     from xinyong.scoring.ruleset import RulesetError
