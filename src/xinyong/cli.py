@@ -1000,6 +1000,10 @@ def maintain(today: str = typer.Option(None, "--today", help="按此日期运行
     rec = results["records"]
     echo(f"展示期满 / display ended: {rec.get('expired', 0)}")
     echo(f"已归档 / archived: {rec.get('archived', 0)}")
+    gone = results.get("files", {})
+    if gone.get("imports") or gone.get("comparisons"):
+        echo(f"未继续任务的上传文件已删除（保存期满） / unfinished jobs' uploads deleted: imports {gone.get('imports', 0)}, "
+             f"comparisons {gone.get('comparisons', 0)}")
     for step in ("lists", "scoring"):
         summary = ", ".join(f"{k}={v}" for k, v in results[step].items() if not isinstance(v, (dict, list)))
         echo(f"{step}: {summary}")

@@ -4,7 +4,9 @@
    subjects are regraded through the after-change handlers in the same transaction);
 2. lists: remove listings past their planned end, refresh the rule-based red lists;
 3. scoring: a full rescore when a new ruleset took effect, otherwise refresh the subjects whose
-   contribution windows ended since the last run.
+   contribution windows ended since the last run;
+4. files: delete the uploads (raw ID numbers) of import and comparison jobs left unfinished for
+   30 days (``imports.service.expire_uploads``).
 
 Each step commits on its own and is idempotent, so a run interrupted half-way is completed by the
 next one, and a second run on the same day changes nothing.
@@ -41,7 +43,19 @@ def steps() -> list[tuple[str, Callable[[Session, Actor, date | None], Any]]]:
         ("records", lambda s, a, d: records.maintain(s, actor=a, today=d)),
         ("lists", lambda s, a, d: lists.maintain(s, actor=a, today=d)),
         ("scoring", lambda s, a, d: scoring.maintain(s, actor=a, today=d or clock.today())),
+        ("files", _files),
     ]
+
+
+def _files(session: Session, actor: Actor, today: date | None) -> dict[str, int]:
+    from datetime import time
+
+    from xinyong.imports import service as imports
+    from xinyong.measures import batch
+
+    now = clock.utc_instant(today, time.max) if today is not None else None  # as of the end of that day
+    return {"imports": imports.expire_files(session, actor=actor, now=now),
+            "comparisons": batch.expire_files(session, actor=actor, now=now)}
 
 
 def run_daily(db: Database, *, today: date | None = None, actor: Actor | None = None) -> dict[str, dict[str, Any]]:

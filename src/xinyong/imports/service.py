@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import Table, and_, delete, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk
@@ -149,6 +149,46 @@ def reseal_files(session: Session, *, vault: Vault) -> int:
 def sealed_key_counts(session: Session, active: str) -> dict[str, int]:
     """Key rotation: kept files under each key other than ``active``."""
     return bulk.sealed_key_counts(session, ImportFile.__table__, active)
+
+
+# ---- keeping uploads no longer than needed ----------------------------------------------------------
+
+UPLOAD_KEEP_DAYS = 30  # an unfinished job's sealed upload (raw ID numbers) is kept this long after its last activity
+
+
+def expire_uploads(session: Session, *, jobs: Table, files: Table, now: datetime, files_where: Sequence[Any] = (),
+                   days: int = UPLOAD_KEEP_DAYS) -> list[int]:
+    """Delete the sealed uploads of jobs left unfinished — interrupted, or pending or running with no
+    sign of a runner — for ``days`` since their last activity: the bytes hold raw ID numbers, kept
+    only so that a job can be resumed. Such a job stays ``interrupted`` with ``file_expired`` (a
+    resume answers that its file is gone). Shared by the imports and the batch comparisons
+    (``files_where``: which of a job's files). Returns the job ids; the caller audits."""
+    last = func.coalesce(jobs.c.heartbeat_at, jobs.c.created_at)
+    stale = and_(jobs.c.status.in_(("pending", "running", "interrupted")), last < now - timedelta(days=days))
+    ids = sorted(session.scalars(select(jobs.c.id).where(stale, jobs.c.id.in_(select(files.c.job_id)
+                                                                              .where(*files_where))))
+                 .all())
+    if not ids:
+        return []
+    # guarded by the same condition: a runner that took the job meanwhile keeps it (and its file)
+    session.execute(update(jobs).where(jobs.c.id.in_(ids), stale).values(
+        status="interrupted", runner=None, error_code="file_expired",
+        error_message=f"上传的文件已保存{days}天而任务未继续，已删除：请重新上传 / the uploaded file was kept {days} days "
+                      "without the job going on, and was deleted: upload it again"))
+    expired = sorted(session.scalars(select(jobs.c.id).where(jobs.c.id.in_(ids), jobs.c.error_code == "file_expired",
+                                                            jobs.c.status == "interrupted")).all())
+    if expired:
+        session.execute(delete(files).where(files.c.job_id.in_(expired), *files_where))
+    return expired
+
+
+def expire_files(session: Session, *, actor: Actor, now: datetime | None = None) -> int:
+    """:func:`expire_uploads` for the import jobs (the daily upkeep). Audited (``imports.expire_files``)."""
+    ids = expire_uploads(session, jobs=ImportJob.__table__, files=ImportFile.__table__, now=now or utcnow())
+    if ids:
+        record(session, actor=actor, action="imports.expire_files", object_type="import_job",
+               details={"jobs": ids, "days": UPLOAD_KEEP_DAYS})
+    return len(ids)
 
 
 # ---- reading jobs -------------------------------------------------------------------------------

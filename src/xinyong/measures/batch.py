@@ -31,7 +31,15 @@ from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
 from xinyong.imports.parsers import FileError, sniff
-from xinyong.imports.service import STALE_SECONDS, csv_cell, sanitise_filename, shown_code, too_large
+from xinyong.imports.service import (
+    STALE_SECONDS,
+    UPLOAD_KEEP_DAYS,
+    csv_cell,
+    expire_uploads,
+    sanitise_filename,
+    shown_code,
+    too_large,
+)
 from xinyong.imports.service import effective_status as imports_effective_status
 from xinyong.measures import service
 from xinyong.measures.models import Check, CompareFile, CompareJob
@@ -286,6 +294,19 @@ def list_jobs(session: Session, *, department_id: int | None, any_department: bo
     if not any_department:
         q = q.where(CompareJob.department_id == department_id)
     return list(session.scalars(q))
+
+
+def expire_files(session: Session, *, actor: Actor, now: Any = None) -> int:
+    """The uploads (raw ID numbers) of comparison jobs left unfinished for
+    ``imports.service.UPLOAD_KEEP_DAYS`` days are deleted, as the imports' are (the daily upkeep);
+    the result files hold masked identities only and stay for download. Audited
+    (``checks.batch_expire_files``)."""
+    ids = expire_uploads(session, jobs=_J, files=CompareFile.__table__, now=now or utcnow(),
+                         files_where=(CompareFile.__table__.c.kind == "upload",))
+    if ids:
+        record(session, actor=actor, action="checks.batch_expire_files", object_type="compare_job",
+               details={"jobs": ids, "days": UPLOAD_KEEP_DAYS})
+    return len(ids)
 
 
 def effective_status(job: CompareJob) -> str:

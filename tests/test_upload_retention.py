@@ -1,0 +1,75 @@
+"""An unfinished job's upload (raw ID numbers, kept sealed only so that the job can be resumed) is
+deleted by the daily upkeep once the job has been left alone for 30 days — imports and batch
+comparisons alike — and the job then says its file is gone; a job touched since keeps its file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from tests.imports.imports_support import ZH_HEADER, csv_bytes, penalty_rows
+from tests.support import SYSTEM, new_id_number
+
+from xinyong.audit.models import AuditEntry
+from xinyong.db import utcnow
+from xinyong.imports import service as imports
+from xinyong.imports.models import ImportFile, ImportJob
+from xinyong.maintenance import run_daily
+from xinyong.measures import batch
+from xinyong.measures import service as measures
+from xinyong.measures.models import CompareFile, CompareJob
+from xinyong.records.service import DepartmentRef
+
+
+def _jobs(db, world, vault):  # type: ignore[no-untyped-def]
+    """(import job ids, comparison job ids): one left 31 days ago, one touched 29 days ago, of each;
+    plus a comparison job done 40 days ago, whose result file (masked) stays."""
+    from xinyong.catalog.service import load_default
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    caller = measures.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
+    now = utcnow()
+    with db.session() as s:
+        load_default(s, actor=SYSTEM)
+        measures.load_default(s, actor=SYSTEM)
+        imp, cmp = [], []
+        for n, (status, age) in enumerate((("interrupted", 31), ("running", 29))):
+            jid = imports.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="a.csv",
+                                     data=csv_bytes(ZH_HEADER, penalty_rows(3, prefix=f"R{n}")), actor=SYSTEM).id
+            s.execute(update(ImportJob).where(ImportJob.id == jid).values(status=status,
+                                                                          heartbeat_at=now - timedelta(days=age)))
+            imp.append(jid)
+            cid = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
+                                   data=new_id_number().encode()).id
+            s.execute(update(CompareJob).where(CompareJob.id == cid).values(status=status,
+                                                                            heartbeat_at=now - timedelta(days=age)))
+            cmp.append(cid)
+        done = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="d.csv",
+                                data=new_id_number().encode()).id
+        s.execute(update(CompareJob).where(CompareJob.id == done).values(status="done",
+                                                                         heartbeat_at=now - timedelta(days=40)))
+        s.add(CompareFile(job_id=done, kind="result", key_id="k", content=b"masked"))
+    return imp, cmp, done
+
+
+def test_the_upkeep_deletes_uploads_of_jobs_left_for_30_days(db, world, vault, client):  # type: ignore[no-untyped-def]
+    imp, cmp, done = _jobs(db, world, vault)
+    out = run_daily(db)["files"]
+    assert out == {"imports": 1, "comparisons": 1}
+    with db.session() as s:
+        old, recent = (s.get(ImportJob, j) for j in imp)
+        assert s.get(ImportFile, imp[0]) is None and s.get(ImportFile, imp[1]) is not None
+        assert (old.status, old.error_code) == ("interrupted", "file_expired") and " / " in old.error_message
+        assert recent.status == "running" and recent.error_code is None
+        uploads = set(s.scalars(select(CompareFile.job_id).where(CompareFile.kind == "upload")))
+        assert cmp[0] not in uploads and cmp[1] in uploads
+        assert s.get(CompareJob, cmp[0]).error_code == "file_expired"
+        assert s.get(CompareFile, (done, "result")) is not None  # masked results stay for download
+        entries = {e.action: e.details for e in s.scalars(select(AuditEntry).where(AuditEntry.action.in_(
+            ("imports.expire_files", "checks.batch_expire_files"))))}
+        assert entries == {"imports.expire_files": {"jobs": [imp[0]], "days": 30},
+                           "checks.batch_expire_files": {"jobs": [cmp[0]], "days": 30}}
+    # the department is told why it cannot resume
+    r = client.post(f"/api/v1/imports/{imp[0]}/resume", headers=world.bearer(world.key_a))
+    assert r.status_code == 409 and r.json()["code"] == "file_missing", r.text
+    assert run_daily(db)["files"] == {"imports": 0, "comparisons": 0}  # a second run changes nothing
