@@ -54,7 +54,8 @@ class ImportJob(Base):
 
 class ImportFile(Base):
     """The uploaded bytes, AES-GCM sealed by the vault (they hold raw ID numbers), so that a job can be
-    resumed from the database alone. Deleted when the job is done or has failed."""
+    resumed from the database alone. Deleted when the job is done or has failed, or has been left
+    unfinished for 30 days (``service.expire_uploads``, the daily upkeep)."""
 
     __tablename__ = "import_files"
 
