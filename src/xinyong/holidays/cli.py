@@ -76,8 +76,10 @@ def import_(
     except service.HolidayError as exc:
         _refused(exc)
     years = ", ".join(map(str, out["years"]))  # type: ignore[call-overload]
+    added = out["added_before"]
     typer.echo(f"{years}: 放假 / holidays {out['holidays']}, 上班 / workdays {out['workdays']} "
-               f"(替换 / replaced {out['replaced']})")
+               f"(替换 / replaced {out['replaced']})"
+               + (f"; 加入上一年 / added to the year before: {', '.join(added)}" if added else ""))  # type: ignore[call-overload]
 
 
 @app.command("set")
