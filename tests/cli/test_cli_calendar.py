@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from tests.holidays.test_calendar import NEXT, SCHEDULE
 
@@ -16,7 +18,12 @@ def _process_calendar():  # type: ignore[no-untyped-def]
     workdays.use([])
 
 
-def test_the_cli_imports_shows_and_refuses(initialised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_cli_imports_shows_and_refuses(initialised, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from xinyong import clock
+
+    # the warning names this year and, from October, the next: a day the year after the library's is
+    # next, whatever day the suite runs on and whichever years chinesecalendar has by then
+    monkeypatch.setattr(clock, "today", lambda: date(NEXT - 1, 11, 27))
     cli = initialised
     shown = cli.ok("calendar", "show", "--year", str(NEXT))
     assert f"{NEXT}" in shown.output and "Monday-Friday" in shown.output  # not entered: said so
@@ -35,3 +42,15 @@ def test_the_cli_imports_shows_and_refuses(initialised, tmp_path) -> None:  # ty
     assert "import the whole year first" in cli.fails("calendar", "set", f"{NEXT + 1}-05-01", "holiday").output
     cli.ok("calendar", "set", f"{NEXT}-05-01", "holiday", "--name", "劳动节")
     assert cli.count("calendar_days") == 17
+
+
+def test_a_schedule_saved_as_gbk_is_read(initialised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Notepad's "ANSI" and Excel's CSV on Chinese Windows are GBK, as the record files the imports
+    accept: the schedule (元旦, 春节, 放假 …) is read the same."""
+    f = tmp_path / "schedule.csv"
+    f.write_bytes(SCHEDULE.encode("gbk"))
+    out = initialised.ok("calendar", "import", str(f)).stdout
+    assert f"{NEXT}: 放假 / holidays 15" in out
+    assert "元旦" in initialised.ok("calendar", "show", "--year", str(NEXT)).stdout
+    f.write_bytes(b"\xff\xfe" + SCHEDULE.encode("utf-16-le"))
+    assert "UTF-8" in initialised.fails("calendar", "import", str(f)).output

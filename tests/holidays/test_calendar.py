@@ -161,3 +161,30 @@ def test_the_admin_page_warns_lists_and_imports(client, world, login, db) -> Non
     client.cookies.clear()
     login(client, "officer_a")
     assert client.get("/admin/calendar").status_code == 403
+
+
+def test_a_new_year_holiday_begun_in_december_is_added_to_that_year_not_replacing_it(session) -> None:  # type: ignore[no-untyped-def]
+    """The notice of a year may begin its New Year's holiday in the December before (the 2017, 2019 and
+    2023 notices did: 2022-12-31..2023-01-02, 2018-12-29 worked): importing it as published must not
+    replace the year before, entered whole earlier, by those few days."""
+    service.import_schedule(session, days=service.parse_schedule(SCHEDULE), actor=ADMIN, note=f"{NEXT}")
+    saturday = max(date(NEXT, 12, d) for d in range(20, 32) if date(NEXT, 12, d).weekday() == 5)
+    following = f"""{NEXT}-12-31..{NEXT + 1}-01-02 holiday 元旦
+{saturday.isoformat()} workday 元旦调休上班
+{NEXT + 1}-02-01..{NEXT + 1}-02-07 holiday 春节
+"""
+    out = service.import_schedule(session, days=service.parse_schedule(following), actor=ADMIN, note=f"{NEXT + 1}")
+    assert out["years"] == [NEXT + 1] and out["replaced"] == 0
+    entered = {d.day: d.kind for d in service.days_of(session, NEXT)}
+    assert len(entered) == 16 + 2 and entered[date(NEXT, 2, 6)] == "holiday"  # the year before is kept whole
+    assert entered[date(NEXT, 12, 31)] == "holiday" and entered[saturday] == "workday"  # and gets these days
+    session.flush()
+    workdays.sync(session)
+    assert not workdays.is_working_day(date(NEXT, 2, 8)) and workdays.is_working_day(saturday)
+    assert not workdays.is_working_day(date(NEXT, 12, 31))
+    # a year not entered yet is not begun by its last days: the whole year first
+    with pytest.raises(HolidayError) as got:
+        service.import_schedule(session, days=service.parse_schedule(
+            f"{NEXT + 2}-12-31 holiday\n{NEXT + 3}-01-01 holiday"), actor=ADMIN)
+    assert got.value.code == "year_not_covered" and str(NEXT + 2) in got.value.en
+    assert service.days_of(session, NEXT + 3) == []

@@ -54,7 +54,7 @@ def show(year: int = typer.Option(None, "--year", help="只列出这一年 / onl
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                help="安排文件（UTF-8）：每行 日期[..日期] holiday|workday [名称] / a schedule file"),
+                                help="安排文件（UTF-8 或 GBK）：每行 日期[..日期] holiday|workday [名称] / a schedule file"),
     note: str = typer.Option("", "--note", help="依据（如国务院办公厅通知文号）/ the basis (the notice)"),
 ) -> None:
     """导入一年（或几年）的节假日安排，整体替换这些年份 / import a schedule, replacing the years it names."""
@@ -63,10 +63,14 @@ def import_(
     from xinyong.cli_support import fail, open_database
     from xinyong.holidays import service
 
+    data = file.read_bytes()
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        fail("文件应为 UTF-8 文本 / the file must be UTF-8 text")
+        try:  # Notepad's "ANSI" and Excel's CSV on Chinese Windows: GBK, as the imports read a file
+            text = data.decode("gb18030")
+        except UnicodeDecodeError:
+            fail("文件应为 UTF-8 或 GBK 编码的文本 / the file must be UTF-8 or GBK text")
     try:
         days = service.parse_schedule(text)
         with open_database() as db:
@@ -76,8 +80,10 @@ def import_(
     except service.HolidayError as exc:
         _refused(exc)
     years = ", ".join(map(str, out["years"]))  # type: ignore[call-overload]
+    added = out["added_before"]
     typer.echo(f"{years}: 放假 / holidays {out['holidays']}, 上班 / workdays {out['workdays']} "
-               f"(替换 / replaced {out['replaced']})")
+               f"(替换 / replaced {out['replaced']})"
+               + (f"; 加入上一年 / added to the year before: {', '.join(added)}" if added else ""))  # type: ignore[call-overload]
 
 
 @app.command("set")

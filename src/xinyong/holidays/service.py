@@ -11,7 +11,10 @@ A schedule is text, one line a day or a run of days::
 
 ``holiday`` (or 放假 / 休) and ``workday`` (or 上班 / 班); the name is optional; fields apart by
 spaces, tabs or one comma (a spreadsheet's CSV); a run by ``..``, ``~`` or ``至``; ``#`` starts a
-comment. Importing a schedule replaces the years it names, whole."""
+comment. Importing a schedule replaces the years it names, whole — but for a year it names only in
+December while it names the next: that is the next year's New Year's holiday begun early, as the
+notices for 2017, 2019 and 2023 had it (2022-12-31..2023-01-02; 2018-12-29 worked); those days are
+added to that year, which must be covered already, as ``set`` adds one."""
 
 from __future__ import annotations
 
@@ -144,19 +147,39 @@ def _fields(line: str) -> tuple[str, str, str]:
 
 def import_schedule(session: Session, *, days: Sequence[Day], actor: Actor, note: str = "") -> dict[str, object]:
     """Replace the table's rows of every year ``days`` names with ``days`` (a year's schedule is
-    entered whole). Audited (``calendar.import``). Returns the years and counts."""
+    entered whole), but for the December days of a year before (see the module docstring): those are
+    added to it. Audited (``calendar.import``). Returns the years replaced and counts."""
     if not days:
         raise HolidayError([("schedule", "missing", "安排为空", "the schedule is empty")])
-    years = sorted({d.day.year for d in days})
+    named = {d.day.year for d in days}
+    # a year named only in December, before a year named too: the next year's New Year's holiday begun
+    # early (the notice as published); it adds those days, replacing that year by them would lose the rest
+    early = {y for y in named if y + 1 in named and all(d.day.month == 12 for d in days if d.day.year == y)}
+    years = sorted(named - early)
+    for y in sorted(early):
+        if y not in workdays.LIBRARY_YEARS and not days_of(session, y):
+            raise HolidayError([("schedule", "year_not_covered",
+                                 f"{y} 年的节假日安排尚未录入：请先整体导入该年安排，再导入 {y + 1} 年的安排",
+                                 f"{y}'s holiday schedule is not entered: import that whole year first, then {y + 1}'s")])
     now = utcnow()
     within = or_(*(CalendarDay.day.between(date(y, 1, 1), date(y, 12, 31)) for y in years))
     replaced = session.scalar(select(func.count()).select_from(CalendarDay).where(within)) or 0
     session.execute(delete(CalendarDay).where(within))
     session.add_all(CalendarDay(day=d.day, kind=d.kind, name=d.name, updated_at=now, updated_by=actor.label)
-                    for d in days)
+                    for d in days if d.day.year not in early)
+    added: list[str] = []
+    for d in days:
+        if d.day.year in early:
+            row = session.get(CalendarDay, d.day)
+            if row is None:
+                row = CalendarDay(day=d.day)
+                session.add(row)
+            row.kind, row.name, row.updated_at, row.updated_by = d.kind, d.name, now, actor.label
+            added.append(d.day.isoformat())
     session.flush()
     out: dict[str, object] = {"years": years, "holidays": sum(d.kind == "holiday" for d in days),
-                              "workdays": sum(d.kind == "workday" for d in days), "replaced": replaced}
+                              "workdays": sum(d.kind == "workday" for d in days), "replaced": replaced,
+                              "added_before": added}
     record(session, actor=actor, action="calendar.import", object_type="calendar",
            object_id=",".join(map(str, years)), details={**out, "note": note[:200]})
     return out
