@@ -9,7 +9,7 @@ admin pages' banner: :func:`uncovered_years`).
 
 The table is read into this process (:func:`use`) when the server starts and every few seconds
 after (the audit sealer's round: :func:`sync`, one small query), by every CLI command that opens
-the database, and right after an administrator's change."""
+the database, and right after an administrator's change on the page."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class _Calendar:
 
     days: dict[date, bool] = field(default_factory=dict)  # day -> is a working day
     years: frozenset[int] = frozenset()  # the years the table covers (those with rows)
-    stamp: Any = None  # what the table looked like when read (rows, last change)
+    stamp: Any = None  # None until the table was read from a database (``use`` alone: tests, a bare process)
     index: list[int] = field(default_factory=list)  # index[k] = working days in (_INDEX_START, +k days]
 
 
@@ -59,16 +59,17 @@ def use(days: Iterable[tuple[date, str]], stamp: Any = None) -> None:
 
 
 def sync(session: Any) -> bool:
-    """Read the administrator's table again if it changed since this process last read it (one query
-    when it did not). Returns whether it was read."""
-    from sqlalchemy import func, select
+    """Read the administrator's table (a few dozen rows a year: read whole, whatever clocks and
+    concurrent transactions did to its timestamps) and count with it from now on if it differs from
+    the one this process has. Returns whether it did."""
+    from sqlalchemy import select
 
     from xinyong.holidays.models import CalendarDay
 
-    stamp = tuple(session.execute(select(func.count(), func.max(CalendarDay.updated_at))).one())
-    if stamp == _calendar.stamp:
+    rows = session.execute(select(CalendarDay.day, CalendarDay.kind)).tuples().all()
+    if _calendar.stamp is not None and {d: kind == "workday" for d, kind in rows} == _calendar.days:
         return False
-    use(session.execute(select(CalendarDay.day, CalendarDay.kind)).tuples().all(), stamp)
+    use(rows, stamp="read")
     return True
 
 

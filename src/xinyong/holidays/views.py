@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xinyong import clock, workdays
+from xinyong.audit.service import record
 from xinyong.auth.deps import require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
@@ -86,11 +87,15 @@ def calendar_import(request: Request, principal: CalendarAdmin, session: DbSessi
         days = service.parse_schedule(schedule)
         out = service.import_schedule(session, days=days, actor=principal.actor, note=note)
     except service.HolidayError as exc:
-        session.rollback()
+        session.rollback()  # refused: nothing changed, and the attempt registered
+        record(session, actor=principal.actor, action="calendar.import", object_type="calendar", outcome="failed",
+               details={"code": exc.code, "field": exc.field, "problems": len(exc.problems)})
+        session.commit()
         return _page(request, session, year=clock.today().year, schedule=schedule, note=note,
                      errors=exc.api_errors(), status_code=422)
     session.commit()
-    workdays.sync(session)  # this process counts with it at once; the others within a sealer round
+    # this process counts with it at once; the other workers within a sealer round
+    workdays.sync_from(request.app.state.db)
     years = [int(y) for y in out["years"]]  # type: ignore[attr-defined]
     listed = ",".join(map(str, years))
     return RedirectResponse(f"{PATH}?year={years[0]}&saved={listed}", status_code=303)
