@@ -189,3 +189,45 @@ def test_a_new_year_holiday_begun_in_december_is_added_to_that_year_not_replacin
             f"{NEXT + 2}-12-31 holiday\n{NEXT + 3}-01-01 holiday"), actor=ADMIN)
     assert got.value.code == "year_not_covered" and str(NEXT + 2) in got.value.en
     assert service.days_of(session, NEXT + 3) == []
+
+
+def test_an_open_defence_period_is_extended_by_an_entered_holiday_never_brought_forward(session, world, vault):  # type: ignore[no-untyped-def]
+    """A person notified before the year's schedule was entered was given a deadline that counted a
+    holiday as a working day: entering the schedule extends it (audited); a later change that would
+    shorten it leaves it."""
+    from datetime import time, timedelta
+
+    from tests.lists.lists_support import person
+    from tests.support import SYSTEM
+
+    from xinyong import clock
+    from xinyong.catalog.service import load_default as load_catalog
+    from xinyong.lists import service as lists
+
+    load_catalog(session, actor=SYSTEM)
+    lists.load_default(session, actor=SYSTEM)
+    subject = person(session, vault)
+    notified_on = WEEKDAY - timedelta(days=1)
+    entry = lists.propose(session, code="serious_dishonesty", subject_id=subject.id, reason="销售假药致人伤亡",
+                          category="harm_health_life", department_id=world.dept_a.id, actor=ADMIN)
+    lists.notify(session, entry=entry, actor=ADMIN, today=notified_on)
+    entry.notified_at = clock.utc_instant(notified_on, time(10))
+    given = entry.defence_deadline
+    assert given == workdays.add_working_days(notified_on, 5) and given > WEEKDAY  # WEEKDAY counted as working
+
+    service.import_schedule(session, days=service.parse_schedule(f"{WEEKDAY.isoformat()} holiday 假"), actor=ADMIN)
+    session.flush()
+    workdays.sync(session)
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=notified_on) == 1
+    assert entry.defence_deadline == workdays.add_working_days(given, 1)
+    [logged] = session.scalars(select(AuditEntry).where(AuditEntry.action == "list_entry.deadline_extended"))
+    assert logged.details["before"] == given.isoformat()
+    assert logged.details["defence_deadline"] == entry.defence_deadline.isoformat()
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=notified_on) == 0  # once
+
+    extended = entry.defence_deadline
+    service.import_schedule(session, days=service.parse_schedule(f"{NEXT}-12-25 holiday 另一天"), actor=ADMIN)
+    session.flush()
+    workdays.sync(session)
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=notified_on) == 0
+    assert entry.defence_deadline == extended  # never brought forward: the person was told it

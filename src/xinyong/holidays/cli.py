@@ -58,7 +58,6 @@ def import_(
     note: str = typer.Option("", "--note", help="依据（如国务院办公厅通知文号）/ the basis (the notice)"),
 ) -> None:
     """导入一年（或几年）的节假日安排，整体替换这些年份 / import a schedule, replacing the years it names."""
-    from xinyong import workdays
     from xinyong.cli import cli_actor
     from xinyong.cli_support import fail, open_database
     from xinyong.holidays import service
@@ -76,7 +75,7 @@ def import_(
         with open_database() as db:
             with db.session() as s:
                 out = service.import_schedule(s, days=days, actor=cli_actor(), note=note)
-            workdays.sync_from(db)
+            extended = service.apply(db, actor=cli_actor())
     except service.HolidayError as exc:
         _refused(exc)
     years = ", ".join(map(str, out["years"]))  # type: ignore[call-overload]
@@ -84,6 +83,8 @@ def import_(
     typer.echo(f"{years}: 放假 / holidays {out['holidays']}, 上班 / workdays {out['workdays']} "
                f"(替换 / replaced {out['replaced']})"
                + (f"; 加入上一年 / added to the year before: {', '.join(added)}" if added else ""))  # type: ignore[call-overload]
+    if extended:
+        typer.echo(f"申辩期限已顺延 / defence deadlines extended: {extended}")
 
 
 @app.command("set")
@@ -98,11 +99,15 @@ def set_(
     from xinyong.holidays import service
 
     try:
-        with open_database() as db, db.session() as s:
-            service.set_day(s, day=_day(day), kind=kind, name=name, actor=cli_actor())
+        with open_database() as db:
+            with db.session() as s:
+                service.set_day(s, day=_day(day), kind=kind, name=name, actor=cli_actor())
+            extended = service.apply(db, actor=cli_actor())
     except service.HolidayError as exc:
         _refused(exc)
     typer.echo(f"{day}\t{kind}\t{name}")
+    if extended:
+        typer.echo(f"申辩期限已顺延 / defence deadlines extended: {extended}")
 
 
 @app.command("unset")

@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -227,6 +228,17 @@ def unset_day(session: Session, *, day: date, actor: Actor) -> bool:
     record(session, actor=actor, action="calendar.unset", object_type="calendar_day", object_id=day.isoformat(),
            details={"before": before})
     return True
+
+
+def apply(db: Any, *, actor: Actor) -> int:
+    """After a committed change: this process counts with the new table at once (the others within a
+    sealer round), and the open defence periods it lengthens are extended
+    (``lists.service.extend_open_deadlines``), in a transaction of their own. Returns how many."""
+    from xinyong.lists.service import extend_open_deadlines
+
+    workdays.sync_from(db)
+    with db.session() as s:
+        return extend_open_deadlines(s, actor=actor)
 
 
 def days_of(session: Session, year: int | None = None) -> list[CalendarDay]:

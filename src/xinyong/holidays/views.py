@@ -94,8 +94,9 @@ def calendar_import(request: Request, principal: CalendarAdmin, session: DbSessi
         return _page(request, session, year=clock.today().year, schedule=schedule, note=note,
                      errors=exc.api_errors(), status_code=422)
     session.commit()
-    # this process counts with it at once; the other workers within a sealer round
-    workdays.sync_from(request.app.state.db)
+    # this process counts with it at once (the other workers within a sealer round); open defence
+    # periods it lengthens are extended
+    service.apply(request.app.state.db, actor=principal.actor)
     years = [int(y) for y in out["years"]]  # type: ignore[attr-defined]
     listed = ",".join(map(str, years))
     return RedirectResponse(f"{PATH}?year={years[0]}&saved={listed}", status_code=303)

@@ -451,6 +451,32 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
     return entry
 
 
+def extend_open_deadlines(session: Session, *, actor: Actor, today: date | None = None) -> int:
+    """After the holiday table changed (``xinyong calendar``): recount the defence deadline of every
+    entry still in its defence period from the day its person was notified, and move it later where
+    the calendar now has more holidays in it — a period set before the year's schedule was entered
+    counted its New Year's Day as a working day. A deadline is never brought forward (the person
+    was told it). Each change audited (``list_entry.deadline_extended``). Returns how many moved."""
+    today = today or clock.today()
+    moved = 0
+    for entry in session.scalars(select(ListEntry).where(ListEntry.status == "notified",
+                                                         ListEntry.defence_deadline >= today,
+                                                         ListEntry.notified_at.is_not(None))
+                                 .order_by(ListEntry.id)):
+        kind = get_kind(session, entry.list_code)
+        days = int(kind.params.get("defence_working_days") or DEFAULT_DEFENCE_DAYS)
+        assert entry.notified_at is not None and entry.defence_deadline is not None
+        recounted = add_working_days(clock.day_of(entry.notified_at), days)
+        if recounted > entry.defence_deadline:
+            before = entry.defence_deadline
+            entry.defence_deadline, entry.updated_at = recounted, utcnow()
+            _audit(session, actor, "list_entry.deadline_extended", entry, before=before.isoformat(),
+                   defence_deadline=recounted.isoformat(), reason="calendar")
+            moved += 1
+    session.flush()
+    return moved
+
+
 def defend(session: Session, *, entry: ListEntry, text: str, actor: Actor, today: date | None = None) -> ListEntry:
     """The person's defence (陈述申辩), by the person or recorded by an officer, up to the deadline."""
     today = today or clock.today()
