@@ -73,7 +73,7 @@ def _page(request: Request, session: DbSession, *, year: int, schedule: str = ""
 @router.get(PATH, response_class=HTMLResponse)
 def calendar_page(request: Request, principal: CalendarAdmin, session: DbSession,
                   year: Annotated[int | None, Query(ge=service.FIRST_YEAR, le=service.LAST_YEAR)] = None,
-                  saved: Annotated[str, Query(max_length=64)] = "") -> HTMLResponse:
+                  saved: Annotated[str, Query(max_length=500)] = "") -> HTMLResponse:
     today = clock.today()
     shown = year or (workdays.uncovered_years(today) or [today.year])[0]
     return _page(request, session, year=shown, saved=saved)
