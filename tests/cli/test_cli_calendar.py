@@ -54,3 +54,44 @@ def test_a_schedule_saved_as_gbk_is_read(initialised, tmp_path) -> None:  # type
     assert "元旦" in initialised.ok("calendar", "show", "--year", str(NEXT)).stdout
     f.write_bytes(b"\xff\xfe" + SCHEDULE.encode("utf-16-le"))
     assert "UTF-8" in initialised.fails("calendar", "import", str(f)).output
+
+
+def test_unsetting_a_weekend_day_worked_extends_the_open_defence_periods(initialised, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`calendar unset` of a Saturday entered as worked makes it a rest day again: a defence period
+    that counted it is extended, as after `set` and `import`."""
+    from datetime import time, timedelta
+
+    from tests.lists.lists_support import person
+    from tests.support import SYSTEM
+
+    from xinyong import clock
+    from xinyong.auth import service as auth_service
+    from xinyong.catalog.service import load_default as load_catalog
+    from xinyong.db import Database
+    from xinyong.lists import service as lists
+    from xinyong.lists.models import ListEntry
+
+    covered = max(workdays.LIBRARY_YEARS)
+    monday = next(date(covered, 3, d) for d in range(9, 16) if date(covered, 3, d).weekday() == 0)
+    saturday = monday + timedelta(days=5)
+    initialised.ok("calendar", "set", saturday.isoformat(), "workday", "--name", "补班")
+    db = Database(initialised.url)
+    with db.session() as s:
+        load_catalog(s, actor=SYSTEM)
+        lists.load_default(s, actor=SYSTEM)
+        dept = auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+        entry = lists.propose(s, code="serious_dishonesty", subject_id=person(s, initialised.vault()).id,
+                              reason="销售假药致人伤亡", category="harm_health_life",
+                              department_id=dept.id, actor=SYSTEM)
+        lists.notify(s, entry=entry, actor=SYSTEM, today=monday)
+        entry.notified_at = clock.utc_instant(monday, time(10))
+        assert entry.defence_deadline == saturday  # Tuesday … Friday, and the Saturday worked
+        entry_id = entry.id
+    db.engine.dispose()
+    monkeypatch.setattr(clock, "today", lambda: monday)
+    out = initialised.ok("calendar", "unset", saturday.isoformat()).stdout
+    assert "defence deadlines extended: 1" in out
+    db = Database(initialised.url)
+    with db.session() as s:
+        assert s.get(ListEntry, entry_id).defence_deadline == monday + timedelta(days=7)
+    db.engine.dispose()

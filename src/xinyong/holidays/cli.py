@@ -117,6 +117,11 @@ def unset(day: str = typer.Argument(..., help="YYYY-MM-DD")) -> None:
     from xinyong.cli_support import open_database
     from xinyong.holidays import service
 
-    with open_database() as db, db.session() as s:
-        found = service.unset_day(s, day=_day(day), actor=cli_actor())
+    with open_database() as db:
+        with db.session() as s:
+            found = service.unset_day(s, day=_day(day), actor=cli_actor())
+        # removing a weekend day worked (or a library day's correction) can lengthen open periods too
+        extended = service.apply(db, actor=cli_actor()) if found else 0
     typer.echo(f"{day}\t{'已删除 / removed' if found else '无此录入 / no such entry'}")
+    if extended:
+        typer.echo(f"申辩期限已顺延 / defence deadlines extended: {extended}")
