@@ -73,3 +73,16 @@ def test_the_upkeep_deletes_uploads_of_jobs_left_for_30_days(db, world, vault, c
     r = client.post(f"/api/v1/imports/{imp[0]}/resume", headers=world.bearer(world.key_a))
     assert r.status_code == 409 and r.json()["code"] == "file_missing", r.text
     assert run_daily(db)["files"] == {"imports": 0, "comparisons": 0}  # a second run changes nothing
+
+
+def test_a_comparison_whose_upload_expired_is_not_run_again(db, world, vault, client):  # type: ignore[no-untyped-def]
+    """Running an expired comparison again is refused at once, saying its file is gone (as an import's
+    resume is): it was accepted, audited as a resume, and the job then failed as ``file_missing``."""
+    _imp, cmp, _done = _jobs(db, world, vault)
+    run_daily(db)
+    r = client.post(f"/api/v1/checks/batch/{cmp[0]}/resume", headers=world.bearer(world.key_a))
+    assert r.status_code == 409 and r.json()["code"] == "file_missing", r.text
+    with db.session() as s:
+        job = s.get(CompareJob, cmp[0])
+        assert (job.status, job.error_code) == ("interrupted", "file_expired")
+        assert not list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch_resume")))

@@ -277,6 +277,11 @@ def resume(session: Session, *, job: CompareJob, department_id: int, actor: Acto
     if effective_status(job) != "interrupted":
         raise service.MeasuresError(409, "not_interrupted", "只能重新运行已中断的任务",
                                     "only an interrupted job can be run again")
+    if session.scalar(select(CompareFile.job_id).where(CompareFile.job_id == job.id,
+                                                       CompareFile.kind == "upload")) is None:
+        # left unfinished too long: the daily upkeep deleted it (``file_expired``)
+        raise service.MeasuresError(409, "file_missing", "已找不到该任务的文件，请重新上传",
+                                    "the job's file is gone; upload it again")
     record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
            details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
                     "previous_error": job.error_code})

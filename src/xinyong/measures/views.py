@@ -227,7 +227,8 @@ def batch_page(request: Request, job_id: JobId, principal: Checker, session: DbS
     status = batch.effective_status(job)
     ctx = {"job": job, "status": status, "running": status in ("pending", "running"), "checks_path": CHECKS_PATH,
            "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None,
-           "can_resume": status == "interrupted" and job.department_id == principal.department_id}
+           "can_resume": status == "interrupted" and job.department_id == principal.department_id
+           and job.error_code != "file_expired"}
     return render(request, "measures/_job.html" if is_htmx(request) else "measures/job.html", ctx)
 
 
