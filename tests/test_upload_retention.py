@@ -86,3 +86,18 @@ def test_a_comparison_whose_upload_expired_is_not_run_again(db, world, vault, cl
         job = s.get(CompareJob, cmp[0])
         assert (job.status, job.error_code) == ("interrupted", "file_expired")
         assert not list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch_resume")))
+
+
+def test_the_upkeep_run_for_a_later_day_keeps_the_uploads_of_jobs_touched_since(db, world, vault):  # type: ignore[no-untyped-def]
+    """``maintain --today`` a day ahead counts the 30 days to now at most: a job running this moment
+    (fresh heartbeat) keeps its runner and its file."""
+    from xinyong import clock
+
+    imp, cmp, _done = _jobs(db, world, vault)
+    with db.session() as s:
+        for model, ids in ((ImportJob, imp), (CompareJob, cmp)):
+            s.execute(update(model).where(model.id == ids[1]).values(heartbeat_at=utcnow(), runner="live"))
+    assert run_daily(db, today=clock.today() + timedelta(days=40))["files"] == {"imports": 1, "comparisons": 1}
+    with db.session() as s:
+        assert s.get(ImportFile, imp[1]) is not None and s.get(ImportJob, imp[1]).runner == "live"
+        assert s.get(CompareFile, (cmp[1], "upload")) is not None and s.get(CompareJob, cmp[1]).status == "running"

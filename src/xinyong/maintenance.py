@@ -50,10 +50,14 @@ def steps() -> list[tuple[str, Callable[[Session, Actor, date | None], Any]]]:
 def _files(session: Session, actor: Actor, today: date | None) -> dict[str, int]:
     from datetime import time
 
+    from xinyong.db import utcnow
     from xinyong.imports import service as imports
     from xinyong.measures import batch
 
-    now = clock.utc_instant(today, time.max) if today is not None else None  # as of the end of that day
+    # as of the end of that day, but never later than now: "left for 30 days" is time that has passed,
+    # and a day ahead (``maintain --today``) must not take the file of a job running this moment
+    end = clock.utc_instant(today, time.max) if today is not None else None
+    now = min(end, utcnow()) if end is not None else None
     return {"imports": imports.expire_files(session, actor=actor, now=now),
             "comparisons": batch.expire_files(session, actor=actor, now=now)}
 
