@@ -231,3 +231,54 @@ def test_an_open_defence_period_is_extended_by_an_entered_holiday_never_brought_
     workdays.sync(session)
     assert lists.extend_open_deadlines(session, actor=ADMIN, today=notified_on) == 0
     assert entry.defence_deadline == extended  # never brought forward: the person was told it
+
+
+def _notified(session, world, vault, day):  # type: ignore[no-untyped-def]
+    from tests.lists.lists_support import person
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import load_default as load_catalog
+    from xinyong.lists import service as lists
+
+    load_catalog(session, actor=SYSTEM)
+    lists.load_default(session, actor=SYSTEM)
+    entry = lists.propose(session, code="serious_dishonesty", subject_id=person(session, vault).id,
+                          reason="销售假药致人伤亡", category="harm_health_life", department_id=world.dept_a.id,
+                          actor=ADMIN)
+    return lists.notify(session, entry=entry, actor=ADMIN, today=day)
+
+
+def test_a_period_is_recounted_as_its_notice_counted_it_not_as_the_list_now_says(session, world, vault):  # type: ignore[no-untyped-def]
+    """The number of working days a person was given is the notice's: a list's later
+    ``defence_working_days`` (5 → 10) is not a calendar change and extends no period served before."""
+    from datetime import time, timedelta
+
+    from xinyong import clock
+    from xinyong.lists import service as lists
+
+    monday = clock.today() - timedelta(days=clock.today().weekday() + 14)
+    entry = _notified(session, world, vault, monday)
+    entry.notified_at = clock.utc_instant(monday, time(10))
+    given = entry.defence_deadline
+    data = lists.kind_data(lists.get_kind(session, "serious_dishonesty"))
+    lists.update_kind(session, code="serious_dishonesty", data={**data, "params": {
+        **data["params"], "defence_working_days": 10}}, actor=ADMIN)
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=monday) == 0
+    assert entry.defence_deadline == given
+
+
+def test_a_period_is_recounted_from_the_day_its_notice_counted_it_from(session, world, vault):  # type: ignore[no-untyped-def]
+    """``notify`` takes the day the person was told (``today``), which need not be the day the step
+    was recorded (``notified_at``): the period is counted again from the notice's day, and a
+    calendar that changed nothing moves nothing."""
+    from datetime import timedelta
+
+    from xinyong import clock
+    from xinyong.lists import service as lists
+
+    monday = clock.today() - timedelta(days=clock.today().weekday() + 14)
+    entry = _notified(session, world, vault, monday)
+    given = entry.defence_deadline
+    assert clock.day_of(entry.notified_at) > given  # recorded later than the period it began
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=monday) == 0
+    assert entry.defence_deadline == given

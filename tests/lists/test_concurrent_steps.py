@@ -77,3 +77,38 @@ def test_two_proposals_for_one_person_at_once_open_one_entry(tmp_path) -> None: 
             assert s.scalar(select(func.count()).select_from(ListEntry).where(ListEntry.subject_id == subject_id)) == 1
     finally:
         drop()
+
+
+def test_a_decision_and_a_calendar_extension_at_once_leave_the_decided_entry_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The credit office rejects an entry while a calendar change extends the open defence periods:
+    the extension takes the entry's turn and finds it decided — no deadline moved on a decided entry,
+    no ``deadline_extended`` in its trail."""
+    from datetime import time, timedelta
+
+    from xinyong import clock, workdays
+
+    db, drop = committed_database(tmp_path, "listextend")
+    try:
+        vault = Vault(KeyRing.generate())
+        dept_id, subject_id = _setup(db, vault)
+        monday = date(2026, 3, 9)
+        with db.session() as s:
+            entry = _propose(s, dept_id, subject_id)
+            service.notify(s, entry=entry, actor=OFFICER, today=monday)
+            entry.notified_at = clock.utc_instant(monday, time(10))
+            entry_id, given = entry.id, entry.defence_deadline
+        workdays.use([(monday + timedelta(days=2), "holiday")])  # the calendar now has a holiday in it
+        errors = at_once(
+            db,
+            lambda s: service.decide(s, entry=s.get(ListEntry, entry_id), listed=False, reason="不予列入",
+                                     actor=ADMIN, today=monday + timedelta(days=1)),
+            lambda s: service.extend_open_deadlines(s, actor=ADMIN, today=monday + timedelta(days=1)))
+        assert errors == []
+        with db.session() as s:
+            entry = s.get(ListEntry, entry_id)
+            assert (entry.status, entry.defence_deadline) == ("rejected", given)
+            assert not s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "list_entry.deadline_extended"))
+    finally:
+        workdays.use([])
+        drop()
