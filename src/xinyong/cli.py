@@ -985,7 +985,8 @@ def _optional(module: str) -> Any:
 def maintain(today: str = typer.Option(None, "--today", help="按此日期运行（YYYY-MM-DD），默认今天 / run as of this date; default today"),
              ) -> None:
     """每日维护 / daily upkeep: records' display periods and retention, list expiry and red-list
-    rules, rescoring when a ruleset takes effect or contributions expire. Safe to run twice."""
+    rules, rescoring when a ruleset takes effect or contributions expire, deleting the uploads of
+    import and comparison jobs left unfinished for 30 days. Safe to run twice."""
     from datetime import date
 
     from xinyong.cli_support import fail, open_database
