@@ -459,14 +459,16 @@ def _notices(session: Session, entry_ids: Sequence[int]) -> dict[int, tuple[date
     from xinyong.audit.models import AuditEntry
 
     out: dict[int, tuple[date, int]] = {}
-    for object_id, details in session.execute(
-            select(AuditEntry.object_id, AuditEntry.details).where(
-                AuditEntry.object_type == "list_entry", AuditEntry.object_id.in_([str(i) for i in entry_ids]),
-                AuditEntry.action == "list_entry.notify", AuditEntry.outcome == "ok").order_by(AuditEntry.id)):
-        try:
-            out[int(object_id)] = (date.fromisoformat(details["notified_on"]), int(details["working_days"]))
-        except (KeyError, TypeError, ValueError):
-            continue
+    keys = [str(i) for i in entry_ids]
+    for i in range(0, len(keys), 900):
+        for object_id, details in session.execute(
+                select(AuditEntry.object_id, AuditEntry.details).where(
+                    AuditEntry.object_type == "list_entry", AuditEntry.object_id.in_(keys[i:i + 900]),
+                    AuditEntry.action == "list_entry.notify", AuditEntry.outcome == "ok").order_by(AuditEntry.id)):
+            try:
+                out[int(object_id)] = (date.fromisoformat(details["notified_on"]), int(details["working_days"]))
+            except (KeyError, TypeError, ValueError):
+                continue
     return out
 
 
