@@ -61,3 +61,42 @@ def test_0010_makes_the_listed_for_dishonesty_not_clean(tmp_path) -> None:  # ty
             assert migrate.current_heads(c) == migrate.script_heads()
     finally:
         drop()
+
+
+def test_0013_keeps_on_each_notified_entry_how_its_notice_counted_the_deadline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Entries notified before the upgrade get ``defence_from`` and ``defence_days`` from their notice's
+    audit entry (the day the person was told, the working days they were given); others stay empty."""
+    import json
+    import uuid
+    from datetime import date
+
+    from sqlalchemy import text
+    from tests.support import PG_URL
+
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m13.db",
+                                             schema=f"xy_m13_{uuid.uuid4().hex[:8]}", revision="0012")
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
+                           "region_code, created_at, updated_at) VALUES (1, 'm13', :x, :x, 'k1', '1980-01-01', "
+                           "'M', '120101', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            for eid, code in ((1, "serious_dishonesty"), (2, "key_supervision")):
+                c.execute(text("INSERT INTO list_entries (id, list_code, subject_id, status, source, reason, "
+                               "proposed_at, updated_at) VALUES (:id, :code, 1, 'notified', "
+                               "'decision', 'r', '2026-11-01', '2026-11-01')"), {"id": eid, "code": code})
+            c.execute(text("INSERT INTO audit_entries (occurred_at, actor_type, action, object_type, object_id, "
+                           "outcome, details) VALUES ('2026-11-02', 'user', 'list_entry.notify', 'list_entry', '1', "
+                           "'ok', :d)"), {"d": json.dumps({"notified_on": "2026-10-30", "working_days": 5})})
+        if db.engine.dialect.name == "sqlite":
+            migrate.upgrade(url)
+        else:
+            with db.engine.begin() as c:
+                migrate.upgrade(connection=c)
+        with db.engine.connect() as c:
+            got = {i: (f, d) for i, f, d in c.execute(text(
+                "SELECT id, defence_from, defence_days FROM list_entries ORDER BY id")).all()}
+            assert {i: (str(f) if f else None, d) for i, (f, d) in got.items()} == {
+                1: (str(date(2026, 10, 30)), 5), 2: (None, None)}
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()

@@ -55,6 +55,10 @@ class ListEntry(Base):
     proposed_by: Mapped[str | None] = mapped_column(String(128))
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     defence_deadline: Mapped[date | None] = mapped_column(Date)
+    # how the notice counted the deadline: from this day (the day the person was told), this many working
+    # days — a changed holiday table recounts it the same way (service.extend_open_deadlines)
+    defence_from: Mapped[date | None] = mapped_column(Date)
+    defence_days: Mapped[int | None] = mapped_column(Integer)
     defence: Mapped[str | None] = mapped_column(Text)
     defence_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     listed_on: Mapped[date | None] = mapped_column(Date)  # "since": the day the listing took effect

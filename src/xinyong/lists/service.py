@@ -445,37 +445,17 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
     now = utcnow()
     entry.status, entry.notified_at, entry.notified_by, entry.updated_at = "notified", now, actor.label, now
     entry.defence_deadline = add_working_days(today, days)
+    entry.defence_from, entry.defence_days = today, days  # how it was counted (a changed calendar recounts it so)
     _audit(session, actor, "list_entry.notify", entry, notified_on=today.isoformat(),
            defence_deadline=entry.defence_deadline.isoformat(), working_days=days, note=note)
     _announce(session, entry, "notified")
     return entry
 
 
-def _notices(session: Session, entry_ids: Sequence[int]) -> dict[int, tuple[date, int]]:
-    """The day each entry's defence period was counted from and its number of working days, as its
-    notice stated them (the ``list_entry.notify`` audit entry): ``notify`` takes the day the person
-    was told, which need not be the day ``notified_at`` recorded, and a list's
-    ``defence_working_days`` may have changed since."""
-    from xinyong.audit.models import AuditEntry
-
-    out: dict[int, tuple[date, int]] = {}
-    keys = [str(i) for i in entry_ids]
-    for i in range(0, len(keys), 900):
-        for object_id, details in session.execute(
-                select(AuditEntry.object_id, AuditEntry.details).where(
-                    AuditEntry.object_type == "list_entry", AuditEntry.object_id.in_(keys[i:i + 900]),
-                    AuditEntry.action == "list_entry.notify", AuditEntry.outcome == "ok").order_by(AuditEntry.id)):
-            try:
-                out[int(object_id)] = (date.fromisoformat(details["notified_on"]), int(details["working_days"]))
-            except (KeyError, TypeError, ValueError):
-                continue
-    return out
-
-
 def extend_open_deadlines(session: Session, *, actor: Actor, today: date | None = None) -> int:
     """After the holiday table changed (``xinyong calendar``): recount the defence deadline of every
     entry still in its defence period as its notice counted it (from the day the person was told,
-    the working days they were given: :func:`_notices`), and move it later where the calendar now
+    the working days they were given: ``defence_from``, ``defence_days``), and move it later where the calendar now
     has more holidays in it — a period set before the year's schedule was entered counted its New
     Year's Day as a working day. A deadline is never brought forward (the person was told it). Each
     entry is read in its turn (:func:`_take_turn`): one decided meanwhile is left as decided. Each
@@ -486,14 +466,16 @@ def extend_open_deadlines(session: Session, *, actor: Actor, today: date | None 
                                                            ListEntry.defence_deadline >= today,
                                                            ListEntry.notified_at.is_not(None))
                                    .order_by(ListEntry.id)))
-    notices = _notices(session, [e.id for e in entries])
     for entry in entries:
         _take_turn(session, entry)
         if entry.status != "notified" or entry.defence_deadline is None or entry.defence_deadline < today:
             continue  # decided (or its period ended) since it was read
         assert entry.notified_at is not None
-        start, days = notices.get(entry.id) or (clock.day_of(entry.notified_at), int(
-            get_kind(session, entry.list_code).params.get("defence_working_days") or DEFAULT_DEFENCE_DAYS))
+        if entry.defence_from is not None and entry.defence_days is not None:
+            start, days = entry.defence_from, entry.defence_days
+        else:  # a notice whose count was not kept (none since migration 0013): as it would be counted now
+            start, days = clock.day_of(entry.notified_at), int(
+                get_kind(session, entry.list_code).params.get("defence_working_days") or DEFAULT_DEFENCE_DAYS)
         recounted = add_working_days(start, days)
         if recounted > entry.defence_deadline:
             before = entry.defence_deadline
