@@ -65,10 +65,10 @@ def test_the_upkeep_deletes_uploads_of_jobs_left_for_30_days(db, world, vault, c
         assert cmp[0] not in uploads and cmp[1] in uploads
         assert s.get(CompareJob, cmp[0]).error_code == "file_expired"
         assert s.get(CompareFile, (done, "result")) is not None  # masked results stay for download
-        entries = {e.action: e.details for e in s.scalars(select(AuditEntry).where(AuditEntry.action.in_(
-            ("imports.expire_files", "checks.batch_expire_files"))))}
-        assert entries == {"imports.expire_files": {"jobs": [imp[0]], "days": 30},
-                           "checks.batch_expire_files": {"jobs": [cmp[0]], "days": 30}}
+        entries = {(e.action, e.object_type, e.object_id): e.details for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(("imports.expire_files", "checks.batch_expire_files"))))}
+        assert entries == {("imports.expire_files", "import_job", str(imp[0])): {"days": 30},  # each job's own trail
+                           ("checks.batch_expire_files", "compare_job", str(cmp[0])): {"days": 30}}
     # the department is told why it cannot resume
     r = client.post(f"/api/v1/imports/{imp[0]}/resume", headers=world.bearer(world.key_a))
     assert r.status_code == 409 and r.json()["code"] == "file_missing", r.text

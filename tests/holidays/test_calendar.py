@@ -282,3 +282,37 @@ def test_a_period_is_recounted_from_the_day_its_notice_counted_it_from(session, 
     assert clock.day_of(entry.notified_at) > given  # recorded later than the period it began
     assert lists.extend_open_deadlines(session, actor=ADMIN, today=monday) == 0
     assert entry.defence_deadline == given
+
+
+def test_a_period_ended_by_the_old_count_is_open_again_and_a_defended_one_is_left(session, world, vault):  # type: ignore[no-untyped-def]
+    """Entered late, the schedule still extends an undecided entry whose deadline passed by the old
+    count but not by the new one; an entry whose person already stated a defence is left alone."""
+    from datetime import time, timedelta
+
+    from tests.lists.lists_support import person
+    from tests.support import SYSTEM
+
+    from xinyong import clock
+    from xinyong.catalog.service import load_default as load_catalog
+    from xinyong.lists import service as lists
+
+    load_catalog(session, actor=SYSTEM)
+    lists.load_default(session, actor=SYSTEM)
+    notified_on = WEEKDAY - timedelta(days=1)
+    entries = []
+    for name in ("甲某", "乙某"):
+        entry = lists.propose(session, code="serious_dishonesty", subject_id=person(session, vault, name=name).id,
+                              reason="理由", category="harm_health_life", department_id=world.dept_a.id, actor=ADMIN)
+        lists.notify(session, entry=entry, actor=ADMIN, today=notified_on)
+        entry.notified_at = clock.utc_instant(notified_on, time(10))
+        entries.append(entry)
+    late, defended = entries
+    lists.defend(session, entry=defended, text="我有异议", actor=ADMIN, today=notified_on)
+    old_late, old_defended = late.defence_deadline, defended.defence_deadline
+    service.import_schedule(session, days=service.parse_schedule(f"{WEEKDAY.isoformat()} holiday 假"), actor=ADMIN)
+    session.flush()
+    workdays.sync(session)
+    # the day after the old deadline: by the old count the period has ended, by the new one it runs on
+    assert lists.extend_open_deadlines(session, actor=ADMIN, today=old_late + timedelta(days=1)) == 1
+    assert late.defence_deadline == workdays.add_working_days(old_late, 1)
+    assert defended.defence_deadline == old_defended

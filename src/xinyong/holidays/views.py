@@ -61,8 +61,10 @@ def _page(request: Request, session: DbSession, *, year: int, schedule: str = ""
           errors: list[dict[str, str]] | None = None, saved: str = "", status_code: int = 200) -> HTMLResponse:
     today = clock.today()
     years = [c for c in service.coverage(session) if c["table"] or int(c["year"]) >= today.year - 1]  # type: ignore[call-overload]
+    known = {c["year"] for c in years}
     years += [{"year": y, "library": False, "table": False, "holidays": 0, "workdays": 0}
-              for y in workdays.uncovered_years(today)]  # the years still to enter, said so
+              for y in workdays.uncovered_years(today) if y not in known]  # the years still to enter, said so
+    years.sort(key=lambda c: c["year"])  # type: ignore[arg-type, return-value]
     return render(request, "holidays/calendar.html", {
         "years": years, "year": year, "days": service.days_of(session, year),
         "uncovered": workdays.uncovered_years(today), "schedule": schedule, "note": note,

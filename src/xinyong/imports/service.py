@@ -26,7 +26,7 @@ from sqlalchemy import Table, and_, delete, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import Department
 from xinyong.catalog.service import get_current
 from xinyong.catalog.spec import CODE_RE, ItemSpec
@@ -185,9 +185,9 @@ def expire_uploads(session: Session, *, jobs: Table, files: Table, now: datetime
 def expire_files(session: Session, *, actor: Actor, now: datetime | None = None) -> int:
     """:func:`expire_uploads` for the import jobs (the daily upkeep). Audited (``imports.expire_files``)."""
     ids = expire_uploads(session, jobs=ImportJob.__table__, files=ImportFile.__table__, now=now or utcnow())
-    if ids:
-        record(session, actor=actor, action="imports.expire_files", object_type="import_job",
-               details={"jobs": ids, "days": UPLOAD_KEEP_DAYS})
+    # one entry a job: each job's own trail shows its file deleted
+    record_many(session, actor=actor, action="imports.expire_files", object_type="import_job",
+                items=[(jid, {"days": UPLOAD_KEEP_DAYS}) for jid in ids])
     return len(ids)
 
 

@@ -454,22 +454,24 @@ def notify(session: Session, *, entry: ListEntry, actor: Actor, today: date | No
 
 def extend_open_deadlines(session: Session, *, actor: Actor, today: date | None = None) -> int:
     """After the holiday table changed (``xinyong calendar``): recount the defence deadline of every
-    entry still in its defence period as its notice counted it (from the day the person was told,
-    the working days they were given: ``defence_from``, ``defence_days``), and move it later where the calendar now
-    has more holidays in it — a period set before the year's schedule was entered counted its New
-    Year's Day as a working day. A deadline is never brought forward (the person was told it). Each
-    entry is read in its turn (:func:`_take_turn`): one decided meanwhile is left as decided. Each
-    change audited (``list_entry.deadline_extended``). Returns how many moved."""
+    notified entry not yet decided and without a defence as its notice counted it (from the day the
+    person was told, the working days they were given: ``defence_from``, ``defence_days``), and move
+    it later where the calendar now has more holidays in it — a period set before the year's schedule
+    was entered counted its New Year's Day as a working day — if the recounted day is not past: a
+    period that ended by the old count but runs on by the new one is open again (the credit office
+    may not decide before it ends). A deadline is never brought forward (the person was told it).
+    Each entry is read in its turn (:func:`_take_turn`): one decided or defended meanwhile is left
+    as it is. Each change audited (``list_entry.deadline_extended``). Returns how many moved."""
     today = today or clock.today()
     moved = 0
     entries = list(session.scalars(select(ListEntry).where(ListEntry.status == "notified",
-                                                           ListEntry.defence_deadline >= today,
+                                                           ListEntry.defence.is_(None),
                                                            ListEntry.notified_at.is_not(None))
                                    .order_by(ListEntry.id)))
     for entry in entries:
         _take_turn(session, entry)
-        if entry.status != "notified" or entry.defence_deadline is None or entry.defence_deadline < today:
-            continue  # decided (or its period ended) since it was read
+        if entry.status != "notified" or entry.defence is not None or entry.defence_deadline is None:
+            continue  # decided or defended since it was read
         assert entry.notified_at is not None
         if entry.defence_from is not None and entry.defence_days is not None:
             start, days = entry.defence_from, entry.defence_days
@@ -477,7 +479,7 @@ def extend_open_deadlines(session: Session, *, actor: Actor, today: date | None 
             start, days = clock.day_of(entry.notified_at), int(
                 get_kind(session, entry.list_code).params.get("defence_working_days") or DEFAULT_DEFENCE_DAYS)
         recounted = add_working_days(start, days)
-        if recounted > entry.defence_deadline:
+        if recounted > entry.defence_deadline and recounted >= today:
             before = entry.defence_deadline
             entry.defence_deadline, entry.updated_at = recounted, utcnow()
             _audit(session, actor, "list_entry.deadline_extended", entry, before=before.isoformat(),

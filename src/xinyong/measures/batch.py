@@ -26,7 +26,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
@@ -308,9 +308,8 @@ def expire_files(session: Session, *, actor: Actor, now: Any = None) -> int:
     (``checks.batch_expire_files``)."""
     ids = expire_uploads(session, jobs=_J, files=CompareFile.__table__, now=now or utcnow(),
                          files_where=(CompareFile.__table__.c.kind == "upload",))
-    if ids:
-        record(session, actor=actor, action="checks.batch_expire_files", object_type="compare_job",
-               details={"jobs": ids, "days": UPLOAD_KEEP_DAYS})
+    record_many(session, actor=actor, action="checks.batch_expire_files", object_type="compare_job",
+                items=[(jid, {"days": UPLOAD_KEEP_DAYS}) for jid in ids])
     return len(ids)
 
 
