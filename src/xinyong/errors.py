@@ -147,6 +147,18 @@ def _unreadable_body(exc: StarletteHTTPException) -> list[dict[str, Any]] | None
                         f"it must be UTF-8 JSON or a well-formed multipart form ({detail.rstrip('.')})"}]
 
 
+def _referring_page(request: Request) -> str:
+    """The page a refused form was sent from (this site's, by its Referer), to come back to; never one
+    holding an ID number; else the home page."""
+    from urllib.parse import urlsplit
+
+    ref = urlsplit(request.headers.get("referer", ""))
+    if ref.netloc != request.url.netloc or not ref.path.startswith("/"):
+        return "/"
+    page = ref.path + (f"?{ref.query}" if ref.query else "")
+    return "/" if contains_id_number(page) else page
+
+
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full",
                        "readonly database")
 
@@ -204,6 +216,11 @@ def install(app: Any, render_error_page: Any) -> None:
                     413: "too_large"}.get(exc.status_code, "error")
             message = f"{zh} / {en}" if exc.detail in (None, "", "Not Found", "Method Not Allowed") else str(exc.detail)
         if not wants_json(request):
+            if code == "step_up_required":  # the password again, then back to the page the form was on
+                from fastapi.responses import RedirectResponse
+
+                return RedirectResponse("/reauth?" + urlencode({"next": _referring_page(request)}, safe="/"),
+                                        status_code=303)
             if exc.status_code == 401:
                 from fastapi.responses import RedirectResponse
 

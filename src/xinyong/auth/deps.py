@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
-from xinyong.auth.permissions import allowed
+from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
 from xinyong.auth.service import Principal, principal_for_api_key, principal_for_session
+from xinyong.db import utcnow
 from xinyong.deps import DbSession
 
 SESSION_COOKIE = "xy_session"
@@ -88,6 +90,15 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
     return principal
 
 
+def _fresh(principal: Principal) -> bool:
+    """A session whose user proved their password in the last ``STEP_UP_MINUTES`` (an API key, a
+    department's system, has no password to enter: its changes are not administrative ones)."""
+    if principal.kind != "user":
+        return True
+    at = principal.authenticated_at
+    return at is not None and utcnow() - at <= timedelta(minutes=STEP_UP_MINUTES)
+
+
 def require(action: str) -> Callable[..., Any]:
     """Dependency factory: the caller must be authenticated and allowed ``action``."""
 
@@ -99,6 +110,13 @@ def require(action: str) -> Callable[..., Any]:
             audit_refusal(session, actor=principal.actor, action="auth.forbidden",
                               details={"path": request.url.path, "permission": action})
             raise AuthFailure(403, "forbidden", "无权执行此操作", "you are not allowed to do this")
+        if action in STEP_UP_ACTIONS and request.method not in SAFE_METHODS and not _fresh(principal):
+            audit_refusal(session, actor=principal.actor, action="auth.step_up_required",
+                          details={"path": request.url.path, "permission": action})
+            raise AuthFailure(403, "step_up_required",
+                              f"管理操作须在{STEP_UP_MINUTES}分钟内输入过密码：请在 /reauth 重新输入密码后再试",
+                              f"an administrative change needs your password entered in the last {STEP_UP_MINUTES} "
+                              "minutes: enter it again at /reauth, then retry")
         return principal
 
     _dep.__name__ = f"require_{action.replace('.', '_')}"

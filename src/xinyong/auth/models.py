@@ -67,3 +67,6 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # when the user last proved their password in this session (login, or the step-up before an
+    # administrative change: auth.deps.require); None for sessions started before migration 0014
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

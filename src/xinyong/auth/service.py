@@ -54,6 +54,7 @@ class Principal:
     subject_id: int | None = None
     session_id: int | None = None
     csrf_token: str | None = None
+    authenticated_at: datetime | None = None  # a session's last proof of the password (login, step-up)
 
     @property
     def actor(self) -> Actor:
@@ -223,8 +224,9 @@ def start_session(session: Session, *, user: User, hours: int, old_token: str | 
     if old_token:
         end_session(session, token=old_token)
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     ws = WebSession(token_hash=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
-                    expires_at=utcnow() + timedelta(hours=hours))
+                    expires_at=now + timedelta(hours=hours), authenticated_at=now)
     session.add(ws)
     session.flush()
     record(session, actor=Actor(type="user", id=str(user.id), label=user.username, department_id=user.department_id),
@@ -260,7 +262,24 @@ def principal_for_session(session: Session, *, token: str, now: datetime | None 
     if ws.ended_at is not None or ws.expires_at <= now or not user.active:
         return None
     return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
-                     subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token)
+                     subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token,
+                     authenticated_at=ws.authenticated_at or ws.created_at)
+
+
+def reauthenticate(session: Session, *, principal: Principal, password: str, lockout_after: int = 5,
+                   lockout_minutes: int = 15) -> None:
+    """The step-up: the session's user enters their password again (counted, throttled and audited as
+    a login is); the session is then fresh for administrative changes. Raises ``AuthError``."""
+    user = session.get(User, principal.id)
+    if user is None or principal.session_id is None:
+        raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
+    authenticate(session, username=user.username, password=password, lockout_after=lockout_after,
+                 lockout_minutes=lockout_minutes)
+    ws = session.get(WebSession, principal.session_id)
+    assert ws is not None
+    ws.authenticated_at = utcnow()
+    record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
+           details={"session": ws.id})
 
 
 # ---- API keys --------------------------------------------------------------------------

@@ -118,6 +118,54 @@ def login_submit(
     return response
 
 
+# ---- step-up: the password again before an administrative change (auth.deps.require) -------------
+
+MESSAGES.update({
+    "reauth.title": {"zh": "确认身份", "en": "Confirm it is you"},
+    "reauth.intro": {"zh": "管理操作（用户、部门、密钥、目录、规则、措施、节假日）须在{minutes}分钟内输入过密码。"
+                     "请再次输入密码，然后重新提交。",
+                     "en": "An administrative change (users, departments, keys, the catalog, rules, measures, "
+                     "holidays) needs your password entered in the last {minutes} minutes. Enter it again, then "
+                     "submit once more."},
+    "reauth.submit": {"zh": "确认", "en": "Confirm"},
+    "reauth.failed": {"zh": "密码错误", "en": "Wrong password"},
+})
+
+
+def _reauth_page(request: Request, *, next_url: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    from xinyong.auth.permissions import STEP_UP_MINUTES
+
+    return render(request, "reauth.html", {"next_url": next_url, "error": error, "minutes": STEP_UP_MINUTES},
+                  status_code=status_code)
+
+
+@pages.get("/reauth", response_class=HTMLResponse)
+def reauth_form(request: Request, principal: MaybePrincipal,
+                next_url: Annotated[str, Query(alias="next", max_length=2000)] = "/") -> Response:
+    if principal is None or principal.kind != "user":
+        return RedirectResponse("/login", status_code=303)
+    return _reauth_page(request, next_url=safe_next(next_url))
+
+
+@pages.post("/reauth", response_model=None)
+def reauth_submit(request: Request, session: DbSession, principal: MaybePrincipal,
+                  password: Annotated[str, Form(max_length=1024)] = "",
+                  next_url: Annotated[str, Form(alias="next", max_length=2000)] = "/") -> Response:
+    """The session's user enters their password again (the CSRF token is checked by
+    ``current_principal``); failures are counted, throttled and audited as a login's are."""
+    if principal is None or principal.kind != "user":
+        return RedirectResponse("/login", status_code=303)
+    settings = request.app.state.settings
+    try:
+        auth_service.reauthenticate(session, principal=principal, password=password,
+                                    lockout_after=settings.login_max_failures,
+                                    lockout_minutes=settings.login_lockout_minutes)
+    except AuthError:
+        session.commit()  # the failure, its count and its audit entry must stay
+        return _reauth_page(request, next_url=safe_next(next_url), error="reauth.failed", status_code=401)
+    return RedirectResponse(safe_next(next_url), status_code=303)
+
+
 @pages.post("/logout", response_model=None)
 def logout(request: Request, session: DbSession, principal: MaybePrincipal) -> Response:
     """Ends the session (the CSRF token is checked by ``current_principal``) and forgets the cookie."""

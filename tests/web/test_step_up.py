@@ -1,0 +1,79 @@
+"""Step-up authentication (ASVS L3, docs/security.md): an administrative change needs the password
+entered in the last minutes. A session left open on a desk can still read, but changing users,
+departments, keys, the catalog, rules, measures or the holiday table first asks for the password
+again; the refusal, a wrong password and the step-up itself are audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from tests.support import PASSWORD
+from tests.web.web_support import audit, hidden
+
+from xinyong import workdays
+from xinyong.auth.models import WebSession
+from xinyong.auth.permissions import STEP_UP_MINUTES
+from xinyong.db import utcnow
+
+NEXT = max(workdays.LIBRARY_YEARS) + 1
+PAGE = "/admin/calendar"
+
+
+def _age(db, minutes: int) -> None:  # type: ignore[no-untyped-def]
+    """Every open session last proved its password ``minutes`` ago."""
+    with db.session() as s:
+        s.execute(update(WebSession).where(WebSession.ended_at.is_(None))
+                  .values(authenticated_at=utcnow() - timedelta(minutes=minutes)))
+
+
+def test_an_old_session_reads_but_changes_only_after_the_password_again(client, world, login, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    try:
+        schedule = f"{NEXT}-01-01 holiday 元旦"
+        assert client.get(PAGE).status_code == 200  # reading needs no step-up
+        page = f"https://testserver{PAGE}?year={NEXT}"
+        r = client.post(PAGE, data={"csrf_token": csrf, "schedule": schedule}, headers={"Referer": page},
+                        follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/reauth?next={PAGE}%3Fyear%3D{NEXT}"
+        assert not workdays.calendar_covers(NEXT)
+        # the JSON API answers the same refusal in the error shape
+        api = client.put("/api/v1/catalog/items/honor", json={"spec": {}}, headers={"X-CSRF-Token": csrf})
+        assert api.status_code == 403 and api.json()["code"] == "step_up_required" and "/reauth" in api.json()["message"]
+        assert [e.details["permission"] for e in audit(db, "auth.step_up_required")] == ["calendar.manage",
+                                                                                          "catalog.manage"]
+        # the form: a wrong password is refused and counted like a failed login; the right one lets it through
+        form = client.get(r.headers["location"])
+        assert form.status_code == 200 and hidden(form.text, "next") == f"{PAGE}?year={NEXT}"
+        wrong = client.post("/reauth", data={"csrf_token": csrf, "password": "not-it", "next": PAGE})
+        assert wrong.status_code == 401
+        assert [e.outcome for e in audit(db, "auth.login", actor_label="admin")][-1] == "denied"
+        ok = client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": f"{PAGE}?year={NEXT}"},
+                         follow_redirects=False)
+        assert ok.status_code == 303 and ok.headers["location"] == f"{PAGE}?year={NEXT}"
+        assert len(audit(db, "auth.step_up")) == 1
+        saved = client.post(PAGE, data={"csrf_token": csrf, "schedule": schedule}, follow_redirects=False)
+        assert saved.status_code == 303 and workdays.calendar_covers(NEXT)
+    finally:
+        workdays.use([])
+
+
+def test_a_fresh_login_and_other_roles_need_no_step_up(client, world, login, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")  # a login is a proof of the password
+    r = client.post("/admin/apikeys", data={"csrf_token": csrf, "name": "系统", "department": world.dept_a.code})
+    assert r.status_code == 200 and "xy_" in r.text
+    client.cookies.clear()
+    csrf = login(client, "officer_a")
+    _age(db, STEP_UP_MINUTES + 5)
+    # an officer's own department keys are not an administrative change of the platform
+    r = client.post("/workspace/apikeys", data={"csrf_token": csrf, "name": "业务系统"})
+    assert r.status_code == 200 and "xy_" in r.text
+    # a department's system (an API key) has no password: its pushes are never held up
+    assert client.get("/api/v1/catalog/items", headers=world.bearer(world.key_a)).status_code == 200
+    with db.session() as s:
+        assert s.scalar(select(WebSession.authenticated_at).where(WebSession.ended_at.is_(None))) is not None
+
+
+def test_the_reauth_page_needs_a_session(client):  # type: ignore[no-untyped-def]
+    assert client.get("/reauth", follow_redirects=False).headers["location"] == "/login"
