@@ -152,7 +152,7 @@ def _referring_page(request: Request) -> str:
     holding an ID number; else the home page."""
     from urllib.parse import urlsplit
 
-    ref = urlsplit(request.headers.get("referer", ""))
+    ref = urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer", ""))
     if ref.netloc != request.url.netloc or not ref.path.startswith("/"):
         return "/"
     page = ref.path + (f"?{ref.query}" if ref.query else "")
@@ -219,8 +219,10 @@ def install(app: Any, render_error_page: Any) -> None:
             if code == "step_up_required":  # the password again, then back to the page the form was on
                 from fastapi.responses import RedirectResponse
 
-                return RedirectResponse("/reauth?" + urlencode({"next": _referring_page(request)}, safe="/"),
-                                        status_code=303)
+                target = "/reauth?" + urlencode({"next": _referring_page(request)}, safe="/")
+                if request.headers.get("hx-request") == "true":  # HTMX: the whole page goes there, not a fragment
+                    return Response(status_code=200, headers={"HX-Redirect": target})
+                return RedirectResponse(target, status_code=303)
             if exc.status_code == 401:
                 from fastapi.responses import RedirectResponse
 

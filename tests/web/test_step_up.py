@@ -77,3 +77,19 @@ def test_a_fresh_login_and_other_roles_need_no_step_up(client, world, login, db)
 
 def test_the_reauth_page_needs_a_session(client):  # type: ignore[no-untyped-def]
     assert client.get("/reauth", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_an_htmx_button_sends_the_whole_page_to_the_password(client, world, login, db):  # type: ignore[no-untyped-def]
+    """A key revoked with the list's HTMX button: the refusal must take the browser to /reauth, not
+    swap the form into the table row."""
+    from xinyong.auth.models import ApiKey
+
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    with db.session() as s:
+        key_id = s.scalar(select(ApiKey.id).where(ApiKey.department_id == world.dept_a.id))
+    r = client.post(f"/admin/apikeys/{key_id}/revoke", data={"csrf_token": csrf},
+                    headers={"HX-Request": "true", "HX-Current-URL": "https://testserver/admin/apikeys"})
+    assert r.status_code == 200 and r.headers["hx-redirect"] == "/reauth?next=/admin/apikeys" and not r.text
+    with db.session() as s:
+        assert s.get(ApiKey, key_id).revoked_at is None
