@@ -93,3 +93,29 @@ def test_an_htmx_button_sends_the_whole_page_to_the_password(client, world, logi
     assert r.status_code == 200 and r.headers["hx-redirect"] == "/reauth?next=/admin/apikeys" and not r.text
     with db.session() as s:
         assert s.get(ApiKey, key_id).revoked_at is None
+
+
+def test_the_keys_api_asks_an_old_admin_session_for_the_password_too(client, world, login, db):  # type: ignore[no-untyped-def]
+    """/api/v1/apikeys is declared with apikeys.manage_own (an officer's own keys) and gives an
+    administrator every department's keys: that wider use is the administrative change the step-up
+    guards on /admin/apikeys, so it must not be reachable through the API without it."""
+    from xinyong.auth.models import ApiKey
+
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    headers = {"X-CSRF-Token": csrf}
+    created = client.post("/api/v1/apikeys", json={"name": "旁路", "department": world.dept_b.code}, headers=headers)
+    assert created.status_code == 403 and created.json()["code"] == "step_up_required"
+    revoked = client.post(f"/api/v1/apikeys/{world.key_b_row.id}/revoke", headers=headers)
+    assert revoked.status_code == 403 and revoked.json()["code"] == "step_up_required"
+    with db.session() as s:
+        assert s.scalar(select(ApiKey).where(ApiKey.name == "旁路")) is None
+        assert s.get(ApiKey, world.key_b_row.id).revoked_at is None
+    assert [e.details["path"] for e in audit(db, "auth.step_up_required")] == [
+        "/api/v1/apikeys", f"/api/v1/apikeys/{world.key_b_row.id}/revoke"]
+    # an officer's own department's keys stay as they were: no step-up
+    client.cookies.clear()
+    csrf = login(client, "officer_a")
+    _age(db, STEP_UP_MINUTES + 5)
+    own = client.post("/api/v1/apikeys", json={"name": "本部门"}, headers={"X-CSRF-Token": csrf})
+    assert own.status_code == 201

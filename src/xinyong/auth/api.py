@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from xinyong.auth import service
-from xinyong.auth.deps import require
+from xinyong.auth.deps import check_step_up, require
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.auth.schemas import (
@@ -78,8 +78,9 @@ def list_keys(principal: ManageOwnKeys, session: DbSession) -> list[ApiKey]:
 
 
 @router.post("/apikeys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key (shown once)")
-def create_key(body: ApiKeyIn, principal: ManageOwnKeys, session: DbSession) -> ApiKeyCreated:
+def create_key(body: ApiKeyIn, request: Request, principal: ManageOwnKeys, session: DbSession) -> ApiKeyCreated:
     if allowed(principal.role, "apikeys.manage") and body.department:
+        check_step_up(request, session, principal, "apikeys.manage")  # any department's: as /admin/apikeys
         try:
             dept = service.get_department(session, body.department)
         except AuthError as exc:
@@ -101,7 +102,9 @@ def create_key(body: ApiKeyIn, principal: ManageOwnKeys, session: DbSession) -> 
 
 
 @router.post("/apikeys/{key_id}/revoke", response_model=ApiKeyOut, summary="Revoke an API key")
-def revoke_key(key_id: ObjectId, principal: ManageOwnKeys, session: DbSession) -> ApiKey:
+def revoke_key(key_id: ObjectId, request: Request, principal: ManageOwnKeys, session: DbSession) -> ApiKey:
+    if allowed(principal.role, "apikeys.manage"):  # every department's keys: as /admin/apikeys
+        check_step_up(request, session, principal, "apikeys.manage")
     key = session.scalar(_readable_keys(principal).where(ApiKey.id == key_id))
     if key is None:
         raise ApiError(404, "not_found", "密钥不存在 / key not found")

@@ -99,6 +99,19 @@ def _fresh(principal: Principal) -> bool:
     return at is not None and utcnow() - at <= timedelta(minutes=STEP_UP_MINUTES)
 
 
+def check_step_up(request: Request, session: Session, principal: Principal, action: str) -> None:
+    """Refuse a state change needing one of ``STEP_UP_ACTIONS`` unless the session is fresh (403
+    ``step_up_required``, audited). ``require`` calls it; so does a route declared with a narrower
+    permission that uses an administrative one inside (``allowed(...)``), e.g. /api/v1/apikeys."""
+    if action in STEP_UP_ACTIONS and request.method not in SAFE_METHODS and not _fresh(principal):
+        audit_refusal(session, actor=principal.actor, action="auth.step_up_required",
+                      details={"path": request.url.path, "permission": action})
+        raise AuthFailure(403, "step_up_required",
+                          f"管理操作须在{STEP_UP_MINUTES}分钟内输入过密码：请在 /reauth 重新输入密码后再试",
+                          f"an administrative change needs your password entered in the last {STEP_UP_MINUTES} "
+                          "minutes: enter it again at /reauth, then retry")
+
+
 def require(action: str) -> Callable[..., Any]:
     """Dependency factory: the caller must be authenticated and allowed ``action``."""
 
@@ -110,13 +123,7 @@ def require(action: str) -> Callable[..., Any]:
             audit_refusal(session, actor=principal.actor, action="auth.forbidden",
                               details={"path": request.url.path, "permission": action})
             raise AuthFailure(403, "forbidden", "无权执行此操作", "you are not allowed to do this")
-        if action in STEP_UP_ACTIONS and request.method not in SAFE_METHODS and not _fresh(principal):
-            audit_refusal(session, actor=principal.actor, action="auth.step_up_required",
-                          details={"path": request.url.path, "permission": action})
-            raise AuthFailure(403, "step_up_required",
-                              f"管理操作须在{STEP_UP_MINUTES}分钟内输入过密码：请在 /reauth 重新输入密码后再试",
-                              f"an administrative change needs your password entered in the last {STEP_UP_MINUTES} "
-                              "minutes: enter it again at /reauth, then retry")
+        check_step_up(request, session, principal, action)
         return principal
 
     _dep.__name__ = f"require_{action.replace('.', '_')}"
