@@ -33,9 +33,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 
 # Administrative changes that need the password entered in the last STEP_UP_MINUTES (step-up
 # authentication, ASVS level 3): a session left open on a desk cannot change who may do what, the
-# rules or the keys (auth.deps.require).
+# rules or the keys, nor decide a listing (auth.deps.require).
 STEP_UP_ACTIONS = frozenset({"users.manage", "departments.manage", "apikeys.manage", "catalog.manage",
-                             "scoring.manage", "measures.manage", "calendar.manage"})
+                             "scoring.manage", "measures.manage", "calendar.manage", "lists.decide"})
 STEP_UP_MINUTES = 15
 
 
