@@ -49,10 +49,11 @@ def test_an_old_session_reads_but_changes_only_after_the_password_again(client, 
         wrong = client.post("/reauth", data={"csrf_token": csrf, "password": "not-it", "next": PAGE})
         assert wrong.status_code == 401
         assert [e.outcome for e in audit(db, "auth.login", actor_label="admin")][-1] == "denied"
+        assert [(e.outcome, e.details["reason"]) for e in audit(db, "auth.step_up")] == [("denied", "bad_credentials")]
         ok = client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": f"{PAGE}?year={NEXT}"},
                          follow_redirects=False)
         assert ok.status_code == 303 and ok.headers["location"] == f"{PAGE}?year={NEXT}"
-        assert len(audit(db, "auth.step_up")) == 1
+        assert [e.outcome for e in audit(db, "auth.step_up")] == ["denied", "ok"]
         saved = client.post(PAGE, data={"csrf_token": csrf, "schedule": schedule}, follow_redirects=False)
         assert saved.status_code == 303 and workdays.calendar_covers(NEXT)
     finally:
@@ -117,3 +118,13 @@ def test_the_keys_api_asks_an_old_admin_session_for_the_password_too(client, wor
     _age(db, STEP_UP_MINUTES + 5)
     own = client.post("/api/v1/apikeys", json={"name": "本部门"}, headers={"X-CSRF-Token": csrf})
     assert own.status_code == 201
+
+
+def test_a_locked_account_is_told_so_at_the_step_up(client, world, login, db, app):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    for _ in range(app.state.settings.login_max_failures):  # the last of these locks the account
+        r = client.post("/reauth", data={"csrf_token": csrf, "password": "not-it", "next": "/"})
+        assert r.status_code == 401 and "锁定" not in r.text
+    r = client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": "/"})
+    assert r.status_code == 401 and ("锁定" in r.text or "locked" in r.text)  # even the right password, while locked

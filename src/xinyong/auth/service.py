@@ -273,8 +273,13 @@ def reauthenticate(session: Session, *, principal: Principal, password: str, loc
     user = session.get(User, principal.id)
     if user is None or principal.session_id is None:
         raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
-    authenticate(session, username=user.username, password=password, lockout_after=lockout_after,
-                 lockout_minutes=lockout_minutes)
+    try:
+        authenticate(session, username=user.username, password=password, lockout_after=lockout_after,
+                     lockout_minutes=lockout_minutes)
+    except AuthError as exc:  # counted as a failed login is (auth.login denied); said to be a step-up too
+        record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
+               outcome="denied", details={"session": principal.session_id, "reason": exc.code})
+        raise
     ws = session.get(WebSession, principal.session_id)
     assert ws is not None
     ws.authenticated_at = utcnow()

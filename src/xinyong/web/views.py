@@ -129,6 +129,8 @@ MESSAGES.update({
                      "submit once more."},
     "reauth.submit": {"zh": "确认", "en": "Confirm"},
     "reauth.failed": {"zh": "密码错误", "en": "Wrong password"},
+    "reauth.locked": {"zh": "密码错误次数过多，账户已暂时锁定，请稍后再试", "en": "Too many wrong passwords: the "
+                      "account is locked for a while; try again later"},
 })
 
 
@@ -160,9 +162,10 @@ def reauth_submit(request: Request, session: DbSession, principal: MaybePrincipa
         auth_service.reauthenticate(session, principal=principal, password=password,
                                     lockout_after=settings.login_max_failures,
                                     lockout_minutes=settings.login_lockout_minutes)
-    except AuthError:
+    except AuthError as exc:
         session.commit()  # the failure, its count and its audit entry must stay
-        return _reauth_page(request, next_url=safe_next(next_url), error="reauth.failed", status_code=401)
+        return _reauth_page(request, next_url=safe_next(next_url),
+                            error="reauth.locked" if exc.code == "locked" else "reauth.failed", status_code=401)
     return RedirectResponse(safe_next(next_url), status_code=303)
 
 
