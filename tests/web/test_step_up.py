@@ -5,13 +5,16 @@ again; the refusal, a wrong password and the step-up itself are audited."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from tests.support import PASSWORD
-from tests.web.web_support import audit, hidden
+from tests.support import PASSWORD, SYSTEM, at_once, committed_database
+from tests.web.web_support import audit, hidden, set_cookies
 
 from xinyong import workdays
+from xinyong.auth.deps import SESSION_COOKIE
 from xinyong.auth.models import WebSession
 from xinyong.auth.permissions import STEP_UP_MINUTES
 from xinyong.db import utcnow
@@ -54,6 +57,8 @@ def test_an_old_session_reads_but_changes_only_after_the_password_again(client, 
                          follow_redirects=False)
         assert ok.status_code == 303 and ok.headers["location"] == f"{PAGE}?year={NEXT}"
         assert [e.outcome for e in audit(db, "auth.step_up")] == ["denied", "ok"]
+        # the step-up rotated the session: the page it leads back to carries the new CSRF token
+        csrf = hidden(client.get(ok.headers["location"]).text, "csrf_token")
         saved = client.post(PAGE, data={"csrf_token": csrf, "schedule": schedule}, follow_redirects=False)
         assert saved.status_code == 303 and workdays.calendar_covers(NEXT)
     finally:
@@ -128,3 +133,181 @@ def test_a_locked_account_is_told_so_at_the_step_up(client, world, login, db, ap
         assert r.status_code == 401 and "锁定" not in r.text
     r = client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": "/"})
     assert r.status_code == 401 and ("锁定" in r.text or "locked" in r.text)  # even the right password, while locked
+
+
+# ---- the step-up rotates the session (ASVS 3.2.1 / 3.7.1) ------------------------------------------
+
+def _row(db, token: str) -> WebSession:  # type: ignore[no-untyped-def]
+    with db.session() as s:
+        return s.scalar(select(WebSession).where(WebSession.token_hash == hashlib.sha256(token.encode()).hexdigest()))
+
+
+def _as(client, token: str):  # type: ignore[no-untyped-def]
+    """The client presenting this session cookie (and no other)."""
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, token)
+    return client
+
+
+def _step_up(client, csrf: str, next_url: str = "/admin/apikeys"):  # type: ignore[no-untyped-def]
+    return client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": next_url},
+                       follow_redirects=False)
+
+
+def test_a_step_up_issues_a_new_session_and_ends_the_old_one(client, world, login, db):  # type: ignore[no-untyped-def]
+    """A token taken before the step-up (a stolen cookie) must not carry the freshness it gives."""
+    old_csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    old = client.cookies.get(SESSION_COOKIE)
+    r = _step_up(client, old_csrf)
+    assert r.status_code == 303 and r.headers["location"] == "/admin/apikeys"
+    new = client.cookies.get(SESSION_COOKIE)
+    assert new and new != old
+    # the old cookie is refused, for reading and for the administrative change alike
+    _as(client, old)
+    assert client.get("/api/v1/session").status_code == 401
+    refused = client.post("/admin/apikeys", data={"csrf_token": old_csrf, "name": "旧令牌", "department": world.dept_a.code},
+                          follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    # the new one works, with a CSRF token of its own, and is fresh for an administrative change
+    _as(client, new)
+    me = client.get("/api/v1/session")
+    assert me.status_code == 200 and me.json()["username"] == "admin"
+    new_csrf = me.json()["csrf_token"]
+    assert new_csrf != old_csrf
+    stale = client.post("/admin/apikeys", data={"csrf_token": old_csrf, "name": "旧令牌", "department": world.dept_a.code})
+    assert stale.status_code == 403  # the old CSRF token went with the old session
+    created = client.post("/admin/apikeys", data={"csrf_token": new_csrf, "name": "新令牌", "department": world.dept_a.code})
+    assert created.status_code == 200 and "xy_" in created.text
+    assert audit(db, "auth.step_up_required") == []
+
+
+def test_a_step_up_keeps_the_session_expiry_and_sets_the_cookie_as_a_login_does(client, world, login, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    old = client.cookies.get(SESSION_COOKIE)
+    before = _row(db, old)
+    r = _step_up(client, csrf)
+    cookie = next(c for c in set_cookies(r) if c.startswith(f"{SESSION_COOKIE}="))
+    new = client.cookies.get(SESSION_COOKIE)
+    assert cookie.startswith(f"{SESSION_COOKIE}={new};")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # development, as the login's
+    after, ended = _row(db, new), _row(db, old)
+    assert ended.ended_at is not None and after.ended_at is None
+    assert after.user_id == before.user_id == world.users["admin"].id
+    # re-authenticating does not lengthen the session: same end, and the cookie lasts as long
+    assert after.expires_at == before.expires_at
+    left = (before.expires_at - utcnow()).total_seconds()
+    max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
+    assert left - 60 <= max_age <= left
+    assert utcnow() - after.authenticated_at < timedelta(minutes=1)
+    assert after.csrf_token != before.csrf_token
+
+
+def test_the_step_up_audit_entry_names_the_old_and_the_new_session(client, world, login, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    old = _row(db, client.cookies.get(SESSION_COOKIE))
+    _step_up(client, csrf)
+    new = _row(db, client.cookies.get(SESSION_COOKIE))
+    [entry] = audit(db, "auth.step_up")
+    assert entry.outcome == "ok" and entry.object_id == str(world.users["admin"].id)
+    assert entry.details == {"session": new.id, "old_session": old.id} and new.id != old.id
+    assert len(audit(db, "auth.login", outcome="ok")) == 1  # a step-up is not a second login
+
+
+def test_a_failed_step_up_keeps_the_session_and_the_next_one_rotates_it(client, world, login, db):  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    old = client.cookies.get(SESSION_COOKIE)
+    wrong = client.post("/reauth", data={"csrf_token": csrf, "password": "not-it", "next": "/admin/apikeys"},
+                        follow_redirects=False)
+    assert wrong.status_code == 401 and not any(c.startswith(f"{SESSION_COOKIE}=") for c in set_cookies(wrong))
+    assert client.cookies.get(SESSION_COOKIE) == old and _row(db, old).ended_at is None
+    with db.session() as s:
+        assert len(list(s.scalars(select(WebSession)))) == 1  # no session was started
+    me = client.get("/api/v1/session")
+    assert me.status_code == 200 and me.json()["csrf_token"] == csrf
+    refused = client.post("/admin/apikeys", data={"csrf_token": csrf, "name": "x", "department": world.dept_a.code},
+                          follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/reauth")  # still not fresh
+    [denied] = audit(db, "auth.step_up")
+    assert denied.outcome == "denied" and denied.details["session"] == _row(db, old).id
+    # the same session, with the same CSRF token, then steps up: rotated now
+    assert _step_up(client, csrf).status_code == 303
+    assert client.cookies.get(SESSION_COOKIE) != old and _row(db, old).ended_at is not None
+
+
+def test_an_htmx_refusal_then_the_step_up_goes_back_with_the_new_session(client, world, login, db):  # type: ignore[no-untyped-def]
+    """The HTMX button's refusal sends the page to /reauth?next=...; the password sends it back to
+    the list, which then renders with the new session's CSRF token, and the button works."""
+    from xinyong.auth.models import ApiKey
+
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    with db.session() as s:
+        key_id = s.scalar(select(ApiKey.id).where(ApiKey.department_id == world.dept_a.id))
+    htmx = {"HX-Request": "true", "HX-Current-URL": "https://testserver/admin/apikeys"}
+    r = client.post(f"/admin/apikeys/{key_id}/revoke", data={"csrf_token": csrf}, headers=htmx)
+    form = client.get(r.headers["hx-redirect"])
+    back = client.post("/reauth", data={"csrf_token": hidden(form.text, "csrf_token"), "password": PASSWORD,
+                                        "next": hidden(form.text, "next")}, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/admin/apikeys"
+    page = client.get(back.headers["location"])
+    new_csrf = hidden(page.text, "csrf_token")
+    assert page.status_code == 200 and new_csrf and new_csrf != csrf
+    assert f'content="{new_csrf}"' in page.text  # the meta tag HTMX requests send as X-CSRF-Token
+    done = client.post(f"/admin/apikeys/{key_id}/revoke", headers={**htmx, "X-CSRF-Token": new_csrf})
+    assert done.status_code == 200 and "hx-redirect" not in done.headers
+    with db.session() as s:
+        assert s.get(ApiKey, key_id).revoked_at is not None
+
+
+def test_a_session_ended_during_the_step_up_is_not_brought_back(client, world, login, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """Signed out in another tab (or the account's sessions ended by an administrator) while the
+    password was being checked: the rotation must not start a new session from the ended one."""
+    from xinyong.auth import service as auth_service
+
+    csrf = login(client, "admin")
+    token = client.cookies.get(SESSION_COOKIE)
+    check = auth_service.authenticate
+
+    def and_meanwhile_signed_out(session, **kw):  # type: ignore[no-untyped-def]
+        user = check(session, **kw)
+        auth_service.end_session(session, token=token)
+        return user
+
+    monkeypatch.setattr(auth_service, "authenticate", and_meanwhile_signed_out)
+    r = _step_up(client, csrf)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/admin/apikeys"
+    assert not any(c.startswith(f"{SESSION_COOKIE}=") for c in set_cookies(r))
+    with db.session() as s:
+        assert s.scalars(select(WebSession).where(WebSession.ended_at.is_(None))).all() == []
+    assert [(e.outcome, e.details["reason"]) for e in audit(db, "auth.step_up")] == [("denied", "session_ended")]
+
+
+def test_a_step_up_racing_a_sign_out_does_not_revive_the_session(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two transactions at once (PostgreSQL: the step-up's update waits for the sign-out's row lock,
+    then finds the session ended): the step-up is refused and no session is left."""
+    from xinyong.auth import service as auth_service
+
+    database, drop = committed_database(tmp_path, "stepup")
+    try:
+        with database.session() as s:
+            user = auth_service.add_user(s, username="admin", password=PASSWORD, role="admin", actor=SYSTEM)
+            token, _ = auth_service.start_session(s, user=user, hours=8)
+        with database.session() as s:
+            principal = auth_service.principal_for_session(s, token=token)
+        assert principal is not None
+
+        def sign_out(s) -> None:  # type: ignore[no-untyped-def]
+            auth_service.end_session(s, token=token)
+            s.flush()  # written, not yet committed: the step-up starts meanwhile
+
+        errors = at_once(database, sign_out,
+                         lambda s: auth_service.reauthenticate(s, principal=principal, password=PASSWORD))
+        assert [getattr(e, "code", e) for e in errors] == ["session_ended"]
+        with database.session() as s:
+            assert s.scalars(select(WebSession).where(WebSession.ended_at.is_(None))).all() == []
+    finally:
+        drop()

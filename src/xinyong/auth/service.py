@@ -267,9 +267,13 @@ def principal_for_session(session: Session, *, token: str, now: datetime | None 
 
 
 def reauthenticate(session: Session, *, principal: Principal, password: str, lockout_after: int = 5,
-                   lockout_minutes: int = 15) -> None:
+                   lockout_minutes: int = 15) -> tuple[str, WebSession]:
     """The step-up: the session's user enters their password again (counted, throttled and audited as
-    a login is); the session is then fresh for administrative changes. Raises ``AuthError``."""
+    a login is). Then the session is rotated (ASVS 3.2.1 / 3.7.1), so that a token taken before the
+    step-up never carries its freshness: the browser's session is ended and a new one started for
+    the same user, with a new token and CSRF token, ``authenticated_at`` now and the old session's
+    expiry (a step-up does not lengthen a session). Returns the new token (for the cookie) and row.
+    Raises ``AuthError``; a refusal leaves the session as it was."""
     user = session.get(User, principal.id)
     if user is None or principal.session_id is None:
         raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
@@ -280,11 +284,25 @@ def reauthenticate(session: Session, *, principal: Principal, password: str, loc
         record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
                outcome="denied", details={"session": principal.session_id, "reason": exc.code})
         raise
-    ws = session.get(WebSession, principal.session_id)
-    assert ws is not None
-    ws.authenticated_at = utcnow()
+    now = utcnow()
+    # ended only if still live: a session ended meanwhile (logout, a new password, the account
+    # disabled; on PostgreSQL this waits for that transaction) is not brought back by its step-up
+    expires_at = session.scalar(
+        update(WebSession).where(WebSession.id == principal.session_id, WebSession.ended_at.is_(None),
+                                 WebSession.expires_at > now)
+        .values(ended_at=now).returning(WebSession.expires_at))
+    if expires_at is None:
+        record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
+               outcome="denied", details={"session": principal.session_id, "reason": "session_ended"})
+        raise AuthError("session_ended", "会话已结束，请重新登录", "the session has ended; sign in again")
+    token = secrets.token_urlsafe(32)
+    ws = WebSession(token_hash=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
+                    expires_at=expires_at, authenticated_at=now)
+    session.add(ws)
+    session.flush()
     record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
-           details={"session": ws.id})
+           details={"session": ws.id, "old_session": principal.session_id})
+    return token, ws
 
 
 # ---- API keys --------------------------------------------------------------------------

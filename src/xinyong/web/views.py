@@ -10,6 +10,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -21,6 +22,7 @@ from xinyong.auth import views as auth_views
 from xinyong.auth.deps import SESSION_COOKIE, optional_principal
 from xinyong.auth.service import AuthError, Principal
 from xinyong.context import request_id_var
+from xinyong.db import utcnow
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import STATUS_TEXT, ApiError
 from xinyong.web.home import home_for
@@ -154,19 +156,27 @@ def reauth_submit(request: Request, session: DbSession, principal: MaybePrincipa
                   password: Annotated[str, Form(max_length=1024)] = "",
                   next_url: Annotated[str, Form(alias="next", max_length=2000)] = "/") -> Response:
     """The session's user enters their password again (the CSRF token is checked by
-    ``current_principal``); failures are counted, throttled and audited as a login's are."""
+    ``current_principal``); failures are counted, throttled and audited as a login's are. Success
+    rotates the session as a login does: a new cookie (and CSRF token) for the rest of the old
+    session's lifetime; the old cookie no longer works."""
     if principal is None or principal.kind != "user":
         return RedirectResponse("/login", status_code=303)
     settings = request.app.state.settings
     try:
-        auth_service.reauthenticate(session, principal=principal, password=password,
-                                    lockout_after=settings.login_max_failures,
-                                    lockout_minutes=settings.login_lockout_minutes)
+        token, ws = auth_service.reauthenticate(session, principal=principal, password=password,
+                                                lockout_after=settings.login_max_failures,
+                                                lockout_minutes=settings.login_lockout_minutes)
     except AuthError as exc:
         session.commit()  # the failure, its count and its audit entry must stay
+        if exc.code == "session_ended":  # ended meanwhile (another tab signed out): sign in again
+            return RedirectResponse("/login?" + urlencode({"next": safe_next(next_url)}, safe="/"),
+                                    status_code=303)
         return _reauth_page(request, next_url=safe_next(next_url),
                             error="reauth.locked" if exc.code == "locked" else "reauth.failed", status_code=401)
-    return RedirectResponse(safe_next(next_url), status_code=303)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, token,
+               max_age=max(0, int((ws.expires_at - utcnow()).total_seconds())))
+    return response
 
 
 @pages.post("/logout", response_model=None)
