@@ -13,7 +13,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.audit.service import record_not_found
+from xinyong.auth.deps import require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -118,8 +119,7 @@ def _job(session: Session, principal: Principal, job_id: int, action: str, *, ow
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and allowed(principal.role, "records.read_all"))
     except service.ImportsError as exc:
-        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
-                      details={"reason": "not_found"})
+        record_not_found(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id)
         raise _api_error(exc) from exc
 
 

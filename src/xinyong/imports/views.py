@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.audit.service import record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -149,8 +150,7 @@ def _job(session: Session, principal: Principal, job_id: int, action: str, *, ow
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and _read_all(principal))
     except service.ImportsError as exc:
-        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
-                      details={"reason": "not_found"})
+        record_not_found(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id)
         raise _not_found() from exc
 
 
