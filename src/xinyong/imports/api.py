@@ -158,6 +158,7 @@ def list_jobs(principal: Importer, session: DbSession,
     more = len(jobs) > limit
     jobs = jobs[:limit]
     first = service.first_row_errors(session, job_ids=[j.id for j in jobs if j.rejected])
+    service.record_list(session, actor=principal.actor, jobs=jobs, before_id=before_id, limit=limit, via="api")
     return JobListOut(items=[job_out(session, j, first=first.get(j.id, [])) for j in jobs],
                       next_before_id=jobs[-1].id if more and jobs else None)
 
@@ -188,7 +189,11 @@ def template_xlsx(item: str, principal: Importer, session: DbSession) -> Respons
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404), summary="A job: status, progress, counts, file error")
 def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
-    return job_out(session, _job(session, principal, job_id, "imports.read"))
+    out = job_out(session, _job(session, principal, job_id, "imports.read"))
+    service.record_read(session, actor=principal.actor, job_id=job_id, status=out.status,
+                        rows_done=out.rows_done, rows_total=out.rows_total, errors_shown=len(out.first_errors),
+                        via="api")
+    return out
 
 
 @router.get("/{job_id}/errors.csv",
