@@ -109,3 +109,28 @@ def at_once(db: Database, first: Callable[[Any], object], second: Callable[[Any]
     thread.join(30)
     assert not thread.is_alive()
     return errors
+
+
+def audit_entries(db: Database, *actions: str) -> list[Any]:
+    """Committed audit entries with these actions, oldest first."""
+    from sqlalchemy import select
+
+    from xinyong.audit.models import AuditEntry
+
+    with db.session() as s:
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action.in_(actions)).order_by(AuditEntry.id)))
+
+
+def assert_no_id_number_in_audit(db: Database, numbers: list[str]) -> None:
+    """None of these ID numbers appears in any audit entry's action, object, actor or details."""
+    import json
+
+    from sqlalchemy import select
+
+    from xinyong.audit.models import AuditEntry
+
+    with db.session() as s:
+        for e in s.scalars(select(AuditEntry)):
+            blob = json.dumps([e.action, e.object_id, e.actor_label, e.details], ensure_ascii=False, default=str)
+            for number in numbers:
+                assert number not in blob, (e.action, blob)

@@ -95,3 +95,24 @@ def test_unsetting_a_weekend_day_worked_extends_the_open_defence_periods(initial
     with db.session() as s:
         assert s.get(ListEntry, entry_id).defence_deadline == monday + timedelta(days=7)
     db.engine.dispose()
+
+
+def test_a_refused_schedule_is_audited_as_the_page_audits_it(initialised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`xinyong calendar import` of a file it refuses leaves what /admin/calendar leaves: one
+    `calendar.import` entry, outcome `failed`, naming the first problem's code and line and how many
+    there are (tests/holidays: the page's). A file that is not text is refused and registered too."""
+    import json
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"{NEXT}-01-01 holiday\n{NEXT}-99-01 holiday\n{NEXT}-01-02 someday\n", encoding="utf-8")
+    assert "line 2" in initialised.fails("calendar", "import", str(bad)).output
+    binary = tmp_path / "schedule.bin"
+    binary.write_bytes(b"\xff\xfe" + SCHEDULE.encode("utf-16-le"))
+    assert "UTF-8" in initialised.fails("calendar", "import", str(binary)).output
+    rows = initialised.sql("SELECT actor_type, actor_label, object_type, outcome, details FROM audit_entries "
+                           "WHERE action = 'calendar.import' ORDER BY id")
+    assert [(t, label.startswith("cli:"), o, out, json.loads(d)) for t, label, o, out, d in rows] == [
+        ("system", True, "calendar", "failed", {"code": "wrong_type", "field": "line 2", "problems": 2}),
+        ("system", True, "calendar", "failed", {"code": "wrong_encoding", "field": "schedule", "problems": 1}),
+    ], rows
+    assert initialised.count("calendar_days") == 0

@@ -208,3 +208,22 @@ def test_rate_after_a_resume_counts_this_runs_rows(env: Database, tmp_path: Path
     m = re.search(r"行数 / rows: 10/10  \(本次 this run 2, ([\d,.]+) 行每秒 / rows/s\)", r.output)
     assert m is not None, r.output
     assert float(m.group(1).replace(",", "")) <= 2
+
+
+def test_listing_the_jobs_is_audited_as_the_api_and_the_page_are(env: Database, tmp_path: Path) -> None:
+    """`xinyong imports list` reads the jobs as `GET /api/v1/imports` and /workspace/imports do: one
+    `imports.list` entry (the operator, the jobs shown, counts), no ID number of the file in it."""
+    from xinyong.audit.models import AuditEntry
+
+    rows = penalty_rows(2)
+    f = tmp_path / "p.csv"
+    f.write_bytes(csv_bytes(ZH_HEADER, rows))
+    assert run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj").exit_code == 0
+    assert run("imports", "list", "--limit", "5").exit_code == 0
+    with env.session() as s:
+        [e] = s.scalars(select(AuditEntry).where(AuditEntry.action == "imports.list"))
+        job_id = s.scalar(select(ImportJob.id))
+        assert (e.actor_type, e.actor_label.startswith("cli:"), e.outcome) == ("system", True, "ok")
+        assert e.details == {"before_id": None, "limit": 5, "count": 1, "jobs": [job_id], "via": "cli"}
+        for entry in s.scalars(select(AuditEntry)):
+            assert not any(r[0] in str(entry.details) for r in rows)

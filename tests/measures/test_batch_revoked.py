@@ -147,7 +147,10 @@ def test_a_resume_needs_a_caller_of_the_jobs_department(client, world, db, vault
     assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
     with db.session() as s:
         assert s.get(CompareJob, job_id).attempts == 0  # type: ignore[union-attr]
-        assert not list(s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.batch_resume")))
+        # no resume happened; the other department's try is registered as a refused look (not_found)
+        assert [(e.outcome, e.department_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "checks.batch_resume"))] == [
+            ("denied", world.dept_b.id, {"reason": "not_found"})]
 
 
 def test_deactivating_the_department_fails_the_job_at_its_next_chunk(db, world, vault, monkeypatch):  # type: ignore[no-untyped-def]

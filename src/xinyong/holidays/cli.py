@@ -59,25 +59,32 @@ def import_(
 ) -> None:
     """导入一年（或几年）的节假日安排，整体替换这些年份 / import a schedule, replacing the years it names."""
     from xinyong.cli import cli_actor
-    from xinyong.cli_support import fail, open_database
+    from xinyong.cli_support import open_database
     from xinyong.holidays import service
 
     data = file.read_bytes()
+    text: str | None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:  # Notepad's "ANSI" and Excel's CSV on Chinese Windows: GBK, as the imports read a file
             text = data.decode("gb18030")
         except UnicodeDecodeError:
-            fail("文件应为 UTF-8 或 GBK 编码的文本 / the file must be UTF-8 or GBK text")
-    try:
-        days = service.parse_schedule(text)
-        with open_database() as db:
+            text = None
+    actor = cli_actor()
+    with open_database() as db:
+        try:
+            if text is None:
+                raise service.HolidayError([("schedule", "wrong_encoding", "文件应为 UTF-8 或 GBK 编码的文本",
+                                             "the file must be UTF-8 or GBK text")])
+            days = service.parse_schedule(text)
             with db.session() as s:
-                out = service.import_schedule(s, days=days, actor=cli_actor(), note=note)
-            extended = service.apply(db, actor=cli_actor())
-    except service.HolidayError as exc:
-        _refused(exc)
+                out = service.import_schedule(s, days=days, actor=actor, note=note)
+        except service.HolidayError as exc:
+            with db.session() as s:  # refused: nothing changed, and the attempt registered, as the page does
+                service.record_import_refusal(s, actor=actor, error=exc)
+            _refused(exc)
+        extended = service.apply(db, actor=actor)
     years = ", ".join(map(str, out["years"]))  # type: ignore[call-overload]
     added = out["added_before"]
     typer.echo(f"{years}: 放假 / holidays {out['holidays']}, 上班 / workdays {out['workdays']} "

@@ -186,6 +186,14 @@ def import_schedule(session: Session, *, days: Sequence[Day], actor: Actor, note
     return out
 
 
+def record_import_refusal(session: Session, *, actor: Actor, error: HolidayError) -> None:
+    """Audit a refused schedule (``calendar.import``, outcome ``failed``): its first problem's code and
+    line, and how many problems — the page and ``xinyong calendar import`` alike. The caller has
+    rolled back whatever it did and commits this entry."""
+    record(session, actor=actor, action="calendar.import", object_type="calendar", outcome="failed",
+           details={"code": error.code, "field": error.field, "problems": len(error.problems)})
+
+
 def set_day(session: Session, *, day: date, kind: str, name: str, actor: Actor) -> CalendarDay:
     """Mark one day (a correction, or a day the schedule missed) of a year already covered — by the
     library or by an imported schedule: a new year is entered whole (:func:`import_schedule`), else

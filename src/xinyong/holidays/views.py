@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xinyong import clock, workdays
-from xinyong.audit.service import record
 from xinyong.auth.deps import require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
@@ -90,8 +89,7 @@ def calendar_import(request: Request, principal: CalendarAdmin, session: DbSessi
         out = service.import_schedule(session, days=days, actor=principal.actor, note=note)
     except service.HolidayError as exc:
         session.rollback()  # refused: nothing changed, and the attempt registered
-        record(session, actor=principal.actor, action="calendar.import", object_type="calendar", outcome="failed",
-               details={"code": exc.code, "field": exc.field, "problems": len(exc.problems)})
+        service.record_import_refusal(session, actor=principal.actor, error=exc)
         session.commit()
         return _page(request, session, year=clock.today().year, schedule=schedule, note=note,
                      errors=exc.api_errors(), status_code=422)

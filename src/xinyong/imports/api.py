@@ -13,7 +13,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.audit.service import record_not_found
+from xinyong.auth.deps import require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -118,8 +119,7 @@ def _job(session: Session, principal: Principal, job_id: int, action: str, *, ow
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and allowed(principal.role, "records.read_all"))
     except service.ImportsError as exc:
-        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
-                      details={"reason": "not_found"})
+        record_not_found(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id)
         raise _api_error(exc) from exc
 
 
@@ -158,6 +158,7 @@ def list_jobs(principal: Importer, session: DbSession,
     more = len(jobs) > limit
     jobs = jobs[:limit]
     first = service.first_row_errors(session, job_ids=[j.id for j in jobs if j.rejected])
+    service.record_list(session, actor=principal.actor, jobs=jobs, before_id=before_id, limit=limit, via="api")
     return JobListOut(items=[job_out(session, j, first=first.get(j.id, [])) for j in jobs],
                       next_before_id=jobs[-1].id if more and jobs else None)
 
@@ -188,7 +189,11 @@ def template_xlsx(item: str, principal: Importer, session: DbSession) -> Respons
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(404), summary="A job: status, progress, counts, file error")
 def get_job(job_id: JobId, principal: Importer, session: DbSession) -> JobOut:
-    return job_out(session, _job(session, principal, job_id, "imports.read"))
+    out = job_out(session, _job(session, principal, job_id, "imports.read"))
+    service.record_read(session, actor=principal.actor, job_id=job_id, status=out.status,
+                        rows_done=out.rows_done, rows_total=out.rows_total, errors_shown=len(out.first_errors),
+                        via="api")
+    return out
 
 
 @router.get("/{job_id}/errors.csv",

@@ -160,12 +160,13 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
 ) -> None:
     """列出导入任务 / list import jobs, newest first."""
-    from xinyong.cli import database, settings
+    from xinyong.cli import cli_actor, database, settings
     from xinyong.imports import service
 
     with database(settings()) as db, db.session() as s:
         dept_id = _department(s, dept).id if dept else None
         jobs = service.list_jobs(s, department_id=dept_id, any_department=dept is None, limit=limit)
+        service.record_list(s, actor=cli_actor(), jobs=jobs, before_id=None, limit=limit, via="cli")
         for j in jobs:
             typer.echo(f"{j.id}\t{service.effective_status(j)}\t{j.item_code}\t"
                        f"{j.rows_done}/{j.rows_total or '?'}\t"

@@ -193,6 +193,23 @@ def expire_files(session: Session, *, actor: Actor, now: datetime | None = None)
 
 # ---- reading jobs -------------------------------------------------------------------------------
 
+def record_read(session: Session, *, actor: Actor, job_id: int, status: str, rows_done: int,
+                rows_total: int | None, errors_shown: int, via: str) -> None:
+    """Audit a successful look at a job (``imports.read``): how it stood and how many of its rejected
+    rows were shown — counts, never a row's content. ``via``: ``api`` or ``page``."""
+    record(session, actor=actor, action="imports.read", object_type="import_job", object_id=job_id,
+           details={"status": status, "rows_done": rows_done, "rows_total": rows_total,
+                    "errors_shown": errors_shown, "via": via})
+
+
+def record_list(session: Session, *, actor: Actor, jobs: Sequence[ImportJob], before_id: int | None, limit: int,
+                via: str) -> None:
+    """Audit a list of jobs read (``imports.list``, as ``records.list``): what was asked and the ids shown."""
+    record(session, actor=actor, action="imports.list", object_type="import_job",
+           details={"before_id": before_id, "limit": limit, "count": len(jobs), "jobs": [j.id for j in jobs],
+                    "via": via})
+
+
 def effective_status(job: ImportJob, now: datetime | None = None, stale_after: float = STALE_SECONDS) -> str:
     """``running`` or ``pending`` with a heartbeat older than ``stale_after`` seconds → ``interrupted``."""
     if job.status in ("running", "pending"):

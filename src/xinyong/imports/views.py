@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyong.audit.service import record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -149,8 +150,7 @@ def _job(session: Session, principal: Principal, job_id: int, action: str, *, ow
         return service.get_job(session, job_id=job_id, department_id=principal.department_id,
                                any_department=not own and _read_all(principal))
     except service.ImportsError as exc:
-        audit_refusal(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id,
-                      details={"reason": "not_found"})
+        record_not_found(session, actor=principal.actor, action=action, object_type="import_job", object_id=job_id)
         raise _not_found() from exc
 
 
@@ -176,9 +176,16 @@ def _job_context(request: Request, session: Session, principal: Principal, job: 
 def job_page(request: Request, job_id: JobId, principal: Importer, session: DbSession) -> HTMLResponse:
     job = _job(session, principal, job_id, "imports.read")
     context = _job_context(request, session, principal, job)
-    if is_htmx(request) and request.headers.get("hx-history-restore-request") != "true":
-        return render(request, "imports/_job.html", context)
-    return render(request, "imports/job.html", context)
+    poll = is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
+    if not poll or not context["running"]:
+        # The page, and the one poll that finds the job ended (it shows the outcome and the rejected
+        # rows, and ends the polling), are audited; the polls of a running job, which show its
+        # progress only, are not: one entry a second per open page would flood the log
+        # (docs/architecture.md, "Audit log").
+        service.record_read(session, actor=principal.actor, job_id=job.id, status=context["status"],
+                            rows_done=job.rows_done, rows_total=job.rows_total,
+                            errors_shown=len(context["errors"]), via="poll" if poll else "page")
+    return render(request, "imports/_job.html" if poll else "imports/job.html", context)
 
 
 @router.post(JOBS_PATH + "/{job_id}/resume", response_model=None)
@@ -208,6 +215,7 @@ def jobs_page(request: Request, principal: Importer, session: DbSession,
                              before_id=before_id, limit=PAGE_SIZE + 1)
     more = len(jobs) > PAGE_SIZE
     jobs = jobs[:PAGE_SIZE]
+    service.record_list(session, actor=principal.actor, jobs=jobs, before_id=before_id, limit=PAGE_SIZE, via="page")
     codes: dict[int, str] = {}
     if read_all and jobs:
         ids = {j.department_id for j in jobs}

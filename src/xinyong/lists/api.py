@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
-from xinyong.audit.service import record
+from xinyong.audit.service import record, record_not_found
 from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -93,8 +93,7 @@ def _entry(session: Session, principal: Principal, entry_id: int, action: str) -
             return entry
         return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
     except service.ListError:
-        audit_refusal(session, actor=principal.actor, action=action, object_type="list_entry", object_id=entry_id,
-                      details={"reason": "not_found"})
+        record_not_found(session, actor=principal.actor, action=action, object_type="list_entry", object_id=entry_id)
         raise
 
 

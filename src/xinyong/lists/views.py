@@ -23,8 +23,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
-from xinyong.audit.service import record
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.audit.service import record, record_not_found
+from xinyong.auth.deps import require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, list_departments
@@ -276,8 +276,8 @@ def _my_entry(session: Session, principal: Principal, entry_id: int) -> ListEntr
             raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
         return entry
     except service.ListError as exc:
-        audit_refusal(session, actor=principal.actor, action="list_entry.defend", object_type="list_entry",
-                      object_id=entry_id, details={"reason": "not_found", "via": "page"})
+        record_not_found(session, actor=principal.actor, action="list_entry.defend", object_type="list_entry",
+                         object_id=entry_id, details={"via": "page"})
         raise _not_found() from exc
 
 

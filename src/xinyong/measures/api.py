@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -269,19 +269,27 @@ def create_batch(request: Request, background: BackgroundTasks, principal: Check
     return _json(batch.job_json(job), 202)
 
 
-def _job(session: Session, principal: Principal, job_id: int) -> Any:
-    return batch.get_job(session, job_id=job_id, department_id=principal.department_id,
-                         any_department=allowed(principal.role, "checks.read_all"))
+def _job(session: Session, principal: Principal, job_id: int, action: str) -> Any:
+    """The job if the caller may see it, else 404 — the same whether it exists or not — and the
+    refused ``action`` registered (as the imports' and the records' are)."""
+    try:
+        return batch.get_job(session, job_id=job_id, department_id=principal.department_id,
+                             any_department=allowed(principal.role, "checks.read_all"))
+    except service.MeasuresError:
+        record_not_found(session, actor=principal.actor, action=action, object_type="compare_job", object_id=job_id)
+        raise
 
 
 @router.get("/batch/{job_id}", response_model=BatchJobOut, summary="A comparison job's progress")
 def get_batch(job_id: JobId, principal: Checker, session: DbSession) -> Response:
-    return _json(batch.job_json(_job(session, principal, job_id)))
+    job = _job(session, principal, job_id, "checks.batch_read")
+    batch.record_read(session, actor=principal.actor, job=job, via="api")
+    return _json(batch.job_json(job))
 
 
 @router.get("/batch/{job_id}/result.csv", summary="The result file (masked ID numbers, grades, lists, measures)")
 def batch_result(job_id: JobId, principal: Checker, session: DbSession, vault: VaultDep) -> Response:
-    job = _job(session, principal, job_id)
+    job = _job(session, principal, job_id, "checks.batch_result")
     data = batch.result_csv(session, vault=vault, job=job, actor=principal.actor)
     if data is None:
         raise ApiError(409, "not_ready", "结果尚未生成 / the result is not ready")
@@ -295,7 +303,7 @@ def resume_batch(request: Request, background: BackgroundTasks, job_id: JobId, p
                  session: DbSession) -> Response:
     """Run again as the caller — a key or officer of the job's department (the rows it answers are its
     checks) —, not as the job's creator, whose key may be revoked since."""
-    job = _job(session, principal, job_id)
+    job = _job(session, principal, job_id, "checks.batch_resume")
     caller = caller_of(session, principal, "checks.batch")
     batch.resume(session, job=job, department_id=caller.department_id, actor=caller.actor)
     background.add_task(compare_runner_of(request.app).start, job.id, caller.actor)

@@ -294,6 +294,20 @@ def get_job(session: Session, *, job_id: int, department_id: int | None, any_dep
     return job
 
 
+def record_read(session: Session, *, actor: Actor, job: CompareJob, via: str) -> None:
+    """Audit a successful look at a job (``checks.batch_read``): how it stood, in counts (``via``:
+    ``api``, ``page`` or ``poll``). The result file's download is ``checks.batch_result``."""
+    record(session, actor=actor, action="checks.batch_read", object_type="compare_job", object_id=job.id,
+           details={"status": effective_status(job), "rows_done": job.rows_done, "rows_total": job.rows_total,
+                    "matched": job.matched, "unknown": job.unknown, "invalid": job.invalid, "via": via})
+
+
+def record_list(session: Session, *, actor: Actor, jobs: Sequence[CompareJob], via: str) -> None:
+    """Audit a list of jobs read (``checks.batch_list``): how many, and which."""
+    record(session, actor=actor, action="checks.batch_list", object_type="compare_job",
+           details={"count": len(jobs), "jobs": [j.id for j in jobs], "via": via})
+
+
 def list_jobs(session: Session, *, department_id: int | None, any_department: bool, limit: int = 50) -> list[CompareJob]:
     q = select(CompareJob).order_by(CompareJob.id.desc()).limit(limit)
     if not any_department:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
+from xinyong.audit.service import record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -154,6 +155,7 @@ def _checks_page(request: Request, session: Session, principal: Principal, *, an
     rules = service.rules_for(session)
     jobs = batch.list_jobs(session, department_id=principal.department_id,
                            any_department=allowed(principal.role, "checks.read_all"), limit=20)
+    batch.record_list(session, actor=principal.actor, jobs=jobs, via="page")
     return render(request, "measures/checks.html", {
         "department": dept, "scenarios": rules.scenarios, "answer": answer, "error": error, "selected": scenario,
         "batch_error": batch_error, "jobs": jobs, "status_of": batch.effective_status, "checks_path": CHECKS_PATH,
@@ -223,13 +225,26 @@ def batch_page(request: Request, job_id: JobId, principal: Checker, session: DbS
         job = batch.get_job(session, job_id=job_id, department_id=principal.department_id,
                             any_department=allowed(principal.role, "checks.read_all"))
     except service.MeasuresError:
+        _job_refused(session, principal, job_id, "checks.batch_read")
         raise _not_found() from None
     status = batch.effective_status(job)
-    ctx = {"job": job, "status": status, "running": status in ("pending", "running"), "checks_path": CHECKS_PATH,
+    running = status in ("pending", "running")
+    poll = is_htmx(request)
+    if not poll or not running:
+        # the page, and the one poll that finds the job ended (its counts, the download), are audited;
+        # the polls of a running job — progress only, one a second — are not (docs/architecture.md, "Audit log")
+        batch.record_read(session, actor=principal.actor, job=job, via="poll" if poll else "page")
+    ctx = {"job": job, "status": status, "running": running, "checks_path": CHECKS_PATH,
            "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None,
            "can_resume": status == "interrupted" and job.department_id == principal.department_id
            and job.error_code != "file_expired"}
-    return render(request, "measures/_job.html" if is_htmx(request) else "measures/job.html", ctx)
+    return render(request, "measures/_job.html" if poll else "measures/job.html", ctx)
+
+
+def _job_refused(session: Session, principal: Principal, job_id: int, action: str) -> None:
+    """A job the caller may not see is not found, as one that does not exist; the look is registered
+    (as the API registers its own)."""
+    record_not_found(session, actor=principal.actor, action=action, object_type="compare_job", object_id=job_id)
 
 
 @router.post(CHECKS_PATH + "/batch/{job_id}/resume", response_model=None)
@@ -240,6 +255,7 @@ def batch_resume(request: Request, background: BackgroundTasks, job_id: JobId, p
     try:
         job = batch.get_job(session, job_id=job_id, department_id=principal.department_id, any_department=False)
     except service.MeasuresError:
+        _job_refused(session, principal, job_id, "checks.batch_resume")
         raise _not_found() from None
     dept = _department(session, principal)
     if dept is None:

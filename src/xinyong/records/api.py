@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record
+from xinyong.audit.service import record, record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -128,8 +128,7 @@ def _get(session: Session, principal: Principal, record_id: ObjectId, action: st
 
 
 def _refused(session: Session, principal: Principal, record_id: int, action: str) -> None:
-    audit_refusal(session, actor=principal.actor, action=action, object_type="record", object_id=record_id,
-                  details={"reason": "not_found"})
+    record_not_found(session, actor=principal.actor, action=action, object_type="record", object_id=record_id)
 
 
 def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -> None:

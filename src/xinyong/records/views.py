@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record
+from xinyong.audit.service import record, record_not_found
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -312,8 +312,7 @@ def record_detail(request: Request, record_id: RecordId, principal: Reader, sess
 def _refused(session: Session, principal: Principal, record_id: int, action: str) -> None:
     """A record the caller may not see or change is not found, as one that does not exist; the
     attempt is registered either way (as the records API and the lists register theirs)."""
-    audit_refusal(session, actor=principal.actor, action=action, object_type="record", object_id=record_id,
-                  details={"reason": "not_found"})
+    record_not_found(session, actor=principal.actor, action=action, object_type="record", object_id=record_id)
 
 
 @router.post(LIST_PATH + "/{record_id}/revoke", response_model=None)
