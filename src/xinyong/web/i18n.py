@@ -72,6 +72,9 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "Wrong username or password. Repeated failures lock the account for a while."},
     "login.disabled": {"zh": "该账户已停用，请联系系统管理员。",
                        "en": "This account is disabled; please contact the administrator."},
+    "login.department_inactive": {"zh": "部门已停用，其账户不能登录；请联系系统管理员。",
+                                  "en": "The department is inactive: its accounts cannot sign in; please "
+                                        "contact the administrator."},
     "login.signed_in_as": {"zh": "当前已登录为", "en": "Currently signed in as"},
     "login.notice": {"zh": "本平台处理个人信用信息，所有操作均记录审计日志。",
                      "en": "This platform handles personal credit information; every action is audited."},
