@@ -1,8 +1,11 @@
 """Deactivating and reactivating a department (机构撤并): its users are logged out at once and
 cannot log in, its API keys are refused until it is reactivated (not revoked), administrators are
-never locked out, and every change and refusal is audited. The service and the login."""
+never locked out, and every change and refusal is audited. The service, the API and the login;
+the page is in tests/web/test_web_admin.py, the CLI in tests/cli/test_cli_admin.py."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +15,9 @@ from tests.support import PASSWORD, SYSTEM, login
 from xinyong.audit.service import Actor
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import ApiKey, Department, User, WebSession
+from xinyong.auth.permissions import STEP_UP_MINUTES
 from xinyong.auth.service import AuthError
+from xinyong.db import utcnow
 
 ADMIN_ACTOR = Actor(type="user", id="1", label="admin")
 
@@ -195,3 +200,68 @@ def test_keys_are_refused_while_inactive_and_work_again_once_reactivated(client,
     _reactivate(db, "scjgj")
     assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 200
     assert client.post("/api/v1/checks", json=check, headers=world.bearer(world.key_a)).status_code == 200
+
+
+# ---- the API ------------------------------------------------------------------------------------
+
+def test_the_api_deactivates_and_reactivates(client, world, db):  # type: ignore[no-untyped-def]
+    h = sign_in(client, db, world.users["admin"])
+    r = client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "机构撤并"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": world.dept_a.id, "code": "scjgj", "name": "区市场监管局", "name_en": None,
+                        "kind": "department", "active": False}
+    body = assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "再次"}, headers=h),
+                        409, "already_inactive")
+    assert "已是停用状态" in body["message"] and "already inactive" in body["message"]
+    assert {d["code"]: d["active"] for d in client.get("/api/v1/departments", headers=h).json()}["scjgj"] is False
+    r = client.post("/api/v1/departments/scjgj/activate", headers=h)
+    assert r.status_code == 200 and r.json()["active"] is True
+    assert_error(client.post("/api/v1/departments/scjgj/activate", headers=h), 409, "already_active")
+    assert [e.actor_label for e in entries(db, action="department.deactivate")] == ["admin"]
+    assert [e.actor_label for e in entries(db, action="department.reactivate")] == ["admin"]
+
+
+def test_the_api_refusals(client, world, db):  # type: ignore[no-untyped-def]
+    h = sign_in(client, db, world.users["admin"])
+    body = assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "  "}, headers=h),
+                        422, "reason_required")
+    assert body["errors"] == [{"field": "reason", "code": "reason_required", "message": body["message"]}]
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "x" * 501}, headers=h),
+                 422, "reason_too_long")
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={}, headers=h), 422)
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并", "active": True},
+                             headers=h), 422)  # no unknown fields
+    body = assert_error(client.post("/api/v1/departments/nope/deactivate", json={"reason": "撤并"}, headers=h),
+                        404, "unknown_department")
+    assert body["errors"][0]["field"] == "department"
+    assert_error(client.post("/api/v1/departments/nope/activate", headers=h), 404, "unknown_department")
+    with db.session() as s:
+        auth_service.add_user(s, username="admin_a", password=PASSWORD, role="admin", department_id=world.dept_a.id,
+                              actor=SYSTEM)
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并"}, headers=h),
+                 409, "admin_in_department")
+    # an officer may not; a department's key may not
+    client.cookies.clear()
+    h = sign_in(client, db, world.users["officer_b"])
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并"}, headers=h),
+                 403, "forbidden")
+    client.cookies.clear()
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并"},
+                             headers=world.bearer(world.key_b)), 403, "forbidden")
+    assert _active(db, "scjgj") and not entries(db, action="department.deactivate")
+    assert [e.details["permission"] for e in entries(db, action="auth.forbidden")] == ["departments.manage"] * 2
+
+
+def test_the_api_asks_an_old_session_for_the_password_first(client, world, db):  # type: ignore[no-untyped-def]
+    h = sign_in(client, db, world.users["admin"])
+    with db.session() as s:  # the password was last entered before the step-up window
+        s.execute(update(WebSession).where(WebSession.ended_at.is_(None))
+                  .values(authenticated_at=utcnow() - timedelta(minutes=STEP_UP_MINUTES + 5)))
+    assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并"}, headers=h),
+                 403, "step_up_required")
+    _deactivate(db, "gaj")
+    assert_error(client.post("/api/v1/departments/gaj/activate", headers=h), 403, "step_up_required")
+    assert _active(db, "scjgj") and not _active(db, "gaj")
+    assert [e.details["path"] for e in entries(db, action="auth.step_up_required")] == [
+        "/api/v1/departments/scjgj/deactivate", "/api/v1/departments/gaj/activate"]
+    assert client.get("/api/v1/departments", headers=h).status_code == 200  # reading needs none
