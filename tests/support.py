@@ -134,3 +134,26 @@ def assert_no_id_number_in_audit(db: Database, numbers: list[str]) -> None:
             blob = json.dumps([e.action, e.object_id, e.actor_label, e.details], ensure_ascii=False, default=str)
             for number in numbers:
                 assert number not in blob, (e.action, blob)
+
+
+def deactivated_once_authenticated(monkeypatch: Any, department_id: int) -> None:
+    """Every later request sees ``department_id`` deactivated just after its caller was authenticated:
+    a deactivation committed between the request's first statement and its own check of the
+    department (possible under PostgreSQL's READ COMMITTED). A deactivated department's sessions and
+    keys are refused at authentication (``auth.service``), so only such a request reaches the
+    routes' ``department_inactive`` refusals. The change is made in the request's own transaction,
+    which a refusal rolls back (the department is active again afterwards)."""
+    from sqlalchemy import update
+
+    from xinyong.auth import deps
+    from xinyong.auth.models import Department
+
+    def deactivating(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(session: Any, **kwargs: Any) -> Any:
+            found = original(session, **kwargs)
+            session.execute(update(Department).where(Department.id == department_id).values(active=False))
+            return found
+        return call
+
+    monkeypatch.setattr(deps, "principal_for_session", deactivating(deps.principal_for_session))
+    monkeypatch.setattr(deps, "principal_for_api_key", deactivating(deps.principal_for_api_key))

@@ -581,6 +581,37 @@ def dept_list() -> None:
     _table(rows, ["id", "code", "kind", "status", "名称", "name"])
 
 
+@dept_app.command("deactivate")
+def dept_deactivate(
+    code: Annotated[str, typer.Argument(help="部门或机构代码 / department code")],
+    reason: Annotated[str, typer.Option("--reason", help="停用原因（1至500字，记入审计日志），如机构撤并 / "
+                                                         "why (1-500 characters, audited), e.g. merged")],
+) -> None:
+    """停用部门：其用户立即退出且不能登录，其 API 密钥暂停（不吊销） / deactivate a department: its users are
+    logged out and cannot sign in, its API keys are refused (not revoked)."""
+    from xinyong.auth.service import deactivate_department, get_department
+
+    with database(settings()) as db, db.session() as s:
+        dept = get_department(s, code.strip())
+        counts = deactivate_department(s, department=dept, reason=reason, actor=cli_actor())
+        dept_code = dept.code
+    echo(f"已停用 / deactivated: {dept_code} — 结束会话 / sessions ended: {counts['sessions_ended']}, "
+         f"暂停密钥 / keys suspended: {counts['keys_suspended']}")
+
+
+@dept_app.command("activate")
+def dept_activate(code: Annotated[str, typer.Argument(help="部门或机构代码 / department code")]) -> None:
+    """重新启用部门：其用户可再次登录，未吊销的 API 密钥恢复可用 / reactivate a department: its users may sign
+    in again and its unrevoked API keys work again."""
+    from xinyong.auth.service import get_department, reactivate_department
+
+    with database(settings()) as db, db.session() as s:
+        dept = get_department(s, code.strip())
+        counts = reactivate_department(s, department=dept, actor=cli_actor())
+        dept_code = dept.code
+    echo(f"已重新启用 / reactivated: {dept_code} — 恢复密钥 / keys restored: {counts['keys_restored']}")
+
+
 # ---- API keys ---------------------------------------------------------------------------------------
 
 @apikey_app.command("create")

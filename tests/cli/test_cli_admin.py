@@ -48,6 +48,56 @@ def test_dept_add_invalid_kind(initialised: CliEnv) -> None:
     assert "kind must be department or institution" in result.stderr
 
 
+def test_dept_deactivate_and_activate(initialised: CliEnv) -> None:
+    """机构撤并 from the command line: the department's officer can no longer log in and its key is
+    refused until it is reactivated (the key is not revoked); each change audited with its reason."""
+    from xinyong.auth.service import AuthError
+
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    cli.ok("user", "add", "officer1", "--role", "officer", "--dept", "scjg", "--password-stdin",
+           input=cli.password + "\n")
+    key = cli.last_line(cli.ok("apikey", "create", "--dept", "scjg", "--name", "业务系统").stdout)
+    out = cli.ok("dept", "deactivate", "scjg", "--reason", "  机构撤并  ").stdout
+    assert "deactivated: scjg" in out and "keys suspended: 1" in out
+    assert "inactive" in cli.ok("dept", "list").stdout
+    db = Database(cli.url)
+    try:
+        with db.session() as s:
+            assert principal_for_api_key(s, secret=key)[0] is None
+        try:
+            with db.session() as s:
+                authenticate(s, username="officer1", password=cli.password)
+            raise AssertionError("an officer of an inactive department logged in")
+        except AuthError as exc:
+            assert exc.code == "department_inactive"
+        again = cli.fails("dept", "deactivate", "scjg", "--reason", "又一次")
+        assert "已是停用状态" in again.stderr and "already inactive" in again.stderr
+        assert cli.run("dept", "deactivate", "scjg").exit_code == 2  # --reason is required: a usage error
+        assert "does not exist" in cli.fails("dept", "deactivate", "nope", "--reason", "撤并").stderr
+        assert "keys restored: 1" in cli.ok("dept", "activate", "scjg").stdout
+        assert "already active" in cli.fails("dept", "activate", "scjg").stderr
+        with db.session() as s:
+            assert principal_for_api_key(s, secret=key)[0] is not None
+            assert authenticate(s, username="officer1", password=cli.password).username == "officer1"
+    finally:
+        db.dispose()
+    assert cli.sql("SELECT revoked_at FROM api_keys") == [(None,)]
+    assert cli.count("audit_entries", "action = 'department.deactivate'") == 1
+    assert cli.count("audit_entries", "action = 'department.reactivate'") == 1
+    [(actor_type, details)] = cli.sql("SELECT actor_type, details FROM audit_entries "
+                                      "WHERE action = 'department.deactivate'")
+    assert actor_type == "system" and "机构撤并" in details and "  机构撤并" not in details
+
+
+def test_dept_deactivate_refuses_an_empty_reason(initialised: CliEnv) -> None:
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    refused = cli.fails("dept", "deactivate", "scjg", "--reason", "   ")
+    assert "请填写停用原因" in refused.stderr and "a reason is required" in refused.stderr
+    assert cli.sql("SELECT active FROM departments WHERE code = 'scjg'") == [(1,)]
+
+
 def test_apikey_create_prints_the_key_alone_on_the_last_line_and_authenticates(initialised: CliEnv) -> None:
     cli = initialised
     cli.ok("dept", "add", "scjg", "区市场监管局")

@@ -9,10 +9,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from sqlalchemy import update
-from tests.support import login, new_id_number
-
-from xinyong.auth.models import Department
+from tests.support import deactivated_once_authenticated, login, new_id_number
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration.md"
 
@@ -24,7 +21,7 @@ def _upload_table() -> set[str]:
     return {code for line in table.splitlines()[3:] for code in re.findall(r"`([a-z_]+)`", line.split("|")[2])}
 
 
-def test_the_documented_upload_refusals_are_the_ones_answered(client, world, db):  # type: ignore[no-untyped-def]
+def test_the_documented_upload_refusals_are_the_ones_answered(client, world, db, monkeypatch):  # type: ignore[no-untyped-def]
     h = world.bearer(world.key_a)
 
     def code(content: bytes | None, scenario: str | None = "awards", headers: dict[str, str] | None = None) -> str:
@@ -54,10 +51,10 @@ def test_the_documented_upload_refusals_are_the_ones_answered(client, world, db)
     }
     csrf = login(client, "admin")
     seen.add(code(one, headers={"X-CSRF-Token": csrf}))
-    with db.session() as s:
-        s.execute(update(Department).where(Department.id == world.dept_b.id).values(active=False))
     csrf = login(client, "officer_b")
-    seen.add(code(one, headers={"X-CSRF-Token": csrf}))
+    with monkeypatch.context() as m:  # deactivated once the session was accepted (later ones are refused)
+        deactivated_once_authenticated(m, world.dept_b.id)
+        seen.add(code(one, headers={"X-CSRF-Token": csrf}))
     assert seen == _upload_table()
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 from tests.measures.measures_support import subject_with_status
-from tests.support import SYSTEM, login, new_id_number
+from tests.support import SYSTEM, deactivated_once_authenticated, login, new_id_number
 
 from xinyong import clock
 from xinyong.audit.models import AuditEntry
@@ -275,12 +275,11 @@ def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no
         assert denied.count("denied") >= 3 and denied.count("ok") == 1
 
 
-def test_feedback_needs_an_active_department_as_the_check_does(client, world, db, vault):  # type: ignore[no-untyped-def]
+def test_feedback_needs_an_active_department_as_the_check_does(client, world, db, vault, monkeypatch):  # type: ignore[no-untyped-def]
     """Feedback is the department's report of what it applied: an officer of a department deactivated
     since the check can no longer report (403 department_inactive, audited), as it can no longer
     check; the admin, who checks as no department, is told so (department_required), not that the
     check is another department's."""
-    from xinyong.auth.models import Department
 
     with db.session() as s:
         number, _ = subject_with_status(s, vault, grade="D", lists=["dishonest_debtor"])
@@ -289,9 +288,9 @@ def test_feedback_needs_an_active_department_as_the_check_does(client, world, db
                     headers={"X-CSRF-Token": csrf}).json()
     url = f"/api/v1/checks/{a['check_id']}/feedback"
     body = {"measure": "restrict_high_consumption", "applied": True}
-    with db.session() as s:
-        s.execute(update(Department).where(Department.id == world.dept_a.id).values(active=False))
-    r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+    with monkeypatch.context() as m:  # deactivated once the session was accepted (later ones are refused)
+        deactivated_once_authenticated(m, world.dept_a.id)
+        r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})
     assert (r.status_code, r.json()["code"]) == (403, "department_inactive"), r.text
     csrf = login(client, "admin")
     r = client.post(url, json=body, headers={"X-CSRF-Token": csrf})

@@ -155,3 +155,38 @@ def test_the_daily_upkeep_waits_for_a_department_writing_the_same_record(tmp_pat
             assert [tuple(k) for k in kept] == [(1, "push", "active"), (2, "push", "active")]
     finally:
         drop()
+
+
+def test_a_revocation_waiting_behind_a_deactivation_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The credit office deactivates a department while one of its officers revokes a record: the
+    revocation waits for the department's turn and then sees the deactivation (before, it read the
+    department's state before waiting and revoked the record of a department stopped meanwhile)."""
+    from xinyong.audit.service import Actor
+    from xinyong.auth.models import Department
+    from xinyong.auth.service import deactivate_department
+    from xinyong.records.service import DepartmentInactive, get_for_department, revoke
+
+    db, drop = committed_database(tmp_path, "revokestopped")
+    try:
+        vault = Vault(KeyRing.generate())
+        with db.session() as s:
+            dept = setup(s)
+            out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[
+                {**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "R1"}])
+            rid = out[0].record_id
+        officer = Actor(type="user", id="7", label="officer", department_id=dept.id)
+
+        def deactivate(s) -> None:  # type: ignore[no-untyped-def]
+            deactivate_department(s, department=s.get(Department, dept.id), reason="机构撤并", actor=SYSTEM)
+
+        def revoke_it(s) -> None:  # type: ignore[no-untyped-def]
+            revoke(s, rec=get_for_department(s, record_id=rid, department_id=dept.id), reason="决定已撤销", actor=officer)
+
+        errors = at_once(db, deactivate, revoke_it)
+        assert len(errors) == 1 and isinstance(errors[0], DepartmentInactive), errors
+        assert (errors[0].code, errors[0].status) == ("department_inactive", 403)
+        with db.session() as s:
+            assert s.scalar(text("SELECT status FROM records WHERE id = :r"), {"r": rid}) == "active"
+            assert s.scalar(text("SELECT count(*) FROM record_revisions WHERE record_id = :r"), {"r": rid}) == 0
+    finally:
+        drop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tests.records.records_support import penalty
-from tests.support import login
+from tests.support import deactivated_once_authenticated, login
 
 from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record, RecordRevision, Rejection
@@ -266,11 +266,10 @@ def test_push_needs_a_department_and_permission(client, world, person):  # type:
     assert client.post("/api/v1/records", json={"records": [penalty(idn, name)]}).status_code == 401
 
 
-def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusal_audited(client, world, person, db):  # type: ignore[no-untyped-def]
+def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusal_audited(client, world, person, db, monkeypatch):  # type: ignore[no-untyped-def]
     """Records are pushed and files uploaded by a department (its key or officer). The admin (no
     department) and an officer of a deactivated department are refused 403, and the refusal is
     audited (``auth.forbidden``) as the check API's ``caller_of`` audits the same refusal."""
-    from xinyong.auth.models import Department
 
     idn, name = person
     csrf = login(client, "admin")
@@ -281,8 +280,8 @@ def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusa
     assert r.status_code == 403 and r.json()["code"] == "department_required", r.text
     client.cookies.clear()
     csrf = login(client, "officer_a")
-    with db.session() as s:
-        s.get(Department, world.dept_a.id).active = False
+    # deactivated after the officer's session was accepted (later sessions are refused: test_departments.py)
+    deactivated_once_authenticated(monkeypatch, world.dept_a.id)
     r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 403 and r.json()["code"] == "department_inactive", r.text
     with db.session() as s:
@@ -295,27 +294,39 @@ def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusa
         assert s.scalar(select(func.count()).select_from(Record)) == 0
 
 
-def test_an_officer_of_a_deactivated_department_cannot_revoke(client, world, person, db):  # type: ignore[no-untyped-def]
-    """A deactivated department changes nothing any more: its keys stop, its officers' pushes and
-    uploads are refused, and so are their revocations (its records can still be read)."""
+def test_an_officer_of_a_deactivated_department_cannot_revoke(client, world, person, db, monkeypatch):  # type: ignore[no-untyped-def]
+    """A deactivated department changes nothing any more: its keys stop, its officers are logged
+    out, and a revocation that waited for the department's turn while it was being deactivated is
+    refused by ``records.service.revoke`` itself (403 ``department_inactive``, audited as before), on
+    the API and on the page alike; the record stays as it was."""
     from xinyong.auth.models import Department
+    from xinyong.records import service
 
     idn, name = person
     [r] = push(client, world, [penalty(idn, name)])
     csrf = login(client, "officer_a")
-    with db.session() as s:
-        s.get(Department, world.dept_a.id).active = False
     h = {"X-CSRF-Token": csrf}
     assert client.get(f"/api/v1/records/{r['record_id']}", headers=h).status_code == 200
+    taking_turn = service.lock_department
+
+    def deactivated_meanwhile(session, department_id):  # type: ignore[no-untyped-def]
+        # the administrator's deactivation held the department's row: it committed first
+        session.execute(update(Department).where(Department.id == department_id).values(active=False))
+        taking_turn(session, department_id)
+
+    monkeypatch.setattr(service, "lock_department", deactivated_meanwhile)
     got = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h)
     assert got.status_code == 403 and got.json()["code"] == "department_inactive", got.text
+    assert "部门已停用" in got.json()["message"] and "inactive" in got.json()["message"]
     page = client.post(f"/workspace/records/{r['record_id']}/revoke", data={"csrf_token": csrf, "reason": "撤销"})
-    assert page.status_code == 403
+    assert page.status_code == 403 and "部门已停用" in page.text and ">撤销</textarea>" in page.text
     with db.session() as s:
         assert s.get(Record, r["record_id"]).status == "active"
-        assert [(e.actor_label, e.details.get("reason")) for e in s.scalars(
+        assert s.get(Department, world.dept_a.id).active  # the refusal's rollback: this test's stand-in is undone
+        assert [(e.actor_label, e.details.get("permission"), e.details.get("reason")) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.action == "auth.forbidden").order_by(AuditEntry.id))] == [
-            ("officer_a", "department_inactive"), ("officer_a", "department_inactive")]
+            ("officer_a", "records.push", "department_inactive"), ("officer_a", "records.push", "department_inactive")]
+        assert not list(s.scalars(select(AuditEntry).where(AuditEntry.action == "record.revoke")))
 
 
 def test_every_push_is_audited_once(client, world, person, session):  # type: ignore[no-untyped-def]

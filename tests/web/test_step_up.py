@@ -311,3 +311,28 @@ def test_a_step_up_racing_a_sign_out_does_not_revive_the_session(tmp_path) -> No
             assert s.scalars(select(WebSession).where(WebSession.ended_at.is_(None))).all() == []
     finally:
         drop()
+
+
+def test_deactivating_a_department_asks_an_old_session_for_the_password(client, world, login, db):  # type: ignore[no-untyped-def]
+    from xinyong.auth.models import Department
+
+    csrf = login(client, "admin")
+    _age(db, STEP_UP_MINUTES + 5)
+    page = "https://testserver/admin/departments"
+    for verb, data in (("deactivate", {"reason": "机构撤并"}), ("activate", {})):
+        r = client.post(f"/admin/departments/{world.dept_a.id}/{verb}", data={"csrf_token": csrf, **data},
+                        headers={"Referer": page}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/reauth?next=/admin/departments"
+    with db.session() as s:
+        assert s.get(Department, world.dept_a.id).active
+    assert [(e.details["path"], e.details["permission"]) for e in audit(db, "auth.step_up_required")] == [
+        (f"/admin/departments/{world.dept_a.id}/deactivate", "departments.manage"),
+        (f"/admin/departments/{world.dept_a.id}/activate", "departments.manage")]
+    assert not audit(db, "department.deactivate")
+    ok = client.post("/reauth", data={"csrf_token": csrf, "password": PASSWORD, "next": "/admin/departments"},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+    csrf = hidden(client.get(ok.headers["location"]).text, "csrf_token")  # the step-up rotated the session
+    r = client.post(f"/admin/departments/{world.dept_a.id}/deactivate", data={"csrf_token": csrf, "reason": "机构撤并"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and len(audit(db, "department.deactivate")) == 1

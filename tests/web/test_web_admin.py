@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from tests.support import PASSWORD
+from tests.support import PASSWORD, SYSTEM
 from tests.web.web_support import audit, hidden
 
+from xinyong.auth import service as auth_service
 from xinyong.auth.models import ApiKey, Department, User
 
 KEY_SHAPE = re.compile(r"xy_[0-9a-f]{12}_[A-Za-z0-9_\-]{20,}")
@@ -64,6 +65,78 @@ def test_console_forms_need_the_csrf_token(client, world, login, db):
     r = client.post("/admin/departments", data={"code": "hdr", "name": "头部令牌"},
                     headers={"X-CSRF-Token": csrf}, follow_redirects=False)
     assert r.status_code == 303
+
+
+def _department_row(html: str, department_id: int) -> str:
+    m = re.search(rf'<tr id="department-{department_id}">(.*?)</tr>', html, re.S)
+    assert m, f"no row for department {department_id}"
+    return m.group(1)
+
+
+def test_admin_deactivates_and_reactivates_a_department_from_its_row(client, other_client, world, login, db):
+    other_csrf = login(other_client, "officer_a")  # an officer of the department, signed in elsewhere
+    csrf = login(client, "admin")
+    page = client.get("/admin/departments")
+    row = _department_row(page.text, world.dept_a.id)
+    assert "启用" in row and f'action="/admin/departments/{world.dept_a.id}/deactivate"' in row
+    assert 'name="reason"' in row and hidden(row, "csrf_token") == csrf and "/activate" not in row
+    r = client.post(f"/admin/departments/{world.dept_a.id}/deactivate",
+                    data={"csrf_token": csrf, "reason": "机构撤并"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/admin/departments"
+    row = _department_row(client.get("/admin/departments").text, world.dept_a.id)
+    assert "<mark>已停用</mark>" in row and f'action="/admin/departments/{world.dept_a.id}/activate"' in row
+    assert 'name="reason"' not in row
+    # the officer is out at once: the next page asks for a login, and the login is refused
+    assert other_client.post("/api/v1/records", json={"records": []}, headers={"X-CSRF-Token": other_csrf}
+                             ).status_code == 401
+    (e,) = audit(db, "department.deactivate", actor_label="admin")
+    assert e.details["reason"] == "机构撤并" and e.details["sessions_ended"] == 1
+    r = client.post(f"/admin/departments/{world.dept_a.id}/activate", data={"csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/admin/departments"
+    assert "<mark>" not in _department_row(client.get("/admin/departments").text, world.dept_a.id)
+    assert len(audit(db, "department.reactivate", actor_label="admin")) == 1
+    with db.session() as s:
+        assert s.get(Department, world.dept_a.id).active
+
+
+def test_department_state_refusals_are_shown_in_the_row(client, world, login, db):
+    csrf = login(client, "admin")
+    url = f"/admin/departments/{world.dept_a.id}"
+    r = client.post(f"{url}/deactivate", data={"csrf_token": csrf, "reason": "   "})
+    assert r.status_code == 422
+    row = _department_row(r.text, world.dept_a.id)
+    assert "请填写停用原因" in row and 'aria-invalid="true"' in row
+    assert "请填写停用原因" not in _department_row(r.text, world.dept_b.id)
+    r = client.post(f"{url}/deactivate", data={"csrf_token": csrf, "reason": "撤" * 501})
+    assert r.status_code == 422 and "停用原因不能超过500字" in r.text
+    assert hidden(_department_row(r.text, world.dept_a.id), "reason") == "撤" * 501  # kept for correction
+    with db.session() as s:
+        auth_service.add_user(s, username="admin_a", password=PASSWORD, role="admin",
+                              department_id=world.dept_a.id, actor=SYSTEM)
+    r = client.post(f"{url}/deactivate", data={"csrf_token": csrf, "reason": "机构撤并"})
+    assert r.status_code == 422 and "admin_a" in _department_row(r.text, world.dept_a.id)
+    r = client.post(f"{url}/activate", data={"csrf_token": csrf})
+    assert r.status_code == 422 and "已是启用状态" in _department_row(r.text, world.dept_a.id)
+    assert client.post("/admin/departments/999999/deactivate", data={"csrf_token": csrf, "reason": "x"}
+                       ).status_code == 404
+    with db.session() as s:
+        assert s.get(Department, world.dept_a.id).active
+    assert not audit(db, "department.deactivate") and not audit(db, "department.reactivate")
+
+
+def test_department_state_forms_need_the_csrf_token_and_the_permission(client, world, login, db):
+    csrf = login(client, "admin")
+    r = client.post(f"/admin/departments/{world.dept_a.id}/deactivate", data={"reason": "机构撤并"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    client.cookies.clear()
+    csrf = login(client, "officer_b")
+    r = client.post(f"/admin/departments/{world.dept_a.id}/deactivate", data={"csrf_token": csrf, "reason": "撤并"})
+    assert r.status_code == 403
+    with db.session() as s:
+        assert s.get(Department, world.dept_a.id).active
+    assert len(audit(db, "auth.csrf", outcome="denied")) == 1
+    assert [e.details["permission"] for e in audit(db, "auth.forbidden")] == ["departments.manage"]
 
 
 # ---- users -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 
 from xinyong.auth import service
@@ -15,6 +15,7 @@ from xinyong.auth.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
+    DeactivateIn,
     DepartmentIn,
     DepartmentOut,
     Me,
@@ -63,6 +64,36 @@ def add_department(body: DepartmentIn, principal: ManageDepartments, session: Db
                                       kind=body.kind, actor=principal.actor)
     except AuthError as exc:
         raise _refuse(exc, 409 if exc.code == "duplicate_department" else 422) from exc
+
+
+DepartmentCode = Annotated[str, Path(min_length=2, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$",
+                                    description="Department code")]
+# why a department's state change is refused: which status answers it (else 422: a missing or long reason)
+_STATE_STATUS = {"unknown_department": 404, "already_inactive": 409, "already_active": 409,
+                 "admin_in_department": 409, "own_department": 409}
+
+
+@router.post("/departments/{code}/deactivate", response_model=DepartmentOut,
+             summary="Deactivate a department (admin): its users are logged out, its keys refused until reactivated")
+def deactivate_department(code: DepartmentCode, body: DeactivateIn, principal: ManageDepartments,
+                          session: DbSession) -> Department:
+    try:
+        dept = service.get_department(session, code)
+        service.deactivate_department(session, department=dept, reason=body.reason, actor=principal.actor)
+    except AuthError as exc:
+        raise _refuse(exc, _STATE_STATUS.get(exc.code, 422)) from exc
+    return dept
+
+
+@router.post("/departments/{code}/activate", response_model=DepartmentOut,
+             summary="Reactivate a department (admin): its users may log in and its unrevoked keys work again")
+def activate_department(code: DepartmentCode, principal: ManageDepartments, session: DbSession) -> Department:
+    try:
+        dept = service.get_department(session, code)
+        service.reactivate_department(session, department=dept, actor=principal.actor)
+    except AuthError as exc:
+        raise _refuse(exc, _STATE_STATUS.get(exc.code, 422)) from exc
+    return dept
 
 
 def _readable_keys(principal: Principal):  # type: ignore[no-untyped-def]

@@ -22,6 +22,12 @@ class DepartmentIn(BaseModel):
     kind: str = Field(default="department", pattern=r"^(department|institution)$")
 
 
+class DeactivateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(description="Why the department stops acting (机构撤并 …): 1-500 characters, kept in the "
+                        "audit log")
+
+
 class DepartmentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

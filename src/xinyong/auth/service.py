@@ -16,13 +16,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
-from xinyong.db import utcnow
+from xinyong.db import lock_rows, utcnow
 from xinyong.domain_errors import BilingualError
+from xinyong.privacy.masking import mask_id_numbers_in
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
@@ -119,6 +120,90 @@ def list_departments(session: Session, *, kind: str | None = None) -> list[Depar
     return list(session.scalars(stmt))
 
 
+REASON_MAX = 500
+_REASON_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # tabs and line breaks are text
+
+
+def _deactivation_reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise AuthError("reason_required", "请填写停用原因", "a reason is required", "reason")
+    if len(reason) > REASON_MAX:
+        raise AuthError("reason_too_long", f"停用原因不能超过{REASON_MAX}字",
+                        f"the reason must not exceed {REASON_MAX} characters", "reason")
+    if _REASON_CTRL.search(reason):
+        raise AuthError("invalid_characters", "停用原因包含不允许的控制字符", "the reason contains control characters",
+                        "reason")
+    return mask_id_numbers_in(reason)  # kept in the audit log and shown there: never an ID number in the clear
+
+
+def _lock_department(session: Session, department: Department) -> None:
+    """Take the department's turn (PostgreSQL: its row locked ``FOR NO KEY UPDATE`` until commit, the
+    lock ``records.service.lock_department`` takes for a push or a revocation) and read it again as
+    the last committed change left it: two administrators at once, or a push being written, take turns."""
+    session.flush()
+    lock_rows(session, "departments", [department.id])
+    session.refresh(department)
+
+
+def deactivate_department(session: Session, *, department: Department, reason: str, actor: Actor) -> dict[str, int]:
+    """Stop a department (or an institution) acting (机构撤并): its users are logged out at once and
+    cannot log in (``authenticate``, ``principal_for_session``), its API keys are refused while it is
+    inactive (they are *not* revoked: reactivating the department makes them work again), and its
+    records can no longer be pushed or revoked. Its records stay, as they are.
+
+    Refused (``AuthError``) when the reason is missing or too long, when the department is already
+    inactive (``already_inactive``: a refusal, not a no-op, so that a second reason is not lost), and
+    when it would lock administrators out: an active administrator belongs to it
+    (``admin_in_department``) or the acting user does (``own_department``).
+
+    Returns the counts that the audit entry ``department.deactivate`` also holds."""
+    reason = _deactivation_reason(reason)
+    _lock_department(session, department)
+    if not department.active:
+        raise AuthError("already_inactive", f"部门 {department.code} 已是停用状态",
+                        f"department {department.code} is already inactive")
+    if actor.department_id is not None and actor.department_id == department.id:
+        raise AuthError("own_department", "不能停用自己所属的部门", "you cannot deactivate your own department")
+    admins = list(session.scalars(select(User.username).where(
+        User.department_id == department.id, User.role == "admin", User.active.is_(True)).order_by(User.username)))
+    if admins:
+        raise AuthError("admin_in_department",
+                        f"该部门有启用的管理员账户（{', '.join(admins)}），停用部门会使其无法登录：请先停用这些账户或将其移出部门",
+                        f"active administrators belong to this department ({', '.join(admins)}) and would be locked "
+                        "out: disable them or move them out of the department first")
+    user_ids = list(session.scalars(select(User.id).where(User.department_id == department.id)))
+    sessions_ended = sum(end_user_sessions(session, user_id=uid) for uid in user_ids)
+    keys = session.scalar(select(func.count(ApiKey.id)).where(ApiKey.department_id == department.id,
+                                                               ApiKey.revoked_at.is_(None))) or 0
+    department.active = False
+    counts = {"users": len(user_ids), "sessions_ended": sessions_ended, "keys_suspended": keys}
+    record(session, actor=actor, action="department.deactivate", object_type="department", object_id=department.id,
+           details={"code": department.code, "kind": department.kind, "reason": reason, **counts})
+    session.flush()
+    return counts
+
+
+def reactivate_department(session: Session, *, department: Department, actor: Actor) -> dict[str, int]:
+    """Let a deactivated department act again: its users may log in (their own accounts as they were:
+    a disabled user stays disabled) and its unrevoked API keys work again. Refused when it is active
+    (``already_active``). Returns the counts that the audit entry ``department.reactivate`` holds."""
+    _lock_department(session, department)
+    if department.active:
+        raise AuthError("already_active", f"部门 {department.code} 已是启用状态",
+                        f"department {department.code} is already active")
+    users = session.scalar(select(func.count(User.id)).where(User.department_id == department.id,
+                                                              User.active.is_(True))) or 0
+    keys = session.scalar(select(func.count(ApiKey.id)).where(ApiKey.department_id == department.id,
+                                                               ApiKey.revoked_at.is_(None))) or 0
+    department.active = True
+    counts = {"users": users, "keys_restored": keys}
+    record(session, actor=actor, action="department.reactivate", object_type="department", object_id=department.id,
+           details={"code": department.code, "kind": department.kind, **counts})
+    session.flush()
+    return counts
+
+
 # ---- users -----------------------------------------------------------------------------
 
 def add_user(session: Session, *, username: str, password: str, role: str, actor: Actor,
@@ -207,12 +292,24 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
         record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
                details={"reason": "disabled"})
         raise AuthError("disabled", "账户已停用", "account is disabled")
+    if not _department_active(session, user.department_id):
+        record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
+               details={"reason": "department_inactive"})
+        raise AuthError("department_inactive", "部门已停用", "department is inactive")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def _department_active(session: Session, department_id: int | None) -> bool:
+    """A user without a department (administrators, auditors, citizens) has none to be stopped; a
+    department's or an institution's user acts only while it is active (``deactivate_department``)."""
+    if department_id is None:
+        return True
+    return bool(session.scalar(select(Department.active).where(Department.id == department_id)))
 
 
 def _sha(token: str) -> str:
@@ -253,13 +350,16 @@ def end_user_sessions(session: Session, *, user_id: int) -> int:
 def principal_for_session(session: Session, *, token: str, now: datetime | None = None) -> Principal | None:
     now = now or utcnow()
     row = session.execute(
-        select(WebSession, User).join(User, User.id == WebSession.user_id)
+        select(WebSession, User, Department.active).join(User, User.id == WebSession.user_id)
+        .outerjoin(Department, Department.id == User.department_id)
         .where(WebSession.token_hash == _sha(token))
     ).first()
     if row is None:
         return None
-    ws, user = row
+    ws, user, dept_active = row
     if ws.ended_at is not None or ws.expires_at <= now or not user.active:
+        return None
+    if user.department_id is not None and not dept_active:  # its department was deactivated meanwhile
         return None
     return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
                      subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token,

@@ -19,7 +19,7 @@ from xinyong.auth import service
 from xinyong.auth.deps import require
 from xinyong.auth.models import ROLES, ApiKey, Department, User
 from xinyong.auth.service import AuthError, Principal
-from xinyong.deps import DbSession, ObjectId, VaultDep
+from xinyong.deps import DbSession, ObjectId, SmallId, VaultDep
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
@@ -53,10 +53,14 @@ def _not_found() -> HTTPException:
 # ---- departments ---------------------------------------------------------------------------
 
 def _departments_page(request: Request, session: Session, *, error: dict[str, Any] | None = None,
-                      form: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
+                      form: dict[str, str] | None = None, row_error: dict[str, Any] | None = None,
+                      status_code: int = 200) -> HTMLResponse:
+    """The list with each row's state forms, and the add form; ``error`` is the add form's refusal,
+    ``row_error`` a row's (its department's ``id``, the message, the reason typed)."""
     return render(request, "admin/departments.html",
                   {"departments": service.list_departments(session), "kinds": KINDS,
-                   "form": form or {"kind": "department"}, "error": error}, status_code=status_code)
+                   "form": form or {"kind": "department"}, "error": error, "row_error": row_error,
+                   "reason_max": service.REASON_MAX}, status_code=status_code)
 
 
 @router.get("/admin/departments", response_class=HTMLResponse)
@@ -76,6 +80,36 @@ def add_department(request: Request, principal: ManageDepartments, session: DbSe
         form = {"code": code, "name": name, "name_en": name_en, "kind": kind}
         return _departments_page(request, session, error=_refusal(exc), form=form, status_code=422)
     return _see_other("/admin/departments")
+
+
+def _change_state(request: Request, session: Session, principal: Principal, department_id: int, *,
+                  active: bool, reason: str = "") -> Response:
+    """Deactivate or reactivate a department; a refusal is shown in its row (422) and changes nothing."""
+    dept = session.get(Department, department_id)
+    if dept is None:
+        raise _not_found()
+    try:
+        if active:
+            service.reactivate_department(session, department=dept, actor=principal.actor)
+        else:
+            service.deactivate_department(session, department=dept, reason=reason, actor=principal.actor)
+    except AuthError as exc:
+        session.rollback()
+        row_error = {"id": department_id, **_refusal(exc), "reason": reason}
+        return _departments_page(request, session, row_error=row_error, status_code=422)
+    return _see_other("/admin/departments")
+
+
+@router.post("/admin/departments/{department_id}/deactivate", response_model=None)
+def deactivate_department(request: Request, department_id: SmallId, principal: ManageDepartments,
+                          session: DbSession, reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return _change_state(request, session, principal, department_id, active=False, reason=reason)
+
+
+@router.post("/admin/departments/{department_id}/activate", response_model=None)
+def activate_department(request: Request, department_id: SmallId, principal: ManageDepartments,
+                        session: DbSession) -> Response:
+    return _change_state(request, session, principal, department_id, active=True)
 
 
 # ---- users -------------------------------------------------------------------------------------

@@ -55,8 +55,7 @@ def department_of(session: Session, principal: Principal, what: str = "records.p
         raise ApiError(403, "department_required", "只有部门账户或部门密钥可以报送记录 / only a department's account or key may push records")
     dept = session.get(Department, principal.department_id)
     if dept is None or not dept.active:
-        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
-                      details={"permission": what, "reason": "department_inactive"})
+        _inactive_refused(session, principal, what)
         raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
     return service.DepartmentRef(id=dept.id, code=dept.code)
 
@@ -131,6 +130,12 @@ def _refused(session: Session, principal: Principal, record_id: int, action: str
     record_not_found(session, actor=principal.actor, action=action, object_type="record", object_id=record_id)
 
 
+def _inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
+    """A deactivated department's change refused: registered as ``department_of`` registers it."""
+    audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                  details={"permission": what, "reason": "department_inactive"})
+
+
 def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -> None:
     """A range whose start is after its end (swapped parameters) is refused, naming its end: an empty
     answer would read as "nothing there"."""
@@ -181,9 +186,11 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
     if rec.department_id != principal.department_id:  # read by a credit-office reader, changed by its department only
         _refused(session, principal, record_id, "record.revoke")
         raise ApiError(404, "not_found", "记录不存在 / record not found")
-    department_of(session, principal)  # a deactivated department changes nothing any more (403, audited)
     try:
         service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
+    except service.DepartmentInactive as exc:  # a deactivated department changes nothing any more
+        _inactive_refused(session, principal)
+        raise ApiError(exc.status, exc.code, exc.message) from exc
     except service.RecordError as exc:
         # a refused reason names its field; a record already revoked or archived (409) concerns none
         errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else []

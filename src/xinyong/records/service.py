@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record, record_many
+from xinyong.auth.models import Department
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
@@ -685,6 +686,15 @@ class RecordError(ValueError):
         return f"{self.zh} / {self.en}"
 
 
+class DepartmentInactive(RecordError):
+    """The record's department is deactivated (auth.service.deactivate_department): it changes
+    nothing any more. 403 ``department_inactive``; the routes register the refusal."""
+
+    def __init__(self) -> None:
+        super().__init__("department_inactive", "部门已停用，不能再撤销记录",
+                         "the department is inactive: it can no longer revoke records", 403)
+
+
 def filter_records(stmt: Any, *, item: str | None = None, status: str | None = None,
                    decided_from: date | None = None, decided_to: date | None = None,
                    before_id: int | None = None, subject_id: int | None = None) -> Any:
@@ -718,7 +728,12 @@ def revisions_of(session: Session, record_id: int) -> list[RecordRevision]:
 
 
 def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Record:
-    """Revoke (撤销): kept with a new revision, no longer shown or used."""
+    """Revoke (撤销): kept with a new revision, no longer shown or used. Refused (``DepartmentInactive``)
+    when the record's department is deactivated, read under the department's lock, so that a
+    deactivation committed while this waited for its turn is seen."""
+    lock_department(session, rec.department_id)
+    if not session.scalar(select(Department.active).where(Department.id == rec.department_id)):
+        raise DepartmentInactive()
     reason = (reason or "").strip()
     if not reason:
         raise RecordError("missing", "请填写撤销原因", "a reason is required", 422, "reason")
@@ -728,7 +743,6 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
         raise RecordError("invalid_characters", "撤销原因包含不允许的控制字符", "the reason contains control characters",
                           422, "reason")
     reason = mask_id_numbers_in(reason)  # free text is kept and shown: never an ID number in the clear
-    lock_department(session, rec.department_id)
     session.flush()  # this transaction's own changes are kept, not read over
     session.refresh(rec)  # as the department's last committed change left it
     if rec.status == "revoked":

@@ -324,19 +324,14 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
     except service.RecordError as exc:
         _refused(session, principal, record_id, "record.revoke")
         raise _not_found() from exc
-    dept = session.get(Department, rec.department_id)
-    if dept is None or not dept.active:  # a deactivated department changes nothing any more (as the API)
-        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
-                      details={"permission": "records.push", "reason": "department_inactive"})
-        rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
-        error = {"message": "部门已停用，不能再撤销记录 / the department is deactivated: it can no longer revoke records",
-                 "field": "reason"}
-        return _detail_page(request, session, vault, principal, rec, error=error,
-                            form={"reason": CONTROL.sub("", reason)}, status_code=403)
     try:
         service.revoke(session, rec=rec, reason=reason, actor=principal.actor)
     except service.RecordError as exc:
-        session.rollback()
+        if isinstance(exc, service.DepartmentInactive):  # a deactivated department changes nothing any more
+            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                          details={"permission": "records.push", "reason": "department_inactive"})
+        else:
+            session.rollback()
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
         error = {"message": exc.message, "field": exc.field or "reason"}
         return _detail_page(request, session, vault, principal, rec, error=error,

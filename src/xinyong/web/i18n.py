@@ -72,6 +72,9 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "Wrong username or password. Repeated failures lock the account for a while."},
     "login.disabled": {"zh": "该账户已停用，请联系系统管理员。",
                        "en": "This account is disabled; please contact the administrator."},
+    "login.department_inactive": {"zh": "部门已停用，其账户不能登录；请联系系统管理员。",
+                                  "en": "The department is inactive: its accounts cannot sign in; please "
+                                        "contact the administrator."},
     "login.signed_in_as": {"zh": "当前已登录为", "en": "Currently signed in as"},
     "login.notice": {"zh": "本平台处理个人信用信息，所有操作均记录审计日志。",
                      "en": "This platform handles personal credit information; every action is audited."},
@@ -82,8 +85,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                                "查阅审计日志。",
                          "en": "Manage departments, users and department systems' API keys; keep the "
                                "information catalog; follow the records and their quality; read the audit log."},
-    "home.admin.departments": {"zh": "添加或查看政府部门与机构",
-                               "en": "Add or view departments and institutions"},
+    "home.admin.departments": {"zh": "添加、停用或重新启用政府部门与机构",
+                               "en": "Add, deactivate or reactivate departments and institutions"},
     "home.admin.users": {"zh": "添加用户、停用或启用账户", "en": "Add users; disable or enable accounts"},
     "home.admin.apikeys": {"zh": "为部门业务系统签发或吊销密钥",
                            "en": "Issue or revoke keys for department systems"},
@@ -119,6 +122,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "dept.name": {"zh": "名称", "en": "Name"},
     "dept.name_en": {"zh": "英文名称", "en": "English name"},
     "dept.kind": {"zh": "类型", "en": "Kind"},
+    "dept.reason": {"zh": "停用原因", "en": "Reason"},
+    "dept.reason_hint": {"zh": "如：机构撤并", "en": "e.g. merged into another department"},
+    "dept.deactivate": {"zh": "停用部门", "en": "Deactivate"},
+    "dept.deactivate_hint": {"zh": "停用后其用户立即退出且不能登录，其 API 密钥暂停使用（不吊销，重新启用后恢复）。",
+                             "en": "Its users are logged out at once and cannot sign in; its API keys are refused "
+                                   "(not revoked: they work again once it is reactivated)."},
+    "dept.activate": {"zh": "重新启用", "en": "Reactivate"},
     # ---- users ---------------------------------------------------------------------------
     "user.title": {"zh": "用户管理", "en": "Users"},
     "user.add": {"zh": "添加用户", "en": "Add a user"},
