@@ -389,6 +389,42 @@ def test_an_error_mid_import_keeps_whole_chunks_and_resumes(db, vault, world, se
     assert err.row_number == 15 and err.field == "id_number"
 
 
+def test_a_department_deactivated_mid_import_stops_the_job_between_chunks(db, vault, world, session, catalog_loaded,  # type: ignore[no-untyped-def]
+                                                                         monkeypatch):
+    """The credit office deactivates a department while one of its files is being imported: the next
+    chunk's ingestion sees it under the department's turn, writes nothing, and the job stops
+    ``interrupted`` (``department_inactive``) with its file, to be resumed once the department is
+    active again — the chunks before it kept, nothing doubled (before, the job went on writing the
+    stopped department's records to its end)."""
+    from tests.support import SYSTEM
+
+    from xinyong.auth.service import deactivate_department, get_department, reactivate_department
+    from xinyong.imports import runner, service
+    from xinyong.records.service import DepartmentRef
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    with db.session() as s:
+        jid = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty", filename="d.csv",
+                                 data=csv_bytes(ZH_HEADER, penalty_rows(25, prefix="D")), actor=SYSTEM).id
+
+    def stop_after_first(p) -> None:  # type: ignore[no-untyped-def]
+        if p.rows_done == 10:
+            with db.session() as s:
+                deactivate_department(s, department=get_department(s, dept.code), reason="机构撤并", actor=SYSTEM)
+
+    p = runner.run_job(db, vault, jid, chunk_size=10, on_progress=stop_after_first)
+    assert p is not None and (p.status, p.error_code, p.rows_done, p.created) == ("interrupted", "department_inactive",
+                                                                                 10, 10)
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("D%"))) == 10
+    assert session.get(ImportFile, jid) is not None  # kept for the resume
+    with db.session() as s:
+        reactivate_department(s, department=get_department(s, dept.code), actor=SYSTEM)
+        service.resume_job(s, job=service.get_job(s, job_id=jid, department_id=dept.id), actor=SYSTEM)
+    p = runner.run_job(db, vault, jid, chunk_size=10)
+    assert p is not None and (p.status, p.rows_done, p.created, p.rejected) == ("done", 25, 25, 0)
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("D%"))) == 25
+
+
 def test_resume_continues_from_rows_done(upload, client, world, db, session, vault, wait):  # type: ignore[no-untyped-def]
     from tests.support import SYSTEM
 

@@ -157,6 +157,40 @@ def test_the_daily_upkeep_waits_for_a_department_writing_the_same_record(tmp_pat
         drop()
 
 
+def test_a_push_waiting_behind_a_deactivation_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The credit office deactivates a department while a batch of its records is being pushed: the
+    push waits for the department's turn, then sees the deactivation and writes nothing — no record,
+    no subject, no rejection, no audit entry of a push (before, a batch checked before the
+    deactivation committed was written for the stopped department)."""
+    from xinyong.auth.models import Department
+    from xinyong.auth.service import deactivate_department
+    from xinyong.records.service import DepartmentInactive
+
+    db, drop = committed_database(tmp_path, "pushstopped")
+    try:
+        vault = Vault(KeyRing.generate())
+        with db.session() as s:
+            dept = setup(s)
+        batch = [{**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "R1"},
+                 {**penalty("general", "2026-02-02"), "id_number": "bad", "name": "王五", "source_id": "R2"}]
+
+        def deactivate(s) -> None:  # type: ignore[no-untyped-def]
+            deactivate_department(s, department=s.get(Department, dept.id), reason="机构撤并", actor=SYSTEM)
+
+        def push_it(s) -> None:  # type: ignore[no-untyped-def]
+            ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=batch)
+
+        errors = at_once(db, deactivate, push_it)
+        assert len(errors) == 1 and isinstance(errors[0], DepartmentInactive), errors
+        assert (errors[0].code, errors[0].status) == ("department_inactive", 403)
+        with db.session() as s:
+            for table in ("records", "subjects", "record_rejections"):
+                assert s.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table  # noqa: S608
+            assert s.scalar(text("SELECT count(*) FROM audit_entries WHERE action = 'records.push'")) == 0
+    finally:
+        drop()
+
+
 def test_a_revocation_waiting_behind_a_deactivation_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The credit office deactivates a department while one of its officers revokes a record: the
     revocation waits for the department's turn and then sees the deactivation (before, it read the

@@ -294,6 +294,37 @@ def test_a_push_or_upload_without_an_active_department_is_refused_and_the_refusa
         assert s.scalar(select(func.count()).select_from(Record)) == 0
 
 
+def test_a_batch_checked_before_its_department_was_deactivated_is_not_written(client, world, person, db,  # type: ignore[no-untyped-def]
+                                                                             monkeypatch):
+    """A push is checked outside its write transaction (records.api.push): a deactivation committed
+    meanwhile is seen when the write takes the department's turn, and the batch is refused whole,
+    403 ``department_inactive``, audited as the other refusals of a deactivated department — not
+    written for a department stopped while it was checked."""
+    from xinyong.auth.models import Department
+    from xinyong.records import service
+
+    idn, name = person
+    checking = service.check_batch
+
+    def deactivated_while_checked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = checking(*args, **kwargs)
+        with db.session() as s:  # the administrator's deactivation, committed meanwhile
+            s.execute(update(Department).where(Department.id == world.dept_a.id).values(active=False))
+        return out
+
+    monkeypatch.setattr(service, "check_batch", deactivated_while_checked)
+    r = client.post("/api/v1/records", json={"records": [penalty(idn, name)]},
+                    headers={"Authorization": f"Bearer {world.key_a}"})
+    assert r.status_code == 403 and r.json()["code"] == "department_inactive", r.text
+    assert "部门已停用" in r.json()["message"] and "push" in r.json()["message"]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Record)) == 0
+        assert not list(s.scalars(select(AuditEntry).where(AuditEntry.action == "records.push")))
+        [e] = s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.forbidden"))
+        assert (e.outcome, e.details.get("permission"), e.details.get("reason")) == (
+            "denied", "records.push", "department_inactive")
+
+
 def test_an_officer_of_a_deactivated_department_cannot_revoke(client, world, person, db, monkeypatch):  # type: ignore[no-untyped-def]
     """A deactivated department changes nothing any more: its keys stop, its officers are logged
     out, and a revocation that waited for the department's turn while it was being deactivated is
@@ -312,7 +343,7 @@ def test_an_officer_of_a_deactivated_department_cannot_revoke(client, world, per
     def deactivated_meanwhile(session, department_id):  # type: ignore[no-untyped-def]
         # the administrator's deactivation held the department's row: it committed first
         session.execute(update(Department).where(Department.id == department_id).values(active=False))
-        taking_turn(session, department_id)
+        return taking_turn(session, department_id)
 
     monkeypatch.setattr(service, "lock_department", deactivated_meanwhile)
     got = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=h)

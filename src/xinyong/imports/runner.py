@@ -34,10 +34,17 @@ from xinyong.db import utcnow
 from xinyong.imports import parsers
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError, RowMapper
-from xinyong.imports.service import MAX_ERRORS_PER_ROW, STALE_SECONDS, ImportsError, check_runnable, load_file
+from xinyong.imports.service import (
+    MAX_ERRORS_PER_ROW,
+    STALE_SECONDS,
+    ImportsError,
+    check_runnable,
+    department_inactive,
+    load_file,
+)
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
-from xinyong.records.service import DepartmentRef, FileBatch, ingest, rejection_row
+from xinyong.records.service import DepartmentInactive, DepartmentRef, FileBatch, ingest, rejection_row
 
 log = logging.getLogger("xinyong.imports")
 
@@ -206,9 +213,12 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     while pos < total:
         chunk = rows[pos : pos + chunk_size]
         with db.session() as s:
-            delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                           actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut,
-                           arrived_on=arrived_on)
+            try:
+                delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
+                               actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut,
+                               arrived_on=arrived_on)
+            except DepartmentInactive as exc:  # deactivated while the job ran: this chunk written not at all
+                raise department_inactive() from exc
             res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
                 rows_done=pos + len(chunk), heartbeat_at=utcnow(),
                 **{k: _J.c[k] + v for k, v in delta.items()}))

@@ -272,16 +272,22 @@ def first_row_errors(session: Session, *, job_ids: Sequence[int],
 
 # ---- resuming -----------------------------------------------------------------------------------
 
+def department_inactive() -> ImportsError:
+    """The refusal of a job whose department is missing or deactivated — before it runs, or found by
+    a chunk's ingestion while it runs (``records.service.DepartmentInactive``)."""
+    return ImportsError(409, "department_inactive",
+                        "部门不存在或已停用，暂不能继续导入：任务保持中断、文件保留，部门恢复启用后可以继续",
+                        "the department is missing or inactive, so the job cannot run now: it stays "
+                        "interrupted with its file, and can be resumed once the department is active again")
+
+
 def check_runnable(session: Session, *, job: ImportJob) -> tuple[DepartmentRef, Any]:
     """The job's department and current catalog item, if the job may run now. These may change while a
     job waits (a department deactivated, an item withdrawn from it): that is not the file's fault, so
     the refusal (409) leaves the job as it is, with its file, to be resumed once it may run again."""
     dept = session.get(Department, job.department_id)
     if dept is None or not dept.active:
-        raise ImportsError(409, "department_inactive",
-                           "部门不存在或已停用，暂不能继续导入：任务保持中断、文件保留，部门恢复启用后可以继续",
-                           "the department is missing or inactive, so the job cannot run now: it stays "
-                           "interrupted with its file, and can be resumed once the department is active again")
+        raise department_inactive()
     item = get_current(session, job.item_code)
     if item is None:
         raise ImportsError(409, "unknown_item",

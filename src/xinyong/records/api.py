@@ -76,10 +76,14 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
     items = current_items(session)
     session.commit()  # ends the read transaction (nothing is pending: the stamp was taken out)
     checked = service.check_batch(body.records, items=items, department=dept, vault=vault)
-    with request.app.state.db.session() as writing:
-        write_key_stamp(writing, stamp)
-        outcomes = service.ingest(writing, vault=vault, department=dept, records=body.records,
-                                  actor=principal.actor, checked=checked)
+    try:
+        with request.app.state.db.session() as writing:
+            write_key_stamp(writing, stamp)
+            outcomes = service.ingest(writing, vault=vault, department=dept, records=body.records,
+                                      actor=principal.actor, checked=checked)
+    except service.DepartmentInactive as exc:  # deactivated while the batch was checked: nothing written
+        _inactive_refused(session, principal)
+        raise ApiError(exc.status, exc.code, exc.message) from exc
     # Serialised directly (the shape is PushOut's): validating 1,000 results again costs more than the JSON.
     payload = {"results": [{"index": o.index, "status": o.status, "record_id": o.record_id, "errors": o.errors}
                            for o in outcomes]}

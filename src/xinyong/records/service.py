@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record, record_many
-from xinyong.auth.models import Department
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
@@ -280,7 +279,7 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     return _Prepared(-1, item, facts, "", name, source_id, decided, severity, out_fields), [], item_code, source_id
 
 
-def lock_department(session: Session, department_id: int) -> None:
+def lock_department(session: Session, department_id: int) -> bool:
     """Make the transactions that change one department's records take turns (PostgreSQL: its
     ``departments`` row locked ``FOR NO KEY UPDATE`` until this transaction ends; other
     departments, readers and foreign-key checks are not held up). A record is identified by
@@ -293,10 +292,19 @@ def lock_department(session: Session, department_id: int) -> None:
 
     PostgreSQL: also switches JIT compilation off for the batch's transaction. Before the planner
     has statistics of a growing table, the per-value lookups of :func:`bulk.fetch_in` are estimated
-    far above ``jit_above_cost``, and compiling one took 170 ms for a 1-ms lookup."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql("SET LOCAL jit = off")
-    lock_rows(session, "departments", [department_id])
+    far above ``jit_above_cost``, and compiling one took 170 ms for a 1-ms lookup.
+
+    Returns whether the department is active, as the last committed change left it once the turn is
+    this transaction's: a deactivation (``auth.service.deactivate_department``, which takes the same
+    turn) committed while a push was checked or waited is seen, and the push refused."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        active = conn.exec_driver_sql("SELECT active FROM departments WHERE id = %s FOR NO KEY UPDATE",
+                                      (department_id,)).scalar()
+    else:
+        active = conn.exec_driver_sql("SELECT active FROM departments WHERE id = ?", (department_id,)).scalar()
+    return bool(active)
 
 
 def content_hash(item_code: str, subject_id: int, severity: str | None, decided_at: date, fields: Mapping[str, Any]) -> str:
@@ -502,8 +510,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     checked.used = True
     today, arrival, outcomes, prepared = checked.today, checked.sent_on, checked.outcomes, checked.prepared
     now = utcnow()
-    if prepared:
-        lock_department(session, department.id)
+    if not lock_department(session, department.id):  # deactivated since the batch's caller was let in
+        raise DepartmentInactive("push")
 
     created_subjects: list[int] = []
     good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []
@@ -690,9 +698,13 @@ class DepartmentInactive(RecordError):
     """The record's department is deactivated (auth.service.deactivate_department): it changes
     nothing any more. 403 ``department_inactive``; the routes register the refusal."""
 
-    def __init__(self) -> None:
-        super().__init__("department_inactive", "部门已停用，不能再撤销记录",
-                         "the department is inactive: it can no longer revoke records", 403)
+    def __init__(self, what: str = "revoke") -> None:
+        if what == "push":
+            super().__init__("department_inactive", "部门已停用，不能再报送记录",
+                             "the department is inactive: it can no longer push records", 403)
+        else:
+            super().__init__("department_inactive", "部门已停用，不能再撤销记录",
+                             "the department is inactive: it can no longer revoke records", 403)
 
 
 def filter_records(stmt: Any, *, item: str | None = None, status: str | None = None,
@@ -731,8 +743,7 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     """Revoke (撤销): kept with a new revision, no longer shown or used. Refused (``DepartmentInactive``)
     when the record's department is deactivated, read under the department's lock, so that a
     deactivation committed while this waited for its turn is seen."""
-    lock_department(session, rec.department_id)
-    if not session.scalar(select(Department.active).where(Department.id == rec.department_id)):
+    if not lock_department(session, rec.department_id):
         raise DepartmentInactive()
     reason = (reason or "").strip()
     if not reason:
