@@ -44,7 +44,14 @@ from xinyong.imports.service import (
 )
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
-from xinyong.records.service import DepartmentInactive, DepartmentRef, FileBatch, ingest, rejection_row
+from xinyong.records.service import (
+    DepartmentInactive,
+    DepartmentRef,
+    FileBatch,
+    ingest,
+    lock_department,
+    rejection_row,
+)
 
 log = logging.getLogger("xinyong.imports")
 
@@ -298,6 +305,10 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
             records.append(rec)
             numbers.append(n)
     delta = {"created": 0, "updated": 0, "unchanged": 0, "rejected": rejected}
+    # the department's turn, whatever the chunk holds: a chunk of rows the file's own checks refused
+    # reaches no ingestion, and must not go on (nor log rejections) for a department deactivated meanwhile
+    if not lock_department(session, department.id):
+        raise DepartmentInactive("push")
     if rejected:  # rows the file's own checks refused count in the data quality like the records' refusals
         _log_file_rejections(session, chunk, errors, mapper=mapper, department=department)
     if records:
