@@ -168,10 +168,14 @@ def entries(request: Request, code: ListCode, principal: Reader, session: DbSess
 
 # ---- one entry and its steps -----------------------------------------------------------------------------
 
-def _entry(session: Session, principal: Principal, entry_id: int) -> ListEntry:
+def _entry(session: Session, principal: Principal, entry_id: int, action: str = "list_entry.read") -> ListEntry:
+    """The entry if the caller may see it, else 404 (the same whether it exists or not), registered
+    under ``action`` as the API registers its own (``audit.service.record_not_found``)."""
     try:
         return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
     except service.ListError as exc:
+        record_not_found(session, actor=principal.actor, action=action, object_type="list_entry",
+                         object_id=entry_id, details={"via": "page"})
         raise _not_found() from exc
 
 
@@ -206,8 +210,9 @@ def entry_detail(request: Request, entry_id: EntryId, principal: Reader, session
     return _entry_page(request, session, vault, principal, _entry(session, principal, entry_id))
 
 
-def _step(request: Request, session: Session, vault: Vault, principal: Principal, entry_id: int, action: Any) -> Response:
-    entry = _entry(session, principal, entry_id)
+def _step(request: Request, session: Session, vault: Vault, principal: Principal, entry_id: int, action: Any,
+          name: str) -> Response:
+    entry = _entry(session, principal, entry_id, name)
     try:
         action(entry)
     except service.ListError as exc:
@@ -221,7 +226,8 @@ def _step(request: Request, session: Session, vault: Vault, principal: Principal
 def notify(request: Request, entry_id: EntryId, principal: Proposer, session: DbSession, vault: VaultDep,
            note: Text = "") -> Response:
     return _step(request, session, vault, principal, entry_id,
-                 lambda e: service.notify(session, entry=e, note=note or None, actor=principal.actor))
+                 lambda e: service.notify(session, entry=e, note=note or None, actor=principal.actor),
+                 "list_entry.notify")
 
 
 @router.post(ENTRY + "/{entry_id}/defence", response_model=None)
@@ -229,7 +235,8 @@ def defence(request: Request, entry_id: EntryId, principal: Proposer, session: D
             defence: Text = "") -> Response:
     """An officer records the defence the person stated (the person may also send it through the API)."""
     return _step(request, session, vault, principal, entry_id,
-                 lambda e: service.defend(session, entry=e, text=defence, actor=principal.actor))
+                 lambda e: service.defend(session, entry=e, text=defence, actor=principal.actor),
+                 "list_entry.defend")
 
 
 @router.post(ENTRY + "/{entry_id}/decide", response_model=None)
@@ -239,14 +246,15 @@ def decide(request: Request, entry_id: EntryId, principal: Decider, session: DbS
         raise HTTPException(status_code=422)
     return _step(request, session, vault, principal, entry_id,
                  lambda e: service.decide(session, entry=e, listed=decision == "list", reason=reason,
-                                          actor=principal.actor))
+                                          actor=principal.actor), "list_entry.decide")
 
 
 @router.post(ENTRY + "/{entry_id}/remove", response_model=None)
 def remove(request: Request, entry_id: EntryId, principal: Decider, session: DbSession, vault: VaultDep,
            kind: Short = "", reason: Text = "") -> Response:
     return _step(request, session, vault, principal, entry_id,
-                 lambda e: service.remove(session, entry=e, kind=kind, reason=reason, actor=principal.actor))
+                 lambda e: service.remove(session, entry=e, kind=kind, reason=reason, actor=principal.actor),
+                 "list_entry.remove")
 
 
 # ---- the citizen's own entries -------------------------------------------------------------------------
