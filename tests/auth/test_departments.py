@@ -59,6 +59,8 @@ def test_deactivating_logs_the_departments_users_out_and_is_audited(client, worl
     sign_in(client, db, officer)  # a second browser of the same officer
     with db.session() as s:
         auth_service.start_session(s, user=s.get(User, other.id), hours=1)  # another department's
+        _, stale = auth_service.start_session(s, user=s.get(User, officer.id), hours=1)
+        stale.expires_at = utcnow() - timedelta(minutes=1)  # expired, never ended: ended, not counted as signed out
     assert client.get("/api/v1/me", headers=h).status_code == 200
     counts = _deactivate(db, "scjgj", reason="  机构撤并：并入区市场监管综合执法大队  ")
     assert counts == {"users": 1, "sessions_ended": 2, "keys_suspended": 1}

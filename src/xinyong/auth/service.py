@@ -173,7 +173,11 @@ def deactivate_department(session: Session, *, department: Department, reason: s
                         f"active administrators belong to this department ({', '.join(admins)}) and would be locked "
                         "out: disable them or move them out of the department first")
     user_ids = list(session.scalars(select(User.id).where(User.department_id == department.id)))
-    sessions_ended = sum(end_user_sessions(session, user_id=uid) for uid in user_ids)
+    # the sessions it signs out: live ones (an expired session left unended is ended too, not counted)
+    sessions_ended = session.scalar(select(func.count(WebSession.id)).where(
+        WebSession.user_id.in_(user_ids), WebSession.ended_at.is_(None), WebSession.expires_at > utcnow())) or 0
+    for uid in user_ids:
+        end_user_sessions(session, user_id=uid)
     keys = session.scalar(select(func.count(ApiKey.id)).where(ApiKey.department_id == department.id,
                                                                ApiKey.revoked_at.is_(None))) or 0
     department.active = False
