@@ -267,3 +267,22 @@ def test_the_api_asks_an_old_session_for_the_password_first(client, world, db): 
     assert [e.details["path"] for e in entries(db, action="auth.step_up_required")] == [
         "/api/v1/departments/scjgj/deactivate", "/api/v1/departments/gaj/activate"]
     assert client.get("/api/v1/departments", headers=h).status_code == 200  # reading needs none
+
+
+def test_no_account_is_added_to_a_deactivated_department(client, world, db):  # type: ignore[no-untyped-def]
+    """Its users could not sign in (an administrator placed there would be locked out at once): adding
+    one is refused, 422 ``department_inactive`` naming the field, and nothing is created; once the
+    department is active again the same account is added."""
+    _deactivate(db, "scjgj")
+    h = sign_in(client, db, world.users["admin"])
+    for role in ("officer", "admin"):
+        body = assert_error(client.post("/api/v1/users", json={"username": f"new_{role}", "password": PASSWORD,
+                                                               "role": role, "department": "scjgj"}, headers=h),
+                            422, "department_inactive")
+        assert "已停用" in body["message"] and "inactive" in body["message"]
+    with db.session() as s:
+        assert not list(s.scalars(select(User).where(User.username.in_(("new_officer", "new_admin")))))
+    _reactivate(db, "scjgj")
+    r = client.post("/api/v1/users", json={"username": "new_officer", "password": PASSWORD, "role": "officer",
+                                           "department": "scjgj"}, headers=h)
+    assert r.status_code == 201, r.text

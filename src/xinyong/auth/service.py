@@ -230,6 +230,13 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
                         "a citizen account must be bound to an ID number", "id_number")
     if role != "citizen" and subject_id is not None:
         subject_id = None
+    if department_id is not None:
+        dept = session.get(Department, department_id)
+        if dept is None:
+            raise AuthError("unknown_department", "部门不存在", "no such department", "dept")
+        if not dept.active:  # its users could not sign in (an administrator there would be locked out)
+            raise AuthError("department_inactive", f"部门 {dept.code} 已停用，不能在其下新增账户",
+                            f"department {dept.code} is inactive: no account can be added to it", "dept")
     check_password_strength(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
