@@ -47,17 +47,21 @@ def test_the_same_batch_sent_twice_at_once_is_stored_once(tmp_path, known: bool,
         drop()
 
 
+def _one_record(db):  # type: ignore[no-untyped-def]
+    """The department set up and one record of it pushed, committed: (department, record id)."""
+    with db.session() as s:
+        dept = setup(s)
+        out = ingest(s, vault=Vault(KeyRing.generate()), department=dept, actor=SYSTEM, today=TODAY, records=[
+            {**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "R1"}])
+        return dept, out[0].record_id
+
+
 def test_a_record_revoked_twice_at_once_is_revoked_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from xinyong.records.service import RecordError, get_for_department, revoke
 
     db, drop = committed_database(tmp_path, "revoketwice")
     try:
-        vault = Vault(KeyRing.generate())
-        with db.session() as s:
-            dept = setup(s)
-            out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[
-                {**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "R1"}])
-            rid = out[0].record_id
+        dept, rid = _one_record(db)
 
         def revoke_it(s) -> None:  # type: ignore[no-untyped-def]
             revoke(s, rec=get_for_department(s, record_id=rid, department_id=dept.id), reason="决定已撤销", actor=SYSTEM)
@@ -202,12 +206,7 @@ def test_a_revocation_waiting_behind_a_deactivation_is_refused(tmp_path) -> None
 
     db, drop = committed_database(tmp_path, "revokestopped")
     try:
-        vault = Vault(KeyRing.generate())
-        with db.session() as s:
-            dept = setup(s)
-            out = ingest(s, vault=vault, department=dept, actor=SYSTEM, today=TODAY, records=[
-                {**penalty("general", "2026-02-02"), "id_number": new_id_number(), "name": "李四", "source_id": "R1"}])
-            rid = out[0].record_id
+        dept, rid = _one_record(db)
         officer = Actor(type="user", id="7", label="officer", department_id=dept.id)
 
         def deactivate(s) -> None:  # type: ignore[no-untyped-def]
