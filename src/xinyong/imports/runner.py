@@ -269,10 +269,13 @@ def cut_id_numbers(rows: Sequence[parsers.Row], mapper: RowMapper) -> set[int]:
     col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "id_number"), None)
     if col is None or not rows:
         return set()
-    cut = {n for n, cells in rows if col < len(cells) and isinstance(cells[col], str)
+    cut = {n: cells[col].strip() for n, cells in rows if col < len(cells) and isinstance(cells[col], str)
            and _CUT_BY_SPREADSHEET.fullmatch(cells[col])}
-    if len(cut) >= CUT_MIN_ROWS and len(cut) >= CUT_MIN_SHARE * len(rows):
-        return cut
+    # counted by distinct numbers: one person whose real number ends in 000 (one in ~1,100) with several
+    # rows in a small file is not "many such numbers" (their rows were all refused)
+    numbers = set(cut.values())
+    if len(numbers) >= CUT_MIN_ROWS and len(numbers) >= CUT_MIN_SHARE * len(rows):
+        return set(cut)
     return set()
 
 
