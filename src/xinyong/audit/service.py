@@ -118,17 +118,25 @@ def record(
     return entry
 
 
+def record_refusal(session: Session, *, actor: Actor, action: str, details: Mapping[str, Any],
+                   object_type: str | None = None, object_id: Any = None) -> None:
+    """Register a refusal durably (``outcome = denied``): drop whatever the request did so far, write
+    the entry, commit — the refused request's rollback would otherwise take the entry with it.
+    (``auth.deps.audit_refusal`` is this function.)"""
+    session.rollback()
+    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome="denied",
+           details=dict(details))
+    session.commit()
+
+
 def record_not_found(session: Session, *, actor: Actor, action: str, object_type: str, object_id: Any,
                      details: Mapping[str, Any] | None = None) -> None:
     """A look at an object the caller may not see — answered 404, as one that does not exist — is
-    registered durably: the request's work so far is dropped, the entry (``outcome = denied``,
-    ``reason: not_found`` and any ``details``, such as ``via: page``) written and committed on its own,
-    as ``auth.deps.audit_refusal`` registers any refusal; the request's failure would otherwise roll
-    it back. ``action`` names what was tried (``record.read``, ``imports.report`` …)."""
-    session.rollback()
-    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome="denied",
-           details={"reason": "not_found", **(details or {})})
-    session.commit()
+    registered durably as a refusal (:func:`record_refusal`) with ``reason: not_found`` and any
+    ``details``, such as ``via: page``. ``action`` names what was tried (``record.read``,
+    ``imports.report`` …)."""
+    record_refusal(session, actor=actor, action=action, object_type=object_type, object_id=object_id,
+                   details={"reason": "not_found", **(details or {})})
 
 
 def record_many(session: Session, *, actor: Actor, action: str, object_type: str | None,

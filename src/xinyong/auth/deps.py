@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record_refusal
 from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
 from xinyong.auth.service import Principal, principal_for_api_key, principal_for_session
 from xinyong.db import utcnow
@@ -34,16 +34,7 @@ class AuthFailure(HTTPException):
         self.code = code
 
 
-def audit_refusal(session: Session, *, actor: Actor, action: str, details: dict[str, Any],
-                  object_type: str | None = None, object_id: Any = None) -> None:
-    """Register a refusal durably: drop whatever the request did so far, write the entry, commit.
-
-    The request's transaction would otherwise roll the entry back with the refused request.
-    """
-    session.rollback()
-    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id,
-           outcome="denied", details=details)
-    session.commit()
+audit_refusal = record_refusal  # register a refusal durably (audit.service.record_refusal)
 
 
 async def _csrf_ok(request: Request, principal: Principal) -> bool:
