@@ -55,7 +55,7 @@ def department_of(session: Session, principal: Principal, what: str = "records.p
         raise ApiError(403, "department_required", "只有部门账户或部门密钥可以报送记录 / only a department's account or key may push records")
     dept = session.get(Department, principal.department_id)
     if dept is None or not dept.active:
-        _inactive_refused(session, principal, what)
+        inactive_refused(session, principal, what)
         raise ApiError(403, "department_inactive", "部门不存在或已停用 / department missing or inactive")
     return service.DepartmentRef(id=dept.id, code=dept.code)
 
@@ -82,7 +82,7 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
             outcomes = service.ingest(writing, vault=vault, department=dept, records=body.records,
                                       actor=principal.actor, checked=checked)
     except service.DepartmentInactive as exc:  # deactivated while the batch was checked: nothing written
-        _inactive_refused(session, principal)
+        inactive_refused(session, principal)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     # Serialised directly (the shape is PushOut's): validating 1,000 results again costs more than the JSON.
     payload = {"results": [{"index": o.index, "status": o.status, "record_id": o.record_id, "errors": o.errors}
@@ -134,8 +134,9 @@ def _refused(session: Session, principal: Principal, record_id: int, action: str
     record_not_found(session, actor=principal.actor, action=action, object_type="record", object_id=record_id)
 
 
-def _inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
-    """A deactivated department's change refused: registered as ``department_of`` registers it."""
+def inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
+    """A deactivated department's change refused: registered as ``department_of`` registers it (the
+    API's and the workspace page's refusals alike)."""
     audit_refusal(session, actor=principal.actor, action="auth.forbidden",
                   details={"permission": what, "reason": "department_inactive"})
 
@@ -193,7 +194,7 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
     try:
         service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
     except service.DepartmentInactive as exc:  # a deactivated department changes nothing any more
-        _inactive_refused(session, principal)
+        inactive_refused(session, principal)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     except service.RecordError as exc:
         # a refused reason names its field; a record already revoked or archived (409) concerns none

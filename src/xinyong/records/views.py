@@ -26,7 +26,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -37,7 +37,7 @@ from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_number
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
-from xinyong.records.api import record_out
+from xinyong.records.api import inactive_refused, record_out
 from xinyong.records.models import RECORD_STATUSES, Record
 from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
@@ -328,8 +328,7 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
         service.revoke(session, rec=rec, reason=reason, actor=principal.actor)
     except service.RecordError as exc:
         if isinstance(exc, service.DepartmentInactive):  # a deactivated department changes nothing any more
-            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
-                          details={"permission": "records.push", "reason": "department_inactive"})
+            inactive_refused(session, principal)
         else:
             session.rollback()
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
