@@ -90,6 +90,23 @@ def test_an_edit_makes_a_new_version(client, world, catalog_loaded, login, db):
     assert _versions(db) == [1, 2]
 
 
+def test_the_same_form_sent_back_as_the_page_orders_its_departments_changes_nothing(client, world, catalog_loaded,
+                                                                                   login, db):
+    """The page lists the departments in its own order (by code), not in the order the definition
+    holds them: the same choice sent back is no change, and no new version for the records."""
+    login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    r = client.post(f"{BASE}/admin_penalty", data={**_form(page.text), "departments": ["scjgj", "gaj"]},
+                    follow_redirects=False)
+    assert r.headers["location"] == f"{BASE}/admin_penalty?saved=2"
+    page = client.get(f"{BASE}/admin_penalty")
+    assert _form(page.text)["departments"] == ["gaj", "scjgj"]  # as a browser sends the page's checked boxes
+    r = client.post(f"{BASE}/admin_penalty", data=_form(page.text), follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("unchanged=1")
+    assert _versions(db) == [1, 2]
+    assert len(audit(db, "catalog.update", actor_label="admin")) == 1
+
+
 @pytest.mark.parametrize(("changes", "message", "path"), [
     ({"display.general.min_months": "60"}, "最短展示期不能长于最长展示期", "admin_penalty.display.by_severity.general"),
     ({"display.serious.max_months": "abc"}, "应为0至1200之间的整数", "admin_penalty.display.by_severity.serious.max_months"),

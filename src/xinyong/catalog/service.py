@@ -86,7 +86,7 @@ def load_specs(session: Session, specs: list[ItemSpec], *, actor: Actor, update_
             outcome[spec.code] = "created"
             record(session, actor=actor, action="catalog.create", object_type="catalog_item", object_id=new.id,
                    details={"code": spec.code, "version": 1})
-        elif update_existing and row.spec != to_data(spec):
+        elif update_existing and not _same_definition(to_data(spec), row.spec):
             _new_version(session, row, spec, actor, "default catalog update")
             outcome[spec.code] = "updated"
         else:
@@ -131,9 +131,18 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
         raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
                            exc.path) from exc
     _check_departments(session, spec, _to_item(row).spec)
-    if to_data(spec) == row.spec:
+    if _same_definition(to_data(spec), row.spec):
         return _to_item(row)
     return _to_item(_new_version(session, row, spec, actor, note))
+
+
+def _same_definition(new: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """The departments are a set: the edit form lists them in its own order (by code), the API and
+    the YAML in theirs. The same choice in another order is no change, so no new version."""
+    def canonical(d: dict[str, Any]) -> dict[str, Any]:
+        return {**d, "departments": sorted(set(d.get("departments") or ()))}
+
+    return canonical(new) == canonical(stored)
 
 
 def _check_departments(session: Session, spec: ItemSpec, previous: ItemSpec) -> None:
