@@ -981,3 +981,18 @@ def test_a_job_run_after_its_upload_refuses_decisions_dated_after_the_upload(db,
     [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
     assert (err.row_number, err.field, err.code) == (3, "decided_at", "future_date")
     assert "2026-03-04" in err.message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_id_number_quoted_in_a_file_cell_is_stored_masked(upload, session, fmt):  # type: ignore[no-untyped-def]
+    from tests.support import new_id_number
+
+    other = new_id_number()
+    rows = penalty_rows(2, prefix=f"Q{fmt}")
+    rows[0][6] = f"冒用{other}"
+    data = csv_bytes(ZH_HEADER, rows) if fmt == "csv" else xlsx_bytes(ZH_HEADER, rows)
+    job = upload(data, filename=f"处罚.{fmt}")
+    assert job["counts"]["created"] == 2, job
+    rec = session.scalar(select(Record).where(Record.source_id == f"Q{fmt}0"))
+    assert rec.fields["violation"] == f"冒用{other[:6]}********{other[-4:]}"
+    assert upload(data, filename=f"处罚.{fmt}")["counts"]["unchanged"] == 2  # the same file again

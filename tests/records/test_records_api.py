@@ -707,3 +707,27 @@ def test_catalog_api_never_echoes_an_id_number_sent_as_an_item_or_department_cod
                    headers={"X-CSRF-Token": csrf})
     assert r.status_code == 422 and r.json()["code"] == "unknown_department"
     assert idn not in r.text and masked in r.json()["message"]
+
+
+def test_an_id_number_quoted_in_a_text_field_is_stored_and_shown_masked(client, world, person, session):  # type: ignore[no-untyped-def]
+    """A penalty's facts may quote another person's ID number (冒用他人身份证): kept, but never in
+    the clear — not stored in a column that is not encrypted, not shown (as a revocation reason)."""
+    from tests.support import new_id_number
+
+    idn, name = person
+    other = new_id_number()
+    masked = f"{other[:6]}********{other[-4:]}"
+    rec = penalty(idn, name, violation=f"冒用他人身份证（{other}）办理业务", decision_no=other)
+    [r] = push(client, world, [rec])
+    assert r["status"] == "created"
+    stored = session.get(Record, r["record_id"])
+    assert stored.fields["violation"] == f"冒用他人身份证（{masked}）办理业务"
+    assert stored.fields["decision_no"] == masked
+    assert push(client, world, [rec])[0]["status"] == "unchanged"  # the same record sent again
+    # a record stored before ingestion masked its fields is shown masked too, with its revisions
+    session.execute(update(Record).where(Record.id == stored.id).values(fields={**stored.fields, "basis": other}))
+    session.commit()
+    assert push(client, world, [{**rec, "fields": {**rec["fields"], "amount": 9}}])[0]["status"] == "updated"
+    body = client.get(f"/api/v1/records/{stored.id}", headers=world.bearer(world.key_a))
+    assert body.status_code == 200 and other not in body.text
+    assert [v["fields"].get("basis") for v in body.json()["revisions"]] == [masked, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from xinyong.privacy import identity
 
@@ -69,3 +70,9 @@ def mask_id_numbers_in(text: str) -> str:
     for start in starts:
         chars[start + 6:start + 14] = "*" * 8
     return "".join(chars)
+
+
+def mask_id_numbers_in_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A record's fields as shown: every text value through :func:`mask_id_numbers_in` (ingestion
+    masks them before they are stored; this covers what was stored before it did)."""
+    return {k: mask_id_numbers_in(v) if type(v) is str and len(v) >= 18 else v for k, v in values.items()}

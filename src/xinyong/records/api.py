@@ -19,6 +19,7 @@ from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
 from xinyong.catalog.service import current_items, get_version
 from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
+from xinyong.privacy.masking import mask_id_numbers_in_values
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.models import Record
@@ -102,17 +103,19 @@ def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: b
             if r.item_id not in versions:
                 iv = get_version(session, r.item_id)
                 versions[r.item_id] = iv.version if iv else 0
-            revs.append(RevisionOut.model_validate(r).model_copy(update={"item_version": versions[r.item_id]}))
+            revs.append(RevisionOut.model_validate(r).model_copy(update={"item_version": versions[r.item_id],
+                                                                        "fields": mask_id_numbers_in_values(r.fields)}))
         revs.append(RevisionOut(revision=rec.revision, kind=rec.change_kind, item_version=item.version if item else 0,
-                                severity=rec.severity, decided_at=rec.decided_at, fields=rec.fields,
-                                status=rec.status, reason=rec.status_reason, created_at=rec.updated_at,
-                                actor_label=rec.changed_by))
+                                severity=rec.severity, decided_at=rec.decided_at,
+                                fields=mask_id_numbers_in_values(rec.fields), status=rec.status,
+                                reason=rec.status_reason, created_at=rec.updated_at, actor_label=rec.changed_by))
     return RecordOut(
         id=rec.id, item=rec.item_code, item_version=item.version if item else 0, department=dept_code,
         source_id=rec.source_id, subject_id=rec.subject_id,
         id_number_masked=vault.masked_id(subj.id_bidx, subj.id_cipher, subj.key_id),
         name_masked=vault.masked_name(subj.id_bidx, subj.name_cipher, subj.key_id),
-        category=rec.category, severity=rec.severity, decided_at=rec.decided_at, fields=rec.fields,
+        category=rec.category, severity=rec.severity, decided_at=rec.decided_at,
+        fields=mask_id_numbers_in_values(rec.fields),
         revision=rec.revision, status=rec.status, status_reason=rec.status_reason, publish=rec.publish,
         min_display_until=rec.min_display_until, display_until=rec.display_until, retain_until=rec.retain_until,
         received_at=rec.received_at, updated_at=rec.updated_at, revisions=revs,
