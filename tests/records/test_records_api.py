@@ -731,3 +731,30 @@ def test_an_id_number_quoted_in_a_text_field_is_stored_and_shown_masked(client, 
     body = client.get(f"/api/v1/records/{stored.id}", headers=world.bearer(world.key_a))
     assert body.status_code == 200 and other not in body.text
     assert [v["fields"].get("basis") for v in body.json()["revisions"]] == [masked, None]
+
+
+def test_an_item_withdrawn_from_every_department_is_refused_to_all_and_its_records_kept(client, world, person, db):  # type: ignore[no-untyped-def]
+    """停止归集: an empty department list is a rule too (it was refused: an item could not be
+    withdrawn, only handed to some department). Nobody may push it; what was pushed stays."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    idn, name = person
+    [before] = push(client, world, [penalty(idn, name)])
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/admin_penalty", json={"spec": {**spec, "departments": []}},
+                   headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.json()["departments"] == [] and r.json()["version"] == 2, r.text
+    page = client.get("/admin/catalog/admin_penalty")
+    assert page.status_code == 200 and "已停止归集" in page.text
+    for key in (world.key_a, world.key_b):
+        [refused] = push(client, world, [penalty(idn, name, source_id="P-2")], key=key)
+        assert refused["status"] == "rejected" and refused["errors"][0]["code"] == "item_not_allowed"
+    kept = client.get(f"/api/v1/records/{before['record_id']}", headers=world.bearer(world.key_a)).json()
+    assert kept["status"] == "active" and kept["item_version"] == 1
+    back = client.put("/api/v1/catalog/items/admin_penalty", json={"spec": {**spec, "departments": ["*"]}},
+                      headers={"X-CSRF-Token": csrf})
+    assert back.status_code == 200
+    assert push(client, world, [penalty(idn, name, source_id="P-2")])[0]["status"] == "created"

@@ -107,12 +107,23 @@ def test_the_same_form_sent_back_as_the_page_orders_its_departments_changes_noth
     assert len(audit(db, "catalog.update", actor_label="admin")) == 1
 
 
+def test_no_department_checked_withdraws_the_item(client, world, catalog_loaded, login, db):
+    """Every box unchecked is a rule (停止归集), said so on the page, not a refused form."""
+    login(client, "admin")
+    page = client.get(f"{BASE}/admin_penalty")
+    assert "一个都不勾选即停止归集" in page.text
+    r = client.post(f"{BASE}/admin_penalty", data=_form(page.text, departments=[]), follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert _versions(db) == [1, 2]
+    shown = client.get(f"{BASE}/admin_penalty")
+    assert "无（已停止归集" in shown.text and _form(shown.text)["departments"] == []
+
+
 @pytest.mark.parametrize(("changes", "message", "path"), [
     ({"display.general.min_months": "60"}, "最短展示期不能长于最长展示期", "admin_penalty.display.by_severity.general"),
     ({"display.serious.max_months": "abc"}, "应为0至1200之间的整数", "admin_penalty.display.by_severity.serious.max_months"),
     ({"display.minor.max_months": "5000"}, "应为0至1200之间的整数", "admin_penalty.display.by_severity.minor.max_months"),
     ({"visibility": "everyone"}, "可见范围应为", "admin_penalty.visibility"),
-    ({"departments": []}, "应为部门代码列表", "admin_penalty.departments"),
     ({"departments": ["nosuchdept"]}, "未知部门", "departments"),
     ({"version": "0"}, "请刷新页面后重新编辑", "version"),
 ])

@@ -181,8 +181,10 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         raise SpecError(f"{path}.visibility", f"可见范围应为 {'/'.join(VISIBILITIES)}",
                         f"visibility must be one of {', '.join(VISIBILITIES)}")
     depts = d.get("departments", ["*"])
-    if not isinstance(depts, list) or not all(isinstance(x, str) and x for x in depts) or not depts:
-        raise SpecError(f"{path}.departments", "应为部门代码列表", "must be a non-empty list of department codes")
+    # an empty list withdraws the item from every department (停止归集): nobody may push it, what was
+    # pushed stays as it is
+    if not isinstance(depts, list) or not all(isinstance(x, str) and x for x in depts):
+        raise SpecError(f"{path}.departments", "应为部门代码列表", "must be a list of department codes")
     raw_fields = _req(d, "fields", path, list)
     fields = tuple(parse_field(f, f"{path}.fields[{i}]") for i, f in enumerate(raw_fields))
     names = [f.name for f in fields]
