@@ -758,3 +758,22 @@ def test_an_item_withdrawn_from_every_department_is_refused_to_all_and_its_recor
                       headers={"X-CSRF-Token": csrf})
     assert back.status_code == 200
     assert push(client, world, [penalty(idn, name, source_id="P-2")])[0]["status"] == "created"
+
+
+@pytest.mark.parametrize(("where", "value"), [("decided_at", "2026-02-30"), ("decided_at", "2025-13-01"),
+                                              ("fields.valid_from", "2026-02-30")])
+def test_a_date_that_does_not_exist_is_not_called_a_format_error(client, world, person, where, value):  # type: ignore[no-untyped-def]
+    """2026-02-30 is written YYYY-MM-DD: the rejection says the day does not exist, not that the
+    format is wrong (the department's developer would look for a formatting bug that is not there)."""
+    idn, name = person
+    rec = {"item": "admin_license", "id_number": idn, "name": name, "source_id": "L-1", "decided_at": "2026-01-05",
+           "fields": {"license_no": "津食许2026001", "license_type": "普通", "content": "食品经营"}}
+    if where == "decided_at":
+        rec["decided_at"] = value
+    else:
+        rec["fields"]["valid_from"] = value
+    [r] = push(client, world, [rec])
+    [err] = r["errors"]
+    assert (err["field"], err["code"]) == (where, "wrong_type")
+    assert "YYYY-MM-DD" not in err["message"] and value in err["message"]
+    assert "不存在" in err["message"] and "no such" in err["message"]

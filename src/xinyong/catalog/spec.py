@@ -356,7 +356,8 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
     if t == "date":
         d = parse_date(value)
         if d is None:
-            return None, _err(path, "wrong_type", "日期格式应为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+            return None, no_such_day(path, value) or _err(path, "wrong_type", "日期格式应为 YYYY-MM-DD",
+                                                          "date must be YYYY-MM-DD")
         return d.isoformat(), None
     return None, _err(path, "wrong_type", "未知类型", "unknown type")  # pragma: no cover
 
@@ -383,6 +384,16 @@ def parse_date(value: Any) -> date | None:
     if not isinstance(value, str):
         return None
     return _parse_date_text(value)
+
+
+def no_such_day(path: str, value: Any) -> dict[str, str] | None:
+    """The error for a text written YYYY-MM-DD that names no day (2026-02-30, 2025-13-01), else None:
+    its format is right, and a message saying it was not sent a department looking for a format bug."""
+    if type(value) is not str or not _DATE_RE.match(value.strip()):
+        return None
+    s = value.strip()
+    return _err(path, "wrong_type", f"日期不存在：{s}（格式正确，但没有这一天）",
+                f"no such date: {s} (the format is right, the day does not exist)")
 
 
 def _parse_date_text(value: str) -> date | None:

@@ -27,7 +27,7 @@ from xinyong.audit.service import Actor, record, record_many
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
-from xinyong.catalog.spec import parse_date
+from xinyong.catalog.spec import no_such_day, parse_date
 from xinyong.db import lock_rows, utcnow
 from xinyong.privacy import identity
 from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
@@ -222,7 +222,7 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     else:
         decided = parse_date(raw_date) if type(raw_date) is str else None
         if decided is None:
-            errors.append(_E_DATE_BAD)
+            errors.append(no_such_day("decided_at", raw_date) or _E_DATE_BAD)
         elif decided > today:
             errors.append(_E_DATE_FUTURE)
             decided = None
