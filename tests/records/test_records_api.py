@@ -68,6 +68,7 @@ def test_same_batch_twice_changes_nothing(client, world, session):  # type: igno
     (lambda r: r.update(id_number="12010119800506123"), "id_number", "invalid_id_number"),
     (lambda r: r.update(decided_at="2999-01-01"), "decided_at", "future_date"),
     (lambda r: r.update(decided_at="02/03/2026"), "decided_at", "wrong_type"),
+    (lambda r: r.update(decided_at="1980-05-05"), "decided_at", "out_of_range"),  # the day before the person's birth
     (lambda r: r.update(source_id=""), "source_id", "missing"),
     (lambda r: r.update(source_id="S" * 65), "source_id", "too_long"),
     (lambda r: r.update(source_id=["S-1"]), "source_id", "wrong_type"),

@@ -103,6 +103,8 @@ _E_DATE_MISSING = _e("decided_at", "missing", "缺少决定日期", "decided_at 
 _E_DATE_BAD = _e("decided_at", "wrong_type", "日期格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD")
 _E_DATE_FUTURE = _e("decided_at", "future_date", "决定日期不能晚于今天", "decided_at is in the future")
 _E_DATE_EARLY = _e("decided_at", "out_of_range", "决定日期过早", "decided_at is too early")
+_E_DATE_BEFORE_BIRTH = _e("decided_at", "out_of_range", "决定日期早于身份证号码所示的出生日期（日期或身份证号码有误）",
+                          "decided_at is before the birth date the ID number gives (the date or the ID number is wrong)")
 _E_ITEM_MISSING = _e("item", "missing", "缺少信息事项代码", "item is required")
 _E_ITEM_TYPE = _e("item", "wrong_type", "信息事项代码应为文本", "item must be a string (a catalog item code)")
 _E_FIELDS_TYPE = _e("fields", "wrong_type", "fields 应为对象", "fields must be an object")
@@ -232,6 +234,9 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             decided = None
         elif decided < EARLIEST_DECISION:
             errors.append(_E_DATE_EARLY)
+            decided = None
+        elif facts is not None and decided < facts.birth_date:  # no decision concerns someone not yet born
+            errors.append(_E_DATE_BEFORE_BIRTH)
             decided = None
     severity = get("severity")
     out_fields: dict[str, Any] = {}
