@@ -778,3 +778,29 @@ def test_a_date_that_does_not_exist_is_not_called_a_format_error(client, world, 
     assert (err["field"], err["code"]) == (where, "wrong_type")
     assert "YYYY-MM-DD" not in err["message"] and value in err["message"]
     assert "不存在" in err["message"] and "no such" in err["message"]
+
+
+def test_a_refused_record_registers_no_one(client, world, person, session):  # type: ignore[no-untyped-def]
+    """A subject is created by the first valid record naming them: a record refused once its
+    stored namesake was read (a repeat with other content, a revoked record's source id) left the
+    person it named registered — "known" to checks, and its name (perhaps the very mistake) then
+    refusing every later record as name_mismatch."""
+    from tests.support import new_id_number
+
+    idn, name = person
+    stranger, late = new_id_number(), new_id_number()
+    before = session.scalar(select(func.count()).select_from(Subject))
+    first, dup = push(client, world, [penalty(idn, name, source_id="D"), penalty(stranger, "错名", source_id="D")])
+    assert first["status"] == "created" and dup["errors"][0]["code"] == "duplicate_in_batch"
+    [r] = push(client, world, [penalty(idn, name, source_id="R")])
+    assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"},
+                       headers=world.bearer(world.key_a)).status_code == 200
+    [rev] = push(client, world, [penalty(late, "另一人", source_id="R")])
+    assert rev["errors"][0]["code"] == "revoked"
+    assert session.scalar(select(func.count()).select_from(Subject)) == before + 1  # the person of the good one
+    # the one refused named nobody: the same number with its right name is a new person, not a mismatch
+    [ok] = push(client, world, [penalty(stranger, "王真名", source_id="S-2")])
+    assert ok["status"] == "created", ok
+    push_entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.push")
+                                 .order_by(AuditEntry.id)).all()
+    assert [len(e.details["subjects_created"]) for e in push_entry] == [1, 0, 0, 1]

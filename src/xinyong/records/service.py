@@ -623,6 +623,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     for o in outcomes:
         if o.errors:
             o.status = "rejected"
+    if created_subjects:
+        # A subject is created by the first valid record naming them: one created above for records
+        # all refused since (a repeat with other content, a revoked or archived source id) is removed.
+        kept = {p.subject_id for p in good if not outcomes[p.index].errors}
+        if not kept.issuperset(created_subjects):
+            conn.execute(_S.delete().where(bulk.in_values(session, _S.c.id,
+                                                          [s for s in created_subjects if s not in kept])))
+            created_subjects = [s for s in created_subjects if s in kept]
     changes: list[list[Any]] = []
     if new_rows:
         ids = dict((sid, rid) for rid, sid in bulk.insert_tuples(session, _R, _NEW_COLS, new_rows,
