@@ -1069,3 +1069,7 @@ def _add_domain_apps() -> None:
 
 
 _add_domain_apps()
+
+
+if __name__ == "__main__":  # python -m xinyong.cli, as the xinyong command
+    main()

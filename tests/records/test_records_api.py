@@ -804,3 +804,33 @@ def test_a_refused_record_registers_no_one(client, world, person, session):  # t
     push_entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "records.push")
                                  .order_by(AuditEntry.id)).all()
     assert [len(e.details["subjects_created"]) for e in push_entry] == [1, 0, 0, 1]
+
+
+def test_invisible_characters_pasted_into_a_name_are_dropped(client, world, person, session, db):  # type: ignore[no-untyped-def]
+    """A name copied from a web page or a document may carry a zero-width space, a byte-order mark
+    or a bidirectional override: invisible, they made the same person a name_mismatch (and were
+    kept in the name registered)."""
+    from tests.support import new_id_number
+
+    from xinyong.privacy.vault import Vault
+
+    idn, name = person
+    push(client, world, [penalty(idn, name, source_id="N-1")])
+    [same] = push(client, world, [penalty(idn, f"\ufeff{name[0]}\u200b{name[1:]}\u202e", source_id="N-2")])
+    assert same["status"] == "created", same
+    fresh = new_id_number()
+    [new] = push(client, world, [penalty(fresh, "\u200b王\u2060五\u200d", source_id="N-3")])
+    assert new["status"] == "created"
+    subject = session.scalar(select(Subject).where(Subject.id == session.get(Record, new["record_id"]).subject_id))
+    vault: Vault = world.vault
+    assert vault.reveal_name(subject.id_bidx, subject.name_cipher, subject.key_id) == "王五"
+    [blank] = push(client, world, [penalty(new_id_number(), "\u200b\ufeff", source_id="N-4")])
+    assert blank["errors"][0]["field"] == "name" and blank["errors"][0]["code"] == "missing"
+
+
+def test_a_severity_sent_with_spaces_is_trimmed_as_an_enum_value_is(client, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name, severity=" serious ")])
+    assert r["status"] == "created", r
+    body = client.get(f"/api/v1/records/{r['record_id']}", headers=world.bearer(world.key_a)).json()
+    assert body["severity"] == "serious"

@@ -35,7 +35,7 @@ from xinyong.privacy.vault import Vault
 from xinyong.records import display
 from xinyong.records.models import Record, RecordRevision, Rejection
 from xinyong.subjects.models import Subject
-from xinyong.subjects.service import names_match
+from xinyong.subjects.service import names_match, without_invisible
 from xinyong.workdays import working_days_between
 
 MAX_BATCH = 1000
@@ -142,6 +142,8 @@ def _check_source_id(value: Any) -> str | dict[str, str]:
 
 
 def _check_name(value: Any) -> str | dict[str, str]:
+    if type(value) is str and not value.isprintable():  # invisible characters pasted along are dropped
+        value = without_invisible(value)
     return _short_text(value, _E_NAME_BAD, _E_NAME_EMPTY, _E_NAME_LONG, _E_NAME_CHARS)
 
 
@@ -239,6 +241,8 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             errors.append(_E_DATE_BEFORE_BIRTH)
             decided = None
     severity = get("severity")
+    if type(severity) is str:  # " general " as an enum field's value is trimmed: the same for severity
+        severity = severity.strip()
     out_fields: dict[str, Any] = {}
     if item is not None:
         spec = item.spec

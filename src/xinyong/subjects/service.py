@@ -6,6 +6,7 @@ ciphertexts and the derived facts (birth date, gender, region).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -48,15 +49,26 @@ def lock_subjects(session: Session, subject_ids: Iterable[int]) -> None:
     lock_rows(session, "subjects", subject_ids)
 
 
+def without_invisible(name: str) -> str:
+    """A name without the invisible format characters (Unicode Cf: zero-width space and joiners, the
+    byte-order mark, soft hyphens, bidirectional overrides) that copying from a web page or a word
+    processor brings along: no name on an ID card holds one, and kept, the same person's name sent
+    without it would be a mismatch (or an override would show the name reversed)."""
+    if name.isprintable():  # (no Cf character is printable: the common case costs one call)
+        return name
+    return "".join(c for c in name if unicodedata.category(c) != "Cf")
+
+
 def names_match(a: str, b: str) -> bool:
-    """Names compare after trimming and removing inner spaces and the middle dot variants."""
+    """Names compare after trimming and removing inner spaces, invisible characters and the middle
+    dot variants."""
     def norm(s: str) -> str:
-        return "".join(s.split()).replace("•", "·").replace("．", "·").replace(".", "·")
+        return "".join(without_invisible(s).split()).replace("•", "·").replace("．", "·").replace(".", "·")
     return norm(a) == norm(b)
 
 
 def _validate_name(name: str) -> str:
-    name = (name or "").strip()
+    name = without_invisible(name or "").strip()
     if not name:
         raise SubjectError("name_missing", "姓名不能为空", "name is required", "name")
     if len(name) > 64:
