@@ -87,3 +87,25 @@ def xlsx_row(number: int, cells: Sequence[Any]) -> str:
             text = str(v).replace("&", "&amp;").replace("<", "&lt;")
             out.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')
     return f'<row r="{number}">{"".join(out)}</row>'
+
+
+def with_builtin_number_format(data: bytes, format_code: str, builtin_id: int) -> bytes:
+    """The workbook ``data`` (written by openpyxl) with its number format ``format_code`` turned into the
+    built-in format ``builtin_id``, no format code left in the file: what Excel in Chinese writes for
+    its own date formats (``2024年3月5日`` is built-in 31)."""
+    import re
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    styles = src.read("xl/styles.xml").decode()
+    code = escape(format_code, {'"': "&quot;"})
+    custom = re.search(rf'<numFmt numFmtId="(\d+)" formatCode="{re.escape(code)}"\s*/>', styles)
+    assert custom is not None, styles
+    styles = styles.replace(custom.group(0), "").replace(f'numFmtId="{custom.group(1)}"', f'numFmtId="{builtin_id}"')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            name = info.filename
+            z.writestr(name, styles.encode() if name == "xl/styles.xml" else src.read(name))
+    return out.getvalue()

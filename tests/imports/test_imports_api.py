@@ -9,7 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+from tests.imports.imports_support import (
+    CODE_HEADER,
+    ZH_HEADER,
+    csv_bytes,
+    penalty_rows,
+    with_builtin_number_format,
+    xlsx_bytes,
+)
 
 from xinyong.audit.models import AuditEntry
 from xinyong.db import utcnow
@@ -87,6 +94,29 @@ def test_xlsx_with_dates_blank_rows_and_row_numbers(upload, session):  # type: i
     assert (logged.channel, logged.item_code, logged.source_id, logged.code, logged.field) == (
         "file", "admin_penalty", "F2", "id_stored_as_number", "id_number")
     assert session.scalar(select(Record).where(Record.source_id == "F1")).fields["amount"] == 250.5
+
+
+@pytest.mark.parametrize(("builtin", "code"), [(31, 'yyyy"年"m"月"d"日"'), (57, 'yyyy"年"m"月"'), (58, 'm"月"d"日"')])
+def test_xlsx_date_cells_in_the_formats_of_excel_in_chinese(upload, session, builtin, code):  # type: ignore[no-untyped-def]
+    """Excel in Chinese saves a date typed as 2026年3月2日 with its built-in format 31 (and 27–31, 36,
+    50–54, 57, 58 for its other date formats), no format code in the file: the cell is a date, not
+    its serial number (46083), which was refused as wrong_type."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(ZH_HEADER)
+    row = penalty_rows(1)[0]
+    row[3] = date(2026, 3, 2)
+    ws.append(row)
+    ws["D2"].number_format = code
+    buf = io.BytesIO()
+    wb.save(buf)
+    job = upload(with_builtin_number_format(buf.getvalue(), code, builtin), filename="处罚.xlsx")
+    assert job["status"] == "done" and job["first_errors"] == [], job
+    assert job["counts"]["created"] == 1
+    rec = session.scalar(select(Record).where(Record.source_id == "F0"))
+    assert rec.decided_at == date(2026, 3, 2)
 
 
 def test_row_errors_have_row_numbers_and_report(upload, client, world, session):  # type: ignore[no-untyped-def]

@@ -382,6 +382,13 @@ def _csv_rows(text: str) -> Iterator[Row]:
                         f"malformed CSV near row {n + 1}: {str(exc)[:100]}") from None
 
 
+# Excel in Chinese (Japanese, Korean) saves its own date formats as built-in number formats with no
+# format code in the file: 2024年3月5日 is 31, 2024年3月 57, 3月5日 58 … (ECMA-376 §18.8.30). openpyxl
+# knows only the international built-ins (14-22, 45-47) and read such a cell as its serial number
+# (45356), refused as wrong_type. The time formats of that block (32-35, 55, 56) are left as they are.
+CJK_DATE_FORMATS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
+
+
 class _Workbook:
     """The first worksheet of an XLSX, read-only and values only (openpyxl parses its XML with
     defusedxml: no entity expansion, no external entities)."""
@@ -395,6 +402,10 @@ class _Workbook:
                                              keep_links=False)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged workbook
             raise _xlsx_error(exc) from None
+        # a style whose number format is still a built-in id there has no format code of its own
+        # (openpyxl renumbers the custom ones from 164): it is the CJK date format
+        self.wb._date_formats = set(self.wb._date_formats) | {
+            i for i, style in enumerate(getattr(self.wb, "_cell_styles", ())) if style.numFmtId in CJK_DATE_FORMATS}
         sheets = self.wb.worksheets
         if not sheets:
             self.close()
