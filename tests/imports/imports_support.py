@@ -75,14 +75,16 @@ def xlsx_with_rows(header: Sequence[str], rows_xml: Sequence[str]) -> bytes:
 
 def xlsx_row(number: int, cells: Sequence[Any]) -> str:
     """A ``<row>`` element: str cells inline strings, ``("n", "20240000000000000")`` number cells written
-    with exactly that text, None left out."""
+    with exactly that text, ``("e", "#N/A")`` a formula whose value is that error, None left out."""
     out = []
     for i, v in enumerate(cells):
         ref = f"{chr(ord('A') + i)}{number}"
         if v is None:
             continue
-        if isinstance(v, tuple):
-            out.append(f'<c r="{ref}" t="n"><v>{v[1]}</v></c>')
+        if isinstance(v, tuple) and v[0] == "e":  # a formula that failed: its cached value is the error
+            out.append(f'<c r="{ref}" t="e"><f>VLOOKUP(A{number},Sheet2!A:B,2,0)</f><v>{v[1]}</v></c>')
+        elif isinstance(v, tuple):
+            out.append(f'<c r="{ref}" t="{v[0]}"><v>{v[1]}</v></c>')
         else:
             text = str(v).replace("&", "&amp;").replace("<", "&lt;")
             out.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')

@@ -711,6 +711,32 @@ def test_source_ids_stored_as_numbers(upload, client, world, session):  # type: 
     assert len(logged) == 2 and {r.source_id for r in logged} == {None}
 
 
+def test_formula_errors_in_a_workbook_are_refused_naming_the_field(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """A formula that failed (#N/A of a VLOOKUP, #REF!, #VALUE! …) is an error cell: it was imported as
+    its text — a penalty decision numbered "#N/A", a new person named "#N/A". Its row is refused, naming
+    the column and the error; the other rows are imported."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    rows = penalty_rows(4, prefix="E")
+    cells = [list(r) for r in rows]
+    cells[0][5] = ("e", "#N/A")  # 处罚决定书文号
+    cells[1][1] = ("e", "#REF!")  # 姓名, a new person
+    cells[2][8] = ("e", "#DIV/0!")  # 罚款金额（元）, optional
+    data = xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(cells)])
+    job = upload(data, filename="errors.xlsx")
+    assert job["status"] == "done", job
+    assert job["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 3}
+    report = read_report(client, world, job["id"])
+    assert sorted((int(r[0]), r[1], r[2], r[3]) for r in report[1:]) == [
+        (2, "处罚决定书文号", "fields.decision_no", "formula_error"), (3, "姓名", "name", "formula_error"),
+        (4, "罚款金额（元）", "fields.amount", "formula_error")]
+    assert "#N/A" in report[1][4] and "处罚决定书文号" in report[1][4] and "formula" in report[1][4]
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("E%"))) == 1
+    assert session.scalar(select(func.count()).select_from(Subject)) == 3  # world's two, and row 5's person
+    logged = session.scalars(select(Rejection).where(Rejection.code == "formula_error")).all()
+    assert sorted(r.source_id for r in logged) == ["E0", "E1", "E2"]
+
+
 def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, catalog_loaded, monkeypatch):  # type: ignore[no-untyped-def]
     """A long read of an XLSX touches the job's heartbeat as rows are read, blank or not (it did only
     every 5,000 non-blank rows: a sheet of empty styled rows showed its job interrupted while it ran);

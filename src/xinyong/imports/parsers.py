@@ -463,6 +463,17 @@ class _Workbook:
 
 
 @dataclass(frozen=True)
+class CellError:
+    """A cell holding an Excel error value (``#N/A``, ``#REF!``, ``#VALUE!`` …): a formula that failed.
+    Never a value: its row is refused (``formula_error``), naming the column."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class FarValue:
     """The first value of a row beyond column :data:`MAX_COLUMNS`, standing alone after the row's first
     MAX_COLUMNS values with its real column: such a value has no header (a header has at most
@@ -485,10 +496,13 @@ def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
     far: FarValue | None = None
     for c in cells:
         col = c["column"]
+        value = c["value"]
+        if c["data_type"] == "e" and value is not None:
+            value = CellError(str(value))
         if 1 <= col <= width:
-            values[col - 1] = c["value"]
-        elif width < col <= last and not _blank((c["value"],)) and (far is None or col < far.column):
-            far = FarValue(col, c["value"])
+            values[col - 1] = value
+        elif width < col <= last and not _blank((value,)) and (far is None or col < far.column):
+            far = FarValue(col, value)
     if far is not None:
         values.append(far)
     return tuple(values)
@@ -686,7 +700,7 @@ def _as_text(v: Any) -> str:
 def cell_text(v: Any) -> str | None:
     """A cell as the text a record would get (None for an empty cell or a number whose digits are lost):
     the source id the data quality's rejection log names for a row the file's own checks refused."""
-    if v is None or _inexact_number(v):
+    if v is None or _inexact_number(v) or isinstance(v, CellError):
         return None
     return _as_text(v).strip() or None
 
@@ -697,6 +711,7 @@ def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dic
 
 # column kinds, the common ones first (compared by the per-row loop)
 _K_FIELD_TEXT, _K_FIELD_RAW, _K_TEXT, _K_ID, _K_DATE, _K_FIELD_DATE, _K_SEV, _K_NONE = range(8)
+_FIELD_KINDS = (_K_FIELD_TEXT, _K_FIELD_RAW, _K_FIELD_DATE)
 
 
 def _extra_value(idx: int) -> dict[str, str]:
@@ -811,6 +826,8 @@ class RowMapper:
             elif v is not None:  # typed cells (XLSX)
                 if kind == _K_NONE:
                     errors.append(_extra_value(int(key)))
+                elif type(v) is CellError:
+                    errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text))
                 elif kind == _K_ID:
                     if isinstance(v, int | float) and not isinstance(v, bool):
                         errors.append(_ID_AS_NUMBER(head))
@@ -864,3 +881,10 @@ def _STORED_AS_NUMBER(column: str, fld: str) -> dict[str, str]:  # noqa: N802 - 
                       "重新填写",
                       f"'{shown}' ({fld}) is stored as a number, which loses the last digits of a number of more "
                       "than 15 digits: format the column as text and enter the values again")
+
+
+def _FORMULA_ERROR(column: str, fld: str, value: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    shown, value = column[:64], value[:16]
+    return _row_error(column, fld, "formula_error",
+                      f"“{shown}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
+                      f"'{shown}' ({fld}) holds the formula error {value}: correct the formula or enter the value")
