@@ -229,6 +229,19 @@ def test_unknown_item_and_bad_item(upload):  # type: ignore[no-untyped-def]
     assert body["code"] == "unknown_item" and body["errors"][0]["field"] == "item"
 
 
+def test_a_file_sent_as_text_is_refused_in_both_languages(client, world, catalog_loaded, session):  # type: ignore[no-untyped-def]
+    """``curl -F file=处罚.csv`` (without the ``@``) sends the name as a text field, not the file: the 422
+    named the field in English only ("Expected UploadFile, received: <class 'str'>")."""
+    r = client.post("/api/v1/imports", data={"item": "admin_penalty", "file": "处罚.csv"},
+                    files={"other": ("x.txt", b"x")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 422, r.text
+    [err] = r.json()["errors"]
+    assert err["field"] == "file" and err["code"] == "value_error"
+    zh, en = err["message"].split(" / ", 1)
+    assert "文件" in zh and "file=@" in zh and "file=@" in en and "UploadFile" not in err["message"]
+    assert count(session, ImportJob) == 0
+
+
 def test_zip_that_is_not_a_workbook(upload):  # type: ignore[no-untyped-def]
     import zipfile
 
