@@ -242,6 +242,21 @@ def test_a_file_sent_as_text_is_refused_in_both_languages(client, world, catalog
     assert count(session, ImportJob) == 0
 
 
+def test_a_workbook_with_a_password_is_told_to_drop_it(upload, session):  # type: ignore[no-untyped-def]
+    """Excel and WPS save a workbook with an opening password as an OLE compound file holding an
+    ``EncryptedPackage`` stream, as old .xls files are: its refusal told the clerk to save an old
+    .xls as .xlsx. It now says to remove the password (the code stays unsupported_file)."""
+    directory = "".join(f"{name:\0<32}" for name in ("Root Entry", "EncryptionInfo", "EncryptedPackage"))
+    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + directory.encode("utf-16-le") + b"\x07" * 4096
+    body = upload(data, filename="处罚.xlsx", expect=422).json()
+    assert body["code"] == "unsupported_file" and body["errors"][0]["field"] == "file"
+    zh, en = body["message"].split(" / ", 1)
+    assert "密码" in zh and "旧版" not in zh and "password" in en and "old Excel" not in en
+    assert count(session, ImportJob) == 0
+    old_xls = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + "Workbook".encode("utf-16-le") + b"\x07" * 4096
+    assert "old Excel (.xls)" in upload(old_xls, filename="处罚.xls", expect=422).json()["message"]
+
+
 def test_zip_that_is_not_a_workbook(upload):  # type: ignore[no-untyped-def]
     import zipfile
 

@@ -99,8 +99,11 @@ def _unsupported(hint_zh: str = "", hint_en: str = "") -> FileError:
 # ---- what are these bytes? -----------------------------------------------------------------------
 
 _CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_OLE = b"\xd0\xcf\x11\xe0"  # an OLE compound file: an old .xls, or a workbook encrypted with a password
+# the stream an encrypted workbook (Excel, WPS) keeps its real content in, named in the file's directory
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _MAGIC: tuple[tuple[bytes, str, str], ...] = (
-    (b"\xd0\xcf\x11\xe0", "；旧版 Excel（.xls）文件请另存为 .xlsx",
+    (_OLE, "；旧版 Excel（.xls）文件请另存为 .xlsx",
      "; save an old Excel (.xls) file as .xlsx"),
     (b"%PDF", "", ""),
     (b"\x89PNG", "", ""),
@@ -195,6 +198,10 @@ def sniff(data: bytes, filename: str | None = None) -> Sniffed:
     if data[:2] == b"PK":
         check_zip(data, filename)
         return Sniffed(FORMAT_XLSX)
+    if data.startswith(_OLE) and _ENCRYPTED_PACKAGE in data:
+        raise _unsupported("；工作簿设有打开密码（已加密），请取消密码后另存为 .xlsx 再上传",
+                           "; the workbook has an opening password (it is encrypted): remove the password, "
+                           "save it as .xlsx and upload it again")
     for magic, zh, en in _MAGIC:
         if data.startswith(magic):
             raise _unsupported(zh, en)
