@@ -93,6 +93,13 @@ _PYDANTIC_ZH = {
 }
 
 
+# value errors of the framework's own validators, English only: (start of the message, Chinese, English)
+_FRAMEWORK_VALUE_ERRORS = (
+    ("Expected UploadFile", "应为上传的文件：请以文件方式发送（如 curl -F file=@文件路径）",
+     "expected an uploaded file: send it as a file (e.g. curl -F file=@path)"),
+)
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -100,7 +107,10 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         msg = str(err.get("msg", "invalid"))
         if typ == "value_error" and msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-            zh = ""
+            zh = ""  # the application's own validators say it in both languages
+            for start, zh_known, en_known in _FRAMEWORK_VALUE_ERRORS:
+                if msg.startswith(start):
+                    zh, msg = zh_known, en_known
         else:
             zh = _PYDANTIC_ZH.get(typ, "取值无效")
         field = _loc_to_field(tuple(err.get("loc", ())))

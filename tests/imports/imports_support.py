@@ -75,15 +75,39 @@ def xlsx_with_rows(header: Sequence[str], rows_xml: Sequence[str]) -> bytes:
 
 def xlsx_row(number: int, cells: Sequence[Any]) -> str:
     """A ``<row>`` element: str cells inline strings, ``("n", "20240000000000000")`` number cells written
-    with exactly that text, None left out."""
+    with exactly that text, ``("e", "#N/A")`` a formula whose value is that error, None left out."""
     out = []
     for i, v in enumerate(cells):
         ref = f"{chr(ord('A') + i)}{number}"
         if v is None:
             continue
-        if isinstance(v, tuple):
-            out.append(f'<c r="{ref}" t="n"><v>{v[1]}</v></c>')
+        if isinstance(v, tuple) and v[0] == "e":  # a formula that failed: its cached value is the error
+            out.append(f'<c r="{ref}" t="e"><f>VLOOKUP(A{number},Sheet2!A:B,2,0)</f><v>{v[1]}</v></c>')
+        elif isinstance(v, tuple):
+            out.append(f'<c r="{ref}" t="{v[0]}"><v>{v[1]}</v></c>')
         else:
             text = str(v).replace("&", "&amp;").replace("<", "&lt;")
             out.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')
     return f'<row r="{number}">{"".join(out)}</row>'
+
+
+def with_builtin_number_format(data: bytes, format_code: str, builtin_id: int) -> bytes:
+    """The workbook ``data`` (written by openpyxl) with its number format ``format_code`` turned into the
+    built-in format ``builtin_id``, no format code left in the file: what Excel in Chinese writes for
+    its own date formats (``2024年3月5日`` is built-in 31)."""
+    import re
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    styles = src.read("xl/styles.xml").decode()
+    code = escape(format_code, {'"': "&quot;"})
+    custom = re.search(rf'<numFmt numFmtId="(\d+)" formatCode="{re.escape(code)}"\s*/>', styles)
+    assert custom is not None, styles
+    styles = styles.replace(custom.group(0), "").replace(f'numFmtId="{custom.group(1)}"', f'numFmtId="{builtin_id}"')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            name = info.filename
+            z.writestr(name, styles.encode() if name == "xl/styles.xml" else src.read(name))
+    return out.getvalue()

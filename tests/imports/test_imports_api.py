@@ -9,7 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
+from tests.imports.imports_support import (
+    CODE_HEADER,
+    ZH_HEADER,
+    csv_bytes,
+    penalty_rows,
+    with_builtin_number_format,
+    xlsx_bytes,
+)
 
 from xinyong.audit.models import AuditEntry
 from xinyong.db import utcnow
@@ -87,6 +94,29 @@ def test_xlsx_with_dates_blank_rows_and_row_numbers(upload, session):  # type: i
     assert (logged.channel, logged.item_code, logged.source_id, logged.code, logged.field) == (
         "file", "admin_penalty", "F2", "id_stored_as_number", "id_number")
     assert session.scalar(select(Record).where(Record.source_id == "F1")).fields["amount"] == 250.5
+
+
+@pytest.mark.parametrize(("builtin", "code"), [(31, 'yyyy"年"m"月"d"日"'), (57, 'yyyy"年"m"月"'), (58, 'm"月"d"日"')])
+def test_xlsx_date_cells_in_the_formats_of_excel_in_chinese(upload, session, builtin, code):  # type: ignore[no-untyped-def]
+    """Excel in Chinese saves a date typed as 2026年3月2日 with its built-in format 31 (and 27–31, 36,
+    50–54, 57, 58 for its other date formats), no format code in the file: the cell is a date, not
+    its serial number (46083), which was refused as wrong_type."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(ZH_HEADER)
+    row = penalty_rows(1)[0]
+    row[3] = date(2026, 3, 2)
+    ws.append(row)
+    ws["D2"].number_format = code
+    buf = io.BytesIO()
+    wb.save(buf)
+    job = upload(with_builtin_number_format(buf.getvalue(), code, builtin), filename="处罚.xlsx")
+    assert job["status"] == "done" and job["first_errors"] == [], job
+    assert job["counts"]["created"] == 1
+    rec = session.scalar(select(Record).where(Record.source_id == "F0"))
+    assert rec.decided_at == date(2026, 3, 2)
 
 
 def test_row_errors_have_row_numbers_and_report(upload, client, world, session):  # type: ignore[no-untyped-def]
@@ -197,6 +227,34 @@ def test_unknown_item_and_bad_item(upload):  # type: ignore[no-untyped-def]
     data = csv_bytes(ZH_HEADER, penalty_rows(1))
     body = upload(data, item="no_such_item", expect=422).json()
     assert body["code"] == "unknown_item" and body["errors"][0]["field"] == "item"
+
+
+def test_a_file_sent_as_text_is_refused_in_both_languages(client, world, catalog_loaded, session):  # type: ignore[no-untyped-def]
+    """``curl -F file=处罚.csv`` (without the ``@``) sends the name as a text field, not the file: the 422
+    named the field in English only ("Expected UploadFile, received: <class 'str'>")."""
+    r = client.post("/api/v1/imports", data={"item": "admin_penalty", "file": "处罚.csv"},
+                    files={"other": ("x.txt", b"x")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 422, r.text
+    [err] = r.json()["errors"]
+    assert err["field"] == "file" and err["code"] == "value_error"
+    zh, en = err["message"].split(" / ", 1)
+    assert "文件" in zh and "file=@" in zh and "file=@" in en and "UploadFile" not in err["message"]
+    assert count(session, ImportJob) == 0
+
+
+def test_a_workbook_with_a_password_is_told_to_drop_it(upload, session):  # type: ignore[no-untyped-def]
+    """Excel and WPS save a workbook with an opening password as an OLE compound file holding an
+    ``EncryptedPackage`` stream, as old .xls files are: its refusal told the clerk to save an old
+    .xls as .xlsx. It now says to remove the password (the code stays unsupported_file)."""
+    directory = "".join(f"{name:\0<32}" for name in ("Root Entry", "EncryptionInfo", "EncryptedPackage"))
+    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + directory.encode("utf-16-le") + b"\x07" * 4096
+    body = upload(data, filename="处罚.xlsx", expect=422).json()
+    assert body["code"] == "unsupported_file" and body["errors"][0]["field"] == "file"
+    zh, en = body["message"].split(" / ", 1)
+    assert "密码" in zh and "旧版" not in zh and "password" in en and "old Excel" not in en
+    assert count(session, ImportJob) == 0
+    old_xls = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + "Workbook".encode("utf-16-le") + b"\x07" * 4096
+    assert "old Excel (.xls)" in upload(old_xls, filename="处罚.xls", expect=422).json()["message"]
 
 
 def test_zip_that_is_not_a_workbook(upload):  # type: ignore[no-untyped-def]
@@ -679,6 +737,32 @@ def test_source_ids_stored_as_numbers(upload, client, world, session):  # type: 
     assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("2.024%"))) == 0
     logged = session.scalars(select(Rejection).where(Rejection.code == "stored_as_number")).all()
     assert len(logged) == 2 and {r.source_id for r in logged} == {None}
+
+
+def test_formula_errors_in_a_workbook_are_refused_naming_the_field(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """A formula that failed (#N/A of a VLOOKUP, #REF!, #VALUE! …) is an error cell: it was imported as
+    its text — a penalty decision numbered "#N/A", a new person named "#N/A". Its row is refused, naming
+    the column and the error; the other rows are imported."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+
+    rows = penalty_rows(4, prefix="E")
+    cells = [list(r) for r in rows]
+    cells[0][5] = ("e", "#N/A")  # 处罚决定书文号
+    cells[1][1] = ("e", "#REF!")  # 姓名, a new person
+    cells[2][8] = ("e", "#DIV/0!")  # 罚款金额（元）, optional
+    data = xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(cells)])
+    job = upload(data, filename="errors.xlsx")
+    assert job["status"] == "done", job
+    assert job["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 3}
+    report = read_report(client, world, job["id"])
+    assert sorted((int(r[0]), r[1], r[2], r[3]) for r in report[1:]) == [
+        (2, "处罚决定书文号", "fields.decision_no", "formula_error"), (3, "姓名", "name", "formula_error"),
+        (4, "罚款金额（元）", "fields.amount", "formula_error")]
+    assert "#N/A" in report[1][4] and "处罚决定书文号" in report[1][4] and "formula" in report[1][4]
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("E%"))) == 1
+    assert session.scalar(select(func.count()).select_from(Subject)) == 3  # world's two, and row 5's person
+    logged = session.scalars(select(Rejection).where(Rejection.code == "formula_error")).all()
+    assert sorted(r.source_id for r in logged) == ["E0", "E1", "E2"]
 
 
 def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, catalog_loaded, monkeypatch):  # type: ignore[no-untyped-def]

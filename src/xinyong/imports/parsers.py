@@ -99,8 +99,11 @@ def _unsupported(hint_zh: str = "", hint_en: str = "") -> FileError:
 # ---- what are these bytes? -----------------------------------------------------------------------
 
 _CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_OLE = b"\xd0\xcf\x11\xe0"  # an OLE compound file: an old .xls, or a workbook encrypted with a password
+# the stream an encrypted workbook (Excel, WPS) keeps its real content in, named in the file's directory
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _MAGIC: tuple[tuple[bytes, str, str], ...] = (
-    (b"\xd0\xcf\x11\xe0", "；旧版 Excel（.xls）文件请另存为 .xlsx",
+    (_OLE, "；旧版 Excel（.xls）文件请另存为 .xlsx",
      "; save an old Excel (.xls) file as .xlsx"),
     (b"%PDF", "", ""),
     (b"\x89PNG", "", ""),
@@ -195,6 +198,10 @@ def sniff(data: bytes, filename: str | None = None) -> Sniffed:
     if data[:2] == b"PK":
         check_zip(data, filename)
         return Sniffed(FORMAT_XLSX)
+    if data.startswith(_OLE) and _ENCRYPTED_PACKAGE in data:
+        raise _unsupported("；工作簿设有打开密码（已加密），请取消密码后另存为 .xlsx 再上传",
+                           "; the workbook has an opening password (it is encrypted): remove the password, "
+                           "save it as .xlsx and upload it again")
     for magic, zh, en in _MAGIC:
         if data.startswith(magic):
             raise _unsupported(zh, en)
@@ -382,6 +389,13 @@ def _csv_rows(text: str) -> Iterator[Row]:
                         f"malformed CSV near row {n + 1}: {str(exc)[:100]}") from None
 
 
+# Excel in Chinese (Japanese, Korean) saves its own date formats as built-in number formats with no
+# format code in the file: 2024年3月5日 is 31, 2024年3月 57, 3月5日 58 … (ECMA-376 §18.8.30). openpyxl
+# knows only the international built-ins (14-22, 45-47) and read such a cell as its serial number
+# (45356), refused as wrong_type. The time formats of that block (32-35, 55, 56) are left as they are.
+CJK_DATE_FORMATS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
+
+
 class _Workbook:
     """The first worksheet of an XLSX, read-only and values only (openpyxl parses its XML with
     defusedxml: no entity expansion, no external entities)."""
@@ -395,6 +409,10 @@ class _Workbook:
                                              keep_links=False)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged workbook
             raise _xlsx_error(exc) from None
+        # a style whose number format is still a built-in id there has no format code of its own
+        # (openpyxl renumbers the custom ones from 164): it is the CJK date format
+        self.wb._date_formats = set(self.wb._date_formats) | {
+            i for i, style in enumerate(getattr(self.wb, "_cell_styles", ())) if style.numFmtId in CJK_DATE_FORMATS}
         sheets = self.wb.worksheets
         if not sheets:
             self.close()
@@ -452,6 +470,17 @@ class _Workbook:
 
 
 @dataclass(frozen=True)
+class CellError:
+    """A cell holding an Excel error value (``#N/A``, ``#REF!``, ``#VALUE!`` …): a formula that failed.
+    Never a value: its row is refused (``formula_error``), naming the column."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class FarValue:
     """The first value of a row beyond column :data:`MAX_COLUMNS`, standing alone after the row's first
     MAX_COLUMNS values with its real column: such a value has no header (a header has at most
@@ -474,10 +503,13 @@ def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
     far: FarValue | None = None
     for c in cells:
         col = c["column"]
+        value = c["value"]
+        if c["data_type"] == "e" and value is not None:
+            value = CellError(str(value))
         if 1 <= col <= width:
-            values[col - 1] = c["value"]
-        elif width < col <= last and not _blank((c["value"],)) and (far is None or col < far.column):
-            far = FarValue(col, c["value"])
+            values[col - 1] = value
+        elif width < col <= last and not _blank((value,)) and (far is None or col < far.column):
+            far = FarValue(col, value)
     if far is not None:
         values.append(far)
     return tuple(values)
@@ -675,7 +707,7 @@ def _as_text(v: Any) -> str:
 def cell_text(v: Any) -> str | None:
     """A cell as the text a record would get (None for an empty cell or a number whose digits are lost):
     the source id the data quality's rejection log names for a row the file's own checks refused."""
-    if v is None or _inexact_number(v):
+    if v is None or _inexact_number(v) or isinstance(v, CellError):
         return None
     return _as_text(v).strip() or None
 
@@ -686,6 +718,7 @@ def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dic
 
 # column kinds, the common ones first (compared by the per-row loop)
 _K_FIELD_TEXT, _K_FIELD_RAW, _K_TEXT, _K_ID, _K_DATE, _K_FIELD_DATE, _K_SEV, _K_NONE = range(8)
+_FIELD_KINDS = (_K_FIELD_TEXT, _K_FIELD_RAW, _K_FIELD_DATE)
 
 
 def _extra_value(idx: int) -> dict[str, str]:
@@ -800,6 +833,8 @@ class RowMapper:
             elif v is not None:  # typed cells (XLSX)
                 if kind == _K_NONE:
                     errors.append(_extra_value(int(key)))
+                elif type(v) is CellError:
+                    errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text))
                 elif kind == _K_ID:
                     if isinstance(v, int | float) and not isinstance(v, bool):
                         errors.append(_ID_AS_NUMBER(head))
@@ -853,3 +888,10 @@ def _STORED_AS_NUMBER(column: str, fld: str) -> dict[str, str]:  # noqa: N802 - 
                       "重新填写",
                       f"'{shown}' ({fld}) is stored as a number, which loses the last digits of a number of more "
                       "than 15 digits: format the column as text and enter the values again")
+
+
+def _FORMULA_ERROR(column: str, fld: str, value: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    shown, value = column[:64], value[:16]
+    return _row_error(column, fld, "formula_error",
+                      f"“{shown}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
+                      f"'{shown}' ({fld}) holds the formula error {value}: correct the formula or enter the value")
