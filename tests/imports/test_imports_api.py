@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -1080,3 +1081,51 @@ def test_an_id_number_quoted_in_a_file_cell_is_stored_masked(upload, session, fm
     rec = session.scalar(select(Record).where(Record.source_id == f"Q{fmt}0"))
     assert rec.fields["violation"] == f"冒用{other[:6]}********{other[-4:]}"
     assert upload(data, filename=f"处罚.{fmt}")["counts"]["unchanged"] == 2  # the same file again
+
+
+def _with_titles(fmt: str, titles: list[str], header: list[str], rows: list[list[Any]]) -> bytes:
+    if fmt == "csv":
+        lines = "".join(f"{t}{',' * (len(header) - 1)}\r\n" for t in titles)  # as Excel saves a merged title
+        return lines.encode() + csv_bytes(header, rows)
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    for t in titles:
+        ws.append([t])
+        ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=len(header))
+    ws.append(header)
+    for r in rows:
+        ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_title_lines_above_the_header_are_skipped(upload, session, client, world, fmt):  # type: ignore[no-untyped-def]
+    """Government sheets open with a title ("2026年行政处罚信息公示表", merged across the columns)
+    and perhaps a line of notes: skipped, the row numbers of the report still the sheet's own."""
+    rows = penalty_rows(3, prefix=f"T{fmt}")
+    rows[1][3] = "2026-02-30"
+    data = _with_titles(fmt, ["2026年行政处罚信息公示表", "填报单位：区市场监管局"], ZH_HEADER, rows)
+    job = upload(data, filename=f"公示.{fmt}")
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}, job
+    report = read_report(client, world, job["id"])
+    assert report[1][0] == "5"  # the sheet's row: two titles, the header, then the second data row
+    assert upload(data, filename=f"公示.{fmt}")["counts"]["unchanged"] == 2
+
+
+def test_a_header_under_a_title_is_judged_as_the_header(upload):  # type: ignore[no-untyped-def]
+    header = [*ZH_HEADER[:-1], "罚没金额"]  # a column misnamed
+    body = upload(_with_titles("csv", ["行政处罚信息"], header, penalty_rows(1)), expect=422).json()
+    assert body["code"] == "unknown_column" and body["errors"][0]["field"] == "罚没金额"
+    assert "第2行" in body["message"]
+
+
+def test_a_whole_header_in_one_cell_is_refused_naming_that_cell(upload):  # type: ignore[no-untyped-def]
+    """Not taken for a title: a file cut by semicolons has every row in one cell, and no header follows."""
+    data = csv_bytes([";".join(ZH_HEADER)], [[";".join(map(str, r))] for r in penalty_rows(5)])
+    body = upload(data, expect=422).json()
+    assert body["code"] == "unknown_column" and "第1行" in body["message"]
+    assert body["errors"][0]["field"].startswith("身份证号码;姓名")

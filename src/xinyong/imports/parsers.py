@@ -566,10 +566,37 @@ def _counted(rows: Iterator[Row], max_rows: int, tick: Callable[[int], None] | N
         yield row
 
 
+TITLE_ROWS = 3  # title lines above the header ("2026年行政处罚信息公示表", often merged across the columns)
+
+
+def _title_like(cells: Sequence[Any]) -> bool:
+    """One text cell and nothing else: a title, never a header (a header names at least the four
+    envelope columns)."""
+    filled = [c for c in cells if not _blank((c,))]
+    return len(filled) == 1 and isinstance(filled[0], str)
+
+
 def _header_and_rows(rows: Iterator[Row], spec: ItemSpec) -> tuple[Header, Iterator[Row]]:
+    """The first non-blank row is the header — after up to :data:`TITLE_ROWS` title lines, skipped
+    only when a header follows them: otherwise the first row's refusal is the file's (a whole header
+    in one cell, say, from a file cut by semicolons, is refused naming that cell)."""
+    first: FileError | None = None
+    titles = 0
     for n, cells in rows:
-        if not _blank(cells):
+        if _blank(cells):
+            continue
+        try:
             return map_header(cells, spec, n), rows
+        except FileError as exc:
+            if first is None:
+                first = exc
+            if not _title_like(cells):
+                raise exc if titles else first from None
+            titles += 1
+            if titles > TITLE_ROWS:
+                raise first from None
+    if first is not None:
+        raise first
     raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
 
 
@@ -625,10 +652,8 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
     if sniffed.format == FORMAT_CSV:
         assert sniffed.text is not None
         records = _csv_records(sniffed.text, max_rows)
-        h = next((i for i, cells in enumerate(records) if "".join(cells).strip()), None)
-        if h is None:
-            raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
-        header = map_header(records[h], spec, h + 1)
+        header, _rest = _header_and_rows(enumerate(records, start=1), spec)
+        h = header.row_number - 1
         out = [(n, tuple(cells)) for n, cells in enumerate(records[h + 1 :], start=h + 2)
                if any(cells) and (cells[0].strip() or "".join(cells).strip())]
         del records
