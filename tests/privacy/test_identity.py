@@ -86,7 +86,7 @@ def _refusal(value: str, today: date | None = None) -> str:
         ("12010119850309123A", "id_characters"),
         ("1201011985O3091234", "id_characters"),  # letter O for zero
         ("X20101198503091234", "id_characters"),
-        ("１２０１０１１９８５０３０９１２３４", "id_characters"),  # full-width digits
+        ("١٢٠١٠١١٩٨٥٠٣٠٩١٢٣٤", "id_characters"),  # another script's digits (isdigit() says yes)
         (build("120101", "19850230", "123"), "id_birth_date"),  # Feb 30
         (build("120101", "19850001", "123"), "id_birth_date"),  # month 0
         (build("120101", "18000101", "123"), "id_birth_date"),  # year 1800
@@ -227,3 +227,12 @@ def test_facts_never_show_the_number():
     assert facts.number == number and facts.region_code == "110101"
     with pytest.raises(AttributeError):
         facts.number = "x"  # type: ignore[misc]
+
+
+def test_full_width_digits_are_the_same_number():
+    """Typed with a Chinese input method in full-width mode (１２０１…ｘ): the same number, the same
+    person (blind index included), not a refusal."""
+    number = make_id_number("120101", date(1985, 3, 9), 123)
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in number.lower())
+    assert check(f"\u3000{wide}").number == number
+    assert normalise(wide) == number

@@ -834,3 +834,14 @@ def test_a_severity_sent_with_spaces_is_trimmed_as_an_enum_value_is(client, worl
     assert r["status"] == "created", r
     body = client.get(f"/api/v1/records/{r['record_id']}", headers=world.bearer(world.key_a)).json()
     assert body["severity"] == "serious"
+
+
+def test_an_id_number_typed_in_full_width_is_the_same_person(client, world, person, session):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [first] = push(client, world, [penalty(idn, name, source_id="W-1")])
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in idn)
+    [again] = push(client, world, [penalty(wide, name, source_id="W-2")])
+    assert again["status"] == "created", again
+    assert session.get(Record, again["record_id"]).subject_id == session.get(Record, first["record_id"]).subject_id
+    found = client.post("/api/v1/subjects/lookup", json={"id_number": wide}, headers=world.bearer(world.key_a))
+    assert found.status_code == 200 and found.json()["subject_id"] == session.get(Record, first["record_id"]).subject_id

@@ -6,6 +6,7 @@ part is wrong: length or characters, birth date, region code, or the check chara
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from typing import NamedTuple
@@ -67,7 +68,14 @@ class IdFacts(NamedTuple):
 
 
 def normalise(value: str) -> str:
-    return value.strip().upper() if isinstance(value, str) else ""
+    """Trimmed, upper-case ``X``; full-width digits and letters (１１０１０１…，ｘ — typed with a Chinese
+    input method in full-width mode) as their ASCII selves (NFKC), so that the same number typed
+    either way is one person."""
+    if not isinstance(value, str):
+        return ""
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value)
+    return value.strip().upper()
 
 
 @lru_cache(maxsize=8192)
@@ -148,7 +156,7 @@ def checked_number(value: str, today: date | None = None) -> str:
 
 
 def _checked(value: str, today: date | None) -> tuple[str, date, str]:
-    number = value.strip().upper() if type(value) is str else normalise(value)
+    number = value.strip().upper() if type(value) is str and value.isascii() else normalise(value)
     if not number:
         raise InvalidIdNumber("id_missing")
     if len(number) != 18:
