@@ -1129,3 +1129,19 @@ def test_a_whole_header_in_one_cell_is_refused_naming_that_cell(upload):  # type
     body = upload(data, expect=422).json()
     assert body["code"] == "unknown_column" and "第1行" in body["message"]
     assert body["errors"][0]["field"].startswith("身份证号码;姓名")
+
+
+def test_a_workbook_whose_first_sheet_is_empty_says_which_sheet_is_read(upload):  # type: ignore[no-untyped-def]
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "封面"
+    data_sheet = wb.create_sheet("处罚信息")
+    data_sheet.append(ZH_HEADER)
+    data_sheet.append(penalty_rows(1)[0])
+    buf = io.BytesIO()
+    wb.save(buf)
+    body = upload(buf.getvalue(), filename="处罚.xlsx", expect=422).json()
+    assert body["code"] == "empty_file"
+    assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
+    assert "only a workbook's first sheet is read" in body["message"]

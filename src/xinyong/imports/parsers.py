@@ -418,6 +418,7 @@ class _Workbook:
             self.close()
             raise FileError("empty_file", "工作簿中没有工作表", "the workbook has no worksheet")
         self.ws = sheets[0]
+        self.other_sheets = [str(ws.title)[:31] for ws in sheets[1:]]
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -534,12 +535,13 @@ def _xlsx_error(exc: BaseException) -> FileError:
                      "the workbook cannot be read; save it again as .xlsx in Excel and retry")
 
 
-def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None]]:
+def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None], list[str]]:
+    """The rows, how to close the file, and the names of a workbook's other sheets (not read)."""
     if sniffed.format == FORMAT_CSV:
         assert sniffed.text is not None
-        return _csv_rows(sniffed.text), lambda: None
+        return _csv_rows(sniffed.text), lambda: None, []
     wb = _Workbook(data)
-    return wb.rows(), wb.close
+    return wb.rows(), wb.close, wb.other_sheets
 
 
 def _too_many_read(limit: int, max_rows: int) -> FileError:
@@ -576,7 +578,7 @@ def _title_like(cells: Sequence[Any]) -> bool:
     return len(filled) == 1 and isinstance(filled[0], str)
 
 
-def _header_and_rows(rows: Iterator[Row], spec: ItemSpec) -> tuple[Header, Iterator[Row]]:
+def _header_and_rows(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str] = ()) -> tuple[Header, Iterator[Row]]:
     """The first non-blank row is the header — after up to :data:`TITLE_ROWS` title lines, skipped
     only when a header follows them: otherwise the first row's refusal is the file's (a whole header
     in one cell, say, from a file cut by semicolons, is refused naming that cell)."""
@@ -597,6 +599,11 @@ def _header_and_rows(rows: Iterator[Row], spec: ItemSpec) -> tuple[Header, Itera
                 raise first from None
     if first is not None:
         raise first
+    if other_sheets:  # the data may be on another sheet: say which one is read
+        names = "、".join(f"“{n}”" for n in other_sheets[:5])
+        raise FileError("empty_file", f"第一个工作表为空：只读取工作簿的第一个工作表，请把数据放在第一个工作表（其他工作表：{names}）",
+                        "the first worksheet is empty: only a workbook's first sheet is read; put the data on "
+                        f"the first sheet (other sheets: {', '.join(other_sheets[:5])})")
     raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
 
 
@@ -608,9 +615,9 @@ def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None,
                 filename: str | None = None) -> tuple[Sniffed, Header]:
     """The quick check before a job is created: type, encoding, header, at least one data row."""
     sniffed = sniffed or sniff(data, filename)
-    rows, close = _rows_of(sniffed, data)
+    rows, close, others = _rows_of(sniffed, data)
     try:
-        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec)
+        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec, others)
         for _n, cells in rest:
             if not _blank(cells):
                 return sniffed, header
@@ -658,9 +665,9 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
                if any(cells) and (cells[0].strip() or "".join(cells).strip())]
         del records
     else:
-        rows, close = _rows_of(sniffed, data)
+        rows, close, others = _rows_of(sniffed, data)
         try:
-            header, rest = _header_and_rows(_counted(rows, max_rows, tick), spec)
+            header, rest = _header_and_rows(_counted(rows, max_rows, tick), spec, others)
             out = []
             for n, cells in rest:
                 if not _blank(cells):
