@@ -1145,3 +1145,20 @@ def test_a_workbook_whose_first_sheet_is_empty_says_which_sheet_is_read(upload):
     assert body["code"] == "empty_file"
     assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
     assert "only a workbook's first sheet is read" in body["message"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_dates_as_eight_digits_are_read_and_excel_day_numbers_explained(upload, client, world, session, fmt):  # type: ignore[no-untyped-def]
+    rows = penalty_rows(3, prefix=f"D8{fmt}")
+    rows[0][3] = 20260302 if fmt == "xlsx" else "20260302"  # as many departments' systems write a date
+    rows[1][3] = 46082  # Excel's day number for 2026-03-01, in a General cell
+    rows[2][3] = 20260230 if fmt == "xlsx" else "20260230"  # no such day
+    data = csv_bytes(ZH_HEADER, rows) if fmt == "csv" else xlsx_bytes(ZH_HEADER, rows)
+    job = upload(data, filename=f"d.{fmt}")
+    assert job["counts"]["created"] == 1 and job["counts"]["rejected"] == 2, job
+    assert session.scalar(select(Record.decided_at).where(Record.source_id == f"D8{fmt}0")) == date(2026, 3, 2)
+    report = {r[0]: r for r in read_report(client, world, job["id"])[1:]}
+    assert report["3"][2] == "decided_at" and report["3"][3] == "wrong_type"
+    if fmt == "xlsx":
+        assert "46082" in report["3"][4] and "日期序号" in report["3"][4] and "day number" in report["3"][4]
+    assert "不存在" in report["4"][4]

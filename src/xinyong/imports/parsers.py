@@ -691,10 +691,12 @@ _SCI_RE = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
 
 
 def norm_date(s: str) -> str:
-    """``2024/3/5``, ``2024.3.5``, ``2024年3月5日``, ``2024-03-05 00:00:00`` → ``2024-03-05``;
+    """``2024/3/5``, ``2024.3.5``, ``2024年3月5日``, ``20240305``, ``2024-03-05 00:00:00`` → ``2024-03-05``;
     anything else unchanged (the records service then says what is wrong)."""
     if len(s) == 10 and s[4] == "-" and s[7] == "-":
         return s
+    if len(s) == 8 and s.isascii() and s.isdigit():  # 20240305, as many departments' systems write dates
+        return f"{s[:4]}-{s[4:6]}-{s[6:]}"
     m = _DATE_RE.match(s)
     if m is None:
         return s
@@ -874,6 +876,8 @@ class RowMapper:
                         record[key] = _as_text(v)
                 elif kind == _K_FIELD_RAW:
                     fields[key] = v
+                elif kind in (_K_DATE, _K_FIELD_DATE) and _serial_like(v):
+                    errors.append(_DATE_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_DATE else key, v))
                 elif kind == _K_FIELD_DATE:
                     fields[key] = norm_date(_as_text(v))
                 elif kind == _K_DATE:
@@ -927,3 +931,18 @@ def _FORMULA_ERROR(column: str, fld: str, value: str) -> dict[str, str]:  # noqa
     return _row_error(column, fld, "formula_error",
                       f"“{shown}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
                       f"'{shown}' ({fld}) holds the formula error {value}: correct the formula or enter the value")
+
+
+def _serial_like(v: Any) -> bool:
+    """A number cell in a date column that is no 8-digit ``20240305``: Excel's day number of a date
+    in a cell formatted "General" or "Number" (46082 is 2026-03-01), which the sheet shows as a number."""
+    return (type(v) is int or type(v) is float) and not (10_000_000 <= v < 100_000_000 and float(v).is_integer())
+
+
+def _DATE_AS_NUMBER(column: str, fld: str, value: float) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    shown, number = column[:64], _num_text(value)[:24]
+    return _row_error(column, fld, "wrong_type",
+                      f"“{shown}”（{fld}）是数字 {number} 而不是日期（单元格为“常规”或“数值”格式时 Excel 显示的日期序号？）："
+                      "请将该列设置为“日期”格式，或填写 YYYY-MM-DD",
+                      f"'{shown}' ({fld}) is the number {number}, not a date (Excel's day number of a date in a cell "
+                      "formatted General or Number?): format the column as a date, or enter YYYY-MM-DD")
