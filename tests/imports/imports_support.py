@@ -65,11 +65,18 @@ def xlsx_with_rows(header: Sequence[str], rows_xml: Sequence[str]) -> bytes:
     sheet = src.read("xl/worksheets/sheet1.xml").decode()
     head, rest = sheet.split("</sheetData>", 1)
     sheet = re.sub(r'<dimension ref="[^"]*"/>', "", head + "".join(rows_xml) + "</sheetData>" + rest)
+    return _with_member(src, "xl/worksheets/sheet1.xml", sheet.encode())
+
+
+def _with_member(src: Any, member: str, content: bytes) -> bytes:
+    """The zip ``src`` (a ``zipfile.ZipFile``) again, its ``member`` holding ``content``."""
+    import zipfile
+
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
             name = info.filename
-            z.writestr(name, sheet.encode() if name == "xl/worksheets/sheet1.xml" else src.read(name))
+            z.writestr(name, content if name == member else src.read(name))
     return out.getvalue()
 
 
@@ -105,9 +112,4 @@ def with_builtin_number_format(data: bytes, format_code: str, builtin_id: int) -
     custom = re.search(rf'<numFmt numFmtId="(\d+)" formatCode="{re.escape(code)}"\s*/>', styles)
     assert custom is not None, styles
     styles = styles.replace(custom.group(0), "").replace(f'numFmtId="{custom.group(1)}"', f'numFmtId="{builtin_id}"')
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for info in src.infolist():
-            name = info.filename
-            z.writestr(name, styles.encode() if name == "xl/styles.xml" else src.read(name))
-    return out.getvalue()
+    return _with_member(src, "xl/styles.xml", styles.encode())
