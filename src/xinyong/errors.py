@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xinyong.catalog.spec import no_such_day
 from xinyong.context import request_id_var
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
@@ -114,6 +115,10 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         else:
             zh = _PYDANTIC_ZH.get(typ, "取值无效")
         field = _loc_to_field(tuple(err.get("loc", ())))
+        if typ in ("date_from_datetime_parsing", "date_parsing"):  # 2026-02-30: the format is right, the day is not
+            missing_day = no_such_day(field, err.get("input"))
+            if missing_day is not None:
+                zh, msg = missing_day["message"].split(" / ", 1)
         if typ == "json_invalid":  # its location is a character position, not a field
             loc = err.get("loc", ())
             at = loc[-1] if loc and isinstance(loc[-1], int) else None

@@ -845,3 +845,11 @@ def test_an_id_number_typed_in_full_width_is_the_same_person(client, world, pers
     assert session.get(Record, again["record_id"]).subject_id == session.get(Record, first["record_id"]).subject_id
     found = client.post("/api/v1/subjects/lookup", json={"id_number": wide}, headers=world.bearer(world.key_a))
     assert found.status_code == 200 and found.json()["subject_id"] == session.get(Record, first["record_id"]).subject_id
+
+
+def test_a_filter_date_that_names_no_day_says_so(client, world):  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/records?decided_from=2026-02-30", headers=world.bearer(world.key_a))
+    assert r.status_code == 422
+    [err] = r.json()["errors"]
+    assert err["field"] == "decided_from" and "日期不存在：2026-02-30" in err["message"] and "no such date" in err["message"]
+    assert "格式应为" not in err["message"]
