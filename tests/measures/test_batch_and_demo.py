@@ -61,6 +61,24 @@ def test_batch_file_answers_good_rows_and_lists_bad_ones(client, world, db, vaul
         assert s.get(CompareFile, (job_id, "result")) is not None
 
 
+def test_batch_name_matches_as_the_records_api_compares_names(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A name written with a space between its characters (a full-width one aligns two-character names
+    with three-character ones in Chinese lists), an invisible character or another middle dot is the
+    registered name, as pushing a record with it is (``subjects.service.names_match``); another name
+    is not."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="A")
+    names = ["王小明", "王\u3000小明", "王 小 明", "王小明\u200b", "王小红"]
+    content = ("身份证号码,姓名\n" + "".join(f"{number},{n}\n" for n in names)).encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "awards"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    res = client.get(f"/api/v1/checks/batch/{r.json()['id']}/result.csv", headers=world.bearer(world.key_a))
+    by_row = {int(x[0]): x for x in _result_rows(res.content)[1:]}
+    assert [by_row[n][3] for n in range(2, 7)] == ["是 yes"] * 4 + ["否 no"]
+
+
 def test_batch_refusals(client, world, db):  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/checks/batch", data={"scenario": "nope"},
                     files={"file": ("a.csv", f"{new_id_number()}\n".encode(), "text/csv")},

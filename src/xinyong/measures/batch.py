@@ -46,6 +46,7 @@ from xinyong.measures.models import Check, CompareFile, CompareJob
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_number, mask_name
 from xinyong.privacy.vault import Vault
+from xinyong.subjects.service import names_match
 
 log = logging.getLogger("xinyong.checks")
 
@@ -674,7 +675,9 @@ def _answer(prep: _Prepared, found: dict[str, Sequence[Any]], answerer: _Answere
         matches = ""
         if name:
             cipher = bytes.fromhex(name_cipher) if isinstance(name_cipher, str) else name_cipher
-            matches = "是 yes" if reveal(b, cipher, kid) == name else "否 no"  # type: ignore[arg-type]
+            registered = reveal(b, cipher, kid)  # type: ignore[arg-type]
+            # compared as pushing a record compares them (spaces, invisible characters, middle dots)
+            matches = "是 yes" if registered == name or names_match(registered, name) else "否 no"
         line(f"{n},{masked},{shown_name},{matches},{_ANSWERED},{fields},{cid},\r\n")
         row((cid, b, sid, "answered", None, grade, codes))
     return lines, reg, {"matched": matched, "unknown": unknown, "invalid": invalid_n}
