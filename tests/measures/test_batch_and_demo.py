@@ -187,6 +187,8 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "interrupted"
     r = client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h)
     assert r.status_code == 202
+    # the 202 shows the job as resumed — waiting for its runner, from its first row —, not as interrupted
+    assert (r.json()["status"], r.json()["rows_done"], r.json()["error"]) == ("pending", 0, None), r.json()
     client.app.state.compare_runner.wait()
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "done"
     assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409

@@ -286,6 +286,12 @@ def resume(session: Session, *, job: CompareJob, department_id: int, actor: Acto
     record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
            details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
                     "previous_error": job.error_code})
+    # waiting for its runner, from its first row (as ``claim`` then starts it): the 202 and a look
+    # meanwhile show the job resumed, not still interrupted; a second resume is refused as not interrupted
+    job.status, job.runner, job.heartbeat_at = "pending", None, utcnow()
+    job.rows_done = job.matched = job.unknown = job.invalid = 0
+    job.error_code = job.error_message = None
+    session.flush()
 
 
 def get_job(session: Session, *, job_id: int, department_id: int | None, any_department: bool) -> CompareJob:
