@@ -194,6 +194,32 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
     assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409
 
 
+def test_a_job_resumed_once_is_not_resumed_again_before_it_runs(db, world, vault):  # type: ignore[no-untyped-def]
+    """Two resumes of one interrupted job (two clicks, two systems): the second, before any runner
+    took the job, is refused as not interrupted — not accepted and audited for a run that never comes."""
+    from datetime import timedelta
+
+    import pytest
+    from sqlalchemy import update
+
+    from xinyong.db import utcnow
+
+    caller = service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
+                                  data=f"{new_id_number()}\n".encode()).id
+        s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
+            status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    with db.session() as s:
+        batch.resume(s, job=s.get(CompareJob, job_id), department_id=world.dept_a.id, actor=SYSTEM)
+    with db.session() as s, pytest.raises(service.MeasuresError) as refused:
+        batch.resume(s, job=s.get(CompareJob, job_id), department_id=world.dept_a.id, actor=SYSTEM)
+    assert (refused.value.status, refused.value.code) == (409, "not_interrupted")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "checks.batch_resume", AuditEntry.object_id == str(job_id))) == 1
+
+
 def _compared(client, world, content: bytes) -> dict:  # type: ignore[no-untyped-def,type-arg]
     """Upload ``content`` for civil_service_hiring by department A's key; the job once it has run."""
     r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
