@@ -61,6 +61,24 @@ def test_batch_file_answers_good_rows_and_lists_bad_ones(client, world, db, vaul
         assert s.get(CompareFile, (job_id, "result")) is not None
 
 
+def test_batch_name_matches_as_the_records_api_compares_names(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A name written with a space between its characters (a full-width one aligns two-character names
+    with three-character ones in Chinese lists), an invisible character or another middle dot is the
+    registered name, as pushing a record with it is (``subjects.service.names_match``); another name
+    is not."""
+    with db.session() as s:
+        number, _ = subject_with_status(s, vault, grade="A")
+    names = ["王小明", "王\u3000小明", "王 小 明", "王小明\u200b", "王小红"]
+    content = ("身份证号码,姓名\n" + "".join(f"{number},{n}\n" for n in names)).encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "awards"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 202, r.text
+    client.app.state.compare_runner.wait()
+    res = client.get(f"/api/v1/checks/batch/{r.json()['id']}/result.csv", headers=world.bearer(world.key_a))
+    by_row = {int(x[0]): x for x in _result_rows(res.content)[1:]}
+    assert [by_row[n][3] for n in range(2, 7)] == ["是 yes"] * 4 + ["否 no"]
+
+
 def test_batch_refusals(client, world, db):  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/checks/batch", data={"scenario": "nope"},
                     files={"file": ("a.csv", f"{new_id_number()}\n".encode(), "text/csv")},
@@ -169,9 +187,37 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "interrupted"
     r = client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h)
     assert r.status_code == 202
+    # the 202 shows the job as resumed — waiting for its runner, from its first row —, not as interrupted
+    assert (r.json()["status"], r.json()["rows_done"], r.json()["error"]) == ("pending", 0, None), r.json()
     client.app.state.compare_runner.wait()
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "done"
     assert client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h).status_code == 409
+
+
+def test_a_job_resumed_once_is_not_resumed_again_before_it_runs(db, world, vault):  # type: ignore[no-untyped-def]
+    """Two resumes of one interrupted job (two clicks, two systems): the second, before any runner
+    took the job, is refused as not interrupted — not accepted and audited for a run that never comes."""
+    from datetime import timedelta
+
+    import pytest
+    from sqlalchemy import update
+
+    from xinyong.db import utcnow
+
+    caller = service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
+                                  data=f"{new_id_number()}\n".encode()).id
+        s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
+            status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    with db.session() as s:
+        batch.resume(s, job=s.get(CompareJob, job_id), department_id=world.dept_a.id, actor=SYSTEM)
+    with db.session() as s, pytest.raises(service.MeasuresError) as refused:
+        batch.resume(s, job=s.get(CompareJob, job_id), department_id=world.dept_a.id, actor=SYSTEM)
+    assert (refused.value.status, refused.value.code) == (409, "not_interrupted")
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "checks.batch_resume", AuditEntry.object_id == str(job_id))) == 1
 
 
 def _compared(client, world, content: bytes) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -46,6 +46,7 @@ from xinyong.measures.models import Check, CompareFile, CompareJob
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_number, mask_name
 from xinyong.privacy.vault import Vault
+from xinyong.subjects.service import names_match
 
 log = logging.getLogger("xinyong.checks")
 
@@ -285,6 +286,12 @@ def resume(session: Session, *, job: CompareJob, department_id: int, actor: Acto
     record(session, actor=actor, action="checks.batch_resume", object_type="compare_job", object_id=job.id,
            details={"attempt": job.attempts + 1, "created_by": job.created_by, "rows_done": job.rows_done,
                     "previous_error": job.error_code})
+    # waiting for its runner, from its first row (as ``claim`` then starts it): the 202 and a look
+    # meanwhile show the job resumed, not still interrupted; a second resume is refused as not interrupted
+    job.status, job.runner, job.heartbeat_at = "pending", None, utcnow()
+    job.rows_done = job.matched = job.unknown = job.invalid = 0
+    job.error_code = job.error_message = None
+    session.flush()
 
 
 def get_job(session: Session, *, job_id: int, department_id: int | None, any_department: bool) -> CompareJob:
@@ -674,7 +681,9 @@ def _answer(prep: _Prepared, found: dict[str, Sequence[Any]], answerer: _Answere
         matches = ""
         if name:
             cipher = bytes.fromhex(name_cipher) if isinstance(name_cipher, str) else name_cipher
-            matches = "是 yes" if reveal(b, cipher, kid) == name else "否 no"  # type: ignore[arg-type]
+            registered = reveal(b, cipher, kid)  # type: ignore[arg-type]
+            # compared as pushing a record compares them (spaces, invisible characters, middle dots)
+            matches = "是 yes" if registered == name or names_match(registered, name) else "否 no"
         line(f"{n},{masked},{shown_name},{matches},{_ANSWERED},{fields},{cid},\r\n")
         row((cid, b, sid, "answered", None, grade, codes))
     return lines, reg, {"matched": matched, "unknown": unknown, "invalid": invalid_n}
