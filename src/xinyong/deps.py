@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from xinyong.privacy.vault import Vault
@@ -69,3 +70,8 @@ VaultDep = Annotated[Vault, Depends(_vault)]
 ObjectId = Annotated[int, Path(ge=1, le=9_223_372_036_854_775_807, description="Object id")]
 # A number stored in a 32-bit INTEGER column (versions, small tables' ids).
 SmallId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Number (32-bit)")]
+
+
+# An empty query parameter (``?status=&item=``, as a form or a URL template sends it) is no filter:
+# ``Annotated[X | None, BlankIsNone] = None``.
+BlankIsNone = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)

@@ -238,3 +238,11 @@ def test_removal_by_rule_is_not_offered_over_http(client, world, login):  # type
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == "kind"
     assert client.get(f"/api/v1/list-entries/{eid}", headers={"X-CSRF-Token": csrf}).json()["status"] == "listed"
+
+
+def test_an_empty_status_parameter_is_no_filter(client, world):  # type: ignore[no-untyped-def]
+    h = world.bearer(world.key_a)
+    blank = client.get("/api/v1/lists/key_supervision/entries?status=", headers=h)
+    assert blank.status_code == 200, blank.text
+    assert blank.json() == client.get("/api/v1/lists/key_supervision/entries", headers=h).json()
+    assert client.get("/api/v1/lists/key_supervision/entries?status=alive!", headers=h).status_code == 422

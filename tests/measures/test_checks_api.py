@@ -568,3 +568,15 @@ def test_a_refusal_registered_before_refusals_were_signed_reads_as_such(client, 
     before = client.get(f"/api/v1/checks/{cid}", headers=world.bearer(world.key_a)).json()
     assert before["verified"] is None and before["outcome"] == "refused" and before["refused"] == "id_length"
     assert "before refusals were signed" in before["note"]
+
+
+def test_empty_query_parameters_are_no_filter_here_too(client, world):  # type: ignore[no-untyped-def]
+    """As on the records API (issue 5): a template's empty parameter lists like no parameter."""
+    h = world.bearer(world.key_a)
+    everything = client.get("/api/v1/measures", headers=h)
+    blank = client.get("/api/v1/measures?scenario=&kind=", headers=h)
+    assert blank.status_code == 200 and blank.json() == everything.json() and everything.json()
+    assert client.get("/api/v1/measures?kind=reward", headers=h).status_code == 422  # a value is still checked
+    login(client, "admin")
+    stats = client.get("/api/v1/checks/feedback-stats?since=")
+    assert stats.status_code == 200 and stats.json() == client.get("/api/v1/checks/feedback-stats").json()

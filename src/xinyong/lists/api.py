@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,7 @@ from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
-from xinyong.deps import DbSession, ObjectId, VaultDep
+from xinyong.deps import BlankIsNone, DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
 from xinyong.lists import service
 from xinyong.lists.models import ENTRY_STATUSES, ListEntry, ListKind
@@ -148,7 +149,7 @@ def list_kinds(principal: Reader, session: DbSession) -> list[ListKindOut]:
 @router.get("/lists/{code}/entries", response_model=EntryListOut | CleanListOut,
             summary="A list's entries, newest first (masked); clean_3y: subjects 3 years without bad records")
 def list_entries(code: ListCode, principal: Reader, session: DbSession, vault: VaultDep,
-                 status: str | None = Query(default=None, pattern=STATUS_PATTERN),
+                 status: Annotated[Annotated[str, Field(pattern=STATUS_PATTERN)] | None, BlankIsNone] = None,
                  before_id: int | None = Query(default=None, ge=1, le=9_223_372_036_854_775_807),
                  limit: int = Query(default=50, ge=1, le=200)) -> Any:
     if code == service.CLEAN_3Y:

@@ -27,7 +27,7 @@ from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp
 from xinyong.context import request_id_var
 from xinyong.db import Database
-from xinyong.deps import DbSession, VaultDep
+from xinyong.deps import BlankIsNone, DbSession, VaultDep
 from xinyong.errors import ApiError, error_body
 from xinyong.imports.api import ThreadRunner
 from xinyong.imports.parsers import FileError
@@ -212,7 +212,8 @@ def receipt_key(principal: Reader, vault: VaultDep) -> dict[str, str]:
 
 @router.get("/feedback-stats", response_model=list[FeedbackStatOut],
             summary="Per department and measure: answered, reported back (反馈率), applied")
-def feedback_stats(principal: StatsReader, session: DbSession, since: date | None = None) -> list[FeedbackStatOut]:
+def feedback_stats(principal: StatsReader, session: DbSession,
+                   since: Annotated[date | None, BlankIsNone] = None) -> list[FeedbackStatOut]:
     stats = service.feedback_stats(session, since=since)
     record(session, actor=principal.actor, action="checks.feedback_stats", details={"since": str(since or "")})
     return [FeedbackStatOut(department=s.department_code, department_name=s.department_name,
@@ -359,7 +360,8 @@ def scenarios(principal: Reader, session: DbSession) -> list[ScenarioOut]:
 @defs_router.get("/measures", response_model=list[MeasureDefOut], summary="The measures list (联合奖惩措施清单)")
 def measures(principal: Reader, session: DbSession,
              scenario: str | None = Query(default=None, max_length=64),
-             kind: Literal["incentive", "punishment"] | None = Query(default=None)) -> list[MeasureDefOut]:
+             kind: Annotated[Literal["incentive", "punishment"] | None, BlankIsNone, Query()] = None,
+             ) -> list[MeasureDefOut]:
     return [MeasureDefOut(**m) for m in service.measures_in(session, scenario or None, kind)]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
 from xinyong.catalog.service import current_items, get_version
-from xinyong.deps import DbSession, ObjectId, VaultDep
+from xinyong.deps import BlankIsNone, DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
 from xinyong.privacy.masking import mask_id_numbers_in_values
 from xinyong.privacy.vault import Vault
@@ -36,8 +36,7 @@ from xinyong.records.schemas import (
 )
 from xinyong.subjects.models import Subject
 
-# An empty query parameter (``?status=&item=``, as a form or a URL template sends it) is no filter.
-_BLANK = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
+_BLANK = BlankIsNone
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 quality_router = APIRouter(prefix="/api/v1/quality", tags=["records"])
