@@ -26,6 +26,11 @@ def test_odd_values_are_masked_entirely(value):
     assert len(out) >= 4
 
 
+def test_a_huge_odd_value_is_masked_in_a_few_stars():
+    """A comparison file's 20 MB cell where the ID number belongs was echoed as 20 MB of stars."""
+    assert mask_id_number("1" * 20_000_000) == "*" * 32
+
+
 def test_first_generation_number():
     assert mask_id_number("120101850309123") == "120101******123"
 

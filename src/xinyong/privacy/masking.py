@@ -16,7 +16,8 @@ COMPOUND_SURNAMES = frozenset(
 def mask_id_number(value: str) -> str:
     """Keep the 6-digit region code and the last 4 characters; mask the rest.
 
-    Any input is accepted; short or odd values are masked entirely rather than leaked.
+    Any input is accepted; short or odd values are masked entirely rather than leaked (at most 32
+    stars).
     """
     if not isinstance(value, str):
         return "*" * 4
@@ -25,7 +26,7 @@ def mask_id_number(value: str) -> str:
         return s[:6] + "*" * 8 + s[-4:]
     if len(s) == 15:  # first-generation ID card
         return s[:6] + "*" * 6 + s[-3:]
-    return "*" * max(len(s), 4)
+    return "*" * min(max(len(s), 4), 32)  # (a 20 MB cell is not echoed as 20 MB of stars)
 
 
 def mask_name(value: str) -> str:
