@@ -166,3 +166,27 @@ def test_ruleset_json_body_refusals_name_the_field(client, login, world, scored,
     assert (err["field"], err["code"]) == (field, code)
     zh, _, en = err["message"].partition(" / ")
     assert zh and en and not zh.isascii() and "pydantic" not in err["message"]
+
+
+@pytest.mark.parametrize("rid", [2**63, 2**70, 0, -1])
+def test_what_if_removing_a_record_id_out_of_range_is_refused(client, login, db, world, scored, rid) -> None:  # type: ignore[no-untyped-def]
+    """A record id beyond BIGINT is no record of the subject: a clear 422 naming the field, audited
+    as ``failed`` (it was a 500 on SQLite: the number could not be bound)."""
+    csrf = login(client, "zhangsan")
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if", headers={"X-CSRF-Token": csrf},
+                    json={"changes": [{"remove_record": rid}]})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0] == {"field": "changes[0].remove_record", "code": "unknown_record",
+                                     "message": r.json()["message"]}
+    assert audits(db, "score.what_if", "failed") == 1
+
+
+def test_ruleset_reads_are_audited(client, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """Every call of the scoring API is audited (docs/scoring.md), the ruleset reads too: the list of
+    versions, one version, and one that does not exist (``failed``)."""
+    h = world.bearer(world.key_a)
+    assert client.get("/api/v1/scoring/rulesets", headers=h).status_code == 200
+    assert client.get("/api/v1/scoring/rulesets/1", headers=h).status_code == 200
+    assert client.get("/api/v1/scoring/rulesets/99", headers=h).status_code == 404
+    assert audits(db, "scoring.rulesets") == 1
+    assert audits(db, "scoring.ruleset_read") == 1 and audits(db, "scoring.ruleset_read", "failed") == 1

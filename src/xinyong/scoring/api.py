@@ -128,7 +128,9 @@ def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date |
 @router.get("/scoring/rulesets", response_model=list[RulesetOut], summary="Ruleset versions, newest first")
 def list_rulesets(principal: ScoresRead, session: DbSession) -> list[RulesetOut]:
     service.ensure_default(session)
-    return [ruleset_out(session, r) for r in service.versions(session)]
+    out = [ruleset_out(session, r) for r in service.versions(session)]
+    record(session, actor=principal.actor, action="scoring.rulesets", details={"count": len(out)})
+    return out
 
 
 @router.get("/scoring/rulesets/{version}", response_model=RulesetOut, summary="One ruleset version with its rules")
@@ -136,7 +138,12 @@ def get_ruleset(version: SmallId, principal: ScoresRead, session: DbSession) -> 
     service.ensure_default(session)
     row = service.get_version(session, version)
     if row is None:
+        record(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
+               object_id=version, outcome="failed", details={"reason": "not_found"})
+        session.commit()
         raise ApiError(404, "not_found", f"没有评分规则版本 {version} / no ruleset version {version}")
+    record(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
+           object_id=version)
     return ruleset_out(session, row, full=True)
 
 

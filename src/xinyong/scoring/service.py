@@ -951,7 +951,9 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
                               'each change is {"remove_record": id} or {"add": {...}}')
         if "remove_record" in ch:
             rid = ch["remove_record"]
-            owner = session.scalar(select(Record.subject_id).where(Record.id == rid)) if type(rid) is int else None
+            # a record id is a positive BIGINT: a larger number is no record (SQLite cannot bind it)
+            owner = (session.scalar(select(Record.subject_id).where(Record.id == rid))
+                     if type(rid) is int and 0 < rid < 2**63 else None)
             if owner != subject_id:
                 raise _bad_change(i, "unknown_record", f"该信用主体没有记录 {rid}"[:80], f"the subject has no record {rid}"[:80],
                                   "remove_record")
