@@ -183,10 +183,11 @@ def test_what_if_removing_a_record_id_out_of_range_is_refused(client, login, db,
 
 def test_ruleset_reads_are_audited(client, db, world, scored) -> None:  # type: ignore[no-untyped-def]
     """Every call of the scoring API is audited (docs/scoring.md), the ruleset reads too: the list of
-    versions, one version, and one that does not exist (``failed``)."""
+    versions, one version, and one that does not exist (``denied``, ``reason: not_found``, as every
+    404 is registered)."""
     h = world.bearer(world.key_a)
     assert client.get("/api/v1/scoring/rulesets", headers=h).status_code == 200
     assert client.get("/api/v1/scoring/rulesets/1", headers=h).status_code == 200
     assert client.get("/api/v1/scoring/rulesets/99", headers=h).status_code == 404
     assert audits(db, "scoring.rulesets") == 1
-    assert audits(db, "scoring.ruleset_read") == 1 and audits(db, "scoring.ruleset_read", "failed") == 1
+    assert audits(db, "scoring.ruleset_read") == 1 and audits(db, "scoring.ruleset_read", "denied") == 1

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from xinyong import clock
-from xinyong.audit.service import record
+from xinyong.audit.service import record, record_not_found
 from xinyong.auth.deps import audit_refusal, current_principal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -138,9 +138,8 @@ def get_ruleset(version: SmallId, principal: ScoresRead, session: DbSession) -> 
     service.ensure_default(session)
     row = service.get_version(session, version)
     if row is None:
-        record(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
-               object_id=version, outcome="failed", details={"reason": "not_found"})
-        session.commit()
+        record_not_found(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
+                         object_id=version)
         raise ApiError(404, "not_found", f"没有评分规则版本 {version} / no ruleset version {version}")
     record(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
            object_id=version)
