@@ -94,7 +94,7 @@ def test_lookup_for_citizen_self_and_staff(client, login, db, world) -> None:  #
     r = client.post("/api/v1/subjects/lookup", json={"id_number": world.other_id_number},
                     headers=world.bearer(world.key_a))
     assert r.status_code == 200 and r.json() == {"subject_id": world.other_subject.id}
-    assert audits(db, "subject.lookup") == 2 and audits(db, "subject.lookup", "failed") == 1
+    assert audits(db, "subject.lookup") == 2 and audits(db, "subject.lookup", "denied") == 1
 
 
 def test_rulesets_api(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
@@ -191,3 +191,4 @@ def test_ruleset_reads_are_audited(client, db, world, scored) -> None:  # type: 
     assert client.get("/api/v1/scoring/rulesets/99", headers=h).status_code == 404
     assert audits(db, "scoring.rulesets") == 1
     assert audits(db, "scoring.ruleset_read") == 1 and audits(db, "scoring.ruleset_read", "denied") == 1
+

@@ -139,3 +139,11 @@ def test_preview_counts_grade_changes_and_writes_nothing(session, vault, ready) 
     assert {(c["from"], c["to"]): c["count"] for c in out["changes"]} == {("AA", "A"): 1, ("A", "B"): 2}
     assert {t: session.scalar(select(func.count()).select_from(t)) for t in counts} == counts
     assert service.rules_of(session, service.PREVIEW_VERSION) == []
+
+
+def test_a_forced_grade_without_its_grade_says_so(session, ready) -> None:  # type: ignore[no-untyped-def]
+    text = DEFAULT.replace("force_grade:\n  grade: D\n", "force_grade:\n", 1)
+    assert text != DEFAULT
+    exc = refused(session, text)
+    err = next(e for e in exc.errors if e["field"] == "force_grade.grade")
+    assert err["code"] == "missing" and "缺少强制等级" in err["message"] and "None" not in err["message"]

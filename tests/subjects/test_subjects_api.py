@@ -90,12 +90,14 @@ def test_citizen_looks_up_only_themself(client, db, world, as_role):
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     _no_raw_numbers(r, world)
     e = audit.one()
-    assert (e.action, e.outcome, e.object_id) == ("subject.lookup", "failed", None)
+    # registered as a refusal (a citizen may look up only themself): probing, not a typo
+    assert (e.action, e.outcome, e.object_id, e.details["reason"]) == ("subject.lookup", "denied", None, "not_own")
     # indistinguishable from a number nobody holds
     unknown = make_id_number("120101", date(1970, 1, 1), 555)
     r2 = client.post("/api/v1/subjects/lookup", json={"id_number": unknown}, headers=h)
     assert r2.status_code == 404 and r2.json()["message"] == r.json()["message"]
-    assert audit.one().outcome == "failed"
+    e = audit.one()
+    assert (e.outcome, e.details["reason"]) == ("denied", "not_found")
 
 
 def test_lookup_of_an_unknown_or_invalid_number(client, db, world, as_role):

@@ -312,7 +312,9 @@ def parse(text: str, *, catalog: dict[str, ItemFacts], list_codes: set[str] | No
         fg = ck.mapping(data["force_grade"], "force_grade")
         if fg is not None:
             force_grade = fg.get("grade")
-            if bands and force_grade not in {b.grade for b in bands}:
+            if force_grade is None or force_grade == "":
+                ck.bad("force_grade.grade", "missing", "缺少强制等级 grade（如 D）", "force_grade needs its grade (such as D)")
+            elif bands and force_grade not in {b.grade for b in bands}:
                 ck.bad("force_grade.grade", "unknown_grade", f"等级 {force_grade} 不在等级区间中",
                        f"grade {force_grade} is not one of the bands")
             lists = fg.get("lists") or []
