@@ -68,7 +68,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-_DIGITS_17 = re.compile(r"[0-9]{17}")
+_DIGITS_17 = re.compile("[0-9\uff10-\uff19]{17}")  # ASCII or full-width, as masking reads them
 
 
 def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
