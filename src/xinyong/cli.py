@@ -712,6 +712,7 @@ def user_add(
     check_password_strength(password)
     actor = cli_actor()
     masked: str | None = None
+    created = False
     with database(cfg) as db, db.session() as s:
         department_id = get_department(s, dept).id if dept else None
         subject_id: int | None = None
@@ -722,13 +723,13 @@ def user_add(
                     raise CliError("平台中没有该身份证号码的信用主体；请用 --name 提供姓名以登记",
                                    "no credit subject has this ID number: give --name to register one")
                 subject, created = register(s, vault=vault, id_number=id_number, name=name, actor=actor)
-                if created:
-                    echo("已登记信用主体 / credit subject registered")
             subject_id = subject.id
             masked = vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id)
         user = add_user(s, username=username, password=password, role=role, actor=actor,
                         department_id=department_id, subject_id=subject_id, display_name=display_name)
         user_id = user.id
+    if created:  # said once committed: a refused account registers no one (the session rolls back)
+        echo("已登记信用主体 / credit subject registered")
     bound = f", 绑定 / bound to {masked}" if masked else ""
     echo(f"已新增用户 / user added: #{user_id} {username} ({role}{', ' + dept if dept else ''}{bound})")
 

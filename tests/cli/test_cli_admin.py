@@ -165,6 +165,17 @@ def test_user_add_citizen_needs_a_name_for_an_unregistered_person(initialised: C
     assert cli.count("subjects") == 0 and cli.count("users", "username = 'lisi'") == 0
 
 
+def test_user_add_citizen_refused_says_no_one_was_registered(initialised: CliEnv) -> None:
+    """A citizen account refused after the person was registered in its transaction (here: a user name
+    too short) rolls back the registration too, and does not say it registered anyone."""
+    cli = initialised
+    result = cli.fails("user", "add", "zs", "--role", "citizen", "--id-number-stdin", "--password-stdin",
+                       "--name", "张三", input=f"{OTHER_ID}\n{cli.password}\n")
+    assert "username must be 3-64" in result.stderr
+    assert "registered" not in result.output
+    assert cli.count("subjects") == 0 and cli.count("users", "username = 'zs'") == 0
+
+
 def test_user_add_with_an_invalid_id_number(initialised: CliEnv) -> None:
     cli = initialised
     bad = _bad_checksum(OTHER_ID)
