@@ -559,12 +559,31 @@ def dept_add(
     kind: Annotated[str, typer.Option("--kind", help="department | institution")] = "department",
 ) -> None:
     """新增部门或机构 / add a department or an institution."""
-    from xinyong.auth.service import add_department
+    from xinyong.auth.service import AuthError, add_department
 
-    with database(settings()) as db, db.session() as s:
-        dept = add_department(s, code=code, name=name, name_en=name_en, kind=kind, actor=cli_actor())
-        dept_id, dept_code, dept_name = dept.id, dept.code, dept.name
+    cfg = settings()
+    try:
+        with database(cfg) as db, db.session() as s:
+            dept = add_department(s, code=code, name=name, name_en=name_en, kind=kind, actor=cli_actor())
+            dept_id, dept_code, dept_name = dept.id, dept.code, dept.name
+    except AuthError as exc:
+        _record_failed_input(cfg, "department.create", exc, department=code[:32], kind=kind)
+        raise
     echo(f"已新增 / added: #{dept_id} {dept_code} {dept_name} ({kind})")
+
+
+def _record_failed_input(cfg: Settings, action: str, exc: Exception, *, field: str | None = None,
+                         **details: Any) -> None:
+    """A change refused for its input leaves one ``failed`` entry, as on the pages and the API
+    (``auth.service.record_failed_input``); the refusal itself is what the command reports."""
+    from xinyong.auth.service import record_failed_input
+
+    try:
+        with database(cfg) as db, db.session() as s:
+            record_failed_input(s, actor=cli_actor(), action=action, code=getattr(exc, "code", "invalid"),
+                                field=field or getattr(exc, "field", None), **details)
+    except CliError:  # no database to write to: the refusal is reported all the same
+        pass
 
 
 @dept_app.command("list")
@@ -687,10 +706,9 @@ def user_add(
         "--display-name", help="显示名称 / display name")] = None,
 ) -> None:
     """新增用户；公民账户绑定身份证号码 / add a user; a citizen account is bound to an ID number."""
-    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from xinyong.auth.service import AuthError
     from xinyong.privacy import identity
     from xinyong.privacy.vault import Vault
-    from xinyong.subjects.service import find_by_id_number, register
 
     cfg = settings()
     if role != "citizen" and (id_number_stdin or name):
@@ -707,6 +725,23 @@ def user_add(
         password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
                     else _prompt_secret("密码", "password", flag="--password-stdin", confirm=True))
     vault = Vault(load_ring(cfg)) if role == "citizen" else None
+    try:
+        _add_user(cfg, vault, username=username, role=role, dept=dept, id_number=id_number, password=password,
+                  name=name, display_name=display_name)
+    except identity.InvalidIdNumber as exc:
+        _record_failed_input(cfg, "user.create", exc, field="id_number", username=username[:64], role=role)
+        raise
+    except AuthError as exc:
+        _record_failed_input(cfg, "user.create", exc, username=username[:64], role=role)
+        raise
+
+
+def _add_user(cfg: Settings, vault: Any, *, username: str, role: str, dept: str | None, id_number: str | None,
+              password: str, name: str | None, display_name: str | None) -> None:
+    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from xinyong.privacy import identity
+    from xinyong.subjects.service import find_by_id_number, register
+
     if id_number is not None:
         identity.check(id_number)  # refuse an invalid number before touching anything
     check_password_strength(password)

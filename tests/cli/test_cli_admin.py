@@ -40,7 +40,9 @@ def test_dept_add_duplicate_fails_with_a_message_and_changes_nothing(initialised
     assert result.exit_code == 1
     assert "部门代码 scjg 已存在" in result.stderr and "already exists" in result.stderr
     assert cli.count("departments") == 1
-    assert cli.count("audit_entries") == entries
+    assert cli.count("audit_entries") == entries + 1  # the refusal, registered with its actor
+    assert cli.sql("SELECT action, outcome, actor_label FROM audit_entries ORDER BY id DESC LIMIT 1")[0][:2] == (
+        "department.create", "failed")
 
 
 def test_dept_add_invalid_kind(initialised: CliEnv) -> None:
@@ -187,7 +189,10 @@ def test_user_add_with_an_invalid_id_number(initialised: CliEnv) -> None:
     assert "check character of the ID number is wrong" in result.stderr
     assert bad not in result.output
     assert cli.count("subjects") == 0 and cli.count("users", "username = 'wangwu'") == 0
-    assert cli.count("audit_entries") == entries
+    # nothing changed; one entry registers the refusal (the issue: where an actor is known), never the number
+    assert cli.count("audit_entries") == entries + 1
+    assert cli.sql("SELECT action, outcome FROM audit_entries ORDER BY id DESC LIMIT 1")[0] == ("user.create", "failed")
+    assert not cli.sql("SELECT id FROM audit_entries WHERE details LIKE ?", (f"%{bad}%",))
     short = cli.fails("user", "add", "wangwu", "--role", "citizen", "--id-number-stdin", "--password-stdin",
                       "--name", "王五", input=f"12345\n{cli.password}\n")
     assert "ID number must have 18 characters" in short.stderr

@@ -119,12 +119,13 @@ def record(
 
 
 def record_refusal(session: Session, *, actor: Actor, action: str, details: Mapping[str, Any],
-                   object_type: str | None = None, object_id: Any = None) -> None:
-    """Register a refusal durably (``outcome = denied``): drop whatever the request did so far, write
+                   object_type: str | None = None, object_id: Any = None, outcome: str = "denied") -> None:
+    """Register a refusal durably (``outcome = denied``; ``failed`` for refused input, such as a
+    duplicate department code or an invalid ID number): drop whatever the request did so far, write
     the entry, commit — the refused request's rollback would otherwise take the entry with it.
     (``auth.deps.audit_refusal`` is this function.)"""
     session.rollback()
-    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome="denied",
+    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome=outcome,
            details=dict(details))
     session.commit()
 
