@@ -100,7 +100,8 @@ def test_an_id_number_sent_in_a_query_string_is_refused(client, world, db, caplo
     number = new_id_number()
     caplog.set_level(logging.INFO)
     for url in (f"/api/v1/checks?id_number={number}", f"/api/v1/checks?q=x%20{quote(number)}&scenario=awards",
-                f"/api/v1/catalog/items?who={number.lower()}"):
+                f"/api/v1/catalog/items?who={number.lower()}",
+                f"/api/v1/catalog/items?who={quote(''.join(chr(ord(c) + 0xFEE0) for c in number))}"):  # full-width
         r = client.post(url, json={"id_number": number, "scenario": "awards"}, headers=world.bearer(world.key_a)) \
             if "checks" in url else client.get(url, headers=world.bearer(world.key_a))
         assert r.status_code == 422, (url, r.text)
@@ -311,6 +312,21 @@ def test_safe_filter_for_foreign_handlers():
     assert SafeFilter().filter(rec)
     msg = rec.getMessage()
     assert ID_NUMBER not in msg and "\r" not in msg and "\n" not in msg
+
+
+def test_a_percent_encoded_id_number_in_a_url_is_masked_in_the_access_log():
+    """The access log quotes the query string as sent: an ID number percent-encoded there (%31%32…,
+    or typed in full-width digits into a search form, which the browser always encodes) is masked
+    as a plain one is; other encoded text is left as it was."""
+    from urllib.parse import quote, unquote
+
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in ID_NUMBER)
+    for encoded in ("".join(f"%{ord(c):02X}" for c in ID_NUMBER), quote(wide), quote(f"x {ID_NUMBER}")):
+        rec = _record('%s - "GET %s HTTP/1.1" 422', "10.0.0.1", f"/lists/find?q={encoded}&page=2")
+        assert SafeFilter().filter(rec)
+        msg = unquote(rec.getMessage())
+        assert ID_NUMBER not in msg and wide not in msg and "********" in msg and "&page=2" in msg
+    assert sanitize("GET /x?q=%E5%BC%A0%E4%B8%89%0A&n=12") == "GET /x?q=%E5%BC%A0%E4%B8%89%0A&n=12"
 
 
 def test_an_api_key_in_a_url_is_masked_in_the_access_log():

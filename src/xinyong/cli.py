@@ -559,12 +559,31 @@ def dept_add(
     kind: Annotated[str, typer.Option("--kind", help="department | institution")] = "department",
 ) -> None:
     """新增部门或机构 / add a department or an institution."""
-    from xinyong.auth.service import add_department
+    from xinyong.auth.service import AuthError, add_department
 
-    with database(settings()) as db, db.session() as s:
-        dept = add_department(s, code=code, name=name, name_en=name_en, kind=kind, actor=cli_actor())
-        dept_id, dept_code, dept_name = dept.id, dept.code, dept.name
+    cfg = settings()
+    try:
+        with database(cfg) as db, db.session() as s:
+            dept = add_department(s, code=code, name=name, name_en=name_en, kind=kind, actor=cli_actor())
+            dept_id, dept_code, dept_name = dept.id, dept.code, dept.name
+    except AuthError as exc:
+        _record_failed_input(cfg, "department.create", exc, department=code[:32], kind=kind)
+        raise
     echo(f"已新增 / added: #{dept_id} {dept_code} {dept_name} ({kind})")
+
+
+def _record_failed_input(cfg: Settings, action: str, exc: Exception, *, field: str | None = None,
+                         **details: Any) -> None:
+    """A change refused for its input leaves one ``failed`` entry, as on the pages and the API
+    (``auth.service.record_failed_input``); the refusal itself is what the command reports."""
+    from xinyong.auth.service import record_failed_input
+
+    try:
+        with database(cfg) as db, db.session() as s:
+            record_failed_input(s, actor=cli_actor(), action=action, code=getattr(exc, "code", "invalid"),
+                                field=field or getattr(exc, "field", None), **details)
+    except CliError:  # no database to write to: the refusal is reported all the same
+        pass
 
 
 @dept_app.command("list")
@@ -687,10 +706,9 @@ def user_add(
         "--display-name", help="显示名称 / display name")] = None,
 ) -> None:
     """新增用户；公民账户绑定身份证号码 / add a user; a citizen account is bound to an ID number."""
-    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from xinyong.auth.service import AuthError
     from xinyong.privacy import identity
     from xinyong.privacy.vault import Vault
-    from xinyong.subjects.service import find_by_id_number, register
 
     cfg = settings()
     if role != "citizen" and (id_number_stdin or name):
@@ -707,11 +725,29 @@ def user_add(
         password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
                     else _prompt_secret("密码", "password", flag="--password-stdin", confirm=True))
     vault = Vault(load_ring(cfg)) if role == "citizen" else None
+    try:
+        _add_user(cfg, vault, username=username, role=role, dept=dept, id_number=id_number, password=password,
+                  name=name, display_name=display_name)
+    except identity.InvalidIdNumber as exc:
+        _record_failed_input(cfg, "user.create", exc, field="id_number", username=username[:64], role=role)
+        raise
+    except AuthError as exc:
+        _record_failed_input(cfg, "user.create", exc, username=username[:64], role=role)
+        raise
+
+
+def _add_user(cfg: Settings, vault: Any, *, username: str, role: str, dept: str | None, id_number: str | None,
+              password: str, name: str | None, display_name: str | None) -> None:
+    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from xinyong.privacy import identity
+    from xinyong.subjects.service import find_by_id_number, register
+
     if id_number is not None:
         identity.check(id_number)  # refuse an invalid number before touching anything
     check_password_strength(password)
     actor = cli_actor()
     masked: str | None = None
+    created = False
     with database(cfg) as db, db.session() as s:
         department_id = get_department(s, dept).id if dept else None
         subject_id: int | None = None
@@ -722,13 +758,13 @@ def user_add(
                     raise CliError("平台中没有该身份证号码的信用主体；请用 --name 提供姓名以登记",
                                    "no credit subject has this ID number: give --name to register one")
                 subject, created = register(s, vault=vault, id_number=id_number, name=name, actor=actor)
-                if created:
-                    echo("已登记信用主体 / credit subject registered")
             subject_id = subject.id
             masked = vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id)
         user = add_user(s, username=username, password=password, role=role, actor=actor,
                         department_id=department_id, subject_id=subject_id, display_name=display_name)
         user_id = user.id
+    if created:  # said once committed: a refused account registers no one (the session rolls back)
+        echo("已登记信用主体 / credit subject registered")
     bound = f", 绑定 / bound to {masked}" if masked else ""
     echo(f"已新增用户 / user added: #{user_id} {username} ({role}{', ' + dept if dept else ''}{bound})")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote_plus, unquote_plus
 
-from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 
 # C0 controls, DEL, C1 controls (U+0085 NEL is a line break to many readers) and the Unicode line
 # and paragraph separators.
@@ -24,11 +25,23 @@ def _escape(m: re.Match[str]) -> str:
 _API_KEY = re.compile(r"\b(xy_[0-9a-f]{12}_)[A-Za-z0-9_\-]{8,}")
 
 
+# A percent-encoded stretch of a URL (the access log quotes the query string as it was sent): an ID
+# number in it (%31%32…, or full-width digits, which a URL always carries encoded) is masked too.
+_ENCODED = re.compile(r"(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z_.~+\-])*%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2}|[0-9A-Za-z_.~+\-])*")
+
+
+def _mask_encoded(m: re.Match[str]) -> str:
+    plain = unquote_plus(m.group(0))
+    return quote_plus(mask_id_numbers_in(plain), safe="*") if contains_id_number(plain) else m.group(0)
+
+
 def sanitize(text: str) -> str:
-    """Mask ID numbers and API keys' secrets, and escape control characters, so one value stays on
-    one line."""
+    """Mask ID numbers (percent-encoded ones too) and API keys' secrets, and escape control
+    characters, so one value stays on one line."""
     if "xy_" in text:
         text = _API_KEY.sub(r"\1***", text)
+    if "%" in text:
+        text = _ENCODED.sub(_mask_encoded, text)
     return _CONTROL.sub(_escape, mask_id_numbers_in(text))
 
 

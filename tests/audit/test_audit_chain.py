@@ -263,6 +263,26 @@ def test_truncated_tail_after_a_checkpoint(db, session, keyring, tmp_path):
     assert "6" in res.message
 
 
+def test_a_truncated_tail_grown_again_is_caught_by_every_checkpoint(db, session, keyring, tmp_path):
+    """The tail cut off, then new entries sealed onto the shortened chain past the old head under a
+    newer checkpoint: that checkpoint agrees with the chain, the older one does not (``broken`` at
+    its seq); verifying against all of them catches it."""
+    _chain(session, 6)
+    old = service.write_checkpoint(session, ring=keyring, directory=tmp_path)
+    session.commit()
+    session.execute(delete(T).where(T.c.seq > 4))
+    session.commit()
+    _chain(session, 4)  # seals seq 5..8 onto seq 4
+    new = service.write_checkpoint(session, ring=keyring, directory=tmp_path)
+    session.commit()
+    assert (old["seq"], new["seq"]) == (6, 8)
+    assert _verify(db, checkpoint=new).ok  # the newest alone sees nothing wrong
+    docs = [service.load_checkpoint(p, ring=keyring) for p in service.checkpoint_files(tmp_path)]
+    res = _verify(db, checkpoints=docs)
+    assert (res.ok, res.problem, res.seq) == (False, "broken", 6)
+    assert _verify(db, checkpoints=docs[-1:]).ok
+
+
 def test_entries_after_a_checkpoint_still_verify(db, session, keyring):
     _chain(session, 3)
     doc = service.write_checkpoint(session, ring=keyring, directory=None)

@@ -172,6 +172,11 @@ def test_admin_creates_a_department_and_duplicates_conflict(client, world, db):
                         409, "duplicate_department")
     assert "rsj" in body["message"]
     assert body["errors"][0]["field"] == "code"
+    # the refusal changes nothing and leaves one entry naming the actor and why (the bad input)
+    (f,) = entries(db, action="department.create", outcome="failed")
+    assert (f.actor_type, f.actor_id) == ("user", str(world.users["admin"].id))
+    assert f.details == {"reason": "duplicate_department", "field": "code", "department": "rsj",
+                         "kind": "department"}
     listed = client.get("/api/v1/departments", headers=h).json()
     assert [d["code"] for d in listed].count("rsj") == 1
 
@@ -344,6 +349,9 @@ def test_invalid_id_number_names_the_field(client, world, db, make_number, code)
     assert number not in r.text
     with db.session() as s:
         assert s.scalar(select(User).where(User.username == "badid")) is None
+    (f,) = entries(db, action="user.create", outcome="failed")  # refused input, its actor known: one entry
+    assert f.actor_id == str(world.users["admin"].id) and number not in str(f.details)
+    assert f.details == {"reason": code, "field": "id_number", "username": "badid", "role": "citizen"}
 
 
 def test_citizen_needs_a_registered_id_number(client, world, db):

@@ -40,7 +40,9 @@ def test_dept_add_duplicate_fails_with_a_message_and_changes_nothing(initialised
     assert result.exit_code == 1
     assert "部门代码 scjg 已存在" in result.stderr and "already exists" in result.stderr
     assert cli.count("departments") == 1
-    assert cli.count("audit_entries") == entries
+    assert cli.count("audit_entries") == entries + 1  # the refusal, registered with its actor
+    assert cli.sql("SELECT action, outcome, actor_label FROM audit_entries ORDER BY id DESC LIMIT 1")[0][:2] == (
+        "department.create", "failed")
 
 
 def test_dept_add_invalid_kind(initialised: CliEnv) -> None:
@@ -165,6 +167,17 @@ def test_user_add_citizen_needs_a_name_for_an_unregistered_person(initialised: C
     assert cli.count("subjects") == 0 and cli.count("users", "username = 'lisi'") == 0
 
 
+def test_user_add_citizen_refused_says_no_one_was_registered(initialised: CliEnv) -> None:
+    """A citizen account refused after the person was registered in its transaction (here: a user name
+    too short) rolls back the registration too, and does not say it registered anyone."""
+    cli = initialised
+    result = cli.fails("user", "add", "zs", "--role", "citizen", "--id-number-stdin", "--password-stdin",
+                       "--name", "张三", input=f"{OTHER_ID}\n{cli.password}\n")
+    assert "username must be 3-64" in result.stderr
+    assert "registered" not in result.output
+    assert cli.count("subjects") == 0 and cli.count("users", "username = 'zs'") == 0
+
+
 def test_user_add_with_an_invalid_id_number(initialised: CliEnv) -> None:
     cli = initialised
     bad = _bad_checksum(OTHER_ID)
@@ -176,7 +189,10 @@ def test_user_add_with_an_invalid_id_number(initialised: CliEnv) -> None:
     assert "check character of the ID number is wrong" in result.stderr
     assert bad not in result.output
     assert cli.count("subjects") == 0 and cli.count("users", "username = 'wangwu'") == 0
-    assert cli.count("audit_entries") == entries
+    # nothing changed; one entry registers the refusal (the issue: where an actor is known), never the number
+    assert cli.count("audit_entries") == entries + 1
+    assert cli.sql("SELECT action, outcome FROM audit_entries ORDER BY id DESC LIMIT 1")[0] == ("user.create", "failed")
+    assert not cli.sql("SELECT id FROM audit_entries WHERE details LIKE ?", (f"%{bad}%",))
     short = cli.fails("user", "add", "wangwu", "--role", "citizen", "--id-number-stdin", "--password-stdin",
                       "--name", "王五", input=f"12345\n{cli.password}\n")
     assert "ID number must have 18 characters" in short.stderr

@@ -99,6 +99,24 @@ def test_truncated_tail_is_caught_by_the_checkpoint(sealed: CliEnv) -> None:
     assert "truncated" in sealed.fails("audit", "verify").stderr
 
 
+def test_a_tail_cut_off_and_grown_again_is_caught_by_the_older_checkpoint(
+        sealed: CliEnv, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The newest entries deleted, then new ones sealed onto the shortened chain past the old head,
+    under a newer checkpoint: the newest checkpoint agrees with the chain, the older one does not."""
+    n = _head(sealed)
+    offsite = tmp_path_factory.mktemp("offsite")
+    (offsite / _checkpoint(sealed).name).write_bytes(_checkpoint(sealed).read_bytes())
+    sealed.sql("DELETE FROM audit_entries WHERE seq >= ?", (n - 1,))
+    for code in ("tqw", "fl", "wjw"):
+        sealed.ok("dept", "add", code, "部门" + code)
+    assert f"seq: {n + 1}\n" in sealed.ok("audit", "seal").stdout  # a newer checkpoint past the old head
+    result = sealed.fails("audit", "verify")
+    assert "broken seq=" + str(n) in result.stderr
+    assert "broken seq=" + str(n) in sealed.fails("audit", "verify", "--checkpoint", str(offsite)).stderr
+    assert "broken" in sealed.fails("audit", "verify", "--checkpoint",
+                                    str(offsite / f"checkpoint-{n:012d}.json")).stderr
+
+
 def test_verify_with_an_explicit_checkpoint_file(sealed: CliEnv,
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     copy = tmp_path_factory.mktemp("offsite") / "checkpoint.json"

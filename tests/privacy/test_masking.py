@@ -78,3 +78,17 @@ def test_mask_name_never_raises_and_hides_the_given_name(value):
         assert out.count("*") >= len(s) - 2
     if len(s) == 1:
         assert out == "*"
+
+
+def test_full_width_id_numbers_in_text_are_masked_too():
+    """An ID number typed in full-width digits (a Chinese input method in full-width mode) is the
+    same number to identity.normalise, so free text (logs, audit entries, errors) masks it too."""
+    from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
+
+    number = make_id_number("120101", date(1985, 3, 9), 123)
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in number)
+    for text in (wide, f"用户 {wide}", f"sfz{wide}", f"{number[:9]}{wide[9:]}"):
+        masked = mask_id_numbers_in(text)
+        assert contains_id_number(text)
+        assert wide[6:14] not in masked and "********" in masked
+    assert mask_id_numbers_in("１" * 17 + "ｘ") == "１" * 6 + "*" * 8 + "１１１Ｘ"  # shaped like one: masked

@@ -46,6 +46,9 @@ def test_department_refusals_are_shown_in_the_form(client, world, login, db):
     assert r.status_code == 422 and "部门代码只能包含" in r.text
     with db.session() as s:
         assert s.scalar(select(Department).where(Department.name == "重复")) is None
+    failed = audit(db, "department.create", outcome="failed", actor_label="admin")
+    assert [(e.details["reason"], e.details["department"]) for e in failed] == [
+        ("duplicate_department", "scjgj"), ("invalid_code", "bad code!")]
 
 
 def test_console_forms_need_the_csrf_token(client, world, login, db):
@@ -154,7 +157,7 @@ def test_admin_adds_an_officer(client, world, login):
     assert "公安和平分局" in client.get("/").text
 
 
-def test_user_refusals_never_echo_the_password_or_id_number(client, world, login):
+def test_user_refusals_never_echo_the_password_or_id_number(client, world, login, db):
     csrf = login(client, "admin")
     r = client.post("/admin/users", data={"csrf_token": csrf, "username": "weakling", "password": "short-pw",
                                           "role": "officer", "department": "gaj"})
@@ -169,6 +172,11 @@ def test_user_refusals_never_echo_the_password_or_id_number(client, world, login
     r = client.post("/admin/users", data=data)
     assert r.status_code == 422 and "身份证号码校验位错误" in r.text
     assert bad_id not in r.text and "long-enough-pw" not in r.text
+    failed = audit(db, "user.create", outcome="failed", actor_label="admin")  # each refusal, its actor known
+    assert [(e.details["reason"], e.details["field"], e.details["username"]) for e in failed] == [
+        ("weak_password", "password", "weakling"), ("department_required", "dept", "nodept"),
+        ("id_checksum", "id_number", "citizen2")]
+    assert not any(bad_id in str(e.details) or "pw" in str(e.details) for e in failed)
 
 
 def test_admin_binds_a_citizen_account_without_showing_the_id_number(client, world, login, db):

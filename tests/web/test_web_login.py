@@ -87,6 +87,19 @@ def test_unknown_user_and_wrong_password_look_the_same(client, world, db):
     assert anonymous[-1].details["reason"] == "unknown_user"
 
 
+def test_an_id_number_typed_as_the_username_is_not_kept_in_the_clear(client, world, db):
+    """A citizen who types their ID number as the user name, in ASCII or full-width digits (a Chinese
+    input method in full-width mode): the refused login's audit entry masks it."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in number)
+    for typed in (number, wide):
+        assert _post_login(client, typed, "not-the-password").status_code == 401
+    labels = [e.actor_label for e in audit(db, "auth.login", outcome="denied", actor_type="anonymous")][-2:]
+    assert labels == [number[:6] + "*" * 8 + number[-4:], wide[:6] + "*" * 8 + wide[-4:]]
+
+
 def test_lockout_after_repeated_failures(client, world, db, settings):
     settings.login_max_failures = 3
     for _ in range(3):

@@ -2,7 +2,7 @@
 
 ``seal`` gives committed entries their place in the hash chain and writes a signed checkpoint (in the
 database and as a file in ``XINYONG_CHECKPOINT_DIR``; copy those files off the host). ``verify`` walks
-the chain against the latest checkpoint file (or the one given) and exits 1 naming the first
+the chain against every checkpoint file there (or the one given) and exits 1 naming the first
 altered, removed, inserted or reordered entry, or a truncated tail. ``verify`` only reads: it adds
 no entry, so it can run on a read-only copy or a restored backup.
 """
@@ -40,8 +40,8 @@ def seal() -> None:
 @app.command("verify")
 def verify(
     checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="签名检查点文件；默认为检查点目录中最新的一个 / a signed checkpoint file "
-                             "(default: the latest in XINYONG_CHECKPOINT_DIR)")] = None,
+        "--checkpoint", help="签名检查点文件或其目录；默认为检查点目录中的全部 / a signed checkpoint file, or a "
+                             "directory of them (default: all in XINYONG_CHECKPOINT_DIR)")] = None,
 ) -> None:
     """校验审计链：完整时退出码 0，否则 1 / verify the chain: exit 0 if intact, else 1 naming the problem."""
     from xinyong.audit import service
@@ -49,17 +49,22 @@ def verify(
 
     cfg = settings()
     ring = load_ring(cfg)
-    path = checkpoint or service.latest_checkpoint_file(cfg.checkpoint_dir)
-    doc = service.load_checkpoint(path, ring=ring) if path is not None else None
+    # Every checkpoint in the directory, not only the newest: a tail cut off and grown again since
+    # contradicts the older ones (``service.verify``).
+    source = checkpoint if checkpoint is not None else cfg.checkpoint_dir
+    paths = service.checkpoint_files(source) if source.is_dir() or checkpoint is None else [source]
+    docs = [service.load_checkpoint(p, ring=ring) for p in paths]
     # Any schema revision will do: verifying must work on a restored backup without upgrading it.
     with database(cfg, require_head=False) as db, db.session(write=False) as s:
-        result = service.verify(s, checkpoint=doc)
-    if doc is not None:
-        echo(f"检查点 / checkpoint: {path} (seq {doc['seq']}, {doc['created_at']}), "
+        result = service.verify(s, checkpoints=docs)
+    if docs:
+        path, doc = paths[-1], docs[-1]
+        more = f"；共 {len(docs)} 个 / {len(docs)} checkpoints, all" if len(docs) > 1 else ""
+        echo(f"检查点 / checkpoint: {path} (seq {doc['seq']}, {doc['created_at']}){more}, "
              "签名有效 / signature valid")
     else:
-        echo(f"注意：{cfg.checkpoint_dir} 中没有检查点，无法发现尾部被截断 / note: no checkpoint in "
-             f"{cfg.checkpoint_dir}, so a truncated tail cannot be detected (run `xinyong audit seal`)")
+        echo(f"注意：{source} 中没有检查点，无法发现尾部被截断 / note: no checkpoint in "
+             f"{source}, so a truncated tail cannot be detected (run `xinyong audit seal`)")
     if result.ok:
         echo(result.message)
         echo(f"链头哈希 / head hash: {result.head_hash}")

@@ -68,7 +68,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-_DIGITS_17 = re.compile(r"[0-9]{17}")
+_DIGITS_17 = re.compile("[0-9\uff10-\uff19]{17}")  # ASCII or full-width, as masking reads them
 
 
 def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
@@ -119,12 +119,13 @@ def record(
 
 
 def record_refusal(session: Session, *, actor: Actor, action: str, details: Mapping[str, Any],
-                   object_type: str | None = None, object_id: Any = None) -> None:
-    """Register a refusal durably (``outcome = denied``): drop whatever the request did so far, write
+                   object_type: str | None = None, object_id: Any = None, outcome: str = "denied") -> None:
+    """Register a refusal durably (``outcome = denied``; ``failed`` for refused input, such as a
+    duplicate department code or an invalid ID number): drop whatever the request did so far, write
     the entry, commit — the refused request's rollback would otherwise take the entry with it.
     (``auth.deps.audit_refusal`` is this function.)"""
     session.rollback()
-    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome="denied",
+    record(session, actor=actor, action=action, object_type=object_type, object_id=object_id, outcome=outcome,
            details=dict(details))
     session.commit()
 
@@ -312,8 +313,13 @@ def load_checkpoint(path: Path, *, ring: KeyRing | None = None) -> dict[str, Any
     return doc
 
 
+def checkpoint_files(directory: Path) -> list[Path]:
+    """The checkpoint files in ``directory``, oldest (lowest seq) first."""
+    return sorted(directory.glob("checkpoint-*.json")) if directory.exists() else []
+
+
 def latest_checkpoint_file(directory: Path) -> Path | None:
-    files = sorted(directory.glob("checkpoint-*.json")) if directory.exists() else []
+    files = checkpoint_files(directory)
     return files[-1] if files else None
 
 
@@ -349,8 +355,16 @@ def _belongs_here(session: Session, seq_now: int, seq_sealed: int, prev_hash: st
             and entry_hash(nxt, seq_sealed, prev_hash) == nxt.entry_hash)
 
 
-def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None, chunk: int = 5000) -> VerifyResult:
+def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None,
+           checkpoints: Iterable[Mapping[str, Any]] = (), chunk: int = 5000) -> VerifyResult:
+    """Walk the chain; with signed checkpoints (``checkpoint`` and/or ``checkpoints``), also check the
+    chain's hash at each one's seq and that none covers more than the chain holds. Every checkpoint
+    counts, not only the newest: a tail cut off and then grown again by new entries (sealed onto the
+    shortened chain, under a newer checkpoint) differs from the older checkpoints at their seq."""
     result = VerifyResult(ok=True)
+    marks: dict[int, set[str]] = {}  # seq -> the head hashes signed at that seq
+    for doc in ([checkpoint] if checkpoint is not None else []) + list(checkpoints):
+        marks.setdefault(int(doc["seq"]), set()).add(str(doc["head_hash"]))
     expected_seq = 1
     prev = GENESIS
     hash_to_seq: dict[str, int] = {GENESIS: 0}
@@ -405,17 +419,18 @@ def verify(session: Session, *, checkpoint: Mapping[str, Any] | None = None, chu
             last_id_seen = e.id
             hash_to_seq[e.entry_hash or ""] = s
             prev = e.entry_hash or ""
-            if checkpoint is not None and s == int(checkpoint["seq"]) and prev != checkpoint["head_hash"]:
+            if s in marks and marks[s] != {prev}:
                 return fail("broken", s, e.id,
                             f"第 {s} 条与检查点不一致 / chain differs from the signed checkpoint at seq {s}")
             expected_seq += 1
             result.checked += 1
             after = s
     result.head_seq, result.head_hash = expected_seq - 1, prev
-    if checkpoint is not None and int(checkpoint["seq"]) > result.head_seq:
+    covered = max(marks, default=0)
+    if covered > result.head_seq:
         return fail("truncated", result.head_seq + 1, None,
-                    f"审计链在第 {result.head_seq} 条结束，但签名检查点记录到第 {checkpoint['seq']} 条 / "
-                    f"chain ends at seq {result.head_seq} but the signed checkpoint covers seq {checkpoint['seq']}: "
+                    f"审计链在第 {result.head_seq} 条结束，但签名检查点记录到第 {covered} 条 / "
+                    f"chain ends at seq {result.head_seq} but the signed checkpoint covers seq {covered}: "
                     f"the tail was truncated")
     result.pending = pending_count(session)
     result.message = f"审计链完整 / audit chain intact: {result.checked} entries, head seq {result.head_seq}"

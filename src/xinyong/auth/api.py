@@ -63,6 +63,8 @@ def add_department(body: DepartmentIn, principal: ManageDepartments, session: Db
         return service.add_department(session, code=body.code, name=body.name, name_en=body.name_en,
                                       kind=body.kind, actor=principal.actor)
     except AuthError as exc:
+        service.record_failed_input(session, actor=principal.actor, action="department.create", code=exc.code,
+                                    field=exc.field, department=body.code, kind=body.kind)
         raise _refuse(exc, 409 if exc.code == "duplicate_department" else 422) from exc
 
 
@@ -177,7 +179,11 @@ def add_user(body: UserIn, principal: ManageUsers, session: DbSession, vault: Va
                                 department_id=dept_id, subject_id=subject_id, display_name=body.display_name,
                                 actor=principal.actor)
     except InvalidIdNumber as exc:
+        service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
+                                    field="id_number", username=body.username, role=body.role)
         raise ApiError(422, exc.code, exc.message,
                        [{"field": "id_number", "code": exc.code, "message": exc.message}]) from exc
     except AuthError as exc:
+        service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
+                                    field=exc.field, username=body.username, role=body.role)
         raise _refuse(exc, 409 if exc.code.startswith("duplicate") else 422) from exc

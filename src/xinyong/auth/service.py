@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
 from xinyong.db import lock_rows, utcnow
 from xinyong.domain_errors import BilingualError
@@ -79,6 +79,15 @@ def verify_password(stored: str, password: str) -> bool:
         return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def record_failed_input(session: Session, *, actor: Actor, action: str, code: str, field: str | None,
+                        **details: Any) -> None:
+    """Register a change refused for its input (a duplicate department code, an invalid ID number…):
+    nothing of it is kept, one ``failed`` entry is, committed (``audit.service.record_refusal``).
+    ``details`` are what was asked for, never a password or an ID number."""
+    record_refusal(session, actor=actor, action=action, outcome="failed",
+                   details={"reason": code, "field": field, **details})
 
 
 # ---- departments -----------------------------------------------------------------------

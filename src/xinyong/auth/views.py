@@ -76,7 +76,8 @@ def add_department(request: Request, principal: ManageDepartments, session: DbSe
         service.add_department(session, code=code, name=name, name_en=name_en or None, kind=kind,
                                actor=principal.actor)
     except AuthError as exc:
-        session.rollback()
+        service.record_failed_input(session, actor=principal.actor, action="department.create", code=exc.code,
+                                    field=exc.field, department=code[:32], kind=kind, via="page")
         form = {"code": code, "name": name, "name_en": name_en, "kind": kind}
         return _departments_page(request, session, error=_refusal(exc), form=form, status_code=422)
     return _see_other("/admin/departments")
@@ -170,8 +171,10 @@ def add_user(request: Request, principal: ManageUsers, session: DbSession, vault
         _create_user(session, vault, principal, username=username, password=password, role=role,
                      department=department, display_name=display_name, id_number=id_number)
     except (AuthError, identity.InvalidIdNumber) as exc:
-        session.rollback()
         field = "id_number" if isinstance(exc, identity.InvalidIdNumber) else None
+        service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
+                                    field=field or getattr(exc, "field", None), username=username[:64], role=role,
+                                    via="page")
         # The password and the ID number are never sent back to the browser.
         form = {"username": username, "role": role, "department": department, "display_name": display_name}
         return _users_page(request, session, error=_refusal(exc, field), form=form, status_code=422)

@@ -45,12 +45,17 @@ def mask_name(value: str) -> str:
     return s[:keep] + "*" * (len(s) - keep)
 
 
+# Digits as ASCII or full-width (１２０１…: a Chinese input method in full-width mode), which
+# identity.normalise reads as the same number, so they are masked as one.
+_D = "0-9\uff10-\uff19"
+_X = "Xx\uff38\uff58"
+_W = "A-Za-z\uff21-\uff3a\uff41-\uff5a"
 # An ID-number-shaped run standing on its own (not part of a longer word or number) ...
-_ID_ALONE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+_ID_ALONE = re.compile(rf"(?<![{_D}{_W}])[{_D}]{{17}}[{_D}{_X}](?![{_D}{_W}])")
 # ... and any 18-character window inside text, masked only when it is a valid ID number, so
 # "sfz120101198503091234" is caught while a hex digest that happens to hold 18 digits is left alone.
-_ID_WINDOW = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
-_DIGITS_17 = re.compile(r"[0-9]{17}")
+_ID_WINDOW = re.compile(rf"(?=([{_D}]{{17}}[{_D}{_X}]))")
+_DIGITS_17 = re.compile(rf"[{_D}]{{17}}")
 
 
 def contains_id_number(text: str) -> bool:
