@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = 20 * 1024 * 1024
     rate_limits: str = Field(
-        default="checks=100/s:200,reports=30/m:10",
+        default="checks=100/s:200,reports=30/m:10,login=30/m:30",
         description="Per-caller limits, name=rate/unit[:burst] comma-separated (units s, m, h); 'off' disables",
     )
 

@@ -210,3 +210,31 @@ def test_session_endpoint_is_for_browser_sessions_only(client, world):
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
     r = client.get("/api/v1/session", headers=world.bearer(world.key_a))
     assert r.status_code == 401
+
+
+def test_sign_in_attempts_are_limited_per_address_across_accounts(db, vault, settings, world):
+    """The lockout counts per account: one address trying one password on many accounts (or on
+    names that do not exist) met no limit. The limit ``login`` counts every try from an address;
+    over it the page answers 429 with Retry-After, and the refusals are registered (in batches)."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import func
+
+    from xinyong.audit.models import AuditEntry
+    from xinyong.ratelimit import limiter_of, record_refusals
+
+    limited = Settings(**{**settings.model_dump(), "rate_limits": "login=3/m:3"})
+    app = create_app(limited, database=db, vault=vault)  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        tried = [_post_login(c, name, "Spray-2026!") for name in ("admin", "officer", "nobody-at-all")]
+        assert [r.status_code for r in tried] == [401, 401, 401]
+        over = _post_login(c, "auditor", "Spray-2026!")
+        assert over.status_code == 429 and int(over.headers["Retry-After"]) >= 1
+        assert "登录尝试过于频繁" in over.text
+        # the right password does not pass either while the address is over the limit
+        assert _post_login(c, "admin").status_code == 429
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "auth.login")) == 3
+            record_refusals(s, limiter_of(app))
+            s.commit()
+            [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "ratelimit.refused")).all()
+            assert entry.details["limit"] == "login" and entry.details["calls"] == 2

@@ -70,6 +70,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login.submit": {"zh": "登录", "en": "Sign in"},
     "login.failed": {"zh": "用户名或密码错误；连续多次失败后账户将被暂时锁定，请稍后再试。",
                      "en": "Wrong username or password. Repeated failures lock the account for a while."},
+    "login.throttled": {"zh": "此地址登录尝试过于频繁，请稍后再试。",
+                        "en": "Too many sign-in attempts from this address; try again in a while."},
     "login.disabled": {"zh": "该账户已停用，请联系系统管理员。",
                        "en": "This account is disabled; please contact the administrator."},
     "login.department_inactive": {"zh": "部门已停用，其账户不能登录；请联系系统管理员。",

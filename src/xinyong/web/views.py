@@ -6,6 +6,7 @@ included here, so ``app.py`` mounts one router for all pages.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from pathlib import Path
@@ -25,6 +26,7 @@ from xinyong.context import request_id_var
 from xinyong.db import utcnow
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import STATUS_TEXT, ApiError
+from xinyong.ratelimit import limiter_of
 from xinyong.web.home import home_for
 from xinyong.web.i18n import LANG_COOKIE, LANGS, MESSAGES, lang_of
 from xinyong.web.security import delete_cookie, safe_next, same_secret, set_cookie
@@ -103,6 +105,19 @@ def login_submit(
         session.commit()
         return render_error_page(request, 403, message=LOGIN_EXPIRED)
     settings = request.app.state.settings
+    # Per client address (the limit "login"): the per-account lockout does not stop one address
+    # trying a password or two on many accounts (password spraying), nor names that do not exist.
+    host = request.client.host if request.client else None
+    limiter = limiter_of(request.app)
+    wait = limiter.take("login", f"ip:{host or '-'}")
+    if wait > 0:
+        limiter.refused("login", f"ip:{host or '-'}", Actor(type="anonymous", label=username.strip()[:64] or None),
+                        host, "/login")  # registered in batches by the audit sealer, not a write per try
+        retry = max(1, math.ceil(wait))
+        response = _login_page(request, str(cookie_token), next_url=safe_next(next_url), username=username.strip(),
+                               error="login.throttled", status_code=429)
+        response.headers["Retry-After"] = str(retry)
+        return response
     try:
         user = auth_service.authenticate(session, username=username, password=password,
                                          lockout_after=settings.login_max_failures,
