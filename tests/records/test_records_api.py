@@ -853,3 +853,22 @@ def test_a_filter_date_that_names_no_day_says_so(client, world):  # type: ignore
     [err] = r.json()["errors"]
     assert err["field"] == "decided_from" and "日期不存在：2026-02-30" in err["message"] and "no such date" in err["message"]
     assert "格式应为" not in err["message"]
+
+
+def test_an_18_digit_number_that_is_no_id_number_is_stored_as_sent(client, world, person, session):  # type: ignore[no-untyped-def]
+    """Only ID numbers are masked in kept text: a decision number (region, date, serial) or an
+    individual business's unified social credit code written in 18 digits is the record's content,
+    and masked once stored it could never be read again."""
+    from tests.support import new_id_number
+
+    idn, name = person
+    other = new_id_number()
+    uscc = "921101050000123456"  # 92 (individual business) + region + organisation: no ID number
+    rec = penalty(idn, name, violation=f"经营者（统一社会信用代码 {uscc}）冒用 {other}", decision_no="110105202403050002")
+    [r] = push(client, world, [rec])
+    assert r["status"] == "created", r
+    stored = session.get(Record, r["record_id"])
+    assert stored.fields["violation"] == f"经营者（统一社会信用代码 {uscc}）冒用 {other[:6]}********{other[-4:]}"
+    assert stored.fields["decision_no"] == "110105202403050002"
+    body = client.get(f"/api/v1/records/{stored.id}", headers=world.bearer(world.key_a)).json()
+    assert body["fields"]["decision_no"] == "110105202403050002" and uscc in body["fields"]["violation"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.privacy.masking import mask_quoted_id_numbers
 
 CATEGORIES = ("basic", "good", "bad", "serious")
 VISIBILITIES = ("public", "authorized", "government")
@@ -308,7 +308,7 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
             return None, _err(path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
         if (_CTRL_TEXT if t == "text" else _CTRL).search(value):
             return None, _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
-        return (mask_id_numbers_in(value) if len(value) >= 18 else value), None
+        return (mask_quoted_id_numbers(value) if len(value) >= 18 else value), None
     if t == "enum":
         s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
         if s is None or s not in (f.allowed or ()):
@@ -455,7 +455,7 @@ def compile_field(f: FieldSpec) -> Checker:
             if not v.isprintable() and (_CTRL_TEXT if multiline else _CTRL).search(v):
                 return None, bad_chars
             if len(v) >= 18:  # an ID number quoted in free text is kept and shown masked, never in the clear
-                v = mask_id_numbers_in(v)
+                v = mask_quoted_id_numbers(v)
             return v, None
 
         return check_text

@@ -68,7 +68,16 @@ def mask_id_numbers_in(text: str) -> str:
     """Mask every ID number inside free text (logs, audit details) as ``120101********1234``."""
     if not _DIGITS_17.search(text):
         return text
-    text = _ID_ALONE.sub(lambda m: mask_id_number(m.group(0)), text)
+    return mask_quoted_id_numbers(_ID_ALONE.sub(lambda m: mask_id_number(m.group(0)), text))
+
+
+def mask_quoted_id_numbers(text: str) -> str:
+    """Kept text (a record's text fields): the valid ID numbers quoted in it masked, and nothing else.
+    Not every 18-digit run, as :func:`mask_id_numbers_in` masks them in logs: a decision number
+    (region, date, serial) or a unified social credit code written in 18 digits is the record's
+    content, and would be lost irreversibly once stored masked."""
+    if not _DIGITS_17.search(text):
+        return text
     starts = [m.start() for m in _ID_WINDOW.finditer(text) if identity.is_valid(m.group(1))]
     if not starts:
         return text
@@ -79,6 +88,6 @@ def mask_id_numbers_in(text: str) -> str:
 
 
 def mask_id_numbers_in_values(values: dict[str, Any]) -> dict[str, Any]:
-    """A record's fields as shown: every text value through :func:`mask_id_numbers_in` (ingestion
+    """A record's fields as shown: every text value through :func:`mask_quoted_id_numbers` (ingestion
     masks them before they are stored; this covers what was stored before it did)."""
-    return {k: mask_id_numbers_in(v) if type(v) is str and len(v) >= 18 else v for k, v in values.items()}
+    return {k: mask_quoted_id_numbers(v) if type(v) is str and len(v) >= 18 else v for k, v in values.items()}
