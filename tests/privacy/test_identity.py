@@ -87,6 +87,9 @@ def _refusal(value: str, today: date | None = None) -> str:
         ("1201011985O3091234", "id_characters"),  # letter O for zero
         ("X20101198503091234", "id_characters"),
         ("١٢٠١٠١١٩٨٥٠٣٠٩١٢٣٤", "id_characters"),  # another script's digits (isdigit() says yes)
+        # a valid number in superscript or mathematical bold digits (NFKC folds them to ASCII)
+        (build("120101", "19850309", "123").translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")), "id_characters"),
+        ("".join(chr(0x1D7CE + int(c)) for c in build("120101", "19850309", "123")), "id_characters"),
         (build("120101", "19850230", "123"), "id_birth_date"),  # Feb 30
         (build("120101", "19850001", "123"), "id_birth_date"),  # month 0
         (build("120101", "18000101", "123"), "id_birth_date"),  # year 1800

@@ -6,7 +6,6 @@ part is wrong: length or characters, birth date, region code, or the check chara
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from functools import lru_cache
 from typing import NamedTuple
@@ -67,14 +66,20 @@ class IdFacts(NamedTuple):
     __str__ = __repr__
 
 
+# The full-width forms of ASCII (U+FF01-FF5E), as NFKC reads them — and nothing else NFKC folds:
+# superscript (¹²³), circled or mathematical (𝟏𝟐) digits are no way of typing a number, and one
+# accepted so would be a valid number that masking (privacy.masking) does not recognise.
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+
+
 def normalise(value: str) -> str:
     """Trimmed, upper-case ``X``; full-width digits and letters (１１０１０１…，ｘ — typed with a Chinese
-    input method in full-width mode) as their ASCII selves (NFKC), so that the same number typed
-    either way is one person."""
+    input method in full-width mode) as their ASCII selves, so that the same number typed either
+    way is one person."""
     if not isinstance(value, str):
         return ""
     if not value.isascii():
-        value = unicodedata.normalize("NFKC", value)
+        value = value.translate(_FULL_WIDTH)
     return value.strip().upper()
 
 
