@@ -224,3 +224,21 @@ def test_a_file_without_its_header_row_does_not_echo_the_id_number(client, world
     r = _upload(client, csrf, headerless)
     assert r.status_code == 422 and "unknown_column" in r.text
     assert people[0] not in r.text and people[0][:6] + "********" + people[0][14:] in r.text
+
+
+def test_a_workbook_sheet_named_by_an_id_number_is_not_echoed(client, world, login, db):
+    """A first sheet left empty and the data on sheets named by people's ID numbers (one sheet a
+    person): the refusal names the other sheets, each ID number masked (never in an error message)."""
+    from openpyxl import Workbook
+
+    person = new_id_number()
+    wb = Workbook()
+    wb.active.title = "封面"
+    sheet = wb.create_sheet(person)
+    sheet.append(HEADER)
+    buf = io.BytesIO()
+    wb.save(buf)
+    csrf = login(client, "officer_a")
+    r = _upload(client, csrf, buf.getvalue(), name="处罚.xlsx")
+    assert r.status_code == 422 and "empty_file" in r.text
+    assert person not in r.text and person[:6] + "********" + person[14:] in r.text

@@ -418,7 +418,8 @@ class _Workbook:
             self.close()
             raise FileError("empty_file", "工作簿中没有工作表", "the workbook has no worksheet")
         self.ws = sheets[0]
-        self.other_sheets = [str(ws.title)[:31] for ws in sheets[1:]]
+        # named in a refusal: a sheet may be named by a person's ID number (one sheet a person)
+        self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in sheets[1:]]
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
