@@ -1162,3 +1162,20 @@ def test_dates_as_eight_digits_are_read_and_excel_day_numbers_explained(upload, 
     if fmt == "xlsx":
         assert "46082" in report["3"][4] and "日期序号" in report["3"][4] and "day number" in report["3"][4]
     assert "不存在" in report["4"][4]
+
+
+def test_an_id_number_as_a_number_in_a_date_column_is_not_echoed(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """Columns swapped by a program writing the workbook: a date cell holding an ID number as a whole
+    number. The refusal quotes the number it found, as it does Excel's day numbers, but never an ID
+    number in the clear (the row errors are stored and shown in the report)."""
+    from tests.imports.imports_support import xlsx_row, xlsx_with_rows
+    from tests.support import new_id_number
+
+    person = next(p for p in iter(new_id_number, None) if p.isdigit())  # a number cell: no check character X
+    rows: list[list[Any]] = penalty_rows(2, prefix="DI")
+    rows[0][3] = ("n", person)  # <v>120101…</v>, exactly: read as a whole number
+    job = upload(xlsx_with_rows(ZH_HEADER, [xlsx_row(i + 2, r) for i, r in enumerate(rows)]), filename="d.xlsx")
+    assert job["counts"]["rejected"] == 1, job
+    [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == job["id"])).all()
+    assert (err.field, err.code) == ("decided_at", "wrong_type")
+    assert person not in err.message and person[:6] + "********" + person[14:] in err.message

@@ -941,7 +941,8 @@ def _serial_like(v: Any) -> bool:
 
 
 def _DATE_AS_NUMBER(column: str, fld: str, value: float) -> dict[str, str]:  # noqa: N802 - reads as a constant error
-    shown, number = column[:64], _num_text(value)[:24]
+    # quoted back, and kept with the job's row errors: an ID number in the wrong column never in the clear
+    shown, number = column[:64], mask_id_numbers_in(_num_text(value))[:24]
     return _row_error(column, fld, "wrong_type",
                       f"“{shown}”（{fld}）是数字 {number} 而不是日期（单元格为“常规”或“数值”格式时 Excel 显示的日期序号？）："
                       "请将该列设置为“日期”格式，或填写 YYYY-MM-DD",
