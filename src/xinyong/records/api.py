@@ -36,8 +36,6 @@ from xinyong.records.schemas import (
 )
 from xinyong.subjects.models import Subject
 
-_BLANK = BlankIsNone
-
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 quality_router = APIRouter(prefix="/api/v1/quality", tags=["records"])
 Pusher = Annotated[Principal, Depends(require("records.push"))]
@@ -154,13 +152,13 @@ def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -
 
 @router.get("", response_model=RecordListOut, summary="My department's records, newest first")
 def list_records(principal: Reader, session: DbSession, vault: VaultDep,
-                 item: Annotated[Annotated[str, Field(max_length=64)] | None, _BLANK] = None,
+                 item: Annotated[Annotated[str, Field(max_length=64)] | None, BlankIsNone] = None,
                  status: Annotated[Annotated[str, Field(pattern="^(active|expired|revoked|archived)$")] | None,
-                                   _BLANK] = None,
-                 decided_from: Annotated[date | None, _BLANK] = None, decided_to: Annotated[date | None, _BLANK] = None,
+                                   BlankIsNone] = None,
+                 decided_from: Annotated[date | None, BlankIsNone] = None, decided_to: Annotated[date | None, BlankIsNone] = None,
                  before_id: Annotated[Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)] | None,
-                                      _BLANK] = None,
-                 limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, _BLANK] = None) -> RecordListOut:
+                                      BlankIsNone] = None,
+                 limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, BlankIsNone] = None) -> RecordListOut:
     _check_range("decided_from", decided_from, "decided_to", decided_to)
     limit = limit or 50
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
