@@ -100,3 +100,65 @@ def test_0013_keeps_on_each_notified_entry_how_its_notice_counted_the_deadline(t
             assert migrate.current_heads(c) == migrate.script_heads()
     finally:
         drop()
+
+
+def test_0015_masks_the_id_numbers_quoted_in_stored_record_fields(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Records and revisions stored before ingestion masked quoted ID numbers get them masked, with
+    their content hash counted again; a decision number of 18 digits that is no ID number is kept."""
+    import json
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    from xinyong.records.service import content_hash
+
+    number, kept = new_id_number(), "110105202403050002"
+    masked = f"{number[:6]}********{number[-4:]}"
+    before = {"violation": f"冒用{number}", "decision_no": kept, "amount": 100}
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m15.db",
+                                             schema=f"xy_m15_{uuid.uuid4().hex[:8]}", revision="0014")
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
+                           "region_code, created_at, updated_at) VALUES (1, 'm15', :x, :x, 'k1', '1980-01-01', "
+                           "'M', '120101', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            c.execute(text("INSERT INTO catalog_items (id, code, version, is_current, name, name_en, category, "
+                           "visibility, spec, created_at) VALUES (7, 'admin_penalty', 1, :t, '行政处罚', 'penalty', "
+                           "'bad', 'public', :spec, '2026-11-01')"), {"t": True, "spec": "{}"})
+            c.execute(text("INSERT INTO departments (id, code, name, kind, active, created_at) "
+                           "VALUES (1, 'scjgj', '市场监管', 'department', :t, '2026-11-01')"), {"t": True})
+            for rid, fields in ((1, before), (2, {"violation": "未按规定公示", "decision_no": kept})):
+                c.execute(text(
+                    "INSERT INTO records (id, department_id, source_id, subject_id, item_code, item_id, category, "
+                    "severity, decided_at, fields, content_hash, revision, status, publish, min_display_until, "
+                    "display_until, received_at, updated_at, change_kind) VALUES (:id, 1, :sid, 1, 'admin_penalty', "
+                    "7, 'bad', 'general', '2026-03-02', :f, 'old', 2, 'active', :t, '2026-06-02', '2027-03-02', "
+                    "'2026-11-01', '2026-11-01', 'push')"),
+                    {"id": rid, "sid": f"P-{rid}", "f": json.dumps(fields, ensure_ascii=False), "t": True})
+            c.execute(text(
+                "INSERT INTO record_revisions (id, record_id, revision, kind, subject_id, item_id, severity, "
+                "decided_at, fields, content_hash, status, publish, display_until, created_at, superseded_at) "
+                "VALUES (1, 1, 1, 'push', 1, 7, 'general', '2026-03-02', :f, 'old', 'active', :t, '2027-03-02', "
+                "'2026-10-01', '2026-11-01')"), {"f": json.dumps(before, ensure_ascii=False), "t": True})
+        if db.engine.dialect.name == "sqlite":
+            migrate.upgrade(url)
+        else:
+            with db.engine.begin() as c:
+                migrate.upgrade(connection=c)
+        with db.engine.connect() as c:
+            def load(v):  # type: ignore[no-untyped-def]
+                return v if isinstance(v, dict) else json.loads(v)
+
+            recs = {i: (load(f), h) for i, f, h in c.execute(text("SELECT id, fields, content_hash FROM records"))}
+            want = {"violation": f"冒用{masked}", "decision_no": kept, "amount": 100}
+            assert recs[1][0] == want
+            from datetime import date
+
+            assert recs[1][1] == content_hash("admin_penalty", 1, "general", date(2026, 3, 2), want)
+            assert recs[2] == ({"violation": "未按规定公示", "decision_no": kept}, "old")  # nothing to mask: untouched
+            [(rev_fields, rev_hash)] = c.execute(text("SELECT fields, content_hash FROM record_revisions")).all()
+            assert load(rev_fields) == want and rev_hash == recs[1][1]
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
