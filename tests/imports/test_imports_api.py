@@ -1179,3 +1179,9 @@ def test_an_id_number_as_a_number_in_a_date_column_is_not_echoed(upload, client,
     [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == job["id"])).all()
     assert (err.field, err.code) == ("decided_at", "wrong_type")
     assert person not in err.message and person[:6] + "********" + person[14:] in err.message
+
+
+def test_a_title_line_typed_without_separators_does_not_decide_a_tab_separated_file(upload):  # type: ignore[no-untyped-def]
+    data = "2026年行政处罚信息公示表\r\n".encode() + csv_bytes(ZH_HEADER, penalty_rows(2, prefix="TSV"), delimiter="\t")
+    job = upload(data, filename="公示.tsv")
+    assert job["counts"]["created"] == 2, job

@@ -372,9 +372,23 @@ def _header_line(text: str) -> str:
     return text[start:] if end < 0 else text[start:end]
 
 
+def _delimiter(text: str) -> str:
+    """Tab when the header line has tabs and no comma, else comma. The header line: the first
+    non-blank line holding a tab or a comma among the first few (a title line above the header, typed
+    without separators, decides nothing)."""
+    rest = text[:1 << 16]  # (the file's first lines: no copy of a large file)
+    for _ in range(TITLE_ROWS + 1):
+        line = _header_line(rest)
+        if not line:
+            break
+        if "," in line or "\t" in line:
+            return "\t" if "," not in line else ","
+        rest = rest[rest.find(line) + len(line):]
+    return ","
+
+
 def _csv_reader(text: str) -> Iterator[list[str]]:
-    first = _header_line(text)
-    delimiter = "\t" if "," not in first and "\t" in first else ","
+    delimiter = _delimiter(text)
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
 
