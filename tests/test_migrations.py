@@ -31,6 +31,24 @@ def test_one_head_and_a_linear_history():
     assert [r.revision for r in reversed(revisions)] == sorted(r.revision for r in revisions)
 
 
+def _subject(c, sid: int, bidx: str) -> None:  # type: ignore[no-untyped-def]
+    """A bare subjects row, as any schema revision since 0001 holds it."""
+    from sqlalchemy import text
+
+    c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
+                   "region_code, created_at, updated_at) VALUES (:id, :b, :x, :x, 'k1', '1980-01-01', "
+                   "'M', '120101', '2026-11-01', '2026-11-01')"), {"id": sid, "b": bidx, "x": b"x"})
+
+
+def _upgrade(url: str, db) -> None:  # type: ignore[no-untyped-def]
+    """Upgrade a scratch database to the head (on PostgreSQL the schema is the connection's search path)."""
+    if db.engine.dialect.name == "sqlite":
+        migrate.upgrade(url)
+    else:
+        with db.engine.begin() as c:
+            migrate.upgrade(connection=c)
+
+
 def test_0010_makes_the_listed_for_dishonesty_not_clean(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The statuses stored by the earlier rule (clean_3y beside a dishonesty listing) are brought in
     line by the upgrade; the others are left as they were."""
@@ -44,17 +62,11 @@ def test_0010_makes_the_listed_for_dishonesty_not_clean(tmp_path) -> None:  # ty
     try:
         with db.engine.begin() as c:
             for sid, dishonest in ((1, True), (2, False)):
-                c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
-                               "region_code, created_at, updated_at) VALUES (:id, :b, :x, :x, 'k1', '1980-01-01', "
-                               "'M', '120101', '2026-11-01', '2026-11-01')"), {"id": sid, "b": f"m10-{sid}", "x": b"x"})
+                _subject(c, sid, f"m10-{sid}")
                 c.execute(text("INSERT INTO subject_status (subject_id, score, grade, ruleset_version, lists, red, "
                                "dishonest, clean_3y, updated_at) VALUES (:id, 1000, 'A', 1, '[]', :f, :d, :t, "
                                "'2026-11-01')"), {"id": sid, "d": dishonest, "f": False, "t": True})
-        if db.engine.dialect.name == "sqlite":
-            migrate.upgrade(url)
-        else:  # the schema is the connection's search path
-            with db.engine.begin() as c:
-                migrate.upgrade(connection=c)
+        _upgrade(url, db)
         with db.engine.connect() as c:
             flags = dict(c.execute(text("SELECT subject_id, clean_3y FROM subject_status ORDER BY subject_id")).all())
             assert {k: bool(v) for k, v in flags.items()} == {1: False, 2: True}
@@ -77,9 +89,7 @@ def test_0013_keeps_on_each_notified_entry_how_its_notice_counted_the_deadline(t
                                              schema=f"xy_m13_{uuid.uuid4().hex[:8]}", revision="0012")
     try:
         with db.engine.begin() as c:
-            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
-                           "region_code, created_at, updated_at) VALUES (1, 'm13', :x, :x, 'k1', '1980-01-01', "
-                           "'M', '120101', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            _subject(c, 1, 'm13')
             for eid, code in ((1, "serious_dishonesty"), (2, "key_supervision")):
                 c.execute(text("INSERT INTO list_entries (id, list_code, subject_id, status, source, reason, "
                                "proposed_at, updated_at) VALUES (:id, :code, 1, 'notified', "
@@ -87,11 +97,7 @@ def test_0013_keeps_on_each_notified_entry_how_its_notice_counted_the_deadline(t
             c.execute(text("INSERT INTO audit_entries (occurred_at, actor_type, action, object_type, object_id, "
                            "outcome, details) VALUES ('2026-11-02', 'user', 'list_entry.notify', 'list_entry', '1', "
                            "'ok', :d)"), {"d": json.dumps({"notified_on": "2026-10-30", "working_days": 5})})
-        if db.engine.dialect.name == "sqlite":
-            migrate.upgrade(url)
-        else:
-            with db.engine.begin() as c:
-                migrate.upgrade(connection=c)
+        _upgrade(url, db)
         with db.engine.connect() as c:
             got = {i: (f, d) for i, f, d in c.execute(text(
                 "SELECT id, defence_from, defence_days FROM list_entries ORDER BY id")).all()}
@@ -120,9 +126,7 @@ def test_0015_masks_the_id_numbers_quoted_in_stored_record_fields(tmp_path) -> N
                                              schema=f"xy_m15_{uuid.uuid4().hex[:8]}", revision="0014")
     try:
         with db.engine.begin() as c:
-            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
-                           "region_code, created_at, updated_at) VALUES (1, 'm15', :x, :x, 'k1', '1980-01-01', "
-                           "'M', '120101', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            _subject(c, 1, 'm15')
             c.execute(text("INSERT INTO catalog_items (id, code, version, is_current, name, name_en, category, "
                            "visibility, spec, created_at) VALUES (7, 'admin_penalty', 1, :t, '行政处罚', 'penalty', "
                            "'bad', 'public', :spec, '2026-11-01')"), {"t": True, "spec": "{}"})
@@ -141,11 +145,7 @@ def test_0015_masks_the_id_numbers_quoted_in_stored_record_fields(tmp_path) -> N
                 "decided_at, fields, content_hash, status, publish, display_until, created_at, superseded_at) "
                 "VALUES (1, 1, 1, 'push', 1, 7, 'general', '2026-03-02', :f, 'old', 'active', :t, '2027-03-02', "
                 "'2026-10-01', '2026-11-01')"), {"f": json.dumps(before, ensure_ascii=False), "t": True})
-        if db.engine.dialect.name == "sqlite":
-            migrate.upgrade(url)
-        else:
-            with db.engine.begin() as c:
-                migrate.upgrade(connection=c)
+        _upgrade(url, db)
         with db.engine.connect() as c:
             def load(v):  # type: ignore[no-untyped-def]
                 return v if isinstance(v, dict) else json.loads(v)

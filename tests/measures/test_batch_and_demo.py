@@ -170,7 +170,8 @@ def test_demo_adds_checks_and_feedback(db, vault):  # type: ignore[no-untyped-de
         assert service.feedback_stats(s)
 
 
-def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignore[no-untyped-def]
+def _abandoned_job(db, world, vault) -> int:  # type: ignore[no-untyped-def]
+    """A comparison job whose runner died mid-way (its heartbeat 5 minutes old): interrupted."""
     from datetime import timedelta
 
     from sqlalchemy import update
@@ -183,6 +184,11 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
                                   data=f"{new_id_number()}\n".encode()).id
         s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
             status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    return job_id
+
+
+def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignore[no-untyped-def]
+    job_id = _abandoned_job(db, world, vault)
     h = world.bearer(world.key_a)
     assert client.get(f"/api/v1/checks/batch/{job_id}", headers=h).json()["status"] == "interrupted"
     r = client.post(f"/api/v1/checks/batch/{job_id}/resume", headers=h)
@@ -197,19 +203,9 @@ def test_an_interrupted_job_runs_again(client, world, db, vault):  # type: ignor
 def test_a_job_resumed_once_is_not_resumed_again_before_it_runs(db, world, vault):  # type: ignore[no-untyped-def]
     """Two resumes of one interrupted job (two clicks, two systems): the second, before any runner
     took the job, is refused as not interrupted — not accepted and audited for a run that never comes."""
-    from datetime import timedelta
-
     import pytest
-    from sqlalchemy import update
 
-    from xinyong.db import utcnow
-
-    caller = service.Caller(world.dept_a.id, world.dept_a.code, SYSTEM)
-    with db.session() as s:
-        job_id = batch.create_job(s, vault=vault, caller=caller, scenario="awards", filename="x.csv",
-                                  data=f"{new_id_number()}\n".encode()).id
-        s.execute(update(CompareJob).where(CompareJob.id == job_id).values(
-            status="running", runner="dead", heartbeat_at=utcnow() - timedelta(minutes=5)))
+    job_id = _abandoned_job(db, world, vault)
     with db.session() as s:
         batch.resume(s, job=s.get(CompareJob, job_id), department_id=world.dept_a.id, actor=SYSTEM)
     with db.session() as s, pytest.raises(service.MeasuresError) as refused:
