@@ -86,14 +86,13 @@ def lookup(body: LookupIn, principal: SubjectReader, session: DbSession, vault: 
                        [{"field": "id_number", "code": exc.code, "message": exc.message}]) from exc
     subject = service.find_by_id_number(session, vault=vault, id_number=body.id_number)
     is_self = subject is not None and principal.role == "citizen" and principal.subject_id == subject.id
-    if subject is None or (not allowed(principal.role, "subjects.read") and not is_self):
-        if allowed(principal.role, "subjects.read"):  # a number no one pushed yet (or a typo)
-            record(session, actor=principal.actor, action="subject.lookup", outcome="failed",
-                   details={"reason": "not_found"})
-            session.commit()
-        else:  # a citizen asking about a number not their own: the same 404, registered as a refusal
-            record_refusal(session, actor=principal.actor, action="subject.lookup",
-                           details={"reason": "not_own" if subject is not None else "not_found"})
+    readable = allowed(principal.role, "subjects.read")
+    if subject is None or (not readable and not is_self):
+        # staff: a number no one pushed yet (or a typo), failed; a citizen asking about a number not
+        # their own: the same 404, registered as a refusal (denied)
+        record_refusal(session, actor=principal.actor, action="subject.lookup",
+                       outcome="failed" if readable else "denied",
+                       details={"reason": "not_own" if subject is not None else "not_found"})
         raise ApiError(404, "not_found", "平台中没有该身份证号码的信用主体 / no credit subject with this ID number")
     record(session, actor=principal.actor, action="subject.lookup", object_type="subject", object_id=subject.id)
     return LookupOut(subject_id=subject.id)

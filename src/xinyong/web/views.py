@@ -26,7 +26,7 @@ from xinyong.context import request_id_var
 from xinyong.db import utcnow
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import STATUS_TEXT, ApiError
-from xinyong.ratelimit import limiter_of
+from xinyong.ratelimit import caller_of, limiter_of
 from xinyong.web.home import home_for
 from xinyong.web.i18n import LANG_COOKIE, LANGS, MESSAGES, lang_of
 from xinyong.web.security import delete_cookie, safe_next, same_secret, set_cookie
@@ -108,10 +108,10 @@ def login_submit(
     # Per client address (the limit "login"): the per-account lockout does not stop one address
     # trying a password or two on many accounts (password spraying), nor names that do not exist.
     host = request.client.host if request.client else None
-    limiter = limiter_of(request.app)
-    wait = limiter.take("login", f"ip:{host or '-'}")
+    limiter, caller = limiter_of(request.app), caller_of(None, host)
+    wait = limiter.take("login", caller)
     if wait > 0:
-        limiter.refused("login", f"ip:{host or '-'}", Actor(type="anonymous", label=username.strip()[:64] or None),
+        limiter.refused("login", caller, Actor(type="anonymous", label=username.strip()[:64] or None),
                         host, "/login")  # registered in batches by the audit sealer, not a write per try
         retry = max(1, math.ceil(wait))
         response = _login_page(request, str(cookie_token), next_url=safe_next(next_url), username=username.strip(),

@@ -15,6 +15,7 @@ Create Date: 2026-11-28
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,8 +57,6 @@ def _rewrite(conn: sa.Connection, table: str, code_sql: str) -> None:
             if masked is None:
                 continue
             if isinstance(decided_at, str):  # SQLite reads a DATE as its text
-                from datetime import date
-
                 decided_at = date.fromisoformat(decided_at)
             conn.execute(sa.update(t).where(t.c.id == rid).values(
                 fields=masked, content_hash=content_hash(str(code), subject_id, severity, decided_at, masked)))
