@@ -23,8 +23,8 @@ def _rows_in_file_alone(db_file: Path, tmp: Path) -> int | None:
     conn = sqlite3.connect(alone)
     try:
         return conn.execute("SELECT count(*) FROM t").fetchone()[0]
-    except sqlite3.OperationalError:  # the table itself is still only in the log
-        return None
+    except sqlite3.DatabaseError:  # the table itself is still only in the log (OperationalError), or the
+        return None  # copy was taken while the checkpointer wrote pages into the file ("malformed"): look again
     finally:
         conn.close()
 
