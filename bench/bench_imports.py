@@ -9,9 +9,11 @@ Measures, on the same admin_penalty file:
   3. ingestion alone: records.service.ingest over the same records, chunk by chunk, one transaction
      per chunk (a fresh database) — the floor the import cannot beat;
   4. the whole import: create_job + run_job (parse, map, ingest, row errors, progress) on a fresh
-     database — end to end, as `xinyong import` does it.
+     database — end to end, as `xinyong import` does it, with the file prepared by a helper process
+     (``imports.prepare``, what ``XINYONG_IMPORT_HELPER=auto`` gives a file this size on 2 cores);
+  5. the same without the helper (everything in the runner's process), for the comparison.
 
-Steps 3 and 4 run ``--rounds`` times each (best and spread printed). ``--no-handlers-too`` repeats
+Steps 3-5 run ``--rounds`` times each, alternating (best and spread printed). ``--no-handlers-too`` repeats
 them with the ``records_changed`` handlers (lists, scoring) switched off in this process, to show
 what they cost. The harness's own copies of the data (steps 1-2) are moved out of the garbage
 collector's view (``gc.freeze()``); the import in step 4 parses the file again and carries its rows.
@@ -122,18 +124,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, base in targets:
             for handlers in (True, False) if args.no_handlers_too else (True,):
-                ingest_s, all_s = [], []
+                ingest_s, all_s, alone_s = [], [], []
                 for _round in range(args.rounds):  # alternate; a shared machine is noisy
                     ingest_s.append(_ingest_alone(base, Path(tmp), vault, recs, args.chunk, handlers))
-                    all_s.append(_whole_import(base, Path(tmp), vault, data, args.rows, args.chunk, handlers))
+                    all_s.append(_whole_import(base, Path(tmp), vault, data, args.rows, args.chunk, handlers, True))
+                    alone_s.append(_whole_import(base, Path(tmp), vault, data, args.rows, args.chunk, handlers,
+                                                 False))
                 best_ingest, best_all = min(ingest_s), min(all_s)
                 tag = f"[{label}{'' if handlers else ', handlers off'}]"
                 print(f"3. {tag} ingest alone, chunks of {args.chunk}:   {fmt_rate(len(recs), best_ingest)}"
                       f"  (spread {len(recs) / max(ingest_s):,.0f}-{len(recs) / best_ingest:,.0f}/s)")
-                print(f"4. {tag} whole import (end to end):      {fmt_rate(args.rows, best_all)}"
+                print(f"4. {tag} whole import, helper process:   {fmt_rate(args.rows, best_all)}"
                       f"  (spread {args.rows / max(all_s):,.0f}-{args.rows / best_all:,.0f}/s)"
                       f"  — overhead over ingest: {best_all - best_ingest:+.2f} s "
                       f"({100 * (best_all - best_ingest) / best_all:.0f}% of the import)")
+                print(f"5. {tag} whole import, no helper process: {fmt_rate(args.rows, min(alone_s))}"
+                      f"  (spread {args.rows / max(alone_s):,.0f}-{args.rows / min(alone_s):,.0f}/s)"
+                      f"  — the helper's gain: {min(alone_s) / best_all:.2f}×")
     gc.unfreeze()
 
 
@@ -172,7 +179,7 @@ def _ingest_alone(base: str | None, tmp: Path, vault: Vault, recs: list[dict], c
 
 
 def _whole_import(base: str | None, tmp: Path, vault: Vault, data: bytes, n_rows: int, chunk: int,
-                  handlers: bool) -> float:
+                  handlers: bool, helper: bool) -> float:
     _url, db, drop = fresh(base, tmp)
     try:
         dept = setup(db)
@@ -181,7 +188,7 @@ def _whole_import(base: str | None, tmp: Path, vault: Vault, data: bytes, n_rows
             with db.session() as s:
                 job_id = service.create_job(s, vault=vault, department=dept, item_code="admin_penalty",
                                             filename="bench.csv", data=data, actor=ACTOR).id
-            p = run_job(db, vault, job_id, chunk_size=chunk)
+            p = run_job(db, vault, job_id, chunk_size=chunk, helper=helper)
             elapsed = time.perf_counter() - t
         assert p is not None and p.status == "done" and p.created == n_rows, p
         return elapsed

@@ -38,8 +38,27 @@ def _one(path: Path, sql: str, params: tuple = ()):  # type: ignore[no-untyped-d
         conn.close()
 
 
+def _gone(pid: int, within: float = 15.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a child of this process that ended is a zombie until waited for
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
-def test_killed_mid_import_then_resumed(fresh_db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper"])
+def test_killed_mid_import_then_resumed(fresh_db_url: str, tmp_path: Path, helper: bool) -> None:
+    """With the helper process too (``imports.prepare``): it and its fork server end with the runner,
+    not left waiting with the file's rows in memory."""
     db_path = Path(fresh_db_url.split("///", 1)[1])
     ring = KeyRing.generate()
     key_file = tmp_path / "keys.json"
@@ -61,8 +80,9 @@ def test_killed_mid_import_then_resumed(fresh_db_url: str, tmp_path: Path) -> No
             job_id = service.create_job(s, vault=vault, department=ref, item_code="admin_penalty",
                                         filename="kill.csv", data=data, actor=SYSTEM).id
 
-        proc = subprocess.Popen([sys.executable, str(WORKER), fresh_db_url, str(key_file), str(job_id), "25"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pids = tmp_path / "helper-pids"
+        proc = subprocess.Popen([sys.executable, str(WORKER), fresh_db_url, str(key_file), str(job_id), "25",
+                                 str(pids) if helper else ""], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         done = 0
         while time.monotonic() < deadline:
@@ -74,6 +94,9 @@ def test_killed_mid_import_then_resumed(fresh_db_url: str, tmp_path: Path) -> No
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert proc.returncode == -signal.SIGKILL
+        if helper:
+            helper_pid, server_pid = (int(x) for x in pids.read_text().split())
+            assert _gone(helper_pid) and _gone(server_pid)
 
         status, done, created, rejected = _one(
             db_path, "SELECT status, rows_done, created, rejected FROM import_jobs WHERE id = ?", (job_id,))

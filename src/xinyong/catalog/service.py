@@ -58,6 +58,17 @@ def _compiled(item_id: int, spec_key: str) -> ItemSpec:
     return parse_item(json.loads(spec_key))
 
 
+def item_to_data(item: Item) -> tuple[int, int, dict[str, Any]]:
+    """An item version as plain values (to hand to another process): :func:`item_from_data` builds it again."""
+    return item.id, item.version, to_data(item.spec)
+
+
+def item_from_data(item_id: int, version: int, data: dict[str, Any]) -> Item:
+    import json
+
+    return Item(id=item_id, version=version, spec=_compiled(item_id, json.dumps(data, sort_keys=True, ensure_ascii=False)))
+
+
 def _to_item(row: CatalogItem) -> Item:
     import json
 

@@ -16,11 +16,10 @@ stops.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
-from collections.abc import Set as AbstractSet
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -30,10 +29,12 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
+from xinyong.catalog.service import Item
 from xinyong.db import utcnow
-from xinyong.imports import parsers
+from xinyong.imports import prepare
 from xinyong.imports.models import ImportFile, ImportJob, ImportRowError
-from xinyong.imports.parsers import FileError, RowMapper
+from xinyong.imports.parsers import FileError
+from xinyong.imports.prepare import helper_wanted
 from xinyong.imports.service import (
     MAX_ERRORS_PER_ROW,
     STALE_SECONDS,
@@ -48,6 +49,7 @@ from xinyong.records.service import (
     DepartmentInactive,
     DepartmentRef,
     FileBatch,
+    checked_from_packed,
     ingest,
     lock_department,
     rejection_row,
@@ -144,14 +146,16 @@ def _finish(db: UnitOfWork, job_id: int, token: str, *, status: str, error: tupl
 
 def run_job(db: UnitOfWork, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE,
             today: date | None = None, on_progress: Callable[[Progress], None] | None = None,
-            stale_after: float = STALE_SECONDS) -> Progress | None:
+            stale_after: float = STALE_SECONDS, helper: bool | None = None) -> Progress | None:
     """Process a job to the end (or until an error). Returns the final progress, or None if the job
-    could not be claimed (finished, or held by a live runner)."""
+    could not be claimed (finished, or held by a live runner). ``helper``: prepare the file in a
+    helper process (``imports.prepare``; None: when :func:`prepare.helper_wanted` says so)."""
     token = claim(db, job_id, stale_after=stale_after)
     if token is None:
         return None
     try:
-        return _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress)
+        return _run(db, vault, job_id, token, chunk_size=chunk_size, today=today, on_progress=on_progress,
+                    helper=helper)
     except LostJob:
         log.warning("import job %s was taken over by another runner; this one stops", job_id)
         return None
@@ -179,7 +183,7 @@ def run_job(db: UnitOfWork, vault: Vault, job_id: int, *, chunk_size: int = CHUN
 
 
 def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: int, today: date | None,
-         on_progress: Callable[[Progress], None] | None) -> Progress:
+         on_progress: Callable[[Progress], None] | None, helper: bool | None) -> Progress:
     with db.session() as s:
         job = s.get(ImportJob, job_id)
         assert job is not None
@@ -195,134 +199,158 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     if data is None:
         raise FileError("file_missing", "找不到该任务的文件，请重新上传",
                         "the job's file is gone; upload it again")
-
-    last_beat = time.monotonic()
-
-    def tick(_rows: int) -> None:  # a long XLSX read must not look like a dead runner
-        nonlocal last_beat
-        if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
-            with db.session() as s2:
-                _touch(s2, job_id, token)
-            last_beat = time.monotonic()
-
-    parsed = parsers.parse(data, item.spec, tick=tick)
-    del data
-    total = len(parsed.rows)
-    with db.session() as s:
-        _touch(s, job_id, token, rows_total=total)
-    mapper = RowMapper(item.code, item.spec, parsed.header)
     items = {item.code: item}
-    rows = parsed.rows
-    # A file is one batch: repeats of a source id are compared across chunks (records.service.FileBatch);
-    # a resumed run knows the ids of the rows already done
-    file = FileBatch(before=source_ids(rows[:pos], mapper) if pos else frozenset())
-    cut = cut_id_numbers(rows, mapper)
-    while pos < total:
-        chunk = rows[pos : pos + chunk_size]
+    with _Preparation(db, job_id, token, data, item, department,
+                      helper=helper_wanted(data) if helper is None else helper) as prep:
+        del data
+        info = prep.open(pos, chunk_size, today=today, sent_on=arrived_on)
+        total = info.total
         with db.session() as s:
-            try:
-                delta = _chunk(s, chunk, mapper=mapper, fmt=parsed.format, vault=vault, department=department,
-                               actor=actor, items=items, today=today, job_id=job_id, file=file, cut=cut,
-                               arrived_on=arrived_on)
-            except DepartmentInactive as exc:  # deactivated while the job ran: this chunk written not at all
-                raise department_inactive() from exc
-            res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
-                rows_done=pos + len(chunk), heartbeat_at=utcnow(),
-                **{k: _J.c[k] + v for k, v in delta.items()}))
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                raise LostJob(job_id)
-        pos += len(chunk)
-        for k, v in delta.items():
-            counts[k] += v
-        if on_progress is not None:
-            on_progress(Progress(job_id, "running", total, pos, **counts))
+            _touch(s, job_id, token, rows_total=total)
+        # A file is one batch: repeats of a source id are compared across chunks (records.service.FileBatch);
+        # a resumed run knows the ids of the rows already done
+        file = FileBatch(before=info.before)
+        while pos < total:
+            plan = prep.next()
+            assert plan.start == pos
+            with db.session() as s:
+                try:
+                    delta = _chunk(s, plan, column_of=info.column_of, item_code=item.code, vault=vault,
+                                   department=department, actor=actor, items=items, job_id=job_id, file=file)
+                except DepartmentInactive as exc:  # deactivated while the job ran: this chunk written not at all
+                    raise department_inactive() from exc
+                res = s.execute(update(_J).where(_guard(job_id, token), _J.c.rows_done == pos).values(
+                    rows_done=pos + plan.size, heartbeat_at=utcnow(),
+                    **{k: _J.c[k] + v for k, v in delta.items()}))
+                if res.rowcount != 1:  # type: ignore[attr-defined]
+                    raise LostJob(job_id)
+            pos += plan.size
+            for k, v in delta.items():
+                counts[k] += v
+            if on_progress is not None:
+                on_progress(Progress(job_id, "running", total, pos, **counts))
     _finish(db, job_id, token, status="done", drop_file=True)
     return Progress(job_id, "done", total, pos, **counts)
 
 
-def source_ids(rows: Sequence[parsers.Row], mapper: RowMapper) -> frozenset[str]:
-    """The source ids of ``rows`` as the row mapper reads them (a whole number typed in a spreadsheet
-    and the same digits as text are one id)."""
-    col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "source_id"), None)
-    if col is None:
-        return frozenset()
-    out = set()
-    for _n, cells in rows:
-        if col < len(cells):
-            key = parsers.cell_text(cells[col])
-            if key:
-                out.add(key.strip())
-    return frozenset(out)
+class _Preparation:
+    """The file side of a run (``imports.prepare``). The runner reads the file itself (its row count,
+    the ids already done on a resumed run, the first chunk); with ``helper``, a helper process reads
+    it too, meanwhile, and prepares the following chunks, a couple ahead of the one being written.
+    If the helper fails, the runner prepares the rest itself, from the chunk the helper did not give:
+    it is a speed-up, never the only way. While waiting for the helper (or reading a long XLSX), the
+    job's heartbeat is kept, so that the runner does not look dead."""
 
+    AHEAD = 2  # chunks asked of the helper beyond the one being written
 
-# A spreadsheet keeps 15 significant digits of a number: an ID number typed into a column of
-# numbers comes out of it as its first 15 digits and "000". About 1 real ID number in 1,100 ends in
-# 000 (a sequence number ending in 00, check digit 0), and one in 11 of the cut ones still passes
-# the check digit — so a cut number cannot be told from one row; from a file, it can.
-_CUT_BY_SPREADSHEET = re.compile(r"\s*[0-9]{15}000\s*")
-CUT_MIN_ROWS, CUT_MIN_SHARE = 3, 0.02  # far above chance (0.09 %): the column was cut
+    def __init__(self, db: UnitOfWork, job_id: int, token: str, data: bytes, item: Item,
+                 department: DepartmentRef, *, helper: bool) -> None:
+        self.db, self.job_id, self.token = db, job_id, token
+        self._data: bytes | None = data
+        self.item, self.department = item, department
+        self.local: prepare.FilePreparer | None = None
+        self.helper: prepare.HelperPreparer | None = None
+        self.asked: deque[int] = deque()  # starts of the chunks asked of the helper, in order
+        self._beat = time.monotonic()
+        if helper:
+            try:
+                self.helper = prepare.HelperPreparer(data, item, department, wait=self._tick,
+                                                     every=HEARTBEAT_SECONDS / 2)
+            except Exception as exc:  # noqa: BLE001 - no helper: the work is done here
+                self._drop_helper("start", exc)
 
+    def __enter__(self) -> _Preparation:
+        return self
 
-def cut_id_numbers(rows: Sequence[parsers.Row], mapper: RowMapper) -> set[int]:
-    """The rows whose ID number looks cut by a spreadsheet (15 digits and 000) in a file where such
-    numbers are too many to be real ones: row numbers, refused as ``id_stored_as_number``."""
-    col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "id_number"), None)
-    if col is None or not rows:
-        return set()
-    cut = {n: cells[col].strip() for n, cells in rows if col < len(cells) and isinstance(cells[col], str)
-           and _CUT_BY_SPREADSHEET.fullmatch(cells[col])}
-    # counted by distinct numbers: one person whose real number ends in 000 (one in ~1,100) with several
-    # rows in a small file is not "many such numbers" (their rows were all refused)
-    numbers = set(cut.values())
-    if len(numbers) >= CUT_MIN_ROWS and len(numbers) >= CUT_MIN_SHARE * len(rows):
-        return set(cut)
-    return set()
+    def __exit__(self, *_exc: object) -> None:
+        self._data = None
+        self._drop_helper()
 
+    def _drop_helper(self, failed: str | None = None, exc: BaseException | None = None) -> None:
+        if failed is not None:
+            log.warning("import job %s: the helper process failed (%s: %s); the runner carries on alone",
+                        self.job_id, failed, exc)
+        self.asked.clear()
+        if self.helper is not None:
+            helper, self.helper = self.helper, None
+            helper.close()
 
-def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt: str, vault: Vault,
-           department: DepartmentRef, actor: Actor, items: dict[str, Any], today: date | None,
-           job_id: int, file: FileBatch | None = None, cut: AbstractSet[int] = frozenset(),
-           arrived_on: date | None = None) -> dict[str, int]:
-    records: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    errors: list[dict[str, Any]] = []
-    rejected = 0
-    convert = mapper.converter(fmt)
-    for n, cells in chunk:
-        if n in cut:
-            rejected += 1
-            errors.append({"job_id": job_id, "row_number": n, "header": mapper.column_of.get("id_number"),
-                           "field": "id_number", "code": "id_stored_as_number",
-                           "message": "身份证号码末三位为000，且本文件中这样的号码过多：疑似表格软件按数字保存而截断了末尾数字，"
-                                      "请将该列设置为“文本”格式后重新填写 / the ID number ends in 000, as too many in this "
-                                      "file do: a spreadsheet that stored the column as numbers cut their last digits; "
-                                      "format the column as text and enter the numbers again"})
-            continue
-        rec, errs = convert(cells)
-        if errs:
-            rejected += 1
-            errors.extend({"job_id": job_id, "row_number": n, "header": (e.get("column") or None),
-                           "field": e["field"], "code": e["code"], "message": e["message"]}
-                          for e in errs[:MAX_ERRORS_PER_ROW])
+    def _tick(self, _rows: int = 0) -> None:
+        if time.monotonic() - self._beat > HEARTBEAT_SECONDS:
+            with self.db.session() as s:
+                _touch(s, self.job_id, self.token)
+            self._beat = time.monotonic()
+
+    def open(self, pos: int, chunk_size: int, *, today: date | None, sent_on: date) -> prepare.FileInfo:
+        """Read the file here (FileError: refused) and plan the chunks from row ``pos``."""
+        assert self._data is not None
+        self.local = prepare.FilePreparer(self._data, self.item, self.department, tick=self._tick)
+        self._data = None
+        info = self.local.info(pos)
+        self._next, self._total, self._size, self._today, self._sent_on = pos, info.total, chunk_size, today, sent_on
+        self._asked = pos + chunk_size  # the first chunk is prepared here, while the helper reads the file
+        return info
+
+    def _ask(self) -> None:
+        while self.helper is not None and len(self.asked) < self.AHEAD and self._asked < self._total:
+            try:
+                self.helper.ask(self._asked, self._size, self._day(), self._sent_on)
+            except prepare.HelperGone as exc:
+                self._drop_helper("ask", exc)
+                return
+            self.asked.append(self._asked)
+            self._asked += self._size
+
+    def _day(self) -> date:
+        return self._today or clock.today()
+
+    def next(self) -> prepare.ChunkPlan:
+        """The next chunk's plan (the helper is asked for the ones after it meanwhile)."""
+        assert self.local is not None, "open() first"
+        start = self._next
+        self._next += self._size
+        if self.helper is not None and self.asked and self.asked[0] == start:
+            self.asked.popleft()
+            try:
+                plan = self.helper.answer()
+                if plan.start != start or plan.size != min(self._size, self._total - start):
+                    raise prepare.HelperGone(f"the helper answered rows {plan.start}+{plan.size} for {start}")
+                self._ask()
+                return plan
+            except prepare.HelperGone as exc:  # the helper is a speed-up: this chunk again, here
+                self._drop_helper("chunk", exc)
         else:
-            records.append(rec)
-            numbers.append(n)
-    delta = {"created": 0, "updated": 0, "unchanged": 0, "rejected": rejected}
+            self._ask()  # the first chunk: the helper is asked for the next ones before it is prepared here
+        return self.local.chunk(start, self._size, self._day(), self._sent_on)
+
+
+def _chunk(session: Session, plan: prepare.ChunkPlan, *, column_of: dict[str, str], item_code: str, vault: Vault,
+           department: DepartmentRef, actor: Actor, items: dict[str, Item], job_id: int,
+           file: FileBatch | None = None) -> dict[str, int]:
+    """The database side of one chunk, in the caller's transaction: the rows the file's checks refused
+    (report and data quality), then the chunk's records through ingestion."""
+    errors = [{"job_id": job_id, **e} for e in plan.row_errors]
+    delta = {"created": 0, "updated": 0, "unchanged": 0, "rejected": plan.rejected}
     # the department's turn, whatever the chunk holds: a chunk of rows the file's own checks refused
     # reaches no ingestion, and must not go on (nor log rejections) for a department deactivated meanwhile
     if not lock_department(session, department.id):
         raise DepartmentInactive("push")
-    if rejected:  # rows the file's own checks refused count in the data quality like the records' refusals
-        _log_file_rejections(session, chunk, errors, mapper=mapper, department=department)
-    if records:
-        column_of = mapper.column_of
+    if plan.refused_rows:  # rows the file's own checks refused count in the data quality like the records' refusals
+        now = utcnow()
+        bulk.insert_rows(session, _REJ, [
+            rejection_row(department_id=department.id, item_code=item_code, source_id=source, channel="file",
+                          errors=errs, now=now) for source, errs in plan.refused_rows])
+    if plan.refs:
+        records = [{"item": i, "source_id": s} for i, s in plan.refs]  # what ingestion logs of a refused record
+        checked = checked_from_packed(records, department=department, today=plan.today, sent_on=plan.sent_on,
+                                      refused=plan.refused, packed=plan.packed, items=items, vault=vault)
         if file is not None:
-            file.rows = numbers
+            file.rows = plan.numbers
         for o in ingest(session, vault=vault, department=department, records=records, actor=actor,
-                        channel="file", today=today, items=items, file=file, arrived_on=arrived_on):
+                        channel="file", items=items, file=file, checked=checked):
             delta[o.status] += 1
             if o.errors:
-                n = numbers[o.index]
+                n = plan.numbers[o.index]
                 for e in o.errors[:MAX_ERRORS_PER_ROW]:
                     fld = str(e.get("field") or "row")
                     errors.append({"job_id": job_id, "row_number": n, "header": column_of.get(fld),
@@ -334,28 +362,6 @@ def _chunk(session: Session, chunk: list[parsers.Row], *, mapper: RowMapper, fmt
                 e["header"] = e["header"][:128]
         bulk.insert_rows(session, _E, errors)
     return delta
-
-
-def _log_file_rejections(session: Session, chunk: list[parsers.Row], errors: list[dict[str, Any]], *,
-                         mapper: RowMapper, department: DepartmentRef) -> None:
-    """The data quality's rejection log (``record_rejections``, channel ``file``) for the rows the
-    file's conversion refused before ingestion (an ID number stored as a number, a value without a
-    column …): ingestion logs the rows it refuses itself. One row per refused file row, its first
-    error's code and field, all its codes."""
-    by_row: dict[int, list[dict[str, Any]]] = {}
-    for e in errors:
-        by_row.setdefault(e["row_number"], []).append(e)
-    source_col = next((i for i, (_kind, key, _h) in enumerate(mapper.plan) if key == "source_id"), None)
-    cells_of = dict(chunk)
-    now = utcnow()
-    rows = []
-    for n, errs in by_row.items():
-        cells = cells_of.get(n) or ()
-        source = cells[source_col] if source_col is not None and source_col < len(cells) else None
-        rows.append(rejection_row(department_id=department.id, item_code=mapper.item_code,
-                                  source_id=parsers.cell_text(source), channel="file",
-                                  errors=errs, now=now))
-    bulk.insert_rows(session, _REJ, rows)
 
 
 def job_progress(session: Session, job_id: int) -> Progress | None:

@@ -450,23 +450,69 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
     ``sent_on``: the day the batch was sent, when earlier than ``today`` (see :func:`check_record`)."""
     today = today or clock.today()
     earlier = sent_on if sent_on is not None and sent_on < today else None
+    outcomes, prepared = check_records(records, items=items, department=department, today=today, sent_on=earlier)
+    index_prepared(prepared, vault)
+    return CheckedBatch(records, department, today, earlier or today, outcomes, prepared)
+
+
+def check_records(records: Sequence[Any], *, items: Mapping[str, Item], department: DepartmentRef, today: date,
+                  sent_on: date | None = None) -> tuple[list[Outcome], list[_Prepared]]:
+    """:func:`check_batch` without the blind indexes: needs no key either, so that an import's helper
+    process (``xinyong.imports.prepare``) can run it. The prepared records' ``bidx`` is still empty."""
     outcomes: list[Outcome] = [Outcome(i, "rejected") for i in range(len(records))]
     prepared: list[_Prepared] = []
-    ids: dict[str, _IdCheck] = {}  # this batch's ID checks and blind indexes, dropped with it
-    bidx_of: dict[str, str] = {}
+    ids: dict[str, _IdCheck] = {}  # this batch's ID checks, dropped with it
     for i, raw in enumerate(records):
         p, errs, _item_code, _source_id = check_record(raw, items=items, department=department, today=today, ids=ids,
-                                                       sent_on=earlier)
+                                                       sent_on=sent_on)
         if p is None:
             outcomes[i].errors = errs
             continue
         p.index = i
+        prepared.append(p)
+    return outcomes, prepared
+
+
+def index_prepared(prepared: Sequence[_Prepared], vault: Vault) -> None:
+    """Fill in the prepared records' blind indexes (once per distinct number)."""
+    bidx_of: dict[str, str] = {}
+    for p in prepared:
         number = p.facts.number
         bidx = bidx_of.get(number)
         if bidx is None:
             bidx = bidx_of[number] = vault.lookup_key_checked(p.facts)
         p.bidx = bidx
-        prepared.append(p)
+
+
+# A prepared record as plain values, to cross from a helper process (``xinyong.imports.prepare``):
+# pickling the objects themselves (a slotted dataclass, a named tuple holding a date) cost ~20 µs a
+# record, more than checking it. (index, item code, ID number, birth day ordinal, gender, region code,
+# region name, source id, name, decision day ordinal, severity, fields)
+PackedRecord = tuple[int, str, str, int, str, str, str, str, str, int, str | None, dict[str, Any]]
+
+
+def pack_prepared(prepared: Sequence[_Prepared]) -> list[PackedRecord]:
+    return [(p.index, p.item.code, p.facts.number, p.facts.birth_date.toordinal(), p.facts.gender,
+             p.facts.region_code, p.facts.region_name, p.source_id, p.name, p.decided_at.toordinal(), p.severity,
+             p.fields) for p in prepared]
+
+
+def checked_from_packed(records: Sequence[Any], *, department: DepartmentRef, today: date, sent_on: date | None,
+                        refused: Sequence[tuple[int, list[dict[str, str]]]], packed: Sequence[PackedRecord],
+                        items: Mapping[str, Item], vault: Vault) -> CheckedBatch:
+    """The :class:`CheckedBatch` that :func:`check_records` (elsewhere) found for ``records``: the
+    refused ones' (index, errors) and the accepted ones packed by :func:`pack_prepared`, against the
+    same versions of ``items``; blind-indexed here, where the key is."""
+    outcomes = [Outcome(i, "rejected") for i in range(len(records))]
+    for i, errs in refused:
+        outcomes[i].errors = errs
+    facts, fromordinal = identity.IdFacts, date.fromordinal
+    prepared = [_Prepared(i, items[code], facts(number, fromordinal(born), gender, region, region_name), "", name,
+                          source_id, fromordinal(decided), severity, fields)
+                for (i, code, number, born, gender, region, region_name, source_id, name, decided, severity, fields)
+                in packed]
+    index_prepared(prepared, vault)
+    earlier = sent_on if sent_on is not None and sent_on < today else None
     return CheckedBatch(records, department, today, earlier or today, outcomes, prepared)
 
 
