@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from datetime import date
 from typing import Any
 
@@ -232,3 +233,38 @@ def test_a_packed_batch_is_the_batch_checked_here(session, world, catalog_loaded
     assert [o.index for o in here.outcomes if o.errors] == [2, 3]
     assert there.prepared == here.prepared and len(here.prepared) == 3
     assert here.prepared[0].bidx == here.prepared[1].bidx != ""  # the same person, however the number was typed
+
+
+def test_a_helper_that_stops_answering_is_done_without(db, vault, world, session, catalog_loaded,  # type: ignore[no-untyped-def]
+                                                        counting, caplog, monkeypatch) -> None:
+    """A helper alive but not answering (stopped, stuck) is not waited for for ever: the runner's wait
+    keeps the job's heartbeat fresh, so the job could never be taken over or resumed. After its
+    patience, the runner drops the helper and prepares the rest itself."""
+    data = _mixed_file("W")
+    whole = runner.run_job(db, vault, _job(db, vault, world.dept_a, data), chunk_size=CHUNK, helper=False)
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.2)  # the wait polls every 0.1 s
+    monkeypatch.setattr(runner._Preparation, "PATIENCE", 1.0)
+    caplog.set_level(logging.WARNING, logger="xinyong.imports")
+
+    def stop_helper(p: runner.Progress) -> None:
+        if p.rows_done == CHUNK:
+            pid = counting.started[0].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+
+    jid = _job(db, vault, world.dept_b, data)
+    done: list[Any] = []
+    t = threading.Thread(target=lambda: done.append(runner.run_job(db, vault, jid, chunk_size=CHUNK, helper=True,
+                                                                   on_progress=stop_helper)), daemon=True)
+    t.start()
+    t.join(30)
+    waiting = t.is_alive()
+    if waiting:  # let the runner go on (EOF once killed) before failing
+        os.kill(counting.started[0].pid, signal.SIGKILL)  # type: ignore[arg-type]
+        t.join(30)
+    assert not waiting, "the runner waited for ever for a stopped helper"
+    [p] = done
+    assert p is not None and p.status == "done"
+    assert "the helper process failed" in caplog.text and "not answered" in caplog.text
+    assert whole is not None
+    assert _state(session, whole.job_id, world.dept_a.id) == _state(session, jid, world.dept_b.id)

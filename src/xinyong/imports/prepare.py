@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -229,7 +230,11 @@ def _fork_server() -> Any:
 class HelperPreparer:
     """A :class:`FilePreparer` in a helper process. Asks are answered in order: :meth:`ask` for a
     chunk (as many ahead as wanted), :meth:`answer` takes the oldest answer. ``wait`` is called every
-    ``every`` seconds while an answer is awaited (the runner keeps its job's heartbeat)."""
+    ``every`` seconds while an answer is awaited (the runner keeps its job's heartbeat); an answer not
+    given within ``patience`` seconds of waiting is :class:`HelperGone` (a helper alive but stopped or
+    stuck: the heartbeat kept meanwhile, the job could otherwise never be taken over)."""
+
+    patience: float | None = None
 
     def __init__(self, data: bytes, item: Item, department: DepartmentRef, *, wait: Callable[[], None],
                  every: float) -> None:
@@ -250,10 +255,14 @@ class HelperPreparer:
         return self._process.pid
 
     def _receive(self) -> Any:
+        since = time.monotonic()
         try:
             while not self._conn.poll(self._every):
                 if not self._process.is_alive():
                     raise HelperGone("the helper process ended")
+                waited = time.monotonic() - since
+                if self.patience is not None and waited >= self.patience:
+                    raise HelperGone(f"the helper process has not answered in {waited:.0f} s")
                 self._wait()
             status, value = self._conn.recv()
         except (EOFError, OSError) as exc:

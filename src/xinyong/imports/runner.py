@@ -242,6 +242,11 @@ class _Preparation:
     job's heartbeat is kept, so that the runner does not look dead."""
 
     AHEAD = 2  # chunks asked of the helper beyond the one being written
+    # How long an answer of the helper is waited for: PATIENCE_FACTOR times what the runner took to read
+    # the file (the helper's first answer is its own reading of it and a chunk, a later one a chunk),
+    # and at least PATIENCE seconds (a loaded machine). A helper that takes longer is stopped or stuck:
+    # the runner prepares the chunk itself.
+    PATIENCE, PATIENCE_FACTOR = float(STALE_SECONDS), 10.0
 
     def __init__(self, db: UnitOfWork, job_id: int, token: str, data: bytes, item: Item,
                  department: DepartmentRef, *, helper: bool) -> None:
@@ -284,8 +289,11 @@ class _Preparation:
     def open(self, pos: int, chunk_size: int, *, today: date | None, sent_on: date) -> prepare.FileInfo:
         """Read the file here (FileError: refused) and plan the chunks from row ``pos``."""
         assert self._data is not None
+        began = time.monotonic()
         self.local = prepare.FilePreparer(self._data, self.item, self.department, tick=self._tick)
         self._data = None
+        if self.helper is not None:
+            self.helper.patience = max(self.PATIENCE, self.PATIENCE_FACTOR * (time.monotonic() - began))
         info = self.local.info(pos)
         self._next, self._total, self._size, self._today, self._sent_on = pos, info.total, chunk_size, today, sent_on
         self._asked = pos + chunk_size  # the first chunk is prepared here, while the helper reads the file
