@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from datetime import date
 from typing import Any
 
@@ -268,3 +269,24 @@ def test_a_helper_that_stops_answering_is_done_without(db, vault, world, session
     assert "the helper process failed" in caplog.text and "not answered" in caplog.text
     assert whole is not None
     assert _state(session, whole.job_id, world.dept_a.id) == _state(session, jid, world.dept_b.id)
+
+
+def test_ctrl_c_is_left_to_the_runner(session, world, catalog_loaded) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C at a terminal signals the whole process group, the helper too: the runner decides what it
+    means (an interrupted job, its helper stopped), so the helper neither dies of it nor prints a
+    Python traceback on the terminal (the command line prints one clean line)."""
+    item = current_items(session)["admin_penalty"]
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    data = csv_bytes(ZH_HEADER, penalty_rows(20, prefix="I"))
+    today = date(2026, 11, 28)
+    helper = prepare.HelperPreparer(data, item, dept, wait=lambda: None, every=0.1)
+    try:
+        helper.ask(0, CHUNK, today, None)
+        assert helper.answer().start == 0
+        assert helper.pid is not None
+        os.kill(helper.pid, signal.SIGINT)
+        time.sleep(0.3)  # the helper waits for its next ask meanwhile
+        helper.ask(CHUNK, CHUNK, today, None)
+        assert helper.answer().start == CHUNK
+    finally:
+        helper.close()

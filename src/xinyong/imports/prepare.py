@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing
 import os
 import re
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -186,7 +187,10 @@ def _serve(conn: Connection, data: bytes, item_id: int, item_version: int, item_
            department: DepartmentRef) -> None:
     """The helper's loop: read the file, answer its row count; then answer each ``(start, size,
     today, sent_on)`` with a :class:`ChunkPlan`, until ``None`` or the runner is gone. A failure is
-    answered by its exception's name only (its message may quote the file)."""
+    answered by its exception's name only (its message may quote the file). Ctrl-C, which a terminal
+    sends to the helper too, is ignored: the runner decides what it means, and stops its helper
+    (a KeyboardInterrupt here printed a Python traceback on the terminal)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
             prep = FilePreparer(data, item_from_data(item_id, item_version, item_data), department)
