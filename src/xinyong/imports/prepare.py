@@ -14,9 +14,9 @@ ends with the job, or with the runner if that is killed.
 
 The helper is only a speed-up: the runner reads the file itself too (its row count, the source ids
 already done on a resume, the first chunk), so a bad file is refused as without a helper; and if the
-helper cannot start or fails (killed, out of memory, a bug), the runner prepares the rest itself,
-from the chunk the helper did not give (``imports.runner``). :func:`helper_wanted` says when a job
-has one: ``XINYONG_IMPORT_HELPER`` ``auto`` (a file of :data:`HELPER_MIN_BYTES` or more, two cores
+helper cannot start, fails (killed, out of memory, a bug) or stops answering, the runner prepares the
+rest itself, from the chunk the helper did not give (``imports.runner``). :func:`helper_wanted` says
+when a job has one: ``XINYONG_IMPORT_HELPER`` ``auto`` (a file of :data:`HELPER_MIN_BYTES` or more, two cores
 or more), ``on``, ``off``.
 """
 
