@@ -199,6 +199,47 @@ def test_the_helper_setting() -> None:
     assert not prepare.helper_wanted(big, "0", cpus=8) and prepare.helper_wanted(b"", "1", cpus=1)
 
 
+def test_a_misspelt_helper_setting_is_auto_and_said(caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.WARNING, logger="xinyong.imports")
+    big = b"x" * prepare.HELPER_MIN_BYTES
+    assert prepare.helper_wanted(big, "of", cpus=2) and not prepare.helper_wanted(big, "of", cpus=1)
+    assert "XINYONG_IMPORT_HELPER='of' is not auto, on or off: taken as auto" in caplog.text
+    caplog.clear()
+    assert prepare.helper_wanted(big, "", cpus=2) and not caplog.text
+
+
+def test_a_helper_that_outlives_its_kill_does_not_end_the_job_in_an_error() -> None:
+    """One stuck in the kernel survives even SIGKILL for a while: stopping it must not raise (the
+    job's own outcome — done, failed, interrupted — is what the runner records next)."""
+
+    class Stuck:
+        pid, killed = 123, 0
+
+        def is_alive(self) -> bool:
+            return True
+
+        def join(self, _timeout: float) -> None:
+            pass
+
+        def kill(self) -> None:
+            self.killed += 1
+
+        def close(self) -> None:
+            raise ValueError("Cannot close a process while it is still running")
+
+    class Conn:
+        def send(self, _obj: object) -> None:
+            raise BrokenPipeError
+
+        def close(self) -> None:
+            pass
+
+    helper = object.__new__(prepare.HelperPreparer)
+    helper._process, helper._conn = Stuck(), Conn()  # type: ignore[assignment]
+    helper.close()
+    assert helper._process.killed == 1  # type: ignore[attr-defined]
+
+
 def test_items_cross_to_the_helper_unchanged(session, catalog_loaded) -> None:  # type: ignore[no-untyped-def]
     for code, item in current_items(session).items():
         again = item_from_data(*item_to_data(item))

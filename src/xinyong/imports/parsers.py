@@ -90,9 +90,6 @@ class FileError(Exception):
     def message(self) -> str:
         return f"{self.zh} / {self.en}"
 
-    def __reduce__(self) -> tuple[Any, ...]:  # raised in an import's helper process, re-raised in the runner
-        return (FileError, (self.code, self.zh, self.en, self.errors, self.status))
-
 
 def _unsupported(hint_zh: str = "", hint_en: str = "") -> FileError:
     return FileError("unsupported_file", f"只支持 CSV 或 XLSX 文件{hint_zh}",

@@ -23,6 +23,7 @@ or more), ``on``, ``off``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import re
@@ -39,6 +40,8 @@ from xinyong.imports import parsers
 from xinyong.imports.parsers import RowMapper
 from xinyong.imports.service import MAX_ERRORS_PER_ROW
 from xinyong.records.service import DepartmentRef, PackedRecord, check_records, pack_prepared
+
+log = logging.getLogger("xinyong.imports")
 
 # A file this large holds three chunks or more of typical rows (~130 bytes a CSV row): below it, a
 # helper's start-up (a fork and the first chunk's wait) is not won back.
@@ -297,16 +300,28 @@ class HelperPreparer:
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5)
-        self._process.close()
+        if not self._process.is_alive():  # one that outlives a kill (stuck in the kernel) is left to end
+            self._process.close()  # (close() of a live process raises, and the job's outcome would be lost)
 
 
 def helper_wanted(data: bytes, setting: str | None = None, cpus: int | None = None) -> bool:
     """Whether a job's file is prepared in a helper process: ``XINYONG_IMPORT_HELPER`` (``auto``,
-    ``on``, ``off``); ``auto``: a file of at least :data:`HELPER_MIN_BYTES` on a machine of two cores
-    or more."""
-    setting = (setting if setting is not None else os.environ.get("XINYONG_IMPORT_HELPER", "auto")).strip().lower()
-    if setting in ("off", "0", "false", "no"):
+    ``on``, ``off``; another value is ``auto``, with a warning); ``auto``: a file of at least
+    :data:`HELPER_MIN_BYTES` with two cores or more for this process."""
+    raw = setting if setting is not None else os.environ.get("XINYONG_IMPORT_HELPER", "auto")
+    value = raw.strip().lower()
+    if value in ("off", "0", "false", "no"):
         return False
-    if setting in ("on", "1", "true", "yes"):
+    if value in ("on", "1", "true", "yes"):
         return True
-    return len(data) >= HELPER_MIN_BYTES and (cpus if cpus is not None else (os.cpu_count() or 1)) >= 2
+    if value not in ("auto", ""):
+        log.warning("XINYONG_IMPORT_HELPER=%r is not auto, on or off: taken as auto", raw[:40])
+    return len(data) >= HELPER_MIN_BYTES and (cpus if cpus is not None else _cpus()) >= 2
+
+
+def _cpus() -> int:
+    """The cores this process may run on (a CPU set or affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
