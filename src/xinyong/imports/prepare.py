@@ -264,12 +264,15 @@ class HelperPreparer:
     def _receive(self) -> Any:
         since = time.monotonic()
         try:
-            while not self._conn.poll(self._every):
+            while True:
+                waited = time.monotonic() - since
+                left = None if self.patience is None else self.patience - waited
+                if self._conn.poll(self._every if left is None else max(0.0, min(self._every, left))):
+                    break
                 if not self._process.is_alive():
                     raise HelperGone("the helper process ended")
-                waited = time.monotonic() - since
-                if self.patience is not None and waited >= self.patience:
-                    raise HelperGone(f"the helper process has not answered in {waited:.0f} s")
+                if left is not None and time.monotonic() - since >= self.patience:  # type: ignore[operator]
+                    raise HelperGone(f"the helper process has not answered in {time.monotonic() - since:.0f} s")
                 self._wait()
             status, value = self._conn.recv()
         except (EOFError, OSError) as exc:
@@ -292,11 +295,13 @@ class HelperPreparer:
         return plan
 
     def close(self) -> None:
-        """Stop the helper: asked to, and ended if it has not within a few seconds."""
+        """Stop the helper: asked to, and ended if it has not within a second (an idle helper ends at
+        once; a busy one — a chunk no longer wanted, a long XLSX read — or a stuck one holds nothing
+        that needs a clean end, and the job's end must not wait for it)."""
         with contextlib.suppress(EOFError, OSError):
             self._conn.send(None)
         self._conn.close()
-        self._process.join(5)
+        self._process.join(1)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5)
