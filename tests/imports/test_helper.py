@@ -331,3 +331,26 @@ def test_ctrl_c_is_left_to_the_runner(session, world, catalog_loaded) -> None:  
         assert helper.answer().start == CHUNK
     finally:
         helper.close()
+
+
+def test_a_helper_that_cannot_start_leaves_no_pipe_open(monkeypatch, session, world, catalog_loaded) -> None:  # type: ignore[no-untyped-def]
+    closed: list[str] = []
+    real_pipe = prepare._fork_server().Pipe
+
+    def pipe(duplex: bool = True):  # type: ignore[no-untyped-def]
+        ours, child = real_pipe(duplex=duplex)
+        for name, conn in (("ours", ours), ("child", child)):
+            real_close = conn.close
+            conn.close = lambda real_close=real_close, name=name: (closed.append(name), real_close())[1]
+        return ours, child
+
+    def no_start(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("fork server unavailable")
+
+    monkeypatch.setattr(prepare._fork_server(), "Pipe", pipe)
+    monkeypatch.setattr(prepare._fork_server().Process, "start", no_start)
+    item = current_items(session)["admin_penalty"]
+    with pytest.raises(OSError, match="fork server unavailable"):
+        prepare.HelperPreparer(b"", item, DepartmentRef(id=world.dept_a.id, code=world.dept_a.code),
+                               wait=lambda: None, every=1.0)
+    assert sorted(closed) == ["child", "ours"]

@@ -252,6 +252,9 @@ class HelperPreparer:
                                     name="xinyong-import-helper", daemon=True)
         try:
             self._process.start()
+        except BaseException:
+            self._conn.close()  # no helper: nothing at the other end
+            raise
         finally:
             child.close()
         self._wait, self._every = wait, every
