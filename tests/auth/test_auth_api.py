@@ -74,10 +74,25 @@ def test_unknown_key(client, world, secret):
     assert secret not in str(body)
 
 
-def test_known_prefix_with_a_wrong_secret_is_refused(client, world):
+def test_known_prefix_with_a_wrong_secret_is_refused_and_registered(client, world, db):
+    """A real key tried with a wrong secret (guessing, or an old secret) is registered like a failed
+    login — answered as an unknown key, so the answer does not tell that the prefix exists."""
     scheme, prefix, _token = world.key_a.split("_", 2)
     forged = f"{scheme}_{prefix}_{'A' * 43}"
-    assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401, "key_invalid")
+    before = audit_total(db)
+    body = assert_error(client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401,
+                        "key_invalid")
+    unknown = assert_error(client.get("/api/v1/me", headers={"Authorization": "Bearer xy_000000000000_nope"}),
+                           401, "key_invalid")
+    assert {**body, "request_id": None} == {**unknown, "request_id": None}
+    assert audit_total(db) == before + 1  # the unknown prefix: no key to register it under
+    with db.session() as s:
+        key_id = s.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix))
+    (e,) = entries(db, action="auth.apikey")
+    assert (e.outcome, e.actor_type, e.actor_id, e.department_id) == ("denied", "apikey", str(key_id), world.dept_a.id)
+    assert e.actor_label == prefix and (e.object_type, e.object_id) == ("apikey", str(key_id))
+    assert e.details == {"reason": "wrong_secret", "path": "/api/v1/me"}
+    assert forged not in str(e.details) and "A" * 43 not in e.actor_label
 
 
 def test_revoked_key_is_refused_and_audited(client, world, db):

@@ -80,6 +80,10 @@ def test_inactive_department_wrong_secret_and_unknown_key_are_refused(client, wo
     wrong = world.key_b[:-4] + ("AAAA" if not world.key_b.endswith("AAAA") else "BBBB")
     r = _check(client, world, new_id_number(), key=wrong)
     assert r.status_code == 401 and r.json()["code"] == "key_invalid"
+    with db.session() as s:  # a real key with a wrong secret is registered, as a failed login is
+        [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.apikey")).all()
+        assert (entry.outcome, entry.actor_id, entry.details) == (
+            "denied", str(world.key_b_row.id), {"reason": "wrong_secret", "path": "/api/v1/checks"})
     r = _check(client, world, new_id_number(), key="xy_000000000000_" + "x" * 43)
     assert r.status_code == 401 and r.json()["code"] == "key_invalid"
     with db.session() as s:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record_refusal
 from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
-from xinyong.auth.service import Principal, principal_for_api_key, principal_for_session
+from xinyong.auth.service import Principal, key_of_prefix, principal_for_api_key, principal_for_session
 from xinyong.db import utcnow
 from xinyong.deps import DbSession
 
@@ -67,6 +67,12 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
                                   action="auth.apikey", object_type="apikey", object_id=key.id,
                                   details={"reason": "revoked", "path": request.url.path})
                 raise AuthFailure(401, "key_revoked", "API 密钥已吊销", "API key has been revoked")
+            tried = key_of_prefix(session, secret=secret.strip())
+            if tried is not None:  # a real key with a wrong secret: registered, answered as an unknown key
+                audit_refusal(session, actor=Actor(type="apikey", id=str(tried.id), label=tried.prefix,
+                                                   department_id=tried.department_id),
+                              action="auth.apikey", object_type="apikey", object_id=tried.id,
+                              details={"reason": "wrong_secret", "path": request.url.path})
             raise AuthFailure(401, "key_invalid", "API 密钥无效", "API key is not valid")
     else:
         token = request.cookies.get(SESSION_COOKIE)

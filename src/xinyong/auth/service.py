@@ -509,6 +509,14 @@ def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal |
     return _key_principal(key.id, key.name, dept.id, dept.code), key
 
 
+def key_of_prefix(session: Session, *, secret: str) -> ApiKey | None:
+    """The key whose prefix ``secret`` carries, whatever its secret: a key :func:`principal_for_api_key`
+    refused as invalid is then a real key tried with a wrong secret (someone guessing, or an old secret
+    after a key was replaced), which is registered like a failed login."""
+    prefix = parse_api_key(secret)
+    return None if prefix is None else session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+
+
 def take_key_stamp(session: Session) -> tuple[int, datetime] | None:
     """The API key's last-use stamp that authentication left pending in the request's session (at
     most once a minute), removed from it so that the request's transaction stays read-only; the
