@@ -213,6 +213,38 @@ def test_department_body_is_validated(client, world, db, body, field):
         assert s.scalar(select(Department).where(Department.code == "okcode")) is None
 
 
+@pytest.mark.parametrize(("name", "name_en", "field"), [
+    ("区人社局\n（伪造的第二行）", None, "name"),
+    ("区人社局\x07", None, "name"),
+    ("区人社局", "HR\tbureau", "name_en"),
+    ("区\u0000人社局", None, "name"),
+])
+def test_department_names_with_control_characters_are_refused(client, world, db, name, name_en, field):
+    """A department's name is shown on every page, report and export that names it: a line break or a
+    control character in it is refused (the schema checks lengths only), the refusal registered."""
+    h = sign_in(client, db, world.users["admin"])
+    err = assert_error(client.post("/api/v1/departments", json={"code": "okcode", "name": name, "name_en": name_en},
+                                   headers=h), 422, "invalid_name")
+    assert err["errors"][0]["field"] == field and "控制字符" in err["message"]
+    (f,) = entries(db, action="department.create", outcome="failed")
+    assert f.details["reason"] == "invalid_name" and f.details["field"] == field
+    with db.session() as s:
+        assert s.scalar(select(Department).where(Department.code == "okcode")) is None
+
+
+def test_department_names_are_checked_by_the_service_too(session, world):
+    """The CLI and the pages reach the service without the API's schema: the same rules there."""
+    from tests.support import SYSTEM
+
+    with pytest.raises(auth_service.AuthError) as exc:
+        auth_service.add_department(session, code="okcode", name="区" * 129, actor=SYSTEM)
+    assert (exc.value.code, exc.value.field) == ("invalid_name", "name")
+    with pytest.raises(auth_service.AuthError) as exc:
+        auth_service.add_department(session, code="okcode", name="区人社局", name_en="x\r\ny", actor=SYSTEM)
+    assert (exc.value.code, exc.value.field) == ("invalid_name", "name_en")
+    assert auth_service.add_department(session, code="okcode", name=" 区人社局 ", actor=SYSTEM).name == "区人社局"
+
+
 def test_department_list_for_any_authenticated_caller(client, world):
     r = client.get("/api/v1/departments", headers=world.bearer(world.key_a))
     assert r.status_code == 200

@@ -92,6 +92,10 @@ def record_failed_input(session: Session, *, actor: Actor, action: str, code: st
 
 # ---- departments -----------------------------------------------------------------------
 
+NAME_MAX = 128  # departments.name, name_en
+_NAME_CTRL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def add_department(session: Session, *, code: str, name: str, name_en: str | None = None,
                    kind: str = "department", actor: Actor) -> Department:
     code = code.strip()
@@ -100,6 +104,15 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
                         "department code must be 2-32 letters, digits, '-' or '_'", "code")
     if not name.strip():
         raise AuthError("invalid_name", "部门名称不能为空", "department name is required", "name")
+    for fld, value in (("name", name), ("name_en", name_en or "")):
+        # shown on every page, report and export that names the department, and in the audit log
+        if _NAME_CTRL.search(value):
+            raise AuthError("invalid_name", "部门名称包含不允许的字符（控制字符、换行或无效的 Unicode）",
+                            "department name contains characters not allowed (control characters, line breaks "
+                            "or invalid Unicode)", fld)
+        if len(value.strip()) > NAME_MAX:
+            raise AuthError("invalid_name", f"部门名称不能超过{NAME_MAX}个字符",
+                            f"department name must not exceed {NAME_MAX} characters", fld)
     if kind not in ("department", "institution"):
         raise AuthError("invalid_kind", "类型应为 department 或 institution",
                         "kind must be department or institution", "kind")
