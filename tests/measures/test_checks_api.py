@@ -412,6 +412,20 @@ def test_feedback_and_uploads_the_schema_refuses_are_counted_in_the_audit_log(cl
         assert world.other_id_number not in str([e.details for e in entries.values()])
 
 
+def test_reading_back_an_unknown_or_another_departments_check_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    """A 404 (no such check: a mistyped or guessed id) is registered as the 403 is: it was not, the
+    request's rollback taking its entry away."""
+    mine = _check(client, world, new_id_number(), "awards").json()["check_id"]
+    unknown = "0" * 32
+    assert client.get(f"/api/v1/checks/{unknown}", headers=world.bearer(world.key_a)).status_code == 404
+    assert client.get(f"/api/v1/checks/{mine}", headers=world.bearer(world.key_b)).status_code == 403
+    with db.session() as s:
+        got = [(e.object_id, e.outcome, e.details, e.department_id) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "checks.read").order_by(AuditEntry.id))]
+    assert got == [(unknown, "denied", {"code": "not_found"}, world.dept_a.id),
+                   (mine, "denied", {"code": "other_department"}, world.dept_b.id)]
+
+
 def test_a_check_read_back_by_an_id_the_schema_refuses_is_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
     """Reading a check back is audited (``checks.read``), its refusals too (404, 403); an id that is
     not 32 hex digits — an ID number pasted where the check id goes, say — is refused by the schema

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import Actor, record, record_not_found
+from xinyong.audit.service import Actor, record, record_not_found, record_refusal
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -319,11 +319,9 @@ def get_check(check_id: CheckId, principal: Reader, session: DbSession, vault: V
     try:
         check = service.get_check(session, check_id=check_id, department_id=principal.department_id,
                                   any_department=allowed(principal.role, "checks.read_all"))
-    except service.MeasuresError as exc:
-        record(session, actor=principal.actor, action="checks.read", object_type="check", object_id=check_id,
-               outcome="denied", details={"code": exc.code})
-        if exc.status == 403:
-            session.commit()
+    except service.MeasuresError as exc:  # another department's (403) or none (404): registered either way
+        record_refusal(session, actor=principal.actor, action="checks.read", object_type="check",
+                       object_id=check_id, details={"code": exc.code})
         raise
     dept = session.get(Department, check.department_id)
     answer, ok = service.stored_answer(vault.ring, check, dept.code if dept is not None else "",
