@@ -70,11 +70,13 @@ def test_propose_notify_defend_decide_remove_over_http(client, world, login, ses
                     headers={"X-CSRF-Token": csrf})
     assert r.status_code == 409 and r.json()["code"] == "not_listed"
     assert r.json()["errors"][0]["field"] == "status"
-    actions = [a for (a,) in session.execute(select(AuditEntry.action).where(AuditEntry.object_type == "list_entry",
-                                                                             AuditEntry.object_id == str(eid))
-                                             .order_by(AuditEntry.id))]
-    assert actions == ["list_entry.propose", "list_entry.notify", "list_entry.read", "list_entry.defend",
-                       "list_entry.decide", "list_entry.remove"]
+    actions = [(a, o) for a, o in session.execute(
+        select(AuditEntry.action, AuditEntry.outcome).where(AuditEntry.object_type == "list_entry",
+                                                            AuditEntry.object_id == str(eid)).order_by(AuditEntry.id))]
+    assert actions == [("list_entry.propose", "ok"), ("list_entry.notify", "ok"),
+                       ("list_entry.decide", "failed"),  # during the defence period: refused, registered
+                       ("list_entry.read", "ok"), ("list_entry.defend", "ok"), ("list_entry.decide", "ok"),
+                       ("list_entry.remove", "ok"), ("list_entry.remove", "failed")]
 
 
 def test_defence_after_deadline_over_http(client, world, session):  # type: ignore[no-untyped-def]
@@ -246,3 +248,29 @@ def test_an_empty_status_parameter_is_no_filter(client, world):  # type: ignore[
     assert blank.status_code == 200, blank.text
     assert blank.json() == client.get("/api/v1/lists/key_supervision/entries", headers=h).json()
     assert client.get("/api/v1/lists/key_supervision/entries?status=alive!", headers=h).status_code == 422
+
+
+def test_refused_steps_are_registered(client, world, login, db):  # type: ignore[no-untyped-def]
+    """A step the lists refuse — out of order, during the defence period, a proposal the rules refuse —
+    leaves a ``failed`` entry naming the step, the entry and why (it left none: the request's rollback
+    took it); the refused step changes nothing."""
+    eid = _propose(client, world).json()["id"]
+    h = world.bearer(world.key_a)
+    assert client.post(f"/api/v1/list-entries/{eid}/notify", json={}, headers=h).status_code == 200
+    again = client.post(f"/api/v1/list-entries/{eid}/notify", json={}, headers=h)
+    assert again.status_code == 409
+    csrf = login(client, "admin")
+    early = client.post(f"/api/v1/list-entries/{eid}/decide", json={"decision": "list", "reason": "列入"},
+                        headers={"X-CSRF-Token": csrf})
+    assert early.status_code == 409 and early.json()["code"] == "defence_period_running"
+    client.cookies.clear()
+    bad = _propose(client, world, category="no_such_category")
+    assert bad.status_code == 422
+    with db.session() as s:
+        failed = [(e.action, e.object_id, e.details["code"], e.actor_type) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.outcome == "failed", AuditEntry.action.like("list_entry.%"))
+            .order_by(AuditEntry.id))]
+        assert failed == [("list_entry.notify", str(eid), again.json()["code"], "apikey"),
+                          ("list_entry.decide", str(eid), "defence_period_running", "user"),
+                          ("list_entry.propose", None, bad.json()["code"], "apikey")]
+        assert s.get(ListEntry, eid).status == "notified"

@@ -51,6 +51,10 @@ def test_officer_proposes_and_notifies_admin_decides(client, world, login, sessi
     # Deadline running and no defence: "list" is refused in place.
     r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "list", "reason": "列入"})
     assert r.status_code == 409 and "申辩期至" in r.text
+    # … and registered: the refused step, failed, by the page (the request's rollback took it before)
+    [refused] = [e for e in audit(db, "list_entry.decide") if e.outcome == "failed"]
+    assert (refused.object_id, refused.details) == (str(entry.id), {"code": "defence_period_running",
+                                                                   "field": "decision", "via": "page"})
     r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "reject",
                                                               "reason": "证据不足"}, follow_redirects=False)
     assert r.status_code == 303

@@ -6,6 +6,8 @@ credit office and auditors see every entry. A citizen reads and answers (defence
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -95,6 +97,17 @@ def _entry(session: Session, principal: Principal, entry_id: int, action: str) -
         return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
     except service.ListError:
         record_not_found(session, actor=principal.actor, action=action, object_type="list_entry", object_id=entry_id)
+        raise
+
+
+@contextmanager
+def _refusal_registered(session: Session, principal: Principal, action: str, entry_id: int | None = None,
+                        ) -> Iterator[None]:
+    """A step the lists refuse is registered (``service.record_step_refusal``), then answered."""
+    try:
+        yield
+    except service.ListError as exc:
+        service.record_step_refusal(session, actor=principal.actor, action=action, entry_id=entry_id, error=exc)
         raise
 
 
@@ -219,18 +232,20 @@ def create_entry(code: ListCode, body: EntryIn, principal: Proposer, session: Db
             raise ApiError(403, "red_list_by_credit_office",
                            "红名单只能由信用办列入；部门只能申请列入失信类名单 / only the credit office adds to a red "
                            "list; departments propose dishonesty listings")
-        entry = service.add(session, code=code, subject_id=body.subject_id, reason=body.reason,
-                            category=body.category, legal_basis=body.legal_basis,
-                            department_id=_department_for(session, principal, body.department),
-                            valid_until=body.valid_until, actor=principal.actor)
-    else:
-        if body.valid_until is not None:
-            raise service.ListError("not_allowed", "有效期在列入决定时确定", "valid_until is set by the decision",
-                                    "valid_until")
-        entry = service.propose(session, code=code, subject_id=body.subject_id, reason=body.reason,
+        with _refusal_registered(session, principal, "list_entry.add"):
+            entry = service.add(session, code=code, subject_id=body.subject_id, reason=body.reason,
                                 category=body.category, legal_basis=body.legal_basis,
                                 department_id=_department_for(session, principal, body.department),
-                                actor=principal.actor)
+                                valid_until=body.valid_until, actor=principal.actor)
+    else:
+        with _refusal_registered(session, principal, "list_entry.propose"):
+            if body.valid_until is not None:
+                raise service.ListError("not_allowed", "有效期在列入决定时确定", "valid_until is set by the decision",
+                                        "valid_until")
+            entry = service.propose(session, code=code, subject_id=body.subject_id, reason=body.reason,
+                                    category=body.category, legal_basis=body.legal_basis,
+                                    department_id=_department_for(session, principal, body.department),
+                                    actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -245,7 +260,8 @@ def get_entry(entry_id: ObjectId, principal: EntryReader, session: DbSession, va
              summary="The person was told: the defence period (working days) starts")
 def notify(entry_id: ObjectId, body: NotifyIn, principal: Proposer, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.notify")
-    service.notify(session, entry=entry, note=body.note, actor=principal.actor)
+    with _refusal_registered(session, principal, "list_entry.notify", entry.id):
+        service.notify(session, entry=entry, note=body.note, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -253,7 +269,8 @@ def notify(entry_id: ObjectId, body: NotifyIn, principal: Proposer, session: DbS
              summary="State a defence before the deadline (the person, or an officer recording it)")
 def defence(entry_id: ObjectId, body: DefenceIn, principal: Defender, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.defend")
-    service.defend(session, entry=entry, text=body.defence, actor=principal.actor)
+    with _refusal_registered(session, principal, "list_entry.defend", entry.id):
+        service.defend(session, entry=entry, text=body.defence, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -261,8 +278,9 @@ def defence(entry_id: ObjectId, body: DefenceIn, principal: Defender, session: D
              summary="List (after the defence period or a defence) or reject (credit office)")
 def decide(entry_id: ObjectId, body: DecideIn, principal: Decider, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.decide")
-    service.decide(session, entry=entry, listed=body.decision == "list", reason=body.reason,
-                   valid_until=body.valid_until, actor=principal.actor)
+    with _refusal_registered(session, principal, "list_entry.decide", entry.id):
+        service.decide(session, entry=entry, listed=body.decision == "list", reason=body.reason,
+                       valid_until=body.valid_until, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
 
 
@@ -270,5 +288,6 @@ def decide(entry_id: ObjectId, body: DecideIn, principal: Decider, session: DbSe
              summary="Remove a listed entry: expiry, repair, revocation or decision (credit office)")
 def remove(entry_id: ObjectId, body: RemoveIn, principal: Decider, session: DbSession, vault: VaultDep) -> EntryOut:
     entry = _entry(session, principal, entry_id, "list_entry.remove")
-    service.remove(session, entry=entry, kind=body.kind, reason=body.reason, actor=principal.actor)
+    with _refusal_registered(session, principal, "list_entry.remove", entry.id):
+        service.remove(session, entry=entry, kind=body.kind, reason=body.reason, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]

@@ -30,7 +30,7 @@ from sqlalchemy import Select, and_, false, func, select, true, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
-from xinyong.audit.service import Actor, record, record_many
+from xinyong.audit.service import Actor, record, record_many, record_refusal
 from xinyong.auth.models import Department
 from xinyong.bulk import in_values
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS
@@ -363,6 +363,19 @@ def _valid_until(kind: ListKind, listed_on: date, given: date | None) -> date | 
     day = min(listed_on.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30,
                               31, 31, 30, 31, 30, 31][month - 1])
     return date(year, month, day)
+
+
+def record_step_refusal(session: Session, *, actor: Actor, action: str, entry_id: int | None, error: ListError,
+                        via: str | None = None) -> None:
+    """A step refused by these rules (409: not in this state, the defence period running …; 422: a
+    value refused), registered durably — ``failed``, its code and field — as a refused record or
+    department is: the refused request's rollback would otherwise leave no trace of the attempt. The
+    API and the pages call it (``via: page``)."""
+    details: dict[str, Any] = {"code": error.code, "field": error.field}
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=actor, action=action, object_type="list_entry", object_id=entry_id,
+                   details=details, outcome="failed")
 
 
 def _audit(session: Session, actor: Actor, action: str, entry: ListEntry, **details: Any) -> None:

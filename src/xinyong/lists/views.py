@@ -135,7 +135,8 @@ def propose(request: Request, principal: Proposer, session: DbSession, vault: Va
                                 category=category or None, legal_basis=legal_basis or None,
                                 department_id=dept_id, actor=principal.actor)
     except service.ListError as exc:
-        session.rollback()
+        service.record_step_refusal(session, actor=principal.actor, action="list_entry.propose", entry_id=None,
+                                    error=exc, via="page")
         return _overview(request, session, vault, principal, form=form, status_code=exc.status,
                          error={"field": exc.field, "message": exc.message})
     return RedirectResponse(f"{ENTRY}/{entry.id}", status_code=303)
@@ -216,7 +217,8 @@ def _step(request: Request, session: Session, vault: Vault, principal: Principal
     try:
         action(entry)
     except service.ListError as exc:
-        session.rollback()
+        service.record_step_refusal(session, actor=principal.actor, action=name, entry_id=entry_id, error=exc,
+                                    via="page")
         return _entry_page(request, session, vault, principal, _entry(session, principal, entry_id),
                            error={"field": exc.field, "message": exc.message}, status_code=exc.status)
     return RedirectResponse(f"{ENTRY}/{entry_id}", status_code=303)
@@ -341,7 +343,8 @@ def my_defence(request: Request, entry_id: EntryId, principal: Citizen, session:
     try:
         service.defend(session, entry=entry, text=defence, actor=principal.actor)
     except service.ListError as exc:
-        session.rollback()
+        service.record_step_refusal(session, actor=principal.actor, action="list_entry.defend", entry_id=entry_id,
+                                    error=exc, via="page")
         return _my_page(request, session, principal, error={"field": exc.field, "message": exc.message},
                         error_entry=entry_id, text=defence, status_code=exc.status)
     return RedirectResponse(f"{MY_LISTS}?defended={entry_id}", status_code=303)
