@@ -274,3 +274,19 @@ def test_refused_steps_are_registered(client, world, login, db):  # type: ignore
                           ("list_entry.decide", str(eid), "defence_period_running", "user"),
                           ("list_entry.propose", None, bad.json()["code"], "apikey")]
         assert s.get(ListEntry, eid).status == "notified"
+
+
+def test_a_proposal_refused_for_its_department_is_registered(client, world, login, db):  # type: ignore[no-untyped-def]
+    """A proposal in another department's name (403) or naming no such department (422) is a refused
+    listing step too: registered under the step, with its code and field (it left no trace)."""
+    assert _propose(client, world, department=world.dept_b.code).status_code == 403
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/lists/key_supervision/entries", headers={"X-CSRF-Token": csrf},
+                    json={"subject_id": world.citizen_subject.id, "reason": "组织电信诈骗", "category": "telecom_fraud",
+                          "department": "nosuchdept"})
+    assert r.status_code == 422 and r.json()["code"] == "unknown_department"
+    with db.session() as s:
+        refused = [(e.action, e.outcome, e.details["code"], e.details["field"], e.actor_type) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "list_entry.propose").order_by(AuditEntry.id))]
+    assert refused == [("list_entry.propose", "denied", "department_not_allowed", "department", "apikey"),
+                       ("list_entry.propose", "failed", "unknown_department", "department", "user")]

@@ -157,3 +157,20 @@ def test_admin_rejects_a_proposal_before_notice(client, world, login, session): 
     login(client, "zhangsan")
     mine = client.get("/my/lists")
     assert mine.status_code == 200 and f'id="entry-{entry.id}"' not in mine.text
+
+
+def test_a_proposal_refused_for_its_person_is_registered(client, world, login, db):  # type: ignore[no-untyped-def]
+    """The proposal form refused for its ID number — invalid, or no such person on the platform — is a
+    refused listing step as one the rules refuse is: registered, failed, naming the field (it left no
+    trace), and never with the number."""
+    from tests.support import assert_no_id_number_in_audit, new_id_number
+
+    login(client, "officer_a")
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    unknown = new_id_number()
+    assert _propose(client, world, csrf, "120101198503091234").status_code == 422  # bad check digit
+    assert _propose(client, world, csrf, unknown).status_code == 404
+    failed = [(e.details.get("code"), e.details.get("field"), e.details.get("via"))
+              for e in audit(db, "list_entry.propose", outcome="failed")]
+    assert failed == [("id_checksum", "id_number", "page"), ("unknown_subject", "id_number", "page")]
+    assert_no_id_number_in_audit(db, ["120101198503091234", unknown])

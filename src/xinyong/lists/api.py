@@ -109,6 +109,11 @@ def _refusal_registered(session: Session, principal: Principal, action: str, ent
     except service.ListError as exc:
         service.record_step_refusal(session, actor=principal.actor, action=action, entry_id=entry_id, error=exc)
         raise
+    except ApiError as exc:  # the proposal's department (_department_for): another's (403) or none such (422)
+        service.record_refused_step(session, actor=principal.actor, action=action, entry_id=entry_id, code=exc.code,
+                                    field=(exc.errors or [{}])[0].get("field"),
+                                    outcome="denied" if exc.status == 403 else "failed")
+        raise
 
 
 def entry_outs(session: Session, vault: Vault, entries: list[ListEntry]) -> list[EntryOut]:

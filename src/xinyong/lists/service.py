@@ -371,11 +371,20 @@ def record_step_refusal(session: Session, *, actor: Actor, action: str, entry_id
     value refused), registered durably — ``failed``, its code and field — as a refused record or
     department is: the refused request's rollback would otherwise leave no trace of the attempt. The
     API and the pages call it (``via: page``)."""
-    details: dict[str, Any] = {"code": error.code, "field": error.field}
+    record_refused_step(session, actor=actor, action=action, entry_id=entry_id, code=error.code, field=error.field,
+                        via=via)
+
+
+def record_refused_step(session: Session, *, actor: Actor, action: str, entry_id: int | None, code: str,
+                        field: str | None, via: str | None = None, outcome: str = "failed") -> None:
+    """:func:`record_step_refusal` for a step refused before these rules saw it: the proposal form's ID
+    number (invalid, or no such person: never the number itself), the API's department (another's:
+    ``denied``, or none such)."""
+    details: dict[str, Any] = {"code": code, "field": field}
     if via is not None:
         details["via"] = via
     record_refusal(session, actor=actor, action=action, object_type="list_entry", object_id=entry_id,
-                   details=details, outcome="failed")
+                   details=details, outcome=outcome)
 
 
 def _audit(session: Session, actor: Actor, action: str, entry: ListEntry, **details: Any) -> None:

@@ -120,10 +120,14 @@ def propose(request: Request, principal: Proposer, session: DbSession, vault: Va
     try:
         facts = identity.check(id_number)
     except identity.InvalidIdNumber as exc:
+        service.record_refused_step(session, actor=principal.actor, action="list_entry.propose", entry_id=None,
+                                    code=exc.code, field="id_number", via="page")
         return _overview(request, session, vault, principal, form=form, status_code=422,
                          error={"field": "id_number", "message": exc.message})
     subject = find_by_id_number(session, vault=vault, id_number=facts.number)
     if subject is None:
+        service.record_refused_step(session, actor=principal.actor, action="list_entry.propose", entry_id=None,
+                                    code="unknown_subject", field="id_number", via="page")
         return _overview(request, session, vault, principal, form=form, status_code=404, error={
             "field": "id_number", "message": "平台中没有该身份证号码的信用主体 / no credit subject with this ID number"})
     if scoped(principal):
