@@ -51,6 +51,20 @@ def test_department_refusals_are_shown_in_the_form(client, world, login, db):
         ("duplicate_department", "scjgj"), ("invalid_code", "bad code!")]
 
 
+def test_a_refused_english_name_is_named_in_the_form(client, world, login, db):
+    """A department's English name refused (a line break in it) is named as the English name, in the
+    message and on its own input, not as the (Chinese) name that was fine."""
+    csrf = login(client, "admin")
+    r = client.post("/admin/departments", data={"csrf_token": csrf, "code": "rsj", "name": "区人社局",
+                                                "name_en": "HR\nBureau"})
+    assert r.status_code == 422
+    message = re.search(r'<p class="form-error"[^>]*>(.*?)</p>', r.text, re.S).group(1)
+    assert "部门英文名称" in message and "English name" in message
+    assert re.search(r'<input[^>]*name="name_en"[^>]*aria-invalid="true"', r.text)
+    assert not re.search(r'<input[^>]*name="name"[^>]*aria-invalid="true"', r.text)
+    assert [e.details["field"] for e in audit(db, "department.create", outcome="failed")] == ["name_en"]
+
+
 def test_console_forms_need_the_csrf_token(client, world, login, db):
     csrf = login(client, "admin")
     for data in ({}, {"csrf_token": "wrong-token-wrong-token-wrong-token"}):

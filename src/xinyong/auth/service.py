@@ -104,15 +104,16 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
                         "department code must be 2-32 letters, digits, '-' or '_'", "code")
     if not name.strip():
         raise AuthError("invalid_name", "部门名称不能为空", "department name is required", "name")
-    for fld, value in (("name", name), ("name_en", name_en or "")):
+    for fld, value, zh, en in (("name", name, "部门名称", "department name"),
+                               ("name_en", name_en or "", "部门英文名称", "department's English name")):
         # shown on every page, report and export that names the department, and in the audit log
         if _NAME_CTRL.search(value):
-            raise AuthError("invalid_name", "部门名称包含不允许的字符（控制字符、换行或无效的 Unicode）",
-                            "department name contains characters not allowed (control characters, line breaks "
+            raise AuthError("invalid_name", f"{zh}包含不允许的字符（控制字符、换行或无效的 Unicode）",
+                            f"{en} contains characters not allowed (control characters, line breaks "
                             "or invalid Unicode)", fld)
         if len(value.strip()) > NAME_MAX:
-            raise AuthError("invalid_name", f"部门名称不能超过{NAME_MAX}个字符",
-                            f"department name must not exceed {NAME_MAX} characters", fld)
+            raise AuthError("invalid_name", f"{zh}不能超过{NAME_MAX}个字符",
+                            f"{en} must not exceed {NAME_MAX} characters", fld)
     if kind not in ("department", "institution"):
         raise AuthError("invalid_kind", "类型应为 department 或 institution",
                         "kind must be department or institution", "kind")
