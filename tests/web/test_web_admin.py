@@ -65,6 +65,16 @@ def test_a_refused_english_name_is_named_in_the_form(client, world, login, db):
     assert [e.details["field"] for e in audit(db, "department.create", outcome="failed")] == ["name_en"]
 
 
+def test_a_refused_department_name_is_shown_back_without_its_control_characters(client, world, login):
+    """What was typed comes back in the form to be corrected, less the characters that refused it (a
+    NUL or a bell in an HTML attribute), as the records pages do."""
+    csrf = login(client, "admin")
+    r = client.post("/admin/departments", data={"csrf_token": csrf, "code": "rsj", "name": "区人社\x07局\x00"})
+    assert r.status_code == 422
+    value = re.search(r'<input[^>]*name="name" value="([^"]*)"', r.text).group(1)
+    assert value == "区人社局" and "\x07" not in r.text and "\x00" not in r.text
+
+
 def test_console_forms_need_the_csrf_token(client, world, login, db):
     csrf = login(client, "admin")
     for data in ({}, {"csrf_token": "wrong-token-wrong-token-wrong-token"}):

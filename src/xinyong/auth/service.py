@@ -93,7 +93,7 @@ def record_failed_input(session: Session, *, actor: Actor, action: str, code: st
 # ---- departments -----------------------------------------------------------------------
 
 NAME_MAX = 128  # departments.name, name_en
-_NAME_CTRL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+NAME_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # refused in names; never shown back
 
 
 def add_department(session: Session, *, code: str, name: str, name_en: str | None = None,
@@ -107,7 +107,7 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
     for fld, value, zh, en in (("name", name, "部门名称", "department name"),
                                ("name_en", name_en or "", "部门英文名称", "department's English name")):
         # shown on every page, report and export that names the department, and in the audit log
-        if _NAME_CTRL.search(value):
+        if NAME_CONTROL_CHARS.search(value):
             raise AuthError("invalid_name", f"{zh}包含不允许的字符（控制字符、换行或无效的 Unicode）",
                             f"{en} contains characters not allowed (control characters, line breaks "
                             "or invalid Unicode)", fld)

@@ -78,7 +78,8 @@ def add_department(request: Request, principal: ManageDepartments, session: DbSe
     except AuthError as exc:
         service.record_failed_input(session, actor=principal.actor, action="department.create", code=exc.code,
                                     field=exc.field, department=code[:32], kind=kind, via="page")
-        form = {"code": code, "name": name, "name_en": name_en, "kind": kind}
+        form = {k: service.NAME_CONTROL_CHARS.sub("", v)  # what was typed, less what may not be shown back
+                for k, v in {"code": code, "name": name, "name_en": name_en, "kind": kind}.items()}
         return _departments_page(request, session, error=_refusal(exc), form=form, status_code=422)
     return _see_other("/admin/departments")
 
