@@ -70,10 +70,7 @@ def item_from_data(item_id: int, version: int, data: dict[str, Any]) -> Item:
 
 
 def _to_item(row: CatalogItem) -> Item:
-    import json
-
-    return Item(id=row.id, version=row.version,
-                spec=_compiled(row.id, json.dumps(row.spec, sort_keys=True, ensure_ascii=False)))
+    return item_from_data(row.id, row.version, row.spec)
 
 
 def _insert_version(session: Session, spec: ItemSpec, version: int, actor: Actor, note: str | None) -> CatalogItem:

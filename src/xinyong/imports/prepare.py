@@ -39,7 +39,7 @@ from xinyong.catalog.service import Item, item_from_data, item_to_data
 from xinyong.imports import parsers
 from xinyong.imports.parsers import RowMapper
 from xinyong.imports.service import MAX_ERRORS_PER_ROW
-from xinyong.records.service import DepartmentRef, PackedRecord, check_records, pack_prepared
+from xinyong.records.service import DepartmentRef, PackedRecord, check_records, pack_prepared, sent_before
 
 log = logging.getLogger("xinyong.imports")
 
@@ -122,7 +122,7 @@ class FilePreparer:
             plan.refused_rows.append((parsers.cell_text(source), errs))
         if records:
             outcomes, prepared = check_records(records, items=self.items, department=self.department, today=today,
-                                               sent_on=sent_on if sent_on is not None and sent_on < today else None)
+                                               sent_on=sent_before(sent_on, today))
             plan.refs = [(r.get("item"), r.get("source_id")) for r in records]
             plan.refused = [(o.index, o.errors) for o in outcomes if o.errors]
             plan.packed = pack_prepared(prepared)
@@ -265,17 +265,17 @@ class HelperPreparer:
         return self._process.pid
 
     def _receive(self) -> Any:
-        since = time.monotonic()
+        patience = self.patience
+        deadline = None if patience is None else time.monotonic() + patience
         try:
             while True:
-                waited = time.monotonic() - since
-                left = None if self.patience is None else self.patience - waited
-                if self._conn.poll(self._every if left is None else max(0.0, min(self._every, left))):
+                timeout = self._every if deadline is None else max(0.0, min(self._every, deadline - time.monotonic()))
+                if self._conn.poll(timeout):
                     break
                 if not self._process.is_alive():
                     raise HelperGone("the helper process ended")
-                if left is not None and time.monotonic() - since >= self.patience:  # type: ignore[operator]
-                    raise HelperGone(f"the helper process has not answered in {time.monotonic() - since:.0f} s")
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise HelperGone(f"the helper process has not answered in {patience:.0f} s")
                 self._wait()
             status, value = self._conn.recv()
         except (EOFError, OSError) as exc:

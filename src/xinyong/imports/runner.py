@@ -296,18 +296,18 @@ class _Preparation:
             self.helper.patience = max(self.PATIENCE, self.PATIENCE_FACTOR * (time.monotonic() - began))
         info = self.local.info(pos)
         self._next, self._total, self._size, self._today, self._sent_on = pos, info.total, chunk_size, today, sent_on
-        self._asked = pos + chunk_size  # the first chunk is prepared here, while the helper reads the file
+        self._ask_from = pos + chunk_size  # the first chunk is prepared here, while the helper reads the file
         return info
 
     def _ask(self) -> None:
-        while self.helper is not None and len(self.asked) < self.AHEAD and self._asked < self._total:
+        while self.helper is not None and len(self.asked) < self.AHEAD and self._ask_from < self._total:
             try:
-                self.helper.ask(self._asked, self._size, self._day(), self._sent_on)
+                self.helper.ask(self._ask_from, self._size, self._day(), self._sent_on)
             except prepare.HelperGone as exc:
                 self._drop_helper("ask", exc)
                 return
-            self.asked.append(self._asked)
-            self._asked += self._size
+            self.asked.append(self._ask_from)
+            self._ask_from += self._size
 
     def _day(self) -> date:
         return self._today or clock.today()

@@ -449,10 +449,16 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
     another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion).
     ``sent_on``: the day the batch was sent, when earlier than ``today`` (see :func:`check_record`)."""
     today = today or clock.today()
-    earlier = sent_on if sent_on is not None and sent_on < today else None
+    earlier = sent_before(sent_on, today)
     outcomes, prepared = check_records(records, items=items, department=department, today=today, sent_on=earlier)
     index_prepared(prepared, vault)
     return CheckedBatch(records, department, today, earlier or today, outcomes, prepared)
+
+
+def sent_before(sent_on: date | None, today: date) -> date | None:
+    """The day a batch was sent if it is before the day it is checked (an import run after its upload:
+    no decision may be dated after it), else None (:func:`check_record`'s ``sent_on``)."""
+    return sent_on if sent_on is not None and sent_on < today else None
 
 
 def check_records(records: Sequence[Any], *, items: Mapping[str, Item], department: DepartmentRef, today: date,
@@ -512,8 +518,7 @@ def checked_from_packed(records: Sequence[Any], *, department: DepartmentRef, to
                 for (i, code, number, born, gender, region, region_name, source_id, name, decided, severity, fields)
                 in packed]
     index_prepared(prepared, vault)
-    earlier = sent_on if sent_on is not None and sent_on < today else None
-    return CheckedBatch(records, department, today, earlier or today, outcomes, prepared)
+    return CheckedBatch(records, department, today, sent_before(sent_on, today) or today, outcomes, prepared)
 
 
 @dataclass
