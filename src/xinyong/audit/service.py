@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from xinyong.audit.models import AuditCheckpoint, AuditEntry
 from xinyong.context import client_ip_var, request_id_var
 from xinyong.db import utcnow
 from xinyong.privacy.keys import KeyRing
-from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.privacy.masking import mask_id_numbers_in, may_hold_id_number
 
 GENESIS = "0" * 64
 
@@ -68,9 +67,6 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-_DIGITS_17 = re.compile("[0-9\uff10-\uff19]{17}")  # ASCII or full-width, as masking reads them
-
-
 def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
     """Scan the serialised details once (cheap for the large batch entries of ingestion) and walk
     them with :func:`_scrub` only when 17 consecutive digits appear anywhere."""
@@ -78,7 +74,7 @@ def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
         blob = orjson.dumps(details, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
         return _scrub(details)
-    return _scrub(details) if _DIGITS_17.search(blob.decode("utf-8")) else details
+    return _scrub(details) if may_hold_id_number(blob.decode("utf-8")) else details
 
 
 def _scrub_text(value: Any) -> str | None:

@@ -58,6 +58,12 @@ _ID_WINDOW = re.compile(rf"(?=([{_D}]{{17}}[{_D}{_X}]))")
 _DIGITS_17 = re.compile(rf"[{_D}]{{17}}")
 
 
+def may_hold_id_number(text: str) -> bool:
+    """Whether ``text`` holds 17 digits in a row (ASCII or full-width) anywhere: the cheap test before
+    any masking — without them there is no ID number, valid or not, to mask."""
+    return _DIGITS_17.search(text) is not None
+
+
 def contains_id_number(text: str) -> bool:
     """Whether free text holds a valid ID number anywhere (the windows :func:`mask_id_numbers_in`
     masks as valid ones)."""
