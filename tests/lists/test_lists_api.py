@@ -290,3 +290,15 @@ def test_a_proposal_refused_for_its_department_is_registered(client, world, logi
             select(AuditEntry).where(AuditEntry.action == "list_entry.propose").order_by(AuditEntry.id))]
     assert refused == [("list_entry.propose", "denied", "department_not_allowed", "department", "apikey"),
                        ("list_entry.propose", "failed", "unknown_department", "department", "user")]
+
+
+def test_a_proposal_for_an_unknown_list_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    """``POST /api/v1/lists/{code}/entries`` for a list that does not exist (404) is a refused proposal:
+    registered ``failed`` with its code and field, as the other refused steps are (it left no trace)."""
+    r = client.post("/api/v1/lists/no_such_list/entries", headers=world.bearer(world.key_a),
+                    json={"subject_id": world.citizen_subject.id, "reason": "组织电信诈骗", "category": "telecom_fraud"})
+    assert r.status_code == 404 and r.json()["code"] == "unknown_list"
+    with db.session() as s:
+        refused = [(e.action, e.outcome, e.details["code"], e.details["field"], e.actor_type) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "list_entry.propose").order_by(AuditEntry.id))]
+    assert refused == [("list_entry.propose", "failed", "unknown_list", "list", "apikey")]

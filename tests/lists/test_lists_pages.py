@@ -174,3 +174,25 @@ def test_a_proposal_refused_for_its_person_is_registered(client, world, login, d
               for e in audit(db, "list_entry.propose", outcome="failed")]
     assert failed == [("id_checksum", "id_number", "page"), ("unknown_subject", "id_number", "page")]
     assert_no_id_number_in_audit(db, ["120101198503091234", unknown])
+
+
+def test_a_decision_the_page_does_not_know_is_refused_in_place_and_registered(  # type: ignore[no-untyped-def]
+        client, world, login, session, db):
+    """A ``decision`` other than the form's two buttons' (list / reject) is refused on the entry's page,
+    naming the field, and registered as a refused step (it was a bare 422 with no trace); the entry is
+    unchanged."""
+    login(client, "officer_a")
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    assert _propose(client, world, csrf, world.citizen_id_number).status_code == 303
+    entry = session.scalar(select(ListEntry).where(ListEntry.subject_id == world.citizen_subject.id))
+    client.cookies.clear()
+    login(client, "admin")
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    r = client.post(f"/list-entries/{entry.id}/decide", data={"csrf_token": csrf, "decision": "approve",
+                                                              "reason": "列入"})
+    assert r.status_code == 422 and "决定只能是" in r.text
+    [refused] = [e for e in audit(db, "list_entry.decide") if e.outcome == "failed"]
+    assert (refused.object_id, refused.details) == (str(entry.id), {"code": "invalid_decision",
+                                                                   "field": "decision", "via": "page"})
+    session.refresh(entry)
+    assert entry.status == "proposed"

@@ -229,7 +229,8 @@ def _own_code(session: Session, principal: Principal) -> str | None:
              summary="Propose a dishonesty listing, or add to a red list by decision (credit office)")
 def create_entry(code: ListCode, body: EntryIn, principal: Proposer, session: DbSession, vault: VaultDep,
                  request: Request) -> EntryOut:
-    kind = service.get_kind(session, code)
+    with _refusal_registered(session, principal, "list_entry.propose"):  # no such list (404): kind unknown
+        kind = service.get_kind(session, code)
     if kind.kind == "red":
         if not allowed(principal.role, "lists.decide"):
             audit_refusal(session, actor=principal.actor, action="auth.forbidden",

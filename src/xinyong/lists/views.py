@@ -248,11 +248,13 @@ def defence(request: Request, entry_id: EntryId, principal: Proposer, session: D
 @router.post(ENTRY + "/{entry_id}/decide", response_model=None)
 def decide(request: Request, entry_id: EntryId, principal: Decider, session: DbSession, vault: VaultDep,
            decision: Short = "", reason: Text = "") -> Response:
-    if decision not in ("list", "reject"):
-        raise HTTPException(status_code=422)
-    return _step(request, session, vault, principal, entry_id,
-                 lambda e: service.decide(session, entry=e, listed=decision == "list", reason=reason,
-                                          actor=principal.actor), "list_entry.decide")
+    def step(e: ListEntry) -> None:
+        if decision not in ("list", "reject"):  # the form's two buttons send one or the other
+            raise service.ListError("invalid_decision", "决定只能是“列入”或“不予列入”",
+                                    "the decision must be 'list' or 'reject'", "decision")
+        service.decide(session, entry=e, listed=decision == "list", reason=reason, actor=principal.actor)
+
+    return _step(request, session, vault, principal, entry_id, step, "list_entry.decide")
 
 
 @router.post(ENTRY + "/{entry_id}/remove", response_model=None)
