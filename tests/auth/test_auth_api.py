@@ -218,6 +218,9 @@ def test_department_body_is_validated(client, world, db, body, field):
     ("区人社局\x07", None, "name"),
     ("区人社局", "HR\tbureau", "name_en"),
     ("区\u0000人社局", None, "name"),
+    ("区人社局\u0085（NEL）", None, "name"),  # C1 controls and Unicode's line and paragraph separators
+    ("区人社局", "HR\u2028bureau", "name_en"),  # break a line as surely as \n does
+    ("区人社局\u2029", None, "name"),
 ])
 def test_department_names_with_control_characters_are_refused(client, world, db, name, name_en, field):
     """A department's name is shown on every page, report and export that names it: a line break or a

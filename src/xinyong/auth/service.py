@@ -93,7 +93,9 @@ def record_failed_input(session: Session, *, actor: Actor, action: str, code: st
 # ---- departments -----------------------------------------------------------------------
 
 NAME_MAX = 128  # departments.name, name_en
-NAME_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # refused in names; never shown back
+# refused in names, never shown back: C0 and C1 controls, Unicode's line and paragraph separators (a
+# line break as surely as "\n", in a page, a report or an export line), lone surrogates
+NAME_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def add_department(session: Session, *, code: str, name: str, name_en: str | None = None,
