@@ -255,3 +255,20 @@ def test_an_interrupted_batch_is_run_again_from_its_page(client, world, db, vaul
     assert 'id="download"' in done and 'id="resume"' not in done
     with db.session() as s:
         assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "checks.batch_resume")) is not None
+
+
+def test_one_measure_and_one_scenario_by_code(client, world):  # type: ignore[no-untyped-def]
+    """``GET /api/v1/measures/{code}`` and ``GET /api/v1/scenarios/{code}`` answer one definition as the
+    list shows it (a department's system need not fetch the whole list to show one measure); an
+    unknown code is 404 with ``unknown_measure`` / ``unknown_scenario``."""
+    h = world.bearer(world.key_a)
+    listed = {m["code"]: m for m in client.get("/api/v1/measures", headers=h).json()}
+    one = client.get("/api/v1/measures/restrict_awards", headers=h)
+    assert one.status_code == 200 and one.json() == listed["restrict_awards"]
+    scen = {s["code"]: s for s in client.get("/api/v1/scenarios", headers=h).json()}
+    assert client.get("/api/v1/scenarios/awards", headers=h).json() == scen["awards"]
+    for path, code in (("/api/v1/measures/nope_nope", "unknown_measure"), ("/api/v1/scenarios/nope_nope",
+                                                                          "unknown_scenario")):
+        missing = client.get(path, headers=h)
+        assert missing.status_code == 404 and missing.json()["code"] == code
+    assert client.get("/api/v1/measures/restrict_awards").status_code == 401

@@ -363,6 +363,28 @@ def measures(principal: Reader, session: DbSession,
     return [MeasureDefOut(**m) for m in service.measures_in(session, scenario or None, kind)]
 
 
+def _unknown(object_type: str, code: str) -> ApiError:
+    what = "措施" if object_type == "measure" else "场景"
+    return ApiError(404, f"unknown_{object_type}", f"没有{what} {code} / no {object_type} {code}")
+
+
+def _one(rows: list[dict[str, Any]], object_type: str, code: str) -> dict[str, Any]:
+    for row in rows:
+        if row["code"] == code:
+            return row
+    raise _unknown(object_type, code)
+
+
+@defs_router.get("/measures/{code}", response_model=MeasureDefOut, summary="One measure, as the list shows it")
+def measure(code: CodePath, principal: Reader, session: DbSession) -> MeasureDefOut:
+    return MeasureDefOut(**_one(service.definitions(session)[1], "measure", code))
+
+
+@defs_router.get("/scenarios/{code}", response_model=ScenarioOut, summary="One scenario")
+def scenario(code: CodePath, principal: Reader, session: DbSession) -> ScenarioOut:
+    return ScenarioOut(**_one(service.definitions(session)[0], "scenario", code))
+
+
 def _body_of(code: str, body: Any) -> dict[str, Any]:
     """A save's data from its body: a code in the body must be the path's; a version is ignored."""
     data = body.model_dump()
@@ -400,8 +422,7 @@ def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: 
 def _history(session: Session, object_type: str, code: str) -> list[ChangeOut]:
     changes = service.history(session, object_type=object_type, code=code)
     if not changes:
-        what = "措施" if object_type == "measure" else "场景"
-        raise ApiError(404, f"unknown_{object_type}", f"没有{what} {code} / no {object_type} {code}")
+        raise _unknown(object_type, code)
     return [ChangeOut(version=c.version, data=c.data, reason=c.reason, changed_by=c.changed_by,
                       changed_at=c.changed_at) for c in changes]
 
