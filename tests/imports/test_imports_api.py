@@ -1147,6 +1147,53 @@ def test_a_workbook_whose_first_sheet_is_empty_says_which_sheet_is_read(upload):
     assert "only a workbook's first sheet is read" in body["message"]
 
 
+def test_a_hidden_first_sheet_is_not_read_the_first_visible_one_is(upload):  # type: ignore[no-untyped-def]
+    """A template whose drop-down lists live on a hidden sheet put first: the officer sees the data
+    sheet first, and that is the sheet read (the hidden one was read: "unknown column 轻微")."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    lists = wb.active
+    lists.title = "选项"
+    for label in ("轻微", "一般", "严重"):
+        lists.append([label])
+    lists.sheet_state = "hidden"
+    data_sheet = wb.create_sheet("处罚信息")
+    data_sheet.append(ZH_HEADER)
+    for row in penalty_rows(2, prefix="HID"):
+        data_sheet.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    job = upload(buf.getvalue(), filename="处罚.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 2, job
+
+
+def test_a_cover_sheet_first_says_only_the_first_sheet_is_read(upload):  # type: ignore[no-untyped-def]
+    """An instructions sheet put before the data: the refusal says that only the first sheet is read
+    and names the sheet the data is on, not only "unknown column 填报说明"."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "填报说明"
+    for line in ("填报说明", "1. 身份证号码列请设置为文本格式", "2. 日期填写 YYYY-MM-DD", "3. 严重程度填写 轻微/一般/严重",
+                 "4. 联系人：张三"):
+        cover.append([line])
+    data_sheet = wb.create_sheet("处罚信息")
+    data_sheet.append(ZH_HEADER)
+    data_sheet.append(penalty_rows(1)[0])
+    buf = io.BytesIO()
+    wb.save(buf)
+    body = upload(buf.getvalue(), filename="处罚.xlsx", expect=422).json()
+    assert body["code"] == "unknown_column"
+    assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
+    assert "only a workbook's first sheet is read" in body["message"].lower()
+    # a first sheet that is the data with one misnamed column is refused as before, without the hint
+    data = xlsx_bytes([*ZH_HEADER[:-1], "罚没金额"], penalty_rows(1))
+    body = upload(data, filename="处罚.xlsx", expect=422).json()
+    assert body["code"] == "unknown_column" and "工作表" not in body["message"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_dates_as_eight_digits_are_read_and_excel_day_numbers_explained(upload, client, world, session, fmt):  # type: ignore[no-untyped-def]
     rows = penalty_rows(3, prefix=f"D8{fmt}")

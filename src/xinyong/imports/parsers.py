@@ -431,9 +431,12 @@ class _Workbook:
         if not sheets:
             self.close()
             raise FileError("empty_file", "工作簿中没有工作表", "the workbook has no worksheet")
-        self.ws = sheets[0]
+        # the first sheet is the first one Excel or WPS shows: a hidden sheet (the lists behind a
+        # template's drop-downs, often put first) is neither seen by the officer nor read here
+        shown = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"] or sheets
+        self.ws = shown[0]
         # named in a refusal: a sheet may be named by a person's ID number (one sheet a person)
-        self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in sheets[1:]]
+        self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in shown[1:]]
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -593,10 +596,37 @@ def _title_like(cells: Sequence[Any]) -> bool:
     return len(filled) == 1 and isinstance(filled[0], str)
 
 
+def _sheets_named(other_sheets: Sequence[str]) -> tuple[str, str]:
+    return "、".join(f"“{n}”" for n in other_sheets[:5]), ", ".join(other_sheets[:5])
+
+
+def _elsewhere(exc: FileError, spec: ItemSpec, other_sheets: Sequence[str]) -> FileError:
+    """A header refusal of a workbook's first sheet that has none of the item's required columns — a
+    cover or instructions sheet put first, the data on another sheet — says which sheet is read
+    (only the first) and names the others; any other refusal is left as it is."""
+    missing = sum(1 for e in exc.errors if e.get("code") == "missing_header")
+    if not other_sheets or exc.code not in ("unknown_column", "missing_header") \
+            or missing < len(required_columns(spec)):
+        return exc
+    zh, en = _sheets_named(other_sheets)
+    return FileError(exc.code, f"{exc.zh}。只读取工作簿的第一个工作表，其中没有本事项的任何列：请把数据放在第一个工作表"
+                     f"（其他工作表：{zh}）",
+                     f"{exc.en}. Only a workbook's first sheet is read, and it has none of the item's columns: put the "
+                     f"data on the first sheet (other sheets: {en})", exc.errors, exc.status)
+
+
 def _header_and_rows(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str] = ()) -> tuple[Header, Iterator[Row]]:
     """The first non-blank row is the header — after up to :data:`TITLE_ROWS` title lines, skipped
     only when a header follows them: otherwise the first row's refusal is the file's (a whole header
-    in one cell, say, from a file cut by semicolons, is refused naming that cell)."""
+    in one cell, say, from a file cut by semicolons, is refused naming that cell). In a workbook of
+    several sheets, a first sheet without any of the item's columns says so (:func:`_elsewhere`)."""
+    try:
+        return _find_header(rows, spec, other_sheets)
+    except FileError as exc:
+        raise _elsewhere(exc, spec, other_sheets) from None
+
+
+def _find_header(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str]) -> tuple[Header, Iterator[Row]]:
     first: FileError | None = None
     titles = 0
     for n, cells in rows:
@@ -615,10 +645,10 @@ def _header_and_rows(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence
     if first is not None:
         raise first
     if other_sheets:  # the data may be on another sheet: say which one is read
-        names = "、".join(f"“{n}”" for n in other_sheets[:5])
+        names, names_en = _sheets_named(other_sheets)
         raise FileError("empty_file", f"第一个工作表为空：只读取工作簿的第一个工作表，请把数据放在第一个工作表（其他工作表：{names}）",
                         "the first worksheet is empty: only a workbook's first sheet is read; put the data on "
-                        f"the first sheet (other sheets: {', '.join(other_sheets[:5])})")
+                        f"the first sheet (other sheets: {names_en})")
     raise FileError("empty_file", "文件为空：没有表头", "the file is empty: no header row")
 
 
