@@ -14,9 +14,9 @@ from xinyong.subjects.service import register
 
 
 def subject_with_status(session: Session, vault: Vault, *, grade: str = "A", lists: list[str] | None = None,
-                        clean_3y: bool = False, score: int = 1000) -> tuple[str, Any]:
+                        clean_3y: bool = False, score: int = 1000, number: str | None = None) -> tuple[str, Any]:
     """A registered subject whose precomputed status has ``grade`` and ``lists``; returns (ID number, subject)."""
-    number = new_id_number()
+    number = number or new_id_number()
     subject, _ = register(session, vault=vault, id_number=number, name="王小明", actor=SYSTEM)
     codes = list(lists or [])
     session.merge(SubjectStatus(

@@ -943,6 +943,12 @@ class RowMapper:
         return record, errors
 
 
+def in_scientific_notation(value: str) -> bool:
+    """``1.20101E+17``: a number a spreadsheet showed in scientific notation, its digits lost (an ID
+    number in a column of numbers, saved as CSV as it is shown)."""
+    return _SCI_RE.match(value) is not None
+
+
 def unmark_text(value: str) -> str:
     """An ID number as exports made for Excel keep it text: ``'110101…`` (the apostrophe Excel reads
     as "this is text") or ``="110101…"`` (a formula giving the text), read as the number inside. One

@@ -29,7 +29,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.connection import Connection
@@ -168,12 +168,19 @@ def cut_id_numbers(rows: Sequence[parsers.Row], mapper: RowMapper) -> set[int]:
     col = _column(mapper, "id_number")
     if col is None or not rows:
         return set()
-    cut = {n: cells[col].strip() for n, cells in rows if col < len(cells) and isinstance(cells[col], str)
-           and _CUT_BY_SPREADSHEET.fullmatch(cells[col])}
+    return cut_by_spreadsheet(((n, cells[col]) for n, cells in rows if col < len(cells)), len(rows))
+
+
+def cut_by_spreadsheet(cells: Iterable[tuple[Any, Any]], rows: int) -> set[Any]:
+    """Of ``(key, ID-number cell)`` pairs from a file of ``rows`` rows, the keys whose number looks cut
+    by a spreadsheet (15 digits and 000) when such numbers are too many to be real ones. Shared with
+    the batch comparison (名单比对), whose CSV comes out of the same spreadsheets."""
+    cut = {key: cell.strip() for key, cell in cells if isinstance(cell, str) and cell.rstrip().endswith("000")
+           and _CUT_BY_SPREADSHEET.fullmatch(cell)}
     # counted by distinct numbers: one person whose real number ends in 000 (one in ~1,100) with several
     # rows in a small file is not "many such numbers" (their rows were all refused)
     numbers = set(cut.values())
-    if len(numbers) >= CUT_MIN_ROWS and len(numbers) >= CUT_MIN_SHARE * len(rows):
+    if len(numbers) >= CUT_MIN_ROWS and len(numbers) >= CUT_MIN_SHARE * rows:
         return set(cut)
     return set()
 

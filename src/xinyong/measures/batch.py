@@ -30,7 +30,8 @@ from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
-from xinyong.imports.parsers import FileError, sniff
+from xinyong.imports.parsers import FileError, in_scientific_notation, sniff, unmark_text
+from xinyong.imports.prepare import cut_by_spreadsheet
 from xinyong.imports.service import (
     STALE_SECONDS,
     UPLOAD_KEEP_DAYS,
@@ -76,6 +77,10 @@ class Layout:
     # the indexes (in the parsed rows) of rows whose CSV broke on their own line: each is refused
     # alone (``malformed_row``), its cells as read leniently (:func:`_lenient`); None in the usual file
     malformed: set[int] | None = None
+    # the indexes of rows whose ID number a spreadsheet cut to 15 digits and 000 (in a file of many
+    # such numbers: ``imports.prepare.cut_by_spreadsheet``), refused as ``id_stored_as_number``; None
+    # in the usual file
+    cut: set[int] | None = None
 
     def row_number(self, i: int) -> int:
         """The spreadsheet's row number of parsed row ``i`` — what the result file and the check id
@@ -84,6 +89,15 @@ class Layout:
         return i + 1 if self.lines is None else self.lines[i]
 
 
+# An ID number a spreadsheet kept as a number: shown as 1.20101E+17, or cut to its first 15 digits and
+# 000 (when a file has many such: imports.prepare.cut_by_spreadsheet). The imports' row error of the
+# same name says the same.
+ID_AS_NUMBER = ("id_stored_as_number",
+                "身份证号码被表格软件按数字保存（显示为 1.20101E+17 这样的科学计数法，或只剩前15位、末三位为000），"
+                "末尾数字已丢失，未核查：请在 Excel 中将该列设置为“文本”格式、重新填写号码后再另存为 CSV",
+                "the ID number was stored as a number by a spreadsheet (shown in scientific notation such as "
+                "1.20101E+17, or cut to its first 15 digits and 000), which lost its last digits, so it was not "
+                "checked: format the column as text in Excel, enter the numbers again and save as CSV again")
 MALFORMED_ROW = ("malformed_row", "此行不是有效的 CSV（引号没有成对，或右引号后紧跟其他字符），未核查",
                  "this row is not valid CSV (an unpaired quote, or text right after a closing quote): not checked")
 
@@ -232,6 +246,9 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
         raise FileError("empty_file", "文件中没有数据行（只有表头）", "the file has a header but no rows")
     if len(rows) - lay.first_row > MAX_ROWS:
         raise FileError("too_many_rows", f"文件最多 {MAX_ROWS} 行", f"a file holds at most {MAX_ROWS} rows")
+    id_col, first = lay.id_col, lay.first_row
+    lay.cut = cut_by_spreadsheet(((i, rows[i][id_col]) for i in range(first, len(rows)) if id_col < len(rows[i])),
+                                 len(rows) - first) or None
     return sniffed.encoding, lay, rows
 
 
@@ -511,7 +528,24 @@ def _line(cells: tuple[str, ...]) -> str:
 HEADER_LINE = _line(RESULT_HEADER)
 # (row, masked ID, masked name, name matches, then the cached answer fields, check id, invalid reason)
 _INVALID = {code: (_field("invalid 无效") + ",,,", _field(f"{code}: {zh} / {en}"))
-            for code, (zh, en) in (*identity.ID_ERRORS.items(), (MALFORMED_ROW[0], MALFORMED_ROW[1:]))}
+            for code, (zh, en) in (*identity.ID_ERRORS.items(), (MALFORMED_ROW[0], MALFORMED_ROW[1:]),
+                                   (ID_AS_NUMBER[0], ID_AS_NUMBER[1:]))}
+
+
+def _second_look(raw: str, today: date, code: str) -> tuple[str | None, str]:
+    """An ID number the check refused, as a spreadsheet may have written it: ``'110101…`` or
+    ``="110101…"`` (an export that kept it as text, as imports read it: checked without the mark), or
+    ``1.20101E+17`` (kept as a number, its digits lost: ``id_stored_as_number``). Else the refusal."""
+    s = raw.strip()
+    if s[:1] in ("'", "="):
+        s = unmark_text(s)
+        try:
+            return identity.checked_number(s, today), code
+        except identity.InvalidIdNumber as exc:
+            code = exc.code
+    if in_scientific_notation(s):
+        return None, ID_AS_NUMBER[0]
+    return None, code
 
 
 @dataclass
@@ -528,7 +562,7 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
     """Validate and blind-index rows ``start:end`` of the parsed file (numbered as a spreadsheet
     numbers them: :meth:`Layout.row_number`). The raw number lives only in this loop."""
     check, index, invalid_exc = identity.checked_number, vault.cipher.blind_index, identity.InvalidIdNumber
-    id_col, name_col, lines, malformed = lay.id_col, lay.name_col, lay.lines, lay.malformed
+    id_col, name_col, lines, malformed, cut = lay.id_col, lay.name_col, lay.lines, lay.malformed, lay.cut
     out: list[tuple[int, str | None, str, str | None, str | None]] = []
     append = out.append
     for i in range(start, end):
@@ -539,11 +573,17 @@ def _prepare(rows: Sequence[Sequence[str]], start: int, end: int, lay: Layout, v
         if malformed is not None and i in malformed:  # its CSV broke: shown masked, not checked
             append((n, None, _field(csv_cell(mask_id_number(raw))), name, MALFORMED_ROW[0]))
             continue
+        if cut is not None and i in cut:  # a spreadsheet cut it to 15 digits and 000: another person's, maybe
+            append((n, None, _field(csv_cell(mask_id_number(raw))), name, ID_AS_NUMBER[0]))
+            continue
         try:
             number = check(raw, today)
         except invalid_exc as exc:
-            append((n, None, _field(csv_cell(mask_id_number(raw))), name, exc.code))
-            continue
+            got, code = _second_look(raw, today, exc.code)
+            if got is None:
+                append((n, None, _field(csv_cell(mask_id_number(raw))), name, code))
+                continue
+            number = got
         append((n, index(number, "id_number"), number[:6] + "********" + number[14:], name, None))
     return _Prepared(out, sorted({p[1] for p in out if p[1] is not None}))
 
