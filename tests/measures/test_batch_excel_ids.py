@@ -70,3 +70,18 @@ def test_id_numbers_cut_to_15_digits_and_000_are_refused_not_answered(client, wo
     job, by_row = _compared(client, world, ("身份证号码,姓名\n" + "".join(
         f"{n},王小明\n" for n in [victim, *(new_id_number() for _ in range(60))])).encode())
     assert by_row[2][5] == "D" and job["counts"]["matched"] == 1, job
+
+
+def test_headers_and_separators_are_read_as_imports_read_them(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """``*身份证号码`` (a required-column marker) and ``姓　名`` (a form's two characters spaced apart)
+    are the ID-number and name columns, as in an import's header (before: the first refused the file
+    as missing_columns, the second left the names unchecked); a title line above a tab-separated
+    header does not make the file comma-separated (before: every row one cell, all invalid)."""
+    with db.session() as s:
+        listed, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    job, by_row = _compared(client, world, f"*身份证号码,姓　名\n{listed},王小明\n{listed},李四\n".encode("gbk"))
+    assert job["counts"]["matched"] == 2, job
+    assert by_row[2][3] == "是 yes" and by_row[3][3] == "否 no"
+    job, by_row = _compared(client, world, f"2026年招录人员名单\n身份证号码\t姓名\n{listed}\t王小明\n".encode())
+    assert job["counts"] == {"matched": 1, "unknown": 0, "invalid": 0}, job
+    assert by_row[3][5] == "D" and by_row[3][3] == "是 yes"

@@ -233,8 +233,9 @@ def sniff(data: bytes, filename: str | None = None) -> Sniffed:
 
 # ---- headers ---------------------------------------------------------------------------------------
 
-def _norm(header: str) -> str:
-    """Header matching ignores width (（元） = (元)), case, spaces and a required-marker ``*``."""
+def norm_header(header: str) -> str:
+    """Header matching ignores width (（元） = (元)), case, spaces (``姓　名``) and a required-marker ``*``.
+    Also the batch comparison's (``measures.batch.layout_of``)."""
     h = unicodedata.normalize("NFKC", header)
     return "".join(h.split()).strip("*").casefold()
 
@@ -291,12 +292,12 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
     missing columns, listing all of them at once."""
     aliases: dict[str, tuple[str, str]] = {}
     for alias, fname in spec.header_aliases().items():
-        aliases[_norm(alias)] = (FIELD, fname)
+        aliases[norm_header(alias)] = (FIELD, fname)
     for key, code, zhs in ENVELOPE_COLUMNS:
         if key == "severity" and not spec.severities:
             continue
         for a in (code, *zhs):
-            aliases[_norm(a)] = (ENVELOPE, key)
+            aliases[norm_header(a)] = (ENVELOPE, key)
     if len(cells) > MAX_COLUMNS:
         n = cells[-1].column if isinstance(cells[-1], FarValue) else len(cells)
         raise FileError("too_many_columns", f"列数过多（{n}列）", f"too many columns ({n})")
@@ -313,9 +314,9 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
         # number masked; in a number cell it reads 1.20101198503091e+17, masked as its whole digits
         numeral = str(int(raw)) if _inexact_number(raw) and math.isfinite(raw) else text
         shown = mask_id_numbers_in(numeral)[:64]
-        target = aliases.get(_norm(text))
+        target = aliases.get(norm_header(text))
         if target is None:
-            if _norm(text) == "severity" or _norm(text) == _norm(ENVELOPE_ZH["severity"]):
+            if norm_header(text) == "severity" or norm_header(text) == norm_header(ENVELOPE_ZH["severity"]):
                 zh, en = "该事项没有严重程度，请删除此列", "this item has no severity; remove the column"
             else:
                 zh, en = "目录中没有此列", "no such column for this catalog item"
@@ -372,10 +373,10 @@ def _header_line(text: str) -> str:
     return text[start:] if end < 0 else text[start:end]
 
 
-def _delimiter(text: str) -> str:
+def csv_delimiter(text: str) -> str:
     """Tab when the header line has tabs and no comma, else comma. The header line: the first
     non-blank line holding a tab or a comma among the first few (a title line above the header, typed
-    without separators, decides nothing)."""
+    without separators, decides nothing). Also the batch comparison's (``measures.batch._rows``)."""
     rest = text[:1 << 16]  # (the file's first lines: no copy of a large file)
     for _ in range(TITLE_ROWS + 1):
         line = _header_line(rest)
@@ -388,7 +389,7 @@ def _delimiter(text: str) -> str:
 
 
 def _csv_reader(text: str) -> Iterator[list[str]]:
-    delimiter = _delimiter(text)
+    delimiter = csv_delimiter(text)
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
 

@@ -30,7 +30,7 @@ from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
-from xinyong.imports.parsers import FileError, in_scientific_notation, sniff, unmark_text
+from xinyong.imports.parsers import FileError, csv_delimiter, in_scientific_notation, norm_header, sniff, unmark_text
 from xinyong.imports.prepare import cut_by_spreadsheet
 from xinyong.imports.service import (
     STALE_SECONDS,
@@ -56,8 +56,9 @@ log = logging.getLogger("xinyong.checks")
 CHUNK_SIZE = 20_000
 MAX_ROWS = 500_000
 FILE_TABLE = "compare_files"
-ID_HEADERS = {"身份证号码", "身份证号", "公民身份号码", "证件号码", "id_number", "id number", "idnumber"}
-NAME_HEADERS = {"姓名", "name"}
+# compared as imports compare headers (parsers.norm_header): width, case, spaces (姓　名) and a "*" aside
+ID_HEADERS = {norm_header(h) for h in ("身份证号码", "身份证号", "公民身份号码", "证件号码", "id_number", "idnumber")}
+NAME_HEADERS = {norm_header(h) for h in ("姓名", "name")}
 RESULT_HEADER = ("行号 row", "身份证号码（脱敏） id_number_masked", "姓名（脱敏） name_masked",
                  "姓名一致 name_matches", "结果 result", "信用等级 grade", "名单 lists", "措施 measures",
                  "核查编号 check_id", "无效原因 invalid_reason")
@@ -117,8 +118,7 @@ def _rows(text: str) -> tuple[list[tuple[str, ...]], list[int] | None, set[int]]
     breaks — a quote left open swallowed the lines after it, and where the rows were meant to
     end can no longer be told — refuses the whole file, naming the row and line it starts on and the
     line where it broke (:func:`_open_quote`)."""
-    first = text[: text.find("\n")] if "\n" in text else text
-    delimiter = "\t" if "," not in first and "\t" in first else ","
+    delimiter = csv_delimiter(text)  # as imports decide it: blank and title lines above the header aside
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[str, ...]] = []
     lines: list[int] = []
@@ -214,7 +214,7 @@ def layout_of(rows: Sequence[Sequence[str]]) -> Layout:
     lines above it are not data —, or no header: column 1 holds ID numbers and column 2, if any,
     names."""
     for k, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        head = [c.strip().lower() for c in row]
+        head = [norm_header(c) for c in row]
         id_col = next((i for i, c in enumerate(head) if c in ID_HEADERS), None)
         if id_col is not None:
             name_col = next((i for i, c in enumerate(head) if c in NAME_HEADERS), None)
