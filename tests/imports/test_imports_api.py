@@ -766,6 +766,38 @@ def test_formula_errors_in_a_workbook_are_refused_naming_the_field(upload, clien
     assert sorted(r.source_id for r in logged) == ["E0", "E1", "E2"]
 
 
+def test_merged_cells_refuse_the_rows_below_naming_the_range(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """Merged cells keep their value in their first cell only: the officer sees 决定日期 filled on four
+    rows and the rows below the first were refused as "缺少决定日期" (missing) — and an optional
+    column merged (罚款金额) was imported without its amount. Each such row is refused as merged_cell,
+    naming the column and the range; the first row of each range, which holds the value, is imported."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["2026年行政处罚信息公示表"])  # a title merged across the columns: not a data row
+    ws.merge_cells("A1:I1")
+    ws.append(ZH_HEADER)
+    rows = penalty_rows(5, prefix="M")
+    for r in rows:
+        r[3] = datetime(2026, 3, 2)
+        ws.append(r)
+    ws.merge_cells("D3:D5")  # 决定日期 over rows 3-5
+    ws.merge_cells("I6:I7")  # 罚款金额（元）, optional, over rows 6-7
+    buf = io.BytesIO()
+    wb.save(buf)
+    job = upload(buf.getvalue(), filename="merged.xlsx")
+    assert job["status"] == "done", job
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 3}, job
+    report = read_report(client, world, job["id"])
+    assert sorted((int(r[0]), r[1], r[2], r[3]) for r in report[1:]) == [
+        (4, "决定日期", "decided_at", "merged_cell"), (5, "决定日期", "decided_at", "merged_cell"),
+        (7, "罚款金额（元）", "fields.amount", "merged_cell")]
+    assert all("D3:D5" in r[4] and "合并单元格" in r[4] and "merged cells" in r[4] for r in report[1:3])
+    assert "I6:I7" in report[3][4]
+    assert sorted(session.scalars(select(Record.source_id).where(Record.source_id.like("M%")))) == ["M0", "M3"]
+
+
 def test_blank_rows_count_and_keep_the_heartbeat(db, vault, world, session, catalog_loaded, monkeypatch):  # type: ignore[no-untyped-def]
     """A long read of an XLSX touches the job's heartbeat as rows are read, blank or not (it did only
     every 5,000 non-blank rows: a sheet of empty styled rows showed its job interrupted while it ran);

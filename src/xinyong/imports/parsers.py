@@ -438,6 +438,7 @@ class _Workbook:
         self.ws = shown[0]
         # named in a refusal: a sheet may be named by a person's ID number (one sheet a person)
         self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in shown[1:]]
+        self.merged: list[str] = []  # the sheet's merged ranges ("D2:D5"), known once its rows are read
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -467,7 +468,14 @@ class _Workbook:
                                      date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
             sheet_data = None
             last = 0
+            done = False
             for event, element in iterparse(src, events=("start", "end")):
+                if done:  # after the sheet's data: only its merged cells are read (a few elements)
+                    if event == "end":
+                        if element.tag == MERGE_TAG and len(self.merged) < MAX_MERGED:
+                            self.merged.append(str(element.get("ref", "")))
+                        element.clear()
+                    continue
                 if event == "start":
                     if element.tag == DATA_TAG:
                         sheet_data = element
@@ -482,7 +490,7 @@ class _Workbook:
                     last = number
                     yield number, _values(cells)
                 elif element.tag == DATA_TAG:
-                    return  # nothing after the sheet's data holds a value
+                    done = True  # nothing after the sheet's data holds a value; its merged cells follow it
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a damaged workbook must not hide the real error
@@ -498,6 +506,71 @@ class CellError:
 
     def __str__(self) -> str:
         return self.text
+
+
+@dataclass(frozen=True)
+class MergedCell:
+    """An empty cell of a data row inside merged cells (``D2:D5``), not their first: Excel shows the
+    first cell's value over the whole range, but only the first cell holds it. Never a value: its row
+    is refused (``merged_cell``), naming the column and the range, instead of the field being
+    ``missing`` (or, optional, left out) while the officer sees it filled."""
+
+    ref: str
+
+    def __str__(self) -> str:
+        return ""
+
+
+MERGE_TAG = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}mergeCell"
+MAX_MERGED = 100_000  # merged ranges read from a sheet
+MERGED_CELLS_BUDGET = 2_000_000  # covered cells marked in a file at most (a real sheet has far fewer)
+_RANGE_RE = re.compile(r"^\$?([A-Z]{1,3})\$?(\d{1,7}):\$?([A-Z]{1,3})\$?(\d{1,7})$")
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _mark_merged(rows: list[Row], merged: Sequence[str], header: Header) -> None:
+    """Mark, in ``rows`` (data rows, in order), each empty cell of a headed column that merged cells
+    cover (every cell of a range but its first) as :class:`MergedCell`."""
+    import bisect
+
+    if not merged or not rows:
+        return
+    headed = [c.kind is not None for c in header.columns]
+    numbers = [n for n, _cells in rows]
+    budget = MERGED_CELLS_BUDGET
+    patched: dict[int, list[Any]] = {}
+    for ref in merged:
+        m = _RANGE_RE.match(ref.upper())
+        if m is None:
+            continue
+        c1, r1, c2, r2 = _column_number(m[1]), int(m[2]), _column_number(m[3]), int(m[4])
+        cols = [c for c in range(c1, min(c2, len(headed)) + 1) if headed[c - 1]]
+        if not cols:
+            continue
+        for k in range(bisect.bisect_left(numbers, r1), bisect.bisect_right(numbers, r2)):
+            n = numbers[k]
+            for c in cols:
+                if (n, c) == (r1, c1):
+                    continue  # the range's first cell: it holds the value
+                budget -= 1
+                if budget < 0:
+                    return
+                cells = patched.get(k)
+                if cells is None:
+                    cells = patched[k] = list(rows[k][1])
+                if len(cells) < c:
+                    cells.extend([None] * (c - len(cells)))
+                v = cells[c - 1]
+                if v is None or (isinstance(v, str) and not v.strip()):
+                    cells[c - 1] = MergedCell(ref.upper())
+    for k, cells in patched.items():
+        rows[k] = (rows[k][0], tuple(cells))
 
 
 @dataclass(frozen=True)
@@ -711,17 +784,19 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
                if any(cells) and (cells[0].strip() or "".join(cells).strip())]
         del records
     else:
-        rows, close, others = _rows_of(sniffed, data)
+        wb = _Workbook(data)
         try:
-            header, rest = _header_and_rows(_counted(rows, max_rows, tick), spec, others)
+            header, rest = _header_and_rows(_counted(wb.rows(), max_rows, tick), spec, wb.other_sheets)
             out = []
             for n, cells in rest:
                 if not _blank(cells):
                     out.append((n, cells))
                     if len(out) > max_rows:
                         break
+            else:  # the whole sheet read: its merged cells are known
+                _mark_merged(out, wb.merged, header)
         finally:
-            close()
+            wb.close()
     if len(out) > max_rows:
         raise _too_many_rows(max_rows)
     if not out:
@@ -787,7 +862,7 @@ def _as_text(v: Any) -> str:
 def cell_text(v: Any) -> str | None:
     """A cell as the text a record would get (None for an empty cell or a number whose digits are lost):
     the source id the data quality's rejection log names for a row the file's own checks refused."""
-    if v is None or _inexact_number(v) or isinstance(v, CellError):
+    if v is None or _inexact_number(v) or isinstance(v, CellError | MergedCell):
         return None
     return _as_text(v).strip() or None
 
@@ -915,6 +990,8 @@ class RowMapper:
                     errors.append(_extra_value(int(key)))
                 elif type(v) is CellError:
                     errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text))
+                elif type(v) is MergedCell:
+                    errors.append(_MERGED_CELL(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.ref))
                 elif kind == _K_ID:
                     if isinstance(v, int | float) and not isinstance(v, bool):
                         errors.append(_ID_AS_NUMBER(head))
@@ -983,6 +1060,15 @@ def _FORMULA_ERROR(column: str, fld: str, value: str) -> dict[str, str]:  # noqa
     return _row_error(column, fld, "formula_error",
                       f"“{shown}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
                       f"'{shown}' ({fld}) holds the formula error {value}: correct the formula or enter the value")
+
+
+def _MERGED_CELL(column: str, fld: str, ref: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    shown, ref = column[:64], ref[:24]
+    return _row_error(column, fld, "merged_cell",
+                      f"“{shown}”（{fld}）在合并单元格 {ref} 中：合并单元格的内容只保存在其第一个单元格里，本行的这一格是空的。"
+                      "请取消合并，并在每一行填写内容",
+                      f"'{shown}' ({fld}) is in the merged cells {ref}: merged cells keep their value in their first "
+                      "cell only, and this row's cell is empty. Unmerge the cells and fill in every row")
 
 
 def _serial_like(v: Any) -> bool:

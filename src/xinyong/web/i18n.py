@@ -264,6 +264,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reason.extra_value": {"zh": "多余的值", "en": "Value without a column"},
     "reason.id_stored_as_number": {"zh": "身份证号码被存为数字", "en": "ID number stored as a number"},
     "reason.formula_error": {"zh": "公式出错", "en": "Formula error"},
+    "reason.merged_cell": {"zh": "合并单元格", "en": "Merged cells"},
     # ---- records --------------------------------------------------------------------------
     "records.title": {"zh": "我的记录", "en": "My records"},
     "records.title_all": {"zh": "信用记录", "en": "Credit records"},
