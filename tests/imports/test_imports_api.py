@@ -1238,9 +1238,24 @@ def test_dates_as_eight_digits_are_read_and_excel_day_numbers_explained(upload, 
     assert session.scalar(select(Record.decided_at).where(Record.source_id == f"D8{fmt}0")) == date(2026, 3, 2)
     report = {r[0]: r for r in read_report(client, world, job["id"])[1:]}
     assert report["3"][2] == "decided_at" and report["3"][3] == "wrong_type"
-    if fmt == "xlsx":
-        assert "46082" in report["3"][4] and "日期序号" in report["3"][4] and "day number" in report["3"][4]
+    # the same explanation for a CSV: Excel saves a General cell's day number as the text 46082
+    # (a CSV's was only "日期格式应为 YYYY-MM-DD")
+    assert "46082" in report["3"][4] and "日期序号" in report["3"][4] and "day number" in report["3"][4]
     assert "不存在" in report["4"][4]
+
+
+def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
+    """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
+    time of day (46082.5), in a CSV: the same explanation."""
+    from tests.support import new_id_number
+
+    header = ["身份证号码", "姓名", "来源编号", "决定日期", "许可证号", "许可类别", "许可内容", "有效期自"]
+    rows = [[new_id_number(), "王小明", "LIC1", "2026-03-02", "L-1", "普通", "食品经营", "46082.5"],
+            [new_id_number(), "王小明", "LIC2", "2026-03-02", "L-2", "普通", "食品经营", "2026/3/1"]]
+    job = upload(csv_bytes(header, rows), item="admin_license")
+    assert job["counts"]["created"] == 1 and job["counts"]["rejected"] == 1, job
+    [_head, err] = read_report(client, world, job["id"])
+    assert err[:4] == ["2", "有效期自", "fields.valid_from", "wrong_type"] and "日期序号" in err[4], err
 
 
 def test_an_id_number_as_a_number_in_a_date_column_is_not_echoed(upload, client, world, session):  # type: ignore[no-untyped-def]

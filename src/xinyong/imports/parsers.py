@@ -809,6 +809,9 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                       r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _SCI_RE = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
+# a date column's text that is a number of at most 6 digits (a decimal part for the time of day): Excel's
+# day number of a date (46083 is 2026-03-02) in a cell formatted General, as a CSV saved from it writes it
+_SERIAL_TEXT = re.compile(r"^\d{1,6}(?:\.\d+)?$")
 
 
 def norm_date(s: str) -> str:
@@ -949,11 +952,17 @@ class RowMapper:
                     errors.append(_ID_AS_NUMBER(head))
                 record[key] = v
             elif kind == _K_DATE:
-                record[key] = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
+                d = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
+                if d is v and _SERIAL_TEXT.match(v):
+                    errors.append(_DATE_AS_NUMBER(head, key, float(v)))
+                record[key] = d
             elif kind == _K_SEV:
                 record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
             elif kind == _K_FIELD_DATE:
-                fields[key] = norm_date(v)
+                d = norm_date(v)
+                if d is v and _SERIAL_TEXT.match(v):
+                    errors.append(_DATE_AS_NUMBER(head, f"fields.{key}", float(v)))
+                fields[key] = d
             else:
                 errors.append(_extra_value(i))
         record["fields"] = fields
@@ -978,9 +987,15 @@ class RowMapper:
                         errors.append(_ID_AS_NUMBER(head))
                     record[key] = v
                 elif kind == _K_DATE:
-                    record[key] = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
+                    d = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
+                    if d is v and _SERIAL_TEXT.match(v):
+                        errors.append(_DATE_AS_NUMBER(head, key, float(v)))
+                    record[key] = d
                 elif kind == _K_FIELD_DATE:
-                    fields[key] = norm_date(v)
+                    d = norm_date(v)
+                    if d is v and _SERIAL_TEXT.match(v):
+                        errors.append(_DATE_AS_NUMBER(head, f"fields.{key}", float(v)))
+                    fields[key] = d
                 elif kind == _K_SEV:
                     record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
                 else:
