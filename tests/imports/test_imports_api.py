@@ -1244,6 +1244,26 @@ def test_dates_as_eight_digits_are_read_and_excel_day_numbers_explained(upload, 
     assert "不存在" in report["4"][4]
 
 
+def test_a_rare_character_lost_to_a_gbk_csv_is_refused_not_stored_as_a_question_mark(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """Excel's "CSV (逗号分隔)" is GBK: it writes "?" for every character outside GBK (生僻字 such as 䶮,
+    𠇔). 王?明 was stored as a new person's name — his records by API then name_mismatch. The row is
+    refused, saying why and how to save the file; the same names in a GB18030 or UTF-8 file are
+    imported as they are."""
+    rows = penalty_rows(3, prefix="GBQ")
+    rows[0][1], rows[1][1], rows[2][1] = "王?明", "?", "李四"
+    job = upload(csv_bytes(ZH_HEADER, rows, encoding="gbk"))
+    assert job["counts"]["created"] == 1 and job["counts"]["rejected"] == 2, job
+    report = read_report(client, world, job["id"])[1:]
+    assert [(r[0], r[2], r[3]) for r in report] == [("2", "name", "invalid_characters"), ("3", "name", "invalid_characters")]
+    assert "生僻字" in report[0][4] and "CSV UTF-8" in report[0][4]
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("GBQ%"))) == 1
+    rare = penalty_rows(2, prefix="GBR")
+    rare[0][1], rare[1][1] = "王䶮", "𠇔明"
+    for encoding in ("gb18030", "utf-8"):
+        job = upload(csv_bytes(ZH_HEADER, rare, encoding=encoding))
+        assert job["counts"]["rejected"] == 0 and job["counts"]["created"] + job["counts"]["unchanged"] == 2, job
+
+
 def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
     """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
     time of day (46082.5), in a CSV: the same explanation."""

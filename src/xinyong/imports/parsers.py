@@ -966,6 +966,9 @@ class RowMapper:
             else:
                 errors.append(_extra_value(i))
         record["fields"] = fields
+        name = record.get("name")
+        if name is not None and _LOST_CHARACTER.search(name):
+            errors.append(_NAME_CHARACTER_LOST(self.column_of.get("name", "")))
         return record, errors
 
     def convert(self, cells: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -1033,6 +1036,9 @@ class RowMapper:
                     errors.append(_extra_value(v.column - 1 if isinstance(v, FarValue) else extra))
                     break
         record["fields"] = fields
+        name = record.get("name")
+        if name is not None and _LOST_CHARACTER.search(name):
+            errors.append(_NAME_CHARACTER_LOST(self.column_of.get("name", "")))
         return record, errors
 
 
@@ -1084,6 +1090,21 @@ def _MERGED_CELL(column: str, fld: str, ref: str) -> dict[str, str]:  # noqa: N8
                       "请取消合并，并在每一行填写内容",
                       f"'{shown}' ({fld}) is in the merged cells {ref}: merged cells keep their value in their first "
                       "cell only, and this row's cell is empty. Unmerge the cells and fill in every row")
+
+
+# What a character became that an encoding could not hold: "?" (Excel and WPS saving "CSV (逗号分隔)" —
+# GBK — write it for every character outside GBK: 生僻字 such as 䶮 or 𠇔), its full-width form, and the
+# replacement character of a decoder that gave up. None is ever in a person's name.
+_LOST_CHARACTER = re.compile("[?？\ufffd]")
+
+
+def _NAME_CHARACTER_LOST(column: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+    return _row_error(column, "name", "invalid_characters",
+                      "姓名中有问号“?”：生僻字在另存为“CSV（逗号分隔）”（GBK 编码）时会变成“?”。请在 Excel 中另存为"
+                      "“CSV UTF-8（逗号分隔）”或 .xlsx 后重新上传，或改正姓名",
+                      "the name holds a question mark '?': a rare character outside GBK becomes '?' when Excel saves "
+                      "'CSV (comma delimited)' (GBK). Save as 'CSV UTF-8 (comma delimited)' or .xlsx and upload again, "
+                      "or correct the name")
 
 
 def _serial_like(v: Any) -> bool:
