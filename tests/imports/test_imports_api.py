@@ -1264,6 +1264,24 @@ def test_a_rare_character_lost_to_a_gbk_csv_is_refused_not_stored_as_a_question_
         assert job["counts"]["rejected"] == 0 and job["counts"]["created"] + job["counts"]["unchanged"] == 2, job
 
 
+def test_a_whole_number_written_with_decimals_is_an_integer_in_a_csv_as_in_a_workbook(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """星级 (an integer field) saved as 3.0 — a cell formatted "0.0", a column exported with blanks —
+    was refused in a CSV ("应为整数") while the same 3.0 in a workbook's number cell was taken as 3.
+    A fraction is still refused."""
+    from tests.support import new_id_number
+
+    header = ["身份证号码", "姓名", "来源编号", "决定日期", "志愿服务组织", "累计服务时长（小时）", "星级"]
+    rows = [[new_id_number(), "王小明", "VOL1", "2026-03-02", "和平区志愿者协会", "12.0", "3.0"],
+            [new_id_number(), "王小明", "VOL2", "2026-03-02", "和平区志愿者协会", "1,200.50", "4.00"],
+            [new_id_number(), "王小明", "VOL3", "2026-03-02", "和平区志愿者协会", "12", "3.5"]]
+    job = upload(csv_bytes(header, rows), item="volunteer_service")
+    assert job["counts"]["created"] == 2 and job["counts"]["rejected"] == 1, job
+    [_head, err] = read_report(client, world, job["id"])
+    assert err[:4] == ["4", "星级", "fields.star_level", "wrong_type"], err
+    stored = {r.source_id: r for r in session.scalars(select(Record).where(Record.source_id.like("VOL%")))}
+    assert sorted(stored) == ["VOL1", "VOL2"]
+
+
 def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
     """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
     time of day (46082.5), in a CSV: the same explanation."""

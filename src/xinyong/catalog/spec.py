@@ -325,7 +325,7 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
                 if not _NUMBER_TEXT.fullmatch(s):
                     raise ValueError(s)
                 s = s.replace(",", "")
-                value = int(s) if t == "integer" else float(s)
+                value = _integer_text(s) if t == "integer" else float(s)
             except ValueError:
                 return None, _err(path, "wrong_type", "应为整数" if t == "integer" else "应为数字",
                                   "must be an integer" if t == "integer" else "must be a number")
@@ -421,6 +421,19 @@ MAX_MAGNITUDE = 2**53 - 1
 # A number as a file's cell or a JSON string spells it (after NFKC: full-width digits and commas
 # become ASCII): digits with or without correct thousands separators, a decimal part, an exponent.
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
+
+
+def _integer_text(s: str) -> int:
+    """An integer field's text: ``3``, or a whole number written with decimals, ``3.0`` / ``3.00`` (a
+    spreadsheet's cell formatted "0.0", an export of a column with blanks), as the number 3.0 already
+    is. A fraction, or an exponent (never what a count is written as), is no integer (ValueError)."""
+    try:
+        return int(s)
+    except ValueError:
+        whole, dot, decimals = s.partition(".")
+        if not dot or not whole.lstrip("+-").isdigit() or decimals.strip("0"):
+            raise
+        return int(whole)
 
 
 def _whole(value: Any) -> Any:
