@@ -1282,6 +1282,20 @@ def test_a_whole_number_written_with_decimals_is_an_integer_in_a_csv_as_in_a_wor
     assert sorted(stored) == ["VOL1", "VOL2"]
 
 
+def test_a_line_break_in_a_one_line_field_is_named_as_such(upload, client, world):  # type: ignore[no-untyped-def]
+    """Alt+Enter in Excel puts a line break in a cell: in 违法行为类型 (a one-line field) it was refused as
+    "包含不允许的控制字符 / contains control characters", which the officer, who sees two lines, cannot
+    find. The message says it is a line break; 处罚依据 (a text field) keeps its line breaks."""
+    rows = penalty_rows(2, prefix="LB")
+    rows[0][6] = "未按规定\n公示"
+    rows[1] += ["《行政处罚法》\n第二十八条"]
+    job = upload(xlsx_bytes([*ZH_HEADER, "处罚依据"], rows), filename="lb.xlsx")
+    assert job["counts"]["created"] == 1 and job["counts"]["rejected"] == 1, job
+    [_head, err] = read_report(client, world, job["id"])
+    assert err[:4] == ["2", "违法行为类型", "fields.violation", "invalid_characters"], err
+    assert "换行" in err[4] and "line break" in err[4] and "control characters" not in err[4]
+
+
 def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
     """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
     time of day (46082.5), in a CSV: the same explanation."""

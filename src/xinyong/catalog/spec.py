@@ -307,7 +307,8 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
         if f.max_length is not None and len(value) > f.max_length:
             return None, _err(path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
         if (_CTRL_TEXT if t == "text" else _CTRL).search(value):
-            return None, _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
+            return None, _line_break(path) if t != "text" and _LINE_BREAK.search(value) else _err(
+                path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
         return (mask_quoted_id_numbers(value) if len(value) >= 18 else value), None
     if t == "enum":
         s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
@@ -423,6 +424,16 @@ MAX_MAGNITUDE = 2**53 - 1
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 
 
+_LINE_BREAK = re.compile("[\r\n]")
+
+
+def _line_break(path: str) -> dict[str, str]:
+    """A one-line field (a string, not a text) holding a line break: typed with Alt+Enter in a
+    spreadsheet's cell, which shows it as two lines. Said so, not as "control characters"."""
+    return _err(path, "invalid_characters", "不能换行：单元格内有换行（Excel 中 Alt+Enter 输入的），请删除换行",
+                "must be one line: the cell holds a line break (Alt+Enter in Excel); remove it")
+
+
 def _integer_text(s: str) -> int:
     """An integer field's text: ``3``, or a whole number written with decimals, ``3.0`` / ``3.00`` (a
     spreadsheet's cell formatted "0.0", an export of a column with blanks), as the number 3.0 already
@@ -453,6 +464,7 @@ def compile_field(f: FieldSpec) -> Checker:
         too_long = _err(path, "too_long", f"长度不能超过{limit}", f"must not exceed {limit} characters") if limit else None
         wrong = _err(path, "wrong_type", "应为文本", "must be text")
         bad_chars = _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
+        line_break = _line_break(path)
         multiline = f.type == "text"
 
         def check_text(v: Any) -> tuple[Any, dict[str, str] | None]:
@@ -466,7 +478,7 @@ def compile_field(f: FieldSpec) -> Checker:
                 return None, too_long
             # isprintable() is false for every control character: when true, no need to search
             if not v.isprintable() and (_CTRL_TEXT if multiline else _CTRL).search(v):
-                return None, bad_chars
+                return None, line_break if not multiline and _LINE_BREAK.search(v) else bad_chars
             if len(v) >= 18:  # an ID number quoted in free text is kept and shown masked, never in the clear
                 v = mask_quoted_id_numbers(v)
             return v, None
