@@ -1296,6 +1296,27 @@ def test_a_line_break_in_a_one_line_field_is_named_as_such(upload, client, world
     assert "换行" in err[4] and "line break" in err[4] and "control characters" not in err[4]
 
 
+def test_a_repeated_column_is_named_by_both_places(upload):  # type: ignore[no-untyped-def]
+    """A wide sheet with 姓名 again in column J: the refusal says which two columns (it said only
+    "列“姓名”与“姓名”重复", leaving the officer to search the header)."""
+    data = xlsx_bytes([*ZH_HEADER, "姓名"], [[*r, r[1]] for r in penalty_rows(1)])
+    body = upload(data, filename="dup.xlsx", expect=422).json()
+    assert body["code"] == "duplicate_column"
+    [err] = body["errors"]
+    assert "第10列（J）" in err["message"] and "第2列（B）" in err["message"], err
+    assert "column J '姓名' repeats column B '姓名'" in err["message"]
+
+
+def test_a_nul_byte_in_a_csv_is_named_with_its_line(upload):  # type: ignore[no-untyped-def]
+    """A CSV with one NUL byte (an old system's export padding a field) was refused as "only CSV or
+    XLSX files are accepted" — about a CSV. It is still refused (no NUL in a CSV's text), saying what
+    and where."""
+    data = csv_bytes(ZH_HEADER, penalty_rows(3)).replace("和市监罚".encode(), "和市监罚\x00".encode(), 2)
+    body = upload(data, expect=422).json()
+    assert body["code"] == "unsupported_file"
+    assert "第2行有空字符" in body["message"] and "line 2 of the file holds a NUL" in body["message"], body
+
+
 def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
     """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
     time of day (46082.5), in a CSV: the same explanation."""

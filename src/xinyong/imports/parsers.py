@@ -190,6 +190,28 @@ _CP936_EURO = "xinyong.imports.cp936_euro"
 codecs.register_error(_CP936_EURO, _cp936_euro)
 
 
+def _nul_in_text(data: bytes) -> FileError | None:
+    """A CSV that is text but for a few NUL bytes (an old system's export padding its fields): said so,
+    with the line of the first one, instead of "only CSV or XLSX files are accepted" for a CSV."""
+    at = data.find(b"\x00")
+    if at < 0 or data.count(b"\x00") > len(data) // 100:  # many: binary, or UTF-16 without its BOM
+        return None
+    rest = data.replace(b"\x00", b"")
+    if not rest.strip() or _control_ratio(rest) > 0.01:
+        return None
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            rest[: 1 << 20].decode(encoding, errors="strict" if len(rest) <= 1 << 20 else "ignore")
+        except UnicodeDecodeError:
+            continue
+        line = data.count(b"\n", 0, at) + 1
+        return _unsupported(f"：文件第{line}行有空字符（NUL，\\0），CSV 文本中不能有空字符。请用文本编辑器删除后重新保存，"
+                            "或从原系统重新导出",
+                            f": line {line} of the file holds a NUL character (\\0), which a CSV's text cannot hold; "
+                            "remove it with a text editor and save again, or export the file again")
+    return None
+
+
 def sniff(data: bytes, filename: str | None = None) -> Sniffed:
     """Type by content (never by file name), and for CSV the encoding. ``filename`` only names the error
     of a damaged zip (:func:`_damaged_zip`)."""
@@ -209,7 +231,7 @@ def sniff(data: bytes, filename: str | None = None) -> Sniffed:
         raise FileError("wrong_encoding", "文件是 UTF-16 编码，请另存为“CSV UTF-8”或 GBK 编码的 CSV",
                         "the file is UTF-16 encoded: save it as 'CSV UTF-8' or as GBK-encoded CSV")
     if b"\x00" in data or _control_ratio(data) > 0.01:
-        raise _unsupported()
+        raise _nul_in_text(data) or _unsupported()
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             return Sniffed(FORMAT_CSV, "utf-8-sig", data[3:].decode("utf-8"))
@@ -287,6 +309,15 @@ def _cell_text(v: Any) -> str:
     return v if isinstance(v, str) else str(v)
 
 
+def column_name(index: int) -> tuple[int, str]:
+    """A column by its 0-based index as a spreadsheet names it: (its number, its letters), 11 → (12, "L")."""
+    n, letters = index + 1, ""
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(65 + r) + letters
+    return index + 1, letters
+
+
 def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Header:
     """Match header cells to the record envelope and the item's fields; refuse unknown, duplicate and
     missing columns, listing all of them at once."""
@@ -305,6 +336,7 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
     unknown: list[dict[str, str]] = []
     dupes: list[dict[str, str]] = []
     seen: dict[tuple[str, str], str] = {}
+    first_at: dict[tuple[str, str], int] = {}
     for i, raw in enumerate(cells):
         text = _cell_text(raw).strip()
         if not text:
@@ -325,11 +357,15 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
             columns.append(Column(i, text, None, None))
             continue
         if target in seen:
+            # named with both places (第12列（L）): a repeated column is far to the right of the first
+            first, at = seen[target][:64], column_name(first_at[target])
+            here = column_name(i)
             dupes.append({"field": shown, "code": "duplicate_column",
-                          "message": f"列“{shown}”与“{seen[target][:64]}”重复 / column '{shown}' repeats "
-                                     f"'{seen[target][:64]}'"})
+                          "message": f"第{here[0]}列（{here[1]}）“{shown}”与第{at[0]}列（{at[1]}）“{first}”重复 / "
+                                     f"column {here[1]} '{shown}' repeats column {at[1]} '{first}'"})
             continue
         seen[target] = text
+        first_at[target] = i
         columns.append(Column(i, text, target[0], target[1]))
     missing = [{"field": key, "code": "missing_header",
                 "message": f"缺少必需的列“{zh}”（{key}） / missing required column '{zh}' ({key})"}
