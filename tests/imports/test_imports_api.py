@@ -1317,6 +1317,24 @@ def test_a_nul_byte_in_a_csv_is_named_with_its_line(upload):  # type: ignore[no-
     assert "第2行有空字符" in body["message"] and "line 2 of the file holds a NUL" in body["message"], body
 
 
+def test_invisible_characters_pasted_with_an_id_number_are_dropped(upload, client, world, session):  # type: ignore[no-untyped-def]
+    """An ID number copied from a web page or a chat brings a zero-width space, a byte-order mark or
+    bidirectional marks along: Excel shows 18 digits, and the row was refused as "身份证号码应为18位".
+    They are dropped, as a name's are: the rows are the person of the clean number."""
+    from tests.support import new_id_number
+
+    person = new_id_number()
+    rows = penalty_rows(4, prefix="ZW")
+    rows[0][0] = person
+    rows[1][0] = person + "\u200b"
+    rows[2][0] = "\ufeff" + person
+    rows[3][0] = "\u202a" + person + "\u202c"
+    subjects = count(session, Subject)
+    job = upload(xlsx_bytes(ZH_HEADER, rows), filename="zw.xlsx")
+    assert job["counts"] == {"created": 4, "updated": 0, "unchanged": 0, "rejected": 0}, job
+    assert count(session, Subject) == subjects + 1
+
+
 def test_a_day_number_as_text_in_a_date_field_is_explained(upload, client, world):  # type: ignore[no-untyped-def]
     """A licence's 有效期自 (a date field, not the envelope's 决定日期) saved from a General cell with its
     time of day (46082.5), in a CSV: the same explanation."""

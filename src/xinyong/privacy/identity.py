@@ -6,6 +6,7 @@ part is wrong: length or characters, birth date, region code, or the check chara
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from typing import NamedTuple
@@ -75,11 +76,16 @@ _FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 def normalise(value: str) -> str:
     """Trimmed, upper-case ``X``; full-width digits and letters (１１０１０１…，ｘ — typed with a Chinese
     input method in full-width mode) as their ASCII selves, so that the same number typed either
-    way is one person."""
+    way is one person; without the invisible format characters (Unicode Cf: zero-width space, the
+    byte-order mark, bidirectional marks) that copying from a web page or a chat brings along —
+    a spreadsheet shows none of them, and the number was refused as "must have 18 characters"
+    (names drop them too: ``subjects.service.without_invisible``)."""
     if not isinstance(value, str):
         return ""
     if not value.isascii():
         value = value.translate(_FULL_WIDTH)
+        if not value.isprintable():  # (no Cf character is printable: the common case costs one call)
+            value = "".join(c for c in value if unicodedata.category(c) != "Cf")
     return value.strip().upper()
 
 
