@@ -85,3 +85,13 @@ def test_headers_and_separators_are_read_as_imports_read_them(client, world, db,
     job, by_row = _compared(client, world, f"2026年招录人员名单\n身份证号码\t姓名\n{listed}\t王小明\n".encode())
     assert job["counts"] == {"matched": 1, "unknown": 0, "invalid": 0}, job
     assert by_row[3][5] == "D" and by_row[3][3] == "是 yes"
+
+
+def test_a_nul_byte_in_the_csv_is_named_with_its_line(client, world):  # type: ignore[no-untyped-def]
+    """Refused (no NUL in a CSV's text) saying what and where, not "batch comparison takes CSV files
+    only" about a CSV."""
+    content = f"身份证号码,姓名\n{new_id_number()},王小明\n{new_id_number()},李四\x00\n".encode()
+    r = client.post("/api/v1/checks/batch", data={"scenario": "civil_service_hiring"},
+                    files={"file": ("名单.csv", content, "text/csv")}, headers=world.bearer(world.key_a))
+    assert r.status_code == 422 and r.json()["code"] == "unsupported_format", r.text
+    assert "第3行有空字符" in r.json()["message"] and "line 3 of the file holds a NUL" in r.json()["message"]

@@ -190,11 +190,12 @@ _CP936_EURO = "xinyong.imports.cp936_euro"
 codecs.register_error(_CP936_EURO, _cp936_euro)
 
 
-def _nul_in_text(data: bytes) -> FileError | None:
-    """A CSV that is text but for a few NUL bytes (an old system's export padding its fields): said so,
-    with the line of the first one, instead of "only CSV or XLSX files are accepted" for a CSV."""
+def nul_line(data: bytes) -> int | None:
+    """The line of the first NUL byte of a CSV that is text but for a few of them (an old system's
+    export padding its fields), else None (no NUL, or binary content: many, or no text around them).
+    Also the batch comparison's (``measures.batch.parse``)."""
     at = data.find(b"\x00")
-    if at < 0 or data.count(b"\x00") > len(data) // 100:  # many: binary, or UTF-16 without its BOM
+    if at < 0 or data.count(b"\x00") > max(16, len(data) // 100):  # many: binary, or UTF-16 without its BOM
         return None
     rest = data.replace(b"\x00", b"")
     if not rest.strip() or _control_ratio(rest) > 0.01:
@@ -204,12 +205,22 @@ def _nul_in_text(data: bytes) -> FileError | None:
             rest[: 1 << 20].decode(encoding, errors="strict" if len(rest) <= 1 << 20 else "ignore")
         except UnicodeDecodeError:
             continue
-        line = data.count(b"\n", 0, at) + 1
-        return _unsupported(f"：文件第{line}行有空字符（NUL，\\0），CSV 文本中不能有空字符。请用文本编辑器删除后重新保存，"
-                            "或从原系统重新导出",
-                            f": line {line} of the file holds a NUL character (\\0), which a CSV's text cannot hold; "
-                            "remove it with a text editor and save again, or export the file again")
+        return data.count(b"\n", 0, at) + 1
     return None
+
+
+NUL_HINT = ("文件第{line}行有空字符（NUL，\\0），CSV 文本中不能有空字符。请用文本编辑器删除后重新保存，或从原系统重新导出",
+            "line {line} of the file holds a NUL character (\\0), which a CSV's text cannot hold; remove it with a "
+            "text editor and save again, or export the file again")
+
+
+def _nul_in_text(data: bytes) -> FileError | None:
+    """A CSV refused for a NUL byte says so, with the line of the first one, instead of "only CSV or
+    XLSX files are accepted" about a CSV."""
+    line = nul_line(data)
+    if line is None:
+        return None
+    return _unsupported("：" + NUL_HINT[0].format(line=line), ": " + NUL_HINT[1].format(line=line))
 
 
 def sniff(data: bytes, filename: str | None = None) -> Sniffed:

@@ -30,7 +30,16 @@ from xinyong.audit.service import Actor, record, record_many
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.db import utcnow
-from xinyong.imports.parsers import FileError, csv_delimiter, in_scientific_notation, norm_header, sniff, unmark_text
+from xinyong.imports.parsers import (
+    NUL_HINT,
+    FileError,
+    csv_delimiter,
+    in_scientific_notation,
+    norm_header,
+    nul_line,
+    sniff,
+    unmark_text,
+)
 from xinyong.imports.prepare import cut_by_spreadsheet
 from xinyong.imports.service import (
     STALE_SECONDS,
@@ -233,6 +242,11 @@ def parse(data: bytes) -> tuple[str | None, Layout, list[tuple[str, ...]]]:
         sniffed = sniff(data)
     except FileError as exc:
         if exc.code in ("unsupported_file", "bad_xlsx"):  # the imports' message offers XLSX, which this does not take
+            line = nul_line(data) if exc.code == "unsupported_file" else None
+            if line is not None:  # a CSV but for a NUL byte: say so, and where
+                code, zh, en = _CSV_ONLY
+                raise FileError(code, f"{zh}：{NUL_HINT[0].format(line=line)}", f"{en}: {NUL_HINT[1].format(line=line)}",
+                                ) from exc
             raise FileError(*_CSV_ONLY) from exc
         raise
     if sniffed.format != "csv" or sniffed.text is None:
