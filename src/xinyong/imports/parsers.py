@@ -856,9 +856,10 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
                       r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _SCI_RE = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
-# a date column's text that is a number of at most 6 digits (a decimal part for the time of day): Excel's
-# day number of a date (46083 is 2026-03-02) in a cell formatted General, as a CSV saved from it writes it
-_SERIAL_TEXT = re.compile(r"^\d{1,6}(?:\.\d+)?$")
+# a date column's text that is a number of 5 digits (a decimal part for the time of day): Excel's day
+# number of a date (46083 is 2026-03-02; 5 digits from 1927 to 2173) in a cell formatted General, as a CSV
+# saved from it writes it. (A year alone, 2024, is not one: the records service's "YYYY-MM-DD" says it.)
+_SERIAL_TEXT = re.compile(r"^\d{5}(?:\.\d+)?$")
 
 
 def norm_date(s: str) -> str:
