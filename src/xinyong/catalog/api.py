@@ -28,7 +28,8 @@ def item_out(item: Item) -> ItemOut:
         visibility=s.visibility, key_field=s.key_field, legal_basis=s.legal_basis, departments=list(s.departments),
         severities=list(s.severities) if s.severities else None,
         fields=[FieldOut(name=f.name, name_zh=f.name_zh, type=f.type, required=f.required,
-                         allowed=list(f.allowed) if f.allowed else None, max_length=f.max_length, min=f.min, max=f.max)
+                         allowed=list(f.allowed) if f.allowed else None,
+                         labels=dict(f.labels) if f.labels else None, max_length=f.max_length, min=f.min, max=f.max)
                 for f in s.fields],
         display={k: PeriodOut(publish=p.publish, min_months=p.min_months, max_months=p.max_months)
                  for k, p in s.display.items()},

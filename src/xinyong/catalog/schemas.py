@@ -11,6 +11,7 @@ class FieldOut(BaseModel):
     type: str
     required: bool
     allowed: list[str] | None = None
+    labels: dict[str, str] | None = None  # an enum's Chinese label per allowed value (accepted for it)
     max_length: int | None = None
     min: float | None = None
     max: float | None = None

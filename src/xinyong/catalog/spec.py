@@ -39,6 +39,14 @@ class FieldSpec:
     max_length: int | None = None
     min: float | None = None
     max: float | None = None
+    # an enum's allowed values with their Chinese labels, (code, label) in the order of ``allowed``: a
+    # file's cell or a record may give the label (区级) for the code (district); the code is stored
+    labels: tuple[tuple[str, str], ...] | None = None
+
+    def shown_allowed(self, sep: str = "、") -> str:
+        """The allowed values as a message or a template names them: ``区级(district)`` where labelled."""
+        named = dict(self.labels or ())
+        return sep.join(f"{named[a]}({a})" if a in named else str(a) for a in self.allowed or ())
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,8 @@ def _period(d: Any, path: str) -> Period:
 # ``visiblity: government`` left the item at the default visibility, ``requried: true`` a field optional).
 ITEM_KEYS = ("code", "name", "name_en", "category", "visibility", "departments", "key_field", "legal_basis",
              "fields", "display", "severities", "retention", "arrival_working_days")
-FIELD_KEYS = ("name", "name_zh", "type", "required", "allowed", "max_length", "min", "max")
+FIELD_KEYS = ("name", "name_zh", "type", "required", "allowed", "labels", "max_length", "min", "max")
+LABEL_MAX = 64
 
 
 def _known_keys(d: dict[Any, Any], keys: tuple[str, ...], path: str) -> None:
@@ -151,6 +160,7 @@ def parse_field(d: Any, path: str) -> FieldSpec:
         allowed = tuple(str(a) for a in allowed)
     elif allowed is not None:
         raise SpecError(f"{path}.allowed", "只有枚举字段可以设置允许值", "only enum fields take allowed values")
+    labels = _labels(d.get("labels"), allowed if typ == "enum" else None, f"{path}.labels")
     max_length = d.get("max_length")
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise SpecError(f"{path}.max_length", "应为正整数", "must be a positive integer")
@@ -163,7 +173,39 @@ def parse_field(d: Any, path: str) -> FieldSpec:
     if _CTRL.search(name_zh):
         raise SpecError(f"{path}.name_zh", "包含不允许的控制字符", "contains control characters")
     return FieldSpec(name=name, name_zh=name_zh, type=typ, required=required, allowed=allowed,
-                     max_length=max_length, min=_num(d.get("min"), f"{path}.min"), max=_num(d.get("max"), f"{path}.max"))
+                     max_length=max_length, min=_num(d.get("min"), f"{path}.min"), max=_num(d.get("max"), f"{path}.max"),
+                     labels=labels)
+
+
+def _labels(raw: Any, allowed: tuple[str, ...] | None, path: str) -> tuple[tuple[str, str], ...] | None:
+    """An enum's ``labels`` (``{district: 区级, …}``): each key one of its allowed values, each label
+    text of one line, no two alike and none another allowed value (a cell would read two ways)."""
+    if raw is None:
+        return None
+    if allowed is None:
+        raise SpecError(path, "只有枚举字段可以设置取值名称", "only enum fields take labels")
+    if not isinstance(raw, dict):
+        raise SpecError(path, "应为“允许值: 名称”的对象", "must be a mapping of allowed values to labels")
+    seen: dict[str, str] = {}
+    for code, label in raw.items():
+        at = f"{path}.{str(code)[:64]}"
+        if str(code) not in allowed:
+            raise SpecError(at, "不是本字段的允许值", "not one of the field's allowed values")
+        if not isinstance(label, str) or not label.strip() or len(label) > LABEL_MAX or _CTRL.search(label):
+            raise SpecError(at, f"名称应为不超过{LABEL_MAX}字的一行文字", f"a label is one line of at most {LABEL_MAX} "
+                                                                          "characters")
+        key = _label_key(label)
+        if key in seen or (key in allowed and key != str(code)):
+            raise SpecError(at, f"名称“{label.strip()}”与其他允许值或名称重复",
+                            f"the label {label.strip()!r} is another allowed value or label")
+        seen[key] = str(code)
+    named = {code: label.strip() for code, label in ((str(c), lb) for c, lb in raw.items())}
+    return tuple((a, named[a]) for a in allowed if a in named) or None
+
+
+def _label_key(text: str) -> str:
+    """A label as a cell is matched against it: width (ＡＡ = AA) and the spaces around it aside."""
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def parse_item(d: Any, path: str = "item") -> ItemSpec:
@@ -265,6 +307,8 @@ def to_data(item: ItemSpec) -> dict[str, Any]:
             v = getattr(x, k)
             if v is not None:
                 d[k] = list(v) if k == "allowed" else v
+        if x.labels:
+            d["labels"] = dict(x.labels)
         return d
 
     display: dict[str, Any] = {}
@@ -312,10 +356,12 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
         return (mask_quoted_id_numbers(value) if len(value) >= 18 else value), None
     if t == "enum":
         s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if s is not None and s not in (f.allowed or ()) and f.labels:
+            s = next((code for code, label in f.labels if _label_key(label) == _label_key(s)), s)
         if s is None or s not in (f.allowed or ()):
-            allowed = "、".join(map(str, f.allowed or ()))
-            return None, _err(path, "not_allowed", f"取值不在允许范围内（{allowed}）",
-                              f"value not allowed; allowed: {', '.join(map(str, f.allowed or ()))}")
+            codes = ", ".join(map(str, f.allowed or ()))
+            return None, _err(path, "not_allowed", f"取值不在允许范围内（{f.shown_allowed()}）",
+                              f"value not allowed; allowed: {codes}" + (" or their Chinese names" if f.labels else ""))
         return s, None
     if t in ("integer", "number"):
         if isinstance(value, bool):

@@ -386,7 +386,7 @@ def _describe(spec: ItemSpec) -> list[tuple[str, str, str, str, str]]:
     types = {"string": _TEXT, "text": _TEXT, "integer": "整数 integer", "number": "数字 number",
              "date": _DATE, "boolean": "是/否 yes/no", "enum": "枚举 enum"}
     for f in spec.fields:
-        note = "、".join(map(str, f.allowed)) if f.allowed else ""
+        note = f.shown_allowed() if f.allowed else ""
         if f.type == "date":
             note = "YYYY-MM-DD"
         if f.max_length:
