@@ -120,3 +120,21 @@ def test_an_enum_with_labels_stores_only_allowed_codes(value: str) -> None:
                          "labels": {"national": "国家级", "district": "区级"}}, "f")
     got, err = compile_field(field)(value)
     assert (got in ("national", "district") and err is None) or (got is None and err["code"] == "not_allowed")
+
+
+def test_the_xlsx_template_offers_the_values_as_drop_down_lists(client, world):  # type: ignore[no-untyped-def]
+    """Each column of a few values (严重程度, the enums) offers them as a drop-down list, by their
+    Chinese labels where the catalog names them; typing a code instead is only warned about."""
+    import io
+
+    from openpyxl import load_workbook
+
+    h = world.bearer(world.key_a)
+    for item, column, values in (("honor", "授予级别", "国家级,省级,市级,区级,街道级,社区级"),
+                                 ("admin_penalty", "严重程度", "轻微,一般,严重")):
+        wb = load_workbook(io.BytesIO(client.get(f"/api/v1/imports/templates/{item}.xlsx", headers=h).content))
+        ws = wb.worksheets[0]
+        letter = next(c.column_letter for c in ws[1] if c.value == column)
+        lists = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
+        dv = lists[f"{letter}2:{letter}500001"]
+        assert (dv.type, dv.formula1, dv.errorStyle) == ("list", f'"{values}"', "warning")

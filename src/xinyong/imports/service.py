@@ -423,6 +423,7 @@ def template_xlsx(spec: ItemSpec) -> bytes:
         elif h in date_cols:
             dim.number_format = "yyyy-mm-dd"
     ws.freeze_panes = "A2"
+    _choices(ws, spec, heads)
     notes = wb.create_sheet("说明")
     notes.append(["列 column", "代码 code", "类型 type", "必填 required", "说明 notes"])
     for row in _describe(spec):
@@ -435,6 +436,34 @@ def template_xlsx(spec: ItemSpec) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _choices(ws: Any, spec: ItemSpec, heads: list[str]) -> None:
+    """A drop-down list on each column of a few values (严重程度 and the enums), of the values as an
+    officer reads them (the Chinese labels where the catalog names them). A warning, not a stop, when
+    something else is typed: a code (``district``) is as good as its label."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    options: dict[str, list[str]] = {}
+    if spec.severities:
+        options[parsers.ENVELOPE_ZH["severity"]] = [parsers.SEVERITY_LABEL[s] for s in spec.severities]
+    for f in spec.fields:
+        if f.type == "enum" and f.allowed:
+            named = dict(f.labels or ())
+            options[f.name_zh] = [named.get(str(a), str(a)) for a in f.allowed]
+    for i, head in enumerate(heads, start=1):
+        values = options.get(head)
+        listed = ",".join(values or ())
+        # Excel takes a list of at most 255 characters, without commas or quotes inside a value
+        if not values or len(listed) > 255 or any("," in v or '"' in v for v in values):
+            continue
+        dv = DataValidation(type="list", formula1=f'"{listed}"', allow_blank=True, showErrorMessage=True,
+                            errorStyle="warning", errorTitle="取值 / value",
+                            error="请从列表中选择 / choose a value from the list")
+        letter = get_column_letter(i)
+        dv.add(f"{letter}2:{letter}{parsers.MAX_ROWS + 1}")
+        ws.add_data_validation(dv)
 
 
 @dataclass(frozen=True)
