@@ -227,3 +227,24 @@ def test_listing_the_jobs_is_audited_as_the_api_and_the_page_are(env: Database, 
         assert e.details == {"before_id": None, "limit": 5, "count": 1, "jobs": [job_id], "via": "cli"}
         for entry in s.scalars(select(AuditEntry)):
             assert not any(r[0] in str(entry.details) for r in rows)
+
+
+def test_a_refused_file_is_audited_as_the_api_and_the_page_audit_it(env: Database, tmp_path: Path) -> None:
+    """`xinyong import` of a file refused whole (not a CSV, an unknown item, an item the department may
+    not push) leaves one `imports.create` entry, `denied`, with the code — as `POST /api/v1/imports`
+    and the upload page do ("every refused upload is in the audit log", docs/imports.md § 6)."""
+    from xinyong.audit.models import AuditEntry
+
+    png = tmp_path / "x.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    good = tmp_path / "p.csv"
+    good.write_bytes(csv_bytes(ZH_HEADER, penalty_rows(1)))
+    assert run("import", str(png), "--item", "admin_penalty", "--dept", "scjgj").exit_code == 1
+    assert run("import", str(good), "--item", "nope", "--dept", "scjgj").exit_code == 1
+    with env.session() as s:
+        entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "imports.create")
+                                 .order_by(AuditEntry.id)))
+        assert [(e.outcome, e.details["code"], e.details["item"], e.details["filename"]) for e in entries] == [
+            ("denied", "unsupported_file", "admin_penalty", "x.csv"), ("denied", "unknown_item", "nope", "p.csv")]
+        assert all(e.actor_label.startswith("cli:") for e in entries)
+        assert s.scalar(select(func.count()).select_from(ImportJob)) == 0

@@ -146,6 +146,10 @@ def import_command(
                     service.resume_job(s, job=job, actor=actor)
                 job_id = job.id
         except (FileError, service.ImportsError) as exc:
+            if resume is None:  # a refused upload is registered, as the API's and the page's are
+                with db.session() as s:
+                    service.record_refusal(s, actor=actor, item_code=item, filename=file.name, size=len(data),
+                                           error=exc)
             _fail(exc.zh, exc.en, exc.errors)
         fmt = f"{job.format}" + (f", {job.encoding}" if job.encoding else "")
         typer.echo(f"导入任务 / import job {job_id}: {job.filename} ({fmt}, {job.size} bytes) "
