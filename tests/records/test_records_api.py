@@ -872,3 +872,25 @@ def test_an_18_digit_number_that_is_no_id_number_is_stored_as_sent(client, world
     assert stored.fields["decision_no"] == "110105202403050002"
     body = client.get(f"/api/v1/records/{stored.id}", headers=world.bearer(world.key_a)).json()
     assert body["fields"]["decision_no"] == "110105202403050002" and uscc in body["fields"]["violation"]
+
+
+def test_a_refused_revocation_is_audited_with_its_code(client, db, world, person):  # type: ignore[no-untyped-def]
+    """A revocation the rules refuse leaves one ``record.revoke`` entry naming the code and field —
+    ``denied`` for a record already revoked (409), ``failed`` for a blank reason (422) — as a look at
+    another department's record does (``not_found``); such a refusal left no trace. The reason typed
+    is not kept in the entry."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    rid = r["record_id"]
+    assert client.post(f"/api/v1/records/{rid}/revoke", json={"reason": " "}, headers=h).status_code == 422
+    assert client.post(f"/api/v1/records/{rid}/revoke", json={"reason": "撤销"}, headers=h).status_code == 200
+    assert client.post(f"/api/v1/records/{rid}/revoke", json={"reason": "再撤销"}, headers=h).status_code == 409
+    with db.session() as s:
+        entries = [(e.outcome, e.object_id, e.details)
+                   for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "record.revoke")
+                                      .order_by(AuditEntry.id))]
+    assert entries[0] == ("failed", str(rid), {"code": "missing", "field": "reason"})
+    assert entries[1][0] == "ok"
+    assert entries[2] == ("denied", str(rid), {"code": "already_revoked", "field": None})
+    assert len(entries) == 3

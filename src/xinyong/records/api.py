@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record, record_not_found
+from xinyong.audit.service import record, record_not_found, record_refusal
 from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
@@ -134,6 +134,16 @@ def _refused(session: Session, principal: Principal, record_id: int, action: str
     record_not_found(session, actor=principal.actor, action=action, object_type="record", object_id=record_id)
 
 
+def revoke_refused(session: Session, principal: Principal, record_id: int, exc: service.RecordError) -> None:
+    """A revocation the rules refused — a record already revoked or archived (``denied``), a reason
+    missing, too long or with control characters (``failed``) — registered under ``record.revoke``
+    with its code and field (never the reason typed), as the lists register their refused steps
+    (the API's and the workspace page's refusals alike)."""
+    record_refusal(session, actor=principal.actor, action="record.revoke", object_type="record",
+                   object_id=record_id, details={"code": exc.code, "field": exc.field},
+                   outcome="denied" if exc.status == 409 else "failed")
+
+
 def inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
     """A deactivated department's change refused: registered as ``department_of`` registers it (the
     API's and the workspace page's refusals alike)."""
@@ -197,6 +207,7 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
         inactive_refused(session, principal)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     except service.RecordError as exc:
+        revoke_refused(session, principal, record_id, exc)
         # a refused reason names its field; a record already revoked or archived (409) concerns none
         errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else []
         raise ApiError(exc.status, exc.code, exc.message, errors) from exc

@@ -37,7 +37,7 @@ from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_number
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
-from xinyong.records.api import inactive_refused, record_out
+from xinyong.records.api import inactive_refused, record_out, revoke_refused
 from xinyong.records.models import RECORD_STATUSES, Record
 from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
@@ -330,7 +330,7 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
         if isinstance(exc, service.DepartmentInactive):  # a deactivated department changes nothing any more
             inactive_refused(session, principal)
         else:
-            session.rollback()
+            revoke_refused(session, principal, record_id, exc)
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
         error = {"message": exc.message, "field": exc.field or "reason"}
         return _detail_page(request, session, vault, principal, rec, error=error,
