@@ -454,3 +454,24 @@ def test_a_damaged_workbook_is_bad_xlsx() -> None:
     with pytest.raises(FileError) as exc:
         parsers.sniff(buf.getvalue()[:-30], "notes.zip")
     assert exc.value.code == "unsupported_file" and "damaged" in exc.value.message
+
+
+def test_a_quote_left_open_deep_in_a_file_names_the_row_it_starts_on() -> None:
+    """A quote opened in row 5 and never closed makes the reader give up at the file's last line; the
+    refusal names row 5 and its line — where the quotes are to be checked — not the end of the file
+    (it said "near line 9"), and its Chinese part is Chinese (it quoted the reader's English)."""
+    lines = csv_bytes(ZH_HEADER, penalty_rows(8)).decode().splitlines()
+    lines[4] = lines[4].replace(",", ',"', 1)  # row 5: a quote opened before its name, never closed
+    with pytest.raises(FileError) as exc:
+        parsers.parse(("\n".join(lines) + "\n").encode(), PENALTY)
+    e = exc.value
+    assert e.code == "malformed_csv"
+    assert "第5行（文件第5至9行）" in e.zh and "row 5 (lines 5 to 9 of the file)" in e.en
+    assert "end of data" not in e.zh and "附近" not in e.zh
+    assert (e.errors[0]["row"], e.errors[0]["line"]) == (5, 5)
+    # quotes broken on one line, further down: that row and line
+    lines = csv_bytes(ZH_HEADER, penalty_rows(8)).decode().splitlines()
+    lines[6] = lines[6].replace(",", ',"李"四', 1)
+    with pytest.raises(FileError) as exc:
+        parsers.parse(("\n".join(lines) + "\n").encode(), PENALTY)
+    assert "第7行（文件第7行）" in exc.value.zh and (exc.value.errors[0]["row"], exc.value.errors[0]["line"]) == (7, 7)

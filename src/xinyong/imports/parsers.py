@@ -806,12 +806,37 @@ def _csv_records(text: str, max_rows: int) -> list[list[str]]:
     try:
         records = list(itertools.islice(reader, limit + 1))
     except csv.Error as exc:
-        n = getattr(reader, "line_num", 0)
-        raise FileError("malformed_csv", f"CSV 格式错误（第{n}行附近）：{str(exc)[:100]}",
-                        f"malformed CSV near line {n}: {str(exc)[:100]}") from None
+        raise _malformed_csv(text, str(exc)) from None
     if len(records) > limit:
         raise _too_many_read(limit, max_rows)
     return records
+
+
+def _malformed_csv(text: str, detail: str) -> FileError:
+    """The whole file's refusal for broken quoting found while reading it all, naming the row and the
+    line the broken record **starts** on — where its quotes are to be checked — not the line where the
+    reader gave up (for a quote never closed, the file's last line). Read again only on this path."""
+    reader = _csv_reader(text)
+    row, start = 0, 1
+    try:
+        for _cells in reader:
+            row += 1
+            start = reader.line_num + 1
+    except csv.Error:
+        pass
+    row, end = row + 1, max(reader.line_num, start)
+    lines_zh = f"文件第{start}行" if end == start else f"文件第{start}至{end}行"
+    lines_en = f"line {start} of the file" if end == start else f"lines {start} to {end} of the file"
+    if end > start and "end of data" in detail:
+        zh = f"CSV 格式错误：第{row}行（{lines_zh}）开始的带引号单元格直到文件末尾都没有结束"
+        en = f"malformed CSV: the quoted cell starting in row {row} ({lines_en}) is never closed"
+    else:
+        zh = f"CSV 格式错误：第{row}行（{lines_zh}）的引号有误"
+        en = f"malformed CSV: the quotes of row {row} ({lines_en}) are wrong ({detail[:100]})"
+    zh += "；整个文件未导入，请检查该行的引号"
+    en += "; nothing was imported: check the quotes in that row"
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start}])
 
 
 def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
