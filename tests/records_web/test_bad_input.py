@@ -108,3 +108,19 @@ def test_the_api_refuses_a_control_character_in_a_revocation_reason_too(loose, w
     r = loose.post(f"/api/v1/records/{rid}/revoke", json={"reason": "第一行\n第二行\t完"},
                    headers=world.bearer(world.key_a))
     assert r.status_code == 200 and r.json()["status"] == "revoked"
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("zh", "身份证号码无效（身份证号码校验位错误），请核对后重试。"),
+    ("en", "Not a valid ID number (check character of the ID number is wrong); check it and retry."),
+])
+def test_find_by_an_invalid_id_number_says_why_in_one_sentence(loose, world, sample, login, lang, expected):
+    """The refusal and its reason read as one sentence in either language; it read
+    "身份证号码无效，请核对后重试。：身份证号码校验位错误", and in English "… retry.：check character …" (a
+    full-width colon)."""
+    csrf = login(loose, "officer_a")
+    loose.get("/lang", params={"to": lang})
+    r = loose.post("/workspace/records/find", data={"csrf_token": csrf, "id_number": "12010119800506101Y"[:17] + "0"})
+    assert r.status_code == 422
+    assert expected in r.text.replace("&#39;", "'")
+    assert "。：" not in r.text and ".：" not in r.text

@@ -310,6 +310,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "records.find.result": {"zh": "身份证号码为以下号码的记录：", "en": "Records of the ID number"},
     "records.find.same_subject": {"zh": "仅显示同一信息主体的记录", "en": "Records of one person only"},
     "records.find.invalid": {"zh": "身份证号码无效，请核对后重试。", "en": "Not a valid ID number; check it and retry."},
+    "records.find.invalid_reason": {"zh": "身份证号码无效（{reason}），请核对后重试。",
+                                    "en": "Not a valid ID number ({reason}); check it and retry."},
     "records.revoke.title": {"zh": "撤销记录", "en": "Revoke this record"},
     "records.revoke.hint": {"zh": "撤销后记录仍会保留，但不再展示或使用，且不能恢复；请写明原因。",
                             "en": "A revoked record is kept but no longer shown or used, and cannot be restored. "
