@@ -248,3 +248,18 @@ def test_a_refused_file_is_audited_as_the_api_and_the_page_audit_it(env: Databas
             ("denied", "unsupported_file", "admin_penalty", "x.csv"), ("denied", "unknown_item", "nope", "p.csv")]
         assert all(e.actor_label.startswith("cli:") for e in entries)
         assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
+
+
+def test_a_failed_job_prints_its_reason_once_under_a_bilingual_headline(env: Database, tmp_path: Path) -> None:
+    """A job that fails reading the whole file exits 1 with `文件无法导入 / the file cannot be imported (code)`
+    and, on a line of its own, the job's bilingual reason; it printed the reason (Chinese and English)
+    inside the Chinese half of the headline, then the English half."""
+    lines = csv_bytes(ZH_HEADER, penalty_rows(6)).decode().splitlines()
+    lines[4] = lines[4].replace(",", ',"', 1)  # row 5: a quote never closed
+    f = tmp_path / "q.csv"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 1
+    err = [line for line in r.output.splitlines() if line.startswith(("错误 / error:", "  原因 reason:"))]
+    assert err[0] == "错误 / error: 文件无法导入 / the file cannot be imported (malformed_csv)"
+    assert err[1].startswith("  原因 reason: CSV 格式错误：第5行") and err[1].count(" / ") == 1

@@ -100,12 +100,16 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
             typer.echo(f"  第{e.row_number}行 row {e.row_number}  {col}({e.field}) {e.code}: {e.message}")
         typer.echo(f"完整报告 / full report: xinyong imports report {job_id} --output report.csv "
                    f"(API: GET /api/v1/imports/{job_id}/errors.csv)")
+    # The job's own message is bilingual already: it goes on a line of its own under the headline.
     if result.status == "failed":
-        _fail(f"文件无法导入：{result.error_message or result.error_code}",
-              f"the file cannot be imported ({result.error_code})")
+        _fail("文件无法导入", f"the file cannot be imported ({result.error_code})", _why(result.error_message))
     if result.status != "done":
-        _fail(f"导入中断：{result.error_message or ''} 可用 `xinyong imports resume {job_id}` 继续",
-              f"the import stopped; continue it with `xinyong imports resume {job_id}`")
+        _fail(f"导入中断，可用 `xinyong imports resume {job_id}` 继续",
+              f"the import stopped; continue it with `xinyong imports resume {job_id}`", _why(result.error_message))
+
+
+def _why(message: str | None) -> list[dict[str, str]]:
+    return [{"field": "原因 reason", "message": message}] if message else []
 
 
 def import_command(
