@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import date, datetime
 
@@ -475,3 +476,40 @@ def test_a_quote_left_open_deep_in_a_file_names_the_row_it_starts_on() -> None:
     with pytest.raises(FileError) as exc:
         parsers.parse(("\n".join(lines) + "\n").encode(), PENALTY)
     assert "第7行（文件第7行）" in exc.value.zh and (exc.value.errors[0]["row"], exc.value.errors[0]["line"]) == (7, 7)
+
+
+def _with_basis(n: int, open_at: int | None = None, close_at: int | None = None, remark: str | None = None) -> bytes:
+    """``n`` rows with a 处罚依据 column; a stray quote opening that cell in row ``open_at`` and one closing
+    it in row ``close_at`` (the sheet's row numbers: the header is row 1)."""
+    rows = [r + [f"依据{i}"] for i, r in enumerate(penalty_rows(n))]
+    lines = csv_bytes([*ZH_HEADER, "处罚依据"], rows).decode().split("\r\n")
+    if open_at is not None and close_at is not None:
+        lines[open_at - 1] = lines[open_at - 1].replace(",依据", ',"依据')
+        lines[close_at - 1] += '"'
+    if remark is not None:
+        lines[2] = lines[2].rsplit(",", 1)[0] + "," + remark
+    return "\r\n".join(lines).encode()
+
+
+def test_rows_a_stray_pair_of_quotes_merged_into_one_cell_refuse_the_file() -> None:
+    """A quote opening row 4's 处罚依据 and another closing row 7's made rows 5-7 part of row 4's text: the
+    job was `done`, rows 5-7 neither imported nor reported, row 4 stored with their (masked) lines in
+    its text. The file is refused (`malformed_csv`), naming the row and its lines, as the batch
+    comparison refuses such a file; a remark over two lines without an ID number is still a cell."""
+    with pytest.raises(FileError) as exc:
+        parsers.parse(_with_basis(8, open_at=4, close_at=7), PENALTY)
+    e = exc.value
+    assert e.code == "malformed_csv" and "第4行（文件第4至7行）" in e.zh and "row 4 (lines 4 to 7 of the file)" in e.en
+    assert (e.errors[0]["row"], e.errors[0]["line"], e.errors[0]["found_at_line"]) == (4, 4, 7)
+    assert not re.search(r"[0-9]{17}", e.message)  # no ID number of the merged rows echoed
+    # in the first data row, the upload's own check refuses it (a 422, no job)
+    with pytest.raises(FileError) as exc:
+        parsers.read_header(_with_basis(8, open_at=2, close_at=3), PENALTY)
+    assert exc.value.code == "malformed_csv" and "第2行（文件第2至3行）" in exc.value.zh
+    # a quoted remark over two lines, no ID number in it: one cell, every row read
+    pf = parsers.parse(_with_basis(4, remark='"第一款\r\n第二款"'), PENALTY)
+    assert [n for n, _ in pf.rows] == [2, 3, 4, 5]
+    # nor is a text quoting an ID number on its second line (facts naming another person): no row of the file
+    quoting = '"经查，\r\n当事人（身份证号 120101198005061018，另案处理）未按规定公示"'
+    pf = parsers.parse(_with_basis(4, remark=quoting), PENALTY)
+    assert [n for n, _ in pf.rows] == [2, 3, 4, 5]

@@ -442,9 +442,12 @@ def _csv_reader(text: str) -> Iterator[list[str]]:
 
 def _csv_rows(text: str) -> Iterator[Row]:
     reader = _csv_reader(text)
+    delimiter = _delimiter(text)
     n = 0
     try:
         for n, cells in enumerate(reader, start=1):  # noqa: B007 - n is read in the except clause
+            if _swallowed(cells, delimiter):
+                raise _merged_rows(text, n)
             yield n, cells
     except csv.Error as exc:
         raise FileError("malformed_csv", f"CSV 格式错误（第{n + 1}行附近）：{str(exc)[:100]}",
@@ -809,7 +812,51 @@ def _csv_records(text: str, max_rows: int) -> list[list[str]]:
         raise _malformed_csv(text, str(exc)) from None
     if len(records) > limit:
         raise _too_many_read(limit, max_rows)
+    if reader.line_num > len(records):  # some record ran over line breaks: rows merged by a stray quote?
+        delimiter = _delimiter(text)
+        for n, cells in enumerate(records, start=1):
+            if _swallowed(cells, delimiter):
+                raise _merged_rows(text, n)
     return records
+
+
+_ROW_ID = {d: re.compile(rf'(?:^|{d})\s*"?[0-9]{{17}}[0-9Xx]"?\s*(?:{d}|$)') for d in (",", "\t")}
+
+
+def _swallowed(cells: Sequence[str], delimiter: str) -> bool:
+    """Whether a record that ran over line breaks holds, on a line after a break inside a cell, what
+    looks like another row of the file — an ID number as a cell of its own among at least two
+    delimiters: rows that a stray pair of quotes merged into one cell (``…,"依据`` … ``…,依据"``),
+    which the strict reader takes as one valid record — the rows between would vanish into a text
+    field, neither imported nor reported. A remark or an address over two lines, even one quoting an
+    ID number in its text, is no row. (The batch comparison's reader refuses such a file too:
+    ``xinyong.measures.batch``.)"""
+    for c in cells:
+        if "\n" in c or "\r" in c:
+            for line in c.splitlines()[1:]:
+                if line.count(delimiter) >= 2 and _ROW_ID[delimiter].search(line):
+                    return True
+    return False
+
+
+def _merged_rows(text: str, row: int) -> FileError:
+    """The whole file's refusal for record ``row`` (a CSV record's number: the sheet's row) that
+    swallowed the rows after it, naming the lines of the file it spans."""
+    reader = _csv_reader(text)
+    start = end = 1
+    for n, _cells in enumerate(reader, start=1):
+        end = reader.line_num
+        if n == row:
+            break
+        start = end + 1
+    zh = (f"CSV 格式错误：第{row}行（文件第{start}至{end}行）有一个带引号的单元格跨行，且含有看似其他行的身份证号码："
+          f"可能是引号没有成对，其后的行被并入这个单元格；整个文件未导入，请检查该行的引号")
+    en = (f"malformed CSV: a quoted cell in row {row} (lines {start} to {end} of the file) runs over line breaks and "
+          f"holds what looks like another row's ID number: an unpaired quote probably merged the rows after it into "
+          f"that cell; nothing was imported: check the quotes in that row")
+    return FileError("malformed_csv", zh, en, errors=[
+        {"field": "file", "code": "malformed_csv", "message": f"{zh} / {en}", "row": row, "line": start,
+         "found_at_line": end}])
 
 
 def _malformed_csv(text: str, detail: str) -> FileError:
