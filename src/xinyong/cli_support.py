@@ -38,5 +38,8 @@ def vault_context() -> tuple[Any, Any, Any]:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(message, err=True)
+    """Print ``message`` (it may echo what the operator typed: any ID number in it masked) and exit."""
+    from xinyong.privacy.masking import mask_id_numbers_in
+
+    typer.echo(mask_id_numbers_in(message), err=True)
     raise typer.Exit(code)

@@ -76,3 +76,10 @@ def test_maintain_as_of_a_day_leaves_every_status_as_a_recomputation_on_that_day
     assert len(again) > 100
     differ = {sid: (stored.get(sid), row) for sid, row in again.items() if stored.get(sid) != row}
     assert not differ, f"{len(differ)} statuses differ from a recomputation on {day}: {list(differ.values())[:3]}"
+
+
+def test_a_bad_today_is_echoed_without_an_id_number(initialised) -> None:  # type: ignore[no-untyped-def]
+    """`--today` given an ID number (pasted into the wrong place) is refused, the value echoed masked:
+    the CLI never prints a raw ID number (the shared ``cli_support.fail`` masks what it echoes)."""
+    out = initialised.fails("maintain", "--today", "11010519491231002X").output
+    assert "11010519491231002X" not in out and "110105********002X" in out and "YYYY-MM-DD" in out
