@@ -1370,3 +1370,19 @@ def test_a_title_line_typed_without_separators_does_not_decide_a_tab_separated_f
     data = "2026年行政处罚信息公示表\r\n".encode() + csv_bytes(ZH_HEADER, penalty_rows(2, prefix="TSV"), delimiter="\t")
     job = upload(data, filename="公示.tsv")
     assert job["counts"]["created"] == 2, job
+
+
+def test_a_refused_resume_is_audited_with_its_code(upload, client, world, db):  # type: ignore[no-untyped-def]
+    """A resume the job's state refuses (a done job: `409 already_done`) leaves one `imports.resume`
+    entry, `denied`, with the code — as a resume of another department's job does (`not_found`); it
+    left no trace (docs/imports.md § 6: every resume is in the audit log)."""
+    from xinyong.audit.models import AuditEntry
+
+    job = upload(csv_bytes(ZH_HEADER, penalty_rows(2)))
+    assert job["status"] == "done"
+    r = client.post(f"/api/v1/imports/{job['id']}/resume", headers=world.bearer(world.key_a))
+    assert r.status_code == 409 and r.json()["code"] == "already_done"
+    with db.session() as s:
+        entries = [(e.outcome, e.object_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "imports.resume").order_by(AuditEntry.id))]
+    assert entries == [("denied", str(job["id"]), {"code": "already_done"})]

@@ -132,6 +132,12 @@ def test_resume_option(env: Database, tmp_path: Path) -> None:
     assert "未变 unchanged 10" in r.output  # the rows were already there: nothing doubled
     r = run("imports", "resume", "1")
     assert r.exit_code == 1 and "already done" in r.output
+    from xinyong.audit.models import AuditEntry
+
+    with env.session() as s:  # refused, and registered as the API's and the page's refusals are
+        [e] = s.scalars(select(AuditEntry).where(AuditEntry.action == "imports.resume",
+                                                 AuditEntry.outcome == "denied"))
+        assert (e.object_id, e.details) == ("1", {"code": "already_done"})
 
 
 def test_a_truncated_workbook_is_bad_xlsx(env: Database, tmp_path: Path) -> None:

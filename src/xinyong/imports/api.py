@@ -215,6 +215,7 @@ def resume(request: Request, background: BackgroundTasks, job_id: JobId, princip
     try:
         service.resume_job(session, job=job, actor=principal.actor)
     except service.ImportsError as exc:
+        service.record_resume_refusal(session, actor=principal.actor, job_id=job_id, error=exc)
         raise _api_error(exc) from exc
     background.add_task(runner_of(request.app).start, job.id)
     return job_out(session, job)

@@ -147,7 +147,11 @@ def import_command(
                     if job.sha256 != hashlib.sha256(data).hexdigest():
                         _fail(f"文件与任务 {resume} 上传的文件不同",
                               f"the file differs from the one job {resume} imports")
-                    service.resume_job(s, job=job, actor=actor)
+                    try:
+                        service.resume_job(s, job=job, actor=actor)
+                    except service.ImportsError as exc:
+                        service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc)
+                        raise
                 job_id = job.id
         except (FileError, service.ImportsError) as exc:
             if resume is None:  # a refused upload is registered, as the API's and the page's are
@@ -198,7 +202,11 @@ def resume_command(
         try:
             with db.session() as s:
                 job = service.get_job(s, job_id=job_id, department_id=None, any_department=True)
-                service.resume_job(s, job=job, actor=actor)
+                try:
+                    service.resume_job(s, job=job, actor=actor)
+                except service.ImportsError as exc:
+                    service.record_resume_refusal(s, actor=actor, job_id=job_id, error=exc)
+                    raise
         except service.ImportsError as exc:
             _fail(exc.zh, exc.en)
         _run_and_report(db, vault, job_id, chunk_size)

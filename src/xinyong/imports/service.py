@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk
 from xinyong.audit.service import Actor, record, record_many
+from xinyong.audit.service import record_refusal as audit_refusal
 from xinyong.auth.models import Department
 from xinyong.catalog.service import get_current
 from xinyong.catalog.spec import CODE_RE, ItemSpec
@@ -327,6 +328,15 @@ def resume_job(session: Session, *, job: ImportJob, actor: Actor,
                     "rows_total": job.rows_total})
     session.flush()
     return job
+
+
+def record_resume_refusal(session: Session, *, actor: Actor, job_id: int, error: ImportsError) -> None:
+    """Audit a resume the job's state refused (``already_done``, ``job_running``, ``not_resumable``,
+    ``file_missing``, or a department or item that may not run now): ``imports.resume``, ``denied``,
+    with its code — the request's work rolled back, the entry committed on its own — from the API,
+    the page and the CLI alike."""
+    audit_refusal(session, actor=actor, action="imports.resume", object_type="import_job", object_id=job_id,
+                  details={"code": error.code})
 
 
 # ---- the report ---------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def job_resume(request: Request, background: BackgroundTasks, job_id: JobId, pri
     try:
         service.resume_job(session, job=job, actor=principal.actor)
     except service.ImportsError as exc:
-        session.rollback()
+        service.record_resume_refusal(session, actor=principal.actor, job_id=job_id, error=exc)
         job = _job(session, principal, job_id, "imports.resume", own=True)
         context = _job_context(request, session, principal, job)
         context["error"] = {"message": exc.message, "field": None}
