@@ -514,7 +514,10 @@ def test_resume_continues_from_rows_done(upload, client, world, db, session, vau
     done = client.get(f"/api/v1/imports/{jid}", headers=h).json()
     assert done["status"] == "done" and done["counts"]["created"] == 12 and done["rows_done"] == 12
     assert session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "imports.resume", AuditEntry.object_id == str(jid))) == 1
+        AuditEntry.action == "imports.resume", AuditEntry.object_id == str(jid), AuditEntry.outcome == "ok")) == 1
+    assert session.scalars(select(AuditEntry.details).where(  # the refused one, while the job ran
+        AuditEntry.action == "imports.resume", AuditEntry.object_id == str(jid), AuditEntry.outcome == "denied")
+    ).all() == [{"code": "job_running"}]
     again = client.post(f"/api/v1/imports/{jid}/resume", headers=h)
     assert again.status_code == 409 and again.json()["code"] == "already_done"
 
