@@ -442,7 +442,7 @@ def _csv_reader(text: str) -> Iterator[list[str]]:
 
 def _csv_rows(text: str) -> Iterator[Row]:
     reader = _csv_reader(text)
-    delimiter = _delimiter(text)
+    delimiter = csv_delimiter(text)
     n = 0
     try:
         for n, cells in enumerate(reader, start=1):  # noqa: B007 - n is read in the except clause
@@ -813,7 +813,7 @@ def _csv_records(text: str, max_rows: int) -> list[list[str]]:
     if len(records) > limit:
         raise _too_many_read(limit, max_rows)
     if reader.line_num > len(records):  # some record ran over line breaks: rows merged by a stray quote?
-        delimiter = _delimiter(text)
+        delimiter = csv_delimiter(text)
         for n, cells in enumerate(records, start=1):
             if _swallowed(cells, delimiter):
                 raise _merged_rows(text, n)
