@@ -309,7 +309,9 @@ def add_users(session: Session, *, departments: dict[str, int], citizen_subject_
 def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]], departments: dict[str, int],
                 seed: int, today: date | None = None) -> dict[str, int]:
     """Push a realistic mix of records (every item and severity, some old, some later revoked)
-    through the same ingestion service departments use, in batches of 1,000."""
+    through the same ingestion service departments use: each department's deliveries in turn, a
+    delivery's records in batches of 1,000, each batch sent on its delivery day (so the data-quality
+    page shows most on time and some late, not every record as delivered today)."""
     from xinyong.records import demo as record_demo
     from xinyong.records import service as records
 
@@ -321,17 +323,23 @@ def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]]
         dept = records.DepartmentRef(departments[code], code)
         actor = Actor(type="system", label=f"demo:{code}", department_id=dept.id)
         ids: dict[str, int] = {}
-        for i in range(0, len(recs), 1000):
-            if items is None:
-                from xinyong.catalog.service import current_items
+        by_day: dict[date, list[dict[str, Any]]] = {}
+        for rec in recs:
+            by_day.setdefault(mix.arrivals[rec["source_id"]], []).append(rec)
+        for day in sorted(by_day):
+            delivery = by_day[day]
+            for i in range(0, len(delivery), 1000):
+                if items is None:
+                    from xinyong.catalog.service import current_items
 
-                items = current_items(session)
-            chunk = recs[i:i + 1000]
-            for rec, out in zip(chunk, records.ingest(session, vault=vault, department=dept, records=chunk,
-                                                       actor=actor, today=today, items=items), strict=True):
-                counts[out.status] += 1
-                if out.record_id is not None:
-                    ids[rec["source_id"]] = out.record_id
+                    items = current_items(session)
+                chunk = delivery[i:i + 1000]
+                for rec, out in zip(chunk, records.ingest(session, vault=vault, department=dept, records=chunk,
+                                                           actor=actor, today=today, items=items, arrived_on=day),
+                                    strict=True):
+                    counts[out.status] += 1
+                    if out.record_id is not None:
+                        ids[rec["source_id"]] = out.record_id
         for source_id in mix.to_revoke.get(code, []):
             rec_row = session.get(records.Record, ids[source_id])
             if rec_row is not None and rec_row.status != "revoked":

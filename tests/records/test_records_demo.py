@@ -24,3 +24,18 @@ def test_demo_records_cover_every_item_severity_and_status(db, vault):  # type: 
         statuses = dict(s.execute(select(Record.status, func.count()).group_by(Record.status)).all())
         assert statuses.get("revoked", 0) == counts["revoked"]
         assert statuses.get("expired", 0) > 0 and statuses.get("active", 0) > 0
+
+
+def test_demo_records_arrive_as_departments_deliver_them(db, vault):  # type: ignore[no-untyped-def]
+    """Each record is sent on its department's delivery day, not the demo's: the data-quality view of
+    licences and penalties (7 working days) shows most on time and some late (every one was late,
+    by up to years, when the whole history arrived on the day the demo was built)."""
+    from xinyong.records.quality import department_quality
+
+    with db.session() as s:
+        build_demo(s, vault=vault, people=300, seed=5, today=date(2026, 11, 26))
+        assert s.scalar(select(func.min(Record.arrival_working_days))) >= 0
+        rows = [q for q in department_quality(s) if q.with_deadline]
+        assert rows
+        late, timed = sum(q.late for q in rows), sum(q.with_deadline for q in rows)
+        assert 0 < late < timed * 0.25, (late, timed)

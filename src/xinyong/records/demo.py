@@ -32,6 +32,21 @@ LEVELS = ("national", "provincial", "city", "district", "street", "community")
 class DemoRecords:
     by_department: dict[str, list[dict[str, Any]]]
     to_revoke: dict[str, list[str]]  # department code -> source ids to revoke after pushing
+    arrivals: dict[str, date]  # source id -> the day its department delivered it
+
+
+LATE_SHARE = 1 / 10  # delivered weeks after the decision (past the 7 working days licences and penalties allow)
+
+
+def arrival_of(decided: date, today: date, rnd: random.Random) -> date:
+    """The day a department delivers a record it decided on ``decided``: with its weekly delivery, the
+    Monday after (within 5 working days); one in ten weeks late, as a data-quality page shows them. Never
+    after ``today``."""
+    if rnd.random() < LATE_SHARE:
+        day = decided + timedelta(days=rnd.randrange(14, 42))
+    else:
+        day = decided + timedelta(days=7 - decided.weekday())  # the next Monday
+    return min(day, today)
 
 
 def _fields(item: str, i: int, rnd: random.Random) -> tuple[dict[str, Any], str | None]:
@@ -84,6 +99,8 @@ def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, p
     rnd = random.Random(seed)
     by_dept: dict[str, list[dict[str, Any]]] = {}
     to_revoke: dict[str, list[str]] = {}
+    arrivals: dict[str, date] = {}
+    deliveries = random.Random(seed + 1)  # (its own draws: the records are those of the same seed as before)
     items = list(ITEM_DEPARTMENTS)
     weights = [8, 10, 1, 2, 4, 3, 3, 1, 3, 1, 4, 3, 2]
     n = max(len(items) * 3, int(len(people) * per_person))
@@ -105,7 +122,8 @@ def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, p
         by_dept.setdefault(dept, []).append(rec)
         if rnd.random() < 1 / 60:
             to_revoke.setdefault(dept, []).append(rec["source_id"])
-    return DemoRecords(by_dept, to_revoke)
+        arrivals[rec["source_id"]] = arrival_of(today - timedelta(days=days), today, deliveries)
+    return DemoRecords(by_dept, to_revoke, arrivals)
 
 
 def _fields_for_severity(item: str, fields: dict[str, Any], severity: str) -> dict[str, Any]:
