@@ -851,7 +851,8 @@ class MaintainResult:
 
 
 def maintain(session: Session, *, actor: Actor, today: date | None = None, batch: int = 5000) -> MaintainResult:
-    """End display of records past ``display_until``; archive records past ``retain_until``, revoked
+    """End display of records whose ``display_until`` has come (the period's end: the day itself is no
+    longer shown); archive records whose ``retain_until`` has come, revoked
     ones included (kept, not shown, until retention ends, like every other record). Each change is a
     new revision (kind ``expire`` / ``archive``: the revision it supersedes goes to the history, as
     a push's or a revocation's does, so a revocation's reason stays where it was) and is audited.
