@@ -1166,17 +1166,25 @@ def test_a_whole_header_in_one_cell_is_refused_naming_that_cell(upload):  # type
     assert body["errors"][0]["field"].startswith("身份证号码;姓名")
 
 
-def test_a_workbook_whose_first_sheet_is_empty_says_which_sheet_is_read(upload):  # type: ignore[no-untyped-def]
+def _data_on_second_sheet(first: str, lines: tuple[str, ...] = ()) -> bytes:
+    """A workbook whose first sheet ``first`` holds ``lines`` (one cell each) and whose second,
+    处罚信息, the header and one penalty row."""
     from openpyxl import Workbook
 
     wb = Workbook()
-    wb.active.title = "封面"
+    wb.active.title = first
+    for line in lines:
+        wb.active.append([line])
     data_sheet = wb.create_sheet("处罚信息")
     data_sheet.append(ZH_HEADER)
     data_sheet.append(penalty_rows(1)[0])
     buf = io.BytesIO()
     wb.save(buf)
-    body = upload(buf.getvalue(), filename="处罚.xlsx", expect=422).json()
+    return buf.getvalue()
+
+
+def test_a_workbook_whose_first_sheet_is_empty_says_which_sheet_is_read(upload):  # type: ignore[no-untyped-def]
+    body = upload(_data_on_second_sheet("封面"), filename="处罚.xlsx", expect=422).json()
     assert body["code"] == "empty_file"
     assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
     assert "only a workbook's first sheet is read" in body["message"]
@@ -1206,20 +1214,9 @@ def test_a_hidden_first_sheet_is_not_read_the_first_visible_one_is(upload):  # t
 def test_a_cover_sheet_first_says_only_the_first_sheet_is_read(upload):  # type: ignore[no-untyped-def]
     """An instructions sheet put before the data: the refusal says that only the first sheet is read
     and names the sheet the data is on, not only "unknown column 填报说明"."""
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    cover = wb.active
-    cover.title = "填报说明"
-    for line in ("填报说明", "1. 身份证号码列请设置为文本格式", "2. 日期填写 YYYY-MM-DD", "3. 严重程度填写 轻微/一般/严重",
-                 "4. 联系人：张三"):
-        cover.append([line])
-    data_sheet = wb.create_sheet("处罚信息")
-    data_sheet.append(ZH_HEADER)
-    data_sheet.append(penalty_rows(1)[0])
-    buf = io.BytesIO()
-    wb.save(buf)
-    body = upload(buf.getvalue(), filename="处罚.xlsx", expect=422).json()
+    cover = ("填报说明", "1. 身份证号码列请设置为文本格式", "2. 日期填写 YYYY-MM-DD", "3. 严重程度填写 轻微/一般/严重",
+             "4. 联系人：张三")
+    body = upload(_data_on_second_sheet("填报说明", cover), filename="处罚.xlsx", expect=422).json()
     assert body["code"] == "unknown_column"
     assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
     assert "only a workbook's first sheet is read" in body["message"].lower()
