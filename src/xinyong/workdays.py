@@ -66,7 +66,7 @@ def sync(session: Any) -> bool:
 
     from xinyong.holidays.models import CalendarDay
 
-    rows = session.execute(select(CalendarDay.day, CalendarDay.kind)).tuples().all()
+    rows = session.execute(select(CalendarDay.day, CalendarDay.kind)).all()
     if _calendar.stamp is not None and {d: kind == "workday" for d, kind in rows} == _calendar.days:
         return False
     use(rows, stamp="read")

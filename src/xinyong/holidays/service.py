@@ -259,7 +259,7 @@ def days_of(session: Session, year: int | None = None) -> list[CalendarDay]:
 def coverage(session: Session) -> list[dict[str, object]]:
     """Each year either source covers, with where its schedule comes from and the table's counts."""
     counts: dict[int, dict[str, int]] = {}
-    for day, kind in session.execute(select(CalendarDay.day, CalendarDay.kind)).tuples():
+    for day, kind in session.execute(select(CalendarDay.day, CalendarDay.kind)):
         got = counts.setdefault(day.year, {"holiday": 0, "workday": 0})
         got[kind] += 1
     years = sorted(set(workdays.LIBRARY_YEARS) | set(counts))

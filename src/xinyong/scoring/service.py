@@ -885,7 +885,7 @@ def _listed(session: Session, subject_id: int, *, without_records: Sequence[int]
     stmt = select(ListEntry.list_code, since).where(ListEntry.subject_id == subject_id, ListEntry.status == "listed")
     if without_records:
         stmt = stmt.where(or_(ListEntry.record_id.is_(None), ListEntry.record_id.not_in(list(without_records))))
-    found: dict[str, date | None] = dict(session.execute(stmt.group_by(ListEntry.list_code)).tuples().all())
+    found: dict[str, date | None] = dict(session.execute(stmt.group_by(ListEntry.list_code)).all())
     for code, day in with_lists:
         prev = found.get(code)
         found[code] = day if prev is None else min(prev, day)
