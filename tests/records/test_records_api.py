@@ -75,6 +75,9 @@ def test_same_batch_twice_changes_nothing(client, world, session):  # type: igno
     (lambda r: r.update(source_id="S\ud800"), "source_id", "invalid_characters"),
     (lambda r: r.update(name="王\udfff"), "name", "invalid_characters"),
     (lambda r: r.update(name="王" * 65), "name", "too_long"),
+    # a rare character a system's GBK conversion lost ("?", U+FFFD): never a name, never stored as one
+    (lambda r: r.update(name="王?明"), "name", "invalid_characters"),
+    (lambda r: r.update(name="王\ufffd明"), "name", "invalid_characters"),
     (lambda r: r.update(id_number=120101198005061010), "id_number", "invalid_id_number"),
     (lambda r: r["fields"].update(violation="a\ud800b"), "fields.violation", "invalid_characters"),
     (lambda r: r.update({"k\ud800": 1}), "k?", "unknown_field"),

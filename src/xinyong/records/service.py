@@ -141,10 +141,21 @@ def _check_source_id(value: Any) -> str | dict[str, str]:
     return s
 
 
+_E_NAME_LOST = _e("name", "invalid_characters",
+                  "姓名中有问号“?”或替换字符“\ufffd”：多为编码转换时丢失的生僻字（如 GBK 中没有的字），请用 UTF-8 报送或改正姓名",
+                  "the name holds a question mark '?' or the replacement character: most often a rare character an "
+                  "encoding conversion lost (one GBK does not have); send UTF-8, or correct the name")
+
+
 def _check_name(value: Any) -> str | dict[str, str]:
     if type(value) is str and not value.isprintable():  # invisible characters pasted along are dropped
         value = without_invisible(value)
-    return _short_text(value, _E_NAME_BAD, _E_NAME_EMPTY, _E_NAME_LONG, _E_NAME_CHARS)
+    checked = _short_text(value, _E_NAME_BAD, _E_NAME_EMPTY, _E_NAME_LONG, _E_NAME_CHARS)
+    # no name holds "?": a character lost on its way (a system's GBK conversion, as a file's — whose own
+    # refusal says how to save it: imports.parsers — wrote "?" or U+FFFD for 䶮, 𠇔 …)
+    if type(checked) is str and ("?" in checked or "？" in checked or "\ufffd" in checked):
+        return _E_NAME_LOST
+    return checked
 
 
 _IdCheck = tuple[identity.IdFacts | None, dict[str, str] | None]
