@@ -1072,23 +1072,14 @@ class RowMapper:
                     errors.append(_ID_AS_NUMBER(head))
                 record[key] = v
             elif kind == _K_DATE:
-                d = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
-                if d is v and _SERIAL_TEXT.match(v):
-                    errors.append(_DATE_AS_NUMBER(head, key, float(v)))
-                record[key] = d
+                record[key] = _text_date(v, head, key, errors)
             elif kind == _K_SEV:
                 record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
             elif kind == _K_FIELD_DATE:
-                d = norm_date(v)
-                if d is v and _SERIAL_TEXT.match(v):
-                    errors.append(_DATE_AS_NUMBER(head, f"fields.{key}", float(v)))
-                fields[key] = d
+                fields[key] = _text_date(v, head, f"fields.{key}", errors)
             else:
                 errors.append(_extra_value(i))
         record["fields"] = fields
-        name = record.get("name")
-        if name is not None and _LOST_CHARACTER.search(name):
-            errors.append(_NAME_CHARACTER_LOST(self.column_of.get("name", "")))
         return record, errors
 
     def convert(self, cells: Sequence[Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -1110,15 +1101,9 @@ class RowMapper:
                         errors.append(_ID_AS_NUMBER(head))
                     record[key] = v
                 elif kind == _K_DATE:
-                    d = v if len(v) == 10 and v[4] == "-" and v[7] == "-" else norm_date(v)
-                    if d is v and _SERIAL_TEXT.match(v):
-                        errors.append(_DATE_AS_NUMBER(head, key, float(v)))
-                    record[key] = d
+                    record[key] = _text_date(v, head, key, errors)
                 elif kind == _K_FIELD_DATE:
-                    d = norm_date(v)
-                    if d is v and _SERIAL_TEXT.match(v):
-                        errors.append(_DATE_AS_NUMBER(head, f"fields.{key}", float(v)))
-                    fields[key] = d
+                    fields[key] = _text_date(v, head, f"fields.{key}", errors)
                 elif kind == _K_SEV:
                     record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
                 else:
@@ -1156,9 +1141,6 @@ class RowMapper:
                     errors.append(_extra_value(v.column - 1 if isinstance(v, FarValue) else extra))
                     break
         record["fields"] = fields
-        name = record.get("name")
-        if name is not None and _LOST_CHARACTER.search(name):
-            errors.append(_NAME_CHARACTER_LOST(self.column_of.get("name", "")))
         return record, errors
 
 
@@ -1212,19 +1194,15 @@ def _MERGED_CELL(column: str, fld: str, ref: str) -> dict[str, str]:  # noqa: N8
                       "cell only, and this row's cell is empty. Unmerge the cells and fill in every row")
 
 
-# What a character became that an encoding could not hold: "?" (Excel and WPS saving "CSV (逗号分隔)" —
-# GBK — write it for every character outside GBK: 生僻字 such as 䶮 or 𠇔), its full-width form, and the
-# replacement character of a decoder that gave up. None is ever in a person's name.
-_LOST_CHARACTER = re.compile("[?？\ufffd]")
-
-
-def _NAME_CHARACTER_LOST(column: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
-    return _row_error(column, "name", "invalid_characters",
-                      "姓名中有问号“?”：生僻字在另存为“CSV（逗号分隔）”（GBK 编码）时会变成“?”。请在 Excel 中另存为"
-                      "“CSV UTF-8（逗号分隔）”或 .xlsx 后重新上传，或改正姓名",
-                      "the name holds a question mark '?': a rare character outside GBK becomes '?' when Excel saves "
-                      "'CSV (comma delimited)' (GBK). Save as 'CSV UTF-8 (comma delimited)' or .xlsx and upload again, "
-                      "or correct the name")
+def _text_date(v: str, head: str, fld: str, errors: list[dict[str, str]]) -> str:
+    """A date column's text as a record takes it (``YYYY-MM-DD`` where it can be read so); a number of
+    Excel's days (``46082``: a General cell saved as CSV) also adds its row error, as a number cell does."""
+    if len(v) == 10 and v[4] == "-" and v[7] == "-":
+        return v
+    d = norm_date(v)
+    if d is v and _SERIAL_TEXT.match(v):
+        errors.append(_DATE_AS_NUMBER(head, fld, float(v)))
+    return d
 
 
 def _serial_like(v: Any) -> bool:

@@ -141,18 +141,23 @@ def _check_source_id(value: Any) -> str | dict[str, str]:
     return s
 
 
+# What a character became that an encoding could not hold: "?" (a system's GBK conversion; Excel and WPS
+# saving "CSV (逗号分隔)" write it for every character outside GBK: 生僻字 such as 䶮 or 𠇔), its
+# full-width form, and the replacement character of a decoder that gave up. None is ever in a name.
 _E_NAME_LOST = _e("name", "invalid_characters",
-                  "姓名中有问号“?”或替换字符“\ufffd”：多为编码转换时丢失的生僻字（如 GBK 中没有的字），请用 UTF-8 报送或改正姓名",
+                  "姓名中有问号“?”或替换字符“\ufffd”：多为编码转换时丢失的生僻字（GBK 中没有的字，如 Excel 另存为"
+                  "“CSV（逗号分隔）”时）。请用 UTF-8 报送（文件请另存为“CSV UTF-8（逗号分隔）”或 .xlsx 后重新上传），或改正姓名",
                   "the name holds a question mark '?' or the replacement character: most often a rare character an "
-                  "encoding conversion lost (one GBK does not have); send UTF-8, or correct the name")
+                  "encoding conversion lost (one GBK does not have, as when Excel saves 'CSV (comma delimited)'). "
+                  "Send UTF-8 (save a file as 'CSV UTF-8 (comma delimited)' or .xlsx and upload again), or correct "
+                  "the name")
 
 
 def _check_name(value: Any) -> str | dict[str, str]:
     if type(value) is str and not value.isprintable():  # invisible characters pasted along are dropped
         value = without_invisible(value)
     checked = _short_text(value, _E_NAME_BAD, _E_NAME_EMPTY, _E_NAME_LONG, _E_NAME_CHARS)
-    # no name holds "?": a character lost on its way (a system's GBK conversion, as a file's — whose own
-    # refusal says how to save it: imports.parsers — wrote "?" or U+FFFD for 䶮, 𠇔 …)
+    # no name holds "?": a character lost on its way (_E_NAME_LOST), sent by API or in a file
     if type(checked) is str and ("?" in checked or "？" in checked or "\ufffd" in checked):
         return _E_NAME_LOST
     return checked
