@@ -43,10 +43,15 @@ class FieldSpec:
     # file's cell or a record may give the label (区级) for the code (district); the code is stored
     labels: tuple[tuple[str, str], ...] | None = None
 
+    def choices(self) -> list[str]:
+        """The allowed values as an officer reads them: each one's label where it has one (区级), else itself."""
+        named = dict(self.labels or ())
+        return [named.get(str(a), str(a)) for a in self.allowed or ()]
+
     def shown_allowed(self, sep: str = "、") -> str:
         """The allowed values as a message or a template names them: ``区级(district)`` where labelled."""
-        named = dict(self.labels or ())
-        return sep.join(f"{named[a]}({a})" if a in named else str(a) for a in self.allowed or ())
+        return sep.join(c if c == str(a) else f"{c}({a})" for c, a in zip(self.choices(), self.allowed or (),
+                                                                            strict=True))
 
 
 @dataclass(frozen=True)

@@ -460,8 +460,7 @@ def _choices(ws: Any, spec: ItemSpec, heads: list[str]) -> None:
         options[parsers.ENVELOPE_ZH["severity"]] = [parsers.SEVERITY_LABEL[s] for s in spec.severities]
     for f in spec.fields:
         if f.type == "enum" and f.allowed:
-            named = dict(f.labels or ())
-            options[f.name_zh] = [named.get(str(a), str(a)) for a in f.allowed]
+            options[f.name_zh] = f.choices()
     for i, head in enumerate(heads, start=1):
         values = options.get(head)
         listed = ",".join(values or ())
