@@ -312,13 +312,14 @@ def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]]
     through the same ingestion service departments use: each department's deliveries in turn, a
     delivery's records in batches of 1,000, each batch sent on its delivery day (so the data-quality
     page shows most on time and some late, not every record as delivered today)."""
+    from xinyong.catalog.service import current_items
     from xinyong.records import demo as record_demo
     from xinyong.records import service as records
 
     today = today or clock.today()
     mix = record_demo.build(people, today=today, seed=seed)
     counts: dict[str, int] = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "revoked": 0}
-    items = None
+    items = current_items(session)
     for code, recs in mix.by_department.items():
         dept = records.DepartmentRef(departments[code], code)
         actor = Actor(type="system", label=f"demo:{code}", department_id=dept.id)
@@ -329,10 +330,6 @@ def add_records(session: Session, *, vault: Vault, people: list[tuple[str, str]]
         for day in sorted(by_day):
             delivery = by_day[day]
             for i in range(0, len(delivery), 1000):
-                if items is None:
-                    from xinyong.catalog.service import current_items
-
-                    items = current_items(session)
                 chunk = delivery[i:i + 1000]
                 for rec, out in zip(chunk, records.ingest(session, vault=vault, department=dept, records=chunk,
                                                            actor=actor, today=today, items=items, arrived_on=day),
