@@ -204,6 +204,10 @@ def test_the_record_page_shows_revisions_and_display_dates(client, world, sample
                    "处罚决定书文号", "50000", "A-P2", "scjgj", "撤销原因"):
         assert needle in text, needle
     assert 'id="revisions"' in text and text.count("<tr>") >= 2
+    # each date says what happens on it: display_until is the first day no longer shown (see
+    # docs/integration.md), so "展示截止"/"shown until" would read a day too long
+    assert "<dt>停止展示日</dt><dd>2029-03-31</dd>" in text and "<dt>归档日</dt><dd>2031-03-31</dd>" in text
+    assert "展示截止" not in text and "保存至" not in text
 
 
 def test_revoke_needs_csrf_and_a_reason(client, world, sample, login, db):
