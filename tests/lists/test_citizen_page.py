@@ -62,6 +62,10 @@ def test_page_shows_own_told_entries_and_red_lists_only(client, world, login, db
     assert f'id="entry-{others}"' not in r.text and "他人的条目" not in r.text
     red_section = r.text.split('id="red"', 1)[1]
     assert f'id="entry-{red}"' in red_section and "行业协会推荐诚信会员" in red_section
+    with db.session() as s:
+        red_ends = s.get(ListEntry, red).valid_until
+    # valid_until is the day the entry leaves the list, so the page says so ("有效期至" read a day long)
+    assert red_ends is not None and f"<dt>期满移出日</dt><dd>{red_ends}</dd>" in red_section
     assert world.citizen_id_number not in r.text and world.other_id_number not in r.text
     assert r.headers["cache-control"] == "no-store"
     assert "script-src 'self'" in r.headers["content-security-policy"]
