@@ -34,7 +34,7 @@ import re
 import struct
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -329,9 +329,11 @@ def column_name(index: int) -> tuple[int, str]:
     return index + 1, letters
 
 
-def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Header:
+def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
+               hidden: Container[int] = ()) -> Header:
     """Match header cells to the record envelope and the item's fields; refuse unknown, duplicate and
-    missing columns, listing all of them at once."""
+    missing columns, listing all of them at once. ``hidden``: the 1-based numbers of the columns a
+    workbook hides (an unknown one is named as hidden, with its letter: the officer does not see it)."""
     aliases: dict[str, tuple[str, str]] = {}
     for alias, fname in spec.header_aliases().items():
         aliases[norm_header(alias)] = (FIELD, fname)
@@ -345,6 +347,7 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
         raise FileError("too_many_columns", f"列数过多（{n}列）", f"too many columns ({n})")
     columns: list[Column] = []
     unknown: list[dict[str, str]] = []
+    named: list[tuple[str, str]] = []  # the unknown columns as the refusal's headline names them (zh, en)
     dupes: list[dict[str, str]] = []
     seen: dict[tuple[str, str], str] = {}
     first_at: dict[tuple[str, str], int] = {}
@@ -363,8 +366,16 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
                 zh, en = "该事项没有严重程度，请删除此列", "this item has no severity; remove the column"
             else:
                 zh, en = "目录中没有此列", "no such column for this catalog item"
-            unknown.append({"field": shown, "code": "unknown_column", "message": f"未知的列“{shown}”：{zh} / "
-                            f"unknown column '{shown}': {en}"})
+            where_zh = where_en = ""
+            if i + 1 in hidden:  # the officer does not see it: say where it is
+                number, letters = column_name(i)
+                where_zh = f"（第{number}列（{letters}），是隐藏列：请取消隐藏后删除该列）"
+                where_en = f" (column {letters}, hidden: unhide the column and delete it)"
+                named.append((f"{shown}（隐藏的{letters}列）", f"{shown} (hidden column {letters})"))
+            else:
+                named.append((shown, shown))
+            unknown.append({"field": shown, "code": "unknown_column",
+                            "message": f"未知的列“{shown}”{where_zh}：{zh} / unknown column '{shown}'{where_en}: {en}"})
             columns.append(Column(i, text, None, None))
             continue
         if target in seen:
@@ -384,9 +395,8 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1) -> Hea
     problems = (unknown + dupes + missing)[:MAX_REPORTED]
     if problems:
         if unknown:
-            names = [e["field"] for e in unknown[:10]]
-            raise FileError("unknown_column", f"第{row_number}行表头中有未知的列：{'、'.join(names)}",
-                            f"the header (row {row_number}) has unknown columns: {', '.join(names)}",
+            raise FileError("unknown_column", f"第{row_number}行表头中有未知的列：{'、'.join(z for z, _e in named[:10])}",
+                            f"the header (row {row_number}) has unknown columns: {', '.join(e for _z, e in named[:10])}",
                             problems)
         if dupes:
             raise FileError("duplicate_column", "表头中有重复的列", "the header repeats a column", problems)
@@ -489,6 +499,8 @@ class _Workbook:
         # named in a refusal: a sheet may be named by a person's ID number (one sheet a person)
         self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in shown[1:]]
         self.merged: list[str] = []  # the sheet's merged ranges ("D2:D5"), known once its rows are read
+        # the columns the sheet hides (``<col min max hidden="1">``, before its rows): known at its first row
+        self.hidden_columns = ColumnRanges()
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -510,7 +522,7 @@ class _Workbook:
         one empty row per row number a sheet skips (``<row r="1000000000">`` is a loop of a billion);
         gaps cost nothing here."""
         from defusedxml.ElementTree import iterparse
-        from openpyxl.worksheet._reader import DATA_TAG, ROW_TAG, WorkSheetParser
+        from openpyxl.worksheet._reader import COL_TAG, DATA_TAG, ROW_TAG, WorkSheetParser
 
         ws, wb = self.ws, self.wb
         with ws._get_source() as src:
@@ -530,6 +542,10 @@ class _Workbook:
                     if element.tag == DATA_TAG:
                         sheet_data = element
                     continue
+                if element.tag == COL_TAG:  # before the rows: the columns' widths, and which are hidden
+                    if element.get("hidden") in _TRUE:
+                        self.hidden_columns.add(element.get("min"), element.get("max"))
+                    continue
                 if element.tag == ROW_TAG:
                     number, cells = parser.parse_row(element)
                     parser.row_dimensions.clear()
@@ -545,6 +561,26 @@ class _Workbook:
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a damaged workbook must not hide the real error
             self.wb.close()
+
+
+_TRUE = ("1", "true")  # an XML boolean attribute that is set
+
+
+class ColumnRanges:
+    """Column numbers (1-based) as a sheet's ``<col min max>`` elements give them: ``n in ranges``."""
+
+    MAX_RANGES = 1000  # a real sheet has a few
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def add(self, low: str | None, high: str | None) -> None:
+        with contextlib.suppress(TypeError, ValueError):
+            if len(self.ranges) < self.MAX_RANGES:
+                self.ranges.append((int(low or ""), int(high or low or "")))
+
+    def __contains__(self, number: object) -> bool:
+        return any(low <= number <= high for low, high in self.ranges)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -677,13 +713,14 @@ def _xlsx_error(exc: BaseException) -> FileError:
                      "the workbook cannot be read; save it again as .xlsx in Excel and retry")
 
 
-def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None], list[str]]:
-    """The rows, how to close the file, and the names of a workbook's other sheets (not read)."""
+def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None], list[str], Container[int]]:
+    """The rows, how to close the file, the names of a workbook's other sheets (not read) and its hidden
+    columns."""
     if sniffed.format == FORMAT_CSV:
         assert sniffed.text is not None
-        return _csv_rows(sniffed.text), lambda: None, []
+        return _csv_rows(sniffed.text), lambda: None, [], ()
     wb = _Workbook(data)
-    return wb.rows(), wb.close, wb.other_sheets
+    return wb.rows(), wb.close, wb.other_sheets, wb.hidden_columns
 
 
 def _too_many_read(limit: int, max_rows: int) -> FileError:
@@ -739,25 +776,27 @@ def _elsewhere(exc: FileError, spec: ItemSpec, other_sheets: Sequence[str]) -> F
                      f"data on the first sheet (other sheets: {en})", exc.errors, exc.status)
 
 
-def _header_and_rows(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str] = ()) -> tuple[Header, Iterator[Row]]:
+def _header_and_rows(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str] = (),
+                     hidden: Container[int] = ()) -> tuple[Header, Iterator[Row]]:
     """The first non-blank row is the header — after up to :data:`TITLE_ROWS` title lines, skipped
     only when a header follows them: otherwise the first row's refusal is the file's (a whole header
     in one cell, say, from a file cut by semicolons, is refused naming that cell). In a workbook of
     several sheets, a first sheet without any of the item's columns says so (:func:`_elsewhere`)."""
     try:
-        return _find_header(rows, spec, other_sheets)
+        return _find_header(rows, spec, other_sheets, hidden)
     except FileError as exc:
         raise _elsewhere(exc, spec, other_sheets) from None
 
 
-def _find_header(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str]) -> tuple[Header, Iterator[Row]]:
+def _find_header(rows: Iterator[Row], spec: ItemSpec, other_sheets: Sequence[str],
+                 hidden: Container[int] = ()) -> tuple[Header, Iterator[Row]]:
     first: FileError | None = None
     titles = 0
     for n, cells in rows:
         if _blank(cells):
             continue
         try:
-            return map_header(cells, spec, n), rows
+            return map_header(cells, spec, n, hidden), rows
         except FileError as exc:
             if first is None:
                 first = exc
@@ -784,9 +823,9 @@ def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None,
                 filename: str | None = None) -> tuple[Sniffed, Header]:
     """The quick check before a job is created: type, encoding, header, at least one data row."""
     sniffed = sniffed or sniff(data, filename)
-    rows, close, others = _rows_of(sniffed, data)
+    rows, close, others, hidden = _rows_of(sniffed, data)
     try:
-        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec, others)
+        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec, others, hidden)
         for _n, cells in rest:
             if not _blank(cells):
                 return sniffed, header
@@ -905,7 +944,8 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
     else:
         wb = _Workbook(data)
         try:
-            header, rest = _header_and_rows(_counted(wb.rows(), max_rows, tick), spec, wb.other_sheets)
+            header, rest = _header_and_rows(_counted(wb.rows(), max_rows, tick), spec, wb.other_sheets,
+                                            wb.hidden_columns)
             out = []
             for n, cells in rest:
                 if not _blank(cells):
