@@ -43,3 +43,34 @@ def test_a_hidden_unknown_column_is_named_as_hidden(upload) -> None:  # type: ig
     assert hidden["field"] == "内部编码" and shown["field"] == "经办人"  # the field is the header, as before
     assert "第10列（J），是隐藏列" in hidden["message"] and "column J, hidden" in hidden["message"]
     assert "隐藏" not in shown["message"] and "hidden" not in shown["message"]
+
+
+def _formula(ref: str, formula: str, value: str | None, t: str | None = None) -> str:
+    """A formula cell with its cached value as Excel saves it (``<v></v>`` for an empty text result)."""
+    kind = f' t="{t}"' if t else ""
+    cached = "" if value is None else f"<v>{value}</v>"
+    return f'<c r="{ref}"{kind}><f>{formula}</f>{cached}</c>'
+
+
+def test_rows_of_formulas_giving_nothing_are_blank(upload, client, world, session) -> None:  # type: ignore[no-untyped-def]
+    """A template whose 罚款金额 holds ``=ROUND(J2*K2,2)`` and 处罚类别 ``=IF(A2="","",…)`` dragged down to
+    row 500 made every row below the data "not blank" (a 0 and an empty text result): each was refused
+    as a row missing everything. A row whose only values are formulas' empty results (0, "", 00:00) is
+    blank; a 0 typed in is data, and a formula's 0 on a data row is its value."""
+    rows = penalty_rows(3, prefix="Z")
+    xml = [xlsx_row(2, rows[0]), xlsx_row(3, rows[1])]
+    # a data row whose amount is a formula giving 0: imported with amount 0
+    xml.append(xlsx_row(4, rows[2][:8])[: -len("</row>")] + _formula("I4", "ROUND(J4*K4,2)", "0") + "</row>")
+    for n in range(5, 40):  # the template's formulas below the data
+        xml.append(f'<row r="{n}">' + _formula(f"H{n}", f'IF(A{n}="","","罚款")', "", "str")
+                   + _formula(f"I{n}", f"ROUND(J{n}*K{n},2)", "0") + _formula(f"L{n}", f"A{n}=\"x\"", "0", "b")
+                   + "</row>")
+    xml.append('<row r="40"><c r="I40"><v>0</v></c></row>')  # a 0 typed in: a row, refused for what it lacks
+    job = upload(xlsx_with_rows(ZH_HEADER, xml), filename="formulas.xlsx")
+    assert job["status"] == "done", job
+    assert job["rows_total"] == 4
+    assert job["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert {e["row"] for e in job["first_errors"]} == {40}
+    rec = session.scalar(select(Record).where(Record.source_id == "Z2"))
+    assert rec is not None and rec.fields["amount"] == 0
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("Z%"))) == 3

@@ -554,7 +554,10 @@ class _Workbook:
                     if number <= last:  # as openpyxl: a row number going back is skipped
                         continue
                     last = number
-                    yield number, _values(cells)
+                    values = _values(cells)
+                    if _zeros_only(values) and _formula_results(element, cells):
+                        values = ()  # a formula dragged down past the data: a blank row
+                    yield number, values
                 elif element.tag == DATA_TAG:
                     done = True  # nothing after the sheet's data holds a value; its merged cells follow it
 
@@ -692,6 +695,42 @@ def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
     if far is not None:
         values.append(far)
     return tuple(values)
+
+
+_MIDNIGHT = time(0)
+
+
+def _zeros_only(values: Sequence[Any]) -> bool:
+    """Nothing in the row but blanks and at least one zero (``0``, ``FALSE``, or a zero in a date or time
+    format: 00:00): all that a formula dragged down a template past the data (``=B5*C5``, ``=SUM(…)``,
+    ``=D5``) shows on an empty row — its ``""`` results are read as empty already. Once a row, stopping
+    at its first real value (a data row's first cell, mostly)."""
+    zero = False
+    for v in values:
+        if v is None:
+            continue
+        t = type(v)
+        if t is str:
+            if v and not v.isspace():
+                return False
+        elif ((t is int or t is float or t is bool) and v == 0) or (t is time and v == _MIDNIGHT) \
+                or (t is timedelta and not v):
+            zero = True
+        else:
+            return False
+    return zero
+
+
+def _formula_results(row: Any, cells: Sequence[dict[str, Any]]) -> bool:
+    """Whether every valued cell of a ``<row>`` element (``cells`` as openpyxl parsed them, in order) is a
+    formula's result: a zero typed in is data (its row is refused for what it lacks, as before)."""
+    from openpyxl.worksheet._reader import FORMULA_TAG
+
+    for element, cell in zip(row, cells, strict=False):
+        v = cell["value"]
+        if v is not None and type(v) is not str and element.find(FORMULA_TAG) is None:
+            return False
+    return True
 
 
 def _xlsx_error(exc: BaseException) -> FileError:
