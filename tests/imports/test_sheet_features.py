@@ -74,3 +74,29 @@ def test_rows_of_formulas_giving_nothing_are_blank(upload, client, world, sessio
     rec = session.scalar(select(Record).where(Record.source_id == "Z2"))
     assert rec is not None and rec.fields["amount"] == 0
     assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("Z%"))) == 3
+
+
+def test_rows_a_filter_hides_refuse_the_file_naming_them(upload, session) -> None:  # type: ignore[no-untyped-def]
+    """An officer filtered the sheet (自动筛选) to the rows of one month, or hid some rows, and uploaded
+    it: every row was imported, the hidden ones silently among them. Whether the hidden rows were meant
+    to be left out cannot be told from the file, so the job fails naming them, nothing imported; hidden
+    blank rows, and a filter that hides nothing, change nothing."""
+    wb, ws = _workbook(ZH_HEADER, penalty_rows(6, prefix="R"))
+    ws.auto_filter.ref = "A1:I7"
+    ws.append([])
+    for n in (3, 5, 8):  # two data rows filtered out; row 8 is blank
+        ws.row_dimensions[n].hidden = True
+    job = upload(_saved(wb), filename="filtered.xlsx")
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "hidden_rows"
+    message = job["error"]["message"]
+    assert "第3、5行" in message and "rows 3, 5" in message and "隐藏" in message and "hidden" in message
+    assert "8" not in message
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("R%"))) == 0
+
+    wb, ws = _workbook(ZH_HEADER, penalty_rows(6, prefix="S"))
+    ws.auto_filter.ref = "A1:I7"  # a filter that hides nothing
+    ws.append([])
+    ws.row_dimensions[8].hidden = True
+    job = upload(_saved(wb), filename="filter-shows-all.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 6, job

@@ -501,6 +501,7 @@ class _Workbook:
         self.merged: list[str] = []  # the sheet's merged ranges ("D2:D5"), known once its rows are read
         # the columns the sheet hides (``<col min max hidden="1">``, before its rows): known at its first row
         self.hidden_columns = ColumnRanges()
+        self.hidden_rows: set[int] = set()  # the rows with values that the sheet hides, once they are read
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -557,6 +558,8 @@ class _Workbook:
                     values = _values(cells)
                     if _zeros_only(values) and _formula_results(element, cells):
                         values = ()  # a formula dragged down past the data: a blank row
+                    elif element.get("hidden") in _TRUE and not _blank(values):
+                        self.hidden_rows.add(number)  # filtered out, or hidden: see parse()
                     yield number, values
                 elif element.tag == DATA_TAG:
                     done = True  # nothing after the sheet's data holds a value; its merged cells follow it
@@ -760,6 +763,23 @@ def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[],
         return _csv_rows(sniffed.text), lambda: None, [], ()
     wb = _Workbook(data)
     return wb.rows(), wb.close, wb.other_sheets, wb.hidden_columns
+
+
+def _hidden_rows(rows: Sequence[int]) -> FileError:
+    """The whole file's refusal for data rows a sheet hides (a filter, hidden or collapsed rows): an
+    officer who filtered the sheet to the rows to send, and one who filtered it to look at some rows and
+    forgot, upload the same file. Importing every row does the first one wrong without a word, importing
+    only the visible ones the second: neither is guessed."""
+    shown = "、".join(str(n) for n in rows[:10]) + ("等" if len(rows) > 10 else "")
+    shown_en = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
+    zh = (f"工作表中有{len(rows)}个数据行是隐藏的（被筛选掉或被隐藏）：第{shown}行。导入会读取所有的行，包括看不见的行，"
+          "因此整个文件未导入：如果只应导入看得见的行，请删除隐藏的行；如果所有的行都应导入，请清除筛选、取消隐藏，然后重新上传")
+    en = (f"{len(rows)} data rows of the sheet are hidden (filtered out or hidden): rows {shown_en}. An import reads "
+          "every row, the ones you cannot see included, so nothing was imported: delete the hidden rows if only the "
+          "visible ones are to be imported, or clear the filter and unhide the rows if all are, then upload the file "
+          "again")
+    return FileError("hidden_rows", zh, en, errors=[
+        {"field": "file", "code": "hidden_rows", "message": f"{zh} / {en}", "rows": list(rows[:MAX_REPORTED])}])
 
 
 def _too_many_read(limit: int, max_rows: int) -> FileError:
@@ -992,6 +1012,10 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
                     if len(out) > max_rows:
                         break
             else:  # the whole sheet read: its merged cells are known
+                if wb.hidden_rows:
+                    hidden = [n for n, _cells in out if n in wb.hidden_rows]
+                    if hidden:
+                        raise _hidden_rows(hidden)
                 _mark_merged(out, wb.merged, header)
         finally:
             wb.close()
