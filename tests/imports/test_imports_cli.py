@@ -80,6 +80,17 @@ def test_import_prints_progress_and_summary(env: Database, tmp_path: Path) -> No
     assert report[1][:4] == ["6", "身份证号码", "id_number", "invalid_id_number"]
 
 
+def test_import_names_the_columns_it_ignored(env: Database, tmp_path: Path) -> None:
+    """A file with 序号 and 备注 columns is imported; the summary says they were ignored."""
+    rows = [[str(i + 1), *r, "备考"] for i, r in enumerate(penalty_rows(3))]
+    f = tmp_path / "序号.csv"
+    f.write_bytes(csv_bytes(["序号", *ZH_HEADER, "备注"], rows))
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 0, r.output
+    assert "新增 created 3" in r.output
+    assert "注意 / note: 已忽略的列：“序号”、“备注”" in r.output and "columns ignored: '序号', '备注'" in r.output
+
+
 @pytest.mark.parametrize(("content", "code_zh"), [
     (b"\x89PNG\r\n\x1a\n\x00\x00", "只支持 CSV 或 XLSX 文件"),
     (csv_bytes(ZH_HEADER[1:], [r[1:] for r in penalty_rows(1)]), "缺少必需的列"),

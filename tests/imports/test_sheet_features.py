@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from tests.imports.imports_support import ZH_HEADER, penalty_rows, xlsx_row, xlsx_with_rows
 
+from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record
 
 
@@ -100,3 +102,100 @@ def test_rows_a_filter_hides_refuse_the_file_naming_them(upload, session) -> Non
     ws.row_dimensions[8].hidden = True
     job = upload(_saved(wb), filename="filter-shows-all.xlsx")
     assert job["status"] == "done" and job["counts"]["created"] == 6, job
+
+
+REMARK = "该户已申请信用修复，待核实"  # a remark's text, to be found nowhere in the database
+
+
+def _stored_anywhere(session, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The tables a text is stored in (any column, as the database gives it back)."""
+    from xinyong.db import Base
+
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for row in session.execute(select(table)).all():
+            if any(text in (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)) for v in row):
+                found.append(table.name)
+                break
+    return found
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_row_number_and_remark_columns_are_ignored_and_said(upload, client, world, session, fmt) -> None:  # type: ignore[no-untyped-def]
+    """Government sheets number their rows (序号) and keep a remark (备注): both were refused as unknown
+    columns, the officer deleting them by hand each time. They are accepted and ignored — their content
+    neither imported nor stored anywhere — and the job names them; rows numbered down the template past
+    the data (a 序号 alone) are blank. Any other unknown column is refused as before."""
+    header = ["序 号", *ZH_HEADER, "*备注"]
+    rows: list[list[Any]] = [[i + 1, *r, REMARK if i == 0 else ""] for i, r in enumerate(penalty_rows(3, prefix="N"))]
+    rows += [[n, *[""] * len(ZH_HEADER), ""] for n in range(4, 9)]  # numbered, empty
+    rows += [[9, *[""] * len(ZH_HEADER), "以下空白"]]  # a remark alone: no data either
+    if fmt == "csv":
+        from tests.imports.imports_support import csv_bytes
+
+        data = csv_bytes(header, [[str(c) for c in r] for r in rows])
+    else:
+        wb, ws = _workbook(header, [[c if c != "" else None for c in r] for r in rows])
+        data = _saved(wb)
+    job = upload(data, filename=f"序号.{fmt}")
+    assert job["status"] == "done", job
+    assert job["rows_total"] == 3
+    assert job["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "rejected": 0}, job["first_errors"]
+    assert job["ignored_columns"] == ["序 号", "*备注"]
+    [note] = job["notes"]
+    assert note["code"] == "ignored_columns" and note["columns"] == ["序 号", "*备注"]
+    assert "已忽略的列：“序 号”、“*备注”" in note["message"] and "columns ignored" in note["message"]
+    rec = session.scalar(select(Record).where(Record.source_id == "N0"))
+    assert rec is not None and set(rec.fields) == {"decision_no", "violation", "penalty_type", "amount"}
+    assert _stored_anywhere(session, REMARK) == [] and _stored_anywhere(session, "以下空白") == []
+    # listed with the job too, and audited with its creation
+    listed = client.get("/api/v1/imports", headers=world.bearer(world.key_a)).json()["items"][0]
+    assert listed["ignored_columns"] == ["序 号", "*备注"]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.create")).all()[-1]
+    assert entry.details["ignored_columns"] == ["序 号", "*备注"]
+
+
+def test_other_unknown_columns_are_still_refused(upload) -> None:  # type: ignore[no-untyped-def]
+    """编号 may be the record's own id or a document's number, 说明 an item's text: ignoring them could
+    drop a record's data without a word, so they are refused; 序号 beside them is not named."""
+    from tests.imports.imports_support import csv_bytes
+
+    data = csv_bytes(["序号", *ZH_HEADER, "编号", "说明", "备注"], [[1, *penalty_rows(1)[0], "A", "B", "C"]])
+    body = upload(data, expect=422).json()
+    assert body["code"] == "unknown_column"
+    assert [e["field"] for e in body["errors"]] == ["编号", "说明"]
+
+
+def test_a_catalog_field_named_remark_is_the_field(upload, session) -> None:  # type: ignore[no-untyped-def]
+    """An item whose catalog has a field 备注 gets the column as that field: it is imported and stored,
+    and nothing is said to be ignored."""
+    from tests.imports.imports_support import csv_bytes
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    spec["fields"].append({"name": "remark", "name_zh": "备注", "type": "text", "required": False,
+                           "max_length": 200})
+    update_item(session, code="admin_penalty", data=spec, actor=SYSTEM, note="a remark field")
+    session.commit()
+    job = upload(csv_bytes(["序号", *ZH_HEADER, "备注"], [[1, *penalty_rows(1, prefix="K")[0], REMARK]]))
+    assert job["status"] == "done" and job["counts"]["created"] == 1, job
+    assert job["ignored_columns"] == ["序号"]
+    rec = session.scalar(select(Record).where(Record.source_id == "K0"))
+    assert rec is not None and rec.fields["remark"] == REMARK
+    assert "records" in _stored_anywhere(session, REMARK)  # (the search finds what is stored)
+
+
+def test_a_numbered_template_with_formulas_past_the_data_is_blank_there(upload) -> None:  # type: ignore[no-untyped-def]
+    """序号 typed down the template and a formula dragged down 罚款金额: a row holding only these is blank."""
+    rows = penalty_rows(2, prefix="P")
+    xml = [xlsx_row(2, [1, *rows[0]]).replace('<c r="A2" t="inlineStr"><is><t>1</t></is></c>', '<c r="A2"><v>1</v></c>'),
+           xlsx_row(3, [2, *rows[1]])]
+    for n in range(4, 20):
+        xml.append(f'<row r="{n}"><c r="A{n}"><v>{n - 1}</v></c>' + _formula(f"J{n}", f"ROUND(K{n}*L{n},2)", "0")
+                   + "</row>")
+    job = upload(xlsx_with_rows(["序号", *ZH_HEADER], xml), filename="numbered.xlsx")
+    assert job["status"] == "done", job
+    assert job["rows_total"] == 2 and job["counts"]["created"] == 2 and job["counts"]["rejected"] == 0, job

@@ -110,6 +110,21 @@ def test_upload_progress_and_report(client, app, world, login, db):
     assert re.search(r'class="count-unchanged">3<', again) and re.search(r'class="count-created">0<', again)
 
 
+def test_the_job_page_names_the_columns_ignored(client, app, world, login):
+    """序号 and 备注 are accepted and ignored; the job's page says so."""
+    csrf = login(client, "officer_a")
+    data, _people = penalty_csv(2, bad=0, prefix="G")
+    lines = data.decode("utf-8-sig").splitlines()
+    data = "\r\n".join(f"序号,{line},备注" if i == 0 else f"{i},{line},见附件" for i, line in enumerate(lines)).encode()
+    r = _upload(client, csrf, data)
+    assert r.status_code == 303, r.text
+    runner_of(app).wait()
+    html = client.get(r.headers["location"]).text
+    assert re.search(r'class="count-created">2<', html)
+    assert re.search(r'<p class="notice job-note" role="status" data-code="ignored_columns">已忽略的列：“序号”、“备注”'
+                     r'[^<]*columns ignored', html), html
+
+
 def test_the_progress_view_polls_while_the_job_runs(client, world, login, db, vault):
     login(client, "officer_a")
     data, _ = penalty_csv(2, bad=0, prefix="Q")

@@ -25,7 +25,15 @@ from xinyong.imports import service
 from xinyong.imports.models import ImportJob, ImportRowError
 from xinyong.imports.parsers import FileError
 from xinyong.imports.runner import run_job
-from xinyong.imports.schemas import CountsOut, FileErrorOut, JobListOut, JobOut, RowErrorOut, error_responses
+from xinyong.imports.schemas import (
+    CountsOut,
+    FileErrorOut,
+    JobListOut,
+    JobOut,
+    NoteOut,
+    RowErrorOut,
+    error_responses,
+)
 from xinyong.records.api import department_of
 
 log = logging.getLogger("xinyong.imports")
@@ -102,6 +110,9 @@ def job_out(session: Session, job: ImportJob, *, with_errors: bool = True,
         rows_done=job.rows_done, counts=counts, error=error,
         first_errors=[RowErrorOut(row=e.row_number, column=e.header, field=e.field, code=e.code,
                                   message=e.message) for e in first],
+        ignored_columns=service.ignored_columns(job),
+        notes=[NoteOut(code=str(n.get("code") or ""), message=str(n.get("message") or ""),
+                       columns=[str(c) for c in n.get("columns") or []]) for n in service.job_notes(job)],
         created_by=job.created_by, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, heartbeat_at=job.heartbeat_at,
         report_url=f"/api/v1/imports/{job.id}/errors.csv", resume_url=f"/api/v1/imports/{job.id}/resume",

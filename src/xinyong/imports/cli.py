@@ -72,10 +72,12 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
     from xinyong.imports import service
     from xinyong.imports.models import ImportJob
     from xinyong.imports.runner import run_job
+    from xinyong.logging_setup import sanitize
 
     with db.session() as s:  # a resumed job starts from the rows done before: they are not this run's
         job = s.get(ImportJob, job_id)
         before = job.rows_done if job is not None else 0
+        notes = service.job_notes(job) if job is not None else []
     started = time.monotonic()
     result = run_job(db, vault, job_id, chunk_size=chunk_size, on_progress=_printer())
     elapsed = time.monotonic() - started
@@ -91,6 +93,8 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
     typer.echo(f"行数 / rows: {result.rows_done}/{result.rows_total or 0}" + (f"  ({speed})" if speed else ""))
     typer.echo(f"新增 created {result.created}  更新 updated {result.updated}  "
                f"未变 unchanged {result.unchanged}  拒绝 rejected {result.rejected}")
+    for note in notes:  # the columns ignored (序号, 备注 …)
+        typer.echo(f"注意 / note: {sanitize(str(note.get('message') or ''))}")
     if result.rejected:
         with db.session() as s:
             first = service.row_errors(s, job_id=job_id, limit=10)

@@ -4,8 +4,9 @@ only until the job ends) and the rejected rows of its report."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.db import Base, BigId, UTCDateTime, utcnow
@@ -36,6 +37,9 @@ class ImportJob(Base):
     rejected: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error_code: Mapped[str | None] = mapped_column(String(32))  # file-level error (status failed/interrupted)
     error_message: Mapped[str | None] = mapped_column(Text)
+    # what the file held that was not imported, known at the upload: [{"code": "ignored_columns", "message",
+    # "columns": [headers as written]}] (columns accepted and ignored: 序号, 备注 …); None: nothing to say
+    notes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     actor_type: Mapped[str] = mapped_column(String(16), nullable=False)  # who the records are pushed as
     actor_id: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(128))  # the actor's label

@@ -273,14 +273,22 @@ def norm_header(header: str) -> str:
     return "".join(h.split()).strip("*").casefold()
 
 
-ENVELOPE, FIELD = "envelope", "field"
+ENVELOPE, FIELD, IGNORED = "envelope", "field", "ignored"
+
+# Columns of government sheets that hold nothing a record takes — a row's number (序号, 行号: its place
+# in the sheet) and a remark (备注: notes for the reader of the sheet) — are accepted and ignored: their
+# content is neither imported nor stored, and the job names them (``ignored_columns``). A catalog field
+# of the same name is the field (an item may have a 备注). Not 编号, which may be the record's own id (来源编号)
+# or a document's number (案件编号, 证书编号), nor 说明, which may be an item's text (情况说明): ignoring
+# those could drop a record's data without a word, so they are refused as any unknown column.
+IGNORED_HEADERS = ("序号", "行号", "备注")
 
 
 @dataclass(frozen=True)
 class Column:
     index: int
     header: str  # as written in the file
-    kind: str | None  # envelope | field | None (a column without a header)
+    kind: str | None  # envelope | field | ignored (序号, 备注 …) | None (a column without a header)
     key: str | None  # record key (envelope) or field name
 
 
@@ -288,6 +296,16 @@ class Column:
 class Header:
     row_number: int
     columns: list[Column]
+
+    @property
+    def ignored(self) -> list[str]:
+        """The headers of the columns ignored (序号, 备注 …), as written."""
+        return [c.header for c in self.columns if c.kind == IGNORED]
+
+    @property
+    def skipped(self) -> frozenset[int]:
+        """The 0-based indexes of the columns ignored: a row with values only there is blank."""
+        return frozenset(c.index for c in self.columns if c.kind == IGNORED)
 
     def header_of(self, key: str) -> str | None:
         for c in self.columns:
@@ -342,6 +360,7 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
             continue
         for a in (code, *zhs):
             aliases[norm_header(a)] = (ENVELOPE, key)
+    ignored = {norm_header(h) for h in IGNORED_HEADERS} - aliases.keys()  # a field of the item's name wins
     if len(cells) > MAX_COLUMNS:
         n = cells[-1].column if isinstance(cells[-1], FarValue) else len(cells)
         raise FileError("too_many_columns", f"列数过多（{n}列）", f"too many columns ({n})")
@@ -361,6 +380,9 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
         numeral = str(int(raw)) if _inexact_number(raw) and math.isfinite(raw) else text
         shown = mask_id_numbers_in(numeral)[:64]
         target = aliases.get(norm_header(text))
+        if target is None and norm_header(text) in ignored:  # 序号, 备注: accepted, never read (twice is no harm)
+            columns.append(Column(i, text, IGNORED, None))
+            continue
         if target is None:
             if norm_header(text) == "severity" or norm_header(text) == norm_header(ENVELOPE_ZH["severity"]):
                 zh, en = "该事项没有严重程度，请删除此列", "this item has no severity; remove the column"
@@ -414,6 +436,11 @@ Row = tuple[int, Sequence[Any]]  # (spreadsheet row number, cells)
 
 def _blank(cells: Sequence[Any]) -> bool:
     return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+def _data_apart(cells: Sequence[Any], skip: frozenset[int]) -> bool:
+    """Whether a row has a value outside the ignored columns ``skip`` (序号, 备注)."""
+    return any(not (c is None or (isinstance(c, str) and not c.strip())) for i, c in enumerate(cells) if i not in skip)
 
 
 _CONTENT_RE = re.compile(r"\S")
@@ -502,6 +529,7 @@ class _Workbook:
         # the columns the sheet hides (``<col min max hidden="1">``, before its rows): known at its first row
         self.hidden_columns = ColumnRanges()
         self.hidden_rows: set[int] = set()  # the rows with values that the sheet hides, once they are read
+        self.skip: frozenset[int] = frozenset()  # the ignored columns (序号, 备注), once the header is known
 
     def rows(self) -> Iterator[Row]:
         """Each ``<row>`` element of the sheet as (its row number, its values). A row number the sheet
@@ -556,8 +584,8 @@ class _Workbook:
                         continue
                     last = number
                     values = _values(cells)
-                    if _zeros_only(values) and _formula_results(element, cells):
-                        values = ()  # a formula dragged down past the data: a blank row
+                    if _no_data(values, self.skip) and _formula_results(element, cells, self.skip):
+                        values = ()  # a formula dragged down past the data, a 序号 alone: a blank row
                     elif element.get("hidden") in _TRUE and not _blank(values):
                         self.hidden_rows.add(number)  # filtered out, or hidden: see parse()
                     yield number, values
@@ -633,7 +661,7 @@ def _mark_merged(rows: list[Row], merged: Sequence[str], header: Header) -> None
 
     if not merged or not rows:
         return
-    headed = [c.kind is not None for c in header.columns]
+    headed = [c.kind in (ENVELOPE, FIELD) for c in header.columns]
     numbers = [n for n, _cells in rows]
     budget = MERGED_CELLS_BUDGET
     patched: dict[int, list[Any]] = {}
@@ -703,35 +731,40 @@ def _values(cells: list[dict[str, Any]]) -> tuple[Any, ...]:
 _MIDNIGHT = time(0)
 
 
-def _zeros_only(values: Sequence[Any]) -> bool:
-    """Nothing in the row but blanks and at least one zero (``0``, ``FALSE``, or a zero in a date or time
-    format: 00:00): all that a formula dragged down a template past the data (``=B5*C5``, ``=SUM(…)``,
-    ``=D5``) shows on an empty row — its ``""`` results are read as empty already. Once a row, stopping
-    at its first real value (a data row's first cell, mostly)."""
-    zero = False
-    for v in values:
+def _no_data(values: Sequence[Any], skip: frozenset[int]) -> bool:
+    """Nothing in the row but blanks, zeros (``0``, ``FALSE``, or a zero in a date or time format: 00:00)
+    and values of ignored columns (``skip``: 序号, 备注), and at least one of these: all that a formula
+    dragged down a template past the data (``=B5*C5``, ``=SUM(…)``, ``=D5``) shows on an empty row (its
+    ``""`` results are read as empty already), or a template numbered down to row 500. Once a row,
+    stopping at its first real value (a data row's first cells, mostly)."""
+    found = False
+    for i, v in enumerate(values):
         if v is None:
             continue
         t = type(v)
         if t is str:
             if v and not v.isspace():
-                return False
-        elif ((t is int or t is float or t is bool) and v == 0) or (t is time and v == _MIDNIGHT) \
+                if i not in skip:
+                    return False
+                found = True
+        elif i in skip or ((t is int or t is float or t is bool) and v == 0) or (t is time and v == _MIDNIGHT) \
                 or (t is timedelta and not v):
-            zero = True
+            found = True
         else:
             return False
-    return zero
+    return found
 
 
-def _formula_results(row: Any, cells: Sequence[dict[str, Any]]) -> bool:
-    """Whether every valued cell of a ``<row>`` element (``cells`` as openpyxl parsed them, in order) is a
-    formula's result: a zero typed in is data (its row is refused for what it lacks, as before)."""
+def _formula_results(row: Any, cells: Sequence[dict[str, Any]], skip: frozenset[int]) -> bool:
+    """Whether every valued cell of a ``<row>`` element (``cells`` as openpyxl parsed them, in order) but
+    those of ignored columns is a formula's result: a zero typed in is data (its row is refused for what
+    it lacks, as before)."""
     from openpyxl.worksheet._reader import FORMULA_TAG
 
     for element, cell in zip(row, cells, strict=False):
         v = cell["value"]
-        if v is not None and type(v) is not str and element.find(FORMULA_TAG) is None:
+        if v is not None and type(v) is not str and cell["column"] - 1 not in skip \
+                and element.find(FORMULA_TAG) is None:
             return False
     return True
 
@@ -755,14 +788,13 @@ def _xlsx_error(exc: BaseException) -> FileError:
                      "the workbook cannot be read; save it again as .xlsx in Excel and retry")
 
 
-def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None], list[str], Container[int]]:
-    """The rows, how to close the file, the names of a workbook's other sheets (not read) and its hidden
-    columns."""
+def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[], None], _Workbook | None]:
+    """The rows, how to close the file, and the workbook (None for a CSV)."""
     if sniffed.format == FORMAT_CSV:
         assert sniffed.text is not None
-        return _csv_rows(sniffed.text), lambda: None, [], ()
+        return _csv_rows(sniffed.text), lambda: None, None
     wb = _Workbook(data)
-    return wb.rows(), wb.close, wb.other_sheets, wb.hidden_columns
+    return wb.rows(), wb.close, wb
 
 
 def _hidden_rows(rows: Sequence[int]) -> FileError:
@@ -882,11 +914,16 @@ def read_header(data: bytes, spec: ItemSpec, sniffed: Sniffed | None = None,
                 filename: str | None = None) -> tuple[Sniffed, Header]:
     """The quick check before a job is created: type, encoding, header, at least one data row."""
     sniffed = sniffed or sniff(data, filename)
-    rows, close, others, hidden = _rows_of(sniffed, data)
+    rows, close, wb = _rows_of(sniffed, data)
     try:
-        header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec, others, hidden)
+        if wb is None:
+            header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec)
+        else:
+            header, rest = _header_and_rows(_counted(rows, MAX_ROWS), spec, wb.other_sheets, wb.hidden_columns)
+            wb.skip = header.skipped
+        skip = header.skipped
         for _n, cells in rest:
-            if not _blank(cells):
+            if not _blank(cells) and (not skip or _data_apart(cells, skip)):
                 return sniffed, header
         raise _NO_ROWS
     finally:
@@ -1000,11 +1037,15 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
         out = [(n, tuple(cells)) for n, cells in enumerate(records[h + 1 :], start=h + 2)
                if any(cells) and (cells[0].strip() or "".join(cells).strip())]
         del records
+        skip = header.skipped
+        if skip:  # a row with values only in ignored columns (序号, 备注) is blank
+            out = [row for row in out if _data_apart(row[1], skip)]
     else:
         wb = _Workbook(data)
         try:
             header, rest = _header_and_rows(_counted(wb.rows(), max_rows, tick), spec, wb.other_sheets,
                                             wb.hidden_columns)
+            wb.skip = header.skipped  # the rows read from here on: values only in 序号, 备注 make a blank row
             out = []
             for n, cells in rest:
                 if not _blank(cells):
@@ -1098,7 +1139,7 @@ def _row_error(column: str | None, fld: str, code: str, zh: str, en: str) -> dic
 
 
 # column kinds, the common ones first (compared by the per-row loop)
-_K_FIELD_TEXT, _K_FIELD_RAW, _K_TEXT, _K_ID, _K_DATE, _K_FIELD_DATE, _K_SEV, _K_NONE = range(8)
+_K_FIELD_TEXT, _K_FIELD_RAW, _K_TEXT, _K_ID, _K_DATE, _K_FIELD_DATE, _K_SEV, _K_NONE, _K_SKIP = range(9)
 _FIELD_KINDS = (_K_FIELD_TEXT, _K_FIELD_RAW, _K_FIELD_DATE)
 
 
@@ -1119,6 +1160,9 @@ class RowMapper:
         self.column_of: dict[str, str] = {}  # record error field -> header as written
         for i, c in enumerate(header.columns):
             assert c.index == i
+            if c.kind == IGNORED:  # 序号, 备注: never read
+                plan.append((_K_SKIP, str(i), c.header))
+                continue
             if c.kind is None or c.key is None:
                 plan.append((_K_NONE, str(i), c.header))
                 continue
@@ -1135,7 +1179,7 @@ class RowMapper:
         # the text fast path (CSV): plain columns by index, the few special ones apart
         self._env_text = [(i, key) for i, (kind, key, _h) in enumerate(plan) if kind == _K_TEXT]
         self._field_text = [(i, key) for i, (kind, key, _h) in enumerate(plan) if kind < _K_TEXT]
-        self._special = [(i, kind, key, head) for i, (kind, key, head) in enumerate(plan) if kind > _K_TEXT]
+        self._special = [(i, kind, key, head) for i, (kind, key, head) in enumerate(plan) if _K_TEXT < kind < _K_SKIP]
         self._pad = [""] * self.width
 
     def converter(self, fmt: str) -> Callable[[Sequence[Any]], tuple[dict[str, Any], list[dict[str, str]]]]:
@@ -1209,11 +1253,12 @@ class RowMapper:
                     fields[key] = _text_date(v, head, f"fields.{key}", errors)
                 elif kind == _K_SEV:
                     record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
-                else:
+                elif kind == _K_NONE:
                     errors.append(_extra_value(int(key)))
             elif v is not None:  # typed cells (XLSX)
-                if kind == _K_NONE:
-                    errors.append(_extra_value(int(key)))
+                if kind >= _K_NONE:  # no header (a row error), or ignored (序号, 备注)
+                    if kind == _K_NONE:
+                        errors.append(_extra_value(int(key)))
                 elif type(v) is CellError:
                     errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text))
                 elif type(v) is MergedCell:

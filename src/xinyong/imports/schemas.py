@@ -25,6 +25,12 @@ class RowErrorOut(BaseModel):
     message: str
 
 
+class NoteOut(BaseModel):
+    code: str = Field(description="ignored_columns")
+    message: str
+    columns: list[str] = Field(default_factory=list, description="the columns concerned, as written in the file")
+
+
 class JobOut(BaseModel):
     id: int
     item: str
@@ -41,6 +47,10 @@ class JobOut(BaseModel):
         description="File-level error (failed) or why the job stopped (interrupted)")
     first_errors: list[RowErrorOut] = Field(
         description="The first rejected rows (the full report is errors.csv)")
+    ignored_columns: list[str] = Field(
+        default_factory=list, description="Columns of the file accepted and ignored (序号, 行号, 备注): their "
+                                          "content is neither imported nor stored")
+    notes: list[NoteOut] = Field(default_factory=list, description="What the job says of its file besides its rows")
     created_by: str | None
     created_at: datetime
     started_at: datetime | None

@@ -108,22 +108,49 @@ def create_job(session: Session, *, vault: Vault, department: DepartmentRef, ite
     if max_bytes is not None and len(data) > max_bytes:
         raise too_large(len(data), max_bytes)
     item = item_for(session, item_code=item_code, department=department)
-    sniffed, _header = parsers.read_header(data, item.spec, filename=filename)
+    sniffed, header = parsers.read_header(data, item.spec, filename=filename)
+    notes = file_notes(header)
     now = utcnow()
     job = ImportJob(department_id=department.id, item_code=item.code, filename=sanitise_filename(filename),
                     sha256=hashlib.sha256(data).hexdigest(), size=len(data), format=sniffed.format,
                     encoding=sniffed.encoding, status="pending", rows_done=0, created=0, updated=0,
                     unchanged=0, rejected=0, actor_type=actor.type, actor_id=actor.id, created_by=actor.label,
-                    attempts=0, created_at=now, heartbeat_at=now)
+                    attempts=0, created_at=now, heartbeat_at=now, notes=notes or None)
     session.add(job)
     session.flush()
     blob, kid = vault.seal_blob(data, FILE_TABLE, FILE_COLUMN, str(job.id))
     session.add(ImportFile(job_id=job.id, key_id=kid, content=blob))
     record(session, actor=actor, action="imports.create", object_type="import_job", object_id=job.id,
            details={"item": job.item_code, "filename": job.filename, "sha256": job.sha256, "size": job.size,
-                    "format": job.format, "encoding": job.encoding})
+                    "format": job.format, "encoding": job.encoding,
+                    **({"ignored_columns": ignored_columns(job)} if notes else {})})
     session.flush()
     return job
+
+
+MAX_IGNORED_SHOWN = 20
+
+
+def file_notes(header: parsers.Header) -> list[dict[str, Any]]:
+    """What the job says of its file besides its rows: the columns accepted and ignored (序号, 备注 …),
+    by their headers as written (a fixed set's names, at most 64 characters each)."""
+    ignored = [h[:64] for h in header.ignored[:MAX_IGNORED_SHOWN]]
+    if not ignored:
+        return []
+    zh, en = "、".join(f"“{h}”" for h in ignored), ", ".join(f"'{h}'" for h in ignored)
+    return [{"code": "ignored_columns", "columns": ignored,
+             "message": f"已忽略的列：{zh}（序号、备注等列的内容不导入，也不保存） / columns ignored: {en} (the content "
+                        "of a row number or remark column is neither imported nor stored)"}]
+
+
+def job_notes(job: ImportJob) -> list[dict[str, Any]]:
+    """The job's notes (:func:`file_notes`), none for a job before they were kept."""
+    return [n for n in (job.notes or []) if isinstance(n, dict)]
+
+
+def ignored_columns(job: ImportJob) -> list[str]:
+    """The headers of the columns the job's file held that were ignored (序号, 备注 …)."""
+    return [str(c) for n in job_notes(job) if n.get("code") == "ignored_columns" for c in n.get("columns") or []]
 
 
 def record_refusal(session: Session, *, actor: Actor, item_code: str | None, filename: str | None, size: int,

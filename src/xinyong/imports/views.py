@@ -166,6 +166,7 @@ def _job_context(request: Request, session: Session, principal: Principal, job: 
     return {
         "job": job, "status": status, "running": not finished, "errors": errors, "shown_errors": SHOWN_ERRORS,
         "percent": percent, "department": dept, "jobs_path": JOBS_PATH, "upload_path": UPLOAD_PATH,
+        "notes": service.job_notes(job),
         "can_resume": (status == "interrupted" and job.department_id == principal.department_id
                        and job.error_code != "file_expired"),  # an expired upload is gone
         "report_url": f"/api/v1/imports/{job.id}/errors.csv", "label": lambda p, c: label(lang, p, c),
