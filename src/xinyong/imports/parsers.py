@@ -439,8 +439,14 @@ def _blank(cells: Sequence[Any]) -> bool:
 
 
 def _data_apart(cells: Sequence[Any], skip: frozenset[int]) -> bool:
-    """Whether a row has a value outside the ignored columns ``skip`` (序号, 备注)."""
-    return any(not (c is None or (isinstance(c, str) and not c.strip())) for i, c in enumerate(cells) if i not in skip)
+    """Whether a row has a value outside the ignored columns ``skip`` (序号, 备注): once a row of a file with
+    such columns, stopping at its first value (a data row's first cells)."""
+    for i, c in enumerate(cells):
+        if c is None or i in skip:
+            continue
+        if type(c) is not str or (c and not c.isspace()):
+            return True
+    return False
 
 
 _CONTENT_RE = re.compile(r"\S")
