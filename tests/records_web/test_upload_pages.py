@@ -111,8 +111,10 @@ def test_upload_progress_and_report(client, app, world, login, db):
 
 
 def test_the_job_page_names_the_columns_ignored(client, app, world, login):
-    """序号 and 备注 are accepted and ignored; the job's page says so."""
+    """序号 and 备注 are accepted and ignored; the upload page and the job's page say so."""
     csrf = login(client, "officer_a")
+    form = client.get(UPLOAD).text
+    assert "“序号”“备注”列会被忽略（不导入、不保存）" in form and "被筛选掉或隐藏的行" in form
     data, _people = penalty_csv(2, bad=0, prefix="G")
     lines = data.decode("utf-8-sig").splitlines()
     data = "\r\n".join(f"序号,{line},备注" if i == 0 else f"{i},{line},见附件" for i, line in enumerate(lines)).encode()
