@@ -303,6 +303,10 @@ def test_officer_manages_only_own_department_keys(client, world, db):
     assert_error(client.post(f"/api/v1/apikeys/{world.key_b_row.id}/revoke", headers=h), 404, "not_found")
     with db.session() as s:
         assert s.get(ApiKey, world.key_b_row.id).revoked_at is None
+    # the try registered, as a look at another department's record is
+    [tried] = entries(db, action="apikey.revoke")
+    assert (tried.outcome, tried.object_id, tried.details) == ("denied", str(world.key_b_row.id),
+                                                               {"reason": "not_found"})
 
 
 @pytest.mark.parametrize("body", [{"name": ""}, {"name": "x", "department_id": 1}, {"name": "x", "revoked": True},

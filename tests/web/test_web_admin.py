@@ -325,7 +325,11 @@ def test_officer_cannot_revoke_another_departments_key(client, world, login, db)
     r = client.post(f"/workspace/apikeys/{world.key_b_row.id}/revoke", headers={**HTMX, "X-CSRF-Token": csrf})
     assert r.status_code == 404
     assert client.get("/api/v1/me", headers=world.bearer(world.key_b)).status_code == 200
-    assert audit(db, "apikey.revoke") == []
+    # nothing revoked, but each try registered as the other not-found refusals are (the id tried, via page)
+    tries = audit(db, "apikey.revoke")
+    assert [(e.outcome, e.object_type, e.object_id, e.details) for e in tries] == [
+        ("denied", "apikey", str(world.key_b_row.id), {"reason": "not_found", "via": "page"})] * 2
+    assert {e.department_id for e in tries} == {world.dept_a.id}
 
 
 def test_officer_revokes_their_own_key(client, world, login, db):

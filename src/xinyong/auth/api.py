@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 
+from xinyong.audit.service import record_not_found
 from xinyong.auth import service
 from xinyong.auth.deps import check_step_up, require
 from xinyong.auth.models import ApiKey, Department, User
@@ -139,7 +140,9 @@ def revoke_key(key_id: ObjectId, request: Request, principal: ManageOwnKeys, ses
     if allowed(principal.role, "apikeys.manage"):  # every department's keys: as /admin/apikeys
         check_step_up(request, session, principal, "apikeys.manage")
     key = session.scalar(_readable_keys(principal).where(ApiKey.id == key_id))
-    if key is None:
+    if key is None:  # another department's key, or none: registered, answered alike
+        record_not_found(session, actor=principal.actor, action="apikey.revoke", object_type="apikey",
+                         object_id=key_id)
         raise ApiError(404, "not_found", "密钥不存在 / key not found")
     try:
         service.revoke_api_key(session, key=key, actor=principal.actor)

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
+from xinyong.audit.service import record_not_found
 from xinyong.auth import service
 from xinyong.auth.deps import require
 from xinyong.auth.models import ROLES, ApiKey, Department, User
@@ -277,7 +278,9 @@ def _create_key(request: Request, session: Session, principal: Principal, scope:
 def _revoke_key(request: Request, session: Session, principal: Principal, scope: KeyScope,
                 key_id: ObjectId) -> Response:
     key = session.scalar(scope.restrict(select(ApiKey)).where(ApiKey.id == key_id))
-    if key is None:
+    if key is None:  # another department's key, or none: registered, answered alike
+        record_not_found(session, actor=principal.actor, action="apikey.revoke", object_type="apikey",
+                         object_id=key_id, details={"via": "page"})
         raise _not_found()
     if key.revoked_at is None:
         service.revoke_api_key(session, key=key, actor=principal.actor)
