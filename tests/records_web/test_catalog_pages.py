@@ -140,7 +140,11 @@ def test_a_refused_edit_shows_the_error_and_changes_nothing(client, world, catal
     else:
         assert 'aria-invalid="true"' in r.text and 'value="48"' in r.text  # the form keeps what was typed
     assert _versions(db) == [1]
-    assert audit(db, "catalog.update") == []
+    # nothing saved, the refusal registered: its code and path, never what was typed
+    [refused] = audit(db, "catalog.update")
+    assert refused.outcome == "failed" and refused.details["field"] == path and refused.details["via"] == "page"
+    assert refused.details["item"] == "admin_penalty" and refused.details["code"]
+    assert "48" not in str(refused.details) and "nosuchdept" not in str(refused.details)
 
 
 def test_apply_to_existing_records(client, world, sample, login, db):
@@ -170,6 +174,8 @@ def test_the_recompute_button_alone(client, world, sample, login, db):
     assert r.status_code == 303 and r.headers["location"] == f"{BASE}/admin_penalty?recomputed=0"
     assert client.post(f"{BASE}/admin_penalty/recompute", data={}).status_code == 403
     assert client.post(f"{BASE}/nothing/recompute", data={"csrf_token": csrf}).status_code == 404
+    refused = audit(db, "records.recompute_display", outcome="failed")
+    assert [e.details for e in refused] == [{"item": "nothing", "code": "unknown_item", "field": "item", "via": "page"}]
 
 
 def test_catalog_edit_needs_the_csrf_token(client, world, catalog_loaded, login, db):
@@ -233,6 +239,13 @@ def test_the_full_definition_is_edited_as_yaml(client, world, catalog_loaded, lo
         assert _versions(db) == [1]
     stale = post(text, version="0")
     assert stale.status_code == 422 and "请刷新页面后重新编辑" in stale.text
+    # each refusal registered with its code and path, never the text typed
+    refused = audit(db, "catalog.update", outcome="failed")
+    assert [(e.details["code"], e.details["field"], e.details["via"]) for e in refused] == [
+        ("invalid_yaml", "definition", "page"), ("invalid_spec", "admin_penalty.category", "page"),
+        ("invalid_definition", "definition", "page"), ("invalid_definition", "definition", "page"),
+        ("unknown_department", "departments", "page"), ("stale_form", "version", "page")]
+    assert not any("新增处罚类别" in str(e.details) or "nosuchdept" in str(e.details) for e in refused)
 
     field = next(f for f in data["fields"] if f["name"] == "penalty_type")
     field["allowed"] = [*field["allowed"], "责令改正"]
@@ -243,6 +256,6 @@ def test_the_full_definition_is_edited_as_yaml(client, world, catalog_loaded, lo
         item = get_current(s, "admin_penalty")
         assert item.version == 2 and item.spec.name_en == "Administrative penalty (edited)"
         assert "责令改正" in next(f for f in item.spec.fields if f.name == "penalty_type").allowed
-    assert len(audit(db, "catalog.update", actor_label="admin")) == 1
+    assert len(audit(db, "catalog.update", actor_label="admin", outcome="ok")) == 1
     again = post(_definition(client.get(f"{BASE}/admin_penalty").text), version="2")
     assert again.status_code == 303 and again.headers["location"].endswith("unchanged=1")

@@ -65,6 +65,7 @@ def put_item(code: str, body: ItemUpdateIn, principal: CatalogManage, session: D
     try:
         item = service.update_item(session, code=code, data=body.spec, actor=principal.actor, note=body.note)
     except service.CatalogError as exc:
+        service.record_update_refusal(session, actor=principal.actor, code=code, error=exc)
         status = 404 if exc.code == "unknown_item" else 422
         raise ApiError(status, exc.code, exc.message,
                        [{"field": exc.field or "spec", "code": exc.code, "message": exc.message}]) from exc

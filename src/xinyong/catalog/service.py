@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.catalog.models import CatalogItem
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS, ItemSpec, SpecError, check_retention, parse_item, to_data
 from xinyong.domain_errors import BilingualError
@@ -142,6 +142,19 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     if _same_definition(to_data(spec), row.spec):
         return _to_item(row)
     return _to_item(_new_version(session, row, spec, actor, note))
+
+
+def record_update_refusal(session: Session, *, actor: Actor, code: str, error: CatalogError,
+                          via: str | None = None) -> None:
+    """A refused edit of an item — an invalid definition, an unknown department or item, a stale form —
+    registered durably (``audit.service.record_refusal``: the request's work rolled back, the entry
+    committed) under ``catalog.update``, ``failed``, with the item, its code and the path refused
+    (never the value typed), from the API and the admin pages (``via: page``) alike."""
+    details: dict[str, Any] = {"item": mask_id_numbers_in(code[:64]), "code": error.code, "field": error.field}
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=actor, action="catalog.update", object_type="catalog_item", details=details,
+                   outcome="failed")
 
 
 def _same_definition(new: dict[str, Any], stored: dict[str, Any]) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,7 +19,7 @@ from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
 from xinyong.catalog.service import current_items, get_version
 from xinyong.deps import BlankIsNone, DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
-from xinyong.privacy.masking import mask_id_numbers_in_values
+from xinyong.privacy.masking import mask_id_numbers_in, mask_id_numbers_in_values
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.models import Record
@@ -144,6 +144,18 @@ def revoke_refused(session: Session, principal: Principal, record_id: int, exc: 
                    outcome="denied" if exc.status == 409 else "failed")
 
 
+def recompute_refused(session: Session, principal: Principal, item_code: str, exc: service.RecordError,
+                      via: str | None = None) -> None:
+    """A display recompute refused (no such item) registered under ``records.recompute_display``,
+    ``failed``, with its code and field, as a refused catalog edit is (the API's and the catalog
+    page's refusals alike)."""
+    details: dict[str, Any] = {"item": mask_id_numbers_in(item_code[:64]), "code": exc.code, "field": exc.field}
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=principal.actor, action="records.recompute_display", object_type="catalog_item",
+                   details=details, outcome="failed")
+
+
 def inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
     """A deactivated department's change refused: registered as ``department_of`` registers it (the
     API's and the workspace page's refusals alike)."""
@@ -220,6 +232,7 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
     try:
         n = service.recompute_display(session, item_code=body.item, actor=principal.actor)
     except service.RecordError as exc:
+        recompute_refused(session, principal, body.item, exc)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return RecomputeOut(item=body.item, changed=n)
 
