@@ -188,6 +188,18 @@ def _is_unavailable(exc: Exception) -> bool:
     return True
 
 
+async def _register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any) -> None:
+    """A write route that registers a body it refuses (a domain's ``refused_bodies``: the records
+    push, a catalog edit, an import …) gets its audit entry, written in a thread (it waits for the
+    database; on SQLite for the write lock, which the event loop must not)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from xinyong.auth.deps import refused_body_route, register_refused_body  # (auth imports this module)
+
+    if refused_body_route(request) is not None:
+        await run_in_threadpool(register_refused_body, request, errors, body)
+
+
 def install(app: Any, render_error_page: Any) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -205,6 +217,7 @@ def install(app: Any, render_error_page: Any) -> None:
 
         count_refusal(request)
         errors = validation_errors(exc)
+        await _register_refused_body(request, errors, exc.body)
         _hint_content_type(request, errors)
         if not wants_json(request):
             return render_error_page(request, 422, errors)
@@ -218,6 +231,7 @@ def install(app: Any, render_error_page: Any) -> None:
             from xinyong.ratelimit import count_refusal
 
             count_refusal(request)
+            await _register_refused_body(request, unreadable, None)
             if not wants_json(request):
                 return render_error_page(request, 422, unreadable)
             zh, en = STATUS_TEXT[422]

@@ -50,3 +50,78 @@ def test_a_refused_display_recompute_is_registered(client, world, db):  # type: 
     [entry] = audit_entries(db, "records.recompute_display")
     assert (entry.outcome, entry.object_type, entry.details) == (
         "failed", "catalog_item", {"item": "no_such_item", "code": "unknown_item", "field": "item"})
+
+
+def _push_refusals(db):  # type: ignore[no-untyped-def]
+    return [e for e in audit_entries(db, "records.push") if e.outcome != "ok"]
+
+
+def test_a_batch_refused_whole_is_registered(client, world, db, person):  # type: ignore[no-untyped-def]
+    """Empty, over 1,000 records, a body that is not a batch: one ``records.push`` entry each, the
+    department's, ``failed``, with the code, the field and the size when known, never a record."""
+    from tests.records.records_support import penalty
+
+    idn, name = person
+    h = world.bearer(world.key_a)
+    json_h = {**h, "content-type": "application/json"}
+    assert client.post("/api/v1/records", json={"records": []}, headers=h).status_code == 422
+    assert client.post("/api/v1/records", json={"records": [penalty(idn, name)] * 1001}, headers=h).status_code == 422
+    sent = [(b"{nope", json_h),  # not JSON: refused before the key is read
+            (b'{"records": [{"item": "\xff\xfe"}]}', json_h),  # not UTF-8
+            (b'{"records": {"id_number": "%s"}}' % idn.encode(), json_h),  # not a list
+            (b'{"records": [], "' + idn.encode() + b'": 1}', json_h),  # a key of its own
+            (b'[1, 2]', json_h),  # not an object
+            (b'records=1', {**h, "content-type": "application/x-www-form-urlencoded"})]  # not JSON at all
+    for body, headers in sent:
+        r = client.post("/api/v1/records", content=body, headers=headers)
+        assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
+    refused = _push_refusals(db)
+    assert [(e.details["code"], e.details["field"], e.details.get("size")) for e in refused] == [
+        ("batch_empty", "records", 0), ("batch_too_large", "records", 1001),
+        ("json_invalid", "body", None), ("body_unreadable", "body", None), ("list_type", "records", None),
+        ("extra_forbidden", "body", 0), ("model_attributes_type", "body", None),
+        ("model_attributes_type", "body", None)]
+    for e in refused:
+        assert (e.outcome, e.object_type, e.object_id, e.department_id, e.actor_type) == (
+            "failed", "department", str(world.dept_a.id), world.dept_a.id, "apikey")
+        assert e.details["channel"] == "api" and "records" not in e.details and name not in str(e.details)
+    assert_no_id_number_in_audit(db, [idn])
+
+
+def test_a_malformed_batch_of_no_caller_leaves_the_answer_alone(client, world, db):  # type: ignore[no-untyped-def]
+    """No key, an unknown key, a key that may not push: answered as before, no push entry (a real key
+    with a wrong secret or a revoked one is registered as ever, auth.apikey)."""
+    for headers in ({}, {"Authorization": "Bearer xy_nosuchkey000_abc"}):
+        r = client.post("/api/v1/records", content=b"{nope", headers={**headers, "content-type": "application/json"})
+        assert r.status_code == 422
+    assert _push_refusals(db) == []
+
+
+def test_other_write_routes_register_a_refused_body(client, world, db):  # type: ignore[no-untyped-def]
+    """The same for a catalog edit, a display recompute, an upload and the lists' steps."""
+    csrf = login(client, "admin")
+    admin = {"X-CSRF-Token": csrf}
+    assert client.put("/api/v1/catalog/items/honor", json={"note": "x"}, headers=admin).status_code == 422
+    assert client.put("/api/v1/catalog/items/honor", content=b"{", headers={**admin, "content-type": "application/json"}
+                      ).status_code == 422
+    assert client.post("/api/v1/records/recompute-display", json={"item": "x" * 65}, headers=admin).status_code == 422
+    assert client.post("/api/v1/list-entries/5/decide", json={"decision": "maybe", "reason": "理由"},
+                       headers=admin).status_code == 422
+    h = world.bearer(world.key_a)
+    assert client.post("/api/v1/imports", data={"item": "admin_penalty"}, headers=h).status_code == 422
+    assert client.post("/api/v1/imports", content=b"--x\r\n", headers={**h, "content-type": "multipart/form-data"}
+                       ).status_code == 422
+    assert client.post("/api/v1/lists/any_list/entries", json={"subject_id": 1}, headers=h).status_code == 422
+    got = {a: [(e.outcome, e.details.get("code"), e.details.get("field")) for e in audit_entries(db, a)]
+           for a in ("catalog.update", "records.recompute_display", "imports.create", "list_entry.decide",
+                     "list_entry.propose")}
+    assert got == {
+        "catalog.update": [("failed", "missing", "spec"), ("failed", "json_invalid", "body")],
+        "records.recompute_display": [("failed", "string_too_long", "item")],
+        "imports.create": [("failed", "missing", "file"), ("failed", "body_unreadable", "body")],
+        "list_entry.decide": [("failed", "literal_error", "decision")],
+        "list_entry.propose": [("failed", "missing", "reason")],
+    }
+    assert [e.object_id for e in audit_entries(db, "list_entry.decide")] == ["5"]
+    assert all(e.details["item"] == "honor" for e in audit_entries(db, "catalog.update"))
+

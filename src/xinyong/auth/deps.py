@@ -11,7 +11,9 @@ Refusals where the caller is known are audited and committed before the error is
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,6 +50,30 @@ async def _csrf_ok(request: Request, principal: Principal) -> bool:
     return bool(sent and principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token))
 
 
+def _key_principal(request: Request, session: Session, auth: str) -> Principal:
+    """The API key's principal, or the key refused (registered when the key is a real one)."""
+    scheme, _, secret = auth.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthFailure(401, "bad_authorization", "Authorization 头格式应为 Bearer <密钥>",
+                          "Authorization header must be 'Bearer <key>'")
+    principal, key = principal_for_api_key(session, secret=secret.strip())
+    if principal is None:
+        if key is not None:
+            audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
+                                               department_id=key.department_id),
+                          action="auth.apikey", object_type="apikey", object_id=key.id,
+                          details={"reason": "revoked", "path": request.url.path})
+            raise AuthFailure(401, "key_revoked", "API 密钥已吊销", "API key has been revoked")
+        tried = key_of_prefix(session, secret=secret.strip())
+        if tried is not None:  # a real key with a wrong secret: registered, answered as an unknown key
+            audit_refusal(session, actor=Actor(type="apikey", id=str(tried.id), label=tried.prefix,
+                                               department_id=tried.department_id),
+                          action="auth.apikey", object_type="apikey", object_id=tried.id,
+                          details={"reason": "wrong_secret", "path": request.url.path})
+        raise AuthFailure(401, "key_invalid", "API 密钥无效", "API key is not valid")
+    return principal
+
+
 async def current_principal(request: Request, session: DbSession) -> Principal | None:
     """Who is calling, or None. Cached on the request."""
     if hasattr(request.state, "principal"):
@@ -55,25 +81,7 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
     principal: Principal | None = None
     auth = request.headers.get("authorization")
     if auth:
-        scheme, _, secret = auth.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise AuthFailure(401, "bad_authorization", "Authorization 头格式应为 Bearer <密钥>",
-                              "Authorization header must be 'Bearer <key>'")
-        principal, key = principal_for_api_key(session, secret=secret.strip())
-        if principal is None:
-            if key is not None:
-                audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
-                                                       department_id=key.department_id),
-                                  action="auth.apikey", object_type="apikey", object_id=key.id,
-                                  details={"reason": "revoked", "path": request.url.path})
-                raise AuthFailure(401, "key_revoked", "API 密钥已吊销", "API key has been revoked")
-            tried = key_of_prefix(session, secret=secret.strip())
-            if tried is not None:  # a real key with a wrong secret: registered, answered as an unknown key
-                audit_refusal(session, actor=Actor(type="apikey", id=str(tried.id), label=tried.prefix,
-                                                   department_id=tried.department_id),
-                              action="auth.apikey", object_type="apikey", object_id=tried.id,
-                              details={"reason": "wrong_secret", "path": request.url.path})
-            raise AuthFailure(401, "key_invalid", "API 密钥无效", "API key is not valid")
+        principal = _key_principal(request, session, auth)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -129,3 +137,77 @@ def require(action: str) -> Callable[..., Any]:
 
 async def optional_principal(principal: Principal | None = Depends(current_principal)) -> Principal | None:
     return principal
+
+
+# ---- a body refused before the route ran -----------------------------------------------------------
+
+_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z0-9_]{1,64}){0,7}")
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedBody:
+    """A request whose body (or path) the schema refused, as the 422 names it: the first error's code
+    and field (a field that is no plain name — a key the caller made up — is named ``body``), how
+    many errors, the body as read (None when it could not be), the path's parameters."""
+
+    code: str
+    field: str
+    errors: int
+    body: Any
+    path_params: dict[str, Any]
+
+
+# (method, route template) -> (the permissions that may call it, what registers its refused body):
+# each domain's ``refused_bodies``, gathered by the app (``app.state.refused_bodies``)
+BodyRefusals = dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]]]
+
+
+def _caller_of_refused_body(request: Request, session: Session) -> Principal | None:
+    """The caller, as :func:`current_principal` found it when the route's dependencies ran (a body of
+    the wrong shape), else found now (a body that is not JSON, or unreadable, is refused before
+    them): an API key, or a session whose CSRF token came in its header. None when there is none or
+    it is refused (a revoked key's or a wrong secret's refusal registered as ever)."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    auth = request.headers.get("authorization")
+    if auth:
+        try:
+            return _key_principal(request, session, auth)
+        except AuthFailure:
+            return None
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = principal_for_session(session, token=token) if token else None
+    sent = request.headers.get("x-csrf-token")
+    if principal is None or not (sent and principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token)):
+        return None
+    return principal
+
+
+def refused_body_route(request: Request) -> tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]] | None:
+    """The ``refused_bodies`` entry of the request's route, if it has one (a lookup: no database)."""
+    refusals: BodyRefusals = getattr(request.app.state, "refused_bodies", {})
+    template = getattr(request.scope.get("route"), "path", None)
+    return refusals.get((request.method, template)) if template is not None else None
+
+
+def register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any) -> None:
+    """A department-key (or credit-office) write refused for its body — FastAPI's 422 before the route
+    runs: not JSON, unreadable, or of the wrong shape — is registered as the route's other refusals
+    are (the route's ``refused_bodies`` entry: its action, ``failed``, the code and field, never what
+    was typed), in a transaction of its own, committed (the request's was rolled back). Only for a
+    caller who may call the route: an unknown caller's malformed request leaves the answer alone.
+    Blocking (the database): run in a thread."""
+    found = refused_body_route(request)
+    if found is None:
+        return
+    permissions, register = found
+    first = errors[0] if errors else {"field": "body", "code": "validation_error"}
+    field = str(first.get("field") or "body")
+    refused = RefusedBody(code=str(first.get("code") or "validation_error")[:64],
+                          field=field if _PLAIN_FIELD.fullmatch(field) else "body", errors=len(errors),
+                          body=body, path_params=dict(request.path_params))
+    with request.app.state.db.session() as session:
+        principal = _caller_of_refused_body(request, session)
+        if principal is None or not any(allowed(principal.role, p) for p in permissions):
+            return
+        register(session, principal, refused)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
 
-from xinyong.auth.deps import require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, require
 from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
@@ -65,8 +66,17 @@ def put_item(code: str, body: ItemUpdateIn, principal: CatalogManage, session: D
     try:
         item = service.update_item(session, code=code, data=body.spec, actor=principal.actor, note=body.note)
     except service.CatalogError as exc:
-        service.record_update_refusal(session, actor=principal.actor, code=code, error=exc)
+        service.record_update_refusal(session, actor=principal.actor, code=code, refused=exc.code, field=exc.field)
         status = 404 if exc.code == "unknown_item" else 422
         raise ApiError(status, exc.code, exc.message,
                        [{"field": exc.field or "spec", "code": exc.code, "message": exc.message}]) from exc
     return item_out(item)
+
+
+def _edit_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    service.record_update_refusal(session, actor=principal.actor, code=str(refused.path_params.get("code", "")),
+                                  refused=refused.code, field=refused.field)
+
+
+# an edit whose body the schema refuses (not JSON, no ``spec``, a note too long) is registered as a refused edit
+refused_bodies: BodyRefusals = {("PUT", "/api/v1/catalog/items/{code}"): (("catalog.manage",), _edit_body_refused)}

@@ -144,13 +144,14 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     return _to_item(_new_version(session, row, spec, actor, note))
 
 
-def record_update_refusal(session: Session, *, actor: Actor, code: str, error: CatalogError,
+def record_update_refusal(session: Session, *, actor: Actor, code: str, refused: str, field: str | None,
                           via: str | None = None) -> None:
     """A refused edit of an item — an invalid definition, an unknown department or item, a stale form —
     registered durably (``audit.service.record_refusal``: the request's work rolled back, the entry
-    committed) under ``catalog.update``, ``failed``, with the item, its code and the path refused
-    (never the value typed), from the API and the admin pages (``via: page``) alike."""
-    details: dict[str, Any] = {"item": mask_id_numbers_in(code[:64]), "code": error.code, "field": error.field}
+    committed) under ``catalog.update``, ``failed``, with the item, the refusal's code and the path
+    refused (never the value typed), from the API — a ``CatalogError`` or a body the schema refuses —
+    and the admin pages (``via: page``) alike."""
+    details: dict[str, Any] = {"item": mask_id_numbers_in(code[:64]), "code": refused, "field": field}
     if via is not None:
         details["via"] = via
     record_refusal(session, actor=actor, action="catalog.update", object_type="catalog_item", details=details,

@@ -270,7 +270,7 @@ def catalog_edit(request: Request, code: ItemCode, principal: CatalogAdmin, sess
         saved = service.update_item(session, code=code, data=data, actor=principal.actor,
                                     note=sent["note"] or None)
     except CatalogError as exc:
-        service.record_update_refusal(session, actor=principal.actor, code=code, error=exc, via="page")
+        service.record_update_refusal(session, actor=principal.actor, code=code, refused=exc.code, field=exc.field, via="page")
         item = _current(session, code)
         # A stale form is shown afresh (the current version's values); any other refusal keeps what was typed.
         shown = None if exc.code == "stale_form" else sent
@@ -316,7 +316,7 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
         data["code"] = code
         saved = service.update_item(session, code=code, data=data, actor=principal.actor, note=note or None)
     except CatalogError as exc:
-        service.record_update_refusal(session, actor=principal.actor, code=code, error=exc, via="page")
+        service.record_update_refusal(session, actor=principal.actor, code=code, refused=exc.code, field=exc.field, via="page")
         item = _current(session, code)
         if exc.code == "stale_form":  # shown afresh (the current version); any other refusal keeps what was typed
             shown = {"text": definition_text(item.spec), "version": item.version, "note": note}

@@ -13,8 +13,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record_not_found
-from xinyong.auth.deps import require
+from xinyong.audit.service import record_not_found, record_refusal
+from xinyong.auth.deps import BodyRefusals, RefusedBody, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -230,3 +230,13 @@ def resume(request: Request, background: BackgroundTasks, job_id: JobId, princip
         raise _api_error(exc) from exc
     background.add_task(runner_of(request.app).start, job.id)
     return job_out(session, job)
+
+
+def _upload_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """An upload refused before its file was read — no file or no item sent, a form that cannot be
+    read — registered as a refused upload is (``imports.create``), ``failed``, its code and field."""
+    record_refusal(session, actor=principal.actor, action="imports.create", object_type="import_job",
+                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+
+
+refused_bodies: BodyRefusals = {("POST", "/api/v1/imports"): (("imports.use",), _upload_body_refused)}

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import audit_refusal, current_principal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -297,3 +297,27 @@ def remove(entry_id: ObjectId, body: RemoveIn, principal: Decider, session: DbSe
     with _refusal_registered(session, principal, "list_entry.remove", entry.id):
         service.remove(session, entry=entry, kind=body.kind, reason=body.reason, actor=principal.actor)
     return entry_outs(session, vault, [entry])[0]
+
+
+def _step_body_refused(action: str) -> Any:
+    """A proposal or a step whose body (or entry id) the schema refuses, registered as the lists
+    register their refused steps (``service.record_refused_step``: ``failed``, code and field); a
+    proposal's list kind is not known yet, so it is ``list_entry.propose`` (as a list not found)."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        raw = refused.path_params.get("entry_id")
+        entry_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+        service.record_refused_step(session, actor=principal.actor, action=action, entry_id=entry_id,
+                                    code=refused.code, field=refused.field)
+
+    return register
+
+
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/lists/{code}/entries"): (("lists.propose",), _step_body_refused("list_entry.propose")),
+    ("POST", "/api/v1/list-entries/{entry_id}/notify"): (("lists.propose",), _step_body_refused("list_entry.notify")),
+    ("POST", "/api/v1/list-entries/{entry_id}/defence"): (("lists.defend", "lists.propose"),
+                                                          _step_body_refused("list_entry.defend")),
+    ("POST", "/api/v1/list-entries/{entry_id}/decide"): (("lists.decide",), _step_body_refused("list_entry.decide")),
+    ("POST", "/api/v1/list-entries/{entry_id}/remove"): (("lists.decide",), _step_body_refused("list_entry.remove")),
+}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_not_found, record_refusal
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
@@ -63,8 +63,9 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
     n = len(body.records)
     if n == 0 or n > service.MAX_BATCH:
         msg = f"每批1至{service.MAX_BATCH}条记录，本批{n}条 / a batch holds 1 to {service.MAX_BATCH} records; got {n}"
-        raise ApiError(422, "batch_too_large" if n else "batch_empty", msg,
-                       [{"field": "records", "code": "batch_too_large" if n else "batch_empty", "message": msg}])
+        code = "batch_too_large" if n else "batch_empty"
+        batch_refused(session, principal, code, "records", size=n)
+        raise ApiError(422, code, msg, [{"field": "records", "code": code, "message": msg}])
     # The request's transaction only reads (xinyong.deps: _READ_THEN_WRITE): the key (its last-use
     # stamp is taken out and written below), the department, the catalog. The batch is checked with
     # no transaction open, then written in one transaction of its own: on SQLite the write lock is
@@ -86,6 +87,28 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
     payload = {"results": [{"index": o.index, "status": o.status, "record_id": o.record_id, "errors": o.errors}
                            for o in outcomes]}
     return Response(orjson.dumps(payload), media_type="application/json")  # type: ignore[return-value]
+
+
+def batch_refused(session: Session, principal: Principal, code: str, field: str, *, size: int | None = None,
+                  errors: int | None = None) -> None:
+    """A batch refused whole — empty, over 1,000 records, a body that is not a batch — registered as
+    the push it was meant to be (``records.push``, the department's, ``failed``): its code and field,
+    its size when known, never a record's content (``audit.service.record_refusal``: the request's
+    work rolled back, the entry committed). Data quality counts them per department and code
+    (``batches_refused``), apart from the records rejected one by one."""
+    details: dict[str, Any] = {"channel": "api", "code": code, "field": field}
+    if size is not None:
+        details["size"] = size
+    if errors is not None:
+        details["errors"] = errors
+    record_refusal(session, actor=principal.actor, action="records.push", object_type="department",
+                   object_id=principal.department_id, details=details, outcome="failed")
+
+
+def _push_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    records = refused.body.get("records") if isinstance(refused.body, dict) else None
+    batch_refused(session, principal, refused.code, refused.field, errors=refused.errors,
+                  size=len(records) if isinstance(records, list) else None)
 
 
 def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: bool) -> RecordOut:
@@ -144,12 +167,15 @@ def revoke_refused(session: Session, principal: Principal, record_id: int, exc: 
                    outcome="denied" if exc.status == 409 else "failed")
 
 
-def recompute_refused(session: Session, principal: Principal, item_code: str, exc: service.RecordError,
-                      via: str | None = None) -> None:
-    """A display recompute refused (no such item) registered under ``records.recompute_display``,
-    ``failed``, with its code and field, as a refused catalog edit is (the API's and the catalog
-    page's refusals alike)."""
-    details: dict[str, Any] = {"item": mask_id_numbers_in(item_code[:64]), "code": exc.code, "field": exc.field}
+def recompute_refused(session: Session, principal: Principal, item_code: str | None, exc: service.RecordError | None,
+                      via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
+    """A display recompute refused (no such item, a body the schema refuses) registered under
+    ``records.recompute_display``, ``failed``, with its code and field, as a refused catalog edit is
+    (the API's and the catalog page's refusals alike)."""
+    details: dict[str, Any] = {"code": exc.code if exc is not None else code,
+                               "field": exc.field if exc is not None else field}
+    if item_code is not None:
+        details = {"item": mask_id_numbers_in(item_code[:64]), **details}
     if via is not None:
         details["via"] = via
     record_refusal(session, actor=principal.actor, action="records.recompute_display", object_type="catalog_item",
@@ -237,6 +263,10 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
     return RecomputeOut(item=body.item, changed=n)
 
 
+def _recompute_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    recompute_refused(session, principal, None, None, code=refused.code, field=refused.field)
+
+
 QualityReader = Annotated[Principal, Depends(require("records.read"))]
 
 
@@ -257,3 +287,8 @@ def quality(principal: QualityReader, session: DbSession, since: date | None = N
 
 
 extra_routers = (quality_router,)
+# a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/records"): (("records.push",), _push_body_refused),
+    ("POST", "/api/v1/records/recompute-display"): (("catalog.manage",), _recompute_body_refused),
+}
