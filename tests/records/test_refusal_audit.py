@@ -125,3 +125,28 @@ def test_other_write_routes_register_a_refused_body(client, world, db):  # type:
     assert [e.object_id for e in audit_entries(db, "list_entry.decide")] == ["5"]
     assert all(e.details["item"] == "honor" for e in audit_entries(db, "catalog.update"))
 
+
+def test_data_quality_counts_batches_refused_whole_apart(client, world, db, person):  # type: ignore[no-untyped-def]
+    """A refused batch is no rejected record: ``rejected`` and its reasons keep their meaning, the
+    batches are counted in ``batches_refused`` by code, for the department whose key sent them."""
+    from tests.records.records_support import penalty
+
+    idn, name = person
+    h = world.bearer(world.key_a)
+    assert client.post("/api/v1/records", json={"records": [{**penalty(idn, name), "item": "nope"}]},
+                       headers=h).status_code == 200  # one record rejected
+    for _ in range(2):
+        assert client.post("/api/v1/records", json={"records": []}, headers=h).status_code == 422
+    assert client.post("/api/v1/records", content=b"{nope", headers={**h, "content-type": "application/json"}
+                       ).status_code == 422
+    csrf = login(client, "admin")
+    rows = {q["code"]: q for q in client.get("/api/v1/quality", headers={"X-CSRF-Token": csrf}).json()}
+    a, b = rows[world.dept_a.code], rows[world.dept_b.code]
+    assert (a["pushed"], a["rejected"], a["rejected_by_reason"]) == (0, 1, {"unknown_item": 1})
+    assert a["rejection_rate"] == 1.0
+    assert (a["batches_refused"], a["batches_refused_by_reason"]) == (3, {"batch_empty": 2, "json_invalid": 1})
+    assert (b["batches_refused"], b["batches_refused_by_reason"]) == (0, {})
+    today = client.get("/api/v1/quality?until=2000-01-01", headers={"X-CSRF-Token": csrf}).json()
+    assert {q["code"]: q["batches_refused"] for q in today}[world.dept_a.code] == 0  # the period counts
+    page = client.get("/admin/quality").text
+    assert "json_invalid" in page and "空批次" in page

@@ -1,5 +1,6 @@
-"""Data quality per department: records pushed, rejected (by reason), and arrival delay against
-the rule (licences and penalties published within 7 working days of the decision, 双公示)."""
+"""Data quality per department: records pushed, rejected (by reason), batches refused whole (by
+reason), and arrival delay against the rule (licences and penalties published within 7 working days
+of the decision, 双公示)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Integer, case, func, select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
+from xinyong.audit.models import AuditEntry
 from xinyong.auth.service import list_departments
 from xinyong.catalog.service import current_items
 from xinyong.records.models import Record, Rejection
@@ -29,6 +31,10 @@ class DepartmentQuality:
     late: int = 0  # arrived after the item's working-day limit
     avg_delay_working_days: float | None = None
     max_delay_working_days: int | None = None
+    # batches refused whole (empty, over 1,000 records, a body that is not a batch): no record was
+    # read, so none counts in ``rejected`` — counted apart, by the refusal's code
+    batches_refused: int = 0
+    batches_refused_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def on_time_rate(self) -> float | None:
@@ -106,5 +112,27 @@ def department_quality(session: Session, *, since: date | None = None, until: da
         q.rejected += n
         for code in codes.split(","):
             q.rejected_by_reason[code] = q.rejected_by_reason.get(code, 0) + n
+    _batches_refused(session, out, lo, hi)
     return sorted(out.values(), key=lambda q: q.code)
+
+
+def _batches_refused(session: Session, out: dict[int, DepartmentQuality], lo: datetime | None,
+                     hi: datetime | None) -> None:
+    """Whole batches refused, from their audit entries (``records.push``, ``failed``, the department as
+    the object: ``records.api.batch_refused``) — found by the entries' object index, read only for the
+    refused ones."""
+    if not out:
+        return
+    ids = {str(i): i for i in out}
+    conds = [AuditEntry.object_type == "department", AuditEntry.object_id.in_(list(ids)),
+             AuditEntry.action == "records.push", AuditEntry.outcome == "failed"]
+    if lo:
+        conds.append(AuditEntry.occurred_at >= lo)
+    if hi:
+        conds.append(AuditEntry.occurred_at <= hi)
+    for object_id, details in session.execute(select(AuditEntry.object_id, AuditEntry.details).where(*conds)):
+        q = out[ids[object_id]]
+        code = str((details or {}).get("code") or "unknown")
+        q.batches_refused += 1
+        q.batches_refused_by_reason[code] = q.batches_refused_by_reason.get(code, 0) + 1
 

@@ -104,3 +104,7 @@ class QualityOut(BaseModel):
     on_time_rate: float | None
     avg_delay_working_days: float | None
     max_delay_working_days: int | None
+    batches_refused: int = Field(default=0, description="Batches refused whole over the API (empty, over 1,000 "
+                                 "records, a body that is not a batch): none of their records counts in rejected")
+    batches_refused_by_reason: dict[str, int] = Field(default_factory=dict, description="Those batches by code "
+                                                      "(batch_empty, batch_too_large, json_invalid …)")

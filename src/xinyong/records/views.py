@@ -393,6 +393,9 @@ def quality_page(request: Request, principal: QualityReader, session: DbSession,
         totals.late += q.late
         for code, n in q.rejected_by_reason.items():
             totals.rejected_by_reason[code] = totals.rejected_by_reason.get(code, 0) + n
+        totals.batches_refused += q.batches_refused
+        for code, n in q.batches_refused_by_reason.items():
+            totals.batches_refused_by_reason[code] = totals.batches_refused_by_reason.get(code, 0) + n
     names = {d.code: (d.name_en or d.name) if lang == "en" else d.name for d in _departments(session)}
     return render(request, "records/quality.html", {
         "rows": rows, "totals": totals, "since": lo, "until": hi, "errors": errors, "names": names,

@@ -264,6 +264,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reason.extra_value": {"zh": "多余的值", "en": "Value without a column"},
     "reason.id_stored_as_number": {"zh": "身份证号码被存为数字", "en": "ID number stored as a number"},
     "reason.formula_error": {"zh": "公式出错", "en": "Formula error"},
+    "reason.batch_empty": {"zh": "空批次", "en": "Empty batch"},
+    "reason.batch_too_large": {"zh": "超过1000条", "en": "Over 1,000 records"},
+    "reason.json_invalid": {"zh": "不是有效的 JSON", "en": "Not valid JSON"},
+    "reason.body_unreadable": {"zh": "请求体无法解析", "en": "Body unreadable"},
+    "reason.model_attributes_type": {"zh": "不是 JSON 对象", "en": "Not a JSON object"},
+    "reason.list_type": {"zh": "应为数组", "en": "Not a list"},
+    "reason.extra_forbidden": {"zh": "不允许的字段", "en": "Field not allowed"},
     "reason.merged_cell": {"zh": "合并单元格", "en": "Merged cells"},
     # ---- records --------------------------------------------------------------------------
     "records.title": {"zh": "我的记录", "en": "My records"},
@@ -332,6 +339,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "quality.rejected": {"zh": "拒收记录", "en": "Rejected"},
     "quality.rejection_rate": {"zh": "拒收率", "en": "Rejection rate"},
     "quality.by_reason": {"zh": "拒收原因", "en": "Rejections by reason"},
+    "quality.batches_refused": {"zh": "整批拒收（接口）", "en": "Batches refused whole (API)"},
     "quality.with_deadline": {"zh": "有时限要求", "en": "With a deadline"},
     "quality.late": {"zh": "逾期", "en": "Late"},
     "quality.on_time_rate": {"zh": "按时率", "en": "On time"},
@@ -339,9 +347,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "quality.max_delay": {"zh": "最长延迟（工作日）", "en": "Longest delay (working days)"},
     "quality.total": {"zh": "合计", "en": "Total"},
     "quality.note": {"zh": "延迟为决定日期至平台接收之间的工作日数（按国家法定节假日安排计算）。"
-                           "拒收率 = 拒收记录 ÷（报送记录 + 拒收记录）。",
+                           "拒收率 = 拒收记录 ÷（报送记录 + 拒收记录）。"
+                           "整批拒收：接口报送的整批未被读取（空批次、超过1000条、请求体不是批次），其中的记录不计入拒收记录。",
                      "en": "Delay: working days from the decision to arrival (official holiday calendar). "
-                           "Rejection rate = rejected ÷ (pushed + rejected)."},
+                           "Rejection rate = rejected ÷ (pushed + rejected). "
+                           "Batches refused whole: API batches not read at all (empty, over 1,000 records, a body "
+                           "that is not a batch); their records do not count as rejected."},
     # ---- catalog --------------------------------------------------------------------------
     "catalog.title": {"zh": "信息目录", "en": "Information catalog"},
     "catalog.intro": {"zh": "信息事项及其展示期限。修改事项会生成新版本，已有记录保留其校验时的版本。",
