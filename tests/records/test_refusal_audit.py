@@ -94,6 +94,27 @@ def test_a_malformed_batch_of_no_caller_leaves_the_answer_alone(client, world, d
     for headers in ({}, {"Authorization": "Bearer xy_nosuchkey000_abc"}):
         r = client.post("/api/v1/records", content=b"{nope", headers={**headers, "content-type": "application/json"})
         assert r.status_code == 422
+    csrf = login(client, "auditor")  # may read records, not push them
+    r = client.post("/api/v1/records", content=b"{nope", headers={"X-CSRF-Token": csrf, "content-type": "application/json"})
+    assert r.status_code == 422
+    assert _push_refusals(db) == []
+
+
+def test_a_malformed_batch_of_a_revoked_key_registers_the_key(client, world, db):  # type: ignore[no-untyped-def]
+    """A body that is not JSON is refused before the key is read: the key is read for the entry, and a
+    revoked one is registered as it is on any call (auth.apikey, revoked), not as a push."""
+    from tests.support import SYSTEM
+
+    from xinyong.auth.models import ApiKey
+    from xinyong.auth.service import revoke_api_key
+
+    with db.session() as s:
+        revoke_api_key(s, key=s.get(ApiKey, world.key_b_row.id), actor=SYSTEM)
+    r = client.post("/api/v1/records", content=b"{nope",
+                    headers={**world.bearer(world.key_b), "content-type": "application/json"})
+    assert r.status_code == 422  # the answer as before
+    assert [(e.outcome, e.object_id, e.details["reason"]) for e in audit_entries(db, "auth.apikey")] == [
+        ("denied", str(world.key_b_row.id), "revoked")]
     assert _push_refusals(db) == []
 
 

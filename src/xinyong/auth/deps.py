@@ -50,7 +50,7 @@ async def _csrf_ok(request: Request, principal: Principal) -> bool:
     return bool(sent and principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token))
 
 
-def _key_principal(request: Request, session: Session, auth: str) -> Principal:
+def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
     """The API key's principal, or the key refused (registered when the key is a real one)."""
     scheme, _, secret = auth.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
@@ -81,7 +81,7 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
     principal: Principal | None = None
     auth = request.headers.get("authorization")
     if auth:
-        principal = _key_principal(request, session, auth)
+        principal = _api_key_caller(request, session, auth)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -172,7 +172,7 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
     auth = request.headers.get("authorization")
     if auth:
         try:
-            return _key_principal(request, session, auth)
+            return _api_key_caller(request, session, auth)
         except AuthFailure:
             return None
     token = request.cookies.get(SESSION_COOKIE)
