@@ -119,7 +119,7 @@ def test_a_malformed_batch_of_a_revoked_key_registers_the_key(client, world, db)
 
 
 def test_other_write_routes_register_a_refused_body(client, world, db):  # type: ignore[no-untyped-def]
-    """The same for a catalog edit, a display recompute, an upload and the lists' steps."""
+    """The same for a catalog edit, a display recompute, an upload, the lists' steps and a revocation."""
     csrf = login(client, "admin")
     admin = {"X-CSRF-Token": csrf}
     assert client.put("/api/v1/catalog/items/honor", json={"note": "x"}, headers=admin).status_code == 422
@@ -133,16 +133,19 @@ def test_other_write_routes_register_a_refused_body(client, world, db):  # type:
     assert client.post("/api/v1/imports", content=b"--x\r\n", headers={**h, "content-type": "multipart/form-data"}
                        ).status_code == 422
     assert client.post("/api/v1/lists/any_list/entries", json={"subject_id": 1}, headers=h).status_code == 422
+    assert client.post("/api/v1/records/7/revoke", json={"reason": ""}, headers=h).status_code == 422
     got = {a: [(e.outcome, e.details.get("code"), e.details.get("field")) for e in audit_entries(db, a)]
            for a in ("catalog.update", "records.recompute_display", "imports.create", "list_entry.decide",
-                     "list_entry.propose")}
+                     "list_entry.propose", "record.revoke")}
     assert got == {
         "catalog.update": [("failed", "missing", "spec"), ("failed", "json_invalid", "body")],
         "records.recompute_display": [("failed", "string_too_long", "item")],
         "imports.create": [("failed", "missing", "file"), ("failed", "body_unreadable", "body")],
         "list_entry.decide": [("failed", "literal_error", "decision")],
         "list_entry.propose": [("failed", "missing", "reason")],
+        "record.revoke": [("failed", "string_too_short", "reason")],
     }
+    assert [e.object_id for e in audit_entries(db, "record.revoke")] == ["7"]
     assert [e.object_id for e in audit_entries(db, "list_entry.decide")] == ["5"]
     assert all(e.details["item"] == "honor" for e in audit_entries(db, "catalog.update"))
 

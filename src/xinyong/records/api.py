@@ -263,6 +263,15 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
     return RecomputeOut(item=body.item, changed=n)
 
 
+def _revoke_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """A revocation whose body the schema refuses (no reason, an empty one, over 1,000 characters)
+    registered as one the rules refuse (:func:`revoke_refused`): ``record.revoke``, ``failed``."""
+    raw = refused.path_params.get("record_id")
+    record_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+    record_refusal(session, actor=principal.actor, action="record.revoke", object_type="record", object_id=record_id,
+                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+
+
 def _recompute_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     recompute_refused(session, principal, None, None, code=refused.code, field=refused.field)
 
@@ -290,5 +299,6 @@ extra_routers = (quality_router,)
 # a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
 refused_bodies: BodyRefusals = {
     ("POST", "/api/v1/records"): (("records.push",), _push_body_refused),
+    ("POST", "/api/v1/records/{record_id}/revoke"): (("records.push",), _revoke_body_refused),
     ("POST", "/api/v1/records/recompute-display"): (("catalog.manage",), _recompute_body_refused),
 }
