@@ -178,3 +178,32 @@ def test_waiting_for_the_write_lock_never_blocks_the_event_loop(fresh_db_url, tm
         server.should_exit = True
         thread.join(10)
         db.dispose()
+
+
+def test_a_refused_body_is_registered_after_the_request_let_go_of_the_lock(fresh_db_url, vault, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The refusal of a body the schema refuses is written by the error handler in a transaction of
+    its own: on SQLite after the request's own (a write session holds the write lock from its start)
+    was rolled back — were it still open, the entry would wait for it until the busy timeout."""
+    from xinyong.audit.models import AuditEntry
+
+    database = Database(fresh_db_url)
+    with database.session() as s:
+        load_default(s, actor=SYSTEM)
+        dept = add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+        key, _row = create_api_key(s, department=dept, name="push", actor=SYSTEM)
+    settings = Settings(database_url="sqlite:///unused.db", key_file=tmp_path / "keys.json",
+                        checkpoint_dir=tmp_path / "cp", audit_seal_interval_seconds=0)
+    app = create_app(settings, database=database, vault=vault)
+    h = {"Authorization": f"Bearer {key}"}
+    t0 = time.monotonic()
+    with TestClient(app, base_url="https://testserver") as c:
+        assert c.post("/api/v1/imports", data={"item": "admin_penalty"}, headers=h).status_code == 422  # a write session
+        assert c.post("/api/v1/records", json={"records": {}}, headers=h).status_code == 422
+        assert c.post("/api/v1/records", content=b"{", headers={**h, "content-type": "application/json"}).status_code == 422
+    assert time.monotonic() - t0 < 5
+    with database.session() as s:
+        got = s.execute(select(AuditEntry.action, AuditEntry.outcome).where(AuditEntry.outcome == "failed")
+                        .order_by(AuditEntry.id)).all()
+    assert [tuple(g) for g in got] == [("imports.create", "failed"), ("records.push", "failed"),
+                                       ("records.push", "failed")]
+    database.dispose()
