@@ -39,3 +39,23 @@ def test_demo_records_arrive_as_departments_deliver_them(db, vault):  # type: ig
         assert rows
         late, timed = sum(q.late for q in rows), sum(q.with_deadline for q in rows)
         assert 0 < late < timed * 0.25, (late, timed)
+
+
+def test_a_small_demo_still_covers_every_severity_a_revocation_and_an_ended_display(db, vault):  # type: ignore[no-untyped-def]
+    """Point 7 holds for any ``--people``, not only when the draw is long enough: with one citizen
+    the default seed once left tax_violation without ``general`` and revoked nothing."""
+    from xinyong.demo import DEFAULT_SEED
+
+    with db.session() as s:
+        info = build_demo(s, vault=vault, people=1, seed=DEFAULT_SEED, today=date(2026, 11, 26))
+        counts = info.extras["records"]
+        assert counts["rejected"] == 0 and counts["revoked"] >= 1
+        have = set(s.execute(select(Record.item_code, Record.severity).distinct()).tuples())
+        for code, item in current_items(s).items():
+            for sev in item.spec.severities or [None]:
+                assert (code, sev) in have, (code, sev)
+        statuses = dict(s.execute(select(Record.status, func.count()).group_by(Record.status)).all())
+        assert statuses.get("revoked", 0) >= 1
+        # past its display period: ended (expired) or, past retention too, archived — a serious penalty included
+        assert s.scalar(select(func.count()).where(Record.item_code == "admin_penalty", Record.severity == "serious",
+                                                    Record.status.in_(("expired", "archived")))) >= 1

@@ -35,6 +35,11 @@ class DemoRecords:
     arrivals: dict[str, date]  # source id -> the day its department delivered it
 
 
+# Whatever the number of people, the first rounds hold one record past its display period (the
+# third round's admin_penalty, serious) and one revoked (the second round's admin_penalty, general).
+ENDED = 2 * len(ITEM_DEPARTMENTS) + 1
+REVOKED = len(ITEM_DEPARTMENTS) + 1
+
 LATE_SHARE = 1 / 10  # delivered weeks after the decision (past the 7 working days licences and penalties allow)
 
 
@@ -95,7 +100,9 @@ def _fields(item: str, i: int, rnd: random.Random) -> tuple[dict[str, Any], str 
 
 def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, per_person: float = 1.5) -> DemoRecords:
     """About ``per_person`` records per person; 1 in 25 decided 3-6 years ago (display over),
-    1 in 60 revoked afterwards. Every item and severity appears once the list is long enough."""
+    1 in 60 revoked afterwards. The first three rounds cycle through every item and severity, and
+    hold a record past its display period (``ENDED``) and one revoked (``REVOKED``), so that even a
+    demo of one person shows each."""
     rnd = random.Random(seed)
     by_dept: dict[str, list[dict[str, Any]]] = {}
     to_revoke: dict[str, list[str]] = {}
@@ -112,15 +119,19 @@ def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, p
         if i < len(items) * 3 and item in ("admin_penalty", "traffic_violation"):
             severity = ("minor", "general", "serious")[i // len(items)]
             fields = _fields_for_severity(item, fields, severity)
+        elif i < len(items) * 2 and item in ("tax_violation", "student_misconduct"):
+            severity = ("general", "serious")[i // len(items)]  # both, whatever the draw above
         old = rnd.random() < 0.04
         days = rnd.randrange(365 * 3, 365 * 6) if old else rnd.randrange(1, 365 * 2)
+        if i == ENDED:
+            days = 365 * 4  # a serious penalty decided four years ago: past its 3 years of display, not yet archived
         dept = ITEM_DEPARTMENTS[item]
         rec: dict[str, Any] = {"item": item, "id_number": number, "name": name, "source_id": f"DEMO-{dept}-{i:06d}",
                                "decided_at": (today - timedelta(days=days)).isoformat(), "fields": fields}
         if severity is not None:
             rec["severity"] = severity
         by_dept.setdefault(dept, []).append(rec)
-        if rnd.random() < 1 / 60:
+        if rnd.random() < 1 / 60 or i == REVOKED:
             to_revoke.setdefault(dept, []).append(rec["source_id"])
         arrivals[rec["source_id"]] = arrival_of(today - timedelta(days=days), today, deliveries)
     return DemoRecords(by_dept, to_revoke, arrivals)
