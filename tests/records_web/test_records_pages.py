@@ -266,3 +266,34 @@ def test_english(client, world, sample, login):
     assert "My records" in page.text and "Administrative penalty" in page.text and "Shown" in page.text
     detail = client.get(f"{LIST}/{sample.ids['A-P2']}")
     assert "Revisions" in detail.text and "Serious" in detail.text and "Revoke this record" in detail.text
+
+
+@pytest.mark.parametrize(("lang", "shown", "not_shown"), [
+    ("zh", ("展示期满", "展示规则变更后重算", "保存期满"), ("display period ended", "display rule changed", "retention ended")),
+    ("en", ("display period ended", "display rule changed", "retention ended"), ("展示期满", "保存期满")),
+])
+def test_the_platform_s_own_reasons_read_in_the_page_s_language(client, world, sample, login, db, lang, shown,
+                                                               not_shown):
+    """A record the upkeep ended, recomputed and archived shows why in the officer's language: the
+    stored reasons (the API's ``status_reason``, unchanged) are the platform's words, not the
+    department's, and a Chinese page showed them in English only."""
+    from datetime import date
+
+    from tests.support import SYSTEM
+
+    from xinyong.records import service
+
+    rid = sample.ids["A-P1"]  # general, decided 2026-04-01: shown to 2027-04-01, retained to 2031-04-01
+    with db.session() as s:
+        service.maintain(s, actor=SYSTEM, today=date(2027, 4, 1))  # display period ended
+        service.recompute_display(s, item_code="admin_penalty", actor=SYSTEM, today=date(2026, 4, 5))  # shown again
+        service.maintain(s, actor=SYSTEM, today=date(2031, 4, 1))  # retention ended
+        assert s.get(Record, rid).status == "archived"
+    login(client, "officer_a")
+    if lang == "en":
+        client.cookies.set("lang", "en")
+    text = client.get(f"{LIST}/{rid}").text
+    for needle in shown:
+        assert needle in text, needle
+    for needle in not_shown:
+        assert needle not in text, needle

@@ -244,6 +244,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "change.recompute": {"zh": "重算展示期限", "en": "Display recomputed"},
     "change.expire": {"zh": "展示到期", "en": "Display ended"},
     "change.archive": {"zh": "归档", "en": "Archived"},
+    # the reasons the platform itself stores with a status change (records.service: maintain, recompute)
+    "status_reason.display period ended": {"zh": "展示期满", "en": "display period ended"},
+    "status_reason.retention ended": {"zh": "保存期满，已归档", "en": "retention ended"},
+    "status_reason.display rule changed": {"zh": "展示规则变更后重算", "en": "display rule changed"},
     "reason.missing": {"zh": "缺少必填项", "en": "Missing value"},
     "reason.wrong_type": {"zh": "格式错误", "en": "Wrong type"},
     "reason.invalid_id_number": {"zh": "身份证号码无效", "en": "Invalid ID number"},
