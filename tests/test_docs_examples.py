@@ -24,3 +24,26 @@ def test_the_guides_hold_examples() -> None:
 def test_every_example_id_number_in_the_guides_is_valid(path: Path) -> None:
     for number in ID_LIKE.findall(path.read_text(encoding="utf-8")):
         identity.check(number, date(2026, 11, 26))  # raises InvalidIdNumber, naming why
+
+
+def test_the_integration_guide_gives_the_record_format_of_every_item() -> None:
+    """Issue 3, point 7: the guide a department's developers follow gives the record format per item —
+    each default item's fields (code name, Chinese name, type, required), its severities and display
+    periods, in step with the catalog shipped (a changed default fails here until the guide follows)."""
+    import yaml
+
+    guide = (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
+    catalog = yaml.safe_load((ROOT / "src" / "xinyong" / "catalog" / "default_catalog.yaml").read_text(encoding="utf-8"))
+    for item in catalog["items"]:
+        head = re.search(rf"^\*\*`{item['code']}`\*\* {item['name']} \(([^)]*)\) — display ([^\n]*)$", guide, re.M)
+        assert head, f"no format section for {item['code']}"
+        for sev in item.get("severities") or []:
+            assert f"`{sev}`" in head.group(1), (item["code"], sev)
+        periods = item["display"].get("by_severity") or {"": item["display"]["default"]}
+        for key, p in periods.items():
+            said = f"{p['min_months']}–{p['max_months']} months" + ("" if p["publish"] else ", not published")
+            assert said in head.group(2), (item["code"], key, said)
+        section = guide[head.end():].split("\n**`", 1)[0]
+        for f in item["fields"]:
+            row = f"| `{f['name']}` | {f['name_zh']} | {f['type']} | {'yes' if f['required'] else 'no'} |"
+            assert row in section, (item["code"], row)
