@@ -639,12 +639,17 @@ def apikey_create(
     name: Annotated[str, typer.Option("--name", help="密钥名称（业务系统名） / key name (its system)")],
 ) -> None:
     """创建 API 密钥，只显示一次，单独占最后一行 / create a key: printed once, alone on the last line."""
-    from xinyong.auth.service import create_api_key, get_department
+    from xinyong.auth.service import AuthError, create_api_key, get_department
 
-    with database(settings()) as db, db.session() as s:
-        department = get_department(s, dept)
-        secret, key = create_api_key(s, department=department, name=name, actor=cli_actor())
-        key_id, prefix = key.id, key.prefix
+    cfg = settings()
+    try:
+        with database(cfg) as db, db.session() as s:
+            department = get_department(s, dept)
+            secret, key = create_api_key(s, department=department, name=name, actor=cli_actor())
+            key_id, prefix = key.id, key.prefix
+    except AuthError as exc:
+        _record_failed_input(cfg, "apikey.create", exc, department=dept[:32])
+        raise
     echo(f"已为 {dept} 创建 API 密钥 #{key_id}（前缀 {prefix}），只显示这一次 / "
          f"API key #{key_id} (prefix {prefix}) created for {dept}; shown only this once:")
     echo(secret)

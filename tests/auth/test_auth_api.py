@@ -471,3 +471,41 @@ def test_user_list_never_shows_password_hashes(client, world, db):
     assert "argon2" not in r.text
     assert all(not any("password" in k for k in u) for u in r.json())
     assert {"admin", "officer_a", "zhangsan"} <= {u["username"] for u in r.json()}
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("李四 11010519491231002X 的系统", "身份证号码"),  # becomes every record's changed_by, every audit entry's actor
+    ("社保系统\n（伪造的第二行）", "控制字符"),
+    ("社保系统\x1b[31m", "控制字符"),
+    ("社保\u2028系统", "控制字符"),
+])
+def test_key_names_are_checked_as_department_names_are(client, world, db, name, why):
+    """A key's name is its actor label: it is written into every revision and audit entry the key makes,
+    shown on the key pages, in ``xinyong apikey list`` and the server log. An ID number in it was stored
+    and shown raw; a line break or a control character forged lines there. Both refused, by the
+    service (CLI, pages) as by the API, and nothing is created."""
+    h = sign_in(client, db, world.users["officer"])
+    before = audit_total(db)
+    err = assert_error(client.post("/api/v1/apikeys", json={"name": name}, headers=h), 422, "invalid_name")
+    assert err["errors"][0]["field"] == "name" and why in err["message"] and "11010519491231002X" not in str(err)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.name == name)) == 0
+        dept = s.get(Department, world.dept_a.id)
+        with pytest.raises(auth_service.AuthError) as exc:
+            auth_service.create_api_key(s, department=dept, name=name, actor=SYSTEM)
+        assert (exc.value.code, exc.value.field) == ("invalid_name", "name")
+    assert audit_total(db) == before + 1
+    (f,) = entries(db, action="apikey.create", outcome="failed")
+    assert f.details["reason"] == "invalid_name" and f.details["field"] == "name"
+    assert "11010519491231002X" not in "".join(str(e.details) + (e.actor_label or "") for e in entries(db))
+
+
+def test_the_workspace_key_form_refuses_such_a_name_and_shows_it_back_masked(client, world, db, login):
+    """The officer's page: refused with the reason, the refusal registered, the name shown back with
+    the ID number masked (never raw on a page)."""
+    csrf = login(client, "officer_a")
+    r = client.post("/workspace/apikeys", data={"csrf_token": csrf, "name": "李四 11010519491231002X 的系统"})
+    assert r.status_code == 422 and "身份证号码" in r.text
+    assert "11010519491231002X" not in r.text and "110105********002X" in r.text
+    (f,) = entries(db, action="apikey.create", outcome="failed")
+    assert f.details["reason"] == "invalid_name"

@@ -229,3 +229,16 @@ def test_user_add_refusals(initialised: CliEnv) -> None:
                         input=f"{OTHER_ID}\n")
     assert "standard input ended" in missing.stderr
     assert cli.count("users") == 1  # only the admin
+
+
+def test_apikey_names_with_an_id_number_or_a_line_break_are_refused_and_audited(initialised: CliEnv) -> None:
+    """A key's name is its actor label in every revision and audit entry and in `apikey list`'s table:
+    an ID number in it (kept raw) or a line break (a forged table row) is refused, the refusal audited."""
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    for name in ("李四11010519491231002X系统", "业务系统\n9  scjg  forged"):
+        result = cli.fails("apikey", "create", "--dept", "scjg", "--name", name)
+        assert "密钥名称" in result.stderr and "key name" in result.stderr
+        assert "11010519491231002X" not in result.output
+    assert cli.count("api_keys") == 0
+    assert cli.count("audit_entries", "action = 'apikey.create' AND outcome = 'failed'") == 2

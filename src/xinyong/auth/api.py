@@ -131,6 +131,8 @@ def create_key(body: ApiKeyIn, request: Request, principal: ManageOwnKeys, sessi
     try:
         secret, key = service.create_api_key(session, department=dept, name=body.name, actor=principal.actor)
     except AuthError as exc:
+        service.record_failed_input(session, actor=principal.actor, action="apikey.create", code=exc.code,
+                                    field=exc.field, department=dept.code)
         raise _refuse(exc) from exc
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
 

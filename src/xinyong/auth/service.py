@@ -23,7 +23,7 @@ from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
 from xinyong.db import lock_rows, utcnow
 from xinyong.domain_errors import BilingualError
-from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
@@ -448,6 +448,16 @@ def create_api_key(session: Session, *, department: Department, name: str, actor
     name = name.strip()
     if not name or len(name) > 128:
         raise AuthError("invalid_name", "密钥名称为1至128个字符", "key name must have 1-128 characters", "name")
+    # the name is the key's actor label: written into every revision and audit entry the key makes,
+    # shown on the key pages, in `apikey list` and the log — checked as a department's name is
+    if NAME_CONTROL_CHARS.search(name):
+        raise AuthError("invalid_name", "密钥名称包含不允许的字符（控制字符、换行或无效的 Unicode）",
+                        "key name contains characters not allowed (control characters, line breaks or "
+                        "invalid Unicode)", "name")
+    if contains_id_number(name):
+        raise AuthError("invalid_name", "密钥名称不能包含身份证号码（名称会写入每条修订记录和审计日志）",
+                        "key name must not contain an ID number (it is written into every revision and "
+                        "audit entry)", "name")
     if not department.active:
         raise AuthError("department_inactive", "部门已停用", "department is inactive", "dept")
     if department.kind != "department":  # a key acts as the department's business system

@@ -22,6 +22,7 @@ from xinyong.auth.models import ROLES, ApiKey, Department, User
 from xinyong.auth.service import AuthError, Principal
 from xinyong.deps import DbSession, ObjectId, SmallId, VaultDep
 from xinyong.privacy import identity
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
 from xinyong.web.templating import is_htmx, render
@@ -267,9 +268,13 @@ def _create_key(request: Request, session: Session, principal: Principal, scope:
         dept = _key_department(session, scope, department)
         secret, key = service.create_api_key(session, department=dept, name=name, actor=principal.actor)
     except AuthError as exc:
-        session.rollback()
+        # registered as a refused change (rolls back what the request did); the name is shown back
+        # without what was refused in it (an ID number masked, control characters dropped)
+        service.record_failed_input(session, actor=principal.actor, action="apikey.create", code=exc.code,
+                                    field=exc.field, department=department.strip()[:32] or None)
+        shown = mask_id_numbers_in(service.NAME_CONTROL_CHARS.sub("", name))
         return _keys_page(request, session, scope, error=_refusal(exc),
-                          form={"name": name, "department": department}, status_code=422)
+                          form={"name": shown, "department": department}, status_code=422)
     # Shown once: the page is not cached (Cache-Control: no-store) and the secret is not stored.
     return render(request, "admin/apikey_created.html", {"scope": scope, "key": key, "dept": dept,
                                                           "secret": secret})
