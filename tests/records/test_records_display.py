@@ -297,3 +297,24 @@ def test_recompute_leaves_records_whose_severity_the_new_rule_no_longer_names(se
     session.refresh(rec)
     assert (rec.publish, rec.display_until, rec.revision) == (False, date(2027, 2, 1), 1)
     assert session.get(Record, general.record_id).display_until == date(2027, 5, 1)
+
+
+def test_a_catalog_change_note_keeps_no_id_number_in_the_clear(session):  # type: ignore[no-untyped-def]
+    """The change note is kept with the version, shown in the item's history and audited: an ID number
+    written in it (the complaint that prompted the change, say) is kept masked, as a revocation
+    reason's is; the rest of the note as written."""
+    from xinyong.catalog.models import CatalogItem
+    from xinyong.catalog.service import load_default
+
+    if get_current(session, "admin_penalty") is None:
+        load_default(session, actor=SYSTEM)
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    spec["legal_basis"] = spec["legal_basis"] + "；"
+    item = update_item(session, code="admin_penalty", data=spec, actor=SYSTEM,
+                       note="依李四（11010519491231002X）投诉，补充依据")
+    row = session.scalar(select(CatalogItem).where(CatalogItem.code == "admin_penalty",
+                                                   CatalogItem.version == item.version))
+    assert row.change_note == "依李四（110105********002X）投诉，补充依据"
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "catalog.update")
+                            .order_by(AuditEntry.id.desc())).first()
+    assert "11010519491231002X" not in str(entry.details) and "110105********002X" in str(entry.details)

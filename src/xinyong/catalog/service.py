@@ -131,6 +131,8 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept with the version and audited (NUL fails on PostgreSQL)
         raise CatalogError("invalid_characters", "修改说明包含不允许的控制字符", "the note contains control characters",
                            "note")
+    if note is not None:
+        note = mask_id_numbers_in(note)  # kept, shown in the item's history and audited: never an ID number in the clear
     data = {**data, "code": code}
     try:
         spec = parse_item(data, code)
