@@ -259,3 +259,19 @@ def test_a_workbook_sheet_named_by_an_id_number_is_not_echoed(client, world, log
     r = _upload(client, csrf, buf.getvalue(), name="处罚.xlsx")
     assert r.status_code == 422 and "empty_file" in r.text
     assert person not in r.text and person[:6] + "********" + person[14:] in r.text
+
+
+def test_a_job_page_names_the_department_in_the_page_s_language(client, app, world, login, db):
+    """The job page named the department by its Chinese name on an English page, while the upload page and
+    the list of jobs use its English name."""
+    from xinyong.auth.models import Department
+
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id)
+                  .values(name_en="District Market Regulation Bureau"))
+    csrf = login(client, "officer_a")
+    r = _upload(client, csrf, penalty_csv(2, bad=0)[0])
+    runner_of(app).wait()
+    client.cookies.set("lang", "en")
+    page = client.get(r.headers["location"]).text
+    assert "District Market Regulation Bureau" in page
