@@ -318,3 +318,20 @@ def test_a_catalog_change_note_keeps_no_id_number_in_the_clear(session):  # type
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "catalog.update")
                             .order_by(AuditEntry.id.desc())).first()
     assert "11010519491231002X" not in str(entry.details) and "110105********002X" in str(entry.details)
+
+
+@pytest.mark.parametrize("corrected", ["2026-09-01", "2026-10-08", "2026-09-30"])
+def test_a_corrected_decision_date_moves_the_arrival_delay(session, vault, world, person, corrected):  # type: ignore[no-untyped-def]
+    """The delay counts from the decision to the day the record first arrived. A department that
+    corrects ``decided_at`` later (a typo in the first push) corrects the delay too: the data-quality
+    figures kept the first date's delay, so a record really weeks late stayed "on time"."""
+    from xinyong.workdays import working_days_between
+
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30")], today=date(2026, 10, 9))
+    assert session.get(Record, o.record_id).arrival_working_days == 2
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at=corrected)], today=date(2026, 11, 20))
+    assert u.status == ("unchanged" if corrected == "2026-09-30" else "updated")
+    session.expire_all()
+    got = session.get(Record, o.record_id).arrival_working_days
+    assert got == working_days_between(date.fromisoformat(corrected), date(2026, 10, 9)), got

@@ -597,12 +597,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     sids = list({p.source_id for p in good})
     # By source_id alone, the leading column of the unique index: with a department predicate too,
     # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
-    for rid, source_id, dept, chash, revision, status, subject_id in bulk.fetch_in(
-            session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id"),
+    for rid, source_id, dept, chash, revision, status, subject_id, decided, delay in bulk.fetch_in(
+            session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id",
+                          "decided_at", "arrival_working_days"),
             "source_id", sids):
         if dept == department.id:
             existing[source_id] = {"id": rid, "source_id": source_id, "department_id": dept, "content_hash": chash,
-                                   "revision": revision, "status": status, "subject_id": subject_id}
+                                   "revision": revision, "status": status, "subject_id": subject_id,
+                                   "decided_at": decided, "delay": delay}
 
     new_rows: list[tuple[Any, ...]] = []
     new_index: dict[str, list[int]] = {}
@@ -685,7 +687,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 "min_display_until": dates.min_display_until, "display_until": dates.display_until,
                 "retain_until": dates.retain_until, "updated_at": now, "status": status, "change_kind": "push",
                 "changed_by": label, "_id": cur["id"], "revision": cur["revision"] + 1, "item_code": item.code,
-                "status_changed_at": now if status != cur["status"] else None}
+                "status_changed_at": now if status != cur["status"] else None,
+                "arrival_working_days": _corrected_delay(cur["delay"], cur["decided_at"], p.decided_at)}
             out.status = "updated"
             out.record_id = cur["id"]
             changed_subjects.update((subject_id, cur["subject_id"]))
@@ -718,7 +721,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 {c: bindparam(c) for c in ("subject_id", "item_id", "category", "severity", "decided_at", "fields",
                                            "content_hash", "publish", "min_display_until", "display_until",
                                            "retain_until", "updated_at", "status", "revision", "change_kind",
-                                           "changed_by")}),
+                                           "changed_by", "arrival_working_days")}),
             [{k: v for k, v in u.items() if k not in ("item_code", "status_changed_at")} for u in updates.values()],
         )
         changes.extend([u["_id"], u["revision"], u["item_code"], u["status"]] for u in updates.values())
@@ -742,6 +745,23 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                                created_items={sid: frozenset(v) for sid, v in new_items.items() if sid not in moved},
                                new_subjects=created_subjects, today=today)
     return outcomes
+
+
+def _corrected_delay(delay: int | None, before: date | str | None, after: date) -> int | None:
+    """A record's arrival delay (working days from its decision to the day it first arrived) once its
+    ``decided_at`` is corrected from ``before`` to ``after``: the arrival day stays, so the delay
+    grows by the working days between an earlier date and the old one, or shrinks by those between
+    the old one and a later date (every decision date is on or before the arrival day, so the two
+    spans add up exactly). Unknown (a record from before delays were kept) stays unknown."""
+    if delay is None or before is None:
+        return delay
+    if isinstance(before, str):  # SQLite's driver returns a DATE column of a plain statement as text
+        before = date.fromisoformat(before[:10])
+    if after < before:
+        return delay + working_days_between(after, before)
+    if after > before:
+        return max(0, delay - working_days_between(before, after))
+    return delay
 
 
 def _item_code_of(raw: Any) -> str | None:
