@@ -241,6 +241,31 @@ def test_database_unreachable_fails_fast_with_503(vault, tmp_path, world):
             assert "psycopg" not in r.text and "127.0.0.1" not in r.text and "nobody" not in r.text
 
 
+@pytest.mark.parametrize("down", ["unreachable", "sqlite_cannot_open"])
+def test_a_refused_body_that_cannot_be_registered_is_503_not_500(vault, tmp_path, world, fresh_db_url, down):
+    """A write route registers a body the schema refuses (auth.deps.register_refused_body); with the
+    database out of reach that entry cannot be written, and the answer is the outage's, not a 500."""
+    import sqlite3
+
+    if down == "unreachable":
+        database = Database("postgresql+psycopg://nobody@127.0.0.1:1/x")
+    else:
+        database = Database(fresh_db_url)
+
+        @event.listens_for(database.engine, "do_connect")
+        def _refuse(*_args):  # noqa: ANN202
+            raise sqlite3.OperationalError("unable to open database file")
+
+    app = create_app(_settings(tmp_path), database=database, vault=vault)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        for body in (b"not json", b'{"records": "several"}'):
+            r = c.post("/api/v1/records", content=body,
+                       headers={**world.bearer(world.key_a), "content-type": "application/json"})
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"]
+    database.dispose()
+
+
 def test_service_recovers_by_itself_when_the_database_returns(fresh_db_url, vault, tmp_path):
     import sqlite3
 
