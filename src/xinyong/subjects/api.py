@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_refusal
-from xinyong.auth.deps import audit_refusal, current_principal
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, VaultDep
@@ -111,8 +111,15 @@ def get_subject(subject_id: ObjectId, principal: SubjectReader, session: DbSessi
                       groups=groups, students=students)
 
 
-def _refuse(exc: service.SubjectError) -> ApiError:
-    return ApiError(422, exc.code, exc.message, [{"field": exc.field or "body", "code": exc.code, "message": exc.message}])
+def _refuse(session: Session, principal: Principal, action: str, subject_id: int,
+            exc: service.SubjectError) -> ApiError:
+    """A membership or an enrolment the rules refuse (an unknown group, dates in the wrong order, a
+    minor): registered as ``action``, ``failed``, with its code and field — the request's work rolled
+    back, the entry committed — and answered 422."""
+    field = exc.field or "body"
+    record_refusal(session, actor=principal.actor, action=action, object_type="subject", object_id=subject_id,
+                   details={"code": exc.code, "field": field}, outcome="failed")
+    return ApiError(422, exc.code, exc.message, [{"field": field, "code": exc.code, "message": exc.message}])
 
 
 @router.post("/{subject_id}/groups", response_model=MembershipOut, status_code=201,
@@ -125,7 +132,7 @@ def add_group(subject_id: ObjectId, body: MembershipIn, principal: SubjectWriter
                                          valid_from=body.valid_from, valid_to=body.valid_to,
                                          department_id=principal.department_id, actor=principal.actor)
     except service.SubjectError as exc:
-        raise _refuse(exc) from exc
+        raise _refuse(session, principal, "subject.group_add", subject.id, exc) from exc
     return MembershipOut.model_validate(m).model_copy(update={"group_name": KEY_GROUPS[m.group_code][0]})
 
 
@@ -138,5 +145,28 @@ def add_student(subject_id: ObjectId, body: StudentIn, principal: SubjectWriter,
                                        student_no=body.student_no, level=body.level,
                                        department_id=principal.department_id, actor=principal.actor)
     except service.SubjectError as exc:
-        raise _refuse(exc) from exc
+        raise _refuse(session, principal, "subject.student_add", subject.id, exc) from exc
     return StudentOut.model_validate(s)
+
+
+def _body_refused(action: str) -> Any:
+    """A lookup, membership or enrolment whose body the schema refuses, registered as the route's
+    other refusals are (``action``, ``failed``, the code and field, never what was typed: a lookup's
+    body holds an ID number)."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        raw = refused.path_params.get("subject_id")
+        subject_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+        record_refusal(session, actor=principal.actor, action=action,
+                       object_type="subject" if subject_id is not None else None, object_id=subject_id,
+                       details={"code": refused.code, "field": refused.field}, outcome="failed")
+
+    return register
+
+
+# a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/subjects/lookup"): (("subjects.read", "self.read"), _body_refused("subject.lookup")),
+    ("POST", "/api/v1/subjects/{subject_id}/groups"): (("subjects.write",), _body_refused("subject.group_add")),
+    ("POST", "/api/v1/subjects/{subject_id}/students"): (("subjects.write",), _body_refused("subject.student_add")),
+}
