@@ -50,7 +50,7 @@ def test_a_small_demo_still_covers_every_severity_a_revocation_and_an_ended_disp
         info = build_demo(s, vault=vault, people=1, seed=DEFAULT_SEED, today=date(2026, 11, 26))
         counts = info.extras["records"]
         assert counts["rejected"] == 0 and counts["revoked"] >= 1
-        have = set(s.execute(select(Record.item_code, Record.severity).distinct()).tuples())
+        have = {tuple(r) for r in s.execute(select(Record.item_code, Record.severity).distinct())}
         for code, item in current_items(s).items():
             for sev in item.spec.severities or [None]:
                 assert (code, sev) in have, (code, sev)
