@@ -335,3 +335,31 @@ def test_a_corrected_decision_date_moves_the_arrival_delay(session, vault, world
     session.expire_all()
     got = session.get(Record, o.record_id).arrival_working_days
     assert got == working_days_between(date.fromisoformat(corrected), date(2026, 10, 9)), got
+
+
+def test_a_decision_date_corrected_past_the_arrival_and_back_keeps_the_arrival_day(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """A correction to a date after the record's first arrival leaves a delay of 0: the arrival day is
+    no longer on the stored delay. A second correction back before the arrival must still count to the
+    arrival day (the day the record was received), not to the intermediate date."""
+    from datetime import datetime, time
+
+    from sqlalchemy import update
+
+    from xinyong import clock
+    from xinyong.workdays import working_days_between
+
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30")], today=date(2026, 10, 9))
+    # received on its arrival day, as a push is (the tests' ``today`` is not the wall clock's)
+    session.execute(update(Record).where(Record.id == o.record_id).values(
+        received_at=datetime.combine(date(2026, 10, 9), time(10), clock.zone())))
+    session.flush()
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-11-02")], today=date(2026, 11, 20))
+    assert u.status == "updated"
+    session.expire_all()
+    assert session.get(Record, o.record_id).arrival_working_days == 0  # decided after it arrived
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-01")], today=date(2026, 11, 25))
+    assert u.status == "updated"
+    session.expire_all()
+    got = session.get(Record, o.record_id).arrival_working_days
+    assert got == working_days_between(date(2026, 9, 1), date(2026, 10, 9)), got

@@ -688,7 +688,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 "retain_until": dates.retain_until, "updated_at": now, "status": status, "change_kind": "push",
                 "changed_by": label, "_id": cur["id"], "revision": cur["revision"] + 1, "item_code": item.code,
                 "status_changed_at": now if status != cur["status"] else None,
-                "arrival_working_days": _corrected_delay(cur["delay"], cur["decided_at"], p.decided_at)}
+                "arrival_working_days": _corrected_delay(cur["delay"], cur["decided_at"], p.decided_at,
+                                                         session, cur["id"])}
             out.status = "updated"
             out.record_id = cur["id"]
             changed_subjects.update((subject_id, cur["subject_id"]))
@@ -747,21 +748,44 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     return outcomes
 
 
-def _corrected_delay(delay: int | None, before: date | str | None, after: date) -> int | None:
+def _corrected_delay(delay: int | None, before: date | str | None, after: date,
+                     session: Session | None = None, record_id: int | None = None) -> int | None:
     """A record's arrival delay (working days from its decision to the day it first arrived) once its
     ``decided_at`` is corrected from ``before`` to ``after``: the arrival day stays, so the delay
     grows by the working days between an earlier date and the old one, or shrinks by those between
-    the old one and a later date (every decision date is on or before the arrival day, so the two
-    spans add up exactly). Unknown (a record from before delays were kept) stays unknown."""
+    the old one and a later date (every first decision date is on or before the arrival day, so the
+    two spans add up exactly). Unknown (a record from before delays were kept) stays unknown.
+
+    A delay of 0 may also be a decision dated after the arrival (a correction to a later date, which
+    a later push may bring: ``after`` is only bounded by the day that push is sent): the arrival day
+    is then no longer on the delay, and an earlier date counts to the record's first arrival — the
+    day it was received (its ``received_at``, read only in that case: an import's upload day is at most
+    that day) — rather than to the date it replaces."""
     if delay is None or before is None:
         return delay
     if isinstance(before, str):  # SQLite's driver returns a DATE column of a plain statement as text
         before = date.fromisoformat(before[:10])
     if after < before:
+        if delay == 0 and session is not None and record_id is not None:
+            got = _received_day(session, record_id)
+            if got is not None and got < before:
+                return working_days_between(after, got)
         return delay + working_days_between(after, before)
     if after > before:
         return max(0, delay - working_days_between(before, after))
     return delay
+
+
+def _received_day(session: Session, record_id: int) -> date | None:
+    """The platform's day a record was first received (its ``received_at``, never moved by an update)."""
+    at = session.execute(select(_R.c.received_at).where(_R.c.id == record_id)).scalar_one_or_none()
+    if isinstance(at, str):  # SQLite's driver, a plain statement
+        at = datetime.fromisoformat(at)
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return clock.day_of(at)
 
 
 def _item_code_of(raw: Any) -> str | None:
