@@ -86,3 +86,20 @@ def test_a_bad_today_is_echoed_without_an_id_number(initialised) -> None:  # typ
     the CLI never prints a raw ID number (the shared ``cli_support.fail`` masks what it echoes)."""
     out = initialised.fails("maintain", "--today", "11010519491231002X").output
     assert "11010519491231002X" not in out and "110105********002X" in out and "YYYY-MM-DD" in out
+
+
+def test_recompute_display_of_an_unknown_item_fails_and_is_registered(initialised) -> None:  # type: ignore[no-untyped-def]
+    """``xinyong records recompute-display`` of an item the catalog does not have is refused cleanly and
+    registered as the API's and the catalog page's refusals are (``records.recompute_display``,
+    ``failed``, the code, ``via: cli``), never with an ID number typed in its place."""
+    import json
+
+    initialised.fails("records", "recompute-display", "no_such_item")
+    initialised.fails("records", "recompute-display", "11010519491231002X")
+    rows = initialised.sql("SELECT actor_type, outcome, details FROM audit_entries "
+                           "WHERE action = 'records.recompute_display' ORDER BY id")
+    assert [(a, o) for a, o, _d in rows] == [("system", "failed"), ("system", "failed")], rows
+    first, second = (json.loads(d) for _a, _o, d in rows)
+    assert first["item"] == "no_such_item" and first["via"] == "cli" and first["code"]
+    assert "11010519491231002X" not in json.dumps(second, ensure_ascii=False)
+    assert initialised.ok("records", "recompute-display", "admin_penalty").exit_code == 0

@@ -19,7 +19,7 @@ from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
 from xinyong.catalog.service import current_items, get_version
 from xinyong.deps import BlankIsNone, DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
-from xinyong.privacy.masking import mask_id_numbers_in, mask_id_numbers_in_values
+from xinyong.privacy.masking import mask_id_numbers_in_values
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.models import Record
@@ -169,17 +169,8 @@ def revoke_refused(session: Session, principal: Principal, record_id: int, exc: 
 
 def recompute_refused(session: Session, principal: Principal, item_code: str | None, exc: service.RecordError | None,
                       via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
-    """A display recompute refused (no such item, a body the schema refuses) registered under
-    ``records.recompute_display``, ``failed``, with its code and field, as a refused catalog edit is
-    (the API's and the catalog page's refusals alike)."""
-    details: dict[str, Any] = {"code": exc.code if exc is not None else code,
-                               "field": exc.field if exc is not None else field}
-    if item_code is not None:
-        details = {"item": mask_id_numbers_in(item_code[:64]), **details}
-    if via is not None:
-        details["via"] = via
-    record_refusal(session, actor=principal.actor, action="records.recompute_display", object_type="catalog_item",
-                   details=details, outcome="failed")
+    """A display recompute refused over the API or on the catalog page: :func:`service.recompute_refused`."""
+    service.recompute_refused(session, principal.actor, item_code, exc, via, code=code, field=field)
 
 
 def inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:

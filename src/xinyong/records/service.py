@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
-from xinyong.audit.service import Actor, record, record_many
+from xinyong.audit.service import Actor, record, record_many, record_refusal
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
@@ -964,6 +964,21 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
                                        reason=kind, today=today)
             session.commit()  # the departments' turns end with the batch
     return res
+
+
+def recompute_refused(session: Session, actor: Actor, item_code: str | None, exc: RecordError | None,
+                      via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
+    """A display recompute refused (no such item, a body the schema refuses) registered under
+    ``records.recompute_display``, ``failed``, with its code and field, as a refused catalog edit is
+    (the API's, the catalog page's and ``xinyong records recompute-display``'s refusals alike)."""
+    details: dict[str, Any] = {"code": exc.code if exc is not None else code,
+                               "field": exc.field if exc is not None else field}
+    if item_code is not None:
+        details = {"item": mask_id_numbers_in(item_code[:64]), **details}
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=actor, action="records.recompute_display", object_type="catalog_item",
+                   details=details, outcome="failed")
 
 
 def recompute_display(session: Session, *, item_code: str, actor: Actor, today: date | None = None,
