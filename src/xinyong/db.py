@@ -57,6 +57,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+
+def utc_of(value: object) -> datetime | None:
+    """A :class:`UTCDateTime` column's value as a plain statement (no ORM type) reads it: aware UTC
+    (PostgreSQL's driver gives it aware; SQLite's, naive UTC text)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

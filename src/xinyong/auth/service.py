@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
-from xinyong.db import lock_rows, utcnow
+from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 
@@ -569,12 +569,6 @@ FAST_KEY_JOIN = ("LEFT JOIN api_keys k ON k.prefix = {ph} "
                  "LEFT JOIN departments kd ON kd.id = k.department_id AND kd.kind = 'department'")
 
 
-def _as_utc(value: object) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)  # SQLite: naive UTC text
-
-
 def fast_api_key_principal(values: Sequence[Any], *, secret: str,
                            now: datetime | None = None) -> tuple[Principal | None, datetime | None]:
     """The principal for an API key from the ``FAST_KEY_COLUMNS`` of one row, and the last-use stamp
@@ -586,5 +580,5 @@ def fast_api_key_principal(values: Sequence[Any], *, secret: str,
     if key_id is None or dept_id is None or _key_verdict(key_hash, secret, revoked_at, bool(dept_active)) is not None:
         return None, None
     now = now or utcnow()
-    stamp = now if _last_used_due(_as_utc(last_used_at), now) else None
+    stamp = now if _last_used_due(utc_of(last_used_at), now) else None
     return _key_principal(key_id, name, dept_id, dept_code), stamp

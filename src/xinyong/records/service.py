@@ -28,7 +28,7 @@ from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
 from xinyong.catalog.spec import no_such_day, parse_date
-from xinyong.db import lock_rows, utcnow
+from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.privacy import identity
 from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
 from xinyong.privacy.vault import Vault
@@ -597,14 +597,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     sids = list({p.source_id for p in good})
     # By source_id alone, the leading column of the unique index: with a department predicate too,
     # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
-    for rid, source_id, dept, chash, revision, status, subject_id, decided, delay in bulk.fetch_in(
+    for rid, source_id, dept, chash, revision, status, subject_id, decided, delay, received in bulk.fetch_in(
             session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id",
-                          "decided_at", "arrival_working_days"),
+                          "decided_at", "arrival_working_days", "received_at"),
             "source_id", sids):
         if dept == department.id:
             existing[source_id] = {"id": rid, "source_id": source_id, "department_id": dept, "content_hash": chash,
                                    "revision": revision, "status": status, "subject_id": subject_id,
-                                   "decided_at": decided, "delay": delay}
+                                   "decided_at": decided, "delay": delay, "received_at": received}
 
     new_rows: list[tuple[Any, ...]] = []
     new_index: dict[str, list[int]] = {}
@@ -689,7 +689,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 "changed_by": label, "_id": cur["id"], "revision": cur["revision"] + 1, "item_code": item.code,
                 "status_changed_at": now if status != cur["status"] else None,
                 "arrival_working_days": _corrected_delay(cur["delay"], cur["decided_at"], p.decided_at,
-                                                         session, cur["id"])}
+                                                         cur["received_at"])}
             out.status = "updated"
             out.record_id = cur["id"]
             changed_subjects.update((subject_id, cur["subject_id"]))
@@ -749,7 +749,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
 
 
 def _corrected_delay(delay: int | None, before: date | str | None, after: date,
-                     session: Session | None = None, record_id: int | None = None) -> int | None:
+                     received_at: datetime | str | None = None) -> int | None:
     """A record's arrival delay (working days from its decision to the day it first arrived) once its
     ``decided_at`` is corrected from ``before`` to ``after``: the arrival day stays, so the delay
     grows by the working days between an earlier date and the old one, or shrinks by those between
@@ -759,33 +759,22 @@ def _corrected_delay(delay: int | None, before: date | str | None, after: date,
     A delay of 0 may also be a decision dated after the arrival (a correction to a later date, which
     a later push may bring: ``after`` is only bounded by the day that push is sent): the arrival day
     is then no longer on the delay, and an earlier date counts to the record's first arrival — the
-    day it was received (its ``received_at``, read only in that case: an import's upload day is at most
-    that day) — rather than to the date it replaces."""
+    day it was received (its ``received_at``, which updates never move; an import's upload day is at
+    most that day) — rather than to the date it replaces."""
     if delay is None or before is None:
         return delay
     if isinstance(before, str):  # SQLite's driver returns a DATE column of a plain statement as text
         before = date.fromisoformat(before[:10])
     if after < before:
-        if delay == 0 and session is not None and record_id is not None:
-            got = _received_day(session, record_id)
+        if delay == 0:
+            at = utc_of(received_at)
+            got = clock.day_of(at) if at is not None else None
             if got is not None and got < before:
                 return working_days_between(after, got)
         return delay + working_days_between(after, before)
     if after > before:
         return max(0, delay - working_days_between(before, after))
     return delay
-
-
-def _received_day(session: Session, record_id: int) -> date | None:
-    """The platform's day a record was first received (its ``received_at``, never moved by an update)."""
-    at = session.execute(select(_R.c.received_at).where(_R.c.id == record_id)).scalar_one_or_none()
-    if isinstance(at, str):  # SQLite's driver, a plain statement
-        at = datetime.fromisoformat(at)
-    if at is None:
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return clock.day_of(at)
 
 
 def _item_code_of(raw: Any) -> str | None:
