@@ -156,6 +156,11 @@ class RefusedBody:
     body: Any
     path_params: dict[str, Any]
 
+    def path_id(self, name: str) -> int | None:
+        """The path's id ``name`` as a number, or None (an id the schema refused: not digits, too long)."""
+        raw = self.path_params.get(name)
+        return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+
 
 # (method, route template) -> (the permissions that may call it, what registers its refused body):
 # each domain's ``refused_bodies``, gathered by the app (``app.state.refused_bodies``)

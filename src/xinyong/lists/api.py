@@ -305,8 +305,7 @@ def _step_body_refused(action: str) -> Any:
     proposal's list kind is not known yet, so it is ``list_entry.propose`` (as a list not found)."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        raw = refused.path_params.get("entry_id")
-        entry_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+        entry_id = refused.path_id("entry_id")
         service.record_refused_step(session, actor=principal.actor, action=action, entry_id=entry_id,
                                     code=refused.code, field=refused.field)
 

@@ -167,12 +167,6 @@ def revoke_refused(session: Session, principal: Principal, record_id: int, exc: 
                    outcome="denied" if exc.status == 409 else "failed")
 
 
-def recompute_refused(session: Session, principal: Principal, item_code: str | None, exc: service.RecordError | None,
-                      via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
-    """A display recompute refused over the API or on the catalog page: :func:`service.recompute_refused`."""
-    service.recompute_refused(session, principal.actor, item_code, exc, via, code=code, field=field)
-
-
 def inactive_refused(session: Session, principal: Principal, what: str = "records.push") -> None:
     """A deactivated department's change refused: registered as ``department_of`` registers it (the
     API's and the workspace page's refusals alike)."""
@@ -249,7 +243,7 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
     try:
         n = service.recompute_display(session, item_code=body.item, actor=principal.actor)
     except service.RecordError as exc:
-        recompute_refused(session, principal, body.item, exc)
+        service.recompute_refused(session, principal.actor, body.item, exc)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return RecomputeOut(item=body.item, changed=n)
 
@@ -257,14 +251,13 @@ def recompute(body: RecomputeIn, principal: CatalogAdmin, session: DbSession) ->
 def _revoke_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     """A revocation whose body the schema refuses (no reason, an empty one, over 1,000 characters)
     registered as one the rules refuse (:func:`revoke_refused`): ``record.revoke``, ``failed``."""
-    raw = refused.path_params.get("record_id")
-    record_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+    record_id = refused.path_id("record_id")
     record_refusal(session, actor=principal.actor, action="record.revoke", object_type="record", object_id=record_id,
                    details={"code": refused.code, "field": refused.field}, outcome="failed")
 
 
 def _recompute_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
-    recompute_refused(session, principal, None, None, code=refused.code, field=refused.field)
+    service.recompute_refused(session, principal.actor, None, None, code=refused.code, field=refused.field)
 
 
 QualityReader = Annotated[Principal, Depends(require("records.read"))]

@@ -37,7 +37,7 @@ from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_number
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
-from xinyong.records.api import inactive_refused, recompute_refused, record_out, revoke_refused
+from xinyong.records.api import inactive_refused, record_out, revoke_refused
 from xinyong.records.models import RECORD_STATUSES, Record
 from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
@@ -349,7 +349,7 @@ def catalog_recompute(request: Request, code: ItemCode, principal: CatalogAdmin,
     try:
         changed = service.recompute_display(session, item_code=code, actor=principal.actor)
     except service.RecordError as exc:
-        recompute_refused(session, principal, code, exc, via="page")
+        service.recompute_refused(session, principal.actor, code, exc, via="page")
         raise _not_found() from exc
     params = {"recomputed": str(changed)}
     if _positive_int(saved):

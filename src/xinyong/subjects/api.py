@@ -155,8 +155,7 @@ def _body_refused(action: str) -> Any:
     body holds an ID number)."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        raw = refused.path_params.get("subject_id")
-        subject_id = int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+        subject_id = refused.path_id("subject_id")
         record_refusal(session, actor=principal.actor, action=action,
                        object_type="subject" if subject_id is not None else None, object_id=subject_id,
                        details={"code": refused.code, "field": refused.field}, outcome="failed")
