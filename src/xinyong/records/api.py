@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -64,7 +64,7 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
     if n == 0 or n > service.MAX_BATCH:
         msg = f"每批1至{service.MAX_BATCH}条记录，本批{n}条 / a batch holds 1 to {service.MAX_BATCH} records; got {n}"
         code = "batch_too_large" if n else "batch_empty"
-        batch_refused(session, principal, code, "records", size=n)
+        service.record_batch_refusal(session, principal.actor, principal.department_id, code, "records", size=n)
         raise ApiError(422, code, msg, [{"field": "records", "code": code, "message": msg}])
     # The request's transaction only reads (xinyong.deps: _READ_THEN_WRITE): the key (its last-use
     # stamp is taken out and written below), the department, the catalog. The batch is checked with
@@ -89,26 +89,10 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
     return Response(orjson.dumps(payload), media_type="application/json")  # type: ignore[return-value]
 
 
-def batch_refused(session: Session, principal: Principal, code: str, field: str, *, size: int | None = None,
-                  errors: int | None = None) -> None:
-    """A batch refused whole — empty, over 1,000 records, a body that is not a batch — registered as
-    the push it was meant to be (``records.push``, the department's, ``failed``): its code and field,
-    its size when known, never a record's content (``audit.service.record_refusal``: the request's
-    work rolled back, the entry committed). Data quality counts them per department and code
-    (``batches_refused``), apart from the records rejected one by one."""
-    details: dict[str, Any] = {"channel": "api", "code": code, "field": field}
-    if size is not None:
-        details["size"] = size
-    if errors is not None:
-        details["errors"] = errors
-    record_refusal(session, actor=principal.actor, action="records.push", object_type="department",
-                   object_id=principal.department_id, details=details, outcome="failed")
-
-
 def _push_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     records = refused.body.get("records") if isinstance(refused.body, dict) else None
-    batch_refused(session, principal, refused.code, refused.field, errors=refused.errors,
-                  size=len(records) if isinstance(records, list) else None)
+    service.record_batch_refusal(session, principal.actor, principal.department_id, refused.code, refused.field,
+                                 errors=refused.errors, size=len(records) if isinstance(records, list) else None)
 
 
 def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: bool) -> RecordOut:

@@ -119,7 +119,7 @@ def department_quality(session: Session, *, since: date | None = None, until: da
 def _batches_refused(session: Session, out: dict[int, DepartmentQuality], lo: datetime | None,
                      hi: datetime | None) -> None:
     """Whole batches refused, from their audit entries (``records.push``, ``failed``, the department as
-    the object: ``records.api.batch_refused``) — found by the entries' object index, read only for the
+    the object: ``records.service.record_batch_refusal``) — found by the entries' object index, read only for the
     refused ones."""
     if not out:
         return

@@ -955,6 +955,22 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
     return res
 
 
+def record_batch_refusal(session: Session, actor: Actor, department_id: int | None, code: str, field: str, *,
+                         size: int | None = None, errors: int | None = None) -> None:
+    """A batch refused whole — empty, over 1,000 records, a body that is not a batch — registered as
+    the push it was meant to be (``records.push``, the department's, ``failed``): its code and field,
+    its size when known, never a record's content (``audit.service.record_refusal``: the request's
+    work rolled back, the entry committed). Data quality counts them per department and code
+    (``batches_refused``, :mod:`xinyong.records.quality`), apart from the records rejected one by one."""
+    details: dict[str, Any] = {"channel": "api", "code": code, "field": field}
+    if size is not None:
+        details["size"] = size
+    if errors is not None:
+        details["errors"] = errors
+    record_refusal(session, actor=actor, action="records.push", object_type="department",
+                   object_id=department_id, details=details, outcome="failed")
+
+
 def recompute_refused(session: Session, actor: Actor, item_code: str | None, exc: RecordError | None,
                       via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
     """A display recompute refused (no such item, a body the schema refuses) registered under
