@@ -40,6 +40,27 @@ def test_created_unchanged_updated(client, world, person, session):  # type: ign
     assert [(v["revision"], v["fields"]["amount"]) for v in body["revisions"]] == [(1, 2000), (2, 5000)]
 
 
+def test_each_revision_shows_its_own_display_dates(client, world, person, session):  # type: ignore[no-untyped-def]
+    """A severity corrected from minor (not published) to serious (published for years): the history
+    shows what each revision's display was, the last one the record's own."""
+    idn, name = person
+    [r] = push(client, world, [penalty(idn, name, severity="minor")])
+    [upd] = push(client, world, [penalty(idn, name, severity="serious")])
+    assert upd["status"] == "updated"
+    body = client.get(f"/api/v1/records/{r['record_id']}", headers=world.bearer(world.key_a)).json()
+    first, last = body["revisions"]
+    assert (first["severity"], first["publish"]) == ("minor", False)
+    assert (last["severity"], last["publish"], last["display_until"]) == ("serious", True, body["display_until"])
+    assert first["display_until"] < last["display_until"]
+    stored = session.scalars(select(RecordRevision).where(RecordRevision.record_id == r["record_id"])).one()
+    assert first["display_until"] == stored.display_until.isoformat()
+    login(client, "admin")
+    page = client.get(f"/workspace/records/{r['record_id']}")
+    assert page.status_code == 200
+    rows = page.text.split('id="revisions"')[1].split("</table>")[0]
+    assert first["display_until"] in rows and last["display_until"] in rows
+
+
 def test_same_batch_twice_changes_nothing(client, world, session):  # type: ignore[no-untyped-def]
     from tests.support import new_id_number
 

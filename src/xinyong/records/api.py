@@ -112,7 +112,7 @@ def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: b
         revs.append(RevisionOut(revision=rec.revision, kind=rec.change_kind, item_version=item.version if item else 0,
                                 severity=rec.severity, decided_at=rec.decided_at,
                                 fields=mask_id_numbers_in_values(rec.fields), status=rec.status,
-                                reason=rec.status_reason, created_at=rec.updated_at, actor_label=rec.changed_by))
+                                publish=rec.publish, display_until=rec.display_until, reason=rec.status_reason, created_at=rec.updated_at, actor_label=rec.changed_by))
     return RecordOut(
         id=rec.id, item=rec.item_code, item_version=item.version if item else 0, department=dept_code,
         source_id=rec.source_id, subject_id=rec.subject_id,

@@ -40,6 +40,10 @@ class RevisionOut(BaseModel):
     decided_at: date
     fields: dict[str, Any]
     status: str
+    # whether this revision was published and the first day it was no longer shown (the record's
+    # display dates as they stood: a recompute or an update moves them)
+    publish: bool
+    display_until: date
     reason: str | None
     created_at: datetime
     actor_label: str | None
