@@ -22,7 +22,7 @@ class Record(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # No foreign key on the department and the item version (migration 0008): both are never deleted
     # and ingestion takes them from the authenticated key and the catalog, and on PostgreSQL each
-    # key checked every inserted record with a query of its own (docs/architecture.md).
+    # key checked every inserted record with a query of its own (docs/performance-log.md, third session).
     department_id: Mapped[int] = mapped_column(Integer, nullable=False)
     source_id: Mapped[str] = mapped_column(String(64), nullable=False)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), nullable=False)

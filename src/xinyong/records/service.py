@@ -462,7 +462,7 @@ def check_batch(records: Sequence[Any], *, items: Mapping[str, Item], department
                 today: date | None = None, sent_on: date | None = None) -> CheckedBatch:
     """Validate every record against the catalog ``items`` and blind-index its ID number: pure CPU,
     no database. The records API runs it before its write transaction begins, so that on SQLite
-    another worker's batch holds the write lock meanwhile (see docs/architecture.md, ingestion).
+    another worker's batch holds the write lock meanwhile (see docs/performance-log.md, the third session).
     ``sent_on``: the day the batch was sent, when earlier than ``today`` (see :func:`check_record`)."""
     today = today or clock.today()
     earlier = sent_before(sent_on, today)
