@@ -180,6 +180,22 @@ def test_same_file_twice_changes_nothing(upload, session):  # type: ignore[no-un
     assert (count(session, Record), count(session, Subject)) == before
 
 
+def test_a_bad_row_imported_twice_is_one_rejected_record(upload, db, world):  # type: ignore[no-untyped-def]
+    """The same file sent again (its bad row unfixed) refuses the row again: two refusals in the data
+    quality's ``rejected``, one rejected record in ``rejected_distinct`` (by department and source id)."""
+    from xinyong.records.quality import department_quality
+
+    rows = penalty_rows(3)
+    rows[1][0] = "12010119900101123"  # an invalid ID number: the row F1 is refused
+    data = csv_bytes(ZH_HEADER, rows)
+    for _ in range(2):
+        assert upload(data)["counts"]["rejected"] == 1
+    with db.session() as s:
+        q = {q.code: q for q in department_quality(s)}[world.dept_a.code]
+    assert (q.pushed, q.rejected, q.rejected_distinct) == (2, 2, 1)
+    assert q.rejected_distinct_by_reason == {"invalid_id_number": 1}
+
+
 @pytest.mark.parametrize(("data", "code"), [
     (b"", "empty_file"),
     (b"   \r\n\r\n", "empty_file"),

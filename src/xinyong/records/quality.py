@@ -1,6 +1,18 @@
 """Data quality per department: records pushed, rejected (by reason), batches refused whole (by
 reason), and arrival delay against the rule (licences and penalties published within 7 working days
-of the decision, 双公示)."""
+of the decision, 双公示).
+
+Rejections are counted two ways, from the rejection log (``record_rejections``, one row per refusal):
+
+- ``rejected`` — refusals: every time a record (or file row) was refused, a client's resends of the
+  same bad record included. ``rejected_by_reason`` counts these refusals per error code, each refusal
+  under every distinct code it had: a record refused for two errors counts under both, so the
+  reasons may sum to more than ``rejected``.
+- ``rejected_distinct`` — rejected records: one per (department, ``source_id``) refused in the
+  period, however often it was sent (a refusal with no readable source id has no identity and counts
+  once each). ``rejected_distinct_by_reason`` puts each such record under one reason, the first error
+  of its latest refusal in the period: these sum to ``rejected_distinct`` exactly.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import Integer, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
@@ -25,8 +37,10 @@ class DepartmentQuality:
     name: str
     pushed: int = 0
     by_item: dict[str, int] = field(default_factory=dict)
-    rejected: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0  # refusals, resends included
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)  # refusals per error code (every code)
+    rejected_distinct: int = 0  # records refused, once per (department, source_id)
+    rejected_distinct_by_reason: dict[str, int] = field(default_factory=dict)  # those by one reason each: sums exactly
     with_deadline: int = 0  # records of items that have an arrival rule
     late: int = 0  # arrived after the item's working-day limit
     avg_delay_working_days: float | None = None
@@ -45,8 +59,15 @@ class DepartmentQuality:
         total = self.pushed + self.rejected
         return None if not total else round(self.rejected / total, 4)
 
+    @property
+    def rejection_rate_distinct(self) -> float | None:
+        """Rejected records ÷ (pushed + rejected records): resends do not weigh."""
+        total = self.pushed + self.rejected_distinct
+        return None if not total else round(self.rejected_distinct / total, 4)
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "on_time_rate": self.on_time_rate, "rejection_rate": self.rejection_rate}
+        return {**self.__dict__, "on_time_rate": self.on_time_rate, "rejection_rate": self.rejection_rate,
+                "rejection_rate_distinct": self.rejection_rate_distinct}
 
 
 def _bounds(since: date | None, until: date | None) -> tuple[datetime | None, datetime | None]:
@@ -112,8 +133,26 @@ def department_quality(session: Session, *, since: date | None = None, until: da
         q.rejected += n
         for code in codes.split(","):
             q.rejected_by_reason[code] = q.rejected_by_reason.get(code, 0) + n
+    _rejected_distinct(session, out, rconds)
     _batches_refused(session, out, lo, hi)
     return sorted(out.values(), key=lambda q: q.code)
+
+
+def _rejected_distinct(session: Session, out: dict[int, DepartmentQuality], rconds: list[Any]) -> None:
+    """Rejected records, each once: the latest refusal (highest id) of each (department, source_id)
+    in the period, and every refusal without a source id; counted by that refusal's first error."""
+    latest = (select(func.max(Rejection.id)).where(*rconds, Rejection.source_id.is_not(None))
+              .group_by(Rejection.department_id, Rejection.source_id))
+    for dept_id, code, n in session.execute(
+        select(Rejection.department_id, Rejection.code, func.count())
+        .where(*rconds, or_(Rejection.source_id.is_(None), Rejection.id.in_(latest)))
+        .group_by(Rejection.department_id, Rejection.code)
+    ):
+        q = out.get(dept_id)
+        if q is None:
+            continue
+        q.rejected_distinct += n
+        q.rejected_distinct_by_reason[code] = q.rejected_distinct_by_reason.get(code, 0) + n
 
 
 def _batches_refused(session: Session, out: dict[int, DepartmentQuality], lo: datetime | None,

@@ -100,9 +100,20 @@ class QualityOut(BaseModel):
     name: str
     pushed: int
     by_item: dict[str, int]
-    rejected: int
-    rejected_by_reason: dict[str, int]
-    rejection_rate: float | None
+    rejected: int = Field(description="Refusals of single records (API) or rows (files) in the period, every "
+                          "resend of the same bad record included")
+    rejected_by_reason: dict[str, int] = Field(description="Those refusals per error code, each under every code it "
+                                               "had: a record refused for two errors counts under both, so these "
+                                               "may sum to more than rejected")
+    rejection_rate: float | None = Field(description="rejected ÷ (pushed + rejected)")
+    rejected_distinct: int = Field(default=0, description="Records refused in the period, each once per (department, "
+                                   "source_id) however often it was resent; a refusal without a readable source_id "
+                                   "counts once each")
+    rejected_distinct_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Those records, each under one reason (the first error of its latest "
+        "refusal in the period): these sum to rejected_distinct")
+    rejection_rate_distinct: float | None = Field(default=None, description="rejected_distinct ÷ (pushed + "
+                                                  "rejected_distinct): resends do not weigh")
     with_deadline: int = Field(description="Records of items with an arrival rule (licences, penalties: 7 working days)")
     late: int
     on_time_rate: float | None
