@@ -25,7 +25,7 @@ def test_the_quality_page_shows_the_numbers(client, world, sample, login, db):
     html = page.text
     a = "dept-scjgj"
     assert cell(html, a, "pushed") == "4" and cell(html, a, "rejected") == "1"
-    assert cell(html, a, "rejection-rate") == "20.0%"
+    assert cell(html, a, "rejection_rate_distinct") == "20.0%"
     assert cell(html, a, "with-deadline") == "4" and cell(html, a, "late") == "2"
     assert cell(html, a, "on-time-rate") == "50.0%"
     with db.session() as s:
@@ -35,7 +35,7 @@ def test_the_quality_page_shows_the_numbers(client, world, sample, login, db):
     row = re.search(r'<tr id="dept-scjgj">(.*?)</tr>', html, re.S).group(1)
     assert "身份证号码无效" in row and "invalid_id_number" in row
     assert cell(html, "dept-gaj", "pushed") == "1" and cell(html, "dept-gaj", "rejected") == "0"
-    assert cell(html, "dept-gaj", "rejection-rate") == "0.0%"
+    assert cell(html, "dept-gaj", "rejection_rate_distinct") == "0.0%"
     assert 'id="dept-total"' in html  # two departments: a total row
     chart = json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
     assert chart["categories"] == ["公安和平分局", "区市场监管局"]
@@ -49,7 +49,7 @@ def test_the_date_range(client, world, sample, login):
     login(client, "admin")
     tomorrow = (clock.today() + timedelta(days=2)).isoformat()
     page = client.get(PAGE, params={"since": tomorrow})
-    assert cell(page.text, "dept-scjgj", "pushed") == "0" and cell(page.text, "dept-scjgj", "rejection-rate") == "—"
+    assert cell(page.text, "dept-scjgj", "pushed") == "0" and cell(page.text, "dept-scjgj", "rejection_rate_distinct") == "—"
     assert f'value="{tomorrow}"' in page.text
     page = client.get(PAGE, params={"until": "2020-01-01", "since": "2019-01-01"})
     assert cell(page.text, "dept-scjgj", "pushed") == "0"
@@ -58,6 +58,29 @@ def test_the_date_range(client, world, sample, login):
     assert cell(page.text, "dept-scjgj", "pushed") == "4"
     page = client.get(PAGE, params={"since": "2026-05-01", "until": "2026-01-01"})
     assert "起始日期晚于结束日期" in page.text
+
+
+def test_resends_of_a_bad_record_are_one_rejected_record_on_the_page(client, world, sample, login, db, vault):
+    """A retry loop resending one refused record: the page shows one rejected record and five refusals,
+    the rate over records, and reasons that add up to the rejected records (one reason a record)."""
+    from tests.records_web.records_web_support import penalty, push
+
+    bad = {**penalty(sample.li, "A-BAD", "general", "2026-03-02"), "id_number": "12010119900101123"}
+    del bad["fields"]["decision_no"]  # two errors: counted under one reason on the page
+    with db.session() as s:
+        for _ in range(4):
+            [o] = push(s, vault, world.dept_a, [bad])
+            assert o.status == "rejected" and [e["code"] for e in o.errors] == ["invalid_id_number", "missing"]
+    login(client, "admin")
+    html = client.get(PAGE).text
+    a = "dept-scjgj"
+    assert cell(html, a, "rejected_distinct") == "1" and cell(html, a, "rejected") == "5"
+    assert cell(html, a, "rejection_rate_distinct") == "20.0%"  # 1 ÷ (4 + 1), not 5 ÷ (4 + 5)
+    reasons = cell(html, a, "rejected_distinct_by_reason")
+    assert re.findall(r"\b\d+\b", reasons) == ["1"] and "invalid_id_number" in reasons, reasons
+    assert "<code>missing</code>" not in html.split('id="dept-scjgj"')[1].split("</tr>")[0]
+    assert cell(html, "dept-total", "rejected_distinct") == "1" and cell(html, "dept-total", "rejected") == "5"
+    assert "本页不列出" in html  # the note says why the API's per-error reasons are not these
 
 
 def test_the_auditor_reads_it_too(client, world, sample, login):

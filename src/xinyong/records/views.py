@@ -363,7 +363,8 @@ def _chart_data(rows: list[DepartmentQuality], names: dict[str, str], lang: str)
     """What the bar chart draws (read by static/charts.js from a data- attribute: no inline script):
     the departments that pushed or had something rejected."""
     shown = [q for q in rows if q.pushed or q.rejected]
-    series = [(key, [getattr(q, key) for q in shown]) for key in ("pushed", "rejected", "late")]
+    # rejected records, each once (a client's resends of one bad record are not five bars' worth)
+    series = [(key, [getattr(q, key) for q in shown]) for key in ("pushed", "rejected_distinct", "late")]
     return json.dumps({"categories": [names.get(q.code, q.name) for q in shown],
                        "series": [{"name": translate(lang, f"quality.{key}"), "data": data} for key, data in series]},
                       ensure_ascii=False)
@@ -389,6 +390,9 @@ def quality_page(request: Request, principal: QualityReader, session: DbSession,
     for q in rows:
         totals.pushed += q.pushed
         totals.rejected += q.rejected
+        totals.rejected_distinct += q.rejected_distinct  # a record is one department's: the sum counts it once
+        for code, n in q.rejected_distinct_by_reason.items():
+            totals.rejected_distinct_by_reason[code] = totals.rejected_distinct_by_reason.get(code, 0) + n
         totals.with_deadline += q.with_deadline
         totals.late += q.late
         for code, n in q.rejected_by_reason.items():

@@ -340,9 +340,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "quality.period": {"zh": "统计期间", "en": "Period"},
     "quality.chart": {"zh": "各部门报送、拒收与逾期记录数", "en": "Records pushed, rejected and late per department"},
     "quality.pushed": {"zh": "报送记录", "en": "Pushed"},
-    "quality.rejected": {"zh": "拒收记录", "en": "Rejected"},
-    "quality.rejection_rate": {"zh": "拒收率", "en": "Rejection rate"},
-    "quality.by_reason": {"zh": "拒收原因", "en": "Rejections by reason"},
+    "quality.rejected_distinct": {"zh": "拒收记录", "en": "Rejected records"},
+    "quality.rejected": {"zh": "拒收次数（含重发）", "en": "Refusals (resends included)"},
+    "quality.rejection_rate": {"zh": "拒收率（按记录）", "en": "Rejection rate (records)"},
+    "quality.by_reason": {"zh": "拒收记录的原因", "en": "Rejected records by reason"},
     "quality.batches_refused": {"zh": "整批拒收（接口）", "en": "Batches refused whole (API)"},
     "quality.with_deadline": {"zh": "有时限要求", "en": "With a deadline"},
     "quality.late": {"zh": "逾期", "en": "Late"},
@@ -351,12 +352,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "quality.max_delay": {"zh": "最长延迟（工作日）", "en": "Longest delay (working days)"},
     "quality.total": {"zh": "合计", "en": "Total"},
     "quality.note": {"zh": "延迟为决定日期至平台接收之间的工作日数（按国家法定节假日安排计算）。"
+                           "拒收记录：同一部门同一来源编号在期间内被拒收的记录只计一次，无论重发多少次（没有来源编号的每次单独计）；"
+                           "每条记录计入一个原因，即其最近一次被拒收时的第一个错误，因此各原因之和等于拒收记录数。"
+                           "拒收次数：每一次拒收都计入，包括重发。"
                            "拒收率 = 拒收记录 ÷（报送记录 + 拒收记录）。"
-                           "整批拒收：接口报送的整批未被读取（空批次、超过1000条、请求体不是批次），其中的记录不计入拒收记录。",
+                           "接口的 rejected_by_reason 按每次拒收的每个错误计数（一条记录有两个错误计两次），其和可能大于拒收次数，本页不列出。"
+                           "整批拒收：接口报送的整批未被读取（空批次、超过1000条、请求体不是批次），其中的记录既不计入拒收记录，也不计入拒收次数。",
                      "en": "Delay: working days from the decision to arrival (official holiday calendar). "
-                           "Rejection rate = rejected ÷ (pushed + rejected). "
+                           "Rejected records: a record refused in the period counts once per department and source "
+                           "id, however often it was resent (one without a source id counts each time); each counts "
+                           "under one reason, the first error of its latest refusal, so the reasons add up to the "
+                           "rejected records. Refusals: every refusal, resends included. "
+                           "Rejection rate = rejected records ÷ (pushed + rejected records). "
+                           "The API's rejected_by_reason counts every error of every refusal (a record with two "
+                           "errors counts twice), so it may add up to more than the refusals; this page does not "
+                           "show it. "
                            "Batches refused whole: API batches not read at all (empty, over 1,000 records, a body "
-                           "that is not a batch); their records do not count as rejected."},
+                           "that is not a batch); their records count neither as rejected records nor as refusals."},
     # ---- catalog --------------------------------------------------------------------------
     "catalog.title": {"zh": "信息目录", "en": "Information catalog"},
     "catalog.intro": {"zh": "信息事项及其展示期限。修改事项会生成新版本，已有记录保留其校验时的版本。",
