@@ -381,11 +381,14 @@ def quality_page(request: Request, principal: QualityReader, session: DbSession,
         errors.append("records.filter.bad_date")
     if lo and hi and lo > hi:
         errors.append("records.filter.bad_range")
-        lo = hi = None
-    rows = department_quality(session, since=lo, until=hi)
-    record(session, actor=principal.actor, action="quality.read",
-           details={"since": lo.isoformat() if lo else None, "until": hi.isoformat() if hi else None,
-                    "via": "page"})
+    # A period the page cannot apply (reversed, or a date it cannot read) shows its warning and no
+    # figures: the unfiltered ones under it would read as that period's. Nothing is read, so nothing
+    # is audited; the API answers 422 (invalid_range, or the date's validation error) instead.
+    rows = [] if errors else department_quality(session, since=lo, until=hi)
+    if not errors:
+        record(session, actor=principal.actor, action="quality.read",
+               details={"since": lo.isoformat() if lo else None, "until": hi.isoformat() if hi else None,
+                        "via": "page"})
     totals = DepartmentQuality(0, "", "")
     for q in rows:
         totals.pushed += q.pushed
