@@ -121,6 +121,36 @@ def test_the_quality_page_is_not_for_departments(client, world, sample, login, u
     assert r.status_code == 403 and "无权访问" in r.text
 
 
+def test_who_reads_which_departments_quality(client, world, sample, login, db):
+    """Supervising every department's data is the credit office's, which the platform's admin is (domain
+    brief, Actors: "credit office (platform admin) | 区发展改革委 (信用办) | … supervises departments"); the
+    auditor reads it too. ``officer`` is every department's officer role — the credit office's own
+    department (fgw in the demo) included — so it does not hold ``quality.read``: with it, each
+    department's officers would read every department's figures. An officer reads their own
+    department's quality over the API (as the department's key does), never another's, and not the
+    console page. Every read is audited under its reader."""
+    from xinyong.auth.permissions import allowed
+    from xinyong.demo import CREDIT_OFFICE, DEMO_USERS
+
+    roles = {(dept, role) for _, role, dept, _ in DEMO_USERS}
+    assert (None, "admin") in roles and (CREDIT_OFFICE, "officer") in roles  # the credit office's two accounts
+    assert allowed("admin", "quality.read") and allowed("auditor", "quality.read")
+    assert not allowed("officer", "quality.read") and not allowed("system", "quality.read")
+    for user, mine in (("officer_a", "scjgj"), ("officer_b", "gaj")):
+        csrf = login(client, user)
+        assert client.get(PAGE).status_code == 403
+        got = client.get("/api/v1/quality", headers={"X-CSRF-Token": csrf})
+        assert got.status_code == 200 and [q["code"] for q in got.json()] == [mine], got.text
+        assert len(audit(db, "quality.read", actor_label=user)) == 1
+    assert client.get("/api/v1/quality", headers=world.bearer(world.key_b)).json()[0]["code"] == "gaj"
+    for user in ("admin", "auditor"):
+        csrf = login(client, user)
+        got = client.get("/api/v1/quality", headers={"X-CSRF-Token": csrf})
+        assert {q["code"] for q in got.json()} == {"scjgj", "gaj"}
+        assert client.get(PAGE).status_code == 200
+        assert len(audit(db, "quality.read", actor_label=user)) == 2  # the API's read and the page's
+
+
 def test_english(client, world, sample, login):
     login(client, "admin")
     client.cookies.set("lang", "en")
