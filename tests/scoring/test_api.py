@@ -192,3 +192,52 @@ def test_ruleset_reads_are_audited(client, db, world, scored) -> None:  # type: 
     assert audits(db, "scoring.rulesets") == 1
     assert audits(db, "scoring.ruleset_read") == 1 and audits(db, "scoring.ruleset_read", "denied") == 1
 
+
+
+def _entries(db, action: str) -> list[tuple[str, str | None, dict]]:  # type: ignore[no-untyped-def,type-arg]
+    with db.session() as s:
+        return [(e.outcome, e.object_id, e.details) for e in
+                s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))]
+
+
+@pytest.mark.parametrize(("body", "field", "code"), [
+    ({"changes": []}, "changes", "too_short"),
+    ({"changes": [{"add": {"item": "honor"}}], "extra": 1}, "extra", "extra_forbidden"),
+    (b"not json", "body", "json_invalid"),
+])
+def test_what_if_body_refused_by_the_schema_is_audited(client, login, db, world, scored, body, field, code) -> None:  # type: ignore[no-untyped-def]
+    """Every call is audited (issue 4), refusals as ``failed``: a what-if whose body the schema refuses
+    (422 before the route runs) leaves its ``score.what_if`` entry with code and field, as one the
+    rules refuse does — by staff and by the citizen for themself."""
+    for who in ("admin", "zhangsan"):
+        csrf = login(client, who)
+        url = f"/api/v1/subjects/{world.citizen_subject.id}/score/what-if"
+        h = {"X-CSRF-Token": csrf}
+        r = (client.post(url, content=body, headers={**h, "Content-Type": "application/json"})
+             if isinstance(body, bytes) else client.post(url, json=body, headers=h))
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == field
+    assert _entries(db, "score.what_if") == [
+        ("failed", str(world.citizen_subject.id), {"code": code, "field": field})] * 2
+
+
+@pytest.mark.parametrize(("body", "ctype", "field", "code"), [
+    (b'{"yaml": "base: 1000", "extra": 1}', "application/json", "extra", "extra_forbidden"),
+    (b'{"note": "x"}', "application/json", "yaml", "missing"),
+    (b"{not json", "application/json", "body", "json_invalid"),
+    (b"\xff\xfe base", "application/yaml", "body", "encoding"),
+])
+@pytest.mark.parametrize(("path", "action"), [("/api/v1/scoring/rulesets", "scoring.ruleset_create"),
+                                              ("/api/v1/scoring/rulesets/preview", "scoring.preview")])
+def test_ruleset_body_refusals_are_audited(client, login, db, world, scored, path, action, body, ctype, field, code) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset or preview body refused before the ruleset is read (not JSON, a wrong or missing
+    field, not UTF-8) is audited ``failed`` with its code and field, as a ruleset refused for its
+    content is; nothing is written."""
+    csrf = login(client, "admin")
+    r = client.post(path, content=body, headers={"X-CSRF-Token": csrf, "Content-Type": ctype})
+    assert r.status_code == 422, r.text
+    assert (r.json()["errors"][0]["field"], r.json()["errors"][0]["code"]) == (field, code)
+    [(_outcome, _obj, details)] = [e for e in _entries(db, action) if e[0] == "failed"]
+    assert details["code"] == code and details["field"] == field
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1

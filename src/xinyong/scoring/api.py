@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from xinyong import clock
-from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import audit_refusal, current_principal, require
+from xinyong.audit.service import record, record_not_found, record_refusal
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, SmallId
@@ -115,6 +115,21 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
                      contributions=_contribs(new))
 
 
+def _what_if_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """A what-if whose body the schema refuses (not JSON, no changes, a key it does not know) is
+    registered as the rules' refusals are (``score.what_if``, ``failed``, the code and field)."""
+    subject_id = refused.path_id("subject_id")
+    record_refusal(session, actor=principal.actor, action="score.what_if",
+                   object_type="subject" if subject_id is not None else None, object_id=subject_id,
+                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+
+
+# a body the schema refuses before the route runs is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/subjects/{subject_id}/score/what-if"): (("scores.read", "self.read"), _what_if_body_refused),
+}
+
+
 def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date | None = None) -> RulesetOut:
     active = service.active_version(session, today=today or clock.today())
     out = RulesetOut(version=row.version, effective_from=row.effective_from, active=row.version == active,
@@ -188,11 +203,26 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
 EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]
 
 
+async def _audited_ruleset_body(request: Request, session: Session, principal: Principal, action: str,
+                                effective_from: date | None) -> RulesetIn:
+    """The submitted ruleset's body; one refused before the ruleset is read (too large, not JSON, a
+    wrong or missing field, not UTF-8) is registered as ``action``, ``failed``, with its code and
+    field (never what was sent), as a ruleset refused for its content is."""
+    try:
+        return await _ruleset_body(request, effective_from)
+    except ApiError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        record_refusal(session, actor=principal.actor, action=action, outcome="failed",
+                       details={"code": str(first.get("code") or exc.code)[:64],
+                                "field": str(first.get("field") or "body")[:64]})
+        raise
+
+
 @router.post("/scoring/rulesets", response_model=RulesetOut, status_code=201, openapi_extra=_BODY_DOC,
              summary="Submit a ruleset (YAML or JSON): a new version, effective from a date")
 async def post_ruleset(request: Request, principal: ScoringManage, session: DbSession,
                        effective_from: EffectiveFrom = None) -> RulesetOut:
-    body = await _ruleset_body(request, effective_from)
+    body = await _audited_ruleset_body(request, session, principal, "scoring.ruleset_create", effective_from)
     today = clock.today()
     try:
         service.ensure_default(session)
@@ -211,7 +241,7 @@ async def post_ruleset(request: Request, principal: ScoringManage, session: DbSe
              summary="How many people would change grade under this ruleset (nothing is written)")
 async def preview(request: Request, principal: ScoringManage, session: DbSession,
                   effective_from: EffectiveFrom = None) -> PreviewOut:
-    body = await _ruleset_body(request, effective_from)
+    body = await _audited_ruleset_body(request, session, principal, "scoring.preview", effective_from)
     try:
         out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
