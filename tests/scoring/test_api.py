@@ -241,3 +241,13 @@ def test_ruleset_body_refusals_are_audited(client, login, db, world, scored, pat
     assert details["code"] == code and details["field"] == field
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+
+
+def test_ruleset_body_refusal_keeps_no_id_number_in_the_audit(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """A key the caller made up is answered by name but registered as ``body``: it may be an ID number."""
+    csrf = login(client, "admin")
+    r = client.post("/api/v1/scoring/rulesets/preview", json={"yaml": "base: 1000", world.other_id_number: 1},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422 and r.json()["errors"][0]["code"] == "extra_forbidden"
+    [(_outcome, _obj, details)] = [e for e in _entries(db, "scoring.preview") if e[0] == "failed"]
+    assert details == {"code": "extra_forbidden", "field": "body"}

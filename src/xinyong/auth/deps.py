@@ -162,6 +162,12 @@ class RefusedBody:
         return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
 
 
+def registrable_field(field: str) -> str:
+    """A refused field's name as an audit entry may hold it: a plain name, else ``body`` (a key the
+    caller made up may be anything, an ID number included)."""
+    return field if _PLAIN_FIELD.fullmatch(field) else "body"
+
+
 # (method, route template) -> (the permissions that may call it, what registers its refused body):
 # each domain's ``refused_bodies``, gathered by the app (``app.state.refused_bodies``)
 BodyRefusals = dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]]]
@@ -209,7 +215,7 @@ def register_refused_body(request: Request, errors: list[dict[str, Any]], body: 
     first = errors[0] if errors else {"field": "body", "code": "validation_error"}
     field = str(first.get("field") or "body")
     refused = RefusedBody(code=str(first.get("code") or "validation_error")[:64],
-                          field=field if _PLAIN_FIELD.fullmatch(field) else "body", errors=len(errors),
+                          field=registrable_field(field), errors=len(errors),
                           body=body, path_params=dict(request.path_params))
     with request.app.state.db.session() as session:
         principal = _caller_of_refused_body(request, session)

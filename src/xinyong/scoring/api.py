@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import record, record_not_found, record_refusal
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, require
+from xinyong.auth.deps import (
+    BodyRefusals,
+    RefusedBody,
+    audit_refusal,
+    current_principal,
+    registrable_field,
+    require,
+)
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, SmallId
@@ -214,7 +221,7 @@ async def _audited_ruleset_body(request: Request, session: Session, principal: P
         first = exc.errors[0] if exc.errors else {}
         record_refusal(session, actor=principal.actor, action=action, outcome="failed",
                        details={"code": str(first.get("code") or exc.code)[:64],
-                                "field": str(first.get("field") or "body")[:64]})
+                                "field": registrable_field(str(first.get("field") or "body"))})
         raise
 
 
