@@ -66,3 +66,34 @@ def test_page_refusals_are_audited(client, login, db, world, scored) -> None:  #
     csrf = login(client, "zhangsan")
     r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
     assert r.status_code == 422 and failed("score.what_if") == 1
+
+
+def test_page_refusals_before_the_rules_are_audited(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset form whose effective date is no date, or whose YAML is too large, and a what-if form
+    with no change at all are refused (422) before the rules see them: each leaves its ``failed``
+    entry with code and field too (they left none)."""
+    from xinyong.audit.models import AuditEntry
+
+    def failed(action: str) -> list[dict]:  # type: ignore[type-arg]
+        with db.session() as s:
+            return [e.details for e in s.scalars(select(AuditEntry).where(
+                AuditEntry.action == action, AuditEntry.outcome == "failed").order_by(AuditEntry.id))]
+
+    csrf = login(client, "admin")
+    text = service.default_text()
+    for action, audited in (("save", "scoring.ruleset_create"), ("preview", "scoring.preview")):
+        r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": text, "effective_from": "next week",
+                                                "action": action})
+        assert r.status_code == 422
+        r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": "#" * 200_001, "effective_from": "",
+                                                "action": action})
+        assert r.status_code == 422
+        assert [(d["code"], d["field"]) for d in failed(audited)] == [("wrong_type", "effective_from"),
+                                                                      ("too_large", "yaml")]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+    client.cookies.clear()
+    csrf = login(client, "zhangsan")
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf})
+    assert r.status_code == 422
+    assert [(d["code"], d["field"]) for d in failed("score.what_if")] == [("missing", "changes")]

@@ -81,14 +81,18 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     note = _str(form, "note", 500).strip()
     action = _str(form, "action", 20)
     keep = {"source": source, "effective_from": effective_raw, "note": note}
+    audited = "scoring.ruleset_create" if action == "save" else "scoring.preview"
+    err: dict[str, Any] | None = None
     try:
         effective = date.fromisoformat(effective_raw) if effective_raw else today
     except ValueError:
         err = {"field": "effective_from", "line": None, "code": "wrong_type",
                "message": "生效日期格式应为 YYYY-MM-DD / effective_from must be YYYY-MM-DD"}
-        return _ruleset_page(request, session, today=today, errors=[err], status_code=422, **keep)
-    if len(source) > MAX_YAML:
+    if err is None and len(source) > MAX_YAML:
         err = {"field": "yaml", "line": None, "code": "too_large", "message": "评分规则过大 / ruleset too large"}
+    if err is not None:  # refused before the ruleset is read: registered as the rules' refusals are
+        record(session, actor=principal.actor, action=audited, outcome="failed",
+               details={"code": err["code"], "field": err["field"], "line": None, "page": True})
         return _ruleset_page(request, session, today=today, errors=[err], status_code=422, **keep)
     try:
         if action == "save":
@@ -103,8 +107,8 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
         errors = exc.errors
     except service.ScoringError as exc:
         errors = [{"field": exc.field or "yaml", "line": None, "code": exc.code, "message": exc.message}]
-    record(session, actor=principal.actor, action="scoring.ruleset_create" if action == "save" else "scoring.preview",
-           outcome="failed", details={"code": errors[0]["code"], "line": errors[0].get("line"), "page": True})
+    record(session, actor=principal.actor, action=audited, outcome="failed",
+           details={"code": errors[0]["code"], "line": errors[0].get("line"), "page": True})
     return _ruleset_page(request, session, today=today, errors=errors, status_code=422, **keep)
 
 
@@ -165,6 +169,8 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
         changes.append({"add": add})
     keep = {k: _str(form, k, 64) for k in ("add_item", "level", "severity", "decided_at", "hours")}
     if not changes:
+        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
+               outcome="failed", details={"code": "missing", "field": "changes", "page": True})
         return _my_page(request, session, principal, error="请选择至少一项假设变化 / choose at least one change",
                         status_code=422, form=keep)
     try:
