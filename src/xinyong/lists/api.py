@@ -172,7 +172,8 @@ def list_entries(code: ListCode, principal: Reader, session: DbSession, vault: V
                  limit: int = Query(default=50, ge=1, le=200)) -> Any:
     if code == service.CLEAN_3Y:
         return _clean_list(session, vault, principal, before_id, limit)
-    service.get_kind(session, code)
+    with _refusal_registered(session, principal, "list_entries.list"):  # no such list (404)
+        service.get_kind(session, code)
     stmt = service.entries_stmt(code=code, status=status, department_id=principal.department_id,
                                 scoped=scoped(principal), before_id=before_id).limit(limit + 1)
     rows = list(session.scalars(stmt))

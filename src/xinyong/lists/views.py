@@ -153,7 +153,9 @@ def entries(request: Request, code: ListCode, principal: Reader, session: DbSess
             status: Param = "", before_id: Param = "") -> HTMLResponse:
     try:
         kind = service.get_kind(session, code)
-    except service.ListError as exc:
+    except service.ListError as exc:  # no such list: registered as the API registers it
+        service.record_step_refusal(session, actor=principal.actor, action="list_entries.list", entry_id=None,
+                                    error=exc, via="page")
         raise _not_found() from exc
     status = status if status in ENTRY_STATUSES else ""
     before = int(before_id) if before_id.isascii() and before_id.isdigit() and len(before_id) <= 18 else None
