@@ -251,3 +251,14 @@ def test_ruleset_body_refusal_keeps_no_id_number_in_the_audit(client, login, db,
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "extra_forbidden"
     [(_outcome, _obj, details)] = [e for e in _entries(db, "scoring.preview") if e[0] == "failed"]
     assert details == {"code": "extra_forbidden", "field": "body"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/scoring/rulesets", "/api/v1/scoring/rulesets/preview"])
+def test_ruleset_with_a_character_yaml_refuses_is_a_422_not_a_500(client, login, db, world, scored, path) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "admin")
+    text = service.default_text().replace("base: 1000", "base: 1000  # \x00")
+    r = client.post(path, content=text.encode(), headers={"X-CSRF-Token": csrf, "Content-Type": "application/yaml"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["code"] == "yaml_syntax" and r.json()["errors"][0]["line"] is not None
+    assert [e[2]["code"] for e in _entries(db, "scoring.preview" if path.endswith("preview") else
+                                           "scoring.ruleset_create") if e[0] == "failed"] == ["yaml_syntax"]

@@ -147,3 +147,17 @@ def test_a_forced_grade_without_its_grade_says_so(session, ready) -> None:  # ty
     exc = refused(session, text)
     err = next(e for e in exc.errors if e["field"] == "force_grade.grade")
     assert err["code"] == "missing" and "缺少强制等级" in err["message"] and "None" not in err["message"]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\ufffe"])
+def test_a_character_yaml_does_not_allow_is_refused_with_its_line(session, ready, char) -> None:  # type: ignore[no-untyped-def]
+    """A control character (a NUL pasted in, an escape) is a YAML syntax error, refused with its line
+    like any other, and nothing is stored — PyYAML's reader refuses it before parsing, and that
+    refusal escaped as a 500."""
+    text = DEFAULT.replace("base: 1000", f"base: 1000  # {char}")
+    err = refused(session, text)
+    assert err.code == "yaml_syntax" and err.line == line_of(text, "base: 1000")
+    assert f"第{err.line}行" in err.errors[0]["message"]
+    with pytest.raises(RulesetError):
+        service.save_ruleset(session, text_=text, actor=SYSTEM, effective_from=TODAY, today=TODAY)
+    assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == 1

@@ -121,8 +121,13 @@ class Ruleset:
 def _compose(text: str, duplicates: list[tuple[str, int]] | None = None) -> tuple[Any, dict[str, int]]:
     """Load YAML safely, recording the line (1-based) of every path (``a.b[2].c``); a key given twice
     in one mapping goes to ``duplicates`` (path, line of the repeat)."""
-    loader = yaml.SafeLoader(text)
     lines: dict[str, int] = {}
+    try:  # the reader refuses a character YAML does not allow (NUL, an escape …) as the loader is made
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise RulesetError([Problem("yaml", line, "yaml_syntax", f"YAML 格式错误（不允许的字符 #x{exc.character:04x}）",
+                                    f"YAML syntax error (character #x{exc.character:04x} is not allowed)")]) from exc
     try:
         node = loader.get_single_node()
 
