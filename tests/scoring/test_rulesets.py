@@ -161,3 +161,24 @@ def test_a_character_yaml_does_not_allow_is_refused_with_its_line(session, ready
     with pytest.raises(RulesetError):
         service.save_ruleset(session, text_=text, actor=SYSTEM, effective_from=TODAY, today=TODAY)
     assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+
+
+def test_a_versions_note_keeps_no_id_number_and_no_control_character(session, ready) -> None:  # type: ignore[no-untyped-def]
+    """A version's note is shown on the rulesets page and in the API and audited: an ID number
+    written in it is kept masked (as a catalog version's change note is), and a control character
+    (a NUL, which PostgreSQL cannot store: a 500) is refused naming the note; nothing is stored."""
+    from xinyong.audit.models import AuditEntry
+    from xinyong.privacy.identity import make_id_number
+
+    number = make_id_number("120101", date(1980, 5, 6), 101)
+    row = service.save_ruleset(session, text_=DEFAULT, actor=SYSTEM, effective_from=date(2026, 12, 30),
+                               today=TODAY, note=f"应 {number} 投诉修改")
+    assert row.note == f"应 {number[:6]}********{number[-4:]} 投诉修改"
+    assert number not in str(session.scalars(select(AuditEntry.details).where(
+        AuditEntry.action == "scoring.ruleset_create")).all())
+    for bad in ("a\x00b", "a\x1bb"):
+        with pytest.raises(service.ScoringError) as info:
+            service.save_ruleset(session, text_=DEFAULT, actor=SYSTEM, effective_from=date(2026, 12, 31),
+                                 today=TODAY, note=bad)
+        assert (info.value.code, info.value.field) == ("invalid_characters", "note")
+    assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == 2

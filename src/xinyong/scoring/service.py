@@ -66,9 +66,11 @@ from sqlalchemy.sql.util import ClauseAdapter
 from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record
 from xinyong.bulk import in_values
+from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import ListEntry, ListKind
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.records import display
 from xinyong.records.models import Record
 from xinyong.records.standing import (
@@ -206,6 +208,10 @@ def save_ruleset(session: Session, *, text_: str, actor: Actor, effective_from: 
     rescore in this transaction); a later one by :func:`maintain` on its day. A refused text
     changes nothing: the active ruleset stays."""
     rs = validate(session, text_)
+    if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept and audited (a NUL fails on PostgreSQL)
+        raise ScoringError("invalid_characters", "说明包含不允许的控制字符", "the note contains control characters", "note")
+    if note is not None:
+        note = mask_id_numbers_in(note)  # shown on the rulesets page and in the API, audited: never an ID number
     has_any = session.scalar(select(func.count()).select_from(ScoringRuleset)) or 0
     effective = effective_from or rs.effective_from or today
     if effective < today and has_any and not allow_past:
