@@ -52,3 +52,29 @@ def test_validate_load_show_and_rescore(run, tmp_path: Path, fresh_db_url: str) 
         assert db.execute("SELECT kind, ruleset_version FROM scoring_runs").fetchall() == [("rescore", 2)]
     finally:
         db.close()
+
+
+def test_a_refused_load_is_registered(run, tmp_path: Path, fresh_db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """``xinyong scoring load`` of a ruleset it refuses leaves the entry the API's and the page's
+    refusals leave (``scoring.ruleset_create``, ``failed``, code and line, ``via: cli``), as a refused
+    ``records recompute-display`` does; nothing is stored."""
+    import json
+
+    bad = tmp_path / "bad.yaml"
+    text = service.default_text().replace("  honor:", "  honour:")
+    bad.write_text(text, encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("  honour:"))
+    assert run("scoring", "load", str(bad), "--effective-from", "2099-01-01").exit_code == 1
+    good = tmp_path / "good.yaml"
+    good.write_text(service.default_text(), encoding="utf-8")
+    assert run("scoring", "load", str(good), "--effective-from", "2020-01-01").exit_code == 1
+    db = sqlite3.connect(fresh_db_url.removeprefix("sqlite:///"))
+    try:
+        rows = db.execute("SELECT actor_label, details FROM audit_entries WHERE action = 'scoring.ruleset_create' "
+                          "AND outcome = 'failed' ORDER BY id").fetchall()
+        assert db.execute("SELECT count(*) FROM scoring_rulesets WHERE version > 1").fetchone() == (0,)
+    finally:
+        db.close()
+    assert [(label, json.loads(d)) for label, d in rows] == [
+        ("cli", {"code": "unknown_item", "line": line, "field": "items.honour", "via": "cli"}),
+        ("cli", {"code": "effective_in_past", "line": None, "field": "effective_from", "via": "cli"})]

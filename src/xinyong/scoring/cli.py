@@ -66,24 +66,29 @@ def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the ship
          effective_from: str = typer.Option(None, "--effective-from", help="YYYY-MM-DD; default the file's or today"),
          note: str = typer.Option(None, "--note")) -> None:
     """将评分规则存为新版本（有误时指出行号与原因）/ store a ruleset as a new version (refused with line and reason)."""
+    from xinyong.audit.service import record_refusal
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
     from xinyong.scoring.ruleset import RulesetError
 
     day = _day(None)
     eff = _day(effective_from) if effective_from else None
-    try:
-        with open_database() as db, db.session() as s:
+    actor = Actor.system("cli")
+    with open_database() as db, db.session() as s:
+        try:
             if file is None:
-                service.ensure_default(s, actor=Actor.system("cli"))
+                service.ensure_default(s, actor=actor)
                 row = service.versions(s)[0]
             else:
-                service.ensure_default(s, actor=Actor.system("cli"))
-                row = service.save_ruleset(s, text_=_read(file), actor=Actor.system("cli"), effective_from=eff,
+                service.ensure_default(s, actor=actor)
+                row = service.save_ruleset(s, text_=_read(file), actor=actor, effective_from=eff,
                                            today=day, note=note)
             version, effective = row.version, row.effective_from
-    except (RulesetError, service.ScoringError) as exc:
-        _refusal(exc)
+        except (RulesetError, service.ScoringError) as exc:  # registered as the API's and the page's refusals are
+            record_refusal(s, actor=actor, action="scoring.ruleset_create", outcome="failed",
+                           details={"code": exc.code, "line": getattr(exc, "line", None), "field": exc.field,
+                                    "via": "cli"})
+            _refusal(exc)
     typer.echo(f"规则版本 / ruleset v{version}, 生效日期 / effective from {effective}")
 
 
