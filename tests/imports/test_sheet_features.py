@@ -199,3 +199,52 @@ def test_a_numbered_template_with_formulas_past_the_data_is_blank_there(upload) 
     job = upload(xlsx_with_rows(["序号", *ZH_HEADER], xml), filename="numbered.xlsx")
     assert job["status"] == "done", job
     assert job["rows_total"] == 2 and job["counts"]["created"] == 2 and job["counts"]["rejected"] == 0, job
+
+
+def _with_cols(data: bytes, cols_xml: str) -> bytes:
+    """The workbook ``data`` (one sheet, written by openpyxl) with ``<cols>…</cols>`` before its rows, as Excel,
+    WPS and other tools write the columns' widths (openpyxl writes no column of width 0)."""
+    import zipfile
+
+    from tests.imports.imports_support import _with_member
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    sheet = src.read("xl/worksheets/sheet1.xml").decode()
+    assert "<cols>" not in sheet
+    return _with_member(src, "xl/worksheets/sheet1.xml", sheet.replace("<sheetData>", cols_xml + "<sheetData>", 1)
+                        .replace("<sheetData/>", cols_xml + "<sheetData/>", 1).encode())
+
+
+def test_rows_of_zero_height_refuse_the_file_as_hidden_rows(upload, session) -> None:  # type: ignore[no-untyped-def]
+    """A row dragged to height 0 (``<row ht="0" customHeight="1">``, no ``hidden`` attribute: some tools and
+    a hand dragging the border hide rows so) cannot be seen any more than a hidden one: it was imported
+    without a word. It refuses the file as a hidden row does; a blank row of height 0, and rows of other
+    heights, change nothing."""
+    rows = penalty_rows(4, prefix="HT")
+    xml = [xlsx_row(n, r) for n, r in zip(range(2, 6), rows, strict=True)]
+    xml[1] = xml[1].replace('<row r="3">', '<row r="3" ht="0" customHeight="1">')
+    xml[2] = xml[2].replace('<row r="4">', '<row r="4" ht="0.0">')
+    xml[3] = xml[3].replace('<row r="5">', '<row r="5" ht="20.25" customHeight="1">')
+    xml.append('<row r="6" ht="0" customHeight="1"></row>')  # blank
+    job = upload(xlsx_with_rows(ZH_HEADER, xml), filename="zero-height.xlsx")
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "hidden_rows"
+    message = job["error"]["message"]
+    assert "第3、4行" in message and "rows 3, 4" in message and "行高为0" in message and "zero height" in message
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("HT%"))) == 0
+
+    xml = [xlsx_row(n, r).replace(f'<row r="{n}">', f'<row r="{n}" ht="18" customHeight="1">')
+           for n, r in zip(range(2, 6), penalty_rows(4, prefix="HS"), strict=True)]
+    xml.append('<row r="6" ht="0" customHeight="1"></row>')
+    job = upload(xlsx_with_rows(ZH_HEADER, xml), filename="heights.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 4, job
+
+
+def test_a_column_of_zero_width_is_a_hidden_column(upload) -> None:  # type: ignore[no-untyped-def]
+    """A column dragged to width 0 (``<col width="0">``, no ``hidden`` attribute) cannot be seen either: an
+    unknown one is named as hidden, with its letter, as a hidden one is."""
+    wb, _ws = _workbook([*ZH_HEADER, "内部编码"], [[*r, "X1"] for r in penalty_rows(2, prefix="W")])
+    data = _with_cols(_saved(wb), '<cols><col min="10" max="10" width="0" customWidth="1"/></cols>')
+    body = upload(data, filename="zero-width.xlsx", expect=422).json()
+    assert body["code"] == "unknown_column"
+    assert "内部编码（隐藏的J列）" in body["message"] and "内部编码 (hidden column J)" in body["message"]

@@ -578,7 +578,7 @@ class _Workbook:
                         sheet_data = element
                     continue
                 if element.tag == COL_TAG:  # before the rows: the columns' widths, and which are hidden
-                    if element.get("hidden") in _TRUE:
+                    if element.get("hidden") in _TRUE or _zero(element.get("width")):  # width 0: not seen either
                         self.hidden_columns.add(element.get("min"), element.get("max"))
                     continue
                 if element.tag == ROW_TAG:
@@ -592,8 +592,9 @@ class _Workbook:
                     values = _values(cells)
                     if _no_data(values, self.skip) and _formula_results(element, cells, self.skip):
                         values = ()  # a formula dragged down past the data, a 序号 alone: a blank row
-                    elif element.get("hidden") in _TRUE and not _blank(values):
-                        self.hidden_rows.add(number)  # filtered out, or hidden: see parse()
+                    elif (element.get("hidden") in _TRUE or ((ht := element.get("ht")) is not None and _zero(ht))) \
+                            and not _blank(values):
+                        self.hidden_rows.add(number)  # filtered out, hidden, or 0 high: see parse()
                     yield number, values
                 elif element.tag == DATA_TAG:
                     done = True  # nothing after the sheet's data holds a value; its merged cells follow it
@@ -604,6 +605,18 @@ class _Workbook:
 
 
 _TRUE = ("1", "true")  # an XML boolean attribute that is set
+
+
+def _zero(size: str | None) -> bool:
+    """Whether a ``<row ht>`` or ``<col width>`` is 0: a row of height 0 (a column of width 0) cannot be
+    seen, as a hidden one cannot — a tool (or a hand dragging the border) may hide it so, without the
+    ``hidden`` attribute. Read on rows and columns that give a size only (most give none)."""
+    if size is None:
+        return False
+    try:
+        return float(size) == 0
+    except ValueError:
+        return False
 
 
 class ColumnRanges:
@@ -810,9 +823,9 @@ def _hidden_rows(rows: Sequence[int]) -> FileError:
     only the visible ones the second: neither is guessed."""
     shown = "、".join(str(n) for n in rows[:10]) + ("等" if len(rows) > 10 else "")
     shown_en = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
-    zh = (f"工作表中有{len(rows)}个数据行是隐藏的（被筛选掉或被隐藏）：第{shown}行。导入会读取所有的行，包括看不见的行，"
+    zh = (f"工作表中有{len(rows)}个数据行是隐藏的（被筛选掉、被隐藏或行高为0）：第{shown}行。导入会读取所有的行，包括看不见的行，"
           "因此整个文件未导入：如果只应导入看得见的行，请删除隐藏的行；如果所有的行都应导入，请清除筛选、取消隐藏，然后重新上传")
-    en = (f"{len(rows)} data rows of the sheet are hidden (filtered out or hidden): rows {shown_en}. An import reads "
+    en = (f"{len(rows)} data rows of the sheet are hidden (filtered out, hidden, or of zero height): rows {shown_en}. An import reads "
           "every row, the ones you cannot see included, so nothing was imported: delete the hidden rows if only the "
           "visible ones are to be imported, or clear the filter and unhide the rows if all are, then upload the file "
           "again")
