@@ -68,6 +68,18 @@ def xlsx_with_rows(header: Sequence[str], rows_xml: Sequence[str]) -> bytes:
     return _with_member(src, "xl/worksheets/sheet1.xml", sheet.encode())
 
 
+def with_cols(data: bytes, cols_xml: str) -> bytes:
+    """The workbook ``data`` (one sheet, written by openpyxl without column widths) with ``<cols>…</cols>``
+    before its rows, as Excel, WPS and other tools write the columns' widths and which are hidden (openpyxl
+    writes no column of width 0)."""
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    sheet = src.read("xl/worksheets/sheet1.xml").decode()
+    assert "<cols>" not in sheet and "<sheetData" in sheet
+    return _with_member(src, "xl/worksheets/sheet1.xml", sheet.replace("<sheetData", cols_xml + "<sheetData", 1).encode())
+
+
 def _with_member(src: Any, member: str, content: bytes) -> bytes:
     """The zip ``src`` (a ``zipfile.ZipFile``) again, its ``member`` holding ``content``."""
     import zipfile

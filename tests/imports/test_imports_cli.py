@@ -91,6 +91,19 @@ def test_import_names_the_columns_it_ignored(env: Database, tmp_path: Path) -> N
     assert "注意 / note: 已忽略的列：“序号”、“备注”" in r.output and "columns ignored: '序号', '备注'" in r.output
 
 
+def test_import_names_the_hidden_columns_it_imported(env: Database, tmp_path: Path) -> None:
+    """A column of the item that the workbook hides is imported, and the summary says so, with its letter."""
+    from tests.imports.imports_support import with_cols, xlsx_bytes
+
+    f = tmp_path / "隐藏列.xlsx"
+    f.write_bytes(with_cols(xlsx_bytes(ZH_HEADER, penalty_rows(2)), '<cols><col min="9" max="9" hidden="1"/></cols>'))
+    r = run("import", str(f), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 0, r.output
+    assert "新增 created 2" in r.output
+    assert "注意 / note: 已导入隐藏的列：“罚款金额（元）”（隐藏的I列）" in r.output, r.output
+    assert "hidden columns imported: '罚款金额（元）' (hidden column I)" in r.output
+
+
 @pytest.mark.parametrize(("content", "code_zh"), [
     (b"\x89PNG\r\n\x1a\n\x00\x00", "只支持 CSV 或 XLSX 文件"),
     (csv_bytes(ZH_HEADER[1:], [r[1:] for r in penalty_rows(1)]), "缺少必需的列"),

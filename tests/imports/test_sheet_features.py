@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.imports.imports_support import ZH_HEADER, penalty_rows, xlsx_row, xlsx_with_rows
+from tests.imports.imports_support import ZH_HEADER, penalty_rows, with_cols, xlsx_bytes, xlsx_row, xlsx_with_rows
 
 from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record
@@ -201,20 +201,6 @@ def test_a_numbered_template_with_formulas_past_the_data_is_blank_there(upload) 
     assert job["rows_total"] == 2 and job["counts"]["created"] == 2 and job["counts"]["rejected"] == 0, job
 
 
-def _with_cols(data: bytes, cols_xml: str) -> bytes:
-    """The workbook ``data`` (one sheet, written by openpyxl) with ``<cols>…</cols>`` before its rows, as Excel,
-    WPS and other tools write the columns' widths (openpyxl writes no column of width 0)."""
-    import zipfile
-
-    from tests.imports.imports_support import _with_member
-
-    src = zipfile.ZipFile(io.BytesIO(data))
-    sheet = src.read("xl/worksheets/sheet1.xml").decode()
-    assert "<cols>" not in sheet
-    return _with_member(src, "xl/worksheets/sheet1.xml", sheet.replace("<sheetData>", cols_xml + "<sheetData>", 1)
-                        .replace("<sheetData/>", cols_xml + "<sheetData/>", 1).encode())
-
-
 def test_rows_of_zero_height_refuse_the_file_as_hidden_rows(upload, session) -> None:  # type: ignore[no-untyped-def]
     """A row dragged to height 0 (``<row ht="0" customHeight="1">``, no ``hidden`` attribute: some tools and
     a hand dragging the border hide rows so) cannot be seen any more than a hidden one: it was imported
@@ -244,7 +230,38 @@ def test_a_column_of_zero_width_is_a_hidden_column(upload) -> None:  # type: ign
     """A column dragged to width 0 (``<col width="0">``, no ``hidden`` attribute) cannot be seen either: an
     unknown one is named as hidden, with its letter, as a hidden one is."""
     wb, _ws = _workbook([*ZH_HEADER, "内部编码"], [[*r, "X1"] for r in penalty_rows(2, prefix="W")])
-    data = _with_cols(_saved(wb), '<cols><col min="10" max="10" width="0" customWidth="1"/></cols>')
+    data = with_cols(_saved(wb), '<cols><col min="10" max="10" width="0" customWidth="1"/></cols>')
     body = upload(data, filename="zero-width.xlsx", expect=422).json()
     assert body["code"] == "unknown_column"
     assert "内部编码（隐藏的J列）" in body["message"] and "内部编码 (hidden column J)" in body["message"]
+
+
+def test_a_hidden_column_of_the_item_is_imported_and_said(upload, client, world, session) -> None:  # type: ignore[no-untyped-def]
+    """A column of the item that the workbook hides (罚款金额 hidden, 严重程度 dragged to width 0) was imported
+    without a word, its values never seen by the officer who sent them. It is the item's column: its values
+    are imported, and the job says so, naming the column and its letter (a hidden 序号 is only ignored)."""
+    header = ["序号", *ZH_HEADER]
+    data = with_cols(xlsx_bytes(header, [[i + 1, *r] for i, r in enumerate(penalty_rows(2, prefix="HC"))]),
+                     '<cols><col min="1" max="1" width="5" hidden="1"/><col min="6" max="6" width="0" customWidth="1"/>'
+                     '<col min="10" max="10" width="12" customWidth="1" hidden="true"/></cols>')
+    job = upload(data, filename="hidden-columns.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 2, job
+    assert job["ignored_columns"] == ["序号"]
+    ignored, hidden = job["notes"]
+    assert ignored["code"] == "ignored_columns" and ignored["columns"] == ["序号"]
+    assert hidden["code"] == "hidden_columns" and hidden["columns"] == ["严重程度", "罚款金额（元）"]
+    message = hidden["message"]
+    assert "已导入隐藏的列：“严重程度”（隐藏的F列）、“罚款金额（元）”（隐藏的J列）" in message, message
+    assert "hidden columns imported: '严重程度' (hidden column F), '罚款金额（元）' (hidden column J)" in message
+    assert "序号" not in message
+    rec = session.scalar(select(Record).where(Record.source_id == "HC1"))
+    assert rec is not None and rec.fields["amount"] == 101 and rec.severity == "general"
+    listed = client.get("/api/v1/imports", headers=world.bearer(world.key_a)).json()["items"][0]
+    assert [n["code"] for n in listed["notes"]] == ["ignored_columns", "hidden_columns"]
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.create")).all()[-1]
+    assert entry.details["hidden_columns"] == ["严重程度", "罚款金额（元）"]
+    assert entry.details["ignored_columns"] == ["序号"]
+
+    # the same sheet with nothing hidden: nothing said
+    job = upload(xlsx_bytes(ZH_HEADER, penalty_rows(1, prefix="HV")), filename="shown.xlsx")
+    assert job["status"] == "done" and job["notes"] == [] and job["ignored_columns"] == [], job

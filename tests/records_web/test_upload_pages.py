@@ -127,6 +127,21 @@ def test_the_job_page_names_the_columns_ignored(client, app, world, login):
                      r'[^<]*columns ignored', html), html
 
 
+def test_the_job_page_names_the_hidden_columns_imported(client, app, world, login):
+    """A column of the item that the workbook hides is imported; the job's page says so, with its letter."""
+    from tests.imports.imports_support import penalty_rows, with_cols, xlsx_bytes
+
+    csrf = login(client, "officer_a")
+    data = with_cols(xlsx_bytes(HEADER, penalty_rows(2, prefix="HP")), '<cols><col min="3" max="3" hidden="1"/></cols>')
+    r = _upload(client, csrf, data, name="处罚.xlsx")
+    assert r.status_code == 303, r.text
+    runner_of(app).wait()
+    html = client.get(r.headers["location"]).text
+    assert re.search(r'class="count-created">2<', html)
+    assert re.search(r'<p class="notice job-note" role="status" data-code="hidden_columns">已导入隐藏的列：“来源编号”（隐藏的C列）'
+                     r"[^<]*hidden columns imported: &#39;来源编号&#39; \(hidden column C\)", html), html
+
+
 def test_the_progress_view_polls_while_the_job_runs(client, world, login, db, vault):
     login(client, "officer_a")
     data, _ = penalty_csv(2, bad=0, prefix="Q")

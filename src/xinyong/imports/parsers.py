@@ -290,6 +290,7 @@ class Column:
     header: str  # as written in the file
     kind: str | None  # envelope | field | ignored (序号, 备注 …) | None (a column without a header)
     key: str | None  # record key (envelope) or field name
+    hidden: bool = False  # the workbook hides it (hidden, or of width 0): the officer does not see it
 
 
 @dataclass
@@ -306,6 +307,12 @@ class Header:
     def skipped(self) -> frozenset[int]:
         """The 0-based indexes of the columns ignored: a row with values only there is blank."""
         return frozenset(c.index for c in self.columns if c.kind == IGNORED)
+
+    @property
+    def hidden_read(self) -> list[tuple[str, str]]:
+        """The columns read (the envelope's and the item's fields) that the workbook hides: (header as
+        written, column letters). Their values are imported as any column's: the job says so."""
+        return [(c.header, column_name(c.index)[1]) for c in self.columns if c.hidden and c.kind in (ENVELOPE, FIELD)]
 
     def header_of(self, key: str) -> str | None:
         for c in self.columns:
@@ -351,7 +358,8 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
                hidden: Container[int] = ()) -> Header:
     """Match header cells to the record envelope and the item's fields; refuse unknown, duplicate and
     missing columns, listing all of them at once. ``hidden``: the 1-based numbers of the columns a
-    workbook hides (an unknown one is named as hidden, with its letter: the officer does not see it)."""
+    workbook hides (an unknown one is named as hidden, with its letter: the officer does not see it; a
+    known one is read, and marked: :attr:`Header.hidden_read`)."""
     aliases: dict[str, tuple[str, str]] = {}
     for alias, fname in spec.header_aliases().items():
         aliases[norm_header(alias)] = (FIELD, fname)
@@ -381,7 +389,7 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
         shown = mask_id_numbers_in(numeral)[:64]
         target = aliases.get(norm_header(text))
         if target is None and norm_header(text) in ignored:  # 序号, 备注: accepted, never read (twice is no harm)
-            columns.append(Column(i, text, IGNORED, None))
+            columns.append(Column(i, text, IGNORED, None, i + 1 in hidden))
             continue
         if target is None:
             if norm_header(text) == "severity" or norm_header(text) == norm_header(ENVELOPE_ZH["severity"]):
@@ -410,7 +418,7 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
             continue
         seen[target] = text
         first_at[target] = i
-        columns.append(Column(i, text, target[0], target[1]))
+        columns.append(Column(i, text, target[0], target[1], i + 1 in hidden))  # hidden: read, and said (Header)
     missing = [{"field": key, "code": "missing_header",
                 "message": f"缺少必需的列“{zh}”（{key}） / missing required column '{zh}' ({key})"}
                for kind, key, zh in required_columns(spec) if (kind, key) not in seen]

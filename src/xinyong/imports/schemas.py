@@ -26,7 +26,8 @@ class RowErrorOut(BaseModel):
 
 
 class NoteOut(BaseModel):
-    code: str = Field(description="ignored_columns")
+    code: str = Field(description="ignored_columns (序号, 行号, 备注: neither imported nor stored) | hidden_columns "
+                                  "(the item's columns the workbook hides: imported, their values unseen)")
     message: str
     columns: list[str] = Field(default_factory=list, description="the columns concerned, as written in the file")
 

@@ -123,7 +123,8 @@ def create_job(session: Session, *, vault: Vault, department: DepartmentRef, ite
     record(session, actor=actor, action="imports.create", object_type="import_job", object_id=job.id,
            details={"item": job.item_code, "filename": job.filename, "sha256": job.sha256, "size": job.size,
                     "format": job.format, "encoding": job.encoding,
-                    **({"ignored_columns": ignored_columns(job)} if notes else {})})
+                    **{code: cols for code in ("ignored_columns", "hidden_columns")
+                       if (cols := noted_columns(job, code))}})
     session.flush()
     return job
 
@@ -133,14 +134,25 @@ MAX_IGNORED_SHOWN = 20
 
 def file_notes(header: parsers.Header) -> list[dict[str, Any]]:
     """What the job says of its file besides its rows: the columns accepted and ignored (序号, 备注 …),
-    by their headers as written (a fixed set's names, at most 64 characters each)."""
+    and the item's columns that the workbook hides (imported as any other, but the officer may not
+    have seen their values), by their headers as written (an item's or a fixed set's names, at most
+    64 characters each)."""
+    notes: list[dict[str, Any]] = []
     ignored = [h[:64] for h in header.ignored[:MAX_IGNORED_SHOWN]]
-    if not ignored:
-        return []
-    zh, en = "、".join(f"“{h}”" for h in ignored), ", ".join(f"'{h}'" for h in ignored)
-    return [{"code": "ignored_columns", "columns": ignored,
-             "message": f"已忽略的列：{zh}（序号、备注等列的内容不导入，也不保存） / columns ignored: {en} (the content "
-                        "of a row number or remark column is neither imported nor stored)"}]
+    if ignored:
+        zh, en = "、".join(f"“{h}”" for h in ignored), ", ".join(f"'{h}'" for h in ignored)
+        notes.append({"code": "ignored_columns", "columns": ignored,
+                      "message": f"已忽略的列：{zh}（序号、备注等列的内容不导入，也不保存） / columns ignored: {en} (the "
+                                 "content of a row number or remark column is neither imported nor stored)"})
+    hidden = [(h[:64], letters) for h, letters in header.hidden_read[:MAX_IGNORED_SHOWN]]
+    if hidden:
+        zh = "、".join(f"“{h}”（隐藏的{letters}列）" for h, letters in hidden)
+        en = ", ".join(f"'{h}' (hidden column {letters})" for h, letters in hidden)
+        notes.append({"code": "hidden_columns", "columns": [h for h, _letters in hidden],
+                      "message": f"已导入隐藏的列：{zh}。这些列在表格中看不到，其内容已照常导入：请取消隐藏，核对其内容 / "
+                                 f"hidden columns imported: {en}. They cannot be seen on the sheet, and their values "
+                                 "were imported as any other column's: unhide them and check the values"})
+    return notes
 
 
 def job_notes(job: ImportJob) -> list[dict[str, Any]]:
@@ -150,7 +162,12 @@ def job_notes(job: ImportJob) -> list[dict[str, Any]]:
 
 def ignored_columns(job: ImportJob) -> list[str]:
     """The headers of the columns the job's file held that were ignored (序号, 备注 …)."""
-    return [str(c) for n in job_notes(job) if n.get("code") == "ignored_columns" for c in n.get("columns") or []]
+    return noted_columns(job, "ignored_columns")
+
+
+def noted_columns(job: ImportJob, code: str) -> list[str]:
+    """The headers of the columns the job's note ``code`` names (``ignored_columns``, ``hidden_columns``)."""
+    return [str(c) for n in job_notes(job) if n.get("code") == code for c in n.get("columns") or []]
 
 
 def record_refusal(session: Session, *, actor: Actor, item_code: str | None, filename: str | None, size: int,

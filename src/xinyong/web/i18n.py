@@ -435,12 +435,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "upload.title": {"zh": "上传文件", "en": "Upload a file"},
     "upload.intro": {"zh": "每个文件只含一个信息事项。支持 CSV（UTF-8 或 GBK）和 XLSX，单个文件不超过 {mb} MB；"
                            "表头使用字段中文名或代码；“序号”“备注”列会被忽略（不导入、不保存）。XLSX 中有被筛选掉或隐藏的行时，"
-                           "整个文件不导入：请先删除这些行，或清除筛选、取消隐藏。重复导入同一文件不会产生重复记录。",
+                           "整个文件不导入：请先删除这些行，或清除筛选、取消隐藏。本事项的列即使隐藏也照常导入，导入任务会注明。"
+                           "重复导入同一文件不会产生重复记录。",
                      "en": "One information item per file. CSV (UTF-8 or GBK) or XLSX, at most {mb} MB; "
                            "headers are the fields' Chinese names or codes; 序号 (row number) and 备注 (remark) "
                            "columns are ignored (neither imported nor stored). An XLSX with rows filtered out or "
                            "hidden is not imported: delete those rows, or clear the filter and unhide them, first. "
-                           "Importing a file twice adds nothing."},
+                           "The item's columns are imported even when hidden, and the job says so. Importing a file twice adds "
+                           "nothing."},
     "upload.file": {"zh": "文件", "en": "File"},
     "upload.submit": {"zh": "上传并导入", "en": "Upload and import"},
     "upload.no_file": {"zh": "请选择要上传的文件。", "en": "Choose a file to upload."},
