@@ -47,3 +47,29 @@ def test_the_integration_guide_gives_the_record_format_of_every_item() -> None:
         for f in item["fields"]:
             row = f"| `{f['name']}` | {f['name_zh']} | {f['type']} | {'yes' if f['required'] else 'no'} |"
             assert row in section, (item["code"], row)
+
+
+def test_the_integration_guides_rejected_records_are_what_the_platform_answers() -> None:
+    """The guide's example answer of ``POST /api/v1/records`` shows rejected records with their errors: the
+    errors (field, code, message — a message naming its field) are exactly what those records get."""
+    import json
+
+    from xinyong.catalog.service import Item, read_yaml
+    from xinyong.records.service import DepartmentRef, check_record
+
+    guide = (ROOT / "docs" / "integration.md").read_text(encoding="utf-8")
+    block = re.search(r'```json\n(\{"results": \[.*?)\n```', guide, re.S)
+    assert block, "no example answer of POST /api/v1/records"
+    shown = {r["index"]: r["errors"] for r in json.loads(block.group(1))["results"] if r["status"] == "rejected"}
+    valid = {"item": "admin_penalty", "id_number": "12010119800506101X", "name": "李四", "source_id": "和市监罚〔2026〕17号",
+             "decided_at": "2026-03-02", "severity": "general",
+             "fields": {"decision_no": "和市监罚〔2026〕17号", "violation": "未按规定公示", "penalty_type": "罚款", "amount": 2000}}
+    sent = {1: {**valid, "id_number": "120101198005061011"},  # the check character is wrong
+            2: {**valid, "decided_at": "2026-02-30", "fields": {**valid["fields"], "amount": "两千"}}}
+    items = {s.code: Item(id=i + 1, version=1, spec=s) for i, s in enumerate(read_yaml())}
+    assert check_record(valid, items=items, department=DepartmentRef(1, "scjgj"), today=date(2026, 11, 26))[1] == []
+    assert set(shown) == set(sent)
+    for index, record in sent.items():
+        _prepared, errors, _code, _source = check_record(record, items=items, department=DepartmentRef(1, "scjgj"),
+                                                         today=date(2026, 11, 26))
+        assert errors == shown[index], (index, errors)

@@ -344,6 +344,22 @@ def _err(field_name: str, code: str, zh: str, en: str) -> dict[str, str]:
     return {"field": field_name, "code": code, "message": f"{zh} / {en}"}
 
 
+# The record envelope's fields as a message names them, (Chinese, English): every error of a record's
+# field names the field in both halves of its message (an item's field by the catalog's ``name_zh`` and
+# ``name``), so that the message reads on its own — in a log, a report's cell, a developer's console.
+ENVELOPE_LABELS: dict[str, tuple[str, str]] = {
+    "item": ("事项", "item"), "id_number": ("身份证号码", "id_number"), "name": ("姓名", "name"),
+    "source_id": ("来源编号", "source_id"), "decided_at": ("决定日期", "decided_at"),
+    "severity": ("严重程度", "severity"), "fields": ("fields", "fields"),
+}
+
+
+def _ferr(f: FieldSpec, path: str, code: str, zh: str, en: str) -> dict[str, str]:
+    """An error of the item's field ``f``: its message names the field, “罚款金额”应为数字 / amount: must be a
+    number. Built only for a value refused (or once per item version, for the compiled checkers)."""
+    return {"field": path, "code": code, "message": f"“{f.name_zh}”{zh} / {f.name}: {en}"}
+
+
 def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, str] | None]:
     """Check one field value; returns (normalised value, error or None). Accepts strings from files."""
     t = f.type
@@ -351,13 +367,13 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            return None, _err(path, "wrong_type", "应为文本", "must be text")
+            return None, _ferr(f, path, "wrong_type", "应为文本", "must be text")
         value = value.strip()
         if f.max_length is not None and len(value) > f.max_length:
-            return None, _err(path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
+            return None, _ferr(f, path, "too_long", f"长度不能超过{f.max_length}", f"must not exceed {f.max_length} characters")
         if (_CTRL_TEXT if t == "text" else _CTRL).search(value):
-            return None, _line_break(path) if t != "text" and _LINE_BREAK.search(value) else _err(
-                path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
+            return None, _line_break(f, path) if t != "text" and _LINE_BREAK.search(value) else _ferr(
+                f, path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
         return (mask_quoted_id_numbers(value) if len(value) >= 18 else value), None
     if t == "enum":
         s = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
@@ -365,12 +381,12 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
             s = next((code for code, label in f.labels if _label_key(label) == _label_key(s)), s)
         if s is None or s not in (f.allowed or ()):
             codes = ", ".join(map(str, f.allowed or ()))
-            return None, _err(path, "not_allowed", f"取值不在允许范围内（{f.shown_allowed()}）",
-                              f"value not allowed; allowed: {codes}" + (" or their Chinese names" if f.labels else ""))
+            return None, _ferr(f, path, "not_allowed", f"取值不在允许范围内（{f.shown_allowed()}）",
+                               f"value not allowed; allowed: {codes}" + (" or their Chinese names" if f.labels else ""))
         return s, None
     if t in ("integer", "number"):
         if isinstance(value, bool):
-            return None, _err(path, "wrong_type", "应为数字", "must be a number")
+            return None, _ferr(f, path, "wrong_type", "应为数字", "must be a number")
         if isinstance(value, str):
             s = unicodedata.normalize("NFKC", value).strip()
             try:
@@ -379,22 +395,22 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
                 s = s.replace(",", "")
                 value = _integer_text(s) if t == "integer" else float(s)
             except ValueError:
-                return None, _err(path, "wrong_type", "应为整数" if t == "integer" else "应为数字",
-                                  "must be an integer" if t == "integer" else "must be a number")
+                return None, _ferr(f, path, "wrong_type", "应为整数" if t == "integer" else "应为数字",
+                                   "must be an integer" if t == "integer" else "must be a number")
         if t == "integer":
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if not isinstance(value, int):
-                return None, _err(path, "wrong_type", "应为整数", "must be an integer")
+                return None, _ferr(f, path, "wrong_type", "应为整数", "must be an integer")
         elif not isinstance(value, int | float) or value != value or value in (float("inf"), float("-inf")):
-            return None, _err(path, "wrong_type", "应为数字", "must be a number")
+            return None, _ferr(f, path, "wrong_type", "应为数字", "must be a number")
         if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
-            return None, _err(path, "out_of_range", f"数值超出可接受的范围（绝对值不超过{MAX_MAGNITUDE}）",
-                              f"outside the accepted range (magnitude at most {MAX_MAGNITUDE})")
+            return None, _ferr(f, path, "out_of_range", f"数值超出可接受的范围（绝对值不超过{MAX_MAGNITUDE}）",
+                               f"outside the accepted range (magnitude at most {MAX_MAGNITUDE})")
         if f.min is not None and value < f.min:
-            return None, _err(path, "out_of_range", f"不能小于{f.min:g}", f"must be at least {f.min:g}")
+            return None, _ferr(f, path, "out_of_range", f"不能小于{f.min:g}", f"must be at least {f.min:g}")
         if f.max is not None and value > f.max:
-            return None, _err(path, "out_of_range", f"不能大于{f.max:g}", f"must be at most {f.max:g}")
+            return None, _ferr(f, path, "out_of_range", f"不能大于{f.max:g}", f"must be at most {f.max:g}")
         return _whole(value), None
     if t == "boolean":
         if isinstance(value, bool):
@@ -404,14 +420,14 @@ def coerce_field(f: FieldSpec, value: Any, path: str) -> tuple[Any, dict[str, st
             return True, None
         if s in ("false", "0", "no", "否", "n"):
             return False, None
-        return None, _err(path, "wrong_type", "应为是/否", "must be true or false")
+        return None, _ferr(f, path, "wrong_type", "应为是/否", "must be true or false")
     if t == "date":
         d = parse_date(value)
         if d is None:
-            return None, no_such_day(path, value) or _err(path, "wrong_type", "日期格式应为 YYYY-MM-DD",
-                                                          "date must be YYYY-MM-DD")
+            return None, no_such_day(path, value, (f.name_zh, f.name)) or _ferr(
+                f, path, "wrong_type", "日期格式应为 YYYY-MM-DD", "date must be YYYY-MM-DD")
         return d.isoformat(), None
-    return None, _err(path, "wrong_type", "未知类型", "unknown type")  # pragma: no cover
+    return None, _ferr(f, path, "wrong_type", "未知类型", "unknown type")  # pragma: no cover
 
 
 _DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -438,14 +454,17 @@ def parse_date(value: Any) -> date | None:
     return _parse_date_text(value)
 
 
-def no_such_day(path: str, value: Any) -> dict[str, str] | None:
+def no_such_day(path: str, value: Any, label: tuple[str, str] | None = None) -> dict[str, str] | None:
     """The error for a text written YYYY-MM-DD that names no day (2026-02-30, 2025-13-01), else None:
-    its format is right, and a message saying it was not sent a department looking for a format bug."""
+    its format is right, and a message saying it was not sent a department looking for a format bug.
+    ``label``: the field's (Chinese, English) names, which the message then gives (a record's field)."""
     if type(value) is not str or not _DATE_RE.match(value.strip()):
         return None
     s = value.strip()
-    return _err(path, "wrong_type", f"日期不存在：{s}（格式正确，但没有这一天）",
-                f"no such date: {s} (the format is right, the day does not exist)")
+    zh, en = f"日期不存在：{s}（格式正确，但没有这一天）", f"no such date: {s} (the format is right, the day does not exist)"
+    if label is not None:
+        zh, en = f"“{label[0]}”的{zh}", f"{label[1]}: {en}"
+    return _err(path, "wrong_type", zh, en)
 
 
 def _parse_date_text(value: str) -> date | None:
@@ -478,11 +497,11 @@ _NUMBER_TEXT = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][+-]
 _LINE_BREAK = re.compile("[\r\n]")
 
 
-def _line_break(path: str) -> dict[str, str]:
+def _line_break(f: FieldSpec, path: str) -> dict[str, str]:
     """A one-line field (a string, not a text) holding a line break: typed with Alt+Enter in a
     spreadsheet's cell, which shows it as two lines. Said so, not as "control characters"."""
-    return _err(path, "invalid_characters", "不能换行：单元格内有换行（Excel 中 Alt+Enter 输入的），请删除换行",
-                "must be one line: the cell holds a line break (Alt+Enter in Excel); remove it")
+    return _ferr(f, path, "invalid_characters", "不能换行：单元格内有换行（Excel 中 Alt+Enter 输入的），请删除换行",
+                 "must be one line: the cell holds a line break (Alt+Enter in Excel); remove it")
 
 
 def _integer_text(s: str) -> int:
@@ -512,10 +531,11 @@ def compile_field(f: FieldSpec) -> Checker:
     path = f"fields.{f.name}"
     if f.type in ("string", "text"):
         limit = f.max_length
-        too_long = _err(path, "too_long", f"长度不能超过{limit}", f"must not exceed {limit} characters") if limit else None
-        wrong = _err(path, "wrong_type", "应为文本", "must be text")
-        bad_chars = _err(path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
-        line_break = _line_break(path)
+        # the errors, with the field's names, built once per item version: nothing is built for a good value
+        too_long = _ferr(f, path, "too_long", f"长度不能超过{limit}", f"must not exceed {limit} characters") if limit else None
+        wrong = _ferr(f, path, "wrong_type", "应为文本", "must be text")
+        bad_chars = _ferr(f, path, "invalid_characters", "包含不允许的控制字符", "contains control characters")
+        line_break = _line_break(f, path)
         multiline = f.type == "text"
 
         def check_text(v: Any) -> tuple[Any, dict[str, str] | None]:

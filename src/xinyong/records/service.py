@@ -26,8 +26,8 @@ from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record, record_many, record_refusal
 from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
+from xinyong.catalog.spec import ENVELOPE_LABELS, no_such_day, parse_date
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
-from xinyong.catalog.spec import no_such_day, parse_date
 from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.privacy import identity
 from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
@@ -100,7 +100,7 @@ _E_NAME_LONG = _e("name", "too_long", "姓名不能超过64个字符", "name mus
 _E_NAME_CHARS = _e("name", "invalid_characters", "姓名包含不允许的字符（控制字符或无效的 Unicode）",
                    "name contains characters not allowed (control characters or invalid Unicode)")
 _E_DATE_MISSING = _e("decided_at", "missing", "缺少决定日期", "decided_at is required")
-_E_DATE_BAD = _e("decided_at", "wrong_type", "日期格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD")
+_E_DATE_BAD = _e("decided_at", "wrong_type", "决定日期的格式应为 YYYY-MM-DD", "decided_at must be YYYY-MM-DD")
 _E_DATE_FUTURE = _e("decided_at", "future_date", "决定日期不能晚于今天", "decided_at is in the future")
 _E_DATE_EARLY = _e("decided_at", "out_of_range", "决定日期过早", "decided_at is too early")
 _E_DATE_BEFORE_BIRTH = _e("decided_at", "out_of_range", "决定日期早于身份证号码所示的出生日期（日期或身份证号码有误）",
@@ -189,7 +189,8 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     get = raw.get
     if not raw.keys() <= ENVELOPE_KEYS:
         for k in raw.keys() - ENVELOPE_KEYS:
-            errors.append(_e(_clean(k), "unknown_field", "不允许的字段", "field is not allowed here"))
+            errors.append(_e(_clean(k), "unknown_field", f"不允许的字段“{_clean(k)}”",
+                             f"field '{_clean(k)}' is not allowed here"))
     code = get("item")
     item = items.get(code) if type(code) is str else None
     item_code = code if type(code) is str else None
@@ -242,7 +243,7 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
     else:
         decided = parse_date(raw_date) if type(raw_date) is str else None
         if decided is None:
-            errors.append(no_such_day("decided_at", raw_date) or _E_DATE_BAD)
+            errors.append(no_such_day("decided_at", raw_date, ENVELOPE_LABELS["decided_at"]) or _E_DATE_BAD)
         elif decided > today:
             errors.append(_E_DATE_FUTURE)
             decided = None
@@ -284,8 +285,8 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
             if not raw_fields.keys() <= index.keys():
                 for k in raw_fields:
                     if k not in index:
-                        errors.append(_e(f"fields.{_clean(k)}", "unknown_field", "目录中没有此字段",
-                                         "no such field in the catalog item"))
+                        errors.append(_e(f"fields.{_clean(k)}", "unknown_field", f"本事项在目录中没有字段“{_clean(k)}”",
+                                         f"no field '{_clean(k)}' in the catalog item"))
             for fname, required, checker, missing in spec.checkers:
                 v = raw_fields.get(fname)
                 if v is None or v == "":
@@ -655,8 +656,9 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                              "this record was revoked and cannot be updated; use a new source_id")]
             continue
         if cur is not None and cur["status"] == "archived":  # retention ended: kept as it was, final
-            out.errors = [_e("source_id", "archived", "该记录保存期已满并已归档，不能再更新",
-                             "this record's retention ended and it was archived; it cannot be updated")]
+            out.errors = [_e("source_id", "archived", "该来源编号的记录保存期已满并已归档，不能再更新",
+                             "the record of this source_id reached the end of its retention and was archived; "
+                             "it cannot be updated")]
             continue
         dates = _dates(item, p.severity, p.decided_at)
         status = display.status_on(dates, today)
