@@ -34,7 +34,7 @@ import re
 import struct
 import unicodedata
 import zipfile
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -1185,6 +1185,9 @@ class RowMapper:
         self.width = len(header.columns)
         plan: list[tuple[int, str, str]] = []  # one per column, in column order
         self.column_of: dict[str, str] = {}  # record error field -> header as written
+        # record error field -> the field's Chinese name in the catalog, which a row error's message names
+        # (the header as written may be the code): read only to build an error
+        self.labels: dict[str, str] = {}
         for i, c in enumerate(header.columns):
             assert c.index == i
             if c.kind == IGNORED:  # 序号, 备注: never read
@@ -1196,11 +1199,13 @@ class RowMapper:
             if c.kind == ENVELOPE:
                 kind = {"id_number": _K_ID, "decided_at": _K_DATE, "severity": _K_SEV}.get(c.key, _K_TEXT)
                 self.column_of[c.key] = c.header
+                self.labels[c.key] = ENVELOPE_ZH[c.key]
             else:
                 ftype = spec.field_index[c.key].type
                 kind = (_K_FIELD_DATE if ftype == "date" else
                         _K_FIELD_RAW if ftype in ("integer", "number", "boolean") else _K_FIELD_TEXT)
                 self.column_of[f"fields.{c.key}"] = c.header
+                self.labels[f"fields.{c.key}"] = spec.field_index[c.key].name_zh
             plan.append((kind, c.key, c.header))
         self.plan = plan
         # the text fast path (CSV): plain columns by index, the few special ones apart
@@ -1246,11 +1251,11 @@ class RowMapper:
                     errors.append(_ID_AS_NUMBER(head))
                 record[key] = v
             elif kind == _K_DATE:
-                record[key] = _text_date(v, head, key, errors)
+                record[key] = _text_date(v, head, key, errors, self.labels)
             elif kind == _K_SEV:
                 record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
             elif kind == _K_FIELD_DATE:
-                fields[key] = _text_date(v, head, f"fields.{key}", errors)
+                fields[key] = _text_date(v, head, f"fields.{key}", errors, self.labels)
             else:
                 errors.append(_extra_value(i))
         record["fields"] = fields
@@ -1275,9 +1280,9 @@ class RowMapper:
                         errors.append(_ID_AS_NUMBER(head))
                     record[key] = v
                 elif kind == _K_DATE:
-                    record[key] = _text_date(v, head, key, errors)
+                    record[key] = _text_date(v, head, key, errors, self.labels)
                 elif kind == _K_FIELD_DATE:
-                    fields[key] = _text_date(v, head, f"fields.{key}", errors)
+                    fields[key] = _text_date(v, head, f"fields.{key}", errors, self.labels)
                 elif kind == _K_SEV:
                     record[key] = SEVERITY_ZH.get(v, v.lower() if v.isascii() else v)
                 elif kind == _K_NONE:
@@ -1287,9 +1292,11 @@ class RowMapper:
                     if kind == _K_NONE:
                         errors.append(_extra_value(int(key)))
                 elif type(v) is CellError:
-                    errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text))
+                    errors.append(_FORMULA_ERROR(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.text,
+                                                 self.labels))
                 elif type(v) is MergedCell:
-                    errors.append(_MERGED_CELL(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.ref))
+                    errors.append(_MERGED_CELL(head, f"fields.{key}" if kind in _FIELD_KINDS else key, v.ref,
+                                               self.labels))
                 elif kind == _K_ID:
                     if isinstance(v, int | float) and not isinstance(v, bool):
                         errors.append(_ID_AS_NUMBER(head))
@@ -1298,13 +1305,15 @@ class RowMapper:
                 elif kind == _K_FIELD_RAW:
                     fields[key] = v
                 elif kind in (_K_DATE, _K_FIELD_DATE) and _serial_like(v):
-                    errors.append(_DATE_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_DATE else key, v))
+                    errors.append(_DATE_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_DATE else key, v,
+                                                  self.labels))
                 elif kind == _K_FIELD_DATE:
                     fields[key] = norm_date(_as_text(v))
                 elif kind == _K_DATE:
                     record[key] = norm_date(_as_text(v))
                 elif kind != _K_SEV and _inexact_number(v):  # a source id, name or text field: digits lost
-                    errors.append(_STORED_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_TEXT else key))
+                    errors.append(_STORED_AS_NUMBER(head, f"fields.{key}" if kind == _K_FIELD_TEXT else key,
+                                                    self.labels))
                 elif kind == _K_FIELD_TEXT:
                     fields[key] = _as_text(v).strip()
                 else:
@@ -1344,39 +1353,39 @@ def _ID_AS_NUMBER(column: str) -> dict[str, str]:  # noqa: N802 - reads as a con
                       "number: format the column as text and enter the numbers again")
 
 
-def _STORED_AS_NUMBER(column: str, fld: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
-    shown = column[:64]
+def _STORED_AS_NUMBER(column: str, fld: str, labels: Mapping[str, str]) -> dict[str, str]:  # noqa: N802
+    shown, label = column[:64], labels.get(fld, column)[:64]
     return _row_error(column, fld, "stored_as_number",
-                      f"“{shown}”（{fld}）以数字格式保存，超过15位的数字会丢失末尾数字：请将该列设置为“文本”格式后"
+                      f"“{label}”（{fld}）以数字格式保存，超过15位的数字会丢失末尾数字：请将该列设置为“文本”格式后"
                       "重新填写",
                       f"'{shown}' ({fld}) is stored as a number, which loses the last digits of a number of more "
                       "than 15 digits: format the column as text and enter the values again")
 
 
-def _FORMULA_ERROR(column: str, fld: str, value: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
-    shown, value = column[:64], value[:16]
+def _FORMULA_ERROR(column: str, fld: str, value: str, labels: Mapping[str, str]) -> dict[str, str]:  # noqa: N802
+    shown, value, label = column[:64], value[:16], labels.get(fld, column)[:64]
     return _row_error(column, fld, "formula_error",
-                      f"“{shown}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
+                      f"“{label}”（{fld}）是公式的错误值 {value}：请修正公式，或直接填写内容",
                       f"'{shown}' ({fld}) holds the formula error {value}: correct the formula or enter the value")
 
 
-def _MERGED_CELL(column: str, fld: str, ref: str) -> dict[str, str]:  # noqa: N802 - reads as a constant error
-    shown, ref = column[:64], ref[:24]
+def _MERGED_CELL(column: str, fld: str, ref: str, labels: Mapping[str, str]) -> dict[str, str]:  # noqa: N802
+    shown, ref, label = column[:64], ref[:24], labels.get(fld, column)[:64]
     return _row_error(column, fld, "merged_cell",
-                      f"“{shown}”（{fld}）在合并单元格 {ref} 中：合并单元格的内容只保存在其第一个单元格里，本行的这一格是空的。"
+                      f"“{label}”（{fld}）在合并单元格 {ref} 中：合并单元格的内容只保存在其第一个单元格里，本行的这一格是空的。"
                       "请取消合并，并在每一行填写内容",
                       f"'{shown}' ({fld}) is in the merged cells {ref}: merged cells keep their value in their first "
                       "cell only, and this row's cell is empty. Unmerge the cells and fill in every row")
 
 
-def _text_date(v: str, head: str, fld: str, errors: list[dict[str, str]]) -> str:
+def _text_date(v: str, head: str, fld: str, errors: list[dict[str, str]], labels: Mapping[str, str]) -> str:
     """A date column's text as a record takes it (``YYYY-MM-DD`` where it can be read so); a number of
     Excel's days (``46082``: a General cell saved as CSV) also adds its row error, as a number cell does."""
     if len(v) == 10 and v[4] == "-" and v[7] == "-":
         return v
     d = norm_date(v)
     if d is v and _SERIAL_TEXT.match(v):
-        errors.append(_DATE_AS_NUMBER(head, fld, float(v)))
+        errors.append(_DATE_AS_NUMBER(head, fld, float(v), labels))
     return d
 
 
@@ -1386,11 +1395,11 @@ def _serial_like(v: Any) -> bool:
     return (type(v) is int or type(v) is float) and not (10_000_000 <= v < 100_000_000 and float(v).is_integer())
 
 
-def _DATE_AS_NUMBER(column: str, fld: str, value: float) -> dict[str, str]:  # noqa: N802 - reads as a constant error
+def _DATE_AS_NUMBER(column: str, fld: str, value: float, labels: Mapping[str, str]) -> dict[str, str]:  # noqa: N802
     # quoted back, and kept with the job's row errors: an ID number in the wrong column never in the clear
-    shown, number = column[:64], mask_id_numbers_in(_num_text(value))[:24]
+    shown, number, label = column[:64], mask_id_numbers_in(_num_text(value))[:24], labels.get(fld, column)[:64]
     return _row_error(column, fld, "wrong_type",
-                      f"“{shown}”（{fld}）是数字 {number} 而不是日期（单元格为“常规”或“数值”格式时 Excel 显示的日期序号？）："
+                      f"“{label}”（{fld}）是数字 {number} 而不是日期（单元格为“常规”或“数值”格式时 Excel 显示的日期序号？）："
                       "请将该列设置为“日期”格式，或填写 YYYY-MM-DD",
                       f"'{shown}' ({fld}) is the number {number}, not a date (Excel's day number of a date in a cell "
                       "formatted General or Number?): format the column as a date, or enter YYYY-MM-DD")
