@@ -281,8 +281,27 @@ def test_key_is_shown_once_and_revocation_works_on_the_next_request(client, worl
     assert r.status_code == 200 and r.json()["revoked_at"]
     assert_error(key_client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}), 401, "key_revoked")
     assert_error(client.post(f"/api/v1/apikeys/{created['id']}/revoke", headers=h), 409, "already_revoked")
-    assert [e.action for e in entries(db, object_type="apikey", object_id=str(created["id"]))] == [
-        "apikey.create", "apikey.revoke", "auth.apikey"]
+    assert [(e.action, e.outcome) for e in entries(db, object_type="apikey", object_id=str(created["id"]))] == [
+        ("apikey.create", "ok"), ("apikey.revoke", "ok"), ("auth.apikey", "denied"), ("apikey.revoke", "denied")]
+
+
+def test_revoking_a_revoked_key_is_registered(client, world, db):
+    """The 409 leaves one ``apikey.revoke`` entry, denied, with its reason — as the 404 of a key the
+    caller may not see does — and changes nothing (the key's revocation time stays the first one)."""
+    h = sign_in(client, db, world.users["officer_b"])  # department B's officer, its own key
+    kid = world.key_b_row.id
+    assert client.post(f"/api/v1/apikeys/{kid}/revoke", headers=h).status_code == 200
+    with db.session() as s:
+        first = s.get(ApiKey, kid).revoked_at
+    body = assert_error(client.post(f"/api/v1/apikeys/{kid}/revoke", headers=h), 409, "already_revoked")
+    assert body["errors"][0]["code"] == "already_revoked"
+    done, again = entries(db, action="apikey.revoke", object_id=str(kid))
+    assert (done.outcome, again.outcome) == ("ok", "denied")
+    assert again.details == {"reason": "already_revoked", "prefix": world.key_b_row.prefix}
+    assert (again.actor_type, again.actor_id, again.department_id) == (
+        "user", str(world.users["officer_b"].id), world.dept_b.id)
+    with db.session() as s:
+        assert s.get(ApiKey, kid).revoked_at == first
 
 
 def test_admin_key_for_unknown_department(client, world, db):

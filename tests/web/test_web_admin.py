@@ -293,10 +293,16 @@ def test_admin_revokes_a_key_with_htmx(client, world, login, db):
     assert r.text.lstrip().startswith(f'<tr id="key-{kid}">') and "<html" not in r.text and "已吊销" in r.text
     assert client.get("/api/v1/me", headers=world.bearer(world.key_b)).status_code == 401
     assert len(audit(db, "apikey.revoke", object_id=str(kid))) == 1
-    # Revoking again changes nothing and is not an error for the page.
+    # Revoking again changes nothing and is not an error for the page; the try is registered (denied,
+    # already_revoked), as the API's 409 is
     r = client.post(f"/admin/apikeys/{kid}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303
-    assert len(audit(db, "apikey.revoke", object_id=str(kid))) == 1
+    r = client.post(f"/admin/apikeys/{kid}/revoke", headers={**HTMX, "X-CSRF-Token": csrf})
+    assert r.status_code == 200 and r.text.lstrip().startswith(f'<tr id="key-{kid}">') and "已吊销" in r.text
+    done, *again = audit(db, "apikey.revoke", object_id=str(kid))
+    assert done.outcome == "ok"
+    assert [(e.outcome, e.details) for e in again] == [
+        ("denied", {"reason": "already_revoked", "prefix": world.key_b_row.prefix, "via": "page"})] * 2
 
 
 # ---- API keys: the officer's workspace ---------------------------------------------------------

@@ -148,7 +148,8 @@ def revoke_key(key_id: ObjectId, request: Request, principal: ManageOwnKeys, ses
         raise ApiError(404, "not_found", "密钥不存在 / key not found")
     try:
         service.revoke_api_key(session, key=key, actor=principal.actor)
-    except AuthError as exc:
+    except AuthError as exc:  # already revoked: registered (denied), as the 404 above is
+        service.record_revoke_refused(session, actor=principal.actor, key=key, code=exc.code)
         raise _refuse(exc, 409) from exc
     return key
 

@@ -483,6 +483,18 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: Actor) -> None:
            details={"prefix": key.prefix})
 
 
+def record_revoke_refused(session: Session, *, actor: Actor, key: ApiKey, code: str,
+                          via: str | None = None) -> None:
+    """A revocation of a key the caller may see, refused (``already_revoked``), registered durably as
+    ``apikey.revoke``, ``denied``, with its code (``audit.service.record_refusal``), as a revocation of
+    a key it may not see is (``reason: not_found``): the API's 409 and the pages' alike."""
+    details: dict[str, Any] = {"reason": code, "prefix": key.prefix}
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=actor, action="apikey.revoke", object_type="apikey", object_id=key.id,
+                   details=details)
+
+
 def parse_api_key(secret: str) -> str | None:
     parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != 12:

@@ -289,6 +289,8 @@ def _revoke_key(request: Request, session: Session, principal: Principal, scope:
         raise _not_found()
     if key.revoked_at is None:
         service.revoke_api_key(session, key=key, actor=principal.actor)
+    else:  # revoked already (a second click, a stale page): nothing to do, answered as done, registered
+        service.record_revoke_refused(session, actor=principal.actor, key=key, code="already_revoked", via="page")
     if is_htmx(request):
         dept = session.get(Department, key.department_id)
         return render(request, "admin/_apikey_row.html", {"scope": scope, "key": key, "dept": dept})
