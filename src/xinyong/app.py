@@ -247,6 +247,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         return {"status": "ok", "version": __version__}
 
     from xinyong.audit.api import router as audit_router
+    from xinyong.auth.api import refused_bodies as auth_refused_bodies
     from xinyong.auth.api import router as auth_router
     from xinyong.subjects.api import refused_bodies as subjects_refused_bodies
     from xinyong.subjects.api import router as subjects_router
@@ -254,7 +255,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     express, hot, domain, counted, refused_bodies = _domain_routers()
     app.express_routes = express
     app.state.counted_refusals = counted
-    app.state.refused_bodies = {**subjects_refused_bodies, **refused_bodies}
+    app.state.refused_bodies = {**auth_refused_bodies, **subjects_refused_bodies, **refused_bodies}
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)
     app.include_router(web_views.router)

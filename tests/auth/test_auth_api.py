@@ -528,3 +528,41 @@ def test_the_workspace_key_form_refuses_such_a_name_and_shows_it_back_masked(cli
     assert "11010519491231002X" not in r.text and "110105********002X" in r.text
     (f,) = entries(db, action="apikey.create", outcome="failed")
     assert f.details["reason"] == "invalid_name"
+
+
+def test_admin_bodies_the_schema_refuses_are_registered(client, world, db):
+    """A department, deactivation, key or account refused by the schema (FastAPI's 422, before the
+    route runs) leaves one ``failed`` entry under the change's own action, as the service's refusals
+    do: the code, the field, how many errors — never a password, an ID number or a name typed."""
+    h = sign_in(client, db, world.users["admin"])
+    json_h = {**h, "content-type": "application/json"}
+    assert_error(client.post("/api/v1/departments", json={"code": "x", "name": "x"}, headers=h), 422)
+    assert_error(client.post("/api/v1/departments", content=b'{"code": ', headers=json_h), 422)
+    assert_error(client.post("/api/v1/departments/gaj/deactivate", json={}, headers=h), 422)
+    assert_error(client.post("/api/v1/apikeys", json={"name": ""}, headers=h), 422)
+    number = world.other_id_number
+    assert_error(client.post("/api/v1/users", json={"username": "u1", "password": PASSWORD, "role": "citizen",
+                                                    "id_number": number}, headers=h), 422)
+    assert_error(client.post("/api/v1/users", content=b'{"password": "' + PASSWORD.encode() + b'"',
+                             headers=json_h), 422)
+    officer = sign_in(client, db, world.users["officer"])  # a department's officer: its own keys
+    assert_error(client.post("/api/v1/apikeys", json={"name": "x", "revoked": True}, headers=officer), 422)
+    got = {a: [(e.outcome, e.actor_id, e.details) for e in entries(db, action=a, outcome="failed")]
+           for a in ("department.create", "department.deactivate", "apikey.create", "user.create")}
+    admin, officer_id = str(world.users["admin"].id), str(world.users["officer"].id)
+    assert got == {
+        "department.create": [("failed", admin, {"reason": "string_too_short", "field": "code", "errors": 1}),
+                              ("failed", admin, {"reason": "json_invalid", "field": "body", "errors": 1})],
+        "department.deactivate": [("failed", admin, {"reason": "missing", "field": "reason", "errors": 1,
+                                                     "department": "gaj"})],
+        "apikey.create": [("failed", admin, {"reason": "string_too_short", "field": "name", "errors": 1}),
+                          ("failed", officer_id, {"reason": "extra_forbidden", "field": "revoked", "errors": 1})],
+        "user.create": [("failed", admin, {"reason": "string_too_short", "field": "username", "errors": 1}),
+                        ("failed", admin, {"reason": "json_invalid", "field": "body", "errors": 1})],
+    }
+    with db.session() as s:
+        texts = [str(e.details) for e in s.scalars(select(AuditEntry))]
+    assert not [t for t in texts if PASSWORD in t or number in t or number[:6] + "********" in t]
+    with db.session() as s:  # nothing else changed
+        assert s.scalar(select(Department.active).where(Department.code == "gaj")) is True
+        assert s.scalar(select(func.count()).select_from(User).where(User.username == "u1")) == 0

@@ -250,8 +250,12 @@ def test_the_api_refusals(client, world, db):  # type: ignore[no-untyped-def]
     client.cookies.clear()
     assert_error(client.post("/api/v1/departments/scjgj/deactivate", json={"reason": "撤并"},
                              headers=world.bearer(world.key_b)), 403, "forbidden")
-    assert _active(db, "scjgj") and not entries(db, action="department.deactivate")
+    assert _active(db, "scjgj") and not entries(db, action="department.deactivate", outcome="ok")
     assert [e.details["permission"] for e in entries(db, action="auth.forbidden")] == ["departments.manage"] * 2
+    # the bodies the schema refused are registered as the deactivation's refusals (the department of the path)
+    assert [(e.details["reason"], e.details["field"], e.details["department"])
+            for e in entries(db, action="department.deactivate", outcome="failed")] == [
+        ("missing", "reason", "scjgj"), ("extra_forbidden", "active", "scjgj")]
 
 
 def test_the_api_asks_an_old_session_for_the_password_first(client, world, db):  # type: ignore[no-untyped-def]

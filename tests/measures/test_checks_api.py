@@ -594,3 +594,29 @@ def test_empty_query_parameters_are_no_filter_here_too(client, world):  # type: 
     login(client, "admin")
     stats = client.get("/api/v1/checks/feedback-stats?since=")
     assert stats.status_code == 200 and stats.json() == client.get("/api/v1/checks/feedback-stats").json()
+
+
+def test_a_measure_or_scenario_body_the_schema_refuses_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    """A save refused by the schema (FastAPI's 422, before the route runs) leaves one ``failed``
+    entry under the save's action, the code of the path as its object, the error's code and field."""
+    login(client, "admin")
+    csrf = client.get("/api/v1/session").json()["csrf_token"]
+    h = {"X-CSRF-Token": csrf}
+    assert client.put("/api/v1/scenarios/new_one", json={"name_zh": "新"}, headers=h).status_code == 422
+    assert client.put("/api/v1/measures/new_measure", content=b"{",
+                      headers={**h, "content-type": "application/json"}).status_code == 422
+    assert client.put("/api/v1/measures/new_measure", json={"name_zh": "x", "name_en": "x", "kind": "reward",
+                                                            "applies_to": [], "scenarios": [], "department": "x",
+                                                            "basis": "x", "colour": "red"},
+                      headers=h).status_code == 422
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.object_type, e.object_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["measures.measure_save", "measures.scenario_save"]))
+            .order_by(AuditEntry.id))]
+    assert got == [
+        ("measures.scenario_save", "failed", "scenario", "new_one", {"code": "missing", "field": "name_en", "errors": 1}),
+        ("measures.measure_save", "failed", "measure", "new_measure", {"code": "json_invalid", "field": "body",
+                                                                       "errors": 1}),
+        ("measures.measure_save", "failed", "measure", "new_measure", {"code": "extra_forbidden", "field": "colour",
+                                                                       "errors": 1}),
+    ]

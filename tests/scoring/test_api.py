@@ -250,7 +250,7 @@ def test_ruleset_body_refusal_keeps_no_id_number_in_the_audit(client, login, db,
                     headers={"X-CSRF-Token": csrf})
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "extra_forbidden"
     [(_outcome, _obj, details)] = [e for e in _entries(db, "scoring.preview") if e[0] == "failed"]
-    assert details == {"code": "extra_forbidden", "field": "body"}
+    assert details == {"code": "extra_forbidden", "field": "body", "errors": 1}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/scoring/rulesets", "/api/v1/scoring/rulesets/preview"])
@@ -262,3 +262,45 @@ def test_ruleset_with_a_character_yaml_refuses_is_a_422_not_a_500(client, login,
     assert r.json()["errors"][0]["code"] == "yaml_syntax" and r.json()["errors"][0]["line"] is not None
     assert [e[2]["code"] for e in _entries(db, "scoring.preview" if path.endswith("preview") else
                                            "scoring.ruleset_create") if e[0] == "failed"] == ["yaml_syntax"]
+
+
+def test_a_ruleset_or_what_if_body_refused_before_its_rules_is_registered(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """Not JSON, neither yaml nor ruleset, a field the schema refuses, a query that is no date, a
+    what-if without changes: each leaves one ``failed`` entry under the route's action, with the
+    code and field, never the text sent."""
+    csrf = login(client, "admin")
+    h = {"X-CSRF-Token": csrf}
+    json_h = {**h, "Content-Type": "application/json"}
+    assert client.post("/api/v1/scoring/rulesets", content=b"{", headers=json_h).status_code == 422
+    assert client.post("/api/v1/scoring/rulesets", json={"note": "secret-ish"}, headers=h).status_code == 422
+    assert client.post("/api/v1/scoring/rulesets", json={"yaml": "x", "colour": 1}, headers=h).status_code == 422
+    assert client.post("/api/v1/scoring/rulesets?effective_from=2026-02-30", content=b"base: 1",
+                       headers={**h, "Content-Type": "application/yaml"}).status_code == 422
+    assert client.post("/api/v1/scoring/rulesets/preview", content=b"\xff\xfe",
+                       headers={**h, "Content-Type": "application/yaml"}).status_code == 422
+    assert client.post(f"/api/v1/subjects/{world.other_subject.id}/score/what-if", json={"changes": []},
+                       headers=h).status_code == 422
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.object_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["scoring.ruleset_create", "scoring.preview",
+                                                            "score.what_if"]),
+                                          AuditEntry.outcome == "failed").order_by(AuditEntry.id))]
+    assert got == [
+        ("scoring.ruleset_create", "failed", None, {"code": "json_invalid", "field": "body", "errors": 1}),
+        ("scoring.ruleset_create", "failed", None, {"code": "missing", "field": "yaml", "errors": 1}),
+        ("scoring.ruleset_create", "failed", None, {"code": "extra_forbidden", "field": "colour", "errors": 1}),
+        ("scoring.ruleset_create", "failed", None, {"code": "date_from_datetime_parsing", "field": "effective_from",
+                                                  "errors": 1}),
+        ("scoring.preview", "failed", None, {"code": "encoding", "field": "body", "errors": 1}),
+        ("score.what_if", "failed", str(world.other_subject.id), {"code": "too_short", "field": "changes"}),
+    ]
+    assert "secret-ish" not in str(got)
+    big = client.post("/api/v1/scoring/rulesets", content=b"#" * 200_001, headers={**h, "Content-Type": "application/yaml"})
+    assert big.status_code == 413 and big.json()["code"] == "too_large"
+    with db.session() as s:
+        last = s.scalars(select(AuditEntry).where(AuditEntry.action == "scoring.ruleset_create")
+                         .order_by(AuditEntry.id.desc())).first()
+    assert (last.outcome, last.details) == ("failed", {"code": "too_large", "field": "body", "errors": 1,
+                                                       "bytes": 200_001})
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1

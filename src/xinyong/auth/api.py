@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record_not_found
 from xinyong.auth import service
-from xinyong.auth.deps import check_step_up, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, check_step_up, require
 from xinyong.auth.models import ApiKey, Department, User
 from xinyong.auth.permissions import allowed
 from xinyong.auth.schemas import (
@@ -26,6 +29,7 @@ from xinyong.auth.schemas import (
 from xinyong.auth.service import AuthError, Principal
 from xinyong.deps import DbSession, ObjectId, VaultDep
 from xinyong.errors import ApiError
+from xinyong.privacy.masking import mask_id_numbers_in
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -193,3 +197,34 @@ def add_user(body: UserIn, principal: ManageUsers, session: DbSession, vault: Va
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
                                     field=exc.field, username=body.username, role=body.role)
         raise _refuse(exc, 409 if exc.code.startswith("duplicate") else 422) from exc
+
+
+_DEPARTMENT_CODE = re.compile(r"[A-Za-z0-9_\-]{2,32}")
+
+
+def _body_refused(action: str) -> Callable[[Session, Principal, RefusedBody], None]:
+    """A department, user or key change whose body the schema refuses (not JSON, unreadable, a field
+    missing, unknown or of the wrong type) registered as the same change refused by the service is
+    (``action``, ``failed``, ``auth.service.record_failed_input``): the code and the field and how
+    many errors, and the department of the path (a deactivation's), never a value typed — a
+    password, an ID number, a name."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        details: dict[str, Any] = {"errors": refused.errors}
+        code = refused.path_params.get("code")
+        if isinstance(code, str) and _DEPARTMENT_CODE.fullmatch(code):
+            details["department"] = mask_id_numbers_in(code)
+        service.record_failed_input(session, actor=principal.actor, action=action, code=refused.code,
+                                    field=refused.field, **details)
+
+    return register
+
+
+# a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/departments"): (("departments.manage",), _body_refused("department.create")),
+    ("POST", "/api/v1/departments/{code}/deactivate"): (("departments.manage",),
+                                                        _body_refused("department.deactivate")),
+    ("POST", "/api/v1/apikeys"): (("apikeys.manage_own",), _body_refused("apikey.create")),
+    ("POST", "/api/v1/users"): (("users.manage",), _body_refused("user.create")),
+}

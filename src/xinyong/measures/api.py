@@ -10,6 +10,7 @@ is committed.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -21,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_not_found, record_refusal
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp
@@ -66,7 +67,8 @@ Manager = Annotated[Principal, Depends(require("measures.manage"))]
 StatsReader = Annotated[Principal, Depends(require("checks.read_all"))]
 CheckId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="check_id from the answer")]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Comparison job id")]
-CodePath = Annotated[str, Path(pattern="^[a-z][a-z0-9_]{1,63}$")]
+CODE_PATTERN = "^[a-z][a-z0-9_]{1,63}$"
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
 
 
 def caller_of(session: Session, principal: Principal, what: str = "checks.run") -> service.Caller:
@@ -435,3 +437,27 @@ def measure_history(code: CodePath, principal: Reader, session: DbSession) -> li
 @defs_router.get("/scenarios/{code}/history", response_model=list[ChangeOut], summary="Every version of a scenario")
 def scenario_history(code: CodePath, principal: Reader, session: DbSession) -> list[ChangeOut]:
     return _history(session, "scenario", code)
+
+
+def _save_body_refused(kind: str) -> Any:
+    """A measure's or a scenario's save whose body the schema refuses (not JSON, a field missing,
+    unknown or too long) registered under the save's action (``measures.measure_save`` /
+    ``measures.scenario_save``), ``failed``: the code of the path, the error's code and field and how
+    many errors, never a value typed."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        code = refused.path_params.get("code")
+        shown = code if isinstance(code, str) and re.fullmatch(CODE_PATTERN, code) else None
+        record_refusal(session, actor=principal.actor, action=f"measures.{kind}_save",
+                       object_type=kind if shown is not None else None, object_id=shown,
+                       details={"code": refused.code, "field": refused.field, "errors": refused.errors},
+                       outcome="failed")
+
+    return register
+
+
+# a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("PUT", "/api/v1/measures/{code}"): (("measures.manage",), _save_body_refused("measure")),
+    ("PUT", "/api/v1/scenarios/{code}"): (("measures.manage",), _save_body_refused("scenario")),
+}

@@ -122,21 +122,6 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
                      contributions=_contribs(new))
 
 
-def _what_if_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
-    """A what-if whose body the schema refuses (not JSON, no changes, a key it does not know) is
-    registered as the rules' refusals are (``score.what_if``, ``failed``, the code and field)."""
-    subject_id = refused.path_id("subject_id")
-    record_refusal(session, actor=principal.actor, action="score.what_if",
-                   object_type="subject" if subject_id is not None else None, object_id=subject_id,
-                   details={"code": refused.code, "field": refused.field}, outcome="failed")
-
-
-# a body the schema refuses before the route runs is registered as the route's refusal
-refused_bodies: BodyRefusals = {
-    ("POST", "/api/v1/subjects/{subject_id}/score/what-if"): (("scores.read", "self.read"), _what_if_body_refused),
-}
-
-
 def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date | None = None) -> RulesetOut:
     active = service.active_version(session, today=today or clock.today())
     out = RulesetOut(version=row.version, effective_from=row.effective_from, active=row.version == active,
@@ -207,29 +192,55 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
     return RulesetIn(yaml=text_, effective_from=effective_from)
 
 
-EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]
+def _body_refusal(session: Session, principal: Principal, action: str, code: str, field: str,
+                  errors: int, size: int | None = None) -> None:
+    """A ruleset (or a preview's) body refused before its rules are read — not JSON, neither
+    ``yaml`` nor ``ruleset``, not UTF-8, too large, a field the schema refuses — registered as its
+    rules' refusals are (``action``, ``failed``): the code and the field, never the text."""
+    details: dict[str, Any] = {"code": code, "field": field, "errors": errors}
+    if size is not None:
+        details["bytes"] = size
+    record_refusal(session, actor=principal.actor, action=action, details=details, outcome="failed")
 
 
-async def _audited_ruleset_body(request: Request, session: Session, principal: Principal, action: str,
-                                effective_from: date | None) -> RulesetIn:
-    """The submitted ruleset's body; one refused before the ruleset is read (too large, not JSON, a
-    wrong or missing field, not UTF-8) is registered as ``action``, ``failed``, with its code and
-    field (never what was sent), as a ruleset refused for its content is."""
+async def _registered_body(request: Request, session: Session, principal: Principal, action: str,
+                           effective_from: date | None) -> RulesetIn:
     try:
         return await _ruleset_body(request, effective_from)
     except ApiError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        record_refusal(session, actor=principal.actor, action=action, outcome="failed",
-                       details={"code": str(first.get("code") or exc.code)[:64],
-                                "field": registrable_field(str(first.get("field") or "body"))})
+        first = (exc.errors or [{}])[0]
+        _body_refusal(session, principal, action, str(first.get("code") or exc.code)[:64],
+                      registrable_field(str(first.get("field") or "body")), len(exc.errors or ()) or 1,
+                      len(await request.body()) if exc.status == 413 else None)
         raise
+
+
+def _query_refused(action: str) -> Any:
+    """The same for a query the schema refuses (an ``effective_from`` that is no date): FastAPI's 422."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        _body_refusal(session, principal, action, refused.code, refused.field, refused.errors)
+
+    return register
+
+
+def _what_if_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """A what-if whose body the schema refuses (no ``changes``, over 50, not a list) registered as one
+    the rules refuse (``score.what_if``, ``failed``, the subject asked for, the code and field)."""
+    subject_id = refused.path_id("subject_id")
+    record_refusal(session, actor=principal.actor, action="score.what_if",
+                   object_type="subject" if subject_id is not None else None, object_id=subject_id,
+                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+
+
+EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]
 
 
 @router.post("/scoring/rulesets", response_model=RulesetOut, status_code=201, openapi_extra=_BODY_DOC,
              summary="Submit a ruleset (YAML or JSON): a new version, effective from a date")
 async def post_ruleset(request: Request, principal: ScoringManage, session: DbSession,
                        effective_from: EffectiveFrom = None) -> RulesetOut:
-    body = await _audited_ruleset_body(request, session, principal, "scoring.ruleset_create", effective_from)
+    body = await _registered_body(request, session, principal, "scoring.ruleset_create", effective_from)
     today = clock.today()
     try:
         service.ensure_default(session)
@@ -248,7 +259,7 @@ async def post_ruleset(request: Request, principal: ScoringManage, session: DbSe
              summary="How many people would change grade under this ruleset (nothing is written)")
 async def preview(request: Request, principal: ScoringManage, session: DbSession,
                   effective_from: EffectiveFrom = None) -> PreviewOut:
-    body = await _audited_ruleset_body(request, session, principal, "scoring.preview", effective_from)
+    body = await _registered_body(request, session, principal, "scoring.preview", effective_from)
     try:
         out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
@@ -266,3 +277,11 @@ def get_distribution(principal: ScoresRead, session: DbSession) -> DistributionO
     record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
     return DistributionOut(ruleset_version=d["ruleset_version"], total=d["total"],
                            grades=[GradeCount(**g) for g in d["grades"]])
+
+
+# a body (or query) the schema refuses before the route runs is registered as the route's refusal
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/scoring/rulesets"): (("scoring.manage",), _query_refused("scoring.ruleset_create")),
+    ("POST", "/api/v1/scoring/rulesets/preview"): (("scoring.manage",), _query_refused("scoring.preview")),
+    ("POST", "/api/v1/subjects/{subject_id}/score/what-if"): (("scores.read", "self.read"), _what_if_refused),
+}
