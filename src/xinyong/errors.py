@@ -205,6 +205,20 @@ def install(app: Any, render_error_page: Any) -> None:
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return JSONResponse(error_body(exc.code, exc.message, exc.errors), status_code=exc.status, headers=exc.headers)
 
+    async def _caller_refused(request: Request) -> Response | None:
+        """A body refused before the route's dependencies ran (FastAPI reads it first): the caller is
+        refused first, with the 401 or 403 a good body would have got (``auth.deps.authenticate_first``);
+        None for a caller let through, whose body's refusal is answered as ever."""
+        from xinyong.auth.deps import authenticate_first  # (auth imports this module)
+
+        try:
+            await authenticate_first(request)
+        except ApiError as exc:
+            return await _api_error(request, exc)
+        except StarletteHTTPException as exc:
+            return await _http(request, exc)
+        return None
+
     @app.exception_handler(BilingualError)
     async def _domain_refusal(request: Request, exc: BilingualError) -> Response:
         if not wants_json(request):
@@ -215,6 +229,9 @@ def install(app: Any, render_error_page: Any) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         from xinyong.ratelimit import count_refusal  # (ratelimit imports this module)
 
+        refused = await _caller_refused(request)
+        if refused is not None:
+            return refused
         count_refusal(request)
         errors = validation_errors(exc)
         await _register_refused_body(request, errors, exc.body)
@@ -230,6 +247,9 @@ def install(app: Any, render_error_page: Any) -> None:
         if unreadable is not None:
             from xinyong.ratelimit import count_refusal
 
+            refused = await _caller_refused(request)
+            if refused is not None:
+                return refused
             count_refusal(request)
             await _register_refused_body(request, unreadable, None)
             if not wants_json(request):

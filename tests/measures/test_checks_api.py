@@ -368,20 +368,21 @@ def test_calls_over_the_rate_limit_are_registered_as_counts_in_the_audit_log(cli
 
 def test_checks_the_schema_refuses_are_counted_in_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
     """A body the schema refuses has no scenario to register a check under; it is a call all the
-    same: counted per caller (the key when it was read; a body that is not JSON is refused before
-    that, so the client address) and written as one ``checks.malformed`` entry each."""
+    same: counted per caller (the key: a body that is not JSON is refused for a missing key first,
+    401, as a good body is, and so is its key's) and written as one ``checks.malformed`` entry each."""
     h = world.bearer(world.key_a)
     for body in ({"id_number": world.other_id_number}, {"id_number": world.other_id_number, "scenario": "awards",
                                                         "extra": 1}):
         assert client.post("/api/v1/checks", json=body, headers=h).status_code == 422
     broken = client.post("/api/v1/checks", content=b'{"id_number": ', headers={**h, "Content-Type": "application/json"})
     assert broken.status_code == 422
+    keyless = client.post("/api/v1/checks", content=b'{"id_number": ', headers={"Content-Type": "application/json"})
+    assert keyless.status_code == 401 and keyless.json()["code"] == "unauthenticated"
     assert client.app.state.audit_sealer.record_refusals() == 3
     with db.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "checks.malformed")
                             .order_by(AuditEntry.actor_type)).all()
-        assert [(e.actor_type, e.details["calls"], e.outcome) for e in entries] == [
-            ("anonymous", 1, "denied"), ("apikey", 2, "denied")]
+        assert [(e.actor_type, e.details["calls"], e.outcome) for e in entries] == [("apikey", 3, "denied")]
         assert all(e.details["path"] == "/api/v1/checks" for e in entries)
         assert s.scalar(select(func.count()).select_from(Check)) == 0
         assert world.other_id_number not in str([e.details for e in entries])

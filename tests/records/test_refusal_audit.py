@@ -66,7 +66,7 @@ def test_a_batch_refused_whole_is_registered(client, world, db, person):  # type
     json_h = {**h, "content-type": "application/json"}
     assert client.post("/api/v1/records", json={"records": []}, headers=h).status_code == 422
     assert client.post("/api/v1/records", json={"records": [penalty(idn, name)] * 1001}, headers=h).status_code == 422
-    sent = [(b"{nope", json_h),  # not JSON: refused before the key is read
+    sent = [(b"{nope", json_h),  # not JSON: read by FastAPI before the key (which is checked first all the same)
             (b'{"records": [{"item": "\xff\xfe"}]}', json_h),  # not UTF-8
             (b'{"records": {"id_number": "%s"}}' % idn.encode(), json_h),  # not a list
             (b'{"records": [], "' + idn.encode() + b'": 1}', json_h),  # a key of its own
@@ -88,21 +88,22 @@ def test_a_batch_refused_whole_is_registered(client, world, db, person):  # type
     assert_no_id_number_in_audit(db, [idn])
 
 
-def test_a_malformed_batch_of_no_caller_leaves_the_answer_alone(client, world, db):  # type: ignore[no-untyped-def]
-    """No key, an unknown key, a key that may not push: answered as before, no push entry (a real key
-    with a wrong secret or a revoked one is registered as ever, auth.apikey)."""
-    for headers in ({}, {"Authorization": "Bearer xy_nosuchkey000_abc"}):
+def test_a_malformed_batch_of_no_caller_leaves_no_push_entry(client, world, db):  # type: ignore[no-untyped-def]
+    """No key, an unknown key, a caller that may not push: answered as a good body is — 401, 403
+    (auth.deps.authenticate_first) — and no push entry (a real key with a wrong secret or a revoked
+    one is registered as ever, auth.apikey; a caller not allowed, auth.forbidden)."""
+    for headers, code in (({}, "unauthenticated"), ({"Authorization": "Bearer xy_nosuchkey000_abc"}, "key_invalid")):
         r = client.post("/api/v1/records", content=b"{nope", headers={**headers, "content-type": "application/json"})
-        assert r.status_code == 422
+        assert (r.status_code, r.json()["code"]) == (401, code)
     csrf = login(client, "auditor")  # may read records, not push them
     r = client.post("/api/v1/records", content=b"{nope", headers={"X-CSRF-Token": csrf, "content-type": "application/json"})
-    assert r.status_code == 422
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     assert _push_refusals(db) == []
 
 
 def test_a_malformed_batch_of_a_revoked_key_registers_the_key(client, world, db):  # type: ignore[no-untyped-def]
-    """A body that is not JSON is refused before the key is read: the key is read for the entry, and a
-    revoked one is registered as it is on any call (auth.apikey, revoked), not as a push."""
+    """A body that is not JSON is read by FastAPI before the key: the key is read first all the same,
+    and a revoked one is refused and registered as on any call (401 key_revoked, auth.apikey), not as a push."""
     from tests.support import SYSTEM
 
     from xinyong.auth.models import ApiKey
@@ -112,7 +113,7 @@ def test_a_malformed_batch_of_a_revoked_key_registers_the_key(client, world, db)
         revoke_api_key(s, key=s.get(ApiKey, world.key_b_row.id), actor=SYSTEM)
     r = client.post("/api/v1/records", content=b"{nope",
                     headers={**world.bearer(world.key_b), "content-type": "application/json"})
-    assert r.status_code == 422  # the answer as before
+    assert (r.status_code, r.json()["code"]) == (401, "key_revoked")  # as with a good body
     assert [(e.outcome, e.object_id, e.details["reason"]) for e in audit_entries(db, "auth.apikey")] == [
         ("denied", str(world.key_b_row.id), "revoked")]
     assert _push_refusals(db) == []

@@ -11,6 +11,7 @@ Refusals where the caller is known are audited and committed before the error is
 from __future__ import annotations
 
 import hmac
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,6 +138,86 @@ def require(action: str) -> Callable[..., Any]:
 
 async def optional_principal(principal: Principal | None = Depends(current_principal)) -> Principal | None:
     return principal
+
+
+# ---- a body refused before the route's dependencies ran --------------------------------------------
+
+def _caller_checks(route_dependant: Any) -> list[Any]:
+    """The route's dependencies (never the endpoint itself) that read the caller, in the order FastAPI
+    runs them (sub-dependencies first): :func:`current_principal`, and each one that takes it with
+    nothing but the request and the request's session besides (``require(...)``, a domain's
+    ``_subject_reader`` …)."""
+    from xinyong.deps import _session
+
+    found: list[Any] = []
+
+    def walk(dependant: Any) -> None:
+        for sub in dependant.dependencies:
+            walk(sub)
+        calls = [sub.call for sub in dependant.dependencies]
+        own_params = (dependant.path_params or dependant.query_params or dependant.header_params
+                      or dependant.cookie_params or dependant.body_params)
+        if dependant.call is current_principal or (
+                current_principal in calls and all(c in (current_principal, _session) for c in calls)
+                and not own_params):
+            found.append(dependant)
+
+    for sub in route_dependant.dependencies:
+        walk(sub)
+    return found
+
+
+async def _form_unreadable_for_csrf(request: Request) -> bool:
+    """A session's state change whose CSRF token would be read from the form (no header) while the
+    form cannot be read: who is calling cannot be told, so the body's own refusal stands."""
+    if request.headers.get("authorization") or request.method in SAFE_METHODS or request.headers.get("x-csrf-token"):
+        return False
+    if not request.cookies.get(SESSION_COOKIE) or not request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        return False
+    try:
+        await request.form()
+    except Exception:  # noqa: BLE001 - a malformed form: what FastAPI refused the body for
+        return True
+    return False
+
+
+async def authenticate_first(request: Request) -> None:
+    """A body refused before the route's dependencies ran — not JSON, not UTF-8, a multipart form
+    that cannot be read: FastAPI reads the body first — is refused for its caller first, as it would
+    be with a good body: the route's own caller checks (``current_principal``, ``require(...)``: the
+    same code, the same refusals registered) run now and raise their 401 or 403. A caller they let
+    through gets the body's 422, as before (``request.state.principal`` then holds it). Nothing for a
+    route that reads no caller, or once the dependencies ran (a body of the wrong shape)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from xinyong.deps import _session
+
+    if hasattr(request.state, "principal"):
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    checks = _caller_checks(dependant) if dependant is not None else []
+    if not checks or await _form_unreadable_for_csrf(request):
+        return
+    # the request's unit of work, opened as the route's is (on the thread pool: on SQLite a write
+    # transaction waits there for the write lock); rolled back — a refusal commits its own entry
+    units = _session(request)
+    session = await run_in_threadpool(next, units)
+    try:
+        principal = await current_principal(request, session)
+        for check in checks:
+            if check.call is current_principal:
+                continue
+            args: dict[str, Any] = {}
+            for sub in check.dependencies:
+                args[sub.name] = principal if sub.call is current_principal else session
+            if check.request_param_name:
+                args[check.request_param_name] = request
+            result = check.call(**args)
+            if inspect.isawaitable(result):
+                await result
+    finally:
+        await run_in_threadpool(units.close)
 
 
 # ---- a body refused before the route ran -----------------------------------------------------------
