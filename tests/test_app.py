@@ -162,6 +162,76 @@ def test_streamed_body_over_the_limit_is_413(small_app, world):
     assert_api_headers(r)
 
 
+def _too_large_entries(db, action: str = "records.push") -> list:  # type: ignore[no-untyped-def]
+    from tests.support import audit_entries
+
+    return [e for e in audit_entries(db, action) if e.outcome == "failed"]
+
+
+def test_a_push_over_the_limit_is_registered_for_its_key(small_app, world, db):  # type: ignore[no-untyped-def]
+    """A body over the limit is refused before routing and never read; the key in its header names the
+    caller: one ``records.push`` entry, failed, code ``too_large``, the size — the answer unchanged."""
+    json_h = {"content-type": "application/json"}
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b"x" * 50
+
+    with TestClient(small_app, base_url="https://testserver") as c:
+        declared = c.post("/api/v1/records", content=b"x" * 201, headers={**json_h, **world.bearer(world.key_a)})
+        streamed = c.post("/api/v1/records", content=chunks(), headers={**json_h, **world.bearer(world.key_a)})
+        for r in (declared, streamed):
+            assert r.status_code == 413, r.text
+            assert (r.json()["code"], [(e["field"], e["code"]) for e in r.json()["errors"]]) == (
+                "too_large", [("body", "too_large")])
+            assert_api_headers(r)
+    first, second = _too_large_entries(db)
+    assert first.details == {"channel": "api", "code": "too_large", "field": "body", "errors": 1, "bytes": 201}
+    assert second.details["code"] == "too_large" and second.details["bytes"] > 200  # as read when the limit passed
+    for e in (first, second):
+        assert (e.object_type, e.object_id, e.department_id, e.actor_type) == (
+            "department", str(world.dept_a.id), world.dept_a.id, "apikey")
+
+
+def test_a_body_over_the_limit_of_no_known_caller_leaves_no_entry(small_app, world, db):  # type: ignore[no-untyped-def]
+    """No key, an unknown key, a session without its CSRF header, a caller not allowed the route, a
+    route that registers no refused body: the same 413, no entry of the route's."""
+    json_h = {"content-type": "application/json"}
+    big = b"x" * 201
+    with TestClient(small_app, base_url="https://testserver") as c:
+        answers = [c.post("/api/v1/records", content=big, headers=json_h),
+                   c.post("/api/v1/records", content=big, headers={**json_h, "Authorization": "Bearer xy_nope_nope"}),
+                   c.post("/api/v1/departments", content=big, headers={**json_h, **world.bearer(world.key_a)}),
+                   c.post("/api/v1/checks", content=big, headers={**json_h, **world.bearer(world.key_a)})]
+        from tests.support import login
+
+        login(c, "officer_a")
+        answers.append(c.post("/api/v1/records", content=big, headers=json_h))  # no X-CSRF-Token: not told apart
+    assert [r.status_code for r in answers] == [413] * 5
+    assert all(r.json()["code"] == "too_large" for r in answers)
+    assert _too_large_entries(db) == [] and _too_large_entries(db, "department.create") == []
+
+
+def test_other_declared_routes_register_a_body_over_the_limit(small_app, world, db):  # type: ignore[no-untyped-def]
+    """The route's own action: an upload's file, an admin's department (a session, its CSRF header)."""
+    from tests.support import login
+
+    with TestClient(small_app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/imports", files={"file": ("a.csv", b"x" * (200 + 70 * 1024))}, data={"item": "x"},
+                   headers=world.bearer(world.key_a))
+        assert r.status_code == 413 and [e["field"] for e in r.json()["errors"]] == ["file"]
+        csrf = login(c, "admin")
+        r = c.post("/api/v1/departments", content=b"x" * 300,
+                   headers={"content-type": "application/json", "X-CSRF-Token": csrf})
+        assert r.status_code == 413
+    [upload] = _too_large_entries(db, "imports.create")
+    assert (upload.details["code"], upload.details["field"], upload.details["bytes"] > 200 + 64 * 1024) == (
+        "too_large", "file", True)
+    [dept] = _too_large_entries(db, "department.create")
+    assert dept.details == {"reason": "too_large", "field": "body", "errors": 1, "bytes": 300}
+    assert dept.actor_id == str(world.users["admin"].id)
+
+
 def test_body_at_the_limit_is_accepted(small_app, world):
     body = json.dumps({"id_number": world.other_id_number}).encode()
     body += b" " * (200 - len(body))

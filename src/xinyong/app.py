@@ -260,8 +260,22 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.include_router(router)
     app.include_router(web_views.router)
     app.mount("/static", StaticFiles(directory=str(web_views.STATIC_DIR)), name="static")
-    app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes)
+    app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes, on_too_large=_register_too_large)
     return app
+
+
+async def _register_too_large(scope: dict[str, Any], field: str, size: int | None) -> None:
+    """A body over the size limit, refused before routing, on a route that registers its refused
+    bodies: registered for a caller its headers name (``auth.deps.register_too_large``, in a thread:
+    it waits for the database). Other routes, or a request without a key or a cookie: nothing, not
+    even a thread."""
+    from starlette.concurrency import run_in_threadpool
+
+    from xinyong.auth.deps import declared_refusal_of, register_too_large
+
+    credentials = any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
+    if credentials and declared_refusal_of(scope) is not None:
+        await run_in_threadpool(register_too_large, scope, field, size)
 
 
 def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[tuple[str, str], str],  # type: ignore[type-arg]

@@ -188,7 +188,8 @@ def _is_unavailable(exc: Exception) -> bool:
     return True
 
 
-async def _register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any) -> None:
+async def _register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any,
+                                 size: int | None = None) -> None:
     """A write route that registers a body it refuses (a domain's ``refused_bodies``: the records
     push, a catalog edit, an import …) gets its audit entry, written in a thread (it waits for the
     database; on SQLite for the write lock, which the event loop must not)."""
@@ -197,7 +198,7 @@ async def _register_refused_body(request: Request, errors: list[dict[str, Any]],
     from xinyong.auth.deps import refused_body_route, register_refused_body  # (auth imports this module)
 
     if refused_body_route(request) is not None:
-        await run_in_threadpool(register_refused_body, request, errors, body)
+        await run_in_threadpool(register_refused_body, request, errors, body, size)
 
 
 def install(app: Any, render_error_page: Any) -> None:
@@ -285,6 +286,9 @@ def install(app: Any, render_error_page: Any) -> None:
         if exc.status_code == 413:  # an upload's limit is its file's
             upload = request.headers.get("content-type", "").startswith("multipart/form-data")
             errors = [{"field": "file" if upload else "body", "code": code, "message": message}]
+            received = getattr(exc, "received", None)
+            if received is not None:  # a body streamed past the limit (middleware._BodyTooLarge), as it was read
+                await _register_refused_body(request, [{"field": errors[0]["field"], "code": code}], None, received)
         return JSONResponse(error_body(code, message, errors), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)

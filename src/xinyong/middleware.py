@@ -27,10 +27,17 @@ Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 Express = Callable[[Any, dict[bytes, bytes], bytes], Awaitable[Answer | None]]
 
 
+# Told of a body refused as too large before the app saw it (the request's scope, ``body`` or
+# ``file``, the size declared or read, if known), before the 413 is sent: it may register the
+# refusal (``xinyong.app``: ``auth.deps.register_too_large``). It must not read the body.
+TooLargeHook = Callable[[dict[str, Any], str, int | None], Awaitable[None]]
+
+
 class SecurityMiddleware:
-    def __init__(self, app: Any, max_body: int) -> None:
+    def __init__(self, app: Any, max_body: int, on_too_large: TooLargeHook | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.on_too_large = on_too_large
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -62,6 +69,8 @@ class SecurityMiddleware:
         limit = self.max_body + MULTIPART_MARGIN if multipart else self.max_body
         field = "file" if multipart else "body"
         if declared is not None and (declared < 0 or declared > limit):
+            if self.on_too_large is not None:
+                await self.on_too_large(scope, field, declared if declared >= 0 else None)
             await _too_large(send, rid, field, page)
             request_id_var.reset(t1)
             client_ip_var.reset(t2)
@@ -75,7 +84,7 @@ class SecurityMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(received)
             return message
 
         started = False
@@ -90,9 +99,11 @@ class SecurityMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
+        except _BodyTooLarge as exc:
             if started:
                 raise
+            if self.on_too_large is not None:  # (the app's handler, which registers it, did not answer it)
+                await self.on_too_large(scope, field, exc.received)
             await _too_large(send, rid, field, page)
         # Not in a ``finally``: when an exception escapes, the request id must stay set for the
         # outermost error handler (Starlette's ServerErrorMiddleware, outside this middleware), which
@@ -125,8 +136,9 @@ class _BodyTooLarge(HTTPException):
     """Raised from ``receive`` once the body passes the limit. An HTTPException, so that FastAPI's
     body parsing re-raises it (anything else it turns into a 400) and the app's handler answers 413."""
 
-    def __init__(self) -> None:
+    def __init__(self, received: int | None = None) -> None:
         super().__init__(413, {"code": "too_large", "message": TOO_LARGE})
+        self.received = received  # the bytes read when the limit was passed
 
 
 TOO_LARGE = "请求内容过大 / request body too large"

@@ -210,7 +210,7 @@ def _body_refused(action: str) -> Callable[[Session, Principal, RefusedBody], No
     password, an ID number, a name."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        details: dict[str, Any] = {"errors": refused.errors}
+        details: dict[str, Any] = refused.sized({"errors": refused.errors})
         code = refused.path_params.get("code")
         if isinstance(code, str) and _DEPARTMENT_CODE.fullmatch(code):
             details["department"] = mask_id_numbers_in(code)

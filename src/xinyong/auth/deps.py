@@ -236,6 +236,11 @@ class RefusedBody:
     errors: int
     body: Any
     path_params: dict[str, Any]
+    size: int | None = None  # a body refused as too large (413): its size in bytes, as far as known
+
+    def sized(self, details: dict[str, Any]) -> dict[str, Any]:
+        """``details`` and, for a body refused as too large, its size (``bytes``)."""
+        return details if self.size is None else {**details, "bytes": self.size}
 
     def path_id(self, name: str) -> int | None:
         """The path's id ``name`` as a number, or None (an id the schema refused: not digits, too long)."""
@@ -282,22 +287,63 @@ def refused_body_route(request: Request) -> tuple[tuple[str, ...], Callable[[Ses
     return refusals.get((request.method, template)) if template is not None else None
 
 
-def register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any) -> None:
+def register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any, size: int | None = None) -> None:
     """A department-key (or credit-office) write refused for its body — FastAPI's 422 before the route
-    runs: not JSON, unreadable, or of the wrong shape — is registered as the route's other refusals
+    runs: not JSON, unreadable, or of the wrong shape; or over the size limit as it was read (413,
+    ``size`` the bytes read by then) — is registered as the route's other refusals
     are (the route's ``refused_bodies`` entry: its action, ``failed``, the code and field, never what
     was typed), in a transaction of its own, committed (the request's was rolled back). Only for a
     caller who may call the route: an unknown caller's malformed request leaves the answer alone.
     Blocking (the database): run in a thread."""
     found = refused_body_route(request)
-    if found is None:
-        return
+    if found is not None:
+        _register(request, found, dict(request.path_params), errors, body, size)
+
+
+def declared_refusal_of(scope: dict[str, Any]) -> tuple[Any, dict[str, str]] | None:
+    """The ``refused_bodies`` entry of the route a request is for, and the path's parameters, from the
+    method and path alone (a request refused before routing: a body over the size limit), or None.
+    A lookup: no database; the route templates compiled once per app."""
+    from starlette.routing import compile_path
+
+    app = scope.get("app")
+    state = getattr(app, "state", None)
+    if state is None:
+        return None
+    compiled = getattr(state, "refused_body_paths", None)
+    if compiled is None:
+        compiled = [(method, compile_path(template)[0], entry)
+                    for (method, template), entry in getattr(state, "refused_bodies", {}).items()]
+        state.refused_body_paths = compiled
+    for method, regex, entry in compiled:
+        if method == scope.get("method"):
+            match = regex.match(scope.get("path", ""))
+            if match is not None:
+                return entry, match.groupdict()
+    return None
+
+
+def register_too_large(scope: dict[str, Any], field: str, size: int | None) -> None:
+    """A body refused as too large before routing (413, ``middleware.SecurityMiddleware``: never read)
+    on a route that registers its refused bodies: registered as its 422s are (the route's action,
+    ``failed``, code ``too_large``, the field — ``body``, or ``file`` for an upload — and ``bytes``,
+    the size declared or read when the limit was passed), for a caller found from the request's
+    headers alone: an API key, or a session whose CSRF token came in its header. An unknown caller
+    leaves none. Blocking (the database): run in a thread."""
+    found = declared_refusal_of(scope)
+    if found is not None:
+        entry, params = found
+        _register(Request(scope), entry, params, [{"field": field, "code": "too_large"}], None, size)
+
+
+def _register(request: Request, found: tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]],
+              path_params: dict[str, Any], errors: list[dict[str, Any]], body: Any, size: int | None) -> None:
     permissions, register = found
     first = errors[0] if errors else {"field": "body", "code": "validation_error"}
     field = str(first.get("field") or "body")
     refused = RefusedBody(code=str(first.get("code") or "validation_error")[:64],
                           field=registrable_field(field), errors=len(errors),
-                          body=body, path_params=dict(request.path_params))
+                          body=body, path_params=path_params, size=size)
     with request.app.state.db.session() as session:
         principal = _caller_of_refused_body(request, session)
         if principal is None or not any(allowed(principal.role, p) for p in permissions):

@@ -75,7 +75,7 @@ def put_item(code: str, body: ItemUpdateIn, principal: CatalogManage, session: D
 
 def _edit_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     service.record_update_refusal(session, actor=principal.actor, code=str(refused.path_params.get("code", "")),
-                                  refused=refused.code, field=refused.field)
+                                  refused=refused.code, field=refused.field, body_bytes=refused.size)
 
 
 # an edit whose body the schema refuses (not JSON, no ``spec``, a note too long) is registered as a refused edit

@@ -147,7 +147,7 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
 
 
 def record_update_refusal(session: Session, *, actor: Actor, code: str, refused: str, field: str | None,
-                          via: str | None = None) -> None:
+                          via: str | None = None, body_bytes: int | None = None) -> None:
     """A refused edit of an item — an invalid definition, an unknown department or item, a stale form —
     registered durably (``audit.service.record_refusal``: the request's work rolled back, the entry
     committed) under ``catalog.update``, ``failed``, with the item, the refusal's code and the path
@@ -156,6 +156,8 @@ def record_update_refusal(session: Session, *, actor: Actor, code: str, refused:
     details: dict[str, Any] = {"item": mask_id_numbers_in(code[:64]), "code": refused, "field": field}
     if via is not None:
         details["via"] = via
+    if body_bytes is not None:  # a body over the size limit
+        details["bytes"] = body_bytes
     record_refusal(session, actor=actor, action="catalog.update", object_type="catalog_item", details=details,
                    outcome="failed")
 

@@ -236,7 +236,7 @@ def _upload_body_refused(session: Session, principal: Principal, refused: Refuse
     """An upload refused before its file was read — no file or no item sent, a form that cannot be
     read — registered as a refused upload is (``imports.create``), ``failed``, its code and field."""
     record_refusal(session, actor=principal.actor, action="imports.create", object_type="import_job",
-                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+                   details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
 
 
 refused_bodies: BodyRefusals = {("POST", "/api/v1/imports"): (("imports.use",), _upload_body_refused)}

@@ -308,7 +308,7 @@ def _step_body_refused(action: str) -> Any:
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
         entry_id = refused.path_id("entry_id")
         service.record_refused_step(session, actor=principal.actor, action=action, entry_id=entry_id,
-                                    code=refused.code, field=refused.field)
+                                    code=refused.code, field=refused.field, body_bytes=refused.size)
 
     return register
 

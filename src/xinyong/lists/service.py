@@ -376,13 +376,16 @@ def record_step_refusal(session: Session, *, actor: Actor, action: str, entry_id
 
 
 def record_refused_step(session: Session, *, actor: Actor, action: str, entry_id: int | None, code: str,
-                        field: str | None, via: str | None = None, outcome: str = "failed") -> None:
+                        field: str | None, via: str | None = None, outcome: str = "failed",
+                        body_bytes: int | None = None) -> None:
     """:func:`record_step_refusal` for a step refused before these rules saw it: the proposal form's ID
     number (invalid, or no such person: never the number itself), the API's department (another's:
     ``denied``, or none such)."""
     details: dict[str, Any] = {"code": code, "field": field}
     if via is not None:
         details["via"] = via
+    if body_bytes is not None:  # a body over the size limit
+        details["bytes"] = body_bytes
     record_refusal(session, actor=actor, action=action, object_type="list_entry", object_id=entry_id,
                    details=details, outcome=outcome)
 

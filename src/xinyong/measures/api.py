@@ -450,7 +450,7 @@ def _save_body_refused(kind: str) -> Any:
         shown = code if isinstance(code, str) and re.fullmatch(CODE_PATTERN, code) else None
         record_refusal(session, actor=principal.actor, action=f"measures.{kind}_save",
                        object_type=kind if shown is not None else None, object_id=shown,
-                       details={"code": refused.code, "field": refused.field, "errors": refused.errors},
+                       details=refused.sized({"code": refused.code, "field": refused.field, "errors": refused.errors}),
                        outcome="failed")
 
     return register

@@ -92,7 +92,8 @@ def push(body: PushIn, request: Request, principal: Pusher, session: DbSession, 
 def _push_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     records = refused.body.get("records") if isinstance(refused.body, dict) else None
     service.record_batch_refusal(session, principal.actor, principal.department_id, refused.code, refused.field,
-                                 errors=refused.errors, size=len(records) if isinstance(records, list) else None)
+                                 errors=refused.errors, size=len(records) if isinstance(records, list) else None,
+                                 body_bytes=refused.size)
 
 
 def record_out(session: Session, vault: Vault, rec: Record, *, with_revisions: bool) -> RecordOut:
@@ -237,11 +238,12 @@ def _revoke_body_refused(session: Session, principal: Principal, refused: Refuse
     registered as one the rules refuse (:func:`revoke_refused`): ``record.revoke``, ``failed``."""
     record_id = refused.path_id("record_id")
     record_refusal(session, actor=principal.actor, action="record.revoke", object_type="record", object_id=record_id,
-                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+                   details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
 
 
 def _recompute_body_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
-    service.recompute_refused(session, principal.actor, None, None, code=refused.code, field=refused.field)
+    service.recompute_refused(session, principal.actor, None, None, code=refused.code, field=refused.field,
+                              body_bytes=refused.size)
 
 
 QualityReader = Annotated[Principal, Depends(require("records.read"))]

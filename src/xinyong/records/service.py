@@ -958,10 +958,11 @@ def maintain(session: Session, *, actor: Actor, today: date | None = None, batch
 
 
 def record_batch_refusal(session: Session, actor: Actor, department_id: int | None, code: str, field: str, *,
-                         size: int | None = None, errors: int | None = None) -> None:
+                         size: int | None = None, errors: int | None = None, body_bytes: int | None = None) -> None:
     """A batch refused whole — empty, over 1,000 records, a body that is not a batch — registered as
     the push it was meant to be (``records.push``, the department's, ``failed``): its code and field,
-    its size when known, never a record's content (``audit.service.record_refusal``: the request's
+    its size when known (and a body over the size limit its ``bytes``), never a record's content
+    (``audit.service.record_refusal``: the request's
     work rolled back, the entry committed). Data quality counts them per department and code
     (``batches_refused``, :mod:`xinyong.records.quality`), apart from the records rejected one by one."""
     details: dict[str, Any] = {"channel": "api", "code": code, "field": field}
@@ -969,12 +970,15 @@ def record_batch_refusal(session: Session, actor: Actor, department_id: int | No
         details["size"] = size
     if errors is not None:
         details["errors"] = errors
+    if body_bytes is not None:
+        details["bytes"] = body_bytes
     record_refusal(session, actor=actor, action="records.push", object_type="department",
                    object_id=department_id, details=details, outcome="failed")
 
 
 def recompute_refused(session: Session, actor: Actor, item_code: str | None, exc: RecordError | None,
-                      via: str | None = None, *, code: str | None = None, field: str | None = None) -> None:
+                      via: str | None = None, *, code: str | None = None, field: str | None = None,
+                      body_bytes: int | None = None) -> None:
     """A display recompute refused (no such item, a body the schema refuses) registered under
     ``records.recompute_display``, ``failed``, with its code and field, as a refused catalog edit is
     (the API's, the catalog page's and ``xinyong records recompute-display``'s refusals alike)."""
@@ -984,6 +988,8 @@ def recompute_refused(session: Session, actor: Actor, item_code: str | None, exc
         details = {"item": mask_id_numbers_in(item_code[:64]), **details}
     if via is not None:
         details["via"] = via
+    if body_bytes is not None:  # a body over the size limit
+        details["bytes"] = body_bytes
     record_refusal(session, actor=actor, action="records.recompute_display", object_type="catalog_item",
                    details=details, outcome="failed")
 

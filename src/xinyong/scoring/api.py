@@ -219,7 +219,7 @@ def _query_refused(action: str) -> Any:
     """The same for a query the schema refuses (an ``effective_from`` that is no date): FastAPI's 422."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        _body_refusal(session, principal, action, refused.code, refused.field, refused.errors)
+        _body_refusal(session, principal, action, refused.code, refused.field, refused.errors, refused.size)
 
     return register
 
@@ -230,7 +230,7 @@ def _what_if_refused(session: Session, principal: Principal, refused: RefusedBod
     subject_id = refused.path_id("subject_id")
     record_refusal(session, actor=principal.actor, action="score.what_if",
                    object_type="subject" if subject_id is not None else None, object_id=subject_id,
-                   details={"code": refused.code, "field": refused.field}, outcome="failed")
+                   details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
 
 
 EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]

@@ -158,7 +158,7 @@ def _body_refused(action: str) -> Any:
         subject_id = refused.path_id("subject_id")
         record_refusal(session, actor=principal.actor, action=action,
                        object_type="subject" if subject_id is not None else None, object_id=subject_id,
-                       details={"code": refused.code, "field": refused.field}, outcome="failed")
+                       details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
 
     return register
 
