@@ -336,6 +336,18 @@ def test_a_refused_body_that_cannot_be_registered_is_503_not_500(vault, tmp_path
     database.dispose()
 
 
+def test_a_body_over_the_limit_that_cannot_be_registered_is_still_the_413(vault, tmp_path, world):  # type: ignore[no-untyped-def]
+    """Nothing was read or written: with the database out of reach the 413 is answered all the same
+    (the failed registration logged), never a 500."""
+    database = Database("postgresql+psycopg://nobody@127.0.0.1:1/x")
+    app = create_app(_settings(tmp_path, max_request_bytes=200), database=database, vault=vault)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/records", content=b"x" * 201,
+                   headers={**world.bearer(world.key_a), "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
+    database.dispose()
+
+
 def test_service_recovers_by_itself_when_the_database_returns(fresh_db_url, vault, tmp_path):
     import sqlite3
 

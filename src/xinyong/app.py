@@ -275,7 +275,11 @@ async def _register_too_large(scope: dict[str, Any], field: str, size: int | Non
 
     credentials = any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
     if credentials and declared_refusal_of(scope) is not None:
-        await run_in_threadpool(register_too_large, scope, field, size)
+        try:
+            await run_in_threadpool(register_too_large, scope, field, size)
+        except Exception:  # noqa: BLE001 - the 413 is answered all the same (nothing was read or written)
+            log.error("could not register a body refused as too large: %s %s request_id=%s", scope.get("method"),
+                      scope.get("path"), request_id_var.get(), exc_info=True)
 
 
 def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[tuple[str, str], str],  # type: ignore[type-arg]

@@ -218,6 +218,8 @@ def install(app: Any, render_error_page: Any) -> None:
             return await _api_error(request, exc)
         except StarletteHTTPException as exc:
             return await _http(request, exc)
+        except (OperationalError, PoolTimeout) as exc:  # the database, as the dependencies would meet it: 503
+            return await _db_down(request, exc)
         return None
 
     @app.exception_handler(BilingualError)
