@@ -608,11 +608,15 @@ def dept_deactivate(
 ) -> None:
     """停用部门：其用户立即退出且不能登录，其 API 密钥暂停（不吊销） / deactivate a department: its users are
     logged out and cannot sign in, its API keys are refused (not revoked)."""
-    from xinyong.auth.service import deactivate_department, get_department
+    from xinyong.auth.service import AuthError, deactivate_department, get_department
 
     with database(settings()) as db, db.session() as s:
-        dept = get_department(s, code.strip())
-        counts = deactivate_department(s, department=dept, reason=reason, actor=cli_actor())
+        try:
+            dept = get_department(s, code.strip())
+            counts = deactivate_department(s, department=dept, reason=reason, actor=cli_actor())
+        except AuthError as exc:
+            _record_state_refused(s, "department.deactivate", exc, code)
+            raise
         dept_code = dept.code
     echo(f"已停用 / deactivated: {dept_code} — 结束会话 / sessions ended: {counts['sessions_ended']}, "
          f"暂停密钥 / keys suspended: {counts['keys_suspended']}")
@@ -622,13 +626,29 @@ def dept_deactivate(
 def dept_activate(code: Annotated[str, typer.Argument(help="部门或机构代码 / department code")]) -> None:
     """重新启用部门：其用户可再次登录，未吊销的 API 密钥恢复可用 / reactivate a department: its users may sign
     in again and its unrevoked API keys work again."""
-    from xinyong.auth.service import get_department, reactivate_department
+    from xinyong.auth.service import AuthError, get_department, reactivate_department
 
     with database(settings()) as db, db.session() as s:
-        dept = get_department(s, code.strip())
-        counts = reactivate_department(s, department=dept, actor=cli_actor())
+        try:
+            dept = get_department(s, code.strip())
+            counts = reactivate_department(s, department=dept, actor=cli_actor())
+        except AuthError as exc:
+            _record_state_refused(s, "department.reactivate", exc, code)
+            raise
         dept_code = dept.code
     echo(f"已重新启用 / reactivated: {dept_code} — 恢复密钥 / keys restored: {counts['keys_restored']}")
+
+
+def _record_state_refused(s: Any, action: str, exc: Any, code: str) -> None:
+    """A refused deactivation or reactivation leaves its entry, as on the page and the API
+    (``auth.service.record_state_refused``); the refusal itself is what the command reports."""
+    from xinyong.auth.models import Department
+    from xinyong.auth.service import record_state_refused
+
+    s.rollback()
+    dept_id = s.scalar(select(Department.id).where(Department.code == code.strip()))
+    record_state_refused(s, actor=cli_actor(), action=action, code=exc.code, department=code.strip(),
+                         department_id=dept_id, field="reason" if exc.field == "reason" else None, via="cli")
 
 
 # ---- API keys ---------------------------------------------------------------------------------------

@@ -309,6 +309,12 @@ def test_admin_key_for_unknown_department(client, world, db):
     body = assert_error(client.post("/api/v1/apikeys", json={"name": "x", "department": "nope"}, headers=h), 422,
                         "unknown_department")
     assert body["errors"][0]["field"] == "department"
+    [e] = entries(db, action="apikey.create", outcome="failed")
+    assert (e.outcome, e.details["reason"], e.details["field"], e.details["department"]) == (
+        "failed", "unknown_department", "department", "nope")
+    assert_error(client.post("/api/v1/apikeys", json={"name": "x"}, headers=h), 422, "department_required")
+    assert [(e.details["reason"], e.details["field"]) for e in entries(db, action="apikey.create", outcome="failed")
+            ][1:] == [("department_required", "department")]
 
 
 def test_officer_manages_only_own_department_keys(client, world, db):
@@ -317,6 +323,8 @@ def test_officer_manages_only_own_department_keys(client, world, db):
     assert r.status_code == 201, r.text
     assert r.json()["department_id"] == world.dept_a.id
     assert_error(client.post("/api/v1/apikeys", json={"name": "别人的", "department": "gaj"}, headers=h), 403)
+    [denied] = entries(db, action="apikey.create", outcome="denied")  # registered, as every refusal is
+    assert denied.details == {"reason": "other_department", "department": "gaj"}
     listed = client.get("/api/v1/apikeys", headers=h).json()
     assert {k["department_id"] for k in listed} == {world.dept_a.id}
     assert_error(client.post(f"/api/v1/apikeys/{world.key_b_row.id}/revoke", headers=h), 404, "not_found")

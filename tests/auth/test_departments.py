@@ -219,8 +219,13 @@ def test_the_api_deactivates_and_reactivates(client, world, db):  # type: ignore
     r = client.post("/api/v1/departments/scjgj/activate", headers=h)
     assert r.status_code == 200 and r.json()["active"] is True
     assert_error(client.post("/api/v1/departments/scjgj/activate", headers=h), 409, "already_active")
-    assert [e.actor_label for e in entries(db, action="department.deactivate")] == ["admin"]
-    assert [e.actor_label for e in entries(db, action="department.reactivate")] == ["admin"]
+    assert [e.actor_label for e in entries(db, action="department.deactivate", outcome="ok")] == ["admin"]
+    assert [e.actor_label for e in entries(db, action="department.reactivate", outcome="ok")] == ["admin"]
+    # each refusal of the state is registered as the change it asked for (denied), not only the changes
+    assert [(e.details["reason"], e.object_id) for e in entries(db, action="department.deactivate", outcome="denied")] \
+        == [("already_inactive", str(world.dept_a.id))]
+    assert [(e.details["reason"], e.object_id) for e in entries(db, action="department.reactivate", outcome="denied")] \
+        == [("already_active", str(world.dept_a.id))]
 
 
 def test_the_api_refusals(client, world, db):  # type: ignore[no-untyped-def]
@@ -253,9 +258,18 @@ def test_the_api_refusals(client, world, db):  # type: ignore[no-untyped-def]
     assert _active(db, "scjgj") and not entries(db, action="department.deactivate", outcome="ok")
     assert [e.details["permission"] for e in entries(db, action="auth.forbidden")] == ["departments.manage"] * 2
     # the bodies the schema refused are registered as the deactivation's refusals (the department of the path)
-    assert [(e.details["reason"], e.details["field"], e.details["department"])
-            for e in entries(db, action="department.deactivate", outcome="failed")] == [
+    # the reasons the service refused, and the bodies the schema refused, are registered as the
+    # deactivation's refusals (the department of the path); the typed reason is not kept
+    failed = entries(db, action="department.deactivate", outcome="failed")
+    assert [(e.details["reason"], e.details["field"], e.details["department"]) for e in failed] == [
+        ("reason_required", "reason", "scjgj"), ("reason_too_long", "reason", "scjgj"),
         ("missing", "reason", "scjgj"), ("extra_forbidden", "active", "scjgj")]
+    assert "x" * 20 not in str([e.details for e in failed])
+    assert [(e.details["reason"], e.details["department"], e.object_id)
+            for e in entries(db, action="department.deactivate", outcome="denied")] == [
+        ("not_found", "nope", None), ("admin_in_department", "scjgj", str(world.dept_a.id))]
+    assert [(e.details["reason"], e.details["department"])
+            for e in entries(db, action="department.reactivate", outcome="denied")] == [("not_found", "nope")]
 
 
 def test_the_api_asks_an_old_session_for_the_password_first(client, world, db):  # type: ignore[no-untyped-def]

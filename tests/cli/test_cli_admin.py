@@ -85,10 +85,18 @@ def test_dept_deactivate_and_activate(initialised: CliEnv) -> None:
     finally:
         db.dispose()
     assert cli.sql("SELECT revoked_at FROM api_keys") == [(None,)]
-    assert cli.count("audit_entries", "action = 'department.deactivate'") == 1
-    assert cli.count("audit_entries", "action = 'department.reactivate'") == 1
+    assert cli.count("audit_entries", "action = 'department.deactivate' AND outcome = 'ok'") == 1
+    assert cli.count("audit_entries", "action = 'department.reactivate' AND outcome = 'ok'") == 1
+    # the refusals too, as the page's and the API's are (the second reason is not kept)
+    refused = cli.sql("SELECT action, outcome, details FROM audit_entries WHERE outcome != 'ok' "
+                      "AND action LIKE 'department.%' ORDER BY id")
+    assert [(a, o) for a, o, _d in refused] == [("department.deactivate", "denied"), ("department.deactivate", "denied"),
+                                               ("department.reactivate", "denied")]
+    assert ['"already_inactive"' in str(d) and '"cli"' in str(d) for _a, _o, d in refused][0]
+    assert '"not_found"' in str(refused[1][2]) and '"already_active"' in str(refused[2][2])
+    assert all("又一次" not in str(d) for _a, _o, d in refused)
     [(actor_type, details)] = cli.sql("SELECT actor_type, details FROM audit_entries "
-                                      "WHERE action = 'department.deactivate'")
+                                      "WHERE action = 'department.deactivate' AND outcome = 'ok'")
     assert actor_type == "system" and "机构撤并" in details and "  机构撤并" not in details
 
 
@@ -98,6 +106,7 @@ def test_dept_deactivate_refuses_an_empty_reason(initialised: CliEnv) -> None:
     refused = cli.fails("dept", "deactivate", "scjg", "--reason", "   ")
     assert "请填写停用原因" in refused.stderr and "a reason is required" in refused.stderr
     assert cli.sql("SELECT active FROM departments WHERE code = 'scjg'") == [(1,)]
+    assert cli.count("audit_entries", "action = 'department.deactivate' AND outcome = 'failed'") == 1
 
 
 def test_apikey_create_prints_the_key_alone_on_the_last_line_and_authenticates(initialised: CliEnv) -> None:

@@ -149,7 +149,14 @@ def test_department_state_refusals_are_shown_in_the_row(client, world, login, db
                        ).status_code == 404
     with db.session() as s:
         assert s.get(Department, world.dept_a.id).active
-    assert not audit(db, "department.deactivate") and not audit(db, "department.reactivate")
+    # each refusal is registered as the change it asked for (the reason typed is not kept); no change is
+    deact = audit(db, "department.deactivate")
+    assert [(e.outcome, e.details["reason"], e.details.get("field"), e.details["via"]) for e in deact] == [
+        ("failed", "reason_required", "reason", "page"), ("failed", "reason_too_long", "reason", "page"),
+        ("denied", "admin_in_department", None, "page")]
+    assert "撤撤撤" not in str([e.details for e in deact])
+    assert [(e.outcome, e.details["reason"]) for e in audit(db, "department.reactivate")] == [
+        ("denied", "already_active")]
 
 
 def test_department_state_forms_need_the_csrf_token_and_the_permission(client, world, login, db):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.service import record_not_found
+from xinyong.audit.service import record_not_found, record_refusal
 from xinyong.auth import service
 from xinyong.auth.deps import BodyRefusals, RefusedBody, check_step_up, require
 from xinyong.auth.models import ApiKey, Department, User
@@ -84,10 +84,12 @@ _STATE_STATUS = {"unknown_department": 404, "already_inactive": 409, "already_ac
              summary="Deactivate a department (admin): its users are logged out, its keys refused until reactivated")
 def deactivate_department(code: DepartmentCode, body: DeactivateIn, principal: ManageDepartments,
                           session: DbSession) -> Department:
+    dept = None
     try:
         dept = service.get_department(session, code)
         service.deactivate_department(session, department=dept, reason=body.reason, actor=principal.actor)
     except AuthError as exc:
+        _state_refused(session, principal, "department.deactivate", exc, code, dept)
         raise _refuse(exc, _STATE_STATUS.get(exc.code, 422)) from exc
     return dept
 
@@ -95,12 +97,22 @@ def deactivate_department(code: DepartmentCode, body: DeactivateIn, principal: M
 @router.post("/departments/{code}/activate", response_model=DepartmentOut,
              summary="Reactivate a department (admin): its users may log in and its unrevoked keys work again")
 def activate_department(code: DepartmentCode, principal: ManageDepartments, session: DbSession) -> Department:
+    dept = None
     try:
         dept = service.get_department(session, code)
         service.reactivate_department(session, department=dept, actor=principal.actor)
     except AuthError as exc:
+        _state_refused(session, principal, "department.reactivate", exc, code, dept)
         raise _refuse(exc, _STATE_STATUS.get(exc.code, 422)) from exc
     return dept
+
+
+def _state_refused(session: Session, principal: Principal, action: str, exc: AuthError, code: str,
+                   dept: Department | None) -> None:
+    """A refused state change, registered as the change asked for (``auth.service.record_state_refused``)."""
+    service.record_state_refused(session, actor=principal.actor, action=action, code=exc.code, department=code,
+                                 department_id=dept.id if dept is not None else None,
+                                 field="reason" if exc.field == "reason" else None)
 
 
 def _readable_keys(principal: Principal):  # type: ignore[no-untyped-def]
@@ -122,14 +134,20 @@ def create_key(body: ApiKeyIn, request: Request, principal: ManageOwnKeys, sessi
         try:
             dept = service.get_department(session, body.department)
         except AuthError as exc:
+            service.record_failed_input(session, actor=principal.actor, action="apikey.create", code=exc.code,
+                                        field="department", department=mask_id_numbers_in(body.department[:32]))
             raise _refuse(exc) from exc
     else:
         if body.department and principal.department_id is not None:
             own = session.get(Department, principal.department_id)
             if own is None or own.code != body.department:
+                record_refusal(session, actor=principal.actor, action="apikey.create",
+                               details={"reason": "other_department", "department": mask_id_numbers_in(body.department[:32])})
                 raise ApiError(403, "forbidden", "只能为本部门创建密钥 / you can create keys only for your department")
         dept = session.get(Department, principal.department_id) if principal.department_id else None
         if dept is None:
+            service.record_failed_input(session, actor=principal.actor, action="apikey.create",
+                                        code="department_required", field="department")
             raise ApiError(422, "department_required", "请指定部门 / department is required",
                            [{"field": "department", "code": "required", "message": "请指定部门 / department is required"}])
     try:

@@ -483,6 +483,24 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: Actor) -> None:
            details={"prefix": key.prefix})
 
 
+def record_state_refused(session: Session, *, actor: Actor, action: str, code: str, department: str,
+                         department_id: int | None = None, field: str | None = None, via: str | None = None) -> None:
+    """A department's deactivation or reactivation refused (``department.deactivate`` /
+    ``department.reactivate``), registered durably as the change it asked for: ``failed`` for its input
+    (the reason: missing, too long, control characters), ``denied`` for the department's state (already inactive or active,
+    an administrator or the actor in it), ``not_found`` for a code nobody holds. The reason typed is
+    not kept: only its code."""
+    outcome = "failed" if field == "reason" else "denied"
+    details: dict[str, Any] = {"reason": "not_found" if code == "unknown_department" else code,
+                               "department": department[:32]}
+    if field is not None:
+        details["field"] = field
+    if via is not None:
+        details["via"] = via
+    record_refusal(session, actor=actor, action=action, object_type="department", object_id=department_id,
+                   details=details, outcome=outcome)
+
+
 def record_revoke_refused(session: Session, *, actor: Actor, key: ApiKey, code: str,
                           via: str | None = None) -> None:
     """A revocation of a key the caller may see, refused (``already_revoked``), registered durably as

@@ -97,8 +97,11 @@ def _change_state(request: Request, session: Session, principal: Principal, depa
             service.reactivate_department(session, department=dept, actor=principal.actor)
         else:
             service.deactivate_department(session, department=dept, reason=reason, actor=principal.actor)
-    except AuthError as exc:
-        session.rollback()
+    except AuthError as exc:  # registered as the API's refusal is (the reason typed is not kept)
+        service.record_state_refused(session, actor=principal.actor,
+                                     action="department.reactivate" if active else "department.deactivate",
+                                     code=exc.code, department=dept.code, department_id=dept.id,
+                                     field="reason" if exc.field == "reason" else None, via="page")
         row_error = {"id": department_id, **_refusal(exc), "reason": reason}
         return _departments_page(request, session, row_error=row_error, status_code=422)
     return _see_other("/admin/departments")
