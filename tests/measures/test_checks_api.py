@@ -17,7 +17,7 @@ from xinyong import clock
 from xinyong.audit.models import AuditEntry
 from xinyong.auth import service as auth_service
 from xinyong.measures import service
-from xinyong.measures.models import Check, CheckFeedback
+from xinyong.measures.models import Check, CheckFeedback, Measure
 
 
 def _check(client, world, number: str, scenario: str, key: str | None = None):  # type: ignore[no-untyped-def]
@@ -621,3 +621,35 @@ def test_a_measure_or_scenario_body_the_schema_refuses_is_registered(client, wor
         ("measures.measure_save", "failed", "measure", "new_measure", {"code": "extra_forbidden", "field": "colour",
                                                                        "errors": 1}),
     ]
+
+
+def test_a_measure_or_scenario_save_the_rules_refuse_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    """A save the service refuses (an unknown target or scenario) or whose body names another code is
+    registered under the save's action, ``failed``, with the refusal's code, first field and count —
+    never what was typed; nothing is saved."""
+    login(client, "admin")
+    csrf = client.get("/api/v1/session").json()["csrf_token"]
+    h = {"X-CSRF-Token": csrf}
+    good = {"name_zh": "新措施", "name_en": "A measure", "kind": "incentive", "applies_to": ["red_volunteer"],
+            "scenarios": ["awards"], "department": "区政务服务办", "basis": "依据"}
+    r = client.put("/api/v1/measures/new_measure", json={**good, "applies_to": ["nobody"], "scenarios": ["mars"]},
+                   headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_measure"
+    r = client.put("/api/v1/measures/new_measure", json={**good, "code": "another_one"}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "code_mismatch"
+    r = client.put("/api/v1/scenarios/new_scene", json={"name_zh": "", "name_en": "x"}, headers=h)
+    assert r.status_code == 422
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.object_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["measures.measure_save", "measures.scenario_save"]))
+            .order_by(AuditEntry.id))]
+        assert s.scalar(select(func.count()).select_from(Measure).where(Measure.code == "new_measure")) == 0
+    assert got[:2] == [
+        ("measures.measure_save", "failed", "new_measure", {"code": "invalid_measure", "field": got[0][3]["field"],
+                                                            "errors": 2}),
+        ("measures.measure_save", "failed", "new_measure", {"code": "code_mismatch", "field": "code", "errors": 1}),
+    ]
+    assert got[0][3]["field"].endswith("applies_to") or got[0][3]["field"].endswith("scenarios")
+    assert [(a, o, obj, d["code"]) for a, o, obj, d in got[2:]] == [
+        ("measures.scenario_save", "failed", "new_scene", r.json()["code"])]
+    assert "another_one" not in str(got) and "nobody" not in str(got)

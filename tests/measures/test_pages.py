@@ -272,3 +272,20 @@ def test_one_measure_and_one_scenario_by_code(client, world):  # type: ignore[no
         missing = client.get(path, headers=h)
         assert missing.status_code == 404 and missing.json()["code"] == code
     assert client.get("/api/v1/measures/restrict_awards").status_code == 401
+
+
+def test_a_refused_save_on_the_page_is_registered(client, world, db):  # type: ignore[no-untyped-def]
+    """The page's refusals are registered as the API's are: a new code that exists (``denied``, a
+    conflict) and a definition the rules refuse (``failed``), under the save's action, via page."""
+    csrf = login(client, "admin")
+    form = {"code": "restrict_awards", "name_zh": "取消评优评先资格", "name_en": "Excluded from awards",
+            "kind": "punishment", "applies_to": ["serious_dishonesty"], "scenarios": ["awards"],
+            "department": "区委宣传部", "basis": "国发〔2016〕33号", "active": "on", "reason": "", "csrf_token": csrf}
+    assert client.post("/admin/measures/measure/new", data=form).status_code == 422
+    assert client.post("/admin/measures/measure/restrict_awards", data={**form, "scenarios": ["mars"]}).status_code == 422
+    assert client.post("/admin/measures/measure/new", data={**form, "code": "Not A Code!", "kind": "x"}).status_code == 422
+    with db.session() as s:
+        got = [(e.outcome, e.object_id, e.details["code"], e.details["via"]) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "measures.measure_save").order_by(AuditEntry.id))]
+    assert got == [("denied", "restrict_awards", "code_exists", "page"), ("failed", "restrict_awards", "invalid_measure", "page"),
+                   ("failed", None, "invalid_measure", "page")]

@@ -387,6 +387,17 @@ def scenario(code: CodePath, principal: Reader, session: DbSession) -> ScenarioO
     return ScenarioOut(**_one(service.definitions(session)[0], "scenario", code))
 
 
+@contextlib.contextmanager
+def _save_refusal_registered(session: Session, principal: Principal, kind: str, code: str) -> Iterator[None]:
+    """A save the service (or the body's code) refuses is registered as the save's refusal
+    (``service.record_save_refused``), then answered as before."""
+    try:
+        yield
+    except (service.MeasuresError, ApiError) as exc:
+        service.record_save_refused(session, actor=principal.actor, kind=kind, code=code, exc=exc)
+        raise
+
+
 def _body_of(code: str, body: Any) -> dict[str, Any]:
     """A save's data from its body: a code in the body must be the path's; a version is ignored."""
     data = body.model_dump()
@@ -402,10 +413,11 @@ def _body_of(code: str, body: Any) -> dict[str, Any]:
 @defs_router.put("/measures/{code}", response_model=MeasureDefOut,
                  summary="Create a measure or add a version of it (admin)")
 def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: DbSession) -> MeasureDefOut:
-    data = _body_of(code, body)
-    service.ensure_loaded(session, actor=principal.actor)
-    reason = data.pop("reason")
-    row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
+    with _save_refusal_registered(session, principal, "measure", code):
+        data = _body_of(code, body)
+        service.ensure_loaded(session, actor=principal.actor)
+        reason = data.pop("reason")
+        row = service.save_measure(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return MeasureDefOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, kind=row.kind,
                          applies_to=row.applies_to, scenarios=row.scenarios, department=row.department,
                          basis=row.basis, active=row.active, version=row.version)
@@ -413,10 +425,11 @@ def put_measure(code: CodePath, body: MeasureIn, principal: Manager, session: Db
 
 @defs_router.put("/scenarios/{code}", response_model=ScenarioOut, summary="Create a scenario or add a version (admin)")
 def put_scenario(code: CodePath, body: ScenarioIn, principal: Manager, session: DbSession) -> ScenarioOut:
-    data = _body_of(code, body)
-    service.ensure_loaded(session, actor=principal.actor)
-    reason = data.pop("reason")
-    row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
+    with _save_refusal_registered(session, principal, "scenario", code):
+        data = _body_of(code, body)
+        service.ensure_loaded(session, actor=principal.actor)
+        reason = data.pop("reason")
+        row = service.save_scenario(session, data={"code": code, **data}, actor=principal.actor, reason=reason)
     return ScenarioOut(code=row.code, name_zh=row.name_zh, name_en=row.name_en, active=row.active,
                        version=row.version)
 

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock
-from xinyong.audit.service import Actor, record, record_many
+from xinyong.audit.service import Actor, record, record_many, record_refusal
 from xinyong.auth.models import ApiKey, Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import FAST_KEY_COLUMNS, FAST_KEY_JOIN, Principal, fast_api_key_principal, parse_api_key
@@ -205,6 +205,27 @@ def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, An
     record(session, actor=actor, action=f"measures.{kind}_save", object_type=kind, object_id=row.code,
            details={"version": row.version, "data": clean, "reason": reason})
     return row
+
+
+_SAVE_CODE = re.compile(r"[a-z][a-z0-9_]{1,63}")
+
+
+def record_save_refused(session: Session, *, actor: Actor, kind: str, code: str, exc: Any,
+                        via: str | None = None) -> None:
+    """A measure's or a scenario's save refused (an invalid definition, a body's code not the path's,
+    a new code that exists), registered under the save's action (``measures.measure_save`` /
+    ``measures.scenario_save``): ``failed`` for the input, ``denied`` for a conflict (409), with the
+    refusal's code, its first field and how many errors — never a value typed. The code is the object
+    only when it is one (a page's new-code form may hold anything)."""
+    errors = exc.errors or []  # (a MeasuresError, or the API's ApiError for a body's code not the path's)
+    details: dict[str, Any] = {"code": exc.code,
+                               "field": errors[0].get("field") if errors else getattr(exc, "field", None),
+                               "errors": len(errors) or 1}
+    if via is not None:
+        details["via"] = via
+    shown = code if _SAVE_CODE.fullmatch(code) else None
+    record_refusal(session, actor=actor, action=f"measures.{kind}_save", object_type=kind if shown else None,
+                   object_id=shown, details=details, outcome="denied" if exc.status == 409 else "failed")
 
 
 def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Scenario:
