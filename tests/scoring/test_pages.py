@@ -41,6 +41,12 @@ def test_citizen_pages(client, login, world, scored) -> None:  # type: ignore[no
     assert client.get("/admin/scoring").status_code == 403
     r = client.get("/my/score")
     assert r.status_code == 200 and "990" in r.text and "行政处罚信息（一般）" in r.text
+    # the history says why each score changed in the page's language, not as a code
+    assert "信用记录报送" in r.text and "records.push" not in r.text
+    client.cookies.set("lang", "en")
+    english = client.get("/my/score").text
+    assert "Record pushed" in english and "records.push" not in english
+    client.cookies.set("lang", "zh")
     r = client.post("/my/score/what-if", data={"csrf_token": csrf, "remove_record": str(scored["penalty"]),
                                                "add_item": "honor", "level": "national"})
     assert r.status_code == 200 and 'id="what-if-result"' in r.text and "1040" in r.text

@@ -28,7 +28,7 @@ from xinyong.catalog import service
 from xinyong.catalog.service import CatalogError, Item
 from xinyong.catalog.spec import CATEGORIES, CODE_RE, VISIBILITIES, ItemSpec, Period, to_data
 from xinyong.deps import DbSession
-from xinyong.web.i18n import MESSAGES, lang_of
+from xinyong.web.i18n import label, lang_of
 from xinyong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -50,12 +50,6 @@ async def _form(request: Request) -> FormData:
 
 Form = Annotated[FormData, Depends(_form)]
 
-
-def label(lang: str, prefix: str, code: str | None) -> str:
-    if not code:
-        return ""
-    entry = MESSAGES.get(f"{prefix}.{code}")
-    return (entry.get(lang) or entry["zh"]) if entry else code
 
 
 def display_keys(spec: ItemSpec) -> list[str]:

@@ -46,7 +46,7 @@ from xinyong.imports.api import runner_of
 from xinyong.imports.models import ImportJob
 from xinyong.imports.parsers import FileError
 from xinyong.records.service import DepartmentRef
-from xinyong.web.i18n import MESSAGES, lang_of
+from xinyong.web.i18n import label, lang_of
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,12 +60,6 @@ PAGE_SIZE = 50
 SHOWN_ERRORS = 100
 RUNNING = ("pending", "running")
 
-
-def label(lang: str, prefix: str, code: str | None) -> str:
-    if not code:
-        return ""
-    entry = MESSAGES.get(f"{prefix}.{code}")
-    return (entry.get(lang) or entry["zh"]) if entry else code
 
 
 def _not_found() -> HTTPException:

@@ -35,7 +35,7 @@ from xinyong.lists.models import ENTRY_STATUSES, MANUAL_REMOVAL_KINDS, ListEntry
 from xinyong.privacy import identity
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.service import find_by_id_number
-from xinyong.web.i18n import MESSAGES, lang_of
+from xinyong.web.i18n import label, lang_of
 from xinyong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -56,12 +56,6 @@ MY_LISTS = "/my/lists"
 PAGE_SIZE = 50
 QUEUE_SIZE = 100
 
-
-def label(lang: str, prefix: str, code: str | None) -> str:
-    if not code:
-        return ""
-    entry = MESSAGES.get(f"{prefix}.{code}")
-    return (entry.get(lang) or entry["zh"]) if entry else code
 
 
 def _ctx(request: Request) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from xinyong.records.models import RECORD_STATUSES, Record
 from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_by_id_number
-from xinyong.web.i18n import MESSAGES, lang_of, translate
+from xinyong.web.i18n import label, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -60,13 +60,6 @@ LIST_PATH = "/workspace/records"
 DEPT_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # never shown back in a form
 
-
-def label(lang: str, prefix: str, code: str | None) -> str:
-    """A coded value's label from the message catalog (``status.active`` …), else the code itself."""
-    if not code:
-        return ""
-    entry = MESSAGES.get(f"{prefix}.{code}")
-    return (entry.get(lang) or entry["zh"]) if entry else code
 
 
 def item_name(lang: str, item: Item | None, code: str) -> str:

@@ -21,7 +21,7 @@ from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
-from xinyong.web.i18n import lang_of, translate
+from xinyong.web.i18n import label, lang_of, translate
 from xinyong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -139,6 +139,7 @@ def _my_page(request: Request, session: Session, principal: Principal, *, result
     return render(request, "scoring/my_score.html", {
         "e": e, "result": result, "error": error, "form": form or {}, "history": service.history(session, sid),
         "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
+        "label": lambda prefix, code: label(lang_of(request), prefix, code),
     }, status_code=status_code)
 
 

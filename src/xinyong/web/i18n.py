@@ -239,6 +239,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "visibility.public": {"zh": "社会公开", "en": "Public"},
     "visibility.authorized": {"zh": "授权查询", "en": "With authorization"},
     "visibility.government": {"zh": "政务共享", "en": "Government only"},
+    # why a score was recomputed (score_history.reason): a record's or a list's change, or the rules
+    "score_reason.records.push": {"zh": "信用记录报送", "en": "Record pushed"},
+    "score_reason.records.revoke": {"zh": "信用记录撤销", "en": "Record revoked"},
+    "score_reason.records.expire": {"zh": "信用记录展示到期", "en": "Record's display ended"},
+    "score_reason.records.archive": {"zh": "信用记录归档", "en": "Record archived"},
+    "score_reason.records.recompute": {"zh": "展示期限重算", "en": "Display dates recomputed"},
+    "score_reason.lists.proposed": {"zh": "名单拟列入", "en": "Proposed for a list"},
+    "score_reason.lists.notified": {"zh": "名单告知", "en": "Notified of a listing"},
+    "score_reason.lists.listed": {"zh": "列入名单", "en": "Listed"},
+    "score_reason.lists.rejected": {"zh": "不予列入名单", "en": "Listing rejected"},
+    "score_reason.lists.removed": {"zh": "移出名单", "en": "Removed from a list"},
+    "score_reason.lists.expired": {"zh": "名单期满移出", "en": "List entry expired"},
+    "score_reason.lists.refresh": {"zh": "红名单规则更新", "en": "Red lists refreshed"},
+    "score_reason.lists.catalog": {"zh": "名单随信用记录更新", "en": "List follows its records"},
+    "score_reason.rescore": {"zh": "全量重算", "en": "Full recomputation"},
+    "score_reason.ruleset": {"zh": "新评分规则生效", "en": "New ruleset in force"},
+    "score_reason.window": {"zh": "记录计分期满", "en": "A record stopped counting"},
+    "score_reason.refresh": {"zh": "重新计算", "en": "Recomputed"},
+    "score_reason.demo": {"zh": "演示数据", "en": "Demo data"},
     "change.push": {"zh": "报送", "en": "Pushed"},
     "change.revoke": {"zh": "撤销", "en": "Revoked"},
     "change.recompute": {"zh": "重算展示期限", "en": "Display recomputed"},
@@ -659,6 +678,14 @@ def translate(lang: str, key: str, **params: Any) -> str:
         return key
     text = entry.get(lang) or entry[DEFAULT_LANG]
     return text.format(**params) if params else text
+
+
+def label(lang: str, prefix: str, code: str | None) -> str:
+    """A coded value's label from the message catalog (``status.active`` …), else the code itself."""
+    if not code:
+        return ""
+    entry = MESSAGES.get(f"{prefix}.{code}")
+    return (entry.get(lang) or entry[DEFAULT_LANG]) if entry else code
 
 
 def translator(lang: str) -> Translator:
