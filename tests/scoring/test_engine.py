@@ -90,6 +90,7 @@ def test_what_if_equals_the_engine_after_the_change_and_writes_nothing(session, 
 @pytest.mark.parametrize(("change", "code"), [
     ({"remove_record": 999999}, "unknown_record"),
     ({"add": {"item": "nonsense"}}, "unknown_item"),
+    ({"add": {"level": "city"}}, "missing"),  # said so, not "no catalog item None"
     ({"add": {"item": "honor", "level": "galactic"}}, "unknown_level"),
     ({"add": {"item": "admin_penalty", "severity": "awful"}}, "unknown_severity"),
     ({"add": {"item": "honor", "level": "city", "decided_at": "2099-01-01"}}, "future_date"),

@@ -969,6 +969,8 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
         if not isinstance(add, Mapping):
             raise _bad_change(i, "wrong_type", "add 应为对象", "add must be an object", "add")
         code = add.get("item")
+        if code is None or code == "":
+            raise _bad_change(i, "missing", "缺少事项代码（item）", "item is required", "add.item")
         f = facts.get(code) if isinstance(code, str) else None
         item = items.get(code) if isinstance(code, str) else None
         if f is None or item is None:
