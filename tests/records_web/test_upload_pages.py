@@ -50,6 +50,16 @@ def _upload(client, csrf: str, data: bytes, item: str = "admin_penalty", name: s
                        files={"file": (name, data, "text/csv")}, follow_redirects=False)
 
 
+def _imported_page(client, app, csrf: str, data: bytes, created: int, name: str = "处罚.csv") -> str:  # type: ignore[no-untyped-def]
+    """Upload, let the job run, and return its page, which counts ``created`` records."""
+    r = _upload(client, csrf, data, name=name)
+    assert r.status_code == 303, r.text
+    runner_of(app).wait()
+    html = client.get(r.headers["location"]).text
+    assert re.search(rf'class="count-created">{created}<', html), html
+    return html
+
+
 def _job_id(location: str) -> int:
     m = re.fullmatch(rf"{JOBS}/(\d+)", location)
     assert m, location
@@ -118,11 +128,7 @@ def test_the_job_page_names_the_columns_ignored(client, app, world, login):
     data, _people = penalty_csv(2, bad=0, prefix="G")
     lines = data.decode("utf-8-sig").splitlines()
     data = "\r\n".join(f"序号,{line},备注" if i == 0 else f"{i},{line},见附件" for i, line in enumerate(lines)).encode()
-    r = _upload(client, csrf, data)
-    assert r.status_code == 303, r.text
-    runner_of(app).wait()
-    html = client.get(r.headers["location"]).text
-    assert re.search(r'class="count-created">2<', html)
+    html = _imported_page(client, app, csrf, data, 2)
     assert re.search(r'<p class="notice job-note" role="status" data-code="ignored_columns">已忽略的列：“序号”、“备注”'
                      r'[^<]*columns ignored', html), html
 
@@ -133,11 +139,7 @@ def test_the_job_page_names_the_hidden_columns_imported(client, app, world, logi
 
     csrf = login(client, "officer_a")
     data = with_cols(xlsx_bytes(HEADER, penalty_rows(2, prefix="HP")), '<cols><col min="3" max="3" hidden="1"/></cols>')
-    r = _upload(client, csrf, data, name="处罚.xlsx")
-    assert r.status_code == 303, r.text
-    runner_of(app).wait()
-    html = client.get(r.headers["location"]).text
-    assert re.search(r'class="count-created">2<', html)
+    html = _imported_page(client, app, csrf, data, 2, name="处罚.xlsx")
     assert re.search(r'<p class="notice job-note" role="status" data-code="hidden_columns">已导入隐藏的列：“来源编号”（隐藏的C列）'
                      r"[^<]*hidden columns imported: &#39;来源编号&#39; \(hidden column C\)", html), html
 
