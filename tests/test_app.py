@@ -348,6 +348,24 @@ def test_a_body_over_the_limit_that_cannot_be_registered_is_still_the_413(vault,
     database.dispose()
 
 
+def test_a_streamed_body_over_the_limit_that_cannot_be_registered_is_still_the_413(vault, tmp_path, world):  # type: ignore[no-untyped-def]
+    """The same for a body sent without a Content-Length, refused by the app's handler once the bytes
+    read pass the limit: its registration failing is logged, the answer is the 413, not a 500."""
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b"x" * 50
+
+    database = Database("postgresql+psycopg://nobody@127.0.0.1:1/x")
+    app = create_app(_settings(tmp_path, max_request_bytes=200), database=database, vault=vault)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/records", content=chunks(),
+                   headers={**world.bearer(world.key_a), "content-type": "application/json"})
+    assert r.status_code == 413, r.text
+    assert r.json()["code"] == "too_large" and [e["field"] for e in r.json()["errors"]] == ["body"]
+    assert_api_headers(r)
+    database.dispose()
+
+
 def test_service_recovers_by_itself_when_the_database_returns(fresh_db_url, vault, tmp_path):
     import sqlite3
 

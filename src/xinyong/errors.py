@@ -290,7 +290,12 @@ def install(app: Any, render_error_page: Any) -> None:
             errors = [{"field": "file" if upload else "body", "code": code, "message": message}]
             received = getattr(exc, "received", None)
             if received is not None:  # a body streamed past the limit (middleware._BodyTooLarge), as it was read
-                await _register_refused_body(request, [{"field": errors[0]["field"], "code": code}], None, received)
+                try:
+                    await _register_refused_body(request, [{"field": errors[0]["field"], "code": code}], None,
+                                                 received)
+                except Exception:  # noqa: BLE001 - the 413 is answered all the same, as the middleware's is
+                    log.error("could not register a body refused as too large: %s %s request_id=%s", request.method,
+                              request.url.path, request_id_var.get(), exc_info=True)
         return JSONResponse(error_body(code, message, errors), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)
