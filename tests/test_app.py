@@ -212,6 +212,35 @@ def test_a_body_over_the_limit_of_no_known_caller_leaves_no_entry(small_app, wor
     assert _too_large_entries(db) == [] and _too_large_entries(db, "department.create") == []
 
 
+def test_a_body_over_the_limit_from_a_session_without_its_csrf_header_asks_the_database_nothing(  # type: ignore[no-untyped-def]
+        small_app, world, db):
+    """A session whose CSRF token is not in a header is never told apart (its body over the limit is
+    not registered), so its cookie is not even looked up — declared too large or streamed past the
+    limit: an unauthenticated flood of such 413s with a made-up session cookie costs no query (on
+    SQLite, no write lock)."""
+    from tests.support import login
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    json_h = {"content-type": "application/json"}
+    with TestClient(small_app, base_url="https://testserver") as c:
+        login(c, "officer_a")
+        event.listen(db.connection, "before_cursor_execute", count)
+        try:
+            answers = [c.post("/api/v1/records", content=b"x" * 201, headers=json_h)]  # its own session
+            c.cookies.set("xy_session", "made-up")
+            answers.append(c.post("/api/v1/records", content=b"x" * 201, headers=json_h))
+            answers.append(c.post("/api/v1/records", content=iter([b"x" * 150] * 2), headers=json_h))  # streamed
+        finally:
+            event.remove(db.connection, "before_cursor_execute", count)
+    assert [r.status_code for r in answers] == [413, 413, 413]
+    assert statements == []
+    assert _too_large_entries(db) == []
+
+
 def test_other_declared_routes_register_a_body_over_the_limit(small_app, world, db):  # type: ignore[no-untyped-def]
     """The route's own action: an upload's file, an admin's department (a session, its CSRF header)."""
     from tests.support import login

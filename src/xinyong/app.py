@@ -267,13 +267,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 async def _register_too_large(scope: dict[str, Any], field: str, size: int | None) -> None:
     """A body over the size limit, refused before routing, on a route that registers its refused
     bodies: registered for a caller its headers name (``auth.deps.register_too_large``, in a thread:
-    it waits for the database). Other routes, or a request without a key or a cookie: nothing, not
-    even a thread."""
+    it waits for the database). Other routes, or a request without a key or a cookie and its CSRF
+    header: nothing, not even a thread."""
     from starlette.concurrency import run_in_threadpool
 
     from xinyong.auth.deps import declared_refusal_of, register_too_large
 
-    credentials = any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
+    # a key, or a session cookie with its CSRF header (without it the caller is never told apart)
+    names = {name for name, _ in scope.get("headers", ())}
+    credentials = b"authorization" in names or (b"cookie" in names and b"x-csrf-token" in names)
     if credentials and declared_refusal_of(scope) is not None:
         try:
             await run_in_threadpool(register_too_large, scope, field, size)

@@ -273,9 +273,11 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
         except AuthFailure:
             return None
     token = request.cookies.get(SESSION_COOKIE)
-    principal = principal_for_session(session, token=token) if token else None
     sent = request.headers.get("x-csrf-token")
-    if principal is None or not (sent and principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token)):
+    if not (token and sent):  # a session without its CSRF header is never told apart: not even looked up
+        return None
+    principal = principal_for_session(session, token=token)
+    if principal is None or not (principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token)):
         return None
     return principal
 
