@@ -241,6 +241,31 @@ def test_a_body_over_the_limit_from_a_session_without_its_csrf_header_asks_the_d
     assert _too_large_entries(db) == []
 
 
+def test_a_body_over_the_limit_with_a_made_up_key_waits_for_no_writer(vault, tmp_path, fresh_db_url):  # type: ignore[no-untyped-def]
+    """The caller of a body over the limit is looked up in a read unit of work: a made-up key (of the
+    right shape: it is looked up) takes no write lock, so while a writer holds it (a department's
+    batch) the 413 is answered at once — a push's own key lookup is a read too — instead of after
+    the busy timeout (SQLite; on PostgreSQL reads never wait for writers)."""
+    import sqlite3
+
+    database = Database(fresh_db_url)
+    app = create_app(_settings(tmp_path, max_request_bytes=200), database=database, vault=vault)
+    writer = sqlite3.connect(fresh_db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        with TestClient(app, base_url="https://testserver") as c:
+            writer.execute("BEGIN IMMEDIATE")  # the write lock, held
+            t = time.monotonic()
+            r = c.post("/api/v1/records", content=b"x" * 201, headers={
+                "content-type": "application/json", "Authorization": "Bearer xy_0123456789ab_made-up"})
+            waited = time.monotonic() - t
+            writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+        database.dispose()
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
+    assert waited < 3, waited
+
+
 def test_other_declared_routes_register_a_body_over_the_limit(small_app, world, db):  # type: ignore[no-untyped-def]
     """The route's own action: an upload's file, an admin's department (a session, its CSRF header)."""
     from tests.support import login

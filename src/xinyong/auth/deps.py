@@ -346,8 +346,25 @@ def _register(request: Request, found: tuple[tuple[str, ...], Callable[[Session,
     refused = RefusedBody(code=str(first.get("code") or "validation_error")[:64],
                           field=registrable_field(field), errors=len(errors),
                           body=body, path_params=path_params, size=size)
-    with request.app.state.db.session() as session:
-        principal = _caller_of_refused_body(request, session)
-        if principal is None or not any(allowed(principal.role, p) for p in permissions):
-            return
+    db = request.app.state.db
+    principal = _registrable_caller(request, db)
+    if principal is None or not any(allowed(principal.role, p) for p in permissions):
+        return
+    with db.session() as session:
         register(session, principal, refused)
+
+
+def _registrable_caller(request: Request, db: Any) -> Principal | None:
+    """:func:`_caller_of_refused_body`, looked up in a read unit of work, rolled back (a refused
+    credential's own entry is committed by its refusal, as ever): the write unit — on SQLite the
+    write lock — is taken only once there is an entry to write. A flood of bodies over the limit
+    with made-up keys, refused before routing, so waits for no writer and holds up none (the push's
+    own key lookup is a read too)."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    session = db.sessionmaker()
+    try:
+        return _caller_of_refused_body(request, session)
+    finally:
+        session.rollback()
+        session.close()
