@@ -10,7 +10,6 @@ is committed.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -67,8 +66,7 @@ Manager = Annotated[Principal, Depends(require("measures.manage"))]
 StatsReader = Annotated[Principal, Depends(require("checks.read_all"))]
 CheckId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="check_id from the answer")]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Comparison job id")]
-CODE_PATTERN = "^[a-z][a-z0-9_]{1,63}$"
-CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
+CodePath = Annotated[str, Path(pattern=service.CODE_PATTERN)]
 
 
 def caller_of(session: Session, principal: Principal, what: str = "checks.run") -> service.Caller:
@@ -390,11 +388,11 @@ def scenario(code: CodePath, principal: Reader, session: DbSession) -> ScenarioO
 @contextlib.contextmanager
 def _save_refusal_registered(session: Session, principal: Principal, kind: str, code: str) -> Iterator[None]:
     """A save the service (or the body's code) refuses is registered as the save's refusal
-    (``service.record_save_refused``), then answered as before."""
+    (``service.record_save_error``), then answered as before."""
     try:
         yield
     except (service.MeasuresError, ApiError) as exc:
-        service.record_save_refused(session, actor=principal.actor, kind=kind, code=code, exc=exc)
+        service.record_save_error(session, actor=principal.actor, kind=kind, code=code, exc=exc)
         raise
 
 
@@ -459,12 +457,9 @@ def _save_body_refused(kind: str) -> Any:
     many errors, never a value typed."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        code = refused.path_params.get("code")
-        shown = code if isinstance(code, str) and re.fullmatch(CODE_PATTERN, code) else None
-        record_refusal(session, actor=principal.actor, action=f"measures.{kind}_save",
-                       object_type=kind if shown is not None else None, object_id=shown,
-                       details=refused.sized({"code": refused.code, "field": refused.field, "errors": refused.errors}),
-                       outcome="failed")
+        service.record_save_refused(session, actor=principal.actor, kind=kind, code=refused.path_params.get("code"),
+                                    refusal=refused.code, field=refused.field, errors=refused.errors,
+                                    size=refused.size)
 
     return register
 

@@ -207,25 +207,39 @@ def _save_versioned(session: Session, model: Any, kind: str, clean: dict[str, An
     return row
 
 
-_SAVE_CODE = re.compile(r"[a-z][a-z0-9_]{1,63}")
+# a measure's or a scenario's code (the API's path parameter is held to it too)
+CODE_PATTERN = "^[a-z][a-z0-9_]{1,63}$"
+_CODE = re.compile(CODE_PATTERN)
 
 
-def record_save_refused(session: Session, *, actor: Actor, kind: str, code: str, exc: Any,
+def record_save_refused(session: Session, *, actor: Actor, kind: str, code: Any, refusal: str, field: str | None,
+                        errors: int = 1, conflict: bool = False, size: int | None = None,
                         via: str | None = None) -> None:
-    """A measure's or a scenario's save refused (an invalid definition, a body's code not the path's,
-    a new code that exists), registered under the save's action (``measures.measure_save`` /
-    ``measures.scenario_save``): ``failed`` for the input, ``denied`` for a conflict (409), with the
-    refusal's code, its first field and how many errors — never a value typed. The code is the object
-    only when it is one (a page's new-code form may hold anything)."""
-    errors = exc.errors or []  # (a MeasuresError, or the API's ApiError for a body's code not the path's)
-    details: dict[str, Any] = {"code": exc.code,
-                               "field": errors[0].get("field") if errors else getattr(exc, "field", None),
-                               "errors": len(errors) or 1}
+    """A measure's or a scenario's save refused — by the schema (the API's 422 before the route), by
+    the rules (an invalid definition), by the body's code not the path's, or as a new code that
+    exists — registered under the save's action (``measures.measure_save`` /
+    ``measures.scenario_save``): ``failed`` for the input, ``denied`` for a ``conflict``, with the
+    refusal's code, its first field, how many errors and, for a body over the limit, its ``bytes`` —
+    never a value typed. The code is the object only when it is one (a page's new-code form may hold
+    anything)."""
+    details: dict[str, Any] = {"code": refusal, "field": field, "errors": errors}
+    if size is not None:
+        details["bytes"] = size
     if via is not None:
         details["via"] = via
-    shown = code if _SAVE_CODE.fullmatch(code) else None
+    shown = code if isinstance(code, str) and _CODE.fullmatch(code) else None
     record_refusal(session, actor=actor, action=f"measures.{kind}_save", object_type=kind if shown else None,
-                   object_id=shown, details=details, outcome="denied" if exc.status == 409 else "failed")
+                   object_id=shown, details=details, outcome="denied" if conflict else "failed")
+
+
+def record_save_error(session: Session, *, actor: Actor, kind: str, code: Any, exc: Any,
+                      via: str | None = None) -> None:
+    """:func:`record_save_refused` for a refusal raised as an error with ``code``, ``status`` and
+    ``errors`` (a :class:`MeasuresError`, or the API's error for a body's code not the path's)."""
+    errors = exc.errors or []
+    record_save_refused(session, actor=actor, kind=kind, code=code, refusal=exc.code,
+                        field=errors[0].get("field") if errors else getattr(exc, "field", None),
+                        errors=len(errors) or 1, conflict=exc.status == 409, via=via)
 
 
 def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Scenario:

@@ -331,8 +331,7 @@ def save(request: Request, kind: str, code: CodePath, principal: Manager, sessio
             service.save_scenario(session, data={k: data[k] for k in ("code", "name_zh", "name_en", "active")},
                                   actor=principal.actor, reason=reason)
     except service.MeasuresError as exc:  # registered as the API's refusal is
-        service.record_save_refused(session, actor=principal.actor, kind=kind, code=str(data["code"]), exc=exc,
-                                    via="page")
+        service.record_save_error(session, actor=principal.actor, kind=kind, code=data["code"], exc=exc, via="page")
         if code == "new":
             data.pop("version", None)  # still the new-code form, with what was typed
         return _edit_page(request, session, kind=kind, item=data, errors=exc.errors or [], status_code=422)
