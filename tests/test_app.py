@@ -195,7 +195,8 @@ def test_a_push_over_the_limit_is_registered_for_its_key(small_app, world, db): 
 
 def test_a_body_over_the_limit_of_no_known_caller_leaves_no_entry(small_app, world, db):  # type: ignore[no-untyped-def]
     """No key, an unknown key, a session without its CSRF header, a caller not allowed the route, a
-    route that registers no refused body: the same 413, no entry of the route's."""
+    route that registers no refused body: the same 413, no entry of the route's (nor of the records'
+    for a check, whose own 413 is registered as a check's: tests/measures/test_too_large_refusals.py)."""
     json_h = {"content-type": "application/json"}
     big = b"x" * 201
     with TestClient(small_app, base_url="https://testserver") as c:

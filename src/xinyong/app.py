@@ -252,10 +252,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from xinyong.subjects.api import refused_bodies as subjects_refused_bodies
     from xinyong.subjects.api import router as subjects_router
 
-    express, hot, domain, counted, refused_bodies = _domain_routers()
+    express, hot, domain, counted, refused_bodies, too_large_bodies = _domain_routers()
     app.express_routes = express
     app.state.counted_refusals = counted
     app.state.refused_bodies = {**auth_refused_bodies, **subjects_refused_bodies, **refused_bodies}
+    app.state.too_large_bodies = too_large_bodies
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)
     app.include_router(web_views.router)
@@ -285,19 +286,22 @@ async def _register_too_large(scope: dict[str, Any], field: str, size: int | Non
 
 
 def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[tuple[str, str], str],  # type: ignore[type-arg]
-                               dict[tuple[str, str], Any]]:
+                               dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
     """Routers of the higher domains (catalog, records, …), imported if present: a module's
     ``express_routes`` ((method, path) → handler, see :class:`XinyongApp`), its ``hot_routers``
     (the check API), which the app matches first (routes are tried in order, ~50 of them), the
     others, and its ``counted_refusals`` ((method, path) → audit action: requests the schema refuses
     there are counted and recorded like the rate limiter's refusals, see ``ratelimit.count_refusal``),
     and its ``refused_bodies`` ((method, path) → who may call, what registers it: a write route's
-    body the schema refuses is registered as that route's refusal, see ``auth.deps.register_refused_body``)."""
+    body the schema refuses is registered as that route's refusal, see ``auth.deps.register_refused_body``),
+    and its ``too_large_bodies`` (the same, for a body over the size limit alone: the check API's
+    routes, whose schema refusals are counted)."""
     import importlib
 
     express: dict[tuple[str, str], Express] = {}
     counted: dict[tuple[str, str], str] = {}
     refused_bodies: dict[tuple[str, str], Any] = {}
+    too_large_bodies: dict[tuple[str, str], Any] = {}
     routers, hot = [], []
     for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
                    "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views",
@@ -316,4 +320,5 @@ def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[
         express.update(getattr(mod, "express_routes", {}))
         counted.update(getattr(mod, "counted_refusals", {}))
         refused_bodies.update(getattr(mod, "refused_bodies", {}))
-    return express, hot, routers, counted, refused_bodies
+        too_large_bodies.update(getattr(mod, "too_large_bodies", {}))
+    return express, hot, routers, counted, refused_bodies, too_large_bodies

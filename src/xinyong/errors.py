@@ -197,7 +197,7 @@ async def _register_refused_body(request: Request, errors: list[dict[str, Any]],
 
     from xinyong.auth.deps import refused_body_route, register_refused_body  # (auth imports this module)
 
-    if refused_body_route(request) is not None:
+    if refused_body_route(request, too_large=size is not None) is not None:
         await run_in_threadpool(register_refused_body, request, errors, body, size)
 
 

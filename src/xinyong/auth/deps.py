@@ -255,7 +255,9 @@ def registrable_field(field: str) -> str:
 
 
 # (method, route template) -> (the permissions that may call it, what registers its refused body):
-# each domain's ``refused_bodies``, gathered by the app (``app.state.refused_bodies``)
+# each domain's ``refused_bodies``, gathered by the app (``app.state.refused_bodies``); and its
+# ``too_large_bodies``, the same for bodies over the size limit alone (``app.state.too_large_bodies``:
+# routes whose other refused bodies are counted, not registered one by one)
 BodyRefusals = dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]]]
 
 
@@ -282,11 +284,18 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
     return principal
 
 
-def refused_body_route(request: Request) -> tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]] | None:
-    """The ``refused_bodies`` entry of the request's route, if it has one (a lookup: no database)."""
-    refusals: BodyRefusals = getattr(request.app.state, "refused_bodies", {})
+def refused_body_route(request: Request, too_large: bool = False) -> tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]] | None:
+    """The ``refused_bodies`` entry of the request's route, if it has one (a lookup: no database);
+    for a body over the size limit (``too_large``) also its ``too_large_bodies`` entry: a route whose
+    schema refusals are counted (the check API's) still registers a body over the limit."""
     template = getattr(request.scope.get("route"), "path", None)
-    return refusals.get((request.method, template)) if template is not None else None
+    if template is None:
+        return None
+    state = request.app.state
+    found = getattr(state, "refused_bodies", {}).get((request.method, template))
+    if found is None and too_large:
+        found = getattr(state, "too_large_bodies", {}).get((request.method, template))
+    return found  # type: ignore[no-any-return]
 
 
 def register_refused_body(request: Request, errors: list[dict[str, Any]], body: Any, size: int | None = None) -> None:
@@ -297,7 +306,7 @@ def register_refused_body(request: Request, errors: list[dict[str, Any]], body: 
     was typed), in a transaction of its own, committed (the request's was rolled back). Only for a
     caller who may call the route: an unknown caller's malformed request leaves the answer alone.
     Blocking (the database): run in a thread."""
-    found = refused_body_route(request)
+    found = refused_body_route(request, too_large=size is not None)
     if found is not None:
         _register(request, found, dict(request.path_params), errors, body, size)
 
@@ -314,8 +323,8 @@ def declared_refusal_of(scope: dict[str, Any]) -> tuple[Any, dict[str, str]] | N
         return None
     compiled = getattr(state, "refused_body_paths", None)
     if compiled is None:
-        compiled = [(method, compile_path(template)[0], entry)
-                    for (method, template), entry in getattr(state, "refused_bodies", {}).items()]
+        entries = {**getattr(state, "too_large_bodies", {}), **getattr(state, "refused_bodies", {})}
+        compiled = [(method, compile_path(template)[0], entry) for (method, template), entry in entries.items()]
         state.refused_body_paths = compiled
     for method, regex, entry in compiled:
         if method == scope.get("method"):

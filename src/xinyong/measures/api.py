@@ -464,6 +464,37 @@ def _save_body_refused(kind: str) -> Any:
     return register
 
 
+def _batch_too_large(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """A batch upload over the size limit (413: its form never read, so neither its scenario nor its
+    file's name is known) registered as a refused file is (``checks.batch_create``, denied, code
+    ``too_large``) with its size in bytes as far as known."""
+    record(session, actor=principal.actor, action="checks.batch_create", object_type="compare_job", outcome="denied",
+           details={"scenario": None, "filename": None, "size": refused.size, "code": refused.code,
+                    "field": refused.field})
+
+
+def _counted_too_large(action: str, path: str) -> Any:
+    """A check or a feedback body over the size limit (413, never read): registered for its caller
+    under the action its schema refusals are counted in (``checks.malformed``,
+    ``checks.feedback_malformed``), one call, code ``too_large``, its ``bytes`` as far as known and
+    the route's template (never the path as sent)."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        record(session, actor=principal.actor, action=action, outcome="denied",
+               details=refused.sized({"calls": 1, "path": path, "code": refused.code, "field": refused.field}))
+
+    return register
+
+
+# a body over the size limit on the check API's routes, whose schema refusals are counted (above):
+# registered one by one all the same, for a caller its headers name (docs/integration.md § 1, 413)
+too_large_bodies: BodyRefusals = {
+    ("POST", "/api/v1/checks"): (("checks.run",), _counted_too_large("checks.malformed", "/api/v1/checks")),
+    ("POST", "/api/v1/checks/{check_id}/feedback"): (
+        ("checks.run",), _counted_too_large("checks.feedback_malformed", "/api/v1/checks/{check_id}/feedback")),
+    ("POST", "/api/v1/checks/batch"): (("checks.run",), _batch_too_large),
+}
+
 # a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal
 refused_bodies: BodyRefusals = {
     ("PUT", "/api/v1/measures/{code}"): (("measures.manage",), _save_body_refused("measure")),
