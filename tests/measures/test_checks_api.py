@@ -623,6 +623,30 @@ def test_a_measure_or_scenario_body_the_schema_refuses_is_registered(client, wor
     ]
 
 
+@pytest.mark.parametrize("active", ["yes", "no", "false", "off", 0, 1, "", None])
+def test_active_must_be_true_or_false_not_guessed(client, world, db, active):  # type: ignore[no-untyped-def]
+    """``active`` retires a measure or a scenario: a value that is not JSON true or false ("no",
+    "false", 0 — which the schema used to take as false and so retired the measure — or "yes", 1) is
+    refused naming the field, registered, and nothing changes, as feedback's ``applied`` is."""
+    login(client, "admin")
+    h = {"X-CSRF-Token": client.get("/api/v1/session").json()["csrf_token"]}
+    measure = client.get("/api/v1/measures/green_channel").json()
+    scenario = client.get("/api/v1/scenarios/awards").json()
+    for path, body in (("/api/v1/measures/green_channel", measure), ("/api/v1/scenarios/awards", scenario)):
+        r = client.put(path, json={**body, "active": active}, headers=h)
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "validation_error" and r.json()["errors"][0]["field"] == "active"
+        assert client.get(path).json() == body  # still active, same version
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.details["field"]) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["measures.measure_save", "measures.scenario_save"]),
+                                     AuditEntry.outcome == "failed").order_by(AuditEntry.id))]
+    assert got == [("measures.measure_save", "failed", "active"), ("measures.scenario_save", "failed", "active")]
+    for path, body in (("/api/v1/measures/green_channel", measure), ("/api/v1/scenarios/awards", scenario)):
+        r = client.put(path, json={**body, "active": False}, headers=h)  # JSON false still retires
+        assert r.status_code == 200 and r.json()["active"] is False
+
+
 def test_a_measure_or_scenario_save_the_rules_refuse_is_registered(client, world, db):  # type: ignore[no-untyped-def]
     """A save the service refuses (an unknown target or scenario) or whose body names another code is
     registered under the save's action, ``failed``, with the refusal's code, first field and count —

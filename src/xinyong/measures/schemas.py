@@ -137,7 +137,7 @@ class ScenarioIn(BaseModel):
     version: int | None = Field(default=None, description="ignored: the version is the platform's")
     name_zh: str = Field(max_length=128)
     name_en: str = Field(max_length=128)
-    active: bool = True
+    active: StrictBool = True  # true or false: "no" or 0 are refused, not taken as a retirement
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -167,7 +167,7 @@ class MeasureIn(BaseModel):
     scenarios: list[str]
     department: str = Field(max_length=200)
     basis: str = Field(max_length=4000)
-    active: bool = True
+    active: StrictBool = True  # true or false: "no" or 0 are refused, not taken as a retirement
     reason: str | None = Field(default=None, max_length=2000)
 
 
