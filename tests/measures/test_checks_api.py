@@ -647,6 +647,32 @@ def test_active_must_be_true_or_false_not_guessed(client, world, db, active):  #
         assert r.status_code == 200 and r.json()["active"] is False
 
 
+@pytest.mark.parametrize("bad", [("applies_to", ["nobody"]), ("applies_to", []), ("scenarios", ["mars"]),
+                                 ("scenarios", []), ("kind", "reward"), ("name_zh", " "), ("department", ""),
+                                 ("basis", "a\x07b")])
+def test_a_save_the_rules_refuse_names_the_body_key_as_the_schema_does(client, world, db, bad):  # type: ignore[no-untyped-def]
+    """The rules' refusal of a PUT names the key of the body that is wrong (``applies_to``), as the
+    schema's 422 of the same request names it — not ``measure.applies_to``, a path the body does
+    not have — in the answer and in the save's audit entry."""
+    key, value = bad
+    login(client, "admin")
+    h = {"X-CSRF-Token": client.get("/api/v1/session").json()["csrf_token"]}
+    good = {"name_zh": "新措施", "name_en": "A measure", "kind": "incentive", "applies_to": ["red_volunteer"],
+            "scenarios": ["awards"], "department": "区政务服务办", "basis": "依据"}
+    r = client.put("/api/v1/measures/new_measure", json={**good, key: value}, headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_measure", r.text
+    assert [e["field"] for e in r.json()["errors"]] == [key]
+    if key in ("name_zh",):
+        r = client.put("/api/v1/scenarios/new_scene", json={"name_zh": value, "name_en": "x"}, headers=h)
+        assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [key]
+    schema = client.put("/api/v1/measures/new_measure", json={**good, key: 5}, headers=h)  # the schema's 422
+    assert schema.status_code == 422 and schema.json()["errors"][0]["field"] == key
+    with db.session() as s:
+        fields = [e.details["field"] for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action.in_(["measures.measure_save", "measures.scenario_save"])).order_by(AuditEntry.id))]
+    assert set(fields) == {key}
+
+
 def test_a_measure_or_scenario_save_the_rules_refuse_is_registered(client, world, db):  # type: ignore[no-untyped-def]
     """A save the service refuses (an unknown target or scenario) or whose body names another code is
     registered under the save's action, ``failed``, with the refusal's code, first field and count —

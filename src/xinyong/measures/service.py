@@ -90,26 +90,32 @@ def read_default(path: Path = DEFAULT_FILE) -> dict[str, list[dict[str, Any]]]:
     return {"scenarios": list(data.get("scenarios") or []), "measures": list(data.get("measures") or [])}
 
 
+def _prefix(where: str) -> str:
+    """An error's field is the body's own key (``applies_to``, as the schema's 422 of the same save
+    names it), after ``where`` and a dot when a caller nests the definition in something larger."""
+    return f"{where}." if where else ""
+
+
 def _text(data: dict[str, Any], key: str, where: str, limit: int, errors: list[dict[str, Any]]) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        errors.append({"field": f"{where}.{key}", "code": "required",
+        errors.append({"field": f"{_prefix(where)}{key}", "code": "required",
                        "message": f"{key} 不能为空 / {key} is required"})
         return ""
     if len(value) > limit:
-        errors.append({"field": f"{where}.{key}", "code": "too_long",
+        errors.append({"field": f"{_prefix(where)}{key}", "code": "too_long",
                        "message": f"{key} 最长 {limit} 个字符 / {key} has at most {limit} characters"})
     if _CONTROL.search(value):
-        errors.append({"field": f"{where}.{key}", "code": "control_characters",
+        errors.append({"field": f"{_prefix(where)}{key}", "code": "control_characters",
                        "message": f"{key} 含有控制字符 / {key} contains control characters"})
     return value.strip()
 
 
-def validate_scenario(data: dict[str, Any], where: str = "scenario") -> dict[str, Any]:
+def validate_scenario(data: dict[str, Any], where: str = "") -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     code = data.get("code")
     if not isinstance(code, str) or not CODE_RE.match(code):
-        errors.append({"field": f"{where}.code", "code": "bad_code",
+        errors.append({"field": f"{_prefix(where)}code", "code": "bad_code",
                        "message": "代码应为小写字母开头的字母、数字或下划线 / code: lower-case letters, digits, _"})
     out = {"code": code, "name_zh": _text(data, "name_zh", where, 128, errors),
            "name_en": _text(data, "name_en", where, 128, errors), "active": bool(data.get("active", True))}
@@ -122,34 +128,34 @@ def valid_targets() -> set[str]:
     return {*LIST_CODES, CLEAN_3Y, *(f"grade:{g}" for g in GRADES)}
 
 
-def validate_measure(data: dict[str, Any], scenario_codes: Iterable[str], where: str = "measure") -> dict[str, Any]:
+def validate_measure(data: dict[str, Any], scenario_codes: Iterable[str], where: str = "") -> dict[str, Any]:
     errors: list[dict[str, Any]] = []
     code = data.get("code")
     if not isinstance(code, str) or not CODE_RE.match(code):
-        errors.append({"field": f"{where}.code", "code": "bad_code",
+        errors.append({"field": f"{_prefix(where)}code", "code": "bad_code",
                        "message": "代码应为小写字母开头的字母、数字或下划线 / code: lower-case letters, digits, _"})
     kind = data.get("kind")
     if kind not in MEASURE_KINDS:
-        errors.append({"field": f"{where}.kind", "code": "bad_kind",
+        errors.append({"field": f"{_prefix(where)}kind", "code": "bad_kind",
                        "message": "种类应为 incentive（激励）或 punishment（惩戒） / kind: incentive or punishment"})
     targets, scenarios = data.get("applies_to"), data.get("scenarios")
     known_targets, known_scenarios = valid_targets(), set(scenario_codes)
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
-        errors.append({"field": f"{where}.applies_to", "code": "required",
+        errors.append({"field": f"{_prefix(where)}applies_to", "code": "required",
                        "message": "适用对象不能为空 / applies_to needs at least one list, grade or clean_3y"})
         targets = []
     for t in targets:
         if t not in known_targets:
-            errors.append({"field": f"{where}.applies_to", "code": "unknown_target",
+            errors.append({"field": f"{_prefix(where)}applies_to", "code": "unknown_target",
                            "message": f"未知的适用对象 {t}（可用：{', '.join(sorted(known_targets))}） / "
                                       f"unknown target {t!r}"})
     if not isinstance(scenarios, list) or not scenarios or not all(isinstance(s, str) for s in scenarios):
-        errors.append({"field": f"{where}.scenarios", "code": "required",
+        errors.append({"field": f"{_prefix(where)}scenarios", "code": "required",
                        "message": "适用场景不能为空 / scenarios needs at least one scenario"})
         scenarios = []
     for s in scenarios:
         if s not in known_scenarios:
-            errors.append({"field": f"{where}.scenarios", "code": "unknown_scenario",
+            errors.append({"field": f"{_prefix(where)}scenarios", "code": "unknown_scenario",
                            "message": f"未知场景 {s}（可用：{', '.join(sorted(known_scenarios))}） / unknown scenario {s!r}"})
     out = {"code": code, "name_zh": _text(data, "name_zh", where, 200, errors),
            "name_en": _text(data, "name_en", where, 200, errors), "kind": kind,
