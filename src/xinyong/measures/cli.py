@@ -82,7 +82,7 @@ def batch_command(
 
 
 @measures_app.command("load")
-def load_command(update: Annotated[bool, typer.Option("--update", help="更新已有项 / update existing")] = False) -> None:
+def load_command(update: Annotated[bool, typer.Option("--update", help="已有项也改回交付的定义（管理员的修改留在历史中） / put existing ones back to the shipped definition (an admin's edit stays in the history)")] = False) -> None:
     """载入内置的场景和措施 / load the shipped scenarios and measures."""
     from xinyong.cli import database
     from xinyong.measures import service
