@@ -10,7 +10,6 @@ Refusals where the caller is known are audited and committed before the error is
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import re
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
 from xinyong.auth.service import Principal, key_of_prefix, principal_for_api_key, principal_for_session
 from xinyong.db import utcnow
 from xinyong.deps import DbSession
+from xinyong.privacy.crypto import same_secret
 
 SESSION_COOKIE = "xy_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -48,7 +48,7 @@ async def _csrf_ok(request: Request, principal: Principal) -> bool:
         form = await request.form()
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
-    return bool(sent and principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token))
+    return same_secret(sent, principal.csrf_token)
 
 
 def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
@@ -279,7 +279,7 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
     if not (token and sent):  # a session without its CSRF header is never told apart: not even looked up
         return None
     principal = principal_for_session(session, token=token)
-    if principal is None or not (principal.csrf_token and hmac.compare_digest(sent, principal.csrf_token)):
+    if principal is None or not same_secret(sent, principal.csrf_token):
         return None
     return principal
 

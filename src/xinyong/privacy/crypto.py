@@ -8,6 +8,7 @@ value copied to another row or column fails to decrypt.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -29,6 +30,16 @@ def hmac_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
     return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    """Constant-time comparison of two non-empty secrets (CSRF tokens), whatever characters they hold:
+    compared as UTF-8 bytes, as ``hmac.compare_digest`` refuses ``str`` outside ASCII with a
+    TypeError — a token sent as ``é`` (a header's bytes are read as Latin-1) was a server error
+    instead of a wrong token."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(str(a).encode("utf-8", "surrogatepass"), str(b).encode("utf-8", "surrogatepass"))
 
 
 class DecryptionError(RuntimeError):

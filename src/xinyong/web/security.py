@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+
+from xinyong.privacy.crypto import same_secret
+
+__all__ = ["delete_cookie", "safe_next", "same_secret", "secure_cookies", "set_cookie"]
 
 MAX_NEXT = 2000
 
@@ -24,11 +27,6 @@ def safe_next(value: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return value
-
-
-def same_secret(a: str | None, b: str | None) -> bool:
-    """Constant-time comparison of two non-empty secrets."""
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
 
 def secure_cookies(request: Request) -> bool:
