@@ -104,6 +104,9 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
     if not _CODE.match(code):
         raise AuthError("invalid_code", "部门代码只能包含字母、数字、-、_，长度2至32",
                         "department code must be 2-32 letters, digits, '-' or '_'", "code")
+    if contains_id_number(code):  # in URLs (/api/v1/departments/{code}/…, ?department=), on every page
+        raise AuthError("invalid_code", "部门代码不能是身份证号码（代码出现在网址和每个页面上）",
+                        "department code must not be an ID number (it appears in URLs and on every page)", "code")
     if not name.strip():
         raise AuthError("invalid_name", "部门名称不能为空", "department name is required", "name")
     for fld, value, zh, en in (("name", name, "部门名称", "department name"),
@@ -116,6 +119,8 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
         if len(value.strip()) > NAME_MAX:
             raise AuthError("invalid_name", f"{zh}不能超过{NAME_MAX}个字符",
                             f"{en} must not exceed {NAME_MAX} characters", fld)
+        if contains_id_number(value):
+            raise AuthError("invalid_name", f"{zh}不能包含身份证号码", f"{en} must not contain an ID number", fld)
     if kind not in ("department", "institution"):
         raise AuthError("invalid_kind", "类型应为 department 或 institution",
                         "kind must be department or institution", "kind")
@@ -242,6 +247,22 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
     if not _USERNAME.match(username):
         raise AuthError("invalid_username", "用户名为3至64个字母、数字或 . _ - @",
                         "username must be 3-64 letters, digits or . _ - @", "username")
+    # the user's actor label: shown on pages, written into revisions, list entries and the audit log
+    if contains_id_number(username):
+        raise AuthError("invalid_username", "用户名不能包含身份证号码（用户名显示在页面上并写入修订记录和审计日志）",
+                        "username must not contain an ID number (it is shown on pages and written into "
+                        "revisions and the audit log)", "username")
+    if display_name:  # shown on the users page, checked as a department's name is
+        if NAME_CONTROL_CHARS.search(display_name):
+            raise AuthError("invalid_name", "显示名称包含不允许的字符（控制字符、换行或无效的 Unicode）",
+                            "display name contains characters not allowed (control characters, line breaks "
+                            "or invalid Unicode)", "display_name")
+        if len(display_name.strip()) > NAME_MAX:
+            raise AuthError("invalid_name", f"显示名称不能超过{NAME_MAX}个字符",
+                            f"display name must not exceed {NAME_MAX} characters", "display_name")
+        if contains_id_number(display_name):
+            raise AuthError("invalid_name", "显示名称不能包含身份证号码", "display name must not contain an ID number",
+                            "display_name")
     if role not in ROLES:
         raise AuthError("invalid_role", f"角色必须是 {', '.join(ROLES)} 之一",
                         f"role must be one of {', '.join(ROLES)}", "role")

@@ -80,7 +80,8 @@ def add_department(request: Request, principal: ManageDepartments, session: DbSe
     except AuthError as exc:
         service.record_failed_input(session, actor=principal.actor, action="department.create", code=exc.code,
                                     field=exc.field, department=code[:32], kind=kind, via="page")
-        form = {k: service.NAME_CONTROL_CHARS.sub("", v)  # what was typed, less what may not be shown back
+        # what was typed, less what may not be shown back (control characters dropped, an ID number masked)
+        form = {k: mask_id_numbers_in(service.NAME_CONTROL_CHARS.sub("", v))
                 for k, v in {"code": code, "name": name, "name_en": name_en, "kind": kind}.items()}
         return _departments_page(request, session, error=_refusal(exc), form=form, status_code=422)
     return _see_other("/admin/departments")
@@ -181,8 +182,9 @@ def add_user(request: Request, principal: ManageUsers, session: DbSession, vault
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
                                     field=field or getattr(exc, "field", None), username=username[:64], role=role,
                                     via="page")
-        # The password and the ID number are never sent back to the browser.
-        form = {"username": username, "role": role, "department": department, "display_name": display_name}
+        # The password and the ID number are never sent back to the browser (nor one typed elsewhere).
+        form = {"username": mask_id_numbers_in(username), "role": role, "department": department,
+                "display_name": mask_id_numbers_in(service.NAME_CONTROL_CHARS.sub("", display_name))}
         return _users_page(request, session, error=_refusal(exc, field), form=form, status_code=422)
     return _see_other("/admin/users")
 
