@@ -170,13 +170,50 @@ def test_subject_is_shown_masked(client, db, world, as_role, role):
     assert body["id_number_masked"] == "120101********" + world.citizen_id_number[-4:]
     assert body["name_masked"] == "张**"
     assert (body["birth_date"], body["gender"], body["region_code"]) == (
-        "1985-03-09", "M" if int(world.citizen_id_number[16]) % 2 else "F", "120101")
+        None, "M" if int(world.citizen_id_number[16]) % 2 else "F", "120101")  # (see the next test)
     assert body["groups"] == [] and body["students"] == []
     assert "张三丰" not in r.text
     _no_raw_numbers(r, world)
     e = audit.one()
     assert (e.action, e.outcome, e.object_type, e.object_id) == ("subject.read", "ok", "subject",
                                                                  str(world.citizen_subject.id))
+
+
+@pytest.mark.parametrize("role", ["admin", "auditor", "officer", "key"])
+def test_a_subject_read_by_id_never_completes_the_masked_number(client, db, world, as_role, role):
+    """The mask hides the eight digits of the birth date (``120101********1234``): a birth date beside it
+    gave the whole number back — region, birth date and the last four were all in one response, and
+    any department's key could read every subject by counting ids. Staff, keys and the auditor get
+    no birth date; gender and region say nothing the mask does not already show."""
+    from tests.support import new_id_number
+
+    from xinyong.subjects.models import Subject
+
+    numbers = [world.citizen_id_number, world.other_id_number]
+    with db.session() as s:
+        for n in range(5):
+            numbers.append(new_id_number())
+            register(s, vault=world.vault, id_number=numbers[-1], name="王五", actor=SYSTEM)
+    h = as_role(role)
+    with db.session() as s:
+        ids = list(s.scalars(select(Subject.id).order_by(Subject.id)))
+    seen = []
+    for subject_id in ids:
+        r = client.get(f"/api/v1/subjects/{subject_id}", headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["birth_date"] is None
+        masked = body["id_number_masked"]
+        seen.append(masked)
+        text = r.text.replace("-", "")
+        for number in numbers:
+            assert number not in text and not (masked == number[:6] + "*" * 8 + number[-4:] and number[6:14] in text)
+    assert sorted(seen) == sorted(n[:6] + "*" * 8 + n[-4:] for n in numbers)
+
+
+def test_the_citizen_sees_their_own_birth_date(client, world, as_role):
+    r = client.get(f"/api/v1/subjects/{world.citizen_subject.id}", headers=as_role("citizen"))
+    assert r.status_code == 200 and r.json()["birth_date"] == "1985-03-09"
 
 
 def test_compound_surname_is_masked(client, world, as_role):

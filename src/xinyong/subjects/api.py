@@ -106,8 +106,12 @@ def get_subject(subject_id: ObjectId, principal: SubjectReader, session: DbSessi
               for m in service.memberships(session, subject_id=subject.id)]
     students = [StudentOut.model_validate(s) for s in service.student_statuses(session, subject_id=subject.id)]
     record(session, actor=principal.actor, action="subject.read", object_type="subject", object_id=subject.id)
+    # The mask (120101********123X) hides exactly the birth date's eight digits: with the date beside it
+    # the response held the whole number, for every subject a department's key could count its way to.
+    # Only the citizen, reading themself, gets it.
+    own = principal.role == "citizen" and principal.subject_id == subject.id
     return SubjectOut(id=v.id, id_number_masked=v.id_number_masked, name_masked=v.name_masked,
-                      birth_date=v.birth_date, gender=v.gender, region_code=v.region_code,
+                      birth_date=v.birth_date if own else None, gender=v.gender, region_code=v.region_code,
                       groups=groups, students=students)
 
 

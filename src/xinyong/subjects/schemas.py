@@ -38,7 +38,9 @@ class SubjectOut(BaseModel):
     id: int
     id_number_masked: str
     name_masked: str
-    birth_date: date
+    # the citizen's own only: the mask hides the birth date's eight digits, and beside it the date
+    # would give the whole number back
+    birth_date: date | None = Field(description="the citizen's own read only; null for staff and keys")
     gender: str
     region_code: str
     groups: list[MembershipOut]
