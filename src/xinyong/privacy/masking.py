@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from xinyong.privacy import identity
@@ -58,22 +59,46 @@ _ID_WINDOW = re.compile(rf"(?=([{_D}]{{17}}[{_D}{_X}]))")
 _DIGITS_17 = re.compile(rf"[{_D}]{{17}}")
 
 
+def _hidden_digits(text: str) -> tuple[str, list[int]] | None:
+    """Text holding invisible format characters (Unicode Cf: zero-width space, byte-order mark,
+    bidirectional marks — copied along from a web page or a chat), which ``identity.normalise`` drops
+    from an ID number, so that ``120101\u200b19720810…`` is the number to the platform: the text
+    without them and, for each of its characters, its position in ``text``; None when there are none
+    or they hide no 17 digits. Costs one call for the common text (ASCII, or printable: no Cf
+    character is printable)."""
+    if text.isascii() or text.isprintable():
+        return None
+    keep = [i for i, c in enumerate(text) if unicodedata.category(c) != "Cf"]
+    if len(keep) == len(text):
+        return None
+    visible = "".join(text[i] for i in keep)
+    return (visible, keep) if _DIGITS_17.search(visible) else None
+
+
 def may_hold_id_number(text: str) -> bool:
-    """Whether ``text`` holds 17 digits in a row (ASCII or full-width) anywhere: the cheap test before
-    any masking — without them there is no ID number, valid or not, to mask."""
-    return _DIGITS_17.search(text) is not None
+    """Whether ``text`` holds 17 digits in a row (ASCII or full-width) anywhere, format characters
+    between them not counting: the cheap test before any masking — without them there is no ID
+    number, valid or not, to mask."""
+    return _DIGITS_17.search(text) is not None or _hidden_digits(text) is not None
+
+
+def _valid_starts(text: str) -> list[int]:
+    return [m.start() for m in _ID_WINDOW.finditer(text) if identity.is_valid(m.group(1))]
 
 
 def contains_id_number(text: str) -> bool:
     """Whether free text holds a valid ID number anywhere (the windows :func:`mask_id_numbers_in`
-    masks as valid ones)."""
-    return bool(_DIGITS_17.search(text)) and any(identity.is_valid(m.group(1)) for m in _ID_WINDOW.finditer(text))
+    masks as valid ones), format characters inside it or not."""
+    if _DIGITS_17.search(text) and _valid_starts(text):
+        return True
+    hidden = _hidden_digits(text)
+    return hidden is not None and bool(_valid_starts(hidden[0]))
 
 
 def mask_id_numbers_in(text: str) -> str:
     """Mask every ID number inside free text (logs, audit details) as ``120101********1234``."""
     if not _DIGITS_17.search(text):
-        return text
+        return _mask_hidden(text)
     return mask_quoted_id_numbers(_ID_ALONE.sub(lambda m: mask_id_number(m.group(0)), text))
 
 
@@ -83,13 +108,30 @@ def mask_quoted_id_numbers(text: str) -> str:
     (region, date, serial) or a unified social credit code written in 18 digits is the record's
     content, and would be lost irreversibly once stored masked."""
     if not _DIGITS_17.search(text):
+        return _mask_hidden(text)
+    starts = _valid_starts(text)
+    if not starts:
+        return _mask_hidden(text)
+    chars = list(text)
+    for start in starts:
+        chars[start + 6:start + 14] = "*" * 8
+    return _mask_hidden("".join(chars))
+
+
+def _mask_hidden(text: str) -> str:
+    """The valid ID numbers with format characters inside masked as the others are (their birth
+    date's eight digits; the format characters stay where they were)."""
+    hidden = _hidden_digits(text)
+    if hidden is None:
         return text
-    starts = [m.start() for m in _ID_WINDOW.finditer(text) if identity.is_valid(m.group(1))]
+    visible, keep = hidden
+    starts = _valid_starts(visible)
     if not starts:
         return text
     chars = list(text)
     for start in starts:
-        chars[start + 6:start + 14] = "*" * 8
+        for j in range(start + 6, start + 14):
+            chars[keep[j]] = "*"
     return "".join(chars)
 
 
