@@ -41,13 +41,18 @@ def _department(session: Any, code: str) -> Any:
     from sqlalchemy import select
 
     from xinyong.auth.models import Department
+    from xinyong.imports.service import ImportsError, shown_code
     from xinyong.records.service import DepartmentRef
 
     dept = session.scalar(select(Department).where(Department.code == code))
+    shown = shown_code(code)  # as typed, but never an ID number or a control character echoed
     if dept is None or not dept.active:
-        _fail(f"部门 {code} 不存在或已停用", f"department {code!r} does not exist or is inactive")
+        raise ImportsError(404 if dept is None else 409, "unknown_department" if dept is None else "department_inactive",
+                           f"部门 {shown} 不存在或已停用", f"department {shown!r} does not exist or is inactive",
+                           field="dept")
     if dept.kind != "department":  # institutions report nothing; departments push what they decided
-        _fail(f"{code} 是机构，不能报送信用信息", f"{code!r} is an institution: only departments push records")
+        raise ImportsError(403, "department_required", f"{shown} 是机构，不能报送信用信息",
+                           f"{shown!r} is an institution: only departments push records", field="dept")
     return DepartmentRef(id=dept.id, code=dept.code)
 
 
@@ -158,10 +163,12 @@ def import_command(
                         raise
                 job_id = job.id
         except (FileError, service.ImportsError) as exc:
-            if resume is None:  # a refused upload is registered, as the API's and the page's are
-                with db.session() as s:
+            with db.session() as s:  # a refused upload or resume is registered, as the API's and the page's are
+                if resume is None:
                     service.record_refusal(s, actor=actor, item_code=item, filename=file.name, size=len(data),
                                            error=exc)
+                elif isinstance(exc, service.ImportsError) and exc.field == "dept":  # the job's own refusals are
+                    service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc)  # registered above
             _fail(exc.zh, exc.en, exc.errors)
         fmt = f"{job.format}" + (f", {job.encoding}" if job.encoding else "")
         typer.echo(f"导入任务 / import job {job_id}: {job.filename} ({fmt}, {job.size} bytes) "
@@ -180,7 +187,10 @@ def list_command(
     from xinyong.imports import service
 
     with database(settings()) as db, db.session() as s:
-        dept_id = _department(s, dept).id if dept else None
+        try:
+            dept_id = _department(s, dept).id if dept else None
+        except service.ImportsError as exc:
+            _fail(exc.zh, exc.en)
         jobs = service.list_jobs(s, department_id=dept_id, any_department=dept is None, limit=limit)
         service.record_list(s, actor=cli_actor(), jobs=jobs, before_id=None, limit=limit, via="cli")
         for j in jobs:

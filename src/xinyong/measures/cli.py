@@ -42,6 +42,7 @@ def batch_command(
     from xinyong.auth.models import Department
     from xinyong.cli import database
     from xinyong.imports.parsers import FileError
+    from xinyong.imports.service import shown_code
     from xinyong.measures import batch, service
 
     cfg, vault, actor = vault_context()
@@ -49,10 +50,16 @@ def batch_command(
     with database(cfg) as db:
         with db.session() as s:
             d = s.scalar(select(Department).where(Department.code == dept))
-            if d is None or not d.active:
-                _fail(f"部门 {dept} 不存在或已停用", f"department {dept!r} does not exist or is inactive")
-            if d.kind != "department":  # as the API: only a department (its officers, its system) checks
-                _fail(f"{dept} 是机构，不能核查联合奖惩", f"{dept!r} is an institution: only departments run checks")
+            refused = ("unknown_department" if d is None else "department_inactive" if not d.active else
+                       "department_required" if d.kind != "department" else None)  # as the API: only a department
+            if refused is not None:  # (its officers, its system) checks; registered as a refused upload
+                batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
+                                     code=refused)
+                s.commit()
+                shown = shown_code(dept)  # as typed, but never an ID number or a control character echoed
+                if refused == "department_required":
+                    _fail(f"{shown} 是机构，不能核查联合奖惩", f"{shown!r} is an institution: only departments run checks")
+                _fail(f"部门 {shown} 不存在或已停用", f"department {shown!r} does not exist or is inactive")
             caller = service.Caller(d.id, d.code, Actor(type=actor.type, id=actor.id, label=actor.label,
                                                                 department_id=d.id))
         try:
