@@ -497,6 +497,13 @@ def create_api_key(session: Session, *, department: Department, name: str, actor
 
 
 def revoke_api_key(session: Session, *, key: ApiKey, actor: Actor) -> None:
+    """Revoke ``key`` (effective on its next request). Refused (``already_revoked``: the API's 409) when it is
+    revoked already — read under the key's row lock, so that of two revocations at once the second
+    waits for the first and sees it, instead of both answering 200 and both writing ``apikey.revoke``:
+    PostgreSQL's ``FOR NO KEY UPDATE`` (``key.revoked_at`` read again as committed); SQLite takes no
+    row lock, its writing units of work (the API's and the pages' requests, the CLI's session) hold
+    the database's write lock from ``BEGIN IMMEDIATE``, before the key is read at all."""
+    session.refresh(key, with_for_update={"key_share": True})
     if key.revoked_at is not None:
         raise AuthError("already_revoked", "密钥已吊销", "key is already revoked")
     key.revoked_at = utcnow()

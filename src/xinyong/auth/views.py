@@ -292,10 +292,11 @@ def _revoke_key(request: Request, session: Session, principal: Principal, scope:
         record_not_found(session, actor=principal.actor, action="apikey.revoke", object_type="apikey",
                          object_id=key_id, details={"via": "page"})
         raise _not_found()
-    if key.revoked_at is None:
+    try:
         service.revoke_api_key(session, key=key, actor=principal.actor)
-    else:  # revoked already (a second click, a stale page): nothing to do, answered as done, registered
-        service.record_revoke_refused(session, actor=principal.actor, key=key, code="already_revoked", via="page")
+    except AuthError as exc:  # revoked already (a second click, a stale page, another admin's revocation
+        # committed while this one waited for the key's row): nothing to do, answered as done, registered
+        service.record_revoke_refused(session, actor=principal.actor, key=key, code=exc.code, via="page")
     if is_htmx(request):
         dept = session.get(Department, key.department_id)
         return render(request, "admin/_apikey_row.html", {"scope": scope, "key": key, "dept": dept})
