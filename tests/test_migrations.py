@@ -162,3 +162,48 @@ def test_0015_masks_the_id_numbers_quoted_in_stored_record_fields(tmp_path) -> N
             assert migrate.current_heads(c) == migrate.script_heads()
     finally:
         drop()
+
+
+def test_0017_masks_the_id_numbers_written_in_stored_ruleset_notes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ruleset versions saved before their notes were masked get them masked as a save now masks them
+    (``mask_id_numbers_in``): an ID number alone, one with a lower-case ``x``, one in full-width digits,
+    one glued to a word; a note without one, and none, stay as they were."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
+
+    plain = new_id_number()
+    with_x = next(n for n in iter(new_id_number, None) if n.endswith("X"))
+    wide = new_id_number()
+    glued = new_id_number()
+    notes = {
+        1: "default ruleset",
+        2: f"按投诉人{plain}的意见调整",
+        3: f"复核 {with_x[:-1]}x 一案",
+        4: "全角" + wide.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")),
+        5: f"sfz{glued}",
+        6: None,
+        7: "决定书编号 2026-17 号，扣分 20",
+    }
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m17.db",
+                                             schema=f"xy_m17_{uuid.uuid4().hex[:8]}", revision="0016")
+    try:
+        with db.engine.begin() as c:
+            for version, note in notes.items():
+                c.execute(text("INSERT INTO scoring_rulesets (version, effective_from, base, spec, source, created_at, "
+                               "created_by, note) VALUES (:v, '2026-01-01', 1000, '{}', 'base: 1000', '2026-11-01', "
+                               "'admin', :n)"), {"v": version, "n": note})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got = dict(c.execute(text("SELECT version, note FROM scoring_rulesets ORDER BY version")).all())
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert got == {v: (None if n is None else mask_id_numbers_in(n)) for v, n in notes.items()}
+    assert got[2] == f"按投诉人{plain[:6]}********{plain[-4:]}的意见调整"
+    assert got[1] == notes[1] and got[6] is None and got[7] == notes[7]
+    for version in (2, 3, 4, 5):
+        assert got[version] != notes[version] and not contains_id_number(got[version])
