@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from xinyong import clock
-from xinyong.audit.service import record, record_not_found, record_refusal
 from xinyong.auth.deps import (
     BodyRefusals,
     RefusedBody,
@@ -71,8 +70,8 @@ def readable_subject(session: Session, principal: Principal, subject_id: int, ac
     subject = session.get(Subject, subject_id)
     is_self = principal.role == "citizen" and principal.subject_id == subject_id
     if subject is None or (not allowed(principal.role, "scores.read") and not is_self):
-        audit_refusal(session, actor=principal.actor, action=action, object_type="subject", object_id=subject_id,
-                      details={"reason": "not_found" if subject is None else "not_own"})
+        service.record_subject_refused(session, actor=principal.actor, action=action, subject_id=subject_id,
+                                       reason="not_found" if subject is None else "not_own")
         raise ApiError(404, "not_found", "信用主体不存在 / subject not found")
     return subject
 
@@ -93,8 +92,7 @@ def score_out(e: service.Explanation) -> ScoreOut:
 def get_score(subject_id: ObjectId, principal: ScoreReader, session: DbSession) -> ScoreOut:
     readable_subject(session, principal, subject_id, "score.read")
     e = service.explain(session, subject_id, today=clock.today())
-    record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=subject_id,
-           details={"score": e.score, "grade": e.grade, "ruleset_version": e.ruleset_version})
+    service.record_score_read(session, actor=principal.actor, explanation=e)
     return score_out(e)
 
 
@@ -111,12 +109,10 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
     try:
         current, new = service.what_if(session, subject_id, body.changes, today=clock.today())
     except service.ScoringError as exc:
-        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
-               outcome="failed", details={"code": exc.code, "field": exc.field})
-        session.commit()
+        service.record_what_if_refused(session, actor=principal.actor, subject_id=subject_id, code=exc.code,
+                                       field=exc.field)
         raise _refuse(exc) from exc
-    record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=subject_id,
-           details={"changes": len(body.changes), "score": new.score, "grade": new.grade})
+    service.record_what_if(session, actor=principal.actor, subject_id=subject_id, changes=len(body.changes), result=new)
     return WhatIfOut(subject_id=subject_id, current_score=current.score, current_grade=current.grade, score=new.score,
                      grade=new.grade, ruleset_version=new.ruleset_version, forced_by=new.forced_by,
                      contributions=_contribs(new))
@@ -136,7 +132,7 @@ def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date |
 def list_rulesets(principal: ScoresRead, session: DbSession) -> list[RulesetOut]:
     service.ensure_default(session)
     out = [ruleset_out(session, r) for r in service.versions(session)]
-    record(session, actor=principal.actor, action="scoring.rulesets", details={"count": len(out)})
+    service.record_rulesets_listed(session, actor=principal.actor, count=len(out))
     return out
 
 
@@ -144,12 +140,9 @@ def list_rulesets(principal: ScoresRead, session: DbSession) -> list[RulesetOut]
 def get_ruleset(version: SmallId, principal: ScoresRead, session: DbSession) -> RulesetOut:
     service.ensure_default(session)
     row = service.get_version(session, version)
+    service.record_ruleset_read(session, actor=principal.actor, version=version, found=row is not None)
     if row is None:
-        record_not_found(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
-                         object_id=version)
         raise ApiError(404, "not_found", f"没有评分规则版本 {version} / no ruleset version {version}")
-    record(session, actor=principal.actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
-           object_id=version)
     return ruleset_out(session, row, full=True)
 
 
@@ -192,26 +185,16 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
     return RulesetIn(yaml=text_, effective_from=effective_from)
 
 
-def _body_refusal(session: Session, principal: Principal, action: str, code: str, field: str,
-                  errors: int, size: int | None = None) -> None:
-    """A ruleset (or a preview's) body refused before its rules are read — not JSON, neither
-    ``yaml`` nor ``ruleset``, not UTF-8, too large, a field the schema refuses — registered as its
-    rules' refusals are (``action``, ``failed``): the code and the field, never the text."""
-    details: dict[str, Any] = {"code": code, "field": field, "errors": errors}
-    if size is not None:
-        details["bytes"] = size
-    record_refusal(session, actor=principal.actor, action=action, details=details, outcome="failed")
-
-
 async def _registered_body(request: Request, session: Session, principal: Principal, action: str,
                            effective_from: date | None) -> RulesetIn:
     try:
         return await _ruleset_body(request, effective_from)
     except ApiError as exc:
         first = (exc.errors or [{}])[0]
-        _body_refusal(session, principal, action, str(first.get("code") or exc.code)[:64],
-                      registrable_field(str(first.get("field") or "body")), len(exc.errors or ()) or 1,
-                      len(await request.body()) if exc.status == 413 else None)
+        service.record_ruleset_body_refused(
+            session, actor=principal.actor, action=action, code=str(first.get("code") or exc.code)[:64],
+            field=registrable_field(str(first.get("field") or "body")), errors=len(exc.errors or ()) or 1,
+            size=len(await request.body()) if exc.status == 413 else None)
         raise
 
 
@@ -219,7 +202,8 @@ def _query_refused(action: str) -> Any:
     """The same for a query the schema refuses (an ``effective_from`` that is no date): FastAPI's 422."""
 
     def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
-        _body_refusal(session, principal, action, refused.code, refused.field, refused.errors, refused.size)
+        service.record_ruleset_body_refused(session, actor=principal.actor, action=action, code=refused.code,
+                                            field=refused.field, errors=refused.errors, size=refused.size)
 
     return register
 
@@ -227,10 +211,8 @@ def _query_refused(action: str) -> Any:
 def _what_if_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
     """A what-if whose body the schema refuses (no ``changes``, over 50, not a list) registered as one
     the rules refuse (``score.what_if``, ``failed``, the subject asked for, the code and field)."""
-    subject_id = refused.path_id("subject_id")
-    record_refusal(session, actor=principal.actor, action="score.what_if",
-                   object_type="subject" if subject_id is not None else None, object_id=subject_id,
-                   details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
+    service.record_what_if_refused(session, actor=principal.actor, subject_id=refused.path_id("subject_id"),
+                                   code=refused.code, field=refused.field, size=refused.size)
 
 
 EffectiveFrom = Annotated[date | None, Query(description="For a YAML body: the day it takes effect")]
@@ -247,10 +229,8 @@ async def post_ruleset(request: Request, principal: ScoringManage, session: DbSe
         row = service.save_ruleset(session, text_=body.yaml or "", actor=principal.actor,
                                    effective_from=body.effective_from, today=today, note=body.note)
     except (service.ScoringError, RulesetError) as exc:
-        session.rollback()
-        record(session, actor=principal.actor, action="scoring.ruleset_create", outcome="failed",
-               details={"code": exc.code, "line": getattr(exc, "line", None)})
-        session.commit()
+        service.record_ruleset_refused(session, actor=principal.actor, action="scoring.ruleset_create",
+                                       code=exc.code, line=getattr(exc, "line", None))
         raise _refuse(exc) from exc
     return ruleset_out(session, row, full=True, today=today)
 
@@ -263,18 +243,17 @@ async def preview(request: Request, principal: ScoringManage, session: DbSession
     try:
         out = service.preview(session, text_=body.yaml or "", today=clock.today())
     except (service.ScoringError, RulesetError) as exc:
-        record(session, actor=principal.actor, action="scoring.preview", outcome="failed",
-               details={"code": exc.code, "line": getattr(exc, "line", None)})
-        session.commit()
+        service.record_ruleset_refused(session, actor=principal.actor, action="scoring.preview", code=exc.code,
+                                       line=getattr(exc, "line", None))
         raise _refuse(exc) from exc
-    record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
+    service.record_preview(session, actor=principal.actor, changed=out["changed"])
     return PreviewOut(**out)
 
 
 @router.get("/scoring/distribution", response_model=DistributionOut, summary="People per grade")
 def get_distribution(principal: ScoresRead, session: DbSession) -> DistributionOut:
     d = service.distribution(session, today=clock.today())
-    record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
+    service.record_distribution(session, actor=principal.actor, total=d["total"])
     return DistributionOut(ruleset_version=d["ruleset_version"], total=d["total"],
                            grades=[GradeCount(**g) for g in d["grades"]])
 

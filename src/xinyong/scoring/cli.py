@@ -66,7 +66,6 @@ def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the ship
          effective_from: str = typer.Option(None, "--effective-from", help="YYYY-MM-DD; default the file's or today"),
          note: str = typer.Option(None, "--note")) -> None:
     """将评分规则存为新版本（有误时指出行号与原因）/ store a ruleset as a new version (refused with line and reason)."""
-    from xinyong.audit.service import record_refusal
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
     from xinyong.scoring.ruleset import RulesetError
@@ -85,9 +84,8 @@ def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the ship
                                            today=day, note=note)
             version, effective = row.version, row.effective_from
         except (RulesetError, service.ScoringError) as exc:  # registered as the API's and the page's refusals are
-            record_refusal(s, actor=actor, action="scoring.ruleset_create", outcome="failed",
-                           details={"code": exc.code, "line": getattr(exc, "line", None), "field": exc.field,
-                                    "via": "cli"})
+            service.record_ruleset_refused(s, actor=actor, action="scoring.ruleset_create", code=exc.code,
+                                           line=getattr(exc, "line", None), field=exc.field, via="cli")
             _refusal(exc)
     typer.echo(f"规则版本 / ruleset v{version}, 生效日期 / effective from {effective}")
 

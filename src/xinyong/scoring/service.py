@@ -64,7 +64,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from xinyong import bulk, clock
-from xinyong.audit.service import Actor, record
+from xinyong.audit.service import Actor, record, record_not_found, record_refusal
 from xinyong.bulk import in_values
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS
 from xinyong.db import utcnow
@@ -1068,6 +1068,112 @@ def distribution(session: Session, *, today: date) -> dict[str, Any]:
 def history(session: Session, subject_id: int, *, limit: int = 50) -> list[ScoreHistory]:
     return list(session.scalars(select(ScoreHistory).where(ScoreHistory.subject_id == subject_id)
                                 .order_by(ScoreHistory.id.desc()).limit(limit)))
+
+
+# ---- audit entries --------------------------------------------------------------------------------
+# One function per entry, whichever entry point writes it — the API (``api.py``), the pages
+# (``views.py``: ``via="page"``, kept as ``page: true``) or the CLI (``cli.py``: ``via="cli"``) — as
+# records' and measures' refusals are. The reads and successes go into the request's transaction;
+# the refusals are written durably (``audit.service.record_refusal``: the request's work rolled back,
+# the entry committed), never with what was typed (a note, a YAML text, a body): codes, fields, lines.
+
+def _via(details: dict[str, Any], via: str | None) -> dict[str, Any]:
+    if via == "page":
+        details["page"] = True
+    elif via is not None:
+        details["via"] = via
+    return details
+
+
+def record_score_read(session: Session, *, actor: Actor, explanation: Explanation, via: str | None = None) -> None:
+    """``score.read``: a subject's score and grade shown (by the API with its ruleset version)."""
+    e = explanation
+    details: dict[str, Any] = {"score": e.score, "grade": e.grade}
+    if via is None:
+        details["ruleset_version"] = e.ruleset_version
+    record(session, actor=actor, action="score.read", object_type="subject", object_id=e.subject_id,
+           details=_via(details, via))
+
+
+def record_subject_refused(session: Session, *, actor: Actor, action: str, subject_id: int, reason: str) -> None:
+    """A look at a subject's score (``score.read``) or a what-if (``score.what_if``) refused — a
+    subject that does not exist, or not the citizen's own (``not_found`` / ``not_own``), both
+    answered 404 — registered ``denied``."""
+    record_refusal(session, actor=actor, action=action, object_type="subject", object_id=subject_id,
+                   details={"reason": reason})
+
+
+def record_what_if(session: Session, *, actor: Actor, subject_id: int, changes: int, result: Explanation,
+                   via: str | None = None) -> None:
+    """``score.what_if``: how many changes were supposed and the score and grade they would give."""
+    record(session, actor=actor, action="score.what_if", object_type="subject", object_id=subject_id,
+           details=_via({"changes": changes, "score": result.score, "grade": result.grade}, via))
+
+
+def record_what_if_refused(session: Session, *, actor: Actor, subject_id: int | None, code: str,
+                           field: str | None, size: int | None = None, via: str | None = None) -> None:
+    """A what-if refused — by the schema (the API's 422 before the route: no changes, over 50), by
+    the rules (an unknown item or level), or a page's form with no change — ``score.what_if``,
+    ``failed``, the subject asked for (when the path held one), the code and the field; ``bytes`` for
+    a body over the limit."""
+    details: dict[str, Any] = {"code": code, "field": field}
+    if size is not None:
+        details["bytes"] = size
+    record_refusal(session, actor=actor, action="score.what_if", object_type="subject" if subject_id is not None
+                   else None, object_id=subject_id, details=_via(details, via), outcome="failed")
+
+
+def record_ruleset_body_refused(session: Session, *, actor: Actor, action: str, code: str, field: str,
+                                errors: int, size: int | None = None) -> None:
+    """A ruleset's or a preview's body (or query) refused before its rules are read — not JSON,
+    neither ``yaml`` nor ``ruleset``, not UTF-8, too large, a field the schema refuses —
+    ``scoring.ruleset_create`` / ``scoring.preview``, ``failed``: the code, the field, how many
+    errors and, for a body over the limit, its ``bytes``; never the text."""
+    details: dict[str, Any] = {"code": code, "field": field, "errors": errors}
+    if size is not None:
+        details["bytes"] = size
+    record_refusal(session, actor=actor, action=action, details=details, outcome="failed")
+
+
+_NOT_GIVEN: Any = object()
+
+
+def record_ruleset_refused(session: Session, *, actor: Actor, action: str, code: str, line: int | None,
+                           field: str | None = _NOT_GIVEN, via: str | None = None) -> None:
+    """A ruleset (``scoring.ruleset_create``) or a preview (``scoring.preview``) refused for what it
+    holds — the rules (:class:`RulesetError`, with its line), an effective date in the past or that is
+    no date, a note with control characters, a text too large for the page — ``failed``, with the
+    code, the line and, when the caller gives it (the pages' checks before the rules, the CLI), the
+    field: the active ruleset stays."""
+    details: dict[str, Any] = {"code": code, "line": line}
+    if field is not _NOT_GIVEN:
+        details["field"] = field
+    record_refusal(session, actor=actor, action=action, details=_via(details, via), outcome="failed")
+
+
+def record_preview(session: Session, *, actor: Actor, changed: int) -> None:
+    """``scoring.preview``: how many people a ruleset would regrade (nothing else was written)."""
+    record(session, actor=actor, action="scoring.preview", details={"changed": changed})
+
+
+def record_distribution(session: Session, *, actor: Actor, total: int) -> None:
+    """``scoring.distribution``: the people per grade were shown (their total)."""
+    record(session, actor=actor, action="scoring.distribution", details={"total": total})
+
+
+def record_rulesets_listed(session: Session, *, actor: Actor, count: int) -> None:
+    """``scoring.rulesets``: the list of ruleset versions was read."""
+    record(session, actor=actor, action="scoring.rulesets", details={"count": count})
+
+
+def record_ruleset_read(session: Session, *, actor: Actor, version: int, found: bool = True) -> None:
+    """``scoring.ruleset_read``: one version read; one
+    that does not exist (the API's 404) is registered durably, ``denied``, ``reason: not_found``."""
+    if not found:
+        record_not_found(session, actor=actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
+                         object_id=version)
+        return
+    record(session, actor=actor, action="scoring.ruleset_read", object_type="scoring_ruleset", object_id=version)
 
 
 __all__ = ["Problem", "RulesetError", "ScoringError", "active", "default_status", "explain", "maintain", "refresh",

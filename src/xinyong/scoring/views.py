@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from xinyong import clock
-from xinyong.audit.service import record
 from xinyong.auth.deps import require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
@@ -91,8 +90,8 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     if err is None and len(source) > MAX_YAML:
         err = {"field": "yaml", "line": None, "code": "too_large", "message": "评分规则过大 / ruleset too large"}
     if err is not None:  # refused before the ruleset is read: registered as the rules' refusals are
-        record(session, actor=principal.actor, action=audited, outcome="failed",
-               details={"code": err["code"], "field": err["field"], "line": None, "page": True})
+        service.record_ruleset_refused(session, actor=principal.actor, action=audited, code=err["code"], line=None,
+                                       field=err["field"], via="page")
         return _ruleset_page(request, session, today=today, errors=[err], status_code=422, **keep)
     try:
         if action == "save":
@@ -101,14 +100,14 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
                                        today=today, note=note or None)
             return _ruleset_page(request, session, today=today, version=row.version, saved=row.version)
         out = service.preview(session, text_=source, today=today)
-        record(session, actor=principal.actor, action="scoring.preview", details={"changed": out["changed"]})
+        service.record_preview(session, actor=principal.actor, changed=out["changed"])
         return _ruleset_page(request, session, today=today, preview=out, **keep)
     except RulesetError as exc:
         errors = exc.errors
     except service.ScoringError as exc:
         errors = [{"field": exc.field or "yaml", "line": None, "code": exc.code, "message": exc.message}]
-    record(session, actor=principal.actor, action=audited, outcome="failed",
-           details={"code": errors[0]["code"], "line": errors[0].get("line"), "page": True})
+    service.record_ruleset_refused(session, actor=principal.actor, action=audited, code=errors[0]["code"],
+                                   line=errors[0].get("line"), via="page")
     return _ruleset_page(request, session, today=today, errors=errors, status_code=422, **keep)
 
 
@@ -116,7 +115,7 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
 def distribution_page(request: Request, principal: ScoresReader, session: DbSession) -> HTMLResponse:
     lang = lang_of(request)
     d = service.distribution(session, today=clock.today())
-    record(session, actor=principal.actor, action="scoring.distribution", details={"total": d["total"]})
+    service.record_distribution(session, actor=principal.actor, total=d["total"])
     chart = json.dumps({"categories": [g["grade"] for g in d["grades"]],
                         "series": [{"name": translate(lang, "scoring.people"),
                                     "data": [g["count"] for g in d["grades"]]}]}, ensure_ascii=False)
@@ -134,8 +133,7 @@ def _my_page(request: Request, session: Session, principal: Principal, *, result
     sid = _my_subject(principal)
     today = clock.today()
     e = service.explain(session, sid, today=today)
-    record(session, actor=principal.actor, action="score.read", object_type="subject", object_id=sid,
-           details={"score": e.score, "grade": e.grade, "page": True})
+    service.record_score_read(session, actor=principal.actor, explanation=e, via="page")
     return render(request, "scoring/my_score.html", {
         "e": e, "result": result, "error": error, "form": form or {}, "history": service.history(session, sid),
         "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
@@ -170,16 +168,16 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
         changes.append({"add": add})
     keep = {k: _str(form, k, 64) for k in ("add_item", "level", "severity", "decided_at", "hours")}
     if not changes:
-        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
-               outcome="failed", details={"code": "missing", "field": "changes", "page": True})
+        service.record_what_if_refused(session, actor=principal.actor, subject_id=sid, code="missing",
+                                       field="changes", via="page")
         return _my_page(request, session, principal, error="请选择至少一项假设变化 / choose at least one change",
                         status_code=422, form=keep)
     try:
         current, new = service.what_if(session, sid, changes, today=clock.today())
     except service.ScoringError as exc:
-        record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
-               outcome="failed", details={"code": exc.code, "field": exc.field, "page": True})
+        service.record_what_if_refused(session, actor=principal.actor, subject_id=sid, code=exc.code,
+                                       field=exc.field, via="page")
         return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep)
-    record(session, actor=principal.actor, action="score.what_if", object_type="subject", object_id=sid,
-           details={"changes": len(changes), "score": new.score, "grade": new.grade, "page": True})
+    service.record_what_if(session, actor=principal.actor, subject_id=sid, changes=len(changes), result=new,
+                           via="page")
     return _my_page(request, session, principal, result=new, form=keep)
