@@ -103,3 +103,19 @@ def test_page_refusals_before_the_rules_are_audited(client, login, db, world, sc
     r = client.post("/my/score/what-if", data={"csrf_token": csrf})
     assert r.status_code == 422
     assert [(d["code"], d["field"]) for d in failed("score.what_if")] == [("missing", "changes")]
+
+
+def test_the_rulesets_page_is_a_registered_read(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """The page shows a ruleset version (its YAML and the versions) as ``GET /api/v1/scoring/rulesets/{v}``
+    does, and leaves the same ``scoring.ruleset_read`` entry, marked as the page's (it left none); a
+    version it does not hold shows the newest, and the entry names the one shown."""
+    from xinyong.audit.models import AuditEntry
+
+    login(client, "admin")
+    assert client.get("/admin/scoring").status_code == 200
+    assert client.get("/admin/scoring?version=1").status_code == 200
+    assert client.get("/admin/scoring?version=99").status_code == 200
+    with db.session() as s:
+        got = [(e.outcome, e.object_type, e.object_id, e.details, e.actor_id) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "scoring.ruleset_read").order_by(AuditEntry.id))]
+    assert got == [("ok", "scoring_ruleset", "1", {"page": True}, str(world.users["admin"].id))] * 3

@@ -1166,14 +1166,16 @@ def record_rulesets_listed(session: Session, *, actor: Actor, count: int) -> Non
     record(session, actor=actor, action="scoring.rulesets", details={"count": count})
 
 
-def record_ruleset_read(session: Session, *, actor: Actor, version: int, found: bool = True) -> None:
-    """``scoring.ruleset_read``: one version read; one
+def record_ruleset_read(session: Session, *, actor: Actor, version: int, found: bool = True,
+                        via: str | None = None) -> None:
+    """``scoring.ruleset_read``: one version read (by the API, or shown on the rulesets page); one
     that does not exist (the API's 404) is registered durably, ``denied``, ``reason: not_found``."""
     if not found:
         record_not_found(session, actor=actor, action="scoring.ruleset_read", object_type="scoring_ruleset",
                          object_id=version)
         return
-    record(session, actor=actor, action="scoring.ruleset_read", object_type="scoring_ruleset", object_id=version)
+    record(session, actor=actor, action="scoring.ruleset_read", object_type="scoring_ruleset", object_id=version,
+           details=_via({}, via) or None)
 
 
 __all__ = ["Problem", "RulesetError", "ScoringError", "active", "default_status", "explain", "maintain", "refresh",

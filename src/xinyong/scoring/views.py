@@ -50,13 +50,17 @@ def _str(form: FormData, name: str, limit: int = 200) -> str:
 def _ruleset_page(request: Request, session: Session, *, today: date, source: str | None = None,
                   effective_from: str = "", note: str = "", version: int | None = None,
                   errors: list[dict[str, Any]] | None = None, preview: dict[str, Any] | None = None,
-                  saved: int | None = None, status_code: int = 200) -> HTMLResponse:
+                  saved: int | None = None, status_code: int = 200, reader: Principal | None = None) -> HTMLResponse:
+    """The rulesets page; ``reader``: a plain look at it (GET), registered as the API's read of the
+    version shown is (``scoring.ruleset_read``, ``page: true``) — a save or a preview has its own entry."""
     service.ensure_default(session)
     active = service.active_version(session, today=today)
     rows = service.versions(session)
     shown = service.get_version(session, version) if version else service.get_version(session, active or 0)
     if shown is None and rows:
         shown = rows[0]
+    if reader is not None and shown is not None:  # the version the page shows (the newest for an unknown one)
+        service.record_ruleset_read(session, actor=reader.actor, version=shown.version, via="page")
     return render(request, "scoring/rulesets.html", {
         "base": BASE, "rows": rows, "active": active, "shown": shown,
         "source": source if source is not None else (shown.source if shown else service.default_text()),
@@ -68,7 +72,7 @@ def _ruleset_page(request: Request, session: Session, *, today: date, source: st
 @router.get(BASE, response_class=HTMLResponse)
 def rulesets_page(request: Request, principal: ScoringAdmin, session: DbSession,
                   version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
-    return _ruleset_page(request, session, today=clock.today(), version=version)
+    return _ruleset_page(request, session, today=clock.today(), version=version, reader=principal)
 
 
 @router.post(BASE, response_class=HTMLResponse)
