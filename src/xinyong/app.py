@@ -246,6 +246,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                   headers={"Retry-After": "5"}) from exc
         return {"status": "ok", "version": __version__}
 
+    from xinyong.audit.api import refused_bodies as audit_refused_bodies
     from xinyong.audit.api import router as audit_router
     from xinyong.auth.api import refused_bodies as auth_refused_bodies
     from xinyong.auth.api import router as auth_router
@@ -255,7 +256,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     express, hot, domain, counted, refused_bodies, too_large_bodies = _domain_routers()
     app.express_routes = express
     app.state.counted_refusals = counted
-    app.state.refused_bodies = {**auth_refused_bodies, **subjects_refused_bodies, **refused_bodies}
+    app.state.refused_bodies = {**auth_refused_bodies, **audit_refused_bodies, **subjects_refused_bodies,
+                                **refused_bodies}
     app.state.too_large_bodies = too_large_bodies
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from xinyong.audit import service
 from xinyong.audit.models import AuditEntry
 from xinyong.audit.service import record
-from xinyong.auth.deps import require
+from xinyong.auth.deps import BodyRefusals, refused_query, require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
 
@@ -77,3 +77,10 @@ def verify(principal: AuditRead, session: DbSession) -> VerifyOut:
            details={"ok": res.ok, "checked": res.checked, "problem": res.problem})
     return VerifyOut(ok=res.ok, checked=res.checked, head_seq=res.head_seq, pending=res.pending, problem=res.problem,
                      seq=res.seq, entry_id=res.entry_id, message=res.message)
+
+
+# a query the schema refuses (``?limit=0``, ``?before_id=x``: FastAPI's 422 before the route runs) is
+# registered as a refused read (``audit.read``, ``failed``)
+refused_bodies: BodyRefusals = {
+    ("GET", "/api/v1/audit/entries"): (("audit.read",), refused_query("audit.read")),
+}

@@ -261,6 +261,23 @@ def registrable_field(field: str) -> str:
 BodyRefusals = dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]]]
 
 
+def refused_query(action: str) -> Callable[[Session, Principal, RefusedBody], None]:
+    """What registers a read (``GET``) whose path or query parameter the schema refuses — ``/records/abc``,
+    ``?decided_from=notadate``, a ``limit`` out of range: FastAPI's 422 before the route runs, after
+    the caller's checks (they are the route's dependencies, which FastAPI runs first: an unknown or
+    refused caller is answered 401 or 403 as ever, and leaves no entry of the route's) — under the
+    route's read ``action``, ``failed``, with the first error's code, its field and how many errors.
+    Never a value sent, not even the path's (a list code, an id too long: it may be an ID number).
+    Declared in a domain's ``refused_bodies`` under ``("GET", template)``."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        record_refusal(session, actor=principal.actor, action=action, outcome="failed",
+                       details=refused.sized({"code": refused.code, "field": refused.field,
+                                              "errors": refused.errors}))
+
+    return register
+
+
 def _caller_of_refused_body(request: Request, session: Session) -> Principal | None:
     """The caller, as :func:`current_principal` found it when the route's dependencies ran (a body of
     the wrong shape), else found now (a body that is not JSON, or unreadable, is refused before

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, refused_query, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -320,4 +320,7 @@ refused_bodies: BodyRefusals = {
                                                           _step_body_refused("list_entry.defend")),
     ("POST", "/api/v1/list-entries/{entry_id}/decide"): (("lists.decide",), _step_body_refused("list_entry.decide")),
     ("POST", "/api/v1/list-entries/{entry_id}/remove"): (("lists.decide",), _step_body_refused("list_entry.remove")),
+    # and so is a read whose path or query the schema refuses (``?status=x``, ``/list-entries/abc``)
+    ("GET", "/api/v1/lists/{code}/entries"): (("lists.read",), refused_query("list_entries.list")),
+    ("GET", "/api/v1/list-entries/{entry_id}"): (("lists.read", "lists.defend"), refused_query("list_entry.read")),
 }

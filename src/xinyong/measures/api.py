@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_not_found, record_refusal
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, refused_query, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp
@@ -499,4 +499,9 @@ too_large_bodies: BodyRefusals = {
 refused_bodies: BodyRefusals = {
     ("PUT", "/api/v1/measures/{code}"): (("measures.manage",), _save_body_refused("measure")),
     ("PUT", "/api/v1/scenarios/{code}"): (("measures.manage",), _save_body_refused("scenario")),
+    # and so is a read whose path or query the schema refuses (``/checks/batch/abc``, ``?since=x``);
+    # ``GET /api/v1/checks/{check_id}`` keeps its counted refusals (``checks.read_malformed``)
+    ("GET", "/api/v1/checks/feedback-stats"): (("checks.read_all",), refused_query("checks.feedback_stats")),
+    ("GET", "/api/v1/checks/batch/{job_id}"): (("checks.run",), refused_query("checks.batch_read")),
+    ("GET", "/api/v1/checks/batch/{job_id}/result.csv"): (("checks.run",), refused_query("checks.batch_result")),
 }

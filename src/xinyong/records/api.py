@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_not_found, record_refusal
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, refused_query, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, take_key_stamp, write_key_stamp
@@ -159,10 +159,14 @@ def inactive_refused(session: Session, principal: Principal, what: str = "record
                   details={"permission": what, "reason": "department_inactive"})
 
 
-def _check_range(lo_name: str, lo: date | None, hi_name: str, hi: date | None) -> None:
+def _check_range(session: Session, principal: Principal, action: str, lo_name: str, lo: date | None,
+                 hi_name: str, hi: date | None) -> None:
     """A range whose start is after its end (swapped parameters) is refused, naming its end: an empty
-    answer would read as "nothing there"."""
+    answer would read as "nothing there". Registered as a query the schema refuses is
+    (``auth.deps.refused_query``: ``action``, ``failed``, the code and the field)."""
     if lo is not None and hi is not None and lo > hi:
+        record_refusal(session, actor=principal.actor, action=action, outcome="failed",
+                       details={"code": "invalid_range", "field": hi_name, "errors": 1})
         message = (f"日期范围颠倒：{hi_name}（{hi.isoformat()}）早于 {lo_name}（{lo.isoformat()}） / "
                    f"the range is reversed: {hi_name} ({hi.isoformat()}) is before {lo_name} ({lo.isoformat()})")
         raise ApiError(422, "invalid_range", message, [{"field": hi_name, "code": "invalid_range", "message": message}])
@@ -177,7 +181,7 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
                  before_id: Annotated[Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)] | None,
                                       BlankIsNone] = None,
                  limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, BlankIsNone] = None) -> RecordListOut:
-    _check_range("decided_from", decided_from, "decided_to", decided_to)
+    _check_range(session, principal, "records.list", "decided_from", decided_from, "decided_to", decided_to)
     limit = limit or 50
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
@@ -255,7 +259,7 @@ def quality(principal: QualityReader, session: DbSession, since: date | None = N
             until: date | None = None) -> list[QualityOut]:
     from xinyong.records.quality import department_quality
 
-    _check_range("since", since, "until", until)
+    _check_range(session, principal, "quality.read", "since", since, "until", until)
     scope = None if allowed(principal.role, "quality.read") else principal.department_id
     if scope is None and not allowed(principal.role, "quality.read"):
         raise ApiError(403, "forbidden", "无权查看 / not allowed")
@@ -271,4 +275,8 @@ refused_bodies: BodyRefusals = {
     ("POST", "/api/v1/records"): (("records.push",), _push_body_refused),
     ("POST", "/api/v1/records/{record_id}/revoke"): (("records.push",), _revoke_body_refused),
     ("POST", "/api/v1/records/recompute-display"): (("catalog.manage",), _recompute_body_refused),
+    # and so is a read whose path or query the schema refuses (``/records/abc``, ``?decided_from=x``)
+    ("GET", "/api/v1/records"): (("records.read",), refused_query("records.list")),
+    ("GET", "/api/v1/records/{record_id}"): (("records.read",), refused_query("record.read")),
+    ("GET", "/api/v1/quality"): (("records.read",), refused_query("quality.read")),
 }

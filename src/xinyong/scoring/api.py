@@ -20,6 +20,7 @@ from xinyong.auth.deps import (
     RefusedBody,
     audit_refusal,
     current_principal,
+    refused_query,
     registrable_field,
     require,
 )
@@ -263,4 +264,7 @@ refused_bodies: BodyRefusals = {
     ("POST", "/api/v1/scoring/rulesets"): (("scoring.manage",), _query_refused("scoring.ruleset_create")),
     ("POST", "/api/v1/scoring/rulesets/preview"): (("scoring.manage",), _query_refused("scoring.preview")),
     ("POST", "/api/v1/subjects/{subject_id}/score/what-if"): (("scores.read", "self.read"), _what_if_refused),
+    # and so is a read whose path the schema refuses (``/subjects/abc/score``, ``/scoring/rulesets/0``)
+    ("GET", "/api/v1/subjects/{subject_id}/score"): (("scores.read", "self.read"), refused_query("score.read")),
+    ("GET", "/api/v1/scoring/rulesets/{version}"): (("scores.read",), refused_query("scoring.ruleset_read")),
 }

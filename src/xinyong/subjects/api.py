@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_refusal
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal
+from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, refused_query
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, ObjectId, VaultDep
@@ -172,4 +172,6 @@ refused_bodies: BodyRefusals = {
     ("POST", "/api/v1/subjects/lookup"): (("subjects.read", "self.read"), _body_refused("subject.lookup")),
     ("POST", "/api/v1/subjects/{subject_id}/groups"): (("subjects.write",), _body_refused("subject.group_add")),
     ("POST", "/api/v1/subjects/{subject_id}/students"): (("subjects.write",), _body_refused("subject.student_add")),
+    # and so is a read whose path the schema refuses (``/subjects/abc``)
+    ("GET", "/api/v1/subjects/{subject_id}"): (("subjects.read", "self.read"), refused_query("subject.read")),
 }
