@@ -94,20 +94,67 @@ def test_filters(client, world, sample, login, params, expected):
         assert f'value="{value}"' in page.text
 
 
-def test_bad_filter_values_are_ignored_with_a_message(client, world, sample, login):
+@pytest.mark.parametrize(("params", "warning", "refused"), [
+    ({"decided_from": "yesterday"}, "日期格式应为 YYYY-MM-DD", ["decided_from"]),
+    ({"decided_to": "2026-02-30"}, "日期格式应为 YYYY-MM-DD", ["decided_to"]),
+    ({"decided_from": "2026-05-01", "decided_to": "2026-01-01"}, "起始日期晚于结束日期", ["decided_to"]),
+    ({"status": "deleted"}, "状态无效", ["status"]),
+    ({"item": "DROP TABLE"}, "信息事项代码无效", ["item"]),
+    ({"item": "no_such_item"}, "没有这个信息事项", ["item"]),  # well-formed, but no item: not "no records"
+    ({"decided_from": "yesterday", "status": "deleted", "item": "DROP TABLE"}, "状态无效",
+     ["item", "status", "decided_from"]),
+])
+def test_a_filter_the_page_cannot_apply_lists_nothing(client, world, sample, login, db, params, warning, refused):
+    """A filter the page cannot apply shows its warning and no rows — never the unfiltered rows under
+    it, which would read as the filter's answer (the API answers 422, the data-quality page shows no
+    figures) — and the form keeps what was typed, the refused filters marked. The refused query is
+    registered (``records.list``, failed: the filters' names and the reasons, never what was typed)."""
     login(client, "officer_a")
-    page = client.get(LIST, params={"decided_from": "yesterday", "status": "deleted", "item": "DROP TABLE"})
-    assert page.status_code == 200
-    assert "日期格式应为 YYYY-MM-DD" in page.text and "状态无效" in page.text and "信息事项代码无效" in page.text
-    assert len(row_ids(page.text)) == 4
-    page = client.get(LIST, params={"decided_from": "2026-05-01", "decided_to": "2026-01-01"})
-    assert "起始日期晚于结束日期" in page.text
+    for headers in (HTMX, {}):  # the table's part alone, then the whole page
+        page = client.get(LIST, params=params, headers=headers)
+        assert page.status_code == 200
+        assert warning in page.text and "筛选条件无法应用" in page.text
+        assert row_ids(page.text) == [] and 'id="records"' not in page.text and "暂无记录" not in page.text
+    for value in params.values():  # the full page's form shows what was typed
+        assert f'value="{value}"' in page.text or f'value="{value}" selected' in page.text, value
+    assert page.text.count('aria-invalid="true"') == len(refused)
+    entries = audit(db, "records.list", actor_label="officer_a")
+    assert [e.outcome for e in entries] == ["failed", "failed"]
+    assert entries[0].details["fields"] == refused and entries[0].details["count"] == 0
+    for value in params.values():
+        if not value.startswith("2026"):
+            assert value not in str(entries[0].details)
+    # the same filters, corrected, list again
+    page = client.get(LIST)
+    assert len(row_ids(page.text)) == 4 and "筛选条件无法应用" not in page.text
+
+
+def test_odd_values_in_the_pages_own_links_are_ignored(client, world, sample, login):
+    login(client, "officer_a")
     for junk in ("²", "٣", "-1", "9" * 40, "1e3"):  # odd numbers in the id parameters are ignored
         page = client.get(LIST, params={"before_id": junk, "subject": junk})
         assert page.status_code == 200 and len(row_ids(page.text)) == 4, junk
     # subject=0 (what "find" leaves when nobody has that number) matches nothing, page after page
     page = client.get(LIST, params={"subject": "0"})
     assert row_ids(page.text) == [] and 'name="subject" value="0"' in page.text
+    # an officer reads their own department's records, whatever the department parameter says
+    assert len(row_ids(client.get(LIST, params={"department": "no such"}).text)) == 4
+
+
+@pytest.mark.parametrize(("department", "warning"), [("nosuch", "没有这个部门"), ("no such!", "部门代码无效")])
+def test_the_admins_department_filter_it_cannot_apply_lists_nothing(client, world, sample, login, db,
+                                                                    department, warning):
+    """The credit office's records page (every department) refuses an unknown department as the
+    officer's refuses an unknown item: the warning, no rows, the code kept in the form."""
+    login(client, "admin")
+    page = client.get(LIST, params={"department": department, "item": "admin_penalty"})
+    assert page.status_code == 200 and warning in page.text and row_ids(page.text) == []
+    assert f'<option value="{department}" selected>' in page.text
+    assert '<option value="admin_penalty" selected>' in page.text  # the filter applied stays too
+    [entry] = audit(db, "records.list", actor_label="admin")
+    assert entry.outcome == "failed" and entry.details["fields"] == ["department"]
+    assert entry.details["item"] == "admin_penalty"
+    assert row_ids(client.get(LIST, params={"department": "gaj"}).text) == [sample.ids["B-P1"]]
 
 
 def test_htmx_gets_just_the_table_and_every_view_is_audited(client, world, sample, login, db):
@@ -163,13 +210,15 @@ def test_find_by_id_number_is_a_post_and_shows_only_the_callers_records(client, 
     assert sample.wang.id_number not in r.text
     r = client.post(f"{LIST}/find", data={"csrf_token": csrf, "id_number": "123456"})
     assert r.status_code == 422 and "身份证号码无效" in r.text and "123456" not in r.text
+    assert row_ids(r.text) == [] and 'id="records"' not in r.text  # no rows under the refusal: none were asked for
     from xinyong.privacy.identity import ID_ERRORS
 
     assert ID_ERRORS["id_length"][0] in r.text  # and why, as the check form says it
     # without the CSRF token: refused
     assert client.post(f"{LIST}/find", data={"id_number": sample.li.id_number}).status_code == 403
     finds = [e for e in audit(db, "records.list", actor_label="officer_a") if e.details.get("via") == "find"]
-    assert len(finds) == 3
+    assert [e.outcome for e in finds] == ["ok", "ok", "failed"]
+    assert finds[2].details["errors"] == ["id_length"] and finds[2].details["fields"] == ["id_number"]
     for e in finds:
         assert sample.li.id_number not in str(e.details) and sample.wang.id_number not in str(e.details)
 

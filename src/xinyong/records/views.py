@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Annotated, Any, cast
@@ -86,6 +87,26 @@ class Filters:
     subject: int | None = None  # an internal subject id, set by "find by ID number"
     before_id: int | None = None
     errors: list[str] = field(default_factory=list)  # message keys of refused filter values
+    refused: list[str] = field(default_factory=list)  # the filters refused, by name (marked in the form)
+    # what was typed for each filter refused for its value (control characters dropped), shown back in the form
+    typed: dict[str, str] = field(default_factory=dict)
+
+    def refuse(self, name: str, key: str, raw: str | None = None) -> None:
+        """Filter ``name`` cannot be applied: message ``key``, the filter marked, and the value as typed
+        (``raw``) kept for the form."""
+        if key not in self.errors:
+            self.errors.append(key)
+        if name not in self.refused:
+            self.refused.append(name)
+        if raw is not None:
+            self.typed[name] = CONTROL.sub("", raw)
+
+    def shown(self, name: str) -> str:
+        """The value the form shows for filter ``name``: as typed if refused for its value, else as applied."""
+        if name in self.typed:
+            return self.typed[name]
+        value = getattr(self, name)
+        return value.isoformat() if isinstance(value, date) else (value or "")
 
     def query(self, **changes: Any) -> str:
         f = replace(self, **changes)
@@ -115,35 +136,47 @@ def _positive_int(value: str) -> int | None:
 
 
 def parse_filters(*, item: str, status: str, decided_from: str, decided_to: str, department: str,
-                  subject: str, before_id: str, read_all: bool) -> Filters:
+                  subject: str, before_id: str, read_all: bool, items: Container[str] | None = None,
+                  departments: Container[str] | None = None) -> Filters:
+    """The list's filters from the query string. A value that cannot be applied — a code of the wrong
+    shape, an item or department that does not exist (``items``, ``departments``: the codes there are),
+    a status that is none, a date that cannot be read, a range whose start is after its end — is a
+    refusal (:attr:`Filters.errors`, the value as typed in :attr:`Filters.typed`): the page then lists
+    nothing, as the API answers 422. ``department`` is read only for those who read every department
+    (anyone else reads their own, whatever it says); ``subject`` and ``before_id`` are the page's own
+    links (find, paging): an odd value there is ignored."""
     f = Filters()
     item = item.strip()
     if item:
-        if CODE_RE.match(item):
-            f.item = item
+        if not CODE_RE.match(item):
+            f.refuse("item", "records.filter.bad_item", item)
+        elif items is not None and item not in items:
+            f.refuse("item", "records.filter.unknown_item", item)
         else:
-            f.errors.append("records.filter.bad_item")
+            f.item = item
     status = status.strip()
     if status:
         if status in RECORD_STATUSES:
             f.status = status
         else:
-            f.errors.append("records.filter.bad_status")
+            f.refuse("status", "records.filter.bad_status", status)
     for name, raw in (("decided_from", decided_from), ("decided_to", decided_to)):
         if raw.strip():
             day = parse_date(raw.strip())
             if day is None:
-                f.errors.append("records.filter.bad_date")
+                f.refuse(name, "records.filter.bad_date", raw.strip())
             else:
                 setattr(f, name, day)
     if f.decided_from and f.decided_to and f.decided_from > f.decided_to:
-        f.errors.append("records.filter.bad_range")
+        f.refuse("decided_to", "records.filter.bad_range")  # the end, as the API's invalid_range names it
     department = department.strip()
     if read_all and department:
-        if DEPT_CODE.match(department):
-            f.department = department
+        if not DEPT_CODE.match(department):
+            f.refuse("department", "records.filter.bad_department", department)
+        elif departments is not None and department not in departments:
+            f.refuse("department", "records.filter.unknown_department", department)
         else:
-            f.errors.append("records.filter.bad_department")
+            f.department = department
     f.subject = _whole(subject)
     f.before_id = _positive_int(before_id) if before_id.strip() else None
     return f
@@ -201,14 +234,26 @@ def _rows(session: Session, vault: Vault, principal: Principal, f: Filters, lang
 
 def _list_page(request: Request, session: Session, vault: Vault, principal: Principal, f: Filters, *,
                searched: str | None = None, search_error: str | None = None, search_reason: str | None = None,
-               via: str = "page",
+               search_code: str | None = None, via: str = "page", items: dict[str, Item] | None = None,
                status_code: int = 200) -> HTMLResponse:
     lang = lang_of(request)
-    items = current_items(session)
+    items = current_items(session) if items is None else items
     read_all = allowed(principal.role, "records.read_all")
-    rows, next_before = _rows(session, vault, principal, f, lang, items)
-    record(session, actor=principal.actor, action="records.list",
-           details={**f.audit_details(), "count": len(rows), "via": via})
+    if f.errors or search_error:
+        # A filter the page cannot apply (or an ID number that is none) shows its warning and no rows:
+        # the unfiltered ones under it would read as the filter's answer (the API answers 422, the
+        # data-quality page shows no figures). Nothing is read; the refused query is registered, with
+        # the filters' names and the reasons' codes, never what was typed.
+        rows: list[Row] = []
+        next_before = None
+        refused = {"errors": [k.rsplit(".", 1)[-1] for k in f.errors], "fields": f.refused} if f.errors \
+            else {"errors": [search_code or "invalid_id_number"], "fields": ["id_number"]}
+        record(session, actor=principal.actor, action="records.list", outcome="failed",
+               details={**f.audit_details(), **refused, "count": 0, "via": via})
+    else:
+        rows, next_before = _rows(session, vault, principal, f, lang, items)
+        record(session, actor=principal.actor, action="records.list",
+               details={**f.audit_details(), "count": len(rows), "via": via})
     context = {
         "rows": rows, "filters": f, "next_before": next_before, "items": items, "read_all": read_all,
         "departments": _departments(session) if read_all else [],
@@ -234,10 +279,12 @@ def _departments(session: Session) -> list[Department]:
 def records_list(request: Request, principal: Reader, session: DbSession, vault: VaultDep,
                  item: Param = "", status: Param = "", decided_from: Param = "", decided_to: Param = "",
                  department: Param = "", subject: Param = "", before_id: Param = "") -> HTMLResponse:
+    read_all = allowed(principal.role, "records.read_all")
+    items = current_items(session)
     f = parse_filters(item=item, status=status, decided_from=decided_from, decided_to=decided_to,
-                      department=department, subject=subject, before_id=before_id,
-                      read_all=allowed(principal.role, "records.read_all"))
-    return _list_page(request, session, vault, principal, f)
+                      department=department, subject=subject, before_id=before_id, read_all=read_all, items=items,
+                      departments={d.code for d in _departments(session)} if read_all else None)
+    return _list_page(request, session, vault, principal, f, items=items)
 
 
 @router.post(f"{LIST_PATH}/find", response_class=HTMLResponse)
@@ -252,7 +299,7 @@ def records_find(request: Request, principal: Reader, session: DbSession, vault:
     except identity.InvalidIdNumber as exc:  # why, as the check form says it (never the number)
         return _list_page(request, session, vault, principal, f, search_error="records.find.invalid",
                           search_reason=exc.message_zh if lang_of(request) == "zh" else exc.message_en,
-                          via="find", status_code=422)
+                          search_code=exc.code, via="find", status_code=422)
     subject = find_by_id_number(session, vault=vault, id_number=facts.number)
     # The subject id stays on the page (the filter form, paging): only a person of the caller's own
     # readable records keeps it; anyone else reads as a number nobody holds (0).
