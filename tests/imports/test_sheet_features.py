@@ -4,11 +4,19 @@ rows, formulas dragged down a template past its data, 序号 and 备注 columns.
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.imports.imports_support import ZH_HEADER, penalty_rows, with_cols, xlsx_bytes, xlsx_row, xlsx_with_rows
+from tests.imports.imports_support import (
+    ZH_HEADER,
+    penalty_rows,
+    with_cols,
+    xlsx_bytes,
+    xlsx_row,
+    xlsx_with_rows,
+)
 
 from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record
@@ -265,3 +273,36 @@ def test_a_hidden_column_of_the_item_is_imported_and_said(upload, client, world,
     # the same sheet with nothing hidden: nothing said
     job = upload(xlsx_bytes(ZH_HEADER, penalty_rows(1, prefix="HV")), filename="shown.xlsx")
     assert job["status"] == "done" and job["notes"] == [] and job["ignored_columns"] == [], job
+
+
+def _sheet_xml(data: bytes) -> str:
+    return zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+
+
+def _zero_height_sheet(prefix: str, n: int, shown: set[int]) -> bytes:
+    """A sheet of ``n`` penalty rows under its header whose rows are hidden by default
+    (``<sheetFormatPr zeroHeight="1">``, Excel's "hide every row below"): only the rows given a height of
+    their own (``shown``, the header's row 1 among them) can be seen."""
+    wb, ws = _workbook(ZH_HEADER, penalty_rows(n, prefix=prefix))
+    ws.sheet_format.zeroHeight = True
+    for row in shown:
+        ws.row_dimensions[row].height = 15
+    return _saved(wb)
+
+
+def test_rows_a_sheet_hides_by_default_refuse_the_file_as_hidden_rows(upload, session) -> None:  # type: ignore[no-untyped-def]
+    """A sheet whose rows are hidden by default (``zeroHeight``) shows only the rows given a height; a
+    data row without one cannot be seen, as a hidden one cannot, and was imported without a word. It
+    refuses the file as a hidden row does, nothing imported; the same sheet with every row given a
+    height imports."""
+    data = _zero_height_sheet("ZH", 4, shown={1, 2, 4})
+    assert 'zeroHeight="1"' in _sheet_xml(data)
+    job = upload(data, filename="zero-height-default.xlsx")
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "hidden_rows"
+    message = job["error"]["message"]
+    assert "第3、5行" in message and "rows 3, 5" in message and "表头" not in message, message
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like("ZH%"))) == 0
+
+    job = upload(_zero_height_sheet("ZS", 4, shown={1, 2, 3, 4, 5}), filename="zero-height-all-shown.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 4, job

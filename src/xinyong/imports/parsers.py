@@ -543,6 +543,9 @@ class _Workbook:
         # the columns the sheet hides (``<col min max hidden="1">``, before its rows): known at its first row
         self.hidden_columns = ColumnRanges()
         self.hidden_rows: set[int] = set()  # the rows with values that the sheet hides, once they are read
+        # ``<sheetFormatPr zeroHeight="1">`` (before the rows): every row without a height of its own is
+        # hidden — Excel's "hide all the rows below", which shows only the rows given a height
+        self.rows_hidden_by_default = False
         self.skip: frozenset[int] = frozenset()  # the ignored columns (序号, 备注), once the header is known
 
     def rows(self) -> Iterator[Row]:
@@ -585,6 +588,9 @@ class _Workbook:
                     if element.tag == DATA_TAG:
                         sheet_data = element
                     continue
+                if element.tag == FORMAT_TAG:  # before the columns and rows: are rows hidden by default?
+                    self.rows_hidden_by_default = element.get("zeroHeight") in _TRUE
+                    continue
                 if element.tag == COL_TAG:  # before the rows: the columns' widths, and which are hidden
                     if element.get("hidden") in _TRUE or _zero(element.get("width")):  # width 0: not seen either
                         self.hidden_columns.add(element.get("min"), element.get("max"))
@@ -600,8 +606,7 @@ class _Workbook:
                     values = _values(cells)
                     if _no_data(values, self.skip) and _formula_results(element, cells, self.skip):
                         values = ()  # a formula dragged down past the data, a 序号 alone: a blank row
-                    elif (element.get("hidden") in _TRUE or ((ht := element.get("ht")) is not None and _zero(ht))) \
-                            and not _blank(values):
+                    elif not _blank(values) and _row_hidden(element, self.rows_hidden_by_default):
                         self.hidden_rows.add(number)  # filtered out, hidden, or 0 high: see parse()
                     yield number, values
                 elif element.tag == DATA_TAG:
@@ -613,6 +618,17 @@ class _Workbook:
 
 
 _TRUE = ("1", "true")  # an XML boolean attribute that is set
+FORMAT_TAG = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}sheetFormatPr"
+
+
+def _row_hidden(row: Any, by_default: bool) -> bool:
+    """Whether a ``<row>`` cannot be seen: hidden (a filter, a collapsed group, "hide"), of height 0, or,
+    on a sheet whose rows are hidden by default (``<sheetFormatPr zeroHeight="1">``), without a height
+    of its own (``ht``): such a sheet shows only the rows given one."""
+    if row.get("hidden") in _TRUE:
+        return True
+    ht = row.get("ht")
+    return by_default if ht is None else _zero(ht)
 
 
 def _zero(size: str | None) -> bool:
