@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.imports.imports_support import (
     ZH_HEADER,
+    _with_member,
     penalty_rows,
     with_cols,
     xlsx_bytes,
@@ -306,3 +307,54 @@ def test_rows_a_sheet_hides_by_default_refuse_the_file_as_hidden_rows(upload, se
 
     job = upload(_zero_height_sheet("ZS", 4, shown={1, 2, 3, 4, 5}), filename="zero-height-all-shown.xlsx")
     assert job["status"] == "done" and job["counts"]["created"] == 4, job
+
+
+@pytest.mark.parametrize("how", ["hidden", "zero_height", "hidden_by_default"])
+def test_a_hidden_header_row_refuses_the_file_as_hidden_rows(upload, session, how) -> None:  # type: ignore[no-untyped-def]
+    """The header row hidden (hidden, of height 0, or without a height on a sheet whose rows are hidden
+    by default): whoever reviews the file in Excel sees values without the fields they go to — the
+    point of the hidden-rows rule. The job fails as ``hidden_rows``, naming the header row, nothing
+    imported; a hidden title line above the header is not imported and changes nothing."""
+    prefix = {"hidden": "HH", "zero_height": "HZ", "hidden_by_default": "HD"}[how]
+    if how == "hidden_by_default":
+        data = _zero_height_sheet(prefix, 3, shown={2, 3, 4})
+    else:
+        wb, ws = _workbook(ZH_HEADER, penalty_rows(3, prefix=prefix))
+        if how == "hidden":
+            ws.row_dimensions[1].hidden = True
+        data = _saved(wb)
+        if how == "zero_height":  # openpyxl writes no height of 0: as Excel writes a row dragged to it
+            data = xlsx_with_rows(ZH_HEADER, [xlsx_row(n, r) for n, r in
+                                              enumerate(penalty_rows(3, prefix=prefix), start=2)])
+            sheet = _sheet_xml(data)
+            data = _with_member(zipfile.ZipFile(io.BytesIO(data)), "xl/worksheets/sheet1.xml",
+                                sheet.replace('<row r="1"', '<row r="1" ht="0" customHeight="1"', 1).encode())
+    job = upload(data, filename="hidden-header.xlsx")
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "hidden_rows"
+    message = job["error"]["message"]
+    assert "表头行（第1行）是隐藏的" in message and "header row (row 1) is hidden" in message, message
+    assert "数据行" not in message and "data rows" not in message  # the data rows are shown
+    assert session.scalar(select(func.count()).select_from(Record).where(Record.source_id.like(f"{prefix}%"))) == 0
+
+
+def test_a_hidden_header_and_hidden_data_rows_are_named_together(upload) -> None:  # type: ignore[no-untyped-def]
+    job = upload(_zero_height_sheet("HB", 3, shown={2}), filename="hidden-both.xlsx")
+    assert job["status"] == "failed" and job["error"]["code"] == "hidden_rows", job
+    message = job["error"]["message"]
+    assert "表头行（第1行）是隐藏的" in message and "第3、4行" in message, message
+    assert "header row (row 1) is hidden" in message and "rows 3, 4" in message, message
+
+
+def test_a_hidden_title_above_the_header_changes_nothing(upload) -> None:  # type: ignore[no-untyped-def]
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["2026年行政处罚信息公示表"])
+    ws.append(ZH_HEADER)
+    for r in penalty_rows(2, prefix="HT2"):
+        ws.append(r)
+    ws.row_dimensions[1].hidden = True
+    job = upload(_saved(wb), filename="hidden-title.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 2, job

@@ -840,21 +840,39 @@ def _rows_of(sniffed: Sniffed, data: bytes) -> tuple[Iterator[Row], Callable[[],
     return wb.rows(), wb.close, wb
 
 
-def _hidden_rows(rows: Sequence[int]) -> FileError:
+def _hidden_rows(rows: Sequence[int], header_row: int | None = None) -> FileError:
     """The whole file's refusal for data rows a sheet hides (a filter, hidden or collapsed rows): an
     officer who filtered the sheet to the rows to send, and one who filtered it to look at some rows and
     forgot, upload the same file. Importing every row does the first one wrong without a word, importing
-    only the visible ones the second: neither is guessed."""
-    shown = "、".join(str(n) for n in rows[:10]) + ("等" if len(rows) > 10 else "")
-    shown_en = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
-    zh = (f"工作表中有{len(rows)}个数据行是隐藏的（被筛选掉、被隐藏或行高为0）：第{shown}行。导入会读取所有的行，包括看不见的行，"
-          "因此整个文件未导入：如果只应导入看得见的行，请删除隐藏的行；如果所有的行都应导入，请清除筛选、取消隐藏，然后重新上传")
-    en = (f"{len(rows)} data rows of the sheet are hidden (filtered out, hidden, or of zero height): rows {shown_en}. An import reads "
-          "every row, the ones you cannot see included, so nothing was imported: delete the hidden rows if only the "
-          "visible ones are to be imported, or clear the filter and unhide the rows if all are, then upload the file "
-          "again")
-    return FileError("hidden_rows", zh, en, errors=[
-        {"field": "file", "code": "hidden_rows", "message": f"{zh} / {en}", "rows": list(rows[:MAX_REPORTED])}])
+    only the visible ones the second: neither is guessed. A hidden **header** row (``header_row``) is
+    refused by the same rule — whoever reviews the file in Excel must see what is imported, and without
+    the header they cannot see which column is which field."""
+    zh_parts, en_parts = [], []
+    if header_row is not None:
+        zh_parts.append(f"工作表的表头行（第{header_row}行）是隐藏的（被筛选掉、被隐藏或行高为0）：核对文件的人看不到各列是哪个字段")
+        en_parts.append(f"the sheet's header row (row {header_row}) is hidden (filtered out, hidden, or of zero height): "
+                        "whoever checks the file cannot see which column is which field")
+    if rows:
+        shown = "、".join(str(n) for n in rows[:10]) + ("等" if len(rows) > 10 else "")
+        shown_en = ", ".join(str(n) for n in rows[:10]) + (" …" if len(rows) > 10 else "")
+        zh_parts.append(f"工作表中有{len(rows)}个数据行是隐藏的（被筛选掉、被隐藏或行高为0）：第{shown}行。导入会读取所有的行，"
+                        "包括看不见的行")
+        en_parts.append(f"{len(rows)} data rows of the sheet are hidden (filtered out, hidden, or of zero height): rows "
+                        f"{shown_en}. An import reads every row, the ones you cannot see included")
+    zh = "；".join(zh_parts) + "，因此整个文件未导入："
+    en = "; ".join(en_parts) + ", so nothing was imported: "
+    if rows:
+        zh += "如果只应导入看得见的行，请删除隐藏的行；如果所有的行都应导入，请清除筛选、取消隐藏，然后重新上传"
+        en += ("delete the hidden rows if only the visible ones are to be imported, or clear the filter and unhide the "
+               "rows if all are, then upload the file again")
+    else:
+        zh += "请取消隐藏表头行，然后重新上传"
+        en += "unhide the header row, then upload the file again"
+    error: dict[str, Any] = {"field": "file", "code": "hidden_rows", "message": f"{zh} / {en}",
+                             "rows": list(rows[:MAX_REPORTED])}
+    if header_row is not None:
+        error["header_row"] = header_row
+    return FileError("hidden_rows", zh, en, errors=[error])
 
 
 def _too_many_read(limit: int, max_rows: int) -> FileError:
@@ -1096,10 +1114,11 @@ def parse(data: bytes, spec: ItemSpec, *, max_rows: int | None = None,
                     if len(out) > max_rows:
                         break
             else:  # the whole sheet read: its merged cells are known
-                if wb.hidden_rows:
+                if wb.hidden_rows:  # the header row too: the same rule (see _hidden_rows)
                     hidden = [n for n, _cells in out if n in wb.hidden_rows]
-                    if hidden:
-                        raise _hidden_rows(hidden)
+                    header_hidden = header.row_number in wb.hidden_rows
+                    if hidden or header_hidden:
+                        raise _hidden_rows(hidden, header.row_number if header_hidden else None)
                 _mark_merged(out, wb.merged, header)
         finally:
             wb.close()
