@@ -22,8 +22,8 @@ def nav_links(html: str) -> list[tuple[str, str]]:
 
 EXPECTED = {
     "officer": [("/", "首页"), ("/workspace/records", "我的记录"), ("/workspace/upload", "上传文件"),
-                ("/workspace/imports", "导入记录"), ("/workspace/checks", "联合奖惩核查"), ("/workspace/apikeys", "API 密钥"),
-                ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布")],
+                ("/workspace/imports", "导入记录"), ("/workspace/checks", "联合奖惩核查"),
+                ("/workspace/quality", "本部门数据质量"), ("/workspace/apikeys", "API 密钥"), ("/lists", "信用名单"), ("/admin/scoring/distribution", "等级分布")],
     "admin": [("/", "首页"), ("/admin/departments", "部门管理"), ("/admin/users", "用户管理"),
               ("/admin/apikeys", "API 密钥"), ("/api/v1/audit/entries", "审计日志"), ("/workspace/records", "信用记录"),
               ("/workspace/imports", "导入记录"), ("/admin/catalog", "信息目录"), ("/admin/quality", "数据质量"),
@@ -52,11 +52,12 @@ def test_the_officer_home_links_to_the_workspace(client, world, catalog_loaded, 
     home = client.get("/").text
     cards = re.findall(r'<article class="card-link">\s*<h3><a href="([^"]+)">', home)
     assert cards == ["/workspace/records", "/workspace/upload", "/workspace/imports", "/workspace/checks",
-                     "/workspace/apikeys", "/lists", "/admin/scoring/distribution"]
+                     "/workspace/quality", "/workspace/apikeys", "/lists", "/admin/scoring/distribution"]
 
 
 PAGES = {
-    "officer_a": ["/workspace/records", "/workspace/records/{A-P1}", "/workspace/upload", "/workspace/imports"],
+    "officer_a": ["/workspace/records", "/workspace/records/{A-P1}", "/workspace/upload", "/workspace/imports",
+                  "/workspace/quality"],
     "admin": ["/workspace/records", "/workspace/records/{B-P1}", "/admin/catalog", "/admin/catalog/admin_penalty",
               "/admin/catalog/honor", "/admin/quality", "/workspace/imports", "/workspace/upload"],
 }

@@ -56,12 +56,13 @@ def test_the_date_range(client, world, sample, login):
     page = client.get(PAGE, params={"since": "2020-02-30"})
     assert page.status_code == 200 and "日期格式应为 YYYY-MM-DD" in page.text
     assert 'id="quality"' not in page.text  # a date the page cannot read filters nothing: no figures
+    assert 'value="2020-02-30"' in page.text and 'aria-invalid="true"' in page.text  # shown as typed
     page = client.get(PAGE, params={"since": "2026-05-01", "until": "2026-01-01"})
     assert "起始日期晚于结束日期" in page.text
 
 
 def test_a_reversed_range_shows_its_warning_and_no_figures(client, world, sample, login, db):
-    """Since after until: the warning, the dates as typed in the form (to be fixed), and no table, no
+    """Since after until: the warning, the dates as typed in the form, and no table, no
     chart, no total — never the unfiltered figures under the warning, which read as that period's.
     Nothing is read, so no ``quality.read`` entry; the API refuses the same range (422 naming until)."""
     csrf = login(client, "admin")
@@ -173,3 +174,72 @@ def test_the_date_range_at_the_calendars_ends(client, world, sample, login, para
     api = client.get("/api/v1/quality", params=params)
     assert api.status_code == 200
     assert {q["code"]: q["pushed"] for q in api.json()}["scjgj"] == int(expected)
+
+
+OWN = "/workspace/quality"
+
+
+@pytest.mark.parametrize(("user", "mine", "other"), [("officer_a", "scjgj", "gaj"), ("officer_b", "gaj", "scjgj")])
+def test_an_officer_reads_their_own_departments_quality_page(client, world, sample, login, db, user, mine, other):
+    """An officer's page in the workspace: their own department's figures — what the API answers them —
+    never another department's (no row, no chart category, no total), with the same period filter;
+    audited as the credit office's page is (``quality.read``, ``via: page``). Officers still do not
+    hold ``quality.read``, and the credit office's page stays closed to them."""
+    from xinyong.auth.permissions import allowed
+
+    assert not allowed("officer", "quality.read")
+    csrf = login(client, user)
+    page = client.get(OWN)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    html = page.text
+    assert "本部门数据质量" in html and 'id="quality"' in html
+    api = {q["code"]: q for q in client.get("/api/v1/quality", headers={"X-CSRF-Token": csrf}).json()}
+    assert list(api) == [mine]
+    assert cell(html, f"dept-{mine}", "pushed") == str(api[mine]["pushed"])
+    assert cell(html, f"dept-{mine}", "rejected") == str(api[mine]["rejected"])
+    assert f'id="dept-{other}"' not in html and 'id="dept-total"' not in html
+    names = {"scjgj": "区市场监管局", "gaj": "公安和平分局"}
+    assert names[other] not in html
+    if 'data-chart="' in html:
+        chart = json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
+        assert chart["categories"] == [names[mine]]
+    # the period filter, as on the credit office's page: its form posts back here
+    assert f'action="{OWN}"' in html and 'name="since"' in html
+    page = client.get(OWN, params={"since": "2019-01-01", "until": "2020-01-01"})
+    assert cell(page.text, f"dept-{mine}", "pushed") == "0"
+    entries = audit(db, "quality.read", actor_label=user)
+    assert [e.details.get("via", "api") for e in entries] == ["page", "api", "page"]
+    assert entries[2].details["since"] == "2019-01-01" and entries[2].details["until"] == "2020-01-01"
+    assert client.get(PAGE).status_code == 403  # every department's page: still not theirs
+
+
+def test_the_officers_page_refuses_a_period_it_cannot_apply(client, world, sample, login, db):
+    login(client, "officer_a")
+    for params in ({"since": "2026-05-01", "until": "2026-01-01"}, {"since": "yesterday"}):
+        page = client.get(OWN, params=params)
+        assert page.status_code == 200 and 'id="quality"' not in page.text and "data-chart" not in page.text
+        assert "起始日期晚于结束日期" in page.text or "日期格式应为 YYYY-MM-DD" in page.text
+        for value in params.values():  # the dates as typed
+            assert f'value="{value}"' in page.text
+    assert audit(db, "quality.read") == []
+
+
+def test_the_officers_page_in_english(client, world, sample, login):
+    login(client, "officer_a")
+    client.cookies.set("lang", "en")
+    html = client.get(OWN).text
+    assert "Our department&#39;s data quality" in html or "Our department's data quality" in html
+    assert "Only your department" in html and cell(html, "dept-scjgj", "pushed") == "4"
+
+
+@pytest.mark.parametrize("user", ["admin", "auditor"])
+def test_those_who_read_every_department_are_sent_to_the_console_page(client, world, sample, login, user):
+    login(client, user)
+    r = client.get(OWN, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == PAGE
+
+
+@pytest.mark.parametrize("user", ["bank", "zhangsan"])
+def test_the_officers_page_is_not_for_others(client, world, sample, login, user):
+    login(client, user)
+    assert client.get(OWN).status_code == 403

@@ -27,7 +27,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import require
+from xinyong.auth.deps import audit_refusal, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -410,21 +410,56 @@ def _chart_data(rows: list[DepartmentQuality], names: dict[str, str], lang: str)
                       ensure_ascii=False)
 
 
-@router.get("/admin/quality", response_class=HTMLResponse)
+QUALITY_PATH = "/admin/quality"
+OWN_QUALITY_PATH = "/workspace/quality"
+
+
+@router.get(QUALITY_PATH, response_class=HTMLResponse)
 def quality_page(request: Request, principal: QualityReader, session: DbSession, since: Param = "",
                  until: Param = "") -> HTMLResponse:
+    """Every department's data quality: the credit office's page (``quality.read``)."""
+    return _quality_page(request, principal, session, since, until, department=None)
+
+
+@router.get(OWN_QUALITY_PATH, response_model=None)
+def own_quality_page(request: Request, principal: Reader, session: DbSession, since: Param = "",
+                     until: Param = "") -> Response:
+    """A department's own data quality, for its officers — what ``GET /api/v1/quality`` answers them,
+    never another department's figures (officers do not hold ``quality.read``). Those who read every
+    department and have none of their own (the credit office, auditors) are sent to that page."""
+    if principal.department_id is None:
+        if allowed(principal.role, "quality.read"):
+            return RedirectResponse(QUALITY_PATH, status_code=303)
+        audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                      details={"permission": "records.read", "reason": "department_required", "via": "page"})
+        raise HTTPException(status_code=403)
+    department = session.get(Department, principal.department_id)
+    if department is None:  # a session outlives no department (deactivation ends it): nothing to show
+        raise _not_found()
+    return _quality_page(request, principal, session, since, until, department=department)
+
+
+def _quality_page(request: Request, principal: Principal, session: Session, since: str, until: str, *,
+                  department: Department | None) -> HTMLResponse:
+    """The data-quality page over a period of arrival: every department's (``department`` None) or one
+    department's. A period it cannot apply shows its warning and no figures (see below)."""
     lang = lang_of(request)
     errors: list[str] = []
+    typed: dict[str, str] = {}
     lo = parse_date(since.strip()) if since.strip() else None
     hi = parse_date(until.strip()) if until.strip() else None
-    if (since.strip() and lo is None) or (until.strip() and hi is None):
-        errors.append("records.filter.bad_date")
+    for name, raw, day in (("since", since, lo), ("until", until, hi)):
+        if raw.strip() and day is None:
+            typed[name] = CONTROL.sub("", raw.strip())  # shown back as typed
+            if "records.filter.bad_date" not in errors:
+                errors.append("records.filter.bad_date")
     if lo and hi and lo > hi:
         errors.append("records.filter.bad_range")
     # A period the page cannot apply (reversed, or a date it cannot read) shows its warning and no
     # figures: the unfiltered ones under it would read as that period's. Nothing is read, so nothing
     # is audited; the API answers 422 (invalid_range, or the date's validation error) instead.
-    rows = [] if errors else department_quality(session, since=lo, until=hi)
+    rows = [] if errors else department_quality(session, since=lo, until=hi,
+                                                department_id=department.id if department else None)
     if not errors:
         record(session, actor=principal.actor, action="quality.read",
                details={"since": lo.isoformat() if lo else None, "until": hi.isoformat() if hi else None,
@@ -443,8 +478,10 @@ def quality_page(request: Request, principal: QualityReader, session: DbSession,
         totals.batches_refused += q.batches_refused
         for code, n in q.batches_refused_by_reason.items():
             totals.batches_refused_by_reason[code] = totals.batches_refused_by_reason.get(code, 0) + n
-    names = {d.code: (d.name_en or d.name) if lang == "en" else d.name for d in _departments(session)}
+    shown = [department] if department is not None else _departments(session)
+    names = {d.code: (d.name_en or d.name) if lang == "en" else d.name for d in shown}
     return render(request, "records/quality.html", {
-        "rows": rows, "totals": totals, "since": lo, "until": hi, "errors": errors, "names": names,
+        "rows": rows, "totals": totals, "since": lo, "until": hi, "typed": typed, "errors": errors, "names": names,
         "chart": _chart_data(rows, names, lang), "label": lambda prefix, code: label(lang, prefix, code),
+        "own_department": department, "quality_path": OWN_QUALITY_PATH if department is not None else QUALITY_PATH,
     })

@@ -205,6 +205,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nav.imports": {"zh": "导入记录", "en": "Imports"},
     "nav.catalog": {"zh": "信息目录", "en": "Catalog"},
     "nav.quality": {"zh": "数据质量", "en": "Data quality"},
+    "nav.own_quality": {"zh": "本部门数据质量", "en": "Our data quality"},
     "home.records": {"zh": "查看本部门报送的信用记录，撤销错误记录",
                      "en": "Your department's records; revoke a wrong one"},
     "home.records_all": {"zh": "按部门、事项、状态和日期查看全部信用记录",
@@ -216,6 +217,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "Information items: display periods, visibility, departments"},
     "home.quality": {"zh": "各部门报送量、拒收原因与报送时效",
                      "en": "Per department: records pushed, rejections and timeliness"},
+    "home.own_quality": {"zh": "本部门的报送量、拒收原因与报送时效",
+                         "en": "Your department's records pushed, rejections and timeliness"},
     "common.all": {"zh": "全部", "en": "All"},
     "common.filter": {"zh": "筛选", "en": "Filter"},
     "common.clear": {"zh": "清除", "en": "Clear"},
@@ -358,6 +361,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "作出决定后7个工作日内报送）。",
                       "en": "Per department: records pushed, rejected records and why, and timeliness "
                             "(licences and penalties are due within 7 working days of the decision)."},
+    "quality.own_title": {"zh": "本部门数据质量", "en": "Our department's data quality"},
+    "quality.own_intro": {"zh": "本部门报送的记录数、被拒收的记录及原因，以及报送时效（行政许可、行政处罚应在"
+                                "作出决定后7个工作日内报送）。只显示本部门的数据。",
+                          "en": "Your department's records pushed, rejected records and why, and timeliness (licences "
+                                "and penalties are due within 7 working days of the decision). Only your department's "
+                                "figures are shown."},
     "quality.since": {"zh": "接收日期自", "en": "Received from"},
     "quality.until": {"zh": "接收日期至", "en": "Received until"},
     "quality.period": {"zh": "统计期间", "en": "Period"},

@@ -37,6 +37,7 @@ RECORDS_PAGE = "/workspace/records"
 UPLOAD_PAGE = "/workspace/upload"
 IMPORTS_PAGE = "/workspace/imports"
 OWN_KEYS_PAGE = "/workspace/apikeys"
+OWN_QUALITY_PAGE = "/workspace/quality"
 
 # (permission, href or None for the audit link, label, hint), in display order.
 _ITEMS: tuple[tuple[str, str | None, str, str | None], ...] = (
@@ -79,6 +80,9 @@ def nav_items(request: Request, principal: Principal | None) -> list[NavItem]:
         items.append(NavItem(IMPORTS_PAGE, "nav.imports", "home.imports"))
     if allowed(role, "checks.run") and principal.department_id is not None:
         items.append(NavItem("/workspace/checks", "nav.checks", "home.checks"))
+    # a department's own data quality; those who read every department's have the console's page
+    if allowed(role, "records.read") and principal.department_id is not None and not allowed(role, "quality.read"):
+        items.append(NavItem(OWN_QUALITY_PAGE, "nav.own_quality", "home.own_quality"))
     if role == "officer":
         items.append(NavItem(OWN_KEYS_PAGE, "nav.apikeys", "home.officer.manage_keys"))
     for permission, href, label, hint in _DATA_ITEMS:
