@@ -358,3 +358,27 @@ def test_a_hidden_title_above_the_header_changes_nothing(upload) -> None:  # typ
     ws.row_dimensions[1].hidden = True
     job = upload(_saved(wb), filename="hidden-title.xlsx")
     assert job["status"] == "done" and job["counts"]["created"] == 2, job
+
+
+def test_a_hidden_column_left_empty_is_not_noted(upload, session) -> None:  # type: ignore[no-untyped-def]
+    """A hidden column of the item that holds no value in any data row (an optional 处罚依据 the
+    department never fills, hidden in its template) imports nothing the officer did not see: once the
+    job has read the whole file, its note names only the hidden columns that hold a value, and none
+    when no hidden column does. The finishing audit entry names the columns the job kept."""
+    header = [*ZH_HEADER, "处罚依据"]  # J: optional, left empty
+    rows = [[*r, None] for r in penalty_rows(3, prefix="HE")]
+    hide_both = '<cols><col min="9" max="9" width="12" customWidth="1" hidden="1"/><col min="10" max="10" width="0" customWidth="1"/></cols>'
+    job = upload(with_cols(xlsx_bytes(header, rows), hide_both), filename="hidden-empty.xlsx")
+    assert job["status"] == "done" and job["counts"]["created"] == 3, job
+    [note] = job["notes"]
+    assert note["code"] == "hidden_columns" and note["columns"] == ["罚款金额（元）"], note
+    assert "处罚依据" not in note["message"] and "“罚款金额（元）”（隐藏的I列）" in note["message"]
+    finished = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.finish")).all()[-1]
+    assert finished.details["hidden_columns"] == ["罚款金额（元）"]
+
+    rows = [[*r, None] for r in penalty_rows(2, prefix="HN")]
+    job = upload(with_cols(xlsx_bytes(header, rows), '<cols><col min="10" max="10" width="12" hidden="1"/></cols>'),
+                 filename="hidden-empty-only.xlsx")
+    assert job["status"] == "done" and job["notes"] == [], job
+    finished = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.finish")).all()[-1]
+    assert "hidden_columns" not in finished.details

@@ -314,6 +314,13 @@ class Header:
         written, column letters). Their values are imported as any column's: the job says so."""
         return [(c.header, column_name(c.index)[1]) for c in self.columns if c.hidden and c.kind in (ENVELOPE, FIELD)]
 
+    def hidden_read_with_values(self, rows: Sequence[Row]) -> list[tuple[str, str]]:
+        """:attr:`hidden_read`, only the columns that hold a value in at least one of the data ``rows``:
+        a hidden column left empty imports nothing the officer did not see."""
+        hidden = [c for c in self.columns if c.hidden and c.kind in (ENVELOPE, FIELD)]
+        return [(c.header, column_name(c.index)[1]) for c in hidden
+                if any(c.index < len(cells) and not _blank((cells[c.index],)) for _n, cells in rows)]
+
     def header_of(self, key: str) -> str | None:
         for c in self.columns:
             if c.key == key:

@@ -55,6 +55,8 @@ class FileInfo:
     total: int  # data rows
     column_of: dict[str, str]  # record error field -> the column's header as written
     before: frozenset[str]  # on a resumed run: the source ids of the rows already done (``FileBatch.before``)
+    # the item's columns the workbook hides that hold a value in some data row: (header, letters)
+    hidden_with_values: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -96,8 +98,10 @@ class FilePreparer:
 
     def info(self, pos: int) -> FileInfo:
         rows = self.parsed.rows
+        header = self.parsed.header
         return FileInfo(len(rows), dict(self.mapper.column_of),
-                        source_ids(rows[:pos], self.mapper) if pos else frozenset())
+                        source_ids(rows[:pos], self.mapper) if pos else frozenset(),
+                        tuple(header.hidden_read_with_values(rows)) if header.hidden_read else ())
 
     def chunk(self, start: int, size: int, today: date, sent_on: date | None) -> ChunkPlan:
         """Rows ``[start, start+size)`` checked as of ``today``, sent (uploaded) on ``sent_on``."""

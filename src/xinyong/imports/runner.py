@@ -41,7 +41,10 @@ from xinyong.imports.service import (
     ImportsError,
     check_runnable,
     department_inactive,
+    job_notes,
     load_file,
+    noted_columns,
+    notes_after_reading,
 )
 from xinyong.privacy.vault import Vault
 from xinyong.records.models import Rejection
@@ -141,7 +144,9 @@ def _finish(db: UnitOfWork, job_id: int, token: str, *, status: str, error: tupl
                outcome="ok" if status == "done" else "error",
                details={"rows_total": job.rows_total, "rows_done": job.rows_done, "created": job.created,
                         "updated": job.updated, "unchanged": job.unchanged, "rejected": job.rejected,
-                        "error": job.error_code})
+                        "error": job.error_code,
+                        # the hidden columns the job notes once its file was read (imports.create: at upload)
+                        **({"hidden_columns": cols} if (cols := noted_columns(job, "hidden_columns")) else {})})
 
 
 def run_job(db: UnitOfWork, vault: Vault, job_id: int, *, chunk_size: int = CHUNK_SIZE,
@@ -194,6 +199,7 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         # that day, however long the job waited or was interrupted
         arrived_on = clock.day_of(job.created_at)
         pos = job.rows_done
+        notes = job_notes(job)
         counts = {"created": job.created, "updated": job.updated, "unchanged": job.unchanged,
                   "rejected": job.rejected}
     if data is None:
@@ -205,8 +211,10 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         del data
         info = prep.open(pos, chunk_size, today=today, sent_on=arrived_on)
         total = info.total
+        # the whole file read: a hidden column of the item that holds no value is no longer noted
+        read_notes = notes_after_reading(notes, info.hidden_with_values)
         with db.session() as s:
-            _touch(s, job_id, token, rows_total=total)
+            _touch(s, job_id, token, rows_total=total, **({"notes": read_notes or None} if read_notes != notes else {}))
         # A file is one batch: repeats of a source id are compared across chunks (records.service.FileBatch);
         # a resumed run knows the ids of the rows already done
         file = FileBatch(before=info.before)

@@ -144,15 +144,37 @@ def file_notes(header: parsers.Header) -> list[dict[str, Any]]:
         notes.append({"code": "ignored_columns", "columns": ignored,
                       "message": f"已忽略的列：{zh}（序号、备注等列的内容不导入，也不保存） / columns ignored: {en} (the "
                                  "content of a row number or remark column is neither imported nor stored)"})
-    hidden = [(h[:64], letters) for h, letters in header.hidden_read[:MAX_IGNORED_SHOWN]]
-    if hidden:
-        zh = "、".join(f"“{h}”（隐藏的{letters}列）" for h, letters in hidden)
-        en = ", ".join(f"'{h}' (hidden column {letters})" for h, letters in hidden)
-        notes.append({"code": "hidden_columns", "columns": [h for h, _letters in hidden],
-                      "message": f"已导入隐藏的列：{zh}。这些列在表格中看不到，其内容已照常导入：请取消隐藏，核对其内容 / "
-                                 f"hidden columns imported: {en}. They cannot be seen on the sheet, and their values "
-                                 "were imported as any other column's: unhide them and check the values"})
+    hidden = hidden_columns_note(header.hidden_read)
+    if hidden is not None:
+        notes.append(hidden)
     return notes
+
+
+def hidden_columns_note(hidden_read: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
+    """The note ``hidden_columns`` for the item's columns the workbook hides, (header, letters) each;
+    None for none."""
+    hidden = [(h[:64], letters) for h, letters in hidden_read[:MAX_IGNORED_SHOWN]]
+    if not hidden:
+        return None
+    zh = "、".join(f"“{h}”（隐藏的{letters}列）" for h, letters in hidden)
+    en = ", ".join(f"'{h}' (hidden column {letters})" for h, letters in hidden)
+    return {"code": "hidden_columns", "columns": [h for h, _letters in hidden],
+            "message": f"已导入隐藏的列：{zh}。这些列在表格中看不到，其内容已照常导入：请取消隐藏，核对其内容 / "
+                       f"hidden columns imported: {en}. They cannot be seen on the sheet, and their values "
+                       "were imported as any other column's: unhide them and check the values"}
+
+
+def notes_after_reading(notes: Sequence[dict[str, Any]], hidden_with_values: Sequence[tuple[str, str]],
+                        ) -> list[dict[str, Any]]:
+    """A job's notes once its whole file is read: the upload's check (:func:`file_notes`) saw the header
+    and one row, so it noted every hidden column of the item; a hidden column that holds no value in any
+    data row imports nothing unseen, and its note would only be noise. The note ``hidden_columns`` keeps
+    the columns with a value (``hidden_with_values``), and goes if none has one."""
+    kept = hidden_columns_note(hidden_with_values)
+    out = [n for n in notes if n.get("code") != "hidden_columns"]
+    if kept is not None and any(n.get("code") == "hidden_columns" for n in notes):
+        out.append(kept)
+    return out
 
 
 def job_notes(job: ImportJob) -> list[dict[str, Any]]:
