@@ -102,6 +102,13 @@ def test_import_names_the_hidden_columns_it_imported(env: Database, tmp_path: Pa
     assert "新增 created 2" in r.output
     assert "注意 / note: 已导入隐藏的列：“罚款金额（元）”（隐藏的I列）" in r.output, r.output
     assert "hidden columns imported: '罚款金额（元）' (hidden column I)" in r.output
+    # a hidden column that holds no value is not said: the summary shows the notes as the run left them
+    g = tmp_path / "隐藏空列.xlsx"
+    rows = [[*row, None] for row in penalty_rows(2, prefix="E")]
+    g.write_bytes(with_cols(xlsx_bytes([*ZH_HEADER, "处罚依据"], rows), '<cols><col min="10" max="10" hidden="1"/></cols>'))
+    r = run("import", str(g), "--item", "admin_penalty", "--dept", "scjgj")
+    assert r.exit_code == 0 and "新增 created 2" in r.output, r.output
+    assert "隐藏的" not in r.output and "hidden column" not in r.output and "注意" not in r.output, r.output
 
 
 @pytest.mark.parametrize(("content", "code_zh"), [

@@ -82,7 +82,6 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
     with db.session() as s:  # a resumed job starts from the rows done before: they are not this run's
         job = s.get(ImportJob, job_id)
         before = job.rows_done if job is not None else 0
-        notes = service.job_notes(job) if job is not None else []
     started = time.monotonic()
     result = run_job(db, vault, job_id, chunk_size=chunk_size, on_progress=_printer())
     elapsed = time.monotonic() - started
@@ -90,6 +89,9 @@ def _run_and_report(db: Any, vault: Any, job_id: int, chunk_size: int) -> None:
         _fail(f"导入任务 {job_id} 正由其他进程处理或已结束",
               f"import job {job_id} is held by another process or finished")
     typer.echo(f"导入任务 / import job {job_id}: {result.status}")
+    with db.session() as s:  # the notes as the run left them (a hidden column with no value is no longer noted)
+        job = s.get(ImportJob, job_id)
+        notes = service.job_notes(job) if job is not None else []
     done_now = max(0, result.rows_done - before)
     rate = done_now / elapsed if elapsed > 0 else 0
     speed = f"{rate:,.0f} 行每秒 / rows/s" if rate else ""
