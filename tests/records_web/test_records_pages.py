@@ -346,3 +346,16 @@ def test_the_platform_s_own_reasons_read_in_the_page_s_language(client, world, s
         assert needle in text, needle
     for needle in not_shown:
         assert needle not in text, needle
+
+
+def test_an_id_shaped_filter_value_is_not_shown_back(client, world, sample, login):
+    """A filter value refused is shown back in the form, but not one of an ID number's shape (a valid
+    number the app refuses in a query string before any page; one that is not valid is still not to be
+    shown, nor sent again by the form): the filter is marked, its box left empty."""
+    login(client, "officer_a")
+    raw = "12010119900101123"  # 17 digits and a letter: no valid number, but of its shape
+    for params in ({"status": raw + "4"}, {"decided_from": raw + "4"}, {"item": "x" + raw + "4"}):
+        page = client.get(LIST, params=params)
+        main = page.text.split("<main", 1)[1]  # (the language link above echoes the address the browser sent)
+        assert page.status_code == 200 and raw not in main and "筛选条件无法应用" in main, params
+        assert 'aria-invalid="true"' in main

@@ -35,7 +35,7 @@ from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CODE_RE, parse_date
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.masking import mask_id_number, may_hold_id_number
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.api import inactive_refused, record_out, revoke_refused
@@ -99,7 +99,7 @@ class Filters:
         if name not in self.refused:
             self.refused.append(name)
         if raw is not None:
-            self.typed[name] = CONTROL.sub("", raw)
+            self.typed[name] = _echo(raw)
 
     def shown(self, name: str) -> str:
         """The value the form shows for filter ``name``: as typed if refused for its value, else as applied."""
@@ -122,6 +122,13 @@ class Filters:
                 "decided_from": self.decided_from.isoformat() if self.decided_from else None,
                 "decided_to": self.decided_to.isoformat() if self.decided_to else None,
                 "department": self.department or None, "subject_id": self.subject, "before_id": self.before_id}
+
+
+def _echo(raw: str) -> str:
+    """A refused filter value as the form shows it again: control characters dropped, and nothing of a
+    value holding 17 digits in a row (an ID number's shape: no item, status, date or department has
+    one), which would be shown on screen and sent again in the form's address."""
+    return "" if may_hold_id_number(raw) else CONTROL.sub("", raw)
 
 
 def _whole(value: str) -> int | None:
@@ -450,7 +457,7 @@ def _quality_page(request: Request, principal: Principal, session: Session, sinc
     hi = parse_date(until.strip()) if until.strip() else None
     for name, raw, day in (("since", since, lo), ("until", until, hi)):
         if raw.strip() and day is None:
-            typed[name] = CONTROL.sub("", raw.strip())  # shown back as typed
+            typed[name] = _echo(raw.strip())  # shown back as typed
             if "records.filter.bad_date" not in errors:
                 errors.append("records.filter.bad_date")
     if lo and hi and lo > hi:
