@@ -64,7 +64,8 @@ def test_the_date_range(client, world, sample, login):
 def test_a_reversed_range_shows_its_warning_and_no_figures(client, world, sample, login, db):
     """Since after until: the warning, the dates as typed in the form, and no table, no
     chart, no total — never the unfiltered figures under the warning, which read as that period's.
-    Nothing is read, so no ``quality.read`` entry; the API refuses the same range (422 naming until)."""
+    Nothing is read: the refused query is a ``failed`` ``quality.read`` entry naming ``until``, as the
+    API's refusal of the same range (422 naming until) is."""
     csrf = login(client, "admin")
     page = client.get(PAGE, params={"since": "2026-05-01", "until": "2026-01-01"})
     assert page.status_code == 200
@@ -73,17 +74,21 @@ def test_a_reversed_range_shows_its_warning_and_no_figures(client, world, sample
     assert 'value="2026-05-01"' in html and 'value="2026-01-01"' in html
     assert 'id="quality"' not in html and 'id="dept-scjgj"' not in html and 'id="dept-total"' not in html
     assert "data-chart" not in html and "统计期间" not in html
-    assert audit(db, "quality.read") == []
+    [page_entry] = audit(db, "quality.read")
+    assert page_entry.outcome == "failed" and page_entry.details == {
+        "errors": ["bad_range"], "fields": ["until"], "via": "page"}
     api = client.get("/api/v1/quality", params={"since": "2026-05-01", "until": "2026-01-01"},
                      headers={"X-CSRF-Token": csrf})
     assert api.status_code == 422
     body = api.json()
     assert body["code"] == "invalid_range" and [e["field"] for e in body["errors"]] == ["until"], body
-    assert audit(db, "quality.read") == []
+    api_entry = audit(db, "quality.read")[1]
+    assert api_entry.outcome == "failed" and api_entry.details["code"] == "invalid_range"
+    assert api_entry.details["field"] == "until"
     # the same page with the range the right way round reads, and is audited
     page = client.get(PAGE, params={"since": "2026-01-01", "until": "2026-05-01"})
     assert cell(page.text, "dept-scjgj", "pushed") == "0" and 'id="quality"' in page.text
-    assert len(audit(db, "quality.read")) == 1
+    assert [e.outcome for e in audit(db, "quality.read")] == ["failed", "failed", "ok"]
 
 
 def test_resends_of_a_bad_record_are_one_rejected_record_on_the_page(client, world, sample, login, db, vault):
@@ -221,7 +226,10 @@ def test_the_officers_page_refuses_a_period_it_cannot_apply(client, world, sampl
         assert "起始日期晚于结束日期" in page.text or "日期格式应为 YYYY-MM-DD" in page.text
         for value in params.values():  # the dates as typed
             assert f'value="{value}"' in page.text
-    assert audit(db, "quality.read") == []
+    entries = audit(db, "quality.read")  # each refused period registered, never the value typed
+    assert [(e.outcome, e.details["errors"], e.details["fields"]) for e in entries] == [
+        ("failed", ["bad_range"], ["until"]), ("failed", ["bad_date"], ["since"])]
+    assert "yesterday" not in str([e.details for e in entries])
 
 
 def test_the_officers_page_in_english(client, world, sample, login):

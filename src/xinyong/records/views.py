@@ -463,11 +463,16 @@ def _quality_page(request: Request, principal: Principal, session: Session, sinc
     if lo and hi and lo > hi:
         errors.append("records.filter.bad_range")
     # A period the page cannot apply (reversed, or a date it cannot read) shows its warning and no
-    # figures: the unfiltered ones under it would read as that period's. Nothing is read, so nothing
-    # is audited; the API answers 422 (invalid_range, or the date's validation error) instead.
+    # figures: the unfiltered ones under it would read as that period's. Nothing is read; the refused
+    # query is registered as the API's 422 is (``quality.read``, failed, the reasons' codes and the
+    # fields, never what was typed).
     rows = [] if errors else department_quality(session, since=lo, until=hi,
                                                 department_id=department.id if department else None)
-    if not errors:
+    if errors:
+        fields = sorted(typed) or ["until"]  # a reversed range names its end, as the API's refusal does
+        record(session, actor=principal.actor, action="quality.read", outcome="failed",
+               details={"errors": [k.rsplit(".", 1)[-1] for k in errors], "fields": fields, "via": "page"})
+    else:
         record(session, actor=principal.actor, action="quality.read",
                details={"since": lo.isoformat() if lo else None, "until": hi.isoformat() if hi else None,
                         "via": "page"})
