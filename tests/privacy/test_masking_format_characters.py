@@ -50,7 +50,8 @@ def _visible(text: str) -> str:
 
 
 @settings(max_examples=150, deadline=None)
-@given(hidden_numbers(), st.sampled_from(["", "证件 ", "sfz", "（", "李四 "]), st.sampled_from(["", " 号", "）", "x"]))
+@given(hidden_numbers(), st.sampled_from(["", "证件 ", "sfz", "（", "李四 ", "说明：\n", "a\tb "]),
+       st.sampled_from(["", " 号", "）", "x", "\n罚款2000元", "\r\n"]))  # line breaks: text not printable
 def test_a_number_with_format_characters_inside_is_found_and_masked(hidden, before, after):
     number, typed = hidden
     assert identity.normalise(typed) == number  # the platform's own reading: the same person

@@ -57,6 +57,10 @@ _ID_ALONE = re.compile(rf"(?<![{_D}{_W}])[{_D}]{{17}}[{_D}{_X}](?![{_D}{_W}])")
 # "sfz120101198503091234" is caught while a hex digest that happens to hold 18 digits is left alone.
 _ID_WINDOW = re.compile(rf"(?=([{_D}]{{17}}[{_D}{_X}]))")
 _DIGITS_17 = re.compile(rf"[{_D}]{{17}}")
+# 17 digits with nothing but marks between them (no letter, no digit's neighbour of a word, no space):
+# the only way format characters can hide an ID number, found in one pass before any character is
+# looked at one by one (the two classes are disjoint: no backtracking)
+_SPARSE_17 = re.compile(rf"[{_D}](?:[^{_D}\w\s]*[{_D}]){{16}}")
 
 
 def _hidden_digits(text: str) -> tuple[str, list[int]] | None:
@@ -65,8 +69,8 @@ def _hidden_digits(text: str) -> tuple[str, list[int]] | None:
     from an ID number, so that ``120101\u200b19720810…`` is the number to the platform: the text
     without them and, for each of its characters, its position in ``text``; None when there are none
     or they hide no 17 digits. Costs one call for the common text (ASCII, or printable: no Cf
-    character is printable)."""
-    if text.isascii() or text.isprintable():
+    character is printable) or for text with a line break and no run of 17 digits (one search)."""
+    if text.isascii() or text.isprintable() or not _SPARSE_17.search(text):
         return None
     keep = [i for i, c in enumerate(text) if unicodedata.category(c) != "Cf"]
     if len(keep) == len(text):
@@ -98,7 +102,7 @@ def contains_id_number(text: str) -> bool:
 def mask_id_numbers_in(text: str) -> str:
     """Mask every ID number inside free text (logs, audit details) as ``120101********1234``."""
     if not _DIGITS_17.search(text):
-        return _mask_hidden(text)
+        return text if text.isascii() else _mask_hidden(text)
     return mask_quoted_id_numbers(_ID_ALONE.sub(lambda m: mask_id_number(m.group(0)), text))
 
 
@@ -108,7 +112,7 @@ def mask_quoted_id_numbers(text: str) -> str:
     (region, date, serial) or a unified social credit code written in 18 digits is the record's
     content, and would be lost irreversibly once stored masked."""
     if not _DIGITS_17.search(text):
-        return _mask_hidden(text)
+        return text if text.isascii() else _mask_hidden(text)
     starts = _valid_starts(text)
     if not starts:
         return _mask_hidden(text)
