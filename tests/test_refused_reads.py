@@ -41,6 +41,10 @@ CASES = [
      "date_from_datetime_parsing"),
     ("auditor", "/api/v1/audit/entries?limit=0", "audit.read", "limit", "greater_than_equal"),
     ("auditor", "/api/v1/audit/entries?before_id=x", "audit.read", "before_id", "int_parsing"),
+    ("key", "/api/v1/imports?limit=0", "imports.list", "limit", "greater_than_equal"),
+    ("key", "/api/v1/imports?before_id=x", "imports.list", "before_id", "int_parsing"),
+    ("key", "/api/v1/imports/abc", "imports.read", "job_id", "int_parsing"),
+    ("key", "/api/v1/imports/0/errors.csv", "imports.report", "job_id", "greater_than_equal"),
 ]
 
 
@@ -127,6 +131,7 @@ bad_ids = st.one_of(
                                              ("/api/v1/subjects/{}", "subject.read"),
                                              ("/api/v1/subjects/{}/score", "score.read"),
                                              ("/api/v1/list-entries/{}", "list_entry.read"),
+                                             ("/api/v1/imports/{}", "imports.read"),
                                              ("/api/v1/checks/batch/{}", "checks.batch_read")]))
 def test_any_refused_path_id_is_registered_without_its_value(client, world, db, value, route) -> None:  # type: ignore[no-untyped-def]
     template, action = route

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record_not_found, record_refusal
-from xinyong.auth.deps import BodyRefusals, RefusedBody, require
+from xinyong.auth.deps import BodyRefusals, RefusedBody, refused_query, require
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -239,4 +239,11 @@ def _upload_body_refused(session: Session, principal: Principal, refused: Refuse
                    details=refused.sized({"code": refused.code, "field": refused.field}), outcome="failed")
 
 
-refused_bodies: BodyRefusals = {("POST", "/api/v1/imports"): (("imports.use",), _upload_body_refused)}
+refused_bodies: BodyRefusals = {
+    ("POST", "/api/v1/imports"): (("imports.use",), _upload_body_refused),
+    # and so is a read whose path or query the schema refuses (``/imports/abc``, ``?limit=0``), as the
+    # other domains' reads are (``auth.deps.refused_query``)
+    ("GET", "/api/v1/imports"): (("imports.use",), refused_query("imports.list")),
+    ("GET", "/api/v1/imports/{job_id}"): (("imports.use",), refused_query("imports.read")),
+    ("GET", "/api/v1/imports/{job_id}/errors.csv"): (("imports.use",), refused_query("imports.report")),
+}
