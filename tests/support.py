@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,9 @@ def committed_database(tmp_path: Path, name: str = "committed") -> tuple[Databas
     return db, drop
 
 
-def wait_until_blocked(db: Database, pid: Callable[[], int | None], seconds: float = 10) -> bool:
-    """PostgreSQL: True once the server process ``pid()`` names (None until it is known) waits for a
-    lock."""
+def wait_until_blocked(db: Database, pid: Callable[[], int | Collection[int] | None], seconds: float = 10) -> bool:
+    """PostgreSQL: True once the server process ``pid()`` names (None until it is known; or one of
+    several, such as the connections a request checked out) waits for a lock."""
     import time
 
     from sqlalchemy import text
@@ -65,8 +65,9 @@ def wait_until_blocked(db: Database, pid: Callable[[], int | None], seconds: flo
     with db.engine.connect() as c:
         while time.monotonic() < deadline:
             target = pid()
-            if target is not None and c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid "
-                                                     "AND wait_event_type = 'Lock'"), {"pid": target}).scalar():
+            pids = sorted(target) if isinstance(target, Collection) else [] if target is None else [target]
+            if pids and c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids) "
+                                       "AND wait_event_type = 'Lock'"), {"pids": pids}).scalar():
                 return True
             c.rollback()
             time.sleep(0.02)
@@ -157,3 +158,25 @@ def deactivated_once_authenticated(monkeypatch: Any, department_id: int) -> None
 
     monkeypatch.setattr(deps, "principal_for_session", deactivating(deps.principal_for_session))
     monkeypatch.setattr(deps, "principal_for_api_key", deactivating(deps.principal_for_api_key))
+
+
+def cli_database(url: str, tmp_path: Path, monkeypatch: Any) -> Database:
+    """The CLI's setting for a test: a key file in ``tmp_path`` (the working directory), the database
+    at ``url`` with the shipped catalog and the department ``scjgj``, both named by the environment
+    as the CLI reads them. The caller disposes of it and calls ``config.reset_settings_cache``."""
+    from xinyong.auth import service as auth_service
+    from xinyong.catalog.service import load_default
+    from xinyong.config import reset_settings_cache
+    from xinyong.privacy.keys import KeyRing
+
+    key_file = tmp_path / "keys.json"
+    KeyRing.generate().save(key_file)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XINYONG_DATABASE_URL", url)
+    monkeypatch.setenv("XINYONG_KEY_FILE", str(key_file))
+    reset_settings_cache()
+    db = Database(url)
+    with db.session() as s:
+        load_default(s, actor=SYSTEM)
+        auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+    return db

@@ -9,31 +9,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.support import SYSTEM, new_id_number
+from tests.support import SYSTEM, cli_database, new_id_number
 from typer.testing import CliRunner
 
 from xinyong.audit.models import AuditEntry
 from xinyong.auth import service as auth_service
 from xinyong.auth.models import Department
-from xinyong.catalog.service import load_default
 from xinyong.cli import app
 from xinyong.config import reset_settings_cache
 from xinyong.db import Database
-from xinyong.privacy.keys import KeyRing
 
 
 @pytest.fixture
 def env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    key_file = tmp_path / "keys.json"
-    KeyRing.generate().save(key_file)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
-    monkeypatch.setenv("XINYONG_KEY_FILE", str(key_file))
-    reset_settings_cache()
-    db = Database(fresh_db_url)
+    db = cli_database(fresh_db_url, tmp_path, monkeypatch)
     with db.session() as s:
-        load_default(s, actor=SYSTEM)
-        auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
         auth_service.add_department(s, code="old", name="已撤销的局", actor=SYSTEM)
         auth_service.add_department(s, code="bank1", name="某银行", kind="institution", actor=SYSTEM)
     with db.session() as s:

@@ -10,13 +10,12 @@ request takes the write lock before it reads the key), so the same test holds th
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, text
-from tests.support import PASSWORD, SYSTEM, committed_database, login
+from sqlalchemy import event, select
+from tests.support import PASSWORD, SYSTEM, committed_database, login, wait_until_blocked
 
 from xinyong.app import create_app
 from xinyong.audit.models import AuditEntry
@@ -25,19 +24,6 @@ from xinyong.auth.models import ApiKey
 from xinyong.config import Settings
 from xinyong.privacy.keys import KeyRing
 from xinyong.privacy.vault import Vault
-
-
-def _waits_for_a_lock(db: Any, pids: set[int], seconds: float = 10) -> bool:
-    """PostgreSQL: True once one of these server processes waits for a lock."""
-    deadline = time.monotonic() + seconds
-    with db.engine.connect() as c:
-        while time.monotonic() < deadline:
-            if pids and c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p) "
-                                       "AND wait_event_type = 'Lock'"), {"p": sorted(pids)}).scalar():
-                return True
-            c.rollback()
-            time.sleep(0.02)
-    return False
 
 
 @pytest.mark.parametrize("via", ["api", "page"])
@@ -78,7 +64,7 @@ def test_a_key_revoked_twice_at_once_is_revoked_once(tmp_path, via: str) -> None
                 s1.flush()
                 thread.start()
                 if db.engine.dialect.name == "postgresql":
-                    assert _waits_for_a_lock(db, request_pids), \
+                    assert wait_until_blocked(db, lambda: request_pids), \
                         "the second revocation never waited for the first"
                 else:  # SQLite: the request waits for the write lock at BEGIN IMMEDIATE
                     thread.join(0.3)

@@ -13,11 +13,10 @@ import pytest
 import typer
 from sqlalchemy import func, select, update
 from tests.imports.imports_support import ZH_HEADER, csv_bytes, penalty_rows
-from tests.support import SYSTEM
+from tests.support import SYSTEM, cli_database
 from typer.testing import CliRunner
 
 from xinyong.auth import service as auth_service
-from xinyong.catalog.service import load_default
 from xinyong.config import reset_settings_cache
 from xinyong.db import Database, utcnow
 from xinyong.imports.cli import app as imports_app
@@ -33,16 +32,7 @@ cli.add_typer(imports_app, name="imports")
 
 @pytest.fixture
 def env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    key_file = tmp_path / "keys.json"
-    KeyRing.generate().save(key_file)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
-    monkeypatch.setenv("XINYONG_KEY_FILE", str(key_file))
-    reset_settings_cache()
-    db = Database(fresh_db_url)
-    with db.session() as s:
-        load_default(s, actor=SYSTEM)
-        auth_service.add_department(s, code="scjgj", name="区市场监管局", actor=SYSTEM)
+    db = cli_database(fresh_db_url, tmp_path, monkeypatch)
     yield db
     db.dispose()
     reset_settings_cache()
