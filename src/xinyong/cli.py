@@ -700,13 +700,17 @@ def apikey_list(
 def apikey_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="密钥编号 / key id")]) -> None:
     """吊销 API 密钥（下一次请求即生效） / revoke an API key (effective on the next request)."""
     from xinyong.auth.models import ApiKey
-    from xinyong.auth.service import revoke_api_key
+    from xinyong.auth.service import AuthError, record_revoke_refused, revoke_api_key
 
     with database(settings()) as db, db.session() as s:
         key = s.get(ApiKey, key_id)
         if key is None:
             raise CliError(f"API 密钥 #{key_id} 不存在", f"API key #{key_id} does not exist")
-        revoke_api_key(s, key=key, actor=cli_actor())
+        try:
+            revoke_api_key(s, key=key, actor=cli_actor())
+        except AuthError as exc:  # already revoked: registered, as the API's 409 and the pages' are
+            record_revoke_refused(s, actor=cli_actor(), key=key, code=exc.code, via="cli")
+            raise
         prefix = key.prefix
     echo(f"已吊销 / revoked: API key #{key_id} (prefix {prefix})")
 
