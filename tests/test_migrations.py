@@ -207,3 +207,35 @@ def test_0017_masks_the_id_numbers_written_in_stored_ruleset_notes(tmp_path) -> 
     assert got[1] == notes[1] and got[6] is None and got[7] == notes[7]
     for version in (2, 3, 4, 5):
         assert got[version] != notes[version] and not contains_id_number(got[version])
+
+
+def test_0018_masks_the_id_numbers_written_in_stored_catalog_change_notes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Catalog item versions saved before their change notes were masked get them masked as an edit
+    now masks them (``mask_id_numbers_in``); a note without one, and none, stay as they were."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    from xinyong.privacy.masking import mask_id_numbers_in
+
+    plain, glued = new_id_number(), new_id_number()
+    notes = {1: None, 2: f"应当事人{plain}的申请更正", 3: f"ref:{glued}", 4: "按2026年新规调整公示期限为 12 个月"}
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m18.db",
+                                             schema=f"xy_m18_{uuid.uuid4().hex[:8]}", revision="0017")
+    try:
+        with db.engine.begin() as c:
+            for version, note in notes.items():
+                c.execute(text("INSERT INTO catalog_items (code, version, is_current, name, name_en, category, "
+                               "visibility, spec, created_at, change_note) VALUES ('admin_penalty', :v, :cur, "
+                               "'行政处罚', 'Administrative penalty', 'bad', 'public', '{}', '2026-11-01', :n)"),
+                          {"v": version, "cur": version == 4, "n": note})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got = dict(c.execute(text("SELECT version, change_note FROM catalog_items ORDER BY version")).all())
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert got == {v: (None if n is None else mask_id_numbers_in(n)) for v, n in notes.items()}
+    assert got[2] == f"应当事人{plain[:6]}********{plain[-4:]}的申请更正" and plain not in str(got)
+    assert glued not in str(got) and got[1] is None and got[4] == notes[4]
