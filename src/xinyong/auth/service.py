@@ -511,6 +511,17 @@ def revoke_api_key(session: Session, *, key: ApiKey, actor: Actor) -> None:
            details={"prefix": key.prefix})
 
 
+def acting_department_refusal(dept: Department | None) -> str | None:
+    """Why a department named by its code (a CLI's ``--dept``) may not act as one — push records, run
+    checks: ``unknown_department``, ``department_inactive``, or ``department_required`` for an
+    institution (as the API: institutions report nothing and check nothing); None when it may."""
+    if dept is None:
+        return "unknown_department"
+    if not dept.active:
+        return "department_inactive"
+    return "department_required" if dept.kind != "department" else None
+
+
 def record_state_refused(session: Session, *, actor: Actor, action: str, code: str, department: str,
                          department_id: int | None = None, field: str | None = None, via: str | None = None) -> None:
     """A department's deactivation or reactivation refused (``department.deactivate`` /

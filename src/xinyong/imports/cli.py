@@ -41,18 +41,20 @@ def _department(session: Any, code: str) -> Any:
     from sqlalchemy import select
 
     from xinyong.auth.models import Department
+    from xinyong.auth.service import acting_department_refusal
     from xinyong.imports.service import ImportsError, shown_code
     from xinyong.records.service import DepartmentRef
 
     dept = session.scalar(select(Department).where(Department.code == code))
+    refused = acting_department_refusal(dept)
     shown = shown_code(code)  # as typed, but never an ID number or a control character echoed
-    if dept is None or not dept.active:
-        raise ImportsError(404 if dept is None else 409, "unknown_department" if dept is None else "department_inactive",
+    if refused == "department_required":  # institutions report nothing; departments push what they decided
+        raise ImportsError(403, refused, f"{shown} 是机构，不能报送信用信息",
+                           f"{shown!r} is an institution: only departments push records", field="dept")
+    if refused is not None:
+        raise ImportsError(404 if dept is None else 409, refused,
                            f"部门 {shown} 不存在或已停用", f"department {shown!r} does not exist or is inactive",
                            field="dept")
-    if dept.kind != "department":  # institutions report nothing; departments push what they decided
-        raise ImportsError(403, "department_required", f"{shown} 是机构，不能报送信用信息",
-                           f"{shown!r} is an institution: only departments push records", field="dept")
     return DepartmentRef(id=dept.id, code=dept.code)
 
 

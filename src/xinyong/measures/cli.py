@@ -40,6 +40,7 @@ def batch_command(
 
     from xinyong.audit.service import Actor
     from xinyong.auth.models import Department
+    from xinyong.auth.service import acting_department_refusal
     from xinyong.cli import database
     from xinyong.imports.parsers import FileError
     from xinyong.imports.service import shown_code
@@ -50,9 +51,8 @@ def batch_command(
     with database(cfg) as db:
         with db.session() as s:
             d = s.scalar(select(Department).where(Department.code == dept))
-            refused = ("unknown_department" if d is None else "department_inactive" if not d.active else
-                       "department_required" if d.kind != "department" else None)  # as the API: only a department
-            if refused is not None:  # (its officers, its system) checks; registered as a refused upload
+            refused = acting_department_refusal(d)  # as the API: only a department (its officers, its system)
+            if refused is not None:  # checks; registered as a refused upload
                 batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
                                      code=refused)
                 s.commit()
