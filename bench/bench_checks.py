@@ -122,8 +122,6 @@ def build(db, vault: Vault, n: int) -> tuple[str, list[str]]:  # type: ignore[no
             sealed = vault.seal_subject(number, "王小明")
             rows.append({"id": j + 1, "id_bidx": sealed.id_bidx, "id_cipher": sealed.id_cipher,
                          "name_cipher": sealed.name_cipher, "key_id": sealed.key_id,
-                         "birth_date": date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
-                         "gender": "M" if int(number[16]) % 2 else "F", "region_code": "120101",
                          "created_at": now, "updated_at": now})
         with db.session() as s:
             bulk.insert_rows(s, Subject.__table__, rows)

@@ -70,7 +70,6 @@ def _sql(dialect: str, n_subj: int, n_rec: int, dept_id: int) -> list[str]:
         obj = "json_object"
         now = "'2026-11-26 00:00:00.000000'"
         blob = "X'00'"
-        birth = "date('1950-01-01', '+' || (n.i % 20000) || ' days')"
     else:
         series = "WITH n(i) AS (SELECT generate_series(1, {N})::bigint)"
         decided = "(DATE '2026-11-01' - ((n.i::bigint * 104729) % 1460)::int)"
@@ -78,15 +77,14 @@ def _sql(dialect: str, n_subj: int, n_rec: int, dept_id: int) -> list[str]:
         obj = "json_build_object"
         now = "now()"
         blob = "'\\x00'::bytea"
-        birth = "(DATE '1950-01-01' + (n.i % 20000)::int)"
     fields = (f"CASE WHEN {_KIND} < 45 THEN {obj}('decision_no', 'B' || n.i, 'violation', '未按规定公示', 'penalty_type', '罚款') "
               f"WHEN {_KIND} < 75 THEN {obj}('license_no', 'L' || n.i, 'license_type', '普通', 'content', '食品经营') "
               f"WHEN {_KIND} < 88 THEN {obj}('title', '优秀', 'level', {_LEVEL}, 'awarded_by', '文明办') "
               f"WHEN {_KIND} < 97 THEN {obj}('organisation', '志愿者协会', 'hours', (n.i * 31) % 2000) "
               f"ELSE {obj}('case_no', 'C' || n.i, 'court', '和平区人民法院', 'obligation', '给付', 'circumstance', '拒不履行') END")
-    subj = ("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, region_code, "
+    subj = ("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, "
             f"created_at, updated_at) {series.format(N=n_subj)} SELECT n.i, 'bench' || n.i, {blob}, {blob}, 'bench', "
-            f"{birth}, CASE n.i % 2 WHEN 0 THEN 'F' ELSE 'M' END, '120101', {now}, {now} FROM n")
+            f"{now}, {now} FROM n")
     rec = ("INSERT INTO records (department_id, source_id, subject_id, item_code, item_id, category, severity, "
            "decided_at, fields, content_hash, revision, status, publish, min_display_until, display_until, retain_until, "
            "received_at, updated_at, change_kind) "

@@ -32,7 +32,8 @@ def test_one_head_and_a_linear_history():
 
 
 def _subject(c, sid: int, bidx: str) -> None:  # type: ignore[no-untyped-def]
-    """A bare subjects row, as any schema revision since 0001 holds it."""
+    """A bare subjects row, as every schema revision from 0001 to 0018 holds it (0019 dropped the birth
+    date, gender and region code)."""
     from sqlalchemy import text
 
     c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
@@ -239,3 +240,92 @@ def test_0018_masks_the_id_numbers_written_in_stored_catalog_change_notes(tmp_pa
     assert got == {v: (None if n is None else mask_id_numbers_in(n)) for v, n in notes.items()}
     assert got[2] == f"应当事人{plain[:6]}********{plain[-4:]}的申请更正" and plain not in str(got)
     assert glued not in str(got) and got[1] is None and got[4] == notes[4]
+
+
+def _migrate_down(url: str, db, revision: str, **kw) -> None:  # type: ignore[no-untyped-def]
+    if db.engine.dialect.name == "sqlite":
+        migrate.downgrade(revision, url, **kw)
+    else:
+        with db.engine.begin() as c:
+            migrate.downgrade(revision, connection=c, **kw)
+
+
+def test_0019_drops_what_the_id_number_says_from_subjects_and_a_downgrade_decrypts_it_back(tmp_path, monkeypatch
+                                                                                           ) -> None:  # type: ignore[no-untyped-def]
+    """Birth date, gender and region code (15 of the number's 18 digits) leave ``subjects`` with the
+    region's index; people, their ciphertexts and the rows referring to them stay. A downgrade brings
+    the three back by decrypting the numbers with the key ring; without a key, or with the wrong one,
+    it stops with a message and changes nothing."""
+    import uuid
+    from datetime import date
+
+    from sqlalchemy import inspect, text
+    from tests.support import PG_URL
+
+    from xinyong.privacy.identity import make_id_number
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+
+    ring = KeyRing.generate()
+    vault = Vault(ring)
+    people = {1: make_id_number("120101", date(1980, 5, 17), 321), 2: make_id_number("110105", date(2001, 2, 3), 44)}
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m19.db",
+                                             schema=f"xy_m19_{uuid.uuid4().hex[:8]}", revision="0018")
+
+    def columns() -> set[str]:
+        with db.engine.connect() as c:
+            return {col["name"] for col in inspect(c).get_columns("subjects")}
+
+    def indexes() -> set[str]:
+        with db.engine.connect() as c:
+            return {i["name"] for i in inspect(c).get_indexes("subjects")}
+
+    try:
+        with db.engine.begin() as c:
+            for sid, number in people.items():
+                s = vault.seal_subject(number, "张三")
+                c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, birth_date, gender, "
+                               "region_code, created_at, updated_at) VALUES (:id, :b, :ic, :nc, :k, :born, :g, :r, "
+                               "'2026-11-01', '2026-11-01')"),
+                          {"id": sid, "b": s.id_bidx, "ic": s.id_cipher, "nc": s.name_cipher, "k": s.key_id,
+                           "born": date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+                           "g": "M" if int(number[16]) % 2 else "F", "r": number[:6]})
+                # a row referring to the person: SQLite's batch copy of the table failed on it
+                c.execute(text("INSERT INTO subject_status (subject_id, score, grade, ruleset_version, lists, red, "
+                               "dishonest, clean_3y, updated_at) VALUES (:id, 1000, 'A', 1, '[]', :f, :f, :f, "
+                               "'2026-11-01')"), {"id": sid, "f": False})
+        _upgrade(url, db)
+        assert columns() == {"id", "id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at"}
+        assert "ix_subjects_region_code" not in indexes()
+        with db.engine.connect() as c:
+            rows = c.execute(text("SELECT id, id_bidx, id_cipher, key_id FROM subjects ORDER BY id")).all()
+            assert {sid: vault.reveal_id(b, bytes(ic), k) for sid, b, ic, k in rows} == people
+            assert c.execute(text("SELECT count(*) FROM subject_status")).scalar() == 2
+            assert migrate.current_heads(c) == migrate.script_heads()
+
+        # no key to be had (the configured key file is missing), then the wrong one: nothing changes
+        monkeypatch.setenv("XINYONG_KEY_FILE", str(tmp_path / "no-such-keys.json"))
+        with pytest.raises(RuntimeError, match="XINYONG_KEY_FILE"):
+            _migrate_down(url, db, "0018")
+        with pytest.raises(RuntimeError, match="cannot be decrypted") as info:
+            _migrate_down(url, db, "0018", key_ring=KeyRing.generate())
+        assert all(n not in str(info.value) for n in people.values())
+        assert "birth_date" not in columns()
+        with db.engine.connect() as c:
+            assert migrate.current_heads(c) == migrate.script_heads()
+
+        _migrate_down(url, db, "0018", key_ring=ring)
+        assert {"birth_date", "gender", "region_code"} <= columns() and "ix_subjects_region_code" in indexes()
+        with db.engine.connect() as c:
+            got = {sid: (str(born), g, r) for sid, born, g, r in c.execute(text(
+                "SELECT id, birth_date, gender, region_code FROM subjects ORDER BY id"))}
+            assert migrate.current_heads(c) == {"0018"}
+        assert got == {1: ("1980-05-17", "M", "120101"), 2: ("2001-02-03", "F", "110105")}
+        if db.engine.dialect.name != "sqlite":  # NOT NULL again, as 0018 had them (SQLite: nullable, all filled)
+            with db.engine.connect() as c:
+                assert not [col for col in inspect(c).get_columns("subjects")
+                            if col["name"] in ("birth_date", "gender", "region_code") and col["nullable"]]
+        _upgrade(url, db)  # and up again
+        assert "birth_date" not in columns()
+    finally:
+        drop()

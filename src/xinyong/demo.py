@@ -217,9 +217,7 @@ def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor:
             name = fake.name_male() if facts.gender == "M" else fake.name_female()
             sealed = vault.seal_subject(facts.number, name)
             rows.append({"id_bidx": sealed.id_bidx, "id_cipher": sealed.id_cipher,
-                         "name_cipher": sealed.name_cipher, "key_id": sealed.key_id,
-                         "birth_date": facts.birth_date, "gender": facts.gender,
-                         "region_code": facts.region_code})
+                         "name_cipher": sealed.name_cipher, "key_id": sealed.key_id})
             notes.append({"name": mask_name(name), "region": facts.region_code, "source": "demo"})
             if collect is not None and lo >= 18:
                 collect.append((facts.number, name))
@@ -240,7 +238,7 @@ def add_people(session: Session, *, vault: Vault, people: int, seed: int, actor:
     return subject_ids, student_ids
 
 
-def add_memberships(session: Session, *, subject_ids: list[int], departments: dict[str, int], seed: int,
+def add_memberships(session: Session, *, vault: Vault, subject_ids: list[int], departments: dict[str, int], seed: int,
                     actor: Actor = DEMO_ACTOR, today: date | None = None) -> int:
     """Key-group memberships (重点人群) for a share of working-age people, through the service."""
     today = today or clock.today()
@@ -249,7 +247,7 @@ def add_memberships(session: Session, *, subject_ids: list[int], departments: di
     n = 0
     subjects = session.scalars(select(Subject).where(Subject.id.in_(subject_ids)).order_by(Subject.id)).all()
     for subject in subjects:
-        if subjects_service.age_on(subject, today) < 24 or rng.random() >= GROUP_SHARE:
+        if subjects_service.age_on(subject, today, vault=vault) < 24 or rng.random() >= GROUP_SHARE:
             continue
         code = rng.choice(groups)
         since = today - timedelta(days=rng.randrange(30, 20 * 365))
@@ -263,7 +261,7 @@ def add_memberships(session: Session, *, subject_ids: list[int], departments: di
     return n
 
 
-def add_students(session: Session, *, student_ids: list[int], departments: dict[str, int], seed: int,
+def add_students(session: Session, *, vault: Vault, student_ids: list[int], departments: dict[str, int], seed: int,
                  actor: Actor = DEMO_ACTOR, today: date | None = None) -> int:
     """Adult students' integrity files (成年学生诚信档案), through the service (which checks age 18+)."""
     today = today or clock.today()
@@ -274,7 +272,7 @@ def add_students(session: Session, *, student_ids: list[int], departments: dict[
         if enrolled > today:
             enrolled = date(enrolled.year - 1, 9, 1)
         subjects_service.add_student_status(
-            session, subject=subject, school=rng.choice(SCHOOLS), enrolled_on=enrolled, actor=actor,
+            session, subject=subject, school=rng.choice(SCHOOLS), enrolled_on=enrolled, actor=actor, vault=vault,
             student_no=f"{enrolled.year}{rng.randrange(10**6):06d}", level="higher",
             department_id=departments.get("jyj"), today=today,
         )
@@ -362,9 +360,9 @@ def build_demo(session: Session, *, vault: Vault, people: int = 2000, seed: int 
     # The demo citizen: the first adult who is not a student.
     students_set = set(student_ids)
     citizen_id = next((sid for sid in subject_ids if sid not in students_set), subject_ids[0])
-    memberships = add_memberships(session, subject_ids=subject_ids, departments=departments, seed=seed,
+    memberships = add_memberships(session, vault=vault, subject_ids=subject_ids, departments=departments, seed=seed,
                                   today=today)
-    students = add_students(session, student_ids=student_ids, departments=departments, seed=seed,
+    students = add_students(session, vault=vault, student_ids=student_ids, departments=departments, seed=seed,
                             today=today)
     users = add_users(session, departments=departments, citizen_subject_id=citizen_id)
     record_counts = add_records(session, vault=vault, people=adults, departments=departments, seed=seed,

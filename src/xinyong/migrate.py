@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:
     from xinyong.db import Database
+    from xinyong.privacy.keys import KeyRing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +30,17 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 def upgrade(url: str | None = None, connection: Connection | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url, connection), revision)
+
+
+def downgrade(revision: str, url: str | None = None, connection: Connection | None = None,
+              key_ring: KeyRing | None = None) -> None:
+    """Migrate down to ``revision``. A downgrade that brings back what the platform no longer stores
+    in the clear (0019: subjects' birth date, gender and region) decrypts it with ``key_ring``, or
+    the configured key file if none is given."""
+    cfg = alembic_config(url, connection)
+    if key_ring is not None:
+        cfg.attributes["key_ring"] = key_ring
+    command.downgrade(cfg, revision)
 
 
 def current_heads(connection: Connection) -> set[str]:

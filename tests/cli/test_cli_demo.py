@@ -108,7 +108,7 @@ def test_build_demo(session: Session, vault: Vault) -> None:
     students = list(session.scalars(select(StudentStatus)))
     assert info.students == len(students) > 0
     for st in students:
-        assert age_on(session.get_one(Subject, st.subject_id), today) >= 18
+        assert age_on(session.get_one(Subject, st.subject_id), today, vault=vault) >= 18
     assert info.api_key not in repr(info)  # secrets stay out of reprs
 
 

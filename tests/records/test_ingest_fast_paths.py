@@ -82,9 +82,8 @@ def test_numbered_inserts_return_the_stored_ids(session, vault) -> None:  # type
     rows = []
     for _ in range(3):
         s = vault.seal_subject(new_id_number(), "王五")
-        rows.append((s.id_bidx, s.id_cipher, s.name_cipher, s.key_id, date(1980, 1, 1), "M", "120101", now, now))
-    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
-            "updated_at")
+        rows.append((s.id_bidx, s.id_cipher, s.name_cipher, s.key_id, now, now))
+    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at")
     got = bulk.insert_tuples(session, Subject.__table__, cols, rows, returning=("id", "id_bidx"))
     stored = {b: i for b, i in session.execute(
         select(Subject.id_bidx, Subject.id).where(Subject.id_bidx.in_([r[0] for r in rows])))}
@@ -164,9 +163,9 @@ def test_fetch_in_probes_the_index_of_a_table_without_statistics(session, vault)
     with ``id_bidx = ANY(array)`` read all 100,000 subjects instead, 19 ms a batch; SQLite reads
     ``json_each``'s values through the index."""
     now = utcnow()
-    rows = [(f"{i:064x}", b"c", b"n", "k1", date(1980, 1, 1), "M", "120101", now, now) for i in range(20_000)]
-    bulk.insert_tuples(session, Subject.__table__, ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date",
-                                                   "gender", "region_code", "created_at", "updated_at"), rows)
+    rows = [(f"{i:064x}", b"c", b"n", "k1", now, now) for i in range(20_000)]
+    bulk.insert_tuples(session, Subject.__table__, ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at",
+                                                   "updated_at"), rows)
     conn = session.connection()
     sql = bulk.fetch_in_sql(conn.dialect, Subject.__table__, ("id", "id_bidx"), "id_bidx")
     wanted = [f"{i:064x}" for i in range(0, 20_000, 20)]
@@ -199,11 +198,10 @@ def test_staging_tables_are_emptied_between_uses(session, vault, monkeypatch) ->
     DELETE or, past the threshold, TRUNCATE) store every row exactly once."""
     monkeypatch.setattr(bulk, "STAGE_TRUNCATE_ROWS", 2 * bulk.COPY_THRESHOLD)
     now = utcnow()
-    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
-            "updated_at")
+    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at")
     seen: list[str] = []
     for _ in range(3):
-        rows = [(f"{len(seen) + i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)
+        rows = [(f"{len(seen) + i:064x}", b"c", b"n", "k", now, now)
                 for i in range(bulk.COPY_THRESHOLD)]
         got = bulk.insert_tuples(session, Subject.__table__, cols, rows, returning=("id", "id_bidx"))
         assert sorted(b for _i, b in got) == sorted(r[0] for r in rows)
@@ -249,21 +247,20 @@ def test_a_conflict_target_skips_only_that_constraint(session, n) -> None:  # ty
     primary key, as a sequence left behind explicit ids would cause — fails the statement rather
     than leaving a record without its subject."""
     now = utcnow()
-    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code", "created_at",
-            "updated_at")
-    first = [(f"{i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now) for i in range(n)]
+    cols = ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at")
+    first = [(f"{i:064x}", b"c", b"n", "k", now, now) for i in range(n)]
     got = bulk.insert_tuples(session, Subject.__table__, cols, first, returning=("id", "id_bidx"),
                              ignore_conflicts=True, conflict_target=("id_bidx",))
     assert len(got) == n
-    again = [*first[:2], (f"{n:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)]
-    again += [(f"{n + 1 + i:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)
+    again = [*first[:2], (f"{n:064x}", b"c", b"n", "k", now, now)]
+    again += [(f"{n + 1 + i:064x}", b"c", b"n", "k", now, now)
               for i in range(n - len(again))]
     got = bulk.insert_tuples(session, Subject.__table__, cols, again, returning=("id", "id_bidx"),
                              ignore_conflicts=True, conflict_target=("id_bidx",))
     assert sorted(b for _i, b in got) == sorted(r[0] for r in again[2:])  # the two known ones skipped
     taken = got[0][0]
     with_id = ("id", *cols)
-    clash = [(taken, f"{10 * n:064x}", b"c", b"n", "k", date(1980, 1, 1), "M", "120101", now, now)]
+    clash = [(taken, f"{10 * n:064x}", b"c", b"n", "k", now, now)]
     with pytest.raises(IntegrityError), session.begin_nested():
         bulk.insert_tuples(session, Subject.__table__, with_id, clash, ignore_conflicts=True,
                            conflict_target=("id_bidx",))
@@ -319,3 +316,28 @@ def test_a_sealed_file_reads_back_byte_for_byte(session, content: bytes) -> None
     session.flush()
     assert bulk.sealed_blob(session, ImportFile.__table__, {"job_id": job.id}) == (content, "k1")
     assert bulk.sealed_blob(session, ImportFile.__table__, {"job_id": job.id + 1000}) is None
+
+
+def test_an_ingested_person_is_stored_without_what_the_number_says(session, vault) -> None:  # type: ignore[no-untyped-def]
+    """A push creating a person writes the ciphertexts and the blind index only: no birth date, gender
+    or region code (15 of the 18 digits) in the row. The decision date is still checked against the
+    birth date the number being pushed gives, for a person the platform knows as for a new one."""
+    load_default(session, actor=SYSTEM)
+    d = add_department(session, code="minimal", name="区市场监管局", actor=SYSTEM)
+    dept = DepartmentRef(d.id, d.code)
+    number = new_id_number(region="110105", born=date(1990, 7, 14))
+    [out] = ingest(session, vault=vault, department=dept, records=[penalty(number, source_id="MIN-1")], actor=SYSTEM)
+    assert out.status == "created"
+    row = session.execute(sa.text("SELECT * FROM subjects WHERE id_bidx = :b"),
+                          {"b": vault.lookup_key(number)}).mappings().one()
+    assert set(row) == {"id", "id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at"}
+    for value in row.values():
+        blob = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+        for said in (number, "110105", "19900714", "1990-07-14"):
+            assert said.encode() not in blob
+    assert vault.reveal_id(row["id_bidx"], bytes(row["id_cipher"]), row["key_id"]) == number
+    # the person is known now: the check reads the pushed number, not the table
+    [out] = ingest(session, vault=vault, department=dept, records=[penalty(number, source_id="MIN-2",
+                                                                           decided_at="1990-07-13")], actor=SYSTEM)
+    assert out.status == "rejected" and [(e["field"], e["code"]) for e in out.errors] == [
+        ("decided_at", "out_of_range")]

@@ -28,7 +28,7 @@ def _fill(session: Any, department_id: int) -> list[int]:
     conn = session.connection()
     conn.execute(insert(Subject.__table__), [
         {"id_bidx": f"plan-{i:06d}", "id_cipher": b"x", "name_cipher": b"x", "key_id": "k1",
-         "birth_date": date(1980, 1, 1), "gender": "M", "region_code": "120101", "created_at": now, "updated_at": now}
+         "created_at": now, "updated_at": now}
         for i in range(N_SUBJECTS)])
     ids = list(session.scalars(select(Subject.id).where(Subject.id_bidx.like("plan-%")).order_by(Subject.id)))
     conn.execute(insert(Record.__table__), [

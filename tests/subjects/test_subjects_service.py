@@ -26,7 +26,8 @@ def _count(session, action: str) -> int:
 def test_register_creates_once_and_returns_the_same_subject(session, vault):
     subject, created = register(session, vault=vault, id_number=NUMBER, name="李小龙", actor=SYSTEM)
     assert created
-    assert (subject.birth_date, subject.gender, subject.region_code) == (date(1980, 5, 17), "M", "120101")
+    v = service.view(subject, vault=vault)  # derived from the number, not stored
+    assert (v.birth_date, v.gender, v.region_code) == (date(1980, 5, 17), "M", "120101")
     again, created = register(session, vault=vault, id_number=f" {NUMBER.lower()} ", name=" 李小龙", actor=SYSTEM)
     assert not created and again.id == subject.id
     assert session.scalar(select(func.count()).select_from(Subject).where(Subject.id_bidx == subject.id_bidx)) == 1
@@ -47,6 +48,26 @@ def test_stored_row_holds_no_plain_identity(session, vault):
     view = service.view(subject, vault=vault)
     assert view.id_number_masked == "120101********" + NUMBER[-4:]
     assert view.name_masked == "李**"
+
+
+def test_stored_row_holds_nothing_the_number_says(session, vault):
+    """Birth date, gender and region code are 15 of the number's 18 digits: beside the ciphertext they
+    narrowed it to ~500 candidates. The table has no column for them and the row holds none of them;
+    they are derived from the revealed number when read."""
+    from sqlalchemy import inspect
+
+    subject, _ = register(session, vault=vault, id_number=NUMBER, name="李小龙", actor=SYSTEM)
+    session.flush()
+    conn = session.connection()
+    assert {c["name"] for c in inspect(conn).get_columns("subjects")} == {
+        "id", "id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at"}
+    assert not [i for i in inspect(conn).get_indexes("subjects") if "region_code" in i["column_names"]]
+    row = session.execute(text("SELECT * FROM subjects WHERE id = :i"), {"i": subject.id}).mappings().one()
+    for value in row.values():
+        blob = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+        for said in (NUMBER[:6], NUMBER[6:14], "1980-05-17"):
+            assert said.encode() not in blob
+    assert service.birth_date(subject, vault=vault) == date(1980, 5, 17)
 
 
 def test_name_mismatch(session, vault):
@@ -136,27 +157,29 @@ def test_adult_student_only(session, vault):
     minor, _ = register(session, vault=vault, id_number=make_id_number("110105", _born_years_ago(18, 1), 12),
                         name="未成年", actor=SYSTEM)
     s = service.add_student_status(session, subject=adult, school="南开大学", enrolled_on=TODAY, actor=SYSTEM,
-                                   level="higher", today=TODAY)
+                                   vault=vault, level="higher", today=TODAY)
     assert service.student_statuses(session, subject_id=adult.id) == [s]
     with pytest.raises(SubjectError) as info:
         service.add_student_status(session, subject=minor, school="南开中学", enrolled_on=TODAY, actor=SYSTEM,
-                                   today=TODAY)
+                                   vault=vault, today=TODAY)
     assert info.value.code == "not_adult"
     assert service.student_statuses(session, subject_id=minor.id) == []
     from datetime import timedelta
 
     with pytest.raises(SubjectError) as info:
         service.add_student_status(session, subject=adult, school="南开大学", enrolled_on=TODAY + timedelta(days=1),
-                                   actor=SYSTEM, today=TODAY)
+                                   actor=SYSTEM, vault=vault, today=TODAY)
     assert info.value.code == "future_date"
     with pytest.raises(SubjectError) as info:
-        service.add_student_status(session, subject=adult, school="  ", enrolled_on=TODAY, actor=SYSTEM, today=TODAY)
+        service.add_student_status(session, subject=adult, school="  ", enrolled_on=TODAY, actor=SYSTEM, vault=vault,
+                                   today=TODAY)
     assert info.value.code == "school_missing"
     assert session.scalar(select(func.count()).select_from(StudentStatus)) == 1
     assert _count(session, "subject.student_add") == 1
 
 
-def test_age_on():
-    s = Subject(birth_date=date(2000, 2, 29))
-    assert service.age_on(s, date(2018, 2, 28)) == 17
-    assert service.age_on(s, date(2018, 3, 1)) == 18
+def test_age_on(session, vault):
+    s, _ = register(session, vault=vault, id_number=make_id_number("120101", date(2000, 2, 29), 5), name="闰日",
+                    actor=SYSTEM)
+    assert service.age_on(s, date(2018, 2, 28), vault=vault) == 17
+    assert service.age_on(s, date(2018, 3, 1), vault=vault) == 18

@@ -160,6 +160,28 @@ def check(value: str, today: date | None = None) -> IdFacts:
     )
 
 
+def facts_of(number: str) -> IdFacts:
+    """The facts of a number the platform accepted when it stored it (a subject's, just revealed by
+    the vault): read from its digits — birth date (7th-14th), gender (parity of the 17th), region
+    (the first six) — without checking it again, so that reading a registered person never fails on
+    a rule that moved since (today's date, the region table). The ``subjects`` table keeps none of
+    them: beside the encrypted number they were 15 of its 18 digits (docs/architecture.md, "Privacy
+    by construction"), so every read derives them here. Raises :class:`InvalidIdNumber` only for
+    what is no stored number at all (a wrong length, an impossible date)."""
+    if type(number) is not str or len(number) != 18 or not (number.isascii() and number[:17].isdigit()):
+        raise InvalidIdNumber("id_length" if type(number) is str and len(number) != 18 else "id_characters")
+    born = _birth(number[6:14])
+    if born is None:
+        raise InvalidIdNumber("id_birth_date")
+    return IdFacts(
+        number=number,
+        birth_date=born,
+        gender="M" if int(number[16]) % 2 == 1 else "F",
+        region_code=number[:6],
+        region_name=_region(number[:6], born.year) or "",
+    )
+
+
 def checked_number(value: str, today: date | None = None) -> str:
     """:func:`check`'s verdict and the normalised number alone, for a bulk path that needs no other
     fact (building :class:`IdFacts` is a third of the check's cost)."""

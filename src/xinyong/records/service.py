@@ -339,8 +339,8 @@ def content_hash(item_code: str, subject_id: int, severity: str | None, decided_
     return hashlib.sha256(blob).hexdigest()
 
 
-_SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "birth_date", "gender", "region_code",
-                 "created_at", "updated_at")
+# nothing the number says (birth date, gender, region) is stored beside it: see Subject
+_SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", "updated_at")
 
 
 def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared], outcomes: list[Outcome],
@@ -373,11 +373,9 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
                                                "the same ID number carries different names in this batch")]
                 continue
         else:
-            facts = p.facts
-            sealed = vault.seal_checked(facts, p.name, p.bidx)
+            sealed = vault.seal_checked(p.facts, p.name, p.bidx)
             names[p.bidx] = p.name
-            new_rows[p.bidx] = (sealed.id_bidx, sealed.id_cipher, sealed.name_cipher, sealed.key_id,
-                                facts.birth_date, facts.gender, facts.region_code, now, now)
+            new_rows[p.bidx] = (sealed.id_bidx, sealed.id_cipher, sealed.name_cipher, sealed.key_id, now, now)
         good.append(p)
     if new_rows:
         # SQLite: this transaction holds the write lock and found none of them above, so none can

@@ -142,11 +142,12 @@ def add_group(subject_id: ObjectId, body: MembershipIn, principal: SubjectWriter
 
 @router.post("/{subject_id}/students", response_model=StudentOut, status_code=201,
              summary="Record an adult student's enrolment (成年学生诚信档案)")
-def add_student(subject_id: ObjectId, body: StudentIn, principal: SubjectWriter, session: DbSession) -> StudentOut:
+def add_student(subject_id: ObjectId, body: StudentIn, principal: SubjectWriter, session: DbSession,
+                vault: VaultDep) -> StudentOut:
     subject = _readable(session, principal, subject_id, "subject.student_add")
     try:
         s = service.add_student_status(session, subject=subject, school=body.school, enrolled_on=body.enrolled_on,
-                                       student_no=body.student_no, level=body.level,
+                                       student_no=body.student_no, level=body.level, vault=vault,
                                        department_id=principal.department_id, actor=principal.actor)
     except service.SubjectError as exc:
         raise _refuse(session, principal, "subject.student_add", subject.id, exc) from exc

@@ -9,7 +9,12 @@ from xinyong.db import Base, BigId, UTCDateTime, utcnow
 
 
 class Subject(Base):
-    """A citizen. The ID number is stored only as ciphertext and as a keyed blind index."""
+    """A citizen. The ID number is stored only as ciphertext and as a keyed blind index.
+
+    Nothing derived from the number is stored beside them: birth date, gender and region code are
+    15 of its 18 digits, and with them a copy of the table narrowed each number to ~500 candidates
+    (migration 0019 dropped them). They are derived from the revealed number when read
+    (``subjects.service.view``, ``birth_date``)."""
 
     __tablename__ = "subjects"
 
@@ -18,9 +23,6 @@ class Subject(Base):
     id_cipher: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     name_cipher: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     key_id: Mapped[str] = mapped_column(String(16), nullable=False)
-    birth_date: Mapped[date] = mapped_column(Date, nullable=False)
-    gender: Mapped[str] = mapped_column(String(1), nullable=False)
-    region_code: Mapped[str] = mapped_column(String(6), nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
 

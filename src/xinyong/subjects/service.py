@@ -1,7 +1,9 @@
 """Credit subjects: registration and lookup by ID number, key-group memberships, adult students.
 
-ID numbers enter here and leave at once for the vault: this module keeps only the blind index,
-ciphertexts and the derived facts (birth date, gender, region).
+ID numbers enter here and leave at once for the vault: this module keeps only the blind index and
+the ciphertexts. The facts the number says (birth date, gender, region) are not stored — with them
+a copy of the table narrowed each number to ~500 candidates — but derived from the revealed number
+when they are read (:func:`view`, :func:`birth_date`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from xinyong.audit.service import Actor, record
 from xinyong.db import lock_rows
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_name
+from xinyong.privacy.masking import mask_id_number, mask_name
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.groups import KEY_GROUPS
 from xinyong.subjects.models import GroupMembership, StudentStatus, Subject
@@ -95,8 +97,7 @@ def register(session: Session, *, vault: Vault, id_number: str, name: str, actor
     if existing is None:
         sealed = vault.seal_subject(facts.number, name)
         subject = Subject(id_bidx=sealed.id_bidx, id_cipher=sealed.id_cipher, name_cipher=sealed.name_cipher,
-                          key_id=sealed.key_id, birth_date=facts.birth_date, gender=facts.gender,
-                          region_code=facts.region_code)
+                          key_id=sealed.key_id)
         try:
             with session.begin_nested():  # a savepoint: the same person created meanwhile elsewhere
                 session.add(subject)
@@ -119,7 +120,7 @@ def register(session: Session, *, vault: Vault, id_number: str, name: str, actor
 
 @dataclass(frozen=True)
 class SubjectView:
-    """What a screen or an API may show: masked identity plus derived facts."""
+    """What a screen or an API may show: masked identity plus derived facts (never the number)."""
 
     id: int
     id_number_masked: str
@@ -129,19 +130,31 @@ class SubjectView:
     region_code: str
 
 
+def _facts(subject: Subject, vault: Vault) -> identity.IdFacts:
+    """The facts of the subject's number, derived from it revealed: the table stores none of them.
+    The number stays inside this call (and the :class:`IdFacts`, whose repr never shows it)."""
+    return identity.facts_of(vault.reveal_id(subject.id_bidx, subject.id_cipher, subject.key_id))
+
+
 def view(subject: Subject, *, vault: Vault) -> SubjectView:
+    facts = _facts(subject, vault)
     return SubjectView(
         id=subject.id,
-        id_number_masked=vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id),
+        id_number_masked=mask_id_number(facts.number),
         name_masked=vault.masked_name(subject.id_bidx, subject.name_cipher, subject.key_id),
-        birth_date=subject.birth_date,
-        gender=subject.gender,
-        region_code=subject.region_code,
+        birth_date=facts.birth_date,
+        gender=facts.gender,
+        region_code=facts.region_code,
     )
 
 
-def age_on(subject: Subject, day: date) -> int:
-    b = subject.birth_date
+def birth_date(subject: Subject, *, vault: Vault) -> date:
+    """The subject's birth date, read from their revealed ID number (it is not stored)."""
+    return _facts(subject, vault).birth_date
+
+
+def age_on(subject: Subject, day: date, *, vault: Vault) -> int:
+    b = birth_date(subject, vault=vault)
     return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
 
@@ -164,13 +177,13 @@ def add_group_membership(session: Session, *, subject: Subject, group_code: str,
 
 
 def add_student_status(session: Session, *, subject: Subject, school: str, enrolled_on: date, actor: Actor,
-                       student_no: str | None = None, level: str | None = None,
+                       vault: Vault, student_no: str | None = None, level: str | None = None,
                        department_id: int | None = None, today: date | None = None) -> StudentStatus:
     """An integrity file is kept only for adult students (18 or older)."""
     today = today or clock.today()
     if not (school or "").strip():
         raise SubjectError("school_missing", "学校名称不能为空", "school is required", "school")
-    if age_on(subject, today) < ADULT_AGE:
+    if age_on(subject, today, vault=vault) < ADULT_AGE:
         raise SubjectError("not_adult", "仅为18周岁以上成年学生建立诚信档案",
                            "integrity files are kept only for students aged 18 or older", "id_number")
     if enrolled_on > today:
