@@ -38,6 +38,13 @@ _BATCH = 1000
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        import sqlite3
+
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise RuntimeError(
+                f"迁移 0019 需要 SQLite 3.35 或更新版本（当前 {sqlite3.sqlite_version}），未做任何更改 / "
+                f"migration 0019 needs SQLite 3.35 or newer (this is {sqlite3.sqlite_version}); nothing was changed")
     with op.batch_alter_table("subjects", recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_subjects_region_code"))
         batch_op.drop_column("region_code")
