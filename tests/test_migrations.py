@@ -329,3 +329,82 @@ def test_0019_drops_what_the_id_number_says_from_subjects_and_a_downgrade_decryp
         assert "birth_date" not in columns()
     finally:
         drop()
+
+
+def test_a_database_holding_records_goes_down_past_0008_and_up_again_with_every_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0008 rebuilds ``records`` on SQLite (batch mode copies the table and drops the old one); with
+    foreign keys enforced, that drop failed as soon as a revision referred to a record. The migrations
+    now run with enforcement off and check every reference before committing. Both engines: records,
+    revisions and people survive a downgrade to 0007 and the upgrade back."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    from xinyong.audit.service import Actor
+    from xinyong.auth import service as auth
+    from xinyong.catalog import service as catalog
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+    from xinyong.records import service as rsvc
+
+    actor = Actor.system("test")
+    ring = KeyRing.generate()
+    vault = Vault(ring)
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m8.db",
+                                             schema=f"xy_m8_{uuid.uuid4().hex[:8]}")
+    tables = ("subjects", "records", "record_revisions")
+    try:
+        with db.session() as s:
+            dept = auth.add_department(s, code="scjgj", name="区市场监管局", actor=actor)
+            catalog.load_default(s, actor=actor)
+            ref = rsvc.DepartmentRef(dept.id, dept.code)
+        batch = [{"item": "admin_license", "id_number": new_id_number(), "name": "张三", "source_id": f"L{i}",
+                  "decided_at": "2026-01-05", "fields": {"license_no": f"JY{i}", "license_type": "普通",
+                                                         "content": "食品经营许可"}} for i in range(3)]
+        for content in ("食品经营许可", "食品经营许可（变更）"):  # created, then updated: a second revision each
+            for r in batch:
+                r["fields"]["content"] = content
+            with db.session() as s:
+                out = rsvc.ingest(s, vault=vault, department=ref, records=batch, actor=actor)
+            assert {o.status for o in out} == ({"created"} if content == "食品经营许可" else {"updated"})
+
+        def counts() -> dict[str, int]:
+            with db.engine.connect() as c:
+                return {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+
+        before = counts()
+        assert before["subjects"] == before["records"] == 3 and before["record_revisions"] >= 3
+        _migrate_down(url, db, "0007", key_ring=ring)
+        with db.engine.connect() as c:
+            assert migrate.current_heads(c) == {"0007"}
+        assert counts() == before
+        _upgrade(url, db)
+        assert counts() == before
+        with db.engine.connect() as c:
+            assert migrate.current_heads(c) == migrate.script_heads()
+            if db.engine.dialect.name == "sqlite":
+                assert c.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+                assert c.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # enforcement back on
+    finally:
+        drop()
+
+
+def test_migrations_refuse_to_commit_a_broken_reference_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With enforcement off while they run, the migrations check every reference before committing:
+    a row left referring to nothing fails the run with the table named, and nothing is migrated."""
+    import sqlite3
+
+    db_file = tmp_path / "broken.db"
+    url = f"sqlite:///{db_file}"
+    migrate.upgrade(url, revision="0018")
+    raw = sqlite3.connect(db_file)
+    raw.execute("PRAGMA foreign_keys=OFF")
+    raw.execute("INSERT INTO subject_status (subject_id, score, grade, ruleset_version, lists, red, dishonest, "
+                "clean_3y, updated_at) VALUES (424242, 1000, 'A', 1, '[]', 0, 0, 0, '2026-11-01')")
+    raw.commit()
+    with pytest.raises(RuntimeError, match="subject_status"):
+        migrate.upgrade(url)
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0018",)]
+    assert "birth_date" in {row[1] for row in raw.execute("PRAGMA table_info(subjects)")}
+    raw.close()
