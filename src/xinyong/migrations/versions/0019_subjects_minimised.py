@@ -8,9 +8,10 @@ Nothing queried by them; they are now derived from the revealed number where the
 (``privacy.identity.facts_of``, ``subjects.service.view``). The three columns and the region's
 index are dropped.
 
-Both engines drop the columns in place (``ALTER TABLE … DROP COLUMN``; SQLite 3.35 or later):
-batch mode's copy of the table cannot be used on SQLite, because dropping the old ``subjects``
-table with foreign keys on fails as soon as a record, a status or a user refers to a person.
+Both engines drop the columns in place (``ALTER TABLE … DROP COLUMN``; SQLite 3.35 or later),
+without batch mode's copy of the table: quicker on a large table (when written, that copy also failed
+on SQLite with foreign keys on as soon as a row referred to a person; ``env.py`` now turns
+enforcement off while migrations run).
 
 Downgrade: the columns come back and are filled by decrypting every ID number, which needs the
 key file — the one passed by the caller (``migrate.downgrade(key_ring=…)``) or the configured one
