@@ -54,6 +54,24 @@ def test_validate_load_show_and_rescore(run, tmp_path: Path, fresh_db_url: str) 
         db.close()
 
 
+def test_show_prints_a_file_load_takes_back(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``xinyong scoring show > r.yaml``, edit, ``xinyong scoring load r.yaml``: what ``show`` prints is
+    the stored YAML, its version list as YAML comments. The list was printed as plain lines before the
+    YAML, so the file it gave was refused (``yaml_syntax``, line 1) and the round trip failed."""
+    import yaml
+
+    r = run("scoring", "show")
+    assert r.exit_code == 0 and "* v1" in r.output
+    assert yaml.safe_load(r.output)["base"] == 1000
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(r.output.replace("base: 1000", "base: 995"), encoding="utf-8")
+    assert run("scoring", "validate", str(edited)).exit_code == 0
+    r = run("scoring", "load", str(edited), "--effective-from", "2099-01-01")
+    assert r.exit_code == 0 and "v2" in r.output
+    r = run("scoring", "show", "2")
+    assert r.exit_code == 0 and "  v2\t2099-01-01" in r.output and yaml.safe_load(r.output)["base"] == 995
+
+
 def test_a_refused_load_is_registered(run, tmp_path: Path, fresh_db_url: str) -> None:  # type: ignore[no-untyped-def]
     """``xinyong scoring load`` of a ruleset it refuses leaves the entry the API's and the page's
     refusals leave (``scoring.ruleset_create``, ``failed``, code and line, ``via: cli``), as a refused

@@ -93,7 +93,7 @@ def load(file: Path = typer.Argument(None, help="Ruleset YAML (default: the ship
 @app.command("show")
 def show(version: int = typer.Argument(None, help="Version (default: the active one)"),
          today: str = TodayOpt) -> None:
-    """显示已存的评分规则（默认为现行版本）及版本列表 / print a stored ruleset (the active one by default) and the versions."""
+    """显示已存的评分规则（默认为现行版本），版本列表为注释 / print a stored ruleset (the active one by default), the versions as YAML comments."""
     from xinyong.cli_support import fail, open_database
     from xinyong.scoring import service
 
@@ -104,10 +104,12 @@ def show(version: int = typer.Argument(None, help="Version (default: the active 
         row = service.get_version(s, version or active or 0)
         if row is None:
             fail(f"没有评分规则版本 {version} / no ruleset version {version}")
+        # the version list as YAML comments, so that the output is a file `scoring load` takes back
         for r in service.versions(s):
             mark = "*" if r.version == active else " "
-            typer.echo(f"{mark} v{r.version}\t{r.effective_from}\t{r.created_by or ''}\t{r.note or ''}")
-        typer.echo("")
+            note = " ".join((r.note or "").splitlines())
+            typer.echo(f"# {mark} v{r.version}\t{r.effective_from}\t{r.created_by or ''}\t{note}")
+        typer.echo("#")
         typer.echo(row.source)
 
 
