@@ -136,10 +136,42 @@ def test_permissions(client, world, login, user, method, path, status):  # type:
 
 def test_citizen_sees_only_own_entries(client, world, login):  # type: ignore[no-untyped-def]
     mine = _propose(client, world).json()["id"]
+    assert client.post(f"/api/v1/list-entries/{mine}/notify", json={},
+                       headers=world.bearer(world.key_a)).status_code == 200
     theirs = _propose(client, world, subject_id=world.other_subject.id).json()["id"]
     login(client, "zhangsan")
     assert client.get(f"/api/v1/list-entries/{mine}").status_code == 200
     assert client.get(f"/api/v1/list-entries/{theirs}").status_code == 404
+
+
+def test_citizen_api_shows_only_entries_they_were_told_of(client, world, login, session):  # type: ignore[no-untyped-def]
+    """The API answers the citizen as /my/lists does: a proposal they were not told of yet (or one
+    rejected before they were) is a 404, the same as another person's entry, and registered so; it
+    was answered in full (reason, proposing department) before the notice that starts the procedure."""
+    proposed = _propose(client, world).json()["id"]
+    rejected = _propose(client, world, code="serious_dishonesty", category="harm_health_life").json()["id"]
+    csrf = login(client, "admin")
+    assert client.post(f"/api/v1/list-entries/{rejected}/decide", json={"decision": "reject", "reason": "证据不足"},
+                       headers={"X-CSRF-Token": csrf}).status_code == 200
+    client.cookies.clear()
+    csrf = login(client, "zhangsan")
+    for eid in (proposed, rejected):
+        r = client.get(f"/api/v1/list-entries/{eid}")
+        assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    r = client.post(f"/api/v1/list-entries/{proposed}/defence", json={"defence": "申辩"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 404, r.text
+    refused = session.scalars(select(AuditEntry).where(AuditEntry.object_type == "list_entry",
+                                                       AuditEntry.object_id == str(proposed),
+                                                       AuditEntry.outcome == "denied")).all()
+    assert {e.action for e in refused} == {"list_entry.read", "list_entry.defend"}
+    # once told, the same entry is theirs to read and answer
+    client.cookies.clear()
+    assert client.post(f"/api/v1/list-entries/{proposed}/notify", json={},
+                       headers=world.bearer(world.key_a)).status_code == 200
+    csrf = login(client, "zhangsan")
+    assert client.get(f"/api/v1/list-entries/{proposed}").status_code == 200
+    r = client.post(f"/api/v1/list-entries/{proposed}/defence", json={"defence": "申辩"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200, r.text
 
 
 def test_red_lists_are_for_the_credit_office(client, world, login):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Select, and_, false, func, select, true, update
+from sqlalchemy import Select, and_, false, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
@@ -291,6 +291,22 @@ def get_entry(session: Session, entry_id: int, *, department_id: int | None = No
     if entry is None or (scoped and (department_id is None or entry.department_id != department_id)):
         raise ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
     return entry
+
+
+# What a person has been told of, and so may read and answer: a proposal only once they were notified,
+# never one rejected before that (a red or catalog-fed listing is listed at once, without a notice).
+TOLD_STATUSES = ("notified", "listed", "rejected", "removed")
+
+
+def told_of(entry: ListEntry) -> bool:
+    """Whether the entry's person was told of it (/my/lists and the API answer the citizen by this)."""
+    return entry.status in TOLD_STATUSES and not (entry.status == "rejected" and entry.notified_at is None)
+
+
+def told_clause() -> Any:
+    """:func:`told_of` as a WHERE clause."""
+    return and_(ListEntry.status.in_(TOLD_STATUSES),
+                or_(ListEntry.status != "rejected", ListEntry.notified_at.is_not(None)))
 
 
 def entries_stmt(*, code: str | None = None, status: str | None = None, department_id: int | None = None,

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong import clock
@@ -263,14 +263,7 @@ def remove(request: Request, entry_id: EntryId, principal: Decider, session: DbS
 
 # ---- the citizen's own entries -------------------------------------------------------------------------
 
-# What the person has been told of: a proposal is shown only once they were notified.
-CITIZEN_STATUSES = ("notified", "listed", "rejected", "removed")
 Flag = Annotated[str, Query(max_length=20)]
-
-
-def _told() -> Any:
-    """Not a proposal rejected before the person was told of it (a red listing is never notified)."""
-    return or_(ListEntry.status != "rejected", ListEntry.notified_at.is_not(None))
 
 
 def _my_subject(principal: Principal) -> int:
@@ -283,8 +276,7 @@ def _my_entry(session: Session, principal: Principal, entry_id: int) -> ListEntr
     """The citizen's own entry (told of), else 404 (the same whether it exists or not), registered."""
     try:
         entry = service.get_entry(session, entry_id)
-        if (entry.subject_id != principal.subject_id or entry.status not in CITIZEN_STATUSES
-                or (entry.status == "rejected" and entry.notified_at is None)):
+        if entry.subject_id != principal.subject_id or not service.told_of(entry):
             raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
         return entry
     except service.ListError as exc:
@@ -319,7 +311,7 @@ def _my_page(request: Request, session: Session, principal: Principal, *, error:
              status_code: int = 200) -> HTMLResponse:
     sid = _my_subject(principal)
     entries = list(session.scalars(service.entries_stmt(subject_id=sid)
-                                   .where(ListEntry.status.in_(CITIZEN_STATUSES), _told())))
+                                   .where(service.told_clause())))
     rows = _my_rows(session, entries, lang_of(request))
     record(session, actor=principal.actor, action="list_entries.list", object_type="subject", object_id=sid,
            details={"via": "page", "mine": True, "count": len(rows)})
