@@ -264,6 +264,23 @@ def test_ruleset_with_a_character_yaml_refuses_is_a_422_not_a_500(client, login,
                                            "scoring.ruleset_create") if e[0] == "failed"] == ["yaml_syntax"]
 
 
+@pytest.mark.parametrize(("text", "code"), [("base: &b [*b]\n", "yaml_alias"),
+                                          ("base: " + "[" * 3000 + "]" * 3000 + "\n", "too_deep"),
+                                          ("? [a, b]\n: 1\n", "wrong_type")])
+def test_yaml_the_walk_cannot_follow_is_a_422_not_a_500(client, login, db, world, scored, text, code) -> None:  # type: ignore[no-untyped-def]
+    """A self-referencing alias, nesting thousands deep, a list as a key: each was a 500 (RecursionError,
+    TypeError) from the preview and the save alike; now refused and registered as any ruleset refusal."""
+    csrf = login(client, "admin")
+    for path, action in (("/api/v1/scoring/rulesets/preview", "scoring.preview"),
+                         ("/api/v1/scoring/rulesets?effective_from=2099-01-01", "scoring.ruleset_create")):
+        r = client.post(path, content=text.encode(), headers={"X-CSRF-Token": csrf, "Content-Type": "application/yaml"})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["code"] == code
+        assert [e[2]["code"] for e in _entries(db, action) if e[0] == "failed"] == [code]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+
+
 def test_a_ruleset_or_what_if_body_refused_before_its_rules_is_registered(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
     """Not JSON, neither yaml nor ruleset, a field the schema refuses, a query that is no date, a
     what-if without changes: each leaves one ``failed`` entry under the route's action, with the

@@ -163,6 +163,37 @@ def test_a_character_yaml_does_not_allow_is_refused_with_its_line(session, ready
     assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
 
 
+LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['x'] * 9)}]\n" for i in range(7))
+
+
+@pytest.mark.parametrize(("text", "code", "line"), [
+    # an alias of a node holding itself: the walk that records lines recursed without end (a 500)
+    ("base: &b [*b]\n", "yaml_alias", 1),
+    # aliases of aliases: seven lines stand for 9^6 nodes, each walked and given a path (a few more lines: memory, minutes)
+    (LAUGHS, "yaml_alias", 2),
+    ("base: 1000\nitems:\n  honor: &h {default: {points: 1, window_months: 1}}\n  blood_donation: *h\n",
+     "yaml_alias", 4),
+    # nested thousands deep: PyYAML composes recursively (RecursionError, a 500)
+    ("base: " + "[" * 3000 + "]" * 3000 + "\n", "too_deep", None),
+    # a list or a mapping as a key: unhashable (TypeError, a 500)
+    ("base: 1000\n? [a, b]\n: 1\n", "wrong_type", 2),
+    ("base: 1000\n? {a: 1}\n: 1\n", "wrong_type", 2),
+])
+def test_yaml_that_cannot_be_walked_is_refused_not_a_crash(session, ready, text, code, line) -> None:  # type: ignore[no-untyped-def]
+    """YAML whose shape the line-recording walk could not follow is refused like a syntax error, with
+    its line where it has one, and nothing is stored."""
+    import time
+
+    started = time.perf_counter()
+    err = refused(session, text)
+    assert time.perf_counter() - started < 5
+    assert err.errors[0]["code"] == code and err.errors[0]["line"] == line, err.errors
+    assert " / " in err.errors[0]["message"]
+    with pytest.raises(RulesetError):
+        service.save_ruleset(session, text_=text, actor=SYSTEM, effective_from=TODAY, today=TODAY)
+    assert session.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
+
+
 def test_a_versions_note_keeps_no_id_number_and_no_control_character(session, ready) -> None:  # type: ignore[no-untyped-def]
     """A version's note is shown on the rulesets page and in the API and audited: an ID number
     written in it is kept masked (as a catalog version's change note is), and a control character

@@ -128,15 +128,34 @@ def _compose(text: str, duplicates: list[tuple[str, int]] | None = None) -> tupl
         line = text.count("\n", 0, exc.position) + 1
         raise RulesetError([Problem("yaml", line, "yaml_syntax", f"YAML 格式错误（不允许的字符 #x{exc.character:04x}）",
                                     f"YAML syntax error (character #x{exc.character:04x} is not allowed)")]) from exc
+    seen: set[int] = set()
+
+    def refuse(path: str, line: int | None, code: str, zh: str, en: str) -> RulesetError:
+        return RulesetError([Problem(path or "yaml", line, code, zh, en)])
+
     try:
         node = loader.get_single_node()
 
-        def walk(n: Any, path: str) -> Any:
-            lines.setdefault(path, n.start_mark.line + 1)
+        def walk(n: Any, path: str, within: int = 1) -> Any:
+            line = n.start_mark.line + 1
+            # An alias (*name) is the node of its anchor again (``within``: the line of what holds
+            # it, the alias's own place being lost): refused, so that a node that holds
+            # itself (``a: &a [*a]``) or aliases of aliases (exponentially many paths) cannot make
+            # this walk recurse without end or expand a small text into millions of nodes.
+            if id(n) in seen:
+                raise refuse(path, lines.get(path, within), "yaml_alias", "评分规则不支持 YAML 锚点与别名（& 与 *），请直接写出取值",
+                             "YAML anchors and aliases (& and *) are not supported in a ruleset: write the values out")
+            seen.add(id(n))
+            lines.setdefault(path, line)
             if isinstance(n, yaml.MappingNode):
                 out: dict[Any, Any] = {}
                 for k, v in n.value:
                     key = loader.construct_object(k, deep=True)
+                    try:
+                        hash(key)
+                    except TypeError:  # a list or a mapping as a key (``? [a, b]``)
+                        raise refuse(path, k.start_mark.line + 1, "wrong_type", "键应为文字或数字，不能是列表或映射",
+                                     "a key must be text or a number, not a list or a mapping") from None
                     sub = f"{path}.{key}" if path else str(key)
                     if key in out and duplicates is not None:
                         duplicates.append((sub, k.start_mark.line + 1))
@@ -144,10 +163,12 @@ def _compose(text: str, duplicates: list[tuple[str, int]] | None = None) -> tupl
                     out[key] = walk(v, sub)
                 return out
             if isinstance(n, yaml.SequenceNode):
-                return [walk(v, f"{path}[{i}]") for i, v in enumerate(n.value)]
+                return [walk(v, f"{path}[{i}]", line) for i, v in enumerate(n.value)]
             return loader.construct_object(n, deep=True)
 
         data = walk(node, "") if node is not None else None
+    except RecursionError:  # PyYAML composes nested collections recursively: ``[[[[…`` thousands deep
+        raise refuse("yaml", None, "too_deep", "YAML 嵌套层级过深", "YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
