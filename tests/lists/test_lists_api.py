@@ -174,6 +174,17 @@ def test_citizen_api_shows_only_entries_they_were_told_of(client, world, login, 
     assert r.status_code == 200, r.text
 
 
+def test_an_entry_not_found_names_the_entry_id(client, world, login):  # type: ignore[no-untyped-def]
+    """A 404 for an entry names the path's ``entry_id`` (it named ``body``, which the request had none of)."""
+    theirs = _propose(client, world, subject_id=world.other_subject.id).json()["id"]
+    for headers in (world.bearer(world.key_b), {}):
+        if not headers:
+            headers = {"X-CSRF-Token": login(client, "zhangsan")}
+        for r in (client.get(f"/api/v1/list-entries/{theirs}", headers=headers),
+                  client.get("/api/v1/list-entries/987654321", headers=headers)):
+            assert r.status_code == 404 and r.json()["errors"][0]["field"] == "entry_id", r.text
+
+
 def test_red_lists_are_for_the_credit_office(client, world, login):  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.other_subject.id, "reason": "推荐"},
                     headers=world.bearer(world.key_a))

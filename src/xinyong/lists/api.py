@@ -93,7 +93,7 @@ def _entry(session: Session, principal: Principal, entry_id: int, action: str) -
             entry = service.get_entry(session, entry_id)
             # their own entries, those they were told of (as /my/lists shows them)
             if principal.subject_id is None or entry.subject_id != principal.subject_id or not service.told_of(entry):
-                raise service.ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
+                raise service.ListError("not_found", "名单条目不存在", "list entry not found", "entry_id", 404)
             return entry
         return service.get_entry(session, entry_id, department_id=principal.department_id, scoped=scoped(principal))
     except service.ListError:

@@ -289,7 +289,7 @@ def get_entry(session: Session, entry_id: int, *, department_id: int | None = No
     """The entry; with ``scoped``, only one of that department (otherwise not found, as if absent)."""
     entry = session.get(ListEntry, entry_id)
     if entry is None or (scoped and (department_id is None or entry.department_id != department_id)):
-        raise ListError("not_found", "名单条目不存在", "list entry not found", None, 404)
+        raise ListError("not_found", "名单条目不存在", "list entry not found", "entry_id", 404)
     return entry
 
 
