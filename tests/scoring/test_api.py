@@ -281,6 +281,22 @@ def test_yaml_the_walk_cannot_follow_is_a_422_not_a_500(client, login, db, world
         assert s.scalar(select(func.count()).select_from(ScoringRuleset)) == 1
 
 
+@pytest.mark.parametrize("depth", [900, 3000])
+def test_a_json_ruleset_nested_too_deep_is_a_422_not_a_500(client, login, db, world, scored, depth) -> None:  # type: ignore[no-untyped-def]
+    """``{"ruleset": …}`` nested hundreds deep: turning it into YAML (900) or reading the JSON (3000)
+    recursed past Python's limit, a 500 (the connection dropped); now refused naming the field, and
+    registered as a body refused before its rules are."""
+    csrf = login(client, "admin")
+    body = ('{"ruleset": {"base": ' + "[" * depth + "]" * depth + "}}").encode()
+    for path, action in (("/api/v1/scoring/rulesets/preview", "scoring.preview"),
+                         ("/api/v1/scoring/rulesets", "scoring.ruleset_create")):
+        r = client.post(path, content=body, headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+        assert r.status_code == 422, r.text[:300]
+        err = r.json()["errors"][0]
+        assert err["code"] == "too_deep" and err["field"] in ("body", "ruleset") and " / " in err["message"]
+        assert [e[2]["code"] for e in _entries(db, action) if e[0] == "failed"] == ["too_deep"]
+
+
 def test_a_ruleset_or_what_if_body_refused_before_its_rules_is_registered(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
     """Not JSON, neither yaml nor ruleset, a field the schema refuses, a query that is no date, a
     what-if without changes: each leaves one ``failed`` entry under the route's action, with the

@@ -161,8 +161,11 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
     if ctype.startswith("application/json"):
         message = ("请求体应为 {\"yaml\" 或 \"ruleset\", \"effective_from\"} / "
                    "body must be {\"yaml\" or \"ruleset\", \"effective_from\"}")
+        too_deep = [{"field": "body", "code": "too_deep", "message": "JSON 嵌套层级过深 / JSON nested too deeply"}]
         try:
             body = RulesetIn.model_validate(json.loads(raw or b"null"))
+        except RecursionError:  # arrays thousands deep: the JSON reader recursed past Python's limit
+            raise ApiError(422, "validation_error", message, too_deep) from None
         except ValidationError as exc:  # each wrong field named, as FastAPI's own 422s are
             raise ApiError(422, "validation_error", message,
                            validation_errors(RequestValidationError(exc.errors()))) from exc
@@ -174,7 +177,10 @@ async def _ruleset_body(request: Request, effective_from: date | None) -> Rulese
             raise ApiError(422, "validation_error", "请提供 yaml 或 ruleset 之一 / give exactly one of yaml, ruleset",
                            [{"field": "yaml", "code": "missing", "message": "yaml | ruleset"}])
         if body.ruleset is not None:
-            body.yaml = yaml.safe_dump(body.ruleset, allow_unicode=True, sort_keys=False)
+            try:
+                body.yaml = yaml.safe_dump(body.ruleset, allow_unicode=True, sort_keys=False)
+            except RecursionError:  # hundreds deep: the YAML writer recurses too
+                raise ApiError(422, "validation_error", message, [{**too_deep[0], "field": "ruleset"}]) from None
         if effective_from is not None and body.effective_from is None:
             body.effective_from = effective_from
         return body
