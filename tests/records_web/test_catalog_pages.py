@@ -210,6 +210,18 @@ def _definition(page_html: str) -> str:
     return html.unescape(m.group(1))
 
 
+def test_a_definition_nested_thousands_deep_is_refused_not_a_500(client, world, catalog_loaded, login, db):
+    """PyYAML composes nested lists recursively: a definition ``[[[[…`` thousands deep raised
+    RecursionError, a 500; it is refused as YAML that does not parse, registered, and nothing changes."""
+    csrf = login(client, "admin")
+    r = client.post(f"{BASE}/admin_penalty/definition",
+                    data={"definition": "code: " + "[" * 3000 + "]" * 3000 + "\n", "version": "1", "note": "x",
+                          "csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 422 and "YAML 格式错误" in r.text, r.text[-2000:]
+    assert _versions(db) == [1]
+    assert [e.details["code"] for e in audit(db, "catalog.update", outcome="failed")] == ["invalid_yaml"]
+
+
 def test_the_full_definition_is_edited_as_yaml(client, world, catalog_loaded, login, db):
     """What the form does not edit — names, fields and their allowed values, retention — is edited
     as the item's YAML, checked as the API checks it, saved as a new version; refusals keep the text

@@ -297,7 +297,7 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
                                f"note must not exceed {MAX_NOTE} characters or contain control characters", "note")
         try:
             data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nested thousands deep
             mark = getattr(exc, "problem_mark", None)
             where = f"（第 {mark.line + 1} 行）" if mark is not None else ""
             where_en = f" (line {mark.line + 1})" if mark is not None else ""
