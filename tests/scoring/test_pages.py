@@ -54,6 +54,27 @@ def test_citizen_pages(client, login, world, scored) -> None:  # type: ignore[no
     assert r.status_code == 422
 
 
+def test_citizen_page_names_the_list_that_forces_the_grade(client, login, db, vault, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """The citizen reads why their grade is D by the list's name in their language, not its code
+    (the page said 因列入名单（dishonest_debtor）)."""
+    import re
+
+    from tests.scoring.scoring_support import debtor, push, setup
+    from tests.support import SYSTEM
+
+    from xinyong.lists.service import load_default as load_lists
+
+    with db.session() as s:
+        load_lists(s, actor=SYSTEM)
+        push(s, vault, setup(s), [debtor()], id_number=world.citizen_id_number, name="张三丰")
+    login(client, "zhangsan")
+    forced = re.search(r'<p class="form-error">([^<]*)</p>', client.get("/my/score").text)
+    assert forced is not None and forced.group(1) == "因列入名单（失信被执行人名单），等级为 D，与积分无关。", forced
+    client.cookies.set("lang", "en")
+    forced = re.search(r'<p class="form-error">([^<]*)</p>', client.get("/my/score").text)
+    assert forced is not None and "dishonest_debtor" not in forced.group(1) and "grade is D" in forced.group(1), forced
+
+
 def test_page_refusals_are_audited(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
     """The pages' refusals leave their ``failed`` entry, like the API's."""
     from xinyong.audit.models import AuditEntry

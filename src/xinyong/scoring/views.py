@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -18,6 +19,7 @@ from xinyong import clock
 from xinyong.auth.deps import require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
+from xinyong.lists.models import ListKind
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.web.i18n import label, lang_of, translate
@@ -138,8 +140,13 @@ def _my_page(request: Request, session: Session, principal: Principal, *, result
     today = clock.today()
     e = service.explain(session, sid, today=today)
     service.record_score_read(session, actor=principal.actor, explanation=e, via="page")
+    lang = lang_of(request)
+    # the lists forcing a grade, by name in the reader's language (list kinds are data)
+    names = {k.code: (k.name_zh if lang == "zh" else k.name_en or k.name_zh)
+             for k in session.scalars(select(ListKind).where(ListKind.code.in_(e.forced_by)))} if e.forced_by else {}
     return render(request, "scoring/my_score.html", {
         "e": e, "result": result, "error": error, "form": form or {}, "history": service.history(session, sid),
+        "forced_names": [names.get(code, code) for code in e.forced_by],
         "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
         "label": lambda prefix, code: label(lang_of(request), prefix, code),
     }, status_code=status_code)
