@@ -268,3 +268,30 @@ def test_reject_a_proposal_not_yet_notified(session, world, vault):  # type: ign
     assert (entry.status, entry.decision_reason, entry.listed_on) == ("rejected", "认定对象有误", None)
     assert ("list_entry.decide", "admin") in _actions(session, entry.id)
     assert _propose(session, world, subject).status == "proposed"  # no longer open
+
+
+def test_red_and_dishonest_never_at_once(session, world, vault, announced):  # type: ignore[no-untyped-def]
+    """A red list is for good credit. A red listing by decision is refused for someone listed for
+    dishonesty, and a dishonesty listing ends the red listings the credit office had added, in the
+    decision's transaction, audited with the entry that ended them."""
+    subject = person(session, vault)
+    red = service.add(session, code="red_recommended", subject_id=subject.id, reason="区律师协会推荐", actor=ADMIN,
+                      today=date(2026, 11, 2))
+    entry = _propose(session, world, subject)
+    service.notify(session, entry=entry, actor=OFFICER, today=date(2026, 11, 2))
+    service.decide(session, entry=entry, listed=True, reason="申辩期届满", actor=ADMIN, today=date(2026, 11, 10))
+    session.refresh(red)
+    assert (red.status, red.removal_kind, red.removed_by) == ("removed", "decision", "admin")
+    assert f"条目 {entry.id}" in red.removal_reason
+    audit = session.scalar(select(AuditEntry).where(AuditEntry.action == "lists.dishonesty_ends_red"))
+    assert audit.details["entries"] == [[red.id, "red_recommended", subject.id]]
+    assert any(e.reason == "removed" and red.id in e.entry_ids for e in announced)
+    session.refresh(entry)
+    assert entry.status == "listed"
+    with pytest.raises(service.ListError) as exc:
+        service.add(session, code="red_recommended", subject_id=subject.id, reason="再次推荐", actor=ADMIN)
+    assert (exc.value.code, exc.value.status, exc.value.field) == ("listed_dishonest", 409, "subject_id")
+    # once the dishonesty listing ends, the person may be recommended again
+    service.remove(session, entry=entry, kind="repair", reason="完成信用修复", actor=ADMIN)
+    again = service.add(session, code="red_recommended", subject_id=subject.id, reason="再次推荐", actor=ADMIN)
+    assert again.status == "listed"

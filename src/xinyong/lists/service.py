@@ -580,10 +580,27 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
     _audit(session, actor, "list_entry.decide", entry, decision="list" if listed else "reject",
            reason=(why or "")[:200], listed_on=entry.listed_on.isoformat() if entry.listed_on else None,
            valid_until=entry.valid_until.isoformat() if entry.valid_until else None)
+    if listed and kind.kind == "dishonesty":
+        _end_decided_red(session, entry, actor=actor, today=today)
     # (a dishonesty listing ends the person's rule-based red listings with it: the lists' handler of
     # this announcement, lists.handlers.lists_changed)
     _announce(session, entry, "listed" if listed else "rejected")
     return entry
+
+
+def _end_decided_red(session: Session, entry: ListEntry, *, actor: Actor, today: date) -> None:
+    """A dishonesty listing ends the person's red listings added by decision in its own transaction
+    (removal kind ``decision``: the listing decision is the credit office's), as the lists' handler
+    ends the rule-based ones: a check must not answer a red list's incentives beside the punishments.
+    :func:`add` refuses a red listing for someone listed for dishonesty, so the two never meet."""
+    session.flush()  # _batch_end expires the session's objects: the decision is written first
+    rows = session.execute(select(ListEntry.id, ListEntry.list_code, ListEntry.subject_id)
+                           .join(ListKind, ListKind.code == ListEntry.list_code)
+                           .where(ListEntry.subject_id == entry.subject_id, ListEntry.status == "listed",
+                                  ListEntry.source == "decision", ListKind.kind == "red")
+                           .order_by(ListEntry.id)).all()
+    _batch_end(session, rows, kind="decision", actor=actor, action="lists.dishonesty_ends_red", announce="removed",
+               reason=f"列入失信名单（条目 {entry.id}）/ listed for dishonesty (entry {entry.id})", today=today)
 
 
 def remove(session: Session, *, entry: ListEntry, kind: str, reason: str, actor: Actor) -> ListEntry:
@@ -624,6 +641,11 @@ def add(session: Session, *, code: str, subject_id: int, reason: str, actor: Act
     _subject(session, subject_id)
     lock_subjects(session, [subject_id])  # two at once for one person: one entry, the other refused
     _refuse_open(session, code, subject_id)
+    # A red list is for good credit: nobody listed for dishonesty is put on one, by a rule (which admits
+    # nobody so listed) or by decision (a check would answer the incentives beside the punishments).
+    if session.scalar(_dishonesty_listed().where(ListEntry.subject_id == subject_id).limit(1)) is not None:
+        raise ListError("listed_dishonest", "该信用主体已列入失信名单，不能列入守信红名单",
+                        "the person is on a dishonesty list and cannot be put on a red list", "subject_id", 409)
     now = utcnow()
     entry = ListEntry(list_code=code, subject_id=subject_id, status="listed", source="decision", reason=why or "",
                       department_id=dept.id if dept else None, legal_basis=basis, proposed_at=now,
