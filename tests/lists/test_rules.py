@@ -322,3 +322,30 @@ def test_a_dishonesty_listing_ends_a_rule_red_listing_at_once(session, world, va
     assert (st.red, st.dishonest, st.grade) == (False, True, "D")
     assert service.refresh(session, today=date(2026, 12, 10), actor=SYSTEM)["red_volunteer"] == {"added": 0,
                                                                                                  "removed": 0}
+
+
+def test_a_debtor_listing_ends_a_red_listing_by_decision(session, world, vault, announced):  # type: ignore[no-untyped-def]
+    """A dishonest judgment debtor's record lists them (fed by the catalog) and ends, in the push's
+    transaction, the red listing the credit office had added: nobody is red and dishonest at once."""
+    from tests.lists.lists_support import person
+
+    from xinyong.audit.service import Actor
+
+    idn = new_id_number()
+    [out] = push(session, vault, world.dept_a, [volunteer(idn, "王五", 10)])
+    subject_id = session.get(Record, out.record_id).subject_id
+    red = service.add(session, code="red_recommended", subject_id=subject_id, reason="协会推荐",
+                      actor=Actor(type="user", id="1", label="admin"))
+    other = service.add(session, code="red_recommended", subject_id=person(session, vault).id, reason="协会推荐",
+                        actor=Actor(type="user", id="1", label="admin"))
+    push(session, vault, world.dept_a, [debtor(idn, "王五")])
+    [entry] = _entries(session, "dishonest_debtor")
+    assert entry.status == "listed"
+    session.refresh(red)
+    session.refresh(other)
+    assert (red.status, red.removal_kind) == ("removed", "rule")
+    assert other.status == "listed"  # nobody else's
+    status = status_of(session, subject_id)
+    assert (status.red, status.dishonest) == (False, True)
+    assert session.scalar(select(AuditEntry).where(AuditEntry.action == "lists.dishonesty_ends_red")
+                          ).details["entries"] == [[red.id, "red_recommended", subject_id]]

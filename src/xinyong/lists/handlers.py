@@ -33,8 +33,10 @@ def records_changed(session: Session, event: events.RecordsChanged) -> None:
 
 @events.on_lists_changed("lists")
 def lists_changed(session: Session, event: events.ListsChanged) -> None:
-    # A dishonesty listing ends the subject's rule-based red listings with it (their rules admit
-    # nobody listed as dishonest), before scoring writes the status a check reads.
-    rule_kinds, subjects = service.dishonesty_listed_on_rule_lists(session, event)
+    # A dishonesty listing ends the subject's red listings with it (the rules admit nobody listed as
+    # dishonest, a decision cannot list them), before scoring writes the status a check reads.
+    rule_kinds, subjects, decided_red = service.dishonesty_listed_on_red_lists(session, event)
+    if decided_red:
+        service.end_red_for_dishonesty(session, decided_red, today=event.today)
     if subjects:
         service.refresh(session, subject_ids=subjects, kinds=rule_kinds, today=event.today)

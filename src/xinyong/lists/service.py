@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -580,27 +581,10 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
     _audit(session, actor, "list_entry.decide", entry, decision="list" if listed else "reject",
            reason=(why or "")[:200], listed_on=entry.listed_on.isoformat() if entry.listed_on else None,
            valid_until=entry.valid_until.isoformat() if entry.valid_until else None)
-    if listed and kind.kind == "dishonesty":
-        _end_decided_red(session, entry, actor=actor, today=today)
-    # (a dishonesty listing ends the person's rule-based red listings with it: the lists' handler of
-    # this announcement, lists.handlers.lists_changed)
+    # (a dishonesty listing ends the person's red listings with it: the lists' handler of this
+    # announcement, lists.handlers.lists_changed)
     _announce(session, entry, "listed" if listed else "rejected")
     return entry
-
-
-def _end_decided_red(session: Session, entry: ListEntry, *, actor: Actor, today: date) -> None:
-    """A dishonesty listing ends the person's red listings added by decision in its own transaction
-    (removal kind ``decision``: the listing decision is the credit office's), as the lists' handler
-    ends the rule-based ones: a check must not answer a red list's incentives beside the punishments.
-    :func:`add` refuses a red listing for someone listed for dishonesty, so the two never meet."""
-    session.flush()  # _batch_end expires the session's objects: the decision is written first
-    rows = session.execute(select(ListEntry.id, ListEntry.list_code, ListEntry.subject_id)
-                           .join(ListKind, ListKind.code == ListEntry.list_code)
-                           .where(ListEntry.subject_id == entry.subject_id, ListEntry.status == "listed",
-                                  ListEntry.source == "decision", ListKind.kind == "red")
-                           .order_by(ListEntry.id)).all()
-    _batch_end(session, rows, kind="decision", actor=actor, action="lists.dishonesty_ends_red", announce="removed",
-               reason=f"列入失信名单（条目 {entry.id}）/ listed for dishonesty (entry {entry.id})", today=today)
 
 
 def remove(session: Session, *, entry: ListEntry, kind: str, reason: str, actor: Actor) -> ListEntry:
@@ -800,29 +784,44 @@ def rule_subjects(session: Session, event: events.RecordsChanged, kinds: Iterabl
     return kinds, sorted(listed)
 
 
-def dishonesty_listed_on_rule_lists(session: Session, event: events.ListsChanged,
-                                    kinds: Iterable[ListKind] | None = None) -> tuple[list[ListKind], list[int]]:
-    """Of a ``lists_changed`` announcement, the rule-based kinds and the subjects it listed on a
-    dishonesty list who are on a rule-based (red) list now: a rule admits nobody listed as dishonest,
-    so that listing ends with the decision that lists them, not at the next daily refresh (a check
-    meanwhile would answer the red list's incentives beside the punishments)."""
-    if event.reason != "listed" or not event.entry_ids:
-        return [], []
+def dishonesty_listed_on_red_lists(session: Session, event: events.ListsChanged, kinds: Iterable[ListKind] | None = None
+                                   ) -> tuple[list[ListKind], list[int], list[Any]]:
+    """Of a ``lists_changed`` announcement, the rule-based kinds, the subjects it listed on a
+    dishonesty list by decision who are on a rule-based (red) list now, and the red entries by
+    decision of the subjects it listed on one, by decision or fed by the catalog (id, list code,
+    subject). A rule admits nobody listed as dishonest and a red listing by decision is refused for
+    them (:func:`add`), so both end with the listing, not at the next daily refresh: a check
+    meanwhile would answer the red list's incentives beside the punishments."""
+    if event.reason not in ("listed", "catalog") or not event.entry_ids:
+        return [], [], []
     kinds = list(all_kinds(session) if kinds is None else kinds)
     rule_kinds = [k for k in kinds if k.source == "rule"]
     dishonesty = {k.code for k in kinds if k.kind == "dishonesty"}
-    if not rule_kinds or not dishonesty:
-        return rule_kinds, []
+    red = {k.code for k in kinds if k.kind == "red"}
+    if not red or not dishonesty:
+        return rule_kinds, [], []
     session.flush()
     listed = {sid for sid, code, status in bulk.fetch_in(session, _ENTRY, ("subject_id", "list_code", "status"), "id",
                                                          sorted(event.entry_ids))
               if code in dishonesty and status == "listed"}
     if not listed:
-        return rule_kinds, []
-    on_rule = {sid for sid, source, status in bulk.fetch_in(session, _ENTRY, ("subject_id", "source", "status"),
-                                                            "subject_id", sorted(listed))
-               if source == "rule" and status == "listed"}
-    return rule_kinds, sorted(on_rule)
+        return rule_kinds, [], []
+    rows = list(bulk.fetch_in(session, _ENTRY, ("id", "list_code", "subject_id", "source", "status"), "subject_id",
+                              sorted(listed)))
+    # (a listing fed by the catalog comes with a new bad record, for which the records' handler has
+    # already refreshed the rule lists of its subjects: lists.service.rule_subjects)
+    on_rule = {sid for _id, code, sid, source, status in rows
+               if source == "rule" and status == "listed"} if event.reason == "listed" else set()
+    decided_red = sorted((r for r in rows if r[1] in red and r[3] == "decision" and r[4] == "listed"),
+                         key=lambda r: r[0])
+    return rule_kinds, sorted(on_rule), [SimpleNamespace(id=r[0], list_code=r[1], subject_id=r[2]) for r in decided_red]
+
+
+def end_red_for_dishonesty(session: Session, rows: Sequence[Any], *, today: date | None = None) -> None:
+    """End red listings by decision of people just listed for dishonesty (``removal_kind = rule``: the
+    platform's rule that nobody is red and dishonest at once, as the rule lists' refresh ends theirs)."""
+    _batch_end(session, rows, kind="rule", actor=Actor.system("lists"), action="lists.dishonesty_ends_red",
+               reason="列入失信名单 / listed for dishonesty", announce="removed", today=today)
 
 
 def _rule_text(kind: ListKind) -> str:
