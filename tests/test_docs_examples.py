@@ -73,3 +73,15 @@ def test_the_integration_guides_rejected_records_are_what_the_platform_answers()
         _prepared, errors, _code, _source = check_record(record, items=items, department=DepartmentRef(1, "scjgj"),
                                                          today=date(2026, 11, 26))
         assert errors == shown[index], (index, errors)
+
+
+def test_the_guides_command_examples_name_departments_the_demo_has() -> None:
+    """A ``--dept CODE`` in a guide's example names a department the demo district builds (区市场监管局 is
+    ``scjg``): a developer trying ``xinyong import 处罚.csv --item admin_penalty --dept …`` from
+    docs/imports.md on the demo got "department does not exist" for a code no page or guide names."""
+    from xinyong.demo import HEPING_DEPARTMENTS
+
+    codes = {row[0] for row in HEPING_DEPARTMENTS}
+    for path in DOCS:
+        for code in re.findall(r"--dept ([a-z][a-z0-9_]*)\b", path.read_text(encoding="utf-8")):
+            assert code in codes, (path.name, code)
