@@ -591,6 +591,36 @@ def test_catalog_api_edit_refuses_an_unknown_department(client, world, db):  # t
     assert ok.status_code == 200 and ok.json()["departments"] == ["scjgj", "gaj"]
 
 
+@pytest.mark.parametrize(("change", "path"), [
+    ({"name": ""}, "honor.name"),  # an item without its Chinese name: blank on every page and template
+    ({"name": "  "}, "honor.name"),
+    ({"name": "名" * 129}, "honor.name"),  # the columns' widths: a 500 from PostgreSQL (value too long)
+    ({"name_en": "e" * 129}, "honor.name_en"),
+    ({"key_field": "领" * 33}, "honor.key_field"),
+])
+def test_catalog_api_edit_refuses_a_blank_or_over_long_name(client, world, db, change, path):  # type: ignore[no-untyped-def]
+    """An item's names and key field are kept in columns of their own: an edit naming the item with
+    nothing, or with more than its column holds, is refused (422, naming the path) on both engines,
+    not a 500 from PostgreSQL (and a value stored past the column's width on SQLite)."""
+    from xinyong.catalog.service import get_current
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        spec = to_data(get_current(s, "honor").spec)
+    csrf = login(client, "admin")
+    r = client.put("/api/v1/catalog/items/honor", json={"spec": {**spec, **change}}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_spec" and r.json()["errors"][0]["field"] == path
+    zh, en = r.json()["message"].split(" / ")
+    assert zh.startswith(path + ": ") and en.startswith(path + ": ") and zh != en
+    with db.session() as s:
+        assert get_current(s, "honor").version == 1
+    # at the limits, accepted
+    ok = client.put("/api/v1/catalog/items/honor", headers={"X-CSRF-Token": csrf},
+                    json={"spec": {**spec, "name": "名" * 128, "name_en": "e" * 128, "key_field": "领" * 32}})
+    assert ok.status_code == 200 and ok.json()["name"] == "名" * 128, ok.text
+
+
 @pytest.mark.parametrize("note", ["a\x00b", "line\x1bbreak"])
 def test_catalog_api_edit_refuses_control_characters_in_the_note(client, world, db, note):  # type: ignore[no-untyped-def]
     """The change note is kept with the version and in the audit entry: a control character is

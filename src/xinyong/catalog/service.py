@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.catalog.models import CatalogItem
-from xinyong.catalog.spec import TEXT_CONTROL_CHARS, ItemSpec, SpecError, check_retention, parse_item, to_data
+from xinyong.catalog.spec import (
+    TEXT_CONTROL_CHARS,
+    ItemSpec,
+    SpecError,
+    check_retention,
+    check_texts,
+    parse_item,
+    to_data,
+)
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy.masking import mask_id_numbers_in
 
@@ -44,6 +52,7 @@ def read_yaml(path: Path = DEFAULT_CATALOG) -> list[ItemSpec]:
     specs = [parse_item(d, f"items[{i}]") for i, d in enumerate(data["items"])]
     for i, spec in enumerate(specs):
         check_retention(spec, f"items[{i}]")
+        check_texts(spec, f"items[{i}]")
     codes = [s.code for s in specs]
     dupes = {c for c in codes if codes.count(c) > 1}
     if dupes:
@@ -137,6 +146,7 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     try:
         spec = parse_item(data, code)
         check_retention(spec, code)
+        check_texts(spec, code)
     except SpecError as exc:
         raise CatalogError("invalid_spec", f"{exc.path}: {exc.message_zh}", f"{exc.path}: {exc.message_en}",
                            exc.path) from exc

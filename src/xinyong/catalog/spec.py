@@ -304,6 +304,24 @@ def check_retention(item: ItemSpec, path: str) -> None:
                         "a bad or serious item must set its retention years (usually 5)")
 
 
+# The item's texts kept in columns of their own (``catalog_items``: name and name_en VARCHAR(128),
+# key_field VARCHAR(32)): longer was a 500 from PostgreSQL (value too long) and stored on SQLite.
+TEXT_LIMITS = (("name", 128), ("name_en", 128), ("key_field", 32))
+
+
+def check_texts(item: ItemSpec, path: str) -> None:
+    """A new definition names the item (its Chinese name, shown on every page, template and report, is
+    not blank) and its names and key field fit their columns. (Checked on a new definition, as
+    :func:`check_retention`, not on reading a stored version.)"""
+    if not item.name.strip():
+        raise SpecError(f"{path}.name", "事项中文名称不能为空", "the item's Chinese name must not be empty")
+    for key, limit in TEXT_LIMITS:
+        value = getattr(item, key)
+        if value is not None and len(value) > limit:
+            raise SpecError(f"{path}.{key}", f"不能超过{limit}个字符（现为{len(value)}个）",
+                            f"must be at most {limit} characters (got {len(value)})")
+
+
 def to_data(item: ItemSpec) -> dict[str, Any]:
     """The canonical data form (stored in ``catalog_items.spec`` and shown by the API)."""
     def f(x: FieldSpec) -> dict[str, Any]:
