@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 from tests.records.records_support import penalty
-from tests.support import deactivated_once_authenticated, login
+from tests.support import SYSTEM, deactivated_once_authenticated, login
 
 from xinyong.audit.models import AuditEntry
 from xinyong.records.models import Record, RecordRevision, Rejection
@@ -948,3 +948,42 @@ def test_a_refused_revocation_is_audited_with_its_code(client, db, world, person
     assert entries[1][0] == "ok"
     assert entries[2] == ("denied", str(rid), {"code": "already_revoked", "field": None})
     assert len(entries) == 3
+
+
+def test_a_key_with_a_name_of_128_characters_pushes_revokes_and_uploads(client, app, world, person, db):  # type: ignore[no-untyped-def]
+    """A key acts as ``<department>:<key name>``, written into the records' ``changed_by``, revisions' and
+    audit entries' ``actor_label`` and import jobs' ``created_by`` (128 characters each). A name may
+    have 128 characters: every push and upload of such a key was a 500 on PostgreSQL (value too long).
+    The label is cut to the columns' width, the key still named exactly by its id."""
+    from xinyong.auth import service as auth_service
+    from xinyong.auth.models import Department
+    from xinyong.imports.api import runner_of
+
+    idn, name = person
+    with db.session() as s:
+        dept = s.get(Department, world.dept_a.id)
+        key, row = auth_service.create_api_key(s, department=dept, name="系" * 128, actor=SYSTEM)
+    [r] = push(client, world, [penalty(idn, name)], key=key)
+    assert r["status"] == "created", r
+    revoked = client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"}, headers=world.bearer(key))
+    assert revoked.status_code == 200, revoked.text
+    labels = [v["actor_label"] for v in revoked.json()["revisions"]]
+    assert all(len(label) == 128 and label.startswith("scjgj:系") and label.endswith("…") for label in labels), labels
+    # a name that fits keeps its label whole
+    with db.session() as s:
+        dept = s.get(Department, world.dept_a.id)
+        short, _ = auth_service.create_api_key(s, department=dept, name="系" * 122, actor=SYSTEM)
+    [again] = push(client, world, [penalty(idn, name, source_id="P-2")], key=short)
+    got = client.get(f"/api/v1/records/{again['record_id']}", headers=world.bearer(short)).json()
+    assert got["revisions"][-1]["actor_label"] == "scjgj:" + "系" * 122
+    header = "身份证号码,姓名,来源编号,决定日期,严重程度,处罚决定书文号,违法行为类型,处罚类别\n"
+    upload = client.post("/api/v1/imports", headers=world.bearer(key), data={"item": "admin_penalty"},
+                         files={"file": ("a.csv", (header + f"{idn},{name},F-1,2026-03-02,一般,D,v,罚款\n").encode())})
+    assert upload.status_code == 202, upload.text
+    assert upload.json()["created_by"] == labels[0]
+    runner_of(app).wait()
+    job = client.get(f"/api/v1/imports/{upload.json()['id']}", headers=world.bearer(key)).json()
+    assert job["status"] == "done" and job["counts"]["created"] == 1, job
+    with db.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.actor_id == str(row.id))).all()
+        assert entries and all(e.actor_label == labels[0] for e in entries)

@@ -576,8 +576,19 @@ def _last_used_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at >= _LAST_USED_EVERY
 
 
+# The columns an actor's label is written to (records' ``changed_by``, revisions' and audit entries'
+# ``actor_label``, an import job's ``created_by`` …) hold 128 characters.
+ACTOR_LABEL_MAX = 128
+
+
 def _key_principal(key_id: int, key_name: str, dept_id: int, dept_code: str) -> Principal:
-    return Principal(kind="apikey", id=key_id, role="system", label=f"{dept_code}:{key_name}", department_id=dept_id)
+    """A key acts as ``<department code>:<key name>``. A name may have 128 characters, so the label may be
+    longer than the columns it is written to (every push and upload of such a key was a 500 on
+    PostgreSQL, value too long): it is then cut to 127 and an ellipsis. The key's id names it exactly."""
+    label = f"{dept_code}:{key_name}"
+    if len(label) > ACTOR_LABEL_MAX:
+        label = label[:ACTOR_LABEL_MAX - 1] + "…"
+    return Principal(kind="apikey", id=key_id, role="system", label=label, department_id=dept_id)
 
 
 def principal_for_api_key(session: Session, *, secret: str) -> tuple[Principal | None, ApiKey | None]:
