@@ -251,3 +251,34 @@ def test_those_who_read_every_department_are_sent_to_the_console_page(client, wo
 def test_the_officers_page_is_not_for_others(client, world, sample, login, user):
     login(client, user)
     assert client.get(OWN).status_code == 403
+
+
+def test_the_pages_state_the_deadlines_the_catalog_sets(client, world, sample, login, db):
+    """The late counts are counted against each item's ``arrival_working_days`` in the catalog
+    (configuration: the credit office may change a period or give another item one), so the pages'
+    introduction states those rules, not a "7 working days" written into the page's text."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    def intro(path: str) -> str:
+        html = client.get(path).text
+        return unescape(re.search(r'<p class="muted">([^<]*报送时效[^<]*)</p>', html).group(1))
+
+    login(client, "admin")
+    assert "行政许可信息、行政处罚信息应在作出决定后7个工作日内报送" in intro(PAGE)
+    with db.session() as s:
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        update_item(s, code="admin_penalty", data={**spec, "arrival_working_days": 5}, actor=SYSTEM)
+        tax = to_data(get_current(s, "tax_violation").spec)
+        update_item(s, code="tax_violation", data={**tax, "arrival_working_days": 10}, actor=SYSTEM)
+    said = intro(PAGE)
+    assert "行政处罚信息应在作出决定后5个工作日内报送" in said, said
+    assert "行政许可信息应在作出决定后7个工作日内报送" in said and "税收违法信息应在作出决定后10个工作日内报送" in said
+    client.get("/lang", params={"to": "en"})
+    english = unescape(client.get(PAGE).text)
+    assert "Administrative penalty: due within 5 working days of the decision" in english
+    login(client, "officer_a")
+    client.get("/lang", params={"to": "zh"})
+    assert "行政处罚信息应在作出决定后5个工作日内报送" in intro("/workspace/quality")

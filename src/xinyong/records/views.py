@@ -446,6 +446,22 @@ def own_quality_page(request: Request, principal: Reader, session: DbSession, si
     return _quality_page(request, principal, session, since, until, department=department)
 
 
+def _arrival_rules(session: Session, lang: str) -> str:
+    """The deadlines the catalog sets (``arrival_working_days``: licences and penalties, 7 working days,
+    as shipped), as the page's introduction states them: what the late counts are counted against, so
+    an item's changed or added deadline is what the page says."""
+    groups: dict[int, list[str]] = {}
+    for item in current_items(session).values():
+        if item.spec.arrival_working_days is not None:
+            name = item.spec.name_en if lang == "en" else item.spec.name
+            groups.setdefault(item.spec.arrival_working_days, []).append(name)
+    if not groups:
+        return translate(lang, "quality.rule_none")
+    sep, join = ("; ", ", ") if lang == "en" else ("；", "、")
+    return sep.join(translate(lang, "quality.rule", items=join.join(names), days=days)
+                    for days, names in sorted(groups.items()))
+
+
 def _quality_page(request: Request, principal: Principal, session: Session, since: str, until: str, *,
                   department: Department | None) -> HTMLResponse:
     """The data-quality page over a period of arrival: every department's (``department`` None) or one
@@ -496,4 +512,5 @@ def _quality_page(request: Request, principal: Principal, session: Session, sinc
         "rows": rows, "totals": totals, "since": lo, "until": hi, "typed": typed, "errors": errors, "names": names,
         "chart": _chart_data(rows, names, lang), "label": lambda prefix, code: label(lang, prefix, code),
         "own_department": department, "quality_path": OWN_QUALITY_PATH if department is not None else QUALITY_PATH,
+        "arrival_rules": _arrival_rules(session, lang),
     })

@@ -357,16 +357,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "records.revoke.submit": {"zh": "撤销", "en": "Revoke"},
     # ---- data quality ---------------------------------------------------------------------
     "quality.title": {"zh": "数据质量", "en": "Data quality"},
-    "quality.intro": {"zh": "各部门报送的记录数、被拒收的记录及原因，以及报送时效（行政许可、行政处罚应在"
-                            "作出决定后7个工作日内报送）。",
-                      "en": "Per department: records pushed, rejected records and why, and timeliness "
-                            "(licences and penalties are due within 7 working days of the decision)."},
+    # {rules}: the catalog's arrival rules in force (quality.rule, joined), never a period written here
+    "quality.intro": {"zh": "各部门报送的记录数、被拒收的记录及原因，以及报送时效（{rules}）。",
+                      "en": "Per department: records pushed, rejected records and why, and timeliness ({rules})."},
     "quality.own_title": {"zh": "本部门数据质量", "en": "Our department's data quality"},
-    "quality.own_intro": {"zh": "本部门报送的记录数、被拒收的记录及原因，以及报送时效（行政许可、行政处罚应在"
-                                "作出决定后7个工作日内报送）。只显示本部门的数据。",
-                          "en": "Your department's records pushed, rejected records and why, and timeliness (licences "
-                                "and penalties are due within 7 working days of the decision). Only your department's "
-                                "figures are shown."},
+    "quality.own_intro": {"zh": "本部门报送的记录数、被拒收的记录及原因，以及报送时效（{rules}）。只显示本部门的数据。",
+                          "en": "Your department's records pushed, rejected records and why, and timeliness ({rules}). "
+                                "Only your department's figures are shown."},
+    "quality.rule": {"zh": "{items}应在作出决定后{days}个工作日内报送",
+                     "en": "{items}: due within {days} working days of the decision"},
+    "quality.rule_none": {"zh": "目录中没有设定报送时限的事项", "en": "no catalog item sets a deadline"},
     "quality.since": {"zh": "接收日期自", "en": "Received from"},
     "quality.until": {"zh": "接收日期至", "en": "Received until"},
     "quality.period": {"zh": "统计期间", "en": "Period"},
