@@ -282,3 +282,19 @@ def test_the_pages_state_the_deadlines_the_catalog_sets(client, world, sample, l
     login(client, "officer_a")
     client.get("/lang", params={"to": "zh"})
     assert "行政处罚信息应在作出决定后5个工作日内报送" in intro("/workspace/quality")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_reason_the_quality_figures_hold_has_a_label(lang):
+    """The pages list refusals by reason, each as its label and its code: every code a refused record
+    or a batch refused whole is counted under (docs/integration.md, "Timeliness": ``batches_refused_by_reason``
+    — ``batch_empty``, ``batch_too_large``, ``json_invalid``, ``body_unreadable``, ``too_large`` …) has a
+    label in both languages (``too_large``, a body over the size limit, was shown as its bare code)."""
+    from xinyong.web.i18n import label
+
+    codes = ["missing", "wrong_type", "not_allowed", "out_of_range", "too_long", "invalid_characters", "unknown_field",
+             "unknown_item", "contains_id_number", "item_not_allowed", "invalid_id_number", "name_mismatch",
+             "future_date", "duplicate_in_batch", "revoked", "archived", "id_stored_as_number", "stored_as_number",
+             "formula_error", "merged_cell", "extra_value", "batch_empty", "batch_too_large", "json_invalid",
+             "body_unreadable", "too_large", "list_type", "model_attributes_type", "extra_forbidden"]
+    assert [c for c in codes if label(lang, "reason", c) == c] == []

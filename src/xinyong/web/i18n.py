@@ -294,6 +294,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reason.batch_too_large": {"zh": "超过1000条", "en": "Over 1,000 records"},
     "reason.json_invalid": {"zh": "不是有效的 JSON", "en": "Not valid JSON"},
     "reason.body_unreadable": {"zh": "请求体无法解析", "en": "Body unreadable"},
+    "reason.too_large": {"zh": "请求体过大", "en": "Body too large"},
     "reason.model_attributes_type": {"zh": "不是 JSON 对象", "en": "Not a JSON object"},
     "reason.list_type": {"zh": "应为数组", "en": "Not a list"},
     "reason.extra_forbidden": {"zh": "不允许的字段", "en": "Field not allowed"},
