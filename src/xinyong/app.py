@@ -257,7 +257,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.express_routes = express
     app.state.counted_refusals = counted
     app.state.refused_bodies = {**auth_refused_bodies, **audit_refused_bodies, **subjects_refused_bodies,
-                                **refused_bodies}
+                                **refused_bodies, **web_views.refused_bodies}
     app.state.too_large_bodies = too_large_bodies
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)

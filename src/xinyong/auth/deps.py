@@ -133,6 +133,7 @@ def require(action: str) -> Callable[..., Any]:
         return principal
 
     _dep.__name__ = f"require_{action.replace('.', '_')}"
+    _dep.permission = action  # type: ignore[attr-defined]  # (read by page_refusals)
     return _dep
 
 
@@ -278,6 +279,53 @@ def refused_query(action: str) -> Callable[[Session, Principal, RefusedBody], No
     return register
 
 
+def refused_page(action: str) -> Callable[[Session, Principal, RefusedBody], None]:
+    """What registers a page request whose path, query or form field the schema refuses (FastAPI's
+    422 before the page route runs: ``/admin/users?page=0``, ``/workspace/records/abc``, a form field
+    over its length): as the API's are (:func:`refused_query`), under the page's ``action``,
+    ``failed``, the first error's code and field, how many errors, and ``via: page``; never a value."""
+
+    def register(session: Session, principal: Principal, refused: RefusedBody) -> None:
+        record_refusal(session, actor=principal.actor, action=action, outcome="failed",
+                       details=refused.sized({"code": refused.code, "field": refused.field,
+                                              "errors": refused.errors, "via": "page"}))
+
+    return register
+
+
+def route_permissions(dependant: Any) -> tuple[str, ...]:
+    """The permissions a route's ``require(...)`` dependencies ask for (empty: any signed-in caller)."""
+    found: list[str] = []
+
+    def walk(dep: Any) -> None:
+        permission = getattr(dep.call, "permission", None)
+        if isinstance(permission, str):
+            found.append(permission)
+        for sub in dep.dependencies:
+            walk(sub)
+
+    walk(dependant)
+    return tuple(found)
+
+
+def page_refusals(router: Any, actions: dict[tuple[str, str], Any]) -> BodyRefusals:
+    """A page module's ``refused_bodies``: for each of its routes ``(method, path)``, the route's own
+    permissions (its ``require(...)``) and what registers its refused request — an action name
+    (:func:`refused_page`) or a register function of its own (an API twin's). A key naming no route
+    of ``router`` is an error at import (a path renamed and its registration forgotten)."""
+    out: BodyRefusals = {}
+    for route in router.routes:
+        for method in getattr(route, "methods", ()) or ():
+            entry = actions.get((method, route.path))
+            if entry is not None:
+                register = refused_page(entry) if isinstance(entry, str) else entry
+                out[(method, route.path)] = (route_permissions(route.dependant), register)
+    missing = set(actions) - set(out)
+    if missing:
+        raise LookupError(f"page_refusals: no such route {sorted(missing)}")
+    return out
+
+
 def _caller_of_refused_body(request: Request, session: Session) -> Principal | None:
     """The caller, as :func:`current_principal` found it when the route's dependencies ran (a body of
     the wrong shape), else found now (a body that is not JSON, or unreadable, is refused before
@@ -374,7 +422,8 @@ def _register(request: Request, found: tuple[tuple[str, ...], Callable[[Session,
                           body=body, path_params=path_params, size=size)
     db = request.app.state.db
     principal = _registrable_caller(request, db)
-    if principal is None or not any(allowed(principal.role, p) for p in permissions):
+    # (no permissions: a page any signed-in caller may use, such as /reauth)
+    if principal is None or (permissions and not any(allowed(principal.role, p) for p in permissions)):
         return
     with db.session() as session:
         register(session, principal, refused)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record_not_found
 from xinyong.auth import service
-from xinyong.auth.deps import require
+from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.models import ROLES, ApiKey, Department, User
 from xinyong.auth.service import AuthError, Principal
 from xinyong.deps import DbSession, ObjectId, SmallId, VaultDep
@@ -333,3 +333,20 @@ def own_create_key(request: Request, principal: ManageOwnKeys, session: DbSessio
 @router.post("/workspace/apikeys/{key_id}/revoke", response_model=None)
 def own_revoke_key(request: Request, key_id: ObjectId, principal: ManageOwnKeys, session: DbSession) -> Response:
     return _revoke_key(request, session, principal, _own_scope(principal), key_id)
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("POST", "/admin/departments"): "department.create",
+    ("POST", "/admin/departments/{department_id}/deactivate"): "department.deactivate",
+    ("POST", "/admin/departments/{department_id}/activate"): "department.reactivate",
+    ("GET", "/admin/users"): "users.list",
+    ("POST", "/admin/users"): "user.create",
+    ("POST", "/admin/users/{user_id}/disable"): "user.disable",
+    ("POST", "/admin/users/{user_id}/enable"): "user.enable",
+    ("POST", "/admin/apikeys"): "apikey.create",
+    ("POST", "/admin/apikeys/{key_id}/revoke"): "apikey.revoke",
+    ("POST", "/workspace/apikeys"): "apikey.create",
+    ("POST", "/workspace/apikeys/{key_id}/revoke"): "apikey.revoke",
+})

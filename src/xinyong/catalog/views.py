@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from xinyong.auth.deps import require
+from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
@@ -318,3 +318,12 @@ def catalog_edit_definition(request: Request, code: ItemCode, principal: Catalog
     changed = saved.version != item.version
     return RedirectResponse(f"{BASE}/{code}?" + (f"saved={saved.version}" if changed else "unchanged=1"),
                             status_code=303)
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("GET", BASE + "/{code}"): "catalog.read",
+    ("POST", BASE + "/{code}"): "catalog.update",
+    ("POST", BASE + "/{code}/definition"): "catalog.update",
+})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xinyong import clock, workdays
-from xinyong.auth.deps import require
+from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
 from xinyong.holidays import service
@@ -100,3 +100,11 @@ def calendar_import(request: Request, principal: CalendarAdmin, session: DbSessi
     years = [int(y) for y in out["years"]]  # type: ignore[attr-defined]
     listed = ",".join(map(str, years))
     return RedirectResponse(f"{PATH}?year={years[0]}&saved={listed}", status_code=303)
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("GET", PATH): "calendar.read",
+    ("POST", PATH): "calendar.import",
+})

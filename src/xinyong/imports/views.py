@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record_not_found
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import audit_refusal, page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -222,3 +222,14 @@ def jobs_page(request: Request, principal: Importer, session: DbSession,
         "jobs_path": JOBS_PATH, "upload_path": UPLOAD_PATH, "department": _own_department(session, principal),
         "label": lambda p, c: label(lang, p, c),
     })
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("GET", UPLOAD_PATH): "imports.upload_form",
+    ("POST", UPLOAD_PATH): "imports.create",
+    ("GET", JOBS_PATH + "/{job_id}"): "imports.read",
+    ("POST", JOBS_PATH + "/{job_id}/resume"): "imports.resume",
+    ("GET", JOBS_PATH): "imports.list",
+})

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import require
+from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal, list_departments
@@ -342,3 +342,18 @@ def my_defence(request: Request, entry_id: EntryId, principal: Citizen, session:
         return _my_page(request, session, principal, error={"field": exc.field, "message": exc.message},
                         error_entry=entry_id, text=defence, status_code=exc.status)
     return RedirectResponse(f"{MY_LISTS}?defended={entry_id}", status_code=303)
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("POST", BASE + "/propose"): "list_entry.propose",
+    ("GET", BASE + "/{code}"): "list_entries.list",
+    ("GET", ENTRY + "/{entry_id}"): "list_entry.read",
+    ("POST", ENTRY + "/{entry_id}/notify"): "list_entry.notify",
+    ("POST", ENTRY + "/{entry_id}/defence"): "list_entry.defend",
+    ("POST", ENTRY + "/{entry_id}/decide"): "list_entry.decide",
+    ("POST", ENTRY + "/{entry_id}/remove"): "list_entry.remove",
+    ("GET", MY_LISTS): "list_entries.list",
+    ("POST", MY_LISTS + "/{entry_id}/defence"): "list_entry.defend",
+})

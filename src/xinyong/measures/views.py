@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from xinyong.audit.service import record_not_found
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import RefusedBody, audit_refusal, page_refusals, refused_page, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -345,3 +345,21 @@ def feedback_page(request: Request, principal: StatsReader, session: DbSession) 
     stats = service.feedback_stats(session)
     record(session, actor=principal.actor, action="checks.feedback_stats", details={"page": True})
     return render(request, "measures/feedback.html", {"stats": stats})
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+def _save_refused(session: Session, principal: Principal, refused: RefusedBody) -> None:
+    """A measure's or a scenario's save: under the save's action (``measures.measure_save`` /
+    ``measures.scenario_save``), as its other refusals are."""
+    kind = refused.path_params.get("kind")
+    refused_page(f"measures.{kind}_save" if kind in ("measure", "scenario") else "measures.save")(
+        session, principal, refused)
+
+
+refused_bodies = page_refusals(router, {
+    ("GET", CHECKS_PATH + "/batch/{job_id}"): "checks.batch_read",
+    ("POST", CHECKS_PATH + "/batch/{job_id}/resume"): "checks.batch_resume",
+    ("GET", ADMIN_PATH + "/{kind}/{code}"): "measures.read",
+    ("POST", ADMIN_PATH + "/{kind}/{code}"): _save_refused,
+})

@@ -27,7 +27,7 @@ from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import audit_refusal, require
+from xinyong.auth.deps import audit_refusal, page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -514,3 +514,16 @@ def _quality_page(request: Request, principal: Principal, session: Session, sinc
         "own_department": department, "quality_path": OWN_QUALITY_PATH if department is not None else QUALITY_PATH,
         "arrival_rules": _arrival_rules(session, lang),
     })
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("GET", LIST_PATH): "records.list",
+    ("POST", f"{LIST_PATH}/find"): "records.list",
+    ("GET", LIST_PATH + "/{record_id}"): "record.read",
+    ("POST", LIST_PATH + "/{record_id}/revoke"): "record.revoke",
+    ("POST", "/admin/catalog/{code}/recompute"): "records.recompute_display",
+    ("GET", QUALITY_PATH): "quality.read",
+    ("GET", OWN_QUALITY_PATH): "quality.read",
+})

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from xinyong import clock
-from xinyong.auth.deps import require
+from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession
 from xinyong.lists.models import ListKind
@@ -192,3 +192,10 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
     service.record_what_if(session, actor=principal.actor, subject_id=sid, changes=len(changes), result=new,
                            via="page")
     return _my_page(request, session, principal, result=new, form=keep)
+
+
+# a page request whose path, query or form field the schema refuses (FastAPI's 422, answered with the
+# error page naming the field) is registered under the page's action, as the API's are
+refused_bodies = page_refusals(router, {
+    ("GET", BASE): "scoring.ruleset_read",
+})

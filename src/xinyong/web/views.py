@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from xinyong.audit.service import Actor, record
 from xinyong.auth import service as auth_service
 from xinyong.auth import views as auth_views
-from xinyong.auth.deps import SESSION_COOKIE, optional_principal
+from xinyong.auth.deps import SESSION_COOKIE, optional_principal, page_refusals
 from xinyong.auth.service import AuthError, Principal
 from xinyong.context import request_id_var
 from xinyong.db import utcnow
@@ -247,3 +247,9 @@ def home(request: Request, session: DbSession, vault: VaultDep, principal: Maybe
 router.include_router(pages)
 router.include_router(api)
 router.include_router(auth_views.router)
+
+# a page request the schema refuses (see auth.deps.page_refusals): the re-authentication's, for the
+# session's user (the login's caller is unknown, and the language switch reads nothing and changes
+# nothing of anyone's), and the admin pages'
+refused_bodies = {**page_refusals(pages, {("GET", "/reauth"): "auth.step_up", ("POST", "/reauth"): "auth.step_up"}),
+                  **auth_views.refused_bodies}
