@@ -271,14 +271,19 @@ async def _register_too_large(scope: dict[str, Any], field: str, size: int | Non
     """A body over the size limit, refused before routing, on a route that registers its refused
     bodies: registered for a caller its headers name (``auth.deps.register_too_large``, in a thread:
     it waits for the database). Other routes, or a request without a key or a cookie and its CSRF
-    header: nothing, not even a thread."""
+    header — or, on a page route (a browser's form, whose token is in the body), a same-origin
+    request (``auth.deps.same_origin``) —: nothing, not even a thread."""
     from starlette.concurrency import run_in_threadpool
+    from starlette.datastructures import Headers
 
-    from xinyong.auth.deps import declared_refusal_of, register_too_large
+    from xinyong.auth.deps import declared_refusal_of, register_too_large, same_origin
 
-    # a key, or a session cookie with its CSRF header (without it the caller is never told apart)
+    # a key, or a session cookie with its CSRF header (without it the caller is never told apart), or
+    # for a page (a browser's form: its token is in the body, never read) with a same-origin request
     names = {name for name, _ in scope.get("headers", ())}
-    credentials = b"authorization" in names or (b"cookie" in names and b"x-csrf-token" in names)
+    page_form = (b"cookie" in names and not scope.get("path", "").startswith("/api/")
+                 and same_origin(Headers(scope=scope)))
+    credentials = b"authorization" in names or (b"cookie" in names and b"x-csrf-token" in names) or page_form
     if credentials and declared_refusal_of(scope) is not None:
         try:
             await run_in_threadpool(register_too_large, scope, field, size)

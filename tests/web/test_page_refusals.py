@@ -114,3 +114,36 @@ def test_every_page_route_the_schema_may_refuse_registers_its_refusals(app):  # 
                and _reads_caller(route.dependant) for method in route.methods if (method, route.path) not in declared]
     assert missing == []
 
+
+# ---- a page upload over the size limit (413, refused before routing: its form is never read) ----------
+
+@pytest.fixture
+def small_app(db, vault, settings):  # type: ignore[no-untyped-def]
+    from xinyong.app import create_app
+
+    return create_app(settings.model_copy(update={"max_request_bytes": 200}), database=db, vault=vault)
+
+
+def test_a_page_upload_over_the_limit_is_registered_as_the_apis(small_app, world, db):  # type: ignore[no-untyped-def]
+    """The workspace's upload form over the limit: the same ``imports.create`` entry as the API's 413
+    (``failed``, ``too_large``, ``file``, ``bytes``), for the session's officer — whose CSRF token is
+    in the body, never read: a browser's same-origin request (its ``Origin``) stands for it. Another
+    origin, or none, leaves no entry; the answer is the same 413 page in every case."""
+    from fastapi.testclient import TestClient
+
+    from xinyong.middleware import MULTIPART_MARGIN
+
+    big = b"x" * (200 + MULTIPART_MARGIN + 10)
+    with TestClient(small_app, base_url="https://testserver") as c:
+        login(c, "officer_a")
+        answers = []
+        for origin in ("https://evil.example", None, "https://testserver"):
+            headers = {"Accept": "text/html", **({"Origin": origin} if origin else {})}
+            answers.append(c.post("/workspace/upload", files={"file": ("a.csv", big, "text/csv")},
+                                  data={"item": "admin_penalty", "csrf_token": "t"}, headers=headers))
+    assert [r.status_code for r in answers] == [413, 413, 413]
+    assert all(r.headers["content-type"].startswith("text/html") for r in answers)
+    [entry] = [e for e in audit_entries(db, "imports.create") if e.outcome == "failed"]
+    assert entry.actor_label == "officer_a"
+    assert (entry.details["code"], entry.details["field"], entry.details["bytes"] > len(big)) == (
+        "too_large", "file", True)

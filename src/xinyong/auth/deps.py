@@ -341,12 +341,34 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
             return None
     token = request.cookies.get(SESSION_COOKIE)
     sent = request.headers.get("x-csrf-token")
-    if not (token and sent):  # a session without its CSRF header is never told apart: not even looked up
+    if not token:
+        return None
+    # a session without its CSRF header is never told apart (not even looked up) but for a browser's
+    # page form whose token is in a body not read (an upload over the limit): a same-origin request
+    if not sent and (request.url.path.startswith("/api/") or not same_origin(request.headers)):
         return None
     principal = principal_for_session(session, token=token)
-    if principal is None or not same_secret(sent, principal.csrf_token):
+    if principal is None or (sent and not same_secret(sent, principal.csrf_token)):
         return None
     return principal
+
+
+def same_origin(headers: Any) -> bool:
+    """A browser's request from the platform's own pages: its ``Origin`` is the request's own host (a
+    browser sets it on every form POST; a page cannot forge it), or, without one, ``Sec-Fetch-Site:
+    same-origin``. With the session cookie (``SameSite=Lax``) it stands for the CSRF token of a form
+    whose body is never read — a page upload refused as too large — for registering that refusal only,
+    never for a change."""
+    from urllib.parse import urlsplit
+
+    origin = headers.get("origin")
+    host = headers.get("host")
+    if origin:
+        try:
+            return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+        except ValueError:
+            return False
+    return headers.get("sec-fetch-site") == "same-origin"
 
 
 def refused_body_route(request: Request, too_large: bool = False) -> tuple[tuple[str, ...], Callable[[Session, Principal, RefusedBody], None]] | None:
