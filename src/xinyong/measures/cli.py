@@ -95,8 +95,17 @@ def load_command(update: Annotated[bool, typer.Option("--update", help="已有�
     from xinyong.measures import service
 
     cfg, _vault, actor = vault_context()
-    with database(cfg) as db, db.session() as s:
-        outcome = service.load_default(s, actor=actor, update_existing=update)
+    with database(cfg) as db:
+        try:
+            with db.session() as s:
+                outcome = service.load_default(s, actor=actor, update_existing=update)
+        except service.MeasuresError as exc:  # nothing of the load is kept; the refusal is registered, as
+            kind, code = getattr(exc, "refused", ("measure", None))  # the API's and the page's saves are
+            with db.session() as s:
+                service.record_save_error(s, actor=actor, kind=kind, code=code, exc=exc, via="cli")
+            errors = exc.errors or []
+            where = f" ({kind} {code}: {errors[0].get('field')})" if errors else f" ({kind} {code})"
+            _fail(f"{exc.zh}{where}，未载入任何定义", f"{exc.en}{where}; nothing was loaded")
     counts: dict[str, int] = {}
     for what in outcome.values():
         counts[what] = counts.get(what, 0) + 1

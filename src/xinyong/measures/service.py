@@ -272,7 +272,11 @@ def load_default(session: Session, *, actor: Actor, update_existing: bool = Fals
                 outcome[f"{kind}:{item['code']}"] = "kept"
                 continue
             before = existing.version if existing is not None else 0
-            row = save(session, data=item, actor=actor, reason="default")  # type: ignore[operator]
+            try:
+                row = save(session, data=item, actor=actor, reason="default")  # type: ignore[operator]
+            except MeasuresError as exc:  # which definition was refused (``xinyong measures load`` registers it)
+                exc.refused = (kind, item.get("code"))  # type: ignore[attr-defined]
+                raise
             outcome[f"{kind}:{item['code']}"] = ("created" if existing is None else
                                                  "updated" if row.version != before else "unchanged")
     return outcome
