@@ -118,6 +118,23 @@ def test_language_links_point_back_to_the_current_page(client, world, login):
     assert "/lang?to=en&amp;next=%2Fadmin%2Fusers" in page.text
 
 
+def test_language_links_drop_a_query_value_of_an_id_numbers_shape(client, world, login):
+    """17 digits in a row — an ID number with a wrong check digit, which the app's gate for valid
+    ones (``id_number_in_url``) lets through — in a query parameter's value or name: the language
+    links keep the page and its other parameters, never that one (it would go on into the next
+    request's URL and its logs)."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    shaped = number[:17] + ("0" if number[-1] != "0" else "1")  # the wrong check digit
+    login(client, "admin")
+    for query in (f"page=1&q={shaped}", f"page=1&{shaped}=x", f"page=1&q=a{shaped[:17]}b"):
+        page = client.get(f"/admin/users?{query}")
+        assert page.status_code == 200, query
+        assert shaped[:17] not in page.text, query
+        assert '/lang?to=en&amp;next=%2Fadmin%2Fusers%3Fpage%3D1"' in page.text, query
+
+
 @pytest.mark.parametrize("path", ["/login", "/", "/admin/users", "/admin/apikeys", "/nope"])
 def test_pages_send_security_headers(client, world, login, path):
     login(client, "admin")
