@@ -261,6 +261,17 @@ def test_feedback_and_its_refusals(client, world, db, vault):  # type: ignore[no
         r = client.post(url, json={"measure": measure, "applied": False}, headers=world.bearer(world.key_a))
         assert r.status_code == 422 and r.json()["code"] == "unknown_measure"
         assert r.json()["errors"][0]["field"] == "measure"
+    for empty in ("", "  "):  # the code stays unknown_measure (as an empty scenario's is unknown_scenario);
+        # the message says it was empty, with the measures answered, and the refusal is registered
+        r = client.post(url, json={"measure": empty, "applied": True}, headers=world.bearer(world.key_a))
+        assert r.status_code == 422 and r.json()["code"] == "unknown_measure", r.text
+        assert r.json()["errors"][0]["field"] == "measure"
+        assert "未填写措施代码" in r.json()["message"] and "no measure code given" in r.json()["message"]
+        assert "restrict_high_consumption" in r.json()["message"]
+    empty_scenario = client.post("/api/v1/checks", json={"id_number": number, "scenario": ""},
+                                 headers=world.bearer(world.key_a))
+    assert empty_scenario.status_code == 422 and empty_scenario.json()["code"] == "unknown_scenario"
+    assert "未填写场景" in empty_scenario.json()["message"] and "no scenario given" in empty_scenario.json()["message"]
     for vague in ("yes", "false", 1):  # a boolean, not text or a number read as one
         r = client.post(url, json={"measure": "restrict_high_consumption", "applied": vague},
                         headers=world.bearer(world.key_a))

@@ -315,7 +315,10 @@ def definitions(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, 
 def unknown_scenario(scenario: Any, valid: Sequence[str]) -> MeasuresError:
     """The refusal of a scenario not among ``valid``, naming them (the field's ``valid`` lists them too)."""
     shown, text_ = shown_code(str(scenario)), ", ".join(valid)
-    zh, en = f"未知场景 {shown}；可用场景：{text_}", f"unknown scenario {shown!r}; valid scenarios: {text_}"
+    if not str(scenario).strip():  # (the code stays unknown_scenario: an empty one is none of them)
+        zh, en = f"未填写场景；可用场景：{text_}", f"no scenario given; valid scenarios: {text_}"
+    else:
+        zh, en = f"未知场景 {shown}；可用场景：{text_}", f"unknown scenario {shown!r}; valid scenarios: {text_}"
     return MeasuresError(422, "unknown_scenario", zh, en, field="scenario", errors=[
         {"field": "scenario", "code": "unknown_scenario", "message": f"{zh} / {en}", "valid": list(valid)}])
 
@@ -676,8 +679,10 @@ def answer_check(row: Sequence[Any], *, vault: Vault, caller: Caller, number: st
         return refused(caller, ring=vault.ring, code="unknown_scenario", scenario=shown, channel=channel,
                        fld="scenario",
                        bidx=bidx, subject_id=subject_id,
-                       message_zh=f"未知场景 {shown}；可用场景：{rules.valid_scenarios_text()}",
-                       message_en=f"unknown scenario {shown!r}; valid scenarios: {rules.valid_scenarios_text()}",
+                       message_zh=(f"未知场景 {shown}" if str(scenario).strip() else "未填写场景")
+                       + f"；可用场景：{rules.valid_scenarios_text()}",
+                       message_en=(f"unknown scenario {shown!r}" if str(scenario).strip() else "no scenario given")
+                       + f"; valid scenarios: {rules.valid_scenarios_text()}",
                        extra={"valid": list(rules.scenarios)})
     names = rules.list_names
     if row[3] is not None:  # a status row
@@ -950,10 +955,15 @@ def add_feedback(session: Session, *, check_id: str, caller_department_id: int |
         shown = shown_code(str(measure))
         record(session, actor=actor, action="checks.feedback", object_type="check", object_id=check_id,
                outcome="denied", details={"code": "unknown_measure", "measure": shown})
-        raise MeasuresError(
-            422, "unknown_measure", f"措施 {shown} 不在这次核查的答复中（答复的措施：{', '.join(answered) or '无'}）",
-            f"measure {shown!r} is not in this check's answer (answered: {', '.join(answered) or 'none'})",
-            field="measure")
+        listed_zh, listed_en = ", ".join(answered) or "无", ", ".join(answered) or "none"
+        if not str(measure).strip():  # said so; the code stays unknown_measure (docs/integration.md § 3), as an
+            # empty scenario's stays unknown_scenario: an empty code is none of those answered
+            zh, en = (f"未填写措施代码（答复的措施：{listed_zh}）",
+                      f"no measure code given (answered: {listed_en})")
+        else:
+            zh, en = (f"措施 {shown} 不在这次核查的答复中（答复的措施：{listed_zh}）",
+                      f"measure {shown!r} is not in this check's answer (answered: {listed_en})")
+        raise MeasuresError(422, "unknown_measure", zh, en, field="measure")
     fb = CheckFeedback(check_id=check_id, department_id=check.department_id, measure=measure, applied=applied,
                        note=mask_id_numbers_in(_CONTROL.sub("", note)) if note else note, actor_label=actor.label, created_at=utcnow())
     session.add(fb)
