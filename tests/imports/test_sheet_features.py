@@ -382,3 +382,26 @@ def test_a_hidden_column_left_empty_is_not_noted(upload, session) -> None:  # ty
     assert job["status"] == "done" and job["notes"] == [], job
     finished = session.scalars(select(AuditEntry).where(AuditEntry.action == "imports.finish")).all()[-1]
     assert "hidden_columns" not in finished.details
+
+
+def test_the_uploads_answer_never_says_a_hidden_column_was_imported(upload, app) -> None:  # type: ignore[no-untyped-def]
+    """The upload's answer (``POST /api/v1/imports``'s 202, the job page before the job starts) comes
+    from the quick check, which saw the header and one row: it names every hidden column of the item
+    (whether one holds a value is known once the job has read the whole file, as it starts), so it
+    says their values *will* be imported if any, and that the note will keep only the columns that
+    hold one — never "imported" for a column that imports nothing. The job's notes then agree with
+    the final ones (test above)."""
+    from xinyong.imports.api import runner_of
+
+    header = [*ZH_HEADER, "处罚依据"]  # J: optional, left empty
+    rows = [[*r, None] for r in penalty_rows(2, prefix="HP")]
+    hide_both = '<cols><col min="9" max="9" width="12" customWidth="1" hidden="1"/><col min="10" max="10" width="0" customWidth="1"/></cols>'
+    answer = upload(with_cols(xlsx_bytes(header, rows), hide_both), filename="hidden-pending.xlsx", wait=False)
+    runner_of(app).wait()
+    [note] = answer["notes"]
+    assert note["code"] == "hidden_columns" and note["columns"] == ["罚款金额（元）", "处罚依据"], note
+    message = note["message"]
+    assert "已导入" not in message and "imported:" not in message and "were imported" not in message, message
+    assert "读完整个文件后，本提示只保留有内容的列" in message and "keeps only the columns that hold a value" in message
+    assert "“处罚依据”（隐藏的J列）" in message and "'处罚依据' (hidden column J)" in message
+

@@ -144,24 +144,35 @@ def file_notes(header: parsers.Header) -> list[dict[str, Any]]:
         notes.append({"code": "ignored_columns", "columns": ignored,
                       "message": f"已忽略的列：{zh}（序号、备注等列的内容不导入，也不保存） / columns ignored: {en} (the "
                                  "content of a row number or remark column is neither imported nor stored)"})
-    hidden = hidden_columns_note(header.hidden_read)
+    hidden = hidden_columns_note(header.hidden_read, read=False)
     if hidden is not None:
         notes.append(hidden)
     return notes
 
 
-def hidden_columns_note(hidden_read: Sequence[tuple[str, str]]) -> dict[str, Any] | None:
+def hidden_columns_note(hidden_read: Sequence[tuple[str, str]], *, read: bool = True) -> dict[str, Any] | None:
     """The note ``hidden_columns`` for the item's columns the workbook hides, (header, letters) each;
-    None for none."""
+    None for none. ``read=False``: the upload's quick check, which has seen the header and one row —
+    every hidden column of the item, whether it holds a value or not (telling would mean reading the
+    whole file in the upload's request, which the job does as it starts) —, so the note says they
+    will be imported if they hold values, and that it will keep only those that do
+    (:func:`notes_after_reading`): the upload's answer (the API's 202, the job page before the job
+    starts) never says columns were imported that import nothing."""
     hidden = [(h[:64], letters) for h, letters in hidden_read[:MAX_IGNORED_SHOWN]]
     if not hidden:
         return None
     zh = "、".join(f"“{h}”（隐藏的{letters}列）" for h, letters in hidden)
     en = ", ".join(f"'{h}' (hidden column {letters})" for h, letters in hidden)
-    return {"code": "hidden_columns", "columns": [h for h, _letters in hidden],
-            "message": f"已导入隐藏的列：{zh}。这些列在表格中看不到，其内容已照常导入：请取消隐藏，核对其内容 / "
-                       f"hidden columns imported: {en}. They cannot be seen on the sheet, and their values "
-                       "were imported as any other column's: unhide them and check the values"}
+    if not read:
+        message = (f"表格隐藏了本事项的列：{zh}。这些列在表格中看不到，其中的内容将照常导入；读完整个文件后，本提示只保留"
+                   f"有内容的列：请取消隐藏，核对其内容 / the sheet hides columns of the item: {en}. They cannot be "
+                   "seen on the sheet, and any values in them will be imported as any other column's; once the whole "
+                   "file is read, this note keeps only the columns that hold a value: unhide them and check the values")
+    else:
+        message = (f"已导入隐藏的列：{zh}。这些列在表格中看不到，其内容已照常导入：请取消隐藏，核对其内容 / "
+                   f"hidden columns imported: {en}. They cannot be seen on the sheet, and their values "
+                   "were imported as any other column's: unhide them and check the values")
+    return {"code": "hidden_columns", "columns": [h for h, _letters in hidden], "message": message}
 
 
 def notes_after_reading(notes: Sequence[dict[str, Any]], hidden_with_values: Sequence[tuple[str, str]],
