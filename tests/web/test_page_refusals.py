@@ -147,3 +147,23 @@ def test_a_page_upload_over_the_limit_is_registered_as_the_apis(small_app, world
     assert entry.actor_label == "officer_a"
     assert (entry.details["code"], entry.details["field"], entry.details["bytes"] > len(big)) == (
         "too_large", "file", True)
+
+
+def test_a_batch_comparison_page_upload_over_the_limit_is_registered_as_the_apis(small_app, world, db):  # type: ignore[no-untyped-def]
+    """The other page that takes a file, the batch comparison's: over the limit, the API's entry
+    (``checks.batch_create``, ``denied``, ``too_large``, its size) for the same-origin officer."""
+    from fastapi.testclient import TestClient
+
+    from xinyong.middleware import MULTIPART_MARGIN
+
+    big = b"x" * (200 + MULTIPART_MARGIN + 10)
+    with TestClient(small_app, base_url="https://testserver") as c:
+        login(c, "officer_a")
+        r = c.post("/workspace/checks/batch", files={"file": ("a.csv", big, "text/csv")},
+                   data={"scenario": "awards", "csrf_token": "t"},
+                   headers={"Accept": "text/html", "Origin": "https://testserver"})
+    assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+    [entry] = audit_entries(db, "checks.batch_create")
+    assert entry.outcome == "denied" and entry.actor_label == "officer_a"
+    assert (entry.details["code"], entry.details["field"], entry.details["size"] > len(big)) == (
+        "too_large", "file", True)

@@ -464,7 +464,7 @@ def _save_body_refused(kind: str) -> Any:
     return register
 
 
-def _batch_too_large(session: Session, principal: Principal, refused: RefusedBody) -> None:
+def batch_too_large(session: Session, principal: Principal, refused: RefusedBody) -> None:
     """A batch upload over the size limit (413: its form never read, so neither its scenario nor its
     file's name is known) registered as a refused file is (``checks.batch_create``, denied, code
     ``too_large``) with its size in bytes as far as known."""
@@ -492,7 +492,7 @@ too_large_bodies: BodyRefusals = {
     ("POST", "/api/v1/checks"): (("checks.run",), _counted_too_large("checks.malformed", "/api/v1/checks")),
     ("POST", "/api/v1/checks/{check_id}/feedback"): (
         ("checks.run",), _counted_too_large("checks.feedback_malformed", "/api/v1/checks/{check_id}/feedback")),
-    ("POST", "/api/v1/checks/batch"): (("checks.run",), _batch_too_large),
+    ("POST", "/api/v1/checks/batch"): (("checks.run",), batch_too_large),
 }
 
 # a body the schema refuses (not JSON, unreadable, the wrong shape) is registered as the route's refusal

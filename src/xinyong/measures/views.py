@@ -27,7 +27,7 @@ from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, VaultDep
 from xinyong.imports.parsers import FileError
 from xinyong.measures import batch, service
-from xinyong.measures.api import compare_runner_of
+from xinyong.measures.api import batch_too_large, compare_runner_of
 from xinyong.web.i18n import MESSAGES
 from xinyong.web.templating import is_htmx, render
 
@@ -363,3 +363,9 @@ refused_bodies = page_refusals(router, {
     ("GET", ADMIN_PATH + "/{kind}/{code}"): "measures.read",
     ("POST", ADMIN_PATH + "/{kind}/{code}"): _save_refused,
 })
+
+# the batch comparison's upload form over the size limit (413, its form never read) is registered as
+# the API's is (``checks.batch_create``, denied, ``too_large``, its size); its other refusals are the
+# route's own (a refused file registered as such)
+too_large_bodies = page_refusals(router, {("POST", CHECKS_PATH + "/batch"): batch_too_large})
+
