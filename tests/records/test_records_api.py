@@ -987,3 +987,20 @@ def test_a_key_with_a_name_of_128_characters_pushes_revokes_and_uploads(client, 
     with db.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.actor_id == str(row.id))).all()
         assert entries and all(e.actor_label == labels[0] for e in entries)
+
+
+def test_an_unknown_item_filter_is_refused_not_an_empty_list(client, world, person, db):  # type: ignore[no-untyped-def]
+    """``?item=`` naming no catalog item is a 422 naming ``item`` (as the records page refuses it),
+    registered as a refused read without the value; an empty list would read as "none of that item"."""
+    idn, name = person
+    push(client, world, [penalty(idn, name)])
+    h = world.bearer(world.key_a)
+    got = client.get("/api/v1/records?item=no_such_item", headers=h)
+    assert got.status_code == 422, got.text
+    assert (got.json()["code"], got.json()["errors"][0]["field"]) == ("unknown_item", "item")
+    assert "no_such_item" not in got.text
+    with db.session() as s:
+        last = s.scalars(select(AuditEntry).where(AuditEntry.action == "records.list").order_by(AuditEntry.id.desc())
+                         ).first()
+        assert (last.outcome, last.details) == ("failed", {"code": "unknown_item", "field": "item", "errors": 1})
+    assert client.get("/api/v1/records?item=admin_penalty", headers=h).status_code == 200

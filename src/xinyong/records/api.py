@@ -182,6 +182,12 @@ def list_records(principal: Reader, session: DbSession, vault: VaultDep,
                                       BlankIsNone] = None,
                  limit: Annotated[Annotated[int, Field(ge=1, le=200)] | None, BlankIsNone] = None) -> RecordListOut:
     _check_range(session, principal, "records.list", "decided_from", decided_from, "decided_to", decided_to)
+    if item is not None and item not in current_items(session):  # as the records page refuses it: an empty
+        # answer would read as "none of that item"; the value is not echoed (it could be anything typed)
+        record_refusal(session, actor=principal.actor, action="records.list", outcome="failed",
+                       details={"code": "unknown_item", "field": "item", "errors": 1})
+        message = "目录中没有这个信息事项 / no such catalog item"
+        raise ApiError(422, "unknown_item", message, [{"field": "item", "code": "unknown_item", "message": message}])
     limit = limit or 50
     stmt = select(Record).order_by(Record.id.desc()).limit(limit + 1)
     if not allowed(principal.role, "records.read_all"):
