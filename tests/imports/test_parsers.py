@@ -8,6 +8,8 @@ import zipfile
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.imports.imports_support import CODE_HEADER, ZH_HEADER, csv_bytes, penalty_rows, xlsx_bytes
 
 from xinyong.catalog.service import read_yaml
@@ -513,3 +515,23 @@ def test_rows_a_stray_pair_of_quotes_merged_into_one_cell_refuse_the_file() -> N
     quoting = '"经查，\r\n当事人（身份证号 120101198005061018，另案处理）未按规定公示"'
     pf = parsers.parse(_with_basis(4, remark=quoting), PENALTY)
     assert [n for n, _ in pf.rows] == [2, 3, 4, 5]
+
+
+@given(st.text(max_size=60), st.sampled_from(["\u202e", "\u200b", "\u2066", "\u200f", "\ufeff", "\u061c"]),
+       st.integers(min_value=0, max_value=60))
+def test_a_file_name_keeps_no_invisible_format_character(text, fmt, at):  # type: ignore[no-untyped-def]
+    """A right-to-left override shows ``报告\\u202Eslx.exe`` as ``报告exe.xls``; a zero-width space hides
+    inside an ID number. The name kept for a job (stored, listed, shown) holds no Unicode Cf character,
+    and a number with one inside is masked like any other."""
+    import unicodedata
+
+    from tests.support import new_id_number
+
+    from xinyong.imports.service import sanitise_filename
+
+    got = sanitise_filename(text[:at] + fmt + text[at:] + ".csv")
+    assert not any(unicodedata.category(ch) == "Cf" for ch in got)
+    assert sanitise_filename("报告\u202eslx.exe") == "报告slx.exe"
+    idn = new_id_number()
+    hidden = sanitise_filename(f"{idn[:6]}\u200b{idn[6:]}_李四.csv")
+    assert idn not in hidden and hidden.startswith(idn[:6] + "********")

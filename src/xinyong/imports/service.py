@@ -66,10 +66,13 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f\u2028\u2029<>:\"|?*]")
 
 
 def sanitise_filename(name: str | None) -> str:
-    """The file's own name only: no directories, no control or shell-special characters, ≤ 200 chars,
+    """The file's own name only: no directories, no control, format or shell-special characters, ≤ 200 chars,
     and an ID number in it masked (``12010119800506101X_李四.csv`` is a name people give files; the
     name is stored, listed and shown)."""
     name = unicodedata.normalize("NFC", name or "")
+    # invisible format characters (Unicode Cf) go: a right-to-left override (U+202E) shows
+    # ``报告\u202Eslx.exe`` as ``报告exe.xls``, a zero-width space hides inside a number
+    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cf")
     name = re.split(r"[/\\]", name)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip().strip(".")
     return mask_id_numbers_in(name[:200]) or "upload"
