@@ -1004,3 +1004,24 @@ def test_an_unknown_item_filter_is_refused_not_an_empty_list(client, world, pers
                          ).first()
         assert (last.outcome, last.details) == ("failed", {"code": "unknown_item", "field": "item", "errors": 1})
     assert client.get("/api/v1/records?item=admin_penalty", headers=h).status_code == 200
+
+
+def test_a_source_id_keeps_its_item(client, world, person, db):  # type: ignore[no-untyped-def]
+    """(department, source_id) identifies one record of one item for good: a record of another item
+    under a source_id in use (a department whose penalty and licence numbers overlap) is rejected
+    naming ``item``, not taken as an update that would replace the penalty by a licence."""
+    idn, name = person
+    [first] = push(client, world, [penalty(idn, name, source_id="2026-001")])
+    licence = {"item": "admin_license", "id_number": idn, "name": name, "source_id": "2026-001",
+               "decided_at": "2026-03-05", "fields": {"license_no": "JY2026001", "license_type": "普通",
+                                                      "content": "食品经营许可"}}
+    [out] = push(client, world, [licence])
+    assert out["status"] == "rejected" and out["record_id"] is None
+    [err] = out["errors"]
+    assert (err["field"], err["code"]) == ("item", "item_changed") and "admin_penalty" in err["message"]
+    got = client.get(f"/api/v1/records/{first['record_id']}", headers=world.bearer(world.key_a)).json()
+    assert (got["item"], len(got["revisions"])) == ("admin_penalty", 1)
+    # the same penalty again is unchanged, a changed one an update, and the licence goes under its own id
+    assert push(client, world, [penalty(idn, name, source_id="2026-001")])[0]["status"] == "unchanged"
+    assert push(client, world, [penalty(idn, name, source_id="2026-001", amount=3000)])[0]["status"] == "updated"
+    assert push(client, world, [dict(licence, source_id="L-2026-001")])[0]["status"] == "created"

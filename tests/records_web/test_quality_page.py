@@ -294,7 +294,7 @@ def test_every_reason_the_quality_figures_hold_has_a_label(lang):
 
     codes = ["missing", "wrong_type", "not_allowed", "out_of_range", "too_long", "invalid_characters", "unknown_field",
              "unknown_item", "contains_id_number", "item_not_allowed", "invalid_id_number", "name_mismatch",
-             "future_date", "duplicate_in_batch", "revoked", "archived", "id_stored_as_number", "stored_as_number",
+             "future_date", "duplicate_in_batch", "revoked", "archived", "item_changed", "id_stored_as_number", "stored_as_number",
              "formula_error", "merged_cell", "extra_value", "batch_empty", "batch_too_large", "json_invalid",
              "body_unreadable", "too_large", "list_type", "model_attributes_type", "extra_forbidden"]
     assert [c for c in codes if label(lang, "reason", c) == c] == []

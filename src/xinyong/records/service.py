@@ -596,14 +596,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     sids = list({p.source_id for p in good})
     # By source_id alone, the leading column of the unique index: with a department predicate too,
     # PostgreSQL without fresh statistics picks ix_records_dept_item and scans the whole department.
-    for rid, source_id, dept, chash, revision, status, subject_id, decided, delay, received in bulk.fetch_in(
+    for rid, source_id, dept, chash, revision, status, subject_id, decided, delay, received, code in bulk.fetch_in(
             session, _R, ("id", "source_id", "department_id", "content_hash", "revision", "status", "subject_id",
-                          "decided_at", "arrival_working_days", "received_at"),
+                          "decided_at", "arrival_working_days", "received_at", "item_code"),
             "source_id", sids):
         if dept == department.id:
             existing[source_id] = {"id": rid, "source_id": source_id, "department_id": dept, "content_hash": chash,
                                    "revision": revision, "status": status, "subject_id": subject_id,
-                                   "decided_at": decided, "delay": delay, "received_at": received}
+                                   "decided_at": decided, "delay": delay, "received_at": received, "item": code}
 
     new_rows: list[tuple[Any, ...]] = []
     new_index: dict[str, list[int]] = {}
@@ -657,6 +657,14 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             out.errors = [_e("source_id", "archived", "该来源编号的记录保存期已满并已归档，不能再更新",
                              "the record of this source_id reached the end of its retention and was archived; "
                              "it cannot be updated")]
+            continue
+        if cur is not None and cur["item"] != item.code:  # a source_id is one record of one item, for good:
+            # another item's record under it (the department's ids may repeat across items) would replace it
+            out.errors = [_e("item", "item_changed",
+                             f"该来源编号已用于事项 {cur['item']} 的记录，不能改为其他事项；确属报错的，请撤销原记录后以新的来源编号报送",
+                             f"this source_id already identifies a record of item {cur['item']}, which cannot change "
+                             "item; if it was pushed under the wrong item, revoke it and push the record under a new "
+                             "source_id")]
             continue
         dates = _dates(item, p.severity, p.decided_at)
         status = display.status_on(dates, today)

@@ -287,6 +287,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reason.stored_as_number": {"zh": "文本被存为数字", "en": "Text stored as a number"},
     "reason.revoked": {"zh": "记录已撤销", "en": "Record revoked"},
     "reason.archived": {"zh": "记录已归档", "en": "Record archived"},
+    "reason.item_changed": {"zh": "来源编号已用于其他事项", "en": "Source id used for another item"},
     "reason.extra_value": {"zh": "多余的值", "en": "Value without a column"},
     "reason.id_stored_as_number": {"zh": "身份证号码被存为数字", "en": "ID number stored as a number"},
     "reason.formula_error": {"zh": "公式出错", "en": "Formula error"},
