@@ -96,7 +96,8 @@ def describe_error(exc: BaseException) -> str:
         msg = (f"解密失败：密钥文件与数据库不匹配？ / decryption failed: does the key file belong to this "
                f"database? ({exc})")
     elif isinstance(exc, ArgumentError | NoSuchModuleError):
-        msg = f"数据库地址无效 / invalid database URL (XINYONG_DATABASE_URL): {url}"
+        msg = (f"数据库地址无效，应为 sqlite:///… 或 postgresql+psycopg://… / invalid database URL "
+               f"(XINYONG_DATABASE_URL): {url}: use sqlite:///… or postgresql+psycopg://…")
     elif isinstance(exc, DBAPIError):
         reason = _db_reason(exc)
         if "no such table" in reason or ("relation" in reason and "does not exist" in reason):

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -243,11 +244,26 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+SUPPORTED_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+
+
+def _check_supported(url: str) -> None:
+    """Refuse, as an invalid URL, an engine or driver xinyong does not run on (``mysql://``,
+    ``postgresql+psycopg2://`` …): SQLAlchemy would fail later on a missing driver module, which the
+    CLI could only report as an unexpected error. ``postgresql://`` means psycopg 3."""
+    parsed = make_url(url)  # ArgumentError for what cannot be parsed
+    drivers = SUPPORTED_DRIVERS.get(parsed.get_backend_name())
+    if drivers is None or ("+" in parsed.drivername and parsed.get_driver_name() not in drivers):
+        raise ArgumentError(f"unsupported database driver {parsed.drivername}: "
+                            "use sqlite:///… or postgresql+psycopg://…")
+
+
 def make_engine(url: str, checkpointer: WalCheckpointer | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url``. On SQLite, ``checkpointer`` (for the same file) takes the WAL
     checkpoints off the committing connections of bulk transactions."""
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
+    _check_supported(url)
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
         if path:

@@ -51,6 +51,20 @@ def test_invalid_database_url_and_settings(cli: CliEnv, monkeypatch: pytest.Monk
     assert "XINYONG_SESSION_HOURS" in cli.fails("dept", "list").stderr
 
 
+@pytest.mark.parametrize("url", ["mysql://someone@127.0.0.1/x", "postgresql+psycopg2://someone@127.0.0.1/x",
+])
+def test_unsupported_database_driver_is_an_invalid_url(cli: CliEnv, monkeypatch: pytest.MonkeyPatch,
+                                                       url: str) -> None:
+    # a driver SQLAlchemy knows but xinyong does not run on: the operator is told what to write, not
+    # shown an "unexpected error" about a missing Python module
+    monkeypatch.setenv("XINYONG_DATABASE_URL", url)
+    for args in (("dept", "list"), ("init",), ("db", "upgrade")):
+        result = cli.fails(*args)
+        assert result.exit_code == 1
+        assert "invalid database URL" in result.stderr and "postgresql+psycopg://" in result.stderr, result.stderr
+        assert "unexpected error" not in result.stderr
+
+
 def test_malformed_key_file(initialised: CliEnv) -> None:
     initialised.key_file.write_text("{not json")
     result = initialised.fails("keys", "show")
