@@ -480,6 +480,27 @@ def test_officer_with_department(client, world, db):
         assert s.get(User, r.json()["id"]).subject_id is None  # only citizens are bound to a person
 
 
+@pytest.mark.parametrize(("role", "department"), [("officer", "bank1"), ("institution", "gaj")])
+def test_an_account_sits_only_in_its_kind_of_department(client, world, db, role, department):
+    """An officer acts as a department (the workspace: push records, run checks, upload files); an
+    institution's user queries only with a person's authorization. An officer of a bank was created
+    and given the department workspace, checks included; an institution user of a bureau too. Both
+    refused, naming the field, registered, nothing created."""
+    h = sign_in(client, db, world.users["admin"])
+    before = audit_total(db)
+    err = assert_error(client.post("/api/v1/users", json={"username": "mixed1", "password": PASSWORD, "role": role,
+                                                          "department": department}, headers=h),
+                       422, "department_kind")
+    assert err["errors"][0]["field"] == "department" and department in err["message"]
+    assert ("机构" in err["message"] and "institution" in err["message"]
+            and "部门" in err["message"] and "department" in err["message"])
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "mixed1")) is None
+    assert audit_total(db) == before + 1
+    last = entries(db, action="user.create")[-1]
+    assert (last.outcome, last.details["reason"], last.details["field"]) == ("failed", "department_kind", "dept")
+
+
 @pytest.mark.parametrize("role", ["officer", "auditor", "citizen", "institution"])
 def test_non_admins_cannot_manage_users(client, world, db, role):
     h = sign_in(client, db, world.users[role])

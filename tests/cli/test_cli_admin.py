@@ -45,6 +45,25 @@ def test_dept_add_duplicate_fails_with_a_message_and_changes_nothing(initialised
         "department.create", "failed")
 
 
+def test_user_add_refuses_an_officer_of_an_institution_and_an_institution_user_of_a_department(
+        initialised: CliEnv) -> None:
+    # the operator's page says so: officer needs --dept, institution needs --dept of kind institution
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    cli.ok("dept", "add", "bank1", "某银行", "--kind", "institution")
+    for username, role, dept in (("clerk1", "officer", "bank1"), ("clerk2", "institution", "scjg")):
+        entries = cli.count("audit_entries")
+        result = cli.fails("user", "add", username, "--role", role, "--dept", dept, "--password-stdin",
+                           input=cli.password + "\n")
+        assert result.exit_code == 1 and dept in result.stderr and "institution" in result.stderr, result.stderr
+        assert cli.count("users", f"username = '{username}'") == 0
+        assert cli.count("audit_entries") == entries + 1
+        assert cli.sql("SELECT action, outcome FROM audit_entries ORDER BY id DESC LIMIT 1")[0] == (
+            "user.create", "failed")
+    cli.ok("user", "add", "clerk3", "--role", "institution", "--dept", "bank1", "--password-stdin",
+           input=cli.password + "\n")
+
+
 def test_dept_add_invalid_kind(initialised: CliEnv) -> None:
     result = initialised.fails("dept", "add", "x1", "某单位", "--kind", "ministry")
     assert "kind must be department or institution" in result.stderr

@@ -283,6 +283,15 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
         if not dept.active:  # its users could not sign in (an administrator there would be locked out)
             raise AuthError("department_inactive", f"部门 {dept.code} 已停用，不能在其下新增账户",
                             f"department {dept.code} is inactive: no account can be added to it", "dept")
+        # an officer acts as a department (pushes records, runs checks: the workspace); an institution's
+        # user queries only with a person's authorization: neither may sit in the other kind
+        if role == "officer" and dept.kind != "department":
+            raise AuthError("department_kind", f"部门工作人员须属于部门，{dept.code} 是机构",
+                            f"an officer must belong to a department; {dept.code} is an institution", "dept")
+        if role == "institution" and dept.kind != "institution":
+            raise AuthError("department_kind", f"机构用户须属于机构，{dept.code} 是部门",
+                            f"an institution user must belong to an institution; {dept.code} is a department",
+                            "dept")
     check_password_strength(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
