@@ -31,13 +31,15 @@ class Settings(BaseSettings):
     environment: str = Field(default="development", description="development | production")
     district_code: str = Field(default="120101", description="GB/T 2260 code of the district (和平区)")
     district_name: str = "和平区"
-    session_hours: int = 8
-    login_max_failures: int = 5
-    login_lockout_minutes: int = 15
+    # A zero or negative value made no sense and was taken as given (sessions ending at once, every
+    # failed password locking the account, every request body too large): refused at start instead.
+    session_hours: int = Field(default=8, gt=0)
+    login_max_failures: int = Field(default=5, gt=0)
+    login_lockout_minutes: int = Field(default=15, gt=0)
     audit_seal_interval_seconds: float = Field(
-        default=2.0, description="How often the server seals pending audit entries; 0 disables"
+        default=2.0, ge=0, description="How often the server seals pending audit entries; 0 disables"
     )
-    max_request_bytes: int = 20 * 1024 * 1024
+    max_request_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     rate_limits: str = Field(
         default="checks=100/s:200,reports=30/m:10,login=30/m:30",
         description="Per-caller limits, name=rate/unit[:burst] comma-separated (units s, m, h); 'off' disables",
@@ -47,6 +49,14 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         clock.zone_of(value)  # ValueError naming the setting's problem
+        return value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _readable_limits(cls, value: str) -> str:
+        from xinyong.ratelimit import parse_limits  # the server's own reading: refused at start, not at serve
+
+        parse_limits(value)  # ValueError naming what is wrong
         return value
 
     @property

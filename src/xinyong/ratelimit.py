@@ -48,11 +48,16 @@ class Limit:
         count, _, unit = spec.partition("/")
         seconds = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(unit.strip() or "s")
         if seconds is None:
-            raise ValueError(f"rate limit unit must be s, m or h: {text!r}")
-        rate = float(count) / seconds
-        if rate <= 0:
-            raise ValueError(f"rate limit must be positive: {text!r}")
-        return cls(rate=rate, burst=int(burst) if burst else max(1, math.ceil(float(count))))
+            raise ValueError(f"限流单位应为 s、m 或 h / rate limit unit must be s, m or h: {text!r}")
+        try:
+            rate = float(count) / seconds
+            bucket = int(burst) if burst else max(1, math.ceil(float(count)))
+        except (ValueError, OverflowError):
+            raise ValueError(f"限流应写作 次数/单位[:突发] / a rate limit is written rate/unit[:burst], "
+                             f"e.g. 100/s:200: {text!r}") from None
+        if not 0 < rate < math.inf or bucket < 1:
+            raise ValueError(f"限流次数与突发量须为正数 / rate limit and burst must be positive: {text!r}")
+        return cls(rate=rate, burst=bucket)
 
 
 def parse_limits(text: str) -> dict[str, Limit]:
@@ -63,7 +68,8 @@ def parse_limits(text: str) -> dict[str, Limit]:
     for part in text.split(","):
         name, sep, spec = part.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"rate limits are written name=rate[:burst]: {part!r}")
+            raise ValueError(f"限流应写作 名称=次数/单位[:突发]，以逗号分隔 / rate limits are written "
+                             f"name=rate/unit[:burst], comma-separated: {part!r}")
         limits[name.strip()] = Limit.parse(spec)
     return limits
 

@@ -65,6 +65,31 @@ def test_unsupported_database_driver_is_an_invalid_url(cli: CliEnv, monkeypatch:
         assert "unexpected error" not in result.stderr
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("XINYONG_SESSION_HOURS", "0"), ("XINYONG_LOGIN_MAX_FAILURES", "0"), ("XINYONG_LOGIN_LOCKOUT_MINUTES", "-1"),
+    ("XINYONG_AUDIT_SEAL_INTERVAL_SECONDS", "-1"), ("XINYONG_MAX_REQUEST_BYTES", "0"),
+    ("XINYONG_RATE_LIMITS", "garbage"), ("XINYONG_RATE_LIMITS", "checks=abc/s"), ("XINYONG_RATE_LIMITS", "checks=10/d"),
+    ("XINYONG_RATE_LIMITS", "checks=10/s:0"),
+])
+def test_settings_that_make_no_sense_stop_every_command_naming_the_variable(
+        initialised: CliEnv, monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    # A zero or negative number was taken as given (sessions ending at once, every failed password
+    # locking the account); a malformed XINYONG_RATE_LIMITS let `serve` print "listening" and then
+    # die with "unexpected error: ValueError" in English alone.
+    monkeypatch.setenv(variable, value)
+    result = initialised.fails("dept", "list")
+    assert result.exit_code == 1
+    assert "invalid configuration" in result.stderr and variable in result.stderr, result.stderr
+    assert "unexpected error" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_rate_limits_off_and_a_zero_seal_interval_are_settings(initialised: CliEnv,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XINYONG_RATE_LIMITS", "off")
+    monkeypatch.setenv("XINYONG_AUDIT_SEAL_INTERVAL_SECONDS", "0")
+    initialised.ok("dept", "list")
+
+
 def test_malformed_key_file(initialised: CliEnv) -> None:
     initialised.key_file.write_text("{not json")
     result = initialised.fails("keys", "show")
