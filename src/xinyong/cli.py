@@ -23,7 +23,14 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
@@ -103,8 +110,10 @@ def describe_error(exc: BaseException) -> str:
         if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
             msg = ("数据库尚未初始化或未升级，请运行 `xinyong init` / "
                    f"the database is not initialised or not upgraded: run `xinyong init` ({reason})")
-        else:
+        elif isinstance(exc, OperationalError | InterfaceError):  # connection, authentication, locks
             msg = f"无法连接数据库或数据库出错 / cannot reach the database {url}: {reason}"
+        else:  # the database answered and refused (a constraint): reaching it was not the problem
+            msg = f"数据库出错 / database error ({url}): {type(exc).__name__}: {reason}"
     elif isinstance(exc, SQLAlchemyError):
         msg = f"数据库出错 / database error ({url}): {type(exc).__name__}: {_db_reason(exc)}"
     elif isinstance(exc, OSError):

@@ -37,6 +37,23 @@ def test_unreachable_database(initialised: CliEnv, monkeypatch: pytest.MonkeyPat
     assert result.stdout == ""
 
 
+def test_a_refusal_by_the_database_is_not_called_unreachable(cli: CliEnv) -> None:
+    # A migration that broke a foreign key was reported as "cannot reach the database … FOREIGN KEY
+    # constraint failed", sending the operator to check the network.
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from xinyong.cli import describe_error
+
+    refused = describe_error(IntegrityError("DROP TABLE records", {}, sqlite3.IntegrityError(
+        "FOREIGN KEY constraint failed")))
+    assert "cannot reach" not in refused and "database error" in refused and "数据库出错" in refused
+    assert "FOREIGN KEY constraint failed" in refused
+    down = describe_error(OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open database file")))
+    assert "cannot reach the database" in down and "无法连接数据库" in down
+
+
 def test_password_in_the_database_url_is_not_printed(cli: CliEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XINYONG_DATABASE_URL", "postgresql://someone:s3cret-pw@127.0.0.1:1/x")
     result = cli.fails("db", "current")
