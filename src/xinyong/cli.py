@@ -825,6 +825,49 @@ def user_disable(username: Annotated[str, typer.Argument(help="用户名 / usern
     echo(f"已停用 / disabled: {username}")
 
 
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="用户名 / username")]) -> None:
+    """重新启用账户 / enable a disabled account again."""
+    from xinyong.auth.models import User
+    from xinyong.auth.service import set_user_active
+
+    with database(settings()) as db, db.session() as s:
+        user = s.scalar(select(User).where(User.username == username.strip()))
+        if user is None:
+            raise CliError(f"用户 {username} 不存在", f"user {username} does not exist")
+        if user.active:
+            echo(f"账户已是启用状态 / already enabled: {username}")
+            return
+        set_user_active(s, user=user, active=True, actor=cli_actor())
+    echo(f"已启用 / enabled: {username}")
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="用户名 / username")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="新密码在标准输入 / the new password on stdin")] = False,
+) -> None:
+    """设置新密码（结束其会话、解除登录锁定） / set a new password (ends its sessions, lifts a login lock)."""
+    from xinyong.auth.models import User
+    from xinyong.auth.service import AuthError, check_password_strength, set_password
+
+    cfg = settings()
+    password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
+                else _prompt_secret("新密码", "new password", flag="--password-stdin", confirm=True))
+    try:
+        check_password_strength(password)
+    except AuthError as exc:
+        _record_failed_input(cfg, "user.password", exc, username=username.strip()[:64])
+        raise
+    with database(cfg) as db, db.session() as s:
+        user = s.scalar(select(User).where(User.username == username.strip()))
+        if user is None:
+            raise CliError(f"用户 {username} 不存在", f"user {username} does not exist")
+        set_password(s, user=user, password=password, actor=cli_actor())
+    echo(f"已设置新密码，其会话已结束 / password set, sessions ended: {username}")
+
+
 # ---- keys -------------------------------------------------------------------------------------------
 
 def _reseal_other_ciphertexts(session: Session, *, vault: Any) -> dict[str, int]:

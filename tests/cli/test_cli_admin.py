@@ -241,6 +241,48 @@ def test_user_add_officer_and_disable(initialised: CliEnv) -> None:
     assert cli.count("audit_entries", "action = 'user.disable'") == 1
 
 
+def test_user_enable_and_password_let_an_operator_recover_an_account(initialised: CliEnv) -> None:
+    """`user disable` had no way back from the command line, and no password could be set anywhere: an
+    operator whose only administrator forgot the password or was locked out by failed logins had no
+    way in (`init` creates an administrator only when there is none)."""
+    import contextlib
+    import json
+
+    from xinyong.auth.service import AuthError, authenticate, start_session
+    from xinyong.db import Database
+
+    cli = initialised
+    cli.ok("user", "disable", "admin")
+    assert "enabled: admin" in cli.ok("user", "enable", "admin").stdout
+    assert "already enabled" in cli.ok("user", "enable", "admin").stdout
+    assert cli.sql("SELECT active FROM users WHERE username = 'admin'") == [(1,)]
+    assert cli.count("audit_entries", "action = 'user.enable'") == 1
+    db = Database(cli.url)
+    try:
+        with db.session() as s:  # a session open somewhere, and the account locked by failed logins
+            start_session(s, user=authenticate(s, username="admin", password=cli.password), hours=1)
+        for _ in range(5):
+            # the failure is registered and committed, as the login page does
+            with db.session() as s, contextlib.suppress(AuthError):
+                authenticate(s, username="admin", password="not-the-password")
+        assert cli.sql("SELECT locked_until IS NOT NULL FROM users WHERE username = 'admin'") == [(1,)]
+        weak = cli.fails("user", "password", "admin", "--password-stdin", input="short\n")
+        assert "at least 10 characters" in weak.stderr
+        assert cli.sql("SELECT outcome FROM audit_entries WHERE action = 'user.password'") == [("failed",)]
+        new = "a-new-long-password"
+        assert "password set" in cli.ok("user", "password", "admin", "--password-stdin", input=new + "\n").stdout
+        assert cli.count("web_sessions", "ended_at IS NULL") == 0 < cli.count("web_sessions")
+        with db.session() as s:
+            assert authenticate(s, username="admin", password=new).username == "admin"
+        [(details,)] = cli.sql("SELECT details FROM audit_entries WHERE action = 'user.password' AND outcome = 'ok'")
+        assert json.loads(details) == {"username": "admin", "unlocked": True}
+        assert new not in str(cli.sql("SELECT details FROM audit_entries"))
+    finally:
+        db.dispose()
+    assert "does not exist" in cli.fails("user", "password", "nobody", "--password-stdin", input=new + "\n").stderr
+    assert "does not exist" in cli.fails("user", "enable", "nobody").stderr
+
+
 def test_user_add_refusals(initialised: CliEnv) -> None:
     cli = initialised
     pw = cli.password + "\n"

@@ -317,10 +317,16 @@ def set_user_active(session: Session, *, user: User, active: bool, actor: Actor)
 
 
 def set_password(session: Session, *, user: User, password: str, actor: Actor) -> None:
+    """A new password set for the account (by an operator): its sessions end, and a lock from failed
+    logins is lifted (it guarded the old password)."""
     check_password_strength(password)
     user.password_hash = hash_password(password)
+    unlocked = user.locked_until is not None and user.locked_until > utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
     end_user_sessions(session, user_id=user.id)
-    record(session, actor=actor, action="user.password", object_type="user", object_id=user.id)
+    record(session, actor=actor, action="user.password", object_type="user", object_id=user.id,
+           details={"username": user.username, "unlocked": unlocked})
 
 
 # ---- login -----------------------------------------------------------------------------
