@@ -109,6 +109,9 @@ def test_keys_show_prints_ids_never_material(initialised: CliEnv) -> None:
 def test_keys_show_without_a_key_file(cli: CliEnv) -> None:
     result = cli.fails("keys", "show")
     assert "密钥文件不存在" in result.stderr and "key file not found" in result.stderr
+    # what to do, in both languages: a database with data needs the file back, not a new one from init
+    assert "从备份恢复" in result.stderr and "restore it from its backup" in result.stderr
+    assert "XINYONG_KEY_FILE" in result.stderr
 
 
 def test_rotate_reseals_kept_import_files(initialised: CliEnv) -> None:

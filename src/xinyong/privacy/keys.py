@@ -103,7 +103,9 @@ class KeyRing:
     def load(cls, path: Path) -> KeyRing:
         if not path.exists():
             raise KeyFileError(
-                f"密钥文件不存在 / key file not found: {path} — run `xinyong init` to create it"
+                f"密钥文件不存在：{path}；请检查 XINYONG_KEY_FILE 或从备份恢复（新安装请运行 `xinyong init`） / "
+                f"key file not found: {path}: check XINYONG_KEY_FILE or restore it from its backup (a new "
+                "installation: run `xinyong init`)"
             )
         try:
             text = path.read_text(encoding="utf-8")
