@@ -137,6 +137,28 @@ def test_an_institution_cannot_hold_a_system_key(client, world, db):
     assert check.status_code == 401 and check.json()["code"] == "key_revoked"
 
 
+def test_an_account_made_before_the_kind_rule_does_not_act_as_the_other_kind(client, world, db):
+    """An officer whose department is an institution (made before ``add_user`` refused it, or whose
+    department changed kind) had the department workspace — pushes, checks — in a bank's name: its
+    open session ends and it cannot sign in, the refusal registered with its reason."""
+    from tests.support import login
+
+    sign_in(client, db, world.users["officer"])
+    assert client.get("/api/v1/me").status_code == 200
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(kind="institution"))
+    assert_error(client.get("/api/v1/me"), 401, "unauthenticated")
+    client.cookies.clear()
+    client.get("/login")
+    r = client.post("/login", data={"username": "officer_a", "password": PASSWORD,
+                                    "csrf_token": client.cookies.get("xy_login_csrf") or ""}, follow_redirects=False)
+    assert r.status_code == 401 and "部门类型不符" in r.text
+    last = entries(db, action="auth.login")[-1]
+    assert (last.outcome, last.details["reason"]) == ("denied", "department_kind")
+    client.cookies.clear()
+    login(client, "bank")  # an institution's own user still signs in
+
+
 # ---- a valid key ---------------------------------------------------------------------------
 
 def test_valid_key_shows_its_department_and_is_marked_used(client, world, db):

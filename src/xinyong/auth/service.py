@@ -368,12 +368,26 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
         record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
                details={"reason": "department_inactive"})
         raise AuthError("department_inactive", "部门已停用", "department is inactive")
+    if _wrong_kind(user.role, session.scalar(select(Department.kind).where(Department.id == user.department_id))
+                   if user.department_id is not None else None):
+        record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
+               details={"reason": "department_kind"})
+        raise AuthError("department_kind", "账户角色与所属部门类型不符，请联系管理员",
+                        "the account's role does not fit its department's kind: ask an administrator")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def _wrong_kind(role: str, kind: str | None) -> bool:
+    """An officer outside a department or an institution's user outside an institution: ``add_user``
+    refuses both; an account made so before it did must not act as the other kind (an officer of a
+    bank had the department workspace: pushes, checks)."""
+    return (role == "officer" and kind is not None and kind != "department") or (
+        role == "institution" and kind is not None and kind != "institution")
 
 
 def _department_active(session: Session, department_id: int | None) -> bool:
@@ -422,16 +436,18 @@ def end_user_sessions(session: Session, *, user_id: int) -> int:
 def principal_for_session(session: Session, *, token: str, now: datetime | None = None) -> Principal | None:
     now = now or utcnow()
     row = session.execute(
-        select(WebSession, User, Department.active).join(User, User.id == WebSession.user_id)
+        select(WebSession, User, Department.active, Department.kind).join(User, User.id == WebSession.user_id)
         .outerjoin(Department, Department.id == User.department_id)
         .where(WebSession.token_hash == _sha(token))
     ).first()
     if row is None:
         return None
-    ws, user, dept_active = row
+    ws, user, dept_active, dept_kind = row
     if ws.ended_at is not None or ws.expires_at <= now or not user.active:
         return None
     if user.department_id is not None and not dept_active:  # its department was deactivated meanwhile
+        return None
+    if _wrong_kind(user.role, dept_kind):
         return None
     return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
                      subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token,

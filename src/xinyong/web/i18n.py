@@ -74,6 +74,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                         "en": "Too many sign-in attempts from this address; try again in a while."},
     "login.disabled": {"zh": "该账户已停用，请联系系统管理员。",
                        "en": "This account is disabled; please contact the administrator."},
+    "login.department_kind": {"zh": "账户角色与所属部门类型不符（部门工作人员须属于部门，机构用户须属于机构），不能登录；请联系系统管理员。",
+                              "en": "The account's role does not fit its department's kind (an officer belongs to a "
+                                    "department, an institution user to an institution): it cannot sign in; please "
+                                    "contact the administrator."},
     "login.department_inactive": {"zh": "部门已停用，其账户不能登录；请联系系统管理员。",
                                   "en": "The department is inactive: its accounts cannot sign in; please "
                                         "contact the administrator."},

@@ -124,7 +124,8 @@ def login_submit(
                                          lockout_minutes=settings.login_lockout_minutes)
     except AuthError as exc:
         session.commit()  # the failure, its count and its audit entry must stay
-        key = {"disabled": "login.disabled", "department_inactive": "login.department_inactive"}.get(
+        key = {"disabled": "login.disabled", "department_inactive": "login.department_inactive",
+               "department_kind": "login.department_kind"}.get(
             exc.code, "login.failed")
         return _login_page(request, str(cookie_token), next_url=safe_next(next_url),
                            username=username.strip(), error=key, status_code=401)
