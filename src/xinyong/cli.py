@@ -277,10 +277,13 @@ def database(cfg: Settings, *, require_head: bool = True, create: bool = False) 
 
 
 def load_ring(cfg: Settings) -> Any:
-    """The key ring from ``cfg.key_file`` (``KeyFileError`` with a bilingual message if missing)."""
+    """The key ring from ``cfg.key_file`` (``KeyFileError`` with a bilingual message if missing); a
+    warning on standard error when others than its owner may read it (every command that loads it)."""
     from xinyong.privacy.keys import KeyRing
 
-    return KeyRing.load(cfg.key_file)
+    ring = KeyRing.load(cfg.key_file)
+    _check_key_file_mode(cfg.key_file)
+    return ring
 
 
 def load_default_catalog(db: Database) -> dict[str, int] | None:
@@ -531,8 +534,7 @@ _ACCESS_LOG_ENV = "XINYONG_ACCESS_LOG"  # tells the worker processes what ``serv
 def run_server(cfg: Settings, *, host: str, port: int, workers: int, access_log: bool = True) -> None:
     import uvicorn
 
-    load_ring(cfg)  # refuses with a clear message if the key file is missing or malformed
-    _check_key_file_mode(cfg.key_file)
+    load_ring(cfg)  # refuses with a clear message if the key file is missing or malformed; warns on its mode
     with database(cfg):  # refuses unless reachable and migrated to head
         pass
     _configure_logging()
@@ -990,7 +992,6 @@ def keys_show() -> None:
     echo(f"盲索引密钥 / blind-index keys: {', '.join(sorted(ring.index_keys))}")
     fingerprint = hashlib.sha256(ring.audit_public_key_b64().encode()).hexdigest()[:16]
     echo(f"审计检查点签名公钥指纹 / audit checkpoint public key fingerprint: {fingerprint}")
-    _check_key_file_mode(cfg.key_file)
 
 
 # ---- demo -------------------------------------------------------------------------------------------

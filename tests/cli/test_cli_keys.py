@@ -203,3 +203,15 @@ def test_rotate_reseals_comparison_results_and_kept_uploads(initialised: CliEnv)
             assert client.get(job["result_url"], headers=h).status_code == 200
     finally:
         db.dispose()
+
+
+def test_every_command_that_loads_the_key_file_warns_when_others_may_read_it(initialised: CliEnv) -> None:
+    # operations.md: "Commands warn when the mode is wider" — only init, serve and keys show did;
+    # audit seal, keys rotate, user add of a citizen … read the keys without a word
+    cli = initialised
+    cli.key_file.chmod(0o644)
+    for args in (("audit", "seal"), ("audit", "verify"), ("keys", "show")):
+        result = cli.ok(*args)
+        assert result.stderr.count("should be 600") == 1, (args, result.stderr)
+    cli.key_file.chmod(0o600)
+    assert "should be 600" not in cli.ok("audit", "seal").stderr
