@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from xinyong.audit import service
 from xinyong.audit.models import AuditEntry
@@ -55,16 +54,8 @@ def entries(principal: AuditRead, session: DbSession,
             object_id: str | None = Query(default=None, max_length=64),
             before_id: int | None = Query(default=None, ge=1, le=9_223_372_036_854_775_807),
             limit: int = Query(default=100, ge=1, le=500)) -> list[AuditEntry]:
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if action:
-        stmt = stmt.where(AuditEntry.action == action)
-    if object_type:
-        stmt = stmt.where(AuditEntry.object_type == object_type)
-    if object_id:
-        stmt = stmt.where(AuditEntry.object_id == object_id)
-    if before_id:
-        stmt = stmt.where(AuditEntry.id < before_id)
-    rows = list(session.scalars(stmt))
+    rows = service.list_entries(session, action=action, object_type=object_type, object_id=object_id,
+                                before_id=before_id, limit=limit)
     record(session, actor=principal.actor, action="audit.read",
            details={"filter": {"action": action, "object_type": object_type, "object_id": object_id}, "count": len(rows)})
     return rows

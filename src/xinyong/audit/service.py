@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from xinyong.audit.models import AuditCheckpoint, AuditEntry
@@ -144,6 +144,40 @@ def record_many(session: Session, *, actor: Actor, action: str, object_type: str
     rows = [_row(actor, action, object_type, oid, det, outcome) for oid, det in items]
     insert_rows(session, AuditEntry.__table__, rows)
     return len(rows)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+OUTCOMES = ("ok", "denied", "failed")
+
+
+def list_entries(session: Session, *, action: str | None = None, actor: str | None = None,
+                 outcome: str | None = None, object_type: str | None = None, object_id: str | None = None,
+                 occurred_from: datetime | None = None, occurred_before: datetime | None = None,
+                 before_id: int | None = None, limit: int = 100) -> list[AuditEntry]:
+    """Entries newest first (by id), at most ``limit``, those with an id below ``before_id`` (paging).
+    Each filter given must hold: ``action``, ``outcome``, ``object_type`` and ``object_id`` exactly;
+    ``actor`` is the actor's name (a user name, a key's label) or id, exactly; ``occurred_from`` (incl.)
+    and ``occurred_before`` (excl.) bound the time. Reads only: the caller registers the read (the API's
+    and the page's ``audit.read``)."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if actor:
+        stmt = stmt.where(or_(AuditEntry.actor_label == actor, AuditEntry.actor_id == actor))
+    if outcome:
+        stmt = stmt.where(AuditEntry.outcome == outcome)
+    if object_type:
+        stmt = stmt.where(AuditEntry.object_type == object_type)
+    if object_id:
+        stmt = stmt.where(AuditEntry.object_id == object_id)
+    if occurred_from is not None:
+        stmt = stmt.where(AuditEntry.occurred_at >= occurred_from)
+    if occurred_before is not None:
+        stmt = stmt.where(AuditEntry.occurred_at < occurred_before)
+    if before_id:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    return list(session.scalars(stmt))
 
 
 # ---- the chain ---------------------------------------------------------------------------
@@ -284,6 +318,55 @@ def write_checkpoint(session: Session, *, ring: KeyRing, directory: Path | None)
         path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
         doc["path"] = str(path)
     return doc
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStatus:
+    """What a page can tell of the chain without walking it (:func:`chain_status`)."""
+
+    head_seq: int
+    head_at: datetime | None  # when the head entry was sealed
+    pending: int
+    checkpoint_seq: int | None = None  # the newest checkpoint recorded in the database
+    checkpoint_at: datetime | None = None
+    checkpoint_signed: bool | None = None  # its signature holds, by this platform's key
+    checkpoint_matches: bool | None = None  # the entry at its seq still has the hash it signed
+
+
+def chain_status(session: Session, *, ring: KeyRing | None = None) -> ChainStatus:
+    """The chain's head, how many entries wait to be sealed, and the newest checkpoint row: whether its
+    signature holds (with ``ring``) and whether the entry now at its seq still carries the signed head
+    hash. A few indexed reads, never a walk: it says nothing of the entries between checkpoints, nor of
+    a tail cut together with its checkpoint rows — :func:`verify` against checkpoint files kept off
+    the host (``xinyong audit verify``) does."""
+    head = session.execute(
+        select(AuditEntry.seq, AuditEntry.sealed_at).where(AuditEntry.seq.is_not(None))
+        .order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    status = ChainStatus(head_seq=int(head[0]) if head else 0, head_at=head[1] if head else None,
+                         pending=pending_count(session))
+    cp = session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+    if cp is None:
+        return status
+    signed: bool | None = None
+    if ring is not None:
+        created = _ts(cp.created_at) or ""
+        try:
+            if cp.public_key != ring.audit_public_key_b64():
+                raise InvalidSignature
+            Ed25519PublicKey.from_public_bytes(base64.b64decode(cp.public_key)).verify(
+                base64.b64decode(cp.signature), _checkpoint_message(int(cp.seq), cp.head_hash, created))
+            signed = True
+        except (InvalidSignature, ValueError):
+            signed = False
+    if cp.seq == 0:
+        matches = cp.head_hash == GENESIS
+    else:
+        at_seq = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.seq == cp.seq))
+        matches = at_seq is not None and at_seq == cp.head_hash
+    return ChainStatus(head_seq=status.head_seq, head_at=status.head_at, pending=status.pending,
+                       checkpoint_seq=int(cp.seq), checkpoint_at=cp.created_at, checkpoint_signed=signed,
+                       checkpoint_matches=matches)
 
 
 class CheckpointError(ValueError):
