@@ -310,7 +310,7 @@ def _domain_routers() -> tuple[dict[tuple[str, str], Express], list, list, dict[
     refused_bodies: dict[tuple[str, str], Any] = {}
     too_large_bodies: dict[tuple[str, str], Any] = {}
     routers, hot = [], []
-    for module in ("xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
+    for module in ("xinyong.audit.views", "xinyong.catalog.api", "xinyong.records.api", "xinyong.records.views",
                    "xinyong.imports.api", "xinyong.catalog.views", "xinyong.imports.views",
                    "xinyong.measures.api", "xinyong.measures.views",
                    "xinyong.lists.api", "xinyong.lists.views",

@@ -18,7 +18,7 @@ HOME_MARKERS = {
     "officer": ["区市场监管局", "scjgj", "/workspace/apikeys"],
     "institution": ["某银行", "bank1"],
     "citizen": ["我的身份信息", "张**"],
-    "auditor": ["审计日志", "/api/v1/audit/entries"],
+    "auditor": ["审计日志", "/audit"],
 }
 
 

@@ -614,6 +614,68 @@ MESSAGES: dict[str, dict[str, str]] = {
     "removal.revocation": {"zh": "撤销认定", "en": "Revocation"},
     "removal.decision": {"zh": "决定移出", "en": "Decision"},
     "removal.rule": {"zh": "不再符合规则", "en": "No longer meets the rule"},
+    # ---- the audit log's page -------------------------------------------------------------
+    "audit.title": {"zh": "审计日志", "en": "Audit log"},
+    "audit.intro": {"zh": "平台上每一次写入和对个人信息的每一次查阅都记入审计日志，并按顺序封存为哈希链。本页的每次查阅同样记入日志。",
+                    "en": "Every write and every read of personal data is recorded in the audit log and sealed, in order, "
+                          "into a hash chain. Each look at this page is recorded too."},
+    "audit.chain.title": {"zh": "审计链状态", "en": "State of the chain"},
+    "audit.chain.head": {"zh": "已封存至第 {seq} 条，待封存 {pending} 条",
+                         "en": "Sealed up to seq {seq}; {pending} waiting to be sealed"},
+    "audit.chain.head_at": {"zh": "最近封存于", "en": "last sealed at"},
+    "audit.chain.checkpoint": {"zh": "最近的签名检查点：第 {seq} 条", "en": "Latest signed checkpoint: seq {seq}"},
+    "audit.chain.checkpoint_ok": {"zh": "与审计链一致", "en": "matches the chain"},
+    "audit.chain.checkpoint_differs": {
+        "zh": "该序号处的审计记录与检查点签名的哈希不一致（或已缺失）。请立即完整校验审计链。",
+        "en": "the entry at that seq no longer carries the hash the checkpoint signed (or is missing). "
+              "Verify the whole chain now."},
+    "audit.chain.checkpoint_bad_signature": {
+        "zh": "该检查点的签名无效或不是由本平台的密钥签署。请立即完整校验审计链。",
+        "en": "its signature is invalid or not by this platform's key. Verify the whole chain now."},
+    "audit.chain.no_checkpoint": {"zh": "尚无签名检查点：请运行 xinyong audit seal。",
+                                  "en": "No signed checkpoint yet: run xinyong audit seal."},
+    "audit.chain.how_to_verify": {
+        "zh": "本页只比对最近一个检查点（几次索引查询），不逐条校验。完整校验会逐条重新计算整条链的哈希，"
+              "并对照保存在服务器之外的检查点文件发现被截断的尾部：由运维人员运行下面的命令"
+              "（或调用 POST /api/v1/audit/verify，它不对照检查点文件）。",
+        "en": "This page compares the latest checkpoint only (a few indexed reads), not each entry. A full "
+              "verification recomputes every entry's hash and, against checkpoint files kept off the host, "
+              "catches a truncated tail: an operator runs the command below (or POST /api/v1/audit/verify, "
+              "which has no checkpoint files to compare)."},
+    "audit.id": {"zh": "编号", "en": "Id"},
+    "audit.time": {"zh": "时间", "en": "Time"},
+    "audit.times_note": {"zh": "按时间由新到旧排列；时间为本区时区。", "en": "Newest first; times in the district's time zone."},
+    "audit.actor": {"zh": "操作者", "en": "Actor"},
+    "audit.action": {"zh": "操作", "en": "Action"},
+    "audit.object": {"zh": "对象", "en": "Object"},
+    "audit.object_type": {"zh": "对象类型", "en": "Object type"},
+    "audit.object_id": {"zh": "对象编号", "en": "Object id"},
+    "audit.outcome": {"zh": "结果", "en": "Outcome"},
+    "audit.outcome.ok": {"zh": "成功", "en": "OK"},
+    "audit.outcome.denied": {"zh": "拒绝", "en": "Denied"},
+    "audit.outcome.failed": {"zh": "失败", "en": "Failed"},
+    "audit.occurred_from": {"zh": "起始日期", "en": "From"},
+    "audit.occurred_to": {"zh": "结束日期", "en": "To"},
+    "audit.details": {"zh": "详情", "en": "Details"},
+    "audit.details_cut": {"zh": "仅显示前 {n} 个字符；完整记录：", "en": "The first {n} characters only; the whole entry:"},
+    "audit.request": {"zh": "请求", "en": "Request"},
+    "audit.department": {"zh": "部门", "en": "department"},
+    "audit.pending": {"zh": "待封存", "en": "not sealed yet"},
+    "audit.filter.bad_action": {"zh": "操作名称无效（字母、数字、点、下划线或连字符，最多 64 个字符）。",
+                                "en": "Invalid action (letters, digits, dots, underscores or hyphens; at most 64)."},
+    "audit.filter.bad_actor": {"zh": "操作者无效（最多 128 个字符，不含控制字符）。",
+                               "en": "Invalid actor (at most 128 characters, no control characters)."},
+    "audit.filter.bad_object_type": {"zh": "对象类型无效（字母、数字、点、下划线或连字符，最多 32 个字符）。",
+                                     "en": "Invalid object type (letters, digits, dots, underscores or hyphens; at most 32)."},
+    "audit.filter.bad_object_id": {"zh": "对象编号无效（最多 64 个字符，不含控制字符）。",
+                                   "en": "Invalid object id (at most 64 characters, no control characters)."},
+    "audit.filter.bad_outcome": {"zh": "结果无效。", "en": "Invalid outcome."},
+    "audit.filter.id_number": {"zh": "筛选条件中不能含有身份证号码（连续 17 位数字）；审计日志中不保存未遮盖的身份证号码。",
+                               "en": "A filter may not hold an ID number (17 digits in a row); the audit log holds none unmasked."},
+    "audit.filter.bad_date": {"zh": "日期格式应为 YYYY-MM-DD。", "en": "Dates must be YYYY-MM-DD."},
+    "audit.filter.bad_range": {"zh": "起始日期晚于结束日期。", "en": "The start date is after the end date."},
+    "audit.filter.not_applied": {"zh": "筛选条件无法应用，因此未列出任何审计记录：请更正上面的条件后重新筛选。",
+                                 "en": "The filter could not be applied, so no entries are listed: correct it above and filter again."},
     # ---- scoring ------------------------------------------------------------------------
     "nav.scoring": {"zh": "积分规则", "en": "Scoring rules"},
     "nav.grades": {"zh": "等级分布", "en": "Grades"},

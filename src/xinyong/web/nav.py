@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.routing import Match
 
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 
-AUDIT_PAGE = "/audit"
-AUDIT_API = "/api/v1/audit/entries"
+AUDIT_PAGE = "/audit"  # the audit log's page (audit.views); the JSON stays at /api/v1/audit/entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,30 +19,18 @@ class NavItem:
     hint: str | None = None  # a message-catalog key, shown on home pages
 
 
-def has_page(request: Request, path: str) -> bool:
-    """Whether some router answers ``GET path`` (domains add their pages as they arrive)."""
-    scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "headers": [],
-             "query_string": b""}
-    return any(r.matches(scope)[0] == Match.FULL for r in request.app.router.routes)
-
-
-def audit_href(request: Request) -> str:
-    """The audit domain's page once it exists; until then the JSON listing (same permission)."""
-    return AUDIT_PAGE if has_page(request, AUDIT_PAGE) else AUDIT_API
-
-
 RECORDS_PAGE = "/workspace/records"
 UPLOAD_PAGE = "/workspace/upload"
 IMPORTS_PAGE = "/workspace/imports"
 OWN_KEYS_PAGE = "/workspace/apikeys"
 OWN_QUALITY_PAGE = "/workspace/quality"
 
-# (permission, href or None for the audit link, label, hint), in display order.
-_ITEMS: tuple[tuple[str, str | None, str, str | None], ...] = (
+# (permission, href, label, hint), in display order.
+_ITEMS: tuple[tuple[str, str, str, str | None], ...] = (
     ("departments.manage", "/admin/departments", "nav.departments", "home.admin.departments"),
     ("users.manage", "/admin/users", "nav.users", "home.admin.users"),
     ("apikeys.manage", "/admin/apikeys", "nav.apikeys", "home.admin.apikeys"),
-    ("audit.read", None, "nav.audit", "home.audit"),
+    ("audit.read", AUDIT_PAGE, "nav.audit", "home.audit"),
 )
 # The credit office's data pages, after the workspace's.
 _DATA_ITEMS: tuple[tuple[str, str, str, str], ...] = (
@@ -68,7 +54,7 @@ def nav_items(request: Request, principal: Principal | None) -> list[NavItem]:
     items = [NavItem("/", "nav.home")]
     for permission, href, label, hint in _ITEMS:
         if allowed(role, permission):
-            items.append(NavItem(href or audit_href(request), label, hint))
+            items.append(NavItem(href, label, hint))
     # The department workspace: records (every department's for those who read them all), files, keys.
     if allowed(role, "records.read"):
         every = allowed(role, "records.read_all")

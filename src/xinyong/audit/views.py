@@ -1,0 +1,230 @@
+"""The audit log's page (``GET /audit``) for those who hold ``audit.read`` (the credit office, auditors).
+
+Thin: entries come from :func:`xinyong.audit.service.list_entries`, as the API's
+(``GET /api/v1/audit/entries``) do, and the chain's state from :func:`xinyong.audit.service.chain_status`
+(a few indexed reads; a full verification walks the whole chain and is left to ``xinyong audit verify``
+and ``POST /api/v1/audit/verify``). Every look is itself registered as the API's is: ``audit.read``
+with the filters, the count and ``via: page``; a filter the page cannot apply lists nothing and is
+registered ``failed`` with the filters' names and the reasons' codes, never what was typed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from xinyong.audit import service
+from xinyong.audit.models import AuditEntry
+from xinyong.audit.service import OUTCOMES, record
+from xinyong.auth.deps import page_refusals, require
+from xinyong.auth.service import Principal
+from xinyong.deps import DbSession, VaultDep
+from xinyong.privacy.masking import mask_id_numbers_in, may_hold_id_number
+from xinyong.web.templating import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+AuditReader = Annotated[Principal, Depends(require("audit.read"))]
+Param = Annotated[str, Query(max_length=128)]
+
+PAGE_PATH = "/audit"  # web.nav.AUDIT_PAGE: the navigation links here
+PAGE_SIZE = 50
+DETAILS_SHOWN = 4000  # characters of an entry's details on the page; the API gives the whole entry
+CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")  # an action's or an object type's shape
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_LEN = {"action": 64, "actor": 128, "object_type": 32, "object_id": 64}  # the columns' lengths
+
+
+@dataclass
+class Filters:
+    """The page's filters as the query string carries them."""
+
+    action: str = ""
+    actor: str = ""
+    outcome: str = ""
+    object_type: str = ""
+    object_id: str = ""
+    occurred_from: date | None = None
+    occurred_to: date | None = None  # inclusive: the whole day
+    before_id: int | None = None
+    errors: list[str] = field(default_factory=list)  # message keys of refused filter values
+    refused: list[str] = field(default_factory=list)  # the filters refused, by name
+    typed: dict[str, str] = field(default_factory=dict)  # what was typed for each refused filter
+
+    def refuse(self, name: str, key: str, raw: str | None = None) -> None:
+        if key not in self.errors:
+            self.errors.append(key)
+        if name not in self.refused:
+            self.refused.append(name)
+        if raw is not None:
+            self.typed[name] = _echo(raw)
+
+    def shown(self, name: str) -> str:
+        """The form's value for filter ``name``: as typed if refused for its value, else as applied."""
+        if name in self.typed:
+            return self.typed[name]
+        value = getattr(self, name)
+        return value.isoformat() if isinstance(value, date) else (value or "")
+
+    def query(self, **changes: Any) -> str:
+        f = replace(self, **changes)
+        params = {"action": f.action, "actor": f.actor, "outcome": f.outcome, "object_type": f.object_type,
+                  "object_id": f.object_id,
+                  "occurred_from": f.occurred_from.isoformat() if f.occurred_from else "",
+                  "occurred_to": f.occurred_to.isoformat() if f.occurred_to else "",
+                  "before_id": str(f.before_id) if f.before_id else ""}
+        return urlencode({k: v for k, v in params.items() if v})
+
+    def audit_details(self) -> dict[str, Any]:
+        """The applied filters (a refused one is None), as the API's ``filter``, and the page's place."""
+        return {"filter": {"action": self.action or None, "actor": self.actor or None,
+                           "outcome": self.outcome or None, "object_type": self.object_type or None,
+                           "object_id": self.object_id or None,
+                           "occurred_from": self.occurred_from.isoformat() if self.occurred_from else None,
+                           "occurred_to": self.occurred_to.isoformat() if self.occurred_to else None},
+                "before_id": self.before_id}
+
+
+def _echo(raw: str) -> str:
+    """A refused value as the form shows it again: control characters dropped, and nothing of a value
+    holding 17 digits in a row (an ID number's shape), which would go back into the page's address."""
+    return "" if may_hold_id_number(raw) else CONTROL.sub("", raw)
+
+
+def _day(raw: str) -> date | None:
+    if not DAY.match(raw):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, object_id: str,
+                  occurred_from: str, occurred_to: str, before_id: str) -> Filters:
+    """The filters from the query string. A value that cannot be applied — an action or object type of
+    the wrong shape, an outcome that is none, a value longer than its column, control characters, 17
+    digits in a row (an ID number's shape, which no entry holds unmasked), a date that cannot be read, a range whose start is after its end — is a refusal: the page then lists
+    nothing. ``before_id`` is the page's own paging link: an odd value there is ignored."""
+    f = Filters()
+    for name, raw in (("action", action), ("actor", actor), ("object_type", object_type),
+                      ("object_id", object_id)):
+        value = raw.strip()
+        if not value:
+            continue
+        if may_hold_id_number(value):  # no entry holds one unmasked; never carried on into the paging links
+            f.refuse(name, "audit.filter.id_number", value)
+        elif len(value) > MAX_LEN[name] or CONTROL.search(value) or (
+                name in ("action", "object_type") and not CODE.match(value)):
+            f.refuse(name, f"audit.filter.bad_{name}", value)
+        else:
+            setattr(f, name, value)
+    value = outcome.strip()
+    if value:
+        if value in OUTCOMES:
+            f.outcome = value
+        else:
+            f.refuse("outcome", "audit.filter.bad_outcome", value)
+    for name, raw in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
+        value = raw.strip()
+        if value:
+            day = _day(value)
+            if day is None:
+                f.refuse(name, "audit.filter.bad_date", value)
+            else:
+                setattr(f, name, day)
+    if f.occurred_from and f.occurred_to and f.occurred_from > f.occurred_to:
+        f.refuse("occurred_to", "audit.filter.bad_range")
+    value = before_id.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18 and int(value) > 0:
+        f.before_id = int(value)
+    return f
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    seq: int | None
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_label: str | None
+    department_id: int | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    outcome: str
+    request_id: str | None
+    details: str  # as stored, as JSON; cut at DETAILS_SHOWN characters
+    details_cut: bool
+
+
+def _shown(value: str | None) -> str | None:
+    """Defence in depth: what the log holds was masked when written; anything of an ID number's shape
+    that reached the table otherwise is masked on the page too."""
+    return None if value is None else mask_id_numbers_in(value)
+
+
+def _row(e: AuditEntry) -> Row:
+    text = mask_id_numbers_in(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)) \
+        if e.details else ""
+    return Row(id=e.id, seq=e.seq, occurred_at=e.occurred_at, actor_type=e.actor_type,
+               actor_id=_shown(e.actor_id), actor_label=_shown(e.actor_label), department_id=e.department_id,
+               action=_shown(e.action) or "", object_type=_shown(e.object_type), object_id=_shown(e.object_id),
+               outcome=e.outcome, request_id=_shown(e.request_id), details=text[:DETAILS_SHOWN],
+               details_cut=len(text) > DETAILS_SHOWN)
+
+
+def _utc_bounds(request: Request, f: Filters) -> tuple[datetime | None, datetime | None]:
+    """The date range in the district's time zone, as UTC instants: from the start of the first day to
+    the start of the day after the last."""
+    tz = request.app.state.settings.tz
+    start = datetime.combine(f.occurred_from, time.min, tzinfo=tz) if f.occurred_from else None
+    end = datetime.combine(f.occurred_to + timedelta(days=1), time.min, tzinfo=tz) if f.occurred_to else None
+    return start, end
+
+
+@router.get(PAGE_PATH, response_class=HTMLResponse)
+def audit_page(request: Request, principal: AuditReader, session: DbSession, vault: VaultDep,
+               action: Param = "", actor: Param = "", outcome: Param = "", object_type: Param = "",
+               object_id: Param = "", occurred_from: Param = "", occurred_to: Param = "",
+               before_id: Param = "") -> HTMLResponse:
+    f = parse_filters(action=action, actor=actor, outcome=outcome, object_type=object_type, object_id=object_id,
+                      occurred_from=occurred_from, occurred_to=occurred_to, before_id=before_id)
+    rows: list[Row] = []
+    next_before: int | None = None
+    if f.errors:
+        # A filter the page cannot apply lists nothing: the unfiltered entries under its warning would
+        # read as the filter's answer. Nothing is read; the refused look is registered.
+        record(session, actor=principal.actor, action="audit.read", outcome="failed",
+               details={**f.audit_details(), "errors": [k.rsplit(".", 1)[-1] for k in f.errors],
+                        "fields": f.refused, "count": 0, "via": "page"})
+    else:
+        start, end = _utc_bounds(request, f)
+        found = service.list_entries(session, action=f.action or None, actor=f.actor or None,
+                                     outcome=f.outcome or None, object_type=f.object_type or None,
+                                     object_id=f.object_id or None, occurred_from=start, occurred_before=end,
+                                     before_id=f.before_id, limit=PAGE_SIZE + 1)
+        rows = [_row(e) for e in found[:PAGE_SIZE]]
+        next_before = rows[-1].id if len(found) > PAGE_SIZE and rows else None
+        record(session, actor=principal.actor, action="audit.read",
+               details={**f.audit_details(), "count": len(rows), "via": "page"})
+    context = {"rows": rows, "filters": f, "next_before": next_before, "outcomes": OUTCOMES,
+               "page_path": PAGE_PATH, "details_shown": DETAILS_SHOWN,
+               "chain": service.chain_status(session, ring=vault.ring)}
+    template = "audit/_entries.html" if is_htmx(request) and \
+        request.headers.get("hx-history-restore-request") != "true" else "audit/entries.html"
+    return render(request, template, context)
+
+
+# a query the schema refuses (a value over 128 characters: FastAPI's 422, the error page naming the
+# field) is registered as a refused read, as the API's are
+refused_bodies = page_refusals(router, {("GET", PAGE_PATH): "audit.read"})
