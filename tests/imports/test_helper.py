@@ -354,3 +354,33 @@ def test_a_helper_that_cannot_start_leaves_no_pipe_open(monkeypatch, session, wo
         prepare.HelperPreparer(b"", item, DepartmentRef(id=world.dept_a.id, code=world.dept_a.code),
                                wait=lambda: None, every=1.0)
     assert sorted(closed) == ["child", "ours"]
+
+
+@pytest.mark.parametrize("helper", [False, True])
+def test_a_file_row_under_another_items_source_id_is_rejected(db, vault, world, session, catalog_loaded,  # type: ignore[no-untyped-def]
+                                                              helper) -> None:
+    """A source_id keeps its item on the file path too, prepared in the runner or in the helper: a
+    penalty row under the source_id of the department's licence is rejected (item_changed, field
+    item, in the job's report and the data quality's rejections), the licence left as it was."""
+    from xinyong.records.service import ingest
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(3 * CHUNK, prefix="IC")
+    idn, name = rows[0][0], rows[0][1]
+    with db.session() as s:
+        [out] = ingest(s, vault=vault, department=dept, actor=SYSTEM, records=[{
+            "item": "admin_license", "id_number": idn, "name": name, "source_id": "IC15", "decided_at": "2026-03-05",
+            "fields": {"license_no": "JY2026001", "license_type": "普通", "content": "食品经营许可"}}])
+        assert out.status == "created"
+        licence_id = out.record_id
+    job = runner.run_job(db, vault, jid := _job(db, vault, world.dept_a, csv_bytes(ZH_HEADER, rows)),
+                         chunk_size=CHUNK, helper=helper)
+    assert job is not None and job.status == "done"
+    got = session.get(service.ImportJob, jid)
+    assert (got.created, got.updated, got.rejected) == (3 * CHUNK - 1, 0, 1)
+    [err] = session.scalars(select(ImportRowError).where(ImportRowError.job_id == jid)).all()
+    assert (err.row_number, err.field, err.code) == (17, "item", "item_changed")  # IC15: the 16th row, row 17
+    licence = session.get(Record, licence_id)
+    assert (licence.item_code, licence.revision) == ("admin_license", 1)
+    assert session.scalar(select(Rejection.code).where(Rejection.department_id == world.dept_a.id,
+                                                       Rejection.source_id == "IC15")) == "item_changed"
