@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xinyong.catalog.spec import no_such_day
 from xinyong.context import request_id_var
 from xinyong.domain_errors import BilingualError
-from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
+from xinyong.privacy.masking import mask_id_numbers_in, page_without_id_numbers
 
 log = logging.getLogger("xinyong")
 
@@ -163,15 +163,14 @@ def _unreadable_body(exc: StarletteHTTPException) -> list[dict[str, Any]] | None
 
 
 def _referring_page(request: Request) -> str:
-    """The page a refused form was sent from (this site's, by its Referer), to come back to; never one
-    holding an ID number; else the home page."""
+    """The page a refused form was sent from (this site's, by its Referer), to come back to, less
+    anything of an ID number's shape (``privacy.masking.page_without_id_numbers``); else the home page."""
     from urllib.parse import urlsplit
 
     ref = urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer", ""))
     if ref.netloc != request.url.netloc or not ref.path.startswith("/"):
         return "/"
-    page = ref.path + (f"?{ref.query}" if ref.query else "")
-    return "/" if contains_id_number(page) else page
+    return page_without_id_numbers(ref.path, ref.query)
 
 
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full",
@@ -279,9 +278,8 @@ def install(app: Any, render_error_page: Any) -> None:
                 from fastapi.responses import RedirectResponse
 
                 # back to this page after logging in: its path encoded whole, and never one holding an
-                # ID number (a client put it there) carried on into a query string
-                path = request.url.path
-                back = "/" if contains_id_number(path) else path
+                # ID number's shape (a client put it there) carried on into a query string
+                back = page_without_id_numbers(request.url.path)
                 return RedirectResponse("/login?" + urlencode({"next": back}, safe="/"), status_code=303)
             return render_error_page(request, exc.status_code, None, message)
         errors = None

@@ -241,3 +241,17 @@ def test_sign_in_attempts_are_limited_per_address_across_accounts(db, vault, set
             s.commit()
             [entry] = s.scalars(select(AuditEntry).where(AuditEntry.action == "ratelimit.refused")).all()
             assert entry.details["limit"] == "login" and entry.details["calls"] == 2
+
+
+def test_the_sign_in_redirect_never_carries_digits_of_an_id_numbers_shape(client):  # type: ignore[no-untyped-def]
+    """A page asked for without a session sends the browser to ``/login?next=<its path>``: a path
+    holding 17 digits in a row (valid or not) goes home instead, as the language links send it."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    shaped = number[:17] + ("0" if number[-1] != "0" else "1")
+    for path in (f"/workspace/records/{shaped}", f"/workspace/records/{number}"):
+        page = client.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/login?next=/", path
+    page = client.get("/workspace/apikeys", follow_redirects=False)
+    assert page.headers["location"] == "/login?next=/workspace/apikeys"

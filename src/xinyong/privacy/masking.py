@@ -92,6 +92,21 @@ def may_hold_id_number(text: str) -> bool:
     return _DIGITS_17.search(text) is not None or _hidden_digits(text) is not None
 
 
+def page_without_id_numbers(path: str, query: str = "") -> str:
+    """A page's path and query to send a browser back to (the language links, ``/reauth?next=``,
+    ``/login?next=``), less anything of an ID number's shape (:func:`may_hold_id_number`: 17 digits
+    in a row, valid or not — the app refuses a valid one in a query string, an invalid one would go
+    on into the next request's URL and its logs): a path holding one is the home page, a query
+    parameter holding one (name or value) is dropped, the others kept."""
+    from urllib.parse import parse_qsl, urlencode
+
+    if may_hold_id_number(path):
+        return "/"
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+            if not (may_hold_id_number(k) or may_hold_id_number(v))]
+    return path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def _valid_starts(text: str) -> list[int]:
     return [m.start() for m in _ID_WINDOW.finditer(text) if identity.is_valid(m.group(1))]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, St
 
 from xinyong.auth.service import Principal
 from xinyong.context import request_id_var
-from xinyong.privacy.masking import may_hold_id_number
+from xinyong.privacy.masking import page_without_id_numbers
 from xinyong.web.i18n import LANGS, lang_of, translate, translator
 from xinyong.web.nav import nav_items
 
@@ -79,16 +79,10 @@ def is_htmx(request: Request) -> bool:
 
 def lang_links(request: Request, lang: str) -> list[dict[str, Any]]:
     """The language switch's links, back to this page: its path and query, less anything of an ID
-    number's shape (17 digits in a row, valid or not: the app refuses a valid one in a query string,
-    ``app.id_number_in``), which the link would carry on into the next request's URL and its logs —
-    a path holding one goes back home, a query parameter holding one (name or value) is dropped, as
-    the records pages drop such a filter value (``records.views._echo``)."""
-    path = request.url.path
-    if may_hold_id_number(path):  # a client put one in the path: never carry it on into a query string
-        return _links("/", lang)
-    kept = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-            if not (may_hold_id_number(k) or may_hold_id_number(v))]
-    return _links(path + (f"?{urlencode(kept)}" if kept else ""), lang)
+    number's shape (``privacy.masking.page_without_id_numbers``: a path holding one goes back home,
+    a query parameter holding one is dropped), as the records pages drop such a filter value
+    (``records.views._echo``)."""
+    return _links(page_without_id_numbers(request.url.path, request.url.query), lang)
 
 
 def _links(nxt: str, lang: str) -> list[dict[str, Any]]:
