@@ -384,3 +384,39 @@ def test_a_file_row_under_another_items_source_id_is_rejected(db, vault, world, 
     assert (licence.item_code, licence.revision) == ("admin_license", 1)
     assert session.scalar(select(Rejection.code).where(Rejection.department_id == world.dept_a.id,
                                                        Rejection.source_id == "IC15")) == "item_changed"
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_repeat_of_another_items_source_id_is_item_changed_after_a_resume_too(  # type: ignore[no-untyped-def]
+        db, vault, world, session, catalog_loaded, resumed) -> None:
+    """Two rows of a file under the source_id of the department's licence, in its first and its third
+    chunk: both are rejected item_changed, whether the job ran at once or was interrupted between
+    them and resumed (the record of the other item stands for no row of this file: a first row
+    refused does not count, as docs/imports.md says)."""
+    from xinyong.records.service import ingest
+
+    dept = DepartmentRef(id=world.dept_a.id, code=world.dept_a.code)
+    rows = penalty_rows(3 * CHUNK, prefix="RC")
+    rows[2 * CHUNK + 1] = [*rows[1][:2], "RC1", *rows[2 * CHUNK + 1][3:]]  # the same id and person, later
+    with db.session() as s:
+        [out] = ingest(s, vault=vault, department=dept, actor=SYSTEM, records=[{
+            "item": "admin_license", "id_number": rows[1][0], "name": rows[1][1], "source_id": "RC1",
+            "decided_at": "2026-03-05", "fields": {"license_no": "JY2026002", "license_type": "普通",
+                                                   "content": "食品经营许可"}}])
+        assert out.status == "created"
+
+    def stop(p: runner.Progress) -> None:
+        if resumed and p.rows_done == CHUNK:
+            raise RuntimeError("the server was restarted")
+
+    jid = _job(db, vault, world.dept_a, csv_bytes(ZH_HEADER, rows))
+    first = runner.run_job(db, vault, jid, chunk_size=CHUNK, helper=False, on_progress=stop)
+    if resumed:
+        assert first is not None and first.status == "interrupted"
+        with db.session() as s:
+            service.resume_job(s, job=service.get_job(s, job_id=jid, department_id=world.dept_a.id), actor=SYSTEM)
+        first = runner.run_job(db, vault, jid, chunk_size=CHUNK, helper=False)
+    assert first is not None and first.status == "done"
+    errors = sorted((e.row_number, e.field, e.code) for e in session.scalars(
+        select(ImportRowError).where(ImportRowError.job_id == jid)))
+    assert errors == [(3, "item", "item_changed"), (2 * CHUNK + 3, "item", "item_changed")]

@@ -632,7 +632,10 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             if got is not None:
                 seen, where = got
             else:
-                seen = cur["content_hash"] if cur is not None and p.source_id in file.before else None
+                # (a record of another item was made by none of the file's rows, which are all of one
+                # item: those of its id were refused item_changed, and a refused first row does not count)
+                seen = (cur["content_hash"] if cur is not None and p.source_id in file.before
+                        and cur["item"] == item.code else None)
         if seen is not None:
             if seen != h:
                 out.errors = _duplicate(where)
