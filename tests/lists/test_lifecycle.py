@@ -294,3 +294,24 @@ def test_red_and_dishonest_never_at_once(session, world, vault, announced):  # t
     service.remove(session, entry=entry, kind="repair", reason="完成信用修复", actor=ADMIN)
     again = service.add(session, code="red_recommended", subject_id=subject.id, reason="再次推荐", actor=ADMIN)
     assert again.status == "listed"
+
+
+def test_the_daily_upkeep_ends_red_listings_of_people_listed_for_dishonesty(session, world, vault):  # type: ignore[no-untyped-def]
+    """A person both red by decision and listed for dishonesty (made before the rule, or through a
+    catalog item edited since) has the red listing ended by ``maintain``, once: a second run ends nothing."""
+    from sqlalchemy import update
+
+    subject, clean = person(session, vault), person(session, vault)
+    entry = _propose(session, world, subject)
+    service.notify(session, entry=entry, actor=OFFICER, today=date(2026, 11, 2))
+    service.decide(session, entry=entry, listed=True, reason="申辩期届满", actor=ADMIN, today=date(2026, 11, 10))
+    red = service.add(session, code="red_recommended", subject_id=clean.id, reason="推荐", actor=ADMIN)
+    kept = service.add(session, code="red_moral_model", subject_id=clean.id, reason="推荐", actor=ADMIN)
+    # as an older version left it: the red entry moved onto the dishonest person behind the service's back
+    session.execute(update(ListEntry).where(ListEntry.id == red.id).values(subject_id=subject.id))
+    session.expire_all()
+    assert service.maintain(session, today=date(2026, 11, 12))["red_ended"] == 1
+    session.refresh(red)
+    session.refresh(kept)
+    assert (red.status, red.removal_kind) == ("removed", "rule") and kept.status == "listed"
+    assert service.maintain(session, today=date(2026, 11, 12))["red_ended"] == 0

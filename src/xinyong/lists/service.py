@@ -917,11 +917,29 @@ def sync_catalog_item(session: Session, item_code: str, *, actor: Actor | None =
 
 
 def maintain(session: Session, *, today: date | None = None, actor: Actor | None = None) -> dict[str, Any]:
-    """Daily upkeep (``xinyong maintain``): expiry, then the rule-based red lists."""
+    """Daily upkeep (``xinyong maintain``): expiry, the red listings of people listed for dishonesty,
+    then the rule-based red lists."""
     today = today or clock.today()
     actor = actor or Actor.system("maintain")
     expired = expire(session, today=today, actor=actor)
-    return {"expired": expired, "refreshed": refresh(session, today=today, actor=actor)}
+    red_ended = end_red_of_dishonest(session, today=today)
+    return {"expired": expired, "red_ended": red_ended, "refreshed": refresh(session, today=today, actor=actor)}
+
+
+def end_red_of_dishonest(session: Session, *, today: date | None = None) -> int:
+    """The daily sweep behind the rule that nobody is red and dishonest at once: red listings by
+    decision of people listed for dishonesty end (as :func:`end_red_for_dishonesty`; the listing's own
+    transaction ends them since this rule came, so this finds the pairs made before it, or by a
+    catalog item edited to feed a dishonesty list). Rule-based ones are the refresh's. Idempotent."""
+    session.flush()
+    red_codes = select(ListKind.code).where(ListKind.kind == "red")
+    rows = session.execute(select(ListEntry.id, ListEntry.list_code, ListEntry.subject_id)
+                           .where(ListEntry.status == "listed", ListEntry.source == "decision",
+                                  ListEntry.list_code.in_(red_codes),
+                                  ListEntry.subject_id.in_(_dishonesty_listed()))
+                           .order_by(ListEntry.id)).all()
+    end_red_for_dishonesty(session, rows, today=today)
+    return len(rows)
 
 
 # ---- "3 years without bad records" ---------------------------------------------------------------------
