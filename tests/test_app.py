@@ -66,6 +66,32 @@ def test_pages_get_a_csp(client):
         assert r.headers["x-frame-options"] == "DENY"
 
 
+def test_api_docs_load_only_the_platforms_own_files(client):
+    """/api/docs works on an intranet without internet: Swagger UI's files are served by the platform
+    (fastapi-offline's), the page names no other host, and its CSP allows none."""
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "://" not in page.text and "//cdn" not in page.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert {"/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css",
+            "/static/favicon.svg"} <= set(assets)
+    assert "url: '/api/openapi.json'" in page.text
+    types = {".js": "javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+    for url in assets:
+        assert url.startswith("/") and not url.startswith("//")
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 0, url
+        assert types[url[url.rindex("."):]] in r.headers["content-type"], (url, r.headers["content-type"])
+    assert b"SwaggerUIBundle" in client.get("/static/swagger-ui/swagger-ui-bundle.js").content
+    csp = page.headers["content-security-policy"]
+    assert "https:" not in csp and "http:" not in csp and "://" not in csp and "*" not in csp
+    for directive in csp.split(";"):
+        sources = directive.split()[1:]
+        assert set(sources) <= {"'self'", "'none'", "'unsafe-inline'", "data:"}, directive
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert client.get("/api/redoc").status_code == 404  # not served
+
+
 def test_id_numbers_never_travel_in_paths_or_query_strings(client):
     """The OpenAPI contract: no path or query parameter carries an ID number."""
     spec = client.get("/api/openapi.json").json()

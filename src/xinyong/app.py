@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +27,20 @@ from xinyong.privacy.vault import Vault, set_vault
 from xinyong.ratelimit import RateLimiter, parse_limits
 
 log = logging.getLogger("xinyong")
+
+
+# The OpenAPI page's Swagger UI files come from the ``fastapi-offline`` package (which ships them) and
+# are served by the platform itself: the page works on an intranet without internet, and its CSP
+# (middleware.DOCS_CSP) names no other host. Mounted before ``/static`` (routes are tried in order).
+DOCS_URL = "/api/docs"
+OPENAPI_URL = "/api/openapi.json"
+DOCS_ASSETS_URL = "/static/swagger-ui"
+
+
+def _docs_assets_dir() -> str:
+    from importlib.resources import files
+
+    return str(files("fastapi_offline") / "static")
 
 
 EXPRESS_MAX_BODY = 4096  # an express request's body is small; a larger one goes the declared way
@@ -221,9 +237,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         title="xinyong 个人公共信用信息共享服务平台",
         version=__version__,
         description="Personal public credit information platform API. 所有接口均需认证；身份证号码只在请求体中传递。",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, from the platform's own files (no CDN)
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=OPENAPI_URL,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -246,6 +262,18 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                                   headers={"Retry-After": "5"}) from exc
         return {"status": "ok", "version": __version__}
 
+    @app.get(DOCS_URL, include_in_schema=False)
+    def api_docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{OPENAPI_URL}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/favicon.svg",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
     from xinyong.audit.api import refused_bodies as audit_refused_bodies
     from xinyong.audit.api import router as audit_router
     from xinyong.auth.api import refused_bodies as auth_refused_bodies
@@ -262,6 +290,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in (*hot, auth_router, audit_router, subjects_router, *domain):
         app.include_router(router)
     app.include_router(web_views.router)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_docs_assets_dir()), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=str(web_views.STATIC_DIR)), name="static")
     app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes, on_too_large=_register_too_large)
     return app

@@ -14,10 +14,13 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-# The OpenAPI page loads its own inline bootstrap script; it carries no personal data.
+# The OpenAPI page (Swagger UI, its files served by the platform: app.DOCS_ASSETS_URL) starts with an
+# inline bootstrap script and Swagger UI sets inline styles; it carries no personal data. No other
+# host: the page works offline and loads nothing from outside.
 DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; "
-    "script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
 
 
