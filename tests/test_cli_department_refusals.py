@@ -58,5 +58,5 @@ def test_a_refused_department_is_registered(env: Database, tmp_path: Path, comma
         entries = list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
     assert len(entries) == 1
     assert entries[0].outcome == "denied" and entries[0].details["code"] == CASES[dept]
-    assert entries[0].details["filename"] == "x.csv"
+    assert entries[0].details["filename"] == "x.csv" and entries[0].details["via"] == "cli"
     assert NUMBER not in str(entries[0].details)

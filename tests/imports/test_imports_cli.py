@@ -156,9 +156,10 @@ def test_resume_option(env: Database, tmp_path: Path) -> None:
     from xinyong.audit.models import AuditEntry
 
     with env.session() as s:  # refused, and registered as the API's and the page's refusals are
-        [e] = s.scalars(select(AuditEntry).where(AuditEntry.action == "imports.resume",
-                                                 AuditEntry.outcome == "denied"))
-        assert (e.object_id, e.details) == ("1", {"code": "already_done"})
+        got = [(e.object_id, e.details) for e in s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "imports.resume", AuditEntry.outcome == "denied")
+            .order_by(AuditEntry.id))]
+        assert got == [("1", {"code": "file_mismatch", "via": "cli"}), ("1", {"code": "already_done", "via": "cli"})]
 
 
 def test_a_truncated_workbook_is_bad_xlsx(env: Database, tmp_path: Path) -> None:

@@ -135,6 +135,7 @@ def import_command(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=20_000, hidden=True)] = CHUNK_SIZE,
 ) -> None:
     """导入一个批量文件（一个信息事项） / import a bulk file of one catalog item."""
+    from xinyong.audit.service import record_not_found
     from xinyong.cli import database
     from xinyong.imports import service
     from xinyong.imports.parsers import FileError
@@ -143,7 +144,15 @@ def import_command(
     try:
         data = file.read_bytes()
     except OSError as exc:
-        _fail(f"无法读取文件 {file}：{exc.strerror or exc}", f"cannot read {file}: {exc.strerror or exc}")
+        unreadable = FileError("file_unreadable", f"无法读取文件 {file}：{exc.strerror or exc}",
+                               f"cannot read {file}: {exc.strerror or exc}")
+        with database(cfg) as db, db.session() as s:  # registered, as the command's other refusals are
+            if resume is None:
+                service.record_refusal(s, actor=actor, item_code=item, filename=file.name, size=0,
+                                       error=unreadable, via="cli")
+            else:
+                service.record_resume_refusal(s, actor=actor, job_id=resume, error=unreadable, via="cli")
+        _fail(unreadable.zh, unreadable.en)
     with database(cfg) as db:
         try:
             with db.session() as s:
@@ -154,25 +163,35 @@ def import_command(
                                              max_bytes=cfg.max_request_bytes)
                 else:
                     job = service.get_job(s, job_id=resume, department_id=department.id)
+                    mismatch = None
                     if job.item_code != item:
-                        _fail(f"任务 {resume} 的事项是 {job.item_code}",
-                              f"job {resume} imports item {job.item_code}")
-                    if job.sha256 != hashlib.sha256(data).hexdigest():
-                        _fail(f"文件与任务 {resume} 上传的文件不同",
-                              f"the file differs from the one job {resume} imports")
+                        mismatch = service.ImportsError(
+                            409, "item_mismatch", f"任务 {resume} 的事项是 {job.item_code}",
+                            f"job {resume} imports item {job.item_code}", field="item")
+                    elif job.sha256 != hashlib.sha256(data).hexdigest():
+                        mismatch = service.ImportsError(
+                            409, "file_mismatch", f"文件与任务 {resume} 上传的文件不同",
+                            f"the file differs from the one job {resume} imports", field="file")
+                    if mismatch is not None:  # registered (and committed) before the command fails
+                        service.record_resume_refusal(s, actor=actor, job_id=resume, error=mismatch, via="cli")
+                        _fail(mismatch.zh, mismatch.en)
                     try:
                         service.resume_job(s, job=job, actor=actor)
                     except service.ImportsError as exc:
-                        service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc)
+                        service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc, via="cli")
                         raise
                 job_id = job.id
         except (FileError, service.ImportsError) as exc:
             with db.session() as s:  # a refused upload or resume is registered, as the API's and the page's are
                 if resume is None:
                     service.record_refusal(s, actor=actor, item_code=item, filename=file.name, size=len(data),
-                                           error=exc)
+                                           error=exc, via="cli")
                 elif isinstance(exc, service.ImportsError) and exc.field == "dept":  # the job's own refusals are
-                    service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc)  # registered above
+                    service.record_resume_refusal(s, actor=actor, job_id=resume, error=exc,  # registered above
+                                                  via="cli")
+                elif isinstance(exc, service.ImportsError) and exc.code == "not_found":  # as the API's
+                    record_not_found(s, actor=actor, action="imports.resume", object_type="import_job",
+                                     object_id=resume, details={"via": "cli"})
             _fail(exc.zh, exc.en, exc.errors)
         fmt = f"{job.format}" + (f", {job.encoding}" if job.encoding else "")
         typer.echo(f"导入任务 / import job {job_id}: {job.filename} ({fmt}, {job.size} bytes) "
@@ -212,6 +231,7 @@ def resume_command(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=20_000, hidden=True)] = CHUNK_SIZE,
 ) -> None:
     """继续一个中断的导入任务 / resume an interrupted import job."""
+    from xinyong.audit.service import record_not_found
     from xinyong.cli import database
     from xinyong.imports import service
 
@@ -223,9 +243,13 @@ def resume_command(
                 try:
                     service.resume_job(s, job=job, actor=actor)
                 except service.ImportsError as exc:
-                    service.record_resume_refusal(s, actor=actor, job_id=job_id, error=exc)
+                    service.record_resume_refusal(s, actor=actor, job_id=job_id, error=exc, via="cli")
                     raise
         except service.ImportsError as exc:
+            if exc.code == "not_found":  # registered as the API's is
+                with db.session() as s:
+                    record_not_found(s, actor=actor, action="imports.resume", object_type="import_job",
+                                     object_id=job_id, details={"via": "cli"})
             _fail(exc.zh, exc.en)
         _run_and_report(db, vault, job_id, chunk_size)
 

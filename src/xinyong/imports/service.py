@@ -207,11 +207,15 @@ def noted_columns(job: ImportJob, code: str) -> list[str]:
 
 
 def record_refusal(session: Session, *, actor: Actor, item_code: str | None, filename: str | None, size: int,
-                   error: FileError | ImportsError) -> None:
-    """Audit a refused upload (the caller rolls its work back first and commits this entry)."""
+                   error: FileError | ImportsError, via: str | None = None) -> None:
+    """Audit a refused upload (the caller rolls its work back first and commits this entry).
+    ``via``: ``cli`` for the CLI's (``xinyong import``), whose entries say so."""
+    details = {"item": shown_code(item_code), "filename": sanitise_filename(filename), "size": size,
+               "code": error.code}
+    if via is not None:
+        details["via"] = via
     record(session, actor=actor, action="imports.create", object_type="import_job", outcome="denied",
-           details={"item": shown_code(item_code), "filename": sanitise_filename(filename), "size": size,
-                    "code": error.code})
+           details=details)
 
 
 def load_file(session: Session, *, vault: Vault, job_id: int) -> bytes | None:
@@ -410,13 +414,18 @@ def resume_job(session: Session, *, job: ImportJob, actor: Actor,
     return job
 
 
-def record_resume_refusal(session: Session, *, actor: Actor, job_id: int, error: ImportsError) -> None:
+def record_resume_refusal(session: Session, *, actor: Actor, job_id: int, error: ImportsError | FileError,
+                          via: str | None = None) -> None:
     """Audit a resume the job's state refused (``already_done``, ``job_running``, ``not_resumable``,
-    ``file_missing``, or a department or item that may not run now): ``imports.resume``, ``denied``,
+    ``file_missing``, or a department or item that may not run now; from ``xinyong import --resume``
+    also ``item_mismatch``, ``file_mismatch`` and ``file_unreadable``): ``imports.resume``, ``denied``,
     with its code — the request's work rolled back, the entry committed on its own — from the API,
-    the page and the CLI alike."""
+    the page and the CLI alike (``via``: ``cli`` for the CLI's)."""
+    details: dict[str, Any] = {"code": error.code}
+    if via is not None:
+        details["via"] = via
     audit_refusal(session, actor=actor, action="imports.resume", object_type="import_job", object_id=job_id,
-                  details={"code": error.code})
+                  details=details)
 
 
 # ---- the report ---------------------------------------------------------------------------------

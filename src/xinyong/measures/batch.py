@@ -293,10 +293,15 @@ def create_job(session: Session, *, vault: Vault, caller: service.Caller, scenar
 
 
 def record_refusal(session: Session, *, actor: Actor, scenario: str | None, filename: str | None, size: int,
-                   code: str) -> None:
-    record(session, actor=actor, action="checks.batch_create", object_type="compare_job", outcome="denied",
-           details={"scenario": shown_code(str(scenario or "")), "filename": sanitise_filename(filename), "size": size,
-                    "code": code})
+                   code: str, via: str | None = None, job_id: int | None = None) -> None:
+    """Audit a refused batch (``checks.batch_create``, ``denied``, its code). ``via``: ``cli`` for
+    ``xinyong checks batch``'s; ``job_id``: the job the CLI created but could not run (``not_claimed``)."""
+    details: dict[str, Any] = {"scenario": shown_code(str(scenario or "")), "filename": sanitise_filename(filename),
+                               "size": size, "code": code}
+    if via is not None:
+        details["via"] = via
+    record(session, actor=actor, action="checks.batch_create", object_type="compare_job", object_id=job_id,
+           outcome="denied", details=details)
 
 
 def resume(session: Session, *, job: CompareJob, department_id: int, actor: Actor) -> None:

@@ -54,7 +54,7 @@ def batch_command(
             refused = acting_department_refusal(d)  # as the API: only a department (its officers, its system)
             if refused is not None:  # checks; registered as a refused upload
                 batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
-                                     code=refused)
+                                     code=refused, via="cli")
                 s.commit()
                 shown = shown_code(dept)  # as typed, but never an ID number or a control character echoed
                 if refused == "department_required":
@@ -69,12 +69,16 @@ def batch_command(
         except (FileError, service.MeasuresError) as exc:
             with db.session() as s:
                 batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
-                                     code=exc.code)
+                                     code=exc.code, via="cli")
             _fail(exc.message.split(" / ")[0], exc.message.split(" / ")[-1])
         started = time.perf_counter()
         job = batch.run_job(db, vault, job_id,
                             on_progress=lambda done, total: typer.echo(f"\r{done}/{total}", nl=False, err=True))
         typer.echo("", err=True)
+        if job is None:  # another runner took it (it goes on there): this command's run is refused, registered
+            with db.session() as s:
+                batch.record_refusal(s, actor=actor, scenario=scenario, filename=file.name, size=len(data),
+                                     code="not_claimed", via="cli", job_id=job_id)
         if job is None or job.status != "done":
             _fail(f"比对任务 {job_id} 未完成：{job.error_message if job else ''}",
                   f"comparison job {job_id} did not finish ({job.status if job else 'not claimed'})")
