@@ -3,6 +3,7 @@ security headers and ``Cache-Control: no-store`` on everything that is not a sta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,7 +56,7 @@ class SecurityMiddleware:
         docs = path.startswith("/api/docs") or path.startswith("/api/redoc")
 
         declared = None
-        multipart = page = False
+        multipart = page = json_body = False
         for k, v in scope.get("headers", ()):
             if k == b"content-length":
                 try:
@@ -64,6 +65,7 @@ class SecurityMiddleware:
                     declared = -1
             elif k == b"content-type":
                 multipart = v.startswith(b"multipart/form-data")
+                json_body = _is_json_type(v)
             elif k == b"accept":
                 page = b"text/html" in v
         page = page and not path.startswith("/api/")
@@ -80,14 +82,22 @@ class SecurityMiddleware:
             return
 
         received = 0
+        head = b"" if json_body else None  # a JSON body's first bytes, until its encoding is known
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, head
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise _BodyTooLarge(received)
+                if head is not None:
+                    head += chunk[:4]
+                    if len(head) >= 4 or not message.get("more_body", False):
+                        if head and json.detect_encoding(head[:4]) not in ("utf-8", "utf-8-sig"):
+                            raise _NotUtf8Json()
+                        head = None
             return message
 
         started = False
@@ -133,6 +143,25 @@ def with_security_headers(headers: Any, rid: str, *, static: bool = False, docs:
         extra.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
     headers.extend(h for h in extra if h[0] not in names)
     return headers
+
+
+def _is_json_type(value: bytes) -> bool:
+    """``application/json`` or ``application/…+json`` (as FastAPI reads a body as JSON)."""
+    mime = value.split(b";", 1)[0].strip().lower()
+    return mime == b"application/json" or (mime.startswith(b"application/") and mime.endswith(b"+json"))
+
+
+class _NotUtf8Json(HTTPException):
+    """Raised from ``receive`` when a JSON body's first bytes are UTF-16 or UTF-32 (a BOM, or the NUL
+    bytes of its first ASCII characters: RFC 8259 § 8.1, as ``json.detect_encoding`` tells them):
+    JSON between systems is UTF-8 (RFC 8259), and Python's JSON reader would otherwise decode them.
+    An HTTPException whose detail is Starlette's own for a body it cannot parse, so that FastAPI's body
+    parsing re-raises it and the app answers it as any unreadable body (``errors._unreadable_body``:
+    422, ``body``, ``body_unreadable``, registered as the route's malformed bodies are)."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "There was an error parsing the body: JSON must be UTF-8 (RFC 8259), "
+                              "not UTF-16 or UTF-32")
 
 
 class _BodyTooLarge(HTTPException):

@@ -714,3 +714,17 @@ def test_a_measure_or_scenario_save_the_rules_refuse_is_registered(client, world
     assert [(a, o, obj, d["code"]) for a, o, obj, d in got[2:]] == [
         ("measures.scenario_save", "failed", "new_scene", r.json()["code"])]
     assert "another_one" not in str(got) and "nobody" not in str(got)
+
+
+def test_a_check_body_in_utf16_is_refused_as_not_utf8(client, world, db) -> None:  # type: ignore[no-untyped-def]
+    """The hot route (answered by its express handler, whose JSON reader refuses UTF-16, then by the
+    declared route) refuses a UTF-16 body as any body that is not UTF-8: 422 ``body_unreadable``."""
+    import json
+
+    body = json.dumps({"id_number": new_id_number(), "scenario": "awards"}).encode("utf-16")
+    r = client.post("/api/v1/checks", content=body,
+                    headers={**world.bearer(world.key_a), "content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("body", "body_unreadable")]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Check)) == 0

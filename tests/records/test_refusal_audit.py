@@ -175,3 +175,26 @@ def test_data_quality_counts_batches_refused_whole_apart(client, world, db, pers
     assert {q["code"]: q["batches_refused"] for q in today}[world.dept_a.code] == 0  # the period counts
     page = client.get("/admin/quality").text
     assert "json_invalid" in page and "空批次" in page
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_a_json_body_in_utf16_or_utf32_is_refused_and_registered(client, world, db, person, encoding):  # type: ignore[no-untyped-def]
+    """JSON between systems is UTF-8 (RFC 8259 § 8.1; docs/integration.md): a well-formed batch in
+    UTF-16 or UTF-32 is refused as any body that is not UTF-8 — 422, ``body``, ``body_unreadable`` —
+    registered as the push's other malformed bodies are, and nothing is pushed. UTF-8 still goes."""
+    import json
+
+    from tests.records.records_support import penalty
+
+    idn, name = person
+    h = {**world.bearer(world.key_a), "content-type": "application/json"}
+    body = json.dumps({"records": [penalty(idn, name)]}, ensure_ascii=False)
+    r = client.post("/api/v1/records", content=body.encode(encoding), headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error", r.text
+    [err] = r.json()["errors"]
+    assert (err["field"], err["code"]) == ("body", "body_unreadable") and "UTF-8" in err["message"]
+    [refused] = _push_refusals(db)
+    assert (refused.outcome, refused.details["code"], refused.details["field"]) == ("failed", "body_unreadable", "body")
+    assert [e for e in audit_entries(db, "records.push") if e.outcome == "ok"] == []
+    assert client.post("/api/v1/records", content=body.encode(), headers=h).status_code in (200, 201)
+    assert_no_id_number_in_audit(db, [idn])
