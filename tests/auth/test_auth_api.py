@@ -617,3 +617,26 @@ def test_admin_bodies_the_schema_refuses_are_registered(client, world, db):
     with db.session() as s:  # nothing else changed
         assert s.scalar(select(Department.active).where(Department.code == "gaj")) is True
         assert s.scalar(select(func.count()).select_from(User).where(User.username == "u1")) == 0
+
+
+@pytest.mark.parametrize("role", ["auditor", "citizen"])
+def test_an_auditor_or_a_citizen_is_given_no_department(client, world, db, role):
+    """An auditor reads the whole audit log, a citizen their own record: neither acts for a department,
+    and a department given them was kept, meaning nothing. Refused, naming the field, registered
+    (``user.create``, ``failed``, ``department_not_allowed``, ``dept``), nothing created — as the pages
+    and ``xinyong user add --dept`` refuse it (the service does)."""
+    h = sign_in(client, db, world.users["admin"])
+    before = audit_total(db)
+    body = {"username": "nodept1", "password": PASSWORD, "role": role, "department": "gaj"}
+    if role == "citizen":
+        body["id_number"] = world.other_id_number
+    err = assert_error(client.post("/api/v1/users", json=body, headers=h), 422, "department_not_allowed")
+    assert err["errors"][0]["field"] == "department" and "部门" in err["message"] and "no department" in err["message"]
+    assert world.other_id_number not in str(err)
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "nodept1")) is None
+    assert audit_total(db) == before + 1
+    last = entries(db, action="user.create")[-1]
+    assert (last.outcome, last.details["reason"], last.details["field"]) == ("failed", "department_not_allowed", "dept")
+    del body["department"]
+    assert client.post("/api/v1/users", json=body, headers=h).status_code == 201

@@ -314,3 +314,18 @@ def test_apikey_names_with_an_id_number_or_a_line_break_are_refused_and_audited(
         assert "11010519491231002X" not in result.output
     assert cli.count("api_keys") == 0
     assert cli.count("audit_entries", "action = 'apikey.create' AND outcome = 'failed'") == 2
+
+
+def test_user_add_gives_an_auditor_no_department(initialised: CliEnv) -> None:
+    """``xinyong user add --role auditor --dept CODE``: refused (an auditor acts for no department),
+    registered as ``user.create`` ``failed``, nothing created; without ``--dept`` it is added."""
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    entries = cli.count("audit_entries")
+    result = cli.fails("user", "add", "aud1", "--role", "auditor", "--dept", "scjg", "--password-stdin",
+                       input=cli.password + "\n")
+    assert result.exit_code == 1 and "不属于任何部门" in result.stderr and "no department" in result.stderr
+    assert cli.count("users", "username = 'aud1'") == 0
+    assert cli.count("audit_entries") == entries + 1
+    assert cli.sql("SELECT action, outcome FROM audit_entries ORDER BY id DESC LIMIT 1")[0] == ("user.create", "failed")
+    cli.ok("user", "add", "aud1", "--role", "auditor", "--password-stdin", input=cli.password + "\n")

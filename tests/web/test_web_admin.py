@@ -363,3 +363,21 @@ def test_admin_workspace_without_a_department_offers_no_form(client, world, logi
     assert r.status_code == 422 and not KEY_SHAPE.search(r.text)
     assert client.post(f"/workspace/apikeys/{world.key_b_row.id}/revoke",
                        data={"csrf_token": csrf}).status_code == 404
+
+
+def test_an_auditor_is_given_no_department_on_the_page(client, world, login, db):
+    """The users page refuses a department for an auditor, as the API and the CLI do: 422, the
+    department select marked, registered with ``via: page``, nothing created."""
+    from xinyong.audit.models import AuditEntry
+
+    csrf = login(client, "admin")
+    r = client.post("/admin/users", data={"csrf_token": csrf, "username": "auditor_new", "password": PASSWORD,
+                                          "role": "auditor", "department": "gaj"})
+    assert r.status_code == 422 and "审计员账户不属于任何部门" in r.text
+    assert re.search(r'<select name="department"[^>]*aria-invalid="true"', r.text)
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "auditor_new")) is None
+        last = s.scalars(select(AuditEntry).where(AuditEntry.action == "user.create")
+                         .order_by(AuditEntry.id.desc())).first()
+    assert (last.outcome, last.details["reason"], last.details["field"], last.details["via"]) == (
+        "failed", "department_not_allowed", "dept", "page")

@@ -276,6 +276,12 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
                         "a citizen account must be bound to an ID number", "id_number")
     if role != "citizen" and subject_id is not None:
         subject_id = None
+    # an auditor reads the whole audit log and a citizen only their own record: neither acts for a
+    # department, so a department given them would mean nothing (and show as if it did) — refused
+    if role in ("auditor", "citizen") and department_id is not None:
+        zh, en = {"auditor": ("审计员", "an auditor"), "citizen": ("公民", "a citizen")}[role]
+        raise AuthError("department_not_allowed", f"{zh}账户不属于任何部门，不能指定部门",
+                        f"{en} account belongs to no department: give none", "dept")
     if department_id is not None:
         dept = session.get(Department, department_id)
         if dept is None:
