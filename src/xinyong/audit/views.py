@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -27,6 +27,7 @@ from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy.masking import mask_id_numbers_in, may_hold_id_number
+from xinyong.web.filters import CONTROL, RefusableFilters
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -39,12 +40,11 @@ PAGE_SIZE = 50
 DETAILS_SHOWN = 4000  # characters of an entry's details on the page; the API gives the whole entry
 CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")  # an action's or an object type's shape
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LEN = {"action": 64, "actor": 128, "object_type": 32, "object_id": 64}  # the columns' lengths
 
 
 @dataclass
-class Filters:
+class Filters(RefusableFilters):
     """The page's filters as the query string carries them."""
 
     action: str = ""
@@ -55,24 +55,6 @@ class Filters:
     occurred_from: date | None = None
     occurred_to: date | None = None  # inclusive: the whole day
     before_id: int | None = None
-    errors: list[str] = field(default_factory=list)  # message keys of refused filter values
-    refused: list[str] = field(default_factory=list)  # the filters refused, by name
-    typed: dict[str, str] = field(default_factory=dict)  # what was typed for each refused filter
-
-    def refuse(self, name: str, key: str, raw: str | None = None) -> None:
-        if key not in self.errors:
-            self.errors.append(key)
-        if name not in self.refused:
-            self.refused.append(name)
-        if raw is not None:
-            self.typed[name] = _echo(raw)
-
-    def shown(self, name: str) -> str:
-        """The form's value for filter ``name``: as typed if refused for its value, else as applied."""
-        if name in self.typed:
-            return self.typed[name]
-        value = getattr(self, name)
-        return value.isoformat() if isinstance(value, date) else (value or "")
 
     def query(self, **changes: Any) -> str:
         f = replace(self, **changes)
@@ -91,12 +73,6 @@ class Filters:
                            "occurred_from": self.occurred_from.isoformat() if self.occurred_from else None,
                            "occurred_to": self.occurred_to.isoformat() if self.occurred_to else None},
                 "before_id": self.before_id}
-
-
-def _echo(raw: str) -> str:
-    """A refused value as the form shows it again: control characters dropped, and nothing of a value
-    holding 17 digits in a row (an ID number's shape), which would go back into the page's address."""
-    return "" if may_hold_id_number(raw) else CONTROL.sub("", raw)
 
 
 def _day(raw: str) -> date | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Container
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
@@ -35,7 +35,7 @@ from xinyong.catalog.service import Item, current_items, get_version
 from xinyong.catalog.spec import CODE_RE, parse_date
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_id_number, may_hold_id_number
+from xinyong.privacy.masking import mask_id_number
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.api import inactive_refused, record_out, revoke_refused
@@ -43,6 +43,7 @@ from xinyong.records.models import RECORD_STATUSES, Record
 from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_by_id_number
+from xinyong.web.filters import RefusableFilters, echo
 from xinyong.web.i18n import label, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
@@ -76,8 +77,9 @@ def _not_found() -> HTTPException:
 # ---- filters -------------------------------------------------------------------------------
 
 @dataclass
-class Filters:
-    """The list's filters as the query string carries them (never an ID number)."""
+class Filters(RefusableFilters):
+    """The list's filters as the query string carries them (never an ID number); refusals as
+    :class:`~xinyong.web.filters.RefusableFilters` keeps them."""
 
     item: str = ""
     status: str = ""
@@ -86,27 +88,6 @@ class Filters:
     department: str = ""  # a department code; only for callers who read every department
     subject: int | None = None  # an internal subject id, set by "find by ID number"
     before_id: int | None = None
-    errors: list[str] = field(default_factory=list)  # message keys of refused filter values
-    refused: list[str] = field(default_factory=list)  # the filters refused, by name (marked in the form)
-    # what was typed for each filter refused for its value (control characters dropped), shown back in the form
-    typed: dict[str, str] = field(default_factory=dict)
-
-    def refuse(self, name: str, key: str, raw: str | None = None) -> None:
-        """Filter ``name`` cannot be applied: message ``key``, the filter marked, and the value as typed
-        (``raw``) kept for the form."""
-        if key not in self.errors:
-            self.errors.append(key)
-        if name not in self.refused:
-            self.refused.append(name)
-        if raw is not None:
-            self.typed[name] = _echo(raw)
-
-    def shown(self, name: str) -> str:
-        """The value the form shows for filter ``name``: as typed if refused for its value, else as applied."""
-        if name in self.typed:
-            return self.typed[name]
-        value = getattr(self, name)
-        return value.isoformat() if isinstance(value, date) else (value or "")
 
     def query(self, **changes: Any) -> str:
         f = replace(self, **changes)
@@ -122,13 +103,6 @@ class Filters:
                 "decided_from": self.decided_from.isoformat() if self.decided_from else None,
                 "decided_to": self.decided_to.isoformat() if self.decided_to else None,
                 "department": self.department or None, "subject_id": self.subject, "before_id": self.before_id}
-
-
-def _echo(raw: str) -> str:
-    """A refused filter value as the form shows it again: control characters dropped, and nothing of a
-    value holding 17 digits in a row (an ID number's shape: no item, status, date or department has
-    one), which would be shown on screen and sent again in the form's address."""
-    return "" if may_hold_id_number(raw) else CONTROL.sub("", raw)
 
 
 def _whole(value: str) -> int | None:
@@ -473,7 +447,7 @@ def _quality_page(request: Request, principal: Principal, session: Session, sinc
     hi = parse_date(until.strip()) if until.strip() else None
     for name, raw, day in (("since", since, lo), ("until", until, hi)):
         if raw.strip() and day is None:
-            typed[name] = _echo(raw.strip())  # shown back as typed
+            typed[name] = echo(raw.strip())  # shown back as typed
             if "records.filter.bad_date" not in errors:
                 errors.append("records.filter.bad_date")
     if lo and hi and lo > hi:
