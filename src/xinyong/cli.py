@@ -813,23 +813,16 @@ def _add_user(cfg: Settings, vault: Any, *, username: str, role: str, dept: str 
 @user_app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(help="用户名 / username")]) -> None:
     """停用账户并结束其所有会话 / disable an account and end its sessions."""
-    from xinyong.auth.models import User
-    from xinyong.auth.service import set_user_active
-
-    with database(settings()) as db, db.session() as s:
-        user = s.scalar(select(User).where(User.username == username.strip()))
-        if user is None:
-            raise CliError(f"用户 {username} 不存在", f"user {username} does not exist")
-        if not user.active:
-            echo(f"账户已是停用状态 / already disabled: {username}")
-            return
-        set_user_active(s, user=user, active=False, actor=cli_actor())
-    echo(f"已停用 / disabled: {username}")
+    _set_user_active(username, active=False)
 
 
 @user_app.command("enable")
 def user_enable(username: Annotated[str, typer.Argument(help="用户名 / username")]) -> None:
     """重新启用账户 / enable a disabled account again."""
+    _set_user_active(username, active=True)
+
+
+def _set_user_active(username: str, *, active: bool) -> None:
     from xinyong.auth.models import User
     from xinyong.auth.service import set_user_active
 
@@ -837,11 +830,12 @@ def user_enable(username: Annotated[str, typer.Argument(help="用户名 / userna
         user = s.scalar(select(User).where(User.username == username.strip()))
         if user is None:
             raise CliError(f"用户 {username} 不存在", f"user {username} does not exist")
-        if user.active:
-            echo(f"账户已是启用状态 / already enabled: {username}")
+        if user.active == active:
+            echo(f"账户已是启用状态 / already enabled: {username}" if active
+                 else f"账户已是停用状态 / already disabled: {username}")
             return
-        set_user_active(s, user=user, active=True, actor=cli_actor())
-    echo(f"已启用 / enabled: {username}")
+        set_user_active(s, user=user, active=active, actor=cli_actor())
+    echo(f"已启用 / enabled: {username}" if active else f"已停用 / disabled: {username}")
 
 
 @user_app.command("password")
