@@ -25,6 +25,7 @@ from xinyong.audit.models import AuditEntry
 from xinyong.audit.service import OUTCOMES, record
 from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
+from xinyong.catalog.spec import parse_date
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy.masking import mask_id_numbers_in, may_hold_id_number
 from xinyong.web.filters import CONTROL, RefusableFilters
@@ -39,7 +40,6 @@ PAGE_PATH = "/audit"  # web.nav.AUDIT_PAGE: the navigation links here
 PAGE_SIZE = 50
 DETAILS_SHOWN = 4000  # characters of an entry's details on the page; the API gives the whole entry
 CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")  # an action's or an object type's shape
-DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_LEN = {"action": 64, "actor": 128, "object_type": 32, "object_id": 64}  # the columns' lengths
 
 
@@ -75,15 +75,6 @@ class Filters(RefusableFilters):
                 "before_id": self.before_id}
 
 
-def _day(raw: str) -> date | None:
-    if not DAY.match(raw):
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
 def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, object_id: str,
                   occurred_from: str, occurred_to: str, before_id: str) -> Filters:
     """The filters from the query string. A value that cannot be applied — an action or object type of
@@ -112,7 +103,7 @@ def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, ob
     for name, raw in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
         value = raw.strip()
         if value:
-            day = _day(value)
+            day = parse_date(value)
             if day is None:
                 f.refuse(name, "audit.filter.bad_date", value)
             else:
