@@ -152,10 +152,12 @@ class AuditSealer:
     """Seals committed audit entries every few seconds in the background (one thread per process;
     concurrent sealers queue on the lock row, so several workers are safe). Each round first writes
     the calls the rate limiter refused since the last (``ratelimit.record_refusals``), and so does
-    the stop."""
+    the stop. Each round also reads the holiday table and, if the key file changed (``xinyong keys
+    rotate``), its new active key (``Vault.refresh_keys``)."""
 
-    def __init__(self, db: Database, interval: float, limiter: RateLimiter | None = None) -> None:
-        self.db, self.interval, self.limiter = db, interval, limiter
+    def __init__(self, db: Database, interval: float, limiter: RateLimiter | None = None,
+                 vault: Vault | None = None) -> None:
+        self.db, self.interval, self.limiter, self.vault = db, interval, limiter, vault
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -183,6 +185,11 @@ class AuditSealer:
                 workdays.sync_from(self.db)
             except Exception:  # noqa: BLE001 - the next round retries
                 log.warning("reading the holiday table failed; will retry", exc_info=True)
+            if self.vault is not None:  # a rotation's new key, before this process writes more under the old
+                try:
+                    self.vault.refresh_keys()
+                except Exception:  # noqa: BLE001 - the next round retries
+                    log.warning("reading the key file failed; will retry", exc_info=True)
 
     def seal_round(self, max_batches: int = 20, batch_size: int = 2000) -> int:
         """Plan in a read transaction (no write lock while entries are read and hashed), write the
@@ -219,7 +226,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     vault = vault or Vault.from_file(settings.key_file)
     set_vault(vault)
     limiter = RateLimiter(parse_limits(settings.rate_limits))
-    sealer = AuditSealer(database, settings.audit_seal_interval_seconds, limiter)
+    sealer = AuditSealer(database, settings.audit_seal_interval_seconds, limiter, vault)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from conftest import CliEnv
 
 
+@pytest.fixture(autouse=True)
+def _short_seal_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keys rotate`` waits two sealer rounds (and a second) for running servers to read the new key."""
+    monkeypatch.setenv("XINYONG_AUDIT_SEAL_INTERVAL_SECONDS", "0.1")
+
+
 def _plaintexts(cli: CliEnv, vault: Vault) -> dict[int, tuple[str, str]]:
     rows = cli.sql("SELECT id, id_bidx, id_cipher, name_cipher, key_id FROM subjects ORDER BY id")
     return {sid: (vault.reveal_id(bidx, ic, kid), vault.reveal_name(bidx, nc, kid))
@@ -215,3 +221,49 @@ def test_every_command_that_loads_the_key_file_warns_when_others_may_read_it(ini
         assert result.stderr.count("should be 600") == 1, (args, result.stderr)
     cli.key_file.chmod(0o600)
     assert "should be 600" not in cli.ok("audit", "seal").stderr
+
+
+def test_a_server_left_running_during_a_rotation_writes_under_the_new_key(initialised: CliEnv) -> None:
+    """operations.md says to stop the servers while rotating; one left running (a forgotten worker,
+    another host) kept encrypting new people under the key the rotation retired from the key file, so
+    after its restart their ID numbers and names could be read by nobody (a push naming them: 500).
+    The servers now read the changed key file on their sealer round, and the rotation waits for it."""
+    from fastapi.testclient import TestClient
+    from tests.support import new_id_number
+
+    from xinyong.app import create_app
+    from xinyong.config import Settings
+
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    key = cli.last_line(cli.ok("apikey", "create", "--dept", "scjg", "--name", "业务系统").stdout)
+    settings = Settings(database_url=cli.url, key_file=cli.key_file, checkpoint_dir=cli.checkpoint_dir,
+                        audit_seal_interval_seconds=0.1)
+    db = Database(cli.url)
+    old_kid = cli.ring().active_encryption_key
+    numbers = [new_id_number() for _ in range(2)]
+
+    def push(client: TestClient, number: str, source_id: str) -> dict:  # type: ignore[type-arg]
+        r = client.post("/api/v1/records", headers={"Authorization": f"Bearer {key}"}, json={"records": [{
+            "item": "honor", "id_number": number, "name": "王某某", "source_id": source_id,
+            "decided_at": "2025-05-01", "fields": {"title": "优秀志愿者", "level": "district", "awarded_by": "区文明办"}}]})
+        assert r.status_code == 200, r.text
+        return r.json()["results"][0]  # type: ignore[no-any-return]
+
+    try:
+        app = create_app(settings, database=db, vault=Vault(KeyRing.load(cli.key_file)))
+        with TestClient(app, base_url="https://testserver") as client:
+            assert push(client, numbers[0], "A-1")["status"] == "created"
+            cli.ok("keys", "rotate")  # the server is not stopped
+            assert push(client, numbers[1], "A-2")["status"] == "created"  # a new person, after the rotation
+        ring = cli.ring()
+        assert old_kid not in ring.encryption_keys
+        assert {kid for (kid,) in cli.sql("SELECT DISTINCT key_id FROM subjects")} == {ring.active_encryption_key}
+        # Restarted with the rotated key file: both people are read and found.
+        app = create_app(settings, database=db, vault=Vault(KeyRing.load(cli.key_file)))
+        with TestClient(app, base_url="https://testserver") as client:
+            assert push(client, numbers[0], "A-3")["status"] == "created"
+            assert push(client, numbers[1], "A-4")["status"] == "created"
+        assert len(_plaintexts(cli, Vault(ring))) == 2
+    finally:
+        db.dispose()

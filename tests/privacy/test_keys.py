@@ -129,3 +129,32 @@ def test_cannot_retire_the_active_key():
     ring = KeyRing.generate()
     with pytest.raises(KeyFileError):
         ring.retire_encryption_key(ring.active_encryption_key)
+
+
+def test_a_vault_adopts_the_key_file_a_rotation_wrote_and_nothing_else(tmp_path):
+    """``Vault.refresh_keys`` (each server's sealer round): a rotated file's new key becomes the active
+    one, the old stays readable in memory; a damaged file or another installation's is not adopted."""
+    from xinyong.privacy.vault import Vault
+
+    path = tmp_path / "keys.json"
+    ring = KeyRing.generate()
+    ring.save(path)
+    vault = Vault(KeyRing.load(path))
+    old = vault.ring.active_encryption_key
+    sealed = vault.seal_subject("120101199001011234", "张三")
+    assert vault.refresh_keys() is None  # unchanged
+
+    rotated = KeyRing.load(path)
+    new = rotated.add_encryption_key()
+    rotated.retire_encryption_key(old)
+    rotated.save(path)
+    assert vault.refresh_keys() == new
+    assert vault.seal_subject("120101199001011234", "张三").key_id == new
+    assert vault.reveal_name(sealed.id_bidx, sealed.name_cipher, old) == "张三"  # still readable
+    assert vault.refresh_keys() is None
+
+    path.write_text("{damaged", encoding="utf-8")
+    assert vault.refresh_keys() is None and vault.ring.active_encryption_key == new
+    other = KeyRing.generate()  # another installation's file: its blind indexes would find nobody
+    other.save(path)
+    assert vault.refresh_keys() is None and vault.ring.active_encryption_key == new

@@ -8,6 +8,7 @@ raw number longer than the call that received it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from xinyong.privacy.masking import mask_id_number, mask_name
 
 SUBJECT_TABLE = "subjects"
 
+log = logging.getLogger("xinyong")
+
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
@@ -27,14 +30,56 @@ class Sealed:
     key_id: str
 
 
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class Vault:
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring
         self.cipher = Cipher(ring)
+        self._stamp = _file_stamp(ring.path) if ring.path is not None else None
 
     @classmethod
     def from_file(cls, path: Path) -> Vault:
         return cls(KeyRing.load(path))
+
+    def refresh_keys(self) -> str | None:
+        """Adopt the encryption keys of the key file this vault was loaded from, if the file changed
+        (``xinyong keys rotate`` writes the new key, active, before re-encrypting anything): the new
+        keys are added, the file's active key becomes this process's, and the keys the file no longer
+        holds stay in memory (rows still under them can be read). A server that kept encrypting under
+        the old key after a rotation would write rows nobody could read once it restarted. A file that
+        cannot be read, or whose blind-index keys differ (another installation's), is not adopted.
+        Returns the newly active key id, or ``None`` when nothing changed. The servers call it on each
+        audit-sealer round."""
+        path = self.ring.path
+        if path is None:
+            return None
+        stamp = _file_stamp(path)
+        if stamp is None or stamp == self._stamp:
+            return None
+        try:
+            ring = KeyRing.load(path)
+        except Exception as exc:  # noqa: BLE001 - keep the keys in memory; say why, once per change
+            self._stamp = stamp
+            log.warning("key file %s changed but cannot be read, keys kept: %s", path, exc)
+            return None
+        self._stamp = stamp
+        if ring.index_keys != self.ring.index_keys:
+            log.warning("key file %s changed to other blind-index keys (another installation's?): not adopted",
+                        path)
+            return None
+        if ring.active_encryption_key == self.ring.active_encryption_key:
+            return None
+        self.ring.encryption_keys.update(ring.encryption_keys)  # the keys first, then the active one
+        self.ring.active_encryption_key = ring.active_encryption_key
+        log.info("key file %s changed: encrypting under key %s from now on", path, ring.active_encryption_key)
+        return ring.active_encryption_key
 
     # ---- blind index ----------------------------------------------------------------
     def lookup_key(self, id_number: str) -> str:
