@@ -117,6 +117,32 @@ def test_a_tail_cut_off_and_grown_again_is_caught_by_the_older_checkpoint(
                                     str(offsite / f"checkpoint-{n:012d}.json")).stderr
 
 
+def test_a_tail_cut_off_and_grown_back_to_the_same_seq_keeps_the_checkpoint_it_contradicts(
+        sealed: CliEnv) -> None:
+    """``audit seal`` named its file by seq alone and wrote over the one there: a tail cut off and
+    grown again to exactly the old head's seq replaced the only checkpoint that proved it (and the
+    cron's rsync would replace the off-host copy), so ``audit verify`` then found the chain intact."""
+    n = _head(sealed)
+    original = _checkpoint(sealed)
+    evidence = original.read_bytes()
+    sealed.sql("DELETE FROM audit_entries WHERE seq = ?", (n,))
+    sealed.sql("DELETE FROM audit_checkpoints")
+    sealed.ok("dept", "add", "tqw", "区退役军人局")  # one new entry: the chain is back at seq n
+    result = sealed.fails("audit", "seal")
+    assert f"seq: {n}\n" in result.stdout
+    assert "the chain differs from the checkpoint already at seq" in result.stderr
+    assert original.read_bytes() == evidence  # kept; the new one beside it
+    assert len(list(sealed.checkpoint_dir.glob("checkpoint-*.json"))) == 2
+    assert f"broken seq={n}" in sealed.fails("audit", "verify").stderr
+
+
+def test_a_seal_with_nothing_new_keeps_the_checkpoint_file_as_signed(sealed: CliEnv) -> None:
+    before = _checkpoint(sealed).read_bytes()
+    assert "sealed: 0 entries" in sealed.ok("audit", "seal").stdout
+    assert _checkpoint(sealed).read_bytes() == before
+    sealed.ok("audit", "verify")
+
+
 def test_verify_with_an_explicit_checkpoint_file(sealed: CliEnv,
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     copy = tmp_path_factory.mktemp("offsite") / "checkpoint.json"

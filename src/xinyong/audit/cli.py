@@ -35,6 +35,11 @@ def seal() -> None:
     echo(f"序号 / seq: {doc['seq']}")
     echo(f"链头哈希 / head hash: {doc['head_hash']}")
     echo(f"检查点 / checkpoint: {doc.get('path', '-')}")
+    if conflict := doc.get("conflict"):
+        typer.echo(f"审计链与已有检查点不一致 / the chain differs from the checkpoint already at seq {doc['seq']} "
+                   f"({conflict}, kept): run `xinyong audit verify` and see operations.md, "
+                   "\"When verification fails\"", err=True)
+        raise typer.Exit(1)
 
 
 @app.command("verify")

@@ -315,9 +315,26 @@ def write_checkpoint(session: Session, *, ring: KeyRing, directory: Path | None)
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"checkpoint-{seq:012d}.json"
-        path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-        doc["path"] = str(path)
+        earlier = _checkpoint_head(path)
+        if earlier is not None and earlier != head:
+            # The chain was rewritten back to this seq (a tail cut off and grown again): the earlier
+            # file is the evidence, and an rsync to the off-host copy would overwrite it too.
+            doc["conflict"] = str(path)
+            path = directory / f"checkpoint-{seq:012d}-{head[:16]}.json"
+        if earlier != head:
+            path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        doc["path"] = str(path)  # the same head as the file there: it is kept as it was signed
     return doc
+
+
+def _checkpoint_head(path: Path) -> str | None:
+    """The head hash an existing checkpoint file names (``""`` if it cannot be read), or ``None``."""
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["head_hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
