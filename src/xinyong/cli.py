@@ -479,6 +479,49 @@ def db_upgrade() -> None:
              f"{', '.join(sorted(after))}")
 
 
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="目标版本，如 0017 / the revision to go back to, e.g. 0017")],
+) -> None:
+    """把数据库降级到较早的版本（回退升级，先备份） / migrate the database down to an earlier revision.
+
+    用本版本的软件运行，再安装旧版本 / run it with this version's software, then install the older one.
+    """
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    cfg = settings()
+    with database(cfg, require_head=False) as db:
+        before, head = revisions(db)
+        if not before:
+            raise CliError("数据库尚未初始化，请先运行 `xinyong init`",
+                           "the database is not initialised: run `xinyong init` first")
+        script = ScriptDirectory.from_config(_migrate().alembic_config())
+        try:
+            older = {r.revision for cur in before for r in script.iterate_revisions(cur, "base")} - before
+            known = script.get_revision(revision) is not None
+        except CommandError:
+            known = False
+        if not known:
+            raise CliError(f"没有版本 {revision}（xinyong db current 显示已有版本）",
+                           f"no revision {revision} (see xinyong db current)")
+        if revision not in older:
+            cur = ", ".join(sorted(before))
+            raise CliError(f"版本 {revision} 不早于数据库当前版本 {cur}",
+                           f"revision {revision} is not older than the database's {cur}")
+        # 0019's downgrade decrypts every ID number: the key file (a missing one refused with its
+        # message, before anything changes, if there are people), and it stops, changing nothing, if a
+        # number does not decrypt.
+        with db.engine.connect() as conn:
+            people = conn.execute(text("SELECT 1 FROM subjects LIMIT 1")).first() is not None
+        ring = load_ring(cfg) if people or cfg.key_file.exists() else None
+        _migrate().downgrade(revision, cfg.database_url, key_ring=ring)
+        after, _ = revisions(db)
+    echo(f"数据库已降级 / database downgraded: {', '.join(sorted(before))} -> {', '.join(sorted(after))}")
+    echo("现在可以安装该版本的软件；升级回来：xinyong db upgrade / "
+         "install the software of that revision now; to come back: xinyong db upgrade")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """显示数据库当前版本与最新版本（落后时退出码为 1） / show current vs head revision (exit 1 if behind)."""

@@ -109,3 +109,34 @@ def test_version_and_help(cli: CliEnv) -> None:
     help_text = cli.ok("--help").stdout
     for command in ("init", "serve", "demo", "db", "dept", "apikey", "user", "keys", "audit", "catalog"):
         assert command in help_text
+
+
+def test_db_downgrade_rolls_an_upgrade_back_and_refuses_what_it_cannot(initialised: CliEnv) -> None:
+    """operations.md spoke of downgrades (0019's needs the key file) but gave no command: an operator
+    whose upgrade went wrong could only restore the backup and lose what was entered since."""
+    from datetime import date
+
+    from tests.support import new_id_number
+
+    cli = initialised
+    number = new_id_number(born=date(1985, 6, 7))
+    cli.ok("user", "add", "zhangsan", "--role", "citizen", "--id-number-stdin", "--password-stdin",
+           "--name", "张三", input=f"{number}\n{cli.password}\n")
+    assert "not older than" in cli.fails("db", "downgrade", "0019").stderr
+    assert "no revision 0099" in cli.fails("db", "downgrade", "0099").stderr
+    key = cli.key_file.read_bytes()
+    cli.key_file.unlink()  # 0019's downgrade decrypts every ID number: without the key it changes nothing
+    assert "key file not found" in cli.fails("db", "downgrade", "0018").stderr
+    assert cli.sql("SELECT version_num FROM alembic_version") == [("0019",)]
+    cli.key_file.write_bytes(key)
+    cli.key_file.chmod(0o600)
+
+    result = cli.ok("db", "downgrade", "0017")
+    assert "database downgraded: 0019 -> 0017" in result.stdout
+    assert cli.sql("SELECT birth_date, gender, region_code FROM subjects") == [("1985-06-07", "M" if int(
+        number[16]) % 2 else "F", "120101")]
+    assert cli.run("db", "current").exit_code == 1
+    assert "db upgrade" in cli.fails("dept", "list").stderr
+    cli.ok("db", "upgrade")
+    cli.ok("db", "current")
+    assert cli.count("subjects") == 1
