@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote_plus
@@ -148,6 +148,9 @@ async def _refuse_id_in_url(scope: dict[str, Any], send: Any) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+FAILURE_LOG_ROUNDS = 300  # ten minutes at the default interval
+
+
 class AuditSealer:
     """Seals committed audit entries every few seconds in the background (one thread per process;
     concurrent sealers queue on the lock row, so several workers are safe). Each round first writes
@@ -158,6 +161,7 @@ class AuditSealer:
     def __init__(self, db: Database, interval: float, limiter: RateLimiter | None = None,
                  vault: Vault | None = None) -> None:
         self.db, self.interval, self.limiter, self.vault = db, interval, limiter, vault
+        self._failures: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -176,20 +180,29 @@ class AuditSealer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.record_refusals()
-                self.seal_round()
-            except Exception:  # noqa: BLE001 - the next round retries; never kill the thread
-                log.warning("audit sealing round failed; will retry", exc_info=True)
-            try:  # another worker's (or the CLI's) change to the holiday table, within a round
-                workdays.sync_from(self.db)
-            except Exception:  # noqa: BLE001 - the next round retries
-                log.warning("reading the holiday table failed; will retry", exc_info=True)
+            self._step("seal", "audit sealing round", lambda: (self.record_refusals(), self.seal_round()))
+            # another worker's (or the CLI's) change to the holiday table, within a round
+            self._step("holidays", "reading the holiday table", lambda: workdays.sync_from(self.db))
             if self.vault is not None:  # a rotation's new key, before this process writes more under the old
-                try:
-                    self.vault.refresh_keys()
-                except Exception:  # noqa: BLE001 - the next round retries
-                    log.warning("reading the key file failed; will retry", exc_info=True)
+                self._step("keys", "reading the key file", self.vault.refresh_keys)
+
+    def _step(self, name: str, what: str, work: Callable[[], object]) -> None:
+        """One step of a round; the next round retries a failed one. While the database is down every
+        round fails: the traceback is logged once, then a line every ``FAILURE_LOG_ROUNDS`` rounds,
+        and once when it works again (it was two tracebacks of a hundred lines every two seconds)."""
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - never kill the thread
+            failures = self._failures[name] = self._failures.get(name, 0) + 1
+            if failures == 1:
+                log.warning("%s failed; will retry every %g s (logged again every %d rounds while it fails)",
+                            what, self.interval, FAILURE_LOG_ROUNDS, exc_info=True)
+            elif failures % FAILURE_LOG_ROUNDS == 0:
+                reason = (str(exc).strip().splitlines() or [""])[0][:240]
+                log.warning("%s still failing (%d rounds): %s: %s", what, failures, type(exc).__name__, reason)
+            return
+        if failures := self._failures.pop(name, 0):
+            log.warning("%s works again after %d failed rounds", what, failures)
 
     def seal_round(self, max_batches: int = 20, batch_size: int = 2000) -> int:
         """Plan in a read transaction (no write lock while entries are read and hashed), write the

@@ -359,3 +359,31 @@ def test_a_plan_overtaken_by_another_sealer_writes_nothing(db):  # type: ignore[
         seqs = s.scalars(select(AuditEntry.seq).order_by(AuditEntry.id)).all()
         assert seqs == [1, 2, 3, 4, 5, 6]
     assert _verify(db).ok
+
+
+def test_the_sealer_logs_a_database_outage_once_not_every_round(caplog: pytest.LogCaptureFixture) -> None:
+    """Walking operations.md with the database gone while serving: each 2-second round logged two
+    tracebacks (sealing, the holiday table), ~100 lines a second into journald, burying the cause."""
+    import logging
+    import time
+
+    from xinyong.app import AuditSealer
+    from xinyong.db import Database
+
+    down = Database("postgresql+psycopg://nobody@127.0.0.1:1/xy_unreachable")
+    sealer = AuditSealer(down, interval=0.01)
+    rounds = []
+    sealer.record_refusals = lambda: rounds.append(1) or 0  # type: ignore[method-assign]  # each round's start
+    try:
+        with caplog.at_level(logging.WARNING, logger="xinyong"):
+            sealer.start()
+            deadline = time.monotonic() + 10
+            while len(rounds) < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            sealer.stop()
+        assert len(rounds) >= 20
+        tracebacks = [r for r in caplog.records if r.exc_info]
+        assert [r.getMessage().split(" failed")[0] for r in tracebacks] == [
+            "audit sealing round", "reading the holiday table"]
+    finally:
+        down.dispose()
