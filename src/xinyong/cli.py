@@ -740,12 +740,14 @@ def apikey_list(
     from xinyong.auth.service import get_department
 
     with database(settings()) as db, db.session(write=False) as s:
-        stmt = (select(ApiKey, Department.code).join(Department, Department.id == ApiKey.department_id)
-                .order_by(ApiKey.id))
+        stmt = (select(ApiKey, Department.code, Department.active)
+                .join(Department, Department.id == ApiKey.department_id).order_by(ApiKey.id))
         if dept:
             stmt = stmt.where(ApiKey.department_id == get_department(s, dept).id)
-        rows = [[str(k.id), code, k.prefix, "revoked" if k.revoked_at else "active", _fmt_time(k.created_at),
-                 _fmt_time(k.last_used_at), k.name] for k, code in s.execute(stmt)]
+        # a key of a deactivated department (机构撤并) is refused but not revoked: "suspended"
+        rows = [[str(k.id), code, k.prefix, "revoked" if k.revoked_at else "active" if dept_active else "suspended",
+                 _fmt_time(k.created_at), _fmt_time(k.last_used_at), k.name]
+                for k, code, dept_active in s.execute(stmt)]
     if not rows:
         echo("没有 API 密钥 / no API keys")
         return

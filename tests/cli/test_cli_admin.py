@@ -82,6 +82,8 @@ def test_dept_deactivate_and_activate(initialised: CliEnv) -> None:
     out = cli.ok("dept", "deactivate", "scjg", "--reason", "  机构撤并  ").stdout
     assert "deactivated: scjg" in out and "keys suspended: 1" in out
     assert "inactive" in cli.ok("dept", "list").stdout
+    # its key is refused, and the list says so (it said "active")
+    assert " suspended " in cli.ok("apikey", "list", "--dept", "scjg").stdout
     db = Database(cli.url)
     try:
         with db.session() as s:
@@ -98,6 +100,7 @@ def test_dept_deactivate_and_activate(initialised: CliEnv) -> None:
         assert "does not exist" in cli.fails("dept", "deactivate", "nope", "--reason", "撤并").stderr
         assert "keys restored: 1" in cli.ok("dept", "activate", "scjg").stdout
         assert "already active" in cli.fails("dept", "activate", "scjg").stderr
+        assert " active " in cli.ok("apikey", "list", "--dept", "scjg").stdout
         with db.session() as s:
             assert principal_for_api_key(s, secret=key)[0] is not None
             assert authenticate(s, username="officer1", password=cli.password).username == "officer1"
