@@ -1025,3 +1025,27 @@ def test_a_source_id_keeps_its_item(client, world, person, db):  # type: ignore[
     assert push(client, world, [penalty(idn, name, source_id="2026-001")])[0]["status"] == "unchanged"
     assert push(client, world, [penalty(idn, name, source_id="2026-001", amount=3000)])[0]["status"] == "updated"
     assert push(client, world, [dict(licence, source_id="L-2026-001")])[0]["status"] == "created"
+
+
+def test_catalog_item_read_then_sent_back_round_trips(client, world, db):  # type: ignore[no-untyped-def]
+    """What ``GET /api/v1/catalog/items/{code}`` answers can be edited and sent back: its ``spec`` is
+    the definition in the shape ``PUT`` takes (the list's fields — ``retention_years``, ``display`` by
+    period — are not, and were all a client had to start from)."""
+    from xinyong.catalog.service import get_current
+
+    csrf = login(client, "admin")
+    got = client.get("/api/v1/catalog/items/admin_penalty")
+    assert got.status_code == 200, got.text
+    spec = got.json()["spec"]
+    same = client.put("/api/v1/catalog/items/admin_penalty", json={"spec": spec}, headers={"X-CSRF-Token": csrf})
+    assert same.status_code == 200, same.text
+    assert same.json()["version"] == got.json()["version"]  # the same definition is no new version
+    spec["display"]["by_severity"]["general"]["max_months"] = 6
+    changed = client.put("/api/v1/catalog/items/admin_penalty", json={"spec": spec}, headers={"X-CSRF-Token": csrf})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == got.json()["version"] + 1
+    assert changed.json()["display"]["general"]["max_months"] == 6
+    with db.session() as s:
+        assert get_current(s, "admin_penalty").spec.period("general").max_months == 6
+    listed = client.get("/api/v1/catalog/items").json()
+    assert listed and all("spec" not in i for i in listed)  # the list keeps its shape

@@ -11,8 +11,9 @@ from xinyong.auth.deps import BodyRefusals, RefusedBody, require
 from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
-from xinyong.catalog.schemas import FieldOut, ItemOut, ItemUpdateIn, PeriodOut
+from xinyong.catalog.schemas import FieldOut, ItemDetailOut, ItemOut, ItemUpdateIn, PeriodOut
 from xinyong.catalog.service import Item
+from xinyong.catalog.spec import to_data
 from xinyong.deps import DbSession
 from xinyong.errors import ApiError
 from xinyong.privacy.masking import mask_id_numbers_in
@@ -52,13 +53,14 @@ def list_items(principal: CatalogRead, session: DbSession,
     return [item_out(i) for i in items]
 
 
-@router.get("/items/{code}", response_model=ItemOut, summary="One catalog item (current version)")
-def get_item(code: str, principal: CatalogRead, session: DbSession) -> ItemOut:
+@router.get("/items/{code}", response_model=ItemDetailOut,
+            summary="One catalog item (current version), with its definition as PUT takes it")
+def get_item(code: str, principal: CatalogRead, session: DbSession) -> ItemDetailOut:
     item = service.get_current(session, code)
     if item is None:
         shown = mask_id_numbers_in(code[:64])  # a code from the path, echoed: never an ID number in the clear
         raise ApiError(404, "unknown_item", f"目录中没有事项 {shown} / no catalog item {shown}")
-    return item_out(item)
+    return ItemDetailOut(**item_out(item).model_dump(), spec=to_data(item.spec))
 
 
 @router.put("/items/{code}", response_model=ItemOut, summary="Edit an item: adds a new version (credit office)")

@@ -39,6 +39,11 @@ class ItemOut(BaseModel):
     retention_years: int | None
 
 
+class ItemDetailOut(ItemOut):
+    spec: dict[str, Any] = Field(description="The item's full definition in the shape `PUT` takes (the shipped "
+                                             "YAML's): read, change, send back as `{\"spec\": …}`")
+
+
 class ItemUpdateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     spec: dict[str, Any] = Field(description="The item's full definition (same shape as the YAML)")
