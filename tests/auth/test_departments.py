@@ -193,9 +193,12 @@ def test_keys_are_refused_while_inactive_and_work_again_once_reactivated(client,
     check = {"id_number": world.other_id_number, "scenario": "awards"}
     assert client.get("/api/v1/me", headers=world.bearer(world.key_a)).status_code == 200
     _deactivate(db, "scjgj")
-    assert_error(client.get("/api/v1/me", headers=world.bearer(world.key_a)), 401, "key_revoked")
+    r = assert_error(client.get("/api/v1/me", headers=world.bearer(world.key_a)), 401, "key_revoked")
+    # the same code, but not "revoked": the key works again once the department is reactivated
+    assert r["message"] == ("API 密钥所属部门已停用，密钥暂停使用 / "
+                            "the API key's department is deactivated: the key is suspended"), r
     assert_error(client.post("/api/v1/checks", json=check, headers=world.bearer(world.key_a)), 401, "key_revoked")
-    assert [e.details["reason"] for e in entries(db, action="auth.apikey")] == ["revoked", "revoked"]
+    assert [e.details["reason"] for e in entries(db, action="auth.apikey")] == ["suspended", "suspended"]
     with db.session() as s:
         assert s.scalar(select(ApiKey.revoked_at).where(ApiKey.department_id == world.dept_a.id)) is None
     assert client.get("/api/v1/me", headers=world.bearer(world.key_b)).status_code == 200  # another department's

@@ -60,10 +60,16 @@ def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
     principal, key = principal_for_api_key(session, secret=secret.strip())
     if principal is None:
         if key is not None:
+            # a key not revoked is refused for its department (deactivated, 机构撤并): suspended, and
+            # usable again if the department is reactivated — same code, but the message says which
+            suspended = key.revoked_at is None
             audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
                                                department_id=key.department_id),
                           action="auth.apikey", object_type="apikey", object_id=key.id,
-                          details={"reason": "revoked", "path": request.url.path})
+                          details={"reason": "suspended" if suspended else "revoked", "path": request.url.path})
+            if suspended:
+                raise AuthFailure(401, "key_revoked", "API 密钥所属部门已停用，密钥暂停使用",
+                                  "the API key's department is deactivated: the key is suspended")
             raise AuthFailure(401, "key_revoked", "API 密钥已吊销", "API key has been revoked")
         tried = key_of_prefix(session, secret=secret.strip())
         if tried is not None:  # a real key with a wrong secret: registered, answered as an unknown key
