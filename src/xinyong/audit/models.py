@@ -39,7 +39,11 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_entries_unsealed", "id", sqlite_where=seq.is_(None), postgresql_where=seq.is_(None)),
         Index("ix_audit_entries_object", "object_type", "object_id"),
-        Index("ix_audit_entries_actor", "actor_type", "actor_id"),
+        # the audit log's filters (page and API: audit.service.list_entries), newest first; migration 0020
+        Index("ix_audit_entries_occurred_at", "occurred_at"),
+        Index("ix_audit_entries_actor_label", "actor_label", "id"),
+        Index("ix_audit_entries_actor_id", "actor_id", "id"),
+        Index("ix_audit_entries_action", "action", "id"),
     )
 
 
