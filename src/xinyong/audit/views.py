@@ -11,24 +11,21 @@ registered ``failed`` with the filters' names and the reasons' codes, never what
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from xinyong.audit import service
+from xinyong.audit.filters import parse_filters, utc_bounds
 from xinyong.audit.models import AuditEntry
 from xinyong.audit.service import OUTCOMES, record
 from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
-from xinyong.catalog.spec import parse_date
 from xinyong.deps import DbSession, VaultDep
-from xinyong.privacy.masking import mask_id_numbers_in, may_hold_id_number
-from xinyong.web.filters import CONTROL, RefusableFilters
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -39,81 +36,6 @@ Param = Annotated[str, Query(max_length=128)]
 PAGE_PATH = "/audit"  # web.nav.AUDIT_PAGE: the navigation links here
 PAGE_SIZE = 50
 DETAILS_SHOWN = 4000  # characters of an entry's details on the page; the API gives the whole entry
-CODE = re.compile(r"^[A-Za-z0-9_.\-]+$")  # an action's or an object type's shape
-MAX_LEN = {"action": 64, "actor": 128, "object_type": 32, "object_id": 64}  # the columns' lengths
-
-
-@dataclass
-class Filters(RefusableFilters):
-    """The page's filters as the query string carries them."""
-
-    action: str = ""
-    actor: str = ""
-    outcome: str = ""
-    object_type: str = ""
-    object_id: str = ""
-    occurred_from: date | None = None
-    occurred_to: date | None = None  # inclusive: the whole day
-    before_id: int | None = None
-
-    def query(self, **changes: Any) -> str:
-        f = replace(self, **changes)
-        params = {"action": f.action, "actor": f.actor, "outcome": f.outcome, "object_type": f.object_type,
-                  "object_id": f.object_id,
-                  "occurred_from": f.occurred_from.isoformat() if f.occurred_from else "",
-                  "occurred_to": f.occurred_to.isoformat() if f.occurred_to else "",
-                  "before_id": str(f.before_id) if f.before_id else ""}
-        return urlencode({k: v for k, v in params.items() if v})
-
-    def audit_details(self) -> dict[str, Any]:
-        """The applied filters (a refused one is None), as the API's ``filter``, and the page's place."""
-        return {"filter": {"action": self.action or None, "actor": self.actor or None,
-                           "outcome": self.outcome or None, "object_type": self.object_type or None,
-                           "object_id": self.object_id or None,
-                           "occurred_from": self.occurred_from.isoformat() if self.occurred_from else None,
-                           "occurred_to": self.occurred_to.isoformat() if self.occurred_to else None},
-                "before_id": self.before_id}
-
-
-def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, object_id: str,
-                  occurred_from: str, occurred_to: str, before_id: str) -> Filters:
-    """The filters from the query string. A value that cannot be applied — an action or object type of
-    the wrong shape, an outcome that is none, a value longer than its column, control characters, 17
-    digits in a row (an ID number's shape, which no entry holds unmasked), a date that cannot be read, a range whose start is after its end — is a refusal: the page then lists
-    nothing. ``before_id`` is the page's own paging link: an odd value there is ignored."""
-    f = Filters()
-    for name, raw in (("action", action), ("actor", actor), ("object_type", object_type),
-                      ("object_id", object_id)):
-        value = raw.strip()
-        if not value:
-            continue
-        if may_hold_id_number(value):  # no entry holds one unmasked; never carried on into the paging links
-            f.refuse(name, "audit.filter.id_number", value)
-        elif len(value) > MAX_LEN[name] or CONTROL.search(value) or (
-                name in ("action", "object_type") and not CODE.match(value)):
-            f.refuse(name, f"audit.filter.bad_{name}", value)
-        else:
-            setattr(f, name, value)
-    value = outcome.strip()
-    if value:
-        if value in OUTCOMES:
-            f.outcome = value
-        else:
-            f.refuse("outcome", "audit.filter.bad_outcome", value)
-    for name, raw in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
-        value = raw.strip()
-        if value:
-            day = parse_date(value)
-            if day is None:
-                f.refuse(name, "audit.filter.bad_date", value)
-            else:
-                setattr(f, name, day)
-    if f.occurred_from and f.occurred_to and f.occurred_from > f.occurred_to:
-        f.refuse("occurred_to", "audit.filter.bad_range")
-    value = before_id.strip()
-    if value.isascii() and value.isdigit() and len(value) <= 18 and int(value) > 0:
-        f.before_id = int(value)
-    return f
 
 
 @dataclass(frozen=True)
@@ -150,15 +72,6 @@ def _row(e: AuditEntry) -> Row:
                details_cut=len(text) > DETAILS_SHOWN)
 
 
-def _utc_bounds(request: Request, f: Filters) -> tuple[datetime | None, datetime | None]:
-    """The date range in the district's time zone, as UTC instants: from the start of the first day to
-    the start of the day after the last."""
-    tz = request.app.state.settings.tz
-    start = datetime.combine(f.occurred_from, time.min, tzinfo=tz) if f.occurred_from else None
-    end = datetime.combine(f.occurred_to + timedelta(days=1), time.min, tzinfo=tz) if f.occurred_to else None
-    return start, end
-
-
 @router.get(PAGE_PATH, response_class=HTMLResponse)
 def audit_page(request: Request, principal: AuditReader, session: DbSession, vault: VaultDep,
                action: Param = "", actor: Param = "", outcome: Param = "", object_type: Param = "",
@@ -175,7 +88,7 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession, vau
                details={**f.audit_details(), "errors": [k.rsplit(".", 1)[-1] for k in f.errors],
                         "fields": f.refused, "count": 0, "via": "page"})
     else:
-        start, end = _utc_bounds(request, f)
+        start, end = utc_bounds(request.app.state.settings.tz, f)
         found = service.list_entries(session, action=f.action or None, actor=f.actor or None,
                                      outcome=f.outcome or None, object_type=f.object_type or None,
                                      object_id=f.object_id or None, occurred_from=start, occurred_before=end,

@@ -28,6 +28,7 @@ class RefusableFilters:
     refused: list[str] = field(default_factory=list)  # the filters refused, by name (marked in the form)
     # what was typed for each filter refused for its value (control characters dropped), shown back in the form
     typed: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # each refused filter's first message key (the API's codes)
 
     def refuse(self, name: str, key: str, raw: str | None = None) -> None:
         """Filter ``name`` cannot be applied: message ``key``, the filter marked, and the value as typed
@@ -36,6 +37,7 @@ class RefusableFilters:
             self.errors.append(key)
         if name not in self.refused:
             self.refused.append(name)
+            self.reasons[name] = key
         if raw is not None:
             self.typed[name] = echo(raw)
 
