@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from xinyong import clock
 from xinyong.audit.service import Actor
 from xinyong.db import Database
+from xinyong.domain_errors import BilingualError
 
 
 def _as_dict(result: Any) -> dict[str, Any]:
@@ -62,8 +63,35 @@ def _files(session: Session, actor: Actor, today: date | None) -> dict[str, int]
             "comparisons": batch.expire_files(session, actor=actor, now=now)}
 
 
-def run_daily(db: Database, *, today: date | None = None, actor: Actor | None = None) -> dict[str, dict[str, Any]]:
-    """Run every step, each in its own transaction; returns each step's counts."""
+class FutureDay(BilingualError):
+    """``maintain --today D`` with D after the district's today (:func:`check_day`)."""
+
+    status = 409
+
+
+def check_day(today: date | None, *, allow_future: bool = False) -> None:
+    """Refuse to run as of a day that has not come in the district (``clock.today()``): the steps would
+    end display periods and archive records as of it — published records taken down early, archived
+    for good (nothing brings an archived record back). ``allow_future`` is the deliberate rehearsal
+    on a copy of the database (``xinyong maintain --today D --allow-future``). A past day is allowed:
+    catching up after missed runs changes nothing a run on each of those days would not have."""
+    if today is None or allow_future:
+        return
+    now = clock.today()
+    if today > now:
+        raise FutureDay("future_day",
+                        f"--today {today.isoformat()} 晚于本区今天（{now.isoformat()}）：维护会提前结束公示、"
+                        f"归档记录，且无法撤销；仅在数据库副本上演练时加 --allow-future",
+                        f"--today {today.isoformat()} is after the district's today ({now.isoformat()}): upkeep "
+                        f"would end display periods and archive records early, irreversibly; add --allow-future "
+                        f"only to rehearse on a copy of the database", "today")
+
+
+def run_daily(db: Database, *, today: date | None = None, actor: Actor | None = None,
+              allow_future: bool = False) -> dict[str, dict[str, Any]]:
+    """Run every step, each in its own transaction; returns each step's counts. A ``today`` after the
+    district's today is refused (:class:`FutureDay`, before anything runs) unless ``allow_future``."""
+    check_day(today, allow_future=allow_future)
     actor = actor or Actor.system("maintain")
     results: dict[str, dict[str, Any]] = {}
     for name, step in steps():

@@ -21,7 +21,7 @@ def test_maintain_twice_ends_display_regrades_and_changes_nothing_the_second_tim
     shown_before = {r[0] for r in cli.sql("SELECT id FROM records WHERE status = 'active'")}
     statuses_before = cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id")
     far = "2031-06-01"  # past every general and most serious display periods
-    first = cli.ok("maintain", "--today", far).stdout
+    first = cli.ok("maintain", "--today", far, "--allow-future").stdout  # years ahead: a rehearsal
     assert "display ended" in first and "scoring:" in first and "lists:" in first
     assert "red_volunteer\t列入 / added: " in first and "red_moral_model\t" in first  # the red lists' refresh
     # (revoked records past their retention are archived too: not counted here, they were not shown)
@@ -33,10 +33,11 @@ def test_maintain_twice_ends_display_regrades_and_changes_nothing_the_second_tim
     statuses_after = cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id")
     assert statuses_after != statuses_before  # expired deductions and honours stopped counting
     entries = cli.count("audit_entries")
-    second = cli.ok("maintain", "--today", far).stdout
+    second = cli.ok("maintain", "--today", far, "--allow-future").stdout
     assert "display ended: 0" in second and "archived: 0" in second
     assert cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id") == statuses_after
-    assert cli.count("audit_entries") - entries <= 3  # at most one run entry per step
+    # at most one run entry per step, and the rehearsal's own (maintain.future_day)
+    assert cli.count("audit_entries") - entries <= 4
 
 
 def test_maintain_with_a_bad_date_fails_cleanly(initialised: CliEnv) -> None:
@@ -63,8 +64,8 @@ def test_maintain_as_of_a_day_leaves_every_status_as_a_recomputation_on_that_day
     cli.ok("demo", "--no-serve", "--people", "150")
     today = clock.today()
     first, day = today + timedelta(days=3 * 365), today + timedelta(days=4 * 365)
-    cli.ok("maintain", "--today", first.isoformat())
-    cli.ok("maintain", "--today", day.isoformat())
+    cli.ok("maintain", "--today", first.isoformat(), "--allow-future")
+    cli.ok("maintain", "--today", day.isoformat(), "--allow-future")
     cols = (SubjectStatus.subject_id, SubjectStatus.score, SubjectStatus.grade, SubjectStatus.lists,
             SubjectStatus.red, SubjectStatus.dishonest, SubjectStatus.clean_3y)
     db = Database(cli.url)
@@ -103,3 +104,60 @@ def test_recompute_display_of_an_unknown_item_fails_and_is_registered(initialise
     assert first["item"] == "no_such_item" and first["via"] == "cli" and first["code"]
     assert "11010519491231002X" not in json.dumps(second, ensure_ascii=False)
     assert initialised.ok("records", "recompute-display", "admin_penalty").exit_code == 0
+
+
+def test_a_day_that_has_not_come_is_refused_and_registered(cli: CliEnv) -> None:
+    """``maintain --today D`` with D after the district's today would end display periods and archive
+    records as of a day not come — published records taken down early, archived for good. It is
+    refused before any step runs, Chinese then English, registered as the CLI's other refusals are
+    (``failed``, ``via: cli``); ``--allow-future`` is the deliberate rehearsal (on a copy), on the
+    record too; today and past days run as ever."""
+    import json
+    from datetime import timedelta
+
+    from xinyong import clock
+
+    cli.ok("demo", "--no-serve", "--people", "40")
+    statuses = cli.sql("SELECT id, status, display_until FROM records ORDER BY id")
+    subject_status = cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id")
+    entries = cli.count("audit_entries")
+    today = clock.today()
+    for ahead in ("2031-06-01", (today + timedelta(days=1)).isoformat()):
+        out = cli.fails("maintain", "--today", ahead).output
+        assert "晚于本区今天" in out and "is after the district's today" in out and "--allow-future" in out
+        assert out.index("晚于本区今天") < out.index("is after the district's today")
+    assert cli.sql("SELECT id, status, display_until FROM records ORDER BY id") == statuses  # nothing ran
+    assert cli.sql("SELECT subject_id, score, grade FROM subject_status ORDER BY subject_id") == subject_status
+    rows = cli.sql("SELECT actor_type, actor_label, action, outcome, details FROM audit_entries WHERE id > ? "
+                   "ORDER BY id", (entries,))
+    assert [(a, act, o) for a, _l, act, o, _d in rows] == [("system", "maintain.run", "failed")] * 2
+    assert all(label.startswith("cli:") for _a, label, _act, _o, _d in rows)
+    details = json.loads(rows[1][4])
+    assert details == {"code": "future_day", "field": "--today", "today": (today + timedelta(days=1)).isoformat(),
+                       "district_today": today.isoformat(), "via": "cli"}
+    # today, and a past day (catching up), run
+    assert "display ended" in cli.ok("maintain", "--today", today.isoformat()).stdout
+    assert "display ended" in cli.ok("maintain", "--today", (today - timedelta(days=3)).isoformat()).stdout
+    assert cli.count("audit_entries", "action = 'maintain.future_day'") == 0
+    # the rehearsal: deliberate, warned, registered with the day it ran as of
+    r = cli.ok("maintain", "--today", "2031-06-01", "--allow-future")
+    assert "irreversible" in r.output
+    [(d,)] = cli.sql("SELECT details FROM audit_entries WHERE action = 'maintain.future_day'")
+    assert json.loads(d) == {"today": "2031-06-01", "district_today": today.isoformat(), "via": "cli"}
+    assert cli.sql("SELECT id, status, display_until FROM records ORDER BY id") != statuses
+
+
+def test_run_daily_refuses_a_future_day_itself() -> None:
+    """The rule is the upkeep's own (``maintenance.check_day``), not only the command's."""
+    from datetime import timedelta
+
+    import pytest
+
+    from xinyong import clock
+    from xinyong.maintenance import FutureDay, check_day, run_daily
+
+    with pytest.raises(FutureDay) as exc:
+        run_daily(None, today=clock.today() + timedelta(days=1))  # type: ignore[arg-type]  # refused before any use
+    assert exc.value.field == "today" and exc.value.code == "future_day"
+    check_day(clock.today())
+    check_day(clock.today() + timedelta(days=400), allow_future=True)
