@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from xinyong.catalog.spec import no_such_day
 from xinyong.context import request_id_var
 from xinyong.domain_errors import BilingualError
+from xinyong.middleware import TOO_LARGE_FILE
 from xinyong.privacy.masking import mask_id_numbers_in, page_without_id_numbers
 
 log = logging.getLogger("xinyong")
@@ -266,6 +267,23 @@ def install(app: Any, render_error_page: Any) -> None:
             code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                     413: "too_large"}.get(exc.status_code, "error")
             message = f"{zh} / {en}" if exc.detail in (None, "", "Not Found", "Method Not Allowed") else str(exc.detail)
+        errors = None
+        if exc.status_code == 413:  # an upload's limit is its file's
+            upload = request.headers.get("content-type", "").startswith("multipart/form-data")
+            if upload:  # as the middleware answers one refused for its declared length
+                message = TOO_LARGE_FILE
+            errors = [{"field": "file" if upload else "body", "code": code, "message": message}]
+            received = getattr(exc, "received", None)
+            # a body streamed past the limit (middleware._BodyTooLarge: no Content-Length, or a false one),
+            # as it was read — a page's upload form as the API's body: registered as one refused before
+            # routing for its declared length is (middleware's ``on_too_large``)
+            if received is not None:
+                try:
+                    await _register_refused_body(request, [{"field": errors[0]["field"], "code": code}], None,
+                                                 received)
+                except Exception:  # noqa: BLE001 - the 413 is answered all the same, as the middleware's is
+                    log.error("could not register a body refused as too large: %s %s request_id=%s", request.method,
+                              request.url.path, request_id_var.get(), exc_info=True)
         if not wants_json(request):
             if code == "step_up_required":  # the password again, then back to the page the form was on
                 from fastapi.responses import RedirectResponse
@@ -282,18 +300,6 @@ def install(app: Any, render_error_page: Any) -> None:
                 back = page_without_id_numbers(request.url.path)
                 return RedirectResponse("/login?" + urlencode({"next": back}, safe="/"), status_code=303)
             return render_error_page(request, exc.status_code, None, message)
-        errors = None
-        if exc.status_code == 413:  # an upload's limit is its file's
-            upload = request.headers.get("content-type", "").startswith("multipart/form-data")
-            errors = [{"field": "file" if upload else "body", "code": code, "message": message}]
-            received = getattr(exc, "received", None)
-            if received is not None:  # a body streamed past the limit (middleware._BodyTooLarge), as it was read
-                try:
-                    await _register_refused_body(request, [{"field": errors[0]["field"], "code": code}], None,
-                                                 received)
-                except Exception:  # noqa: BLE001 - the 413 is answered all the same, as the middleware's is
-                    log.error("could not register a body refused as too large: %s %s request_id=%s", request.method,
-                              request.url.path, request_id_var.get(), exc_info=True)
         return JSONResponse(error_body(code, message, errors), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(OperationalError)

@@ -167,3 +167,47 @@ def test_a_batch_comparison_page_upload_over_the_limit_is_registered_as_the_apis
     assert entry.outcome == "denied" and entry.actor_label == "officer_a"
     assert (entry.details["code"], entry.details["field"], entry.details["size"] > len(big)) == (
         "too_large", "file", True)
+
+
+def _multipart(fields: dict[str, str], file: bytes) -> tuple[bytes, str]:
+    boundary = "xyboundary7e1f"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+                 f"Content-Type: text/csv\r\n\r\n".encode() + file + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(("path", "fields", "action"), [
+    ("/workspace/upload", {"item": "admin_penalty"}, "imports.create"),
+    ("/workspace/checks/batch", {"scenario": "awards"}, "checks.batch_create"),
+])
+def test_a_page_upload_streamed_over_the_limit_is_registered_as_one_with_its_length(  # type: ignore[no-untyped-def]
+        small_app, world, db, path, fields, action):
+    """The same upload sent without ``Content-Length`` (chunked transfer encoding: the limit is passed
+    while the form is read) is registered as the one that declares its length: one entry of the API's,
+    ``too_large``, ``file``, the bytes read by then — for the same-origin officer; another origin none.
+    The answer is the same 413 page."""
+    from fastapi.testclient import TestClient
+
+    from xinyong.middleware import MULTIPART_MARGIN
+
+    body, ctype = _multipart({**fields, "csrf_token": "t"}, b"x" * (200 + MULTIPART_MARGIN + 10))
+
+    def chunked():  # type: ignore[no-untyped-def]  # a generator: httpx sends it chunked, no Content-Length
+        for i in range(0, len(body), 8192):
+            yield body[i:i + 8192]
+
+    with TestClient(small_app, base_url="https://testserver") as c:
+        login(c, "officer_a")
+        answers = [c.post(path, content=chunked(), headers={"Accept": "text/html", "Content-Type": ctype,
+                                                             **({"Origin": origin} if origin else {})})
+                   for origin in ("https://evil.example", None, "https://testserver")]
+    assert [r.status_code for r in answers] == [413, 413, 413]
+    assert all(r.headers["content-type"].startswith("text/html") for r in answers)
+    assert all("文件过大" in r.text for r in answers)  # the file's message, as with its length
+    [entry] = [e for e in audit_entries(db, action) if e.outcome in ("failed", "denied")]
+    assert entry.actor_label == "officer_a"
+    size = entry.details.get("bytes", entry.details.get("size"))
+    assert (entry.details["code"], entry.details["field"], size > 200 + MULTIPART_MARGIN) == ("too_large", "file", True)
