@@ -55,7 +55,7 @@ def test_two_decisions_at_once_make_one(tmp_path, listed_second: bool) -> None: 
                                      today=day),
             lambda s: service.decide(s, entry=s.get(ListEntry, entry_id), listed=listed_second, reason="第二次决定",
                                      actor=ADMIN_B, today=day))
-        assert len(errors) == 1 and isinstance(errors[0], service.ListError) and errors[0].code == "not_notified"
+        assert len(errors) == 1 and isinstance(errors[0], service.ListError) and errors[0].code == "already_decided"
         with db.session() as s:
             entry = s.get(ListEntry, entry_id)
             assert (entry.status, entry.decided_by) == ("listed", "admin")

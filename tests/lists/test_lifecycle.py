@@ -110,6 +110,8 @@ def test_reject_and_propose_again(session, world, vault):  # type: ignore[no-unt
 @pytest.mark.parametrize(("status_code", "step"), [
     ("already_on_list", "duplicate"), ("not_listed", "remove_proposed"), ("not_notified", "decide_proposed"),
     ("not_notified", "defend_proposed"), ("not_proposed", "notify_twice"), ("defence_exists", "defend_twice"),
+    ("already_decided", "reject_listed"), ("already_decided", "list_listed"), ("already_decided", "reject_rejected"),
+    ("already_decided", "list_rejected"), ("already_decided", "reject_removed"),
 ])
 def test_refusals_by_state(session, world, vault, status_code, step):  # type: ignore[no-untyped-def]
     subject = person(session, vault)
@@ -124,6 +126,14 @@ def test_refusals_by_state(session, world, vault, status_code, step):  # type: i
             service.decide(session, entry=entry, listed=True, reason="列入", actor=ADMIN, today=day)
         elif step == "defend_proposed":
             service.defend(session, entry=entry, text="申辩", actor=OFFICER, today=day)
+        elif step.endswith(("_listed", "_rejected", "_removed")):  # a decision on an entry decided already
+            service.notify(session, entry=entry, actor=OFFICER, today=day)
+            first = not step.endswith("_rejected")
+            service.decide(session, entry=entry, listed=first, reason="决定", actor=ADMIN, today=date(2026, 12, 1))
+            if step.endswith("_removed"):
+                service.remove(session, entry=entry, kind="decision", reason="移出", actor=ADMIN)
+            service.decide(session, entry=entry, listed=step.startswith("list_"), reason="再次决定", actor=ADMIN,
+                           today=date(2026, 12, 2))
         elif step == "notify_twice":
             service.notify(session, entry=entry, actor=OFFICER, today=day)
             service.notify(session, entry=entry, actor=OFFICER, today=day)
@@ -133,6 +143,8 @@ def test_refusals_by_state(session, world, vault, status_code, step):  # type: i
             service.defend(session, entry=entry, text="再次申辩", actor=OFFICER, today=day)
     assert exc.value.code == status_code and exc.value.status == 409
     assert "/" not in exc.value.code and exc.value.zh and exc.value.en
+    if status_code == "already_decided":
+        assert exc.value.field == "status" and entry.status in exc.value.en and "已有决定" in exc.value.zh
 
 
 def test_duplicate_for_every_open_status(session, world, vault):  # type: ignore[no-untyped-def]

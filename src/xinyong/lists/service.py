@@ -557,12 +557,13 @@ def decide(session: Session, *, entry: ListEntry, listed: bool, reason: str, act
     defence was received) or reject (a proposal too, before the person is told)."""
     today = today or clock.today()
     _take_turn(session, entry)
+    # decided already (listed, rejected, or listed and removed since): that is the reason, whichever
+    # decision is asked — not "not notified", which the person was
+    _require_status(entry, "proposed", "notified", code="already_decided", zh="该条目已有决定，不能再次决定",
+                    en="this entry was already decided")
     if listed:
         _require_status(entry, "notified", code="not_notified", zh="只有已告知的条目可以决定列入",
                         en="only a notified entry can be listed")
-    else:
-        _require_status(entry, "proposed", "notified", code="not_notified",
-                        zh="只有待告知或已告知的条目可以决定不予列入", en="only a proposed or notified entry can be rejected")
     why = _clean_text(reason, "reason", "决定理由", "reason", required=True)
     now = utcnow()
     if listed:
