@@ -141,9 +141,11 @@ def test_a_resumed_job_with_the_helper_ends_as_without(db, vault, world, session
     assert a == _state(session, jobs[world.dept_b.id], world.dept_b.id)
     counts, errors, _records, _rejections = a
     assert counts == ("done", 40, 40, 30, 0, 1, 9)
-    # rows[4]'s source id again with other content, after a resume: refused, its first row not named
+    # rows[4]'s source id again with other content, after a resume: refused naming its first row (row
+    # 6), as a straight run names it (tests/imports/test_resume_same_as_straight.py)
     assert [m for row, _f, code, _h, m in errors if code == "duplicate_in_batch"] == [
-        "同一批次中来源编号重复且内容不同 / source_id repeats in this batch with different content"]
+        "来源编号与第6行重复而内容不同（同一文件中一个来源编号只能对应一种内容） / source_id repeats row 6 with other "
+        "content (in one file a source_id has one content)"]
 
 
 def test_a_helper_that_dies_mid_way_is_done_without(db, vault, world, session, catalog_loaded,  # type: ignore[no-untyped-def]

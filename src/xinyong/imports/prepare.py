@@ -30,6 +30,7 @@ import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.connection import Connection
@@ -54,7 +55,9 @@ class FileInfo:
 
     total: int  # data rows
     column_of: dict[str, str]  # record error field -> the column's header as written
-    before: frozenset[str]  # on a resumed run: the source ids of the rows already done (``FileBatch.before``)
+    # on a resumed run: the source ids of the rows already done that were accepted, each with its first
+    # accepted row's number (``FileBatch.before``)
+    before: dict[str, int]
     # the item's columns the workbook hides that hold a value in some data row: (header, letters)
     hidden_with_values: tuple[tuple[str, str], ...] = ()
 
@@ -96,11 +99,13 @@ class FilePreparer:
         self.cut = cut_id_numbers(self.parsed.rows, self.mapper)
         self.source_col = _column(self.mapper, "source_id")
 
-    def info(self, pos: int) -> FileInfo:
+    def info(self, pos: int, refused: AbstractSet[int] = frozenset()) -> FileInfo:
+        """The file's row count and columns and, for a run resumed at row ``pos``, the source ids of
+        the rows before it but those ``refused`` (row numbers: the job's report)."""
         rows = self.parsed.rows
         header = self.parsed.header
         return FileInfo(len(rows), dict(self.mapper.column_of),
-                        source_ids(rows[:pos], self.mapper) if pos else frozenset(),
+                        first_rows(rows[:pos], self.mapper, refused) if pos else {},
                         tuple(header.hidden_read_with_values(rows)) if header.hidden_read else ())
 
     def chunk(self, start: int, size: int, today: date, sent_on: date | None) -> ChunkPlan:
@@ -143,19 +148,22 @@ def _column(mapper: RowMapper, key: str) -> int | None:
     return next((i for i, (_kind, k, _h) in enumerate(mapper.plan) if k == key), None)
 
 
-def source_ids(rows: Sequence[parsers.Row], mapper: RowMapper) -> frozenset[str]:
+def first_rows(rows: Sequence[parsers.Row], mapper: RowMapper, refused: AbstractSet[int] = frozenset(),
+               ) -> dict[str, int]:
     """The source ids of ``rows`` as the row mapper reads them (a whole number typed in a spreadsheet
-    and the same digits as text are one id)."""
+    and the same digits as text are one id), each with the number of its first row not ``refused``;
+    an id all of whose rows were refused is none (a refused row stands for nothing: a later row of
+    the id is judged as in a straight run, against the record alone)."""
     col = _column(mapper, "source_id")
     if col is None:
-        return frozenset()
-    out = set()
-    for _n, cells in rows:
-        if col < len(cells):
+        return {}
+    out: dict[str, int] = {}
+    for n, cells in rows:
+        if n not in refused and col < len(cells):
             key = parsers.cell_text(cells[col])
             if key:
-                out.add(key.strip())
-    return frozenset(out)
+                out.setdefault(key.strip(), n)
+    return out
 
 
 # A spreadsheet keeps 15 significant digits of a number: an ID number typed into a column of

@@ -20,6 +20,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -199,6 +200,10 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
         # that day, however long the job waited or was interrupted
         arrived_on = clock.day_of(job.created_at)
         pos = job.rows_done
+        # on a resumed run, the rows already done that were refused (the report's rows): they stand
+        # for nothing when a later row repeats their source id, as in a straight run
+        refused = frozenset(s.scalars(select(ImportRowError.row_number).where(
+            ImportRowError.job_id == job_id).distinct())) if pos else frozenset()
         notes = job_notes(job)
         counts = {"created": job.created, "updated": job.updated, "unchanged": job.unchanged,
                   "rejected": job.rejected}
@@ -209,7 +214,7 @@ def _run(db: UnitOfWork, vault: Vault, job_id: int, token: str, *, chunk_size: i
     with _Preparation(db, job_id, token, data, item, department,
                       helper=helper_wanted(data) if helper is None else helper) as prep:
         del data
-        info = prep.open(pos, chunk_size, today=today, sent_on=arrived_on)
+        info = prep.open(pos, chunk_size, today=today, sent_on=arrived_on, refused=refused)
         total = info.total
         # the whole file read: a hidden column of the item that holds no value is no longer noted
         read_notes = notes_after_reading(notes, info.hidden_with_values)
@@ -294,7 +299,8 @@ class _Preparation:
                 _touch(s, self.job_id, self.token)
             self._beat = time.monotonic()
 
-    def open(self, pos: int, chunk_size: int, *, today: date | None, sent_on: date) -> prepare.FileInfo:
+    def open(self, pos: int, chunk_size: int, *, today: date | None, sent_on: date,
+             refused: AbstractSet[int] = frozenset()) -> prepare.FileInfo:
         """Read the file here (FileError: refused) and plan the chunks from row ``pos``."""
         assert self._data is not None
         began = time.monotonic()
@@ -302,7 +308,7 @@ class _Preparation:
         self._data = None
         if self.helper is not None:
             self.helper.patience = max(self.PATIENCE, self.PATIENCE_FACTOR * (time.monotonic() - began))
-        info = self.local.info(pos)
+        info = self.local.info(pos, refused)
         self._next, self._total, self._size, self._today, self._sent_on = pos, info.total, chunk_size, today, sent_on
         self._ask_from = pos + chunk_size  # the first chunk is prepared here, while the helper reads the file
         return info

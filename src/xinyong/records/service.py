@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -544,11 +543,13 @@ class FileBatch:
     updated the record, and every import of the file updated it back and forth. One per run of an
     import job, passed to each chunk's :func:`ingest`.
 
-    ``before``: on a resumed run, the source ids of the file's rows already done; their first
-    accepted row's content is what their record holds, so the record stands in for it."""
+    ``before``: on a resumed run, the source ids of the file's rows already done that were accepted,
+    each with its first accepted row's number; that row's content is what their record holds, so the
+    record stands in for it (an id whose rows were all refused is not there: as in a straight run, a
+    refused row stands for nothing)."""
 
     first: dict[str, tuple[str, int]] = field(default_factory=dict)  # source id -> (content hash, row)
-    before: AbstractSet[str] = frozenset()
+    before: Mapping[str, int] = field(default_factory=dict)  # source id -> its first accepted row
     rows: Sequence[int] = ()  # the current chunk's row numbers, by record index
 
 
@@ -636,6 +637,8 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                 # item: those of its id were refused item_changed, and a refused first row does not count)
                 seen = (cur["content_hash"] if cur is not None and p.source_id in file.before
                         and cur["item"] == item.code else None)
+                if seen is not None:
+                    where = file.before[p.source_id]
         if seen is not None:
             if seen != h:
                 out.errors = _duplicate(where)
