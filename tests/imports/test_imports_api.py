@@ -1402,3 +1402,35 @@ def test_a_refused_resume_is_audited_with_its_code(upload, client, world, db):  
         entries = [(e.outcome, e.object_id, e.details) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.action == "imports.resume").order_by(AuditEntry.id))]
     assert entries == [("denied", str(job["id"]), {"code": "already_done"})]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_template_of_an_item_the_department_may_not_push_is_refused_as_its_upload(  # type: ignore[no-untyped-def]
+        db, vault, world, client, catalog_loaded, login, fmt):
+    """The template is for filling in and uploading: for an item the caller's department may not push,
+    it is refused as the upload of the filled-in file would be (403 ``item_not_allowed``, field
+    ``item``, Chinese then English), registered (``imports.template``, ``denied``, the item and the
+    code) — for the department's key and its officers alike. The credit office, which pushes nothing
+    and owns the catalog, gets any item's template; the department allowed the item gets it."""
+    from tests.support import audit_entries
+
+    with db.session() as s:
+        _withdraw(s, "admin_penalty", [world.dept_b.code])  # another department only
+    path = f"/api/v1/imports/templates/admin_penalty.{fmt}"
+    upload = client.post("/api/v1/imports", headers=world.bearer(world.key_a), data={"item": "admin_penalty"},
+                         files={"file": ("p.csv", csv_bytes(ZH_HEADER, penalty_rows(1)), "text/csv")})
+    assert (upload.status_code, upload.json()["code"]) == (403, "item_not_allowed")
+    r = client.get(path, headers=world.bearer(world.key_a))
+    assert r.status_code == 403, r.text
+    assert {k: r.json()[k] for k in ("code", "message")} == {k: upload.json()[k] for k in ("code", "message")}
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("item", "item_not_allowed")]
+    [entry] = audit_entries(db, "imports.template")
+    assert (entry.outcome, entry.actor_type, entry.department_id) == ("denied", "apikey", world.dept_a.id)
+    assert entry.details == {"item": "admin_penalty", "format": fmt, "code": "item_not_allowed"}
+    assert client.get(path, headers=world.bearer(world.key_b)).status_code == 200  # allowed there
+    login(client, "officer_a")
+    assert client.get(path).status_code == 403
+    assert len(audit_entries(db, "imports.template")) == 2
+    client.cookies.clear()
+    login(client, "admin")
+    assert client.get(path).status_code == 200

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import record_not_found, record_refusal
 from xinyong.auth.deps import BodyRefusals, RefusedBody, refused_query, require
+from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import get_current
@@ -35,6 +36,7 @@ from xinyong.imports.schemas import (
     error_responses,
 )
 from xinyong.records.api import department_of
+from xinyong.records.service import DepartmentRef
 
 log = logging.getLogger("xinyong.imports")
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"], responses=error_responses(401, 403, 422))
@@ -174,26 +176,40 @@ def list_jobs(principal: Importer, session: DbSession,
                       next_before_id=jobs[-1].id if more and jobs else None)
 
 
-def _template_spec(session: Session, item: str) -> ItemSpec:
+def _template_spec(session: Session, principal: Principal, item: str, fmt: str) -> ItemSpec:
+    """The item's spec for its template. A department's caller (its key, its officers) is refused an
+    item the department may not push, as the upload of the filled-in file would be (403
+    ``item_not_allowed``: ``service.item_for``), and the refusal registered (``imports.template``,
+    ``denied``); the credit office, which pushes nothing and owns the catalog, gets any item's."""
     found = get_current(session, item) if CODE_RE.match(item) else None
     if found is None:
         shown = service.shown_code(item)
         raise ApiError(404, "unknown_item", f"目录中没有事项 {shown} / unknown catalog item {shown!r}")
+    if principal.department_id is not None:
+        dept = session.get(Department, principal.department_id)
+        try:
+            service.item_for(session, item_code=item,
+                             department=DepartmentRef(id=principal.department_id, code=dept.code if dept else ""))
+        except service.ImportsError as exc:
+            record_refusal(session, actor=principal.actor, action="imports.template", object_type="catalog_item",
+                           object_id=found.spec.code, details={"item": found.spec.code, "format": fmt,
+                                                               "code": exc.code})
+            raise _api_error(exc) from exc
     return found.spec
 
 
 @router.get("/templates/{item}.csv", summary="CSV template of a catalog item (header row, UTF-8 with BOM)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(404)})
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}, **error_responses(403, 404)})
 def template_csv(item: str, principal: Importer, session: DbSession) -> Response:
-    spec = _template_spec(session, item)
+    spec = _template_spec(session, principal, item, "csv")
     return Response(service.template_csv(spec), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{spec.code}-template.csv"'})
 
 
 @router.get("/templates/{item}.xlsx", summary="XLSX template of a catalog item (header row, column notes)",
-            response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}, **error_responses(404)})
+            response_class=Response, responses={200: {"content": {XLSX_TYPE: {}}}, **error_responses(403, 404)})
 def template_xlsx(item: str, principal: Importer, session: DbSession) -> Response:
-    spec = _template_spec(session, item)
+    spec = _template_spec(session, principal, item, "xlsx")
     return Response(service.template_xlsx(spec), media_type=XLSX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{spec.code}-template.xlsx"'})
 
