@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -1178,6 +1179,33 @@ def _optional(module: str) -> Any:
         return None
 
 
+def guard_day(db: Any, day: date | None, *, allow_future: bool, action: str, given: str | None) -> None:
+    """The commands that act as of ``--today`` (maintain, lists refresh|expire, rescore): a day after
+    the district's today is refused, registered under ``action`` (failed, ``future_day``, ``via: cli``),
+    unless ``allow_future`` — the deliberate rehearsal on a copy, warned about and registered
+    (``maintain.future_day``, with the command's action). :func:`maintenance.check_day` is the rule."""
+    from xinyong.audit.service import record, record_refusal
+    from xinyong.cli_support import fail
+    from xinyong.maintenance import FutureDay, check_day
+
+    district_today = clock.today()
+    try:
+        check_day(day, allow_future=allow_future)
+    except FutureDay as exc:  # registered, as the commands' other refusals are
+        with db.session() as s:
+            record_refusal(s, actor=cli_actor(), action=action, outcome="failed",
+                           details={"code": exc.code, "field": "--today", "today": given,
+                                    "district_today": district_today.isoformat(), "via": "cli"})
+        fail(exc.message)
+    if day is not None and day > district_today:  # the rehearsal, deliberate: on the record
+        warn(f"按 {day.isoformat()}（晚于今天 {district_today.isoformat()}）运行，结果不可撤销 / running as of "
+             f"{day.isoformat()}, after today ({district_today.isoformat()}): irreversible")
+        with db.session() as s:
+            record(s, actor=cli_actor(), action="maintain.future_day",
+                   details={"today": day.isoformat(), "district_today": district_today.isoformat(),
+                            "command": action, "via": "cli"})
+
+
 def maintain(today: str = typer.Option(None, "--today", help="按此日期运行（YYYY-MM-DD），默认今天；不得晚于今天 / run as of this date; default today; not after today"),
              allow_future: bool = typer.Option(False, "--allow-future",
                                                help="允许晚于今天的日期：仅用于在数据库副本上演练，结果不可撤销 / allow a day after today: only to rehearse on a copy of the database; irreversible"),
@@ -1188,31 +1216,15 @@ def maintain(today: str = typer.Option(None, "--today", help="按此日期运行
     district's today is refused (audited) unless --allow-future."""
     from datetime import date
 
-    from xinyong.audit.service import record, record_refusal
     from xinyong.cli_support import fail, open_database
-    from xinyong.maintenance import FutureDay, check_day, run_daily
+    from xinyong.maintenance import run_daily
 
     try:
         day = date.fromisoformat(today) if today else None
     except ValueError:
         fail(f"--today 应为 YYYY-MM-DD / --today must be YYYY-MM-DD: {today!r}")
     with open_database() as db:
-        district_today = clock.today()
-        try:
-            check_day(day, allow_future=allow_future)
-        except FutureDay as exc:  # registered, as the commands' other refusals are
-            with db.session() as s:
-                record_refusal(s, actor=cli_actor(), action="maintain.run", outcome="failed",
-                               details={"code": exc.code, "field": "--today", "today": today,
-                                        "district_today": district_today.isoformat(), "via": "cli"})
-            fail(exc.message)
-        if day is not None and day > district_today:  # the rehearsal, deliberate: on the record
-            warn(f"按 {day.isoformat()}（晚于今天 {district_today.isoformat()}）运行，结果不可撤销 / running as of "
-                 f"{day.isoformat()}, after today ({district_today.isoformat()}): irreversible")
-            with db.session() as s:
-                record(s, actor=cli_actor(), action="maintain.future_day",
-                       details={"today": day.isoformat(), "district_today": district_today.isoformat(),
-                                "via": "cli"})
+        guard_day(db, day, allow_future=allow_future, action="maintain.run", given=today)
         results = run_daily(db, today=day, allow_future=allow_future)
     rec = results["records"]
     echo(f"展示期满 / display ended: {rec.get('expired', 0)}")

@@ -143,7 +143,8 @@ def test_a_day_that_has_not_come_is_refused_and_registered(cli: CliEnv) -> None:
     r = cli.ok("maintain", "--today", "2031-06-01", "--allow-future")
     assert "irreversible" in r.output
     [(d,)] = cli.sql("SELECT details FROM audit_entries WHERE action = 'maintain.future_day'")
-    assert json.loads(d) == {"today": "2031-06-01", "district_today": today.isoformat(), "via": "cli"}
+    assert json.loads(d) == {"today": "2031-06-01", "district_today": today.isoformat(), "command": "maintain.run",
+                             "via": "cli"}
     assert cli.sql("SELECT id, status, display_until FROM records ORDER BY id") != statuses
 
 

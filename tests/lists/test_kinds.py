@@ -3,7 +3,7 @@ the catch-up of a catalog-fed list loaded after its records, and the CLI command
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from tests.lists.lists_support import debtor, push, volunteer
 from tests.support import SYSTEM, new_id_number
 from typer.testing import CliRunner
 
+from xinyong import clock
 from xinyong.audit.models import AuditEntry
 from xinyong.catalog.service import load_default as load_catalog
 from xinyong.config import reset_settings_cache
@@ -145,7 +146,18 @@ def test_cli_load_refresh_expire(fresh_db_url, monkeypatch, vault):  # type: ign
         assert "red_volunteer\t列入 / added: 0\t移出 / removed: 0" in run("lists", "refresh", "--today", "2026-11-26").output
         with db.session() as s:
             s.execute(ListEntry.__table__.update().values(valid_until=date(2026, 12, 1)))
-        r = run("lists", "expire", "--today", "2026-12-01")
+        # a day that has not come is refused, nothing ends, the refusal registered; --allow-future rehearses
+        ahead = (clock.today() + timedelta(days=1)).isoformat()
+        for command in ("expire", "refresh"):
+            r = run("lists", command, "--today", ahead)
+            assert r.exit_code == 1 and "晚于本区今天" in r.output and "--allow-future" in r.output, r.output
+        with db.session() as s:
+            assert s.scalar(select(ListEntry.status)) == "listed"
+            refused = s.execute(select(AuditEntry.action, AuditEntry.outcome, AuditEntry.details)
+                                .where(AuditEntry.outcome == "failed").order_by(AuditEntry.id)).all()
+        assert [(a, o, d["code"], d["via"]) for a, o, d in refused] == [
+            ("lists.expire", "failed", "future_day", "cli"), ("lists.refresh", "failed", "future_day", "cli")]
+        r = run("lists", "expire", "--today", "2026-12-01", "--allow-future")
         assert r.exit_code == 0 and "expired: 1" in r.output
         assert run("lists", "expire", "--today", "not-a-date").exit_code == 2
         with db.session() as s:

@@ -45,7 +45,16 @@ def test_validate_load_show_and_rescore(run, tmp_path: Path, fresh_db_url: str) 
     assert r.exit_code == 0 and "v2" in r.output
     r = run("scoring", "show")
     assert r.exit_code == 0 and "* v1" in r.output and "  v2\t2099-01-01" in r.output
-    r = run("rescore", "--today", "2099-01-02")
+    r = run("rescore", "--today", "2099-01-02")  # a day not come: checks would answer its grades
+    assert r.exit_code == 1 and "晚于本区今天" in r.output and "--allow-future" in r.output, r.output
+    db = sqlite3.connect(fresh_db_url.removeprefix("sqlite:///"))
+    try:
+        assert db.execute("SELECT kind FROM scoring_runs").fetchall() == []
+        assert db.execute("SELECT outcome FROM audit_entries WHERE action = 'scoring.rescore'").fetchall() == [
+            ("failed",)]
+    finally:
+        db.close()
+    r = run("rescore", "--today", "2099-01-02", "--allow-future")  # the rehearsal
     assert r.exit_code == 0 and "v2" in r.output
     db = sqlite3.connect(fresh_db_url.removeprefix("sqlite:///"))
     try:

@@ -47,13 +47,21 @@ def _refusal(exc: Exception) -> None:
     fail(str(exc))
 
 
-def rescore(today: str = TodayOpt) -> None:
-    """重算全部主体的积分、等级与状态（可重复运行）/ recompute every subject's score, grade and status (safe to repeat)."""
+def rescore(today: str = TodayOpt,
+            allow_future: bool = typer.Option(False, "--allow-future", help="允许晚于今天的日期：仅用于在数据库副本上演练 / "
+                                              "allow a day after today: only to rehearse on a copy of the database")
+            ) -> None:
+    """重算全部主体的积分、等级与状态（可重复运行）/ recompute every subject's score, grade and status (safe to repeat).
+    A --today after the district's today is refused (audited) unless --allow-future: checks would answer
+    the grades of a day not come until the next rescore."""
+    from xinyong.cli import guard_day
     from xinyong.cli_support import open_database
     from xinyong.scoring import service
 
     day = _day(today)
     started = time.perf_counter()
+    with open_database() as db:
+        guard_day(db, day if today else None, allow_future=allow_future, action="scoring.rescore", given=today)
     with open_database() as db, db.session() as s:
         n = service.rescore(s, today=day, actor=Actor.system("cli"))
         version = service.active_version(s, today=day)
