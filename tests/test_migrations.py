@@ -408,3 +408,45 @@ def test_migrations_refuse_to_commit_a_broken_reference_on_sqlite(tmp_path) -> N
     assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0018",)]
     assert "birth_date" in {row[1] for row in raw.execute("PRAGMA table_info(subjects)")}
     raw.close()
+
+
+def test_0021_masks_the_id_numbers_in_stored_memberships_and_enrolments(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Key-group memberships and adult students' enrolments stored before their texts were checked get
+    any ID number in them masked (``mask_id_numbers_in``); other values stay as they were."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    from xinyong.privacy.masking import mask_id_numbers_in
+
+    a, b, c_, d = (new_id_number() for _ in range(4))
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m21.db",
+                                             schema=f"xy_m21_{uuid.uuid4().hex[:8]}", revision="0020")
+    groups = {1: (a, f"和平医院（{b}）"), 2: ("110000123", "和平医院"), 3: (None, None)}
+    students = {1: (f"天津大学{c_}", f"G{d}"), 2: ("南开大学", "2021123456789012345")}
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, created_at, "
+                           "updated_at) VALUES (1, 'b1', :x, :x, 'k1', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            for i, (q, e) in groups.items():
+                c.execute(text("INSERT INTO subject_group_memberships (id, subject_id, group_code, qualification_no, "
+                               "employer, created_at) VALUES (:i, 1, 'physician', :q, :e, '2026-11-01')"),
+                          {"i": i, "q": q, "e": e})
+            for i, (s, n) in students.items():
+                c.execute(text("INSERT INTO student_statuses (id, subject_id, school, student_no, enrolled_on, "
+                               "created_at) VALUES (:i, 1, :s, :n, '2021-09-01', '2026-11-01')"), {"i": i, "s": s, "n": n})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got_g = {r[0]: (r[1], r[2]) for r in c.execute(text(
+                "SELECT id, qualification_no, employer FROM subject_group_memberships ORDER BY id"))}
+            got_s = {r[0]: (r[1], r[2]) for r in c.execute(text(
+                "SELECT id, school, student_no FROM student_statuses ORDER BY id"))}
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    m = lambda v: None if v is None else mask_id_numbers_in(v)  # noqa: E731
+    assert got_g == {i: (m(q), m(e)) for i, (q, e) in groups.items()}
+    assert got_s == {i: (m(s), m(n)) for i, (s, n) in students.items()}
+    assert not any(x in str((got_g, got_s)) for x in (a, b, c_, d))
+    assert got_g[2] == groups[2] and got_s[2] == students[2] and got_s[1][1] == f"G{d[:6]}********{d[-4:]}"

@@ -344,3 +344,71 @@ def test_writes_need_subjects_write(client, db, world, as_role, role):
                     json={"school": "x", "enrolled_on": "2020-01-01"}, headers=h)
     assert r.status_code == 403
     assert [x.outcome for x in audit.new()] == ["denied"]
+
+
+# ---- no ID number in the clear, no control character, in a membership's or an enrolment's text -----
+
+def _stored_texts(db, subject_id: int) -> list[str]:
+    from xinyong.subjects.models import StudentStatus
+
+    with db.session() as s:
+        rows = [*s.scalars(select(GroupMembership).where(GroupMembership.subject_id == subject_id)),
+                *s.scalars(select(StudentStatus).where(StudentStatus.subject_id == subject_id))]
+    return [str(v) for r in rows for v in vars(r).values() if isinstance(v, str)]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    # a qualification number that is the person's ID number (a driving licence's is), or the national
+    # student number (全国学籍号: "G" and the ID number): stored and shown as sent, it was one in the clear
+    ("groups", {"group_code": "physician", "qualification_no": "{id}"}, "qualification_no"),
+    ("students", {"school": "天津大学", "enrolled_on": "2021-09-01", "student_no": "G{id}"}, "student_no"),
+])
+def test_identifiers_holding_an_id_number_are_refused(client, db, world, as_role, path, body, field):
+    h = as_role("key")
+    audit = Audit(db)
+    body = {k: v.format(id=world.citizen_id_number) for k, v in body.items()}
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/{path}", json=body, headers=h)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "contains_id_number" and [e["field"] for e in r.json()["errors"]] == [field]
+    assert world.citizen_id_number not in r.text
+    e = audit.one()  # nothing added; the refusal registered with its code and field, never the value
+    assert (e.outcome, e.details) == ("failed", {"code": "contains_id_number", "field": field})
+    assert _stored_texts(db, world.citizen_subject.id) == []
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("groups", {"group_code": "physician", "employer": "和平医院（法人 {id}）"}, "employer"),
+    ("students", {"school": "天津大学 {id}", "enrolled_on": "2021-09-01"}, "school"),
+])
+def test_free_text_is_kept_with_the_id_number_masked(client, db, world, as_role, path, body, field):
+    h = as_role("key")
+    number = world.citizen_id_number
+    body = {k: v.format(id=number) for k, v in body.items()}
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/{path}", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    masked = number[:6] + "********" + number[14:]
+    assert r.json()[field] == body[field].replace(number, masked)
+    shown = client.get(f"/api/v1/subjects/{world.citizen_subject.id}", headers=h).text
+    stored = _stored_texts(db, world.citizen_subject.id)
+    assert number not in r.text and number not in shown and not any(number in v for v in stored)
+    assert any(masked in v for v in stored)
+
+
+@pytest.mark.parametrize(("path", "field", "base"), [
+    ("groups", "qualification_no", {"group_code": "physician"}),
+    ("groups", "employer", {"group_code": "physician"}),
+    ("students", "student_no", {"school": "天津大学", "enrolled_on": "2021-09-01"}),
+    ("students", "school", {"school": "天津大学", "enrolled_on": "2021-09-01"}),
+])
+@pytest.mark.parametrize("bad", ["a\x00b", "a\nb", "a\x1bb"])
+def test_control_characters_are_refused(client, db, world, as_role, path, field, base, bad):
+    """A NUL cannot be stored on PostgreSQL (it was a 500 there), a line break or an escape forges
+    what a page or a log line shows: refused, naming the field, nothing stored."""
+    h = as_role("officer")
+    audit = Audit(db)
+    r = client.post(f"/api/v1/subjects/{world.citizen_subject.id}/{path}", json={**base, field: bad}, headers=h)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_characters" and [e["field"] for e in r.json()["errors"]] == [field]
+    e = audit.one()
+    assert (e.outcome, e.details) == ("failed", {"code": "invalid_characters", "field": field})
+    assert _stored_texts(db, world.citizen_subject.id) == []

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import Actor, record
+from xinyong.catalog.spec import CONTROL_CHARS
 from xinyong.db import lock_rows
 from xinyong.domain_errors import BilingualError
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_id_number, mask_name
+from xinyong.privacy.masking import contains_id_number, mask_id_number, mask_id_numbers_in, mask_name
 from xinyong.privacy.vault import Vault
 from xinyong.subjects.groups import KEY_GROUPS
 from xinyong.subjects.models import GroupMembership, StudentStatus, Subject
@@ -158,6 +159,37 @@ def age_on(subject: Subject, day: date, *, vault: Vault) -> int:
     return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
 
+# A membership's and an enrolment's texts are stored and shown as they are (the subject's API, to every
+# department): one line each, and never an ID number in the clear. A number identifying the person
+# (a qualification number, a student number) that holds their ID number — a driving licence's is the
+# ID number, the national student number (全国学籍号) is "G" and the ID number — is refused, as a
+# record's source_id is: masked it would identify no one. A name (employer, school) keeps its text,
+# any ID number in it masked, as a record's text fields do.
+def _one_line(value: str | None, field: str, zh: str, en: str) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if CONTROL_CHARS.search(value):
+        raise SubjectError("invalid_characters", f"{zh}包含不允许的字符（控制字符、换行或无效的 Unicode）",
+                           f"{en} contains characters not allowed (control characters, line breaks or invalid "
+                           "Unicode)", field)
+    return value
+
+
+def _identifier(value: str | None, field: str, zh: str, en: str) -> str | None:
+    value = _one_line(value, field, zh, en)
+    if value is not None and contains_id_number(value):
+        raise SubjectError("contains_id_number", f"{zh}不能包含身份证号码（身份证号码只属于信用主体本身，无需重复报送）",
+                           f"{en} must not contain an ID number (the subject already holds it: leave it out)",
+                           field)
+    return value
+
+
+def _name_text(value: str | None, field: str, zh: str, en: str) -> str | None:
+    value = _one_line(value, field, zh, en)
+    return None if value is None else mask_id_numbers_in(value)
+
+
 def add_group_membership(session: Session, *, subject: Subject, group_code: str, actor: Actor,
                          qualification_no: str | None = None, employer: str | None = None,
                          valid_from: date | None = None, valid_to: date | None = None,
@@ -167,6 +199,8 @@ def add_group_membership(session: Session, *, subject: Subject, group_code: str,
                            "group_code")
     if valid_from and valid_to and valid_to < valid_from:
         raise SubjectError("invalid_dates", "有效期结束早于开始", "valid_to is before valid_from", "valid_to")
+    qualification_no = _identifier(qualification_no, "qualification_no", "资格证书编号", "qualification number")
+    employer = _name_text(employer, "employer", "工作单位", "employer")
     m = GroupMembership(subject_id=subject.id, group_code=group_code, qualification_no=qualification_no,
                         employer=employer, valid_from=valid_from, valid_to=valid_to, department_id=department_id)
     session.add(m)
@@ -183,12 +217,14 @@ def add_student_status(session: Session, *, subject: Subject, school: str, enrol
     today = today or clock.today()
     if not (school or "").strip():
         raise SubjectError("school_missing", "学校名称不能为空", "school is required", "school")
+    school = _name_text(school, "school", "学校名称", "school") or ""
+    student_no = _identifier(student_no, "student_no", "学号", "student number")
     if age_on(subject, today, vault=vault) < ADULT_AGE:
         raise SubjectError("not_adult", "仅为18周岁以上成年学生建立诚信档案",
                            "integrity files are kept only for students aged 18 or older", "id_number")
     if enrolled_on > today:
         raise SubjectError("future_date", "入学日期不能晚于今天", "enrolment date is in the future", "enrolled_on")
-    s = StudentStatus(subject_id=subject.id, school=school.strip(), enrolled_on=enrolled_on, student_no=student_no,
+    s = StudentStatus(subject_id=subject.id, school=school, enrolled_on=enrolled_on, student_no=student_no,
                       level=level, department_id=department_id)
     session.add(s)
     session.flush()
