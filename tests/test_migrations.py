@@ -450,3 +450,42 @@ def test_0021_masks_the_id_numbers_in_stored_memberships_and_enrolments(tmp_path
     assert got_s == {i: (m(s), m(n)) for i, (s, n) in students.items()}
     assert not any(x in str((got_g, got_s)) for x in (a, b, c_, d))
     assert got_g[2] == groups[2] and got_s[2] == students[2] and got_s[1][1] == f"G{d[:6]}********{d[-4:]}"
+
+
+def test_0022_masks_the_id_numbers_in_stored_measures_scenarios_and_their_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Measures' and scenarios' texts and the history's data and reasons saved before they were masked
+    get any ID number masked; other values stay as they were."""
+    import json
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    a, b, c_ = (new_id_number() for _ in range(3))
+    m = lambda v: v[:6] + "********" + v[14:]  # noqa: E731
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m22.db",
+                                             schema=f"xy_m22_{uuid.uuid4().hex[:8]}", revision="0021")
+    data = {"code": "green_channel", "basis": f"依据 {a}", "applies_to": ["red_volunteer"], "active": True}
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO measures (id, code, name_zh, name_en, kind, applies_to, scenarios, department, "
+                           "basis, active, version, updated_at) VALUES (1, 'green_channel', '绿色通道', 'Green', "
+                           "'incentive', '[]', '[]', '区政务服务办', :b, true, 2, '2026-11-01')"), {"b": f"依据 {a}"})
+            c.execute(text("INSERT INTO check_scenarios (id, code, name_zh, name_en, active, version, updated_at) "
+                           "VALUES (1, 'awards', '评优', :n, true, 1, '2026-11-01')"), {"n": f"Awards {b}"})
+            for i, (d, r) in enumerate(((data, f"应{c_}投诉"), ({"code": "awards", "name_en": "Awards"}, "default")), 1):
+                c.execute(text("INSERT INTO measure_changes (id, object_type, code, version, data, reason, changed_at) "
+                               "VALUES (:i, 'measure', 'x', 1, :d, :r, '2026-11-01')"),
+                          {"i": i, "d": json.dumps(d, ensure_ascii=False), "r": r})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            basis = c.execute(text("SELECT basis FROM measures")).scalar()
+            name = c.execute(text("SELECT name_en FROM check_scenarios")).scalar()
+            history = [(json.loads(d) if isinstance(d, str) else d, r) for d, r in
+                       c.execute(text("SELECT data, reason FROM measure_changes ORDER BY id"))]
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert basis == f"依据 {m(a)}" and name == f"Awards {m(b)}"
+    assert history == [({**data, "basis": f"依据 {m(a)}"}, f"应{m(c_)}投诉"),
+                       ({"code": "awards", "name_en": "Awards"}, "default")]

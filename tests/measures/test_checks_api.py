@@ -728,3 +728,52 @@ def test_a_check_body_in_utf16_is_refused_as_not_utf8(client, world, db) -> None
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("body", "body_unreadable")]
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Check)) == 0
+
+
+def test_a_measures_texts_and_its_change_reason_keep_no_id_number_in_the_clear(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A measure's texts (its basis goes into every check's answer and receipt) and the reason for a
+    change (shown by the history to every department) hold any ID number masked, as the catalog's and
+    the rulesets' notes do; so does a scenario's."""
+    number = new_id_number()
+    masked = number[:6] + "********" + number[14:]
+    login(client, "admin")
+    h = {"X-CSRF-Token": client.get("/api/v1/session").json()["csrf_token"]}
+    measure = {k: v for k, v in client.get("/api/v1/measures/green_channel").json().items() if k != "version"}
+    r = client.put("/api/v1/measures/green_channel", json={**measure, "basis": f"国发〔2016〕33号；当事人{number}",
+                                                            "reason": f"应{number}的投诉修改"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["basis"] == f"国发〔2016〕33号；当事人{masked}"
+    scenario = {k: v for k, v in client.get("/api/v1/scenarios/awards").json().items() if k != "version"}
+    r = client.put("/api/v1/scenarios/awards", json={**scenario, "name_en": f"Awards {number}",
+                                                      "reason": f"x {number}"}, headers=h)
+    assert r.status_code == 200 and r.json()["name_en"] == f"Awards {masked}", r.text
+    shown = (client.get("/api/v1/measures/green_channel/history").text
+             + client.get("/api/v1/scenarios/awards/history").text)
+    assert number not in shown and f"应{masked}的投诉修改" in shown
+    with db.session() as s:
+        stored = [str(v) for (v,) in s.execute(text("SELECT reason FROM measure_changes"))]
+        stored += [str(v) for (v,) in s.execute(text("SELECT basis FROM measures"))]
+        stored += [str(v) for (v,) in s.execute(text("SELECT data FROM measure_changes"))]
+    assert not any(number in v for v in stored) and any(masked in v for v in stored)
+
+
+@pytest.mark.parametrize("bad", [b'"a\\u0000b"', b'"a\\u001bb"', b'"a\\ud800b"'])
+def test_a_change_reason_with_control_characters_is_refused(client, world, db, bad):  # type: ignore[no-untyped-def]
+    """The reason is stored and shown as the definition's texts are: a NUL (a 500 on PostgreSQL), an
+    escape or a lone surrogate is refused naming ``reason``, registered, and nothing changes."""
+    login(client, "admin")
+    h = {"X-CSRF-Token": client.get("/api/v1/session").json()["csrf_token"], "Content-Type": "application/json"}
+    measure = client.get("/api/v1/measures/green_channel").json()
+    scenario = client.get("/api/v1/scenarios/awards").json()
+    for path, body in (("/api/v1/measures/green_channel", {**measure, "basis": measure["basis"] + "。"}),
+                       ("/api/v1/scenarios/awards", {**scenario, "name_en": "Awards!"})):
+        body = {k: v for k, v in body.items() if k != "version"}
+        r = client.put(path, content=orjson.dumps({**body, "reason": "x"}).replace(b'"x"', bad), headers=h)
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["reason"]
+    assert client.get("/api/v1/measures/green_channel").json() == measure
+    assert client.get("/api/v1/scenarios/awards").json() == scenario
+    with db.session() as s:
+        got = [(e.action, e.outcome, e.details["field"]) for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action.in_(["measures.measure_save", "measures.scenario_save"])).order_by(AuditEntry.id))]
+    assert got == [("measures.measure_save", "failed", "reason"), ("measures.scenario_save", "failed", "reason")]

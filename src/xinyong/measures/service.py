@@ -108,7 +108,23 @@ def _text(data: dict[str, Any], key: str, where: str, limit: int, errors: list[d
     if _CONTROL.search(value):
         errors.append({"field": f"{_prefix(where)}{key}", "code": "control_characters",
                        "message": f"{key} 含有控制字符 / {key} contains control characters"})
-    return value.strip()
+    # shown to every department, and a measure's in every check's answer and receipt: never an ID
+    # number in the clear (as the catalog's and the rulesets' notes)
+    return mask_id_numbers_in(value.strip())
+
+
+def _reason(reason: str | None, kind: str) -> str | None:
+    """The reason for a change, kept in the history every department reads: checked and masked as the
+    definition's texts are (a NUL was a 500 on PostgreSQL)."""
+    value = (reason or "").strip()
+    if not value:
+        return None
+    errors: list[dict[str, Any]] = []
+    _text({"reason": value}, "reason", "", 2000, errors)
+    if errors:
+        what = ("措施", "measure") if kind == "measure" else ("场景", "scenario")
+        raise MeasuresError(422, f"invalid_{kind}", f"{what[0]}定义有误", f"the {what[1]} is not valid", errors=errors)
+    return mask_id_numbers_in(value)
 
 
 def validate_scenario(data: dict[str, Any], where: str = "") -> dict[str, Any]:
@@ -250,13 +266,14 @@ def record_save_error(session: Session, *, actor: Actor, kind: str, code: Any, e
 
 def save_scenario(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Scenario:
     """Create a scenario or add a version of it; audited."""
-    return _save_versioned(session, Scenario, "scenario", validate_scenario(data), actor, reason)  # type: ignore[no-any-return]
+    clean = validate_scenario(data)
+    return _save_versioned(session, Scenario, "scenario", clean, actor, _reason(reason, "scenario"))  # type: ignore[no-any-return]
 
 
 def save_measure(session: Session, *, data: dict[str, Any], actor: Actor, reason: str | None = None) -> Measure:
     """Create a measure or add a version of it; audited. Refuses unknown scenarios or targets."""
     clean = validate_measure(data, list(session.scalars(select(Scenario.code))))
-    return _save_versioned(session, Measure, "measure", clean, actor, reason)  # type: ignore[no-any-return]
+    return _save_versioned(session, Measure, "measure", clean, actor, _reason(reason, "measure"))  # type: ignore[no-any-return]
 
 
 def load_default(session: Session, *, actor: Actor, update_existing: bool = False) -> dict[str, str]:
