@@ -345,3 +345,33 @@ def test_a_proposal_for_an_unknown_list_is_registered(client, world, db):  # typ
         refused = [(e.action, e.outcome, e.details["code"], e.details["field"], e.actor_type) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.action == "list_entry.propose").order_by(AuditEntry.id))]
     assert refused == [("list_entry.propose", "failed", "unknown_list", "list", "apikey")]
+
+
+def test_an_old_session_confirms_the_password_before_adding_to_a_red_list(client, world, login, db):  # type: ignore[no-untyped-def]
+    """Adding someone to a red list is the credit office's decision (``lists.decide``), a step-up
+    action: a session whose password is older than the window is asked for it (403
+    ``step_up_required``, registered), as deciding a proposed listing is; nothing is listed. A
+    dishonesty proposal (``lists.propose``) needs none."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, update
+
+    from xinyong.auth.models import WebSession
+    from xinyong.auth.permissions import STEP_UP_MINUTES
+    from xinyong.db import utcnow
+
+    csrf = login(client, "admin")
+    with db.session() as s:  # the password was last entered before the step-up window
+        s.execute(update(WebSession).where(WebSession.ended_at.is_(None))
+                  .values(authenticated_at=utcnow() - timedelta(minutes=STEP_UP_MINUTES + 5)))
+    r = client.post("/api/v1/lists/red_recommended/entries", json={"subject_id": world.other_subject.id, "reason": "推荐"},
+                    headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["code"] == "step_up_required", r.text
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ListEntry).where(ListEntry.list_code == "red_recommended")) == 0
+        assert [e.details["permission"] for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "auth.step_up_required"))] == ["lists.decide"]
+    r = client.post("/api/v1/lists/key_supervision/entries", json={
+        "subject_id": world.other_subject.id, "reason": "重点监管", "category": "telecom_fraud", "department": "scjgj"},
+        headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from xinyong import clock
 from xinyong.audit.service import record, record_not_found
-from xinyong.auth.deps import BodyRefusals, RefusedBody, audit_refusal, current_principal, refused_query, require
+from xinyong.auth.deps import (
+    BodyRefusals,
+    RefusedBody,
+    audit_refusal,
+    check_step_up,
+    current_principal,
+    refused_query,
+    require,
+)
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
@@ -240,6 +248,9 @@ def create_entry(code: ListCode, body: EntryIn, principal: Proposer, session: Db
             raise ApiError(403, "red_list_by_credit_office",
                            "红名单只能由信用办列入；部门只能申请列入失信类名单 / only the credit office adds to a red "
                            "list; departments propose dishonesty listings")
+        # the credit office's decision, as deciding a proposed listing is: the route is declared with
+        # lists.propose, so the step-up that ``require("lists.decide")`` would ask for is asked here
+        check_step_up(request, session, principal, "lists.decide")
         with _refusal_registered(session, principal, "list_entry.add"):
             entry = service.add(session, code=code, subject_id=body.subject_id, reason=body.reason,
                                 category=body.category, legal_basis=body.legal_basis,
