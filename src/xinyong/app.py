@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 from fastapi import FastAPI, Request
@@ -62,6 +63,10 @@ class XinyongApp(FastAPI):
         if scope["type"] == "http":
             if scope.get("query_string") and id_number_in(scope["query_string"]):
                 await _refuse_id_in_url(scope, send)
+                return
+            where = nul_in_url(scope)
+            if where is not None:
+                await _refuse_nul_in_url(scope, send, where)
                 return
             express = self.express_routes.get((scope["method"], scope["path"]))
             if express is not None:
@@ -141,6 +146,41 @@ async def _refuse_id_in_url(scope: dict[str, Any], send: Any) -> None:
                     scope.get("method"), scope.get("path"), rid)
         payload = orjson.dumps(errors.error_body("id_number_in_url", ID_IN_URL, [
             {"field": "query", "code": "id_number_in_url", "message": ID_IN_URL}]))
+    finally:
+        request_id_var.reset(token)
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 422, "headers": with_security_headers(head, rid)})
+    await send({"type": "http.response.body", "body": payload})
+
+
+NUL_IN_URL = "网址中含有不允许的空字符（NUL, %00） / the URL holds a character not allowed (NUL, %00)"
+
+
+def nul_in_url(scope: dict[str, Any]) -> str | None:
+    """Where a request's URL holds a NUL (``%00``), which no code, id or filter value has and which
+    PostgreSQL cannot take in any text (a lookup with one was a 500 there): ``path``, the query
+    parameter's name, or ``query``; None when it holds none."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query = scope.get("query_string") or b""
+    if b"%00" not in query.lower() and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in value and "\x00" not in name and _PARAM_NAME.fullmatch(name):
+            return name
+    return "query"
+
+
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+async def _refuse_nul_in_url(scope: dict[str, Any], send: Any, where: str) -> None:
+    """422 ``invalid_characters`` naming ``where``, before routing (as :func:`_refuse_id_in_url`)."""
+    rid = new_request_id()
+    token = request_id_var.set(rid)
+    try:
+        payload = orjson.dumps(errors.error_body("invalid_characters", NUL_IN_URL, [
+            {"field": where, "code": "invalid_characters", "message": NUL_IN_URL}]))
     finally:
         request_id_var.reset(token)
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]

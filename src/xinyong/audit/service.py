@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,8 +78,17 @@ def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
     return _scrub(details) if may_hold_id_number(blob.decode("utf-8")) else details
 
 
+# Control characters in an entry's short texts (a user name typed at sign-in, a code refused for its
+# shape) are written as ``\x00`` …, as the log writes them: a NUL cannot be stored on PostgreSQL (the
+# refusal's own registration was a 500 there) and a line break would forge what the audit page shows.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _scrub_text(value: Any) -> str | None:
-    return None if value is None else _scrub(str(value))
+    if value is None:
+        return None
+    text = _scrub(str(value))
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text) if _CONTROL.search(text) else text
 
 
 def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, details: Mapping[str, Any] | None,

@@ -136,7 +136,8 @@ def add_department(session: Session, *, code: str, name: str, name_en: str | Non
 
 
 def get_department(session: Session, code: str) -> Department:
-    dept = session.scalar(select(Department).where(Department.code == code))
+    # no code holds a NUL (and PostgreSQL cannot compare one): an unknown department
+    dept = None if "\x00" in code else session.scalar(select(Department).where(Department.code == code))
     if dept is None:
         raise AuthError("unknown_department", f"部门 {code} 不存在", f"department {code} does not exist", "dept")
     return dept
@@ -344,7 +345,8 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
     The caller must commit even when this raises, so the failure is registered.
     """
     now = now or utcnow()
-    user = session.scalar(select(User).where(User.username == username.strip()))
+    # no user name holds a NUL (and PostgreSQL cannot compare one): no such user, the same answer
+    user = None if "\x00" in username else session.scalar(select(User).where(User.username == username.strip()))
     anonymous = Actor(type="anonymous", label=username.strip()[:64] or None)
     if user is None:
         verify_password(_DUMMY_HASH, password)  # same work whether or not the user exists

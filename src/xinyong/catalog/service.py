@@ -202,6 +202,8 @@ def current_items(session: Session) -> dict[str, Item]:
 
 
 def get_current(session: Session, code: str) -> Item | None:
+    if "\x00" in code:  # no code holds one (and PostgreSQL cannot compare one): no such item
+        return None
     row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True)))
     return None if row is None else _to_item(row)
 

@@ -354,7 +354,10 @@ def measures_in(session: Session, scenario: str | None, kind: str | None = None)
 
 
 def history(session: Session, *, object_type: str, code: str) -> list[MeasureChange]:
-    """Every version of a measure or scenario, newest first (none for a code never defined)."""
+    """Every version of a measure or scenario, newest first (none for a code never defined, nor for
+    one no code can be: a NUL, which PostgreSQL cannot compare, in a new code refused for its shape)."""
+    if not CODE_RE.match(code):
+        return []
     return list(session.scalars(select(MeasureChange).where(MeasureChange.object_type == object_type,
                                                             MeasureChange.code == code)
                                 .order_by(MeasureChange.version.desc())))
