@@ -100,6 +100,30 @@ def test_an_id_number_typed_as_the_username_is_not_kept_in_the_clear(client, wor
     assert labels == [number[:6] + "*" * 8 + number[-4:], wide[:6] + "*" * 8 + wide[-4:]]
 
 
+def test_the_refused_sign_in_page_does_not_show_an_id_number_typed_as_the_username(client, world):
+    """The page that says the sign-in failed keeps what was typed in the user name field — but not
+    an ID number (nor anything holding 17 digits in a row, in any digits), which no user name is:
+    it would be in the page in the clear, as the find and check forms never show one back."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    wide = "".join(chr(ord(c) + 0xFEE0) for c in number)
+    for typed in (number, wide, f"sfz{number}", number[:-1] + ("0" if number[-1] != "0" else "1")):
+        r = _post_login(client, typed, "not-the-password")
+        assert r.status_code == 401
+        assert typed not in r.text and number[6:14] not in r.text and hidden_value(r.text, "username") == ""
+    r = _post_login(client, "admin", "not-the-password")  # a user name is kept, to correct the password
+    assert r.status_code == 401 and hidden_value(r.text, "username") == "admin"
+
+
+def hidden_value(page: str, name: str) -> str | None:
+    import re
+
+    m = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', page) or re.search(
+        rf'<input[^>]*value="([^"]*)"[^>]*name="{name}"', page)
+    return m.group(1) if m else None
+
+
 def test_lockout_after_repeated_failures(client, world, db, settings):
     settings.login_max_failures = 3
     for _ in range(3):

@@ -27,6 +27,7 @@ from xinyong.db import utcnow
 from xinyong.deps import DbSession, VaultDep
 from xinyong.errors import STATUS_TEXT, ApiError
 from xinyong.ratelimit import caller_of, limiter_of
+from xinyong.web.filters import echo  # what was typed, shown back: never of an ID number's shape
 from xinyong.web.home import home_for
 from xinyong.web.i18n import LANG_COOKIE, LANGS, MESSAGES, lang_of
 from xinyong.web.security import delete_cookie, safe_next, same_secret, set_cookie
@@ -114,7 +115,7 @@ def login_submit(
         limiter.refused("login", caller, Actor(type="anonymous", label=username.strip()[:64] or None),
                         host, "/login")  # registered in batches by the audit sealer, not a write per try
         retry = max(1, math.ceil(wait))
-        response = _login_page(request, str(cookie_token), next_url=safe_next(next_url), username=username.strip(),
+        response = _login_page(request, str(cookie_token), next_url=safe_next(next_url), username=echo(username.strip()),
                                error="login.throttled", status_code=429)
         response.headers["Retry-After"] = str(retry)
         return response
@@ -128,7 +129,7 @@ def login_submit(
                "department_kind": "login.department_kind"}.get(
             exc.code, "login.failed")
         return _login_page(request, str(cookie_token), next_url=safe_next(next_url),
-                           username=username.strip(), error=key, status_code=401)
+                           username=echo(username.strip()), error=key, status_code=401)
     token, _ = auth_service.start_session(session, user=user, hours=settings.session_hours,
                                           old_token=request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse(safe_next(next_url), status_code=303)
