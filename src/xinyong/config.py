@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     # A zero or negative value made no sense and was taken as given (sessions ending at once, every
     # failed password locking the account, every request body too large): refused at start instead.
     session_hours: int = Field(default=8, gt=0)
+    session_idle_minutes: int = Field(default=30, gt=0)
     login_max_failures: int = Field(default=5, gt=0)
     login_lockout_minutes: int = Field(default=15, gt=0)
     audit_seal_interval_seconds: float = Field(

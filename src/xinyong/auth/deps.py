@@ -22,9 +22,15 @@ from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record_refusal
 from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
-from xinyong.auth.service import Principal, key_of_prefix, principal_for_api_key, principal_for_session
+from xinyong.auth.service import (
+    Principal,
+    key_of_prefix,
+    principal_for_api_key,
+    principal_for_session,
+    touch_session,
+)
 from xinyong.db import utcnow
-from xinyong.deps import DbSession
+from xinyong.deps import DbSession, _pure_read
 from xinyong.privacy.crypto import same_secret
 
 SESSION_COOKIE = "xy_session"
@@ -81,6 +87,11 @@ def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
     return principal
 
 
+def _idle_minutes(request: Request) -> int | None:
+    settings = getattr(request.app.state, "settings", None)
+    return getattr(settings, "session_idle_minutes", None)
+
+
 async def current_principal(request: Request, session: DbSession) -> Principal | None:
     """Who is calling, or None. Cached on the request."""
     if hasattr(request.state, "principal"):
@@ -92,12 +103,15 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
-            principal = principal_for_session(session, token=token)
+            principal = principal_for_session(session, token=token, idle_minutes=_idle_minutes(request))
             if principal is not None and request.method not in SAFE_METHODS and not await _csrf_ok(request, principal):
                 audit_refusal(session, actor=principal.actor, action="auth.csrf",
                                   details={"path": request.url.path, "method": request.method})
                 raise AuthFailure(403, "csrf", "缺少或错误的 CSRF 令牌，请刷新页面后重试",
                                   "missing or wrong CSRF token; reload the page and retry")
+            if principal is not None and not _pure_read(request):
+                # in use: the idle timeout starts again (a pure read's transaction writes nothing)
+                touch_session(session, principal)
     request.state.principal = principal
     return principal
 
@@ -353,7 +367,7 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
     # page form whose token is in a body not read (an upload over the limit): a same-origin request
     if not sent and (request.url.path.startswith("/api/") or not same_origin(request.headers)):
         return None
-    principal = principal_for_session(session, token=token)
+    principal = principal_for_session(session, token=token, idle_minutes=_idle_minutes(request))
     if principal is None or (sent and not same_secret(sent, principal.csrf_token)):
         return None
     return principal

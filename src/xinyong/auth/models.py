@@ -70,3 +70,7 @@ class WebSession(Base):
     # when the user last proved their password in this session (login, or the step-up before an
     # administrative change: auth.deps.require); None for sessions started before migration 0014
     authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # when the session was last used (written at most once a minute: auth.deps.current_principal); a
+    # session idle longer than settings.session_idle_minutes is refused. None: not since migration 0023
+    # or its start (authenticated_at counts)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

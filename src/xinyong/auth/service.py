@@ -56,6 +56,7 @@ class Principal:
     session_id: int | None = None
     csrf_token: str | None = None
     authenticated_at: datetime | None = None  # a session's last proof of the password (login, step-up)
+    seen_at: datetime | None = None  # a session's last use as last written (auth.deps.current_principal)
 
     @property
     def actor(self) -> Actor:
@@ -417,7 +418,7 @@ def start_session(session: Session, *, user: User, hours: int, old_token: str | 
     token = secrets.token_urlsafe(32)
     now = utcnow()
     ws = WebSession(token_hash=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
-                    expires_at=now + timedelta(hours=hours), authenticated_at=now)
+                    expires_at=now + timedelta(hours=hours), authenticated_at=now, last_seen_at=now)
     session.add(ws)
     session.flush()
     record(session, actor=Actor(type="user", id=str(user.id), label=user.username, department_id=user.department_id),
@@ -441,7 +442,14 @@ def end_user_sessions(session: Session, *, user_id: int) -> int:
     return n
 
 
-def principal_for_session(session: Session, *, token: str, now: datetime | None = None) -> Principal | None:
+SEEN_EVERY = timedelta(minutes=1)  # a session's last use is written at most this often
+
+
+def principal_for_session(session: Session, *, token: str, now: datetime | None = None,
+                          idle_minutes: int | None = None) -> Principal | None:
+    """The session's user, or None: no such session, ended, expired, idle longer than
+    ``idle_minutes`` (since its last use, else its last proof of the password, else its start), or
+    its user or department no longer allowed in."""
     now = now or utcnow()
     row = session.execute(
         select(WebSession, User, Department.active, Department.kind).join(User, User.id == WebSession.user_id)
@@ -453,13 +461,30 @@ def principal_for_session(session: Session, *, token: str, now: datetime | None 
     ws, user, dept_active, dept_kind = row
     if ws.ended_at is not None or ws.expires_at <= now or not user.active:
         return None
+    seen = ws.last_seen_at or ws.authenticated_at or ws.created_at
+    if idle_minutes is not None and seen is not None and now - seen > timedelta(minutes=idle_minutes):
+        return None  # left open, unused: as an expired session (the browser signs in again)
     if user.department_id is not None and not dept_active:  # its department was deactivated meanwhile
         return None
     if _wrong_kind(user.role, dept_kind):
         return None
     return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
                      subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token,
-                     authenticated_at=ws.authenticated_at or ws.created_at)
+                     authenticated_at=ws.authenticated_at or ws.created_at, seen_at=seen)
+
+
+def touch_session(session: Session, principal: Principal, now: datetime | None = None) -> None:
+    """Write that the principal's session is in use now, at most once every ``SEEN_EVERY``, in the
+    request's (write) transaction."""
+    now = now or utcnow()
+    if principal.session_id is None or (principal.seen_at is not None and now - principal.seen_at < SEEN_EVERY):
+        return
+    # on the event loop (the caller's dependency): never wait for a row another request of the same
+    # session holds (PostgreSQL: SKIP LOCKED; that request writes the use itself). SQLite's write
+    # transaction is taken before the dependencies run.
+    free = (select(WebSession.id).where(WebSession.id == principal.session_id)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    session.execute(update(WebSession).where(WebSession.id == free).values(last_seen_at=now))
 
 
 def reauthenticate(session: Session, *, principal: Principal, password: str, lockout_after: int = 5,
@@ -493,7 +518,7 @@ def reauthenticate(session: Session, *, principal: Principal, password: str, loc
         raise AuthError("session_ended", "会话已结束，请重新登录", "the session has ended; sign in again")
     token = secrets.token_urlsafe(32)
     ws = WebSession(token_hash=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(24),
-                    expires_at=expires_at, authenticated_at=now)
+                    expires_at=expires_at, authenticated_at=now, last_seen_at=now)
     session.add(ws)
     session.flush()
     record(session, actor=principal.actor, action="auth.step_up", object_type="user", object_id=user.id,
