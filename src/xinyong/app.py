@@ -352,7 +352,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(web_views.router)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=_docs_assets_dir()), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=str(web_views.STATIC_DIR)), name="static")
-    app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes, on_too_large=_register_too_large)
+    app.add_middleware(SecurityMiddleware, max_body=settings.max_request_bytes, on_too_large=_register_too_large,
+                       hsts=settings.secure_cookies)
     return app
 
 

@@ -38,10 +38,15 @@ TooLargeHook = Callable[[dict[str, Any], str, int | None], Awaitable[None]]
 
 
 class SecurityMiddleware:
-    def __init__(self, app: Any, max_body: int, on_too_large: TooLargeHook | None = None) -> None:
+    def __init__(self, app: Any, max_body: int, on_too_large: TooLargeHook | None = None, *,
+                 hsts: bool = False) -> None:
         self.app = app
         self.max_body = max_body
         self.on_too_large = on_too_large
+        # outside development the site is reached over HTTPS only (XINYONG_ENVIRONMENT, as the cookies'
+        # Secure flag): browsers are told to keep to it (a first visit typed as http:// is not sent
+        # in the clear again, nor its cookie)
+        self.hsts = [(b"strict-transport-security", HSTS)] if hsts else []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -106,8 +111,8 @@ class SecurityMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": with_security_headers(message.get("headers", []), rid,
-                                                                       static=static, docs=docs)}
+                message = {**message, "headers": with_security_headers([*message.get("headers", []), *self.hsts],
+                                                                       rid, static=static, docs=docs)}
             await send(message)
 
         try:
@@ -123,6 +128,9 @@ class SecurityMiddleware:
         # renders the 500 after we return and quotes the id. The context ends with the request's task.
         request_id_var.reset(t1)
         client_ip_var.reset(t2)
+
+
+HSTS = b"max-age=31536000"  # a year; no includeSubDomains: other hosts of the domain are not ours to bind
 
 
 def with_security_headers(headers: Any, rid: str, *, static: bool = False, docs: bool = False) -> list[Any]:

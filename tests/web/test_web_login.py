@@ -32,6 +32,7 @@ def test_login_page_sets_a_login_csrf_cookie_matching_the_form(client):
     cookie = next(c for c in set_cookies(page) if c.startswith("xy_login_csrf="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # development
+    assert "strict-transport-security" not in page.headers  # served over plain HTTP on a laptop
     assert 'name="password"' in page.text and 'type="password"' in page.text
 
 
@@ -55,6 +56,9 @@ def test_cookies_are_secure_outside_development(db, vault, settings, world):
     with TestClient(app, base_url="https://testserver") as c:
         page = c.get("/login")
         assert all("Secure" in h for h in set_cookies(page))
+        # and the browser is told to keep to HTTPS (a year), on pages and API answers alike
+        assert page.headers["strict-transport-security"] == "max-age=31536000"
+        assert c.get("/api/v1/me").headers["strict-transport-security"] == "max-age=31536000"
         r = _post_login(c, "admin")
         assert r.status_code == 303
         assert all("Secure" in h for h in set_cookies(r))
