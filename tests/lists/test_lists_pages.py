@@ -196,3 +196,26 @@ def test_a_decision_the_page_does_not_know_is_refused_in_place_and_registered(  
                                                                    "field": "decision", "via": "page"})
     session.refresh(entry)
     assert entry.status == "proposed"
+
+
+@pytest.mark.parametrize(("lang", "category"), [("zh", "网络欺诈"), ("en", "Online fraud")])
+def test_pages_name_the_category_and_the_department(client, world, login, lang, category):  # type: ignore[no-untyped-def]
+    """The entries table, the review queue and the entry page name an entry's category and deciding
+    department in the reader's language, as a person expects, not by their codes (`online_fraud`,
+    `scjgj` alone)."""
+    login(client, "officer_a")
+    client.cookies.set("lang", lang)
+    r = _propose(client, world, hidden(client.get("/lists").text, "csrf_token"), world.citizen_id_number)
+    assert r.status_code == 303, r.text
+    entry_page = client.get(r.headers["location"]).text
+    client.cookies.clear()
+    login(client, "admin")
+    client.cookies.set("lang", lang)
+    entries = client.get("/lists/key_supervision")
+    assert entries.status_code == 200
+    row = re.search(r'<tbody>(.*?)</tbody>', entries.text, re.S).group(1)
+    assert f"<td>{category}</td>" in row and ">online_fraud<" not in row
+    queue = re.search(r'<table class="striped" id="queue">(.*?)</table>', client.get("/lists").text, re.S).group(1)
+    for html in (row, queue, entry_page):
+        assert "区市场监管局" in html  # the department's name (it has no English one), its code beside it
+        assert "<code>scjgj</code></td>" not in html and "<dd><code>scjgj</code></dd>" not in html

@@ -71,6 +71,21 @@ def _kind_names(session: Session, lang: str) -> dict[str, str]:
     return {k.code: k.name_zh if lang == "zh" else k.name_en for k in service.all_kinds(session)}
 
 
+def _dept_names(session: Session, entries: list[Any], lang: str) -> dict[str, str]:
+    """{department code: its name in the page's language} for the entries shown (tables name the
+    deciding department, as a reader expects, not by its code)."""
+    codes = {e.department for e in entries if e.department}
+    if not codes:
+        return {}
+    return {d.code: d.name if lang == "zh" or not d.name_en else d.name_en
+            for d in session.scalars(select(Department).where(Department.code.in_(codes)))}
+
+
+def _category_names(kind: Any, lang: str) -> dict[str, str]:
+    return {code: c["name_zh"] if lang == "zh" else c.get("name_en") or c["name_zh"]
+            for code, c in service.categories_of(kind).items()}
+
+
 def _proposable(session: Session) -> list[Any]:
     return [k for k in service.all_kinds(session) if k.kind == "dishonesty" and k.source == "decision"]
 
@@ -90,8 +105,10 @@ def _overview(request: Request, session: Session, vault: Vault, principal: Princ
     record(session, actor=principal.actor, action="list_entries.list",
            details={"via": "page", "queue": len(queue)})
     can_propose = allowed(principal.role, "lists.propose") and (principal.department_id is not None or not is_scoped)
+    shown = entry_outs(session, vault, queue)
     return render(request, "lists/overview.html", {
-        **_ctx(request), "kinds": service.all_kinds(session), "counts": counts, "queue": entry_outs(session, vault, queue),
+        **_ctx(request), "kinds": service.all_kinds(session), "counts": counts, "queue": shown,
+        "dept_names": _dept_names(session, shown, lang),
         "names": _kind_names(session, lang), "today": clock.today(), "can_decide": allowed(principal.role, "lists.decide"),
         "can_propose": can_propose, "proposable": _proposable(session), "error": error, "form": form or {},
         "departments": list_departments(session, kind="department") if not is_scoped else [],
@@ -161,8 +178,11 @@ def entries(request: Request, code: ListCode, principal: Reader, session: DbSess
     rows = rows[:PAGE_SIZE]
     record(session, actor=principal.actor, action="list_entries.list",
            details={"list": code, "status": status or None, "count": len(rows), "via": "page"})
+    shown = entry_outs(session, vault, rows)
+    lang = lang_of(request)
     return render(request, "lists/entries.html", {
-        **_ctx(request), "kind": kind, "rows": entry_outs(session, vault, rows), "status": status,
+        **_ctx(request), "kind": kind, "rows": shown, "status": status,
+        "dept_names": _dept_names(session, shown, lang), "category_names": _category_names(kind, lang),
         "statuses": ENTRY_STATUSES, "next_before": rows[-1].id if more and rows else None, "before": before,
     })
 
@@ -189,8 +209,10 @@ def _entry_page(request: Request, session: Session, vault: Vault, principal: Pri
     cats = service.categories_of(kind)
     category = cats.get(entry.category or "")
     today = clock.today()
+    shown = entry_outs(session, vault, [entry])
     return render(request, "lists/entry.html", {
-        **_ctx(request), "e": entry_outs(session, vault, [entry])[0], "kind": kind, "kind_name": _kind_names(
+        **_ctx(request), "e": shown[0], "dept_names": _dept_names(session, shown, lang), "kind": kind,
+        "kind_name": _kind_names(
             session, lang).get(entry.list_code, entry.list_code),
         "category_name": (category["name_zh"] if lang == "zh" else category["name_en"]) if category else entry.category,
         "today": today, "error": error, "removal_kinds": list(MANUAL_REMOVAL_KINDS),
