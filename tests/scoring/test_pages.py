@@ -140,3 +140,23 @@ def test_the_rulesets_page_is_a_registered_read(client, login, db, world, scored
         got = [(e.outcome, e.object_type, e.object_id, e.details, e.actor_id) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.action == "scoring.ruleset_read").order_by(AuditEntry.id))]
     assert got == [("ok", "scoring_ruleset", "1", {"page": True}, str(world.users["admin"].id))] * 3
+
+
+def test_citizen_page_says_why_a_record_counts_in_the_readers_language(client, login, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """Each contribution's reason is shown in the page's language only; the page showed the API's
+    two-language text (``行政处罚信息（一般） / administrative penalty (general)``) to both readers.
+    The API keeps both."""
+    import re
+
+    def reasons(html: str) -> list[str]:
+        table = html.split('<h2>', 2)[2]  # the contributions' table, after the score
+        return [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"</td><td>([^<]*)</td>", table)]
+
+    login(client, "zhangsan")
+    zh = reasons(client.get("/my/score").text)
+    assert "行政处罚信息（一般）" in zh and not [r for r in zh if re.search("[A-Za-z]{3}", r)]
+    client.cookies.set("lang", "en")
+    en = reasons(client.get("/my/score").text)
+    assert "Administrative penalty (general)" in en and not [r for r in en if re.search("[\u4e00-\u9fff]", r)]
+    api = client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score").json()
+    assert "行政处罚信息（一般） / administrative penalty (general)" in [c["reason"] for c in api["contributions"]]

@@ -835,8 +835,15 @@ class Contribution:
     variant: str
     decided_at: date
     points: int
-    reason: str
+    reason_zh: str
+    reason_en: str
     counts_until: date
+
+    @property
+    def reason(self) -> str:
+        """Both languages, as the API gives it (``行政处罚信息（一般） / administrative penalty (general)``);
+        a page shows the half in its reader's language."""
+        return f"{self.reason_zh} / {self.reason_en[:1].lower()}{self.reason_en[1:]}"
 
 
 @dataclass
@@ -856,22 +863,22 @@ def _variant_label(variant: str) -> tuple[str, str]:
     return SEVERITY_LABELS.get(variant) or LEVEL_LABELS.get(variant) or (variant, variant)
 
 
-def _reason(row: Any, facts: ItemFacts | None) -> str:
+def _reason(row: Any, facts: ItemFacts | None) -> tuple[str, str]:
+    """Why a record counts, in Chinese and in English (the English begins with a capital)."""
     zh_item, en_item = (facts.name, facts.name_en) if facts else (row.item_code, row.item_code)
-    en_item = en_item[:1].lower() + en_item[1:]
     if row.mode == "max":
         hz, he = f"{zh_item}（累计{row.hours:g}小时）", f"{en_item} ({row.hours:g} cumulative hours)"
         if row.best > 1:
-            return f"{hz}：累计时长只计最高一条，本条不计分 / {he}: only the record with the most hours scores"
-        return f"{hz}：达到{row.min_hours:g}小时档 / {he}: tier from {row.min_hours:g} hours"
+            return f"{hz}：累计时长只计最高一条，本条不计分", f"{he}: only the record with the most hours scores"
+        return f"{hz}：达到{row.min_hours:g}小时档", f"{he}: tier from {row.min_hours:g} hours"
     if row.variant:
         vz, ve = _variant_label(row.variant)
         zh, en = f"{zh_item}（{vz}）", f"{en_item} ({ve})"
     else:
         zh, en = zh_item, en_item
     if row.doubles and row.nth > 1:
-        return f"{zh}重复，加倍 / {en}, repeat within window: doubled"
-    return f"{zh} / {en}"
+        return f"{zh}重复，加倍", f"{en}, repeat within window: doubled"
+    return zh, en
 
 
 def _explain_rows(session: Session, loaded: Loaded, today: date, source: Any) -> list[Any]:
@@ -905,11 +912,12 @@ def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any]
     facts = catalog_facts(session)
     contribs = []
     for r in rows:
+        reason = _reason(r, facts.get(r.item_code))
         display_until = r.display_until if r.record_id is not None and r.record_id > 0 else (hypothetical or {}).get(
             r.record_id)
         contribs.append(Contribution(record_id=r.record_id if r.record_id > 0 else None, item=r.item_code,
                                      variant=r.variant, decided_at=r.decided_at, points=int(r.points),
-                                     reason=_reason(r, facts.get(r.item_code)),
+                                     reason_zh=reason[0], reason_en=reason[1],
                                      counts_until=counts_until(r.decided_at, r.window_months, display_until)))
     score = loaded.base + sum(c.points for c in contribs)
     lists = _listed(session, subject_id) if lists is None else lists
