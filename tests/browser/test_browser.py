@@ -202,3 +202,19 @@ def test_api_docs_render_without_internet(page, live: LiveServer) -> None:  # ty
     assert page.locator(".opblock").count() > 10
     assert outside == []
     assert page.problems == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_header_on_a_phone(page, lang: str) -> None:  # type: ignore[no-untyped-def]
+    """On a 390×844 phone the platform's name has the header's first line and the menu wraps under
+    it; side by side, the name was squeezed into a column two or three characters wide."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "admin")
+    page.goto(f"/lang?to={lang}&next=/")
+    brand = page.locator("header a.brand").bounding_box()
+    first_item = page.locator("header nav a[href='/']").nth(1).bounding_box()
+    assert brand is not None and first_item is not None
+    assert brand["width"] >= 250, brand  # the name's own line, not a narrow column
+    assert first_item["y"] >= brand["y"] + brand["height"], (brand, first_item)  # the menu under the name
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
+    assert page.problems == []  # type: ignore[attr-defined]
