@@ -289,3 +289,18 @@ def test_a_refused_save_on_the_page_is_registered(client, world, db):  # type: i
             select(AuditEntry).where(AuditEntry.action == "measures.measure_save").order_by(AuditEntry.id))]
     assert got == [("denied", "restrict_awards", "code_exists", "page"), ("failed", "restrict_awards", "invalid_measure", "page"),
                    ("failed", None, "invalid_measure", "page")]
+
+
+@pytest.mark.parametrize(("lang", "header", "name"), [("zh", "名称", "取消参加评优评先资格"),
+                                                       ("en", "Name", "Excluded from awards and honours")])
+def test_the_measures_table_heads_its_names_column_truly(client, world, lang, header, name):  # type: ignore[no-untyped-def]
+    """The column shows each measure's name in the page's language; in English it was headed
+    "Chinese name" over the English names."""
+    login(client, "admin")
+    client.cookies.set("lang", lang)
+    table = re.search(r'<table class="striped" id="measures">(.*?)</table>', client.get("/admin/measures").text,
+                      re.S).group(1)
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+    row = re.search(r'<tr id="measure-restrict_awards">(.*?)</tr>', table, re.S).group(1)
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert heads[1] == header and cells[1] == name

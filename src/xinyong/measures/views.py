@@ -104,6 +104,7 @@ MESSAGES.update({
     "measures.title": {"zh": "联合奖惩措施清单", "en": "Measures list"},
     "measures.scenarios": {"zh": "核查场景", "en": "Scenarios"},
     "measures.code": {"zh": "代码", "en": "Code"},
+    "measures.name": {"zh": "名称", "en": "Name"},
     "measures.name_zh": {"zh": "中文名称", "en": "Chinese name"},
     "measures.name_en": {"zh": "英文名称", "en": "English name"},
     "measures.kind": {"zh": "种类", "en": "Kind"},
