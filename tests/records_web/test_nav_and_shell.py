@@ -48,7 +48,7 @@ def test_navigation_by_role(client, world, catalog_loaded, login, role):
 def test_the_officer_home_links_to_the_workspace(client, world, catalog_loaded, login):
     login(client, "officer_a")
     home = client.get("/").text
-    cards = re.findall(r'<article class="card-link">\s*<h3><a href="([^"]+)">', home)
+    cards = re.findall(r'<article class="card-link">\s*<h2><a href="([^"]+)">', home)
     assert cards == ["/workspace/records", "/workspace/upload", "/workspace/imports", "/workspace/checks",
                      "/workspace/quality", "/workspace/apikeys", "/lists", "/admin/scoring/distribution"]
 
@@ -99,3 +99,22 @@ def test_a_page_never_puts_an_id_number_from_its_address_into_its_links(client, 
             links = re.findall(r'(?:href|action|hx-get|hx-post|src)="([^"]+)"', r.text)
             assert links and not [u for u in links if idn in u], path
             assert '/lang?to=en&amp;next=%2F"' in r.text
+
+
+HEADING = re.compile(r"<h([1-6])\b")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("role", list(EXPECTED))
+def test_headings_never_skip_a_level(client, world, sample, login, role, lang):
+    """Every page a role's navigation offers opens with one h1 and never skips a heading level (a
+    screen reader's outline): the home pages' cards were h3 right under the h1."""
+    login(client, ROLE_USERS[role])
+    client.cookies.set("lang", lang)
+    for href, _ in EXPECTED[role]:
+        r = client.get(href)
+        assert r.status_code == 200, href
+        levels = [int(h) for h in HEADING.findall(r.text.split("<main", 1)[1])]
+        assert levels[:1] == [1] and levels.count(1) == 1, (href, levels)
+        skips = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if b > a + 1]
+        assert skips == [], (href, levels)
