@@ -271,3 +271,17 @@ def test_the_full_definition_is_edited_as_yaml(client, world, catalog_loaded, lo
     assert len(audit(db, "catalog.update", actor_label="admin", outcome="ok")) == 1
     again = post(_definition(client.get(f"{BASE}/admin_penalty").text), version="2")
     assert again.status_code == 303 and again.headers["location"].endswith("unchanged=1")
+
+
+@pytest.mark.parametrize(("lang", "shown", "hidden"), [("zh", "流通服务", "Distribution and services"),
+                                                       ("en", "Distribution and services", "流通服务")])
+def test_the_item_page_names_its_key_field_in_the_page_s_language(client, world, catalog_loaded, login, lang,
+                                                                   shown, hidden):
+    """The plan's key fields (重点领域) are named in English on the English page; it showed 流通服务."""
+    import re
+
+    login(client, "admin")
+    client.cookies.set("lang", lang)
+    page = client.get(f"{BASE}/admin_penalty").text
+    definition = re.search(r'<dl class="identity">(.*?)</dl>', page, re.S).group(1)
+    assert f"<dd>{shown}</dd>" in definition and hidden not in definition
