@@ -304,3 +304,23 @@ def test_the_measures_table_heads_its_names_column_truly(client, world, lang, he
     row = re.search(r'<tr id="measure-restrict_awards">(.*?)</tr>', table, re.S).group(1)
     cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     assert heads[1] == header and cells[1] == name
+
+
+@pytest.mark.parametrize(("lang", "name"), [("zh", "评优评先"), ("en", "Awards and honours")])
+def test_a_batch_job_s_page_names_its_scenario_and_reloads_itself_without_javascript(client, world, db, vault,
+                                                                                     lang, name):
+    """The comparison job's page names its scenario (it showed ``awards`` alone); without JavaScript
+    a running job's page reloads itself (a ``<noscript>`` refresh) as its "refreshes" line promises."""
+    from xinyong.audit.service import Actor
+    from xinyong.measures import batch
+    from xinyong.measures.service import Caller
+
+    login(client, "officer_a")
+    client.cookies.set("lang", lang)
+    actor = Actor(type="user", id=str(world.users["officer"].id), label="officer_a", department_id=world.dept_a.id)
+    with db.session() as s:
+        job_id = batch.create_job(s, vault=vault, caller=Caller(world.dept_a.id, "scjgj", actor), scenario="awards",
+                                  filename="n.csv", data=f"身份证号码\n{new_id_number()}\n".encode()).id
+    page = client.get(f"/workspace/checks/batch/{job_id}").text
+    assert f"{name} <code>awards</code>" in page
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page.split("</head>", 1)[0]

@@ -292,3 +292,24 @@ def test_a_job_page_names_the_department_in_the_page_s_language(client, app, wor
     client.cookies.set("lang", "en")
     page = client.get(r.headers["location"]).text
     assert "District Market Regulation Bureau" in page
+
+
+@pytest.mark.parametrize(("lang", "name"), [("zh", "行政处罚信息"), ("en", "Administrative penalty")])
+def test_the_job_page_names_its_item_and_reloads_itself_without_javascript(client, world, login, db, vault,
+                                                                           lang, name):
+    """The job's page names the item (it showed ``admin_penalty`` alone, where the jobs list names
+    it); and without JavaScript, where HTMX cannot poll, the page of a running job reloads itself
+    (a ``<noscript>`` refresh), as its "refreshes" line promises. An ended job's page does not."""
+    login(client, "officer_a")
+    client.cookies.set("lang", lang)
+    data, _ = penalty_csv(2, bad=0, prefix="N")
+    actor = Actor(type="user", id=str(world.users["officer"].id), label="officer_a", department_id=world.dept_a.id)
+    with db.session() as s:
+        job_id = imports_service.create_job(s, vault=vault, department=DepartmentRef(world.dept_a.id, "scjgj"),
+                                            item_code="admin_penalty", filename="n.csv", data=data, actor=actor).id
+    page = client.get(f"{JOBS}/{job_id}").text
+    assert f"<dd>{name} <code>admin_penalty</code></dd>" in page
+    head = page.split("</head>", 1)[0]
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in head
+    run_job(db, vault, job_id)
+    assert "http-equiv" not in client.get(f"{JOBS}/{job_id}").text

@@ -38,7 +38,7 @@ from xinyong.auth.deps import audit_refusal, page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
-from xinyong.catalog.service import Item, current_items
+from xinyong.catalog.service import Item, current_items, get_current
 from xinyong.catalog.spec import CODE_RE
 from xinyong.deps import DbSession, VaultDep
 from xinyong.imports import service
@@ -164,6 +164,7 @@ def _job_context(request: Request, session: Session, principal: Principal, job: 
         "can_resume": (status == "interrupted" and job.department_id == principal.department_id
                        and job.error_code != "file_expired"),  # an expired upload is gone
         "report_url": f"/api/v1/imports/{job.id}/errors.csv", "label": lambda p, c: label(lang, p, c),
+        "item": get_current(session, job.item_code),
     }
 
 

@@ -236,6 +236,7 @@ def batch_page(request: Request, job_id: JobId, principal: Checker, session: DbS
         # the polls of a running job — progress only, one a second — are not (docs/architecture.md, "Audit log")
         batch.record_read(session, actor=principal.actor, job=job, via="poll" if poll else "page")
     ctx = {"job": job, "status": status, "running": running, "checks_path": CHECKS_PATH,
+           "scenario": service.rules_for(session).scenarios.get(job.scenario),
            "percent": int(job.rows_done * 100 / job.rows_total) if job.rows_total else None,
            "can_resume": status == "interrupted" and job.department_id == principal.department_id
            and job.error_code != "file_expired"}
