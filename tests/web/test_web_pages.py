@@ -222,3 +222,14 @@ def test_error_page_escapes_messages(app, client):
     r = client.get("/escape-for-test")
     assert r.status_code == 409
     assert "<script>alert(1)" not in r.text and "&lt;script&gt;" in r.text
+
+
+@pytest.mark.parametrize(("lang", "said"), [("zh", "查询服务尚未开通"), ("en", "not open yet")])
+def test_the_institution_home_does_not_promise_a_query_it_cannot_make(client, world, login, lang, said):
+    """An institution's account reads the catalog only until the query services exist (README); its
+    home page said "you can query their credit report here", with nothing to query with."""
+    login(client, ROLE_USERS["institution"])
+    client.cookies.set("lang", lang)
+    page = client.get("/").text
+    assert said in page
+    assert "<form" not in page.split("<main", 1)[1]  # indeed nothing to query with

@@ -104,9 +104,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "home.no_department": {"zh": "您的账户尚未关联部门，请联系系统管理员。",
                            "en": "Your account has no department yet; please contact the administrator."},
     "home.institution.org": {"zh": "所属机构", "en": "Your institution"},
-    "home.institution.intro": {"zh": "经信息主体本人授权后，可在此查询其信用报告。",
-                               "en": "With a person's own authorization you can query their credit "
-                                     "report here."},
+    "home.institution.intro": {"zh": "信用报告查询服务尚未开通。开通后，经信息主体本人授权，可在此查询其信用报告。",
+                               "en": "The credit report query service is not open yet. Once it is, you will "
+                                     "query a person's credit report here with their own authorization."},
     "home.citizen.identity": {"zh": "我的身份信息", "en": "My identity"},
     "home.citizen.masked": {"zh": "为保护个人信息，证件号码与姓名已部分隐藏。",
                             "en": "To protect personal information, the ID number and name are "
