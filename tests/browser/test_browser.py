@@ -41,6 +41,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 class LiveServer:
     url: str
     db: Database
+    vault: Vault
 
 
 def _free_port() -> int:
@@ -79,7 +80,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", db=db)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", db=db, vault=vault)
     server.should_exit = True
     thread.join(timeout=10)
     db.dispose()
@@ -218,3 +219,35 @@ def test_the_header_on_a_phone(page, lang: str) -> None:  # type: ignore[no-unty
     assert first_item["y"] >= brand["y"] + brand["height"], (brand, first_item)  # the menu under the name
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", ["/admin/catalog/admin_penalty", "/admin/measures/measure/accept_with_missing_documents"])
+def test_console_pages_fit_a_phone(page, path: str) -> None:  # type: ignore[no-untyped-def]
+    """Nothing on these pages is wider than a 390 px phone: the catalog item's display-period table
+    sat in a fieldset, as wide as its content (456 px), and a long measure code in the heading did
+    not wrap (448 px); the page scrolled sideways."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "admin")
+    page.goto(f"/lang?to=en&next={path}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_an_entry_page_fits_a_phone(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """A list entry's label–value pairs stack on a phone: side by side, "Deciding department" and the
+    masked ID number (which never wraps) were 8 px wider than the 390 px screen."""
+    from datetime import date
+
+    from xinyong.lists import service as lists
+    from xinyong.subjects.service import register
+
+    with live.db.session(write=True) as s:
+        lists.load_default(s, actor=SYSTEM)
+        subject, _ = register(s, vault=live.vault, id_number=new_id_number(), name="欧阳娜娜", actor=SYSTEM)
+        entry = lists.add(s, code="red_recommended", subject_id=subject.id, reason="协会推荐", actor=SYSTEM,
+                          today=date(2026, 11, 1))
+        entry_id = entry.id
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "admin")
+    page.goto(f"/lang?to=en&next=/list-entries/{entry_id}")
+    assert page.locator("dl.identity code.masked").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
