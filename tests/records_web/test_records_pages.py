@@ -359,3 +359,20 @@ def test_an_id_shaped_filter_value_is_not_shown_back(client, world, sample, logi
         main = page.text.split("<main", 1)[1]  # (the language link above echoes the address the browser sent)
         assert page.status_code == 200 and raw not in main and "筛选条件无法应用" in main, params
         assert 'aria-invalid="true"' in main
+
+
+@pytest.mark.parametrize(("lang", "shown", "not_shown"), [
+    ("zh", ("<dt>处罚决定书文号</dt>", "<li>处罚决定书文号: "), ("decision_no",)),
+    ("en", ("<dt>Decision no</dt>", "<li>Decision no: "), ("decision_no", "处罚决定书文号")),
+])
+def test_the_record_s_fields_are_labelled_for_a_reader(client, world, sample, login, lang, shown, not_shown):
+    """The content and each revision label a field by its name (the catalog's Chinese name; on an
+    English page the code made readable): the English page and every revision showed the codes
+    (decision_no, penalty_type)."""
+    login(client, "officer_a")
+    client.cookies.set("lang", lang)
+    page = client.get(f"{LIST}/{sample.ids['A-P2']}").text.split("<main", 1)[1]
+    for needle in shown:
+        assert needle in page, needle
+    for needle in not_shown:
+        assert needle not in page, needle

@@ -293,6 +293,14 @@ def records_find(request: Request, principal: Reader, session: DbSession, vault:
 
 # ---- one record -------------------------------------------------------------------------------
 
+def _field_label(spec: Any, name: str, lang: str) -> str:
+    """A record field's label: its Chinese name on a Chinese page; on an English page its code made
+    readable (``penalty_type`` → ``Penalty type``: the catalog names fields in Chinese only)."""
+    if lang == "zh":
+        return str(spec.name_zh) if spec is not None else name
+    return name.replace("_", " ").strip().capitalize() or name
+
+
 def _detail_page(request: Request, session: Session, vault: Vault, principal: Principal, rec: Record, *,
                  error: dict[str, Any] | None = None, form: dict[str, str] | None = None,
                  status_code: int = 200) -> HTMLResponse:
@@ -301,18 +309,14 @@ def _detail_page(request: Request, session: Session, vault: Vault, principal: Pr
     record(session, actor=principal.actor, action="record.read", object_type="record", object_id=rec.id,
            details={"via": "page"})
     version = get_version(session, rec.item_id)
-    fields = []
-    if version is not None:
-        index = version.spec.field_index
-        for name, value in out.fields.items():
-            spec = index.get(name)
-            fields.append((spec.name_zh if spec is not None and lang == "zh" else name, value))
-    else:
-        fields = list(out.fields.items())
+    index = version.spec.field_index if version is not None else {}
+    names = {name: _field_label(index.get(name), name, lang)
+             for name in {*out.fields, *(k for rev in out.revisions or () for k in rev.fields)}}
+    fields = [(names[name], value) for name, value in out.fields.items()]
     can_revoke = (allowed(principal.role, "records.push") and principal.department_id is not None
                   and rec.department_id == principal.department_id and rec.status != "revoked")
     return render(request, "records/detail.html", {
-        "r": out, "fields": fields, "item_title": item_name(lang, version, rec.item_code),
+        "r": out, "fields": fields, "field_names": names, "item_title": item_name(lang, version, rec.item_code),
         "can_revoke": can_revoke, "error": error, "form": form or {}, "list_path": LIST_PATH,
         "label": lambda prefix, code: label(lang, prefix, code),
     }, status_code=status_code)
