@@ -251,3 +251,18 @@ def test_an_entry_page_fits_a_phone(page, live: LiveServer) -> None:  # type: ig
     page.goto(f"/lang?to=en&next=/list-entries/{entry_id}")
     assert page.locator("dl.identity code.masked").count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_wide_table_scrolls_in_its_box_on_a_phone(page) -> None:  # type: ignore[no-untyped-def]
+    """On a 390 px phone a wide table keeps readable columns and scrolls sideways in its box; it was
+    squeezed to the screen, a Chinese header one character a line (编/号, 姓/名) and the records page
+    9,000 px tall."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "admin")
+    page.goto("/lang?to=zh&next=/admin/users")
+    box = page.locator("div.overflow-auto:has(table)").first
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth")  # the table scrolls in its box …
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # … not the page
+    heights = box.locator("th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().height)")
+    line = box.locator("th").first.evaluate("h => parseFloat(getComputedStyle(h).lineHeight)")
+    assert heights and max(heights) < 2 * line + 2 * 16, heights  # every header on one line
