@@ -266,3 +266,25 @@ def test_a_wide_table_scrolls_in_its_box_on_a_phone(page) -> None:  # type: igno
     heights = box.locator("th").evaluate_all("hs => hs.map(h => h.getBoundingClientRect().height)")
     line = box.locator("th").first.evaluate("h => parseFloat(getComputedStyle(h).lineHeight)")
     assert heights and max(heights) < 2 * line + 2 * 16, heights  # every header on one line
+
+
+def test_dates_in_the_records_table_stay_on_one_line(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """A 1280×800 window: the records table's dates are read whole; with ten columns the decision
+    date and the display end broke after the month (2026-11- / 09)."""
+    from sqlalchemy import select
+    from tests.records_web.records_web_support import Person, penalty, push
+
+    from xinyong.auth.models import Department
+
+    with live.db.session(write=True) as s:
+        dept = s.scalar(select(Department).where(Department.code == "scjgj"))
+        people = [Person(new_id_number(), name) for name in ("欧阳娜娜", "司马相如", "诸葛孔明")]
+        push(s, live.vault, dept, [penalty(p, f"DEMO-scjgj-00061{i}", "general", "2026-11-09") for i, p in enumerate(people)])
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _login(page, "admin")
+    page.goto("/lang?to=en&next=/workspace/records")
+    lines = page.locator("main table td").evaluate_all("""cs => cs
+        .filter(c => /^\\d{4}-\\d{2}-\\d{2}$/.test(c.textContent.trim()))
+        .map(c => { const r = document.createRange(); r.selectNodeContents(c);
+                    return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; })""")
+    assert len(lines) >= 6 and set(lines) == {1}, lines
