@@ -288,3 +288,27 @@ def test_dates_in_the_records_table_stay_on_one_line(page, live: LiveServer) -> 
         .map(c => { const r = document.createRange(); r.selectNodeContents(c);
                     return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; })""")
     assert len(lines) >= 6 and set(lines) == {1}, lines
+
+
+def test_the_citizen_s_pages_fit_a_phone(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """Citizens use phones: at 390 px the score page (with its history) does not scroll sideways.
+    Its history table, outside a scroll box, came to 401 px once its dates stopped wrapping."""
+    from sqlalchemy import select
+    from tests.records_web.records_web_support import Person, penalty, push
+
+    from xinyong.auth.models import Department
+    from xinyong.subjects.models import Subject
+
+    person = Person(new_id_number(), "欧阳明月")
+    with live.db.session(write=True) as s:
+        dept = s.scalar(select(Department).where(Department.code == "scjgj"))
+        push(s, live.vault, dept, [penalty(person, "PHONE-1", "general", "2026-06-01")])
+        subject_id = s.scalar(select(Subject.id).where(Subject.id_bidx == live.vault.lookup_key(person.id_number)))
+        auth_service.add_user(s, username="phone_citizen", password=PASSWORD, role="citizen", subject_id=subject_id,
+                              actor=SYSTEM)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "phone_citizen")
+    for lang in ("zh", "en"):
+        page.goto(f"/lang?to={lang}&next=/my/score")
+        assert page.locator("main h2").count() >= 3  # the score, its records and the history
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, lang
