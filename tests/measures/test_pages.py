@@ -324,3 +324,30 @@ def test_a_batch_job_s_page_names_its_scenario_and_reloads_itself_without_javasc
     page = client.get(f"/workspace/checks/batch/{job_id}").text
     assert f"{name} <code>awards</code>" in page
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page.split("</head>", 1)[0]
+
+
+def test_english_pages_name_a_measure_s_department_in_english(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A measure names its implementing department in Chinese (free text, 区委组织部); the English
+    check answer and measures list showed it so. They now give the English name of the department
+    of that name where the platform has one (and the text as written where it has none)."""
+    from tests.support import SYSTEM
+
+    from xinyong.auth import service as auth_service
+
+    with db.session() as s:
+        auth_service.add_department(s, code="zzb", name="区委组织部", name_en="Organisation Department of the "
+                                    "District Committee", actor=SYSTEM)
+        number, _ = subject_with_status(s, vault, grade="D", lists=["serious_dishonesty"])
+    csrf = login(client, "officer_a")
+    client.cookies.set("lang", "en")
+    answer = client.post("/workspace/checks", data={"id_number": number, "scenario": "civil_service_hiring",
+                                                    "csrf_token": csrf}).text
+    row = re.search(r"<tr>(?:(?!</tr>).)*restrict_civil_service_hiring(?:(?!</tr>).)*</tr>", answer, re.S).group(0)
+    assert "Organisation Department of the District Committee" in row and "区委组织部" not in row
+    login(client, "admin")
+    client.cookies.set("lang", "en")
+    listing = client.get("/admin/measures").text
+    row = re.search(r'<tr id="measure-restrict_civil_service_hiring">(.*?)</tr>', listing, re.S).group(1)
+    assert "Organisation Department of the District Committee" in row and "区委组织部" not in row
+    client.cookies.set("lang", "zh")
+    assert "<td>区委组织部</td>" in client.get("/admin/measures").text

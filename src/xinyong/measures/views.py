@@ -23,7 +23,7 @@ from xinyong.audit.service import record_not_found
 from xinyong.auth.deps import RefusedBody, audit_refusal, page_refusals, refused_page, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
-from xinyong.auth.service import Principal
+from xinyong.auth.service import Principal, list_departments
 from xinyong.deps import DbSession, VaultDep
 from xinyong.imports.parsers import FileError
 from xinyong.measures import batch, service
@@ -145,6 +145,12 @@ def _department(session: Session, principal: Principal) -> Department | None:
     return dept if dept is not None and dept.active else None
 
 
+def _department_names_en(session: Session) -> dict[str, str]:
+    """A measure names its implementing department in Chinese (free text, 区财政局): on an English
+    page, the English name of the department of that name, where there is one."""
+    return {d.name: d.name_en for d in list_departments(session) if d.name_en}
+
+
 def _caller(dept: Department, principal: Principal) -> service.Caller:
     return service.Caller(dept.id, dept.code, principal.actor)
 
@@ -160,6 +166,7 @@ def _checks_page(request: Request, session: Session, principal: Principal, *, an
     return render(request, "measures/checks.html", {
         "department": dept, "scenarios": rules.scenarios, "answer": answer, "error": error, "selected": scenario,
         "batch_error": batch_error, "jobs": jobs, "status_of": batch.effective_status, "checks_path": CHECKS_PATH,
+        "dept_en": _department_names_en(session) if answer else {},
     }, status_code=status_code)
 
 
@@ -278,7 +285,7 @@ def measures_page(request: Request, principal: Manager, session: DbSession) -> H
     scenarios, measures = service.definitions(session)
     return render(request, "measures/admin.html", {"scenarios": scenarios, "measures": measures,
                                                    "loaded": bool(service.list_scenarios(session)),
-                                                   "base": ADMIN_PATH})
+                                                   "base": ADMIN_PATH, "dept_en": _department_names_en(session)})
 
 
 def _edit_page(request: Request, session: Session, *, kind: str, item: dict[str, Any] | None,
