@@ -376,3 +376,16 @@ def test_the_record_s_fields_are_labelled_for_a_reader(client, world, sample, lo
         assert needle in page, needle
     for needle in not_shown:
         assert needle not in page, needle
+
+
+def test_the_records_pages_name_the_department(client, world, sample, login):
+    """The admin's records table and a record's page name the pushing department (the code beside
+    it); they showed the code alone (gaj)."""
+    import re
+
+    login(client, "admin")
+    table = client.get(LIST).text.split('<table', 1)[1]
+    row = re.search(rf'<a href="{LIST}/{sample.ids["B-P1"]}">.*?</tr>', table, re.S).group(0)
+    assert "公安和平分局 <small><code>gaj</code></small>" in row
+    detail = client.get(f"{LIST}/{sample.ids['B-P1']}").text
+    assert "<dd>公安和平分局 <code>gaj</code></dd>" in detail

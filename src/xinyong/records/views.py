@@ -237,7 +237,8 @@ def _list_page(request: Request, session: Session, vault: Vault, principal: Prin
                details={**f.audit_details(), "count": len(rows), "via": via})
     context = {
         "rows": rows, "filters": f, "next_before": next_before, "items": items, "read_all": read_all,
-        "departments": _departments(session) if read_all else [],
+        "departments": (departments := _departments(session) if read_all else []),
+        "dept_names": {d.code: _dept_label(d, lang) for d in departments},
         "statuses": RECORD_STATUSES, "label": lambda prefix, code: label(lang, prefix, code),
         "searched": searched, "search_error": search_error, "search_reason": search_reason, "list_path": LIST_PATH,
         "own_department": session.get(Department, principal.department_id) if principal.department_id else None,
@@ -248,6 +249,13 @@ def _list_page(request: Request, session: Session, vault: Vault, principal: Prin
 
 def _history_restore(request: Request) -> bool:
     return request.headers.get("hx-history-restore-request") == "true"
+
+
+def _dept_label(dept: Department | None, lang: str) -> str:
+    """A department's name in the page's language (tables name it, as a reader expects, not by code)."""
+    if dept is None:
+        return ""
+    return dept.name if lang == "zh" or not dept.name_en else dept.name_en
 
 
 def _departments(session: Session) -> list[Department]:
@@ -316,7 +324,8 @@ def _detail_page(request: Request, session: Session, vault: Vault, principal: Pr
     can_revoke = (allowed(principal.role, "records.push") and principal.department_id is not None
                   and rec.department_id == principal.department_id and rec.status != "revoked")
     return render(request, "records/detail.html", {
-        "r": out, "fields": fields, "field_names": names, "item_title": item_name(lang, version, rec.item_code),
+        "r": out, "fields": fields, "field_names": names,
+        "department_name": _dept_label(session.get(Department, rec.department_id), lang), "item_title": item_name(lang, version, rec.item_code),
         "can_revoke": can_revoke, "error": error, "form": form or {}, "list_path": LIST_PATH,
         "label": lambda prefix, code: label(lang, prefix, code),
     }, status_code=status_code)
