@@ -34,7 +34,11 @@ def test_record_filters(loose, world, sample, login, value):
     for name in params:
         r = loose.get("/workspace/records", params={name: value})
         assert r.status_code in (200, 422), (name, r.status_code)
-        assert "<script>" not in r.text.split("<main", 1)[1]
+        if "\x00" in value:  # refused before routing (PostgreSQL takes no NUL): 422 naming the parameter
+            assert r.status_code == 422 and r.json()["errors"][0] == {
+                "field": name, "code": "invalid_characters", "message": r.json()["message"]}, r.text
+        else:
+            assert "<script>" not in r.text.split("<main", 1)[1]
     r = loose.get("/workspace/records", params=params)
     assert r.status_code in (200, 422) and len(row_ids(r.text)) in (0, 5)
 
