@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from xinyong.audit.service import OUTCOMES
-from xinyong.catalog.spec import parse_date
 from xinyong.privacy.masking import may_hold_id_number
 from xinyong.web.filters import CONTROL, RefusableFilters
 
@@ -78,14 +77,7 @@ def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, ob
             f.outcome = value
         else:
             f.refuse("outcome", "audit.filter.bad_outcome", value)
-    for name, raw in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
-        value = raw.strip()
-        if value:
-            day = parse_date(value)
-            if day is None:
-                f.refuse(name, "audit.filter.bad_date", value)
-            else:
-                setattr(f, name, day)
+    f.read_days("audit.filter.bad_date", occurred_from=occurred_from, occurred_to=occurred_to)
     if f.occurred_from and f.occurred_to and f.occurred_from > f.occurred_to:
         f.refuse("occurred_to", "audit.filter.bad_range")
     value = before_id.strip()

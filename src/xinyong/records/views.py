@@ -141,13 +141,7 @@ def parse_filters(*, item: str, status: str, decided_from: str, decided_to: str,
             f.status = status
         else:
             f.refuse("status", "records.filter.bad_status", status)
-    for name, raw in (("decided_from", decided_from), ("decided_to", decided_to)):
-        if raw.strip():
-            day = parse_date(raw.strip())
-            if day is None:
-                f.refuse(name, "records.filter.bad_date", raw.strip())
-            else:
-                setattr(f, name, day)
+    f.read_days("records.filter.bad_date", decided_from=decided_from, decided_to=decided_to)
     if f.decided_from and f.decided_to and f.decided_from > f.decided_to:
         f.refuse("decided_to", "records.filter.bad_range")  # the end, as the API's invalid_range names it
     department = department.strip()

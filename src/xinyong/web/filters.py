@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from xinyong.catalog.spec import parse_date
 from xinyong.privacy.masking import may_hold_id_number
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -40,6 +41,18 @@ class RefusableFilters:
             self.reasons[name] = key
         if raw is not None:
             self.typed[name] = echo(raw)
+
+    def read_days(self, key: str, **raw: str) -> None:
+        """Date filters (``name=typed``, ``YYYY-MM-DD`` as :func:`catalog.spec.parse_date` reads it): each
+        given one set on the filter of that name, or refused with message ``key``."""
+        for name, typed in raw.items():
+            value = typed.strip()
+            if value:
+                day = parse_date(value)
+                if day is None:
+                    self.refuse(name, key, value)
+                else:
+                    setattr(self, name, day)
 
     def shown(self, name: str) -> str:
         """The value the form shows for filter ``name``: as typed if refused for its value, else as applied."""
