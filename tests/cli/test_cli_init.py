@@ -122,17 +122,19 @@ def test_db_downgrade_rolls_an_upgrade_back_and_refuses_what_it_cannot(initialis
     number = new_id_number(born=date(1985, 6, 7))
     cli.ok("user", "add", "zhangsan", "--role", "citizen", "--id-number-stdin", "--password-stdin",
            "--name", "张三", input=f"{number}\n{cli.password}\n")
-    assert "not older than" in cli.fails("db", "downgrade", "0019").stderr
+    [(head,)] = cli.sql("SELECT version_num FROM alembic_version")
+    assert head >= "0019"
+    assert "not older than" in cli.fails("db", "downgrade", head).stderr
     assert "no revision 0099" in cli.fails("db", "downgrade", "0099").stderr
     key = cli.key_file.read_bytes()
     cli.key_file.unlink()  # 0019's downgrade decrypts every ID number: without the key it changes nothing
     assert "key file not found" in cli.fails("db", "downgrade", "0018").stderr
-    assert cli.sql("SELECT version_num FROM alembic_version") == [("0019",)]
+    assert cli.sql("SELECT version_num FROM alembic_version") == [(head,)]
     cli.key_file.write_bytes(key)
     cli.key_file.chmod(0o600)
 
     result = cli.ok("db", "downgrade", "0017")
-    assert "database downgraded: 0019 -> 0017" in result.stdout
+    assert f"database downgraded: {head} -> 0017" in result.stdout
     assert cli.sql("SELECT birth_date, gender, region_code FROM subjects") == [("1985-06-07", "M" if int(
         number[16]) % 2 else "F", "120101")]
     assert cli.run("db", "current").exit_code == 1
