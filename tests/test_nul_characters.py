@@ -72,3 +72,17 @@ def test_a_new_code_refused_for_its_shape_is_registered(client, world, db, loade
         got = [(e.outcome, e.details["field"]) for e in s.scalars(
             select(AuditEntry).where(AuditEntry.action == "measures.measure_save"))]
     assert got == [("failed", "code")]
+
+
+def test_a_sign_in_name_of_control_characters_fits_the_audit_log(client, world, db):  # type: ignore[no-untyped-def]
+    # written as \x01 …, a 64-character name (the part the audit keeps) became 256 characters: over
+    # actor_label's 128, a 500 on PostgreSQL (and the failed sign-in not registered)
+    client.get("/login")
+    name = "\x01" * 64 + "x" * 100
+    r = client.post("/login", data={"username": name, "password": "x", "csrf_token": client.cookies.get("xy_login_csrf")},
+                    follow_redirects=False)
+    assert r.status_code == 401, r.text
+    with db.session() as s:
+        labels = [e.actor_label for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login"))]
+    assert len(labels) == 1 and 0 < len(labels[0]) <= 128 and labels[0].startswith("\\x01\\x01")
+    assert not labels[0].endswith("\\") and labels[0].count("\\x01") == len(labels[0]) // 4

@@ -84,11 +84,23 @@ def _scrub_details(details: dict[str, Any]) -> dict[str, Any]:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _scrub_text(value: Any) -> str | None:
+def _scrub_text(value: Any, limit: int) -> str | None:
+    """A short text as stored: ID numbers masked, control characters escaped, and at most ``limit``
+    characters (its column's length: an escape is four characters, so a text the caller had cut to
+    fit could outgrow its column — PostgreSQL refused the entry, a 500 — and is cut again here, never
+    inside an escape)."""
     if value is None:
         return None
     text = _scrub(str(value))
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text) if _CONTROL.search(text) else text
+    if not _CONTROL.search(text):
+        return text
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    if len(text) > limit:
+        text = _PART_ESCAPE.sub("", text[:limit])
+    return text
+
+
+_PART_ESCAPE = re.compile(r"\\(?:x[0-9a-f]?)?$")  # an escape cut short at the end of a text
 
 
 def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, details: Mapping[str, Any] | None,
@@ -96,12 +108,12 @@ def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, det
     return {
         "occurred_at": utcnow(),
         "actor_type": actor.type,
-        "actor_id": _scrub_text(actor.id),
-        "actor_label": _scrub_text(actor.label) if actor.label else None,
+        "actor_id": _scrub_text(actor.id, 64),
+        "actor_label": _scrub_text(actor.label, 128) if actor.label else None,
         "department_id": actor.department_id,
-        "action": _scrub_text(action),
-        "object_type": _scrub_text(object_type),
-        "object_id": _scrub_text(object_id),
+        "action": _scrub_text(action, 64),
+        "object_type": _scrub_text(object_type, 32),
+        "object_id": _scrub_text(object_id, 64),
         "outcome": outcome,
         "request_id": request_id_var.get(),
         "ip": client_ip_var.get(),
