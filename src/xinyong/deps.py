@@ -35,6 +35,20 @@ def _pure_read(request: Request) -> bool:
     return request.method in ("GET", "HEAD", "OPTIONS") and request.url.path.startswith(_PURE_READ_PREFIXES)
 
 
+# The caller's web session in use (``auth.deps.current_principal``): its use is written last, just
+# before the commit (``auth.service.touch_session``). Written first, the row stayed locked while the
+# request went on and waited for other rows; an administrator's change that takes such a row and then
+# the user's sessions (disabling the user, deactivating their department) was a deadlock (PostgreSQL).
+TOUCH_SESSION = "xinyong.touch_session"
+
+
+def _touch(session: Session, principal: object) -> None:
+    from xinyong.auth.service import Principal, touch_session
+
+    assert isinstance(principal, Principal)
+    touch_session(session, principal)
+
+
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint returns (before the response is
     sent, so a failed commit is a failed request), rolled back on any error."""
@@ -49,6 +63,8 @@ def _session(request: Request) -> Iterator[Session]:
             # could not finish either until the 10 s timeout (two officers at once: 503s)
             session.connection()
         yield session
+        if (principal := session.info.pop(TOUCH_SESSION, None)) is not None:
+            _touch(session, principal)
         session.commit()
     except BaseException:
         session.rollback()

@@ -58,3 +58,68 @@ def test_only_idleness_counts_not_the_age_of_the_password(client, world, db):  #
     login(client, "admin")
     _age(db, created_at=timedelta(hours=1), authenticated_at=timedelta(hours=1))
     assert client.get("/api/v1/session").status_code == 200
+
+
+def test_a_use_written_does_not_hold_the_session_while_the_request_waits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The session's use is written at the end of the request, just before its commit: written at its
+    start, the row stayed locked while the request went on to wait for other rows. An administrator
+    disabling the user (the user's row, then their sessions' rows) while the user's request waited for
+    the user's row (a wrong password at the step-up counts on it) was a deadlock on PostgreSQL: one of
+    the two was aborted (the administrator's change, or the request's 500)."""
+    import threading
+    from typing import Any
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+    from tests.support import PASSWORD, SYSTEM, committed_database, wait_until_blocked
+
+    from xinyong.app import create_app
+    from xinyong.auth import service as auth_service
+    from xinyong.auth.models import User
+    from xinyong.config import Settings
+    from xinyong.privacy.keys import KeyRing
+    from xinyong.privacy.vault import Vault
+
+    db, drop = committed_database(tmp_path, "idletouch")
+    try:
+        with db.session() as s:
+            uid = auth_service.add_user(s, username="auditor1", password=PASSWORD, role="auditor", actor=SYSTEM).id
+        settings = Settings(database_url=db.url, key_file=tmp_path / "keys.json",
+                            checkpoint_dir=tmp_path / "checkpoints", audit_seal_interval_seconds=0)
+        app = create_app(settings, database=db, vault=Vault(KeyRing.generate()))
+        with TestClient(app, base_url="https://testserver") as client:
+            csrf = login(client, "auditor1")
+            _age(db, last_seen_at=timedelta(minutes=5))  # its use is due to be written
+            answers: list[Any] = []
+
+            def step_up() -> None:  # a wrong password: counted on the user's row
+                answers.append(client.post("/reauth", data={"password": "wrong", "csrf_token": csrf},
+                                           follow_redirects=False))
+
+            thread = threading.Thread(target=step_up)
+            pids: set[int] = set()
+            if db.engine.dialect.name == "postgresql":
+                main = threading.get_ident()
+
+                @event.listens_for(db.engine, "checkout")
+                def _seen(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+                    if threading.get_ident() != main:
+                        pids.add(dbapi_conn.info.backend_pid)
+            with db.session() as s1:  # the administrator disables the user: their row first
+                user = s1.get(User, uid)
+                user.active = False
+                s1.flush()
+                thread.start()
+                if db.engine.dialect.name == "postgresql":
+                    assert wait_until_blocked(db, lambda: pids), "the request never waited for the user's row"
+                else:
+                    thread.join(0.3)
+                auth_service.end_user_sessions(s1, user_id=uid)  # then their sessions'
+            thread.join(30)
+            assert not thread.is_alive()
+        [r] = answers
+        assert r.status_code in (401, 303), r.text
+        with db.session() as s:
+            assert not s.get(User, uid).active
+    finally:
+        drop()

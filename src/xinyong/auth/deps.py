@@ -27,10 +27,9 @@ from xinyong.auth.service import (
     key_of_prefix,
     principal_for_api_key,
     principal_for_session,
-    touch_session,
 )
 from xinyong.db import utcnow
-from xinyong.deps import DbSession, _pure_read
+from xinyong.deps import TOUCH_SESSION, DbSession, _pure_read
 from xinyong.privacy.crypto import same_secret
 
 SESSION_COOKIE = "xy_session"
@@ -110,8 +109,9 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
                 raise AuthFailure(403, "csrf", "缺少或错误的 CSRF 令牌，请刷新页面后重试",
                                   "missing or wrong CSRF token; reload the page and retry")
             if principal is not None and not _pure_read(request):
-                # in use: the idle timeout starts again (a pure read's transaction writes nothing)
-                touch_session(session, principal)
+                # in use: the idle timeout starts again (a pure read's transaction writes nothing),
+                # written by ``deps._session`` just before the request's commit
+                session.info[TOUCH_SESSION] = principal
     request.state.principal = principal
     return principal
 

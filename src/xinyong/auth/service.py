@@ -475,13 +475,14 @@ def principal_for_session(session: Session, *, token: str, now: datetime | None 
 
 def touch_session(session: Session, principal: Principal, now: datetime | None = None) -> None:
     """Write that the principal's session is in use now, at most once every ``SEEN_EVERY``, in the
-    request's (write) transaction."""
+    request's (write) transaction, just before its commit (``deps._session``: the row is not held
+    while the request waits for others)."""
     now = now or utcnow()
     if principal.session_id is None or (principal.seen_at is not None and now - principal.seen_at < SEEN_EVERY):
         return
-    # on the event loop (the caller's dependency): never wait for a row another request of the same
-    # session holds (PostgreSQL: SKIP LOCKED; that request writes the use itself). SQLite's write
-    # transaction is taken before the dependencies run.
+    # never wait for a row another request of the same session holds (PostgreSQL: SKIP LOCKED; that
+    # request writes the use itself, or ends the session). SQLite's write transaction is taken before
+    # the request runs.
     free = (select(WebSession.id).where(WebSession.id == principal.session_id)
             .with_for_update(skip_locked=True).scalar_subquery())
     session.execute(update(WebSession).where(WebSession.id == free).values(last_seen_at=now))
