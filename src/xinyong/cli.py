@@ -979,10 +979,15 @@ def keys_rotate(
         new_kid = ring.add_encryption_key()
         ring.save(cfg.key_file)  # the new key is on disk before anything is encrypted with it
         # Running servers adopt it on their next audit-sealer round (``Vault.refresh_keys``); until then
-        # they may still write under an old key. The check for such rows waits for those rounds.
+        # they write under an old key and cannot read the new one. So nothing is re-encrypted before
+        # those rounds (a server would have read no one from the commit to its round: 500s), and the
+        # final check for rows under an old key comes after them.
         adopted_by = time.monotonic() + 2 * cfg.audit_seal_interval_seconds + 1
         echo(f"新密钥已写入密钥文件 / new key written to the key file: {new_kid} "
              f"(previous: {', '.join(old)})")
+        if (wait := adopted_by - time.monotonic()) > 0 and cfg.audit_seal_interval_seconds > 0:
+            echo(f"等待运行中的服务读取新密钥 / waiting {wait:.1f} s for running servers to read the new key")
+            time.sleep(wait)
         vault = Vault(ring)
         total = 0
         resealed: dict[str, int] = {}
@@ -1002,9 +1007,6 @@ def keys_rotate(
                 for table, n in files.items():
                     resealed[table] = resealed.get(table, 0) + n
             # Committed. Anything still under an old key was written meanwhile by another process.
-            if (wait := adopted_by - time.monotonic()) > 0 and cfg.audit_seal_interval_seconds > 0:
-                echo(f"等待运行中的服务读取新密钥 / waiting {wait:.1f} s for running servers to read the new key")
-                time.sleep(wait)
             with db.session() as s:
                 still = {kid: n for kid, n in s.execute(
                     select(Subject.key_id, func.count()).where(Subject.key_id != new_kid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -265,5 +266,58 @@ def test_a_server_left_running_during_a_rotation_writes_under_the_new_key(initia
             assert push(client, numbers[0], "A-3")["status"] == "created"
             assert push(client, numbers[1], "A-4")["status"] == "created"
         assert len(_plaintexts(cli, Vault(ring))) == 2
+    finally:
+        db.dispose()
+
+
+def test_a_server_left_running_reads_every_person_throughout_a_rotation(initialised: CliEnv,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rotation waits for the running servers to read the new key before it re-encrypts anyone
+    under it. It waited after: between its commit and a server's next sealer round, that server could
+    read no one (the new key not in its memory yet: 500 for every person's page)."""
+    import threading
+
+    from fastapi.testclient import TestClient
+    from tests.support import new_id_number
+
+    from xinyong.app import create_app
+    from xinyong.config import Settings
+
+    monkeypatch.setenv("XINYONG_AUDIT_SEAL_INTERVAL_SECONDS", "0.5")
+    cli = initialised
+    cli.ok("dept", "add", "scjg", "区市场监管局")
+    key = cli.last_line(cli.ok("apikey", "create", "--dept", "scjg", "--name", "业务系统").stdout)
+    settings = Settings(database_url=cli.url, key_file=cli.key_file, checkpoint_dir=cli.checkpoint_dir,
+                        audit_seal_interval_seconds=0.5)
+    db = Database(cli.url)
+    auth = {"Authorization": f"Bearer {key}"}
+    try:
+        app = create_app(settings, database=db, vault=Vault(KeyRing.load(cli.key_file)))
+        with TestClient(app, base_url="https://testserver") as client:
+            r = client.post("/api/v1/records", headers=auth, json={"records": [{
+                "item": "honor", "id_number": new_id_number(), "name": "王某某", "source_id": "A-1",
+                "decided_at": "2025-05-01", "fields": {"title": "优秀志愿者", "level": "district", "awarded_by": "区文明办"}}]})
+            assert r.status_code == 200, r.text
+            rid = r.json()["results"][0]["record_id"]
+            sid = client.get(f"/api/v1/records/{rid}", headers=auth).json()["subject_id"]
+            statuses: list[int] = []
+            done = threading.Event()
+
+            def read() -> None:  # someone reading the person's page all along
+                while not done.is_set():
+                    try:
+                        statuses.append(client.get(f"/api/v1/subjects/{sid}", headers=auth).status_code)
+                    except Exception:  # noqa: BLE001 - the test client raises a server's 500
+                        statuses.append(500)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            try:
+                cli.ok("keys", "rotate")  # the server is not stopped
+                time.sleep(1.5)  # its next rounds
+            finally:
+                done.set()
+                reader.join(30)
+        assert statuses and set(statuses) == {200}, sorted(set(statuses))
     finally:
         db.dispose()
