@@ -147,3 +147,17 @@ def test_the_filters_are_in_the_api_schema(client):
 
 
 _ = CLERK
+
+
+def test_the_first_and_the_last_day_of_the_calendar_are_a_range_not_a_500(client, world, login, db, entries):
+    """A range from 0001-01-01 or to 9999-12-31 — a day the dates can name, from the start of time to
+    the end — is every entry on that side: the day's start in Beijing was before year 1 in UTC, and the
+    day after the last was no date (OverflowError, a 500 on the API and on the page)."""
+    login(client, "auditor")
+    every = api_ids(client, action="test.f")
+    assert len(every) == 4
+    assert api_ids(client, action="test.f", occurred_from="0001-01-01") == every
+    assert api_ids(client, action="test.f", occurred_to="9999-12-31") == every
+    assert api_ids(client, action="test.f", occurred_from="0001-01-01", occurred_to="9999-12-31") == every
+    assert api_ids(client, action="test.f", occurred_from="9999-12-31") == []
+    assert client.get("/audit", params={"occurred_from": "0001-01-01", "occurred_to": "9999-12-31"}).status_code == 200

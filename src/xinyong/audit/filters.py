@@ -88,7 +88,10 @@ def parse_filters(*, action: str, actor: str, outcome: str, object_type: str, ob
 
 def utc_bounds(tz: tzinfo, f: Filters) -> tuple[datetime | None, datetime | None]:
     """The date range in the district's time zone, as UTC instants: from the start of the first day to
-    the start of the day after the last."""
-    start = datetime.combine(f.occurred_from, time.min, tzinfo=tz) if f.occurred_from else None
-    end = datetime.combine(f.occurred_to + timedelta(days=1), time.min, tzinfo=tz) if f.occurred_to else None
+    the start of the day after the last. The calendar's first and last days bound nothing (the first's
+    start is before year 1 in UTC east of Greenwich, the last has no day after: OverflowError)."""
+    start = (datetime.combine(f.occurred_from, time.min, tzinfo=tz)
+             if f.occurred_from and f.occurred_from > date.min else None)
+    end = (datetime.combine(f.occurred_to + timedelta(days=1), time.min, tzinfo=tz)
+           if f.occurred_to and f.occurred_to < date.max else None)
     return start, end
