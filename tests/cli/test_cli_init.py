@@ -122,7 +122,7 @@ def test_db_downgrade_rolls_an_upgrade_back_and_refuses_what_it_cannot(initialis
     number = new_id_number(born=date(1985, 6, 7))
     cli.ok("user", "add", "zhangsan", "--role", "citizen", "--id-number-stdin", "--password-stdin",
            "--name", "张三", input=f"{number}\n{cli.password}\n")
-    [(head,)] = cli.sql("SELECT version_num FROM alembic_version")
+    [(head,)] = cli.sql("SELECT version_num FROM alembic_version")  # the head: 0019 when this was written
     assert head >= "0019"
     assert "not older than" in cli.fails("db", "downgrade", head).stderr
     assert "no revision 0099" in cli.fails("db", "downgrade", "0099").stderr
