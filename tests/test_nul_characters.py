@@ -86,3 +86,13 @@ def test_a_sign_in_name_of_control_characters_fits_the_audit_log(client, world, 
         labels = [e.actor_label for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login"))]
     assert len(labels) == 1 and 0 < len(labels[0]) <= 128 and labels[0].startswith("\\x01\\x01")
     assert not labels[0].endswith("\\") and labels[0].count("\\x01") == len(labels[0]) // 4
+
+
+def test_a_nul_in_a_listings_deciding_department_is_an_unknown_one(client, world, loaded):  # type: ignore[no-untyped-def]
+    """``POST /api/v1/lists/{code}/entries``: the credit office names the deciding department in the
+    body; one with a NUL was looked up as sent (a 500 on PostgreSQL), as a proposal's is."""
+    h = {"X-CSRF-Token": login(client, "admin")}
+    for code in ("red_volunteer", "serious_dishonesty"):
+        r = client.post(f"/api/v1/lists/{code}/entries", json={"subject_id": world.citizen_subject.id, "reason": "x",
+                                                              "department": NUL}, headers=h)
+        assert r.status_code == 422 and r.json()["code"] == "unknown_department", r.text

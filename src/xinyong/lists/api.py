@@ -223,7 +223,8 @@ def _department_for(session: Session, principal: Principal, code: str | None) ->
         return principal.department_id
     if code is None:
         return principal.department_id
-    dept_id = session.scalar(select(Department.id).where(Department.code == code))
+    # no code holds a NUL (and PostgreSQL cannot compare one): an unknown department
+    dept_id = None if "\x00" in code else session.scalar(select(Department.id).where(Department.code == code))
     if dept_id is None:
         msg = f"部门 {code} 不存在 / department {code} does not exist"
         raise ApiError(422, "unknown_department", msg, [{"field": "department", "code": "unknown_department",
