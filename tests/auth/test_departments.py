@@ -207,6 +207,16 @@ def test_keys_are_refused_while_inactive_and_work_again_once_reactivated(client,
     assert client.post("/api/v1/checks", json=check, headers=world.bearer(world.key_a)).status_code == 200
 
 
+def test_a_key_of_an_active_institution_is_refused_as_revoked_not_as_suspended(client, world, db):  # type: ignore[no-untyped-def]
+    """A key held by an institution (none can be created; defence in depth) is refused like a revoked
+    one: "suspended" would say that reactivating its department brings it back, and it is active."""
+    with db.session() as s:
+        s.execute(update(Department).where(Department.id == world.dept_a.id).values(kind="institution"))
+    r = assert_error(client.get("/api/v1/me", headers=world.bearer(world.key_a)), 401, "key_revoked")
+    assert r["message"] == "API 密钥已吊销 / API key has been revoked", r
+    assert [e.details["reason"] for e in entries(db, action="auth.apikey")] == ["revoked"]
+
+
 # ---- the API ------------------------------------------------------------------------------------
 
 def test_the_api_deactivates_and_reactivates(client, world, db):  # type: ignore[no-untyped-def]

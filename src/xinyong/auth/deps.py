@@ -21,6 +21,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record_refusal
+from xinyong.auth.models import Department
 from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
 from xinyong.auth.service import (
     Principal,
@@ -67,7 +68,8 @@ def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
         if key is not None:
             # a key not revoked is refused for its department (deactivated, 机构撤并): suspended, and
             # usable again if the department is reactivated — same code, but the message says which
-            suspended = key.revoked_at is None
+            dept = session.get(Department, key.department_id) if key.revoked_at is None else None
+            suspended = dept is not None and not dept.active
             audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
                                                department_id=key.department_id),
                           action="auth.apikey", object_type="apikey", object_id=key.id,
