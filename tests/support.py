@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Collection
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,21 @@ PG_URL = os.environ.get("XINYONG_TEST_DATABASE_URL") or None  # set but empty: S
 SYSTEM = Actor.system("tests")
 PASSWORD = "correct-horse-battery"
 
-_seq = iter(range(1, 10**6))
+_seq = iter(range(1, 10**7))
+_BORN_FROM, _BORN_DAYS = date(1960, 1, 1), 14_000  # adults born 1960-01-01 … 1998-04
 
 
 def new_id_number(region: str = "120101", born: date | None = None) -> str:
-    """A valid, distinct ID number (a process-wide sequence feeds the sequence digits)."""
+    """A valid ID number, distinct from every other this process made (a process-wide sequence ``n``).
+    The birth day runs through ``_BORN_DAYS`` days and the sequence digits move on by one each time
+    round, so no two ``n`` below 14,000,000 share both. (Birth year, month and day each taken from
+    ``n`` modulo 40, 12 and 28 with the digits from ``n`` modulo 1000 came round again after 21,000
+    numbers: a long test worker's later person then had an earlier one's number under another
+    name, ``name_mismatch``.) With ``born`` given, only the 1,000 sequence digits vary."""
     n = next(_seq)
-    born = born or date(1960 + n % 40, 1 + n % 12, 1 + n % 28)
+    if born is None:
+        born = _BORN_FROM + timedelta(days=n % _BORN_DAYS)
+        return make_id_number(region, born, (n + n // _BORN_DAYS) % 1000)
     return make_id_number(region, born, n % 1000)
 
 
