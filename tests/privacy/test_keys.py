@@ -155,6 +155,18 @@ def test_a_vault_adopts_the_key_file_a_rotation_wrote_and_nothing_else(tmp_path)
 
     path.write_text("{damaged", encoding="utf-8")
     assert vault.refresh_keys() is None and vault.ring.active_encryption_key == new
+    # a rotation's file the server could not read at first (left unreadable to it: run as another user,
+    # say) is read once it is put right — which need not change the file's stamp (a chown or chmod
+    # changes neither its size nor its time); here: damaged, then mended to the same size and time
+    newer = rotated.add_encryption_key()
+    rotated.save(path)
+    raw = path.read_bytes()
+    path.write_bytes(b"[" + raw[1:])
+    assert vault.refresh_keys() is None and vault.ring.active_encryption_key == new
+    damaged = path.stat()
+    path.write_bytes(raw)
+    os.utime(path, ns=(damaged.st_atime_ns, damaged.st_mtime_ns))
+    assert vault.refresh_keys() == newer
     other = KeyRing.generate()  # another installation's file: its blind indexes would find nobody
     other.save(path)
-    assert vault.refresh_keys() is None and vault.ring.active_encryption_key == new
+    assert vault.refresh_keys() is None and vault.ring.active_encryption_key == newer

@@ -43,6 +43,7 @@ class Vault:
         self.ring = ring
         self.cipher = Cipher(ring)
         self._stamp = _file_stamp(ring.path) if ring.path is not None else None
+        self._unreadable: tuple[int, int, int] | None = None  # the changed file last found unreadable
 
     @classmethod
     def from_file(cls, path: Path) -> Vault:
@@ -65,11 +66,15 @@ class Vault:
             return None
         try:
             ring = KeyRing.load(path)
-        except Exception as exc:  # noqa: BLE001 - keep the keys in memory; say why, once per change
-            self._stamp = stamp
-            log.warning("key file %s changed but cannot be read, keys kept: %s", path, exc)
+        except Exception as exc:  # noqa: BLE001 - keep the keys in memory, say why once, try again next round
+            # not taken as seen: a file the server cannot read yet (a rotation run as another user left
+            # it theirs) is read once its owner or mode is put right, which changes no stamp field
+            if stamp != self._unreadable:
+                self._unreadable = stamp
+                log.warning("key file %s changed but cannot be read, keys kept (tried again each round): %s",
+                            path, exc)
             return None
-        self._stamp = stamp
+        self._stamp, self._unreadable = stamp, None
         if ring.index_keys != self.ring.index_keys:
             log.warning("key file %s changed to other blind-index keys (another installation's?): not adopted",
                         path)
