@@ -259,3 +259,14 @@ def test_a_checkpoint_row_not_signed_by_the_platform_is_flagged(client, world, l
     login(client, "auditor")
     page = client.get("/audit").text
     assert "签名无效" in page and "与审计链一致" not in page
+
+
+@pytest.mark.parametrize(("lang", "name"), [("zh", "区市场监管局 (scjgj)"), ("en", "scjgj")])
+def test_an_entry_names_its_department_not_its_number(client, world, login, db, lang, name):
+    """A reader knows a department by its name: "部门 1" said nothing."""
+    login(client, ROLE_USERS["auditor"])
+    [made] = add(db, actor=Actor(type="user", id="991", label="clerk_y", department_id=world.dept_a.id))
+    client.cookies.set("lang", lang)
+    r = client.get("/audit")
+    row = r.text.split(f"<tr>\n        <td>{made}<br>", 1)[1].split("</tr>", 1)[0]
+    assert name in html.unescape(row), row

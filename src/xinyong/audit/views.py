@@ -17,15 +17,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from xinyong.audit import service
 from xinyong.audit.filters import parse_filters, utc_bounds
 from xinyong.audit.models import AuditEntry
 from xinyong.audit.service import OUTCOMES, record
 from xinyong.auth.deps import page_refusals, require
+from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy.masking import mask_id_numbers_in
+from xinyong.web.i18n import lang_of
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +76,16 @@ def _row(e: AuditEntry) -> Row:
                details_cut=len(text) > DETAILS_SHOWN)
 
 
+def _dept_names(session: Session, rows: list[Row], lang: str) -> dict[int, str]:
+    """{department id: its name in the page's language and its code} of the entries shown: an entry
+    names its actor's department, which a reader knows by name, not by its number."""
+    ids = {r.department_id for r in rows if r.department_id is not None}
+    if not ids:
+        return {}
+    return {d.id: f"{d.name if lang == 'zh' or not d.name_en else d.name_en} ({d.code})"
+            for d in session.scalars(select(Department).where(Department.id.in_(ids)))}
+
+
 @router.get(PAGE_PATH, response_class=HTMLResponse)
 def audit_page(request: Request, principal: AuditReader, session: DbSession, vault: VaultDep,
                action: Param = "", actor: Param = "", outcome: Param = "", object_type: Param = "",
@@ -98,6 +112,7 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession, vau
         record(session, actor=principal.actor, action="audit.read",
                details={**f.audit_details(), "count": len(rows), "via": "page"})
     context = {"rows": rows, "filters": f, "next_before": next_before, "outcomes": OUTCOMES,
+               "dept_names": _dept_names(session, rows, lang_of(request)),
                "page_path": PAGE_PATH, "details_shown": DETAILS_SHOWN,
                "chain": service.chain_status(session, ring=vault.ring)}
     template = "audit/_entries.html" if is_htmx(request) and \
