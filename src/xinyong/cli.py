@@ -738,15 +738,14 @@ def apikey_list(
 ) -> None:
     """列出 API 密钥（不含密钥本身） / list API keys (never the secrets)."""
     from xinyong.auth.models import ApiKey, Department
-    from xinyong.auth.service import get_department
+    from xinyong.auth.service import get_department, key_state
 
     with database(settings()) as db, db.session(write=False) as s:
         stmt = (select(ApiKey, Department.code, Department.active)
                 .join(Department, Department.id == ApiKey.department_id).order_by(ApiKey.id))
         if dept:
             stmt = stmt.where(ApiKey.department_id == get_department(s, dept).id)
-        # a key of a deactivated department (机构撤并) is refused but not revoked: "suspended"
-        rows = [[str(k.id), code, k.prefix, "revoked" if k.revoked_at else "active" if dept_active else "suspended",
+        rows = [[str(k.id), code, k.prefix, key_state(k.revoked_at, dept_active),
                  _fmt_time(k.created_at), _fmt_time(k.last_used_at), k.name]
                 for k, code, dept_active in s.execute(stmt)]
     if not rows:

@@ -26,6 +26,7 @@ from xinyong.auth.permissions import STEP_UP_ACTIONS, STEP_UP_MINUTES, allowed
 from xinyong.auth.service import (
     Principal,
     key_of_prefix,
+    key_state,
     principal_for_api_key,
     principal_for_session,
 )
@@ -66,10 +67,10 @@ def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
     principal, key = principal_for_api_key(session, secret=secret.strip())
     if principal is None:
         if key is not None:
-            # a key not revoked is refused for its department (deactivated, 机构撤并): suspended, and
-            # usable again if the department is reactivated — same code, but the message says which
-            dept = session.get(Department, key.department_id) if key.revoked_at is None else None
-            suspended = dept is not None and not dept.active
+            # same code; the message says whether reactivating the department brings the key back (the
+            # department is in the session already: principal_for_api_key joined it)
+            dept = session.get(Department, key.department_id)
+            suspended = key_state(key.revoked_at, dept is not None and dept.active) == "suspended"
             audit_refusal(session, actor=Actor(type="apikey", id=str(key.id), label=key.prefix,
                                                department_id=key.department_id),
                           action="auth.apikey", object_type="apikey", object_id=key.id,

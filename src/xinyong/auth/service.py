@@ -637,6 +637,13 @@ def _key_verdict(key_hash: str, secret: str, revoked_at: object, dept_active: bo
     return None
 
 
+def key_state(revoked_at: object, dept_active: bool) -> str:
+    """``revoked``, ``suspended`` (not revoked, but its department is deactivated, 机构撤并: refused
+    until it is reactivated, then usable again) or ``active``: what ``apikey list`` shows and what a
+    refused key is told."""
+    return "revoked" if revoked_at is not None else "active" if dept_active else "suspended"
+
+
 def _last_used_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at >= _LAST_USED_EVERY
 
