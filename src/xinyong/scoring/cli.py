@@ -62,9 +62,9 @@ def rescore(today: str = TodayOpt,
     started = time.perf_counter()
     with open_database() as db:
         guard_day(db, day if today else None, allow_future=allow_future, action="scoring.rescore", given=today)
-    with open_database() as db, db.session() as s:
-        n = service.rescore(s, today=day, actor=Actor.system("cli"))
-        version = service.active_version(s, today=day)
+        with db.session() as s:
+            n = service.rescore(s, today=day, actor=Actor.system("cli"))
+            version = service.active_version(s, today=day)
     typer.echo(f"已重新计算 / rescored: {n} 个信用主体 / subjects, 规则版本 / ruleset v{version}, "
                f"{time.perf_counter() - started:.1f} s")
 
