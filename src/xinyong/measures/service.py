@@ -120,11 +120,11 @@ def _reason(reason: str | None, kind: str) -> str | None:
     if not value:
         return None
     errors: list[dict[str, Any]] = []
-    _text({"reason": value}, "reason", "", 2000, errors)
+    masked = _text({"reason": value}, "reason", "", 2000, errors)
     if errors:
         what = ("措施", "measure") if kind == "measure" else ("场景", "scenario")
         raise MeasuresError(422, f"invalid_{kind}", f"{what[0]}定义有误", f"the {what[1]} is not valid", errors=errors)
-    return mask_id_numbers_in(value)
+    return masked
 
 
 def validate_scenario(data: dict[str, Any], where: str = "") -> dict[str, Any]:
