@@ -101,6 +101,9 @@ def _scrub_text(value: Any, limit: int) -> str | None:
 
 
 _PART_ESCAPE = re.compile(r"\\(?:x[0-9a-f]?)?$")  # an escape cut short at the end of a text
+# each short text's column length, from the model
+_LENGTH = {name: AuditEntry.__table__.c[name].type.length
+           for name in ("actor_id", "actor_label", "action", "object_type", "object_id")}
 
 
 def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, details: Mapping[str, Any] | None,
@@ -108,12 +111,12 @@ def _row(actor: Actor, action: str, object_type: str | None, object_id: Any, det
     return {
         "occurred_at": utcnow(),
         "actor_type": actor.type,
-        "actor_id": _scrub_text(actor.id, 64),
-        "actor_label": _scrub_text(actor.label, 128) if actor.label else None,
+        "actor_id": _scrub_text(actor.id, _LENGTH["actor_id"]),
+        "actor_label": _scrub_text(actor.label, _LENGTH["actor_label"]) if actor.label else None,
         "department_id": actor.department_id,
-        "action": _scrub_text(action, 64),
-        "object_type": _scrub_text(object_type, 32),
-        "object_id": _scrub_text(object_id, 64),
+        "action": _scrub_text(action, _LENGTH["action"]),
+        "object_type": _scrub_text(object_type, _LENGTH["object_type"]),
+        "object_id": _scrub_text(object_id, _LENGTH["object_id"]),
         "outcome": outcome,
         "request_id": request_id_var.get(),
         "ip": client_ip_var.get(),
