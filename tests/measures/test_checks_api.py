@@ -40,13 +40,20 @@ EXPECTED = [
     (["dishonest_debtor"], "D", False, "public_services", {"stricter_supervision", "restrict_high_consumption"}),
     (["dishonest_debtor"], "D", False, "civil_service_hiring", {"restrict_civil_service_hiring"}),
     (["key_supervision"], "C", False, "subsidies", {"restrict_subsidies", "stricter_supervision"}),
-    (["key_supervision"], "C", False, "civil_service_hiring", set()),
+    # issue 4 names key supervision a dishonesty list; issue 5 gives those lists these restrictions
+    (["key_supervision"], "C", False, "civil_service_hiring", {"restrict_civil_service_hiring"}),
+    (["key_supervision"], "C", False, "awards", {"restrict_awards"}),
+    (["key_supervision"], "C", False, "public_procurement", {"restrict_procurement", "stricter_supervision"}),
     (["red_volunteer"], "AAA", True, "admin_licensing",
      {"priority_handling", "simplified_procedure", "green_channel", "accept_with_missing_documents"}),
     (["red_moral_model"], "AA", True, "awards", {"priority_in_awards"}),
     (["red_recommended"], "A", True, "public_services", {"priority_handling", "green_channel"}),
     (["red_volunteer"], "AAA", True, "financing", {"deposit_free_services", "employment_support"}),
-    ([], "A", True, "admin_licensing", {"priority_handling", "simplified_procedure", "accept_with_missing_documents"}),
+    # 3 years without bad records: the same four licensing conveniences as the red lists (issue 5; the plan's
+    # 对…连续三年以上无不良信用记录的行政相对人，制定优先办理、简化程序、重点支持、绿色通道容缺受理等便利服务措施)
+    ([], "A", True, "admin_licensing",
+     {"priority_handling", "simplified_procedure", "green_channel", "accept_with_missing_documents"}),
+    ([], "B", True, "public_services", {"priority_handling", "green_channel"}),
     ([], "A", False, "admin_licensing", set()),
     ([], "AA", False, "public_services", {"priority_handling"}),
     ([], "D", False, "financing", {"restrict_financing"}),
