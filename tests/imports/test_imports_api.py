@@ -546,7 +546,7 @@ def test_templates(client, world, catalog_loaded, upload):  # type: ignore[no-un
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     header = next(csv.reader(io.StringIO(r.content[3:].decode())))
     assert header == ["身份证号码", "姓名", "来源编号", "决定日期", "严重程度", "处罚决定书文号", "违法行为类型",
-                      "处罚类别", "罚款金额（元）", "处罚依据"]
+                      "处罚类别", "罚款金额（元）", "处罚依据", "违法失信行为终止日期"]
     r = client.get("/api/v1/imports/templates/honor.csv", headers=h)
     assert "严重程度" not in r.content.decode("utf-8-sig")
     r = client.get("/api/v1/imports/templates/admin_penalty.xlsx", headers=h)

@@ -363,3 +363,108 @@ def test_a_decision_date_corrected_past_the_arrival_and_back_keeps_the_arrival_d
     session.expire_all()
     got = session.get(Record, o.record_id).arrival_working_days
     assert got == working_days_between(date(2026, 9, 1), date(2026, 10, 9)), got
+
+
+def _debtor(idn, name, source_id="D1", decided_at="2025-06-30", **fields):  # type: ignore[no-untyped-def]
+    return {"item": "dishonest_debtor", "id_number": idn, "name": name, "source_id": source_id,
+            "decided_at": decided_at, "fields": {"case_no": "(2025)津0101执1号", "court": "和平区人民法院",
+                                                 "obligation": "给付", "circumstance": "拒不履行", **fields}}
+
+
+@pytest.mark.parametrize(("years", "until"), [(0, date(2027, 6, 30)), (1, date(2028, 6, 30)),
+                                              (3, date(2030, 6, 30))])
+def test_a_debtors_listing_extended_by_the_court_is_shown_longer(session, vault, world, person, years, until):  # type: ignore[no-untyped-def]
+    """法释〔2017〕7号 Art. 2: two years, extendable by one to three; the record says by how many."""
+    idn, name = person
+    [o] = ingest(session, vault, world, [_debtor(idn, name, extension_years=years)])
+    rec = session.get(Record, o.record_id)
+    assert rec.display_until == until
+    assert rec.retain_until == max(date(2030, 6, 30), until)
+
+
+def test_an_extension_decided_later_moves_the_display_of_the_record(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [o] = ingest(session, vault, world, [_debtor(idn, name)], today=date(2027, 1, 5))
+    [again] = ingest(session, vault, world, [_debtor(idn, name, extension_years=2)], today=date(2027, 6, 1))
+    assert (again.status, again.record_id) == ("updated", o.record_id)
+    rec = session.get(Record, o.record_id)
+    assert (rec.display_until, rec.revision) == (date(2029, 6, 30), 2)
+    # kept shown past the two years: maintain on the old end leaves it active
+    service.maintain(session, actor=SYSTEM, today=date(2027, 6, 30))
+    session.refresh(rec)
+    assert rec.status == "active"
+
+
+@pytest.mark.parametrize("years", [4, -1, "two"])
+def test_an_extension_outside_one_to_three_years_is_refused(session, vault, world, person, years):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [o] = ingest(session, vault, world, [_debtor(idn, name, extension_years=years)])
+    assert o.status == "rejected"
+    assert [e["field"] for e in o.errors] == ["fields.extension_years"]
+
+
+def test_retention_counts_from_the_end_of_the_act_where_the_record_gives_it(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """征信业管理条例 Art. 16: kept 5 years from the end of the act; without the date, from the decision."""
+    idn, name = person
+    with_end, without = ingest(session, vault, world, [
+        penalty(idn, name, source_id="E", severity="general", decided_at="2026-03-02",
+                act_ended_on="2025-11-20"),
+        penalty(idn, name, source_id="N", severity="general", decided_at="2026-03-02"),
+    ])
+    assert session.get(Record, with_end.record_id).retain_until == date(2030, 11, 20)
+    assert session.get(Record, without.record_id).retain_until == date(2031, 3, 2)
+    # an act that ended long before: never archived before its display ends
+    [old] = ingest(session, vault, world, [penalty(idn, name, source_id="O", severity="serious",
+                                                   decided_at="2026-03-02", act_ended_on="2020-01-01")])
+    rec = session.get(Record, old.record_id)
+    assert rec.retain_until == rec.display_until == date(2029, 3, 2)
+
+
+def test_an_end_of_the_act_after_today_is_refused(session, vault, world, person):  # type: ignore[no-untyped-def]
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, severity="general", decided_at="2026-03-02",
+                                                 act_ended_on="2026-11-27")])
+    assert o.status == "rejected"
+    assert [(e["field"], e["code"]) for e in o.errors] == [("fields.act_ended_on", "future_date")]
+    assert "违法失信行为终止日期" in o.errors[0]["message"]
+
+
+def test_recompute_reads_the_records_own_extension_and_end_of_act(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """A rule change applied on request keeps each record's field-dependent dates."""
+    idn, name = person
+    ext, end = ingest(session, vault, world, [
+        _debtor(idn, name, source_id="X", extension_years=1),
+        _debtor(idn, name, source_id="Y", act_ended_on="2026-01-15"),
+    ])
+    spec = to_data(get_current(session, "dishonest_debtor").spec)
+    spec["display"]["default"]["max_months"] = 36
+    update_item(session, code="dishonest_debtor", data=spec, actor=SYSTEM, note="three years")
+    assert service.recompute_display(session, item_code="dishonest_debtor", actor=SYSTEM, today=TODAY) == 2
+    assert session.get(Record, ext.record_id).display_until == date(2029, 6, 30)  # 36 + 12 months
+    assert session.get(Record, end.record_id).retain_until == date(2031, 1, 15)
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    ({"display": {"default": {"max_months": 24}, "extension": {"field": "court", "months": 12}}},
+     "display.extension.field"),
+    ({"display": {"default": {"max_months": 24}, "extension": {"field": "extension_years", "months": 0}}},
+     "display.extension.months"),
+    ({"retention": {"years": 5, "from_field": "case_no"}}, "retention.from_field"),
+    ({"retention": {"from_field": "act_ended_on"}}, "retention.years"),
+])
+def test_a_field_dependent_rule_naming_the_wrong_field_is_refused(session, change, path):  # type: ignore[no-untyped-def]
+    from xinyong.catalog.spec import SpecError, parse_item
+
+    spec = to_data(get_current(session, "dishonest_debtor").spec)
+    spec.update(change)
+    with pytest.raises(SpecError) as exc:
+        parse_item(spec, "item")
+    assert exc.value.path == f"item.{path}"
+
+
+def test_the_field_dependent_rules_survive_a_round_trip_and_the_edit_form(session):  # type: ignore[no-untyped-def]
+    from xinyong.catalog.spec import parse_item
+
+    spec = get_current(session, "dishonest_debtor").spec
+    assert (spec.display_extension, spec.retention_from) == (("extension_years", 12), "act_ended_on")
+    assert parse_item(to_data(spec)) == spec

@@ -285,3 +285,24 @@ def test_the_item_page_names_its_key_field_in_the_page_s_language(client, world,
     page = client.get(f"{BASE}/admin_penalty").text
     definition = re.search(r'<dl class="identity">(.*?)</dl>', page, re.S).group(1)
     assert f"<dd>{shown}</dd>" in definition and hidden not in definition
+
+
+def test_a_debtor_items_extension_and_retention_start_are_shown_and_kept_by_the_form(client, world, catalog_loaded,
+                                                                                    login, db):
+    """The form edits periods, visibility, departments and legal basis; the field-dependent rules it
+    does not show are kept, and the page and the API name them."""
+    login(client, "admin")
+    page = client.get(f"{BASE}/dishonest_debtor")
+    for needle in ("展示期延长", "延长失信期限（年）", "12 个月", "违法失信行为终止日期"):
+        assert needle in page.text, needle
+    r = client.post(f"{BASE}/dishonest_debtor", data=_form(page.text, **{"display.default.max_months": "30"}),
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with db.session() as s:
+        spec = get_current(s, "dishonest_debtor").spec
+        assert spec.display["default"].max_months == 30
+        assert (spec.display_extension, spec.retention_from) == (("extension_years", 12), "act_ended_on")
+    api = client.get("/api/v1/catalog/items/dishonest_debtor").json()
+    assert api["display_extension"] == {"field": "extension_years", "months": 12}
+    assert api["retention_from"] == "act_ended_on"
+    assert api["spec"]["display"]["extension"] == {"field": "extension_years", "months": 12}

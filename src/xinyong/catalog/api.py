@@ -11,7 +11,7 @@ from xinyong.auth.deps import BodyRefusals, RefusedBody, require
 from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.catalog import service
-from xinyong.catalog.schemas import FieldOut, ItemDetailOut, ItemOut, ItemUpdateIn, PeriodOut
+from xinyong.catalog.schemas import ExtensionOut, FieldOut, ItemDetailOut, ItemOut, ItemUpdateIn, PeriodOut
 from xinyong.catalog.service import Item
 from xinyong.catalog.spec import to_data
 from xinyong.deps import DbSession
@@ -36,6 +36,9 @@ def item_out(item: Item) -> ItemOut:
         display={k: PeriodOut(publish=p.publish, min_months=p.min_months, max_months=p.max_months)
                  for k, p in s.display.items()},
         retention_years=s.retention_years,
+        display_extension=ExtensionOut(field=s.display_extension[0], months=s.display_extension[1])
+        if s.display_extension else None,
+        retention_from=s.retention_from,
     )
 
 

@@ -23,6 +23,11 @@ class PeriodOut(BaseModel):
     max_months: int
 
 
+class ExtensionOut(BaseModel):
+    field: str
+    months: int
+
+
 class ItemOut(BaseModel):
     code: str
     version: int
@@ -37,6 +42,11 @@ class ItemOut(BaseModel):
     fields: list[FieldOut]
     display: dict[str, PeriodOut] = Field(description="Display period per severity, or 'default'")
     retention_years: int | None
+    display_extension: ExtensionOut | None = Field(
+        default=None, description="A record's integer field lengthening its display: its value times `months`")
+    retention_from: str | None = Field(
+        default=None, description="A record's date field (the end of the act) from which retention counts when given; "
+                                  "else from `decided_at`")
 
 
 class ItemDetailOut(ItemOut):

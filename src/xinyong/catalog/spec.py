@@ -76,6 +76,13 @@ class ItemSpec:
     key_field: str | None = None
     legal_basis: str | None = None
     arrival_working_days: int | None = None
+    # a record's integer field lengthening its display (the court's extension of a dishonest debtor's
+    # listing by 1-3 years): (field name, months a unit), the field's value times the months added to
+    # the period's maximum
+    display_extension: tuple[str, int] | None = None
+    # a record's date field from which retention counts when given (the end of the act, 征信业管理条例
+    # Art. 16); without it, from ``decided_at``
+    retention_from: str | None = None
     field_index: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
     # (name, required, checker, error when missing), compiled once per item version
     checkers: list[tuple[str, bool, Any, dict[str, str]]] = field(default_factory=list, compare=False, repr=False)
@@ -89,6 +96,15 @@ class ItemSpec:
         if severity is not None and severity in self.display:
             return self.display[severity]
         return self.display.get("default", Period(publish=True, min_months=0, max_months=36))
+
+    def date_inputs(self, fields: dict[str, Any] | None) -> tuple[Any, Any] | None:
+        """The record's field values its display dates depend on besides severity and decision date
+        (``None`` where the item's dates depend on no field)."""
+        if self.display_extension is None and self.retention_from is None:
+            return None
+        f = fields or {}
+        return (f.get(self.display_extension[0]) if self.display_extension else None,
+                f.get(self.retention_from) if self.retention_from else None)
 
     def allows_department(self, code: str) -> bool:
         return "*" in self.departments or code in self.departments
@@ -246,7 +262,7 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     disp = d.get("display") or {}
     if not isinstance(disp, dict):
         raise SpecError(f"{path}.display", "应为对象", "must be a mapping")
-    _known_keys(disp, ("default", "by_severity"), f"{path}.display")
+    _known_keys(disp, ("default", "by_severity", "extension"), f"{path}.display")
     periods: dict[str, Period] = {}
     if "default" in disp:
         periods["default"] = _period(disp["default"], f"{path}.display.default")
@@ -268,10 +284,13 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         retention = {}
     if not isinstance(retention, dict):
         raise SpecError(f"{path}.retention", "应为对象，如 {years: 5}", "must be a mapping such as {years: 5}")
-    _known_keys(retention, ("years",), f"{path}.retention")
+    _known_keys(retention, ("years", "from_field"), f"{path}.retention")
     years = retention.get("years")
     if years is not None and (isinstance(years, bool) or not isinstance(years, int) or not 0 < years <= 100):
         raise SpecError(f"{path}.retention.years", "保存年限应为1至100的整数", "retention years must be 1-100")
+    by_name = {f.name: f for f in fields}
+    retention_from = _retention_from(retention, years, by_name, f"{path}.retention")
+    extension = _extension(disp.get("extension"), by_name, f"{path}.display.extension")
     awd = d.get("arrival_working_days")
     if awd is not None and (isinstance(awd, bool) or not isinstance(awd, int) or awd < 0):
         raise SpecError(f"{path}.arrival_working_days", "应为非负整数", "must be a non-negative integer")
@@ -285,7 +304,7 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
     item = ItemSpec(code=code, name=name, name_en=str(d.get("name_en") or code), category=category,
                     visibility=visibility, departments=tuple(depts), fields=fields, severities=sev, display=periods,
                     retention_years=years, key_field=d.get("key_field"), legal_basis=d.get("legal_basis"),
-                    arrival_working_days=awd)
+                    arrival_working_days=awd, display_extension=extension, retention_from=retention_from)
     item.field_index.update({f.name: f for f in fields})
     item.checkers.extend(
         (f.name, f.required, compile_field(f),
@@ -293,6 +312,41 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
         for f in fields
     )
     return item
+
+
+def _extension(raw: Any, fields: dict[str, FieldSpec], path: str) -> tuple[str, int] | None:
+    """``display.extension: {field: extension_years, months: 12}``: the named integer field, bounded
+    (``min`` >= 0 and a ``max``), lengthens the display by its value times ``months``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SpecError(path, "应为对象，如 {field: extension_years, months: 12}",
+                        "must be a mapping such as {field: extension_years, months: 12}")
+    _known_keys(raw, ("field", "months"), path)
+    name = _req(raw, "field", path, str)
+    f = fields.get(name)
+    if f is None or f.type != "integer" or f.min is None or f.min < 0 or f.max is None:
+        raise SpecError(f"{path}.field", "应为本事项的整数字段，且设置了不小于0的 min 和 max",
+                        "must name an integer field of the item with a min of at least 0 and a max")
+    months = _req(raw, "months", path, int)
+    if not 1 <= months <= 120:
+        raise SpecError(f"{path}.months", "应为1至120之间的整数（月）", "must be a whole number of months, 1-120")
+    if f.max * months > 1200:
+        raise SpecError(f"{path}.months", "延长后的展示期不能超过1200个月", "an extension must not exceed 1200 months")
+    return name, months
+
+
+def _retention_from(raw: dict[str, Any], years: int | None, fields: dict[str, FieldSpec], path: str) -> str | None:
+    """``retention.from_field``: a date field of the item from which retention counts when a record
+    gives it (the end of the act); it needs ``years``."""
+    name = raw.get("from_field")
+    if name is None:
+        return None
+    if not isinstance(name, str) or fields.get(name) is None or fields[name].type != "date":
+        raise SpecError(f"{path}.from_field", "应为本事项的日期字段", "must name a date field of the item")
+    if years is None:
+        raise SpecError(f"{path}.years", "设置了起算字段时必须设置保存年限", "from_field needs the retention years")
+    return name
 
 
 def check_retention(item: ItemSpec, path: str) -> None:
@@ -342,6 +396,8 @@ def to_data(item: ItemSpec) -> dict[str, Any]:
           for s, p in item.display.items() if s != "default"}
     if by:
         display["by_severity"] = by
+    if item.display_extension:
+        display["extension"] = {"field": item.display_extension[0], "months": item.display_extension[1]}
     out: dict[str, Any] = {
         "code": item.code, "name": item.name, "name_en": item.name_en, "category": item.category,
         "visibility": item.visibility, "departments": list(item.departments), "key_field": item.key_field,
@@ -351,6 +407,8 @@ def to_data(item: ItemSpec) -> dict[str, Any]:
         out["severities"] = list(item.severities)
     if item.retention_years:
         out["retention"] = {"years": item.retention_years}
+        if item.retention_from:
+            out["retention"]["from_field"] = item.retention_from
     if item.arrival_working_days is not None:
         out["arrival_working_days"] = item.arrival_working_days
     return out

@@ -240,6 +240,8 @@ def _data(item: Item, sent: dict[str, Any]) -> dict[str, Any]:
             display["default"] = period
         else:
             display.setdefault("by_severity", {})[key] = period
+    if "extension" in data["display"]:  # not on the form: kept as it was
+        display["extension"] = data["display"]["extension"]
     data["display"] = display
     data["visibility"] = sent["visibility"]
     data["departments"] = ["*"] if "*" in sent["departments"] else sent["departments"]

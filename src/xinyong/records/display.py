@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from xinyong.catalog.spec import ItemSpec
 
@@ -23,15 +24,30 @@ class DisplayDates:
     retain_until: date | None
 
 
-def compute(spec: ItemSpec, severity: str | None, decided_at: date) -> DisplayDates:
-    """``display_until``: display stops by itself (the maximum period); ``min_display_until``:
-    repair may end display only after it; ``retain_until``: kept, not shown, until then (the
-    item's retention counted from the decision, never before display ends)."""
+def compute(spec: ItemSpec, severity: str | None, decided_at: date,
+            fields: dict[str, Any] | None = None) -> DisplayDates:
+    """``display_until``: display stops by itself (the maximum period, lengthened by the record's
+    extension field where the item has one: a dishonest debtor's listing extended by the court);
+    ``min_display_until``: repair may end display only after it; ``retain_until``: kept, not shown,
+    until then (the item's retention counted from the record's end-of-act date where the item names
+    one and the record gives it, else from the decision; never before display ends). ``fields``: the
+    record's checked fields (dates as ISO text, as stored)."""
     p = spec.period(severity)
-    display_until = add_months(decided_at, p.max_months)
+    months = p.max_months
+    ext = spec.display_extension
+    if ext is not None and fields:
+        n = fields.get(ext[0])
+        if type(n) is int and n > 0:
+            months += n * ext[1]
+    display_until = add_months(decided_at, months)
     retain = None
     if spec.retention_years:
-        retain = max(add_months(decided_at, 12 * spec.retention_years), display_until)
+        start = decided_at
+        if spec.retention_from is not None and fields:
+            ended = fields.get(spec.retention_from)
+            if ended:
+                start = ended if isinstance(ended, date) else date.fromisoformat(ended)
+        retain = max(add_months(start, 12 * spec.retention_years), display_until)
     return DisplayDates(publish=p.publish, min_display_until=add_months(decided_at, p.min_months),
                         display_until=display_until, retain_until=retain)
 

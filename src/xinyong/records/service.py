@@ -297,6 +297,11 @@ def check_record(raw: Any, *, items: Mapping[str, Item], department: DepartmentR
                     errors.append(err)
                 else:
                     out_fields[fname] = value
+            ended = out_fields.get(spec.retention_from) if spec.retention_from is not None else None
+            if ended is not None and ended > (sent_on or today).isoformat():  # ISO dates order as text
+                f = spec.field_index[spec.retention_from]  # type: ignore[index]
+                errors.append(_e(f"fields.{f.name}", "future_date", f"“{f.name_zh}”不能晚于今天（或文件上传之日）",
+                                 f"{f.name} must not be after today (or the day the file was uploaded)"))
     elif get("fields") is not None and not isinstance(get("fields"), Mapping):
         errors.append(_E_FIELDS_TYPE)
     if errors or item is None or facts is None or decided is None or source_id is None or type(name) is not str:
@@ -421,16 +426,16 @@ def _snapshot_rows(session: Session, record_ids: Sequence[int]) -> list[dict[str
     return out
 
 
-_display_cache: dict[tuple[int, str | None, date], display.DisplayDates] = {}
+_display_cache: dict[tuple[int, str | None, date, Any], display.DisplayDates] = {}
 
 
-def _dates(item: Item, severity: str | None, decided: date) -> display.DisplayDates:
-    key = (item.id, severity, decided)
+def _dates(item: Item, severity: str | None, decided: date, fields: dict[str, Any]) -> display.DisplayDates:
+    key = (item.id, severity, decided, item.spec.date_inputs(fields))
     got = _display_cache.get(key)
     if got is None:
         if len(_display_cache) > 100_000:
             _display_cache.clear()
-        got = _display_cache[key] = display.compute(item.spec, severity, decided)
+        got = _display_cache[key] = display.compute(item.spec, severity, decided, fields)
     return got
 
 
@@ -672,7 +677,7 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
                              "item; if it was pushed under the wrong item, revoke it and push the record under a new "
                              "source_id")]
             continue
-        dates = _dates(item, p.severity, p.decided_at)
+        dates = _dates(item, p.severity, p.decided_at, p.fields)
         status = display.status_on(dates, today)
         if cur is None:
             days = delays.get(p.decided_at)
@@ -1028,7 +1033,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
     session.flush()
     conn = session.connection()
     cols = (_R.c.id, _R.c.subject_id, _R.c.severity, _R.c.decided_at, _R.c.publish, _R.c.min_display_until,
-            _R.c.display_until, _R.c.retain_until, _R.c.status, _R.c.revision)
+            _R.c.display_until, _R.c.retain_until, _R.c.status, _R.c.revision, _R.c.fields)
     changed = 0
     subjects: set[int] = set()
     now = utcnow()
@@ -1044,7 +1049,7 @@ def recompute_display(session: Session, *, item_code: str, actor: Actor, today: 
         for r in rows:
             if not item.spec.has_period(r.severity):
                 continue  # a severity the current rule no longer names: no rule to apply, the record keeps its dates
-            dates = display.compute(item.spec, r.severity, r.decided_at)
+            dates = display.compute(item.spec, r.severity, r.decided_at, r.fields)
             status = display.status_on(dates, today)
             new = (dates.publish, dates.min_display_until, dates.display_until, dates.retain_until, status)
             if new == (r.publish, r.min_display_until, r.display_until, r.retain_until, r.status):
