@@ -788,7 +788,7 @@ def user_add(
         "--password-stdin", help="密码在标准输入（身份证号码之后） / password on stdin (after the ID number)")
     ] = False,
     name: Annotated[str | None, typer.Option(
-        "--name", help="公民姓名（主体尚未登记时必填） / citizen's name, if not yet registered")] = None,
+        "--name", help="公民姓名：登记尚未登记的公民（可选） / citizen's name: registers a person not yet registered (optional)")] = None,
     display_name: Annotated[str | None, typer.Option(
         "--display-name", help="显示名称 / display name")] = None,
 ) -> None:
@@ -825,35 +825,36 @@ def user_add(
 
 def _add_user(cfg: Settings, vault: Any, *, username: str, role: str, dept: str | None, id_number: str | None,
               password: str, name: str | None, display_name: str | None) -> None:
-    from xinyong.auth.service import add_user, check_password_strength, get_department
+    from dataclasses import replace
+
+    from xinyong.auth.service import add_user, check_password_strength, citizen_binding, get_department
     from xinyong.privacy import identity
-    from xinyong.subjects.service import find_by_id_number, register
+    from xinyong.subjects.service import register
 
     if id_number is not None:
         identity.check(id_number)  # refuse an invalid number before touching anything
     check_password_strength(password)
     actor = cli_actor()
-    masked: str | None = None
     created = False
     with database(cfg) as db, db.session() as s:
         department_id = get_department(s, dept).id if dept else None
-        subject_id: int | None = None
+        citizen = None
         if id_number is not None and vault is not None:
-            subject = find_by_id_number(s, vault=vault, id_number=id_number)
-            if subject is None or name:
-                if not name:
-                    raise CliError("平台中没有该身份证号码的信用主体；请用 --name 提供姓名以登记",
-                                   "no credit subject has this ID number: give --name to register one")
+            citizen = citizen_binding(s, vault, id_number)
+            if name:  # register the person (or check the name against the one registered)
                 subject, created = register(s, vault=vault, id_number=id_number, name=name, actor=actor)
-            subject_id = subject.id
-            masked = vault.masked_id(subject.id_bidx, subject.id_cipher, subject.key_id)
+                citizen = replace(citizen, subject_id=subject.id)
         user = add_user(s, username=username, password=password, role=role, actor=actor,
-                        department_id=department_id, subject_id=subject_id, display_name=display_name)
+                        department_id=department_id, citizen=citizen, display_name=display_name)
         user_id = user.id
     if created:  # said once committed: a refused account registers no one (the session rolls back)
         echo("已登记信用主体 / credit subject registered")
-    bound = f", 绑定 / bound to {masked}" if masked else ""
+    bound = f", 绑定 / bound to {citizen.id_masked}" if citizen else ""
     echo(f"已新增用户 / user added: #{user_id} {username} ({role}{', ' + dept if dept else ''}{bound})")
+    if citizen is not None and citizen.subject_id is None:
+        echo("平台尚无该身份证号码的信用信息：账户已绑定该号码，平台登记此人后自动关联 / the platform holds no credit "
+             "information for this ID number yet: the account is bound to the number and linked once the person "
+             "is registered")
 
 
 @user_app.command("disable")

@@ -457,20 +457,43 @@ def test_invalid_id_number_names_the_field(client, world, db, make_number, code)
     assert f.details == {"reason": code, "field": "id_number", "username": "badid", "role": "citizen"}
 
 
-def test_citizen_needs_a_registered_id_number(client, world, db):
+def test_a_citizen_account_for_a_person_not_yet_registered_is_linked_once_they_are(client, world, db, vault):
+    """A citizen account is bound to its ID number (issue 2): a person the platform holds nothing about
+    yet gets one too, and their session reads them once they are registered."""
     from datetime import date
 
+    from xinyong.audit.service import Actor
+    from xinyong.auth.models import User
     from xinyong.privacy.identity import make_id_number
+    from xinyong.subjects.service import register
+    from xinyong.web.i18n import translate
 
     h = sign_in(client, db, world.users["admin"])
     unknown = make_id_number("310104", date(1999, 9, 9), 998)
-    body = assert_error(client.post("/api/v1/users", json={"username": "nobody", "password": PASSWORD,
+    r = client.post("/api/v1/users", json={"username": "nobody", "password": PASSWORD, "role": "citizen",
+                                           "id_number": unknown}, headers=h)
+    assert r.status_code == 201, r.text
+    assert unknown not in r.text
+    body = assert_error(client.post("/api/v1/users", json={"username": "nobody2", "password": PASSWORD,
                                                            "role": "citizen", "id_number": unknown}, headers=h),
-                        422, "unknown_subject")
+                        409, "duplicate_citizen")
     assert body["errors"][0]["field"] == "id_number" and unknown not in str(body)
     body = assert_error(client.post("/api/v1/users", json={"username": "nobody", "password": PASSWORD,
                                                            "role": "citizen"}, headers=h), 422, "id_number_required")
     assert body["errors"][0]["field"] == "id_number"
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.username == "nobody"))
+        assert user.subject_id is None and user.id_masked == unknown[:6] + "********" + unknown[-4:]
+    client.cookies.clear()
+    citizen = sign_in(client, db, user)
+    missing = translate("zh", "home.citizen.missing")
+    assert missing in client.get("/", headers=citizen).text
+    with db.session() as s:
+        subject, _ = register(s, vault=vault, id_number=unknown, name="王五", actor=Actor.system("test"))
+        subject_id = subject.id
+    home = client.get("/", headers=citizen).text  # the same session
+    assert missing not in home and unknown[:6] + "********" + unknown[-4:] in home
+    assert client.get(f"/api/v1/subjects/{subject_id}", headers=citizen).status_code == 200
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

@@ -192,12 +192,32 @@ def test_user_add_citizen_reads_id_number_then_password_from_stdin(initialised: 
     assert CITIZEN_ID not in dup.output
 
 
-def test_user_add_citizen_needs_a_name_for_an_unregistered_person(initialised: CliEnv) -> None:
+def test_user_add_citizen_for_a_person_not_yet_registered_binds_the_number(initialised: CliEnv) -> None:
+    """Issue 2's command as it stands (no name): the account is bound to the ID number, and linked to the
+    person once the platform registers them (at the next sign-in); one account a number all the same."""
+    from xinyong.audit.service import Actor
+    from xinyong.subjects.service import register
+
     cli = initialised
-    result = cli.fails("user", "add", "lisi", "--role", "citizen", "--id-number-stdin", "--password-stdin",
-                       input=f"{OTHER_ID}\n{cli.password}\n")
-    assert "--name" in result.stderr
-    assert cli.count("subjects") == 0 and cli.count("users", "username = 'lisi'") == 0
+    result = cli.ok("user", "add", "lisi", "--role", "citizen", "--id-number-stdin", "--password-stdin",
+                    input=f"{OTHER_ID}\n{cli.password}\n")
+    assert f"{OTHER_ID[:6]}********{OTHER_ID[-4:]}" in result.stdout and OTHER_ID not in result.output
+    assert "linked once the person is registered" in result.stdout and "credit subject registered" not in result.stdout
+    assert cli.count("subjects") == 0 and cli.count("users", "username = 'lisi' AND subject_id IS NULL") == 1
+    dup = cli.fails("user", "add", "lisi2", "--role", "citizen", "--id-number-stdin", "--password-stdin",
+                    input=f"{OTHER_ID}\n{cli.password}\n")
+    assert "already bound to another account" in dup.stderr
+    db = Database(cli.url)
+    try:
+        with db.session() as s:
+            assert authenticate(s, username="lisi", password=cli.password).subject_id is None
+            subject, _ = register(s, vault=cli.vault(), id_number=OTHER_ID, name="李四", actor=Actor.system("test"))
+            subject_id = subject.id
+        with db.session() as s:
+            assert authenticate(s, username="lisi", password=cli.password).subject_id == subject_id
+    finally:
+        db.dispose()
+    assert cli.count("users", f"username = 'lisi' AND subject_id = {subject_id}") == 1
 
 
 def test_user_add_citizen_refused_says_no_one_was_registered(initialised: CliEnv) -> None:

@@ -184,27 +184,16 @@ def list_users(principal: ManageUsers, session: DbSession) -> list[User]:
 @router.post("/users", response_model=UserOut, status_code=201, summary="Add a user (admin)")
 def add_user(body: UserIn, principal: ManageUsers, session: DbSession, vault: VaultDep) -> User:
     from xinyong.privacy.identity import InvalidIdNumber
-    from xinyong.subjects.service import find_by_id_number
 
     dept_id = None
     try:
         if body.department:
             dept_id = service.get_department(session, body.department).id
-        subject_id = None
+        citizen = None
         if body.role == "citizen":
-            if not body.id_number:
-                raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
-                                "a citizen account must be bound to an ID number", "id_number")
-            from xinyong.privacy import identity
-
-            identity.check(body.id_number)
-            subj = find_by_id_number(session, vault=vault, id_number=body.id_number)
-            if subj is None:
-                raise AuthError("unknown_subject", "平台中没有该身份证号码的信用主体",
-                                "no credit subject with this ID number", "id_number")
-            subject_id = subj.id
+            citizen = service.citizen_binding(session, vault, body.id_number or "")
         return service.add_user(session, username=body.username, password=body.password, role=body.role,
-                                department_id=dept_id, subject_id=subject_id, display_name=body.display_name,
+                                department_id=dept_id, citizen=citizen, display_name=body.display_name,
                                 actor=principal.actor)
     except InvalidIdNumber as exc:
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,

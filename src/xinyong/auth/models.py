@@ -32,6 +32,10 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(128))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"), unique=True)
+    # a citizen account's binding: its ID number's blind index (one account a person), and the number
+    # masked to show while the platform holds no subject for it (``subject_id`` is set once it does)
+    id_bidx: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    id_masked: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -242,9 +242,41 @@ def reactivate_department(session: Session, *, department: Department, actor: Ac
 
 # ---- users -----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class CitizenBinding:
+    """What a citizen account is bound to: its ID number's blind index and the number masked, and the
+    credit subject of that number if the platform holds one (else linked once it does)."""
+
+    id_bidx: str
+    id_masked: str
+    subject_id: int | None
+
+
+def citizen_binding(session: Session, vault: Any, id_number: str) -> CitizenBinding:
+    """Bind to ``id_number`` (checked: :class:`identity.InvalidIdNumber` if invalid); the number itself is
+    used here and dropped."""
+    from xinyong.privacy import identity
+    from xinyong.privacy.masking import mask_id_number
+
+    if not id_number.strip():
+        raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
+                        "a citizen account must be bound to an ID number", "id_number")
+    facts = identity.check(id_number)
+    bidx = vault.lookup_key(facts.number)
+    return CitizenBinding(id_bidx=bidx, id_masked=mask_id_number(facts.number), subject_id=_subject_of(session, bidx))
+
+
+def _subject_of(session: Session, id_bidx: str) -> int | None:
+    from xinyong.subjects.models import Subject
+
+    return session.scalar(select(Subject.id).where(Subject.id_bidx == id_bidx))
+
+
 def add_user(session: Session, *, username: str, password: str, role: str, actor: Actor,
              department_id: int | None = None, subject_id: int | None = None,
-             display_name: str | None = None) -> User:
+             display_name: str | None = None, citizen: CitizenBinding | None = None) -> User:
+    """``citizen``: a citizen account's binding (:func:`citizen_binding`); ``subject_id`` binds to a
+    subject already in hand (the demo's people) instead."""
     username = username.strip()
     if not _USERNAME.match(username):
         raise AuthError("invalid_username", "用户名为3至64个字母、数字或 . _ - @",
@@ -273,11 +305,11 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
     if role == "institution" and department_id is None:
         raise AuthError("department_required", "机构用户必须指定所属机构", "an institution user needs its institution",
                         "dept")
-    if role == "citizen" and subject_id is None:
+    if role == "citizen" and subject_id is None and citizen is None:
         raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
                         "a citizen account must be bound to an ID number", "id_number")
-    if role != "citizen" and subject_id is not None:
-        subject_id = None
+    if role != "citizen":
+        subject_id, citizen = None, None
     # an auditor reads the whole audit log and a citizen only their own record: neither acts for a
     # department, so a department given them would mean nothing (and show as if it did) — refused
     if role in ("auditor", "citizen") and department_id is not None:
@@ -304,11 +336,20 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
                         "username")
-    if subject_id is not None and session.scalar(select(User.id).where(User.subject_id == subject_id)):
+    id_bidx = id_masked = None
+    if citizen is not None:
+        subject_id, id_bidx, id_masked = citizen.subject_id, citizen.id_bidx, citizen.id_masked
+    elif subject_id is not None:
+        from xinyong.subjects.models import Subject
+
+        id_bidx = session.scalar(select(Subject.id_bidx).where(Subject.id == subject_id))
+    if (subject_id is not None and session.scalar(select(User.id).where(User.subject_id == subject_id))) or (
+            id_bidx is not None and session.scalar(select(User.id).where(User.id_bidx == id_bidx))):
         raise AuthError("duplicate_citizen", "该身份证号码已绑定其他账户",
                         "this ID number is already bound to another account", "id_number")
     user = User(username=username, password_hash=hash_password(password), role=role,
-                department_id=department_id, subject_id=subject_id, display_name=display_name)
+                department_id=department_id, subject_id=subject_id, display_name=display_name,
+                id_bidx=id_bidx, id_masked=id_masked)
     session.add(user)
     session.flush()
     record(session, actor=actor, action="user.create", object_type="user", object_id=user.id,
@@ -386,6 +427,8 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
+    if user.subject_id is None and user.id_bidx is not None:  # the person registered since: linked now
+        user.subject_id = _subject_of(session, user.id_bidx)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
@@ -468,8 +511,11 @@ def principal_for_session(session: Session, *, token: str, now: datetime | None 
         return None
     if _wrong_kind(user.role, dept_kind):
         return None
+    subject_id = user.subject_id
+    if subject_id is None and user.id_bidx is not None:  # registered since the sign-in (linked at the next)
+        subject_id = _subject_of(session, user.id_bidx)
     return Principal(kind="user", id=user.id, role=user.role, label=user.username, department_id=user.department_id,
-                     subject_id=user.subject_id, session_id=ws.id, csrf_token=ws.csrf_token,
+                     subject_id=subject_id, session_id=ws.id, csrf_token=ws.csrf_token,
                      authenticated_at=ws.authenticated_at or ws.created_at, seen_at=seen)
 
 

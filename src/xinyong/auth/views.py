@@ -24,7 +24,6 @@ from xinyong.deps import DbSession, ObjectId, SmallId, VaultDep
 from xinyong.privacy import identity
 from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.privacy.vault import Vault
-from xinyong.subjects.service import find_by_id_number
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -144,26 +143,12 @@ def users(request: Request, principal: ManageUsers, session: DbSession,
     return _users_page(request, session, page=page)
 
 
-def _citizen_subject(session: Session, vault: Vault, id_number: str) -> int:
-    """The subject a citizen account binds to; the number itself is used here and dropped."""
-    if not id_number.strip():
-        raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
-                        "a citizen account must be bound to an ID number", "id_number")
-    identity.check(id_number)
-    subject = find_by_id_number(session, vault=vault, id_number=id_number)
-    if subject is None:
-        raise AuthError("unknown_subject", "平台中没有该身份证号码的信用主体",
-                        "no credit subject with this ID number", "id_number")
-    return subject.id
-
-
 def _create_user(session: Session, vault: Vault, principal: Principal, *, username: str, password: str,
                  role: str, department: str, display_name: str, id_number: str) -> User:
     dept_id = service.get_department(session, department).id if department else None
-    subject_id = _citizen_subject(session, vault, id_number) if role == "citizen" else None
+    citizen = service.citizen_binding(session, vault, id_number) if role == "citizen" else None
     return service.add_user(session, username=username, password=password, role=role, department_id=dept_id,
-                            subject_id=subject_id, display_name=display_name.strip() or None,
-                            actor=principal.actor)
+                            citizen=citizen, display_name=display_name.strip() or None, actor=principal.actor)
 
 
 @router.post("/admin/users", response_model=None)

@@ -111,8 +111,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "home.citizen.masked": {"zh": "为保护个人信息，证件号码与姓名已部分隐藏。",
                             "en": "To protect personal information, the ID number and name are "
                                   "partly hidden."},
-    "home.citizen.missing": {"zh": "未找到与账户绑定的信用主体。",
-                             "en": "No credit subject is bound to this account."},
+    "home.citizen.missing": {"zh": "平台尚无与您的身份证号码对应的信用信息；有关部门报送后，这里将显示您的身份信息。",
+                             "en": "The platform holds no credit information for your ID number yet; once a "
+                                   "department reports some, your identity is shown here."},
     "home.auditor.intro": {"zh": "审计员可查阅全部操作记录并验证审计链的完整性。",
                            "en": "Auditors read every recorded action and verify the audit chain."},
     "home.system": {"zh": "部门业务系统请使用 API 接口。", "en": "Department systems use the API."},
