@@ -207,6 +207,7 @@ def test_a_bad_row_imported_twice_is_one_rejected_record(upload, db, world):  # 
     (bytes(range(256)) * 4, "unsupported_file"),
     (b"id_number,name\n\x80\x80\xff\xff,x\n", "wrong_encoding"),
     ("身份证号码,姓名\n".encode("utf-16"), "wrong_encoding"),
+    (csv_bytes(ZH_HEADER, penalty_rows(2), encoding="utf-16-le"), "wrong_encoding"),  # no byte-order mark
     (csv_bytes(ZH_HEADER[:2] + ZH_HEADER[3:], penalty_rows(1)), "missing_header"),
     (csv_bytes([*ZH_HEADER, "颜色"], [[*r, "红"] for r in penalty_rows(1)]), "unknown_column"),
     (csv_bytes([*ZH_HEADER, "name"], [[*r, "x"] for r in penalty_rows(1)]), "duplicate_column"),

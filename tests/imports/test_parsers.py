@@ -251,6 +251,46 @@ def test_damaged_workbook() -> None:
     assert exc.value.code == "bad_xlsx"
 
 
+def _penalty_text(rows: int = 3) -> str:
+    """A penalty CSV's text; from two rows on it holds 一般 (一 is U+4E00: a NUL byte at UTF-16's other
+    parity, as an ASCII character's NUL)."""
+    return csv_bytes(ZH_HEADER, penalty_rows(rows)).decode("utf-8")
+
+
+@pytest.mark.parametrize(("data", "named"), [
+    (_penalty_text().encode("utf-16"), "UTF-16"),
+    (_penalty_text().encode("utf-16-le"), "UTF-16"),  # no byte-order mark: was "only CSV or XLSX files"
+    (_penalty_text().encode("utf-16-be"), "UTF-16"),
+    (_penalty_text(1).encode("utf-16-le"), "UTF-16"),
+    ("身份证号码,姓名\r\n".encode("utf-16-le"), "UTF-16"),
+    (_penalty_text().encode("utf-32"), "UTF-32"),  # its mark begins with UTF-16's: was called UTF-16
+    (b"\x00\x00\xfe\xff" + _penalty_text().encode("utf-32-be"), "UTF-32"),  # was "only CSV or XLSX files"
+], ids=["utf-16-bom", "utf-16-le", "utf-16-be", "utf-16-le-one-row", "utf-16-le-header", "utf-32-bom",
+        "utf-32-be-bom"])
+def test_a_csv_in_utf16_or_utf32_is_the_wrong_encoding_named(data, named) -> None:  # type: ignore[no-untyped-def]
+    """A CSV saved as UTF-16 or UTF-32 ("Unicode text"), with or without its byte-order mark, is a CSV in
+    the wrong encoding: refused as ``wrong_encoding`` naming the encoding it is in, with the way out
+    (save as CSV UTF-8 or GBK) — not as "only CSV or XLSX files are accepted", nor as UTF-16 when it is
+    UTF-32."""
+    assert "一般" in _penalty_text()
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(data)
+    assert exc.value.code == "wrong_encoding", exc.value.message
+    assert f"文件是 {named} 编码" in exc.value.message and f"the file is {named} encoded" in exc.value.message
+    assert "CSV UTF-8" in exc.value.message
+
+
+def test_a_csv_padded_with_nul_bytes_is_not_taken_for_utf16() -> None:
+    """NUL bytes in runs (an old system padding its fields) stand at both parities: still the NUL refusal
+    naming the line, not an encoding."""
+    lines = _penalty_text(40).split("\r\n")
+    lines[3] = lines[3].replace(",", "\x00\x00\x00,", 2)
+    data = "\r\n".join(lines).encode("utf-8")
+    with pytest.raises(FileError) as exc:
+        parsers.sniff(data)
+    assert exc.value.code == "unsupported_file" and "第4行" in exc.value.message, exc.value.message
+
+
 @pytest.mark.parametrize("data", [b"\x89PNG\r\n", b"GIF89a....", b"\x00\x01\x02\x03" * 10, b"\xff\xd8\xff\xe0"])
 def test_binary_is_unsupported(data) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(FileError) as exc:

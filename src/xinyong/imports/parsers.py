@@ -223,6 +223,45 @@ def _nul_in_text(data: bytes) -> FileError | None:
     return _unsupported("：" + NUL_HINT[0].format(line=line), ": " + NUL_HINT[1].format(line=line))
 
 
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_UTF16_SAMPLE = 4096
+
+
+def _utf16_without_bom(data: bytes) -> bool:
+    """Text saved as UTF-16 without its byte-order mark (a program's "Unicode" export): every ASCII
+    character — digits, commas, line breaks, most of a CSV — is a byte and a NUL, so the NULs stand at
+    one parity (odd for little-endian, even for big-endian; a few at the other one are Chinese characters
+    such as 一, U+4E00), at least one in five pairs, and the sample reads as UTF-16 text of lines or
+    cells. A CSV padded with NUL bytes (an old system's export) has them in runs, at both parities;
+    binary content does not read as such text."""
+    sample = data[:_UTF16_SAMPLE]
+    sample = sample[: len(sample) - len(sample) % 2]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if min(even, odd) * 8 > max(even, odd) or max(even, odd) * 5 < pairs:
+        return False
+    try:
+        text = sample.decode("utf-16-le" if odd > even else "utf-16-be")
+    except UnicodeDecodeError:
+        return False
+    if "\x00" in text or not any(c in text for c in ",\t\n"):
+        return False
+    return sum(1 for c in text if c < " " and c not in "\t\r\n") * 100 <= len(text)
+
+
+def _wide_unicode(data: bytes) -> str | None:
+    """``UTF-32`` or ``UTF-16`` when the file is text in one of those (by its byte-order mark, or for
+    UTF-16 without one, :func:`_utf16_without_bom`), which a CSV upload refuses as ``wrong_encoding``
+    naming it (UTF-32's mark begins with UTF-16's: it is looked at first)."""
+    if data[:4] in _UTF32_BOMS:
+        return "UTF-32"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _utf16_without_bom(data):
+        return "UTF-16"
+    return None
+
+
 def sniff(data: bytes, filename: str | None = None) -> Sniffed:
     """Type by content (never by file name), and for CSV the encoding. ``filename`` only names the error
     of a damaged zip (:func:`_damaged_zip`)."""
@@ -238,9 +277,10 @@ def sniff(data: bytes, filename: str | None = None) -> Sniffed:
     for magic, zh, en in _MAGIC:
         if data.startswith(magic):
             raise _unsupported(zh, en)
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise FileError("wrong_encoding", "文件是 UTF-16 编码，请另存为“CSV UTF-8”或 GBK 编码的 CSV",
-                        "the file is UTF-16 encoded: save it as 'CSV UTF-8' or as GBK-encoded CSV")
+    wide = _wide_unicode(data)
+    if wide is not None:
+        raise FileError("wrong_encoding", f"文件是 {wide} 编码，请另存为“CSV UTF-8”或 GBK 编码的 CSV",
+                        f"the file is {wide} encoded: save it as 'CSV UTF-8' or as GBK-encoded CSV")
     if b"\x00" in data or _control_ratio(data) > 0.01:
         raise _nul_in_text(data) or _unsupported()
     if data.startswith(b"\xef\xbb\xbf"):
