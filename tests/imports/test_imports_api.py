@@ -1048,12 +1048,14 @@ def test_a_repeat_is_judged_by_the_record_it_makes_not_by_its_cells(db, vault, w
 
 @pytest.mark.parametrize("make", [csv_bytes, xlsx_bytes])
 def test_a_headerless_file_does_not_echo_the_id_number(upload, make):  # type: ignore[no-untyped-def]
-    """The first data row taken for the header: its cells are unknown columns, the ID number masked in
-    the message and in each error's ``field`` (an ID number never appears in an error message)."""
+    """The first data row taken for the header: the file has no header (issue 3's "missing header"), its
+    cells listed as unknown columns, the ID number masked in the message and in each error's ``field``
+    (an ID number never appears in an error message)."""
     rows = penalty_rows(2)
     first, second = rows
     body = upload(make(first, [second]), filename="a.xlsx" if make is xlsx_bytes else "a.csv", expect=422).json()
-    assert body["code"] == "unknown_column"
+    assert body["code"] == "missing_header" and "第1行不是表头" in body["message"]
+    assert {"missing_header", "unknown_column"} == {e["code"] for e in body["errors"]}
     text = str(body)
     assert first[0] not in text and first[0][:6] + "********" + first[0][14:] in text
     assert first[0][:6] + "********" + first[0][14:] in {e["field"] for e in body["errors"]}
@@ -1066,7 +1068,7 @@ def test_a_headerless_workbook_does_not_echo_an_id_number_stored_as_a_number(upl
     first, second = penalty_rows(2)
     number = float(first[0][:17] + "0")
     body = upload(xlsx_bytes([number, *first[1:]], [second]), filename="a.xlsx", expect=422).json()
-    assert body["code"] == "unknown_column"
+    assert body["code"] == "missing_header"
     text = str(body)
     assert first[0][:15] not in text.replace(".", "") and repr(number) not in text, text
     field = body["errors"][0]["field"]  # masked as an ID number is: the region and the last four digits
@@ -1179,7 +1181,7 @@ def test_a_whole_header_in_one_cell_is_refused_naming_that_cell(upload):  # type
     """Not taken for a title: a file cut by semicolons has every row in one cell, and no header follows."""
     data = csv_bytes([";".join(ZH_HEADER)], [[";".join(map(str, r))] for r in penalty_rows(5)])
     body = upload(data, expect=422).json()
-    assert body["code"] == "unknown_column" and "第1行" in body["message"]
+    assert body["code"] == "missing_header" and "第1行" in body["message"]
     assert body["errors"][0]["field"].startswith("身份证号码;姓名")
 
 
@@ -1234,7 +1236,7 @@ def test_a_cover_sheet_first_says_only_the_first_sheet_is_read(upload):  # type:
     cover = ("填报说明", "1. 身份证号码列请设置为文本格式", "2. 日期填写 YYYY-MM-DD", "3. 严重程度填写 轻微/一般/严重",
              "4. 联系人：张三")
     body = upload(_data_on_second_sheet("填报说明", cover), filename="处罚.xlsx", expect=422).json()
-    assert body["code"] == "unknown_column"
+    assert body["code"] == "missing_header"
     assert "只读取工作簿的第一个工作表" in body["message"] and "“处罚信息”" in body["message"]
     assert "only a workbook's first sheet is read" in body["message"].lower()
     # a first sheet that is the data with one misnamed column is refused as before, without the hint

@@ -471,6 +471,11 @@ def map_header(cells: Sequence[Any], spec: ItemSpec, row_number: int = 1,
                for kind, key, zh in required_columns(spec) if (kind, key) not in seen]
     problems = (unknown + dupes + missing)[:MAX_REPORTED]
     if problems:
+        if unknown and not seen:  # none of the item's columns: the file has no header row (data from row 1)
+            raise FileError("missing_header",
+                            f"第{row_number}行不是表头（其中没有本事项的任何列）：请在首行加上表头，可下载模板参照",
+                            f"row {row_number} is not a header (it holds none of the item's columns): put the header "
+                            "row first; the item's template shows it", problems)
         if unknown:
             raise FileError("unknown_column", f"第{row_number}行表头中有未知的列：{'、'.join(z for z, _e in named[:10])}",
                             f"the header (row {row_number}) has unknown columns: {', '.join(e for _z, e in named[:10])}",
