@@ -251,12 +251,12 @@ def test_jobs_are_the_departments_own(client, app, world, login, db, vault):
 
 def test_a_file_without_its_header_row_does_not_echo_the_id_number(client, world, login, db):
     """A file saved without its header row (a common slip) has a person's row where the header should be:
-    the refusal names its cells as unknown columns, the ID number masked (never in an error message)."""
+    the refusal says row 1 is not a header and names its cells, the ID number masked (never in an error message)."""
     data, people = penalty_csv(2, bad=0)
     headerless = data.decode("utf-8-sig").split("\r\n", 1)[1].encode("utf-8")
     csrf = login(client, "officer_a")
     r = _upload(client, csrf, headerless)
-    assert r.status_code == 422 and "unknown_column" in r.text
+    assert r.status_code == 422 and "第1行不是表头" in r.text
     assert people[0] not in r.text and people[0][:6] + "********" + people[0][14:] in r.text
 
 
