@@ -24,6 +24,19 @@ def test_demo_records_cover_every_item_severity_and_status(db, vault):  # type: 
         statuses = dict(s.execute(select(Record.status, func.count()).group_by(Record.status)).all())
         assert statuses.get("revoked", 0) == counts["revoked"]
         assert statuses.get("expired", 0) > 0 and statuses.get("active", 0) > 0
+        # some debtors' listings extended by the court, some bad records giving the end of their act
+        from xinyong.records.display import add_months
+
+        debtors = s.execute(select(Record.decided_at, Record.display_until, Record.fields)
+                            .where(Record.item_code == "dishonest_debtor")).all()
+        extended = [d for d in debtors if d.fields.get("extension_years")]
+        assert extended and all(d.display_until == add_months(d.decided_at, 24 + 12 * d.fields["extension_years"])
+                                for d in extended)
+        ends = s.execute(select(Record.fields, Record.display_until, Record.retain_until)
+                         .where(Record.category.in_(("bad", "serious")))).all()
+        given = [e for e in ends if "act_ended_on" in e.fields]
+        assert given and all(e.retain_until == max(add_months(date.fromisoformat(e.fields["act_ended_on"]), 60),
+                                                   e.display_until) for e in given)
 
 
 def test_demo_records_arrive_as_departments_deliver_them(db, vault):  # type: ignore[no-untyped-def]

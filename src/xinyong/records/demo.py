@@ -54,6 +54,10 @@ def arrival_of(decided: date, today: date, rnd: random.Random) -> date:
     return min(day, today)
 
 
+# the bad and serious items, whose records may give the day the act ended (retention counts from it)
+ACT_ENDS = ("admin_penalty", "dishonest_debtor", "tax_violation", "traffic_violation", "student_misconduct")
+
+
 def _fields(item: str, i: int, rnd: random.Random) -> tuple[dict[str, Any], str | None]:
     if item == "admin_license":
         return {"license_no": f"JY1120101{i:07d}", "license_type": rnd.choice(["普通", "登记", "核准"]),
@@ -130,6 +134,12 @@ def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, p
                                "decided_at": (today - timedelta(days=days)).isoformat(), "fields": fields}
         if severity is not None:
             rec["severity"] = severity
+        # without draws of their own (the records stay those of the same seed): some debtors' listings
+        # extended by the court, and some bad records giving the day their act ended
+        if item == "dishonest_debtor" and i % 3 == 0:
+            fields["extension_years"] = 1 + (i // 3) % 3
+        if item in ACT_ENDS and i % 4 == 0:
+            fields["act_ended_on"] = (today - timedelta(days=days + 30 + i % 300)).isoformat()
         by_dept.setdefault(dept, []).append(rec)
         if rnd.random() < 1 / 60 or i == REVOKED:
             to_revoke.setdefault(dept, []).append(rec["source_id"])
