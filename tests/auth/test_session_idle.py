@@ -123,3 +123,46 @@ def test_a_use_written_does_not_hold_the_session_while_the_request_waits(tmp_pat
             assert not s.get(User, uid).active
     finally:
         drop()
+
+
+def test_a_job_page_reloading_itself_does_not_keep_the_session_alive(client, world, db, vault):  # type: ignore[no-untyped-def]
+    """A running job's page reloads itself (HTMX polls every second; without JavaScript a <noscript>
+    refresh every 5 s), marked ``?autorefresh=1``. Those reloads are not a use of the session: a job
+    page left open on a shared desk kept the session alive for as long as the job ran (or hung). The
+    user's own view of the page still counts; once idle too long, the next reload goes to sign-in."""
+    from tests.records_web.records_web_support import HTMX
+    from tests.support import SYSTEM, new_id_number
+
+    from xinyong.audit.service import Actor
+    from xinyong.catalog.service import load_default
+    from xinyong.imports import service as imports_service
+    from xinyong.measures import batch
+    from xinyong.measures.service import Caller
+    from xinyong.records.service import DepartmentRef
+
+    login(client, "officer_a")
+    actor = Actor(type="user", id=str(world.users["officer"].id), label="officer_a", department_id=world.dept_a.id)
+    header = "身份证号码,姓名,来源编号,决定日期,严重程度,处罚决定书文号,违法行为类型,处罚类别,罚款金额（元）\n"
+    with db.session() as s:
+        load_default(s, actor=SYSTEM)
+        import_id = imports_service.create_job(
+            s, vault=vault, department=DepartmentRef(world.dept_a.id, "scjgj"), item_code="admin_penalty",
+            filename="r.csv", data=(header + f"{new_id_number()},王小明,R1,2026-03-02,一般,和市监罚〔2026〕1号,未按规定公示,罚款,100\n").encode(),
+            actor=actor).id
+        batch_id = batch.create_job(s, vault=vault, caller=Caller(world.dept_a.id, "scjgj", actor), scenario="awards",
+                                    filename="b.csv", data=f"身份证号码\n{new_id_number()}\n".encode()).id
+    for page in (f"/workspace/imports/{import_id}", f"/workspace/checks/batch/{batch_id}"):
+        html = client.get(page).text  # the running job's page asks its reloads with the marker
+        assert f'<meta http-equiv="refresh" content="5; url={page}?autorefresh=1">' in html
+        assert f'hx-get="{page}?autorefresh=1" hx-trigger="every 1s"' in html
+        _age(db, last_seen_at=timedelta(minutes=5))
+        before = _seen(db)
+        assert client.get(f"{page}?autorefresh=1").status_code == 200  # the <noscript> reload
+        assert client.get(f"{page}?autorefresh=1", headers=HTMX).status_code == 200  # the HTMX poll
+        assert _seen(db) == before  # neither is a use
+        assert client.get(page).status_code == 200  # the user opening the page is one
+        assert utcnow() - _seen(db) < timedelta(seconds=30)
+        _age(db, last_seen_at=timedelta(minutes=31))
+        r = client.get(f"{page}?autorefresh=1", follow_redirects=False)  # left open: to the sign-in
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        login(client, "officer_a")

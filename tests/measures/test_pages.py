@@ -323,7 +323,8 @@ def test_a_batch_job_s_page_names_its_scenario_and_reloads_itself_without_javasc
                                   filename="n.csv", data=f"身份证号码\n{new_id_number()}\n".encode()).id
     page = client.get(f"/workspace/checks/batch/{job_id}").text
     assert f"{name} <code>awards</code>" in page
-    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page.split("</head>", 1)[0]
+    assert (f'<noscript><meta http-equiv="refresh" content="5; url=/workspace/checks/batch/{job_id}?autorefresh=1">'
+            '</noscript>') in page.split("</head>", 1)[0]
 
 
 def test_english_pages_name_a_measure_s_department_in_english(client, world, db, vault):  # type: ignore[no-untyped-def]

@@ -154,7 +154,7 @@ def test_the_progress_view_polls_while_the_job_runs(client, world, login, db, va
         job_id = job.id
     page = client.get(f"{JOBS}/{job_id}")
     assert page.status_code == 200
-    assert f'hx-get="/workspace/imports/{job_id}" hx-trigger="every 1s" hx-swap="outerHTML"' in page.text
+    assert f'hx-get="/workspace/imports/{job_id}?autorefresh=1" hx-trigger="every 1s" hx-swap="outerHTML"' in page.text
     assert "排队中" in page.text and re.search(r'class="rows-total">…<', page.text)
     part = client.get(f"{JOBS}/{job_id}", headers=HTMX)
     assert 'hx-trigger="every 1s"' in part.text and "<html" not in part.text
@@ -310,6 +310,7 @@ def test_the_job_page_names_its_item_and_reloads_itself_without_javascript(clien
     page = client.get(f"{JOBS}/{job_id}").text
     assert f"<dd>{name} <code>admin_penalty</code></dd>" in page
     head = page.split("</head>", 1)[0]
-    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in head
+    assert (f'<noscript><meta http-equiv="refresh" content="5; url=/workspace/imports/{job_id}?autorefresh=1">'
+            '</noscript>') in head
     run_job(db, vault, job_id)
     assert "http-equiv" not in client.get(f"{JOBS}/{job_id}").text

@@ -36,6 +36,17 @@ from xinyong.privacy.crypto import same_secret
 
 SESSION_COOKIE = "xy_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A page that reloads itself (a running job's page: HTMX polls it every second, or without JavaScript
+# a <noscript> refresh every 5 seconds) asks with ``?autorefresh=1``. Such a request is not a use of
+# the session: the idle timeout runs on, so a job page left open on a shared desk does not keep the
+# session alive for as long as the job runs (or hangs). A caller who drops the marker only counts as
+# in use, as any page view does; one who adds it only shortens its own session.
+AUTO_REFRESH = "autorefresh"
+
+
+def reloads_itself(request: Request) -> bool:
+    """A GET the page made by itself (``?autorefresh=1``), not the user's."""
+    return request.method in SAFE_METHODS and request.query_params.get(AUTO_REFRESH) == "1"
 
 
 class AuthFailure(HTTPException):
@@ -111,9 +122,10 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
                                   details={"path": request.url.path, "method": request.method})
                 raise AuthFailure(403, "csrf", "缺少或错误的 CSRF 令牌，请刷新页面后重试",
                                   "missing or wrong CSRF token; reload the page and retry")
-            if principal is not None and not _pure_read(request):
-                # in use: the idle timeout starts again (a pure read's transaction writes nothing),
-                # written by ``deps._session`` just before the request's commit
+            if principal is not None and not _pure_read(request) and not reloads_itself(request):
+                # in use: the idle timeout starts again (a pure read's transaction writes nothing; a
+                # page reloading itself is not the user's use), written by ``deps._session`` just
+                # before the request's commit
                 session.info[TOUCH_SESSION] = principal
     request.state.principal = principal
     return principal
