@@ -315,3 +315,34 @@ def test_the_citizen_s_pages_fit_a_phone(page, live: LiveServer) -> None:  # typ
         page.goto(f"/lang?to={lang}&next=/my/score")
         assert page.locator("main h2").count() >= 3  # the score, its records and the history
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, lang
+
+
+def test_the_citizen_s_score_history_scrolls_in_its_box(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """The score page's tables on a 390 px phone, with the reader's larger text (a phone setting):
+    each scrolls sideways in its own box, as the other tables do, and the page does not. The score
+    history sat outside a scroll box and only just fitted at the default text size; larger, it pushed
+    the whole page sideways."""
+    from sqlalchemy import select
+    from tests.records_web.records_web_support import Person, penalty, push
+
+    from xinyong.auth.models import Department
+    from xinyong.subjects.models import Subject
+
+    person = Person(new_id_number(), "司马长风")
+    with live.db.session(write=True) as s:
+        dept = s.scalar(select(Department).where(Department.code == "scjgj"))
+        for i in range(1, 4):  # three pushes: three changes of the score
+            push(s, live.vault, dept, [penalty(person, f"HIST-{i}", "general", f"2026-0{i}-01")])
+        subject_id = s.scalar(select(Subject.id).where(Subject.id_bidx == live.vault.lookup_key(person.id_number)))
+        auth_service.add_user(s, username="history_citizen", password=PASSWORD, role="citizen",
+                              subject_id=subject_id, actor=SYSTEM)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _login(page, "history_citizen")
+    for lang in ("zh", "en"):
+        page.goto(f"/lang?to={lang}&next=/my/score")
+        page.evaluate("document.documentElement.style.fontSize = '24px'")  # the reader's larger text
+        assert page.locator("main table").last.locator("tbody tr").count() >= 3  # the history, last
+        outside = page.locator("main table").evaluate_all("ts => ts.filter(t => !t.closest('.overflow-auto')).length")
+        assert outside == 0, lang  # every table in its scroll box …
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, lang  # … not the page
+    assert page.problems == []  # type: ignore[attr-defined]
