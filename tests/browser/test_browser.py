@@ -346,3 +346,29 @@ def test_the_citizen_s_score_history_scrolls_in_its_box(page, live: LiveServer) 
         assert outside == 0, lang  # every table in its scroll box …
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, lang  # … not the page
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_the_proposal_form_offers_the_chosen_list_s_categories_only(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    """Proposing a dishonesty listing: the category select offers the categories of the list chosen,
+    and follows a change of list; it offered every list's (a key-supervision category for the serious
+    dishonesty list, refused unknown_category after the ID number and the reason were typed)."""
+    from xinyong.lists import service as lists
+
+    with live.db.session(write=True) as s:
+        lists.load_default(s, actor=SYSTEM)
+        categories = {k.code: set(lists.categories_of(k)) for k in lists.all_kinds(s)
+                      if k.kind == "dishonesty" and k.source == "decision"}
+    assert len(categories) >= 2 and all(categories.values())
+    _login(page, "admin")
+    for lang in ("zh", "en"):
+        page.goto(f"/lang?to={lang}&next=/lists")
+        for code in [*sorted(categories), *sorted(categories, reverse=True)]:
+            page.select_option("select[name=list_code]", code)
+            offered = page.locator("select[name=category] option").evaluate_all(
+                "os => os.map(o => o.value).filter(v => v)")
+            assert set(offered) == categories[code], (lang, code, offered)
+        page.select_option("select[name=category]", sorted(categories[code])[0])
+        other = next(c for c in categories if c != code)
+        page.select_option("select[name=list_code]", other)  # another list: its categories, none chosen
+        assert page.locator("select[name=category]").input_value() == ""
+    assert page.problems == []  # type: ignore[attr-defined]

@@ -43,6 +43,35 @@
     window.alert(text || String(xhr.status));
   });
 
+  // A list select (data-categories="ID") offers in the category select ID only the chosen list's
+  // categories: each list's are an <optgroup data-list="CODE">, the others are taken out (and put
+  // back when their list is chosen). Without JavaScript all are shown, grouped by list.
+  function linkCategories(listSelect) {
+    var target = document.getElementById(listSelect.getAttribute("data-categories"));
+    if (!target) {
+      return;
+    }
+    var groups = Array.prototype.slice.call(target.querySelectorAll("optgroup[data-list]"));
+    function show() {
+      var kept = target.value;
+      groups.forEach(function (g) {
+        if (g.parentNode) {
+          g.parentNode.removeChild(g);
+        }
+      });
+      groups.forEach(function (g) {
+        if (g.getAttribute("data-list") === listSelect.value) {
+          target.appendChild(g);
+        }
+      });
+      var still = Array.prototype.some.call(target.options, function (o) { return o.value === kept; });
+      target.value = still ? kept : "";
+    }
+    listSelect.addEventListener("change", show);
+    show();
+  }
+  document.querySelectorAll("select[data-categories]").forEach(linkCategories);
+
   // Select the one-time API key on focus so it can be copied at once.
   document.addEventListener("focusin", function (event) {
     var el = event.target;
