@@ -305,4 +305,4 @@ def test_feedback_statistics_count_batch_rows_apart_by_the_database(client, worl
     assert row["by_channel"] == {"api": {"answered": 2, "feedback": 1, "applied": 1},
                                  "batch": {"answered": 3, "feedback": 1, "applied": 1}}
     page = client.get("/admin/checks/feedback")
-    assert page.status_code == 200 and "其中名单比对" in page.text and "50%" in page.text
+    assert page.status_code == 200 and "其中名单比对" in page.text and "50.0%" in page.text

@@ -735,6 +735,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "scoring.from_grade": {"zh": "原等级", "en": "From"},
     "scoring.to_grade": {"zh": "新等级", "en": "To"},
     "scoring.people": {"zh": "人数", "en": "People"},
+    "scoring.share": {"zh": "占比", "en": "Share"},
     "scoring.distribution": {"zh": "信用等级分布", "en": "Grade distribution"},
     "scoring.distribution_intro": {"zh": "规则版本 v{version}，共 {total} 个信用主体。", "en": "Ruleset v{version}, {total} credit subjects."},
     "scoring.grade": {"zh": "等级", "en": "Grade"},

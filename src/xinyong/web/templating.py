@@ -52,6 +52,20 @@ def _dept_name(context: Any, dept: Any) -> str:
     return dept.name if context.get("lang") == "zh" or not getattr(dept, "name_en", None) else dept.name_en
 
 
+def percent(ratio: float | None) -> str:
+    """A share (0–1) as every page writes one: one decimal and the sign (``87.3%``; ``—`` for none).
+    Rounding never makes a part read as all or nothing: above 0 but under 0.05% is ``<0.1%``, under
+    100% but over 99.95% is ``>99.9%`` (one late record in 3,000 is not ``100.0%`` on time)."""
+    if ratio is None:
+        return "—"
+    value = 100 * ratio
+    if 0 < value < 0.05:
+        return "<0.1%"
+    if 99.95 <= value < 100:
+        return ">99.9%"
+    return f"{value:.1f}%"
+
+
 def _make_env() -> Environment:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(TEMPLATE_DIR)), PrefixLoader(_domain_loaders())]),
@@ -62,6 +76,7 @@ def _make_env() -> Environment:
     )
     env.filters["localtime"] = _localtime
     env.filters["dept_name"] = _dept_name
+    env.filters["percent"] = percent
     return env
 
 
