@@ -352,3 +352,39 @@ def test_english_pages_name_a_measure_s_department_in_english(client, world, db,
     assert "Organisation Department of the District Committee" in row and "区委组织部" not in row
     client.cookies.set("lang", "zh")
     assert "<td>区委组织部</td>" in client.get("/admin/measures").text
+
+
+@pytest.mark.parametrize(("lang", "applies", "scenario", "new_scenario"), [
+    ("zh", ["严重失信主体名单", "失信被执行人名单"], "评优评先", "新增场景"),
+    ("en", ["Serious dishonesty list", "Dishonest judgment debtors"], "Awards and honours", "New scenario"),
+])
+def test_the_measures_console_names_lists_grades_and_scenarios(client, world, db, lang, applies, scenario,  # type: ignore[no-untyped-def]
+                                                               new_scenario):
+    """The measures list named what a measure applies to and its scenarios by code (serious_dishonesty,
+    grade:D, awards); the edit form's boxes too, and its heading gave the code alone. They now give
+    the names in the page's language (the form keeps the code beside each, as the API and YAML take
+    it). A new scenario's page was headed "new measure"; its history's last two columns had no header."""
+    from tests.support import SYSTEM
+
+    from xinyong.measures import service
+
+    with db.session() as s:
+        service.load_default(s, actor=SYSTEM)
+    login(client, "admin")
+    client.cookies.set("lang", lang)
+    listing = client.get("/admin/measures").text
+    row = re.search(r'<tr id="measure-restrict_awards">(.*?)</tr>', listing, re.S).group(1)
+    cells = {c: re.sub(r"<[^>]+>", "", v).strip() for c, v in re.findall(r'<td class="([\w-]+)">(.*?)</td>', row, re.S)}
+    sep = "、" if lang == "zh" else ", "
+    assert cells["applies-to"] == sep.join(applies) and cells["scenarios"] == scenario, cells
+    row = re.search(r'<tr id="measure-stricter_supervision">(.*?)</tr>', listing, re.S).group(1)
+    assert ("信用等级 D" if lang == "zh" else "Grade D") in row and "grade:D" not in row
+    form = client.get("/admin/measures/measure/restrict_awards").text
+    heading = re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", form, re.S).group(1))
+    assert ("取消参加评优评先资格" if lang == "zh" else "Excluded from awards and honours") in heading
+    assert re.search(rf'value="serious_dishonesty" checked> {applies[0]} <code>serious_dishonesty</code>', form)
+    assert re.search(rf'value="awards" checked> {scenario} <code>awards</code>', form)
+    history = re.search(r'<table class="striped" id="history">.*?</thead>', form, re.S).group(0)
+    assert "<th></th>" not in history
+    new = client.get("/admin/measures/scenario/new").text
+    assert re.sub(r"<[^>]+>", "", re.search(r"<h1>(.*?)</h1>", new, re.S).group(1)).strip() == new_scenario

@@ -28,7 +28,7 @@ from xinyong.deps import DbSession, VaultDep
 from xinyong.imports.parsers import FileError
 from xinyong.measures import batch, service
 from xinyong.measures.api import batch_too_large, compare_runner_of
-from xinyong.web.i18n import MESSAGES
+from xinyong.web.i18n import MESSAGES, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -117,6 +117,10 @@ MESSAGES.update({
     "measures.new_scenario": {"zh": "新增场景", "en": "New scenario"},
     "measures.edit": {"zh": "编辑", "en": "Edit"},
     "measures.history": {"zh": "版本历史", "en": "Versions"},
+    "measures.changed_by": {"zh": "修改人", "en": "Changed by"},
+    "measures.changed_at": {"zh": "修改时间", "en": "Changed at"},
+    "measures.target.grade": {"zh": "信用等级 {grade}", "en": "Grade {grade}"},
+    "measures.target.clean_3y": {"zh": "连续3年无失信记录", "en": "3 years without a bad record"},
     "measures.defaults_note": {"zh": "尚未载入：显示的是内置默认清单，第一次保存时载入。",
                                "en": "Not loaded yet: the shipped defaults are shown; the first save loads them."},
     "feedback.title": {"zh": "措施反馈统计", "en": "Feedback statistics"},
@@ -280,21 +284,52 @@ def batch_resume(request: Request, background: BackgroundTasks, job_id: JobId, p
 
 # ---- admin: measures and scenarios ---------------------------------------------------------------------
 
+def _target_names(session: Session, lang: str) -> dict[str, str]:
+    """{target: its name in the page's language}: a list by its name (the shipped defaults' until the
+    lists are loaded), a grade and ``clean_3y`` in words. The console named them by code."""
+    from xinyong.lists import service as lists
+
+    kinds = {k["code"]: (k["name_zh"], k["name_en"]) for k in lists.read_yaml()}
+    kinds.update({k.code: (k.name_zh, k.name_en) for k in lists.all_kinds(session)})
+    names = {code: zh if lang == "zh" else en for code, (zh, en) in kinds.items()}
+    for grade in service.GRADES:
+        names[f"grade:{grade}"] = translate(lang, "measures.target.grade", grade=grade)
+    names[service.CLEAN_3Y] = translate(lang, "measures.target.clean_3y")
+    return names
+
+
+def _targets_in_order() -> list[str]:
+    """The targets a measure may apply to, as a reader looks for them: the lists (red, then
+    dishonesty), the grades from AAA down, then ``clean_3y``."""
+    valid = service.valid_targets()
+    order = [*service.LIST_CODES, *(f"grade:{g}" for g in service.GRADES), service.CLEAN_3Y]
+    return [t for t in order if t in valid] + sorted(valid - set(order))
+
+
+def _scenario_names(scenarios: list[dict[str, Any]], lang: str) -> dict[str, str]:
+    return {s["code"]: s["name_zh"] if lang == "zh" else s["name_en"] for s in scenarios}
+
+
 @router.get(ADMIN_PATH, response_class=HTMLResponse)
 def measures_page(request: Request, principal: Manager, session: DbSession) -> HTMLResponse:
     scenarios, measures = service.definitions(session)
+    lang = lang_of(request)
     return render(request, "measures/admin.html", {"scenarios": scenarios, "measures": measures,
                                                    "loaded": bool(service.list_scenarios(session)),
-                                                   "base": ADMIN_PATH, "dept_en": _department_names_en(session)})
+                                                   "base": ADMIN_PATH, "dept_en": _department_names_en(session),
+                                                   "target_names": _target_names(session, lang),
+                                                   "scenario_names": _scenario_names(scenarios, lang)})
 
 
 def _edit_page(request: Request, session: Session, *, kind: str, item: dict[str, Any] | None,
                errors: list[dict[str, Any]] | None = None, status_code: int = 200) -> HTMLResponse:
     scenarios, _measures = service.definitions(session)
     hist = service.history(session, object_type=kind, code=item["code"]) if item and item.get("code") else []
+    lang = lang_of(request)
     return render(request, "measures/edit.html", {
         "kind": kind, "item": item or {}, "errors": errors or [], "history": hist, "base": ADMIN_PATH,
-        "scenario_codes": [s["code"] for s in scenarios], "targets": sorted(service.valid_targets()),
+        "scenario_codes": [s["code"] for s in scenarios], "targets": _targets_in_order(),
+        "target_names": _target_names(session, lang), "scenario_names": _scenario_names(scenarios, lang),
     }, status_code=status_code)
 
 
