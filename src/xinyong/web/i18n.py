@@ -60,6 +60,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "common.none": {"zh": "无", "en": "None"},
     "common.empty": {"zh": "暂无记录", "en": "Nothing yet"},
     "common.optional": {"zh": "可选", "en": "optional"},
+    "common.date_hint": {"zh": "年-月-日，如 2026-03-04", "en": "year-month-day, e.g. 2026-03-04"},
     "common.back": {"zh": "返回", "en": "Back"},
     "common.created_at": {"zh": "创建时间", "en": "Created"},
     "common.form_error": {"zh": "未能保存", "en": "Not saved"},
