@@ -219,3 +219,20 @@ def test_pages_name_the_category_and_the_department(client, world, login, lang, 
     for html in (row, queue, entry_page):
         assert "区市场监管局" in html  # the department's name (it has no English one), its code beside it
         assert "<code>scjgj</code></td>" not in html and "<dd><code>scjgj</code></dd>" not in html
+
+
+def test_the_officer_s_lists_page_names_the_department_in_the_page_s_language(client, world, login, db):  # type: ignore[no-untyped-def]
+    """An officer's lists page names their department under its title, as the other workspace pages
+    do: in Chinese on the English page too (区市场监管局 scjgj), where those give the English name."""
+    from sqlalchemy import update
+
+    from xinyong.auth.models import Department
+
+    with db.session() as s:
+        s.execute(update(Department).where(Department.code == "scjgj").values(name_en="District Market Regulation Bureau"))
+    login(client, "officer_a")
+    client.cookies.set("lang", "en")
+    html = client.get("/lists").text
+    assert "<p>District Market Regulation Bureau <code>scjgj</code></p>" in html and "区市场监管局" not in html
+    client.cookies.set("lang", "zh")
+    assert "<p>区市场监管局 <code>scjgj</code></p>" in client.get("/lists").text
