@@ -3,6 +3,7 @@ the citizen's own score with its explanation and what-if."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from xinyong.scoring import service
@@ -160,3 +161,21 @@ def test_citizen_page_says_why_a_record_counts_in_the_readers_language(client, l
     assert "Administrative penalty (general)" in en and not [r for r in en if re.search("[\u4e00-\u9fff]", r)]
     api = client.get(f"/api/v1/subjects/{world.citizen_subject.id}/score").json()
     assert "行政处罚信息（一般） / administrative penalty (general)" in [c["reason"] for c in api["contributions"]]
+
+
+@pytest.mark.parametrize(("lang", "heading"), [("zh", "未能计算"), ("en", "Not calculated")])
+def test_a_what_if_refused_says_not_calculated_and_marks_its_field(client, login, world, scored, lang,  # type: ignore[no-untyped-def]
+                                                                   heading) -> None:
+    """The what-if saves nothing, yet its refusal was headed "not saved" (未能保存), with no field
+    marked. It is headed "not calculated" and marks the field refused, its value kept as typed."""
+    import re
+
+    csrf = login(client, "zhangsan")
+    client.cookies.set("lang", lang)
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "city",
+                                               "decided_at": "2026/3/4"})
+    assert r.status_code == 422
+    assert re.search(rf'<p class="form-error" role="alert"><strong>{heading}:</strong>', r.text), r.text
+    assert re.search(r'<input type="text" name="decided_at" value="2026/3/4"[^>]*aria-invalid="true"', r.text)
+    r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
+    assert r.status_code == 422 and '<select name="level" aria-invalid="true">' in r.text

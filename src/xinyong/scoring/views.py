@@ -135,7 +135,8 @@ def _my_subject(principal: Principal) -> int:
 
 
 def _my_page(request: Request, session: Session, principal: Principal, *, result: Any = None,
-             error: str | None = None, status_code: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+             error: str | None = None, status_code: int = 200, form: dict[str, str] | None = None,
+             bad: str | None = None) -> HTMLResponse:
     sid = _my_subject(principal)
     today = clock.today()
     e = service.explain(session, sid, today=today)
@@ -145,7 +146,8 @@ def _my_page(request: Request, session: Session, principal: Principal, *, result
     names = {k.code: (k.name_zh if lang == "zh" else k.name_en or k.name_zh)
              for k in session.scalars(select(ListKind).where(ListKind.code.in_(e.forced_by)))} if e.forced_by else {}
     return render(request, "scoring/my_score.html", {
-        "e": e, "result": result, "error": error, "form": form or {}, "history": service.history(session, sid),
+        "e": e, "result": result, "error": error, "bad": bad, "form": form or {},
+        "history": service.history(session, sid),
         "forced_names": [names.get(code, code) for code in e.forced_by],
         "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
         "label": lambda prefix, code: label(lang_of(request), prefix, code),
@@ -188,7 +190,10 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
     except service.ScoringError as exc:
         service.record_what_if_refused(session, actor=principal.actor, subject_id=sid, code=exc.code,
                                        field=exc.field, via="page")
-        return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep)
+        # the form's field refused (changes[0].add.decided_at → decided_at; add.item is the add_item box)
+        bad = (exc.field or "").rsplit(".", 1)[-1]
+        return _my_page(request, session, principal, error=exc.message, status_code=422, form=keep,
+                        bad="add_item" if bad == "item" else bad)
     service.record_what_if(session, actor=principal.actor, subject_id=sid, changes=len(changes), result=new,
                            via="page")
     return _my_page(request, session, principal, result=new, form=keep)
