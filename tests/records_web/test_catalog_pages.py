@@ -81,6 +81,8 @@ def test_an_edit_makes_a_new_version(client, world, catalog_loaded, login, db):
     page = client.get(r.headers["location"])
     assert "已保存为第 2 版" in page.text and "按新规延长一般处罚展示期" in page.text
     assert "display.by_severity.general.max_months" in page.text  # the history names what changed
+    # the definition names the departments allowed (it listed their codes alone), the code beside
+    assert "<dd>区市场监管局 <code>scjgj</code>、公安和平分局 <code>gaj</code></dd>" in page.text
     assert len(audit(db, "catalog.update", actor_label="admin")) == 1
     # the same form again changes nothing
     page = client.get(f"{BASE}/admin_penalty")

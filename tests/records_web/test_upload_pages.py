@@ -240,7 +240,8 @@ def test_jobs_are_the_departments_own(client, app, world, login, db, vault):
     client.cookies.clear()
     login(client, "admin")  # the credit office sees every department's jobs, and has no upload form
     listing = client.get(JOBS)
-    assert f'href="{JOBS}/{job_id}"' in listing.text and "<code>scjgj</code>" in listing.text
+    assert f'href="{JOBS}/{job_id}"' in listing.text
+    assert "<td>区市场监管局 <code>scjgj</code></td>" in listing.text  # the department by name (it was the code)
     assert client.get(f"{JOBS}/{job_id}").status_code == 200
     upload_page = client.get(UPLOAD)
     assert upload_page.status_code == 200 and "尚未关联部门" in upload_page.text and "<form" not in upload_page.text.split("<main")[1]

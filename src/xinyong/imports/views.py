@@ -212,13 +212,13 @@ def jobs_page(request: Request, principal: Importer, session: DbSession,
     more = len(jobs) > PAGE_SIZE
     jobs = jobs[:PAGE_SIZE]
     service.record_list(session, actor=principal.actor, jobs=jobs, before_id=before_id, limit=PAGE_SIZE, via="page")
-    codes: dict[int, str] = {}
+    departments: dict[int, Department] = {}  # named in the page's language, the code beside
     if read_all and jobs:
         ids = {j.department_id for j in jobs}
-        codes = {d.id: d.code for d in session.scalars(select(Department).where(Department.id.in_(ids)))}
+        departments = {d.id: d for d in session.scalars(select(Department).where(Department.id.in_(ids)))}
     items = current_items(session)
     return render(request, "imports/jobs.html", {
-        "jobs": [(j, service.effective_status(j)) for j in jobs], "read_all": read_all, "codes": codes,
+        "jobs": [(j, service.effective_status(j)) for j in jobs], "read_all": read_all, "departments": departments,
         "items": items, "before_id": before_id, "next_before": jobs[-1].id if more and jobs else None,
         "jobs_path": JOBS_PATH, "upload_path": UPLOAD_PATH, "department": _own_department(session, principal),
         "label": lambda p, c: label(lang, p, c),
