@@ -179,3 +179,20 @@ def test_a_what_if_refused_says_not_calculated_and_marks_its_field(client, login
     assert re.search(r'<input type="text" name="decided_at" value="2026/3/4"[^>]*aria-invalid="true"', r.text)
     r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "galactic"})
     assert r.status_code == 422 and '<select name="level" aria-invalid="true">' in r.text
+
+
+def test_a_refused_preview_says_not_previewed_and_marks_the_date(client, login, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset's preview refused was headed "not saved" (未能保存) like a save; it is headed "not
+    previewed", and an effective date it could not read is marked, kept as typed. A save says not saved."""
+    import html
+    import re
+
+    csrf = login(client, "admin")
+    source = client.get("/admin/scoring").text
+    text = html.unescape(re.search(r'<textarea name="yaml"[^>]*>(.*?)</textarea>', source, re.S).group(1))
+    for action, heading in (("preview", "未能预览"), ("save", "未能保存")):
+        r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": text, "effective_from": "2026/3/4",
+                                                "action": action})
+        assert r.status_code == 422
+        assert re.search(rf'id="ruleset-errors"><strong>{heading}:</strong>', r.text), action
+        assert re.search(r'<input type="text" name="effective_from" value="2026/3/4"[^>]*aria-invalid="true"', r.text)

@@ -52,7 +52,8 @@ def _str(form: FormData, name: str, limit: int = 200) -> str:
 def _ruleset_page(request: Request, session: Session, *, today: date, source: str | None = None,
                   effective_from: str = "", note: str = "", version: int | None = None,
                   errors: list[dict[str, Any]] | None = None, preview: dict[str, Any] | None = None,
-                  saved: int | None = None, status_code: int = 200, reader: Principal | None = None) -> HTMLResponse:
+                  saved: int | None = None, status_code: int = 200, reader: Principal | None = None,
+                  previewing: bool = False) -> HTMLResponse:
     """The rulesets page; ``reader``: a plain look at it (GET), registered as the API's read of the
     version shown is (``scoring.ruleset_read``, ``page: true``) — a save or a preview has its own entry."""
     service.ensure_default(session)
@@ -67,7 +68,7 @@ def _ruleset_page(request: Request, session: Session, *, today: date, source: st
         "base": BASE, "rows": rows, "active": active, "shown": shown,
         "source": source if source is not None else (shown.source if shown else service.default_text()),
         "effective_from": effective_from or today.isoformat(), "note": note, "errors": errors or [],
-        "preview": preview, "saved": saved, "today": today,
+        "preview": preview, "saved": saved, "today": today, "previewing": previewing,
     }, status_code=status_code)
 
 
@@ -85,7 +86,7 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     effective_raw = _str(form, "effective_from", 20).strip()
     note = _str(form, "note", 500).strip()
     action = _str(form, "action", 20)
-    keep = {"source": source, "effective_from": effective_raw, "note": note}
+    keep = {"source": source, "effective_from": effective_raw, "note": note, "previewing": action != "save"}
     audited = "scoring.ruleset_create" if action == "save" else "scoring.preview"
     err: dict[str, Any] | None = None
     try:
@@ -107,7 +108,7 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
             return _ruleset_page(request, session, today=today, version=row.version, saved=row.version)
         out = service.preview(session, text_=source, today=today)
         service.record_preview(session, actor=principal.actor, changed=out["changed"])
-        return _ruleset_page(request, session, today=today, preview=out, **keep)
+        return _ruleset_page(request, session, today=today, preview=out, **{**keep, "previewing": False})
     except RulesetError as exc:
         errors = exc.errors
     except service.ScoringError as exc:

@@ -757,6 +757,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "scoring.what_if_add": {"zh": "假设新增", "en": "Suppose added"},
     "scoring.what_if_run": {"zh": "计算", "en": "Calculate"},
     "scoring.what_if_error": {"zh": "未能计算", "en": "Not calculated"},
+    "scoring.preview_error": {"zh": "未能预览", "en": "Not previewed"},
     "scoring.what_if_result": {"zh": "模拟结果：积分 {score}，等级 {grade}", "en": "What-if result: score {score}, grade {grade}"},
     "scoring.what_if_nothing_written": {"zh": "仅为模拟，未保存任何内容。", "en": "A simulation only: nothing was saved."},
     "scoring.level": {"zh": "级别", "en": "Level"},
