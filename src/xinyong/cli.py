@@ -793,7 +793,7 @@ def user_add(
         "--display-name", help="显示名称 / display name")] = None,
 ) -> None:
     """新增用户；公民账户绑定身份证号码 / add a user; a citizen account is bound to an ID number."""
-    from xinyong.auth.service import AuthError
+    from xinyong.auth.service import AuthError, typed_user_name
     from xinyong.privacy import identity
     from xinyong.privacy.vault import Vault
 
@@ -816,10 +816,11 @@ def user_add(
         _add_user(cfg, vault, username=username, role=role, dept=dept, id_number=id_number, password=password,
                   name=name, display_name=display_name)
     except identity.InvalidIdNumber as exc:
-        _record_failed_input(cfg, "user.create", exc, field="id_number", username=username[:64], role=role)
+        _record_failed_input(cfg, "user.create", exc, field="id_number", username=typed_user_name(username),
+                             role=role)
         raise
     except AuthError as exc:
-        _record_failed_input(cfg, "user.create", exc, username=username[:64], role=role)
+        _record_failed_input(cfg, "user.create", exc, username=typed_user_name(username), role=role)
         raise
 
 
@@ -893,7 +894,7 @@ def user_password(
 ) -> None:
     """设置新密码（结束其会话、解除登录锁定） / set a new password (ends its sessions, lifts a login lock)."""
     from xinyong.auth.models import User
-    from xinyong.auth.service import AuthError, check_password_strength, set_password
+    from xinyong.auth.service import AuthError, check_password_strength, set_password, typed_user_name
 
     cfg = settings()
     password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
@@ -901,7 +902,7 @@ def user_password(
     try:
         check_password_strength(password)
     except AuthError as exc:
-        _record_failed_input(cfg, "user.password", exc, username=username.strip()[:64])
+        _record_failed_input(cfg, "user.password", exc, username=typed_user_name(username))
         raise
     with database(cfg) as db, db.session() as s:
         user = s.scalar(select(User).where(User.username == username.strip()))

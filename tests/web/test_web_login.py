@@ -104,6 +104,25 @@ def test_an_id_number_typed_as_the_username_is_not_kept_in_the_clear(client, wor
     assert labels == [number[:6] + "*" * 8 + number[-4:], wide[:6] + "*" * 8 + wide[-4:]]
 
 
+def test_a_number_after_a_long_user_name_or_mistyped_by_a_digit_is_not_kept_in_the_clear(client, world, db):
+    """The label is masked before it is cut to 64 characters: a number typed after 50 characters kept
+    its region and birth date (its first 14 digits, no longer an ID number's shape once cut), and a
+    number mistyped by a digit (17 or 19 digits) was kept as typed — as the refused page does not
+    show back anything holding 17 digits in a row, nor does the audit log keep it."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    typed = ["a" * 50 + number, number[:-1], number + "7", " " * 3 + "b" * 60 + number]
+    for name in typed:
+        assert _post_login(client, name, "not-the-password").status_code == 401
+    labels = [e.actor_label for e in audit(db, "auth.login", outcome="denied", actor_type="anonymous")][-len(typed):]
+    assert len(labels) == len(typed)
+    for label in labels:
+        assert number[6:14] not in label and len(label) <= 64
+    assert labels[0] == "a" * 50 + number[:6] + "*" * 8
+    assert labels[1] == "*" * 17 and labels[2] == number[:6] + "*" * 8 + number[-4:] + "7"
+
+
 def test_the_refused_sign_in_page_does_not_show_an_id_number_typed_as_the_username(client, world):
     """The page that says the sign-in failed keeps what was typed in the user name field — but not
     an ID number (nor anything holding 17 digits in a row, in any digits), which no user name is:

@@ -23,7 +23,7 @@ from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
 from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.domain_errors import BilingualError
-from xinyong.privacy.masking import contains_id_number, mask_id_numbers_in
+from xinyong.privacy.masking import contains_id_number, mask_id_number, mask_id_numbers_in
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
@@ -380,6 +380,22 @@ def set_password(session: Session, *, user: User, password: str, actor: Actor) -
 
 # ---- login -----------------------------------------------------------------------------
 
+# 17 digits or more in a row (ASCII or full-width), an ID number's shape once ``mask_id_numbers_in``
+# has masked the valid ones and the 18-character runs: a number mistyped by a digit or two says as much.
+_LONG_DIGITS = re.compile("[0-9\uff10-\uff19]{17,}[0-9Xx\uff10-\uff19\uff38\uff58]?")
+
+
+def typed_user_name(typed: str) -> str | None:
+    """A user name as someone typed it (a refused sign-in, a refused account command), as the audit
+    log keeps it (``actor_label``, 64 characters): any ID number in it masked
+    (``privacy.masking.mask_id_numbers_in``), any other run of 17 digits or more masked whole
+    (``mask_id_number``) — and only then cut to 64 characters. Cut first, a number typed after 50
+    characters kept its first 14 digits, its region and birth date, where the mask hides them, and a
+    mistyped number (17 or 19 digits) was kept as typed. None for a blank name."""
+    text = _LONG_DIGITS.sub(lambda m: mask_id_number(m.group(0)), mask_id_numbers_in(typed.strip()))
+    return text[:64] or None
+
+
 def authenticate(session: Session, *, username: str, password: str, lockout_after: int = 5,
                  lockout_minutes: int = 15, now: datetime | None = None) -> User:
     """Check a username and password. Failures are counted, throttled and audited.
@@ -389,7 +405,7 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
     now = now or utcnow()
     # no user name holds a NUL (and PostgreSQL cannot compare one): no such user, the same answer
     user = None if "\x00" in username else session.scalar(select(User).where(User.username == username.strip()))
-    anonymous = Actor(type="anonymous", label=username.strip()[:64] or None)
+    anonymous = Actor(type="anonymous", label=typed_user_name(username))
     if user is None:
         verify_password(_DUMMY_HASH, password)  # same work whether or not the user exists
         record(session, actor=anonymous, action="auth.login", outcome="denied", details={"reason": "unknown_user"})

@@ -165,7 +165,8 @@ def add_user(request: Request, principal: ManageUsers, session: DbSession, vault
     except (AuthError, identity.InvalidIdNumber) as exc:
         field = "id_number" if isinstance(exc, identity.InvalidIdNumber) else None
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
-                                    field=field or getattr(exc, "field", None), username=username[:64], role=role,
+                                    field=field or getattr(exc, "field", None),
+                                    username=service.typed_user_name(username), role=role,
                                     via="page")
         # The password and the ID number are never sent back to the browser (nor one typed elsewhere).
         form = {"username": mask_id_numbers_in(username), "role": role, "department": department,

@@ -101,7 +101,7 @@ def login_submit(
 ) -> Response:
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not same_secret(csrf_token, cookie_token):
-        anonymous = Actor(type="anonymous", label=username.strip()[:64] or None)
+        anonymous = Actor(type="anonymous", label=auth_service.typed_user_name(username))
         record(session, actor=anonymous, action="auth.csrf", outcome="denied", details={"path": "/login"})
         session.commit()
         return render_error_page(request, 403, message=LOGIN_EXPIRED)
@@ -112,7 +112,7 @@ def login_submit(
     limiter, caller = limiter_of(request.app), caller_of(None, host)
     wait = limiter.take("login", caller)
     if wait > 0:
-        limiter.refused("login", caller, Actor(type="anonymous", label=username.strip()[:64] or None),
+        limiter.refused("login", caller, Actor(type="anonymous", label=auth_service.typed_user_name(username)),
                         host, "/login")  # registered in batches by the audit sealer, not a write per try
         retry = max(1, math.ceil(wait))
         response = _login_page(request, str(cookie_token), next_url=safe_next(next_url), username=echo(username.strip()),
