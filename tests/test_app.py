@@ -660,3 +660,46 @@ def test_a_json_body_without_its_content_type_is_told_so(client, world):  # type
     ok = client.post("/api/v1/checks", content=b"[1]", headers={**world.bearer(world.key_a),
                                                                "Content-Type": "application/json"})
     assert ok.status_code == 422 and "Content-Type" not in ok.text
+
+
+def test_every_response_carries_hsts_and_the_security_headers_in_production(db, vault, settings, world):
+    """Outside development every answer tells the browser to keep to HTTPS, also those made outside
+    SecurityMiddleware: the URL refusals (NUL, an ID number in the query) and express answers,
+    before it; the 500 rendered after an exception escaped it; its own 413. They lacked HSTS (and
+    the 500 its ``Pragma``)."""
+    prod = Settings(**{**settings.model_dump(), "environment": "production"})
+    app = create_app(prod, database=db, vault=vault)  # type: ignore[arg-type]
+
+    async def express(app_, headers, body):  # type: ignore[no-untyped-def]
+        return 200, b'{"express": true}', []
+
+    app.express_routes[("POST", "/api/v1/test-echo")] = express
+
+    @app.get("/boom-for-test")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
+        answers = {
+            "nul": c.get("/api/v1/catalog/items/x%00y"),
+            "id_in_url": c.get(f"/api/v1/records?q={ID_NUMBER}"),
+            "express": c.post("/api/v1/test-echo", content=b"{}"),
+            "500": c.get("/boom-for-test", headers={"Accept": "application/json"}),
+            "500_page": c.get("/boom-for-test", headers={"Accept": "text/html"}),
+            "413": c.post("/api/v1/records", content=b"x", headers={"Content-Length": str(10**9)}),
+            "api": c.get("/api/v1/me"),
+        }
+    expected = {"nul": 422, "id_in_url": 422, "express": 200, "500": 500, "500_page": 500, "413": 413, "api": 401}
+    assert {k: r.status_code for k, r in answers.items()} == expected
+    for name, r in answers.items():
+        assert r.headers.get("strict-transport-security") == "max-age=31536000", name
+        assert r.headers.get_list("strict-transport-security") == ["max-age=31536000"], name  # once
+        assert_api_headers(r)
+        assert r.headers["pragma"] == "no-cache", name
+    assert "script-src 'self'" in answers["500_page"].headers["content-security-policy"]
+
+
+def test_development_answers_carry_no_hsts(client):
+    for r in (client.get("/api/v1/catalog/items/x%00y"), client.get("/api/v1/me")):
+        assert "strict-transport-security" not in r.headers
+        assert_api_headers(r)

@@ -22,7 +22,7 @@ from xinyong import __version__, clock, errors, workdays
 from xinyong.config import Settings, get_settings
 from xinyong.context import client_ip_var, new_request_id, request_id_var
 from xinyong.db import Database
-from xinyong.middleware import Express, SecurityMiddleware, with_security_headers
+from xinyong.middleware import HSTS, Express, SecurityMiddleware, with_security_headers
 from xinyong.privacy.masking import contains_id_number
 from xinyong.privacy.vault import Vault, set_vault
 from xinyong.ratelimit import RateLimiter, parse_limits
@@ -58,9 +58,12 @@ class XinyongApp(FastAPI):
     headers and error shape as the stack would give."""
 
     express_routes: dict[tuple[str, str], Express]
+    # Strict-Transport-Security outside development (``create_app``: as SecurityMiddleware's)
+    hsts: list[tuple[bytes, bytes]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
+            send = self._secured(scope, send)
             if scope.get("query_string") and id_number_in(scope["query_string"]):
                 await _refuse_id_in_url(scope, send)
                 return
@@ -73,6 +76,22 @@ class XinyongApp(FastAPI):
                 await self._express(express, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def _secured(self, scope: dict[str, Any], send: Any) -> Any:
+        """``send`` that gives every response the security headers (and HSTS outside development)
+        it lacks: also those answered outside SecurityMiddleware — the URL refusals and express
+        answers here, before it, and the 500 that Starlette's outermost middleware renders after an
+        exception escaped it. (The middleware's own responses have them all: nothing is added.)"""
+        path: str = scope.get("path", "")
+        static, docs, hsts = path.startswith("/static/"), path.startswith("/api/docs"), self.hsts
+
+        async def secured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": with_security_headers(
+                    message.get("headers", []), request_id_var.get(), static=static, docs=docs, more=hsts)}
+            await send(message)
+
+        return secured
 
     async def _express(self, express: Express, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers: dict[bytes, bytes] = {}
@@ -303,6 +322,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.hsts = [(b"strict-transport-security", HSTS)] if settings.secure_cookies else []
     app.state.db = database
     app.state.vault = vault
     app.state.rate_limiter = limiter

@@ -81,7 +81,7 @@ class SecurityMiddleware:
         if declared is not None and (declared < 0 or declared > limit):
             if self.on_too_large is not None:
                 await self.on_too_large(scope, field, declared if declared >= 0 else None)
-            await _too_large(send, rid, field, page)
+            await _too_large(send, rid, field, page, self.hsts)
             request_id_var.reset(t1)
             client_ip_var.reset(t2)
             return
@@ -111,8 +111,8 @@ class SecurityMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": with_security_headers([*message.get("headers", []), *self.hsts],
-                                                                       rid, static=static, docs=docs)}
+                message = {**message, "headers": with_security_headers(message.get("headers", []), rid,
+                                                                       static=static, docs=docs, more=self.hsts)}
             await send(message)
 
         try:
@@ -122,7 +122,7 @@ class SecurityMiddleware:
                 raise
             if self.on_too_large is not None:  # (the app's handler, which registers it, did not answer it)
                 await self.on_too_large(scope, field, exc.received)
-            await _too_large(send, rid, field, page)
+            await _too_large(send, rid, field, page, self.hsts)
         # Not in a ``finally``: when an exception escapes, the request id must stay set for the
         # outermost error handler (Starlette's ServerErrorMiddleware, outside this middleware), which
         # renders the 500 after we return and quotes the id. The context ends with the request's task.
@@ -133,12 +133,15 @@ class SecurityMiddleware:
 HSTS = b"max-age=31536000"  # a year; no includeSubDomains: other hosts of the domain are not ours to bind
 
 
-def with_security_headers(headers: Any, rid: str, *, static: bool = False, docs: bool = False) -> list[Any]:
-    """A response's headers plus the request id and the security headers it does not set itself."""
+def with_security_headers(headers: Any, rid: str | None, *, static: bool = False, docs: bool = False,
+                          more: Any = ()) -> list[Any]:
+    """A response's headers plus the request id (when there is one), the security headers and
+    ``more`` (HSTS outside development), each that it does not set itself."""
     headers = list(headers)
     names = {h[0].lower() for h in headers}
     extra = [
-        (b"x-request-id", rid.encode()),
+        *([(b"x-request-id", rid.encode())] if rid else []),
+        *more,
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"same-origin"),
@@ -186,7 +189,7 @@ TOO_LARGE_FILE = "文件过大，请拆分后分别上传 / the file is too larg
 MULTIPART_MARGIN = 64 * 1024  # an upload form's own bytes beyond its file
 
 
-async def _too_large(send: Any, rid: str, field: str = "body", page: bool = False) -> None:
+async def _too_large(send: Any, rid: str, field: str = "body", page: bool = False, more: Any = ()) -> None:
     import html
     import json
 
@@ -203,5 +206,5 @@ async def _too_large(send: Any, rid: str, field: str = "body", page: bool = Fals
                           ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": with_security_headers([(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
-                                                 rid)})
+                                                 rid, more=more)})
     await send({"type": "http.response.body", "body": body})
