@@ -100,6 +100,17 @@ def _api_key_caller(request: Request, session: Session, auth: str) -> Principal:
     return principal
 
 
+def key_route(path: str) -> bool:
+    """Whether an API key may call ``path``: the API only. The pages are a signed-in user's (a web
+    session, its CSRF token, its idle timeout and step-up): a department's system calls the API, as
+    the foundation has it (issue 2: "web login with a session cookie and CSRF protection; the API
+    takes ``Authorization: Bearer <key>``"). A key on a page (``/workspace/...``, ``/lists/...``) was
+    let in by the page's permission alone — the check form outside the check API's rate limit per
+    key, pages rendered for a program — and is refused (403 ``api_key_not_for_pages``, audited
+    ``auth.forbidden`` with the path)."""
+    return path.startswith("/api/")
+
+
 def _idle_minutes(request: Request) -> int | None:
     settings = getattr(request.app.state, "settings", None)
     return getattr(settings, "session_idle_minutes", None)
@@ -113,6 +124,11 @@ async def current_principal(request: Request, session: DbSession) -> Principal |
     auth = request.headers.get("authorization")
     if auth:
         principal = _api_key_caller(request, session, auth)
+        if not key_route(request.url.path):
+            audit_refusal(session, actor=principal.actor, action="auth.forbidden",
+                          details={"path": request.url.path, "reason": "api_key_on_page"})
+            raise AuthFailure(403, "api_key_not_for_pages", "API 密钥只能调用 /api/ 接口；页面须登录后使用",
+                              "an API key calls the /api/ endpoints only; the pages are for signed-in users")
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -371,9 +387,10 @@ def _caller_of_refused_body(request: Request, session: Session) -> Principal | N
     auth = request.headers.get("authorization")
     if auth:
         try:
-            return _api_key_caller(request, session, auth)
+            principal = _api_key_caller(request, session, auth)
         except AuthFailure:
             return None
+        return principal if key_route(request.url.path) else None  # a page refuses a key
     token = request.cookies.get(SESSION_COOKIE)
     sent = request.headers.get("x-csrf-token")
     if not token:
