@@ -489,3 +489,48 @@ def test_0022_masks_the_id_numbers_in_stored_measures_scenarios_and_their_histor
     assert basis == f"依据 {m(a)}" and name == f"Awards {m(b)}"
     assert history == [({**data, "basis": f"依据 {m(a)}"}, f"应{m(c_)}投诉"),
                        ({"code": "awards", "name_en": "Awards"}, "default")]
+
+
+def test_0025_masks_the_id_numbers_written_in_stored_catalog_item_texts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Catalog item versions saved before their texts were masked get their names, legal basis,
+    fields' Chinese names and enum labels masked, in their columns and their ``spec``, as an edit now
+    masks them; a version without one stays as it was."""
+    import json
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    number = new_id_number()
+    shown = number[:6] + "*" * 8 + number[-4:]
+
+    def spec(name: str, basis: str, field_zh: str, label: str) -> dict:  # type: ignore[type-arg]
+        return {"code": "honor", "name": name, "name_en": "Honour", "category": "good", "visibility": "public",
+                "departments": ["*"], "legal_basis": basis, "display": {},
+                "fields": [{"name": "title", "name_zh": field_zh, "type": "string", "required": True},
+                           {"name": "level", "name_zh": "级别", "type": "enum", "required": True,
+                            "allowed": ["national"], "labels": {"national": label}}]}
+
+    rows = {1: ("表彰奖励信息", "《目录》", "荣誉名称", "国家级"),
+            2: (f"表彰{number}", f"依据{number}的申请", f"名称{number}", f"国家级{number}")}
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m25.db",
+                                             schema=f"xy_m25_{uuid.uuid4().hex[:8]}", revision="0024")
+    try:
+        with db.engine.begin() as c:
+            for version, (name, basis, field_zh, label) in rows.items():
+                c.execute(text("INSERT INTO catalog_items (code, version, is_current, name, name_en, category, "
+                               "visibility, legal_basis, spec, created_at) VALUES ('honor', :v, :cur, :n, 'Honour', "
+                               "'good', 'public', :b, :s, '2026-11-01')"),
+                          {"v": version, "cur": version == 2, "n": name, "b": basis,
+                           "s": json.dumps(spec(name, basis, field_zh, label), ensure_ascii=False)})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got = {v: (n, b, s if isinstance(s, dict) else json.loads(s)) for v, n, b, s in c.execute(
+                text("SELECT version, name, legal_basis, spec FROM catalog_items ORDER BY version")).all()}
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert got[1] == (*rows[1][:2], spec(*rows[1]))
+    assert number not in str(got) and number[6:14] not in str(got[2])
+    assert got[2] == (f"表彰{shown}", f"依据{shown}的申请",
+                      spec(f"表彰{shown}", f"依据{shown}的申请", f"名称{shown}", f"国家级{shown}"))

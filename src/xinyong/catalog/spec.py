@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from xinyong.privacy.masking import mask_quoted_id_numbers
+from xinyong.privacy.masking import mask_id_numbers_in, mask_quoted_id_numbers
 
 CATEGORIES = ("basic", "good", "bad", "serious")
 VISIBILITIES = ("public", "authorized", "government")
@@ -193,7 +193,7 @@ def parse_field(d: Any, path: str) -> FieldSpec:
         raise SpecError(f"{path}.name_zh", "应为字符串", "must be a string")
     if _CTRL.search(name_zh):
         raise SpecError(f"{path}.name_zh", "包含不允许的控制字符", "contains control characters")
-    return FieldSpec(name=name, name_zh=name_zh, type=typ, required=required, allowed=allowed,
+    return FieldSpec(name=name, name_zh=mask_id_numbers_in(name_zh), type=typ, required=required, allowed=allowed,
                      max_length=max_length, min=_num(d.get("min"), f"{path}.min"), max=_num(d.get("max"), f"{path}.max"),
                      labels=labels)
 
@@ -208,6 +208,7 @@ def _labels(raw: Any, allowed: tuple[str, ...] | None, path: str) -> tuple[tuple
     if not isinstance(raw, dict):
         raise SpecError(path, "应为“允许值: 名称”的对象", "must be a mapping of allowed values to labels")
     seen: dict[str, str] = {}
+    raw = {code: mask_id_numbers_in(label) if isinstance(label, str) else label for code, label in raw.items()}
     for code, label in raw.items():
         at = f"{path}.{str(code)[:64]}"
         if str(code) not in allowed:
@@ -301,10 +302,15 @@ def parse_item(d: Any, path: str = "item") -> ItemSpec:
             raise SpecError(f"{path}.{key}", "应为文本", "must be text")
         if isinstance(value, str) and (_CTRL_TEXT if multiline else _CTRL).search(value):
             raise SpecError(f"{path}.{key}", "包含不允许的控制字符", "contains control characters")
-    item = ItemSpec(code=code, name=name, name_en=str(d.get("name_en") or code), category=category,
-                    visibility=visibility, departments=tuple(depts), fields=fields, severities=sev, display=periods,
-                    retention_years=years, key_field=d.get("key_field"), legal_basis=d.get("legal_basis"),
-                    arrival_working_days=awd, display_extension=extension, retention_from=retention_from)
+    # The item's texts are shown to every department, in its template and records, and to the public
+    # with its records (the legal basis): any ID number written in them is masked, as the measures'
+    # (measures.service) and the item's change note (catalog.service.update_item) are.
+    basis = d.get("legal_basis")
+    item = ItemSpec(code=code, name=mask_id_numbers_in(name), name_en=mask_id_numbers_in(str(d.get("name_en") or code)),
+                    category=category, visibility=visibility, departments=tuple(depts), fields=fields, severities=sev,
+                    display=periods, retention_years=years, key_field=d.get("key_field"),
+                    legal_basis=None if basis is None else mask_id_numbers_in(basis), arrival_working_days=awd,
+                    display_extension=extension, retention_from=retention_from)
     item.field_index.update({f.name: f for f in fields})
     item.checkers.extend(
         (f.name, f.required, compile_field(f),

@@ -113,7 +113,7 @@ def parse_kind(d: Any, path: str = "list") -> dict[str, Any]:
         raise _bad(f"{path}.params.{sorted(unknown)[0]}", "不允许的参数", "unknown parameter")
     params: dict[str, Any] = {"duration_months": _months(raw.get("duration_months"), f"{path}.params.duration_months")}
     if raw.get("legal_basis") is not None:
-        params["legal_basis"] = _text(raw, "legal_basis", f"{path}.params", MAX_REASON)
+        params["legal_basis"] = _shown(_text(raw, "legal_basis", f"{path}.params", MAX_REASON))
     if kind == "dishonesty" and source == "decision":
         days = raw.get("defence_working_days", DEFAULT_DEFENCE_DAYS)
         if type(days) is not int or not 1 <= days <= 60:
@@ -131,7 +131,8 @@ def parse_kind(d: Any, path: str = "list") -> dict[str, Any]:
             cc = c["code"]
             if not isinstance(cc, str) or not _CODE.match(cc) or cc in {s["code"] for s in seen}:
                 raise _bad(f"{p}.code", "类别代码无效或重复", "category code invalid or repeated")
-            seen.append({"code": cc, "name_zh": _text(c, "name_zh", p, 200), "name_en": _text(c, "name_en", p, 200)})
+            seen.append({"code": cc, "name_zh": _shown(_text(c, "name_zh", p, 200)),
+                         "name_en": _shown(_text(c, "name_en", p, 200))})
         params["categories"] = seen
     if source == "rule":
         params["rule"] = _parse_rule(raw.get("rule"), f"{path}.params.rule")
@@ -139,8 +140,15 @@ def parse_kind(d: Any, path: str = "list") -> dict[str, Any]:
         raise _bad(f"{path}.params.rule", "只有按规则计算的名单可以有规则", "only a list with source rule has a rule")
     if source == "catalog":
         params["item"] = _text(raw, "item", f"{path}.params", 64)
-    return {"code": code, "name_zh": _text(d, "name_zh", path), "name_en": _text(d, "name_en", path),
+    return {"code": code, "name_zh": _shown(_text(d, "name_zh", path)), "name_en": _shown(_text(d, "name_en", path)),
             "kind": kind, "source": source, "public": public, "params": params}
+
+
+def _shown(text: str) -> str:
+    """A kind's text as kept and shown — its names, its categories', its legal basis: on every list
+    page, in every entry (the basis) and, for a public list, on the public site — with any ID number
+    written in it masked, as the catalog's and the measures' texts are."""
+    return mask_id_numbers_in(text)
 
 
 def _parse_rule(r: Any, path: str) -> dict[str, Any]:
@@ -187,7 +195,7 @@ def kind_data(row: ListKind) -> dict[str, Any]:
 
 def _history(session: Session, data: dict[str, Any], version: int, actor: Actor, note: str | None) -> None:
     session.add(ListKindVersion(code=data["code"], version=version, data=data, created_by=actor.label,
-                                change_note=note))
+                                change_note=None if note is None else mask_id_numbers_in(note)))
 
 
 def load_kinds(session: Session, kinds: Sequence[dict[str, Any]], *, actor: Actor,
