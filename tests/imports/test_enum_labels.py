@@ -138,3 +138,26 @@ def test_the_xlsx_template_offers_the_values_as_drop_down_lists(client, world): 
         lists = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
         dv = lists[f"{letter}2:{letter}500001"]
         assert (dv.type, dv.formula1, dv.errorStyle) == ("list", f'"{values}"', "warning")
+
+
+def test_the_xlsx_template_holds_no_formula_from_the_catalogs_texts(db):  # type: ignore[no-untyped-def]
+    """A field's Chinese name or an enum's label starting with ``=`` (an administrator's text) is a
+    text in the XLSX template, not a live formula (openpyxl stored it as one), as the CSV template
+    escapes it; the header is still the text the import matches."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from xinyong.catalog.spec import parse_item
+    from xinyong.imports.service import template_xlsx
+
+    with db.session() as s:
+        data = to_data(get_current(s, "honor").spec)
+    evil = '=HYPERLINK("http://example.invalid/","点击")'
+    data["fields"][0]["name_zh"] = evil
+    data["fields"][1]["labels"]["national"] = "=1+1"
+    wb = load_workbook(io.BytesIO(template_xlsx(parse_item(data))))
+    cells = [c for sheet in wb for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert [c.coordinate for c in cells if c.data_type == "f"] == []
+    assert evil in [c.value for c in wb["数据"][1]]
+    assert any(c.value == evil for c in cells if c.parent.title == "说明")

@@ -532,9 +532,23 @@ def template_xlsx(spec: ItemSpec) -> bytes:
                   "only the first sheet is imported; headers may be the Chinese names or the codes"])
     for c in notes[1]:
         c.font = Font(bold=True)
+    for sheet in (ws, notes):
+        _as_text(sheet)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _as_text(ws: Any) -> None:
+    """Every text cell kept as text: openpyxl stores a string starting with ``=`` as a formula, and the
+    template's texts are the catalog's (a field's Chinese name, an enum's labels, written by an
+    administrator): ``=HYPERLINK(...)`` there was a live formula in every department's template, as
+    the CSV template and exports escape one (``csv_cell``). The header stays exactly the text the
+    import matches."""
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
 
 
 def _choices(ws: Any, spec: ItemSpec, heads: list[str]) -> None:
