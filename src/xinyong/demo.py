@@ -14,7 +14,6 @@ returned, printed or stored unencrypted.
 from __future__ import annotations
 
 import random
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -294,7 +293,7 @@ def add_users(session: Session, *, departments: dict[str, int], citizen_subject_
             out.append(DemoUser(username=username, password=UNCHANGED, role=role, department=dept_code,
                                 note=note))
             continue
-        password = secrets.token_urlsafe(12)
+        password = auth_service.random_password(username, 12)
         auth_service.add_user(
             session, username=username, password=password, role=role, actor=actor,
             department_id=departments[dept_code] if dept_code else None,

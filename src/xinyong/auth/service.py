@@ -69,10 +69,30 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password_strength(password: str) -> None:
+def check_password_strength(password: str, *, username: str | None = None) -> None:
+    """At least 10 characters, and none of what others know of the account (NIST SP 800-63B
+    5.1.1.2, context-specific words): not its user name, and no ID number — every department that
+    holds a citizen's records holds their number, a password that a citizen is most tempted to choose."""
     if len(password) < 10:
         raise AuthError("weak_password", "密码至少10个字符", "password must have at least 10 characters",
                         "password")
+    if contains_id_number(password):
+        raise AuthError("weak_password", "密码不能包含身份证号码", "the password must not hold an ID number", "password")
+    name = (username or "").strip().casefold()
+    if len(name) >= 3 and name in password.casefold():
+        raise AuthError("weak_password", "密码不能包含用户名", "the password must not hold the user name", "password")
+
+
+def random_password(username: str, nbytes: int = 18) -> str:
+    """A fresh random password that :func:`check_password_strength` takes for ``username`` (a random
+    one holds a short user name now and then; ``nbytes`` at least 8: 11 characters or more)."""
+    while True:
+        password = secrets.token_urlsafe(max(nbytes, 8))
+        try:
+            check_password_strength(password, username=username)
+        except AuthError:
+            continue
+        return password
 
 
 def verify_password(stored: str, password: str) -> bool:
@@ -332,7 +352,7 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
             raise AuthError("department_kind", f"机构用户须属于机构，{dept.code} 是部门",
                             f"an institution user must belong to an institution; {dept.code} is a department",
                             "dept")
-    check_password_strength(password)
+    check_password_strength(password, username=username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
                         "username")
@@ -368,7 +388,7 @@ def set_user_active(session: Session, *, user: User, active: bool, actor: Actor)
 def set_password(session: Session, *, user: User, password: str, actor: Actor) -> None:
     """A new password set for the account (by an operator): its sessions end, and a lock from failed
     logins is lifted (it guarded the old password)."""
-    check_password_strength(password)
+    check_password_strength(password, username=user.username)
     user.password_hash = hash_password(password)
     unlocked = user.locked_until is not None and user.locked_until > utcnow()
     user.failed_logins = 0
