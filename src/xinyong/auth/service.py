@@ -437,12 +437,19 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
                details={"reason": "locked"})
         raise AuthError("locked", "登录失败次数过多，请稍后再试", "too many failed logins; try again later")
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
+        # Counted in the database, not from the row read before the password was checked: wrong
+        # passwords sent at once (a burst from one address, or from many) each count. On PostgreSQL
+        # each had written the count it read plus one — all but one lost — and the account never locked.
+        failed = session.execute(update(User).where(User.id == user.id)
+                                 .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
+                                 .execution_options(synchronize_session=False)).scalar_one()
         reason = "bad_password"
-        if user.failed_logins >= lockout_after:
-            user.locked_until = now + timedelta(minutes=lockout_minutes)
-            user.failed_logins = 0
+        if failed >= lockout_after:
+            session.execute(update(User).where(User.id == user.id)
+                            .values(locked_until=now + timedelta(minutes=lockout_minutes), failed_logins=0)
+                            .execution_options(synchronize_session=False))
             reason = "bad_password_locked"
+        session.expire(user, ["failed_logins", "locked_until"])
         record(session, actor=who, action="auth.login", object_type="user", object_id=user.id, outcome="denied",
                details={"reason": reason})
         raise AuthError("bad_credentials", "用户名或密码错误", "wrong username or password")
