@@ -534,3 +534,34 @@ def test_0025_masks_the_id_numbers_written_in_stored_catalog_item_texts(tmp_path
     assert number not in str(got) and number[6:14] not in str(got[2])
     assert got[2] == (f"表彰{shown}", f"依据{shown}的申请",
                       spec(f"表彰{shown}", f"依据{shown}的申请", f"名称{shown}", f"国家级{shown}"))
+
+
+def test_0024_gives_the_citizen_accounts_bound_before_their_numbers_blind_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An account bound to a person before 0024 takes the person's blind index (what makes one account a
+    person now); the other accounts get none; a second account for that number is refused after."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+    from tests.support import PG_URL
+
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m24.db",
+                                             schema=f"xy_m24_{uuid.uuid4().hex[:8]}", revision="0023")
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, created_at, "
+                           "updated_at) VALUES (1, 'b1', :x, :x, 'k1', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            for uid, name, role, subject in ((1, "zhangsan", "citizen", 1), (2, "admin", "admin", None)):
+                c.execute(text("INSERT INTO users (id, username, password_hash, role, subject_id, active, "
+                               "failed_logins, created_at) VALUES (:i, :n, 'h', :r, :s, :t, 0, '2026-11-01')"),
+                          {"i": uid, "n": name, "r": role, "s": subject, "t": True})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got = c.execute(text("SELECT id, id_bidx, id_masked FROM users ORDER BY id")).all()
+            assert migrate.current_heads(c) == migrate.script_heads()
+        assert [tuple(r) for r in got] == [(1, "b1", None), (2, None, None)]
+        with pytest.raises(IntegrityError), db.engine.begin() as c:
+            c.execute(text("INSERT INTO users (id, username, password_hash, role, id_bidx, active, failed_logins, "
+                           "created_at) VALUES (3, 'zhangsan2', 'h', 'citizen', 'b1', :t, 0, '2026-11-01')"), {"t": True})
+    finally:
+        drop()
