@@ -355,8 +355,8 @@ def test_english_pages_name_a_measure_s_department_in_english(client, world, db,
 
 
 @pytest.mark.parametrize(("lang", "applies", "scenario", "new_scenario"), [
-    ("zh", ["严重失信主体名单", "失信被执行人名单"], "评优评先", "新增场景"),
-    ("en", ["Serious dishonesty list", "Dishonest judgment debtors"], "Awards and honours", "New scenario"),
+    ("zh", ["严重失信主体名单", "重点监管名单", "失信被执行人名单"], "评优评先", "新增场景"),
+    ("en", ["Serious dishonesty list", "Key supervision list", "Dishonest judgment debtors"], "Awards and honours", "New scenario"),
 ])
 def test_the_measures_console_names_lists_grades_and_scenarios(client, world, db, lang, applies, scenario,  # type: ignore[no-untyped-def]
                                                                new_scenario):
