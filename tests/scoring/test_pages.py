@@ -196,3 +196,29 @@ def test_a_refused_preview_says_not_previewed_and_marks_the_date(client, login, 
         assert r.status_code == 422
         assert re.search(rf'id="ruleset-errors"><strong>{heading}:</strong>', r.text), action
         assert re.search(r'<input type="text" name="effective_from" value="2026/3/4"[^>]*aria-invalid="true"', r.text)
+
+
+def test_an_id_number_typed_in_a_date_or_hours_box_is_never_shown_back(client, login, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """A refused what-if or ruleset form is shown again with what was typed (a date box became a text box
+    that shows it on screen): a value of an ID number's shape is not shown back (web.filters.echo),
+    neither on the citizen's page nor on the rules page, nor its birth date."""
+    import html
+    import re
+
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    csrf = login(client, "zhangsan")
+    for box in ("decided_at", "hours"):
+        r = client.post("/my/score/what-if", data={"csrf_token": csrf, "add_item": "honor", "level": "city",
+                                                   box: number})
+        assert r.status_code == 422, box
+        assert number not in r.text and number[6:14] not in r.text, box
+    csrf = login(client, "admin")
+    source = client.get("/admin/scoring").text
+    text = html.unescape(re.search(r'<textarea name="yaml"[^>]*>(.*?)</textarea>', source, re.S).group(1))
+    for action in ("preview", "save"):
+        r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": text, "effective_from": number,
+                                                "action": action})
+        assert r.status_code == 422, action
+        assert number not in r.text and number[6:14] not in r.text, action

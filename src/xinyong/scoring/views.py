@@ -22,6 +22,7 @@ from xinyong.deps import DbSession
 from xinyong.lists.models import ListKind
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
+from xinyong.web.filters import echo
 from xinyong.web.i18n import label, lang_of, translate
 from xinyong.web.templating import render
 
@@ -86,7 +87,8 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     effective_raw = _str(form, "effective_from", 20).strip()
     note = _str(form, "note", 500).strip()
     action = _str(form, "action", 20)
-    keep = {"source": source, "effective_from": effective_raw, "note": note, "previewing": action != "save"}
+    # shown back as typed (a text box when refused), but never a value of an ID number's shape (web.filters.echo)
+    keep = {"source": source, "effective_from": echo(effective_raw), "note": note, "previewing": action != "save"}
     audited = "scoring.ruleset_create" if action == "save" else "scoring.preview"
     err: dict[str, Any] | None = None
     try:
@@ -180,7 +182,9 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
             except ValueError:
                 add["hours"] = hours
         changes.append({"add": add})
-    keep = {k: _str(form, k, 64) for k in ("add_item", "level", "severity", "decided_at", "hours")}
+    # shown back as typed, but never a value of an ID number's shape (web.filters.echo): the date and
+    # hours boxes show a refused value on screen
+    keep = {k: echo(_str(form, k, 64)) for k in ("add_item", "level", "severity", "decided_at", "hours")}
     if not changes:
         service.record_what_if_refused(session, actor=principal.actor, subject_id=sid, code="missing",
                                        field="changes", via="page")
