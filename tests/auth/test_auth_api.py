@@ -663,3 +663,17 @@ def test_an_auditor_or_a_citizen_is_given_no_department(client, world, db, role)
     assert (last.outcome, last.details["reason"], last.details["field"]) == ("failed", "department_not_allowed", "dept")
     del body["department"]
     assert client.post("/api/v1/users", json=body, headers=h).status_code == 201
+
+
+def test_a_refused_new_accounts_user_name_is_kept_masked_as_the_pages_and_the_cli_keep_it(client, world, db):
+    """A refused ``POST /api/v1/users`` registers the user name typed (``user.create``, ``failed``) as the
+    admin page and ``xinyong user add`` do (``auth.service.typed_user_name``): a number mistyped by a
+    digit (17 or 19 digits) is masked, not kept as typed in the audit log."""
+    h = sign_in(client, db, world.users["admin"])
+    number = world.other_id_number
+    for typed, kept in ((number[:-1], "*" * 17), (number + "7", number[:6] + "*" * 8 + number[-4:] + "7")):
+        r = client.post("/api/v1/users", json={"username": typed, "password": PASSWORD, "role": "officer"}, headers=h)
+        code = assert_error(r, 422)["code"]  # department_required; invalid_username for the one holding a number
+        last = entries(db, action="user.create")[-1]
+        assert (last.outcome, last.details["reason"], last.details["username"]) == ("failed", code, kept)
+        assert number[:17] not in str(last.details)

@@ -197,12 +197,12 @@ def add_user(body: UserIn, principal: ManageUsers, session: DbSession, vault: Va
                                 actor=principal.actor)
     except InvalidIdNumber as exc:
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
-                                    field="id_number", username=body.username, role=body.role)
+                                    field="id_number", username=service.typed_user_name(body.username), role=body.role)
         raise ApiError(422, exc.code, exc.message,
                        [{"field": "id_number", "code": exc.code, "message": exc.message}]) from exc
     except AuthError as exc:
         service.record_failed_input(session, actor=principal.actor, action="user.create", code=exc.code,
-                                    field=exc.field, username=body.username, role=body.role)
+                                    field=exc.field, username=service.typed_user_name(body.username), role=body.role)
         raise _refuse(exc, 409 if exc.code.startswith("duplicate") else 422) from exc
 
 
