@@ -565,3 +565,35 @@ def test_0024_gives_the_citizen_accounts_bound_before_their_numbers_blind_index(
                            "created_at) VALUES (3, 'zhangsan2', 'h', 'citizen', 'b1', :t, 0, '2026-11-01')"), {"t": True})
     finally:
         drop()
+
+
+def test_a_downgrade_below_0024_links_the_accounts_whose_person_was_registered_since(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A citizen account bound to a number before the platform held the person is linked to them lazily
+    (its next sign-in). A downgrade below 0024 drops the binding: it links first the accounts whose
+    person is registered by then, which the older release and the upgrade back then find bound."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL
+
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m24d.db",
+                                             schema=f"xy_m24d_{uuid.uuid4().hex[:8]}")
+    try:
+        with db.engine.begin() as c:
+            c.execute(text("INSERT INTO subjects (id, id_bidx, id_cipher, name_cipher, key_id, created_at, "
+                           "updated_at) VALUES (1, 'b1', :x, :x, 'k1', '2026-11-01', '2026-11-01')"), {"x": b"x"})
+            for uid, name, bidx in ((1, "zhangsan", "b1"), (2, "nobody", "b2")):
+                c.execute(text("INSERT INTO users (id, username, password_hash, role, id_bidx, id_masked, active, "
+                               "failed_logins, created_at) VALUES (:i, :n, 'h', 'citizen', :b, 'm', :t, 0, "
+                               "'2026-11-01')"), {"i": uid, "n": name, "b": bidx, "t": True})
+        _migrate_down(url, db, "0023")
+        with db.engine.connect() as c:
+            down = c.execute(text("SELECT id, subject_id FROM users ORDER BY id")).all()
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            up = c.execute(text("SELECT id, subject_id, id_bidx FROM users ORDER BY id")).all()
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert [tuple(r) for r in down] == [(1, 1), (2, None)]
+    assert [tuple(r) for r in up] == [(1, 1, "b1"), (2, None, None)]

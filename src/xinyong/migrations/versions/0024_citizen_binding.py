@@ -33,6 +33,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # An account bound to a person the platform has registered since is linked to them lazily (at its
+    # next sign-in; each request reads the link meanwhile): linked here, before the binding goes, or the
+    # older release would find no person for it and the upgrade back could not link it again. (An
+    # account bound to a number the platform still does not hold keeps no binding below 0024.)
+    op.execute("UPDATE users SET subject_id = (SELECT subjects.id FROM subjects WHERE subjects.id_bidx = users.id_bidx) "
+               "WHERE subject_id IS NULL AND id_bidx IS NOT NULL")
     op.drop_index("ix_users_id_bidx", table_name="users")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("id_masked")
