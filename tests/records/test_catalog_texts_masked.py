@@ -1,7 +1,7 @@
 """An administrator's catalog item texts — names, legal basis, fields' Chinese names, enum labels —
 are shown to every department (pages, upload templates, the catalog API every role reads) and, the
 basis, with the item's records: an ID number written in them is kept and shown masked, as the
-measures' texts and the item's change note are (``catalog.spec.parse_item``; migration 0024 for the
+measures' texts and the item's change note are (``catalog.spec.parse_item``; migration 0025 for the
 versions saved before). The list kinds' texts likewise (``lists.service.parse_kind``)."""
 
 from __future__ import annotations
@@ -73,3 +73,23 @@ def test_list_kind_texts_are_masked(db):  # type: ignore[no-untyped-def]
     assert number not in str(kind)
     assert kind["name_zh"] == f"红名单{shown}" and kind["params"]["legal_basis"] == f"依据{shown}"
     assert kind["params"]["categories"][0]["name_en"] == f"C {shown}"
+
+
+def test_a_long_item_code_holding_an_id_number_is_masked_before_it_is_cut(client, world, db):  # type: ignore[no-untyped-def]
+    """An item code from the path is echoed in the refusal and registered with a refused edit, cut to 64
+    characters: cut first, a number typed after 50 characters kept its first 14 digits (its region and
+    birth date), no longer an ID number's shape, so not masked. Masked first, then cut (as
+    ``auth.service.typed_user_name`` does a typed user name)."""
+    from tests.web.web_support import audit
+
+    number = new_id_number()
+    code = "x" * 50 + number
+    read = client.get(f"/api/v1/catalog/items/{code}", headers=world.bearer(world.key_a))
+    assert read.status_code == 404, read.text
+    assert number[6:14] not in read.text
+    csrf = login(client, "admin")
+    r = client.put(f"/api/v1/catalog/items/{code}", json={"spec": {"name": "x"}}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 404, r.text
+    assert number[6:14] not in r.text
+    [refused] = audit(db, "catalog.update", outcome="failed")
+    assert number[6:14] not in str(refused.details) and refused.details["item"].startswith("x" * 50)

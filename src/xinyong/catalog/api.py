@@ -61,7 +61,7 @@ def list_items(principal: CatalogRead, session: DbSession,
 def get_item(code: str, principal: CatalogRead, session: DbSession) -> ItemDetailOut:
     item = service.get_current(session, code)
     if item is None:
-        shown = mask_id_numbers_in(code[:64])  # a code from the path, echoed: never an ID number in the clear
+        shown = mask_id_numbers_in(code)[:64]  # a code from the path, echoed: never an ID number in the clear
         raise ApiError(404, "unknown_item", f"目录中没有事项 {shown} / no catalog item {shown}")
     return ItemDetailOut(**item_out(item).model_dump(), spec=to_data(item.spec))
 

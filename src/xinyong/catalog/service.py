@@ -135,7 +135,7 @@ def update_item(session: Session, *, code: str, data: dict[str, Any], actor: Act
     row = session.scalar(select(CatalogItem).where(CatalogItem.code == code, CatalogItem.is_current.is_(True))
                          .execution_options(populate_existing=True))
     if row is None:
-        shown = mask_id_numbers_in(code[:64])  # echoed: never an ID number in the clear
+        shown = mask_id_numbers_in(code)[:64]  # echoed: never an ID number in the clear
         raise CatalogError("unknown_item", f"目录中没有事项 {shown}", f"no catalog item {shown}", "code")
     if note is not None and TEXT_CONTROL_CHARS.search(note):  # kept with the version and audited (NUL fails on PostgreSQL)
         raise CatalogError("invalid_characters", "修改说明包含不允许的控制字符", "the note contains control characters",
@@ -163,7 +163,7 @@ def record_update_refusal(session: Session, *, actor: Actor, code: str, refused:
     committed) under ``catalog.update``, ``failed``, with the item, the refusal's code and the path
     refused (never the value typed), from the API — a ``CatalogError`` or a body the schema refuses —
     and the admin pages (``via: page``) alike."""
-    details: dict[str, Any] = {"item": mask_id_numbers_in(code[:64]), "code": refused, "field": field}
+    details: dict[str, Any] = {"item": mask_id_numbers_in(code)[:64], "code": refused, "field": field}
     if via is not None:
         details["via"] = via
     if body_bytes is not None:  # a body over the size limit

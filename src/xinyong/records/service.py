@@ -1002,7 +1002,7 @@ def recompute_refused(session: Session, actor: Actor, item_code: str | None, exc
     details: dict[str, Any] = {"code": exc.code if exc is not None else code,
                                "field": exc.field if exc is not None else field}
     if item_code is not None:
-        details = {"item": mask_id_numbers_in(item_code[:64]), **details}
+        details = {"item": mask_id_numbers_in(item_code)[:64], **details}
     if via is not None:
         details["via"] = via
     if body_bytes is not None:  # a body over the size limit
