@@ -308,3 +308,21 @@ def test_a_debtor_items_extension_and_retention_start_are_shown_and_kept_by_the_
     assert api["display_extension"] == {"field": "extension_years", "months": 12}
     assert api["retention_from"] == "act_ended_on"
     assert api["spec"]["display"]["extension"] == {"field": "extension_years", "months": 12}
+
+
+def test_an_item_naming_a_code_that_is_no_department_still_shows(client, world, catalog_loaded, login, db):
+    """A rule may name a code no department has (saved by the API before it refused unknown codes, or
+    a department code of another kind): the definition names the departments it finds and gives the
+    others by their code. Looked up with ``first`` on nothing found, the page failed (500)."""
+    from sqlalchemy import update
+
+    from xinyong.catalog.models import CatalogItem
+
+    with db.session() as s:
+        row = s.scalars(select(CatalogItem).where(CatalogItem.code == "honor", CatalogItem.is_current.is_(True))).one()
+        s.execute(update(CatalogItem).where(CatalogItem.id == row.id)
+                  .values(spec={**row.spec, "departments": ["scjgj", "oldtypo"]}))
+    login(client, "admin")
+    page = client.get(f"{BASE}/honor")
+    assert page.status_code == 200, page.text[:300]
+    assert "<dd>区市场监管局 <code>scjgj</code>、<code>oldtypo</code></dd>" in page.text
