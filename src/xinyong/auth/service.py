@@ -17,6 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong.audit.service import Actor, record, record_refusal
@@ -357,9 +358,6 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
                             f"an institution user must belong to an institution; {dept.code} is a department",
                             "dept")
     check_password_strength(password, username=username)
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
-                        "username")
     id_bidx = id_masked = None
     if citizen is not None:
         subject_id, id_bidx, id_masked = citizen.subject_id, citizen.id_bidx, citizen.id_masked
@@ -367,18 +365,33 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
         from xinyong.subjects.models import Subject
 
         id_bidx = session.scalar(select(Subject.id_bidx).where(Subject.id == subject_id))
+    _refuse_taken(session, username, subject_id, id_bidx)
+    user = User(username=username, password_hash=hash_password(password), role=role,
+                department_id=department_id, subject_id=subject_id, display_name=display_name,
+                id_bidx=id_bidx, id_masked=id_masked)
+    try:
+        with session.begin_nested():  # a savepoint: the name or the number taken meanwhile elsewhere
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        # PostgreSQL: another request added that user name or bound that number first and has committed
+        # (the insert waited for it on the unique index): refused as if it had been found above
+        _refuse_taken(session, username, subject_id, id_bidx)
+        raise
+    record(session, actor=actor, action="user.create", object_type="user", object_id=user.id,
+           details={"username": username, "role": role, "department_id": department_id})
+    return user
+
+
+def _refuse_taken(session: Session, username: str, subject_id: int | None, id_bidx: str | None) -> None:
+    """Refuse a user name another account has, or an ID number (a person) another account is bound to."""
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise AuthError("duplicate_username", f"用户名 {username} 已存在", f"username {username} already exists",
+                        "username")
     if (subject_id is not None and session.scalar(select(User.id).where(User.subject_id == subject_id))) or (
             id_bidx is not None and session.scalar(select(User.id).where(User.id_bidx == id_bidx))):
         raise AuthError("duplicate_citizen", "该身份证号码已绑定其他账户",
                         "this ID number is already bound to another account", "id_number")
-    user = User(username=username, password_hash=hash_password(password), role=role,
-                department_id=department_id, subject_id=subject_id, display_name=display_name,
-                id_bidx=id_bidx, id_masked=id_masked)
-    session.add(user)
-    session.flush()
-    record(session, actor=actor, action="user.create", object_type="user", object_id=user.id,
-           details={"username": username, "role": role, "department_id": department_id})
-    return user
 
 
 def set_user_active(session: Session, *, user: User, active: bool, actor: Actor) -> None:
