@@ -404,7 +404,7 @@ def init(
     password: str | None = None
     if admin_password_stdin:
         password = read_stdin_lines(1, "密码", "password")[0]
-        check_password_strength(password, username=admin_user)
+        check_password_strength(password)
     existed = _sqlite_exists(cfg)
     db = Database(cfg.database_url)
     try:
@@ -444,7 +444,7 @@ def init(
                     warn("未使用标准输入中的密码 / the password on standard input was not used")
             else:
                 if password is None:
-                    password, generated = random_password(admin_user), True
+                    password, generated = random_password(), True
                 add_user(s, username=admin_user, password=password, role="admin", actor=cli_actor(),
                          display_name="平台管理员 / administrator")
                 created_admin = True
@@ -833,7 +833,7 @@ def _add_user(cfg: Settings, vault: Any, *, username: str, role: str, dept: str 
 
     if id_number is not None:
         identity.check(id_number)  # refuse an invalid number before touching anything
-    check_password_strength(password, username=username)
+    check_password_strength(password)
     actor = cli_actor()
     created = False
     with database(cfg) as db, db.session() as s:
@@ -899,7 +899,7 @@ def user_password(
     password = (read_stdin_lines(1, "密码", "password")[0] if password_stdin
                 else _prompt_secret("新密码", "new password", flag="--password-stdin", confirm=True))
     try:
-        check_password_strength(password, username=username)
+        check_password_strength(password)
     except AuthError as exc:
         _record_failed_input(cfg, "user.password", exc, username=typed_user_name(username))
         raise

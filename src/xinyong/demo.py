@@ -293,7 +293,7 @@ def add_users(session: Session, *, departments: dict[str, int], citizen_subject_
             out.append(DemoUser(username=username, password=UNCHANGED, role=role, department=dept_code,
                                 note=note))
             continue
-        password = auth_service.random_password(username, 12)
+        password = auth_service.random_password(12)
         auth_service.add_user(
             session, username=username, password=password, role=role, actor=actor,
             department_id=departments[dept_code] if dept_code else None,

@@ -70,31 +70,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password_strength(password: str, *, username: str | None = None) -> None:
-    """At least 10 characters, and none of what others know of the account (NIST SP 800-63B
-    5.1.1.2, context-specific words): not its user name with a few characters added, and no ID number — every department that
-    holds a citizen's records holds their number, a password that a citizen is most tempted to choose."""
+def check_password_strength(password: str) -> None:
+    """At least 10 characters, and no ID number (NIST SP 800-63B 5.1.1.2, context-specific words): every
+    department that holds a citizen's records holds their number, the password a citizen is most
+    tempted to choose. (Not refused: a password holding the user name. It refused long passwords of
+    their own, and provisioning scripts' passwords that the rules of issue 2 took.)"""
     if len(password) < 10:
         raise AuthError("weak_password", "密码至少10个字符", "password must have at least 10 characters",
                         "password")
     if contains_id_number(password):
         raise AuthError("weak_password", "密码不能包含身份证号码", "the password must not hold an ID number", "password")
-    # the user name with a few characters around it (zhangsan2026, admin@123): what is left without
-    # it is what an attacker who knows the account must guess; a long password holding it is not refused
-    name = (username or "").strip().casefold()
-    if len(name) >= 3 and name in password.casefold() and len(password) - len(name) < 8:
-        raise AuthError("weak_password", "密码不能是用户名加上少量字符（除用户名外至少还需8个字符）",
-                        "the password must not be the user name with a few characters added (at least 8 more)",
-                        "password")
 
 
-def random_password(username: str, nbytes: int = 18) -> str:
-    """A fresh random password that :func:`check_password_strength` takes for ``username`` (a random
-    one holds a short user name now and then; ``nbytes`` at least 8: 11 characters or more)."""
+def random_password(nbytes: int = 18) -> str:
+    """A fresh random password that :func:`check_password_strength` takes (``nbytes`` at least 8: 11
+    characters or more)."""
     while True:
         password = secrets.token_urlsafe(max(nbytes, 8))
         try:
-            check_password_strength(password, username=username)
+            check_password_strength(password)
         except AuthError:
             continue
         return password
@@ -357,7 +351,7 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
             raise AuthError("department_kind", f"机构用户须属于机构，{dept.code} 是部门",
                             f"an institution user must belong to an institution; {dept.code} is a department",
                             "dept")
-    check_password_strength(password, username=username)
+    check_password_strength(password)
     id_bidx = id_masked = None
     if citizen is not None:
         subject_id, id_bidx, id_masked = citizen.subject_id, citizen.id_bidx, citizen.id_masked
@@ -405,7 +399,7 @@ def set_user_active(session: Session, *, user: User, active: bool, actor: Actor)
 def set_password(session: Session, *, user: User, password: str, actor: Actor) -> None:
     """A new password set for the account (by an operator): its sessions end, and a lock from failed
     logins is lifted (it guarded the old password)."""
-    check_password_strength(password, username=user.username)
+    check_password_strength(password)
     user.password_hash = hash_password(password)
     unlocked = user.locked_until is not None and user.locked_until > utcnow()
     user.failed_logins = 0
