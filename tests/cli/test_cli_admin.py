@@ -215,6 +215,15 @@ def test_user_add_citizen_for_a_person_not_yet_registered_binds_the_number(initi
             subject_id = subject.id
         with db.session() as s:
             assert authenticate(s, username="lisi", password=cli.password).subject_id == subject_id
+        with db.session() as s:  # the link is a change of the account, registered once
+            from sqlalchemy import select
+
+            from xinyong.audit.models import AuditEntry
+
+            linked = s.execute(select(AuditEntry.actor_label, AuditEntry.details)
+                               .where(AuditEntry.action == "user.link_subject")).all()
+            assert [tuple(r) for r in linked] == [("lisi", {"subject_id": subject_id, "via": "sign-in"})]
+            assert authenticate(s, username="lisi", password=cli.password).subject_id == subject_id
     finally:
         db.dispose()
     assert cli.count("users", f"username = 'lisi' AND subject_id = {subject_id}") == 1

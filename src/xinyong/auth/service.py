@@ -483,6 +483,9 @@ def authenticate(session: Session, *, username: str, password: str, lockout_afte
     user.last_login_at = now
     if user.subject_id is None and user.id_bidx is not None:  # the person registered since: linked now
         user.subject_id = _subject_of(session, user.id_bidx)
+        if user.subject_id is not None:  # a change of the account: registered as every other
+            record(session, actor=who, action="user.link_subject", object_type="user", object_id=user.id,
+                   details={"subject_id": user.subject_id, "via": "sign-in"})
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
