@@ -575,3 +575,14 @@ def test_a_file_name_keeps_no_invisible_format_character(text, fmt, at):  # type
     idn = new_id_number()
     hidden = sanitise_filename(f"{idn[:6]}\u200b{idn[6:]}_李四.csv")
     assert idn not in hidden and hidden.startswith(idn[:6] + "********")
+
+
+def test_a_long_file_name_holding_an_id_number_is_masked_before_it_is_cut() -> None:
+    """Cut to 200 characters first, a number straddling the cut kept its region and birth date."""
+    from tests.support import new_id_number
+
+    from xinyong.imports.service import sanitise_filename
+
+    number = new_id_number()
+    got = sanitise_filename("处" * 190 + number + ".csv")
+    assert len(got) == 200 and number[:10] not in got and got.endswith(number[:6] + "****")

@@ -135,14 +135,14 @@ def create_key(body: ApiKeyIn, request: Request, principal: ManageOwnKeys, sessi
             dept = service.get_department(session, body.department)
         except AuthError as exc:
             service.record_failed_input(session, actor=principal.actor, action="apikey.create", code=exc.code,
-                                        field="department", department=mask_id_numbers_in(body.department[:32]))
+                                        field="department", department=mask_id_numbers_in(body.department)[:32])
             raise _refuse(exc) from exc
     else:
         if body.department and principal.department_id is not None:
             own = session.get(Department, principal.department_id)
             if own is None or own.code != body.department:
                 record_refusal(session, actor=principal.actor, action="apikey.create",
-                               details={"reason": "other_department", "department": mask_id_numbers_in(body.department[:32])})
+                               details={"reason": "other_department", "department": mask_id_numbers_in(body.department)[:32]})
                 raise ApiError(403, "forbidden", "只能为本部门创建密钥 / you can create keys only for your department")
         dept = session.get(Department, principal.department_id) if principal.department_id else None
         if dept is None:

@@ -590,7 +590,7 @@ class _Workbook:
         shown = [ws for ws in sheets if getattr(ws, "sheet_state", "visible") == "visible"] or sheets
         self.ws = shown[0]
         # named in a refusal: a sheet may be named by a person's ID number (one sheet a person)
-        self.other_sheets = [mask_id_numbers_in(str(ws.title)[:31]) for ws in shown[1:]]
+        self.other_sheets = [mask_id_numbers_in(str(ws.title))[:31] for ws in shown[1:]]
         self.merged: list[str] = []  # the sheet's merged ranges ("D2:D5"), known once its rows are read
         # the columns the sheet hides (``<col min max hidden="1">``, before its rows): known at its first row
         self.hidden_columns = ColumnRanges()

@@ -75,7 +75,7 @@ def sanitise_filename(name: str | None) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch) != "Cf")
     name = re.split(r"[/\\]", name)[-1]
     name = _UNSAFE_NAME.sub("_", name).strip().strip(".")
-    return mask_id_numbers_in(name[:200]) or "upload"
+    return mask_id_numbers_in(name)[:200] or "upload"
 
 
 def too_large(size: int, limit: int) -> FileError:
