@@ -72,3 +72,23 @@ def test_a_small_demo_still_covers_every_severity_a_revocation_and_an_ended_disp
         # past its display period: ended (expired) or, past retention too, archived — a serious penalty included
         assert s.scalar(select(func.count()).where(Record.item_code == "admin_penalty", Record.severity == "serious",
                                                     Record.status.in_(("expired", "archived")))) >= 1
+
+
+def test_the_demo_gives_an_end_of_act_only_where_it_leaves_the_record_kept_for_years():
+    """A record whose act ended long ago is archived on arrival, and the demo revokes some records: an
+    archived one cannot be (``make demo`` with 2,000 people stopped on it). Its end-of-act dates keep
+    every such record's retention years ahead."""
+    from datetime import timedelta
+
+    from tests.support import new_id_number
+
+    from xinyong.records import demo
+    from xinyong.records.display import add_months
+
+    today = date(2026, 11, 29)
+    people = [(new_id_number(), "张三") for _ in range(2000)]
+    built = demo.build(people, today=today, seed=2018)
+    given = [r for recs in built.by_department.values() for r in recs if "act_ended_on" in r["fields"]]
+    assert len(given) > 50
+    assert all(add_months(date.fromisoformat(r["fields"]["act_ended_on"]), 60) > today + timedelta(days=30)
+               for r in given)

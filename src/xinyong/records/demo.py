@@ -138,7 +138,9 @@ def build(people: Sequence[tuple[str, str]], *, today: date, seed: int = 2018, p
         # extended by the court, and some bad records giving the day their act ended
         if item == "dishonest_debtor" and i % 3 == 0:
             fields["extension_years"] = 1 + (i // 3) % 3
-        if item in ACT_ENDS and i % 4 == 0:
+        if item in ACT_ENDS and i % 4 == 0 and not old and i not in (ENDED, REVOKED):
+            # an act ended up to 330 days before a decision of the last two years: its retention ends
+            # years from now (an older one could be archived on arrival, and the demo revokes some)
             fields["act_ended_on"] = (today - timedelta(days=days + 30 + i % 300)).isoformat()
         by_dept.setdefault(dept, []).append(rec)
         if rnd.random() < 1 / 60 or i == REVOKED:
