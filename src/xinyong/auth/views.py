@@ -169,7 +169,7 @@ def add_user(request: Request, principal: ManageUsers, session: DbSession, vault
                                     username=service.typed_user_name(username), role=role,
                                     via="page")
         # The password and the ID number are never sent back to the browser (nor one typed elsewhere).
-        form = {"username": mask_id_numbers_in(username), "role": role, "department": department,
+        form = {"username": service.typed_user_name(username) or "", "role": role, "department": department,
                 "display_name": mask_id_numbers_in(service.NAME_CONTROL_CHARS.sub("", display_name))}
         return _users_page(request, session, error=_refusal(exc, field), form=form, status_code=422)
     return _see_other("/admin/users")
