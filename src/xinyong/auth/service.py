@@ -24,7 +24,9 @@ from xinyong.audit.service import Actor, record, record_refusal
 from xinyong.auth.models import ROLES, ApiKey, Department, User, WebSession
 from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.domain_errors import BilingualError
+from xinyong.privacy import identity
 from xinyong.privacy.masking import contains_id_number, mask_id_number, mask_id_numbers_in
+from xinyong.subjects.models import Subject
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 _DUMMY_HASH = _hasher.hash("xinyong-timing-equaliser")
@@ -274,9 +276,6 @@ class CitizenBinding:
 def citizen_binding(session: Session, vault: Any, id_number: str) -> CitizenBinding:
     """Bind to ``id_number`` (checked: :class:`identity.InvalidIdNumber` if invalid); the number itself is
     used here and dropped."""
-    from xinyong.privacy import identity
-    from xinyong.privacy.masking import mask_id_number
-
     if not id_number.strip():
         raise AuthError("id_number_required", "公民账户必须绑定身份证号码",
                         "a citizen account must be bound to an ID number", "id_number")
@@ -286,8 +285,6 @@ def citizen_binding(session: Session, vault: Any, id_number: str) -> CitizenBind
 
 
 def _subject_of(session: Session, id_bidx: str) -> int | None:
-    from xinyong.subjects.models import Subject
-
     return session.scalar(select(Subject.id).where(Subject.id_bidx == id_bidx))
 
 
@@ -356,8 +353,6 @@ def add_user(session: Session, *, username: str, password: str, role: str, actor
     if citizen is not None:
         subject_id, id_bidx, id_masked = citizen.subject_id, citizen.id_bidx, citizen.id_masked
     elif subject_id is not None:
-        from xinyong.subjects.models import Subject
-
         id_bidx = session.scalar(select(Subject.id_bidx).where(Subject.id == subject_id))
     _refuse_taken(session, username, subject_id, id_bidx)
     user = User(username=username, password_hash=hash_password(password), role=role,
