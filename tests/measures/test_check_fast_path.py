@@ -167,3 +167,31 @@ def test_express_check_on_a_real_database_keeps_one_connection_and_sees_every_co
         assert kept.closed and db._hot_conns == []
     finally:
         db.dispose()
+
+
+def test_the_check_form_is_rate_limited_like_the_api(db, vault, settings, world):  # type: ignore[no-untyped-def]
+    """The workspace's single-check form looks people up as the API does: a session over the
+    ``checks`` limit is refused (429, Retry-After) before any lookup, nothing registered as a check,
+    the refusals audited in one entry; the form's own key-holder and other officers keep their buckets."""
+    from xinyong.ratelimit import limiter_of, record_refusals
+
+    app = create_app(settings.model_copy(update={"rate_limits": "checks=1/m:2"}), database=db, vault=vault)
+    with TestClient(app, base_url="https://testserver") as c:
+        csrf = login(c, "officer_a")
+        with db.session() as s:
+            before = s.scalar(select(func.count()).select_from(Check))
+        for _ in range(2):
+            r = c.post("/workspace/checks", data={"id_number": new_id_number(), "scenario": "awards", "csrf_token": csrf})
+            assert r.status_code == 200, r.text
+        number = new_id_number()
+        r = c.post("/workspace/checks", data={"id_number": number, "scenario": "awards", "csrf_token": csrf})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "rate_limited" in r.text and "请求过于频繁" in r.text and number not in r.text
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Check)) == before + 2
+            assert record_refusals(s, limiter_of(app)) == 1
+            s.flush()
+            entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "ratelimit.refused")
+                              .order_by(AuditEntry.id.desc())).first()
+            assert entry is not None and entry.outcome == "denied" and entry.details["path"] == "/workspace/checks"
+        assert _check(c, world, new_id_number()).status_code == 200  # a key is a caller of its own

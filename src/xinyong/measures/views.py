@@ -12,6 +12,7 @@ functions as the API. Checks from the page are registered in the page request's 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request
@@ -28,6 +29,8 @@ from xinyong.deps import DbSession, VaultDep
 from xinyong.imports.parsers import FileError
 from xinyong.measures import batch, service
 from xinyong.measures.api import batch_too_large, compare_runner_of
+from xinyong.ratelimit import caller_of as caller_key
+from xinyong.ratelimit import limiter_of
 from xinyong.web.i18n import MESSAGES, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
@@ -195,6 +198,20 @@ def check_from_page(request: Request, principal: Checker, session: DbSession, va
     if dept is None:
         return _refused(request, session, principal, "check")
     number, scenario = form.get("id_number"), form.get("scenario")
+    # The form is a check like the API's: the same per-caller limit (``checks``), so a session
+    # cannot look up numbers faster than a key may (the officer is a caller of their own)
+    host = request.client.host if request.client else None
+    limiter, caller = limiter_of(request.app), caller_key(principal, host)
+    wait = limiter.take("checks", caller)
+    if wait > 0:
+        limiter.refused("checks", caller, principal.actor, host, request.url.path)
+        retry = max(1, math.ceil(wait))
+        page = _checks_page(request, session, principal, status_code=429,
+                            scenario=scenario if isinstance(scenario, str) else None,
+                            error={"code": "rate_limited", "errors": [],
+                                   "message": f"请求过于频繁，请 {retry} 秒后重试 / too many requests; retry after {retry} s"})
+        page.headers["Retry-After"] = str(retry)
+        return page
     result = service.run_check(session, vault=vault, caller=_caller(dept, principal),
                                id_number=number if isinstance(number, str) else "",
                                scenario=scenario if isinstance(scenario, str) else "", channel="page")
