@@ -29,7 +29,7 @@ from xinyong.auth.models import Department
 from xinyong.auth.service import Principal
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy.masking import mask_id_numbers_in
-from xinyong.web.i18n import lang_of
+from xinyong.web.i18n import AUDIT_ACTIONS, AUDIT_OBJECT_TYPES, MESSAGES, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -52,9 +52,12 @@ class Row:
     actor_label: str | None
     department_id: int | None
     action: str
+    action_label: str | None  # in the page's language; None for a code without one (an older version's)
     object_type: str | None
+    object_type_label: str | None
     object_id: str | None
     outcome: str
+    outcome_label: str  # the outcome's words, else its code
     request_id: str | None
     details: str  # as stored, as JSON; cut at DETAILS_SHOWN characters
     details_cut: bool
@@ -66,14 +69,33 @@ def _shown(value: str | None) -> str | None:
     return None if value is None else mask_id_numbers_in(value)
 
 
-def _row(e: AuditEntry) -> Row:
+def code_label(lang: str, kind: str, code: str | None) -> str | None:
+    """The words for an audit entry's code (``kind``: ``action``, ``object_type`` or ``outcome``) in
+    ``lang``, from the message catalog (``audit.<kind>.<code>``); None for a code without them, such as
+    one an older version wrote: the page then shows the code alone. Words for the page only: the log,
+    the API and the CLI keep the codes."""
+    key = f"audit.{kind}.{code}"
+    return translate(lang, key) if code and key in MESSAGES else None
+
+
+def code_choices(lang: str) -> dict[str, list[tuple[str, str]]]:
+    """The known actions and object types with their words, for the filters' suggestion lists: the
+    filters stay free text (any code may be typed, an older version's too)."""
+    return {kind: [(code, translate(lang, f"audit.{kind}.{code}")) for code in sorted(codes)]
+            for kind, codes in (("action", AUDIT_ACTIONS), ("object_type", AUDIT_OBJECT_TYPES))}
+
+
+def _row(e: AuditEntry, lang: str) -> Row:
     text = mask_id_numbers_in(json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)) \
         if e.details else ""
+    action, object_type = _shown(e.action) or "", _shown(e.object_type)
     return Row(id=e.id, seq=e.seq, occurred_at=e.occurred_at, actor_type=e.actor_type,
                actor_id=_shown(e.actor_id), actor_label=_shown(e.actor_label), department_id=e.department_id,
-               action=_shown(e.action) or "", object_type=_shown(e.object_type), object_id=_shown(e.object_id),
-               outcome=e.outcome, request_id=_shown(e.request_id), details=text[:DETAILS_SHOWN],
-               details_cut=len(text) > DETAILS_SHOWN)
+               action=action, action_label=code_label(lang, "action", action),
+               object_type=object_type, object_type_label=code_label(lang, "object_type", object_type),
+               object_id=_shown(e.object_id), outcome=e.outcome,
+               outcome_label=code_label(lang, "outcome", e.outcome) or e.outcome,
+               request_id=_shown(e.request_id), details=text[:DETAILS_SHOWN], details_cut=len(text) > DETAILS_SHOWN)
 
 
 def _dept_names(session: Session, rows: list[Row], lang: str) -> dict[int, str]:
@@ -93,6 +115,7 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession, vau
                before_id: Param = "") -> HTMLResponse:
     f = parse_filters(action=action, actor=actor, outcome=outcome, object_type=object_type, object_id=object_id,
                       occurred_from=occurred_from, occurred_to=occurred_to, before_id=before_id)
+    lang = lang_of(request)
     rows: list[Row] = []
     next_before: int | None = None
     if f.errors:
@@ -107,12 +130,12 @@ def audit_page(request: Request, principal: AuditReader, session: DbSession, vau
                                      outcome=f.outcome or None, object_type=f.object_type or None,
                                      object_id=f.object_id or None, occurred_from=start, occurred_before=end,
                                      before_id=f.before_id, limit=PAGE_SIZE + 1)
-        rows = [_row(e) for e in found[:PAGE_SIZE]]
+        rows = [_row(e, lang) for e in found[:PAGE_SIZE]]
         next_before = rows[-1].id if len(found) > PAGE_SIZE and rows else None
         record(session, actor=principal.actor, action="audit.read",
                details={**f.audit_details(), "count": len(rows), "via": "page"})
     context = {"rows": rows, "filters": f, "next_before": next_before, "outcomes": OUTCOMES,
-               "dept_names": _dept_names(session, rows, lang_of(request)),
+               "dept_names": _dept_names(session, rows, lang), "choices": code_choices(lang),
                "page_path": PAGE_PATH, "details_shown": DETAILS_SHOWN,
                "chain": service.chain_status(session, ring=vault.ring)}
     template = "audit/_entries.html" if is_htmx(request) and \
