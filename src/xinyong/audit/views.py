@@ -6,6 +6,10 @@ Thin: entries come from :func:`xinyong.audit.service.list_entries`, as the API's
 and ``POST /api/v1/audit/verify``). Every look is itself registered as the API's is: ``audit.read``
 with the filters, the count and ``via: page``; a filter the page cannot apply lists nothing and is
 registered ``failed`` with the filters' names and the reasons' codes, never what was typed.
+
+Each entry's action, object type and outcome is shown in words (``web.i18n``: ``audit.action.<code>``
+…) with the code beside it; a code without words is shown as the code. The filters stay free text
+and suggest the known codes (a ``<datalist>``). The API and the CLI keep the codes.
 """
 
 from __future__ import annotations
