@@ -161,3 +161,16 @@ def test_the_first_and_the_last_day_of_the_calendar_are_a_range_not_a_500(client
     assert api_ids(client, action="test.f", occurred_from="0001-01-01", occurred_to="9999-12-31") == every
     assert api_ids(client, action="test.f", occurred_from="9999-12-31") == []
     assert client.get("/audit", params={"occurred_from": "0001-01-01", "occurred_to": "9999-12-31"}).status_code == 200
+
+
+def test_a_failed_job_s_error_outcome_can_be_filtered(client, world, login, db):  # type: ignore[no-untyped-def]
+    """Import jobs and batch comparisons that fail or are interrupted are written with outcome
+    ``error``: the outcome an auditor looks for first, so the API and the page filter by it."""
+    err = add(db, action="imports.fail", outcome="error", object_type="import_job", object_id="9")
+    add(db, action="imports.fail", outcome="failed", object_type="import_job", object_id="8")
+    login(client, "auditor")
+    assert api_ids(client, outcome="error", action="imports.fail") == err
+    page = client.get("/audit", params={"outcome": "error", "action": "imports.fail"})
+    assert page.status_code == 200 and 'value="error" selected' in page.text
+    assert "bad_outcome" not in page.text
+    assert page.text.count('class="badge outcome-error"') == 1 and 'outcome-failed"' not in page.text

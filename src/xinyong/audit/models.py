@@ -27,7 +27,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     object_type: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16), default="ok", nullable=False)  # ok|denied|failed
+    outcome: Mapped[str] = mapped_column(String(16), default="ok", nullable=False)  # ok|denied|failed|error
     request_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)

@@ -173,7 +173,7 @@ def record_many(session: Session, *, actor: Actor, action: str, object_type: str
 
 # ---- reading --------------------------------------------------------------------------------
 
-OUTCOMES = ("ok", "denied", "failed")
+OUTCOMES = ("ok", "denied", "failed", "error")  # error: a job that failed or was interrupted
 
 
 def list_entries(session: Session, *, action: str | None = None, actor: str | None = None,
