@@ -87,8 +87,9 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     effective_raw = _str(form, "effective_from", 20).strip()
     note = _str(form, "note", 500).strip()
     action = _str(form, "action", 20)
-    # shown back as typed (a text box when refused), but never a value of an ID number's shape (web.filters.echo)
-    keep = {"source": source, "effective_from": echo(effective_raw), "note": note, "previewing": action != "save"}
+    # shown back as typed (a text box when refused), but never a value of an ID number's shape (web.filters.echo):
+    # the date box and the note alike
+    keep = {"source": source, "effective_from": echo(effective_raw), "note": echo(note), "previewing": action != "save"}
     audited = "scoring.ruleset_create" if action == "save" else "scoring.preview"
     err: dict[str, Any] | None = None
     try:
