@@ -363,6 +363,36 @@ def test_no_error_body_carries_an_id_number_in_the_clear(app, world):  # type: i
     assert r.json()["errors"] == [{"field": f"fields.{masked}", "code": "unknown_field", "message": f"{masked}?"}]
 
 
+def test_no_html_error_page_shows_an_id_number_in_the_clear(app, world):  # type: ignore[no-untyped-def]
+    """As the JSON body (above), the HTML error page masks again what a page route or a service
+    echoed of the user's input without masking it: the message and every error's field and message,
+    whichever handler draws the page (a domain refusal, an HTTPException's detail)."""
+    from fastapi import HTTPException
+
+    from xinyong.domain_errors import BilingualError
+
+    async def refuse(request: Request) -> None:  # a page whose service echoes a typed value as it is
+        typed = str((await request.form()).get("code", ""))
+        how = request.query_params.get("how")
+        if how == "domain":
+            raise BilingualError("unknown_code", f"没有代码 {typed}", f"no code {typed}", f"fields.{typed}")
+        if how == "detail":
+            raise HTTPException(409, detail={"code": "conflict", "message": f"代码 {typed} 已存在 / {typed} exists"})
+        raise HTTPException(400, detail=f"代码 {typed} 有误 / bad code {typed}")
+
+    app.add_api_route("/test-refuse-page", refuse, methods=["POST"])
+    masked = ID_NUMBER[:6] + "********" + ID_NUMBER[-4:]
+    with TestClient(app, base_url="https://testserver") as c:
+        for how, status in (("domain", 422), ("detail", 409), ("text", 400)):
+            r = c.post(f"/test-refuse-page?how={how}", data={"code": ID_NUMBER}, headers={"accept": "text/html"})
+            assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (how, r.text[:300])
+            assert 'class="error-page"' in r.text, how
+            assert ID_NUMBER not in r.text and ID_NUMBER[6:14] not in r.text, how
+            assert masked in r.text, how
+        r = c.post("/test-refuse-page?how=domain", data={"code": ID_NUMBER}, headers={"accept": "text/html"})
+        assert f"<code>fields.{masked}</code>" in r.text and f"没有代码 {masked} / no code {masked}" in r.text
+
+
 def test_unexpected_exception_on_a_page_is_a_page_without_a_trace(app):
     def boom() -> None:
         raise RuntimeError("secret internals")

@@ -56,13 +56,19 @@ def wants_json(request: Request) -> bool:
     return path.startswith("/api/") or path == "/healthz" or "application/json" in request.headers.get("accept", "")
 
 
+def masked_errors(errors: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """An error list's text values (field, message …) with any ID number masked
+    (``privacy.masking.mask_id_numbers_in``): the JSON body and the HTML error page alike."""
+    return [{k: mask_id_numbers_in(v) if type(v) is str else v for k, v in e.items()} for e in errors or ()]
+
+
 def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The one shape of every error: ``errors`` always present (empty when no field is concerned).
     Routes mask what they echo; here whatever one forgot is masked again (defence in depth, as the
-    log formatter and the audit details): no ID number leaves in an error body in the clear."""
-    return {"code": code, "message": mask_id_numbers_in(message),
-            "errors": [{k: mask_id_numbers_in(v) if type(v) is str else v for k, v in e.items()} for e in errors]
-            if errors else [], "request_id": request_id_var.get()}
+    log formatter and the audit details): no ID number leaves in an error body in the clear (nor on
+    the HTML error page: ``web.views.render_error_page`` masks with the same helpers)."""
+    return {"code": code, "message": mask_id_numbers_in(message), "errors": masked_errors(errors),
+            "request_id": request_id_var.get()}
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str:

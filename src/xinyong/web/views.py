@@ -25,7 +25,8 @@ from xinyong.auth.service import AuthError, Principal
 from xinyong.context import request_id_var
 from xinyong.db import utcnow
 from xinyong.deps import DbSession, VaultDep
-from xinyong.errors import STATUS_TEXT, ApiError
+from xinyong.errors import STATUS_TEXT, ApiError, masked_errors
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.ratelimit import caller_of, limiter_of
 from xinyong.web.filters import echo  # what was typed, shown back: never of an ID number's shape
 from xinyong.web.home import home_for
@@ -52,9 +53,14 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 def render_error_page(request: Request, status: int, errors: list[dict[str, Any]] | None = None,
                       message: str | None = None) -> HTMLResponse:
-    """A friendly bilingual page with the request id; never a stack trace."""
+    """A friendly bilingual page with the request id; never a stack trace. The message and every
+    error's field and message are masked again as the JSON error body's are (``errors.error_body``):
+    a route or a service that echoed something typed without masking it shows no ID number here."""
     if message is not None and message == " / ".join(STATUS_TEXT.get(status, ())):
         message = None  # the title already says it
+    if message is not None:
+        message = mask_id_numbers_in(str(message))
+    errors = masked_errors(errors)
     title_key = f"error.{status}" if f"error.{status}" in MESSAGES else "error.other"
     hint_key = f"error.hint.{status}" if f"error.hint.{status}" in MESSAGES else None
     context = {"status": status, "errors": errors or [], "message": message, "title_key": title_key,
