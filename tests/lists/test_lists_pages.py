@@ -236,3 +236,18 @@ def test_the_officer_s_lists_page_names_the_department_in_the_page_s_language(cl
     assert "<p>District Market Regulation Bureau <code>scjgj</code></p>" in html and "区市场监管局" not in html
     client.cookies.set("lang", "zh")
     assert "<p>区市场监管局 <code>scjgj</code></p>" in client.get("/lists").text
+
+
+def test_an_id_number_typed_as_the_category_is_never_shown_back(client, world, login):  # type: ignore[no-untyped-def]
+    """A category the list does not have is refused naming what was typed: an ID number typed there
+    (a forged form, a paste in the wrong box) is masked in the message the page shows, as the API's
+    error body masks it."""
+    from tests.support import new_id_number
+
+    number = new_id_number()
+    login(client, "officer_a")
+    csrf = hidden(client.get("/lists").text, "csrf_token")
+    r = _propose(client, world, csrf, world.other_id_number, category=number)
+    assert r.status_code == 422 and "不在该名单的类别中" in r.text
+    assert number not in r.text and number[6:14] not in r.text
+    assert number[:6] + "********" + number[-4:] in r.text

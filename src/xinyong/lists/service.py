@@ -443,8 +443,9 @@ def propose(session: Session, *, code: str, subject_id: int, reason: str, actor:
         if category is None:
             raise ListError("missing", "请选择类别", "a category is required", "category")
         if category not in cats:
-            raise ListError("unknown_category", f"类别 {category[:64]} 不在该名单的类别中",
-                            f"category {category[:64]} is not one of this list's categories", "category")
+            shown = mask_id_numbers_in(category)[:64]  # echoed on the page as typed: never an ID number in the clear
+            raise ListError("unknown_category", f"类别 {shown} 不在该名单的类别中",
+                            f"category {shown} is not one of this list's categories", "category")
     elif category is not None:
         raise ListError("unknown_category", "该名单没有类别", "this list has no categories", "category")
     dept = _department(session, department_id)
