@@ -220,13 +220,13 @@ def revoke(record_id: ObjectId, body: RevokeIn, principal: Pusher, session: DbSe
         _refused(session, principal, record_id, "record.revoke")
         raise ApiError(404, "not_found", "记录不存在 / record not found")
     try:
-        service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor)
+        service.revoke(session, rec=rec, reason=body.reason, actor=principal.actor, act_ended_on=body.act_ended_on)
     except service.DepartmentInactive as exc:  # a deactivated department changes nothing any more
         inactive_refused(session, principal)
         raise ApiError(exc.status, exc.code, exc.message) from exc
     except service.RecordError as exc:
         revoke_refused(session, principal, record_id, exc)
-        # a refused reason names its field; a record already revoked or archived (409) concerns none
+        # a refused reason or end of the act names its field; a record already revoked or archived (409) none
         errors = [{"field": exc.field, "code": exc.code, "message": exc.message}] if exc.field else []
         raise ApiError(exc.status, exc.code, exc.message, errors) from exc
     return record_out(session, vault, rec, with_revisions=True)

@@ -77,6 +77,11 @@ class RecordOut(BaseModel):
 class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
+    act_ended_on: str | None = Field(
+        default=None, max_length=32, examples=["2026-11-20"],
+        description="Optional, YYYY-MM-DD: the end of the act (a dishonest debtor who performed), for an item whose "
+                    "retention counts from it (catalog retention.from_field); not after today nor before decided_at. "
+                    "Stored in the record's field with the revocation's revision; retain_until is computed again")
 
 
 class RecomputeIn(BaseModel):

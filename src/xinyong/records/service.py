@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from xinyong import bulk, clock, events
 from xinyong.audit.service import Actor, record, record_many, record_refusal
-from xinyong.catalog.service import Item, current_items, get_version
+from xinyong.catalog.service import Item, current_items, get_current, get_version
 from xinyong.catalog.spec import CONTROL_CHARS as _CTRL
-from xinyong.catalog.spec import ENVELOPE_LABELS, no_such_day, parse_date
+from xinyong.catalog.spec import ENVELOPE_LABELS, coerce_field, no_such_day, parse_date
 from xinyong.catalog.spec import TEXT_CONTROL_CHARS as _CTRL_TEXT
 from xinyong.db import lock_rows, utc_of, utcnow
 from xinyong.privacy import identity
@@ -875,10 +875,48 @@ def revisions_of(session: Session, record_id: int) -> list[RecordRevision]:
                                 .order_by(RecordRevision.revision)))
 
 
-def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Record:
+ACT_ENDED_ON = "act_ended_on"  # the revocation's optional end of the act (the body's and the form's name)
+
+
+def _act_ended(session: Session, rec: Record, raw: Any, today: date) -> tuple[Item, date]:
+    """The end of the act a revocation records (a dishonest debtor who performed: the court's removal is
+    when the act ended), checked as a pushed record's field is: the record's item must count its
+    retention from a date field (``retention.from_field`` in the current catalog); the date is read by
+    that field's own checker; it is not after today nor before the decision. Refusals name
+    ``act_ended_on`` (422)."""
+    item = get_current(session, rec.item_code)
+    spec = item.spec if item is not None else None
+    if spec is None or spec.retention_from is None:
+        raise RecordError("not_allowed", "该事项的保存期不从违法失信行为终止日期起算（目录未设置 retention.from_field），不能填写终止日期",
+                          "this item's retention does not count from the end of the act (its catalog sets no "
+                          "retention.from_field): act_ended_on is not allowed", 422, ACT_ENDED_ON)
+    f = spec.field_index[spec.retention_from]
+    value, err = coerce_field(f, raw.strip() if isinstance(raw, str) else raw, ACT_ENDED_ON)
+    if err is not None:
+        zh, _, en = err["message"].partition(" / ")
+        raise RecordError(err["code"], zh, en, 422, ACT_ENDED_ON)
+    ended = date.fromisoformat(value)
+    if ended > today:
+        raise RecordError("future_date", f"“{f.name_zh}”不能晚于今天", f"{ACT_ENDED_ON} must not be after today",
+                          422, ACT_ENDED_ON)
+    if ended < rec.decided_at:
+        raise RecordError("out_of_range", f"“{f.name_zh}”不能早于决定日期（{rec.decided_at.isoformat()}）",
+                          f"{ACT_ENDED_ON} must not be before decided_at ({rec.decided_at.isoformat()})",
+                          422, ACT_ENDED_ON)
+    return item, ended  # type: ignore[return-value]
+
+
+def revoke(session: Session, *, rec: Record, reason: str, actor: Actor, act_ended_on: Any = None,
+           today: date | None = None) -> Record:
     """Revoke (撤销): kept with a new revision, no longer shown or used. Refused (``DepartmentInactive``)
     when the record's department is deactivated, read under the department's lock, so that a
-    deactivation committed while this waited for its turn is seen."""
+    deactivation committed while this waited for its turn is seen.
+
+    ``act_ended_on`` (optional, ``YYYY-MM-DD``; None or empty: not given): the end of the act, for an
+    item whose retention counts from it (:func:`_act_ended`). The same revocation revision then holds
+    it in the record's field (the revision before keeps the fields as they were), with the content
+    hash and ``retain_until`` computed again from it (``display.compute``, the item's current rule;
+    never before the record's display ends); the audit entry names both."""
     if not lock_department(session, rec.department_id):
         raise DepartmentInactive()
     reason = (reason or "").strip()
@@ -897,14 +935,29 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor) -> Recor
     if rec.status == "archived":  # retention ended: kept as it was
         raise RecordError("archived", "记录保存期已满并已归档，不能撤销", "record was archived when its retention ended; "
                           "it cannot be revoked", 409)
+    ended = None
+    if act_ended_on is not None and act_ended_on != "":
+        item, ended = _act_ended(session, rec, act_ended_on, today or clock.today())
     bulk.insert_rows(session, _REV, _snapshot_rows(session, [rec.id]))
     now = utcnow()
     previous = rec.status
+    details: dict[str, Any] = {"reason": reason[:200], "previous_status": previous}
+    if ended is not None:
+        name = item.spec.retention_from
+        assert name is not None
+        fields = {**rec.fields, name: ended.isoformat()}  # a new dict: the JSON column sees the change
+        dates = display.compute(item.spec, rec.severity, rec.decided_at, fields)
+        before = rec.retain_until
+        rec.fields, rec.content_hash = fields, content_hash(rec.item_code, rec.subject_id, rec.severity,
+                                                            rec.decided_at, fields)
+        rec.retain_until = max(d for d in (dates.retain_until, rec.display_until) if d is not None)
+        details.update({"act_ended_on": ended.isoformat(), "retain_until": rec.retain_until.isoformat(),
+                        "retain_until_before": before.isoformat() if before else None})
     rec.revision += 1
     rec.status, rec.status_changed_at, rec.status_reason, rec.updated_at = "revoked", now, reason, now
     rec.change_kind, rec.changed_by = "revoke", actor.label
-    record(session, actor=actor, action="record.revoke", object_type="record", object_id=rec.id,
-           details={"reason": reason[:200], "previous_status": previous, "revision": rec.revision})
+    details["revision"] = rec.revision
+    record(session, actor=actor, action="record.revoke", object_type="record", object_id=rec.id, details=details)
     session.flush()
     events.records_changed(session, [rec.subject_id], [rec.id], reason="revoke")
     return rec

@@ -26,12 +26,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
+from xinyong import clock
 from xinyong.audit.service import record, record_not_found
 from xinyong.auth.deps import audit_refusal, page_refusals, require
 from xinyong.auth.models import Department
 from xinyong.auth.permissions import allowed
 from xinyong.auth.service import Principal
-from xinyong.catalog.service import Item, current_items, get_version
+from xinyong.catalog.service import Item, current_items, get_current, get_version
 from xinyong.catalog.spec import CODE_RE, parse_date
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy import identity
@@ -317,8 +318,14 @@ def _detail_page(request: Request, session: Session, vault: Vault, principal: Pr
     fields = [(names[name], value) for name, value in out.fields.items()]
     can_revoke = (allowed(principal.role, "records.push") and principal.department_id is not None
                   and rec.department_id == principal.department_id and rec.status != "revoked")
+    # the revocation's end-of-act box, for an item whose retention counts from it (its label, in the
+    # page's language: service.revoke checks it against the item's current rule)
+    current = get_current(session, rec.item_code) if can_revoke else None
+    ended_by = current.spec.retention_from if current is not None else None
+    act_end_label = _field_label(current.spec.field_index.get(ended_by), ended_by, lang) if ended_by else None
     return render(request, "records/detail.html", {
-        "r": out, "fields": fields, "field_names": names,
+        "r": out, "fields": fields, "field_names": names, "act_end_label": act_end_label,
+        "act_end_name": service.ACT_ENDED_ON, "today": clock.today(),
         "department_name": _dept_label(session.get(Department, rec.department_id), lang), "item_title": item_name(lang, version, rec.item_code),
         "can_revoke": can_revoke, "error": error, "form": form or {}, "list_path": LIST_PATH,
         "label": lambda prefix, code: label(lang, prefix, code),
@@ -345,15 +352,17 @@ def _refused(session: Session, principal: Principal, record_id: int, action: str
 
 @router.post(LIST_PATH + "/{record_id}/revoke", response_model=None)
 def record_revoke(request: Request, record_id: RecordId, principal: Pusher, session: DbSession, vault: VaultDep,
-                  reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
-    """Only the owning department revokes (another department's record is 404, even for admins)."""
+                  reason: Annotated[str, Form(max_length=2000)] = "",
+                  act_ended_on: Annotated[str, Form(max_length=32)] = "") -> Response:
+    """Only the owning department revokes (another department's record is 404, even for admins).
+    ``act_ended_on``: the end of the act, as the API's body takes it (empty: not given)."""
     try:
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
     except service.RecordError as exc:
         _refused(session, principal, record_id, "record.revoke")
         raise _not_found() from exc
     try:
-        service.revoke(session, rec=rec, reason=reason, actor=principal.actor)
+        service.revoke(session, rec=rec, reason=reason, actor=principal.actor, act_ended_on=act_ended_on.strip() or None)
     except service.RecordError as exc:
         if isinstance(exc, service.DepartmentInactive):  # a deactivated department changes nothing any more
             inactive_refused(session, principal)
@@ -362,7 +371,7 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
         error = {"message": exc.message, "field": exc.field or "reason"}
         return _detail_page(request, session, vault, principal, rec, error=error,
-                            form={"reason": CONTROL.sub("", reason)},
+                            form={"reason": CONTROL.sub("", reason), "act_ended_on": echo(act_ended_on.strip())},
                             status_code=exc.status)
     return RedirectResponse(f"{LIST_PATH}/{rec.id}", status_code=303)
 

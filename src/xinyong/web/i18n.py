@@ -363,6 +363,9 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "en": "A revoked record is kept but no longer shown or used, and cannot be restored. "
                                   "Give the reason."},
     "records.revoke.reason": {"zh": "撤销原因", "en": "Reason"},
+    "records.revoke.act_ended_hint": {"zh": "选填。违法失信行为已终止的（如失信被执行人已履行义务），填写终止之日：保存期自该日起算（不早于决定日期，不晚于今天）。",
+                                      "en": "Optional. If the act has ended (a debtor performed), the day it ended: "
+                                            "retention counts from it (not before the decision, not after today)."},
     "records.revoke.submit": {"zh": "撤销", "en": "Revoke"},
     # ---- data quality ---------------------------------------------------------------------
     "quality.title": {"zh": "数据质量", "en": "Data quality"},
