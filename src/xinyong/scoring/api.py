@@ -39,6 +39,7 @@ from xinyong.scoring.schemas import (
     RulesetIn,
     RulesetOut,
     ScoreOut,
+    WhatIfContributionOut,
     WhatIfIn,
     WhatIfOut,
 )
@@ -116,7 +117,8 @@ def what_if(subject_id: ObjectId, body: WhatIfIn, principal: ScoreReader, sessio
     service.record_what_if(session, actor=principal.actor, subject_id=subject_id, changes=len(body.changes), result=new)
     return WhatIfOut(subject_id=subject_id, current_score=current.score, current_grade=current.grade, score=new.score,
                      grade=new.grade, ruleset_version=new.ruleset_version, forced_by=new.forced_by,
-                     contributions=_contribs(new))
+                     contributions=[WhatIfContributionOut(**c.model_dump(), display_until=d.display_until)
+                                    for c, d in zip(_contribs(new), new.contributions, strict=True)])
 
 
 def ruleset_out(session: Session, row: Any, *, full: bool = False, today: date | None = None) -> RulesetOut:

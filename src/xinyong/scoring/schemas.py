@@ -32,7 +32,16 @@ class WhatIfIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     changes: list[dict[str, Any]] = Field(
         min_length=1, max_length=50,
-        description='[{"remove_record": 12}, {"add": {"item": "honor", "level": "city", "decided_at": "2026-11-01"}}]')
+        description='[{"remove_record": 12}, {"add": {"item": "honor", "level": "city", "decided_at": "2026-11-01"}}, '
+                    '{"add": {"item": "dishonest_debtor", "decided_at": "2025-01-10", "fields": {"extension_years": 1}}}]'
+                    ' — add.fields: the item\'s display extension field (catalog display.extension), checked as a '
+                    'pushed record\'s field is')
+
+
+class WhatIfContributionOut(ContributionOut):
+    display_until: date | None = Field(
+        default=None, description="The day its display ends (a supposed record's from its item's rule, decision date, "
+                                  "severity and display extension field)")
 
 
 class WhatIfOut(BaseModel):
@@ -43,7 +52,7 @@ class WhatIfOut(BaseModel):
     grade: str
     ruleset_version: int
     forced_by: list[str]
-    contributions: list[ContributionOut]
+    contributions: list[WhatIfContributionOut]
 
 
 class RulesetIn(BaseModel):

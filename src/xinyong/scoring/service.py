@@ -66,7 +66,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from xinyong import bulk, clock
 from xinyong.audit.service import Actor, record, record_not_found, record_refusal
 from xinyong.bulk import in_values
-from xinyong.catalog.spec import TEXT_CONTROL_CHARS
+from xinyong.catalog.spec import TEXT_CONTROL_CHARS, coerce_field
 from xinyong.db import utcnow
 from xinyong.domain_errors import BilingualError
 from xinyong.lists.models import ListEntry, ListKind
@@ -838,6 +838,9 @@ class Contribution:
     reason_zh: str
     reason_en: str
     counts_until: date
+    # the day its display ends: the record's own, or a hypothetical record's from its item's rule
+    # (its decision date, severity and display extension field)
+    display_until: date | None = None
 
     @property
     def reason(self) -> str:
@@ -918,7 +921,8 @@ def _assemble(session: Session, subject_id: int, loaded: Loaded, rows: list[Any]
         contribs.append(Contribution(record_id=r.record_id if r.record_id > 0 else None, item=r.item_code,
                                      variant=r.variant, decided_at=r.decided_at, points=int(r.points),
                                      reason_zh=reason[0], reason_en=reason[1],
-                                     counts_until=counts_until(r.decided_at, r.window_months, display_until)))
+                                     counts_until=counts_until(r.decided_at, r.window_months, display_until),
+                                     display_until=display_until))
     score = loaded.base + sum(c.points for c in contribs)
     lists = _listed(session, subject_id) if lists is None else lists
     forced_by = [entry["code"] for entry in lists if entry["code"] in loaded.force_lists]
@@ -941,12 +945,49 @@ def _bad_change(i: int, code: str, zh: str, en: str, key: str = "") -> ScoringEr
     return ScoringError(code, zh, en, f"changes[{i}]{'.' + key if key else ''}")
 
 
+def _display_fields(i: int, spec: Any, raw: Any) -> dict[str, Any] | None:
+    """A supposed record's ``fields``, as far as its display dates read them: the item's display
+    extension field only (``ItemSpec.display_extension``), checked by the catalog field's own checker
+    as a pushed record's is; an empty value is none. Refusals name ``changes[i].add.fields[.name]``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _bad_change(i, "wrong_type", "fields 应为对象", "fields must be an object", "add.fields")
+    ext = spec.display_extension
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        shown = mask_id_numbers_in(str(key))[:64]
+        if not isinstance(key, str) or key not in spec.field_index:
+            raise _bad_change(i, "unknown_field", f"本事项在目录中没有字段“{shown}”",
+                              f"no field '{shown}' in the catalog item", f"add.fields.{shown}")
+        if ext is None or key != ext[0]:
+            allowed_zh = f"（{ext[0]}）" if ext else "（本事项没有）"
+            allowed_en = f" ({ext[0]})" if ext else " (this item has none)"
+            raise _bad_change(i, "not_allowed", f"模拟只读取延长展示期的字段{allowed_zh}，不能填写“{shown}”",
+                              f"a what-if reads only the field that lengthens the display{allowed_en}, not '{shown}'",
+                              f"add.fields.{shown}")
+        if value is None or value == "":
+            continue
+        got, err = coerce_field(spec.field_index[key], value, f"fields.{key}")
+        if err is not None:
+            zh, _, en = err["message"].partition(" / ")
+            raise _bad_change(i, err["code"], zh, en, f"add.fields.{key}")
+        out[key] = got
+    return out or None
+
+
 def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, Any]], *, today: date
             ) -> tuple[Explanation, Explanation]:
     """(current, hypothetical): the explanation now and the one that would result from ``changes``
     (``{"remove_record": id}`` — repaired, expired or revoked; ``{"add": {"item", "severity"|"level"|"hours",
-    "decided_at"}}`` — a new record). Same engine, hypothetical records source; the lists fed by a catalog
-    item (the dishonest debtors) follow the hypothetical records too; nothing is written."""
+    "decided_at", "fields"}}`` — a new record). Same engine, hypothetical records source; the lists fed by a catalog
+    item (the dishonest debtors) follow the hypothetical records too; nothing is written.
+
+    ``add.fields``: the record's fields its display dates read — the item's display extension field
+    (catalog ``display.extension``: a dishonest debtor's ``extension_years``), checked as a pushed
+    record's field is (the field's own checker: an integer within its bounds); any other field is
+    refused. The hypothetical record's ``display_until`` comes from the item's rule with it, as a
+    pushed record's would (``records.display.compute``)."""
     from xinyong.catalog.service import current_items
     from xinyong.lists.service import catalog_feeds
 
@@ -968,8 +1009,9 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
             # a record id is a positive BIGINT: a larger number is no record (SQLite cannot bind it)
             owner = (session.scalar(select(Record.subject_id).where(Record.id == rid))
                      if type(rid) is int and 0 < rid < 2**63 else None)
-            if owner != subject_id:
-                raise _bad_change(i, "unknown_record", f"该信用主体没有记录 {rid}"[:80], f"the subject has no record {rid}"[:80],
+            if owner != subject_id:  # (echoed on the citizen's page: what was sent, masked)
+                shown = mask_id_numbers_in(str(rid))[:40]
+                raise _bad_change(i, "unknown_record", f"该信用主体没有记录 {shown}", f"the subject has no record {shown}",
                                   "remove_record")
             removed.append(rid)
             continue
@@ -982,7 +1024,8 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
         f = facts.get(code) if isinstance(code, str) else None
         item = items.get(code) if isinstance(code, str) else None
         if f is None or item is None:
-            raise _bad_change(i, "unknown_item", f"目录中没有事项 {code}"[:80], f"no catalog item {code}"[:80], "add.item")
+            shown = mask_id_numbers_in(str(code))[:64]
+            raise _bad_change(i, "unknown_item", f"目录中没有事项 {shown}", f"no catalog item {shown}", "add.item")
         variant = ""
         severity = add.get("severity")
         if f.severities:
@@ -1006,7 +1049,8 @@ def what_if(session: Session, subject_id: int, changes: Sequence[Mapping[str, An
                               "add.decided_at") from None
         if decided > today:
             raise _bad_change(i, "future_date", "决定日期不能晚于今天", "decided_at is in the future", "add.decided_at")
-        until = display.compute(item.spec, severity if f.severities else None, decided).display_until
+        fields = _display_fields(i, item.spec, add.get("fields"))
+        until = display.compute(item.spec, severity if f.severities else None, decided, fields).display_until
         if until <= today:
             continue  # its display would already have ended: it would not count
         fake_id = -(len(added) + 1)

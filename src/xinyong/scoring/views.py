@@ -36,6 +36,8 @@ BASE = "/admin/scoring"
 DISTRIBUTION = "/admin/scoring/distribution"
 MY_SCORE = "/my/score"
 MAX_YAML = 200_000
+# the records a citizen may suppose added on their page (the API's what-if takes any catalog item)
+OFFERED = ("honor", "moral_model", "volunteer_service", "blood_donation")
 
 
 async def _form(request: Request) -> FormData:
@@ -138,6 +140,27 @@ def _my_subject(principal: Principal) -> int:
     return principal.subject_id
 
 
+def _extension_boxes(session: Session, lang: str) -> list[dict[str, Any]]:
+    """A box for each display extension field (catalog ``display.extension``) of the items the page
+    offers, once per field: its name, label, bounds and the items that have it. Driven by the catalog,
+    not by item codes; the what-if reads it as a pushed record's field (``service.what_if``)."""
+    from xinyong.catalog.service import current_items
+
+    items = current_items(session)
+    boxes: dict[str, dict[str, Any]] = {}
+    for code in OFFERED:
+        item = items.get(code)
+        ext = item.spec.display_extension if item is not None else None
+        if ext is None:
+            continue
+        f = item.spec.field_index[ext[0]]  # type: ignore[union-attr]
+        box = boxes.setdefault(f.name, {"name": f.name, "field": f"fields.{f.name}", "min": f.min, "max": f.max,
+                                        "label": f.name_zh if lang == "zh" else f.name.replace("_", " ").capitalize(),
+                                        "items": []})
+        box["items"].append(code)
+    return list(boxes.values())
+
+
 def _my_page(request: Request, session: Session, principal: Principal, *, result: Any = None,
              error: str | None = None, status_code: int = 200, form: dict[str, str] | None = None,
              bad: str | None = None) -> HTMLResponse:
@@ -154,6 +177,7 @@ def _my_page(request: Request, session: Session, principal: Principal, *, result
         "history": service.history(session, sid),
         "forced_names": [names.get(code, code) for code in e.forced_by],
         "today": today, "levels": list(service.LEVEL_LABELS), "action": MY_SCORE + "/what-if",
+        "offered": OFFERED, "extensions": _extension_boxes(session, lang),
         "label": lambda prefix, code: label(lang_of(request), prefix, code),
     }, status_code=status_code)
 
@@ -182,10 +206,16 @@ def my_what_if(request: Request, principal: SelfReader, session: DbSession, form
                 add["hours"] = float(hours)
             except ValueError:
                 add["hours"] = hours
+        # the display extension boxes (fields.<name>), as the record's fields: checked by the service
+        fields = {k[len("fields."):]: _str(form, k, 12).strip() for k in form
+                  if k.startswith("fields.") and _str(form, k, 12).strip()}
+        if fields:
+            add["fields"] = fields
         changes.append({"add": add})
     # shown back as typed, but never a value of an ID number's shape (web.filters.echo): the date and
     # hours boxes show a refused value on screen
     keep = {k: echo(_str(form, k, 64)) for k in ("add_item", "level", "severity", "decided_at", "hours")}
+    keep.update({k: echo(_str(form, k, 12)) for k in form if k.startswith("fields.")})
     if not changes:
         service.record_what_if_refused(session, actor=principal.actor, subject_id=sid, code="missing",
                                        field="changes", via="page")
