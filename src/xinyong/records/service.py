@@ -885,12 +885,11 @@ def _act_ended(session: Session, rec: Record, raw: Any, today: date) -> tuple[It
     that field's own checker; it is not after today nor before the decision. Refusals name
     ``act_ended_on`` (422)."""
     item = get_current(session, rec.item_code)
-    spec = item.spec if item is not None else None
-    if spec is None or spec.retention_from is None:
+    if item is None or item.spec.retention_from is None:
         raise RecordError("not_allowed", "该事项的保存期不从违法失信行为终止日期起算（目录未设置 retention.from_field），不能填写终止日期",
                           "this item's retention does not count from the end of the act (its catalog sets no "
                           "retention.from_field): act_ended_on is not allowed", 422, ACT_ENDED_ON)
-    f = spec.field_index[spec.retention_from]
+    f = item.spec.field_index[item.spec.retention_from]
     value, err = coerce_field(f, raw.strip() if isinstance(raw, str) else raw, ACT_ENDED_ON)
     if err is not None:
         zh, _, en = err["message"].partition(" / ")
@@ -903,7 +902,7 @@ def _act_ended(session: Session, rec: Record, raw: Any, today: date) -> tuple[It
         raise RecordError("out_of_range", f"“{f.name_zh}”不能早于决定日期（{rec.decided_at.isoformat()}）",
                           f"{ACT_ENDED_ON} must not be before decided_at ({rec.decided_at.isoformat()})",
                           422, ACT_ENDED_ON)
-    return item, ended  # type: ignore[return-value]
+    return item, ended
 
 
 def revoke(session: Session, *, rec: Record, reason: str, actor: Actor, act_ended_on: Any = None,

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from xinyong import clock
 from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
+from xinyong.catalog.service import current_items
 from xinyong.deps import DbSession
 from xinyong.lists.models import ListKind
 from xinyong.scoring import service
@@ -144,16 +145,13 @@ def _extension_boxes(session: Session, lang: str) -> list[dict[str, Any]]:
     """A box for each display extension field (catalog ``display.extension``) of the items the page
     offers, once per field: its name, label, bounds and the items that have it. Driven by the catalog,
     not by item codes; the what-if reads it as a pushed record's field (``service.what_if``)."""
-    from xinyong.catalog.service import current_items
-
     items = current_items(session)
     boxes: dict[str, dict[str, Any]] = {}
     for code in OFFERED:
         item = items.get(code)
-        ext = item.spec.display_extension if item is not None else None
-        if ext is None:
+        if item is None or item.spec.display_extension is None:
             continue
-        f = item.spec.field_index[ext[0]]  # type: ignore[union-attr]
+        f = item.spec.field_index[item.spec.display_extension[0]]
         box = boxes.setdefault(f.name, {"name": f.name, "field": f"fields.{f.name}", "min": f.min, "max": f.max,
                                         "label": f.name_zh if lang == "zh" else f.name.replace("_", " ").capitalize(),
                                         "items": []})
