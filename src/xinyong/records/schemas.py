@@ -80,7 +80,7 @@ class RevokeIn(BaseModel):
     act_ended_on: str | None = Field(
         default=None, max_length=32, examples=["2026-11-20"],
         description="Optional, YYYY-MM-DD: the end of the act (a dishonest debtor who performed), for an item whose "
-                    "retention counts from it (catalog retention.from_field); not after today nor before decided_at. "
+                    "retention counts from it (catalog retention.from_field); not after today (before decided_at is allowed, as on a push). "
                     "Stored in the record's field with the revocation's revision; retain_until is computed again")
 
 

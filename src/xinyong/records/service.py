@@ -882,7 +882,7 @@ def _act_ended(session: Session, rec: Record, raw: Any, today: date) -> tuple[It
     """The end of the act a revocation records (a dishonest debtor who performed: the court's removal is
     when the act ended), checked as a pushed record's field is: the record's item must count its
     retention from a date field (``retention.from_field`` in the current catalog); the date is read by
-    that field's own checker; it is not after today nor before the decision. Refusals name
+    that field's own checker; it is not after today (as on a push, it may be before the decision). Refusals name
     ``act_ended_on`` (422)."""
     item = get_current(session, rec.item_code)
     if item is None or item.spec.retention_from is None:
@@ -898,10 +898,8 @@ def _act_ended(session: Session, rec: Record, raw: Any, today: date) -> tuple[It
     if ended > today:
         raise RecordError("future_date", f"“{f.name_zh}”不能晚于今天", f"{ACT_ENDED_ON} must not be after today",
                           422, ACT_ENDED_ON)
-    if ended < rec.decided_at:
-        raise RecordError("out_of_range", f"“{f.name_zh}”不能早于决定日期（{rec.decided_at.isoformat()}）",
-                          f"{ACT_ENDED_ON} must not be before decided_at ({rec.decided_at.isoformat()})",
-                          422, ACT_ENDED_ON)
+    # (before the decision is no refusal, as on a push: a penalty's act mostly ended before it was
+    # decided, and a debtor who had performed before being listed is revoked with that day)
     return item, ended
 
 
