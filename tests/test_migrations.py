@@ -597,3 +597,31 @@ def test_a_downgrade_below_0024_links_the_accounts_whose_person_was_registered_s
         drop()
     assert [tuple(r) for r in down] == [(1, 1), (2, None)]
     assert [tuple(r) for r in up] == [(1, 1, "b1"), (2, None, None)]
+
+
+def test_0026_masks_the_id_numbers_written_in_stored_ruleset_texts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ruleset versions saved before their YAML was masked get any ID number in it masked (a
+    comment's), as a save now masks it; a version without one stays byte for byte."""
+    import uuid
+
+    from sqlalchemy import text
+    from tests.support import PG_URL, new_id_number
+
+    number = new_id_number()
+    sources = {1: "# 默认规则\nbase: 1000\n", 2: f"# 依据投诉人 {number} 的意见调整\nbase: 990\n"}
+    url, db, drop = migrate.scratch_database(PG_URL, sqlite_file=tmp_path / "m26.db",
+                                             schema=f"xy_m26_{uuid.uuid4().hex[:8]}", revision="0025")
+    try:
+        with db.engine.begin() as c:
+            for version, source in sources.items():
+                c.execute(text("INSERT INTO scoring_rulesets (version, effective_from, base, spec, source, created_at, "
+                               "created_by) VALUES (:v, '2026-01-01', 1000, '{}', :s, '2026-11-01', 'admin')"),
+                          {"v": version, "s": source})
+        _upgrade(url, db)
+        with db.engine.connect() as c:
+            got = dict(c.execute(text("SELECT version, source FROM scoring_rulesets ORDER BY version")).all())
+            assert migrate.current_heads(c) == migrate.script_heads()
+    finally:
+        drop()
+    assert got[1] == sources[1]
+    assert got[2] == f"# 依据投诉人 {number[:6]}********{number[-4:]} 的意见调整\nbase: 990\n"

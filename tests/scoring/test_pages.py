@@ -248,3 +248,27 @@ def test_an_id_number_typed_in_the_note_of_a_refused_ruleset_form_is_never_shown
             r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": yaml_text, "effective_from": effective,
                                                     "note": "调整扣分", "action": action})
             assert r.status_code == 422 and re.search(r'name="note" value="调整扣分"', r.text), (action, effective)
+
+
+def test_an_id_number_in_a_ruleset_s_text_is_neither_shown_back_nor_stored(client, login, db, world, scored) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset's YAML is shown on the rulesets page and by the API to every scoring reader: an ID
+    number written in it (a comment, an unknown key) is masked when a refused form shows the text
+    back, in the refusal's messages, and in the version stored — as the note and the catalog's texts."""
+    from tests.support import new_id_number
+
+    from xinyong.privacy.masking import mask_id_number
+
+    number = new_id_number()
+    csrf = login(client, "admin")
+    text = service.default_text()
+    refused = f"# 依据 {number} 的意见调整\n{number}: 1\n" + text
+    r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": refused, "effective_from": "", "action": "save"})
+    assert r.status_code == 422 and number not in r.text and mask_id_number(number) in r.text
+    saved = f"# 依据 {number} 的意见调整\n" + text.replace("base: 1000", "base: 990")
+    r = client.post("/admin/scoring", data={"csrf_token": csrf, "yaml": saved, "effective_from": "", "action": "save"})
+    assert r.status_code == 200 and number not in r.text
+    with db.session() as s:
+        newest = s.scalars(select(ScoringRuleset).order_by(ScoringRuleset.version.desc())).first()
+        assert newest.version == 2 and number not in newest.source and mask_id_number(number) in newest.source
+    api = client.get("/api/v1/scoring/rulesets/2")
+    assert api.status_code == 200 and number not in api.text

@@ -221,8 +221,10 @@ def save_ruleset(session: Session, *, text_: str, actor: Actor, effective_from: 
     if session.get_bind().dialect.name == "postgresql":  # two saves at once number their versions in turn
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULESET_SAVE_LOCK})
     version = (session.scalar(select(func.max(ScoringRuleset.version)).where(ScoringRuleset.version > 0)) or 0) + 1
+    # the text is shown to every scoring reader (page, API): an ID number in it (a comment's) is kept
+    # masked, as the note and the catalog's texts; the rules come from the text as validated
     row = ScoringRuleset(version=version, effective_from=effective, base=rs.base, spec=_spec_of(rs),
-                         source=text_, created_by=actor.label, note=(note or None))
+                         source=mask_id_numbers_in(text_), created_by=actor.label, note=(note or None))
     session.add(row)
     session.flush()
     session.execute(insert(ScoringRule), _rule_rows(rs, version))

@@ -20,7 +20,9 @@ from xinyong.auth.deps import page_refusals, require
 from xinyong.auth.service import Principal
 from xinyong.catalog.service import current_items
 from xinyong.deps import DbSession
+from xinyong.errors import masked_errors
 from xinyong.lists.models import ListKind
+from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.web.filters import echo
@@ -91,8 +93,9 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
     note = _str(form, "note", 500).strip()
     action = _str(form, "action", 20)
     # shown back as typed (a text box when refused), but never a value of an ID number's shape (web.filters.echo):
-    # the date box and the note alike
-    keep = {"source": source, "effective_from": echo(effective_raw), "note": echo(note), "previewing": action != "save"}
+    # the date box and the note alike; the YAML itself with any ID number in it masked (a comment's)
+    keep = {"source": mask_id_numbers_in(source), "effective_from": echo(effective_raw), "note": echo(note),
+            "previewing": action != "save"}
     audited = "scoring.ruleset_create" if action == "save" else "scoring.preview"
     err: dict[str, Any] | None = None
     try:
@@ -121,7 +124,8 @@ def rulesets_submit(request: Request, principal: ScoringAdmin, session: DbSessio
         errors = [{"field": exc.field or "yaml", "line": None, "code": exc.code, "message": exc.message}]
     service.record_ruleset_refused(session, actor=principal.actor, action=audited, code=errors[0]["code"],
                                    line=errors[0].get("line"), via="page")
-    return _ruleset_page(request, session, today=today, errors=errors, status_code=422, **keep)
+    # a refusal names the key or value it read (an unknown key…): masked, as the API's error body is
+    return _ruleset_page(request, session, today=today, errors=masked_errors(errors), status_code=422, **keep)
 
 
 @router.get(DISTRIBUTION, response_class=HTMLResponse)
