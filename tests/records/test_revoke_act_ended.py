@@ -3,8 +3,8 @@
 by the court, and that is when the act ended — retention counts five years from it (catalog
 ``retention.from_field``). Stored with the revocation's own revision (the revision before keeps the
 fields as they were), ``retain_until`` computed again, audited; refused naming ``act_ended_on`` when
-the date cannot be read, is after today or before the decision, or the item has no such rule. The
-``{"reason"}``-only call is as it was."""
+the date cannot be read or is after today, or the item has no such rule (a date before the decision is
+taken, as on a push). The ``{"reason"}``-only call is as it was."""
 
 from __future__ import annotations
 
@@ -185,3 +185,25 @@ def test_the_workspace_revoke_form_takes_the_end_of_the_act_where_the_item_has_t
     plain = client.post(f"/workspace/records/{licence}/revoke",
                         data={"csrf_token": csrf, "reason": "撤销", "act_ended_on": ""}, follow_redirects=False)
     assert plain.status_code == 303
+
+
+@pytest.mark.parametrize(("lang", "untrue", "says"), [("zh", "不早于决定日期", "可早于决定日期"),
+                                                      ("en", "not before the decision", "it may be before the decision")])
+def test_the_revoke_form_s_hint_says_what_the_rule_takes(client, world, person, session, lang, untrue, says):  # type: ignore[no-untyped-def]
+    """The box's hint, in either language, says what the revocation takes: an end of the act before
+    the decision is taken (as on a push), so the hint must not tell the officer it is refused."""
+    idn, name = person
+    rid = _push(client, world, _debtor(idn, name))
+    csrf = login(client, "officer_a")
+    client.cookies.set("lang", lang)
+    page = client.get(f"/workspace/records/{rid}").text
+    assert 'name="act_ended_on"' in page and untrue not in page and says in page
+    ended = DECIDED - timedelta(days=20)  # what the hint used to say the form refuses
+    done = client.post(f"/workspace/records/{rid}/revoke",
+                       data={"csrf_token": csrf, "reason": "列入前已履行", "act_ended_on": ended.isoformat()},
+                       follow_redirects=False)
+    assert done.status_code == 303, done.text[:300]
+    rec = session.get(Record, rid)
+    session.refresh(rec)
+    assert (rec.status, rec.fields["act_ended_on"]) == ("revoked", ended.isoformat())
+

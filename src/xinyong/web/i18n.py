@@ -363,9 +363,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "en": "A revoked record is kept but no longer shown or used, and cannot be restored. "
                                   "Give the reason."},
     "records.revoke.reason": {"zh": "撤销原因", "en": "Reason"},
-    "records.revoke.act_ended_hint": {"zh": "选填。违法失信行为已终止的（如失信被执行人已履行义务），填写终止之日：保存期自该日起算（不早于决定日期，不晚于今天）。",
+    "records.revoke.act_ended_hint": {"zh": "选填。违法失信行为已终止的（如失信被执行人已履行义务），填写终止之日：保存期自该日起算（不晚于今天；可早于决定日期，如列入前已履行）。",
                                       "en": "Optional. If the act has ended (a debtor performed), the day it ended: "
-                                            "retention counts from it (not before the decision, not after today)."},
+                                            "retention counts from it (not after today; it may be before the decision, "
+                                            "as for a debtor who performed before being listed)."},
     "records.revoke.submit": {"zh": "撤销", "en": "Revoke"},
     # ---- data quality ---------------------------------------------------------------------
     "quality.title": {"zh": "数据质量", "en": "Data quality"},
@@ -684,8 +685,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit.outcome.ok": {"zh": "成功", "en": "OK"},
     "audit.outcome.denied": {"zh": "拒绝", "en": "Denied"},
     "audit.outcome.failed": {"zh": "失败", "en": "Failed"},
-    # a background job that stopped (an import's or a comparison's failure or interruption): written,
-    # but not one of audit.service.OUTCOMES, so no filter offers it
+    # a background job that stopped (an import's or a comparison's failure or interruption): one of
+    # audit.service.OUTCOMES, offered by the page's outcome filter and accepted by the API's
     "audit.outcome.error": {"zh": "出错", "en": "Error"},
     "audit.occurred_from": {"zh": "起始日期", "en": "From"},
     "audit.occurred_to": {"zh": "结束日期", "en": "To"},
