@@ -207,3 +207,22 @@ def test_the_revoke_form_s_hint_says_what_the_rule_takes(client, world, person, 
     session.refresh(rec)
     assert (rec.status, rec.fields["act_ended_on"]) == ("revoked", ended.isoformat())
 
+
+def test_a_refused_revoke_form_shows_its_reason_back_with_no_id_number_in_the_clear(client, world, person,  # type: ignore[no-untyped-def]
+                                                                                    session):
+    """A revoke form refused for its end-of-act date shows the reason typed back; an ID number in it
+    (the debtor's, quoted in the reason) is shown masked, as the reason is stored, never in the clear."""
+    from tests.support import new_id_number
+
+    from xinyong.privacy.masking import mask_id_number
+
+    idn, name = person
+    rid = _push(client, world, _debtor(idn, name))
+    csrf = login(client, "officer_a")
+    number = new_id_number()
+    refused = client.post(f"/workspace/records/{rid}/revoke",
+                          data={"csrf_token": csrf, "reason": f"被执行人 {number} 已履行", "act_ended_on": "2026/10/15"})
+    assert refused.status_code == 422 and "日期格式应为 YYYY-MM-DD" in refused.text
+    assert number not in refused.text and number[6:14] not in refused.text
+    assert f"被执行人 {mask_id_number(number)} 已履行</textarea>" in refused.text
+    assert session.get(Record, rid).status == "active"

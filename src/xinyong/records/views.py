@@ -36,7 +36,7 @@ from xinyong.catalog.service import Item, current_items, get_current, get_versio
 from xinyong.catalog.spec import CODE_RE, parse_date
 from xinyong.deps import DbSession, VaultDep
 from xinyong.privacy import identity
-from xinyong.privacy.masking import mask_id_number
+from xinyong.privacy.masking import mask_id_number, mask_id_numbers_in
 from xinyong.privacy.vault import Vault
 from xinyong.records import service
 from xinyong.records.api import inactive_refused, record_out, revoke_refused
@@ -371,7 +371,9 @@ def record_revoke(request: Request, record_id: RecordId, principal: Pusher, sess
         rec = service.get_for_department(session, record_id=record_id, department_id=principal.department_id)
         error = {"message": exc.message, "field": exc.field or "reason"}
         return _detail_page(request, session, vault, principal, rec, error=error,
-                            form={"reason": CONTROL.sub("", reason), "act_ended_on": echo(act_ended_on.strip())},
+                            # the reason shown back as it would be kept: an ID number in it masked
+                            form={"reason": mask_id_numbers_in(CONTROL.sub("", reason)),
+                                  "act_ended_on": echo(act_ended_on.strip())},
                             status_code=exc.status)
     return RedirectResponse(f"{LIST_PATH}/{rec.id}", status_code=303)
 
