@@ -195,3 +195,30 @@ def test_the_check_form_is_rate_limited_like_the_api(db, vault, settings, world)
                               .order_by(AuditEntry.id.desc())).first()
             assert entry is not None and entry.outcome == "denied" and entry.details["path"] == "/workspace/checks"
         assert _check(c, world, new_id_number()).status_code == 200  # a key is a caller of its own
+
+
+def test_refused_check_forms_write_nothing_each(db, vault, settings, world):  # type: ignore[no-untyped-def]
+    """A flood of refusals must not become a flood of writes (docs/measures.md): a check form over the
+    limit answers 429 without a write of its own — no check, no audit entry per call (the refusals
+    are counted and written in one entry later), and no list of batch jobs read and audited."""
+    from xinyong.ratelimit import limiter_of, record_refusals
+
+    app = create_app(settings.model_copy(update={"rate_limits": "checks=1/m:1"}), database=db, vault=vault)
+    with TestClient(app, base_url="https://testserver") as c:
+        csrf = login(c, "officer_a")
+        assert c.post("/workspace/checks", data={"id_number": new_id_number(), "scenario": "awards",
+                                                 "csrf_token": csrf}).status_code == 200
+        with db.session() as s:
+            before = s.scalar(select(func.max(AuditEntry.id)))
+        for _ in range(3):
+            r = c.post("/workspace/checks", data={"id_number": new_id_number(), "scenario": "awards",
+                                                  "csrf_token": csrf})
+            assert r.status_code == 429 and "请求过于频繁" in r.text
+            assert 'id="jobs"' not in r.text  # the jobs list is not read for a refused call
+        with db.session() as s:
+            written = list(s.scalars(select(AuditEntry.action).where(AuditEntry.id > before)))
+            assert written == [], written
+            assert record_refusals(s, limiter_of(app)) == 3  # the three calls, in one entry
+            s.flush()
+            entries = list(s.scalars(select(AuditEntry).where(AuditEntry.id > before)))
+            assert [(e.action, e.details["calls"]) for e in entries] == [("ratelimit.refused", 3)]

@@ -164,12 +164,16 @@ def _caller(dept: Department, principal: Principal) -> service.Caller:
 
 def _checks_page(request: Request, session: Session, principal: Principal, *, answer: dict[str, Any] | None = None,
                  error: dict[str, Any] | None = None, batch_error: str | None = None, scenario: str | None = None,
-                 status_code: int = 200) -> HTMLResponse:
+                 status_code: int = 200, with_jobs: bool = True) -> HTMLResponse:
+    """``with_jobs=False``: without the list of batch jobs (not read, so not audited): a check refused
+    over the rate limit writes nothing of its own (its refusal is counted, written in aggregate)."""
     dept = _department(session, principal)
     rules = service.rules_for(session)
-    jobs = batch.list_jobs(session, department_id=principal.department_id,
-                           any_department=allowed(principal.role, "checks.read_all"), limit=20)
-    batch.record_list(session, actor=principal.actor, jobs=jobs, via="page")
+    jobs = None
+    if with_jobs:
+        jobs = batch.list_jobs(session, department_id=principal.department_id,
+                               any_department=allowed(principal.role, "checks.read_all"), limit=20)
+        batch.record_list(session, actor=principal.actor, jobs=jobs, via="page")
     return render(request, "measures/checks.html", {
         "department": dept, "scenarios": rules.scenarios, "answer": answer, "error": error, "selected": scenario,
         "batch_error": batch_error, "jobs": jobs, "status_of": batch.effective_status, "checks_path": CHECKS_PATH,
@@ -206,7 +210,7 @@ def check_from_page(request: Request, principal: Checker, session: DbSession, va
     if wait > 0:
         limiter.refused("checks", caller, principal.actor, host, request.url.path)
         retry = max(1, math.ceil(wait))
-        page = _checks_page(request, session, principal, status_code=429,
+        page = _checks_page(request, session, principal, status_code=429, with_jobs=False,
                             scenario=scenario if isinstance(scenario, str) else None,
                             error={"code": "rate_limited", "errors": [],
                                    "message": f"请求过于频繁，请 {retry} 秒后重试 / too many requests; retry after {retry} s"})
