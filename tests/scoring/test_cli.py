@@ -105,3 +105,19 @@ def test_a_refused_load_is_registered(run, tmp_path: Path, fresh_db_url: str) ->
     assert [(label, json.loads(d)) for label, d in rows] == [
         ("cli", {"code": "unknown_item", "line": line, "field": "items.honour", "via": "cli"}),
         ("cli", {"code": "effective_in_past", "line": None, "field": "effective_from", "via": "cli"})]
+
+
+def test_a_refused_ruleset_file_s_errors_show_no_id_number_in_the_clear(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A ruleset refused by ``scoring validate`` / ``scoring load`` lists each error (field and message):
+    an ID number written as a key is named in them masked, as the API's and the page's refusals are."""
+    from tests.support import new_id_number
+
+    from xinyong.privacy.masking import mask_id_number
+
+    number = new_id_number()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"{number}: 1\n" + service.default_text(), encoding="utf-8")
+    for args in (("scoring", "validate", str(bad)), ("scoring", "load", str(bad), "--effective-from", "2099-01-01")):
+        r = run(*args)
+        assert r.exit_code == 1 and mask_id_number(number) in r.output, r.output
+        assert number not in r.output and number[6:14] not in r.output, args

@@ -41,8 +41,10 @@ def _refusal(exc: Exception) -> None:
     from xinyong.scoring.ruleset import RulesetError
 
     if isinstance(exc, RulesetError):
-        for e in exc.errors:
-            typer.echo(f"{e['field']}\t{e['message']}", err=True)
+        from xinyong.privacy.masking import mask_id_numbers_in
+
+        for e in exc.errors:  # a key or value read from the file (an unknown key…): masked, as fail() masks
+            typer.echo(mask_id_numbers_in(f"{e['field']}\t{e['message']}"), err=True)
         fail(exc.message)
     fail(str(exc))
 
