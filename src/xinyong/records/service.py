@@ -911,9 +911,10 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor, act_ende
 
     ``act_ended_on`` (optional, ``YYYY-MM-DD``; None or empty: not given): the end of the act, for an
     item whose retention counts from it (:func:`_act_ended`). The same revocation revision then holds
-    it in the record's field (the revision before keeps the fields as they were), with the content
-    hash and ``retain_until`` computed again from it (``display.compute``, the item's current rule;
-    never before the record's display ends); the audit entry names both."""
+    it in the record's field (the revision before keeps the fields as they were), with ``retain_until``
+    computed again from it (``display.compute``, the item's current rule; never before the record's
+    display ends); the audit entry names both. The content hash stays the pushed content's, with
+    which pushes are compared: the record sent again as it was pushed is ``unchanged``."""
     if not lock_department(session, rec.department_id):
         raise DepartmentInactive()
     reason = (reason or "").strip()
@@ -945,8 +946,9 @@ def revoke(session: Session, *, rec: Record, reason: str, actor: Actor, act_ende
         fields = {**rec.fields, name: ended.isoformat()}  # a new dict: the JSON column sees the change
         dates = display.compute(item.spec, rec.severity, rec.decided_at, fields)
         before = rec.retain_until
-        rec.fields, rec.content_hash = fields, content_hash(rec.item_code, rec.subject_id, rec.severity,
-                                                            rec.decided_at, fields)
+        # content_hash stays the pushed content's: it answers the department's pushes (a nightly
+        # re-send of the record as pushed is unchanged, not refused as revoked for a field it never sent)
+        rec.fields = fields
         rec.retain_until = max(d for d in (dates.retain_until, rec.display_until) if d is not None)
         details.update({"act_ended_on": ended.isoformat(), "retain_until": rec.retain_until.isoformat(),
                         "retain_until_before": before.isoformat() if before else None})
