@@ -109,7 +109,7 @@ def test_the_page_shows_words_and_the_code_beside_them(client, world, login, db,
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_code_without_words_is_shown_as_the_code(client, world, login, db, lang):
-    """An action or object type an older version wrote, an outcome no filter offers: the code itself."""
+    """An action or object type an older version wrote: the code itself; the outcome error in words."""
     made = add(db, action="legacy.thing_done", object_type="old_kind", object_id="9", outcome="error")
     login(client, "auditor")
     client.cookies.set("lang", lang)
