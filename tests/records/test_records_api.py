@@ -860,6 +860,34 @@ def test_a_refused_record_registers_no_one(client, world, person, session):  # t
     assert [len(e.details["subjects_created"]) for e in push_entry] == [1, 0, 0, 1]
 
 
+def test_a_refused_record_names_no_one_for_the_rest_of_its_batch(client, world, person, session, vault):  # type: ignore[no-untyped-def]
+    """The same within one batch: a new person's name is the one of their first record that is
+    accepted. A record refused for its source id (a repeat with other content, a revoked record's
+    id) before it in the batch named no one, so a later record of the same person under another name
+    is no name_mismatch (found by tests/records/test_ingest_stateful.py: the bad record blocked the
+    good one)."""
+    from tests.support import new_id_number
+
+    idn, name = person
+    stranger, late = new_id_number(), new_id_number()
+    first, dup, ok = push(client, world, [penalty(idn, name, source_id="D"), penalty(stranger, "错名", source_id="D"),
+                                          penalty(stranger, "王真名", source_id="D-2")])
+    assert first["status"] == "created" and dup["errors"][0]["code"] == "duplicate_in_batch"
+    assert ok["status"] == "created", ok
+    [r] = push(client, world, [penalty(idn, name, source_id="R")])
+    assert client.post(f"/api/v1/records/{r['record_id']}/revoke", json={"reason": "撤销"},
+                       headers=world.bearer(world.key_a)).status_code == 200
+    rev, ok2, again = push(client, world, [penalty(late, "另一人", source_id="R"), penalty(late, "李真名", source_id="R-2"),
+                                           penalty(late, "另一人", source_id="R-3")])
+    assert rev["errors"][0]["code"] == "revoked"
+    assert ok2["status"] == "created", ok2
+    assert again["errors"][0]["code"] == "name_mismatch"  # judged by the accepted record's name
+    for number, registered in ((stranger, "王真名"), (late, "李真名")):
+        subj = session.get(Subject, session.get(Record, push(client, world, [
+            penalty(number, registered, source_id=f"N-{registered}")])[0]["record_id"]).subject_id)
+        assert vault.reveal_name(subj.id_bidx, subj.name_cipher, subj.key_id) == registered
+
+
 def test_invisible_characters_pasted_into_a_name_are_dropped(client, world, person, session, db):  # type: ignore[no-untyped-def]
     """A name copied from a web page or a document may carry a zero-width space, a byte-order mark
     or a bidirectional override: invisible, they made the same person a name_mismatch (and were

@@ -348,8 +348,13 @@ _SUBJECT_COLS = ("id_bidx", "id_cipher", "name_cipher", "key_id", "created_at", 
 
 
 def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared], outcomes: list[Outcome],
-                      created_subjects: list[int]) -> list[_Prepared]:
-    """Find or create each record's subject; reject name mismatches. Returns the records still good."""
+                      created_subjects: list[int], new_people: dict[int, tuple[str, str, str]]) -> list[_Prepared]:
+    """Find or create each record's subject; reject name mismatches with a subject already registered.
+    Returns the records still good. A person new in this batch is registered under the name of their
+    first record here and listed in ``new_people`` (subject id -> blind index, that name, key id):
+    their name is the one of their first record that is accepted, which :func:`ingest` knows only
+    once it has judged the records (a record refused for its source id names no one), so it compares
+    their records' names and corrects the name registered."""
     conn = session.connection()
     sqlite = conn.dialect.name == "sqlite"
     known: dict[str, tuple[int, bytes, str]] = {}
@@ -372,10 +377,7 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
                 continue
             p.subject_id = sid
         elif p.bidx in new_rows:
-            if names[p.bidx] != p.name and not names_match(names[p.bidx], p.name):
-                outcomes[p.index].errors = [_e("name", "name_mismatch", "同一批次中同一身份证号码的姓名不一致",
-                                               "the same ID number carries different names in this batch")]
-                continue
+            pass  # judged by ingest against the first of this person's records it accepts
         else:
             sealed = vault.seal_checked(p.facts, p.name, p.bidx)
             names[p.bidx] = p.name
@@ -400,6 +402,8 @@ def _resolve_subjects(session: Session, vault: Vault, prepared: list[_Prepared],
         for p in good:
             if p.subject_id is None:
                 p.subject_id = created[p.bidx]
+        for b, row in new_rows.items():
+            new_people[created[b]] = (b, names[b], row[3])
     return good
 
 
@@ -595,7 +599,10 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         raise DepartmentInactive("push")
 
     created_subjects: list[int] = []
-    good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects) if prepared else []
+    new_people: dict[int, tuple[str, str, str]] = {}
+    good = _resolve_subjects(session, vault, prepared, outcomes, created_subjects, new_people) if prepared else []
+    named: dict[int, str] = {}  # a new person's name: that of their first record accepted below
+    pending: _Prepared | None = None  # a new person's record just judged (named if it was accepted)
     conn = session.connection()
 
     existing: dict[str, dict[str, Any]] = {}
@@ -630,6 +637,17 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
         h = content_hash(item.code, subject_id, p.severity, p.decided_at, p.fields)
         cur = existing.get(p.source_id)
         out = outcomes[p.index]
+        if new_people:
+            if pending is not None and not outcomes[pending.index].errors:  # the last one was accepted
+                named.setdefault(pending.subject_id, pending.name)  # type: ignore[arg-type]
+            pending = None
+            if subject_id in new_people:
+                first_name = named.get(subject_id)
+                if first_name is not None and first_name != p.name and not names_match(first_name, p.name):
+                    out.errors = [_e("name", "name_mismatch", "同一批次中同一身份证号码的姓名不一致",
+                                     "the same ID number carries different names in this batch")]
+                    continue
+                pending = p
         where: int | None = None
         if file is None:
             seen = first_in_batch.get(p.source_id)
@@ -717,6 +735,12 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
     for o in outcomes:
         if o.errors:
             o.status = "rejected"
+    if pending is not None and not outcomes[pending.index].errors:
+        named.setdefault(pending.subject_id, pending.name)  # type: ignore[arg-type]
+    for sid, (b, sealed_name, kid) in new_people.items():
+        # registered under their first record's name, which may have been refused: their first accepted one's
+        if named.get(sid, sealed_name) != sealed_name and sid in created_subjects:
+            conn.execute(update(_S).where(_S.c.id == sid).values(name_cipher=vault.seal_name(b, named[sid], kid)))
     if created_subjects:
         # A subject is created by the first valid record naming them: one created above for records
         # all refused since (a repeat with other content, a revoked or archived source id) is removed.
