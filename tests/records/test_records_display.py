@@ -468,3 +468,33 @@ def test_the_field_dependent_rules_survive_a_round_trip_and_the_edit_form(sessio
     spec = get_current(session, "dishonest_debtor").spec
     assert (spec.display_extension, spec.retention_from) == (("extension_years", 12), "act_ended_on")
     assert parse_item(to_data(spec)) == spec
+
+
+def test_an_update_that_moves_the_status_says_so(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """A record whose display had ended, updated with a later decision (a correction), is shown again:
+    its status is ``active`` and no longer carries the ended display's reason ("display period
+    ended", shown as 展示期满 beside 生效中 on its page and on its push revision), and the status's
+    time is the update's (found by tests/records/test_ingest_stateful.py)."""
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-01-10")], today=date(2026, 2, 1))
+    assert service.maintain(session, actor=SYSTEM, today=date(2027, 1, 10)).expired == 1
+    rec = session.get(Record, o.record_id)
+    ended_at = rec.status_changed_at
+    assert (rec.status, rec.status_reason) == ("expired", "display period ended")
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at="2027-01-05")], today=date(2027, 1, 10))
+    assert u.status == "updated"
+    session.refresh(rec)
+    assert (rec.status, rec.revision, rec.change_kind) == ("active", 3, "push")
+    assert rec.status_reason is None
+    assert rec.status_changed_at is not None and rec.status_changed_at > ended_at
+    assert [(r.kind, r.status, r.reason) for r in service.revisions_of(session, rec.id)] == [
+        ("push", "active", None), ("expire", "expired", "display period ended")]
+    # an update that leaves the status as it was keeps its reason and time
+    assert service.maintain(session, actor=SYSTEM, today=date(2028, 1, 10)).expired == 1
+    session.refresh(rec)
+    ended_at = rec.status_changed_at
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at="2027-01-05", amount=3000)],
+                 today=date(2028, 1, 10))
+    session.refresh(rec)
+    assert (u.status, rec.status, rec.status_reason, rec.status_changed_at) == (
+        "updated", "expired", "display period ended", ended_at)

@@ -760,14 +760,18 @@ def ingest(session: Session, *, vault: Vault, department: DepartmentRef, records
             changes.append([rid, 1, r[17], r[12]])
     if updates:
         bulk.insert_rows(session, _REV, _snapshot_rows(session, list(updates)))
-        conn.execute(
-            update(_R).where(_R.c.id == bindparam("_id")).values(
-                {c: bindparam(c) for c in ("subject_id", "item_id", "category", "severity", "decided_at", "fields",
-                                           "content_hash", "publish", "min_display_until", "display_until",
-                                           "retain_until", "updated_at", "status", "revision", "change_kind",
-                                           "changed_by", "arrival_working_days")}),
-            [{k: v for k, v in u.items() if k not in ("item_code", "status_changed_at")} for u in updates.values()],
-        )
+        set_values = {c: bindparam(c) for c in ("subject_id", "item_id", "category", "severity", "decided_at", "fields",
+                                                "content_hash", "publish", "min_display_until", "display_until",
+                                                "retain_until", "updated_at", "status", "revision", "change_kind",
+                                                "changed_by", "arrival_working_days")}
+        for status_moved in (False, True):
+            # an update whose dates move the status (an ended display shown again after a corrected date)
+            # sets it as a new record's is set: at this time, without the reason of the status it leaves
+            part = [{k: v for k, v in u.items() if k not in ("item_code", "status_changed_at")}
+                    for u in updates.values() if (u["status_changed_at"] is not None) is status_moved]
+            if part:
+                values = {**set_values, "status_changed_at": now, "status_reason": None} if status_moved else set_values
+                conn.execute(update(_R).where(_R.c.id == bindparam("_id")).values(values), part)
         changes.extend([u["_id"], u["revision"], u["item_code"], u["status"]] for u in updates.values())
     rejections = [rejection_row(department_id=department.id, item_code=_item_code_of(records[o.index]),
                                 source_id=_source_of(records[o.index]), channel=channel, errors=o.errors, now=now)
