@@ -407,8 +407,9 @@ class IngestionMachine(RuleBasedStateMachine):
             for rec, (status, _c) in zip(batch, predicted, strict=True):
                 ids.append(None if status == "rejected" else s.scalar(
                     select(Record.id).where(Record.department_id == dept_id, Record.source_id == rec["source_id"])))
+        changed = {i for i, (status, _c) in zip(ids, predicted, strict=True) if status in ("created", "updated")}
         self.apply(dept, batch, predicted, ids, today)
-        self._new_audit()  # the job's own entries (chunks, job reads) are not checked here
+        self.check_push_audit(dept, changed)  # the file's one chunk: one push entry, as a batch's
 
     @rule(dept=st.sampled_from(DEPTS), pick=st.integers(0, 10_000))
     def revoke(self, dept: str, pick: int) -> None:
@@ -529,6 +530,22 @@ class IngestionMachine(RuleBasedStateMachine):
         with self.db.session() as s:  # asked again, nothing left to change
             assert service.recompute_display(s, item_code="admin_penalty", actor=SYSTEM) == 0
 
+    @rule(dept=st.sampled_from(DEPTS), who=st.integers(0, len(NAMES)))
+    def check_a_person(self, dept: str, who: int) -> None:
+        """A business system's check (联合奖惩核查): the person is known once a record of theirs was
+        accepted, and on the dishonest debtors' list exactly while a debtor record of theirs is shown
+        (active): a revoked, expired or archived one is no longer used."""
+        idn = self.people[who][0]
+        r = self.client.post("/api/v1/checks", json={"id_number": idn, "scenario": "civil_service_hiring"},
+                             headers=self._h(dept))
+        self._new_audit()
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["known"] is (idn in self.registered)
+        shown = sorted(m.content[3] for m in self.records.values()
+                       if m.content[0] == "dishonest_debtor" and m.content[1] == idn and m.status == "active")
+        assert sorted(x["since"] for x in body["lists"] if x["code"] == "dishonest_debtor") == shown, (body, shown)
+
     # ---- invariants ------------------------------------------------------------------------------
 
     @invariant()
@@ -589,8 +606,10 @@ class Ctx:
 def test_ingestion_matches_the_model(client, app, db, world) -> None:  # type: ignore[no-untyped-def]
     from xinyong.catalog.service import get_current, update_item
     from xinyong.catalog.spec import to_data
+    from xinyong.lists.service import load_default as load_lists
 
     with db.session() as s:
+        load_lists(s, actor=SYSTEM)
         spec = to_data(get_current(s, "tax_violation").spec)
         spec["departments"] = ["gaj"]
         update_item(s, code="tax_violation", data=spec, actor=SYSTEM)
