@@ -162,7 +162,12 @@ def normalised(item: str, fields: dict[str, Any]) -> tuple[tuple[str, Any], ...]
 
 
 def same_name(a: str, b: str) -> bool:
-    return "".join(a.split()) == "".join(b.split())
+    return "".join(a.replace("\u200b", "").split()) == "".join(b.replace("\u200b", "").split())
+
+
+def typed_id(number: str) -> str:
+    """The ID number a typed one stands for (full-width digits and a lower-case x are accepted)."""
+    return number.translate({ord(c) + 0xFEE0: ord(c) for c in "0123456789X"}).upper()
 
 
 entry = st.tuples(
@@ -177,6 +182,8 @@ entry = st.tuples(
     st.integers(0, 3),  # how the amount (or the level) is written; a debtor's extension_years
     st.sampled_from((None, None, None, "2022-01-15", "2026-10-01", "today")),  # act_ended_on
     st.sampled_from((None,) * 12 + INVALID),
+    st.sampled_from((0,) * 6 + (1, 2, 3)),  # the ID number as typed: 1 full-width, 2 a lower-case x, 3 a zero-width
+    # space in the name (each the same person and name: docs/integration.md § 3)
 )
 
 
@@ -224,7 +231,7 @@ class IngestionMachine(RuleBasedStateMachine):
         return {"Authorization": f"Bearer {self.keys[dept]}"}
 
     def build(self, e: tuple[Any, ...], today: date) -> dict[str, Any]:
-        item, sid, who, sev_i, decided, variant, other_name, fmt, ended, invalid = e
+        item, sid, who, sev_i, decided, variant, other_name, fmt, ended, invalid, typed = e
         idn, names = self.people[who]
         sevs = [s for s in PERIODS[item] if s is not None]
         name = names[other_name] if other_name < 2 else names[0][0] + " " + names[0][1:]
@@ -236,6 +243,12 @@ class IngestionMachine(RuleBasedStateMachine):
                                "fields": fields_of(item, sid, variant, fmt, ended if item != "honor" else None)}
         if sevs:
             rec["severity"] = sevs[sev_i % len(sevs)]
+        if typed == 1:
+            rec["id_number"] = idn.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789X"})
+        elif typed == 2:
+            rec["id_number"] = idn.lower()
+        elif typed == 3:
+            rec["name"] = name[0] + "\u200b" + name[1:]
         if invalid == "bad_id":
             rec["id_number"] = idn[:17] + ("0" if idn[17] != "0" else "1")
         elif invalid == "missing_field":
@@ -265,7 +278,7 @@ class IngestionMachine(RuleBasedStateMachine):
         first: dict[str, Content] = {}
         names = dict(self.registered)
         for r in batch:
-            item, idn, sid, sev = r["item"], r["id_number"], r["source_id"], r.get("severity")
+            item, idn, sid, sev = r["item"], typed_id(r["id_number"]), r["source_id"], r.get("severity")
             valid_ids = {p for p, _n in self.people}
             bad = (idn not in valid_ids or item not in ALLOWED[dept] or date.fromisoformat(r["decided_at"]) > today
                    or not REQUIRED[item] <= set(r["fields"]) <= REQUIRED[item] | OPTIONAL[item]
@@ -544,7 +557,8 @@ class IngestionMachine(RuleBasedStateMachine):
         assert body["known"] is (idn in self.registered)
         shown = sorted(m.content[3] for m in self.records.values()
                        if m.content[0] == "dishonest_debtor" and m.content[1] == idn and m.status == "active")
-        assert sorted(x["since"] for x in body["lists"] if x["code"] == "dishonest_debtor") == shown, (body, shown)
+        # one entry a list, since its earliest listing (a debtor with two court cases: two entries, one list)
+        assert [x["since"] for x in body["lists"] if x["code"] == "dishonest_debtor"] == shown[:1], (body, shown)
 
     # ---- invariants ------------------------------------------------------------------------------
 
