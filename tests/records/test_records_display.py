@@ -153,6 +153,27 @@ def test_rule_change_applies_to_new_records_and_on_request_to_old(session, vault
         ("catalog_item", str(item.id), 2, 1), ("catalog_item", str(item.id), 2, 0)]
 
 
+def test_a_rolled_back_catalog_edit_leaves_no_display_dates_behind(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """A catalog edit rolled back (a failed request) after records were checked against it leaves
+    nothing behind: the next edit — on SQLite the same row id, as a rolled-back row's id is given
+    again — gives its own rule's dates, not those remembered for the rolled-back version."""
+    idn, name = person
+    spec = to_data(get_current(session, "admin_penalty").spec)
+    savepoint = session.begin_nested()
+    spec["display"]["by_severity"]["general"]["max_months"] = 6
+    gone = update_item(session, code="admin_penalty", data=spec, actor=SYSTEM)
+    [o] = ingest(session, vault, world, [penalty(idn, name, source_id="GONE", decided_at="2026-03-02")],
+                 today=date(2026, 4, 1))
+    assert session.get(Record, o.record_id).display_until == date(2026, 9, 2)
+    savepoint.rollback()
+    spec["display"]["by_severity"]["general"]["max_months"] = 24
+    kept = update_item(session, code="admin_penalty", data=spec, actor=SYSTEM)
+    assert kept.version == gone.version  # the rolled-back version's number is given again
+    [n] = ingest(session, vault, world, [penalty(idn, name, source_id="KEPT", decided_at="2026-03-02")],
+                 today=date(2026, 4, 1))
+    assert session.get(Record, n.record_id).display_until == date(2028, 3, 2)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(months=st.integers(min_value=3, max_value=36), chunk=st.integers(min_value=1, max_value=4),
        sevs=st.lists(st.sampled_from(["minor", "general", "serious"]), min_size=1, max_size=8))

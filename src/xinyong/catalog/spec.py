@@ -86,6 +86,10 @@ class ItemSpec:
     field_index: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
     # (name, required, checker, error when missing), compiled once per item version
     checkers: list[tuple[str, bool, Any, dict[str, str]]] = field(default_factory=list, compare=False, repr=False)
+    # the display dates computed with this very rule ((severity, decision day, date inputs) -> dates,
+    # records.service._dates): kept on the compiled version, not by its row id, which SQLite gives
+    # again after a rolled-back edit
+    dates_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def has_period(self, severity: str | None) -> bool:
         """Whether the rule names a period for this severity (or has a default): a record whose

@@ -430,16 +430,16 @@ def _snapshot_rows(session: Session, record_ids: Sequence[int]) -> list[dict[str
     return out
 
 
-_display_cache: dict[tuple[int, str | None, date, Any], display.DisplayDates] = {}
-
-
 def _dates(item: Item, severity: str | None, decided: date, fields: dict[str, Any]) -> display.DisplayDates:
-    key = (item.id, severity, decided, item.spec.date_inputs(fields))
-    got = _display_cache.get(key)
+    """The record's display dates, remembered on the item's compiled version (``ItemSpec.dates_cache``:
+    a version rolled back and its row id given again to another is another compiled spec)."""
+    cache = item.spec.dates_cache
+    key = (severity, decided, item.spec.date_inputs(fields))
+    got = cache.get(key)
     if got is None:
-        if len(_display_cache) > 100_000:
-            _display_cache.clear()
-        got = _display_cache[key] = display.compute(item.spec, severity, decided, fields)
+        if len(cache) > 100_000:
+            cache.clear()
+        got = cache[key] = display.compute(item.spec, severity, decided, fields)
     return got
 
 
