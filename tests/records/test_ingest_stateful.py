@@ -7,8 +7,9 @@ of the rules in issue 3 and docs/integration.md (statuses, revisions and their r
 dates, revocation, isolation, subjects, data-quality counts, the debtors' list, the audit log).
 
 Each example runs inside a SAVEPOINT of the test's transaction, rolled back at its end, so examples
-start from the same district. (The catalog edit is the same in every example: on SQLite a
-rolled-back catalog version's id is given again, and process caches key item versions by id.)
+start from the same district. (On SQLite a rolled-back catalog version's id is given again to the
+next example's edit; the display dates are remembered per compiled version, not per id, so the
+examples do not see each other's rules: tests/records/test_records_display.py.)
 The suite has no hypothesis profile; this test is derandomized and keeps no example database, so a
 run is the same everywhere. For a longer hunt, raise ``max_examples`` and ``stateful_step_count``
 and drop ``derandomize``.
