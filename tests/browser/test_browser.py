@@ -174,8 +174,10 @@ def test_the_audit_log_page_filters_in_place(page) -> None:  # type: ignore[no-u
     page.fill("input[name=action]", "auth.login")
     page.click("form.filters button[type=submit]")
     page.wait_for_url(re.compile(r".*/audit\?.*action=auth\.login"))  # HTMX swapped the results, pushed the URL
-    actions = page.locator("#audit-entries tbody td:nth-child(4)").all_inner_texts()
+    # each action in words with its code beside it
+    actions = page.locator("#audit-entries tbody td:nth-child(4) code").all_inner_texts()
     assert actions and set(actions) == {"auth.login"}
+    assert set(page.locator("#audit-entries tbody td:nth-child(4)").all_inner_texts()) == {"登录\nauth.login"}
     page.select_option("select[name=outcome]", "failed")
     page.fill("input[name=occurred_from]", "2026-12-01")
     page.fill("input[name=occurred_to]", "2026-11-01")
