@@ -236,6 +236,77 @@ def test_add_months_properties(d, n):  # type: ignore[no-untyped-def]
     assert r.day <= d.day
 
 
+@settings(max_examples=200, deadline=None)
+@given(start=st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)),
+       shown=st.integers(0, 2000), kept=st.none() | st.integers(0, 4000), offset=st.integers(-30, 7000))
+def test_status_on_a_day_expires_on_display_until_and_archives_on_retain_until(start, shown, kept, offset):  # type: ignore[no-untyped-def]
+    """Display stops by itself at the maximum period: on ``display_until`` itself the record is no
+    longer shown; retention ends on ``retain_until`` itself (as ``maintain`` archives on that day);
+    a record with no retention (good records) is never archived."""
+    from datetime import timedelta
+
+    from xinyong.records.display import DisplayDates, status_on
+
+    until = start + timedelta(days=shown)
+    retain = None if kept is None else until + timedelta(days=kept)  # never before display ends
+    dates = DisplayDates(publish=True, min_display_until=start, display_until=until, retain_until=retain)
+    today = start + timedelta(days=offset)
+    if retain is not None and today >= retain:
+        assert status_on(dates, today) == "archived"
+    elif today >= until:
+        assert status_on(dates, today) == "expired"
+    else:
+        assert status_on(dates, today) == "active"
+    assert status_on(dates, until - timedelta(days=1)) == "active"
+    assert status_on(dates, until) == ("archived" if retain == until else "expired")
+    if retain is not None:
+        assert status_on(dates, retain) == "archived"
+        assert status_on(dates, retain - timedelta(days=1)) == ("active" if retain == until else "expired")
+
+
+# The domain brief's table (国办发〔2025〕22号): severity -> (published, minimum months, maximum months)
+_PENALTY_PERIODS = {"minor": (False, 0, 3), "general": (True, 3, 12), "serious": (True, 12, 36)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(severity=st.sampled_from(sorted(_PENALTY_PERIODS)),
+       decided=st.dates(min_value=date(2005, 1, 1), max_value=date(2026, 11, 26)),
+       ended_before=st.none() | st.integers(0, 3000), no_fields=st.booleans())
+def test_penalty_dates_follow_the_national_table_with_or_without_fields(severity, decided, ended_before, no_fields):  # type: ignore[no-untyped-def]
+    """The shipped catalog's penalty rule, with no database: published or not, minimum and maximum
+    periods from the decision; kept 5 years from the end of the act where the record gives it, else
+    from the decision, and never archived before display ends. ``fields`` may be left out."""
+    from datetime import timedelta
+
+    from xinyong.catalog.service import read_yaml
+    from xinyong.records.display import compute
+
+    spec = {s.code: s for s in read_yaml()}["admin_penalty"]
+    publish, low, high = _PENALTY_PERIODS[severity]
+    ended = None if ended_before is None or no_fields else decided - timedelta(days=ended_before)
+    got = compute(spec, severity, decided) if no_fields else compute(
+        spec, severity, decided, {"amount": 1} if ended is None else {"act_ended_on": ended.isoformat()})
+    assert got.publish is publish
+    assert got.min_display_until == add_months(decided, low)
+    assert got.display_until == add_months(decided, high)
+    assert got.retain_until == max(add_months(ended or decided, 60), got.display_until)
+
+
+@pytest.mark.parametrize(("today", "status"), [(date(2027, 3, 1), "active"), (date(2027, 3, 2), "expired"),
+                                               (date(2030, 11, 19), "expired"), (date(2030, 11, 20), "archived")])
+def test_a_record_arriving_late_gets_the_status_of_its_arrival_day(session, vault, world, person, today, status):  # type: ignore[no-untyped-def]
+    """A general penalty decided 2026-03-02 is shown until 2027-03-02 (1 year) and kept until 5 years
+    after the end of its act (2025-11-20 → 2030-11-20): pushed on or after either day, it arrives
+    ended (not shown) or archived, as ``maintain`` would have left it."""
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, severity="general", decided_at="2026-03-02",
+                                                 act_ended_on="2025-11-20")], today=today)
+    assert o.status == "created"
+    rec = session.get(Record, o.record_id)
+    assert (rec.display_until, rec.retain_until) == (date(2027, 3, 2), date(2030, 11, 20))
+    assert rec.status == status
+
+
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=10), c, max_size=4),
                      max_leaves=12)
