@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import chinese_calendar
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xinyong import workdays
 
@@ -66,3 +69,61 @@ def test_the_index_is_built_once_by_concurrent_first_callers(monkeypatch) -> Non
     assert len(index) == (date(2026, 11, 27) - date(2004, 1, 1)).days + 32
     expected = sum(chinese_calendar.is_workday(date(2026, 11, 16) + timedelta(days=i)) for i in range(1, 12))
     assert workdays.working_days_between(date(2026, 11, 16), date(2026, 11, 27)) == expected
+
+
+def _counted(start: date, end: date) -> int:
+    """Working days after ``start`` up to and including ``end``, one day at a time."""
+    n, day = 0, start
+    while day < end:
+        day += timedelta(days=1)
+        n += workdays.is_working_day(day)
+    return n
+
+
+@settings(max_examples=120, deadline=None)
+@given(start=st.dates(min_value=date(1949, 10, 1), max_value=date(2030, 12, 31)), span=st.integers(-40, 400))
+def test_working_days_between_counts_each_working_day_after_start_up_to_end(start: date, span: int) -> None:
+    """The count behind every arrival delay: the decision day itself is not counted, the arrival day
+    is; nothing when the end is not after the start. Decisions reach back to 1949, before the
+    calendar's index (2004) begins, and the span may straddle that start."""
+    end = start + timedelta(days=span)
+    assert workdays.working_days_between(start, end) == (_counted(start, end) if end > start else 0)
+
+
+@pytest.mark.parametrize(("start", "end"), [(date(2003, 12, 31), date(2004, 1, 2)), (date(2003, 12, 1), date(2004, 1, 1)),
+                                            (date(2003, 12, 1), date(2003, 12, 31)), (date(2004, 1, 1), date(2004, 1, 5))])
+def test_working_days_between_around_the_index_start(start: date, end: date) -> None:
+    assert workdays.working_days_between(start, end) == _counted(start, end)
+
+
+def test_national_day_delay_of_a_record() -> None:
+    """Decided Wednesday 2026-09-30, arriving Friday 2026-10-09: Oct 1-7 are the National Day holiday,
+    so only Oct 8 and Oct 9 count (as the records' arrival delay counts them)."""
+    assert workdays.working_days_between(date(2026, 9, 30), date(2026, 10, 9)) == 2
+    assert workdays.working_days_between(date(2026, 9, 30), date(2026, 10, 7)) == 0
+    assert workdays.working_days_between(date(2026, 10, 9), date(2026, 9, 30)) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(start=st.dates(min_value=date(2004, 1, 1), max_value=date(2030, 6, 30)), n=st.integers(0, 40))
+def test_add_working_days_lands_on_the_nth_working_day(start: date, n: int) -> None:
+    """A deadline n working days after ``start``: itself a working day (for n >= 1), with exactly n
+    working days after ``start`` up to it, and not one day earlier."""
+    got = workdays.add_working_days(start, n)
+    if n == 0:
+        assert got == start
+        return
+    assert workdays.is_working_day(got)
+    assert _counted(start, got) == n
+    assert _counted(start, got - timedelta(days=1)) == n - 1
+
+
+def test_uncovered_years_are_this_year_and_from_october_the_next(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(workdays, "_calendar", workdays._Calendar())  # no administrator's table
+    year = max(chinese_calendar.holidays).year + 3  # neither the library nor any table covers it
+    assert workdays.uncovered_years(date(year, 9, 30)) == [year]
+    assert workdays.uncovered_years(date(year, 10, 1)) == [year, year + 1]
+    assert workdays.uncovered_years(date(year, 1, 1)) == [year]
+    last = max(chinese_calendar.holidays).year
+    assert workdays.uncovered_years(date(last, 9, 30)) == []
+    assert workdays.uncovered_years(date(last, 10, 1)) == [last + 1]
