@@ -127,3 +127,42 @@ def test_uncovered_years_are_this_year_and_from_october_the_next(monkeypatch) ->
     last = max(chinese_calendar.holidays).year
     assert workdays.uncovered_years(date(last, 9, 30)) == []
     assert workdays.uncovered_years(date(last, 10, 1)) == [last + 1]
+
+
+def test_an_uncovered_year_is_warned_about_once_and_a_year_in_the_table_not_at_all(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A year neither the library nor the administrator's table covers is counted Monday–Friday "with a
+    clear warning until it exists" (domain brief): one log warning naming the year, not one per day
+    counted; a year the library covers, or the table, is counted without one."""
+    import logging
+
+    year = max(chinese_calendar.holidays).year + 5
+    monkeypatch.setattr(workdays, "_warned", set())
+    monkeypatch.setattr(workdays, "_calendar", workdays._Calendar())
+    with caplog.at_level(logging.WARNING, logger="xinyong.workdays"):
+        workdays.working_days_between(date(year, 3, 1), date(year, 3, 31))
+        workdays.is_working_day(date(year, 6, 1))
+        workdays.is_working_day(date(2025, 6, 1))
+    warned = [r.getMessage() for r in caplog.records if r.name == "xinyong.workdays"]
+    # (building the count's index reads the uncovered years before it too: each is named once)
+    assert len([m for m in warned if str(year) in m]) == 1
+    assert len(warned) == len(set(warned)) == year - max(chinese_calendar.holidays).year
+
+    caplog.clear()
+    workdays.use([(date(year + 1, 1, 1), "holiday")])
+    with caplog.at_level(logging.WARNING, logger="xinyong.workdays"):
+        assert not workdays.is_working_day(date(year + 1, 1, 1))
+        workdays.is_working_day(date(year + 1, 1, 2))  # not a row: Monday–Friday, but the year is entered
+    assert [r for r in caplog.records if r.name == "xinyong.workdays"] == []
+
+
+def test_a_count_reaching_exactly_the_end_of_the_index_grows_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The index is grown lazily, a few days past the day asked for: the next count that asks for the
+    first day past its end (and every later one) must grow it, not fail or read a wrong entry."""
+    monkeypatch.setattr(workdays, "_calendar", workdays._Calendar())
+    first = date(2026, 1, 5)
+    workdays.working_days_between(date(2026, 1, 1), first)
+    size = len(workdays._calendar.index)
+    edge = date(2004, 1, 1) + timedelta(days=size)  # the first day the index does not hold yet
+    assert edge > first
+    for end in (edge, edge + timedelta(days=1)):
+        assert workdays.working_days_between(first, end) == _counted(first, end)
