@@ -457,6 +457,35 @@ def test_a_decision_date_corrected_past_the_arrival_and_back_keeps_the_arrival_d
     assert got == working_days_between(date(2026, 9, 1), date(2026, 10, 9)), got
 
 
+def test_an_update_that_keeps_the_decision_date_keeps_the_arrival_delay(session, vault, world, person):  # type: ignore[no-untyped-def]
+    """The delay counts from the decision to the record's first arrival: a later push that changes other
+    content (the fine corrected) moves neither end, so the delay stays as it was."""
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30")], today=date(2026, 10, 9))
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30", amount=3000)],
+                 today=date(2026, 11, 20))
+    assert u.status == "updated"
+    session.expire_all()
+    assert session.get(Record, o.record_id).arrival_working_days == 2  # Oct 8, Oct 9
+
+
+@pytest.mark.parametrize("corrected", ["2026-09-01", "2026-11-02", "2026-09-30"])
+def test_an_unknown_arrival_delay_stays_unknown_when_the_record_is_corrected(session, vault, world, person, corrected):  # type: ignore[no-untyped-def]
+    """A record from before delays were kept has none: a correction, of its decision date or not,
+    leaves it unknown rather than making one up (or failing the push)."""
+    from sqlalchemy import update
+
+    idn, name = person
+    [o] = ingest(session, vault, world, [penalty(idn, name, decided_at="2026-09-30")], today=date(2026, 10, 9))
+    session.execute(update(Record).where(Record.id == o.record_id).values(arrival_working_days=None))
+    session.flush()
+    [u] = ingest(session, vault, world, [penalty(idn, name, decided_at=corrected, amount=3000)],
+                 today=date(2026, 11, 20))
+    assert u.status == "updated"
+    session.expire_all()
+    assert session.get(Record, o.record_id).arrival_working_days is None
+
+
 def _debtor(idn, name, source_id="D1", decided_at="2025-06-30", **fields):  # type: ignore[no-untyped-def]
     return {"item": "dishonest_debtor", "id_number": idn, "name": name, "source_id": source_id,
             "decided_at": decided_at, "fields": {"case_no": "(2025)津0101执1号", "court": "和平区人民法院",
