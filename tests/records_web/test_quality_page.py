@@ -298,3 +298,16 @@ def test_every_reason_the_quality_figures_hold_has_a_label(lang):
              "formula_error", "merged_cell", "extra_value", "batch_empty", "batch_too_large", "json_invalid",
              "body_unreadable", "too_large", "list_type", "model_attributes_type", "extra_forbidden"]
     assert [c for c in codes if label(lang, "reason", c) == c] == []
+
+
+def test_the_figures_count_each_departments_records_per_item(client, world, sample, db):
+    """Per department, the records pushed are counted per catalog item too (the API's ``by_item``): the
+    sample's market regulator pushed three penalties and one licence, the police one penalty; a
+    rejected record is in no item's count."""
+    with db.session() as s:
+        rows = {q.code: q for q in department_quality(s)}
+    assert rows["scjgj"].by_item == {"admin_penalty": 3, "admin_license": 1}
+    assert rows["gaj"].by_item == {"admin_penalty": 1}
+    assert sum(rows["scjgj"].by_item.values()) == rows["scjgj"].pushed
+    mine = client.get("/api/v1/quality", headers=world.bearer(world.key_a)).json()
+    assert [(m["code"], m["by_item"]) for m in mine] == [("scjgj", {"admin_penalty": 3, "admin_license": 1})]
