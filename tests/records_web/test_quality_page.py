@@ -311,3 +311,21 @@ def test_the_figures_count_each_departments_records_per_item(client, world, samp
     assert sum(rows["scjgj"].by_item.values()) == rows["scjgj"].pushed
     mine = client.get("/api/v1/quality", headers=world.bearer(world.key_a)).json()
     assert [(m["code"], m["by_item"]) for m in mine] == [("scjgj", {"admin_penalty": 3, "admin_license": 1})]
+
+
+def test_each_record_is_late_against_its_own_items_deadline(client, world, sample, db):
+    """A penalty is late past the penalty rule's working days, a licence past the licence rule's: with
+    penalties due in 2 working days (licences still 7), the sample's serious penalty (3 working days)
+    is late too, besides the old penalty and the licence; the prompt penalty (2) is not."""
+    from tests.support import SYSTEM
+
+    from xinyong.catalog.service import get_current, update_item
+    from xinyong.catalog.spec import to_data
+
+    with db.session() as s:
+        assert {q.code: q for q in department_quality(s)}["scjgj"].late == 2
+        spec = to_data(get_current(s, "admin_penalty").spec)
+        update_item(s, code="admin_penalty", data={**spec, "arrival_working_days": 2}, actor=SYSTEM)
+    with db.session() as s:
+        q = {q.code: q for q in department_quality(s)}["scjgj"]
+    assert (q.with_deadline, q.late) == (4, 3)
