@@ -239,3 +239,61 @@ def test_full_width_digits_are_the_same_number():
     wide = "".join(chr(ord(c) + 0xFEE0) for c in number.lower())
     assert check(f"\u3000{wide}").number == number
     assert normalise(wide) == number
+
+
+@pytest.mark.parametrize("mark", ["\u200b", "\ufeff", "\u200e", "\u2060", "\u00ad"])
+def test_invisible_format_characters_copied_along_are_not_part_of_the_number(mark):
+    """Copied from a web page or a chat, a number brings zero-width spaces, a byte-order mark or
+    bidirectional marks that no spreadsheet shows: the same number, not "must have 18 characters"."""
+    number = make_id_number("120101", date(1985, 3, 9), 123)
+    for value in (mark + number, number[:6] + mark + number[6:], number + mark, f"{mark}{number[:9]}{mark}{number[9:]}"):
+        assert normalise(value) == number
+        assert check(value).number == number
+    assert normalise(f"{mark}１２０１") == "1201"  # full-width and invisible together
+
+
+@pytest.mark.parametrize(("number", "born", "gender", "region", "region_name"), VALID)
+def test_facts_of_a_stored_number_are_those_check_gives(number, born, gender, region, region_name):
+    assert identity.facts_of(number) == check(number)
+    facts = identity.facts_of(number)
+    assert (facts.birth_date, facts.gender, facts.region_code) == (born, gender, region)
+    assert region_name in facts.region_name
+
+
+def test_facts_of_a_stored_number_read_it_without_checking_rules_again():
+    """A number accepted when stored is read from its digits, whatever moved since: a region code retired
+    before the birth year, or even its check character, fail no read (``check`` refuses both)."""
+    retired = build("110110", "19900101", "124")  # 燕山区, retired in 1986: no name for a 1990 birth
+    assert _refusal(retired) == "id_region"
+    facts = identity.facts_of(retired)
+    assert (facts.birth_date, facts.gender, facts.region_code, facts.region_name) == (date(1990, 1, 1), "F", "110110", "")
+    good = VALID[1][0]
+    wrong_check = good[:-1] + ("1" if good[-1] != "1" else "2")
+    assert identity.facts_of(wrong_check).birth_date == date(1985, 3, 9)
+    assert identity.facts_of(wrong_check).gender == "M"
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ("12010119850309123", "id_length"), ("1201011985030912345", "id_length"), ("", "id_length"),
+    ("1201011985O3091234", "id_characters"), (None, "id_characters"),
+    (120101198503091234, "id_characters"), ("１２０１０１１９８５０３０９１２３４", "id_characters"),
+    (build("120101", "19850230", "123"), "id_birth_date"), (build("120101", "19851301", "123"), "id_birth_date"),
+])
+def test_facts_of_what_is_no_stored_number_is_refused(value, code):
+    with pytest.raises(InvalidIdNumber) as info:
+        identity.facts_of(value)
+    assert info.value.code == code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40) | id_shaped())
+def test_checked_number_is_checks_verdict_and_number(value):
+    try:
+        want: str = check(value).number
+    except InvalidIdNumber as exc:
+        want = exc.code
+    try:
+        got = identity.checked_number(value)
+    except InvalidIdNumber as exc:
+        got = exc.code
+    assert got == want
