@@ -297,3 +297,12 @@ def test_checked_number_is_checks_verdict_and_number(value):
     except InvalidIdNumber as exc:
         got = exc.code
     assert got == want
+
+
+def test_is_valid_says_no_for_every_refusal_and_yes_from_the_first_day_of_1900():
+    assert is_valid(build("120101", "19000101", "123"))  # the earliest birth date accepted
+    assert check(build("120101", "19000101", "123")).birth_date == date(1900, 1, 1)
+    good = VALID[1][0]
+    for bad in ("", "12010119850309123", good[:-1] + ("0" if good[-1] != "0" else "1"),
+                build("120101", "18991231", "123"), build("999999", "19850309", "123"), None, 12):
+        assert is_valid(bad) is False  # type: ignore[arg-type]
