@@ -306,3 +306,19 @@ def test_is_valid_says_no_for_every_refusal_and_yes_from_the_first_day_of_1900()
     for bad in ("", "12010119850309123", good[:-1] + ("0" if good[-1] != "0" else "1"),
                 build("120101", "18991231", "123"), build("999999", "19850309", "123"), None, 12):
         assert is_valid(bad) is False  # type: ignore[arg-type]
+
+
+def test_a_region_code_counts_in_the_years_it_begins_and_ends():
+    """A code is usable in every year of its period, the first and the last included: 440305 (in use
+    from 1983) issued in 1983, and 110110 (燕山区, retired in 1986) held by someone born in 1986."""
+    early = build("440305", "19700101", "123")
+    assert "南头" in check(early, today=date(1983, 6, 1)).region_name
+    assert _refusal(early, today=date(1982, 12, 31)) == "id_region"
+    assert "燕山" in check(build("110110", "19861231", "123")).region_name
+    assert _refusal(build("110110", "19870101", "123")) == "id_region"
+
+
+def test_make_id_number_keeps_every_sequence_from_0_to_999():
+    for seq in (0, 1, 998, 999):
+        n = make_id_number("120101", date(1985, 3, 9), seq)
+        assert n[14:17] == f"{seq:03d}" and check(n).number == n
