@@ -322,3 +322,15 @@ def test_make_id_number_keeps_every_sequence_from_0_to_999():
     for seq in (0, 1, 998, 999):
         n = make_id_number("120101", date(1985, 3, 9), seq)
         assert n[14:17] == f"{seq:03d}" and check(n).number == n
+
+
+@pytest.mark.parametrize("letter", ["A", "C", "X", "Z", "x"])
+def test_a_letter_as_the_17th_character_is_refused_as_characters(letter):
+    """Only the 18th character may be X: a letter in the 17th place (the sequence's last digit, whose
+    parity is the gender) is no ID number, whatever the check character."""
+    body = "1201011985030912" + letter
+    for last in "0123456789X":
+        assert _refusal(body + last) == "id_characters"
+        with pytest.raises(InvalidIdNumber) as info:
+            identity.facts_of(body.upper() + last)
+        assert info.value.code == "id_characters"
