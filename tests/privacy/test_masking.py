@@ -92,3 +92,30 @@ def test_full_width_id_numbers_in_text_are_masked_too():
         assert contains_id_number(text)
         assert wide[6:14] not in masked and "********" in masked
     assert mask_id_numbers_in("１" * 17 + "ｘ") == "１" * 6 + "*" * 8 + "１１１Ｘ"  # shaped like one: masked
+
+
+def test_an_id_number_quoted_in_kept_text_is_masked_in_place():
+    """A record's text quoting an ID number keeps everything but the birth date's eight digits, which
+    become eight stars in place: the text around it, region and last four stay as written."""
+    from xinyong.privacy.masking import mask_quoted_id_numbers
+
+    n = make_id_number("120101", date(1985, 3, 9), 123)
+    m = make_id_number("110105", date(1949, 12, 31), 2)
+    assert mask_quoted_id_numbers(f"当事人{n}，") == f"当事人{n[:6]}********{n[14:]}，"
+    assert mask_quoted_id_numbers(f"{n}与{m}") == f"{n[:6]}********{n[14:]}与{m[:6]}********{m[14:]}"
+    assert mask_quoted_id_numbers(f"sfz{n}") == f"sfz{n[:6]}********{n[14:]}"
+
+
+def test_a_records_fields_are_shown_with_their_quoted_id_numbers_masked():
+    """Fields stored before ingestion masked them: every text value quoting a valid ID number is shown
+    masked; other values (numbers, short texts, a decision number of 18 digits that is no ID number)
+    as they are."""
+    from xinyong.privacy.masking import mask_id_numbers_in_values
+
+    n = make_id_number("120101", date(1985, 3, 9), 123)
+    decision = "120101202603020001"  # region, a date, a serial: no valid check character for it here
+    values = {"basis": f"当事人{n}", "amount": 2000, "flag": True, "short": "罚款", "decision_no": decision,
+              "exact": n, "none": None}
+    shown = mask_id_numbers_in_values(values)
+    assert shown == {**values, "basis": f"当事人{n[:6]}********{n[14:]}", "exact": f"{n[:6]}********{n[14:]}"}
+    assert values["basis"] == f"当事人{n}"  # the record's own values are left alone
