@@ -163,3 +163,65 @@ def _good(f: spec_module.FieldSpec) -> Any:
     if f.type == "enum":
         return f.labels[0][1] if f.labels else f.allowed[0]  # type: ignore[index]
     return {"date": "2026-03-01", "integer": 3, "number": 2.5, "boolean": "是"}.get(f.type, "文本")
+
+
+def _check(record: dict[str, Any], sent_on: date | None = None) -> tuple[Any, list[tuple[str, str]]]:
+    prepared, errors, _code, _source = check_record(record, items=ITEMS, department=DEPT, today=TODAY, sent_on=sent_on)
+    return prepared, [(e["field"], e["code"]) for e in errors]
+
+
+@pytest.mark.parametrize(("decided", "sent_on", "refusal"), [
+    ("2026-06-01", None, None),  # decided today
+    ("2026-06-02", None, ("decided_at", "future_date")),
+    ("2026-05-20", date(2026, 5, 20), None),  # a file uploaded on the day of the decision, checked later
+    ("2026-05-21", date(2026, 5, 20), ("decided_at", "future_date")),
+    ("1970-01-01", None, None),  # on the day the person was born
+    ("1969-12-31", None, ("decided_at", "out_of_range")),
+])
+def test_the_decision_dates_accepted_run_from_birth_to_the_day_sent(decided: str, sent_on: date | None,
+                                                                    refusal: tuple[str, str] | None) -> None:
+    """No decision is dated after the day it was sent (today, or the upload's day), nor before the
+    person was born (VALID_IDS[0] was born on 1970-01-01); either day itself is accepted."""
+    prepared, errors = _check(penalty(VALID_IDS[0], decided_at=decided), sent_on=sent_on)
+    assert errors == ([refusal] if refusal else [])
+    assert (prepared is None) == bool(refusal)
+    if prepared is not None:
+        assert prepared.decided_at == date.fromisoformat(decided)
+
+
+def test_the_earliest_decision_date_is_the_first_of_october_1949() -> None:
+    elder = new_id_number(born=date(1930, 5, 1))
+    prepared, errors = _check(penalty(elder, decided_at="1949-10-01"))
+    assert errors == [] and prepared.decided_at == date(1949, 10, 1)
+    assert _check(penalty(elder, decided_at="1949-09-30"))[1] == [("decided_at", "out_of_range")]
+
+
+@pytest.mark.parametrize(("ended", "sent_on", "refused"), [
+    ("2026-06-01", None, False), ("2026-06-02", None, True),
+    ("2026-05-20", date(2026, 5, 20), False), ("2026-05-21", date(2026, 5, 20), True),
+])
+def test_the_end_of_the_act_may_be_no_later_than_the_day_sent(ended: str, sent_on: date | None, refused: bool) -> None:
+    prepared, errors = _check(penalty(VALID_IDS[0], decided_at="2026-03-02", act_ended_on=ended), sent_on=sent_on)
+    assert errors == ([("fields.act_ended_on", "future_date")] if refused else [])
+    if not refused:
+        assert prepared.fields["act_ended_on"] == ended
+
+
+@pytest.mark.parametrize(("item", "severity", "outcome"), [
+    ("admin_penalty", "serious", "serious"), ("admin_penalty", " general ", "general"),
+    ("admin_penalty", None, ("severity", "missing")), ("admin_penalty", "", ("severity", "missing")),
+    ("admin_penalty", "grave", ("severity", "not_allowed")), ("tax_violation", "minor", ("severity", "not_allowed")),
+    ("honor", None, None), ("honor", "", None), ("honor", "general", ("severity", "not_allowed")),
+])
+def test_severity_is_required_where_the_item_has_severities_and_refused_where_it_has_none(item: str, severity: Any,
+                                                                                          outcome: Any) -> None:
+    spec = SPECS[item]
+    record = {"item": item, "id_number": VALID_IDS[0], "name": "李四", "source_id": "S-1", "decided_at": "2026-03-02",
+              "fields": {f.name: _good(f) for f in spec.fields if f.required}}
+    if severity is not None:
+        record["severity"] = severity
+    prepared, errors = _check(record)
+    if isinstance(outcome, tuple):
+        assert errors == [outcome] and prepared is None
+    else:
+        assert errors == [] and prepared.severity == outcome
