@@ -225,3 +225,20 @@ def test_severity_is_required_where_the_item_has_severities_and_refused_where_it
         assert errors == [outcome] and prepared is None
     else:
         assert errors == [] and prepared.severity == outcome
+
+
+@pytest.mark.parametrize("fields", [["decision_no"], "decision_no", 5, True])
+@pytest.mark.parametrize("item", ["admin_penalty", "no_such_item"])
+def test_fields_that_are_no_object_are_refused_as_fields_wrong_type(item: str, fields: Any) -> None:
+    record = {**penalty(VALID_IDS[0]), "item": item, "fields": fields}
+    _prepared, errors = _check(record)
+    assert ("fields", "wrong_type") in errors
+
+
+def test_a_record_without_fields_is_told_each_required_field_is_missing() -> None:
+    record = penalty(VALID_IDS[0])
+    del record["fields"]
+    prepared, errors = _check(record)
+    required = [f"fields.{f.name}" for f in SPECS["admin_penalty"].fields if f.required]
+    assert prepared is None and errors == [(name, "missing") for name in required]
+    assert _check({**record, "fields": None})[1] == errors
