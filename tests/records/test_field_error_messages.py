@@ -242,3 +242,11 @@ def test_a_record_without_fields_is_told_each_required_field_is_missing() -> Non
     required = [f"fields.{f.name}" for f in SPECS["admin_penalty"].fields if f.required]
     assert prepared is None and errors == [(name, "missing") for name in required]
     assert _check({**record, "fields": None})[1] == errors
+
+
+@pytest.mark.parametrize("fields", [{"decision_no": "1"}, {}, None])
+def test_an_unknown_item_with_fields_as_an_object_or_none_is_refused_for_its_item_alone(fields: Any) -> None:
+    record = {**penalty(VALID_IDS[0]), "item": "no_such_item", "fields": fields}
+    if fields is None:
+        del record["fields"]
+    assert _check(record)[1] == [("item", "unknown_item")]
