@@ -45,7 +45,7 @@ from xinyong.records.quality import DepartmentQuality, department_quality
 from xinyong.subjects.models import Subject
 from xinyong.subjects.service import find_by_id_number
 from xinyong.web.filters import RefusableFilters, echo
-from xinyong.web.i18n import label, lang_of, translate
+from xinyong.web.i18n import field_label, label, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -296,14 +296,6 @@ def records_find(request: Request, principal: Reader, session: DbSession, vault:
 
 # ---- one record -------------------------------------------------------------------------------
 
-def _field_label(spec: Any, name: str, lang: str) -> str:
-    """A record field's label: its Chinese name on a Chinese page; on an English page its code made
-    readable (``penalty_type`` → ``Penalty type``: the catalog names fields in Chinese only)."""
-    if lang == "zh":
-        return str(spec.name_zh) if spec is not None else name
-    return name.replace("_", " ").strip().capitalize() or name
-
-
 def _detail_page(request: Request, session: Session, vault: Vault, principal: Principal, rec: Record, *,
                  error: dict[str, Any] | None = None, form: dict[str, str] | None = None,
                  status_code: int = 200) -> HTMLResponse:
@@ -313,7 +305,7 @@ def _detail_page(request: Request, session: Session, vault: Vault, principal: Pr
            details={"via": "page"})
     version = get_version(session, rec.item_id)
     index = version.spec.field_index if version is not None else {}
-    names = {name: _field_label(index.get(name), name, lang)
+    names = {name: field_label(index.get(name), name, lang)
              for name in {*out.fields, *(k for rev in out.revisions or () for k in rev.fields)}}
     fields = [(names[name], value) for name, value in out.fields.items()]
     can_revoke = (allowed(principal.role, "records.push") and principal.department_id is not None
@@ -322,7 +314,7 @@ def _detail_page(request: Request, session: Session, vault: Vault, principal: Pr
     # page's language: service.revoke checks it against the item's current rule)
     current = get_current(session, rec.item_code) if can_revoke else None
     ended_by = current.spec.retention_from if current is not None else None
-    act_end_label = _field_label(current.spec.field_index.get(ended_by), ended_by, lang) if ended_by else None
+    act_end_label = field_label(current.spec.field_index.get(ended_by), ended_by, lang) if ended_by else None
     return render(request, "records/detail.html", {
         "r": out, "fields": fields, "field_names": names, "act_end_label": act_end_label,
         "act_end_name": service.ACT_ENDED_ON, "today": clock.today(),

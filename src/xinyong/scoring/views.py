@@ -26,7 +26,7 @@ from xinyong.privacy.masking import mask_id_numbers_in
 from xinyong.scoring import service
 from xinyong.scoring.ruleset import RulesetError
 from xinyong.web.filters import echo
-from xinyong.web.i18n import label, lang_of, translate
+from xinyong.web.i18n import field_label, label, lang_of, translate
 from xinyong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -157,7 +157,7 @@ def _extension_boxes(session: Session, lang: str) -> list[dict[str, Any]]:
             continue
         f = item.spec.field_index[item.spec.display_extension[0]]
         box = boxes.setdefault(f.name, {"name": f.name, "field": f"fields.{f.name}", "min": f.min, "max": f.max,
-                                        "label": f.name_zh if lang == "zh" else f.name.replace("_", " ").capitalize(),
+                                        "label": field_label(f, f.name, lang),
                                         "items": []})
         box["items"].append(code)
     return list(boxes.values())

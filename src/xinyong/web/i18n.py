@@ -939,6 +939,15 @@ def translate(lang: str, key: str, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+def field_label(spec: Any, name: str, lang: str) -> str:
+    """A record field's label: its Chinese name on a Chinese page; on an English page its code made
+    readable (``penalty_type`` → ``Penalty type``: the catalog names fields in Chinese only).
+    ``spec``: the catalog field (``FieldSpec``), or None for a field the item does not name."""
+    if lang == "zh":
+        return str(spec.name_zh) if spec is not None else name
+    return name.replace("_", " ").strip().capitalize() or name
+
+
 def label(lang: str, prefix: str, code: str | None) -> str:
     """A coded value's label from the message catalog (``status.active`` …), else the code itself."""
     if not code:
