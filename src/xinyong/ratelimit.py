@@ -199,21 +199,32 @@ def count_refusal(request: Request) -> None:
                     action=action)
 
 
+def over_limit(request: Request, name: str, principal: Any) -> int | None:
+    """Take one call of ``principal`` (None: the client address) from its ``name`` bucket. Within the
+    limit: None. Over it: the refusal counted (recorded in aggregate, :func:`record_refusals`) and the
+    whole seconds to wait, for the caller's 429 (the API's :func:`rate_limited`, the check form's page)."""
+    host = request.client.host if request.client else None
+    caller = caller_of(principal, host)
+    limiter = limiter_of(request.app)
+    wait = limiter.take(name, caller)
+    if wait <= 0:
+        return None
+    limiter.refused(name, caller, principal.actor if principal is not None else Actor(type="anonymous"),
+                    host, request.url.path)
+    return max(1, math.ceil(wait))
+
+
+def limited_message(retry: int) -> str:
+    return f"请求过于频繁，请 {retry} 秒后重试 / too many requests; retry after {retry} s"
+
+
 def rate_limited(name: str) -> Callable[..., Any]:
     """Dependency factory; put it after the route's permission dependency so the caller is known."""
 
     def _dep(request: Request) -> None:
-        principal = getattr(request.state, "principal", None)
-        host = request.client.host if request.client else None
-        caller = caller_of(principal, host)
-        limiter = limiter_of(request.app)
-        wait = limiter.take(name, caller)
-        if wait > 0:
-            limiter.refused(name, caller, principal.actor if principal is not None else Actor(type="anonymous"),
-                            host, request.url.path)
-            retry = max(1, math.ceil(wait))
-            raise ApiError(429, "rate_limited", f"请求过于频繁，请 {retry} 秒后重试 / too many requests; "
-                           f"retry after {retry} s", headers={"Retry-After": str(retry)})
+        retry = over_limit(request, name, getattr(request.state, "principal", None))
+        if retry is not None:
+            raise ApiError(429, "rate_limited", limited_message(retry), headers={"Retry-After": str(retry)})
 
     _dep.__name__ = f"rate_limited_{name}"
     return _dep

@@ -12,7 +12,6 @@ functions as the API. Checks from the page are registered in the page request's 
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request
@@ -29,8 +28,7 @@ from xinyong.deps import DbSession, VaultDep
 from xinyong.imports.parsers import FileError
 from xinyong.measures import batch, service
 from xinyong.measures.api import batch_too_large, compare_runner_of
-from xinyong.ratelimit import caller_of as caller_key
-from xinyong.ratelimit import limiter_of
+from xinyong.ratelimit import limited_message, over_limit
 from xinyong.web.i18n import MESSAGES, lang_of, translate
 from xinyong.web.templating import is_htmx, render
 
@@ -204,16 +202,11 @@ def check_from_page(request: Request, principal: Checker, session: DbSession, va
     number, scenario = form.get("id_number"), form.get("scenario")
     # The form is a check like the API's: the same per-caller limit (``checks``), so a session
     # cannot look up numbers faster than a key may (the officer is a caller of their own)
-    host = request.client.host if request.client else None
-    limiter, caller = limiter_of(request.app), caller_key(principal, host)
-    wait = limiter.take("checks", caller)
-    if wait > 0:
-        limiter.refused("checks", caller, principal.actor, host, request.url.path)
-        retry = max(1, math.ceil(wait))
+    retry = over_limit(request, "checks", principal)
+    if retry is not None:
         page = _checks_page(request, session, principal, status_code=429, with_jobs=False,
                             scenario=scenario if isinstance(scenario, str) else None,
-                            error={"code": "rate_limited", "errors": [],
-                                   "message": f"请求过于频繁，请 {retry} 秒后重试 / too many requests; retry after {retry} s"})
+                            error={"code": "rate_limited", "errors": [], "message": limited_message(retry)})
         page.headers["Retry-After"] = str(retry)
         return page
     result = service.run_check(session, vault=vault, caller=_caller(dept, principal),
